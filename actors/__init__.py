@@ -1,0 +1,1 @@
+"""Behaviours: pure state machines over messages. They act only through their context."""

@@ -1,0 +1,1 @@
+"""The runtime: hosts, mailboxes, supervisors, and (later) node assembly and I/O."""
