@@ -42,7 +42,7 @@ class LoopDispatcher:
     `turn_budget_s` is how long the dispatcher works before yielding to other trio tasks.
     """
 
-    def __init__(self, *, throughput: int = 8, turn_budget_s: float = 0.002) -> None:
+    def __init__(self, *, throughput: int = 1, turn_budget_s: float = 0.002) -> None:
         self.throughput = throughput
         self._budget_ns = int(turn_budget_s * 1e9)
         self._ready: deque[LiveCell] = deque()
@@ -50,6 +50,7 @@ class LoopDispatcher:
         self._timer_lock = threading.Lock()
         self._sequence = count()
         self._sleeping = False
+        self._draining = False
         self._wake_pending = False
         self._wake: trio.Event | None = None
         self._sleep_until_ns: int | None = None
@@ -63,7 +64,13 @@ class LoopDispatcher:
     def schedule(self, cell: LiveCell) -> None:
         self._ready.append(cell)
         if self._sleeping:
-            self._wake_up()
+            if not self._draining and threading.get_ident() == self.loop_thread_id:
+                # A trio task on the loop (a websocket reader) told an actor while the dispatcher
+                # sleeps: run the chain now, in this task. Waking the dispatcher instead costs a
+                # trio scheduling round, whose I/O poll gives the GIL away to any busy thread.
+                self._drain()
+            else:
+                self._wake_up()
 
     def start_timer(self, due_ns: int, cell: LiveCell, message: Any) -> TimerEntry:
         entry = TimerEntry(cell, message)
@@ -119,6 +126,13 @@ class LoopDispatcher:
 
     def _drain(self) -> bool:
         """Fire due timers and run ready cells. True if it stopped for the time budget."""
+        self._draining = True
+        try:
+            return self._drain_unguarded()
+        finally:
+            self._draining = False
+
+    def _drain_unguarded(self) -> bool:
         ready = self._ready
         popleft = ready.popleft
         throughput = self.throughput

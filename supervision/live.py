@@ -198,7 +198,7 @@ class LiveHost:
         *,
         seed: int = 0,
         metrics: MetricsSink | None = None,
-        throughput: int = 8,
+        throughput: int = 1,
         turn_budget_s: float = 0.002,
     ) -> None:
         self.seed = seed

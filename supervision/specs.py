@@ -20,7 +20,7 @@ venue something (a reconnect storm gets an API key banned).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -73,9 +73,13 @@ class ChildSpec:
     blocking: bool = False
 
 
+def _as_tuple(children: Iterable[ChildSpec]) -> tuple[ChildSpec, ...]:
+    return tuple(children)
+
+
 @attrs.frozen
 class SupervisorSpec:
-    children: tuple[ChildSpec, ...] = attrs.field(converter=tuple)
+    children: tuple[ChildSpec, ...] = attrs.field(converter=_as_tuple)
     strategy: Strategy = Strategy.ONE_FOR_ONE
     intensity: int = attrs.field(default=1, validator=_non_negative)
     period_s: float = attrs.field(default=5.0, validator=_non_negative)

@@ -6,7 +6,6 @@ import pytest
 
 from actors.behaviour import Behaviour
 from protocols.runtime import AskTimeout, ChildTerminated, Refused, Reply
-from supervision.mailbox import BoundedReject
 from supervision.specs import Backoff, ChildSpec, SupervisorSpec
 from supervision.supervisor import Supervisor, WhichChildren
 

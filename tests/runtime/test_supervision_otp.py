@@ -208,7 +208,7 @@ def test_escalation_makes_the_parent_restart_the_subtree_behind_stable_refs(host
     journal = []
     inner = SupervisorSpec(children=specs(journal, "x"), intensity=0)
     outer = SupervisorSpec(children=(inner.as_child("inner"),), intensity=3)
-    sup, kids = start(host, outer, name="outer")
+    _sup, kids = start(host, outer, name="outer")
     x_before = host.ask(kids["inner"].ref, WhichChildren())[0].ref
     journal.clear()
     fail(host, x_before)
@@ -229,7 +229,7 @@ def test_a_failing_start_hook_counts_as_a_failure(host):
         attempts.append(1)
         return Worker("f", journal, fail_start=len(attempts) > 1)
 
-    sup, kids = start(host, SupervisorSpec(children=(ChildSpec("f", flaky),), intensity=2))
+    _sup, kids = start(host, SupervisorSpec(children=(ChildSpec("f", flaky),), intensity=2))
     fail(host, kids["f"].ref)  # runtime failure, then the restart's on_start fails twice
     host.advance(0.05)
     assert len(attempts) == 3
