@@ -189,6 +189,8 @@ class DeterministicHost:
 
     def record(self, record: FailureRecord) -> None:
         self.log.record(record)
+        self.metrics.count(record.actor, "troupe_supervision_events_total", 1,
+                           {"kind": record.kind})
 
     def orphan_exit(self, cell: Cell, notice: ChildExit) -> None:
         self.root_exits.append(notice)

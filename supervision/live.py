@@ -260,6 +260,8 @@ class LiveHost:
     def record(self, record: FailureRecord) -> None:
         with self._lock:
             self.log.record(record)
+        self.metrics.count(record.actor, "troupe_supervision_events_total", 1,
+                           {"kind": record.kind})
 
     def orphan_exit(self, cell: Cell, notice: ChildExit) -> None:
         with self._changed:

@@ -316,6 +316,15 @@ def test_every_failure_restart_and_escalation_is_recorded(deterministic):
     assert failure.time_ns == 1_000_000_000 + 10_000_000
 
 
+def test_supervision_events_reach_the_metrics_sink(host):
+    journal = []
+    _, kids = start(host, SupervisorSpec(children=specs(journal, "a"), intensity=5))
+    fail(host, kids["a"].ref)
+    counters = host.metrics.counters
+    assert counters[("sup/a", "troupe_supervision_events_total", (("kind", "failure"),))] == 1
+    assert counters[("sup/a", "troupe_supervision_events_total", (("kind", "restart"),))] == 1
+
+
 def test_duplicate_child_ids_are_refused():
     with pytest.raises(ValueError, match="duplicate child ids: a"):
         SupervisorSpec(children=specs([], "aba"))
