@@ -1,0 +1,93 @@
+"""Why an actor did not act. Every decision not to trade records exactly one reason.
+
+Strategies emit `NoTrade` when they decide not to quote or take; the risk gate answers every
+intent with `Approved`, `Scaled` or `RiskRefused`. Each carries one reason code, from the enums
+below, so "why didn't it trade?" always has one answer that can be counted, journaled and read.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+
+class TradingState(enum.IntEnum):
+    """The account's trading state. The int value is the `troupe_trading_state` gauge."""
+
+    ACTIVE = 0
+    REDUCING = 1  # only reduce-only orders and cancels
+    HALTED = 2  # cancels only; an explicit flatten may still send reduce-only exits
+
+
+class Gate(enum.Enum):
+    """Risk-gate checks; each has its own action (block new, scale size, cancel all and halt)."""
+
+    STALE_BOOK = "stale_book"
+    STALE_ORACLE = "stale_oracle"
+    MARK_MID_DIVERGENCE = "mark_mid_divergence"
+    SPREAD_SHOCK = "spread_shock"
+    OPEN_INTEREST_CAP = "open_interest_cap"
+    SPEC_CHANGE = "spec_change"
+    VENUE_HALT = "venue_halt"
+    TIME_REGRESSION = "time_regression"
+    POSITION_LIMIT = "position_limit"
+    TOTAL_EXPOSURE = "total_exposure"
+    ORDER_NOTIONAL = "order_notional"
+    PRICE_BAND = "price_band"
+    ORDER_RATE = "order_rate"
+    DUPLICATE_INTENT = "duplicate_intent"
+    DAILY_LOSS = "daily_loss"
+    MAX_DRAWDOWN = "max_drawdown"
+    TRADING_STATE = "trading_state"  # REDUCING/HALTED refuse what they do not allow
+    INVALID_ORDER = "invalid_order"  # off tick/lot, below minimums: refused before the venue
+
+
+class GateAction(enum.Enum):
+    BLOCK_NEW = "block_new"
+    SCALE = "scale"
+    CANCEL_ALL_AND_HALT = "cancel_all_and_halt"
+
+
+@attrs.frozen(slots=True)
+class NoTrade:
+    """A strategy's decision not to act, with its one reason (a WHY code of that strategy)."""
+
+    strategy: str
+    instrument: str
+    reason: str
+    recv_ns: int
+    detail: str = ""
+
+
+@attrs.frozen(slots=True)
+class RiskRefused:
+    """The risk gate refused an intent: one gate, one action."""
+
+    client_order_id: str
+    instrument: str
+    gate: Gate
+    action: GateAction
+    detail: str = ""
+
+
+@attrs.frozen(slots=True)
+class Scaled:
+    """The risk gate approved an intent at a smaller size (e.g. 1/5 under a spread shock)."""
+
+    client_order_id: str
+    instrument: str
+    gate: Gate
+    original_qty: int
+    qty: int
+
+
+@attrs.frozen(slots=True)
+class TradingStateChanged:
+    """Journaled and gauged; survives restarts."""
+
+    old: TradingState
+    new: TradingState
+    reason: str
+    source: str  # "risk_gate", "control", "alertmanager", "reconciliation", "supervisor"
+    recv_ns: int
