@@ -8,6 +8,7 @@ below, so "why didn't it trade?" always has one answer that can be counted, jour
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 import attrs
 
@@ -91,3 +92,19 @@ class TradingStateChanged:
     reason: str
     source: str  # "risk_gate", "control", "alertmanager", "reconciliation", "supervisor"
     recv_ns: int
+
+
+@attrs.frozen(slots=True)
+class Proposal:
+    """A strategy's intent on its way through the risk gate to the action budget.
+
+    `intent` is an `OrderIntent`, `CancelIntent` or `ReplaceIntent` (protocols.orders). The gate
+    forwards an approved (possibly scaled) proposal to the budget and answers a refusal to
+    `reply_to`, the strategy's ref. `trigger_recv_ns` is the receive time of the market data that
+    triggered the decision: tick-to-trade is measured from it.
+    """
+
+    strategy: str
+    intent: Any
+    reply_to: Any
+    trigger_recv_ns: int

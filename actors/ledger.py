@@ -1,0 +1,399 @@
+"""The Portfolio's pure core: positions, PnL, exposure, per-fill decomposition, reconciliation.
+
+No clock, context or logging: times are ints passed in, so the same inputs give the same numbers
+live, in a backtest and in a test. Two clocks, never mixed: markout horizons run on the monotonic
+`recv_ns` of fills and books; the UTC day needs epoch time, passed to `apply` and `snapshot`.
+
+The rules, in ticks (price), lots (size) and V = tick_size x lot_step x multiplier, the quote
+value of one tick on one lot:
+
+- Average cost. Adding to a position (or opening one) moves the average entry price to the
+  size-weighted mean; reducing realizes `closed x (price - avg) x V` (sign flipped for shorts) and
+  leaves the average alone; a fill that crosses zero closes the old position and opens the rest
+  at the fill price. The average is a `Fraction` of a tick (100, 101, 101 average 100 2/3): any
+  rounding here would leak into every later realized PnL.
+- Money is exact `Fraction`s inside, `Decimal` at the edge (snapshot, records): exact when the
+  value terminates, else rounded half-even to 50 digits. Nothing is computed from a rounded value.
+- Realized PnL in snapshots and positions is after fees (a rebate is a negative fee); the gross
+  figure is in the decomposition totals. Unrealized PnL and notional use the latest mid, or the
+  last fill price before any mid was seen.
+- Notional is `|lots| x lot_step x mark x multiplier` (spot, perp, future: linear in price).
+  Inverse contracts are refused: their notional would be `|lots| x lot_step x multiplier` quote
+  units whatever the price, but their PnL, `lots x lot_step x multiplier x (1/entry - 1/exit)`,
+  settles in the base coin, and `PortfolioSnapshot` has no field for a settlement currency.
+- Per-fill decomposition, s = +1 for a buy and -1 for a sell, q lots, p ticks, mid m0 at fill and
+  mid mh at the first mid on or after fill time + h:
+      spread capture        = s x (m0 - p) x q x V   (positive: bought below / sold above mid)
+      adverse selection(h)  = s x (mh - m0) x q x V  (negative when the mid moved against us)
+  so spread capture + adverse selection(h) = s x (mh - p) x q x V, the fill marked to mh, exactly
+  (mids are doubled ticks: the only division is by 2, which Decimal does exactly).
+- Fills are idempotent by (instrument, fill_id): venues number trades per symbol (Binance), so
+  the id alone is not unique across instruments. A duplicate changes nothing and is counted.
+"""
+
+from __future__ import annotations
+
+import decimal
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Mapping
+from decimal import Decimal
+from fractions import Fraction
+
+import attrs
+
+from protocols.codec import Side
+from protocols.instruments import _EXACT, ContractType, InstrumentSpec, _money
+from protocols.portfolio import (
+    OwnFill,
+    PortfolioSnapshot,
+    Position,
+    ReconciliationDrift,
+    VenuePositions,
+)
+
+__all__ = ["DEFAULT_HORIZONS_NS", "NS_PER_DAY", "DecompositionTotals", "FillRecord", "Ledger",
+           "MarkResult", "UnknownInstrument", "to_decimal"]
+
+NS_PER_DAY = 86_400 * 10**9
+DEFAULT_HORIZONS_NS = (1 * 10**9, 5 * 10**9, 30 * 10**9)
+_ROUNDED = decimal.Context(prec=50, rounding=decimal.ROUND_HALF_EVEN)
+_ZERO = Fraction(0)
+
+
+class UnknownInstrument(KeyError):
+    """A fill for an instrument the ledger has no spec for: it cannot be valued, so it is not
+    booked. Reconciliation will then see the venue's position against our 0 and raise drift."""
+
+
+def to_decimal(value: Fraction) -> Decimal:
+    """Exact when the fraction terminates in base 10; otherwise rounded half-even to 50 digits."""
+    num, den = Decimal(value.numerator), Decimal(value.denominator)
+    try:
+        return _EXACT.divide(num, den)
+    except decimal.Inexact:
+        return _ROUNDED.divide(num, den)
+
+
+def _half(value: Decimal) -> Decimal:
+    return _EXACT.divide(value, 2)
+
+
+@attrs.define(slots=True, eq=False)
+class FillRecord:
+    """One fill, decomposed, for reports. `mid_x2` is the mid the decomposition starts from (the
+    fill's own, else the ledger's latest); without any, spread capture and markouts are None.
+    `adverse_selection` and `markout_mid_x2` fill in per horizon (ns) as later mids arrive."""
+
+    fill_id: str
+    instrument: str
+    strategy: str
+    side: Side
+    qty: int
+    price: int
+    fee: Decimal
+    recv_ns: int
+    notional: Decimal
+    realized: Decimal  # gross, before fees: what this fill closed
+    mid_x2: int | None
+    spread_capture: Decimal | None
+    adverse_selection: dict[int, Decimal] = attrs.Factory(dict)
+    markout_mid_x2: dict[int, int] = attrs.Factory(dict)
+
+    def markout_pnl(self, horizon_ns: int) -> Decimal | None:
+        """The fill marked to the mid at the horizon, before fees; None while pending."""
+        adverse = self.adverse_selection.get(horizon_ns)
+        if adverse is None or self.spread_capture is None:
+            return None
+        return _EXACT.add(self.spread_capture, adverse)
+
+
+@attrs.frozen(slots=True)
+class DecompositionTotals:
+    """Aggregates over every booked fill. Per-horizon tuples are (horizon_ns, value) pairs;
+    averages are totals over `markouts_resolved`, since pending markouts are not in the sums."""
+
+    fills: int
+    fills_without_mid: int
+    duplicates: int
+    spread_capture: Decimal
+    adverse_selection: tuple[tuple[int, Decimal], ...]
+    markouts_resolved: tuple[tuple[int, int], ...]
+    fees: Decimal
+    realized: Decimal  # gross, before fees
+
+
+@attrs.frozen(slots=True)
+class MarkResult:
+    """What one mid changed: `repriced` when a held position's mark moved (a snapshot is due)."""
+
+    repriced: bool
+    resolved: int
+
+
+@attrs.define(slots=True)
+class _Holding:
+    """One instrument's position. `avg` is in ticks; money fields are quote-currency Fractions."""
+
+    value: Fraction  # V: quote value of one tick on one lot
+    qty: int = 0
+    avg: Fraction = _ZERO
+    realized: Fraction = _ZERO  # gross
+    fees: Fraction = _ZERO
+    mid_x2: int | None = None
+    last_price: int | None = None
+
+    @property
+    def mark_x2(self) -> int | None:
+        if self.mid_x2 is None and self.last_price is not None:
+            return 2 * self.last_price  # no mid seen yet: the last fill price
+        return self.mid_x2
+
+    def trade(self, qty: int, price: int) -> Fraction:
+        """Apply signed `qty` lots at `price` ticks; return the gross PnL it realized."""
+        self.last_price = price
+        if self.qty == 0 or (self.qty > 0) == (qty > 0):
+            total = self.qty + qty
+            self.avg = (self.avg * abs(self.qty) + Fraction(price * abs(qty))) / abs(total)
+            self.qty = total
+            return _ZERO
+        long = self.qty > 0
+        closed = min(abs(qty), abs(self.qty))
+        pnl = closed * (Fraction(price) - self.avg) * self.value * (1 if long else -1)
+        self.qty += qty
+        if self.qty == 0:
+            self.avg = _ZERO
+        elif (self.qty > 0) != long:
+            self.avg = Fraction(price)  # flipped: the remainder opened at the fill price
+        self.realized += pnl
+        return pnl
+
+    def unrealized(self) -> Fraction:
+        mark = self.mark_x2
+        if self.qty == 0 or mark is None:
+            return _ZERO
+        return self.qty * (Fraction(mark, 2) - self.avg) * self.value
+
+    def notional(self) -> Fraction:
+        mark = self.mark_x2
+        return _ZERO if mark is None else abs(self.qty) * Fraction(mark, 2) * self.value
+
+
+class Ledger:
+    """Positions and PnL over a fixed set of instruments (`instrument name -> spec`).
+
+    `max_records` bounds the per-fill records kept for reports (oldest evicted first); totals
+    and pending markouts are unaffected by eviction.
+    """
+
+    def __init__(
+        self,
+        specs: Mapping[str, InstrumentSpec],
+        *,
+        horizons_ns: tuple[int, ...] = DEFAULT_HORIZONS_NS,
+        max_records: int = 10_000,
+    ) -> None:
+        if any(h <= 0 for h in horizons_ns):
+            raise ValueError(f"markout horizons must be positive ns, got {horizons_ns}")
+        self._holdings: dict[str, _Holding] = {}
+        self._value: dict[str, Decimal] = {}
+        for name, spec in specs.items():
+            if spec.contract_type is ContractType.INVERSE:
+                raise ValueError(f"{name}: inverse contracts settle PnL in the base coin; "
+                                 f"the ledger values in the quote currency only")
+            value = _EXACT.multiply(_EXACT.multiply(spec.tick_size, spec.lot_step), spec.multiplier)
+            self._value[name] = value
+            self._holdings[name] = _Holding(Fraction(value))
+        self.horizons_ns = tuple(sorted(set(horizons_ns)))
+        self.records: deque[FillRecord] = deque(maxlen=max_records)
+        self.duplicates = 0
+        self._seen: set[tuple[str, str]] = set()
+        self._traded: set[str] = set()
+        self._pending: dict[str, list[tuple[int, int, int, FillRecord]]] = {}
+        self._sequence = itertools.count()
+        self._day: int | None = None
+        self._daily = _ZERO
+        self._peak = _ZERO
+        self._fills = 0
+        self._no_mid = 0
+        self._spread = Decimal(0)
+        self._adverse = dict.fromkeys(self.horizons_ns, Decimal(0))
+        self._resolved = dict.fromkeys(self.horizons_ns, 0)
+
+    # -- input ---------------------------------------------------------------------------------
+    def apply(self, fill: OwnFill, epoch_ns: int) -> FillRecord | None:
+        """Book one fill; None if it was already booked. `epoch_ns` places it in a UTC day.
+
+        Raises UnknownInstrument, ValueError or TypeError (bad qty, price or fee) without booking
+        anything, so a corrected resend of the same fill_id is still accepted later."""
+        key = (fill.instrument, fill.fill_id)
+        if key in self._seen:
+            self.duplicates += 1
+            return None
+        holding = self._holdings.get(fill.instrument)
+        if holding is None:
+            raise UnknownInstrument(fill.instrument)
+        if fill.qty <= 0 or fill.price <= 0:
+            raise ValueError(f"fill {fill.fill_id}: qty {fill.qty} and price {fill.price} "
+                             f"must be positive")
+        fee = Fraction(_money(fill.fee, "fee"))  # a float or NaN fee raises TypeError/ValueError
+        self._seen.add(key)
+        self._traded.add(fill.instrument)
+        self._roll_day(epoch_ns)
+        sign = 1 if fill.side is Side.BUY else -1
+        realized = holding.trade(sign * fill.qty, fill.price)
+        self._daily += realized - fee
+        holding.fees += fee
+        self._fills += 1
+        record = self._decompose(fill, sign, holding, realized)
+        self._update_peak()
+        return record
+
+    def on_mid(self, instrument: str, mid_x2: int, now_ns: int) -> MarkResult:
+        """A new mid (doubled ticks) seen at monotonic `now_ns`: re-mark the position and resolve
+        every pending markout of this instrument whose horizon is at or before `now_ns`."""
+        holding = self._holdings.get(instrument)
+        if holding is None or mid_x2 <= 0:
+            return MarkResult(False, 0)
+        repriced = holding.qty != 0 and holding.mark_x2 != mid_x2
+        holding.mid_x2 = mid_x2
+        heap = self._pending.get(instrument)
+        resolved = 0
+        value = self._value[instrument]
+        while heap and heap[0][0] <= now_ns:
+            _, _, horizon, record = heapq.heappop(heap)
+            assert record.mid_x2 is not None  # only records with a mid are scheduled
+            sign = 1 if record.side is Side.BUY else -1
+            move = sign * (mid_x2 - record.mid_x2) * record.qty
+            adverse = _half(_EXACT.multiply(Decimal(move), value))
+            record.adverse_selection[horizon] = adverse
+            record.markout_mid_x2[horizon] = mid_x2
+            self._adverse[horizon] = _EXACT.add(self._adverse[horizon], adverse)
+            self._resolved[horizon] += 1
+            resolved += 1
+        if repriced:
+            self._update_peak()
+        return MarkResult(repriced, resolved)
+
+    # -- output --------------------------------------------------------------------------------
+    def position(self, instrument: str) -> Position:
+        h = self._holdings[instrument]
+        return Position(instrument, h.qty, to_decimal(h.avg), to_decimal(h.realized - h.fees),
+                        to_decimal(h.unrealized()), to_decimal(h.fees), to_decimal(h.notional()))
+
+    def snapshot(self, *, epoch_ns: int, recv_ns: int) -> PortfolioSnapshot:
+        """Every instrument ever traded, sorted by name; totals from the exact values (so equity
+        is exact even when realized and unrealized each had to be rounded)."""
+        self._roll_day(epoch_ns)
+        realized, unrealized = self._realized(), self._unrealized()
+        return PortfolioSnapshot(
+            positions=tuple(self.position(name) for name in self.traded()),
+            total_exposure=to_decimal(sum((h.notional() for h in self._holdings.values()), _ZERO)),
+            realized_pnl=to_decimal(realized),
+            unrealized_pnl=to_decimal(unrealized),
+            daily_realized_pnl=to_decimal(self._daily),
+            peak_equity=to_decimal(self._peak),
+            equity=to_decimal(realized + unrealized),
+            recv_ns=recv_ns,
+        )
+
+    @property
+    def equity(self) -> Decimal:
+        return to_decimal(self._realized() + self._unrealized())
+
+    @property
+    def peak_equity(self) -> Decimal:
+        return to_decimal(self._peak)
+
+    @property
+    def drawdown(self) -> Decimal:
+        """Peak equity minus equity: never negative, 0 at a new high."""
+        return to_decimal(self._peak - self._realized() - self._unrealized())
+
+    def totals(self) -> DecompositionTotals:
+        fees = sum((h.fees for h in self._holdings.values()), _ZERO)
+        gross = sum((h.realized for h in self._holdings.values()), _ZERO)
+        return DecompositionTotals(
+            fills=self._fills,
+            fills_without_mid=self._no_mid,
+            duplicates=self.duplicates,
+            spread_capture=self._spread,
+            adverse_selection=tuple(self._adverse.items()),
+            markouts_resolved=tuple(self._resolved.items()),
+            fees=to_decimal(fees),
+            realized=to_decimal(gross),
+        )
+
+    def traded(self) -> tuple[str, ...]:
+        """Instruments with at least one booked fill, sorted."""
+        return tuple(sorted(self._traded))
+
+    def pending_markouts(self) -> int:
+        return sum(len(heap) for heap in self._pending.values())
+
+    def reconcile(self, venue: VenuePositions) -> list[ReconciliationDrift]:
+        """One drift per instrument where our signed lots differ from the venue's. An instrument
+        we hold that the venue omits counts as venue 0; one the venue reports that we never
+        traded (or cannot value) counts as ours 0. Sorted by instrument."""
+        theirs = dict(venue.positions)
+        names = set(theirs) | {n for n, h in self._holdings.items() if h.qty}
+        drifts = []
+        for name in sorted(names):
+            holding = self._holdings.get(name)
+            ours = 0 if holding is None else holding.qty
+            if ours != theirs.get(name, 0):
+                drifts.append(ReconciliationDrift(name, ours, theirs.get(name, 0), venue.recv_ns))
+        return drifts
+
+    # -- internals -----------------------------------------------------------------------------
+    def _decompose(self, fill: OwnFill, sign: int, h: _Holding, realized: Fraction) -> FillRecord:
+        value = self._value[fill.instrument]
+        mid_x2 = fill.mid_x2_at_fill if fill.mid_x2_at_fill is not None else h.mid_x2
+        spread: Decimal | None = None
+        if mid_x2 is None:
+            self._no_mid += 1
+        else:
+            edge = sign * (mid_x2 - 2 * fill.price) * fill.qty
+            spread = _half(_EXACT.multiply(Decimal(edge), value))
+            self._spread = _EXACT.add(self._spread, spread)
+        record = FillRecord(
+            fill_id=fill.fill_id,
+            instrument=fill.instrument,
+            strategy=fill.strategy,
+            side=fill.side,
+            qty=fill.qty,
+            price=fill.price,
+            fee=fill.fee,
+            recv_ns=fill.recv_ns,
+            notional=_EXACT.multiply(Decimal(fill.qty * fill.price), value),
+            realized=to_decimal(realized),
+            mid_x2=mid_x2,
+            spread_capture=spread,
+        )
+        if mid_x2 is not None:
+            heap = self._pending.setdefault(fill.instrument, [])
+            for horizon in self.horizons_ns:
+                entry = (fill.recv_ns + horizon, next(self._sequence), horizon, record)
+                heapq.heappush(heap, entry)
+        self.records.append(record)
+        return record
+
+    def _realized(self) -> Fraction:
+        return sum((h.realized - h.fees for h in self._holdings.values()), _ZERO)
+
+    def _unrealized(self) -> Fraction:
+        return sum((h.unrealized() for h in self._holdings.values()), _ZERO)
+
+    def _update_peak(self) -> None:
+        equity = self._realized() + self._unrealized()
+        if equity > self._peak:
+            self._peak = equity
+
+    def _roll_day(self, epoch_ns: int) -> None:
+        """Start a new UTC day when `epoch_ns` is past the current one. Time going backwards
+        (a clock step) never reopens a closed day: the fill books into the current day."""
+        day = epoch_ns // NS_PER_DAY
+        if self._day is None or day > self._day:
+            self._day = day
+            self._daily = _ZERO

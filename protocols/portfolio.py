@@ -1,0 +1,84 @@
+"""Own fills and portfolio state, as the venue connection and the Portfolio actor publish them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import attrs
+
+from protocols.codec import Side
+from protocols.orders import Liquidity
+
+
+@attrs.frozen(slots=True)
+class OwnFill:
+    """One of our fills, enriched by the venue connection with what the order state machine knows.
+
+    Price in ticks, qty in lots of the instrument's spec; `fee` in the quote currency (negative
+    for a rebate). `mid_x2_at_fill` is the book mid (doubled ticks) the venue connection saw when
+    the fill arrived, for spread capture; None if no synced book was available.
+    """
+
+    instrument: str
+    strategy: str
+    client_order_id: str
+    fill_id: str
+    side: Side
+    qty: int
+    price: int
+    fee: Decimal
+    liquidity: Liquidity
+    recv_ns: int
+    venue_ns: int | None = None
+    mid_x2_at_fill: int | None = None
+    reduce_only: bool = False
+
+
+@attrs.frozen(slots=True)
+class Position:
+    instrument: str
+    qty: int  # signed lots: positive long, negative short
+    avg_price: Decimal  # in ticks, exact (a fraction of a tick is possible)
+    realized_pnl: Decimal  # quote currency, after fees
+    unrealized_pnl: Decimal  # quote currency, at the last mid
+    fees: Decimal
+    notional: Decimal  # |qty| x mark, quote currency
+
+
+@attrs.frozen(slots=True)
+class PortfolioSnapshot:
+    """Published by the Portfolio actor after every fill and mark change (conflatable: newest)."""
+
+    positions: tuple[Position, ...]
+    total_exposure: Decimal  # sum of |notional|
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    daily_realized_pnl: Decimal  # since the start of the trading day (UTC)
+    peak_equity: Decimal  # for drawdown
+    equity: Decimal  # realized + unrealized since start
+    recv_ns: int
+
+    def position(self, instrument: str) -> Position | None:
+        for position in self.positions:
+            if position.instrument == instrument:
+                return position
+        return None
+
+
+@attrs.frozen(slots=True)
+class VenuePositions:
+    """What the venue reports, for reconciliation: signed lots per instrument, balances."""
+
+    positions: tuple[tuple[str, int], ...]
+    balances: tuple[tuple[str, Decimal], ...]
+    recv_ns: int
+
+
+@attrs.frozen(slots=True)
+class ReconciliationDrift:
+    """Our ledger and the venue disagree. The account moves to REDUCING until an operator looks."""
+
+    instrument: str
+    ours: int
+    venue: int
+    recv_ns: int
