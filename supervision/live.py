@@ -318,6 +318,15 @@ class LiveHost:
             self._thread.join(timeout)
         for executor in self._threads:
             executor.join(timeout)
+        # The loop is gone: no hook can run any more. Leave pykka's process-wide registry as we
+        # found it, and refuse later tells as to any dead actor.
+        with self._lock:
+            cells = list(self._cells.values())
+        for cell in cells:
+            if cell.state is not DEAD:
+                with cell._lock:
+                    cell.state = DEAD
+                cell._on_dead()
 
     def __enter__(self) -> LiveHost:
         return self.start() if self._thread is None else self

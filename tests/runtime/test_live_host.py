@@ -174,3 +174,14 @@ def test_brutal_kill_skips_on_stop(host):
     host.settle()
     assert journal == []
     assert host.actor("sup/k").state == "stopped"
+
+
+def test_closing_the_host_unregisters_its_actors_from_pykka():
+    from supervision.live import LiveHost
+
+    host = LiveHost().start()
+    ref = host.spawn("echo", Echo)
+    assert pykka.ActorRegistry.get_by_urn(ref.actor_urn) is ref
+    host.close()
+    assert pykka.ActorRegistry.get_by_urn(ref.actor_urn) is None
+    assert ref.tell("late") == Refused("echo", "dead")
