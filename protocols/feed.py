@@ -1,0 +1,70 @@
+"""What a venue connection tells an OrderBook actor, and what the book asks of it.
+
+The connection parses frames (`protocols.binance`, `protocols.hyperliquid`) and wraps each parsed
+message in a `FeedEvent` with the local monotonic receive time, taken as early as possible (in the
+socket task, before any queueing), because that is the time freshness and tick-to-trade are
+measured from. The venue's own timestamp stays inside the message: its clock is not ours.
+
+`ResyncRequest` goes the other way: the book lost the thread (a gap, a crossed book, a snapshot
+that does not join) and needs a fresh REST snapshot (Binance) or a resubscription (Hyperliquid).
+
+`Subscribe` / `Unsubscribe` let a strategy or a risk gate attach to a running book (or market)
+actor without rebuilding it; subscribers may also be given to the constructor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+__all__ = ["FeedEvent", "ResyncRequest", "Subscribe", "Unsubscribe"]
+
+
+def _non_negative_int(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{attribute.name} must be a non-negative int, got {value!r}")
+
+
+@attrs.frozen(slots=True)
+class FeedEvent:
+    """One parsed venue message for `instrument`, with its local monotonic receive time.
+
+    `message` is a Binance `DepthDiff`, `DepthSnapshot`, `Trade` or `BookTicker`, or a Hyperliquid
+    `L2Book` or `Trades`. The instrument is the runtime's name for it (the book actor checks it),
+    not necessarily the venue's symbol.
+    """
+
+    instrument: str
+    message: Any
+    recv_ns: int = attrs.field(validator=_non_negative_int)
+
+
+@attrs.frozen(slots=True)
+class ResyncRequest:
+    """From a book to its venue connection: send me a fresh snapshot for `instrument`.
+
+    `reason` is the `BookStale` reason that caused it ("gap", "resync", "crossed", ...). A
+    connection may receive repeats (the book retries while it stays unsynced): it should
+    coalesce them rather than spend snapshot weight once per request.
+    """
+
+    instrument: str
+    reason: str
+
+
+@attrs.frozen(slots=True)
+class Subscribe:
+    """Start publishing to `ref`. `depth` > 0 adds that many levels a side to each `BookTop`.
+
+    The new subscriber is sent the current state at once (if there is one to send), so it does
+    not wait for the next change to learn where the market is.
+    """
+
+    ref: Any
+    depth: int = attrs.field(default=0, validator=_non_negative_int)
+
+
+@attrs.frozen(slots=True)
+class Unsubscribe:
+    ref: Any

@@ -1,0 +1,188 @@
+"""Messages between a venue connection and the actors that hold venue state: Market and
+ActionBudget.
+
+Venue -> Market[instrument] (what the venue says about one instrument): `SpecUpdate`,
+`StatusUpdate`, `OracleUpdate`, `OpenInterestCap`, `FundingUpdate`. Each names its instrument, so
+a misrouted message is counted and ignored instead of corrupting another instrument's state, and
+carries `recv_ns`, the local monotonic receive time.
+
+ActionBudget -> venue connection: `SendActions` (one venue request) and `CancelAllOrders`.
+Venue connection -> ActionBudget: `RateLimited` (a 429), `RequestAccepted` (any request that was
+not throttled), `Banned` (Binance's 418). All times are the local monotonic clock in ns: the
+connection converts a venue's epoch "banned until" before telling the budget, since the budget
+compares it with `ctx.monotonic_ns()`.
+
+Units follow `protocols.orders`: prices in ticks (oracle and mark doubled, like `mid_x2`, so a
+half tick stays an exact int), money as decimal strings or Decimal, never float.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import attrs
+
+from protocols.instruments import InstrumentSpec
+from protocols.market import TradingStatus
+from protocols.orders import Batch
+
+__all__ = [
+    "ActionOwner",
+    "Banned",
+    "CancelAllOrders",
+    "FundingUpdate",
+    "OpenInterestCap",
+    "OracleUpdate",
+    "RateLimited",
+    "RequestAccepted",
+    "SendActions",
+    "SpecUpdate",
+    "StatusUpdate",
+]
+
+
+def _int(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if type(value) is not int:
+        raise ValueError(f"{attribute.name} must be an int, got {value!r}")
+
+
+def _opt_int(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        _int(inst, attribute, value)
+
+
+def _decimal_string(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # Kept as the venue's string (MarketState.funding_rate is a str), but it must be a number:
+    # a "NaN" or "" here would only fail later, far from where it came in.
+    try:
+        ok = isinstance(value, str) and Decimal(value).is_finite()
+    except InvalidOperation:
+        ok = False
+    if not ok:
+        raise ValueError(f"{attribute.name} must be a finite decimal string, got {value!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Venue -> Market
+
+
+@attrs.frozen(slots=True)
+class SpecUpdate:
+    """The venue's current spec for `spec.symbol`.
+
+    `versioned`: the venue numbers its specs itself and `spec.spec_version` is that number; the
+    Market actor then takes it as given and refuses an older one. Otherwise the version in
+    `spec` is ignored and the actor numbers changes itself (current + 1 per material change).
+    """
+
+    spec: InstrumentSpec
+    recv_ns: int = attrs.field(validator=_int)
+    versioned: bool = False
+
+    @property
+    def instrument(self) -> str:
+        return self.spec.symbol
+
+
+@attrs.frozen(slots=True)
+class StatusUpdate:
+    instrument: str
+    status: TradingStatus
+    recv_ns: int = attrs.field(validator=_int)
+
+
+@attrs.frozen(slots=True)
+class OracleUpdate:
+    """Oracle (index) and mark prices in doubled ticks; either may be None if not published.
+    `venue_ns` orders updates: one older than the last applied is ignored."""
+
+    instrument: str
+    oracle_x2: int | None = attrs.field(validator=_opt_int)
+    mark_x2: int | None = attrs.field(validator=_opt_int)
+    venue_ns: int | None = attrs.field(validator=_opt_int)
+    recv_ns: int = attrs.field(validator=_int)
+
+
+@attrs.frozen(slots=True)
+class OpenInterestCap:
+    """`capped`: the venue refuses position-increasing orders (Hyperliquid's OI cap)."""
+
+    instrument: str
+    capped: bool
+    recv_ns: int = attrs.field(validator=_int)
+
+
+@attrs.frozen(slots=True)
+class FundingUpdate:
+    """`rate` per funding period as the venue states it (a decimal string); `next_ns` the next
+    funding time if known (epoch ns, the venue's clock)."""
+
+    instrument: str
+    rate: str = attrs.field(validator=_decimal_string)
+    next_ns: int | None = attrs.field(validator=_opt_int)
+    recv_ns: int = attrs.field(validator=_int)
+
+
+# --------------------------------------------------------------------------------------------
+# ActionBudget <-> venue connection
+
+
+@attrs.frozen(slots=True)
+class ActionOwner:
+    """Who asked for an intent: where the connection routes its execution reports, and the
+    trigger time tick-to-trade is measured from."""
+
+    strategy: str
+    reply_to: Any
+    trigger_recv_ns: int
+
+
+@attrs.frozen(slots=True)
+class SendActions:
+    """One venue request, already paid for in rate limit: send it now.
+
+    `owners[i]` is the owner of `batch.intents[i]` (None if the budget no longer knows it, e.g.
+    after a restart). `sent_ns` is the budget's monotonic time at dispatch: the connection's
+    queueing delay is `its now - sent_ns`.
+    """
+
+    batch: Batch
+    owners: tuple[ActionOwner | None, ...]
+    sent_ns: int
+
+
+@attrs.frozen(slots=True)
+class CancelAllOrders:
+    """Cancel every resting order of the account on `instrument` (None: all instruments).
+
+    The connection owns the order state machine, so it knows what rests; it may use the venue's
+    cancel-all endpoint or individual cancels."""
+
+    instrument: str | None
+    reason: str
+    sent_ns: int
+
+
+@attrs.frozen(slots=True)
+class RateLimited:
+    """The venue throttled a request (HTTP 429 or its equivalent). `retry_after_ns` is the
+    venue's Retry-After as a duration, when it gave one."""
+
+    retry_after_ns: int | None = attrs.field(validator=_opt_int)
+    recv_ns: int = attrs.field(validator=_int)
+
+
+@attrs.frozen(slots=True)
+class RequestAccepted:
+    """A request went through without a throttle: the backoff may relax."""
+
+    recv_ns: int = attrs.field(validator=_int)
+
+
+@attrs.frozen(slots=True)
+class Banned:
+    """An IP ban (Binance 418): nothing at all may be sent before `until_ns` (local monotonic)."""
+
+    until_ns: int = attrs.field(validator=_int)
+    recv_ns: int = attrs.field(default=0, validator=_int)
