@@ -5,11 +5,7 @@ risk gate the spec. The same actors run unchanged on the deterministic and the l
 from __future__ import annotations
 
 import itertools
-import os
 from decimal import Decimal
-from pathlib import Path
-
-import pytest
 
 from actors.action_budget import BUDGET_LEVELS, ActionBudget, budget_priority
 from actors.behaviour import Behaviour
@@ -23,11 +19,11 @@ from protocols.instruments import InstrumentSpec
 from protocols.orders import Ack, CancelAck, CancelIntent, OrderIntent, ReplaceIntent, Side
 from protocols.recording import iter_messages
 from protocols.venue_state import RequestAccepted, SendActions
+from supervision.data import BINANCE_SPOT_BTCUSDT
 from supervision.deterministic import DeterministicHost
 from supervision.mailbox import ConflateByKey, StablePriority
 
-RECORDING = Path(__file__).resolve().parents[3] / "shared" / "data" / (
-    "binance_spot_btcusdt_20240808.gz")
+RECORDING = BINANCE_SPOT_BTCUSDT
 SPEC = InstrumentSpec(
     symbol="BTCUSDT", venue="binance", tick_size=Decimal("0.01"),
     lot_step=Decimal("0.00000001"), min_qty=Decimal(0), min_notional=Decimal(5),
@@ -62,10 +58,6 @@ class AckingVenue(Behaviour):
 
 
 def recorded_events(count):
-    if not RECORDING.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"recording {RECORDING} missing in CI")
-        pytest.skip("the Binance recording in ../shared/data is not available")
     return [message for _, message in itertools.islice(iter_messages(RECORDING), count)]
 
 
