@@ -46,7 +46,15 @@ from actors.mm_model import (
     model_quotes,
     quote_ticks,
 )
-from actors.strategy_kit import Decision, Inventory, OrderSlots, Slot, Wake, carry_out
+from actors.strategy_kit import (
+    Decision,
+    Inventory,
+    OrderSlots,
+    Slot,
+    Wake,
+    book_fill,
+    carry_out,
+)
 from protocols.decisions import RiskRefused
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, MarketState, TradePrint
@@ -186,16 +194,9 @@ class QuoteEngine:
 
     def on_report(self, msg: Any, now: int, epoch: int) -> Decision | None:
         if isinstance(msg, OwnFill | Fill):
-            if isinstance(msg, OwnFill):
-                if msg.strategy != self.cfg.strategy or msg.instrument != self.cfg.instrument:
-                    return None
-                side: Side | None = msg.side
-            else:
-                side = self.orders.side_of(msg.client_order_id)
-            if side is None or not self.inventory.apply(msg.fill_id, side, msg.qty, msg.price,
-                                                        now):
+            if not book_fill(msg, self.cfg.strategy, self.cfg.instrument, orders=self.orders,
+                             inventory=self.inventory, now=now):
                 return None
-            self.orders.filled(msg.client_order_id, msg.qty)
             return self.evaluate(now, epoch, msg.recv_ns)  # inventory moved: so do the quotes
         if self.orders.side_of(getattr(msg, "client_order_id", "")) is None:
             return None

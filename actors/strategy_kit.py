@@ -36,6 +36,7 @@ from protocols.orders import (
     RejectCode,
     Side,
 )
+from protocols.portfolio import OwnFill
 
 NO_TRADE_METRIC = "troupe_strategy_no_trade_total"
 PROPOSAL_METRIC = "troupe_strategy_proposals_total"
@@ -241,3 +242,20 @@ class Inventory:
             assert self.entry is not None
             self.entry = (self.entry * abs(old) + price * qty) / abs(new)
         return True
+
+
+def book_fill(msg: Any, strategy: str, instrument: str, *, orders: OrderSlots,
+              inventory: Inventory, now: int) -> bool:
+    """Apply one of our fills (`OwnFill` or a bare venue `Fill`) to the local view, once.
+
+    Returns False when it is not ours, not known, or a duplicate fill id: nothing moved."""
+    if isinstance(msg, OwnFill):
+        if msg.strategy != strategy or msg.instrument != instrument:
+            return False
+        side: Side | None = msg.side
+    else:
+        side = orders.side_of(msg.client_order_id)
+    if side is None or not inventory.apply(msg.fill_id, side, msg.qty, msg.price, now):
+        return False
+    orders.filled(msg.client_order_id, msg.qty)
+    return True

@@ -31,7 +31,7 @@ import attrs
 
 from actors.behaviour import Behaviour, Context, Ref
 from actors.budget import ClientOrderIds
-from actors.strategy_kit import Decision, Inventory, OrderSlots, Wake, carry_out
+from actors.strategy_kit import Decision, Inventory, OrderSlots, Wake, book_fill, carry_out
 from actors.taker_core import (
     Confirmation,
     Hit,
@@ -256,16 +256,9 @@ class TakerEngine:
     # -- execution reports -------------------------------------------------------------------------
     def on_report(self, msg: Any, now: int) -> Decision | None:
         if isinstance(msg, OwnFill | Fill):
-            if isinstance(msg, OwnFill):
-                if msg.strategy != self.cfg.strategy or msg.instrument != self.cfg.instrument:
-                    return None
-                side: Side | None = msg.side
-            else:
-                side = self.orders.side_of(msg.client_order_id)
-            if side is None or not self.inventory.apply(msg.fill_id, side, msg.qty, msg.price,
-                                                        now):
+            if not book_fill(msg, self.cfg.strategy, self.cfg.instrument, orders=self.orders,
+                             inventory=self.inventory, now=now):
                 return None
-            self.orders.filled(msg.client_order_id, msg.qty)
             if self.inventory.q != 0 and not self.stop_armed:
                 self.stop_armed = True  # the time stop runs from the first entry fill
                 return Decision(timers=(("time_stop", self.cfg.hold_ms / 1e3),), trigger_ns=now)
