@@ -20,6 +20,7 @@ loop (the websocket path), which pays one trio scheduling round before the first
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -171,7 +172,7 @@ def measure_live_hop4(load: str, args: argparse.Namespace, iterations: int) -> d
         if load == "flood":
             live_flood(host, iterations, args.flood_batch)
         host.spawn("source", lambda: Source(first, args.interval / 1000))
-        with CpuHog() if load == "cpu_thread" else _nothing():
+        with CpuHog() if load == "cpu_thread" else contextlib.nullcontext():
             time.sleep(args.warmup)
             latencies.recording = True
             time.sleep(args.seconds)
@@ -200,7 +201,7 @@ def measure_live_hop4_trio_source(args: argparse.Namespace) -> dict[str, dict[st
                     await trio.sleep(args.interval / 1000)
                 nursery.cancel_scope.cancel()
 
-        with CpuHog() if load == "cpu_thread" else _nothing():
+        with CpuHog() if load == "cpu_thread" else contextlib.nullcontext():
             trio.run(main)
         results[load] = latencies.summary()
     return results
@@ -252,14 +253,6 @@ def measure_live_throughput(n: int) -> dict[str, float]:
         done.wait(120)
         results["foreign_thread"] = n / ((perf_ns() - start) / 1e9)
     return results
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 # ------------------------------------------------------------------------- pykka baseline
@@ -317,7 +310,7 @@ def measure_baseline_hop4(load: str, args: argparse.Namespace, iterations: int) 
         threads.append(ticking_thread(0.001, flood, stop))
     threads.append(ticking_thread(args.interval / 1000, lambda: first.tell(perf_ns()), stop))
     try:
-        with CpuHog() if load == "cpu_thread" else _nothing():
+        with CpuHog() if load == "cpu_thread" else contextlib.nullcontext():
             time.sleep(args.warmup)
             latencies.recording = True
             time.sleep(args.seconds)

@@ -29,7 +29,7 @@ from supervision.introspection import (
     SupervisionLog,
     actor_info,
 )
-from supervision.lifecycle import CellState, ChildExit, StopCell
+from supervision.lifecycle import CellState, ChildExit, StopCell, TimerHandle
 from supervision.mailbox import EMPTY
 
 if TYPE_CHECKING:
@@ -103,15 +103,6 @@ class DeterministicCell(Cell):
         self.process(item)
 
 
-class _Timer:
-    __slots__ = ("cancelled", "cell", "message")
-
-    def __init__(self, cell: Cell, message: Any) -> None:
-        self.cell = cell
-        self.message = message
-        self.cancelled = False
-
-
 class _Answer:
     """A future for host.ask: filled synchronously by the cell that answers."""
 
@@ -152,7 +143,7 @@ class DeterministicHost:
         self._now = start_ns
         self._epoch = epoch_ns
         self._ready: deque[DeterministicCell] = deque()
-        self._timers: list[tuple[int, int, _Timer]] = []
+        self._timers: list[tuple[int, int, TimerHandle]] = []
         self._sequence = count()
         self._cells: dict[str, DeterministicCell] = {}
 
@@ -163,12 +154,12 @@ class DeterministicHost:
     def time_ns(self) -> int:
         return self._epoch + self._now
 
-    def start_timer(self, due_ns: int, cell: Cell, message: Any) -> _Timer:
-        timer = _Timer(cell, message)
+    def start_timer(self, due_ns: int, cell: Cell, message: Any) -> TimerHandle:
+        timer = TimerHandle(cell, message)
         heapq.heappush(self._timers, (max(due_ns, self._now), next(self._sequence), timer))
         return timer
 
-    def cancel_timer(self, handle: _Timer) -> None:
+    def cancel_timer(self, handle: TimerHandle) -> None:
         handle.cancelled = True
 
     def create_cell(

@@ -18,20 +18,12 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from supervision.bridge import LoopBridge
+from supervision.lifecycle import TimerHandle
 
 if TYPE_CHECKING:
     from supervision.live import LiveCell
 
 log = logging.getLogger("troupe.executor")
-
-
-class TimerEntry:
-    __slots__ = ("cancelled", "cell", "message")
-
-    def __init__(self, cell: LiveCell, message: Any) -> None:
-        self.cell = cell
-        self.message = message
-        self.cancelled = False
 
 
 class LoopDispatcher:
@@ -46,7 +38,7 @@ class LoopDispatcher:
         self.throughput = throughput
         self._budget_ns = int(turn_budget_s * 1e9)
         self._ready: deque[LiveCell] = deque()
-        self._timers: list[tuple[int, int, TimerEntry]] = []
+        self._timers: list[tuple[int, int, TimerHandle]] = []
         self._timer_lock = threading.Lock()
         self._sequence = count()
         self._sleeping = False
@@ -72,8 +64,8 @@ class LoopDispatcher:
             else:
                 self._wake_up()
 
-    def start_timer(self, due_ns: int, cell: LiveCell, message: Any) -> TimerEntry:
-        entry = TimerEntry(cell, message)
+    def start_timer(self, due_ns: int, cell: LiveCell, message: Any) -> TimerHandle:
+        entry = TimerHandle(cell, message)
         with self._timer_lock:
             heapq.heappush(self._timers, (due_ns, next(self._sequence), entry))
         if self._sleeping:
@@ -83,7 +75,7 @@ class LoopDispatcher:
         return entry
 
     @staticmethod
-    def cancel_timer(entry: TimerEntry) -> None:
+    def cancel_timer(entry: TimerHandle) -> None:
         entry.cancelled = True
 
     def _wake_up(self) -> None:
@@ -168,7 +160,7 @@ class LoopDispatcher:
 
     def _fire_due(self, now: int) -> None:
         timers = self._timers
-        due: list[TimerEntry] = []
+        due: list[TimerHandle] = []
         with self._timer_lock:
             while timers and timers[0][0] <= now:
                 entry = heapq.heappop(timers)[2]

@@ -83,3 +83,14 @@ class CellStopped:
     """Acknowledges a `StopCell`."""
 
     cell: Cell
+
+
+class TimerHandle:
+    """A scheduled self-message. Cancelling only marks it: the host's heap skips it lazily."""
+
+    __slots__ = ("cancelled", "cell", "message")
+
+    def __init__(self, cell: Cell, message: SelfMessage) -> None:
+        self.cell = cell
+        self.message = message
+        self.cancelled = False

@@ -32,9 +32,9 @@ from pykka.messages import _ActorStop
 
 from protocols.runtime import ActorDead, AskTimeout, FailureRecord, Refused
 from supervision.cell import RUNNING, Cell
-from supervision.executors import LoopDispatcher, ThreadExecutor, TimerEntry
+from supervision.executors import LoopDispatcher, ThreadExecutor
 from supervision.introspection import ActorInfo, InMemoryMetrics, SupervisionLog, actor_info
-from supervision.lifecycle import CellState, ChildExit, StopCell
+from supervision.lifecycle import CellState, ChildExit, StopCell, TimerHandle
 from supervision.mailbox import EMPTY
 
 if TYPE_CHECKING:
@@ -107,10 +107,8 @@ class LiveCell(Cell, pykka.Actor):
             return
         refused = self.deliver_envelope(envelope)
         if refused is not None and envelope.reply_to is not None:
-            try:
-                raise ActorDead(f"{self.name} refused the message: {refused.reason}")
-            except ActorDead:
-                envelope.reply_to.set_exception()
+            error = ActorDead(f"{self.name} refused the message: {refused.reason}")
+            envelope.reply_to.set_exception((ActorDead, error, None))
 
     def get(self) -> Any:
         with self._lock:
@@ -225,10 +223,10 @@ class LiveHost:
     def loop_thread_id(self) -> int | None:
         return self.dispatcher.loop_thread_id
 
-    def start_timer(self, due_ns: int, cell: Cell, message: Any) -> TimerEntry:
+    def start_timer(self, due_ns: int, cell: Cell, message: Any) -> TimerHandle:
         return self.dispatcher.start_timer(due_ns, cell, message)  # type: ignore[arg-type]
 
-    def cancel_timer(self, handle: TimerEntry) -> None:
+    def cancel_timer(self, handle: TimerHandle) -> None:
         handle.cancelled = True
 
     def create_cell(

@@ -55,10 +55,7 @@ def _message_of(item: Any) -> Any:
 def _fail_ask(item: Any, why: str) -> None:
     """An evicted ask must not leave its asker waiting for a timeout it cannot tell apart."""
     if type(item) is Envelope and item.reply_to is not None:
-        try:
-            raise ActorDead(why)
-        except ActorDead:
-            item.reply_to.set_exception()
+        item.reply_to.set_exception((ActorDead, ActorDead(why), None))
 
 
 class Mailbox:
