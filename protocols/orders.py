@@ -123,6 +123,8 @@ class RejectCode(enum.Enum):
     RATE_LIMITED = "rate_limited"
     VENUE_UNAVAILABLE = "venue_unavailable"
     DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
+    MIN_NOTIONAL = "min_notional"  # price x qty below the venue's minimum order value
+    UNKNOWN_ORDER = "unknown_order"  # a replace of an order the venue does not have open
     OTHER = "other"
 
     @property
