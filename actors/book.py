@@ -228,6 +228,11 @@ class BinanceBookSync:
     Counters: `applied`, `dropped`, `buffered` (diffs), `gaps` (sequence breaks after a join),
     `stale_snapshots` (snapshots that could not be joined), `snapshots` (taken), `resyncs`
     (snapshots taken while STALE) and `crossed` (times the book was crossed after a change).
+
+    USD-M futures diffs carry `pu` (`prev_final_update_id`) and follow Binance's futures rules
+    instead, chosen per diff by its presence: drop diffs with `u < lastUpdateId`; the first
+    applied diff must have `U <= lastUpdateId <= u`; each later one must have `pu == previous u`
+    (futures update ids are not consecutive, so `U == u + 1` cannot be asked of them).
     """
 
     def __init__(self, tick: Decimal, lot: Decimal, max_buffer: int = 1000) -> None:
@@ -291,17 +296,33 @@ class BinanceBookSync:
 
     def _step(self, diff: DepthDiff, recv_ns: int) -> SyncResult:
         last = self._last_id
-        if diff.final_update_id <= last:
-            self.dropped += 1
-            return _DROPPED
-        if self._joined:
-            if diff.first_update_id != last + 1:
+        prev = diff.prev_final_update_id
+        if prev is None:  # spot
+            if diff.final_update_id <= last:
+                self.dropped += 1
+                return _DROPPED
+            if self._joined:
+                if diff.first_update_id != last + 1:
+                    self.gaps += 1
+                    return self._go_stale(diff, recv_ns, _GAP)
+            elif diff.first_update_id > last + 1:
+                # The snapshot is older than the oldest diff we still have: updates are missing.
+                self.stale_snapshots += 1
+                return self._go_stale(diff, recv_ns, _RESYNC)
+        elif self._joined:  # USD-M futures, chained on pu
+            if diff.final_update_id <= last:
+                self.dropped += 1
+                return _DROPPED
+            if prev != last:
                 self.gaps += 1
                 return self._go_stale(diff, recv_ns, _GAP)
-        elif diff.first_update_id > last + 1:
-            # The snapshot is older than the oldest diff we still have: updates are missing.
-            self.stale_snapshots += 1
-            return self._go_stale(diff, recv_ns, _RESYNC)
+        else:
+            if diff.final_update_id < last:
+                self.dropped += 1
+                return _DROPPED
+            if diff.first_update_id > last:
+                self.stale_snapshots += 1
+                return self._go_stale(diff, recv_ns, _RESYNC)
         units = self._units
         try:
             bids, asks = units.convert(diff.bids), units.convert(diff.asks)

@@ -1,4 +1,5 @@
-"""Binance spot wire format: depth diffs, the REST depth snapshot, trades and bookTicker.
+"""Binance spot and USD-M futures wire format: depth diffs, the REST depth snapshot, trades,
+aggregate trades and bookTicker.
 
 Pure parse functions from raw JSON (text or already-decoded objects) to frozen message classes.
 Field names are spelled out (`first_update_id` rather than `U`) and each docstring gives the wire
@@ -6,6 +7,12 @@ name, so sync code reads like the venue's documented rules without a decoder rin
 
 Depth levels stay as the venue's decimal strings: the book converts them once, straight to
 integer ticks and lots, with the instrument's tick and lot. Trades and tickers carry Decimals.
+
+USD-M futures speak the same dialect with three differences that matter here: a depth diff
+carries `pu` (the previous event's final update id), and the book chains on `pu == previous u`
+rather than on `U == previous u + 1` (futures update ids are not consecutive); events carry a
+transaction time `T`; and the public trade stream is `aggTrade`, parsed into the same `Trade`
+(its aggregate id as `trade_id`) so every consumer handles spot and futures prints alike.
 """
 
 from __future__ import annotations
@@ -31,7 +38,11 @@ Levels = tuple[tuple[str, str], ...]
 
 @attrs.frozen(slots=True)
 class DepthDiff:
-    """`depthUpdate`: absolute quantities per price level; a quantity of 0 deletes the level."""
+    """`depthUpdate`: absolute quantities per price level; a quantity of 0 deletes the level.
+
+    `prev_final_update_id` (pu) is present on USD-M futures only: its presence is what selects
+    the futures sync rule in `actors.book.BinanceBookSync`.
+    """
 
     symbol: str  # s
     event_time_ms: int  # E
@@ -39,11 +50,14 @@ class DepthDiff:
     final_update_id: int  # u
     bids: Levels  # b
     asks: Levels  # a
+    prev_final_update_id: int | None = None  # pu (USD-M futures)
+    transaction_time_ms: int | None = None  # T (USD-M futures)
 
 
 @attrs.frozen(slots=True)
 class DepthSnapshot:
-    """REST `GET /api/v3/depth`: the full book as of `last_update_id` (lastUpdateId)."""
+    """REST `GET /api/v3/depth` (spot) or `/fapi/v1/depth` (USD-M): the full book as of
+    `last_update_id` (lastUpdateId). The futures body also has `E` and `T`, not needed here."""
 
     last_update_id: int
     bids: Levels
@@ -52,7 +66,9 @@ class DepthSnapshot:
 
 @attrs.frozen(slots=True)
 class Trade:
-    """`trade`. `m` (buyer is maker) means the seller hit the bid: the aggressor sold."""
+    """`trade` (spot) or `aggTrade` (USD-M: `trade_id` is the aggregate id `a`, and one print
+    may stand for several fills at one price by one taker). `m` (buyer is maker) means the
+    seller hit the bid: the aggressor sold."""
 
     symbol: str  # s
     trade_id: int  # t
@@ -69,7 +85,8 @@ class Trade:
 
 @attrs.frozen(slots=True)
 class BookTicker:
-    """`bookTicker`: best bid and ask. `update_id` (u) is on the same sequence as depth diffs."""
+    """`bookTicker`: best bid and ask. `update_id` (u) is on the same sequence as depth diffs.
+    Spot events have no `e`; USD-M ones have `e: bookTicker`, `E` and `T` (not kept)."""
 
     symbol: str  # s
     update_id: int  # u
@@ -100,7 +117,13 @@ def parse_depth_diff(data: Any) -> DepthDiff:
         final_update_id=field(data, "u", int, what),
         bids=levels_field(data, "b", what),
         asks=levels_field(data, "a", what),
+        prev_final_update_id=_optional_int(data, "pu", what),
+        transaction_time_ms=_optional_int(data, "T", what),
     )
+
+
+def _optional_int(data: Mapping[str, Any], key: str, what: str) -> int | None:
+    return field(data, key, int, what) if key in data else None
 
 
 def parse_snapshot(data: Any) -> DepthSnapshot:
@@ -119,6 +142,21 @@ def parse_trade(data: Any) -> Trade:
     return Trade(
         symbol=field(data, "s", str, what),
         trade_id=field(data, "t", int, what),
+        price=decimal_field(data, "p", what),
+        qty=decimal_field(data, "q", what),
+        trade_time_ms=field(data, "T", int, what),
+        event_time_ms=field(data, "E", int, what),
+        buyer_is_maker=field(data, "m", bool, what),
+    )
+
+
+def parse_agg_trade(data: Any) -> Trade:
+    """USD-M `aggTrade` as a `Trade`: `a` (aggregate trade id) becomes `trade_id`."""
+    what = "binance aggTrade"
+    data = require_mapping(data, what)
+    return Trade(
+        symbol=field(data, "s", str, what),
+        trade_id=field(data, "a", int, what),
         price=decimal_field(data, "p", what),
         qty=decimal_field(data, "q", what),
         trade_time_ms=field(data, "T", int, what),
@@ -167,7 +205,11 @@ def _parse_event(data: Mapping[str, Any], stream: str | None) -> BinanceMessage:
         return parse_depth_diff(data)
     if event == "trade":
         return parse_trade(data)
-    # bookTicker events carry no "e": recognise them by the stream name or their key set.
+    if event == "aggTrade":
+        return parse_agg_trade(data)
+    if event == "bookTicker":  # USD-M names it
+        return parse_book_ticker(data)
+    # Spot bookTicker events carry no "e": recognise them by the stream name or their key set.
     if (stream is not None and stream.endswith("@bookTicker")) or (
         event is None and {"u", "b", "B", "a", "A"} <= data.keys()
     ):

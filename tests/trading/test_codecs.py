@@ -165,7 +165,7 @@ def test_hyperliquid_recording_parses_completely() -> None:
         (TICKER.replace('"61837.63000000"', "61837.63"), "field 'b' should be a string"),
         (TICKER.replace('"61837.63000000"', '"Infinity"'), "not a finite number"),
         (TRADE.replace('"m":true', '"m":"yes"'), "field 'm' should be a boolean"),
-        (TRADE.replace('"e":"trade"', '"e":"aggTrade"'), "unsupported event type 'aggTrade'"),
+        (TRADE.replace('"e":"trade"', '"e":"kline"'), "unsupported event type 'kline'"),
         ('{"stream":"x","data":[1]}', "field 'data' should be an object"),
         ('{"stream":"x"}', "missing field 'data'"),
         ('{"lastUpdateId":"7","bids":[],"asks":[]}', "'lastUpdateId' should be an integer"),
