@@ -1,0 +1,372 @@
+"""What a restarted node remembers: the journal's records folded into one `RecoveredState`.
+
+Pure: the records come in as mappings (`supervision.journal.iter_journal` reads them from disk),
+and nothing here touches a file or a clock, so a replay is tested with plain lists.
+
+The rules, each on the safe side of a doubt:
+
+- **Ids are never reused.** Every `client_order_id` found anywhere in any record (sent,
+  observed, reported, refused) raises the high-water mark of its namespace
+  (`<prefix>-<strategy>`, see `actors.budget.ClientOrderIds`); Hyperliquid cloids made by
+  `encode_cloid` count too, once their namespace is known. A strategy restarts its counter
+  from `high_water(prefix, strategy)`.
+- **An order is open until a report closes it.** `OrderSent` opens it; a `Reject`, `CancelAck`,
+  `Expired`, a terminal `ReconcileResult` or fills adding up to its size close it. A reject
+  while a replace is pending may be the replace's, and a duplicate-id reject proves the order
+  exists: neither closes it. Listing an order that is gone costs one needless cancel at start;
+  missing one that rests would leave it unmanaged.
+- **A halt is never forgotten.** The trading state and the daily loss come from the last
+  `RiskPersistentState` the risk gate journaled, what `RiskGate(restored=...)` takes back. A
+  later successful `ControlAction` that *escalates* (halt, reduce_only, disable_live) is applied
+  on top, in case the node died before the gate recorded it; a later `resume` the gate never
+  confirmed is not (an operator resumes again).
+- **An unclean exit is reported.** A `NodeStarted` without a `NodeStopped` after it means the
+  previous run died: `unclean_exit`, so the node knows to reconcile with extra care.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+import cattrs
+
+from actors.budget import encode_cloid, parse_client_order_id
+from actors.risk_state import (
+    DailyLoss,
+    InstrumentHalted,
+    InstrumentResumed,
+    RiskPersistentState,
+)
+from protocols.codec import Side
+from protocols.decisions import (
+    Gate,
+    NoTrade,
+    RiskRefused,
+    Scaled,
+    TradingState,
+    TradingStateChanged,
+)
+from protocols.journal import (
+    ActorRestarted,
+    CancelSent,
+    ControlAction,
+    JournalError,
+    NodeStarted,
+    NodeStopped,
+    ObservedIntent,
+    OrderSent,
+    ReplaceSent,
+    TornLine,
+    structure_converter,
+)
+from protocols.orders import (
+    Ack,
+    CancelAck,
+    CancelReject,
+    Expired,
+    Fill,
+    OrderType,
+    ReconcileResult,
+    Reject,
+    RejectCode,
+    TimeInForce,
+    VenueOrderStatus,
+)
+from protocols.portfolio import OwnFill
+
+__all__ = ["OpenOrder", "RecoveredState", "recover", "structure_record"]
+
+RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
+    RiskPersistentState, ControlAction, NodeStarted, NodeStopped, ActorRestarted, OrderSent,
+    CancelSent, ReplaceSent, ObservedIntent, TornLine, Ack, Reject, Fill, CancelAck,
+    CancelReject, Expired, ReconcileResult, OwnFill, NoTrade, RiskRefused, Scaled,
+    TradingStateChanged, InstrumentHalted, InstrumentResumed,
+)}
+"""The kinds `structure_record` turns back into their class."""
+
+STATE_OF_ACTION: dict[str, TradingState] = {
+    "halt": TradingState.HALTED,
+    "disable_live": TradingState.REDUCING,
+    "reduce_only": TradingState.REDUCING,
+    "resume": TradingState.ACTIVE,
+}
+"""Control-plane actions that move the trading state (flatten and cancel_all do not)."""
+
+_CLOSED = frozenset({VenueOrderStatus.FILLED.value, VenueOrderStatus.CANCELLED.value,
+                     VenueOrderStatus.EXPIRED.value, VenueOrderStatus.REJECTED.value})
+_CONVERTER = structure_converter()
+
+
+def structure_record(kind: str, data: Mapping[str, Any]) -> Any:
+    """The typed record a journal line's `kind` and `data` were written from.
+
+    Raises `JournalError` for a kind not in `RECORD_TYPES` or data that does not fit it."""
+    cls = RECORD_TYPES.get(kind)
+    if cls is None:
+        raise JournalError(f"no record type named {kind!r}")
+    try:
+        return _CONVERTER.structure(data, cls)
+    except Exception as exc:  # cattrs' grouped errors, attrs validators, bad decimals
+        details = "; ".join(cattrs.transform_error(exc)) if isinstance(
+            exc, cattrs.BaseValidationError) else str(exc)
+        raise JournalError(f"{kind}: {details}") from None
+
+
+@attrs.frozen(slots=True)
+class OpenOrder:
+    """An order the journal says may still rest at the venue: reconcile or cancel it at start."""
+
+    client_order_id: str
+    instrument: str
+    side: Side
+    order_type: OrderType
+    price: int | None
+    qty: int
+    tif: TimeInForce
+    reduce_only: bool
+    strategy: str
+    sent_ns: int
+    filled: int = 0
+    acked: bool = False
+    cancel_sent: bool = False
+    replace_pending: bool = False
+
+    @property
+    def remaining(self) -> int:
+        return max(self.qty - self.filled, 0)
+
+
+@attrs.frozen(slots=True)
+class RecoveredState:
+    id_high_water: dict[str, int]  # "<prefix>-<strategy>" -> the highest counter ever used
+    open_orders: dict[str, OpenOrder]
+    risk: RiskPersistentState | None  # pass as RiskGate(restored=...); None: nothing to restore
+    last_control: ControlAction | None  # the last successful action that moved the state
+    last_seq: int
+    records: int
+    started: NodeStarted | None  # the previous run's start marker
+    stopped: NodeStopped | None  # its stop marker; None after that start: it died
+    unclean_exit: bool
+    unclean_exits: int  # over the whole journal
+    restarts: dict[str, int]  # ActorRestarted records per actor
+    notes: tuple[str, ...] = ()  # what an operator should read at start
+
+    @property
+    def trading_state(self) -> TradingState:
+        return self.risk.trading_state if self.risk is not None else TradingState.ACTIVE
+
+    @property
+    def daily_loss(self) -> DailyLoss | None:
+        return self.risk.daily if self.risk is not None else None
+
+    def high_water(self, prefix: str, strategy: str) -> int:
+        """What to pass as a strategy's `id_high_water`."""
+        return self.id_high_water.get(f"{prefix}-{strategy}", 0)
+
+    def summary(self) -> list[str]:
+        lines = [
+            f"records: {self.records}, last seq {self.last_seq}",
+            f"trading state: {self.trading_state.name}"
+            + (f" ({self.risk.cause.value}: {self.risk.reason})" if self.risk else ""),
+        ]
+        if self.daily_loss is not None:
+            d = self.daily_loss
+            lines.append(f"daily loss: day {d.utc_day}, realized {d.realized_pnl}, "
+                         f"breached {d.breached}")
+        lines.append(f"previous run: {'unclean exit' if self.unclean_exit else 'clean'}")
+        lines += [f"id high water {ns}: {n}" for ns, n in sorted(self.id_high_water.items())]
+        lines += [f"open order {o.client_order_id}: {o.instrument} {o.side.value} "
+                  f"{o.remaining} @ {o.price}" for o in self.open_orders.values()]
+        lines += [f"note: {note}" for note in self.notes]
+        return lines
+
+
+def recover(records: Iterable[Mapping[str, Any]]) -> RecoveredState:
+    """Fold journal records (as `iter_journal` yields them), oldest first."""
+    fold = _Fold()
+    for index, record in enumerate(records):
+        fold.add(index, record)
+    return fold.result()
+
+
+class _Fold:
+    def __init__(self) -> None:
+        self.high: dict[str, int] = {}
+        self.cloids: list[tuple[str, int]] = []  # (namespace hash, counter) of cloids seen
+        self.open: dict[str, OpenOrder] = {}
+        self.fills: set[str] = set()
+        self.risk: RiskPersistentState | None = None
+        self.risk_seq = -1
+        self.control: ControlAction | None = None
+        self.control_seq = -1
+        self.last_seq = 0
+        self.records = 0
+        self.started: NodeStarted | None = None
+        self.stopped: NodeStopped | None = None
+        self.unclean = 0
+        self.restarts: dict[str, int] = {}
+        self.notes: list[str] = []
+
+    def add(self, index: int, record: Mapping[str, Any]) -> None:
+        seq, kind, data = record.get("seq"), record.get("kind"), record.get("data")
+        if type(seq) is not int or not isinstance(kind, str) or not isinstance(data, Mapping):
+            raise JournalError(f"record {index + 1}: needs an int seq, a str kind and a data "
+                               f"object, got {dict(record)!r:.120}")
+        if seq <= self.last_seq and self.records:
+            self.notes.append(f"seq went back from {self.last_seq} to {seq} (two writers?)")
+        self.last_seq = max(self.last_seq, seq)
+        self.records += 1
+        self._ids(data)
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is not None:
+            try:
+                handler(seq, data)
+            except JournalError as exc:
+                raise JournalError(f"record seq {seq}: {exc}") from None
+
+    # -- ids -----------------------------------------------------------------------------------
+    def _ids(self, data: Any) -> None:
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                if key in ("client_order_id", "cloid") and isinstance(value, str):
+                    self._id(value)
+                elif isinstance(value, Mapping | list):
+                    self._ids(value)
+        elif isinstance(data, list):
+            for value in data:
+                self._ids(value)
+
+    def _id(self, value: str) -> None:
+        parsed = parse_client_order_id(value)
+        if parsed is not None:
+            namespace = f"{parsed[0]}-{parsed[1]}"
+            if parsed[2] > self.high.get(namespace, -1):
+                self.high[namespace] = parsed[2]
+        elif len(value) == 34 and value.startswith("0x"):
+            with contextlib.suppress(ValueError):
+                self.cloids.append((value[2:18], int(value[18:], 16)))
+
+    # -- orders --------------------------------------------------------------------------------
+    def _on_OrderSent(self, _seq: int, data: Mapping[str, Any]) -> None:
+        sent: OrderSent = structure_record("OrderSent", data)
+        self.open[sent.client_order_id] = OpenOrder(
+            sent.client_order_id, sent.instrument, sent.side, sent.order_type, sent.price,
+            sent.qty, sent.tif, sent.reduce_only, sent.strategy, sent.sent_ns)
+
+    def _on_ReplaceSent(self, _seq: int, data: Mapping[str, Any]) -> None:
+        amend: ReplaceSent = structure_record("ReplaceSent", data)
+        order = self.open.get(amend.client_order_id)
+        if order is not None:
+            self.open[order.client_order_id] = attrs.evolve(
+                order, qty=order.filled + amend.qty, price=amend.price,
+                reduce_only=amend.reduce_only, replace_pending=True)
+
+    def _change(self, data: Mapping[str, Any], **changes: Any) -> None:
+        order = self.open.get(str(data.get("client_order_id")))
+        if order is not None:
+            self.open[order.client_order_id] = attrs.evolve(order, **changes)
+
+    def _close(self, data: Mapping[str, Any]) -> None:
+        self.open.pop(str(data.get("client_order_id")), None)
+
+    def _on_CancelSent(self, _seq: int, data: Mapping[str, Any]) -> None:
+        self._change(data, cancel_sent=True)
+
+    def _on_Ack(self, _seq: int, data: Mapping[str, Any]) -> None:
+        self._change(data, acked=True, replace_pending=False)
+
+    def _on_Reject(self, _seq: int, data: Mapping[str, Any]) -> None:
+        order = self.open.get(str(data.get("client_order_id")))
+        if order is None:
+            return
+        if data.get("code") == RejectCode.DUPLICATE_CLIENT_ORDER_ID.value:
+            self._change(data, acked=True)  # the venue has an order with this id
+        elif order.replace_pending:
+            self._change(data, replace_pending=False)  # maybe the amend's: keep it open
+        else:
+            self._close(data)
+
+    def _on_CancelAck(self, _seq: int, data: Mapping[str, Any]) -> None:
+        self._close(data)
+
+    def _on_Expired(self, _seq: int, data: Mapping[str, Any]) -> None:
+        self._close(data)
+
+    def _on_ReconcileResult(self, _seq: int, data: Mapping[str, Any]) -> None:
+        if data.get("status") in _CLOSED:
+            self._close(data)
+
+    def _on_Fill(self, _seq: int, data: Mapping[str, Any]) -> None:
+        order = self.open.get(str(data.get("client_order_id")))
+        fill_id, qty = data.get("fill_id"), data.get("qty")
+        if order is None or not isinstance(fill_id, str) or fill_id in self.fills \
+                or type(qty) is not int:
+            return
+        self.fills.add(fill_id)
+        if order.filled + qty >= order.qty:
+            self._close(data)
+        else:
+            self._change(data, filled=order.filled + qty)
+
+    _on_OwnFill = _on_Fill  # the same fill enriched by the venue connection: counted once
+
+    # -- state ---------------------------------------------------------------------------------
+    def _on_RiskPersistentState(self, seq: int, data: Mapping[str, Any]) -> None:
+        self.risk = structure_record("RiskPersistentState", data)
+        self.risk_seq = seq
+
+    def _on_ControlAction(self, seq: int, data: Mapping[str, Any]) -> None:
+        action: ControlAction = structure_record("ControlAction", data)
+        if action.ok and action.action in STATE_OF_ACTION:
+            self.control, self.control_seq = action, seq
+
+    def _on_NodeStarted(self, _seq: int, data: Mapping[str, Any]) -> None:
+        if self.started is not None and self.stopped is None:
+            self.unclean += 1
+        self.started, self.stopped = structure_record("NodeStarted", data), None
+
+    def _on_NodeStopped(self, _seq: int, data: Mapping[str, Any]) -> None:
+        self.stopped = structure_record("NodeStopped", data)
+
+    def _on_ActorRestarted(self, _seq: int, data: Mapping[str, Any]) -> None:
+        restart: ActorRestarted = structure_record("ActorRestarted", data)
+        self.restarts[restart.actor] = self.restarts.get(restart.actor, 0) + 1
+
+    # -- the result ----------------------------------------------------------------------------
+    def _resolve_cloids(self) -> None:
+        heads = {encode_cloid(f"{ns}-0")[2:18]: ns for ns in self.high}
+        for head, counter in self.cloids:
+            namespace = heads.get(head)
+            if namespace is not None and counter > self.high[namespace]:
+                self.high[namespace] = counter
+
+    def _risk(self) -> RiskPersistentState | None:
+        risk, control = self.risk, self.control
+        if control is None or self.control_seq < self.risk_seq:
+            return risk
+        base = risk or RiskPersistentState(TradingState.ACTIVE, Gate.TRADING_STATE, "start",
+                                           DailyLoss(utc_day=0))
+        target = STATE_OF_ACTION[control.action]
+        if target > base.trading_state:
+            self.notes.append(f"{control.action} by {control.source} was journaled after the "
+                              f"last risk state: applied ({target.name})")
+            return attrs.evolve(base, trading_state=target, cause=Gate.TRADING_STATE,
+                                reason=control.reason)
+        if target < base.trading_state:
+            self.notes.append(f"{control.action} by {control.source} was never confirmed by the "
+                              f"risk gate: staying {base.trading_state.name}")
+        return risk
+
+    def result(self) -> RecoveredState:
+        self._resolve_cloids()
+        unclean_exit = self.started is not None and self.stopped is None
+        if unclean_exit:
+            self.notes.append("the previous run did not stop cleanly (no NodeStopped)")
+        risk = self._risk()
+        return RecoveredState(
+            dict(self.high), dict(self.open), risk, self.control, self.last_seq, self.records,
+            self.started, self.stopped, unclean_exit, self.unclean + int(unclean_exit),
+            dict(self.restarts), tuple(self.notes))
