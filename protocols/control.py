@@ -1,0 +1,357 @@
+"""The control plane's wire schemas: operator commands, Alertmanager webhooks, and replies.
+
+This module is data only, in the spirit of h11: it turns request bodies (bytes) into validated
+records, or refuses them with a `ControlRequestError` carrying the HTTP status and a message an
+operator can act on. It never opens a socket; the HTTP shell in `supervision/control_plane.py`
+feeds it bytes and writes back what it returns.
+
+Rules for `POST /control` (`parse_control_body`):
+
+- the body is one JSON object `{"action": ..., "reason": ...}`, nothing else: an unknown key is
+  refused (a typo such as `"reson"` must not silently drop the operator's reason);
+- `action` is one of `ControlActionName`; the error lists the valid ones;
+- `reason` is a non-empty string of at most `MAX_REASON_CHARS` characters without control
+  characters, because it is written verbatim into the log line `<action> reason=<reason>` and into
+  the journal, and a newline there would let a caller forge log lines.
+
+Rules for `POST /am-webhook` (`parse_am_webhook`), after the Alertmanager webhook payload,
+version "4":
+
+    {"version": "4", "groupKey": ..., "truncatedAlerts": 0, "status": "firing|resolved",
+     "receiver": ..., "groupLabels": {...}, "commonLabels": {...}, "commonAnnotations": {...},
+     "externalURL": ..., "alerts": [{"status": "firing|resolved", "labels": {...},
+     "annotations": {...}, "startsAt": "<rfc3339>", "endsAt": "<rfc3339>",
+     "generatorURL": ..., "fingerprint": ...}]}
+
+Unknown fields are ignored (Alertmanager adds fields between releases and must not be refused
+for it); the fields we act on are checked strictly: the version, the alerts list, each alert's
+status, and labels and annotations that map strings to strings.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+MAX_REASON_CHARS = 500
+AM_WEBHOOK_VERSION = "4"
+
+
+class ControlRequestError(Exception):
+    """A request we refuse, with the HTTP status to answer and a message for the caller."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ControlActionName(enum.StrEnum):
+    """What an operator (or Alertmanager) may ask of the node's trading state."""
+
+    DISABLE_LIVE = "disable_live"
+    REDUCE_ONLY = "reduce_only"
+    HALT = "halt"
+    RESUME = "resume"
+    FLATTEN = "flatten"
+    CANCEL_ALL = "cancel_all"
+
+
+class ControlSource(enum.StrEnum):
+    HTTP = "http"
+    ALERTMANAGER = "alertmanager"
+
+
+def _reason_problem(reason: object) -> str | None:
+    """Why `reason` cannot be used, or None if it can."""
+    if not isinstance(reason, str):
+        return f"reason must be a string, got {type(reason).__name__}"
+    if not reason.strip():
+        return "reason must not be empty"
+    if len(reason) > MAX_REASON_CHARS:
+        return f"reason is {len(reason)} characters long, at most {MAX_REASON_CHARS} are allowed"
+    if any(not ch.isprintable() for ch in reason):
+        return "reason must not contain control characters (newlines, tabs, escapes)"
+    return None
+
+
+def _valid_reason(_inst: Any, _attribute: attrs.Attribute[Any], value: Any) -> None:
+    problem = _reason_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+
+
+def clean_reason(text: str) -> str:
+    """Make any text a valid reason: control characters become spaces, and it is cut to size.
+
+    Used for reasons we did not write and cannot refuse, such as an alert's name."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text).strip()
+    if len(cleaned) > MAX_REASON_CHARS:
+        cleaned = cleaned[: MAX_REASON_CHARS - 3] + "..."
+    return cleaned or "unnamed"
+
+
+@attrs.frozen
+class ControlCommand:
+    """One validated command for the node; `source` says who sent it ("http", "alertmanager")."""
+
+    action: ControlActionName = attrs.field(converter=ControlActionName)
+    reason: str = attrs.field(validator=_valid_reason)
+    source: str = attrs.field(converter=str)
+
+    def log_line(self) -> str:
+        """The line every applied action is logged as: `<action> reason=<reason> source=<src>`."""
+        return f"{self.action.value} reason={self.reason} source={self.source}"
+
+
+@attrs.frozen
+class ControlOutcome:
+    """What the node did with a command: `ok` False means it refused, saying why in `detail`."""
+
+    ok: bool
+    state: str
+    detail: str = ""
+
+
+@attrs.frozen
+class Readiness:
+    """The node's answer to `/readyz`.
+
+    `ready_trading` is READY-MD, reconciliation done and state ACTIVE: only then is the node
+    ready. `mode` is what the node actually does ("observe", "paper" or "live"): a live config
+    started without the command-line flags reports "observe"."""
+
+    ready_md: bool
+    ready_trading: bool
+    mode: str
+    state: str
+    detail: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# POST /control
+
+_CONTROL_KEYS = frozenset({"action", "reason"})
+_VALID_ACTIONS = ", ".join(a.value for a in ControlActionName)
+
+
+def _load_json(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ControlRequestError(400, f"body is not UTF-8: {error.reason}") from None
+    except json.JSONDecodeError as error:
+        raise ControlRequestError(400, f"body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ControlRequestError(400, "body is not valid JSON: nested too deeply") from None
+
+
+def parse_control_body(body: bytes, *, source: str = ControlSource.HTTP) -> ControlCommand:
+    """Validate an operator's `{"action": ..., "reason": ...}` body, or raise a 400."""
+    document = _load_json(body)
+    if not isinstance(document, dict):
+        raise ControlRequestError(400, f"body must be a JSON object, got {_json_kind(document)}")
+    unknown = sorted(set(document) - _CONTROL_KEYS)
+    if unknown:
+        raise ControlRequestError(
+            400, f"unknown key(s): {', '.join(unknown)}; expected only action and reason"
+        )
+    if "action" not in document:
+        raise ControlRequestError(400, f"missing action; one of: {_VALID_ACTIONS}")
+    action = document["action"]
+    if not isinstance(action, str):
+        raise ControlRequestError(
+            400, f"action must be a string, got {_json_kind(action)}; one of: {_VALID_ACTIONS}"
+        )
+    try:
+        action_name = ControlActionName(action)
+    except ValueError:
+        raise ControlRequestError(
+            400, f"unknown action {action!r}; one of: {_VALID_ACTIONS}"
+        ) from None
+    if "reason" not in document:
+        raise ControlRequestError(400, "missing reason: say why, it is logged and journaled")
+    reason = document["reason"]
+    if not isinstance(reason, str):
+        raise ControlRequestError(400, f"reason must be a string, got {_json_kind(reason)}")
+    problem = _reason_problem(reason)
+    if problem is not None:
+        raise ControlRequestError(400, problem)
+    return ControlCommand(action=action_name, reason=reason, source=source)
+
+
+def _json_kind(value: object) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+# --------------------------------------------------------------------------------------------
+# POST /am-webhook
+
+_ALERT_STATUSES = frozenset({"firing", "resolved"})
+
+
+def _frozen_mapping(value: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class AlertmanagerAlert:
+    """One alert of a webhook payload. Times stay RFC 3339 strings: we only pass them on."""
+
+    status: str
+    labels: Mapping[str, str] = attrs.field(converter=_frozen_mapping)
+    annotations: Mapping[str, str] = attrs.field(converter=_frozen_mapping, factory=dict)
+    starts_at: str = ""
+    ends_at: str = ""
+    fingerprint: str = ""
+    generator_url: str = ""
+
+    @property
+    def name(self) -> str:
+        """The alert's name (its `alertname` label), made fit to be a command's reason."""
+        return clean_reason(self.labels.get("alertname", "unnamed alert"))
+
+    @property
+    def firing(self) -> bool:
+        return self.status == "firing"
+
+
+def _string_map(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ControlRequestError(400, f"{where} must be an object, got {_json_kind(value)}")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise ControlRequestError(
+                400, f"{where}.{key} must be a string, got {_json_kind(item)}"
+            )
+    return value
+
+
+def _optional_str(raw: dict[str, Any], key: str, where: str) -> str:
+    value = raw.get(key, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ControlRequestError(400, f"{where}.{key} must be a string, got {_json_kind(value)}")
+    return value
+
+
+def parse_am_webhook(body: bytes) -> list[AlertmanagerAlert]:
+    """Validate an Alertmanager webhook payload (version "4") and return its alerts, or 400."""
+    document = _load_json(body)
+    if not isinstance(document, dict):
+        raise ControlRequestError(400, f"payload must be a JSON object, got {_json_kind(document)}")
+    if "version" not in document:
+        raise ControlRequestError(400, 'missing version; expected "4"')
+    if document["version"] != AM_WEBHOOK_VERSION:
+        raise ControlRequestError(
+            400, f'unsupported webhook version {document["version"]!r}; expected "4"'
+        )
+    if "alerts" not in document:
+        raise ControlRequestError(400, "missing alerts list")
+    raw_alerts = document["alerts"]
+    if not isinstance(raw_alerts, list):
+        raise ControlRequestError(400, f"alerts must be a list, got {_json_kind(raw_alerts)}")
+    alerts = []
+    for index, raw in enumerate(raw_alerts):
+        where = f"alerts[{index}]"
+        if not isinstance(raw, dict):
+            raise ControlRequestError(400, f"{where} must be an object, got {_json_kind(raw)}")
+        status = raw.get("status")
+        if status not in _ALERT_STATUSES:
+            raise ControlRequestError(
+                400, f'{where}.status must be "firing" or "resolved", got {status!r}'
+            )
+        if "labels" not in raw:
+            raise ControlRequestError(400, f"{where} has no labels")
+        alerts.append(
+            AlertmanagerAlert(
+                status=status,
+                labels=_string_map(raw["labels"], f"{where}.labels"),
+                annotations=_string_map(raw.get("annotations", {}), f"{where}.annotations"),
+                starts_at=_optional_str(raw, "startsAt", where),
+                ends_at=_optional_str(raw, "endsAt", where),
+                fingerprint=_optional_str(raw, "fingerprint", where),
+                generator_url=_optional_str(raw, "generatorURL", where),
+            )
+        )
+    return alerts
+
+
+def matching_alerts(
+    alerts: Iterable[AlertmanagerAlert], matchers: Mapping[str, str]
+) -> tuple[list[AlertmanagerAlert], list[AlertmanagerAlert]]:
+    """Split the alerts whose labels equal every matcher into (firing, resolved).
+
+    Matchers are equality only (`severity="critical"`): the routing subtleties belong in the
+    Alertmanager config, and an exact rule here is one an operator can check at a glance."""
+    firing: list[AlertmanagerAlert] = []
+    resolved: list[AlertmanagerAlert] = []
+    for alert in alerts:
+        if all(alert.labels.get(name) == value for name, value in matchers.items()):
+            (firing if alert.firing else resolved).append(alert)
+    return firing, resolved
+
+
+def alert_key(alert: AlertmanagerAlert) -> str:
+    """A stable identity for an alert: Alertmanager's fingerprint, or else its sorted labels."""
+    if alert.fingerprint:
+        return alert.fingerprint
+    return json.dumps(sorted(alert.labels.items()))
+
+
+# --------------------------------------------------------------------------------------------
+# Replies: small JSON documents, built here so their shape is written down in one place.
+
+
+def json_bytes(document: Mapping[str, Any]) -> bytes:
+    """Compact JSON; anything not JSON-native (a Decimal in a readiness detail) becomes a str."""
+    return json.dumps(document, separators=(",", ":"), default=str).encode("utf-8")
+
+
+def error_reply(message: str) -> bytes:
+    return json_bytes({"error": message})
+
+
+def control_reply(command: ControlCommand, outcome: ControlOutcome) -> bytes:
+    return json_bytes(
+        {
+            "ok": outcome.ok,
+            "action": command.action.value,
+            "state": outcome.state,
+            "detail": outcome.detail,
+        }
+    )
+
+
+def readiness_reply(readiness: Readiness) -> bytes:
+    return json_bytes(
+        {
+            "ready": readiness.ready_trading,
+            "mode": readiness.mode,
+            "state": readiness.state,
+            "ready_md": readiness.ready_md,
+            "ready_trading": readiness.ready_trading,
+            "detail": dict(readiness.detail),
+        }
+    )
+
+
+def am_reply(applied: int, refused: int, ignored: int) -> bytes:
+    return json_bytes({"applied": applied, "refused": refused, "ignored": ignored})
