@@ -102,6 +102,7 @@ class MarketMakerConfig:
     k: float
     model: PricingModel = PricingModel.AVELLANEDA_STOIKOV
     arrival_a: float = 1.0  # GLFT's A, fills per second at zero distance
+    fixed_spread_ticks: float | None = None  # the SYMMETRIC model's whole spread
     sigma: float | None = None  # ticks / sqrt(s); None: EWMA estimate from mids
     vol_halflife_s: float = 60.0
     vol_min_samples: int = 20
@@ -125,6 +126,10 @@ class MarketMakerConfig:
     risk_cooldown_s: float = 1.0
     id_prefix: str = "tr"
     id_high_water: int = 0  # restore from the journal on restart: ids are never reused
+
+    def __attrs_post_init__(self) -> None:
+        if self.model is PricingModel.SYMMETRIC and not (self.fixed_spread_ticks or 0) > 0:
+            raise ValueError("model 'symmetric' needs a positive fixed_spread_ticks")
 
     @property
     def instrument(self) -> str:
@@ -267,7 +272,7 @@ class QuoteEngine:
         bid_f, ask_f = model_quotes(
             cfg.model, s=s, q=q, gamma=cfg.gamma, sigma=sigma, k=cfg.k,
             tau=cfg.horizon.remaining_s(epoch), a=cfg.arrival_a,
-            skew_per_lot=cfg.skew_ticks_per_lot)
+            skew_per_lot=cfg.skew_ticks_per_lot, fixed_spread=cfg.fixed_spread_ticks)
         off = cfg.quote_offset_ticks
         price = {  # safe-side rounding, then never through the touch (post-only)
             Side.BUY: min(quote_ticks(self.spec, bid_f, Side.BUY),

@@ -60,6 +60,8 @@ _TO_BOOK_SIDE = {Side.BUY: BookSide.BUY, Side.SELL: BookSide.SELL}
 class PricingModel(enum.Enum):
     AVELLANEDA_STOIKOV = "avellaneda_stoikov"
     GLFT = "glft"
+    # A fixed spread centred on the mid, blind to inventory: the benchmark A-S compare against.
+    SYMMETRIC = "symmetric"
 
 
 class HorizonMode(enum.Enum):
@@ -161,12 +163,18 @@ def model_quotes(
     tau: float,
     a: float = 1.0,
     skew_per_lot: float = 0.0,
+    fixed_spread: float | None = None,
 ) -> tuple[float, float]:
     """The chosen model's (bid, ask) in float ticks, shifted by an optional linear skew of
     `-q * skew_per_lot` ticks: an operator's knob on top of the model's own inventory term, for
     when gamma calibrated on fills is too timid about inventory."""
     if model is PricingModel.GLFT:
         bid, ask = glft_quotes(s, q, gamma=gamma, sigma=sigma, k=k, a=a)
+    elif model is PricingModel.SYMMETRIC:
+        if fixed_spread is None or not fixed_spread > 0:
+            raise ValueError(f"the symmetric model needs a positive fixed spread, got "
+                             f"{fixed_spread!r}")
+        bid, ask = s - fixed_spread / 2.0, s + fixed_spread / 2.0
     else:
         bid, ask = as_quotes(s, q, gamma=gamma, sigma=sigma, tau=tau, k=k)
     shift = -q * skew_per_lot

@@ -39,6 +39,7 @@ __all__ = [
     "SendActions",
     "SpecUpdate",
     "StatusUpdate",
+    "VenueReconciled",
 ]
 
 
@@ -186,3 +187,11 @@ class Banned:
 
     until_ns: int = attrs.field(validator=_int)
     recv_ns: int = attrs.field(default=0, validator=_int)
+
+
+@attrs.frozen(slots=True)
+class VenueReconciled:
+    """From the venue connection to its watchers: its first reconciliation with the venue at
+    start is done (positions and open orders compared), so trading may begin."""
+
+    recv_ns: int = attrs.field(validator=_int)

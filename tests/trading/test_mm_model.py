@@ -221,3 +221,13 @@ def test_flow_guard_heavy_by_size() -> None:
     assert not guard.toxic(1)
     guard.add(_print(1, BookSide.SELL, 1, qty=30))
     assert guard.toxic(2)
+
+
+def test_the_symmetric_model_centres_a_fixed_spread_on_the_mid_whatever_the_inventory() -> None:
+    for q in (-5, 0, 7):
+        bid, ask = model_quotes(PricingModel.SYMMETRIC, s=100.0, q=q, gamma=0.1, sigma=2.0,
+                                k=1.5, tau=1.0, fixed_spread=1.5)
+        assert (bid, ask) == (99.25, 100.75)
+    with pytest.raises(ValueError, match="fixed spread"):
+        model_quotes(PricingModel.SYMMETRIC, s=100.0, q=0, gamma=0.1, sigma=2.0, k=1.5,
+                     tau=1.0)
