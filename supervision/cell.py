@@ -19,11 +19,19 @@ The rules of an incarnation's life, in the order they apply:
 6. `remove()` makes the cell DEAD: the backlog is dropped and counted, later tells are refused.
 
 Hosts subclass `Cell` only to decide *where* it runs and how delivery is synchronised.
+
+Handling time: a host may carry an `on_handled(actor_name, elapsed_ns)` hook (the node's metrics
+sink sets one). While it is set, every cell of that host measures each call of `receive` with
+`time.perf_counter_ns` and reports it after the call, whether it returned or raised. Cells
+without the hook run the untimed `_invoke`: timing is switched per cell (`time_handling`) so the
+hot path pays nothing when nobody listens. On the deterministic host the figure is the real time
+the behaviour's code took, not virtual time: it is a profile, and it feeds nothing back.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +58,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("troupe.cell")
 
 RUNNING = CellState.RUNNING
+perf_counter_ns = time.perf_counter_ns
 
 
 class RemoveCell:
@@ -87,6 +96,8 @@ class Cell:
         self._supervises = False
         self._stop_requested = False
         self.ref: Ref = self._make_ref()
+        if getattr(host, "on_handled", None) is not None:
+            self.time_handling(True)
 
     def _make_ref(self) -> Ref:
         raise NotImplementedError
@@ -174,6 +185,44 @@ class Cell:
             reply_to.set(result)
         if self._stop_requested:
             self._exit(ExitReason.NORMAL)
+
+    def time_handling(self, on: bool) -> None:
+        """Measure each `receive` for the host's `on_handled` hook, or stop measuring."""
+        if on:
+            self._invoke = self._invoke_timed  # type: ignore[method-assign]
+        else:
+            self.__dict__.pop("_invoke", None)
+
+    def _invoke_timed(self, message: Any, reply_to: Any) -> None:
+        """`_invoke`, timed: kept apart so the untimed path stays as short as it was."""
+        behaviour = self.behaviour
+        if behaviour is None:
+            return
+        start = perf_counter_ns()
+        try:
+            result = behaviour.receive(message, self.ctx)  # type: ignore[arg-type]
+        except BaseException as exc:
+            self._handled(perf_counter_ns() - start)
+            if reply_to is not None:
+                reply_to.set_exception((type(exc), exc, exc.__traceback__))
+            self._fail(exc, during_start=False)
+            return
+        self._handled(perf_counter_ns() - start)
+        if reply_to is not None:
+            reply_to.set(result)
+        if self._stop_requested:
+            self._exit(ExitReason.NORMAL)
+
+    def _handled(self, elapsed_ns: int) -> None:
+        hook = getattr(self.host, "on_handled", None)
+        if hook is None:
+            return
+        try:
+            hook(self.name, elapsed_ns)
+        except Exception:
+            # A broken hook must not fail the actor, nor log on every message.
+            log.exception("on_handled hook failed for %s; no longer timing it", self.name)
+            self.time_handling(False)
 
     def _from_child(self, item: Any) -> None:
         if self._supervises:

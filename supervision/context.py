@@ -26,7 +26,7 @@ log = logging.getLogger("troupe.actor")
 
 
 class MetricsSink(Protocol):
-    def count(self, actor: str, metric: str, amount: int, labels: dict[str, str]) -> None: ...
+    def count(self, actor: str, metric: str, amount: float, labels: dict[str, str]) -> None: ...
 
     def observe(self, actor: str, metric: str, value: float, labels: dict[str, str]) -> None: ...
 
@@ -210,7 +210,7 @@ class ActorContext:
         self._cell.request_stop()
 
     # -- metrics --------------------------------------------------------------------------
-    def count(self, metric: str, amount: int = 1, **labels: str) -> None:
+    def count(self, metric: str, amount: float = 1, **labels: str) -> None:
         self._host.metrics.count(self._cell.name, metric, amount, labels)
 
     def observe(self, metric: str, value: float, **labels: str) -> None:

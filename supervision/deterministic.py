@@ -140,12 +140,25 @@ class DeterministicHost:
         self.log = SupervisionLog()
         self.root_exits: list[ChildExit] = []
         self.on_root_exit: Callable[[ChildExit], None] | None = None
+        self._on_handled: Callable[[str, int], None] | None = None
         self._now = start_ns
         self._epoch = epoch_ns
         self._ready: deque[DeterministicCell] = deque()
         self._timers: list[tuple[int, int, TimerHandle]] = []
         self._sequence = count()
         self._cells: dict[str, DeterministicCell] = {}
+
+    @property
+    def on_handled(self) -> Callable[[str, int], None] | None:
+        """Called with (actor, ns) after each `receive`; the ns are real, not virtual, time (a
+        profile of the behaviour's code). Setting it switches timing on or off in every cell."""
+        return self._on_handled
+
+    @on_handled.setter
+    def on_handled(self, hook: Callable[[str, int], None] | None) -> None:
+        self._on_handled = hook
+        for cell in self._cells.values():
+            cell.time_handling(hook is not None)
 
     # -- HostServices ---------------------------------------------------------------------
     def monotonic_ns(self) -> int:

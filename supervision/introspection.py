@@ -72,7 +72,7 @@ class InMemoryMetrics:
         self.gauges: dict[tuple[str, str, tuple[tuple[str, str], ...]], float] = {}
         self.observations: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[float]] = {}
 
-    def count(self, actor: str, metric: str, amount: int, labels: dict[str, str]) -> None:
+    def count(self, actor: str, metric: str, amount: float, labels: dict[str, str]) -> None:
         key = (actor, metric, tuple(sorted(labels.items())))
         self.counters[key] = self.counters.get(key, 0) + amount
 

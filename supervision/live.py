@@ -204,6 +204,7 @@ class LiveHost:
         self.log = SupervisionLog()
         self.root_exits: list[ChildExit] = []
         self.on_root_exit: Callable[[ChildExit], None] | None = None
+        self._on_handled: Callable[[str, int], None] | None = None
         self.dispatcher = LoopDispatcher(throughput=throughput, turn_budget_s=turn_budget_s)
         self._cells: dict[str, LiveCell] = {}
         self._roots: list[LiveCell] = []
@@ -214,6 +215,20 @@ class LiveHost:
         self._started = threading.Event()
         self._cancel: trio.CancelScope | None = None
         self._token: trio.lowlevel.TrioToken | None = None
+
+    @property
+    def on_handled(self) -> Callable[[str, int], None] | None:
+        """Called with (actor, ns) after each `receive`, on the thread that ran it. Setting it
+        switches timing on or off in every cell."""
+        return self._on_handled
+
+    @on_handled.setter
+    def on_handled(self, hook: Callable[[str, int], None] | None) -> None:
+        with self._lock:
+            self._on_handled = hook
+            cells = list(self._cells.values())
+        for cell in cells:
+            cell.time_handling(hook is not None)
 
     # -- HostServices --------------------------------------------------------------------------
     monotonic_ns = staticmethod(time.monotonic_ns)
