@@ -111,6 +111,7 @@ class VenuePeers:
     portfolio: Ref | None = None
     journal: Ref | None = None
     watchers: list[Ref] = attrs.Factory(list)  # told VenueReconciled after the first check
+    source: Ref | None = None  # asked for a snapshot when the venue-side book needs one
 
 
 @attrs.frozen(slots=True)
@@ -215,6 +216,10 @@ class SimVenue(Behaviour):
             ctx.count("troupe_sim_ignored_total", kind="unknown_instrument")
             return
         step = feed.on_message(event.message, now, now)
+        if step.resync is not None and self.peers.source is not None:
+            # The venue's own copy lost the thread: only the source can give it a fresh book.
+            ctx.tell(self.peers.source, ResyncRequest(event.instrument, step.resync))
+            ctx.count("troupe_sim_venue_resyncs_total", reason=step.resync)
         reports: list[VenueReport] = []
         if step.applied and feed.healthy:
             reports += self._exchange.on_depth_change(event.instrument, now)
@@ -389,11 +394,16 @@ class SimVenue(Behaviour):
             ctx.count("troupe_orders_cancelled_total", venue=venue)
         elif isinstance(report, Fill):
             ctx.count("troupe_fills_total", venue=venue, liquidity=report.liquidity.value)
+            instrument = self.config.instruments.get(
+                self.session.instrument_of(report.client_order_id) or "")
+            if instrument is not None:  # float only here, at the metrics boundary
+                notional = instrument.value * report.price * report.qty
+                ctx.count("troupe_fill_notional_quote_total", float(notional), venue=venue)
             fee = Decimal(report.fee)
             if fee > 0:
-                ctx.observe("troupe_fees_quote", float(fee), venue=venue)
-            elif fee < 0:
-                ctx.observe("troupe_rebates_quote", float(-fee), venue=venue)
+                ctx.count("troupe_fees_quote_total", float(fee), venue=venue)
+            elif fee < 0:  # counters never go down: a rebate is its own counter
+                ctx.count("troupe_rebates_quote_total", float(-fee), venue=venue)
 
     # -- views ---------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:

@@ -87,12 +87,12 @@ def test_paper_config_loads_without_any_environment() -> None:
     spec = config.instrument("BTCUSDT").to_spec("binance")
     assert spec == InstrumentSpec(
         symbol="BTCUSDT", venue="binance", tick_size=Decimal("0.01"),
-        lot_step=Decimal("0.00001"), min_qty=Decimal("0.00001"), min_notional=Decimal(5),
+        lot_step=Decimal("0.00000001"), min_qty=Decimal("0.00001"), min_notional=Decimal(5),
         maker_fee=Decimal("0.0001"), taker_fee=Decimal("0.0005"),
     )  # fmt: skip
     mm = config.strategies[0].to_market_maker_config(spec, id_high_water=41)
     assert isinstance(mm, MarketMakerConfig)
-    assert (mm.strategy, mm.quote_lots, mm.gamma, mm.id_high_water) == ("mm1", 10, 0.1, 41)
+    assert (mm.strategy, mm.quote_lots, mm.gamma, mm.id_high_water) == ("mm1", 10_000, 2e-10, 41)
 
 
 def test_paper_config_takes_the_control_token_from_the_environment() -> None:
