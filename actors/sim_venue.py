@@ -385,12 +385,11 @@ class SimVenue(Behaviour):
 
     def _count_report(self, report: VenueReport, ctx: Context) -> None:
         venue = self.venue
-        name = type(report).__name__
-        if name == "Ack":
+        if isinstance(report, Ack):
             ctx.count("troupe_orders_acked_total", venue=venue)
         elif isinstance(report, Reject):
             ctx.count("troupe_orders_rejected_total", venue=venue, reason=report.code.value)
-        elif name == "CancelAck":
+        elif isinstance(report, CancelAck):
             ctx.count("troupe_orders_cancelled_total", venue=venue)
         elif isinstance(report, Fill):
             ctx.count("troupe_fills_total", venue=venue, liquidity=report.liquidity.value)

@@ -137,26 +137,19 @@ def parse_snapshot(data: Any) -> DepthSnapshot:
 
 
 def parse_trade(data: Any) -> Trade:
-    what = "binance trade"
-    data = require_mapping(data, what)
-    return Trade(
-        symbol=field(data, "s", str, what),
-        trade_id=field(data, "t", int, what),
-        price=decimal_field(data, "p", what),
-        qty=decimal_field(data, "q", what),
-        trade_time_ms=field(data, "T", int, what),
-        event_time_ms=field(data, "E", int, what),
-        buyer_is_maker=field(data, "m", bool, what),
-    )
+    return _parse_trade(data, "t", "binance trade")
 
 
 def parse_agg_trade(data: Any) -> Trade:
     """USD-M `aggTrade` as a `Trade`: `a` (aggregate trade id) becomes `trade_id`."""
-    what = "binance aggTrade"
+    return _parse_trade(data, "a", "binance aggTrade")
+
+
+def _parse_trade(data: Any, id_key: str, what: str) -> Trade:
     data = require_mapping(data, what)
     return Trade(
         symbol=field(data, "s", str, what),
-        trade_id=field(data, "a", int, what),
+        trade_id=field(data, id_key, int, what),
         price=decimal_field(data, "p", what),
         qty=decimal_field(data, "q", what),
         trade_time_ms=field(data, "T", int, what),

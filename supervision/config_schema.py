@@ -26,6 +26,7 @@ from actors.token_bucket import BatchPolicy, RateLimit, VenueLimits
 from protocols.instruments import ContractType, InstrumentSpec
 from protocols.orders import Priority
 from supervision import data
+from supervision.journal import FsyncPolicy
 from supervision.secrets import Secret
 
 _NS = 1_000_000_000
@@ -103,12 +104,6 @@ class VenueKind(enum.StrEnum):
     BINANCE = "binance"
     BINANCE_USDM = "binance_usdm"
     HYPERLIQUID = "hyperliquid"
-
-
-class FsyncPolicy(enum.StrEnum):
-    ALWAYS = "always"
-    INTERVAL = "interval"
-    NEVER = "never"
 
 
 class LatencyDistribution(enum.StrEnum):

@@ -13,9 +13,9 @@ from typing import Any
 import attrs
 
 from actors.behaviour import Behaviour, Context
+from actors.risk_state import RiskPersistentState
 from protocols.decisions import TradingState, TradingStateChanged
 from protocols.market import BookStale, BookTop
-from protocols.orders import Ack, CancelAck, Fill, Reject
 from protocols.portfolio import PortfolioSnapshot
 from protocols.venue_state import VenueReconciled
 
@@ -39,10 +39,7 @@ class NodeView:
     books: dict[str, BookHealth] = attrs.Factory(dict)
     portfolio: PortfolioSnapshot | None = None
     reconciled: bool = False
-    acks: int = 0
-    rejects: int = 0
-    cancels: int = 0
-    fills: int = 0
+    risk_state: RiskPersistentState | None = None  # the gate's latest, for its next restart
 
     def __attrs_post_init__(self) -> None:
         for name in self.instruments:
@@ -79,14 +76,8 @@ class NodeMonitor(Behaviour):
             view.portfolio = message
         elif isinstance(message, VenueReconciled):
             view.reconciled = True
-        elif isinstance(message, Fill):
-            view.fills += 1
-        elif isinstance(message, Ack):
-            view.acks += 1
-        elif isinstance(message, Reject):
-            view.rejects += 1
-        elif isinstance(message, CancelAck):
-            view.cancels += 1
+        elif isinstance(message, RiskPersistentState):
+            view.risk_state = message
         return None
 
     def snapshot(self) -> Any:
