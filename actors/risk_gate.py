@@ -23,8 +23,9 @@ Metrics: `troupe_risk_refusals_total{gate}` for every refusal, `troupe_risk_scal
 `troupe_risk_cancel_all_total`.
 
 Persistence: when the persisted record changes (trading state, daily loss day/breach, halts) the
-gate tells `journal`, if given, the new `RiskPersistentState`; the node restores it by passing
-it back as `restored` when it builds the gate after a restart (issue 5 owns the journal itself).
+gate tells `journal` and `persist_to`, if given, the new `RiskPersistentState`; the node passes
+the latest back as `restored` when it builds the gate again, after an in-process restart (from
+what `persist_to` kept) or a process restart (from the journal).
 """
 
 from __future__ import annotations
@@ -103,10 +104,14 @@ class RiskGate(Behaviour):
         subscribers: Sequence[Ref] = (),
         journal: Ref | None = None,
         restored: RiskPersistentState | None = None,
+        persist_to: Sequence[Ref] = (),
     ) -> None:
         self.budget = budget
         self.subscribers = tuple(subscribers)
         self.journal = journal
+        # Also told each new RiskPersistentState: whoever builds the next incarnation of this
+        # gate after an in-process restart needs the latest, not the state at process start.
+        self.persist_to = tuple(persist_to)
         self.rules = RiskState(config, restored)
         self._journaled = self.rules.version
 
@@ -187,8 +192,10 @@ class RiskGate(Behaviour):
                 ctx.gauge("troupe_instrument_halted", 0, instrument=effect.instrument)
         if self.rules.version != self._journaled:
             self._journaled = self.rules.version
-            if self.journal is not None:
-                ctx.tell(self.journal, self.rules.persistent_state())
+            state = self.rules.persistent_state()
+            for ref in (self.journal, *self.persist_to):
+                if ref is not None:
+                    ctx.tell(ref, state)
 
     def persistent_state(self) -> RiskPersistentState:
         return self.rules.persistent_state()

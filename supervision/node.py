@@ -158,24 +158,32 @@ class Node:
 
     def _risk_tree(self) -> SupervisorSpec:
         cfg, caps = self.config, self.config.budget
-        restored = self.recovered.risk if self.recovered is not None else None
         gate_subs = [*self._all_strategy_refs()]
         if self.monitor is not None:
             gate_subs.append(self.monitor)
         if self.journal is not None:
             gate_subs.append(self.journal)
         budget, journal, gate, specs = self.budget, self.journal, self.gate, dict(self.specs)
+        persist_to = [self.monitor] if self.monitor is not None else []
         portfolio_subs = [gate, *([self.monitor] if self.monitor is not None else [])]
         children = [
             ChildSpec("portfolio", lambda: Portfolio(specs, subscribers=portfolio_subs,
                                                      risk_gate=gate, drift_confirmations=2),
                       mailbox=ConflateByKey(book_conflation_key)),
             ChildSpec("gate", lambda: RiskGate(budget, config=cfg.risk, subscribers=gate_subs,
-                                               journal=journal, restored=restored),
+                                               journal=journal, restored=self._risk_state(),
+                                               persist_to=persist_to),
                       mailbox=ConflateByKey(book_conflation_key)),
         ]
         return SupervisorSpec(children, Strategy.ONE_FOR_ONE,
                               intensity=caps.restart_intensity, period_s=caps.restart_period_s)
+
+    def _risk_state(self) -> Any:
+        """What a (re)started gate restores: its own latest record if it ran in this process,
+        else what the journal held at start."""
+        if self.view.risk_state is not None:
+            return self.view.risk_state
+        return self.recovered.risk if self.recovered is not None else None
 
     def _strategy_tree(self) -> SupervisorSpec:
         caps = self.config.budget
