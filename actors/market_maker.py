@@ -203,7 +203,7 @@ class QuoteEngine:
                              inventory=self.inventory, now=now):
                 return None
             return self.evaluate(now, epoch, msg.recv_ns)  # inventory moved: so do the quotes
-        if self.orders.side_of(getattr(msg, "client_order_id", "")) is None:
+        if not self.orders.owns(msg):
             return None
         safety_cancel = self.orders.on_report(msg, self.cfg.instrument)
         if isinstance(msg, RiskRefused):

@@ -30,8 +30,10 @@ from protocols.orders import (
     CancelIntent,
     CancelReject,
     CancelRejectCode,
+    Dropped,
     Expired,
     Intent,
+    IntentAnswer,
     Reject,
     RejectCode,
     Side,
@@ -170,12 +172,23 @@ class OrderSlots:
             if order.qty <= 0:
                 self.slots[order.side] = None
 
+    def owns(self, msg: Any) -> bool:
+        """Is `msg` an answer about one of the ids we issued?"""
+        return isinstance(msg, IntentAnswer) and msg.client_order_id in self._owner
+
     def on_report(self, msg: Any, instrument: str) -> CancelIntent | None:
-        """Apply an Ack/Reject/CancelAck/CancelReject/Expired/Scaled/RiskRefused for one of our
-        ids. Returns a cancel to send when a *replace* was rejected: the venue may have kept the
-        old order resting, and a side we believe empty must really be empty."""
-        order = self.order(getattr(msg, "client_order_id", ""))
+        """Apply an Ack/Reject/CancelAck/CancelReject/Expired/Scaled/RiskRefused/Dropped for one
+        of our ids. Returns a cancel to send when a *replace* was rejected: the venue may have
+        kept the old order resting, and a side we believe empty must really be empty."""
+        if not isinstance(msg, IntentAnswer):
+            return None
+        order = self.order(msg.client_order_id)
         if order is None:
+            return None
+        if isinstance(msg, Dropped):
+            # The budget will never send it (a cancel_all fence, a TTL, the connection's mailbox
+            # refused it): exactly as if the gate's mailbox had refused it.
+            self.unsent(msg.intent)
             return None
         if isinstance(msg, Ack) or (
             isinstance(msg, Reject) and msg.code is RejectCode.DUPLICATE_CLIENT_ORDER_ID

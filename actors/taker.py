@@ -43,7 +43,7 @@ from actors.taker_core import (
 from protocols.decisions import RiskRefused
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, MarketState
-from protocols.orders import Fill, OrderIntent, OrderType, Side, TimeInForce
+from protocols.orders import Dropped, Fill, OrderIntent, OrderType, Side, TimeInForce
 from protocols.portfolio import OwnFill
 
 
@@ -264,7 +264,10 @@ class TakerEngine:
                 return Decision(timers=(("time_stop", self.cfg.hold_ms / 1e3),), trigger_ns=now)
             self._end_cycle(now)
             return None
-        if self.orders.side_of(getattr(msg, "client_order_id", "")) is None:
+        if not self.orders.owns(msg):
+            return None
+        if isinstance(msg, Dropped):  # never sent: as if the gate's mailbox had refused it
+            self.unsent(msg.intent)
             return None
         safety_cancel = self.orders.on_report(msg, self.cfg.instrument)
         if safety_cancel is not None:

@@ -12,6 +12,8 @@ from typing import Any
 
 import attrs
 
+from protocols.orders import IntentAnswer
+
 
 class TradingState(enum.IntEnum):
     """The account's trading state. The int value is the `troupe_trading_state` gauge."""
@@ -62,7 +64,7 @@ class NoTrade:
 
 
 @attrs.frozen(slots=True)
-class RiskRefused:
+class RiskRefused(IntentAnswer):
     """The risk gate refused an intent: one gate, one action."""
 
     client_order_id: str
@@ -73,7 +75,7 @@ class RiskRefused:
 
 
 @attrs.frozen(slots=True)
-class Scaled:
+class Scaled(IntentAnswer):
     """The risk gate approved an intent at a smaller size (e.g. 1/5 under a spread shock)."""
 
     client_order_id: str

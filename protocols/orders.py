@@ -208,8 +208,19 @@ Intent = OrderIntent | CancelIntent | ReplaceIntent
 # Venue reports. `recv_ns` is local monotonic receive time; `venue_ns` the venue's timestamp.
 
 
+class IntentAnswer:
+    """Base of every answer a strategy can get about one of its intents: the venue's reports,
+    the risk gate's `RiskRefused` and `Scaled`, the budget's `Dropped`, our own `OwnFill`.
+
+    Each has a top-level `client_order_id`, so a strategy routes any answer with one attribute
+    read, never a `getattr` default that silently ignores a class whose id sits elsewhere."""
+
+    __slots__ = ()
+    client_order_id: str
+
+
 @attrs.frozen(slots=True)
-class Ack:
+class Ack(IntentAnswer):
     client_order_id: str
     venue_order_id: str = ""
     venue_ns: int | None = attrs.field(default=None, kw_only=True)
@@ -217,7 +228,7 @@ class Ack:
 
 
 @attrs.frozen(slots=True)
-class Reject:
+class Reject(IntentAnswer):
     client_order_id: str
     code: RejectCode
     message: str = ""
@@ -226,7 +237,7 @@ class Reject:
 
 
 @attrs.frozen(slots=True)
-class Fill:
+class Fill(IntentAnswer):
     """One execution. `fill_id` is the venue's trade id: the key that makes fills idempotent."""
 
     client_order_id: str
@@ -241,14 +252,14 @@ class Fill:
 
 
 @attrs.frozen(slots=True)
-class CancelAck:
+class CancelAck(IntentAnswer):
     client_order_id: str
     venue_ns: int | None = attrs.field(default=None, kw_only=True)
     recv_ns: int = attrs.field(default=0, kw_only=True)
 
 
 @attrs.frozen(slots=True)
-class CancelReject:
+class CancelReject(IntentAnswer):
     client_order_id: str
     code: CancelRejectCode
     message: str = ""
@@ -257,7 +268,7 @@ class CancelReject:
 
 
 @attrs.frozen(slots=True)
-class Expired:
+class Expired(IntentAnswer):
     """The venue ended the order (IOC/FOK remainder, GTT expiry, post-only slide refused)."""
 
     client_order_id: str
@@ -343,7 +354,7 @@ Outcome = Applied | Ignored
 
 
 @attrs.frozen(slots=True)
-class Dropped:
+class Dropped(IntentAnswer):
     """An intent the budget will never send. `reason`: "stale" (older than its TTL when its turn
     came), "superseded" (a newer replace for the same order took its place),
     "cancelled_before_send" (a cancel arrived while the order was still queued), or whatever the
@@ -354,6 +365,10 @@ class Dropped:
     reason: str
     enqueued_ns: int
     dropped_ns: int
+
+    @property
+    def client_order_id(self) -> str:  # type: ignore[override]
+        return self.intent.client_order_id
 
 
 @attrs.frozen(slots=True)

@@ -7,11 +7,11 @@ from decimal import Decimal
 import attrs
 
 from protocols.codec import Side
-from protocols.orders import Liquidity
+from protocols.orders import IntentAnswer, Liquidity
 
 
 @attrs.frozen(slots=True)
-class OwnFill:
+class OwnFill(IntentAnswer):
     """One of our fills, enriched by the venue connection with what the order state machine knows.
 
     Price in ticks, qty in lots of the instrument's spec; `fee` in the quote currency (negative

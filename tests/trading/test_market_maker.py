@@ -22,10 +22,12 @@ from protocols.orders import (
     Ack,
     CancelAck,
     CancelIntent,
+    Dropped,
     Fill,
     Liquidity,
     OrderIntent,
     OrderType,
+    Priority,
     Reject,
     RejectCode,
     ReplaceIntent,
@@ -357,3 +359,23 @@ def test_volatility_warms_up_from_mids_when_not_configured() -> None:
         rig.host.advance(1.0)
     assert rig.whys() == ["volatility_warmup", "volatility_warmup"]
     assert set(by_side(rig.new())) == {Side.BUY, Side.SELL}
+
+
+def test_orders_the_budget_drops_are_quoted_again_on_the_next_book() -> None:
+    """A cancel_all fence (or a TTL, or a refusing connection mailbox) makes the budget drop
+    queued new orders and tell the strategy `Dropped`. Both sides must come back, not stay
+    pending forever as `order_in_flight`."""
+    rig = Rig(requote_min_interval_s=0.1)
+    rig.book(9999, 10001)
+    quotes = by_side(rig.new())
+    assert set(quotes) == {Side.BUY, Side.SELL}
+    for intent in quotes.values():
+        rig.send(Dropped(intent, Priority.NEW, "cancel_all", rig.now, rig.now))
+    assert rig.snapshot()["orders"] == {"buy": None, "sell": None}
+    rig.host.advance(0.2)
+    rig.book(9999, 10001)
+    again = by_side(rig.new())
+    assert set(again) == {Side.BUY, Side.SELL}
+    assert {i.client_order_id for i in again.values()}.isdisjoint(
+        i.client_order_id for i in quotes.values())
+    assert "order_in_flight" not in rig.whys()

@@ -20,11 +20,13 @@ from protocols.decisions import Gate, GateAction, NoTrade, Proposal, RiskRefused
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, MarketState
 from protocols.orders import (
+    Dropped,
     Expired,
     Fill,
     Liquidity,
     OrderIntent,
     OrderType,
+    Priority,
     Side,
     TimeInForce,
 )
@@ -93,6 +95,9 @@ class Rig:
 
     def fill(self, intent: OrderIntent, qty: int, price: int, fill_id: str) -> None:
         self.send(Fill(intent.client_order_id, fill_id, qty, price, D("0.1"), Liquidity.TAKER))
+
+    def taker_snapshot(self) -> Any:
+        return self.host.actor("taker").snapshot
 
     def enter(self) -> OrderIntent:
         """Oracle, then two dislocated books 100 ms apart: one IOC buy of 2 at 99999."""
@@ -282,3 +287,18 @@ def test_venue_mid_reference_with_its_own_tick_size() -> None:
     (entry,) = rig.new()
     assert (entry.side, entry.price) == (Side.BUY, 99999)
     assert rig.whys() == ["no_book", "edge_below_fees", "awaiting_confirmation"]
+
+
+def test_an_entry_the_budget_drops_does_not_block_the_next_signal() -> None:
+    """A cancel_all fence drops the queued IOC and tells us `Dropped`: the cycle is over at once
+    (nothing was sent, so no cooldown), and the next confirmed dislocation is taken."""
+    rig = Rig()
+    entry = rig.enter()
+    rig.send(Dropped(entry, Priority.NEW, "cancel_all", rig.now, rig.now))
+    assert rig.taker_snapshot()["in_cycle"] is False
+    rig.host.advance(0.1)
+    rig.book(99990, 99999)
+    rig.host.advance(0.1)
+    rig.book(99990, 99999)
+    (again,) = rig.new()
+    assert again.side is Side.BUY and again.client_order_id != entry.client_order_id
