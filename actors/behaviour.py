@@ -35,7 +35,7 @@ class Ref(Protocol):
 
 
 class MailboxSpec(Protocol):
-    """What a host needs to build a mailbox; see `supervision.mailbox` for the policies."""
+    """What a host needs to build a mailbox; see `supervision.runtime.mailbox` for the policies."""
 
     def build(self) -> Any: ...
 

@@ -1,13 +1,14 @@
 """What a restarted node remembers: the journal's records folded into one `RecoveredState`.
 
-Pure: the records come in as mappings (`supervision.journal.iter_journal` reads them from disk),
+Pure: the records come in as mappings (`supervision.node.journal.iter_journal` reads them from
+disk),
 and nothing here touches a file or a clock, so a replay is tested with plain lists.
 
 The rules, each on the safe side of a doubt:
 
 - **Ids are never reused.** Every `client_order_id` found anywhere in any record (sent,
   observed, reported, refused) raises the high-water mark of its namespace
-  (`<prefix>-<strategy>`, see `actors.budget.ClientOrderIds`); Hyperliquid cloids made by
+  (`<prefix>-<strategy>`, see `actors.execution.ids.ClientOrderIds`); Hyperliquid cloids made by
   `encode_cloid` count too, once their namespace is known. A strategy restarts its counter
   from `high_water(prefix, strategy)`.
 - **An order is open until a report closes it.** `OrderSent` opens it; a `Reject`, `CancelAck`,
@@ -33,8 +34,8 @@ from typing import Any
 import attrs
 import cattrs
 
-from actors.budget import encode_cloid, parse_client_order_id
-from actors.risk_state import (
+from actors.execution.ids import encode_cloid, parse_client_order_id
+from actors.risk.views import (
     DailyLoss,
     InstrumentHalted,
     InstrumentResumed,

@@ -34,8 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors.action_queue import ActionQueue, priority_of
-from actors.token_bucket import RateBudget, RateLimit, VenueLimits
+from actors.execution.action_queue import ActionQueue, priority_of
+from actors.execution.token_bucket import RateBudget, RateLimit, VenueLimits
 from protocols.orders import CancelIntent, Intent, OrderIntent, OrderType, Side
 
 perf_ns = time.perf_counter_ns

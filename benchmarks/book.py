@@ -1,6 +1,6 @@
 """Order book benchmark: level updates per second on the recorded Binance BTCUSDT depth stream.
 
-    python -m benchmarks.book --json out/book.json [--data supervision/data] [--repeat 9]
+    python -m benchmarks.book --json out/book.json [--data supervision/sources/data] [--repeat 9]
 
 Every depth diff after the REST snapshot is pre-parsed into integer (price_ticks, qty_lots)
 levels. One pass starts from the snapshot (untimed) and applies every diff in order, reading the
@@ -31,14 +31,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from actors.book import BinanceBookSync, OrderBook, levels_to_units
-from protocols.binance import DepthDiff, DepthSnapshot
+from actors.market.l2_book import BinanceBookSync, OrderBook, levels_to_units
 from protocols.codec import Side
 from protocols.recording import iter_messages
-from supervision.data import DATA_DIR
+from protocols.venues.binance import DepthDiff, DepthSnapshot
+from supervision.sources.data import DATA_DIR
 
 RECORDING = "binance_spot_btcusdt_20240808.gz"
-DEFAULT_DATA = DATA_DIR  # the recordings shipped in supervision/data
+DEFAULT_DATA = DATA_DIR  # the recordings shipped in supervision/sources/data
 TICK = Decimal("0.01")
 LOT = Decimal("0.00000001")  # the wire's precision: aggregated level sizes can be finer than lots
 

@@ -36,9 +36,9 @@ import trio
 from hdrh.histogram import HdrHistogram
 
 from actors.behaviour import Behaviour
-from supervision.deterministic import DeterministicHost
-from supervision.live import LiveHost
-from supervision.mailbox import DropOldest
+from supervision.runtime.deterministic import DeterministicHost
+from supervision.runtime.live import LiveHost
+from supervision.runtime.mailbox import DropOldest
 
 perf_ns = time.perf_counter_ns
 

@@ -1,6 +1,7 @@
 """What a venue connection tells an OrderBook actor, and what the book asks of it.
 
-The connection parses frames (`protocols.binance`, `protocols.hyperliquid`) and wraps each parsed
+The connection parses frames (`protocols.venues.binance`, `protocols.venues.hyperliquid`) and wraps
+each parsed
 message in a `FeedEvent` with the local monotonic receive time, taken as early as possible (in the
 socket task, before any queueing), because that is the time freshness and tick-to-trade are
 measured from. The venue's own timestamp stays inside the message: its clock is not ours.

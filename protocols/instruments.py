@@ -1,6 +1,6 @@
 """Instrument specs: what a venue says about one instrument. Data only, shared by every layer.
 
-The quantization rules that use a spec live in `actors.instruments`.
+The quantization rules that use a spec live in `actors.market.quantization`.
 """
 
 from __future__ import annotations

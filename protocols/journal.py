@@ -17,7 +17,7 @@ order, so a human with `jq` and a program replaying it at start-up read the same
 
 Any attrs instance can be journaled; the typed records below are the ones the node writes itself
 and recovery reads back (`actors.recovery.structure_record`). This module is data and codec only:
-file handling lives in `supervision.journal`.
+file handling lives in `supervision.node.journal`.
 """
 
 from __future__ import annotations

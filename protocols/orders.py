@@ -82,7 +82,7 @@ class Liquidity(enum.Enum):
 
 
 class OrderState(enum.Enum):
-    """The lifecycle of one order; the rules are in `actors.orders`."""
+    """The lifecycle of one order; the rules are in `actors.execution.order_lifecycle`."""
 
     NEW = "new"
     PENDING_SUBMIT = "pending_submit"
@@ -154,7 +154,7 @@ class VenueOrderStatus(enum.Enum):
 
 
 class Priority(enum.IntEnum):
-    """Rate-limit spending order: lower value goes first. See `actors.action_queue`."""
+    """Rate-limit spending order: lower value goes first. See `actors.execution.action_queue`."""
 
     REDUCE_ONLY = 0
     CANCEL = 1

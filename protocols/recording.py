@@ -11,8 +11,8 @@ from collections.abc import Iterator, Mapping
 from os import PathLike
 from typing import Any
 
-from protocols import binance, hyperliquid
 from protocols.codec import DecodeError, load_json, require_mapping
+from protocols.venues import binance, hyperliquid
 
 Message = binance.BinanceMessage | hyperliquid.HyperliquidMessage
 

@@ -18,8 +18,8 @@ import logging
 import sys
 from pathlib import Path
 
-from supervision.config import ConfigError, ExperimentConfig, NodeConfig, load_config, redacted
-from supervision.live_guard import LiveGuardError, resolve_mode
+from supervision.config.load import ConfigError, ExperimentConfig, NodeConfig, load_config, redacted
+from supervision.node.live_guard import LiveGuardError, resolve_mode
 
 __all__ = ["main"]
 
@@ -79,14 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         print(redacted(config))
         print(f"# mode: {decision.mode.value} ({decision.notice})")
         return 0
-    from supervision.run_node import run_node
+    from supervision.node.run import run_node
 
     return run_node(config, decision, duration=args.duration)
 
 
 def _experiment(config: ExperimentConfig, report_dir: str | None) -> int:
-    from supervision.as_report import format_table, write_report
-    from supervision.avellaneda_stoikov import ASParams, run_experiment
+    from supervision.experiments.as_report import format_table, write_report
+    from supervision.experiments.avellaneda_stoikov import ASParams, run_experiment
 
     e = config.experiment
     params = ASParams(s0=float(e.s0), T=e.T, sigma=e.sigma, dt=e.dt, q0=e.q0, k=e.k, A=e.A,

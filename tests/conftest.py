@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from supervision.deterministic import DeterministicHost
-from supervision.live import LiveHost
+from supervision.runtime.deterministic import DeterministicHost
+from supervision.runtime.live import LiveHost
 
 
 @pytest.fixture(params=["deterministic", "live"])

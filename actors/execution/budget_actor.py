@@ -1,0 +1,372 @@
+"""The ActionBudget actor: one per venue account, spending its rate limit in priority order.
+
+    RiskGate --Proposal / CancelAll--> ActionBudget --SendActions / CancelAllOrders--> connection
+    connection --RateLimited / RequestAccepted / Banned--> ActionBudget
+    ActionBudget --Dropped--> the proposal's reply_to (the strategy)
+
+The spending rules are `actors.execution.action_queue.ActionQueue`'s (strict priority, coalescing,
+TTL,
+batching, backoff). `BudgetDesk`, below, is the pure layer around it: who owns each queued
+intent, what a cancel-all must remove, and the order hazards a priority mailbox creates. The
+actor carries out what the desk returns. Its mailbox should be
+`StablePriority(BUDGET_LEVELS, budget_priority, capacity)`, so a reduce-only exit or a cancel is
+*handled* before a backlog of new orders, not only sent before them.
+
+A priority mailbox lets a message overtake an older one, and two of those overtakes are unsafe:
+
+- A cancel (level 1) overtaking the order it cancels (level 2): the cancel would reach the venue
+  first ("unknown order") and the order after it, resting uncancelled. So every cancelled id is
+  remembered (bounded memory) and a later order ("cancelled_before_send") or replace
+  ("cancel_pending") with that id is dropped. Ids are never reused, so this also stops a resend
+  after a timeout.
+- A `CancelAll` (level 0) overtaking new orders the risk gate approved before it: they would go
+  out after the cancel-all and rest under a kill switch (the Hummingbot issue 2534 lesson). So a
+  cancel-all tells the actor itself a fence at level 2, behind every new order already in the
+  mailbox; until the fence comes through, new orders and replaces in its scope are dropped
+  ("cancel_all"). Reduce-only exits and cancels are never fenced.
+
+On a `CancelAll` the queued new orders in scope are dropped as well ("cancel_all"), and a
+`CancelAllOrders` goes to the connection at once, paid from the budget when it can be and sent
+anyway when it cannot (exits are never blocked by a rate gate), except during a ban or a backoff
+that the venue applies to cancels too (`VenueLimits.backoff_blocks`): sending then would only
+extend the block, so it waits for it to end. A one-instrument CancelAll removes that
+instrument's queued orders by queueing a cancel for each (the queue then drops both), so the
+queue's `dropped` statistic also counts those synthetic cancels; its queued replaces are left to
+fail at the venue, as the queue has no public way to remove them by instrument.
+
+Drops are told to the proposal's `reply_to` as the queue's `Dropped` record and counted in
+troupe_budget_dropped_total{reason}. A `SendActions` the connection's mailbox refuses is reported
+the same way ("venue_refused"). Gauges: troupe_budget_queue_depth{priority},
+troupe_budget_tokens_remaining{limit}. Counters: troupe_budget_sent_total{priority},
+troupe_budget_rate_limited_total, troupe_budget_cancel_all_total.
+
+The queue's time is the actor's `ctx.monotonic_ns()`, never a message's `recv_ns`: one clock for
+the buckets, the backoff and the wake-up timer.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import attrs
+
+from actors.behaviour import Behaviour, Context, Ref
+from actors.execution.action_queue import ActionQueue, priority_of
+from actors.execution.token_bucket import VenueLimits
+from actors.risk.gate import CancelAll
+from protocols.decisions import Proposal
+from protocols.orders import (
+    BudgetStatistics,
+    CancelIntent,
+    Dropped,
+    OrderIntent,
+    Priority,
+    ReplaceIntent,
+)
+from protocols.venue_state import (
+    ActionOwner,
+    Banned,
+    CancelAllOrders,
+    RateLimited,
+    RequestAccepted,
+    SendActions,
+)
+
+__all__ = ["BUDGET_LEVELS", "ActionBudget", "BudgetDesk", "Outbox", "budget_priority"]
+
+BUDGET_LEVELS = 3
+_WAKE = "budget.wake"
+_INTENTS = (OrderIntent, CancelIntent, ReplaceIntent)
+
+
+def budget_priority(message: Any) -> int:
+    """Mailbox level: 0 reduce-only, CancelAll, venue feedback (a backoff must take effect before
+    the next dispatch) and control; 1 cancels; 2 new orders and replaces (and the fences)."""
+    if isinstance(message, Proposal):
+        intent = message.intent
+        if isinstance(intent, CancelIntent):
+            return 1
+        return 0 if getattr(intent, "reduce_only", False) else 2
+    if isinstance(message, _Fence):
+        return 2
+    return 0
+
+
+@attrs.frozen(slots=True)
+class _Fence:
+    serial: int
+
+
+@attrs.frozen(slots=True)
+class _Wake:
+    """The wake-up timer: the queue asked to be dispatched again at this time."""
+
+
+@attrs.define(slots=True)
+class Outbox:
+    """What the desk decided: the actor sends, reports and arms exactly this."""
+
+    sends: list[SendActions] = attrs.Factory(list)
+    cancel_alls: list[CancelAllOrders] = attrs.Factory(list)
+    drops: list[tuple[Dropped, ActionOwner | None]] = attrs.Factory(list)
+    fence: int | None = None
+    wake_ns: int | None = None
+    invalid: bool = False
+
+
+def _earliest(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None or a <= b else b
+
+
+class BudgetDesk:
+    """The pure core of the actor; `now_ns` is always passed in."""
+
+    def __init__(self, limits: VenueLimits, now_ns: int, *, remember: int = 100_000) -> None:
+        self.queue = ActionQueue(limits, now_ns)
+        self.limits = limits
+        # Invariant per client order id: live = puts - drops - sent. Every put ends queued or
+        # dropped and every queued entry ends sent or dropped, so this is exact.
+        self._owners: dict[str, list[Any]] = {}  # cid -> [ActionOwner, live entries]
+        self._queued_orders: dict[str, str] = {}  # cid -> instrument: unsent new OrderIntents
+        self._cancelled: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+        self._fences: dict[int, str | None] = {}
+        self._serial = 0
+        self._cancel_alls: list[CancelAll] = []
+
+    # -- inputs ---------------------------------------------------------------------------
+    def propose(self, proposal: Proposal, now_ns: int) -> Outbox:
+        out = Outbox()
+        intent = proposal.intent
+        if not isinstance(intent, _INTENTS):
+            out.invalid = True
+            return out
+        owner = ActionOwner(proposal.strategy, proposal.reply_to, proposal.trigger_recv_ns)
+        cid = intent.client_order_id
+        if isinstance(intent, CancelIntent):
+            self._cancelled[cid] = None
+            self._cancelled.move_to_end(cid)
+            if len(self._cancelled) > self._remember:
+                self._cancelled.popitem(last=False)
+        else:
+            reason = None
+            if cid in self._cancelled:  # the queue's own words for the two cases
+                reason = ("cancel_pending" if isinstance(intent, ReplaceIntent)
+                          else "cancelled_before_send")
+            elif not intent.reduce_only and self._fenced(intent.instrument):
+                reason = "cancel_all"
+            if reason is not None:
+                out.drops.append((Dropped(intent, priority_of(intent), reason, now_ns, now_ns),
+                                  owner))
+                return self._dispatch(now_ns, out)
+        entry = self._owners.setdefault(cid, [owner, 0])
+        entry[0] = owner
+        entry[1] += 1
+        drops = self.queue.put(intent, now_ns)
+        for drop in drops:
+            self._dropped(drop, out, own=drop.intent is intent)
+        if (isinstance(intent, OrderIntent) and not intent.reduce_only
+                and not any(d.intent is intent for d in drops)):
+            self._queued_orders[cid] = intent.instrument
+        return self._dispatch(now_ns, out)
+
+    def cancel_all(self, command: CancelAll, now_ns: int) -> Outbox:
+        out = Outbox()
+        if command.instrument is None:
+            for drop in self.queue.drop_level(Priority.NEW, now_ns, "cancel_all"):
+                self._dropped(drop, out)
+        else:
+            doomed = [c for c, i in self._queued_orders.items() if i == command.instrument]
+            for cid in doomed:
+                # The queue removes a queued order when its cancel arrives; the synthetic
+                # cancel's own record is not reported (nobody asked for it).
+                for drop in self.queue.put(CancelIntent(cid, command.instrument), now_ns):
+                    if isinstance(drop.intent, OrderIntent):
+                        self._dropped(attrs.evolve(drop, reason="cancel_all"), out)
+        self._serial += 1
+        self._fences[self._serial] = command.instrument
+        out.fence = self._serial
+        if command not in self._cancel_alls:
+            self._cancel_alls.append(command)
+        return self._dispatch(now_ns, out)
+
+    def fence_passed(self, serial: int, now_ns: int) -> Outbox:
+        self._fences.pop(serial, None)
+        return self._dispatch(now_ns, Outbox())
+
+    def rate_limited(self, retry_after_ns: int | None, now_ns: int) -> Outbox:
+        self.queue.on_rate_limited(now_ns, retry_after_ns)
+        return self._dispatch(now_ns, Outbox())
+
+    def accepted(self, now_ns: int) -> Outbox:
+        self.queue.on_success(now_ns)
+        return self._dispatch(now_ns, Outbox())
+
+    def banned(self, until_ns: int, now_ns: int) -> Outbox:
+        self.queue.on_banned(now_ns, until_ns)
+        return self._dispatch(now_ns, Outbox())
+
+    def wake(self, now_ns: int) -> Outbox:
+        return self._dispatch(now_ns, Outbox())
+
+    def statistics(self, now_ns: int) -> BudgetStatistics:
+        return self.queue.statistics(now_ns)
+
+    # -- dispatching ----------------------------------------------------------------------
+    def _dispatch(self, now_ns: int, out: Outbox) -> Outbox:
+        held = self._send_cancel_alls(now_ns, out)
+        dispatch = self.queue.dispatch(now_ns)
+        for drop in dispatch.drops:
+            self._dropped(drop, out)
+        for batch in dispatch.batches:
+            owners = tuple(self._leave(i.client_order_id) for i in batch.intents)
+            for intent in batch.intents:
+                if isinstance(intent, OrderIntent):
+                    self._queued_orders.pop(intent.client_order_id, None)
+            out.sends.append(SendActions(batch, owners, now_ns))
+        out.wake_ns = _earliest(dispatch.next_wakeup_ns, held)
+        return out
+
+    def _send_cancel_alls(self, now_ns: int, out: Outbox) -> int | None:
+        if not self._cancel_alls:
+            return None
+        held = self.queue.backoff.until(now_ns, Priority.CANCEL, self.limits.backoff_blocks)
+        if held is not None:
+            return held
+        weight = self.limits.cancel_weight
+        for command in self._cancel_alls:
+            if self.queue.budget.affordable(weight, Priority.CANCEL):
+                self.queue.budget.try_spend(weight, now_ns, Priority.CANCEL)  # best effort
+            out.cancel_alls.append(CancelAllOrders(command.instrument, command.reason, now_ns))
+        self._cancel_alls.clear()
+        return None
+
+    # -- bookkeeping ----------------------------------------------------------------------
+    def _dropped(self, drop: Dropped, out: Outbox, *, own: bool = False) -> None:
+        cid = drop.intent.client_order_id
+        if isinstance(drop.intent, OrderIntent) and not own:
+            self._queued_orders.pop(cid, None)
+        out.drops.append((drop, self._leave(cid)))
+
+    def _leave(self, cid: str) -> ActionOwner | None:
+        entry = self._owners.get(cid)
+        if entry is None:
+            return None
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del self._owners[cid]
+        owner: ActionOwner = entry[0]
+        return owner
+
+    def _fenced(self, instrument: str) -> bool:
+        return any(scope is None or scope == instrument for scope in self._fences.values())
+
+    def tracked(self) -> int:
+        """Client order ids with live queued entries (for tests and introspection)."""
+        return len(self._owners)
+
+
+class ActionBudget(Behaviour):
+    """One venue account's rate-limit spender. `venue` is the venue connection's ref."""
+
+    def __init__(self, limits: VenueLimits, venue: Ref) -> None:
+        self.limits = limits
+        self.venue = venue
+        self.desk: BudgetDesk | None = None
+        self._now = 0
+        self._wake_ns: int | None = None
+        self._unsent_fences: list[int] = []
+
+    def on_start(self, ctx: Context) -> None:
+        self._now = ctx.monotonic_ns()
+        self.desk = BudgetDesk(self.limits, self._now)
+        self._gauges(ctx)
+
+    def receive(self, message: Any, ctx: Context) -> Any:
+        desk = self.desk
+        assert desk is not None, "on_start builds the desk"
+        now = self._now = ctx.monotonic_ns()
+        if self._unsent_fences:
+            self._tell_fences(ctx)
+        if isinstance(message, Proposal):
+            out = desk.propose(message, now)
+            if out.invalid:
+                ctx.count("troupe_budget_invalid_total")
+        elif isinstance(message, _Wake):
+            self._wake_ns = None
+            out = desk.wake(now)
+        elif isinstance(message, CancelAll):
+            ctx.count("troupe_budget_cancel_all_total")
+            out = desk.cancel_all(message, now)
+        elif isinstance(message, _Fence):
+            out = desk.fence_passed(message.serial, now)
+        elif isinstance(message, RateLimited):
+            ctx.count("troupe_budget_rate_limited_total")
+            out = desk.rate_limited(message.retry_after_ns, now)
+        elif isinstance(message, RequestAccepted):
+            out = desk.accepted(now)
+        elif isinstance(message, Banned):
+            ctx.count("troupe_budget_banned_total")
+            out = desk.banned(message.until_ns, now)
+        else:  # an ask for the statistics, or a stray message
+            return desk.statistics(now)
+        self._carry_out(out, now, ctx)
+        return None
+
+    def _carry_out(self, out: Outbox, now: int, ctx: Context) -> None:
+        for drop, owner in out.drops:
+            self._report(drop, owner, ctx)
+        for command in out.cancel_alls:
+            ctx.tell(self.venue, command)
+        for send in out.sends:
+            batch = send.batch
+            ctx.count("troupe_budget_sent_total", len(batch.intents),
+                      priority=batch.priority.name.lower())
+            if ctx.tell(self.venue, send) is not None:
+                for intent, owner in zip(batch.intents, send.owners, strict=True):
+                    drop = Dropped(intent, batch.priority, "venue_refused", now, now)
+                    self._report(drop, owner, ctx)
+        if out.fence is not None:
+            self._unsent_fences.append(out.fence)
+            self._tell_fences(ctx)
+        wake = out.wake_ns
+        if wake is None:
+            if self._wake_ns is not None:
+                ctx.cancel_timer(_WAKE)
+                self._wake_ns = None
+        elif wake != self._wake_ns:
+            ctx.schedule(max(0, wake - now) / 1e9, _Wake(), key=_WAKE)
+            self._wake_ns = wake
+        self._gauges(ctx)
+
+    @staticmethod
+    def _report(drop: Dropped, owner: ActionOwner | None, ctx: Context) -> None:
+        ctx.count("troupe_budget_dropped_total", reason=drop.reason)
+        if owner is not None and owner.reply_to is not None:
+            ctx.tell(owner.reply_to, drop)
+
+    def _tell_fences(self, ctx: Context) -> None:
+        # A full level 2 refuses the fence; it is retried on the next message, and meanwhile the
+        # scope stays fenced, which fails safe (new orders dropped, exits flowing).
+        while self._unsent_fences:
+            if ctx.tell(ctx.self_ref, _Fence(self._unsent_fences[0])) is not None:
+                return
+            self._unsent_fences.pop(0)
+
+    def _gauges(self, ctx: Context) -> None:
+        if self.desk is None:
+            return
+        stats = self.desk.statistics(self._now)
+        for priority, depth in stats.depth.items():
+            ctx.gauge("troupe_budget_queue_depth", depth, priority=priority.name.lower())
+        for limit, tokens in stats.tokens.items():
+            ctx.gauge("troupe_budget_tokens_remaining", tokens, limit=limit)
+        if stats.cancel_tokens is not None:
+            ctx.gauge("troupe_budget_tokens_remaining", stats.cancel_tokens,
+                      limit="cancel_allowance")
+
+    def snapshot(self) -> BudgetStatistics | None:
+        return None if self.desk is None else self.desk.statistics(self._now)

@@ -1,0 +1,214 @@
+"""The connection side of a venue: which orders we have out, whose they are, and what a report
+means for them. Pure: the venue-connection actor (simulated or real) calls it as it puts requests
+on the wire and as reports come back, and carries out what it returns.
+
+The session owns one `actors.execution.order_lifecycle.Order` state machine per client order id
+(DESIGN.md: "the
+venue connection owns the order state machine"), the owner of each order (where reports go, and
+the strategy name for the portfolio) and the send times that ack latencies are measured from.
+
+- A report is routed to the owner of its order with `recv_ns` set to our receive time; a fill
+  also becomes an `OwnFill` for the portfolio, enriched with what only the session knows: the
+  side, the strategy, whether the order was reduce-only, and the mid when the fill happened.
+- A replace keeps the client order id. The `Order` machine has no amend state, so a replace
+  acknowledged by the venue starts a fresh machine for the amended order (price and the new open
+  quantity) in ACKED; the fills already counted stay with the portfolio, which counts each fill
+  id once anyway.
+- Orders that reached a terminal state are kept for a while (`keep_done`, bounded) because a
+  fill can still arrive after a cancel was acknowledged: the cancel race.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from decimal import Decimal
+
+import attrs
+
+from actors.execution.order_lifecycle import Order
+from protocols.codec import Side
+from protocols.orders import (
+    Ack,
+    CancelAck,
+    CancelIntent,
+    CancelReject,
+    Expired,
+    Fill,
+    Intent,
+    OrderIntent,
+    OrderType,
+    Outcome,
+    Reject,
+    ReplaceIntent,
+    VenueReport,
+)
+from protocols.portfolio import OwnFill
+from protocols.venue_state import ActionOwner, SendActions
+
+__all__ = ["Routed", "Sent", "VenueSession"]
+
+
+@attrs.define(slots=True)
+class _Tracked:
+    order: Order
+    instrument: str
+    side: Side
+    reduce_only: bool
+    owner: ActionOwner | None
+    submit_sent_ns: int | None = None
+    cancel_sent_ns: int | None = None
+    replace: ReplaceIntent | None = None
+    replace_sent_ns: int | None = None
+
+
+@attrs.frozen(slots=True)
+class Sent:
+    """One intent put on the wire: `kind` new/cancel/replace, `tick_to_trade_ns` from the
+    owner's trigger (None without an owner), `known` False for a cancel or replace of an order
+    this session never saw (after a restart: it still goes out, the venue knows better)."""
+
+    intent: Intent
+    kind: str
+    tick_to_trade_ns: int | None
+    known: bool = True
+
+
+@attrs.frozen(slots=True)
+class Routed:
+    """What a venue report means: tell `report` to `owner` (if any), `own_fill` to the
+    portfolio (if a fill), and record `latency` = (metric, ns) if it completed a round trip."""
+
+    report: VenueReport
+    owner: ActionOwner | None
+    outcome: Outcome | None
+    own_fill: OwnFill | None = None
+    latency: tuple[str, int] | None = None
+    instrument: str | None = None
+
+
+class VenueSession:
+    def __init__(self, *, keep_done: int = 10_000) -> None:
+        self._orders: dict[str, _Tracked] = {}
+        self._done: OrderedDict[str, _Tracked] = OrderedDict()
+        self._keep_done = keep_done
+
+    # -- outgoing ------------------------------------------------------------------------------
+    def on_send(self, send: SendActions, now_ns: int) -> list[Sent]:
+        out = []
+        for intent, owner in zip(send.batch.intents, send.owners, strict=True):
+            ttt = None if owner is None else now_ns - owner.trigger_recv_ns
+            if isinstance(intent, OrderIntent):
+                order = Order(intent, now_ns)
+                order.submit(now_ns)
+                self._orders[intent.client_order_id] = _Tracked(
+                    order, intent.instrument, intent.side, intent.reduce_only, owner, now_ns)
+                out.append(Sent(intent, "new", ttt))
+                continue
+            tracked = self._find(intent.client_order_id)
+            if tracked is not None and owner is not None:
+                tracked.owner = owner
+            if isinstance(intent, CancelIntent):
+                if tracked is not None:
+                    tracked.order.request_cancel(now_ns)
+                    tracked.cancel_sent_ns = now_ns
+                out.append(Sent(intent, "cancel", ttt, tracked is not None))
+            else:
+                if tracked is not None:
+                    tracked.replace, tracked.replace_sent_ns = intent, now_ns
+                out.append(Sent(intent, "replace", ttt, tracked is not None))
+        return out
+
+    def cancel_all(self, instrument: str | None, now_ns: int) -> list[str]:
+        """Mark every open order in scope as being cancelled; returns their ids."""
+        cids = [cid for cid, t in self._orders.items()
+                if instrument is None or t.instrument == instrument]
+        for cid in cids:
+            tracked = self._orders[cid]
+            tracked.order.request_cancel(now_ns)
+            tracked.cancel_sent_ns = now_ns
+        return cids
+
+    # -- incoming ------------------------------------------------------------------------------
+    def on_report(self, report: VenueReport, now_ns: int,
+                  mid_x2: int | None = None) -> Routed:
+        report = attrs.evolve(report, recv_ns=now_ns)
+        cid = report.client_order_id
+        tracked = self._find(cid)
+        if tracked is None:
+            return Routed(report, None, None)
+        latency = None
+        if isinstance(report, Ack | Reject) and tracked.replace is not None:
+            latency = self._settle_replace(tracked, report, now_ns)
+            outcome: Outcome | None = None
+        else:
+            outcome = tracked.order.apply(report, now_ns)
+            latency = self._latency(tracked, report, now_ns)
+        own_fill = None
+        if isinstance(report, Fill):
+            own_fill = self._own_fill(tracked, report, mid_x2)
+        if tracked.order.state.terminal and cid in self._orders:
+            self._retire(cid)
+        return Routed(report, tracked.owner, outcome, own_fill, latency, tracked.instrument)
+
+    # -- views ---------------------------------------------------------------------------------
+    def open_orders(self, instrument: str | None = None) -> list[str]:
+        return [cid for cid, t in self._orders.items()
+                if instrument is None or t.instrument == instrument]
+
+    def order(self, cid: str) -> Order | None:
+        tracked = self._find(cid)
+        return None if tracked is None else tracked.order
+
+    def owner_of(self, cid: str) -> ActionOwner | None:
+        tracked = self._find(cid)
+        return None if tracked is None else tracked.owner
+
+    def instrument_of(self, cid: str) -> str | None:
+        tracked = self._find(cid)
+        return None if tracked is None else tracked.instrument
+
+    # -- internals -----------------------------------------------------------------------------
+    def _find(self, cid: str) -> _Tracked | None:
+        tracked = self._orders.get(cid)
+        return tracked if tracked is not None else self._done.get(cid)
+
+    def _retire(self, cid: str) -> None:
+        self._done[cid] = self._orders.pop(cid)
+        if len(self._done) > self._keep_done:
+            self._done.popitem(last=False)
+
+    def _settle_replace(self, tracked: _Tracked, report: Ack | Reject,
+                        now_ns: int) -> tuple[str, int] | None:
+        replace, sent = tracked.replace, tracked.replace_sent_ns
+        assert replace is not None
+        tracked.replace = tracked.replace_sent_ns = None
+        if isinstance(report, Ack):
+            old = tracked.order.intent
+            amended = OrderIntent(old.client_order_id, old.instrument, old.side,
+                                  OrderType.LIMIT, replace.qty, replace.price, old.tif,
+                                  replace.reduce_only)
+            order = Order(amended, now_ns)
+            order.submit(now_ns)
+            order.apply(report, now_ns)
+            tracked.order, tracked.reduce_only = order, replace.reduce_only
+        return None if sent is None else ("troupe_order_ack_seconds", now_ns - sent)
+
+    @staticmethod
+    def _latency(tracked: _Tracked, report: VenueReport, now_ns: int) -> tuple[str, int] | None:
+        if isinstance(report, Ack | Reject) and tracked.submit_sent_ns is not None:
+            sent, tracked.submit_sent_ns = tracked.submit_sent_ns, None
+            return "troupe_order_ack_seconds", now_ns - sent
+        if isinstance(report, CancelAck | CancelReject | Expired) and tracked.cancel_sent_ns:
+            sent, tracked.cancel_sent_ns = tracked.cancel_sent_ns, None
+            return "troupe_cancel_ack_seconds", now_ns - sent
+        return None
+
+    @staticmethod
+    def _own_fill(tracked: _Tracked, fill: Fill, mid_x2: int | None) -> OwnFill:
+        strategy = tracked.owner.strategy if tracked.owner is not None else ""
+        return OwnFill(
+            instrument=tracked.instrument, strategy=strategy,
+            client_order_id=fill.client_order_id, fill_id=fill.fill_id, side=tracked.side,
+            qty=fill.qty, price=fill.price, fee=Decimal(fill.fee), liquidity=fill.liquidity,
+            recv_ns=fill.recv_ns, venue_ns=fill.venue_ns, mid_x2_at_fill=mid_x2,
+            reduce_only=tracked.reduce_only)

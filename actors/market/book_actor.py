@@ -1,0 +1,394 @@
+"""The OrderBook actor: one per instrument, between a venue connection and the strategies.
+
+    connection --FeedEvent--> OrderBookActor --BookTop / BookStale / TradePrint--> subscribers
+         ^                          |
+         +------ResyncRequest-------+
+
+The venue rules live in `actors.market.l2_book` (BinanceBookSync, HyperliquidBookSync). `BookFeed`,
+below,
+is the pure layer that turns their outcomes into decisions (publish, go stale, ask for a
+snapshot); `OrderBookActor` only carries those out through its context. Rules:
+
+- A `BookTop` goes out after every applied update, and only while the book is healthy: synced,
+  not crossed, venue time not going backwards. Nothing is published while stale or unsynced.
+- `BookStale(reason)` goes out when the book stops being healthy, and again only if the reason
+  changes (a repeat of the same reason is silent: "once"). Reasons: "gap" (a diff was missed),
+  "resync" (a snapshot did not join the stream), "crossed", "decode_error" (a diff the book could
+  not take), "spec_change" (tick or lot changed: the book is rebuilt), "no_data" (the freshness
+  watchdog), "time_regression". The next good update publishes a `BookTop` again.
+- Every time the sync needs a snapshot (gap, unjoinable snapshot, crossed, decode error, spec
+  change, and at start for Binance, since a restarted book is empty and its connection cannot
+  know that) the connection is told a `ResyncRequest`, repeated every `resync_retry_ns` until the
+  book is healthy: a lost request must not leave the book stale for ever.
+- A crossed Binance book cannot be repaired by later diffs (it means an update was lost or
+  misapplied), so the sync is replaced by a fresh one that buffers diffs until the snapshot.
+  A crossed Hyperliquid book is replaced by the next snapshot anyway.
+- Time regression rule: on the depth stream, a message whose venue time is earlier than the
+  latest venue time seen so far is a regression (counted). Binance diffs are still applied when
+  their update ids chain (the ids, not the clock, define the book), but nothing is published
+  until a message at or after the latest venue time arrives; Hyperliquid's sync ignores the
+  older snapshot. Trades are not checked: Hyperliquid replays old trades by design.
+- Freshness is judged on the actor's own monotonic clock (`ctx.monotonic_ns()`) at the time an
+  update was applied, the clock its timers run on; a recording replayed with foreign receive
+  times cannot fool it. The watchdog is one keyed timer, re-armed lazily at last-applied +
+  max_age rather than on every update, so a busy book costs one timer per `max_age`.
+- Trades become `TradePrint`s whatever the book's state; Hyperliquid trades are deduplicated by
+  `tid` (its subscription replays recent trades).
+
+Subscribers should use `ConflateByKey(book_conflation_key)`: a slow one then sees the newest
+book per instrument, never a backlog, and every trade and stale notice. A newer BookTop takes the
+queued one's turn, so it can be read before a BookStale sent in between: the subscriber then
+ends up believing the book stale until the next top, which is the safe way to be wrong. The
+book's own mailbox must not conflate (every diff matters); with `BoundedReject` a refused diff
+shows up as a gap and is repaired by a resync, but a refused trade is lost (counted by the host).
+
+Metrics: troupe_book_updates_total, troupe_book_resyncs_total{reason}, troupe_book_gaps_total,
+troupe_book_crossed_total, troupe_book_stale_total{reason}, troupe_book_time_regressions_total,
+troupe_book_decode_errors_total, troupe_book_trades_total, troupe_book_duplicate_trades_total,
+troupe_book_ignored_total{kind}, troupe_book_publish_refused_total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from actors.behaviour import Behaviour, Context, Ref
+from actors.market.l2_book import BinanceBookSync, HyperliquidBookSync, Outcome, SyncState
+from protocols.codec import DecodeError, Side, TradeDeduper, parse_units
+from protocols.feed import FeedEvent, ResyncRequest, Subscribe, Unsubscribe
+from protocols.instruments import InstrumentSpec
+from protocols.market import BookStale, BookTop, SpecChanged, TradePrint
+from protocols.venues import binance, hyperliquid
+
+__all__ = ["BookConfig", "BookFeed", "OrderBookActor", "Step", "book_conflation_key"]
+
+SECOND = 1_000_000_000
+MS = 1_000_000
+VENUES = ("binance", "hyperliquid")
+_WATCHDOG = "book.freshness"
+_RESYNC = "book.resync"
+
+
+def book_conflation_key(message: Any) -> Hashable | None:
+    """For a subscriber's `ConflateByKey`: the newest BookTop per instrument replaces a queued
+    one; trades, stale notices, fills and everything else are never conflated (None)."""
+    if type(message) is BookTop:
+        return message.instrument
+    return None
+
+
+@attrs.frozen(slots=True)
+class BookConfig:
+    instrument: str
+    venue: str = attrs.field(validator=attrs.validators.in_(VENUES))
+    tick: Decimal
+    lot: Decimal
+    max_age_ns: int = 5 * SECOND
+    resync_retry_ns: int | None = 10 * SECOND
+    max_buffer: int = 1000
+    trade_memory: int = 10_000
+
+    @classmethod
+    def for_spec(cls, spec: InstrumentSpec, **overrides: Any) -> BookConfig:
+        return cls(spec.symbol, spec.venue, spec.tick_size, spec.lot_step, **overrides)
+
+
+@attrs.define(slots=True)
+class Step:
+    """What one input did. `stale`: publish BookStale(stale); `resync`: ask for a snapshot."""
+
+    applied: int = 0
+    publish: bool = False
+    stale: str | None = None
+    resync: str | None = None
+    venue_ns: int | None = None
+    trades: list[TradePrint] = attrs.Factory(list)
+    counts: list[tuple[str, int, dict[str, str]]] = attrs.Factory(list)
+
+    def count(self, metric: str, amount: int = 1, **labels: str) -> None:
+        self.counts.append((metric, amount, labels))
+
+
+class BookFeed:
+    """The pure core: venue messages in, `Step`s out. No clock, no refs, no metrics sink."""
+
+    def __init__(self, config: BookConfig) -> None:
+        self.config = config
+        self.tick, self.lot = config.tick, config.lot
+        self.sync: BinanceBookSync | HyperliquidBookSync = self._new_sync()
+        self.stale_reason: str | None = "unsynced"  # None: healthy, BookTops flow
+        self.resync_reason: str | None = "start" if config.venue == "binance" else None
+        self.sequence = 0  # applied updates: BookTop.sequence
+        self.max_venue_ms: int | None = None
+        self.last_applied_ns: int | None = None  # the actor's clock, for the watchdog
+        self.last_recv_ns = 0
+        self.last_venue_ns: int | None = None
+        self.deduper = TradeDeduper(config.trade_memory)
+
+    def _new_sync(self) -> BinanceBookSync | HyperliquidBookSync:
+        if self.config.venue == "binance":
+            return BinanceBookSync(self.tick, self.lot, self.config.max_buffer)
+        return HyperliquidBookSync(self.tick, self.lot)
+
+    @property
+    def healthy(self) -> bool:
+        return self.stale_reason is None
+
+    # -- input ----------------------------------------------------------------------------
+    def on_message(self, message: Any, recv_ns: int, now_ns: int) -> Step:
+        step = Step()
+        binance_venue = self.config.venue == "binance"
+        if isinstance(message, binance.DepthDiff | binance.DepthSnapshot) and binance_venue:
+            regressed = isinstance(message, binance.DepthDiff) and self._venue_time(
+                message.event_time_ms, step)
+            self._depth(message, recv_ns, now_ns, regressed, step)
+        elif isinstance(message, hyperliquid.L2Book) and not binance_venue:
+            regressed = self._venue_time(message.time_ms, step)
+            self._depth(message, recv_ns, now_ns, regressed, step)
+        elif isinstance(message, binance.Trade):
+            self._trade(step, message.price, message.qty, aggressor=message.aggressor,
+                        trade_id=str(message.trade_id), time_ms=message.trade_time_ms,
+                        recv_ns=recv_ns)
+        elif isinstance(message, hyperliquid.Trades):
+            for t in message.trades:
+                if self.deduper.is_new(t.tid):
+                    self._trade(step, t.price, t.size, aggressor=t.side, trade_id=str(t.tid),
+                                time_ms=t.time_ms, recv_ns=recv_ns)
+                else:
+                    step.count("troupe_book_duplicate_trades_total")
+        else:
+            # bookTicker is a separate stream that cannot delete levels: the depth book is the
+            # authority, so it is counted and left out rather than mixed in.
+            step.count("troupe_book_ignored_total", kind=type(message).__name__)
+            return step
+        if step.applied:
+            self.last_recv_ns = recv_ns
+            self.last_venue_ns = step.venue_ns
+        return step
+
+    def respec(self, tick: Decimal, lot: Decimal) -> Step:
+        """Tick or lot changed: the book's integer units mean something else now. Rebuild."""
+        self.tick, self.lot = tick, lot
+        self.sync = self._new_sync()
+        step = Step()
+        self._go_stale("spec_change", step, resync=True)
+        return step
+
+    def on_silence(self, now_ns: int) -> tuple[Step | None, int | None]:
+        """The watchdog fired. Returns (a stale step or None, ns until the next check or None)."""
+        if self.last_applied_ns is None:
+            return None, None
+        age = now_ns - self.last_applied_ns
+        if age < self.config.max_age_ns:
+            return None, self.config.max_age_ns - age
+        if not self.healthy:
+            return None, None
+        step = Step()
+        self._go_stale("no_data", step)
+        return step, None
+
+    # -- depth ----------------------------------------------------------------------------
+    def _venue_time(self, venue_ms: int, step: Step) -> bool:
+        step.venue_ns = venue_ms * MS
+        if self.max_venue_ms is not None and venue_ms < self.max_venue_ms:
+            step.count("troupe_book_time_regressions_total")
+            return True
+        self.max_venue_ms = venue_ms
+        return False
+
+    def _depth(self, message: Any, recv_ns: int, now_ns: int, regressed: bool,
+               step: Step) -> None:
+        sync = self.sync
+        again = isinstance(message, binance.DepthSnapshot)  # a requested snapshot is used up
+        try:
+            if isinstance(sync, HyperliquidBookSync):
+                result = sync.on_l2book(message, recv_ns)
+            elif isinstance(message, binance.DepthDiff):
+                result = sync.on_diff(message, recv_ns)
+            else:
+                result = sync.on_snapshot(message, recv_ns)
+        except DecodeError:
+            # The sync kept its last consistent book; Binance's goes STALE on a bad diff and
+            # waits for a snapshot, Hyperliquid's is replaced by the next good snapshot.
+            step.count("troupe_book_decode_errors_total")
+            self._go_stale("decode_error", step, resync=True, again=again)
+            return
+        outcome = result.outcome
+        if outcome is Outcome.APPLIED or outcome is Outcome.SNAPSHOT_APPLIED:
+            step.applied = result.applied + (outcome is Outcome.SNAPSHOT_APPLIED)
+            self.sequence += step.applied
+            self.last_applied_ns = now_ns
+            step.count("troupe_book_updates_total", step.applied)
+            if result.crossed:
+                step.count("troupe_book_crossed_total")
+                if isinstance(sync, BinanceBookSync):
+                    self.sync = self._new_sync()  # later diffs cannot repair it: start over
+                self._go_stale("crossed", step, resync=True, again=again)
+            elif regressed:
+                self._go_stale("time_regression", step)
+            elif sync.state is SyncState.SYNCED:
+                self.stale_reason = self.resync_reason = None
+                step.publish = True
+        elif outcome is Outcome.GAP_DETECTED:
+            step.count("troupe_book_gaps_total")
+            self._go_stale("gap", step, resync=True)
+        elif outcome is Outcome.RESYNC_NEEDED:
+            self._go_stale("resync", step, resync=True, again=again)
+        elif regressed:  # IGNORED (an older Hyperliquid snapshot) or a DROPPED old diff
+            self._go_stale("time_regression", step)
+
+    def _go_stale(self, reason: str, step: Step, *, resync: bool = False,
+                  again: bool = False) -> None:
+        """Stale notice and snapshot request on a change of reason. `again`: the input was a
+        requested snapshot that did not cure the book, so another one is needed at once; other
+        repeats (a Hyperliquid book crossed twice) wait for the retry timer."""
+        changed = reason != self.stale_reason
+        if changed:
+            self.stale_reason = step.stale = reason
+            step.count("troupe_book_stale_total", reason=reason)
+        if resync and (changed or again or self.resync_reason is None):
+            self.resync_reason = step.resync = reason
+
+    # -- trades ---------------------------------------------------------------------------
+    def _trade(self, step: Step, price: Decimal, qty: Decimal, *, aggressor: Side,
+               trade_id: str, time_ms: int, recv_ns: int) -> None:
+        try:
+            ticks, lots = parse_units(str(price), self.tick), parse_units(str(qty), self.lot)
+        except DecodeError:
+            step.count("troupe_book_decode_errors_total")
+            return
+        step.trades.append(TradePrint(self.config.instrument, ticks, lots, aggressor, trade_id,
+                                      recv_ns, time_ms * MS))
+        step.count("troupe_book_trades_total")
+
+    # -- output ---------------------------------------------------------------------------
+    def top(self, depth: int) -> BookTop:
+        book = self.sync.book
+        bid, ask = book.best_bid, book.best_ask
+        return BookTop(
+            self.config.instrument,
+            bid, 0 if bid is None else book.qty_at(Side.BUY, bid),
+            ask, 0 if ask is None else book.qty_at(Side.SELL, ask),
+            self.last_recv_ns, self.last_venue_ns, self.sequence,
+            tuple(book.depth(Side.BUY, depth)) if depth else (),
+            tuple(book.depth(Side.SELL, depth)) if depth else (),
+        )
+
+
+class OrderBookActor(Behaviour):
+    """One instrument's book. `resync` is the venue connection (ResyncRequest goes there)."""
+
+    def __init__(
+        self,
+        config: BookConfig,
+        *,
+        subscribers: Iterable[Ref | tuple[Ref, int]] = (),
+        resync: Ref | None = None,
+    ) -> None:
+        self.config = config
+        self.feed = BookFeed(config)
+        self.resync = resync
+        self.subscribers: dict[Any, int] = {}  # ref -> depth, in subscription order
+        for sub in subscribers:
+            ref, depth = sub if isinstance(sub, tuple) else (sub, 0)
+            self.subscribers[ref] = depth
+        self._watchdog_armed = False
+
+    def on_start(self, ctx: Context) -> None:
+        if self.feed.resync_reason is not None:
+            self._request_resync(self.feed.resync_reason, ctx)
+
+    def receive(self, message: Any, ctx: Context) -> Any:
+        if isinstance(message, FeedEvent):
+            if message.instrument != self.config.instrument:
+                ctx.count("troupe_book_ignored_total", kind="misrouted")
+                return None
+            step = self.feed.on_message(message.message, message.recv_ns, ctx.monotonic_ns())
+            self._carry_out(step, message.recv_ns, ctx)
+        elif isinstance(message, _FreshnessCheck):
+            self._watchdog_armed = False
+            stale, wait_ns = self.feed.on_silence(ctx.monotonic_ns())
+            if stale is not None:
+                self._carry_out(stale, ctx.monotonic_ns(), ctx)
+            if wait_ns is not None:
+                self._arm_watchdog(wait_ns, ctx)
+        elif isinstance(message, _ResyncRetry):
+            if self.feed.resync_reason is not None:
+                self._request_resync(self.feed.resync_reason, ctx)
+        elif isinstance(message, SpecChanged):
+            if message.instrument == self.config.instrument and (
+                message.new.tick_size != self.feed.tick or message.new.lot_step != self.feed.lot
+            ):
+                step = self.feed.respec(message.new.tick_size, message.new.lot_step)
+                self._carry_out(step, message.recv_ns, ctx)
+        elif isinstance(message, Subscribe):
+            self.subscribers[message.ref] = message.depth
+            if self.feed.healthy:
+                self._tell(message.ref, self.feed.top(message.depth), ctx)
+        elif isinstance(message, Unsubscribe):
+            self.subscribers.pop(message.ref, None)
+        else:
+            ctx.count("troupe_book_ignored_total", kind=type(message).__name__)
+        return None
+
+    def _carry_out(self, step: Step, recv_ns: int, ctx: Context) -> None:
+        for metric, amount, labels in step.counts:
+            ctx.count(metric, amount, **labels)
+        for trade in step.trades:
+            self._publish(trade, ctx)
+        if step.stale is not None:
+            self._publish(BookStale(self.config.instrument, step.stale, recv_ns), ctx)
+        if step.resync is not None:
+            self._request_resync(step.resync, ctx)
+        if step.publish:
+            ctx.cancel_timer(_RESYNC)
+            tops: dict[int, BookTop] = {}
+            for ref, depth in self.subscribers.items():
+                top = tops.get(depth)
+                if top is None:
+                    top = tops[depth] = self.feed.top(depth)
+                self._tell(ref, top, ctx)
+        if step.applied and not self._watchdog_armed:
+            self._arm_watchdog(self.config.max_age_ns, ctx)
+
+    def _publish(self, message: Any, ctx: Context) -> None:
+        for ref in self.subscribers:
+            self._tell(ref, message, ctx)
+
+    def _tell(self, ref: Any, message: Any, ctx: Context) -> None:
+        if ctx.tell(ref, message) is not None:
+            ctx.count("troupe_book_publish_refused_total")
+
+    def _request_resync(self, reason: str, ctx: Context) -> None:
+        ctx.count("troupe_book_resyncs_total", reason=reason)
+        if self.resync is not None:
+            ctx.tell(self.resync, ResyncRequest(self.config.instrument, reason))
+        if self.config.resync_retry_ns is not None:
+            ctx.schedule(self.config.resync_retry_ns / SECOND, _ResyncRetry(), key=_RESYNC)
+
+    def _arm_watchdog(self, wait_ns: int, ctx: Context) -> None:
+        self._watchdog_armed = True
+        ctx.schedule(wait_ns / SECOND, _FreshnessCheck(), key=_WATCHDOG)
+
+    def snapshot(self) -> dict[str, Any]:
+        feed, book = self.feed, self.feed.sync.book
+        return {
+            "instrument": self.config.instrument, "venue": self.config.venue,
+            "state": feed.sync.state.value, "stale_reason": feed.stale_reason,
+            "sequence": feed.sequence, "best_bid": book.best_bid, "best_ask": book.best_ask,
+            "subscribers": len(self.subscribers),
+        }
+
+
+@attrs.frozen(slots=True)
+class _FreshnessCheck:
+    """The watchdog's timer message."""
+
+
+@attrs.frozen(slots=True)
+class _ResyncRetry:
+    """Ask for the snapshot again if the book is still waiting for one."""

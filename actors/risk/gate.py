@@ -1,0 +1,204 @@
+"""The RiskGate actor: one per account, between the strategies and the action budget.
+
+    Strategy --Proposal--> RiskGate --Proposal (possibly scaled)--> ActionBudget
+        ^                     |  \\--CancelAll---------------------> ActionBudget
+        |  RiskRefused/Scaled |   \\--TradingStateChanged, InstrumentHalted/Resumed, Flatten
+        +---------------------+       --> subscribers (strategies, journal, control plane)
+
+The actor is a thin shell: every decision is made by the pure `actors.risk.rules.RiskState`, and
+this class only feeds it messages with the injected clocks and carries out what it returns. So a
+decision never depends on which host runs the gate, and the rules are tested without actors.
+
+Messages it understands:
+- `Proposal` from strategies: approved ones go to the budget (the intent already scaled when it
+  was); a refusal (RiskRefused) or a scaling notice (Scaled) goes back to `proposal.reply_to`.
+  The `ask` answer is the Decision itself.
+- Market and portfolio events: BookTop, BookStale, MarketState, SpecChanged, PortfolioSnapshot,
+  ReconciliationDrift. Freshness is judged with `ctx.monotonic_ns()` against their `recv_ns`;
+  the UTC day of the daily loss with `ctx.time_ns()`.
+- Control commands, defined here: SetTradingState, Flatten, ResumeInstrument.
+
+Metrics: `troupe_risk_refusals_total{gate}` for every refusal, `troupe_risk_scaled_total{gate}`,
+`troupe_trading_state` (0 ACTIVE, 1 REDUCING, 2 HALTED), `troupe_instrument_halted{instrument}`,
+`troupe_risk_cancel_all_total`.
+
+Persistence: when the persisted record changes (trading state, daily loss day/breach, halts) the
+gate tells `journal` and `persist_to`, if given, the new `RiskPersistentState`; the node passes
+the latest back as `restored` when it builds the gate again, after an in-process restart (from
+what `persist_to` kept) or a process restart (from the journal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from actors.behaviour import Behaviour, Context, Ref
+from actors.risk.limits import RiskConfig
+from actors.risk.rules import Approved, Decision, Effect, RiskState
+from actors.risk.views import (
+    CancelAll,
+    InstrumentHalted,
+    InstrumentResumed,
+    RiskPersistentState,
+)
+from protocols.decisions import Proposal, TradingState, TradingStateChanged
+from protocols.market import BookStale, BookTop, MarketState, SpecChanged
+from protocols.portfolio import PortfolioSnapshot, ReconciliationDrift
+
+__all__ = [
+    "CancelAll",
+    "Flatten",
+    "ResumeInstrument",
+    "RiskConfig",
+    "RiskGate",
+    "RiskPersistentState",
+    "SetTradingState",
+]
+
+
+@attrs.frozen(slots=True)
+class SetTradingState:
+    """An operator (control plane, Alertmanager, supervisor) moves the account's trading state.
+
+    The only way out of REDUCING or HALTED: the gate never resumes by itself."""
+
+    state: TradingState
+    reason: str
+    source: str = "control"
+
+
+@attrs.frozen(slots=True)
+class Flatten:
+    """Authorize reduce-only exits on `instrument` (None: every instrument) even while HALTED or
+    while the instrument is halted by the gate, and cancel its resting orders first.
+
+    The gate forwards this command to its subscribers: the strategies (or an operator tool) send
+    the reduce-only exits, which still have to truly reduce the position. The authorization ends
+    when the account returns to ACTIVE or the instrument is resumed; it is not persisted.
+    """
+
+    instrument: str | None
+    reason: str
+
+
+@attrs.frozen(slots=True)
+class ResumeInstrument:
+    """Lift an instrument halt (spec change, time regression) once a human has checked it."""
+
+    instrument: str
+    reason: str
+    source: str = "control"
+
+
+class RiskGate(Behaviour):
+    """One account's pre-trade gate. See the module docstring for its messages."""
+
+    def __init__(
+        self,
+        budget: Ref,
+        *,
+        config: RiskConfig | None = None,
+        subscribers: Sequence[Ref] = (),
+        journal: Ref | None = None,
+        restored: RiskPersistentState | None = None,
+        persist_to: Sequence[Ref] = (),
+    ) -> None:
+        self.budget = budget
+        self.subscribers = tuple(subscribers)
+        self.journal = journal
+        # Also told each new RiskPersistentState: whoever builds the next incarnation of this
+        # gate after an in-process restart needs the latest, not the state at process start.
+        self.persist_to = tuple(persist_to)
+        self.rules = RiskState(config, restored)
+        self._journaled = self.rules.version
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.gauge("troupe_trading_state", int(self.rules.state))
+        for instrument, _halt in self.rules.persistent_state().halts:
+            ctx.gauge("troupe_instrument_halted", 1, instrument=instrument)
+
+    def receive(self, message: Any, ctx: Context) -> Any:
+        now = ctx.monotonic_ns()
+        rules = self.rules
+        if isinstance(message, Proposal):
+            return self._proposal(message, now, ctx)
+        effects: list[Effect]
+        if isinstance(message, BookTop):
+            effects = rules.on_book_top(message, now)
+        elif isinstance(message, MarketState):
+            effects = rules.on_market_state(message, now)
+        elif isinstance(message, PortfolioSnapshot):
+            effects = rules.on_portfolio(message, now, ctx.time_ns())
+        elif isinstance(message, BookStale):
+            effects = rules.on_book_stale(message, now)
+        elif isinstance(message, SpecChanged):
+            effects = rules.on_spec_changed(message, now)
+        elif isinstance(message, ReconciliationDrift):
+            effects = rules.on_drift(message, now)
+        elif isinstance(message, SetTradingState):
+            effects = rules.set_trading_state(
+                message.state, message.reason, message.source, now, ctx.time_ns()
+            )
+        elif isinstance(message, Flatten):
+            effects = rules.flatten_instrument(message.instrument, message.reason)
+            for subscriber in self.subscribers:
+                ctx.tell(subscriber, message)
+        elif isinstance(message, ResumeInstrument):
+            effects = rules.resume_instrument(
+                message.instrument, message.reason, message.source, now
+            )
+        else:
+            ctx.count("troupe_risk_unhandled_total", kind=type(message).__name__)
+            return None
+        self._carry_out(effects, ctx)
+        return effects
+
+    def _proposal(self, proposal: Proposal, now: int, ctx: Context) -> Decision:
+        decision = self.rules.check(proposal, now)
+        if isinstance(decision, Approved):
+            refused = ctx.tell(self.budget, decision.proposal)
+            if refused is not None:  # the budget's mailbox said no: the strategy must know
+                ctx.count("troupe_risk_budget_refused_total")
+                self._reply(proposal, refused, ctx)
+            if decision.scaled is not None:
+                ctx.count("troupe_risk_scaled_total", gate=decision.scaled.gate.value)
+                self._reply(proposal, decision.scaled, ctx)
+        else:
+            ctx.count("troupe_risk_refusals_total", gate=decision.gate.value)
+            self._reply(proposal, decision, ctx)
+        return decision
+
+    @staticmethod
+    def _reply(proposal: Proposal, message: Any, ctx: Context) -> None:
+        if proposal.reply_to is not None:
+            ctx.tell(proposal.reply_to, message)
+
+    def _carry_out(self, effects: list[Effect], ctx: Context) -> None:
+        for effect in effects:
+            if isinstance(effect, CancelAll):
+                ctx.tell(self.budget, effect)
+                ctx.count("troupe_risk_cancel_all_total")
+                continue
+            for subscriber in self.subscribers:
+                ctx.tell(subscriber, effect)
+            if isinstance(effect, TradingStateChanged):
+                ctx.gauge("troupe_trading_state", int(effect.new))
+            elif isinstance(effect, InstrumentHalted):
+                ctx.gauge("troupe_instrument_halted", 1, instrument=effect.instrument)
+            elif isinstance(effect, InstrumentResumed):
+                ctx.gauge("troupe_instrument_halted", 0, instrument=effect.instrument)
+        if self.rules.version != self._journaled:
+            self._journaled = self.rules.version
+            state = self.rules.persistent_state()
+            for ref in (self.journal, *self.persist_to):
+                if ref is not None:
+                    ctx.tell(ref, state)
+
+    def persistent_state(self) -> RiskPersistentState:
+        return self.rules.persistent_state()
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.rules.snapshot()

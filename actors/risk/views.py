@@ -1,0 +1,290 @@
+"""What the risk rules read and remember: market and portfolio views, records, effects.
+
+This module is data and small bookkeeping only; the rules that judge an intent live in
+`actors.risk.rules`, and the actor that feeds both is `actors.risk.gate`. It is split out so each
+module stays short, and so a journal or a control plane can import the records (the persisted
+state, the effects) without pulling in the rule engine.
+
+Units follow `protocols.orders`: prices are int ticks, sizes int lots, money `Decimal` in the
+quote currency, times int nanoseconds. Basis points are ints. Mids and marks are kept doubled
+(`mid_x2`, `mark_x2`) so a half-tick mid stays an exact int. The one statistic that is not money,
+the spread EWMA, is a `Decimal` quantized to 1e-6 ticks: no float anywhere.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections import OrderedDict, deque
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from actors.market.quantization import lots_to_qty, notional
+from actors.risk.limits import RateWindow
+from protocols.decisions import Gate, TradingState
+from protocols.instruments import InstrumentSpec
+from protocols.market import BookTop, TradingStatus
+
+MS = 1_000_000
+DAY_NS = 86_400 * 1_000_000_000
+
+# The EWMA needs 2 ** (-dt / half_life): inexact by nature, so it gets its own context instead
+# of the trapping money context of `protocols.instruments`.
+_STATS = decimal.Context(prec=28)
+_EWMA_QUANTUM = Decimal("0.000001")
+
+
+# --------------------------------------------------------------------------------------------
+# Effects: what the rules ask the actor to do besides answering a proposal
+
+
+@attrs.frozen(slots=True)
+class CancelAll:
+    """Cancel every resting order of the account (`instrument` None) or of one instrument.
+
+    The actor tells it to the action budget. Defined here, with the pure rules that emit it, and
+    re-exported by `actors.risk.gate`, so there is one class for the command, not two.
+    """
+
+    instrument: str | None
+    reason: str
+
+
+@attrs.frozen(slots=True)
+class InstrumentHalted:
+    """The gate halted one instrument (spec change, time regression): cancels and flattens only."""
+
+    instrument: str
+    gate: Gate
+    reason: str
+    recv_ns: int
+
+
+@attrs.frozen(slots=True)
+class InstrumentResumed:
+    instrument: str
+    reason: str
+    source: str
+    recv_ns: int
+
+
+# --------------------------------------------------------------------------------------------
+# The persisted state: small, journal-friendly (enums, ints, Decimals, strings, tuples)
+
+
+@attrs.frozen(slots=True)
+class DailyLoss:
+    """The realized PnL of one UTC day as the Portfolio last reported it.
+
+    `utc_day` is whole days since 1970-01-01 UTC. `breached` is set when the day's loss reached
+    the limit; a new day resets both, but not the trading state (an operator resumes).
+    """
+
+    utc_day: int
+    realized_pnl: Decimal = Decimal(0)
+    breached: bool = False
+
+
+@attrs.frozen(slots=True)
+class InstrumentHalt:
+    gate: Gate
+    reason: str
+
+
+@attrs.frozen(slots=True)
+class RiskPersistentState:
+    """What must survive a restart: a gate that forgot it was REDUCING would trade again.
+
+    `cause` is the gate that put the account in its state (DAILY_LOSS, MAX_DRAWDOWN) or
+    TRADING_STATE for an operator or reconciliation; refusals report it.
+    """
+
+    trading_state: TradingState
+    cause: Gate
+    reason: str
+    daily: DailyLoss
+    halts: tuple[tuple[str, InstrumentHalt], ...] = ()
+
+
+def utc_day(epoch_ns: int) -> int:
+    return epoch_ns // DAY_NS
+
+
+# --------------------------------------------------------------------------------------------
+# Views
+
+
+@attrs.define(slots=True)
+class InstrumentView:
+    """What the gate knows about one instrument. Freshness uses local monotonic receive times."""
+
+    instrument: str
+    spec: InstrumentSpec | None = None
+    status: TradingStatus = TradingStatus.TRADING
+    oi_capped: bool = False
+    book_recv_ns: int | None = None
+    mid_x2: int | None = None
+    spread: int | None = None
+    book_stale: str | None = None  # BookStale reason until the next BookTop
+    last_venue_ns: int | None = None
+    # Spread EWMA in ticks, and its value just before the last sample (what a shock is judged on).
+    spread_ewma: Decimal | None = None
+    spread_ewma_before: Decimal | None = None
+    spread_samples: int = 0
+    mark_x2: int | None = None
+    oracle_x2: int | None = None
+    oracle_recv_ns: int | None = None
+    halt: InstrumentHalt | None = None
+
+    def apply_top(self, top: BookTop, half_life_ns: int) -> None:
+        """Take a synced BookTop: mid, spread, and the spread EWMA (time-decayed, so irregular
+        update rates weigh time, not message count)."""
+        if top.venue_ns is not None and (self.last_venue_ns is None
+                                         or top.venue_ns > self.last_venue_ns):
+            self.last_venue_ns = top.venue_ns  # a high-water mark: small steps back add up
+        self.book_stale = None
+        self.mid_x2 = top.mid_x2
+        spread = top.spread
+        if spread is not None and spread > 0:
+            previous = self.spread_ewma
+            self.spread_ewma_before = previous
+            if previous is None or self.book_recv_ns is None:
+                self.spread_ewma = Decimal(spread)
+            else:
+                decay = _decay(top.recv_ns - self.book_recv_ns, half_life_ns)
+                value = decay * previous + (1 - decay) * Decimal(spread)
+                self.spread_ewma = value.quantize(_EWMA_QUANTUM, context=_STATS)
+            self.spread_samples += 1
+        self.spread = spread
+        self.book_recv_ns = top.recv_ns
+
+    def diverged_bps(self, limit_bps: int) -> int | None:
+        """Mark (else oracle) vs mid in whole bps, when beyond `limit_bps`; None otherwise."""
+        ref = self.mark_x2 if self.mark_x2 is not None else self.oracle_x2
+        mid = self.mid_x2
+        if ref is None or mid is None or mid <= 0:
+            return None
+        gap = abs(ref - mid) * 10_000
+        return gap // mid if gap > limit_bps * mid else None
+
+    def spread_shocked(self, k: Decimal, warmup_samples: int) -> bool:
+        """The last spread above k x the EWMA as it stood before that spread was folded in (a
+        shock must not dampen its own yardstick), once the EWMA has seen `warmup_samples`."""
+        before = self.spread_ewma_before
+        if self.spread is None or before is None or self.spread_samples <= warmup_samples:
+            return False
+        return Decimal(self.spread) > k * before
+
+
+def _decay(dt_ns: int, half_life_ns: int) -> Decimal:
+    """2 ** (-dt / half_life): the weight the old EWMA keeps after `dt_ns`."""
+    if dt_ns <= 0:
+        return Decimal(1)
+    if dt_ns >= 64 * half_life_ns:
+        return Decimal(0)
+    return _STATS.power(Decimal(2), _STATS.divide(Decimal(-dt_ns), Decimal(half_life_ns)))
+
+
+@attrs.define(slots=True)
+class PortfolioView:
+    """The newest PortfolioSnapshot, reduced to what the rules read. Positions in signed lots.
+
+    These are *filled* positions: the gate receives no execution reports, so orders it approved
+    that still rest are not counted. Several resting orders can together exceed a position or
+    exposure limit that each one passed alone; closing that gap needs the open-order feed.
+    """
+
+    positions: dict[str, int] = attrs.field(factory=dict)
+    total_exposure: Decimal = Decimal(0)
+    daily_realized_pnl: Decimal = Decimal(0)
+    peak_equity: Decimal = Decimal(0)
+    equity: Decimal = Decimal(0)
+    recv_ns: int | None = None
+    utc_day: int | None = None  # the UTC day it was received: its daily PnL belongs to that day
+
+    def position(self, instrument: str) -> int:
+        return self.positions.get(instrument, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Windows
+
+
+class SlidingWindows:
+    """Per-key sliding windows of event times: at most `count` events within `window_ns`.
+
+    Exact and bounded (a deque never holds more than `count` times per key), unlike a token
+    bucket it has no refill arithmetic to get wrong, and a burst is judged on the real window.
+    """
+
+    __slots__ = ("_count", "_times", "_window_ns")
+
+    def __init__(self, window: RateWindow) -> None:
+        self._count = window.count
+        self._window_ns = window.window_ms * MS
+        self._times: dict[str, deque[int]] = {}
+
+    def full(self, key: str, now_ns: int) -> bool:
+        times = self._times.get(key)
+        if times is None:
+            return False
+        horizon = now_ns - self._window_ns
+        while times and times[0] <= horizon:
+            times.popleft()
+        return len(times) >= self._count
+
+    def record(self, key: str, now_ns: int) -> None:
+        self._times.setdefault(key, deque()).append(now_ns)
+
+    def used(self, key: str) -> int:
+        return len(self._times.get(key, ()))
+
+
+class RecentKeys:
+    """Keys seen within a time window (the duplicate-intent window), oldest first.
+
+    Approval times are monotonic, so insertion order is time order and pruning pops from the
+    front: O(1) amortized per check, memory bounded by the approvals of one window.
+    """
+
+    __slots__ = ("_seen", "_window_ns")
+
+    def __init__(self, window_ms: int) -> None:
+        self._window_ns = window_ms * MS
+        self._seen: OrderedDict[tuple[Any, ...], int] = OrderedDict()
+
+    def _prune(self, now_ns: int) -> None:
+        horizon = now_ns - self._window_ns
+        seen = self._seen
+        while seen:
+            _key, at = next(iter(seen.items()))
+            if at > horizon:
+                break
+            seen.popitem(last=False)
+
+    def seen(self, key: tuple[Any, ...], now_ns: int) -> bool:
+        self._prune(now_ns)
+        return key in self._seen
+
+    def record(self, key: tuple[Any, ...], now_ns: int) -> None:
+        self._seen.pop(key, None)
+        self._seen[key] = now_ns
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+def below_minimum(spec: InstrumentSpec, lots: int, price: Decimal | None) -> str:
+    """Why `lots` at `price` is below the venue's minimums ("" when it is not). Without a price
+    (a market order, no book yet) only the quantity can be judged."""
+    qty = lots_to_qty(spec, lots)
+    if qty < spec.min_qty:
+        return f"below_min_qty: {qty} < {spec.min_qty}"
+    if price is not None:
+        value = notional(spec, price, qty)
+        if value < spec.min_notional:
+            return f"below_min_notional: {value} < {spec.min_notional}"
+    return ""
+
+

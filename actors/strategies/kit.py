@@ -1,0 +1,275 @@
+"""What every strategy needs besides its idea: a decision record, a way to carry it out, a local
+view of its own orders, and an inventory built from its own fills.
+
+Both strategies are split the same way: a pure engine turns a message into a `Decision` and a
+thin behaviour hands the decision to `carry_out`. Keeping `carry_out` in one place is what makes
+the promise "every decision not to act records exactly one WHY" uniform: the metric name, labels
+and journal record cannot drift apart between strategies.
+
+`OrderSlots` is deliberately *simple*: at most one order per side, three local states, optimistic
+replaces. The venue connection owns the real order state machine
+(`actors.execution.order_lifecycle`); a strategy
+only needs to know "do I have a quote on this side, at what price, and is it settled enough to
+amend". `Inventory` counts each venue fill id once, whichever of `Fill` or `OwnFill` brings it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+import attrs
+
+from actors.behaviour import Context, Ref
+from protocols.decisions import NoTrade, Proposal, RiskRefused, Scaled
+from protocols.orders import (
+    Ack,
+    CancelAck,
+    CancelIntent,
+    CancelReject,
+    CancelRejectCode,
+    Dropped,
+    Expired,
+    Intent,
+    IntentAnswer,
+    Reject,
+    RejectCode,
+    Side,
+)
+from protocols.portfolio import OwnFill
+
+NO_TRADE_METRIC = "troupe_strategy_no_trade_total"
+PROPOSAL_METRIC = "troupe_strategy_proposals_total"
+
+
+@attrs.frozen(slots=True)
+class Decision:
+    """One decision: intents to propose (in order), at most one WHY, timers to (re)arm by key,
+    messages to tell ourselves (queued behind whatever is already in the mailbox)."""
+
+    intents: tuple[Intent, ...] = ()
+    why: enum.StrEnum | None = None
+    detail: str = ""
+    timers: tuple[tuple[str, float], ...] = ()
+    trigger_ns: int = 0
+    to_self: tuple[Any, ...] = ()
+
+
+@attrs.frozen(slots=True)
+class Wake:
+    """A strategy's own keyed timer firing; `cause` is the key it was armed with."""
+
+    cause: str
+
+
+def carry_out(
+    decision: Decision,
+    ctx: Context,
+    *,
+    strategy: str,
+    instrument: str,
+    risk_gate: Ref,
+    journal: Ref | None,
+    on_unsent: Callable[[Intent], None],
+) -> None:
+    """Propose every intent, record the WHY (count + journal), arm timers, tell ourselves.
+
+    A proposal the gate's mailbox refuses never reached anyone, so no report will ever settle it:
+    `on_unsent` rolls the engine's local view back instead of leaving a side stuck "pending".
+    """
+    for intent in decision.intents:
+        proposal = Proposal(strategy, intent, ctx.self_ref, decision.trigger_ns)
+        if ctx.tell(risk_gate, proposal) is not None:
+            on_unsent(intent)
+        ctx.count(PROPOSAL_METRIC, strategy=strategy, kind=type(intent).__name__)
+    if decision.why is not None:
+        record = NoTrade(strategy, instrument, decision.why.value, decision.trigger_ns,
+                         decision.detail)
+        ctx.count(NO_TRADE_METRIC, strategy=strategy, reason=record.reason)
+        if journal is not None:
+            ctx.tell(journal, record)
+    for key, delay in decision.timers:
+        ctx.schedule(delay, Wake(key), key=(strategy, key))
+    for message in decision.to_self:
+        ctx.tell(ctx.self_ref, message)
+
+
+def remember(table: OrderedDict[str, Any], key: str, value: Any, cap: int = 4096) -> None:
+    """Insert into a bounded, insertion-ordered table: a strategy that runs for weeks must not
+    grow without bound, and only recent ids can still receive reports."""
+    table[key] = value
+    if len(table) > cap:
+        table.popitem(last=False)
+
+
+class Slot(enum.Enum):
+    PENDING = "pending"  # proposed, not acked: cannot be amended yet
+    LIVE = "live"
+    CANCELLING = "cancelling"
+
+
+@attrs.define
+class LiveOrder:
+    cid: str
+    side: Side
+    price: int | None  # None for a MARKET order
+    qty: int  # remaining lots
+    reduce_only: bool
+    state: Slot = Slot.PENDING
+    prev: tuple[int | None, int, bool] | None = None  # before the last (optimistic) replace
+
+
+class OrderSlots:
+    """Our orders, at most one per side, as far as our own reports tell."""
+
+    def __init__(self) -> None:
+        self.slots: dict[Side, LiveOrder | None] = {Side.BUY: None, Side.SELL: None}
+        self._owner: OrderedDict[str, Side] = OrderedDict()  # every id we issued -> side
+
+    def side_of(self, cid: str) -> Side | None:
+        return self._owner.get(cid)
+
+    def order(self, cid: str) -> LiveOrder | None:
+        side = self._owner.get(cid)
+        order = self.slots[side] if side is not None else None
+        return order if order is not None and order.cid == cid else None
+
+    def any_open(self) -> bool:
+        return any(o is not None for o in self.slots.values())
+
+    def open(self, side: Side, cid: str, price: int | None, qty: int, reduce_only: bool) -> None:
+        if self.slots[side] is not None:
+            raise RuntimeError(f"{side.value} already has an order: one live order per side")
+        remember(self._owner, cid, side)
+        self.slots[side] = LiveOrder(cid, side, price, qty, reduce_only)
+
+    def replace(self, side: Side, price: int, qty: int, reduce_only: bool) -> LiveOrder:
+        order = self.slots[side]
+        assert order is not None and order.state is Slot.LIVE
+        order.prev = (order.price, order.qty, order.reduce_only)
+        order.price, order.qty, order.reduce_only = price, qty, reduce_only
+        return order
+
+    def cancel(self, side: Side, instrument: str) -> CancelIntent:
+        order = self.slots[side]
+        assert order is not None
+        order.state = Slot.CANCELLING
+        return CancelIntent(order.cid, instrument)
+
+    def cancel_where(self, instrument: str, keep_reduce_only: bool) -> tuple[Intent, ...]:
+        return tuple(
+            self.cancel(side, instrument) for side, o in self.slots.items()
+            if o is not None and o.state is not Slot.CANCELLING
+            and not (keep_reduce_only and o.reduce_only)
+        )
+
+    def filled(self, cid: str, qty: int) -> None:
+        order = self.order(cid)
+        if order is not None:
+            order.qty -= qty
+            if order.qty <= 0:
+                self.slots[order.side] = None
+
+    def owns(self, msg: Any) -> bool:
+        """Is `msg` an answer about one of the ids we issued?"""
+        return isinstance(msg, IntentAnswer) and msg.client_order_id in self._owner
+
+    def on_report(self, msg: Any, instrument: str) -> CancelIntent | None:
+        """Apply an Ack/Reject/CancelAck/CancelReject/Expired/Scaled/RiskRefused/Dropped for one
+        of our ids. Returns a cancel to send when a *replace* was rejected: the venue may have
+        kept the old order resting, and a side we believe empty must really be empty."""
+        if not isinstance(msg, IntentAnswer):
+            return None
+        order = self.order(msg.client_order_id)
+        if order is None:
+            return None
+        if isinstance(msg, Dropped):
+            # The budget will never send it (a cancel_all fence, a TTL, the connection's mailbox
+            # refused it): exactly as if the gate's mailbox had refused it.
+            self.unsent(msg.intent)
+            return None
+        if isinstance(msg, Ack) or (
+            isinstance(msg, Reject) and msg.code is RejectCode.DUPLICATE_CLIENT_ORDER_ID
+        ):  # a duplicate id proves the order exists
+            if order.state is Slot.PENDING:
+                order.state = Slot.LIVE
+        elif isinstance(msg, Reject):
+            if order.prev is not None and order.state is Slot.LIVE:
+                return self.cancel(order.side, instrument)
+            self.slots[order.side] = None
+        elif isinstance(msg, CancelAck | Expired):
+            self.slots[order.side] = None
+        elif isinstance(msg, CancelReject):
+            if msg.code in (CancelRejectCode.UNKNOWN_ORDER, CancelRejectCode.TOO_LATE):
+                self.slots[order.side] = None  # done (fills may be in flight) or never there
+            else:
+                order.state = Slot.LIVE
+        elif isinstance(msg, Scaled):
+            order.qty = msg.qty
+        elif isinstance(msg, RiskRefused):
+            self.undo(order)
+        return None
+
+    def unsent(self, intent: Intent) -> None:
+        order = self.order(intent.client_order_id)
+        if order is None:
+            return
+        if isinstance(intent, CancelIntent):
+            order.state = Slot.LIVE
+        else:
+            self.undo(order)
+
+    def undo(self, order: LiveOrder) -> None:
+        """The risk gate (or its mailbox) refused our last request for this order."""
+        if order.state is Slot.PENDING or order.prev is None:
+            self.slots[order.side] = None
+        else:
+            order.price, order.qty, order.reduce_only = order.prev
+            order.prev, order.state = None, Slot.LIVE
+
+
+class Inventory:
+    """Signed lots from our own fills, the exact average entry (ticks), and since when the
+    position has been open. A fill id is counted once, so `Fill` and `OwnFill` copies of the same
+    execution, or a duplicate report, never double the position."""
+
+    def __init__(self) -> None:
+        self.q = 0
+        self.entry: Fraction | None = None
+        self.since_ns: int | None = None
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def apply(self, fill_id: str, side: Side, qty: int, price: int, now_ns: int) -> bool:
+        if fill_id in self._seen:
+            return False
+        remember(self._seen, fill_id, None)
+        old = self.q
+        self.q = new = old + (qty if side is Side.BUY else -qty)
+        if new == 0:
+            self.entry = self.since_ns = None
+        elif old == 0 or (old > 0) != (new > 0):  # opened, or flipped through zero
+            self.entry, self.since_ns = Fraction(price), now_ns
+        elif abs(new) > abs(old):
+            assert self.entry is not None
+            self.entry = (self.entry * abs(old) + price * qty) / abs(new)
+        return True
+
+
+def book_fill(msg: Any, strategy: str, instrument: str, *, orders: OrderSlots,
+              inventory: Inventory, now: int) -> bool:
+    """Apply one of our fills (`OwnFill` or a bare venue `Fill`) to the local view, once.
+
+    Returns False when it is not ours, not known, or a duplicate fill id: nothing moved."""
+    if isinstance(msg, OwnFill):
+        if msg.strategy != strategy or msg.instrument != instrument:
+            return False
+        side: Side | None = msg.side
+    else:
+        side = orders.side_of(msg.client_order_id)
+    if side is None or not inventory.apply(msg.fill_id, side, msg.qty, msg.price, now):
+        return False
+    orders.filled(msg.client_order_id, msg.qty)
+    return True

@@ -1,0 +1,407 @@
+"""An inventory-aware market maker: a pure quoting engine and the thin behaviour around it.
+
+`QuoteEngine` is a state machine over market data and execution reports: each call returns a
+`Decision` (intents, at most one WHY, timers) and never touches a context, so it is tested
+without a host. `MarketMaker` routes messages to it and hands decisions to
+`actors.strategies.kit.carry_out` (Proposals to the risk gate, the WHY as a counted `NoTrade`).
+
+The rules, in the order an evaluation applies them:
+
+1. Guards (paused, no_book, book_stale, spread_too_tight, session_ended, adverse_flow,
+   risk_refused cooldown, volatility_warmup): the first that holds is the one WHY. Quotes that
+   could grow inventory are cancelled; reduce-only exits stay, since getting flat is never what
+   a guard protects against.
+2. Targets per side from `actors.strategies.quoting_models` (A-S or GLFT, float ticks), rounded on
+the safe side,
+   then clamped: post-only, never through the touch, `quote_offset_ticks` behind the inside (or
+   behind the opposite touch if `allow_inside`). Sizes are int lots, capped by max_inventory.
+3. Inventory pressure (|q| >= pressure_threshold * max_inventory) or a position older than
+   max_hold_s: the side that would grow inventory is pulled and the other side is a reduce-only
+   exit for |q|; past max_hold its price decays from entry +/- exit_target_ticks to the touch,
+   but is never less eager than the model's skewed quote: max_hold may only hasten an exit.
+4. Diff against our one-order-per-side view: cancel, OrderIntent (empty side) or ReplaceIntent
+   (acked order that moved by >= requote_threshold_ticks, changed size or reduce-only flag).
+   Placements and replaces respect `requote_min_interval_s` (a keyed timer re-evaluates when it
+   ends); cancels never wait.
+
+An evaluation that places or moves no quote records exactly one WHY, even if it cancelled
+something (a cancel is not trading); one that places or moves a quote records none.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+from actors.behaviour import Behaviour, Context, Ref
+from actors.execution.ids import ClientOrderIds
+from actors.strategies.kit import (
+    Decision,
+    Inventory,
+    OrderSlots,
+    Slot,
+    Wake,
+    book_fill,
+    carry_out,
+)
+from actors.strategies.quoting_models import (
+    DecayMode,
+    EwmaVolatility,
+    FlowGuard,
+    Horizon,
+    PricingModel,
+    hold_exit_ticks,
+    model_quotes,
+    quote_ticks,
+)
+from protocols.decisions import RiskRefused
+from protocols.instruments import InstrumentSpec
+from protocols.market import BookStale, BookTop, MarketState, TradePrint
+from protocols.orders import Fill, OrderIntent, OrderType, ReplaceIntent, Side, TimeInForce
+from protocols.portfolio import OwnFill
+
+
+class Why(enum.StrEnum):
+    """Why the market maker placed or moved no quote. Exactly one per such evaluation."""
+
+    PAUSED = "paused"  # operator PauseQuoting
+    NO_BOOK = "no_book"  # no book yet, or one side empty
+    BOOK_STALE = "book_stale"
+    SPREAD_TOO_TIGHT = "spread_too_tight"  # market spread below min_market_spread_ticks
+    SESSION_ENDED = "session_ended"  # FIXED horizon passed
+    ADVERSE_FLOW = "adverse_flow"
+    RISK_REFUSED = "risk_refused"  # a refusal, then its cooldown
+    VOLATILITY_WARMUP = "volatility_warmup"
+    REQUOTE_INTERVAL = "requote_interval"
+    INVENTORY_LIMIT = "inventory_limit"  # a side pulled by max inventory or inventory pressure
+    MAX_HOLD_EXIT = "max_hold_exit"  # growing side pulled while a held position is exited
+    ORDER_IN_FLIGHT = "order_in_flight"  # a side's order is unacked or being cancelled
+    PRICE_OUT_OF_RANGE = "price_out_of_range"  # the model put a bid at or below zero
+    NO_CHANGE = "no_change"  # quotes already where they should be
+
+
+@attrs.frozen(slots=True)
+class PauseQuoting:
+    reason: str = "operator"
+
+
+@attrs.frozen(slots=True)
+class ResumeQuoting: ...
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class MarketMakerConfig:
+    """One instance. Units: ticks, lots, seconds; model parameters as in
+    `actors.strategies.quoting_models`."""
+
+    strategy: str  # also the client-order-id namespace: [A-Za-z0-9_], short
+    spec: InstrumentSpec
+    quote_lots: int
+    max_inventory: int
+    gamma: float
+    k: float
+    model: PricingModel = PricingModel.AVELLANEDA_STOIKOV
+    arrival_a: float = 1.0  # GLFT's A, fills per second at zero distance
+    fixed_spread_ticks: float | None = None  # the SYMMETRIC model's whole spread
+    sigma: float | None = None  # ticks / sqrt(s); None: EWMA estimate from mids
+    vol_halflife_s: float = 60.0
+    vol_min_samples: int = 20
+    horizon: Horizon = attrs.field(factory=Horizon)  # rolling 60 s
+    skew_ticks_per_lot: float = 0.0
+    quote_offset_ticks: int = 0  # how far behind the inside we must stay
+    allow_inside: bool = False  # may improve the inside (never cross: post-only)
+    min_market_spread_ticks: int = 1
+    requote_min_interval_s: float = 0.25
+    requote_threshold_ticks: int = 1
+    pressure_threshold: float = 0.8  # of max_inventory
+    max_hold_s: float | None = None
+    exit_target_ticks: int = 0
+    exit_decay_s: float = 30.0
+    exit_decay: DecayMode = DecayMode.LINEAR
+    exit_step_s: float = 1.0
+    flow_window_s: float = 2.0
+    flow_same_side_ratio: float = 0.8
+    flow_min_count: int = 10
+    flow_min_qty: int | None = None
+    risk_cooldown_s: float = 1.0
+    id_prefix: str = "tr"
+    id_high_water: int = 0  # restore from the journal on restart: ids are never reused
+
+    def __attrs_post_init__(self) -> None:
+        if self.model is PricingModel.SYMMETRIC and not (self.fixed_spread_ticks or 0) > 0:
+            raise ValueError("model 'symmetric' needs a positive fixed_spread_ticks")
+
+    @property
+    def instrument(self) -> str:
+        return self.spec.symbol
+
+
+@attrs.frozen(slots=True)
+class Target:
+    price: int
+    qty: int
+    reduce_only: bool
+
+
+class QuoteEngine:
+    """The pure quoting state machine. Times are int ns: `now` monotonic, `epoch` wall clock."""
+
+    def __init__(self, config: MarketMakerConfig) -> None:
+        self.cfg = config
+        self.spec = config.spec
+        self.ids = ClientOrderIds(config.id_prefix, config.strategy, config.id_high_water)
+        self.vol = EwmaVolatility(config.vol_halflife_s, config.vol_min_samples)
+        self.orders = OrderSlots()
+        self.inventory = Inventory()
+        self.book: BookTop | None = None
+        self.stale: str | None = None
+        self.paused: str | None = None
+        self.flow = FlowGuard(config.flow_window_s, config.flow_same_side_ratio,
+                              config.flow_min_count, config.flow_min_qty)
+        self.flow_paused = False
+        self.risk_until_ns = 0
+        self.last_quote_ns: int | None = None
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def on_book(self, book: BookTop, now: int, epoch: int) -> Decision | None:
+        if book.instrument != self.cfg.instrument:
+            return None
+        self.book, self.stale = book, None
+        if self.cfg.sigma is None and book.mid_x2 is not None:
+            self.vol.update(book.mid_x2 / 2.0, book.recv_ns)
+        return self.evaluate(now, epoch, book.recv_ns)
+
+    def on_stale(self, msg: BookStale, now: int, epoch: int) -> Decision | None:
+        if msg.instrument != self.cfg.instrument:
+            return None
+        self.stale = msg.reason
+        return self.evaluate(now, epoch, msg.recv_ns)
+
+    def on_trade(self, trade: TradePrint, now: int, epoch: int) -> Decision | None:
+        """Prints are not decision points, except the one that turns the flow toxic."""
+        if trade.instrument != self.cfg.instrument:
+            return None
+        self.flow.add(trade)
+        if not self.flow_paused and self.flow.toxic(now):
+            return self.evaluate(now, epoch, trade.recv_ns)  # pulls quotes, arms the flow timer
+        return None
+
+    def on_market_state(self, state: MarketState) -> Decision | None:
+        """A new spec (tick size!) applies from the next quote; the risk gate halts the
+        instrument on SpecChanged anyway, so this is not a decision point."""
+        if state.instrument == self.cfg.instrument:
+            self.spec = state.spec
+        return None
+
+    def set_paused(self, reason: str | None, now: int, epoch: int) -> Decision:
+        self.paused = reason
+        return self.evaluate(now, epoch, now)
+
+    def on_report(self, msg: Any, now: int, epoch: int) -> Decision | None:
+        if isinstance(msg, OwnFill | Fill):
+            if not book_fill(msg, self.cfg.strategy, self.cfg.instrument, orders=self.orders,
+                             inventory=self.inventory, now=now):
+                return None
+            return self.evaluate(now, epoch, msg.recv_ns)  # inventory moved: so do the quotes
+        if not self.orders.owns(msg):
+            return None
+        safety_cancel = self.orders.on_report(msg, self.cfg.instrument)
+        if isinstance(msg, RiskRefused):
+            self.risk_until_ns = now + int(self.cfg.risk_cooldown_s * 1e9)
+            return Decision((), Why.RISK_REFUSED, f"{msg.gate.value}: {msg.detail}",
+                            (("risk", self.cfg.risk_cooldown_s),), now)
+        return Decision((safety_cancel,), trigger_ns=now) if safety_cancel else None
+
+    # -- the decision ----------------------------------------------------------------------------
+    def evaluate(self, now: int, epoch: int, trigger_ns: int) -> Decision:
+        timers = self._hold_timer(now)
+        self.flow_paused = self.flow.toxic(now)
+        if self.flow_paused:
+            timers = (*timers, ("flow", self.flow.clears_in_s(now)))
+        guard = self._guard(now, epoch)
+        if guard is not None:
+            why, detail = guard
+            if why is Why.RISK_REFUSED:
+                timers = (*timers, ("risk", (self.risk_until_ns - now) / 1e9))
+            pulls = self.orders.cancel_where(self.cfg.instrument, keep_reduce_only=True)
+            return Decision(pulls, why, detail, timers, trigger_ns)
+        targets, side_why = self._targets(now, epoch)
+        cancels, moves, in_flight = self._diff(targets)
+        pulls = tuple(self.orders.cancel(side, self.cfg.instrument) for side in cancels)
+        if moves and self.last_quote_ns is not None:
+            wait = self.last_quote_ns + int(self.cfg.requote_min_interval_s * 1e9) - now
+            if wait > 0:
+                return Decision(pulls, Why.REQUOTE_INTERVAL, f"{wait}ns",
+                                (*timers, ("requote", wait / 1e9)), trigger_ns)
+        if moves:
+            self.last_quote_ns = now
+            placed = [self._place(side, targets[side]) for side in moves]
+            exits = tuple(i for i in placed if i.reduce_only)  # exits first, then cancels
+            rest = tuple(i for i in placed if not i.reduce_only)
+            return Decision(exits + pulls + rest, None, "", timers, trigger_ns)
+        why = side_why or (Why.ORDER_IN_FLIGHT if in_flight else Why.NO_CHANGE)
+        return Decision(pulls, why, f"q={self.inventory.q}", timers, trigger_ns)
+
+    def _guard(self, now: int, epoch: int) -> tuple[Why, str] | None:
+        book = self.book
+        if self.paused is not None:
+            return Why.PAUSED, self.paused
+        if book is None:
+            return Why.NO_BOOK, ""
+        if self.stale is not None:
+            return Why.BOOK_STALE, self.stale
+        if book.bid is None or book.ask is None:
+            return Why.NO_BOOK, "one-sided"
+        if book.ask - book.bid < self.cfg.min_market_spread_ticks:
+            return Why.SPREAD_TOO_TIGHT, f"spread={book.ask - book.bid}"
+        if self.cfg.horizon.ended(epoch):
+            return Why.SESSION_ENDED, ""
+        if self.flow_paused:
+            return Why.ADVERSE_FLOW, f"prints={len(self.flow.prints)}"
+        if now < self.risk_until_ns:
+            return Why.RISK_REFUSED, "cooldown"
+        if self.cfg.sigma is None and not self.vol.ready:
+            return Why.VOLATILITY_WARMUP, f"samples={self.vol.samples}"
+        return None
+
+    def _targets(self, now: int, epoch: int) -> tuple[dict[Side, Target | None], Why | None]:
+        cfg, book, inv = self.cfg, self.book, self.inventory
+        assert book is not None and book.bid is not None and book.ask is not None
+        q, s = inv.q, (book.bid + book.ask) / 2.0
+        sigma = cfg.sigma if cfg.sigma is not None else self.vol.sigma_ticks(s)
+        bid_f, ask_f = model_quotes(
+            cfg.model, s=s, q=q, gamma=cfg.gamma, sigma=sigma, k=cfg.k,
+            tau=cfg.horizon.remaining_s(epoch), a=cfg.arrival_a,
+            skew_per_lot=cfg.skew_ticks_per_lot, fixed_spread=cfg.fixed_spread_ticks)
+        off = cfg.quote_offset_ticks
+        price = {  # safe-side rounding, then never through the touch (post-only)
+            Side.BUY: min(quote_ticks(self.spec, bid_f, Side.BUY),
+                          (book.ask - 1 if cfg.allow_inside else book.bid) - off),
+            Side.SELL: max(quote_ticks(self.spec, ask_f, Side.SELL),
+                           (book.bid + 1 if cfg.allow_inside else book.ask) + off)}
+        held = None if inv.since_ns is None else (now - inv.since_ns) / 1e9
+        hold_exit = cfg.max_hold_s is not None and held is not None and held >= cfg.max_hold_s
+        pressure = q != 0 and abs(q) >= cfg.pressure_threshold * cfg.max_inventory
+        exit_side = Side.SELL if q > 0 else Side.BUY
+        if hold_exit:
+            assert inv.entry is not None and cfg.max_hold_s is not None and held is not None
+            p = hold_exit_ticks(self.spec, exit_side, entry=float(inv.entry),
+                                target_ticks=cfg.exit_target_ticks,
+                                touch=book.ask if exit_side is Side.SELL else book.bid,
+                                overdue_s=held - cfg.max_hold_s, decay_s=cfg.exit_decay_s,
+                                mode=cfg.exit_decay)
+            # Post-only, and never less eager than the model's own (skewed) quote on that side.
+            price[exit_side] = (min(max(p, book.bid + 1), price[exit_side])
+                                if exit_side is Side.SELL
+                                else max(min(p, book.ask - 1), price[exit_side]))
+        targets: dict[Side, Target | None] = {}
+        why: Why | None = None
+        for side in (Side.BUY, Side.SELL):
+            room = cfg.max_inventory - q if side is Side.BUY else cfg.max_inventory + q
+            target: Target | None = None
+            if q != 0 and side is exit_side and (pressure or hold_exit):
+                target = Target(price[side], abs(q), True)
+            elif q != 0 and (pressure or hold_exit):
+                why = why or (Why.MAX_HOLD_EXIT if hold_exit else Why.INVENTORY_LIMIT)
+            elif min(cfg.quote_lots, room) <= 0:
+                why = why or Why.INVENTORY_LIMIT
+            elif price[side] <= 0:
+                why = why or Why.PRICE_OUT_OF_RANGE
+            else:
+                target = Target(price[side], min(cfg.quote_lots, room), False)
+            targets[side] = target
+        return targets, why
+
+    def _diff(self, targets: dict[Side, Target | None]) -> tuple[list[Side], list[Side], bool]:
+        cancels, moves, in_flight = [], [], False
+        for side in (Side.BUY, Side.SELL):
+            target, order = targets[side], self.orders.slots[side]
+            if target is None:
+                if order is not None and order.state is not Slot.CANCELLING:
+                    cancels.append(side)
+            elif order is None:
+                moves.append(side)
+            elif order.state is not Slot.LIVE:
+                in_flight = True
+            elif (order.price is None
+                  or abs(target.price - order.price) >= self.cfg.requote_threshold_ticks
+                  or target.qty != order.qty or target.reduce_only != order.reduce_only):
+                moves.append(side)
+        return cancels, moves, in_flight
+
+    def _place(self, side: Side, target: Target | None) -> OrderIntent | ReplaceIntent:
+        assert target is not None
+        instrument = self.cfg.instrument
+        if self.orders.slots[side] is not None:
+            order = self.orders.replace(side, target.price, target.qty, target.reduce_only)
+            return ReplaceIntent(order.cid, instrument, target.qty, target.price,
+                                 target.reduce_only)
+        cid = self.ids.next()
+        self.orders.open(side, cid, target.price, target.qty, target.reduce_only)
+        return OrderIntent(cid, instrument, side, OrderType.LIMIT, target.qty, target.price,
+                           TimeInForce.POST_ONLY, target.reduce_only)
+
+    def _hold_timer(self, now: int) -> tuple[tuple[str, float], ...]:
+        """While a position is open, wake when max_hold expires, then every exit_step_s, so the
+        exit keeps decaying when the book is quiet."""
+        since = self.inventory.since_ns
+        if self.cfg.max_hold_s is None or since is None:
+            return ()
+        left = self.cfg.max_hold_s - (now - since) / 1e9
+        return (("hold", left if left > 0 else self.cfg.exit_step_s),)
+
+
+class MarketMaker(Behaviour):
+    """One market-making instance: routes messages to its `QuoteEngine`, carries out decisions."""
+
+    def __init__(self, config: MarketMakerConfig, risk_gate: Ref,
+                 journal: Ref | None = None) -> None:
+        self.config = config
+        self.risk_gate = risk_gate
+        self.journal = journal
+        self.engine = QuoteEngine(config)
+
+    def receive(self, message: Any, ctx: Context) -> Any:
+        now, epoch, engine = ctx.monotonic_ns(), ctx.time_ns(), self.engine
+        decision: Decision | None
+        if isinstance(message, BookTop):
+            decision = engine.on_book(message, now, epoch)
+        elif isinstance(message, TradePrint):
+            decision = engine.on_trade(message, now, epoch)
+        elif isinstance(message, Wake):
+            decision = engine.evaluate(now, epoch, now)
+        elif isinstance(message, BookStale):
+            decision = engine.on_stale(message, now, epoch)
+        elif isinstance(message, PauseQuoting):
+            decision = engine.set_paused(message.reason, now, epoch)
+        elif isinstance(message, ResumeQuoting):
+            decision = engine.set_paused(None, now, epoch)
+        elif isinstance(message, MarketState):
+            decision = engine.on_market_state(message)  # not a decision point: always None
+        else:
+            decision = engine.on_report(message, now, epoch)
+        if decision is not None:
+            self._carry_out(decision, ctx)
+            ctx.gauge("troupe_strategy_inventory_lots", engine.inventory.q,
+                      strategy=self.config.strategy)
+        return None
+
+    def on_stop(self, ctx: Context) -> None:
+        """A stopping strategy leaves no quotes behind (DESIGN.md section 4)."""
+        pulls = self.engine.orders.cancel_where(self.config.instrument, keep_reduce_only=False)
+        self._carry_out(Decision(pulls, trigger_ns=ctx.monotonic_ns()), ctx)
+
+    def _carry_out(self, decision: Decision, ctx: Context) -> None:
+        carry_out(decision, ctx, strategy=self.config.strategy,
+                  instrument=self.config.instrument, risk_gate=self.risk_gate,
+                  journal=self.journal, on_unsent=self.engine.orders.unsent)
+
+    def snapshot(self) -> Any:
+        e = self.engine
+        return {"q": e.inventory.q, "entry": str(e.inventory.entry),
+                "orders": {s.value: attrs.asdict(o) if o else None
+                           for s, o in e.orders.slots.items()},
+                "ids_high_water": e.ids.high_water, "paused": e.paused,
+                "flow_paused": e.flow_paused}

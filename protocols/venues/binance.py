@@ -1,0 +1,211 @@
+"""Binance spot and USD-M futures wire format: depth diffs, the REST depth snapshot, trades,
+aggregate trades and bookTicker.
+
+Pure parse functions from raw JSON (text or already-decoded objects) to frozen message classes.
+Field names are spelled out (`first_update_id` rather than `U`) and each docstring gives the wire
+name, so sync code reads like the venue's documented rules without a decoder ring.
+
+Depth levels stay as the venue's decimal strings: the book converts them once, straight to
+integer ticks and lots, with the instrument's tick and lot. Trades and tickers carry Decimals.
+
+USD-M futures speak the same dialect with three differences that matter here: a depth diff
+carries `pu` (the previous event's final update id), and the book chains on `pu == previous u`
+rather than on `U == previous u + 1` (futures update ids are not consecutive); events carry a
+transaction time `T`; and the public trade stream is `aggTrade`, parsed into the same `Trade`
+(its aggregate id as `trade_id`) so every consumer handles spot and futures prints alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from protocols.codec import (
+    DecodeError,
+    Side,
+    decimal_field,
+    field,
+    levels_field,
+    load_json,
+    require_mapping,
+)
+
+Levels = tuple[tuple[str, str], ...]
+
+
+@attrs.frozen(slots=True)
+class DepthDiff:
+    """`depthUpdate`: absolute quantities per price level; a quantity of 0 deletes the level.
+
+    `prev_final_update_id` (pu) is present on USD-M futures only: its presence is what selects
+    the futures sync rule in `actors.market.l2_book.BinanceBookSync`.
+    """
+
+    symbol: str  # s
+    event_time_ms: int  # E
+    first_update_id: int  # U
+    final_update_id: int  # u
+    bids: Levels  # b
+    asks: Levels  # a
+    prev_final_update_id: int | None = None  # pu (USD-M futures)
+    transaction_time_ms: int | None = None  # T (USD-M futures)
+
+
+@attrs.frozen(slots=True)
+class DepthSnapshot:
+    """REST `GET /api/v3/depth` (spot) or `/fapi/v1/depth` (USD-M): the full book as of
+    `last_update_id` (lastUpdateId). The futures body also has `E` and `T`, not needed here."""
+
+    last_update_id: int
+    bids: Levels
+    asks: Levels
+
+
+@attrs.frozen(slots=True)
+class Trade:
+    """`trade` (spot) or `aggTrade` (USD-M: `trade_id` is the aggregate id `a`, and one print
+    may stand for several fills at one price by one taker). `m` (buyer is maker) means the
+    seller hit the bid: the aggressor sold."""
+
+    symbol: str  # s
+    trade_id: int  # t
+    price: Decimal  # p
+    qty: Decimal  # q
+    trade_time_ms: int  # T
+    event_time_ms: int  # E
+    buyer_is_maker: bool  # m
+
+    @property
+    def aggressor(self) -> Side:
+        return Side.SELL if self.buyer_is_maker else Side.BUY
+
+
+@attrs.frozen(slots=True)
+class BookTicker:
+    """`bookTicker`: best bid and ask. `update_id` (u) is on the same sequence as depth diffs.
+    Spot events have no `e`; USD-M ones have `e: bookTicker`, `E` and `T` (not kept)."""
+
+    symbol: str  # s
+    update_id: int  # u
+    bid_price: Decimal  # b
+    bid_qty: Decimal  # B
+    ask_price: Decimal  # a
+    ask_qty: Decimal  # A
+
+
+@attrs.frozen(slots=True)
+class Ack:
+    """Reply to a SUBSCRIBE/UNSUBSCRIBE request: `{"result": null, "id": 1}`."""
+
+    request_id: Any
+    result: Any
+
+
+BinanceMessage = DepthDiff | DepthSnapshot | Trade | BookTicker | Ack
+
+
+def parse_depth_diff(data: Any) -> DepthDiff:
+    what = "binance depthUpdate"
+    data = require_mapping(data, what)
+    return DepthDiff(
+        symbol=field(data, "s", str, what),
+        event_time_ms=field(data, "E", int, what),
+        first_update_id=field(data, "U", int, what),
+        final_update_id=field(data, "u", int, what),
+        bids=levels_field(data, "b", what),
+        asks=levels_field(data, "a", what),
+        prev_final_update_id=_optional_int(data, "pu", what),
+        transaction_time_ms=_optional_int(data, "T", what),
+    )
+
+
+def _optional_int(data: Mapping[str, Any], key: str, what: str) -> int | None:
+    return field(data, key, int, what) if key in data else None
+
+
+def parse_snapshot(data: Any) -> DepthSnapshot:
+    what = "binance depth snapshot"
+    data = require_mapping(data, what)
+    return DepthSnapshot(
+        last_update_id=field(data, "lastUpdateId", int, what),
+        bids=levels_field(data, "bids", what),
+        asks=levels_field(data, "asks", what),
+    )
+
+
+def parse_trade(data: Any) -> Trade:
+    return _parse_trade(data, "t", "binance trade")
+
+
+def parse_agg_trade(data: Any) -> Trade:
+    """USD-M `aggTrade` as a `Trade`: `a` (aggregate trade id) becomes `trade_id`."""
+    return _parse_trade(data, "a", "binance aggTrade")
+
+
+def _parse_trade(data: Any, id_key: str, what: str) -> Trade:
+    data = require_mapping(data, what)
+    return Trade(
+        symbol=field(data, "s", str, what),
+        trade_id=field(data, id_key, int, what),
+        price=decimal_field(data, "p", what),
+        qty=decimal_field(data, "q", what),
+        trade_time_ms=field(data, "T", int, what),
+        event_time_ms=field(data, "E", int, what),
+        buyer_is_maker=field(data, "m", bool, what),
+    )
+
+
+def parse_book_ticker(data: Any) -> BookTicker:
+    what = "binance bookTicker"
+    data = require_mapping(data, what)
+    return BookTicker(
+        symbol=field(data, "s", str, what),
+        update_id=field(data, "u", int, what),
+        bid_price=decimal_field(data, "b", what),
+        bid_qty=decimal_field(data, "B", what),
+        ask_price=decimal_field(data, "a", what),
+        ask_qty=decimal_field(data, "A", what),
+    )
+
+
+def parse_message(raw: str | bytes | Mapping[str, Any]) -> BinanceMessage:
+    """Classify and parse one Binance frame or REST body.
+
+    Accepts combined-stream wrappers (`{"stream": ..., "data": ...}`), bare stream events, the
+    REST depth snapshot (recognised by `lastUpdateId`) and subscription acks.
+    """
+    obj = load_json(raw, "binance message") if isinstance(raw, str | bytes) else raw
+    obj = require_mapping(obj, "binance message")
+    if "stream" in obj:
+        stream = field(obj, "stream", str, "binance combined stream")
+        data = require_mapping(
+            field(obj, "data", dict, f"binance stream {stream!r}"), f"binance {stream!r}"
+        )
+        return _parse_event(data, stream)
+    if "lastUpdateId" in obj:
+        return parse_snapshot(obj)
+    if "result" in obj and "id" in obj:
+        return Ack(request_id=obj["id"], result=obj["result"])
+    return _parse_event(obj, None)
+
+
+def _parse_event(data: Mapping[str, Any], stream: str | None) -> BinanceMessage:
+    event = data.get("e")
+    if event == "depthUpdate":
+        return parse_depth_diff(data)
+    if event == "trade":
+        return parse_trade(data)
+    if event == "aggTrade":
+        return parse_agg_trade(data)
+    if event == "bookTicker":  # USD-M names it
+        return parse_book_ticker(data)
+    # Spot bookTicker events carry no "e": recognise them by the stream name or their key set.
+    if (stream is not None and stream.endswith("@bookTicker")) or (
+        event is None and {"u", "b", "B", "a", "A"} <= data.keys()
+    ):
+        return parse_book_ticker(data)
+    where = f"stream {stream!r}" if stream else "bare event"
+    raise DecodeError(f"binance {where}: unsupported event type {event!r}")

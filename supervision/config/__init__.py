@@ -1,0 +1,5 @@
+"""Configuration: TOML into frozen attrs classes, strictly, with secrets by reference only; and the
+effective config back as TOML.
+"""
+
+__all__ = ['dump', 'load', 'schema', 'secrets', 'structure']

@@ -1,0 +1,397 @@
+"""Loading a node's or an experiment's configuration: TOML in, frozen attrs classes out, or every
+problem at once.
+
+    config = load_config("config/paper.toml", ["node.status_interval_s=1"])
+
+The operator who mistypes a key should learn about it, and about the next mistake, before the
+node starts, in lines they can act on: `path: problem`, where the path is the one they would
+write in `--set` (`venue.sim.latency.insert_ms`, `instruments.0.tick_size`). Structuring is
+strict and collects every problem (`supervision.config.structure`); then the checks that span
+sections run (a strategy's instrument exists, its parameters are those of its config class, a
+live venue has its keys, a paper node only ever reaches the simulated venue).
+
+Overrides (`--set a.b=value`) edit the parsed TOML before structuring, so they get the same
+checks. A value is read as a TOML value when it parses as one (`0.1`, `true`, `[1, 2]`, `"x"`),
+else as a bare string. Their paths are checked against the schema as they are applied, so a typo
+names the key instead of creating it, and a problem caused by an override says `(from --set)`.
+
+Nothing here reads the environment except to resolve a secret reference: no variable can change
+the profile or turn on live trading.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+import tomllib
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+
+from actors.execution.ids import ClientOrderIds
+from supervision.config.dump import redacted, unstructure
+from supervision.config.schema import (
+    STRATEGY_CONFIGS,
+    ExperimentConfig,
+    MarketSource,
+    NodeConfig,
+    Profile,
+    VenueKind,
+)
+from supervision.config.secrets import Secret
+from supervision.config.structure import (
+    ExactFloat,
+    FloatText,
+    Problems,
+    Where,
+    dotted,
+    init_fields,
+    is_sequence,
+    strict_converter,
+    type_hints,
+    union_arms,
+    unknown_key,
+)
+
+__all__ = [
+    "ConfigError",
+    "ExperimentConfig",
+    "NodeConfig",
+    "Secret",
+    "load_config",
+    "parse_override",
+    "redacted",
+    "unstructure",
+]
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used. `problems`: one `path: problem` line each."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def load_config(
+    path: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> NodeConfig | ExperimentConfig:
+    """The config in `path` (an experiment if it has an `[experiment]` table, else a node), with
+    `overrides` ("a.b=value") applied. `environ` resolves `{ env = ... }` secret references
+    (default: os.environ). Raises ConfigError listing every problem."""
+    environ = os.environ if environ is None else environ
+    raw = _read_toml(Path(path))
+    root: type[NodeConfig | ExperimentConfig] = (
+        ExperimentConfig if "experiment" in raw else NodeConfig
+    )
+    problems: list[str] = []
+    overridden: list[Where] = []
+    for text in overrides:
+        try:
+            keys, value = parse_override(text)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        problem = _apply_override(raw, keys, value, root)
+        if problem is None:
+            overridden.append(tuple(int(k) if k.isdigit() else k for k in keys))
+        else:
+            problems.append(f"{problem} (from --set)")
+
+    converter = strict_converter(environ)
+    items: list[tuple[Where, str]] = []
+    config: Any = None
+    try:
+        config = converter.structure(raw, root)
+    except Problems as exc:
+        items = exc.items
+    if isinstance(config, NodeConfig):
+        config, items = _check_node(config, converter)
+    elif isinstance(config, ExperimentConfig):
+        items = _check_experiment(config)
+
+    for where, message in items:
+        from_set = any(where[: len(o)] == o for o in overridden)
+        problems.append(f"{dotted(where)}: {message}" + (" (from --set)" if from_set else ""))
+    if problems:
+        raise ConfigError(problems)
+    return typing.cast(NodeConfig | ExperimentConfig, config)
+
+
+# ------------------------------------------------------------------------------------------
+# Reading
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{path}: is a directory, not a TOML file"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
+    try:
+        return tomllib.loads(text, parse_float=FloatText)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        at = re.search(r" \(at line (\d+), column (\d+)\)$", message)
+        if at is None:
+            raise ConfigError([f"{path}: invalid TOML: {message}"]) from None
+        line, column = at.groups()
+        raise ConfigError(
+            [f"{path}:{line}:{column}: invalid TOML: {message[: at.start()]}"]
+        ) from None
+
+
+# ------------------------------------------------------------------------------------------
+# Overrides
+
+
+def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
+    """`"a.b.c=value"` -> `(("a", "b", "c"), value)`. The key is a TOML dotted key (quote a
+    part that holds a dot: `matchers."team.name"=x`); the value a TOML value if it parses as
+    one, else the bare string. Raises ConfigError for text without `=` or a malformed key."""
+    key, sep, value_text = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError([f"--set {text}: expected KEY=VALUE, e.g. strategy.gamma=0.1"])
+    try:
+        parsed = tomllib.loads(f"{key} = 0") if "\n" not in key else None
+    except tomllib.TOMLDecodeError:
+        parsed = None
+    where: list[str] = []
+    node: Any = parsed
+    while isinstance(node, dict) and len(node) == 1:
+        ((part, node),) = node.items()
+        where.append(part)
+    if node != 0 or not where:
+        raise ConfigError([f"--set {text}: {key!r} is not a key path like venue.sim.kind"])
+    return tuple(where), _parse_value(value_text.strip())
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        parsed = tomllib.loads(f"v = {text}", parse_float=ExactFloat)
+    except tomllib.TOMLDecodeError:
+        return text
+    return parsed["v"] if parsed.keys() == {"v"} else text
+
+
+def _without_none(typ: Any) -> Any:
+    arms = union_arms(typ)
+    if arms is None:
+        return typ
+    rest = [arm for arm in arms if arm is not type(None)]
+    return rest[0] if len(rest) == 1 else typ
+
+
+def _child_type(typ: Any, part: str) -> Any:
+    """The schema type under `part` of a table of type `typ`; raises ValueError naming why
+    there is none."""
+    typ = _without_none(typ)
+    if typ is Any:
+        return Any
+    if typ is Secret:
+        if part not in ("env", "file", "optional"):
+            raise ValueError(unknown_key(part, ["env", "file", "optional"]))
+        return Any
+    if attrs.has(typ):
+        fields = init_fields(typ)
+        if part not in fields:
+            raise ValueError(unknown_key(part, list(fields)))
+        return type_hints(typ)[fields[part].name]
+    if typing.get_origin(typ) is dict:
+        return typing.get_args(typ)[1]
+    raise ValueError("not a table")
+
+
+def _is_table(typ: Any) -> bool:
+    arms = union_arms(typ)
+    if arms is not None:
+        return any(_is_table(arm) for arm in arms if arm is not type(None))
+    return typ is Any or typ is Secret or attrs.has(typ) or typing.get_origin(typ) is dict
+
+
+def _kind(value: Any) -> str:
+    # Only the kind: the value may be a secret written in clear by mistake.
+    for kind, name in ((bool, "a boolean"), (int, "an integer"), (float, "a number")):
+        if isinstance(value, kind):
+            return name
+    return "a string" if isinstance(value, str) else "a value"
+
+
+def _type_name(typ: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    if isinstance(typ, type) and issubclass(typ, enum.Enum):
+        return "a choice"
+    return names.get(typ, "a value") if isinstance(typ, type) else "a value"
+
+
+def _apply_override(raw: dict[str, Any], where: Where, value: Any, root: type) -> str | None:
+    """Set `where` in the raw TOML to `value`, creating tables the schema has. A problem line
+    (without the "(from --set)") if the path does not fit the schema or the file."""
+    node: Any = raw
+    typ: Any = root
+    for depth, part in enumerate(where):
+        here, last = dotted(where[: depth + 1]), depth == len(where) - 1
+        typ = _without_none(typ)
+        if isinstance(node, list):
+            if not (isinstance(part, str) and part.isdigit()):
+                example = dotted((*where[:depth], 0, *where[depth:]))
+                return f"{dotted(where[:depth])}: is an array: index it, e.g. {example}"
+            index = int(part)
+            if index > len(node):
+                return (
+                    f"{here}: no such entry: the array has {len(node)} "
+                    f"(index {len(node)} would add one)"
+                )
+            args = typing.get_args(typ)
+            typ = args[0] if args else Any
+            if last:
+                node[index : index + 1] = [value]
+                return None
+            if index == len(node):
+                node.append({} if _is_table(typ) else [])
+            node = node[index]
+            continue
+        if not isinstance(node, dict):
+            return (
+                f"{dotted(where[:depth])}: is {_kind(node)}, not a table: "
+                f"cannot set {dotted(where)}"
+            )
+        try:
+            typ = _child_type(typ, str(part))
+        except ValueError as exc:
+            return f"{here}: {exc}"
+        if last:
+            node[part] = value
+            return None
+        if part not in node:
+            if is_sequence(_without_none(typ)):
+                node[part] = []
+            elif _is_table(typ):
+                node[part] = {}
+            else:
+                return f"{here}: is {_type_name(typ)}, not a table: cannot set {dotted(where)}"
+        node = node[part]
+    return None
+
+
+# ------------------------------------------------------------------------------------------
+# Checks across sections
+
+
+def _check_node(
+    config: NodeConfig, converter: cattrs.Converter
+) -> tuple[NodeConfig, list[tuple[Where, str]]]:
+    problems: list[tuple[Where, str]] = []
+    venue = config.venue
+    if config.profile is Profile.PAPER and venue.kind is not VenueKind.SIM:
+        problems.append(
+            (
+                ("venue", "kind"),
+                f'a paper node trades on the simulated venue: use "sim", '
+                f"or profile observe/live for {venue.kind.value!r}",
+            )
+        )
+    if venue.kind is not VenueKind.SIM:
+        if not venue.limits:
+            problems.append(
+                (
+                    ("venue", "limits"),
+                    f"a {venue.kind.value} venue needs its rate "
+                    "limits (at least one [[venue.limits]])",
+                )
+            )
+        if config.profile is Profile.LIVE:
+            for key in ("api_key", "api_secret"):
+                if getattr(venue, key) is None:
+                    problems.append(
+                        (
+                            ("venue", key),
+                            f"required for a live {venue.kind.value} "
+                            'venue: give { env = "NAME" } or { file = "/path" }',
+                        )
+                    )
+    if venue.kind is VenueKind.SIM and config.market.source is MarketSource.VENUE:
+        problems.append(
+            (
+                ("market", "source"),
+                "the simulated venue has no feed of its own: "
+                "use replay, synthetic or replay_then_synthetic",
+            )
+        )
+    if config.market.uses_recording and not config.market.recording_path().is_file():
+        problems.append(
+            (
+                ("market", "recording"),
+                f"no shipped recording or file "
+                f"{config.market.recording!r} (shipped: binance_spot_btcusdt, "
+                "hyperliquid_btc)",
+            )
+        )
+
+    symbols: dict[str, int] = {}
+    for index, instrument in enumerate(config.instruments):
+        if instrument.symbol in symbols:
+            problems.append(
+                (
+                    ("instruments", index, "symbol"),
+                    f"duplicate symbol "
+                    f"{instrument.symbol!r} (also instruments.{symbols[instrument.symbol]})",
+                )
+            )
+        symbols.setdefault(instrument.symbol, index)
+
+    ids: set[str] = set()
+    for index, strategy in enumerate(config.strategies):
+        where: Where = ("strategies", index)
+        if strategy.id in ids:
+            problems.append(((*where, "id"), f"duplicate strategy id {strategy.id!r}"))
+        ids.add(strategy.id)
+        if strategy.instrument not in symbols:
+            have = ", ".join(symbols) or "none"
+            problems.append(
+                (
+                    (*where, "instrument"),
+                    f"no instrument {strategy.instrument!r} in [[instruments]] (have: {have})",
+                )
+            )
+        else:
+            spec = config.instrument(strategy.instrument).to_spec(venue.name)
+            try:
+                ClientOrderIds(strategy.params.get("id_prefix", "tr"), strategy.id)
+                STRATEGY_CONFIGS[strategy.kind](strategy=strategy.id, spec=spec, **strategy.params)
+            except (ValueError, TypeError) as exc:
+                problems.append((where, str(exc)))
+    return config, problems
+
+
+def _check_experiment(config: ExperimentConfig) -> list[tuple[Where, str]]:
+    settings = config.experiment
+    problems: list[tuple[Where, str]] = []
+    if settings.dt >= settings.T:
+        problems.append(
+            (("experiment", "dt"), f"must be below T ({settings.T}), got {settings.dt}")
+        )
+    if settings.s0 % settings.tick:
+        problems.append(
+            (
+                ("experiment", "s0"),
+                f"must be a whole number of ticks (tick {settings.tick}), got {settings.s0}",
+            )
+        )
+    return problems

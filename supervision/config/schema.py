@@ -1,0 +1,489 @@
+"""The shape of a node's and an experiment's configuration: frozen attrs classes, nothing else.
+
+`supervision.config.load` turns a TOML file into these (strictly: unknown keys, wrong types and
+out-of-range values are all reported at once, each with its path), so every default here is
+what a config that leaves the key out gets, and every validator's message is what the operator
+reads after the key's path. Validators therefore say what is allowed, not which field failed.
+
+Units are in the names: `_s`, `_ms`, `_bytes`. Money and prices are `Decimal`, written in TOML
+as strings ("0.01") or integers; model parameters (gamma, k, sigma) are floats.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from actors.execution.token_bucket import BatchPolicy, RateLimit, VenueLimits
+from actors.risk.limits import RiskConfig
+from actors.strategies.market_maker import MarketMakerConfig
+from actors.strategies.taker import TakerConfig
+from protocols.instruments import ContractType, InstrumentSpec
+from protocols.orders import Priority
+from supervision.config.secrets import Secret
+from supervision.node.journal import FsyncPolicy
+from supervision.sources import data
+
+_NS = 1_000_000_000
+
+# ------------------------------------------------------------------------------------------
+# Validators: messages read after "path: "
+
+
+def show(value: Any) -> str:
+    """A value as an operator wrote it: -1 rather than -1.0, 0.01 rather than Decimal('0.01')."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+def _ge(bound: float) -> Callable[[Any, Any, Any], None]:
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if value is not None and not value >= bound:  # `not >=` also refuses NaN
+            raise ValueError(f"must be >= {show(bound)}, got {show(value)}")
+
+    return check
+
+
+def _gt(bound: float) -> Callable[[Any, Any, Any], None]:
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if value is not None and not value > bound:
+            raise ValueError(f"must be > {show(bound)}, got {show(value)}")
+
+    return check
+
+
+def _port(_inst: Any, _attr: Any, value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a TCP port, 0 to 65535 (0: any free port), got {value}")
+
+
+def _fee(_inst: Any, _attr: Any, value: Decimal) -> None:
+    if not -1 < value < 1:
+        raise ValueError(f"is a fraction of notional (0.0002 = 2 bps), got {value}")
+
+
+def _non_empty(_inst: Any, _attr: Any, value: str) -> None:
+    if not value:
+        raise ValueError("must not be empty")
+
+
+def _non_negative_values(_inst: Any, _attr: Any, value: dict[str, Decimal]) -> None:
+    for key, amount in value.items():
+        if amount < 0:
+            raise ValueError(f"{key} must be >= 0, got {amount}")
+
+
+# How an optional value is written in TOML, which has no null: `speed = "max"`.
+NONE_WORD = "none_word"
+
+
+# ------------------------------------------------------------------------------------------
+# Choices
+
+
+class Profile(enum.StrEnum):
+    """observe: strategies run and their intents are journaled, nothing is sent. paper: the
+    simulated venue. live: a real venue, and still observe unless the command line says
+    `--execute --confirm-live YES`."""
+
+    OBSERVE = "observe"
+    PAPER = "paper"
+    LIVE = "live"
+
+
+class VenueKind(enum.StrEnum):
+    SIM = "sim"
+    BINANCE = "binance"
+    BINANCE_USDM = "binance_usdm"
+    HYPERLIQUID = "hyperliquid"
+
+
+class LatencyDistribution(enum.StrEnum):
+    CONSTANT = "constant"
+    LOGNORMAL = "lognormal"
+
+
+class QueueModel(enum.StrEnum):
+    RISK_AVERSE = "risk_averse"
+    POWER_PROB = "power_prob"
+
+
+class SimAccountKind(enum.StrEnum):
+    SPOT = "spot"
+    PERP = "perp"
+
+
+class MarketSource(enum.StrEnum):
+    VENUE = "venue"  # the venue's own feed (a real venue's websocket)
+    REPLAY = "replay"
+    SYNTHETIC = "synthetic"
+    REPLAY_THEN_SYNTHETIC = "replay_then_synthetic"
+
+
+class StrategyKind(enum.StrEnum):
+    MARKET_MAKER = "market_maker"
+    TAKER = "taker"
+
+
+class PriorityName(enum.StrEnum):
+    """`protocols.orders.Priority` as a config spells it."""
+
+    REDUCE_ONLY = "reduce_only"
+    CANCEL = "cancel"
+    NEW = "new"
+
+    def priority(self) -> Priority:
+        return Priority[self.name]
+
+
+class ExperimentKind(enum.StrEnum):
+    AVELLANEDA_STOIKOV = "avellaneda_stoikov"
+
+
+class Arrivals(enum.StrEnum):
+    BERNOULLI = "bernoulli"  # at most one fill per side per step, probability lambda * dt
+    POISSON = "poisson"
+
+
+# ------------------------------------------------------------------------------------------
+# Node sections
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class NodeSection:
+    name: str = attrs.field(default="paper", validator=_non_empty)
+    profile: Profile  # no default: a node never guesses whether it trades
+    status_interval_s: float = attrs.field(default=5.0, validator=_gt(0))
+    seed: int = 1
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class AlertmanagerConfig:
+    """A firing alert whose labels include every matcher triggers `disable_live`."""
+
+    matchers: dict[str, str] = attrs.field(factory=lambda: {"severity": "critical"})
+    resume_on_resolved: bool = False
+    # Checked like the control token (Authorization: Bearer, or X-Auth-Token). None: the webhook
+    # relies on the loopback bind; it can only reduce risk unless resume_on_resolved is set.
+    token: Secret | None = None
+    max_body_bytes: int = attrs.field(default=1 << 20, validator=_gt(0))
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class ControlConfig:
+    enabled: bool = True
+    listen_host: str = attrs.field(default="127.0.0.1", validator=_non_empty)
+    listen_port: int = attrs.field(default=8321, validator=_port)
+    # None: POST /control is disabled (the GET endpoints and /am-webhook still serve).
+    token: Secret | None = None
+    max_body_bytes: int = attrs.field(default=65_536, validator=_gt(0))
+    alertmanager: AlertmanagerConfig = attrs.field(factory=AlertmanagerConfig)
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class JournalConfig:
+    path: str = attrs.field(default="var/journal.jsonl", validator=_non_empty)  # from the cwd
+    fsync: FsyncPolicy = FsyncPolicy.INTERVAL
+    fsync_interval_s: float = attrs.field(default=1.0, validator=_gt(0))
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class RateLimitConfig:
+    """`capacity` weight, refilled at `refill_per_s`: "6000 weight per minute" is capacity 6000,
+    refill_per_s 100. `kinds`: the priorities it counts (absent: all)."""
+
+    name: str = attrs.field(validator=_non_empty)
+    capacity: int = attrs.field(validator=_gt(0))
+    refill_per_s: float = attrs.field(validator=_gt(0))
+    kinds: tuple[PriorityName, ...] | None = None
+
+    @property
+    def period_ns(self) -> int:
+        return max(1, round(self.capacity * _NS / self.refill_per_s))
+
+    def to_rate_limit(self) -> RateLimit:
+        kinds = frozenset(k.priority() for k in self.kinds) if self.kinds is not None else None
+        return RateLimit(self.name, self.capacity, self.period_ns, kinds)
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class BatchConfig:
+    max_items: int = attrs.field(validator=_gt(0))
+    window_ms: float = attrs.field(default=0.0, validator=_ge(0))
+    base_weight: int = attrs.field(default=1, validator=_ge(0))
+    items_per_extra_weight: int = attrs.field(default=0, validator=_ge(0))
+
+    def to_policy(self) -> BatchPolicy:
+        return BatchPolicy(
+            self.max_items,
+            round(self.window_ms * 1_000_000),
+            self.base_weight,
+            self.items_per_extra_weight,
+        )
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class LatencyConfig:
+    insert_ms: float = attrs.field(default=3.0, validator=_ge(0))
+    cancel_ms: float = attrs.field(default=3.0, validator=_ge(0))
+    ack_ms: float = attrs.field(default=2.0, validator=_ge(0))
+    feed_ms: float = attrs.field(default=1.0, validator=_ge(0))
+    distribution: LatencyDistribution = LatencyDistribution.CONSTANT
+    sigma: float = attrs.field(default=0.0, validator=_ge(0))  # of the lognormal's log
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class SimRateLimitConfig:
+    """The simulated venue answers 429 with Retry-After past this budget."""
+
+    requests_per_s: float = attrs.field(validator=_gt(0))
+    burst: int = attrs.field(validator=_gt(0))
+    retry_after_ms: int = attrs.field(default=1_000, validator=_ge(0))
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class SimVenueConfig:
+    latency: LatencyConfig = attrs.field(factory=LatencyConfig)
+    queue_model: QueueModel = QueueModel.RISK_AVERSE
+    power_n: int = attrs.field(default=2, validator=_ge(0))  # f(x) = x ** n, for power_prob
+    balances: dict[str, Decimal] = attrs.field(
+        factory=lambda: {"USDT": Decimal(100_000), "BTC": Decimal(1)},
+        validator=_non_negative_values,
+    )
+    leverage: Decimal = attrs.field(default=Decimal(1), validator=_ge(1))
+    kind: SimAccountKind = SimAccountKind.SPOT
+    rate_limit: SimRateLimitConfig | None = None
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class VenueConfig:
+    """One venue account, and the rate limits its ActionBudget spends (`to_venue_limits`)."""
+
+    name: str = attrs.field(default="sim", validator=_non_empty)
+    kind: VenueKind = VenueKind.SIM
+    account: str = attrs.field(default="default", validator=_non_empty)
+    api_key: Secret | None = None
+    api_secret: Secret | None = None
+    limits: tuple[RateLimitConfig, ...] = ()
+    cancel_allowance: RateLimitConfig | None = None
+    order_weight: int = attrs.field(default=1, validator=_gt(0))
+    cancel_weight: int = attrs.field(default=1, validator=_gt(0))
+    replace_weight: int = attrs.field(default=1, validator=_gt(0))
+    batch: BatchConfig | None = None
+    backoff_blocks: tuple[PriorityName, ...] = (PriorityName.NEW,)
+    backoff_min_s: float = attrs.field(default=1.0, validator=_gt(0))
+    backoff_max_s: float = attrs.field(default=60.0, validator=_gt(0))
+    new_order_ttl_s: float | None = attrs.field(
+        default=None, validator=_gt(0), metadata={NONE_WORD: "none"}
+    )
+    sim: SimVenueConfig = attrs.field(factory=SimVenueConfig)
+
+    def to_venue_limits(self) -> VenueLimits:
+        ttl = self.new_order_ttl_s
+        return VenueLimits(
+            limits=tuple(limit.to_rate_limit() for limit in self.limits),
+            order_weight=self.order_weight,
+            cancel_weight=self.cancel_weight,
+            replace_weight=self.replace_weight,
+            cancel_allowance=self.cancel_allowance.to_rate_limit()
+            if self.cancel_allowance
+            else None,
+            batch=self.batch.to_policy() if self.batch else None,
+            backoff_blocks=frozenset(b.priority() for b in self.backoff_blocks),
+            backoff_min_ns=round(self.backoff_min_s * _NS),
+            backoff_max_ns=round(self.backoff_max_s * _NS),
+            new_order_ttl_ns=round(ttl * _NS) if ttl is not None else None,
+        )
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class SyntheticConfig:
+    step_ms: float = attrs.field(default=100.0, validator=_gt(0))
+    levels: int = attrs.field(default=10, validator=_gt(0))
+    seed: int = 1
+
+
+SHIPPED_RECORDINGS = {
+    "binance_spot_btcusdt": data.BINANCE_SPOT_BTCUSDT,
+    "hyperliquid_btc": data.HYPERLIQUID_BTC,
+}
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class MarketConfig:
+    source: MarketSource = MarketSource.REPLAY_THEN_SYNTHETIC
+    # A shipped recording's name (SHIPPED_RECORDINGS, or a file name in
+    # supervision/sources/data) or a path to a recording in the same format.
+    recording: str = attrs.field(default="binance_spot_btcusdt", validator=_non_empty)
+    # x recorded pace; None (written "max"): as fast as possible.
+    speed: float | None = attrs.field(default=1.0, validator=_gt(0), metadata={NONE_WORD: "max"})
+    synthetic: SyntheticConfig = attrs.field(factory=SyntheticConfig)
+
+    @property
+    def uses_recording(self) -> bool:
+        return self.source in (MarketSource.REPLAY, MarketSource.REPLAY_THEN_SYNTHETIC)
+
+    def recording_path(self) -> Path:
+        """The recording file: a shipped one by name, else the path as given."""
+        shipped_path = SHIPPED_RECORDINGS.get(self.recording)
+        if shipped_path is not None:
+            return shipped_path
+        shipped = data.DATA_DIR / self.recording
+        return shipped if shipped.is_file() else Path(self.recording)
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class InstrumentConfig:
+    symbol: str = attrs.field(validator=_non_empty)
+    # The symbol on the venue's wire, when it differs ("BTC" on Hyperliquid).
+    venue_symbol: str = attrs.field(
+        default=attrs.Factory(lambda self: self.symbol, takes_self=True), validator=_non_empty
+    )
+    tick_size: Decimal = attrs.field(validator=_gt(0))
+    lot_step: Decimal = attrs.field(validator=_gt(0))
+    min_qty: Decimal = attrs.field(default=Decimal(0), validator=_ge(0))
+    min_notional: Decimal = attrs.field(default=Decimal(0), validator=_ge(0))
+    maker_fee: Decimal = attrs.field(validator=_fee)
+    taker_fee: Decimal = attrs.field(validator=_fee)
+    contract_type: ContractType = ContractType.SPOT
+    multiplier: Decimal = attrs.field(default=Decimal(1), validator=_gt(0))
+
+    def to_spec(self, venue: str) -> InstrumentSpec:
+        return InstrumentSpec(
+            symbol=self.symbol,
+            venue=venue,
+            tick_size=self.tick_size,
+            lot_step=self.lot_step,
+            min_qty=self.min_qty,
+            min_notional=self.min_notional,
+            maker_fee=self.maker_fee,
+            taker_fee=self.taker_fee,
+            contract_type=self.contract_type,
+            multiplier=self.multiplier,
+        )
+
+
+# Strategy config fields the node fills in itself: a config may not set them.
+NODE_SET_PARAMS = frozenset({"strategy", "spec", "id_high_water"})
+STRATEGY_CONFIGS: dict[StrategyKind, type] = {
+    StrategyKind.MARKET_MAKER: MarketMakerConfig,
+    StrategyKind.TAKER: TakerConfig,
+}
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class StrategyConfig:
+    """One strategy instance. `params` are the fields of its config class
+    (`MarketMakerConfig` or `TakerConfig`), checked by name and type at load and held here as
+    typed values (enums, Decimal), so `to_*_config` only adds what the node knows."""
+
+    id: str = attrs.field(validator=_non_empty)
+    kind: StrategyKind = StrategyKind.MARKET_MAKER
+    instrument: str = attrs.field(validator=_non_empty)
+    params: dict[str, Any] = attrs.field(factory=dict)
+
+    def to_market_maker_config(
+        self, spec: InstrumentSpec, *, id_high_water: int = 0
+    ) -> MarketMakerConfig:
+        return MarketMakerConfig(
+            strategy=self.id, spec=spec, id_high_water=id_high_water, **self.params
+        )
+
+    def to_taker_config(self, spec: InstrumentSpec, *, id_high_water: int = 0) -> TakerConfig:
+        return TakerConfig(strategy=self.id, spec=spec, id_high_water=id_high_water, **self.params)
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class BudgetConfig:
+    """Resource budgets of the node's actors: bounded mailboxes everywhere, and restarts."""
+
+    mailbox_capacity: int = attrs.field(default=10_000, validator=_gt(0))  # strategies, risk...
+    book_mailbox_capacity: int = attrs.field(default=1_000, validator=_gt(0))  # conflating
+    action_budget_mailbox_capacity: int = attrs.field(default=10_000, validator=_gt(0))
+    venue_mailbox_capacity: int = attrs.field(default=10_000, validator=_gt(0))
+    remember_cancelled: int = attrs.field(default=100_000, validator=_gt(0))
+    restart_intensity: int = attrs.field(default=3, validator=_ge(0))  # restarts per period
+    restart_period_s: float = attrs.field(default=5.0, validator=_gt(0))
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class ShutdownConfig:
+    cancel_timeout_s: float = attrs.field(default=5.0, validator=_gt(0))
+    flatten_on_exit: bool = False
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class MetricsConfig:
+    hdr_per_actor: bool = True
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class NodeConfig:
+    node: NodeSection
+    control: ControlConfig = attrs.field(factory=ControlConfig)
+    journal: JournalConfig = attrs.field(factory=JournalConfig)
+    venue: VenueConfig = attrs.field(factory=VenueConfig)
+    market: MarketConfig = attrs.field(factory=MarketConfig)
+    instruments: tuple[InstrumentConfig, ...] = ()
+    strategies: tuple[StrategyConfig, ...] = ()
+    risk: RiskConfig = attrs.field(factory=RiskConfig)
+    budget: BudgetConfig = attrs.field(factory=BudgetConfig)
+    shutdown: ShutdownConfig = attrs.field(factory=ShutdownConfig)
+    metrics: MetricsConfig = attrs.field(factory=MetricsConfig)
+
+    @property
+    def profile(self) -> Profile:
+        return self.node.profile
+
+    def instrument(self, symbol: str) -> InstrumentConfig:
+        for instrument in self.instruments:
+            if instrument.symbol == symbol:
+                return instrument
+        raise KeyError(symbol)
+
+
+# ------------------------------------------------------------------------------------------
+# Experiments: a file with an [experiment] table
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class ExperimentSettings:
+    """Avellaneda & Stoikov (2008), section 3.3: the mid is s0 + sigma * Brownian motion,
+    fills arrive at intensity A * exp(-k * delta) at distance delta, over T in steps of dt."""
+
+    kind: ExperimentKind = ExperimentKind.AVELLANEDA_STOIKOV
+    paths: int = attrs.field(default=1_000, validator=_gt(0))
+    seed: int = 1
+    s0: Decimal = attrs.field(default=Decimal(100), validator=_gt(0))
+    T: float = attrs.field(default=1.0, validator=_gt(0))
+    sigma: float = attrs.field(default=2.0, validator=_ge(0))
+    dt: float = attrs.field(default=0.005, validator=_gt(0))
+    q0: int = 0
+    k: float = attrs.field(default=1.5, validator=_gt(0))
+    A: float = attrs.field(default=140.0, validator=_gt(0))
+    tick: Decimal = attrs.field(default=Decimal("0.001"), validator=_gt(0))
+    arrivals: Arrivals = Arrivals.BERNOULLI
+    workers: int = attrs.field(default=2, validator=_gt(0))
+
+    @property
+    def steps(self) -> int:
+        return round(self.T / self.dt)
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class ExperimentStrategy:
+    gamma: float = attrs.field(default=0.1, validator=_gt(0))
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class ExperimentConfig:
+    experiment: ExperimentSettings = attrs.field(factory=ExperimentSettings)
+    strategy: ExperimentStrategy = attrs.field(factory=ExperimentStrategy)

@@ -1,0 +1,261 @@
+"""The Avellaneda-Stoikov experiment: section 3.3 of "High-frequency trading in a limit order
+book" (Quantitative Finance 8(3), 2008), run through the real actors on the deterministic host.
+
+Each path is a small node of its own: the synthetic A-S market (`AvellanedaStoikovFlow`) feeds
+the SimVenue, whose books feed the real `MarketMaker`, whose proposals go through the real
+`RiskGate` and `ActionBudget` back to the SimVenue, which matches them against the flow's market
+orders. Nothing is shortcut: a quote fills because a market order reached it at the venue.
+
+Two strategies per path, on the same random numbers (the same mid path and the same market
+orders), so their difference is the strategies' and not the dice's:
+- "inventory": the A-S quotes, reservation price r = s - q*gamma*sigma^2*(T-t) and spread
+  gamma*sigma^2*(T-t) + (2/gamma)*ln(1 + gamma/k);
+- "symmetric": the inventory strategy's measured average spread, centred on the mid.
+
+Model units map to the runtime's: one model time unit is one second of virtual time, prices are
+ticks of `tick`, one share is one lot. gamma, k and sigma are converted to ticks so the strategy
+sees the same model it would see in production.
+
+Each step: the mid moves and the book is published at t (the strategy requotes at once: zero
+latency, as in the paper), the spread is sampled, market orders arrive at t + dt/2.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
+from actors.execution.token_bucket import RateLimit, VenueLimits
+from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
+from actors.market.market_actor import MarketActor
+from actors.risk.gate import RiskGate
+from actors.risk.limits import RateWindow, RiskConfig
+from actors.sim.exchange import SimInstrument
+from actors.sim.latency import LatencyModel
+from actors.sim.queue_models import RiskAverseQueue
+from actors.sim.synthetic_market import AvellanedaStoikovFlow
+from actors.sim.venue import SimVenue, SimVenueConfig, VenuePeers
+from actors.strategies.market_maker import MarketMaker, MarketMakerConfig
+from actors.strategies.quoting_models import Horizon, HorizonMode, PricingModel
+from protocols.codec import Side
+from protocols.feed import FeedEvent
+from protocols.instruments import InstrumentSpec
+from supervision.runtime.deterministic import DeterministicHost
+from supervision.runtime.mailbox import ConflateByKey, StablePriority
+
+__all__ = ["ASParams", "PathResult", "StrategySummary", "closed_form_spread", "run_experiment",
+           "run_path"]
+
+SYMBOL = "AS"
+SECOND = 1_000_000_000
+_CASH, _SHARES = "CASH", "SHARE"
+_PLENTY = Decimal(10) ** 12
+
+
+@attrs.frozen(slots=True)
+class ASParams:
+    s0: float = 100.0
+    T: float = 1.0
+    sigma: float = 2.0
+    dt: float = 0.005
+    q0: int = 0
+    k: float = 1.5
+    A: float = 140.0
+    gamma: float = 0.1
+    tick: Decimal = Decimal("0.001")
+    arrivals: str = "bernoulli"
+    paths: int = 1000
+    seed: int = 1
+
+    @property
+    def steps(self) -> int:
+        return round(self.T / self.dt)
+
+
+@attrs.frozen(slots=True)
+class PathResult:
+    profit: float
+    final_q: int
+    spread_sum: float  # sum of sampled spreads (price units) and how many samples
+    spread_samples: int
+    # per step when traced: t, mid, bid, ask, q
+    trace: tuple[tuple[float, float, float | None, float | None, int], ...] = ()
+
+
+@attrs.frozen(slots=True)
+class StrategySummary:
+    spread_mean: float
+    profit_mean: float
+    profit_std: float
+    final_q_mean: float
+    final_q_std: float
+    paths: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return attrs.asdict(self)
+
+
+def closed_form_spread(p: ASParams) -> float:
+    """The A-S spread averaged over the steps: gamma*sigma^2*(T - t) + (2/gamma) ln(1 + gamma/k),
+    t = 0, dt, ..., T - dt (the times the strategy quotes at)."""
+    terms = [p.gamma * p.sigma ** 2 * (p.T - i * p.dt) for i in range(p.steps)]
+    return statistics.fmean(terms) + (2 / p.gamma) * math.log1p(p.gamma / p.k)
+
+
+def _spec(p: ASParams) -> InstrumentSpec:
+    return InstrumentSpec(symbol=SYMBOL, venue="binance", tick_size=p.tick, lot_step=Decimal(1),
+                          min_qty=Decimal(0), min_notional=Decimal(0), maker_fee=Decimal(0),
+                          taker_fee=Decimal(0))
+
+
+def _permissive_risk() -> RiskConfig:
+    """The paper has no risk limits; the gate still runs (it is the real path), wide open."""
+    lots = RateWindow(1_000_000, 1_000)
+    return RiskConfig(rate_per_strategy=lots, rate_per_instrument=lots, duplicate_window_ms=1,
+                      max_total_exposure=_PLENTY, max_order_notional=_PLENTY,
+                      daily_loss_limit=_PLENTY, max_drawdown=_PLENTY, price_band_bps=100_000,
+                      spread_shock_k=Decimal(1_000_000))
+
+
+def _mm_config(p: ASParams, strategy: str, session_end_ns: int,
+               spread_ticks: float | None) -> MarketMakerConfig:
+    tick = float(p.tick)
+    symmetric = strategy == "symmetric"
+    return MarketMakerConfig(
+        strategy="as_" + strategy[:3], spec=_spec(p), quote_lots=1, max_inventory=1_000_000,
+        gamma=p.gamma * tick, k=p.k * tick, sigma=p.sigma / tick,
+        model=PricingModel.SYMMETRIC if symmetric else PricingModel.AVELLANEDA_STOIKOV,
+        fixed_spread_ticks=spread_ticks if symmetric else None,
+        horizon=Horizon(HorizonMode.FIXED, session_end_epoch_ns=session_end_ns),
+        requote_min_interval_s=0.0, requote_threshold_ticks=1, pressure_threshold=1.0,
+        flow_min_count=1_000_000_000, risk_cooldown_s=0.0)
+
+
+def run_path(p: ASParams, strategy: str, index: int, *, spread_ticks: float | None = None,
+             trace: bool = False) -> PathResult:
+    """One path of one strategy. The market's random numbers depend only on (seed, index)."""
+    host = DeterministicHost(seed=p.seed * 1_000_003 + index)
+    flow = AvellanedaStoikovFlow(
+        Decimal(repr(p.s0)), p.sigma, p.dt, p.A, p.k, p.tick, Decimal(1),
+        random.Random(p.seed * 1_000_003 + index), p.arrivals,  # type: ignore[arg-type]
+        SYMBOL, epoch_ms=host.time_ns() // 1_000_000)
+    spec = _spec(p)
+    peers = VenuePeers()
+    venue_config = SimVenueConfig(
+        instruments={SYMBOL: SimInstrument(spec, _SHARES, _CASH)},
+        queue_model=RiskAverseQueue(), latency=LatencyModel(),
+        balances={_CASH: _PLENTY, _SHARES: _PLENTY}, reconcile_interval_s=None, name="sim")
+    venue = host.spawn("venue", lambda: SimVenue(venue_config, peers))
+    limits = VenueLimits(limits=(RateLimit("requests", 1_000_000, SECOND),))
+    budget = host.spawn("budget", lambda: ActionBudget(limits, venue),
+                        mailbox=StablePriority(BUDGET_LEVELS, budget_priority))
+    peers.budget = budget
+    risk = host.spawn("risk", lambda: RiskGate(budget, config=_permissive_risk()),
+                      mailbox=ConflateByKey(book_conflation_key))
+    mm_config = _mm_config(p, strategy, host.time_ns() + round(p.T * SECOND), spread_ticks)
+    mm = host.spawn("mm", lambda: MarketMaker(mm_config, risk),
+                    mailbox=ConflateByKey(book_conflation_key))
+    host.spawn("market", lambda: MarketActor(spec, subscribers=[risk, mm]))
+    peers.books[SYMBOL] = host.spawn(
+        "book", lambda: OrderBookActor(BookConfig.for_spec(spec), subscribers=[mm, risk],
+                                       resync=venue))
+
+    def tell_all(messages: Sequence[Any]) -> None:
+        for message in messages:
+            venue.tell(FeedEvent(SYMBOL, message, host.monotonic_ns()))
+        host.settle()
+
+    tell_all(flow.start())
+    exchange = host.cell("venue").behaviour.exchange  # type: ignore[union-attr]
+    spreads, samples, rows = 0.0, 0, []
+    tick = float(p.tick)
+    for _ in range(p.steps):
+        t = flow.time_s
+        events = flow.step()
+        tell_all(events.book)
+        quotes = {o.side: o.price for o in exchange.open_orders(SYMBOL)}
+        bid, ask = quotes.get(Side.BUY), quotes.get(Side.SELL)
+        if bid is not None and ask is not None:
+            spreads += (ask - bid) * tick
+            samples += 1
+        if trace:
+            rows.append((t, float(events.mid), None if bid is None else bid * tick,
+                         None if ask is None else ask * tick, _position(exchange)))
+        host.advance(p.dt / 2)
+        tell_all(events.trades)
+        host.advance(p.dt / 2)
+    q = _position(exchange)
+    cash = exchange.positions().balances
+    cash_delta = dict(cash)[_CASH] - _PLENTY
+    profit = cash_delta + q * flow.mid
+    return PathResult(float(profit), q, spreads, samples, tuple(rows))
+
+
+def _position(exchange: Any) -> int:
+    return dict(exchange.positions().positions).get(SYMBOL, 0)
+
+
+def _run_chunk(args: tuple[ASParams, str, Sequence[int], float | None]) -> list[PathResult]:
+    p, strategy, indices, spread_ticks = args
+    return [run_path(p, strategy, i, spread_ticks=spread_ticks) for i in indices]
+
+
+def _run_many(p: ASParams, strategy: str, spread_ticks: float | None,
+              workers: int) -> list[PathResult]:
+    indices = list(range(p.paths))
+    if workers <= 1 or p.paths < 8:
+        return _run_chunk((p, strategy, indices, spread_ticks))
+    chunks = [indices[i::workers * 4] for i in range(workers * 4)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(_run_chunk, [(p, strategy, c, spread_ticks) for c in chunks]))
+    by_index: dict[int, PathResult] = {}
+    for chunk, results in zip(chunks, parts, strict=True):
+        by_index.update(zip(chunk, results, strict=True))
+    return [by_index[i] for i in indices]
+
+
+def summarize(results: Sequence[PathResult]) -> StrategySummary:
+    profits = [r.profit for r in results]
+    qs = [r.final_q for r in results]
+    samples = sum(r.spread_samples for r in results)
+    return StrategySummary(
+        spread_mean=sum(r.spread_sum for r in results) / samples if samples else float("nan"),
+        profit_mean=statistics.fmean(profits),
+        profit_std=statistics.pstdev(profits) if len(profits) > 1 else 0.0,
+        final_q_mean=statistics.fmean(qs),
+        final_q_std=statistics.pstdev(qs) if len(qs) > 1 else 0.0,
+        paths=len(results))
+
+
+@attrs.frozen(slots=True)
+class ExperimentResult:
+    params: ASParams
+    inventory: StrategySummary
+    symmetric: StrategySummary
+    inventory_profits: tuple[float, ...]
+    symmetric_profits: tuple[float, ...]
+    sample_path: PathResult
+
+    def report(self) -> dict[str, Any]:
+        return {"inventory": self.inventory.as_dict(), "symmetric": self.symmetric.as_dict(),
+                "closed_form_spread": closed_form_spread(self.params),
+                "params": {k: (str(v) if isinstance(v, Decimal) else v)
+                           for k, v in attrs.asdict(self.params).items()}}
+
+
+def run_experiment(p: ASParams, *, workers: int = 1) -> ExperimentResult:
+    inventory = _run_many(p, "inventory", None, workers)
+    inv = summarize(inventory)
+    symmetric = _run_many(p, "symmetric", inv.spread_mean / float(p.tick), workers)
+    return ExperimentResult(p, inv, summarize(symmetric),
+                            tuple(r.profit for r in inventory),
+                            tuple(r.profit for r in symmetric),
+                            run_path(p, "inventory", 0, trace=True))

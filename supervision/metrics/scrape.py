@@ -1,0 +1,177 @@
+"""What the Prometheus sink computes at scrape time, rather than when an actor records it.
+
+`HandlingTimes` keeps per-actor handling times. It is the host's `on_handled` hook, called after
+every `receive`, so recording must be cheap: the value is rounded down to its 11 significant bits
+(what an HdrHistogram with 3 significant digits keeps anyway) and counted in a plain dict. The
+counts are folded into one `HdrHistogram` per actor when someone reads them. Each actor's dict is
+written by one thread at a time (an actor runs on one thread at a time) and copied at C level by
+the reader, so the recorder takes no lock.
+
+`RuntimeCollector` is registered in the sink's registry. At each scrape it reads the attached
+hosts' actors (mailbox depth and losses, messages handled, restarts, failures), the supervision
+events, and the handling-time quantiles.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from hdrh.histogram import HdrHistogram
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+
+from supervision.metrics.catalog import CATALOG
+
+if TYPE_CHECKING:
+    from supervision.metrics.prometheus import PrometheusMetrics
+
+log = logging.getLogger("troupe.metrics")
+
+SUPERVISION_EVENTS = "troupe_supervision_events_total"
+HANDLING_QUANTILES = ((0.5, "0.5"), (0.99, "0.99"), (0.999, "0.999"))
+HANDLING_HIGHEST_NS = 60_000_000_000
+
+
+class HandlingTimes:
+    """Per-actor handling times in ns: cheap to record, folded into HdrHistograms when read.
+    The histograms cover the whole run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, dict[int, int]] = {}  # actor -> {rounded ns: count}, cumulative
+        self._folded: dict[str, dict[int, int]] = {}
+        self._histograms: dict[str, HdrHistogram] = {}
+        self._sum_ns: dict[str, int] = {}
+
+    def record(self, actor: str, elapsed_ns: int) -> None:
+        counts = self._counts.get(actor)
+        if counts is None:
+            with self._lock:
+                counts = self._counts.setdefault(actor, {})
+        shift = elapsed_ns.bit_length() - 11
+        if shift > 0:
+            elapsed_ns = elapsed_ns >> shift << shift
+        counts[elapsed_ns] = counts.get(elapsed_ns, 0) + 1
+
+    def histograms(self) -> dict[str, HdrHistogram]:
+        """Per actor, an HdrHistogram(1 ns, 60 s, 3 digits). Read them; record with `record`."""
+        with self._lock:
+            self._fold()
+            return dict(self._histograms)
+
+    def summary(self) -> list[tuple[str, list[float], int, float]]:
+        """(actor, [p50, p99, p99.9] in seconds, count, sum in seconds) per actor seen."""
+        with self._lock:
+            self._fold()
+            out = []
+            for actor, hist in self._histograms.items():
+                total = hist.get_total_count()
+                if total:
+                    quantiles = [hist.get_value_at_percentile(q * 100) / 1e9
+                                 for q, _ in HANDLING_QUANTILES]
+                    out.append((actor, quantiles, total, self._sum_ns[actor] / 1e9))
+            return out
+
+    def _fold(self) -> None:
+        for actor, counts in list(self._counts.items()):
+            folded = self._folded.setdefault(actor, {})
+            hist = self._histograms.get(actor)
+            if hist is None:
+                hist = self._histograms[actor] = HdrHistogram(1, HANDLING_HIGHEST_NS, 3)
+                self._sum_ns[actor] = 0
+            for value, seen in list(counts.items()):  # a C-level copy: safe against the writer
+                delta = seen - folded.get(value, 0)
+                if delta > 0:
+                    hist.record_value(min(max(value, 1), HANDLING_HIGHEST_NS), delta)
+                    self._sum_ns[actor] += value * delta
+                    folded[value] = seen
+
+
+def _help(name: str) -> str:
+    return CATALOG[name].help
+
+
+class RuntimeCollector:
+    """Per-actor figures from the attached hosts, supervision events, handling quantiles."""
+
+    def __init__(self, sink: PrometheusMetrics) -> None:
+        self._sink = sink
+
+    def describe(self) -> Iterator[Metric]:
+        # Names only: lets the registry refuse a second producer of any of them.
+        depth, counters, handling = self._families()
+        yield depth
+        yield from counters
+        yield handling
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, list[CounterMetricFamily], SummaryMetricFamily]:
+        counters = [CounterMetricFamily(name, _help(name), labels=labels) for name, labels in (
+            ("troupe_actor_mailbox_dropped_total", ["actor", "kind"]),
+            ("troupe_actor_messages_handled_total", ["actor"]),
+            ("troupe_actor_restarts_total", ["actor"]),
+            ("troupe_actor_failures_total", ["actor"]),
+            ("troupe_actor_escalations_total", ["actor"]),
+            (SUPERVISION_EVENTS, ["kind"]),
+        )]
+        depth = GaugeMetricFamily("troupe_actor_mailbox_depth",
+                                  _help("troupe_actor_mailbox_depth"), labels=["actor"])
+        handling = SummaryMetricFamily("troupe_actor_handling_seconds",
+                                       _help("troupe_actor_handling_seconds"), labels=["actor"])
+        return depth, counters, handling
+
+    def collect(self) -> Iterator[Metric]:
+        sink = self._sink
+        depth, counters, handling = self._families()
+        dropped, handled, restarts, failures, escalations, events = counters
+        hosts = sink.hosts()
+        per_actor: dict[str, list[int]] = {}
+        for host in hosts:
+            try:
+                infos = host.actors()
+            except Exception:
+                log.warning("could not read the actors of %r", host, exc_info=True)
+                continue
+            for info in infos:  # an actor name on two hosts: their figures add up
+                box = info.mailbox
+                row = per_actor.setdefault(info.name, [0] * 7)
+                for i, figure in enumerate((box.depth, box.dropped, box.conflated, box.rejected,
+                                            info.restarts, info.failures, box.handled)):
+                    row[i] += figure
+        escalated: dict[str, float] = {}
+        tallied: dict[str, float] = {}
+        for actor, labels, value in sink.supervision_tally():
+            kind = dict(labels).get("kind", "")
+            tallied[kind] = tallied.get(kind, 0.0) + value
+            if kind == "escalation":
+                escalated[actor] = escalated.get(actor, 0.0) + value
+        for actor, row in sorted(per_actor.items()):
+            depth.add_metric([actor], row[0])
+            for kind, figure in zip(("dropped", "conflated", "rejected"), row[1:4], strict=True):
+                dropped.add_metric([actor, kind], figure)
+            restarts.add_metric([actor], row[4])
+            failures.add_metric([actor], row[5])
+            handled.add_metric([actor], row[6])
+            escalations.add_metric([actor], escalated.get(actor, 0.0))
+        # The hosts' logs and the records forwarded to the sink count the same events when the
+        # sink is the hosts' `metrics`; the larger is right in every other case, and never drops.
+        logged: dict[str, float] = {}
+        for host in hosts:
+            for kind, value in dict(getattr(getattr(host, "log", None), "totals", {})).items():
+                logged[kind] = logged.get(kind, 0.0) + value
+        for kind in sorted(set(logged) | set(tallied)):
+            events.add_metric([kind], max(logged.get(kind, 0.0), tallied.get(kind, 0.0)))
+        for actor, quantiles, count, total in sink.handling.summary():
+            for (_, label), value in zip(HANDLING_QUANTILES, quantiles, strict=True):
+                handling.add_sample(handling.name, {"actor": actor, "quantile": label}, value)
+            handling.add_metric([actor], count_value=count, sum_value=total)
+        yield depth
+        yield from counters
+        yield handling

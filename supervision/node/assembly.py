@@ -1,0 +1,292 @@
+"""A node: the supervised troupe a config describes, and what an operator touches.
+
+    node (one_for_one)
+     |- venue (rest_for_one): connection -> budget -> market:<i>... -> book:<i>...
+     |- risk (one_for_one): portfolio, gate
+     |- strategies (one_for_one, transient children, back-off): <strategy id>...
+     |- source: the market flow (recorded, then synthetic)
+    journal, monitor: outside the tree, started first and stopped last
+
+The venue subtree is rest_for_one because everything after the connection holds state derived
+from it (a restarted connection knows no orders; books must resync). Actors address each other
+by name (`supervision.runtime.refs.NamedRef`): the tree has cycles and supervisors create children
+only
+when they start.
+
+`Node` is also the control plane's `ControlTarget`: `apply` turns an operator command into a
+message to the risk gate (trading state, flatten) or the budget (cancel all), counts it in
+troupe_control_actions_total{action,source} and journals it. It never blocks: the control plane
+runs on the event loop that runs the actors.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from actors.behaviour import Behaviour, Ref
+from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
+from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
+from actors.market.market_actor import MarketActor
+from actors.portfolio.portfolio_actor import Portfolio
+from actors.recovery import RecoveredState
+from actors.risk.gate import CancelAll, Flatten, RiskGate, SetTradingState
+from actors.sim.exchange import SimInstrument
+from actors.sim.latency import LatencyModel
+from actors.sim.queue_models import PowerProbQueue, QueueModel, RiskAverseQueue
+from actors.sim.venue import SimVenue, SimVenueConfig, VenuePeers, VenueRateLimit
+from actors.strategies.market_maker import MarketMaker
+from actors.strategies.taker import Taker
+from protocols.control import ControlActionName, ControlCommand, ControlOutcome, Readiness
+from protocols.decisions import TradingState
+from protocols.instruments import InstrumentSpec
+from protocols.journal import ControlAction
+from supervision.config.schema import NodeConfig, StrategyKind
+from supervision.node.live_guard import Mode
+from supervision.node.monitor import NodeMonitor, NodeView
+from supervision.runtime.mailbox import BoundedReject, ConflateByKey, StablePriority
+from supervision.runtime.refs import RefBook
+from supervision.runtime.specs import Backoff, ChildSpec, Restart, Strategy, SupervisorSpec
+from supervision.runtime.supervisor import Supervisor
+
+__all__ = ["Node"]
+
+log = logging.getLogger("troupe.node")
+SECOND = 1_000_000_000
+
+_STATE_OF = {
+    ControlActionName.DISABLE_LIVE: TradingState.REDUCING,
+    ControlActionName.REDUCE_ONLY: TradingState.REDUCING,
+    ControlActionName.HALT: TradingState.HALTED,
+    ControlActionName.RESUME: TradingState.ACTIVE,
+}
+
+
+class Node:
+    def __init__(self, config: NodeConfig, mode: Mode, host: Any, *,
+                 recovered: RecoveredState | None = None) -> None:
+        self.config, self.mode, self.host = config, mode, host
+        self.recovered = recovered
+        self.refs = RefBook(host)
+        self.specs: dict[str, InstrumentSpec] = {
+            i.symbol: i.to_spec(_book_venue(config)) for i in config.instruments}
+        self.view = NodeView(tuple(self.specs))
+        if recovered is not None and recovered.risk is not None:
+            # The gate starts in the restored state and announces only later changes.
+            self.view.state = recovered.trading_state
+            self.view.state_reason = f"restored from the journal: {recovered.risk.reason}"
+        self.root: Ref | None = None
+        self.monitor: Ref | None = None
+        self.journal: Ref | None = None
+        self.peers = VenuePeers()
+
+    # -- names ---------------------------------------------------------------------------------
+    def ref(self, path: str) -> Any:
+        return self.refs(f"node/{path}")
+
+    @property
+    def gate(self) -> Any:
+        return self.ref("risk/gate")
+
+    @property
+    def budget(self) -> Any:
+        return self.ref("venue/budget")
+
+    @property
+    def connection(self) -> Any:
+        return self.ref("venue/connection")
+
+    # -- assembly ------------------------------------------------------------------------------
+    def start(self, journal_factory: Any | None, source_factory: Any | None) -> None:
+        """Spawn the journal, the monitor and the tree. `source_factory(target)` builds the
+        market source once the tree is up; None leaves the market flow to the caller."""
+        host = self.host
+        if journal_factory is not None:
+            self.journal = host.spawn("journal", journal_factory, blocking=True)
+        view = self.view
+        self.monitor = host.spawn("monitor", lambda: NodeMonitor(view),
+                                  mailbox=ConflateByKey(book_conflation_key))
+        self.root = host.spawn("node", lambda: Supervisor(self._tree(source_factory)))
+
+    def _tree(self, source_factory: Any | None) -> SupervisorSpec:
+        cfg = self.config
+        budget_cfg = cfg.budget
+        children = [self._venue_tree().as_child("venue"), self._risk_tree().as_child("risk"),
+                    self._strategy_tree().as_child("strategies")]
+        if source_factory is not None:
+            connection = self.connection
+            children.append(ChildSpec("source", lambda: source_factory(connection),
+                                      mailbox=BoundedReject(budget_cfg.mailbox_capacity),
+                                      blocking=True))
+        return SupervisorSpec(children, Strategy.ONE_FOR_ONE,
+                              intensity=budget_cfg.restart_intensity,
+                              period_s=budget_cfg.restart_period_s)
+
+    def _venue_tree(self) -> SupervisorSpec:
+        cfg, peers = self.config, self.peers
+        caps = cfg.budget
+        sim_config = self._sim_config()
+        peers.budget, peers.portfolio, peers.journal = self.budget, self.ref("risk/portfolio"), \
+            self.journal
+        peers.watchers = [self.monitor] if self.monitor is not None else []
+        peers.source = self.ref("source")
+        for name in self.specs:
+            peers.books[name] = self.ref(f"venue/book:{name}")
+            peers.markets[name] = self.ref(f"venue/market:{name}")
+        limits, connection = cfg.venue.to_venue_limits(), self.connection
+        children = [
+            ChildSpec("connection", lambda: SimVenue(sim_config, peers),
+                      mailbox=BoundedReject(caps.venue_mailbox_capacity)),
+            ChildSpec("budget", lambda: ActionBudget(limits, connection),
+                      mailbox=StablePriority(BUDGET_LEVELS, budget_priority,
+                                             caps.action_budget_mailbox_capacity)),
+        ]
+        for name, spec in self.specs.items():
+            market_subs = [self.gate, *self._strategy_refs(name)]
+            children.append(ChildSpec(
+                f"market:{name}", _bind(MarketActor, spec, subscribers=market_subs),
+                mailbox=BoundedReject(caps.mailbox_capacity)))
+        for name, spec in self.specs.items():
+            book_subs = [*self._strategy_refs(name), self.gate, self.ref("risk/portfolio")]
+            if self.monitor is not None:
+                book_subs.append(self.monitor)
+            children.append(ChildSpec(
+                f"book:{name}", _bind(OrderBookActor, BookConfig.for_spec(spec),
+                                      subscribers=book_subs, resync=connection),
+                mailbox=BoundedReject(caps.venue_mailbox_capacity)))
+        return SupervisorSpec(children, Strategy.REST_FOR_ONE,
+                              intensity=caps.restart_intensity, period_s=caps.restart_period_s)
+
+    def _risk_tree(self) -> SupervisorSpec:
+        cfg, caps = self.config, self.config.budget
+        gate_subs = [*self._all_strategy_refs()]
+        if self.monitor is not None:
+            gate_subs.append(self.monitor)
+        if self.journal is not None:
+            gate_subs.append(self.journal)
+        budget, journal, gate, specs = self.budget, self.journal, self.gate, dict(self.specs)
+        persist_to = [self.monitor] if self.monitor is not None else []
+        portfolio_subs = [gate, *([self.monitor] if self.monitor is not None else [])]
+        children = [
+            ChildSpec("portfolio", lambda: Portfolio(specs, subscribers=portfolio_subs,
+                                                     risk_gate=gate, drift_confirmations=2),
+                      mailbox=ConflateByKey(book_conflation_key)),
+            ChildSpec("gate", lambda: RiskGate(budget, config=cfg.risk, subscribers=gate_subs,
+                                               journal=journal, restored=self._risk_state(),
+                                               persist_to=persist_to),
+                      mailbox=ConflateByKey(book_conflation_key)),
+        ]
+        return SupervisorSpec(children, Strategy.ONE_FOR_ONE,
+                              intensity=caps.restart_intensity, period_s=caps.restart_period_s)
+
+    def _risk_state(self) -> Any:
+        """What a (re)started gate restores: its own latest record if it ran in this process,
+        else what the journal held at start."""
+        if self.view.risk_state is not None:
+            return self.view.risk_state
+        return self.recovered.risk if self.recovered is not None else None
+
+    def _strategy_tree(self) -> SupervisorSpec:
+        caps = self.config.budget
+        children = []
+        for strategy in self.config.strategies:
+            children.append(ChildSpec(
+                strategy.id, self._strategy_factory(strategy), restart=Restart.TRANSIENT,
+                mailbox=ConflateByKey(book_conflation_key)))
+        return SupervisorSpec(children, Strategy.ONE_FOR_ONE,
+                              intensity=max(caps.restart_intensity, 1),
+                              period_s=caps.restart_period_s,
+                              backoff=Backoff(min_s=0.5, max_s=30.0, jitter=0.2))
+
+    def _strategy_factory(self, strategy: Any) -> Any:
+        spec = self.specs[strategy.instrument]
+        prefix = str(strategy.params.get("id_prefix", "tr"))
+        high_water = (self.recovered.high_water(prefix, strategy.id)
+                      if self.recovered is not None else 0)
+        gate, journal = self.gate, self.journal
+        if strategy.kind is StrategyKind.MARKET_MAKER:
+            mm_config = strategy.to_market_maker_config(spec, id_high_water=high_water)
+            return lambda: MarketMaker(mm_config, gate, journal)
+        taker_config = strategy.to_taker_config(spec, id_high_water=high_water)
+        return lambda: Taker(taker_config, gate, journal)
+
+    def _strategy_refs(self, instrument: str) -> list[Any]:
+        return [self.ref(f"strategies/{s.id}") for s in self.config.strategies
+                if s.instrument == instrument]
+
+    def _all_strategy_refs(self) -> list[Any]:
+        return [self.ref(f"strategies/{s.id}") for s in self.config.strategies]
+
+    def _sim_config(self) -> SimVenueConfig:
+        venue = self.config.venue
+        sim = venue.sim
+        lat = sim.latency
+        latency = LatencyModel.from_ms(insert=lat.insert_ms, cancel=lat.cancel_ms,
+                                       ack=lat.ack_ms, feed=lat.feed_ms,
+                                       sigma=lat.sigma if lat.distribution == "lognormal"
+                                       else 0.0)
+        queue: QueueModel = (PowerProbQueue(sim.power_n) if sim.queue_model == "power_prob"
+                             else RiskAverseQueue())
+        instruments = {name: SimInstrument(spec, *_assets(name, spec), kind=sim.kind.value)
+                       for name, spec in self.specs.items()}
+        rate = sim.rate_limit
+        return SimVenueConfig(
+            instruments=instruments, queue_model=queue, latency=latency,
+            balances=dict(sim.balances), leverage=sim.leverage,
+            rate_limit=None if rate is None else VenueRateLimit(
+                rate.requests_per_s, rate.burst, rate.retry_after_ms * 1_000_000),
+            name=venue.name, observe_only=self.mode is Mode.OBSERVE)
+
+    # -- control ---------------------------------------------------------------------------------
+    def apply(self, command: ControlCommand) -> ControlOutcome:
+        action, reason, source = command.action, command.reason, command.source
+        host = self.host
+        if action in _STATE_OF:
+            target_state = _STATE_OF[action]
+            self.gate.tell(SetTradingState(target_state, f"{action.value}: {reason}", source))
+            state = target_state.name.lower()
+        elif action is ControlActionName.FLATTEN:
+            self.gate.tell(Flatten(None, reason))
+            state = self.view.state.name.lower()
+        else:
+            self.budget.tell(CancelAll(None, reason))
+            state = self.view.state.name.lower()
+        host.metrics.count("control", "troupe_control_actions_total", 1,
+                           {"action": action.value, "source": source})
+        if self.journal is not None:
+            self.journal.tell(ControlAction(action.value, reason, source, True, state))
+        return ControlOutcome(True, state, "")
+
+    def readiness(self) -> Readiness:
+        view = self.view
+        max_age = self.config.risk.stale_book_ms * 1_000_000
+        md, detail = view.md_ready(self.host.monotonic_ns(), max_age)
+        trading = md and view.reconciled and view.state is TradingState.ACTIVE
+        return Readiness(md, trading, self.mode.value, view.state.name.lower(),
+                         {"books": detail, "reconciled": view.reconciled,
+                          "state_reason": view.state_reason})
+
+    def metrics_text(self) -> tuple[bytes, str]:
+        text: tuple[bytes, str] = self.host.metrics.text()
+        return text
+
+
+def _bind(cls: type[Behaviour], *args: Any, **kwargs: Any) -> Any:
+    return lambda: cls(*args, **kwargs)
+
+
+def _book_venue(config: NodeConfig) -> str:
+    """The wire format of the books: the sim venue speaks the recording's format."""
+    recording = config.market.recording.lower()
+    kind = config.venue.kind.value
+    if "hyperliquid" in recording or kind == "hyperliquid":
+        return "hyperliquid"
+    return "binance"
+
+
+def _assets(name: str, spec: InstrumentSpec) -> tuple[str, str]:
+    """Base and quote of a symbol like BTCUSDT or ETH-USD; quote currencies are checked first."""
+    for quote in ("USDT", "USDC", "FDUSD", "USD", "BUSD", "BTC", "ETH"):
+        if name.endswith(quote) and len(name) > len(quote):
+            return name[: -len(quote)].rstrip("-_/"), quote
+    return name, "USD"

@@ -1,0 +1,394 @@
+"""The journal on disk: the writer actor, and the reader the node replays at start.
+
+The journal is the node's memory across restarts and its evidence afterwards: every order sent
+or observed, every venue report, control action, decision not to trade, restart and risk state
+(`protocols.journal` says what a line is). Two promises shape this module:
+
+- **Nothing is lost quietly.** A line is written with one `os.write` call per record (unbuffered:
+  once `receive` returns, the record is in the kernel). Durability on disk is the fsync policy:
+  `always` fsyncs every record, `interval` at most every `fsync_interval_s` and on stop, `never`
+  leaves it to the OS. A write that fails (disk full) is logged, counted
+  (`troupe_journal_write_errors_total`), and the record waits in a bounded backlog that is
+  retried in order, a partial write finished where it stopped; meanwhile `healthy` is False in
+  `snapshot()` and the gauge `troupe_journal_healthy` is 0, and the node decides what to do. A
+  record that does not fit in the backlog is dropped and counted: its `seq` is then missing.
+- **A crash mid-write does not stop the next start.** A process killed mid-write leaves an
+  unfinished last line. The next writer starts on a fresh line and journals a `TornLine` naming
+  the fragment's offset, and the reader skips exactly the lines so named (and an unfinished
+  final line) with a warning. Any other malformed line is an error naming the file and line:
+  a journal is evidence, so damage is reported, never skipped.
+
+The writer is a `Behaviour` meant to run with `blocking=True` on the live host, so disk latency
+never stalls the event loop. It takes its times from the context, so it also runs on the
+deterministic host (with real files) in tests.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from actors.behaviour import Behaviour, Context
+from actors.recovery import RecoveredState, recover
+from protocols.journal import (
+    Encoded,
+    Flush,
+    Flushed,
+    JournalCodec,
+    JournalError,
+    TornLine,
+    decode_line,
+    format_line,
+)
+
+__all__ = [
+    "FsyncPolicy",
+    "JournalWriter",
+    "iter_journal",
+    "recover_journal",
+]
+
+log = logging.getLogger("troupe.journal")
+
+_TICK_KEY = "journal.tick"
+_TAIL_BLOCK = 64 * 1024
+_RETRY_S = 1.0
+
+
+class FsyncPolicy(enum.StrEnum):
+    ALWAYS = "always"  # flush and fsync every record
+    INTERVAL = "interval"  # flush every record, fsync at most every interval and on stop
+    NEVER = "never"  # flush only; the OS decides when it reaches the disk
+
+
+@attrs.frozen(slots=True)
+class _Tick:
+    """The writer's own timer: an fsync is due, or the backlog should be retried."""
+
+
+class JournalWriter(Behaviour):
+    """Appends every message it receives to the journal at `path`, one JSON line per record.
+
+    Answers `Flush()` (an ask) with `Flushed` once the backlog is written and the file fsynced,
+    whatever the policy: shutdown asks it last. A stop overtakes queued messages (it travels
+    on the system lane), so ask `Flush()` *before* stopping the writer, or what was told to it
+    just before may never be written. The file is opened for appending, never truncated;
+    missing parent directories are created.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        fsync: FsyncPolicy | str = FsyncPolicy.INTERVAL,
+        fsync_interval_s: float = 1.0,
+        *,
+        max_backlog: int = 10_000,
+    ) -> None:
+        try:
+            self.fsync = FsyncPolicy(fsync)
+        except ValueError:
+            choices = ", ".join(p.value for p in FsyncPolicy)
+            raise ValueError(f"fsync must be one of {choices}; got {fsync!r}") from None
+        if not fsync_interval_s > 0:
+            raise ValueError(f"fsync_interval_s must be > 0, got {fsync_interval_s!r}")
+        self.path = Path(path)
+        self.fsync_interval_ns = int(fsync_interval_s * 1e9)
+        self.max_backlog = max_backlog
+        self._codec = JournalCodec()
+        self._fd: int | None = None
+        self._seq = 0  # the last seq given to a record
+        self._seq_on_disk = 0
+        self._backlog: deque[tuple[int, bytes]] = deque()  # (seq, bytes still to write)
+        self._io_ok = True
+        self._dirty = False  # written since the last fsync
+        self._last_sync_ns: int | None = None
+        self._tick_armed = False
+        self.written = 0
+        self.write_errors = 0
+        self.unserializable = 0
+        self.dropped = 0
+        self.last_error = ""
+
+    @property
+    def healthy(self) -> bool:
+        """The last disk operation worked and nothing waits to be written."""
+        return self._io_ok and not self._backlog
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def on_start(self, ctx: Context) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        self._fd = os.open(self.path, flags, 0o640)
+        last_seq, torn = _scan_tail(self.path)
+        self._seq = self._seq_on_disk = last_seq
+        if torn is not None:
+            offset, fragment, fragment_seq = torn
+            if fragment_seq is not None:  # a whole record that only lacks its newline
+                self._seq = self._seq_on_disk = max(last_seq, fragment_seq)
+                self._backlog.append((self._seq, b"\n"))
+            else:
+                log.warning("%s: the last line was unfinished (%d bytes at offset %d; the "
+                            "process stopped mid-write): starting on a fresh line",
+                            self.path, len(fragment), offset)
+                self._seq += 1
+                marker = self._codec.encode(TornLine(offset, len(fragment)))
+                line = format_line(self._seq, ctx.time_ns(), ctx.monotonic_ns(), marker)
+                self._backlog.append((self._seq, b"\n" + line))
+            self._drain(ctx)
+        ctx.gauge("troupe_journal_healthy", int(self.healthy))
+
+    def on_stop(self, ctx: Context) -> None:
+        self._drain(ctx)
+        if self.fsync is not FsyncPolicy.NEVER:
+            self._sync(ctx)
+        if self._backlog:
+            log.error("%s: stopping with %d records not written (last error: %s)", self.path,
+                      len(self._backlog), self.last_error)
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError as exc:
+                self._failed(exc, ctx)
+            self._fd = None
+
+    # -- messages ----------------------------------------------------------------------------
+    def receive(self, message: Any, ctx: Context) -> Any:
+        if isinstance(message, Flush):
+            self._drain(ctx)
+            self._sync(ctx)
+            return Flushed(self._seq_on_disk, self.healthy, len(self._backlog))
+        if isinstance(message, _Tick):
+            self._tick_armed = False
+            self._drain(ctx)
+            self._after_write(ctx)
+            return None
+        self._append(self._codec.encode(message), ctx)
+        return None
+
+    def _append(self, record: Encoded, ctx: Context) -> None:
+        if record.unserializable:
+            self.unserializable += record.unserializable
+            ctx.count("troupe_journal_unserializable_total", record.unserializable)
+            log.warning("%s: %d field(s) of a %s were not data; written as their type",
+                        self.path, record.unserializable, record.kind)
+        self._seq += 1
+        if len(self._backlog) >= self.max_backlog:
+            self.dropped += 1
+            ctx.count("troupe_journal_dropped_total")
+            log.error("%s: backlog full, record seq %d (%s) dropped", self.path, self._seq,
+                      record.kind)
+            return
+        ctx.count("troupe_journal_records_total", kind=record.kind)
+        self._backlog.append(
+            (self._seq, format_line(self._seq, ctx.time_ns(), ctx.monotonic_ns(), record)))
+        self._drain(ctx)
+        self._after_write(ctx)
+
+    # -- disk --------------------------------------------------------------------------------
+    def _drain(self, ctx: Context) -> None:
+        """Write the backlog in order; a partial write leaves its remainder at the head."""
+        backlog, fd = self._backlog, self._fd
+        if fd is None:
+            return
+        while backlog:
+            seq, data = backlog[0]
+            try:
+                n = os.write(fd, data)
+                if n <= 0:
+                    raise OSError(f"write returned {n}")
+            except OSError as exc:
+                self._failed(exc, ctx)
+                self._arm(_RETRY_S, ctx)
+                return
+            self._dirty = True
+            if n < len(data):
+                backlog[0] = (seq, data[n:])
+                continue
+            backlog.popleft()
+            self.written += 1
+            self._seq_on_disk = seq
+            self._succeeded(ctx)
+
+    def _after_write(self, ctx: Context) -> None:
+        if not self._dirty or self.fsync is FsyncPolicy.NEVER:
+            return
+        if self.fsync is FsyncPolicy.ALWAYS:
+            self._sync(ctx)
+            return
+        now = ctx.monotonic_ns()
+        last = self._last_sync_ns
+        if last is None or now - last >= self.fsync_interval_ns:
+            self._sync(ctx)
+        else:
+            self._arm((self.fsync_interval_ns - (now - last)) / 1e9, ctx)
+
+    def _sync(self, ctx: Context) -> None:
+        if self._fd is None or not self._dirty:
+            return
+        started = time.perf_counter()
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            self._failed(exc, ctx)
+            self._arm(_RETRY_S, ctx)
+            return
+        ctx.observe("troupe_journal_fsync_seconds", time.perf_counter() - started)
+        self._dirty = False
+        self._last_sync_ns = ctx.monotonic_ns()
+        self._succeeded(ctx)
+
+    def _arm(self, delay_s: float, ctx: Context) -> None:
+        # Armed once: re-scheduling the same key would push a due fsync back on every record.
+        if not self._tick_armed:
+            self._tick_armed = True
+            ctx.schedule(delay_s, _Tick(), key=_TICK_KEY)
+
+    def _failed(self, exc: OSError, ctx: Context) -> None:
+        self.write_errors += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        ctx.count("troupe_journal_write_errors_total")
+        if self._io_ok:
+            log.error("%s: journal write failed (%s); %d record(s) wait, retrying", self.path,
+                      self.last_error, len(self._backlog))
+            self._io_ok = False
+            ctx.gauge("troupe_journal_healthy", 0)
+
+    def _succeeded(self, ctx: Context) -> None:
+        if not self._io_ok:
+            self._io_ok = True
+            log.warning("%s: journal writes work again", self.path)
+        if not self._backlog:
+            ctx.gauge("troupe_journal_healthy", 1)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path), "fsync": self.fsync.value, "seq": self._seq,
+            "seq_on_disk": self._seq_on_disk, "written": self.written, "healthy": self.healthy,
+            "backlog": len(self._backlog), "write_errors": self.write_errors,
+            "dropped": self.dropped, "unserializable": self.unserializable,
+            "last_error": self.last_error,
+        }
+
+
+def _scan_tail(path: Path) -> tuple[int, tuple[int, bytes, int | None] | None]:
+    """The last record's seq, and the unfinished last line if there is one:
+    `(offset, fragment, its seq if the fragment is a whole record lacking only "\\n")`.
+
+    Reads backwards from the end in growing blocks, so a long journal costs one block."""
+    with path.open("rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        start, block, buf = size, _TAIL_BLOCK, b""
+        while start > 0:
+            new_start = max(0, start - block)
+            f.seek(new_start)
+            buf = f.read(start - new_start) + buf
+            start, block = new_start, block * 2
+            lines = buf.split(b"\n")
+            if start > 0:
+                lines = lines[1:]  # may begin mid-line
+                if not lines:
+                    continue  # no newline yet: the last line starts further back
+            seq = _last_seq(lines[:-1])
+            if seq is not None or start == 0:
+                break
+        else:
+            return 0, None
+        fragment = lines[-1]
+        torn = None
+        if fragment:
+            try:
+                fragment_seq: int | None = decode_line(fragment)["seq"]
+            except JournalError:
+                fragment_seq = None
+            torn = (size - len(fragment), fragment, fragment_seq)
+        return seq or 0, torn
+
+
+def _last_seq(lines: list[bytes]) -> int | None:
+    for raw in reversed(lines):
+        try:
+            return int(decode_line(raw)["seq"])
+        except JournalError:
+            continue
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def iter_journal(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Every record of the journal at `path`, in file order. A missing file has none.
+
+    An unfinished last line is skipped with a warning, and so is a line a later `TornLine`
+    record names. Any other malformed line raises `JournalError` naming the file and line.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        offset = 0
+        suspect: tuple[int, int, bytes, str] | None = None  # (lineno, offset, raw, why)
+        for lineno, raw in enumerate(f, 1):
+            start, offset = offset, offset + len(raw)
+            finished = raw.endswith(b"\n")
+            try:
+                record = decode_line(raw[:-1] if finished else raw)
+            except JournalError as exc:
+                if suspect is not None:
+                    raise _malformed(path, *suspect) from None
+                if not finished:
+                    log.warning("%s:%d: skipping an unfinished last line (%d bytes): the "
+                                "process stopped mid-write", path, lineno, len(raw))
+                    return
+                suspect = (lineno, start, raw, str(exc))
+                continue
+            if suspect is not None:
+                marker = record["kind"] == TornLine.__name__
+                if not marker or record["data"].get("offset") != suspect[1]:
+                    raise _malformed(path, *suspect)
+                log.warning("%s:%d: skipping an unfinished line left by a crash (marked by "
+                            "seq %d)", path, suspect[0], record["seq"])
+                suspect = None
+            yield record
+        if suspect is not None:
+            raise _malformed(path, *suspect)
+
+
+def _malformed(path: Path, lineno: int, _offset: int, raw: bytes, why: str) -> JournalError:
+    return JournalError(
+        f"{path}:{lineno}: malformed journal line ({why}): {raw[:80]!r}. A journal is "
+        f"evidence and is not skipped silently: move the file aside or repair that line.")
+
+
+def recover_journal(path: str | os.PathLike[str]) -> RecoveredState:
+    """Replay the journal at `path` (see `actors.recovery.recover`). Raises `JournalError`."""
+    return recover(iter_journal(path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m supervision.node.journal PATH`: what a restart would recover from a journal."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m supervision.node.journal PATH\n")
+        return 2
+    try:
+        state = recover_journal(args[0])
+    except (JournalError, OSError) as exc:
+        sys.stderr.write(f"journal: {exc}\n")
+        return 2
+    sys.stdout.write("\n".join(state.summary()) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

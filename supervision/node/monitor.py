@@ -1,0 +1,86 @@
+"""The node's own view of its trading: what `/readyz`, the status line and shutdown read.
+
+`NodeMonitor` is an ordinary actor subscribed to the books, the risk gate, the portfolio and the
+venue connection. It keeps a `NodeView`, a plain object the node reads on the event-loop thread
+(the live host runs loop actors on that thread, so there is no race). Nothing here decides
+anything; it only remembers the latest word of each actor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from actors.behaviour import Behaviour, Context
+from actors.risk.views import RiskPersistentState
+from protocols.decisions import TradingState, TradingStateChanged
+from protocols.market import BookStale, BookTop
+from protocols.portfolio import PortfolioSnapshot
+from protocols.venue_state import VenueReconciled
+
+__all__ = ["NodeMonitor", "NodeView"]
+
+
+@attrs.define
+class BookHealth:
+    synced: bool = False
+    last_top_ns: int | None = None
+    stale_reason: str | None = "unsynced"
+    bid: int | None = None
+    ask: int | None = None
+
+
+@attrs.define
+class NodeView:
+    instruments: tuple[str, ...]
+    state: TradingState = TradingState.ACTIVE
+    state_reason: str = ""
+    books: dict[str, BookHealth] = attrs.Factory(dict)
+    portfolio: PortfolioSnapshot | None = None
+    reconciled: bool = False
+    risk_state: RiskPersistentState | None = None  # the gate's latest, for its next restart
+
+    def __attrs_post_init__(self) -> None:
+        for name in self.instruments:
+            self.books.setdefault(name, BookHealth())
+
+    def md_ready(self, now_ns: int, max_age_ns: int) -> tuple[bool, dict[str, str]]:
+        detail, ready = {}, True
+        for name, book in self.books.items():
+            if not book.synced:
+                detail[name], ready = f"stale: {book.stale_reason}", False
+            elif book.last_top_ns is None or now_ns - book.last_top_ns > max_age_ns:
+                detail[name], ready = "no fresh update", False
+            else:
+                detail[name] = "synced"
+        return ready, detail
+
+
+class NodeMonitor(Behaviour):
+    def __init__(self, view: NodeView) -> None:
+        self.view = view
+
+    def receive(self, message: Any, ctx: Context) -> Any:
+        view, now = self.view, ctx.monotonic_ns()
+        if isinstance(message, BookTop):
+            book = view.books.setdefault(message.instrument, BookHealth())
+            book.synced, book.stale_reason, book.last_top_ns = True, None, now
+            book.bid, book.ask = message.bid, message.ask
+        elif isinstance(message, BookStale):
+            book = view.books.setdefault(message.instrument, BookHealth())
+            book.synced, book.stale_reason = False, message.reason
+        elif isinstance(message, TradingStateChanged):
+            view.state, view.state_reason = message.new, f"{message.reason} ({message.source})"
+        elif isinstance(message, PortfolioSnapshot):
+            view.portfolio = message
+        elif isinstance(message, VenueReconciled):
+            view.reconciled = True
+        elif isinstance(message, RiskPersistentState):
+            view.risk_state = message
+        return None
+
+    def snapshot(self) -> Any:
+        v = self.view
+        return {"state": v.state.name, "reconciled": v.reconciled,
+                "books": {n: b.stale_reason or "synced" for n, b in v.books.items()}}

@@ -1,0 +1,285 @@
+"""Running a node on the live host: start-up, the status line, signals, graceful shutdown.
+
+Shutdown, on SIGINT/SIGTERM or at the end of `--duration`:
+  1. stop new orders: the strategies subtree is stopped first (a stopping market maker cancels
+     its own quotes), so nothing can propose a new order any more;
+  2. cancel all open orders: a CancelAll to the action budget (it fences new orders still in its
+     mailbox and tells the connection to cancel everything resting);
+  3. wait, up to `shutdown.cancel_timeout_s`, until the connection has no open order left;
+  4. stop the rest of the tree in reverse start order (the supervisors do that);
+  5. journal a NodeStopped record and flush the journal (fsync), then stop it.
+A second signal forces the exit at once (exit code 130). Shutdown does not change the trading
+state: a halt is the operator's word and persists; a clean stop is not a halt.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+from decimal import Decimal
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import trio
+from hdrh.histogram import HdrHistogram
+
+from actors.risk.gate import CancelAll
+from protocols.journal import Flush, NodeStarted, NodeStopped
+from supervision.config.load import NodeConfig
+from supervision.config.schema import MarketSource
+from supervision.metrics.prometheus import PrometheusMetrics
+from supervision.node.assembly import Node
+from supervision.node.journal import JournalError, JournalWriter, recover_journal
+from supervision.node.live_guard import Mode, ModeDecision
+from supervision.runtime.live import LiveHost
+from supervision.sources.replay import ReplaySource
+from supervision.sources.synthetic import ContinuingSource
+
+__all__ = ["run_node"]
+
+SECOND = 1_000_000_000
+
+
+class NodeMetrics(PrometheusMetrics):
+    """The node's sink, plus exact in-process percentiles of the order-path latencies for the
+    status line and the summary (Prometheus buckets are too coarse to print a p99 from)."""
+
+    TRACKED = ("troupe_tick_to_trade_seconds", "troupe_order_ack_seconds",
+               "troupe_cancel_ack_seconds")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._hdr = {name: HdrHistogram(1, 60 * SECOND, 3) for name in self.TRACKED}
+
+    def observe(self, actor: str, metric: str, value: Any, labels: dict[str, str]) -> None:
+        super().observe(actor, metric, value, labels)
+        histogram = self._hdr.get(metric)
+        if histogram is not None:
+            histogram.record_value(min(max(1, int(float(value) * SECOND)), 60 * SECOND))
+
+    def quantile(self, metric: str, q: float) -> float | None:
+        histogram = self._hdr.get(metric)
+        if histogram is None or histogram.get_total_count() == 0:
+            return None
+        return float(histogram.get_value_at_percentile(q * 100)) / SECOND
+
+
+def _version() -> str:
+    try:
+        return metadata.version("troupe")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def run_node(config: NodeConfig, decision: ModeDecision, *, duration: float | None) -> int:
+    if config.venue.kind.value != "sim":
+        sys.stderr.write(
+            f"error: venue kind {config.venue.kind.value!r} needs a live venue adapter, which "
+            "this version does not have yet; use venue.kind = \"sim\" (see docs/node.md)\n")
+        return 2
+    journal_path = Path(config.journal.path)
+    try:
+        recovered = recover_journal(journal_path) if journal_path.exists() else None
+    except (JournalError, OSError) as exc:
+        sys.stderr.write(f"error: cannot replay the journal: {exc}\n")
+        return 2
+    try:
+        return trio.run(_serve, config, decision, duration, recovered)
+    except KeyboardInterrupt:  # only before the signal handlers are in place
+        return 130
+
+
+def _source_factory(config: NodeConfig, node: Node) -> Any:
+    market = config.market
+    mapping = {i.venue_symbol: i.symbol for i in config.instruments}
+    specs = dict(node.specs)
+    path = market.recording_path()
+    synth = market.synthetic
+    if market.source is MarketSource.REPLAY:
+        return lambda target: ReplaySource(path, mapping, target, market.speed)
+    return lambda target: ContinuingSource(path, mapping, target, specs, market.speed,
+                                           step_s=synth.step_ms / 1000, levels=synth.levels,
+                                           seed=synth.seed)
+
+
+async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | None,
+                 recovered: Any) -> int:
+    metrics = NodeMetrics()
+    host = LiveHost(seed=config.node.seed, metrics=metrics)
+    metrics.attach_host(host)
+    metrics.set_build_info(version=_version(), mode=decision.mode.value,
+                           profile=config.profile.value, node=config.node.name)
+    node = Node(config, decision.mode, host, recovered=recovered)
+    journal_cfg = config.journal
+    print(f"troupe node {config.node.name!r}: {decision.notice}", flush=True)
+    if recovered is not None:
+        for note in recovered.notes:
+            print(f"journal: {note}", flush=True)
+        if recovered.open_orders:
+            # The embedded venue starts empty: what rested on it before the restart is gone.
+            print(f"journal: {len(recovered.open_orders)} order(s) were open at the last stop; "
+                  "the simulated venue restarted empty, so none rests now", flush=True)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(host.serve)
+        node.start(lambda: JournalWriter(journal_cfg.path, journal_cfg.fsync.value,
+                                         journal_cfg.fsync_interval_s),
+                   _source_factory(config, node))
+        assert node.journal is not None
+        node.journal.tell(NodeStarted(config.node.name, config.profile.value,
+                                      decision.mode.value, _version()))
+        plane = await _start_control(config, node, nursery)
+        started = time.monotonic()
+        reason = await _run_until_stop(config, node, duration, started)
+        await _shutdown(config, node, reason)
+        if plane is not None:
+            plane.shutdown()
+        nursery.cancel_scope.cancel()
+    print(summary(node, time.monotonic() - started), flush=True)
+    return 0
+
+
+async def _start_control(config: NodeConfig, node: Node, nursery: trio.Nursery) -> Any:
+    control = config.control
+    if not control.enabled:
+        print("control plane: disabled by config", flush=True)
+        return None
+    from supervision.control.http import ControlPlane
+
+    plane = ControlPlane(node, host=control.listen_host, port=control.listen_port,
+                         token=control.token, max_body_bytes=control.max_body_bytes,
+                         am_matchers=dict(control.alertmanager.matchers),
+                         am_resume_on_resolved=control.alertmanager.resume_on_resolved,
+                         am_token=control.alertmanager.token,
+                         am_max_body_bytes=control.alertmanager.max_body_bytes)
+    port = await nursery.start(plane.serve)
+    note = "" if control.token is not None else " (POST /control disabled: no token configured)"
+    print(f"control plane: http://{control.listen_host}:{port} "
+          f"(/metrics /healthz /readyz /control /am-webhook){note}", flush=True)
+    return plane
+
+
+async def _run_until_stop(config: NodeConfig, node: Node, duration: float | None,
+                          started: float) -> str:
+    interval = config.node.status_interval_s
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        deadline = math.inf if duration is None else trio.current_time() + duration
+        next_status = trio.current_time() + interval
+        while True:
+            wake = min(deadline, next_status)
+            with trio.move_on_at(wake):
+                async for signum in signals:
+                    name = signal.Signals(signum).name
+                    print(f"\n{name}: stopping (send it again to force)", flush=True)
+                    _force_on_second_signal()
+                    return name
+            if trio.current_time() >= deadline:
+                return "duration"
+            print(status_line(node, time.monotonic() - started), flush=True)
+            next_status += interval
+
+
+def _force_on_second_signal() -> None:
+    """From now on a SIGINT or SIGTERM ends the process at once, whatever shutdown is doing."""
+
+    def force(signum: int, _frame: Any) -> None:
+        os.write(2, f"{signal.Signals(signum).name} again: forced exit\n".encode())
+        os._exit(130)
+
+    signal.signal(signal.SIGINT, force)
+    signal.signal(signal.SIGTERM, force)
+
+
+async def _shutdown(config: NodeConfig, node: Node, reason: str) -> None:
+    host = node.host
+    strategies = host.existing_cell("node/strategies")
+    if strategies is not None:
+        await trio.to_thread.run_sync(host.stop, strategies.ref)
+    node.budget.tell(CancelAll(None, f"shutdown: {reason}"))
+    deadline = trio.current_time() + config.shutdown.cancel_timeout_s
+    left = _open_orders(node)
+    while left and trio.current_time() < deadline:
+        await trio.sleep(0.02)
+        left = _open_orders(node)
+    if left:
+        print(f"shutdown: {len(left)} order(s) still open after "
+              f"{config.shutdown.cancel_timeout_s}s: {', '.join(left[:5])}", flush=True)
+    if node.root is not None:
+        await trio.to_thread.run_sync(host.stop, node.root)
+    if node.monitor is not None:
+        await trio.to_thread.run_sync(host.stop, node.monitor)
+    if node.journal is not None:
+        node.journal.tell(NodeStopped(reason))
+        try:
+            await trio.to_thread.run_sync(lambda: host.ask(node.journal, Flush(), timeout=5.0))
+        except Exception as exc:  # the flush failed: say so, the node still stops
+            print(f"shutdown: journal flush failed: {exc}", flush=True)
+        await trio.to_thread.run_sync(host.stop, node.journal)
+
+
+def _open_orders(node: Node) -> list[str]:
+    cell = node.host.existing_cell("node/venue/connection")
+    venue = getattr(cell, "behaviour", None)
+    session = getattr(venue, "session", None)
+    return session.open_orders() if session is not None else []
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+def _money(value: Decimal | None) -> str:
+    return f"{value or 0:+.2f}"
+
+
+def _position(node: Node) -> str:
+    snap = node.view.portfolio
+    if snap is None:
+        return "flat"
+    parts = []
+    for p in snap.positions:
+        if p.qty:
+            spec = node.specs.get(p.instrument)
+            size = p.qty * spec.lot_step if spec is not None else p.qty
+            parts.append(f"{p.instrument} {size:+}")
+    return ", ".join(parts) or "flat"
+
+
+def _ttt_p99(node: Node) -> str:
+    quantile = getattr(node.host.metrics, "quantile", None)
+    if quantile is None:
+        return "-"
+    value = quantile("troupe_tick_to_trade_seconds", 0.99)
+    return "-" if value is None else f"{value * 1e6:.0f}us"
+
+
+def status_line(node: Node, elapsed: float) -> str:
+    view, metrics = node.view, node.host.metrics
+    snap = view.portfolio
+    pnl = None if snap is None else snap.realized_pnl + snap.unrealized_pnl
+    books = "synced" if all(b.synced for b in view.books.values()) else "syncing"
+    sent = int(metrics.total("troupe_orders_sent_total"))
+    observed = int(metrics.total("troupe_orders_observed_total"))
+    orders = f"sent={sent}" if node.mode is not Mode.OBSERVE else f"observed={observed}"
+    return (f"t={elapsed:6.1f}s state={view.state.name} md={books} pnl={_money(pnl)} "
+            f"pos={_position(node)} orders: {orders} open={len(_open_orders(node))} "
+            f"fills={int(metrics.total('troupe_fills_total'))} ttt_p99={_ttt_p99(node)}")
+
+
+def summary(node: Node, elapsed: float) -> str:
+    view, metrics = node.view, node.host.metrics
+    snap = view.portfolio
+    restarts = sum(1 for _ in node.host.log.records(kind="restart"))
+    lines = [f"summary after {elapsed:.1f}s ({node.mode.value} mode):",
+             f"  state {view.state.name}; orders sent "
+             f"{int(metrics.total('troupe_orders_sent_total'))}, acked "
+             f"{int(metrics.total('troupe_orders_acked_total'))}, rejected "
+             f"{int(metrics.total('troupe_orders_rejected_total'))}, fills "
+             f"{int(metrics.total('troupe_fills_total'))}",
+             f"  pnl realized {_money(None if snap is None else snap.realized_pnl)}, "
+             f"unrealized {_money(None if snap is None else snap.unrealized_pnl)}; "
+             f"position {_position(node)}; tick-to-trade p99 {_ttt_p99(node)}",
+             f"  restarts {restarts}; journal {node.config.journal.path}"]
+    return "\n".join(lines)

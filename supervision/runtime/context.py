@@ -1,0 +1,241 @@
+"""The one `Context` implementation, shared by both hosts.
+
+Host specifics (the clock, the timer queue, where new cells run, the metrics sink) come from the
+`HostServices` the cell was created by; everything else about effects is decided here once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import zlib
+from collections.abc import Callable, Hashable
+from itertools import count
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pykka._envelope import Envelope
+
+from protocols.runtime import AskTimeout, Refused, Reply
+from supervision.runtime.lifecycle import SelfMessage
+
+if TYPE_CHECKING:
+    from actors.behaviour import Behaviour, MailboxSpec, Ref
+    from supervision.runtime.cell import Cell
+
+log = logging.getLogger("troupe.actor")
+
+
+class MetricsSink(Protocol):
+    def count(self, actor: str, metric: str, amount: float, labels: dict[str, str]) -> None: ...
+
+    def observe(self, actor: str, metric: str, value: float, labels: dict[str, str]) -> None: ...
+
+    def gauge(self, actor: str, metric: str, value: float, labels: dict[str, str]) -> None: ...
+
+
+class HostServices(Protocol):
+    """What a host lends its cells and contexts."""
+
+    seed: int
+    metrics: MetricsSink
+
+    def monotonic_ns(self) -> int: ...
+
+    def time_ns(self) -> int: ...
+
+    def start_timer(self, due_ns: int, cell: Cell, message: SelfMessage) -> Any: ...
+
+    def cancel_timer(self, handle: Any) -> None: ...
+
+    def create_cell(
+        self,
+        name: str,
+        factory: Callable[[], Behaviour],
+        *,
+        mailbox: MailboxSpec | None,
+        blocking: bool,
+        parent: Cell | None,
+    ) -> Cell: ...
+
+
+class _AskReplyTo:
+    """Stands where pykka expects a Future: the answer becomes a `Reply` message to the asker."""
+
+    __slots__ = ("_cell", "_correlation", "_generation", "_tag")
+
+    def __init__(self, cell: Cell, generation: int, correlation: int, tag: Any) -> None:
+        self._cell = cell
+        self._generation = generation
+        self._correlation = correlation
+        self._tag = tag
+
+    def _send(self, reply: Reply) -> None:
+        key = ("ask", self._correlation)
+        self._cell.deliver_system(SelfMessage(self._generation, key, None, reply))
+
+    def set(self, value: Any = None) -> None:
+        self._send(Reply(self._correlation, self._tag, value=value))
+
+    def set_exception(self, exc_info: Any = None) -> None:
+        import sys
+
+        error = (exc_info or sys.exc_info())[1]
+        self._send(Reply(self._correlation, self._tag, error=error))
+
+
+class AskRefused(Exception):
+    """The target's mailbox refused the request; carries the `Refused` record."""
+
+    def __init__(self, refused: Refused) -> None:
+        super().__init__(f"{refused.actor} refused the ask: {refused.reason}")
+        self.refused = refused
+
+
+class ActorContext:
+    """The effects of one incarnation of one actor. A restart builds a fresh context."""
+
+    __slots__ = ("_cell", "_correlations", "_generation", "_host", "_random", "_timers")
+
+    def __init__(self, cell: Cell, host: HostServices, generation: int) -> None:
+        self._cell = cell
+        self._host = host
+        self._generation = generation
+        self._timers: dict[Hashable, Any] = {}
+        self._correlations = count(1)
+        self._random: random.Random | None = None
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def self_ref(self) -> Ref:
+        return self._cell.ref
+
+    @property
+    def name(self) -> str:
+        return self._cell.name
+
+    @property
+    def random(self) -> random.Random:
+        if self._random is None:
+            # Stable across runs and restarts-by-order: host seed, actor name, incarnation.
+            seed = zlib.crc32(self._cell.name.encode()) ^ (self._host.seed * 1_000_003)
+            self._random = random.Random(seed + self._generation)
+        return self._random
+
+    # -- messaging ------------------------------------------------------------------------
+    def tell(self, target: Ref, message: Any) -> Refused | None:
+        return target.tell(message)
+
+    def ask(self, target: Ref, message: Any, *, timeout: float, tag: Any = None) -> int:
+        correlation = next(self._correlations)
+        key = ("ask", correlation)
+        self._arm(key, timeout, Reply(correlation, tag, error=AskTimeout(f"{timeout}s")))
+        reply_to: Any = _AskReplyTo(self._cell, self._generation, correlation, tag)
+        envelope = Envelope(message, reply_to=reply_to)
+        refused = _deliver_envelope(target, envelope)
+        if refused is not None:
+            reply_to.set_exception((AskRefused, AskRefused(refused), None))
+        return correlation
+
+    # -- timers ---------------------------------------------------------------------------
+    def schedule(self, delay: float, message: Any, *, key: Hashable | None = None) -> Hashable:
+        if key is None:
+            key = ("timer", next(self._correlations))
+        self._arm(key, delay, message)
+        return key
+
+    def _arm(self, key: Hashable, delay: float, message: Any) -> None:
+        previous = self._timers.pop(key, None)
+        if previous is not None:
+            self._host.cancel_timer(previous[0])
+        due = self._host.monotonic_ns() + max(0, int(delay * 1e9))
+        handle_box: list[Any] = []
+        # The handle is only known after start_timer returns; the firing message refers to the
+        # box, which is filled before any firing can be processed.
+        firing = SelfMessage(self._generation, key, handle_box, message)
+        handle_box.append(self._host.start_timer(due, self._cell, firing))
+        self._timers[key] = handle_box
+
+    def cancel_timer(self, key: Hashable) -> bool:
+        box = self._timers.pop(key, None)
+        if box is None:
+            return False
+        self._host.cancel_timer(box[0])
+        return True
+
+    def cancel_all_timers(self) -> None:
+        for box in self._timers.values():
+            self._host.cancel_timer(box[0])
+        self._timers.clear()
+
+    def claim(self, firing: SelfMessage) -> bool:
+        """Decide whether a timer firing or a reply is still wanted, and consume its key."""
+        if firing.generation != self._generation:
+            return False
+        box = self._timers.get(firing.key)
+        if box is None or (firing.handle is not None and firing.handle is not box):
+            return False
+        del self._timers[firing.key]
+        if firing.handle is None:  # a reply beat its timeout: the timeout must not fire too
+            self._host.cancel_timer(box[0])
+        return True
+
+    def pending_timers(self) -> int:
+        return len(self._timers)
+
+    # -- clocks and randomness ------------------------------------------------------------
+    def monotonic_ns(self) -> int:
+        return self._host.monotonic_ns()
+
+    def time_ns(self) -> int:
+        return self._host.time_ns()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def spawn(
+        self,
+        name: str,
+        factory: Callable[[], Behaviour],
+        *,
+        mailbox: MailboxSpec | None = None,
+        blocking: bool = False,
+    ) -> Ref:
+        child = self._host.create_cell(
+            f"{self._cell.name}/{name}", factory, mailbox=mailbox, blocking=blocking,
+            parent=self._cell,
+        )
+        self._cell.adopt(child)
+        child.request_start()
+        return child.ref
+
+    def stop(self) -> None:
+        self._cell.request_stop()
+
+    # -- metrics --------------------------------------------------------------------------
+    def count(self, metric: str, amount: float = 1, **labels: str) -> None:
+        self._host.metrics.count(self._cell.name, metric, amount, labels)
+
+    def observe(self, metric: str, value: float, **labels: str) -> None:
+        self._host.metrics.observe(self._cell.name, metric, value, labels)
+
+    def gauge(self, metric: str, value: float, **labels: str) -> None:
+        self._host.metrics.gauge(self._cell.name, metric, value, labels)
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        return logging.LoggerAdapter(log, {"actor": self._cell.name})
+
+    # -- privileged: used by supervisors only ---------------------------------------------
+    @property
+    def cell(self) -> Cell:
+        return self._cell
+
+    @property
+    def host(self) -> HostServices:
+        return self._host
+
+
+def _deliver_envelope(target: Ref, envelope: Envelope[Any]) -> Refused | None:
+    deliver = getattr(target, "deliver_envelope", None)
+    if deliver is None:
+        raise TypeError(f"{target!r} is not a Troupe actor reference")
+    result: Refused | None = deliver(envelope)
+    return result

@@ -1,0 +1,300 @@
+"""The deterministic host: one thread, a virtual clock, one event order.
+
+Events run in (virtual time, sequence) order. Messages sent "now" go to a FIFO of ready tokens,
+one token per queued item, so they run in exactly the order they were sent across the whole
+system. Timers wait in a heap keyed by (due time, sequence). Time only moves when nothing is
+ready: it jumps to the earliest timer, and every timer due at that instant fires, in sequence
+order, before anything sent at that instant (they were all scheduled earlier, so they are older).
+
+The same behaviours, seed and inputs therefore give the same message order and the same results,
+run after run: what backtests and most tests need. A behaviour cannot tell it is here.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+from itertools import count
+from typing import TYPE_CHECKING, Any
+
+from pykka._envelope import Envelope
+
+from protocols.runtime import ActorDead, AskTimeout, FailureRecord, Refused
+from supervision.runtime.cell import RUNNING, Cell
+from supervision.runtime.context import AskRefused
+from supervision.runtime.introspection import (
+    ActorInfo,
+    InMemoryMetrics,
+    SupervisionLog,
+    actor_info,
+)
+from supervision.runtime.lifecycle import CellState, ChildExit, StopCell, TimerHandle
+from supervision.runtime.mailbox import EMPTY
+
+if TYPE_CHECKING:
+    from actors.behaviour import Behaviour, MailboxSpec, Ref
+    from supervision.runtime.context import MetricsSink
+
+DEAD = CellState.DEAD
+DEFAULT_EPOCH_NS = 1_700_000_000_000_000_000  # 2023-11-14: any fixed epoch keeps runs identical
+
+
+class LocalRef:
+    """A ref on the deterministic host. `tell` is the cell's own bound method: one call deep."""
+
+    __slots__ = ("_cell", "deliver_envelope", "name", "tell")
+
+    def __init__(self, cell: DeterministicCell) -> None:
+        self._cell = cell
+        self.name = cell.name
+        self.tell = cell.deliver
+        self.deliver_envelope = cell.deliver_envelope
+
+    def __repr__(self) -> str:
+        return f"<LocalRef {self.name}>"
+
+    @property
+    def cell(self) -> DeterministicCell:
+        return self._cell
+
+
+class DeterministicCell(Cell):
+    host: DeterministicHost
+
+    def _make_ref(self) -> Ref:
+        self._token = self.host._ready.append
+        return LocalRef(self)
+
+    def deliver(self, message: Any) -> Refused | None:
+        if self.state is DEAD:
+            self.mailbox.rejected += 1
+            return Refused(self.name, "dead")
+        reason = self.mailbox.put(message)
+        if reason is None:
+            self._token(self)
+            return None
+        return Refused(self.name, reason)
+
+    def deliver_envelope(self, envelope: Envelope[Any]) -> Refused | None:
+        return self.deliver(envelope)
+
+    def deliver_system(self, item: Any) -> None:
+        if self.state is DEAD:
+            return
+        self.mailbox.system.append(item)
+        self._token(self)
+
+    def _resumed(self) -> None:
+        for _ in range(self.mailbox.user_depth()):
+            self._token(self)
+
+    def run_one(self) -> None:
+        mailbox = self.mailbox
+        if mailbox.system:
+            item = mailbox.system.popleft()
+        elif self.state is RUNNING:
+            item = mailbox._pop_user()
+            if item is EMPTY:
+                return
+        else:
+            return  # the message waits for the next incarnation; _resumed re-arms it
+        mailbox.handled += 1
+        self.process(item)
+
+
+class _Answer:
+    """A future for host.ask: filled synchronously by the cell that answers."""
+
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def set(self, value: Any = None) -> None:
+        self.done, self.value = True, value
+
+    def set_exception(self, exc_info: Any = None) -> None:
+        import sys
+
+        self.done, self.error = True, (exc_info or sys.exc_info())[1]
+
+
+class DeterministicHost:
+    """Runs behaviours in virtual time. Drive it with `run_until_idle`, `advance` or `ask`."""
+
+    name = "deterministic"
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        start_ns: int = 0,
+        epoch_ns: int = DEFAULT_EPOCH_NS,
+        metrics: MetricsSink | None = None,
+    ) -> None:
+        self.seed = seed
+        self.metrics: MetricsSink = metrics or InMemoryMetrics()
+        self.log = SupervisionLog()
+        self.root_exits: list[ChildExit] = []
+        self.on_root_exit: Callable[[ChildExit], None] | None = None
+        self._on_handled: Callable[[str, int], None] | None = None
+        self._now = start_ns
+        self._epoch = epoch_ns
+        self._ready: deque[DeterministicCell] = deque()
+        self._timers: list[tuple[int, int, TimerHandle]] = []
+        self._sequence = count()
+        self._cells: dict[str, DeterministicCell] = {}
+
+    @property
+    def on_handled(self) -> Callable[[str, int], None] | None:
+        """Called with (actor, ns) after each `receive`; the ns are real, not virtual, time (a
+        profile of the behaviour's code). Setting it switches timing on or off in every cell."""
+        return self._on_handled
+
+    @on_handled.setter
+    def on_handled(self, hook: Callable[[str, int], None] | None) -> None:
+        self._on_handled = hook
+        for cell in self._cells.values():
+            cell.time_handling(hook is not None)
+
+    # -- HostServices ---------------------------------------------------------------------
+    def monotonic_ns(self) -> int:
+        return self._now
+
+    def time_ns(self) -> int:
+        return self._epoch + self._now
+
+    def start_timer(self, due_ns: int, cell: Cell, message: Any) -> TimerHandle:
+        timer = TimerHandle(cell, message)
+        heapq.heappush(self._timers, (max(due_ns, self._now), next(self._sequence), timer))
+        return timer
+
+    def cancel_timer(self, handle: TimerHandle) -> None:
+        handle.cancelled = True
+
+    def create_cell(
+        self,
+        name: str,
+        factory: Callable[[], Behaviour],
+        *,
+        mailbox: MailboxSpec | None = None,
+        blocking: bool = False,
+        parent: Cell | None = None,
+    ) -> DeterministicCell:
+        existing = self._cells.get(name)
+        if existing is not None and existing.state is not DEAD:
+            raise ValueError(f"an actor named {name!r} already exists")
+        cell = DeterministicCell(self, name, factory, mailbox, parent)
+        self._cells[name] = cell
+        return cell
+
+    def record(self, record: FailureRecord) -> None:
+        self.log.record(record)
+        self.metrics.count(record.actor, "troupe_supervision_events_total", 1,
+                           {"kind": record.kind})
+
+    def orphan_exit(self, cell: Cell, notice: ChildExit) -> None:
+        self.root_exits.append(notice)
+        if self.on_root_exit is not None:
+            self.on_root_exit(notice)
+
+    def orphan_stopped(self, cell: Cell) -> None:
+        """A top-level actor acknowledged a stop; nothing waits on the deterministic host."""
+
+    # -- driving ---------------------------------------------------------------------------
+    def spawn(
+        self,
+        name: str,
+        factory: Callable[[], Behaviour],
+        *,
+        mailbox: MailboxSpec | None = None,
+        blocking: bool = False,
+    ) -> Ref:
+        """Create and start a top-level actor (it has no parent: its exits go to `root_exits`)."""
+        cell = self.create_cell(name, factory, mailbox=mailbox, blocking=blocking)
+        cell.request_start()
+        return cell.ref
+
+    def tell(self, ref: Ref, message: Any) -> Refused | None:
+        return ref.tell(message)
+
+    def stop(self, ref: Ref, *, timeout: float = 5.0) -> bool:
+        """Stop a top-level actor (a supervisor stops its children first) and run until done."""
+        cell: DeterministicCell = ref.cell  # type: ignore[attr-defined]
+        cell.deliver_system(StopCell())
+        self.run_until_idle(max_seconds=timeout)
+        return cell.state is not RUNNING
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Run whatever is ready now, without letting virtual time pass."""
+        self._run(self._now, advance_clock=False)
+
+    def run_until_idle(self, max_seconds: float = 3600.0) -> None:
+        """Run ready work and due timers until nothing is left within `max_seconds` of virtual
+        time from now. Periodic timers would run forever: the bound keeps a test finite."""
+        self._run(self._now + int(max_seconds * 1e9), advance_clock=False)
+
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` of virtual time pass, running everything due in that span."""
+        self._run(self._now + int(seconds * 1e9), advance_clock=True)
+
+    def ask(self, ref: Ref, message: Any, *, timeout: float = 5.0) -> Any:
+        answer = _Answer()
+        reply_to: Any = answer
+        refused = ref.deliver_envelope(Envelope(message, reply_to=reply_to))  # type: ignore[attr-defined]
+        if refused is not None:
+            raise AskRefused(refused)
+        self._run(self._now + int(timeout * 1e9), advance_clock=False, until=answer)
+        if not answer.done:
+            raise AskTimeout(f"no reply from {ref.name} within {timeout}s of virtual time")
+        if answer.error is not None:
+            raise answer.error
+        return answer.value
+
+    def _run(self, deadline_ns: int, *, advance_clock: bool, until: _Answer | None = None) -> None:
+        ready = self._ready
+        timers = self._timers
+        pop_ready = ready.popleft
+        while True:
+            if until is None:
+                while ready:
+                    pop_ready().run_one()
+            else:
+                while ready and not until.done:
+                    pop_ready().run_one()
+                if until.done:
+                    return
+            while timers and timers[0][2].cancelled:
+                heapq.heappop(timers)
+            if not timers or timers[0][0] > deadline_ns:
+                break
+            due = timers[0][0]
+            self._now = due
+            while timers and timers[0][0] == due:
+                timer = heapq.heappop(timers)[2]
+                if not timer.cancelled:
+                    timer.cell.deliver_system(timer.message)
+        if advance_clock and deadline_ns > self._now:
+            self._now = deadline_ns
+
+    # -- introspection ----------------------------------------------------------------------
+    def actors(self) -> list[ActorInfo]:
+        return [actor_info(cell, "deterministic") for cell in self._cells.values()]
+
+    def actor(self, name: str) -> ActorInfo:
+        cell = self._cells.get(name)
+        if cell is None:
+            raise ActorDead(f"no actor named {name!r}")
+        return actor_info(cell, "deterministic")
+
+    def existing_cell(self, name: str) -> DeterministicCell | None:
+        return self._cells.get(name)
+
+    def cell(self, name: str) -> DeterministicCell:
+        return self._cells[name]
+
+    def pending_timers(self) -> int:
+        return sum(1 for _, _, timer in self._timers if not timer.cancelled)

@@ -1,0 +1,219 @@
+"""Where live cells run: the shared loop dispatcher, or a thread of their own.
+
+A cell is "scheduled" from the moment a delivery finds it idle until a turn finds its mailbox
+empty; the cell's lock makes that flag and the mailbox change together, so a message is never
+stranded in a mailbox that no executor will look at.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+from collections import deque
+from itertools import count
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from supervision.runtime.bridge import LoopBridge
+from supervision.runtime.lifecycle import TimerHandle
+
+if TYPE_CHECKING:
+    from supervision.runtime.live import LiveCell
+
+log = logging.getLogger("troupe.executor")
+
+
+class LoopDispatcher:
+    """Runs non-blocking cells and every timer, as one task on the trio loop.
+
+    `throughput` is how many messages a cell handles per turn before the next ready cell gets
+    one: small keeps a latency-sensitive chain from waiting behind a busy actor's backlog.
+    `turn_budget_s` is how long the dispatcher works before yielding to other trio tasks.
+    """
+
+    def __init__(self, *, throughput: int = 1, turn_budget_s: float = 0.002) -> None:
+        self.throughput = throughput
+        self._budget_ns = int(turn_budget_s * 1e9)
+        self._ready: deque[LiveCell] = deque()
+        self._timers: list[tuple[int, int, TimerHandle]] = []
+        self._timer_lock = threading.Lock()
+        self._sequence = count()
+        self._sleeping = False
+        self._draining = False
+        self._wake_pending = False
+        self._wake: trio.Event | None = None
+        self._sleep_until_ns: int | None = None
+        self.loop_thread_id: int | None = None
+        self.bridge: LoopBridge | None = None
+        self.turns = 0
+        self.yields = 0
+        self.crashes = 0
+
+    # -- called from any thread ----------------------------------------------------------------
+    def schedule(self, cell: LiveCell) -> None:
+        self._ready.append(cell)
+        if self._sleeping:
+            if not self._draining and threading.get_ident() == self.loop_thread_id:
+                # A trio task on the loop (a websocket reader) told an actor while the dispatcher
+                # sleeps: run the chain now, in this task. Waking the dispatcher instead costs a
+                # trio scheduling round, whose I/O poll gives the GIL away to any busy thread.
+                self._drain()
+            else:
+                self._wake_up()
+
+    def start_timer(self, due_ns: int, cell: LiveCell, message: Any) -> TimerHandle:
+        entry = TimerHandle(cell, message)
+        with self._timer_lock:
+            heapq.heappush(self._timers, (due_ns, next(self._sequence), entry))
+        if self._sleeping:
+            until = self._sleep_until_ns
+            if until is None or due_ns < until:
+                self._wake_up()
+        return entry
+
+    @staticmethod
+    def cancel_timer(entry: TimerHandle) -> None:
+        entry.cancelled = True
+
+    def _wake_up(self) -> None:
+        if threading.get_ident() == self.loop_thread_id:
+            if self._wake is not None:
+                self._wake.set()
+        elif not self._wake_pending and self.bridge is not None:
+            self._wake_pending = True
+            self.bridge.call_soon(self._woken)
+
+    def _woken(self) -> None:
+        self._wake_pending = False
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- the loop --------------------------------------------------------------------------------
+    async def run(self) -> None:
+        self.loop_thread_id = threading.get_ident()
+        self.bridge = LoopBridge(trio.lowlevel.current_trio_token())
+        ready = self._ready
+        while True:
+            if self._drain():
+                self.yields += 1
+                await trio.lowlevel.checkpoint()
+                continue
+            self._wake = trio.Event()
+            self._sleeping = True
+            next_due = self._next_due_ns()
+            if ready or (next_due is not None and next_due <= time.monotonic_ns()):
+                self._sleeping = False  # work arrived between the drain and here
+                continue
+            self._sleep_until_ns = next_due
+            if next_due is None:
+                await self._wake.wait()
+            else:
+                with trio.move_on_after(max(0, next_due - time.monotonic_ns()) / 1e9):
+                    await self._wake.wait()
+            self._sleeping = False
+            self._sleep_until_ns = None
+
+    def _drain(self) -> bool:
+        """Fire due timers and run ready cells. True if it stopped for the time budget."""
+        self._draining = True
+        try:
+            return self._drain_unguarded()
+        finally:
+            self._draining = False
+
+    def _drain_unguarded(self) -> bool:
+        ready = self._ready
+        popleft = ready.popleft
+        throughput = self.throughput
+        clock = time.monotonic_ns
+        deadline = clock() + self._budget_ns
+        timers = self._timers
+        while True:
+            if timers:
+                now = clock()
+                if timers[0][0] <= now:
+                    self._fire_due(now)
+                if now > deadline:
+                    return bool(ready)
+            if not ready:
+                return False
+            for _ in range(64):
+                if not ready:
+                    break
+                cell = popleft()
+                try:
+                    more = cell.run_batch(throughput)
+                except BaseException:
+                    # The cell machinery itself broke (behaviour errors never get here): keep the
+                    # other actors running and count it.
+                    self.crashes += 1
+                    log.exception("dispatcher: cell %s crashed its executor turn", cell.name)
+                    more = False
+                if more:
+                    ready.append(cell)
+                self.turns += 1
+            if clock() > deadline:
+                return bool(ready)
+
+    def _fire_due(self, now: int) -> None:
+        timers = self._timers
+        due: list[TimerHandle] = []
+        with self._timer_lock:
+            while timers and timers[0][0] <= now:
+                entry = heapq.heappop(timers)[2]
+                if not entry.cancelled:
+                    due.append(entry)
+        for entry in due:
+            entry.cell.deliver_system(entry.message)
+
+    def _next_due_ns(self) -> int | None:
+        with self._timer_lock:
+            timers = self._timers
+            while timers and timers[0][2].cancelled:
+                heapq.heappop(timers)
+            return timers[0][0] if timers else None
+
+    def pending_timers(self) -> int:
+        with self._timer_lock:
+            return sum(1 for _, _, entry in self._timers if not entry.cancelled)
+
+
+class ThreadExecutor:
+    """One thread for one blocking cell: it may block as long as it likes without stalling
+    anyone else. Messages to it queue in its mailbox under its policy meanwhile."""
+
+    def __init__(self, name: str) -> None:
+        self._wake = threading.Event()
+        self._closing = False
+        self._cell: LiveCell | None = None
+        self._thread = threading.Thread(target=self._run, name=f"troupe:{name}", daemon=True)
+
+    def bind(self, cell: LiveCell) -> None:
+        self._cell = cell
+        self._thread.start()
+
+    def schedule(self, cell: LiveCell) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        self._closing = True
+        self._wake.set()
+
+    def join(self, timeout: float) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        cell = self._cell
+        assert cell is not None
+        while not self._closing:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                while cell.run_batch(64) and not self._closing:
+                    pass
+            except BaseException:
+                log.exception("thread executor for %s crashed a turn", cell.name)

@@ -1,0 +1,424 @@
+"""The live host: pykka actors, run where their nature says.
+
+Actors that never block share one dispatcher, a task on a trio event loop next to the node's
+network I/O. The dispatcher drains a run queue of cells without returning to trio between hops,
+so a message passes through a chain of actors without a thread handoff and without giving the
+GIL away: a chain finishes inside one GIL slice. (Thread-per-actor pays a GIL handoff per hop,
+up to the 5 ms switch interval each when any other Python thread is busy.) After
+`turn_budget_s` of continuous work the dispatcher yields to trio so sockets are still served.
+
+Actors spawned with `blocking=True` (a synchronous ccxt call, a disk flush) get a thread of
+their own, running the same cell code, so they cannot stall the loop.
+
+Every cell is a real `pykka.Actor`: it is registered in `pykka.ActorRegistry`, and its ref is a
+`pykka.ActorRef` whose `tell` returns a `Refused` instead of blocking when a mailbox says no, and
+whose `ask` works from any thread except the loop's own (where it would deadlock: behaviours use
+`ctx.ask`). Mailbox access is serialised by a per-cell lock, because tells arrive from any thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pykka
+import trio
+from pykka._envelope import Envelope
+from pykka.messages import _ActorStop
+
+from protocols.runtime import ActorDead, AskTimeout, FailureRecord, Refused
+from supervision.runtime.cell import RUNNING, Cell
+from supervision.runtime.executors import LoopDispatcher, ThreadExecutor
+from supervision.runtime.introspection import ActorInfo, InMemoryMetrics, SupervisionLog, actor_info
+from supervision.runtime.lifecycle import CellState, ChildExit, StopCell, TimerHandle
+from supervision.runtime.mailbox import EMPTY
+
+if TYPE_CHECKING:
+    from actors.behaviour import Behaviour, MailboxSpec, Ref
+    from supervision.runtime.context import MetricsSink
+
+log = logging.getLogger("troupe.live")
+DEAD = CellState.DEAD
+
+
+class TroupeRef(pykka.ActorRef):
+    """A pykka ActorRef to a cell. Stable across restarts of the actor behind it."""
+
+    def __init__(self, cell: LiveCell) -> None:
+        super().__init__(cell)
+        self._cell = cell
+        self.name = cell.name
+        # Instance attributes shadow the methods: one call from `ref.tell` to the mailbox.
+        self.tell = cell.deliver  # type: ignore[method-assign,assignment]
+        self.deliver_envelope = cell.deliver_envelope
+
+    def __repr__(self) -> str:
+        return f"<TroupeRef {self.name}>"
+
+    def ask(self, message: Any, *, block: bool = True, timeout: float | None = None) -> Any:
+        if block and threading.get_ident() == self._cell.host.loop_thread_id:
+            raise RuntimeError(
+                "a blocking ask on the event-loop thread would deadlock it; use ctx.ask"
+            )
+        return super().ask(message, block=block, timeout=timeout)
+
+    @property
+    def cell(self) -> LiveCell:
+        return self._cell
+
+
+class LiveCell(Cell, pykka.Actor):
+    """A cell that is also a pykka actor. It is its own pykka inbox (put/get/empty)."""
+
+    host: LiveHost
+
+    def __init__(self, host: LiveHost, name: str, factory: Callable[[], Behaviour], *,
+                 mailbox: MailboxSpec | None, parent: Cell | None, executor: Any) -> None:
+        self._lock = threading.Lock()
+        self._scheduled = False
+        self.executor = executor
+        pykka.Actor.__init__(self)
+        Cell.__init__(self, host, name, factory, mailbox, parent)
+        self._actor_ref = self.ref  # type: ignore[assignment]
+        pykka.ActorRegistry.register(self._actor_ref)
+
+    # pykka's hooks --------------------------------------------------------------------------
+    def _create_actor_inbox(self) -> Any:  # type: ignore[override]  # the cell is its inbox
+        return self
+
+    @staticmethod
+    def _create_future() -> pykka.Future[Any]:
+        return pykka.ThreadingFuture()
+
+    def _start_actor_loop(self) -> None:
+        self.request_start()
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.actor_urn})"
+
+    def put(self, envelope: Envelope[Any]) -> None:
+        """pykka's inbox protocol: ActorRef.ask and ActorRef.stop arrive here."""
+        if isinstance(envelope.message, _ActorStop):
+            self.deliver_system(_PykkaStop(envelope.reply_to))
+            return
+        refused = self.deliver_envelope(envelope)
+        if refused is not None and envelope.reply_to is not None:
+            error = ActorDead(f"{self.name} refused the message: {refused.reason}")
+            envelope.reply_to.set_exception((ActorDead, error, None))
+
+    def get(self) -> Any:
+        with self._lock:
+            return self.mailbox.pop()
+
+    def empty(self) -> bool:
+        return self.mailbox.user_depth() == 0 and not self.mailbox.system
+
+    # Cell -----------------------------------------------------------------------------------
+    def _make_ref(self) -> Ref:
+        return TroupeRef(self)
+
+    def deliver(self, message: Any) -> Refused | None:
+        with self._lock:
+            if self.state is DEAD:
+                self.mailbox.rejected += 1
+                return Refused(self.name, "dead")
+            reason = self.mailbox.put(message)
+            if reason is not None:
+                return Refused(self.name, reason)
+            if self._scheduled:
+                return None
+            self._scheduled = True
+        self.executor.schedule(self)
+        return None
+
+    def deliver_envelope(self, envelope: Envelope[Any]) -> Refused | None:
+        return self.deliver(envelope)
+
+    def deliver_system(self, item: Any) -> None:
+        with self._lock:
+            if self.state is DEAD and type(item) is not _PykkaStop:
+                return
+            self.mailbox.system.append(item)
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self.executor.schedule(self)
+
+    def run_batch(self, budget: int) -> bool:
+        """Handle up to `budget` items. True if the cell may have more (keep it scheduled)."""
+        mailbox = self.mailbox
+        lock = self._lock
+        for _ in range(budget):
+            with lock:
+                if mailbox.system:
+                    item = mailbox.system.popleft()
+                elif self.state is RUNNING:
+                    item = mailbox._pop_user()
+                    if item is EMPTY:
+                        self._scheduled = False
+                        return False
+                else:
+                    self._scheduled = False
+                    return False
+            mailbox.handled += 1
+            if type(item) is _PykkaStop:
+                self.remove("stopped through pykka")
+                if item.reply_to is not None:
+                    item.reply_to.set(None)
+            else:
+                self.process(item)
+        return True
+
+    def _on_dead(self) -> None:
+        pykka.ActorRegistry.unregister(self._actor_ref)
+        self.actor_stopped.set()
+
+
+class _PykkaStop:
+    __slots__ = ("reply_to",)
+
+    def __init__(self, reply_to: Any) -> None:
+        self.reply_to = reply_to
+
+
+class LiveHost:
+    """Real time, real threads. Use `start()`/`close()` from ordinary code, or `await serve()`
+    inside a trio program (the node does, so its network tasks share the loop)."""
+
+    name = "live"
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        metrics: MetricsSink | None = None,
+        throughput: int = 1,
+        turn_budget_s: float = 0.002,
+    ) -> None:
+        self.seed = seed
+        self.metrics: MetricsSink = metrics or InMemoryMetrics()
+        self.log = SupervisionLog()
+        self.root_exits: list[ChildExit] = []
+        self.on_root_exit: Callable[[ChildExit], None] | None = None
+        self._on_handled: Callable[[str, int], None] | None = None
+        self.dispatcher = LoopDispatcher(throughput=throughput, turn_budget_s=turn_budget_s)
+        self._cells: dict[str, LiveCell] = {}
+        self._roots: list[LiveCell] = []
+        self._threads: list[ThreadExecutor] = []
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._cancel: trio.CancelScope | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+
+    @property
+    def on_handled(self) -> Callable[[str, int], None] | None:
+        """Called with (actor, ns) after each `receive`, on the thread that ran it. Setting it
+        switches timing on or off in every cell."""
+        return self._on_handled
+
+    @on_handled.setter
+    def on_handled(self, hook: Callable[[str, int], None] | None) -> None:
+        with self._lock:
+            self._on_handled = hook
+            cells = list(self._cells.values())
+        for cell in cells:
+            cell.time_handling(hook is not None)
+
+    # -- HostServices --------------------------------------------------------------------------
+    monotonic_ns = staticmethod(time.monotonic_ns)
+    time_ns = staticmethod(time.time_ns)
+
+    @property
+    def loop_thread_id(self) -> int | None:
+        return self.dispatcher.loop_thread_id
+
+    def start_timer(self, due_ns: int, cell: Cell, message: Any) -> TimerHandle:
+        return self.dispatcher.start_timer(due_ns, cell, message)  # type: ignore[arg-type]
+
+    def cancel_timer(self, handle: TimerHandle) -> None:
+        handle.cancelled = True
+
+    def create_cell(
+        self,
+        name: str,
+        factory: Callable[[], Behaviour],
+        *,
+        mailbox: MailboxSpec | None = None,
+        blocking: bool = False,
+        parent: Cell | None = None,
+    ) -> LiveCell:
+        with self._lock:
+            existing = self._cells.get(name)
+            if existing is not None and existing.state is not DEAD:
+                raise ValueError(f"an actor named {name!r} already exists")
+            executor: Any = ThreadExecutor(name) if blocking else self.dispatcher
+            cell = LiveCell(self, name, factory, mailbox=mailbox, parent=parent,
+                            executor=executor)
+            self._cells[name] = cell
+        if blocking:
+            executor.bind(cell)
+            self._threads.append(executor)
+        return cell
+
+    def existing_cell(self, name: str) -> LiveCell | None:
+        with self._lock:
+            return self._cells.get(name)
+
+    def record(self, record: FailureRecord) -> None:
+        with self._lock:
+            self.log.record(record)
+        self.metrics.count(record.actor, "troupe_supervision_events_total", 1,
+                           {"kind": record.kind})
+
+    def orphan_exit(self, cell: Cell, notice: ChildExit) -> None:
+        with self._changed:
+            self.root_exits.append(notice)
+            self._changed.notify_all()
+        if self.on_root_exit is not None:
+            self.on_root_exit(notice)
+
+    def orphan_stopped(self, cell: Cell) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    # -- running ---------------------------------------------------------------------------------
+    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the dispatcher in the current trio run until cancelled."""
+        with trio.CancelScope() as scope:
+            self._cancel = scope
+            self._token = trio.lowlevel.current_trio_token()
+            dispatcher_started = trio.Event()
+
+            async def dispatcher() -> None:
+                dispatcher_started.set()
+                await self.dispatcher.run()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(dispatcher)
+                await dispatcher_started.wait()
+                await trio.lowlevel.checkpoint()
+                task_status.started()
+                self._started.set()
+
+    def start(self) -> LiveHost:
+        """Run the loop on a background thread (for code that is not itself a trio program)."""
+        if self._thread is not None:
+            raise RuntimeError("host already started")
+        self._thread = threading.Thread(target=lambda: trio.run(self.serve), name="troupe:loop",
+                                        daemon=True)
+        self._thread.start()
+        if not self._started.wait(10):
+            raise RuntimeError("the trio loop did not start within 10 s")
+        return self
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop every top-level actor (newest first, each within `timeout`), then the loop."""
+        for cell in reversed(self._roots):
+            self.stop(cell.ref, timeout=timeout)
+        for executor in self._threads:
+            executor.close()
+        if self._cancel is not None and self._token is not None:
+            scope = self._cancel
+            with contextlib.suppress(trio.RunFinishedError):
+                self._token.run_sync_soon(scope.cancel)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for executor in self._threads:
+            executor.join(timeout)
+        # The loop is gone: no hook can run any more. Leave pykka's process-wide registry as we
+        # found it, and refuse later tells as to any dead actor.
+        with self._lock:
+            cells = list(self._cells.values())
+        for cell in cells:
+            if cell.state is not DEAD:
+                with cell._lock:
+                    cell.state = DEAD
+                cell._on_dead()
+
+    def __enter__(self) -> LiveHost:
+        return self.start() if self._thread is None else self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- driving ---------------------------------------------------------------------------------
+    def spawn(
+        self,
+        name: str,
+        factory: Callable[[], Behaviour],
+        *,
+        mailbox: MailboxSpec | None = None,
+        blocking: bool = False,
+    ) -> Ref:
+        cell = self.create_cell(name, factory, mailbox=mailbox, blocking=blocking)
+        self._roots.append(cell)
+        cell.request_start()
+        return cell.ref
+
+    def tell(self, ref: Ref, message: Any) -> Refused | None:
+        return ref.tell(message)
+
+    def ask(self, ref: Ref, message: Any, *, timeout: float = 5.0) -> Any:
+        try:
+            return ref.ask(message, timeout=timeout)  # type: ignore[attr-defined]
+        except pykka.Timeout as exc:
+            raise AskTimeout(f"no reply from {ref.name} within {timeout}s") from exc
+
+    def stop(self, ref: Ref, *, timeout: float = 5.0) -> bool:
+        """Stop a top-level actor (a supervisor stops its children first) and wait for it."""
+        cell: LiveCell = ref.cell  # type: ignore[attr-defined]
+        cell.deliver_system(StopCell())
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while cell.state is RUNNING:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(min(remaining, 0.05))
+        return True
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until no actor has work queued (timers may still be pending)."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while time.monotonic() < deadline:
+            busy = self.dispatcher._ready or any(
+                c._scheduled for c in list(self._cells.values())
+            )
+            quiet = 0 if busy else quiet + 1
+            if quiet >= 3:
+                return
+            time.sleep(0.002)
+        raise TimeoutError(f"actors still busy after {timeout}s")
+
+    def advance(self, seconds: float) -> None:
+        time.sleep(seconds)
+        self.settle()
+
+    # -- introspection -----------------------------------------------------------------------------
+    def actors(self) -> list[ActorInfo]:
+        with self._lock:
+            cells = list(self._cells.values())
+        return [actor_info(c, "loop" if c.executor is self.dispatcher else "thread")
+                for c in cells]
+
+    def actor(self, name: str) -> ActorInfo:
+        cell = self.existing_cell(name)
+        if cell is None:
+            raise ActorDead(f"no actor named {name!r}")
+        return actor_info(cell, "loop" if cell.executor is self.dispatcher else "thread")
+
+    def cell(self, name: str) -> LiveCell:
+        cell = self.existing_cell(name)
+        if cell is None:
+            raise KeyError(name)
+        return cell
+
+    def pending_timers(self) -> int:
+        return self.dispatcher.pending_timers()

@@ -1,0 +1,5 @@
+"""Market sources: replay of recorded venue feeds (the recordings ship in `data/`) and the synthetic
+continuation of a recording.
+"""
+
+__all__ = ['data', 'replay', 'synthetic']

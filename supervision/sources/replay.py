@@ -1,0 +1,275 @@
+"""Replay of recorded venue feeds: the `ReplaySource` actor and its lazy, tolerant reader.
+
+A recording (`protocols.recording` format) is gzip text, one `<local_ts_ns> <raw json>` per line.
+`ReplaySource` reads it line by line (never the whole file), parses each line with
+`protocols.recording.classify`, maps the venue symbol to our instrument name and tells its
+`target` (the venue connection, e.g. the SimVenue) one `FeedEvent(instrument, message, recv_ns)`
+per message, stamped with `ctx.monotonic_ns()` at emission, as a live connection stamps a frame
+when its socket task reads it.
+
+Pacing uses only the context's clock and timers: message i is due at start + (ts_i - ts_0) /
+speed; each turn emits what is due (at most `chunk`) and sets one timer for the next. On the
+DeterministicHost the recorded pace therefore runs in virtual time, as fast as the CPU allows.
+`speed=None` is as fast as possible: `chunk` messages, then a note to itself, so the actors it
+feeds (and any other) get their turns between chunks and the host never blocks. A malformed line
+is counted, logged with its position, and skipped; it never stops a replay.
+
+This module is `supervision.sources.synthetic`' replay half (kept apart for size); import from
+there.
+
+Metrics: troupe_replay_messages_total, troupe_replay_decode_errors_total,
+troupe_replay_skipped_total{reason}, troupe_replay_loops_total, troupe_replay_lag_seconds
+(gauge), troupe_source_refused_total, troupe_source_resync_requests_total{answered}.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Iterator, Mapping
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from actors.behaviour import Behaviour, Context, Ref
+from protocols.codec import DecodeError
+from protocols.feed import FeedEvent, ResyncRequest
+from protocols.recording import classify
+from protocols.venues import binance, hyperliquid
+
+__all__ = ["ReplayEnded", "ReplaySource", "iter_recording"]
+
+log = logging.getLogger("troupe.sources")
+SECOND = 1_000_000_000
+_SLACK_NS = 1_000  # float timer delays may land a few ns early: due within 1 us counts as due
+_LOGGED_ERRORS = 10  # malformed lines logged one by one before only being counted
+
+
+@attrs.frozen(slots=True)
+class ReplayEnded:
+    """A replay reached the end of its recording (told to `on_end`)."""
+
+    path: str
+    messages: int  # FeedEvents emitted
+    last_ts_ns: int | None  # recorded receive time of the last line emitted
+
+
+@attrs.frozen(slots=True)
+class _Continue:
+    """A replay's note to itself: the next chunk (as fast as possible), or the next due line."""
+
+
+Line = tuple[int, int | None, str]  # (line number, ts or None if malformed, raw json or error)
+
+
+def iter_recording(path: str | PathLike[str]) -> Iterator[Line]:
+    """A recording's lines, lazily and tolerantly: a line without `<int ts> <json>` comes back
+    with ts None and an error text, and a damaged gzip stream ends the iteration with one."""
+    lineno = 0
+    try:
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
+            for lineno, text in enumerate(f, 1):
+                line = text.rstrip("\r\n")
+                if not line:
+                    continue
+                ts, sep, raw = line.partition(" ")
+                if sep and ts.isdigit() and raw:
+                    yield lineno, int(ts), raw
+                else:
+                    yield lineno, None, f"expected '<local_ts_ns> <json>', got {line[:60]!r}"
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        yield lineno + 1, None, f"unreadable recording: {type(exc).__name__}: {exc}"
+
+
+class _Router:
+    """Venue symbol -> our instrument. A REST snapshot names no symbol: it goes to the only
+    instrument of the map, or else to the symbol of the latest depth diff (a recorder fetches
+    the snapshot of the stream it has just subscribed to)."""
+
+    def __init__(self, instrument_map: Mapping[str, str]) -> None:
+        self.map = dict(instrument_map)
+        self._only = next(iter(self.map.values())) if len(self.map) == 1 else None
+        self._last_depth: str | None = None
+
+    def instrument(self, symbol: str) -> str | None:
+        return self.map.get(symbol) or self.map.get(symbol.upper())
+
+    def route(self, message: Any) -> list[tuple[str | None, Any]]:
+        if isinstance(message, binance.DepthDiff):
+            self._last_depth = self.instrument(message.symbol)
+            return [(self._last_depth, message)]
+        if isinstance(message, binance.Trade | binance.BookTicker):
+            return [(self.instrument(message.symbol), message)]
+        if isinstance(message, binance.DepthSnapshot):
+            return [(self._only or self._last_depth, message)]
+        if isinstance(message, hyperliquid.L2Book):
+            return [(self.instrument(message.coin), message)]
+        if isinstance(message, hyperliquid.Trades):
+            coins: dict[str, list[hyperliquid.Trade]] = {}
+            for trade in message.trades:
+                coins.setdefault(trade.coin, []).append(trade)
+            return [(self.instrument(c), hyperliquid.Trades(tuple(t))) for c, t in coins.items()]
+        return []  # acks and control frames carry no market data
+
+
+class ReplaySource(Behaviour):
+    """Replays `path` to `target`. `speed`: 1.0 recorded pace, N times faster, None flat out.
+
+    At the end, `on_end` is told `ReplayEnded` and the source goes quiet (it stays alive for
+    introspection). `loop=True` starts over instead, re-anchoring the pace; a Binance book will
+    see the old update ids again and drop them, so looping suits load tests, not books.
+    """
+
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        instrument_map: Mapping[str, str],
+        target: Ref,
+        speed: float | None = 1.0,
+        chunk: int = 500,
+        *,
+        on_end: Ref | None = None,
+        loop: bool = False,
+    ) -> None:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"replay: no recording at {path}")
+        if speed is not None and not speed > 0:
+            raise ValueError(f"replay speed must be positive or None, got {speed!r}")
+        if chunk < 1:
+            raise ValueError(f"replay chunk must be at least 1, got {chunk}")
+        self.path, self.target, self.speed, self.chunk = Path(path), target, speed, chunk
+        self.on_end, self.loop = on_end, loop
+        self._router = _Router(instrument_map)
+        self._lines: Iterator[Line] = iter(())
+        self._next: Line | None = None
+        self._anchor: tuple[int, int] | None = None  # (start_ns, ts_0) of the current pass
+        self.position = 0  # line number of the last line handled
+        self.messages = self.decode_errors = self.loops = 0
+        self._pass_messages = 0
+        self.last_ts_ns: int | None = None
+        self.lag_ns = 0
+        self.done = False
+
+    def on_start(self, ctx: Context) -> None:
+        self._lines = iter_recording(self.path)
+        self._pump(ctx)
+
+    def receive(self, message: Any, ctx: Context) -> Any:
+        if isinstance(message, _Continue):
+            if not self.done:
+                self._pump(ctx)
+        elif isinstance(message, ResyncRequest):
+            self.on_resync(message, ctx)
+        return None
+
+    def on_resync(self, request: ResyncRequest, ctx: Context) -> None:
+        """A recording cannot produce a snapshot on demand: the request is only counted."""
+        ctx.count("troupe_source_resync_requests_total", answered="no")
+
+    # -- pacing -----------------------------------------------------------------------------
+    def _pump(self, ctx: Context) -> None:
+        now = ctx.monotonic_ns()
+        emitted = handled = 0
+        while handled < self.chunk:
+            line = self._peek()
+            if line is None:
+                if self.loop and self._pass_messages:
+                    self._restart(ctx)
+                    continue
+                self._count(emitted, ctx)
+                self.done = True
+                self.end_of_recording(ctx)
+                return
+            ts, speed = line[1], self.speed
+            if ts is not None and speed is not None:
+                due = self._due(ts, speed, now)
+                if due > now + _SLACK_NS:
+                    self._count(emitted, ctx)
+                    ctx.schedule((due - now + 0.5) / SECOND, _Continue(), key="replay.wake")
+                    return
+                self.lag_ns = now - due
+            self._next = None
+            handled += 1
+            emitted += self._deliver(line, now, ctx)
+        self._count(emitted, ctx)
+        # Let the others have a turn, then go on. A refused note (a bounded mailbox) becomes a
+        # zero-delay timer: timers are never refused, and a lost note would end the replay.
+        if ctx.tell(ctx.self_ref, _Continue()) is not None:
+            ctx.schedule(0, _Continue(), key="replay.wake")
+
+    def _peek(self) -> Line | None:
+        if self._next is None:
+            self._next = next(self._lines, None)
+        return self._next
+
+    def _due(self, ts: int, speed: float, now: int) -> int:
+        """When line `ts` is due on our clock. The first timed line of a pass anchors the pace."""
+        if self._anchor is None:
+            self._anchor = (now, ts)
+        start_ns, ts0 = self._anchor
+        span = ts - ts0
+        return start_ns + (span if speed == 1.0 else int(span / speed))
+
+    def _restart(self, ctx: Context) -> None:
+        self.loops += 1
+        self._lines, self._next, self._anchor = iter_recording(self.path), None, None
+        self._pass_messages = 0
+        ctx.count("troupe_replay_loops_total")
+
+    def _count(self, emitted: int, ctx: Context) -> None:
+        if emitted:
+            ctx.count("troupe_replay_messages_total", emitted)
+            if self.speed is not None:
+                ctx.gauge("troupe_replay_lag_seconds", self.lag_ns / SECOND)
+
+    # -- delivery ---------------------------------------------------------------------------
+    def _deliver(self, line: Line, now: int, ctx: Context) -> int:
+        lineno, ts, raw = line
+        self.position = lineno
+        if ts is None:
+            self._decode_error(raw, ctx)
+            return 0
+        try:
+            message = classify(raw)
+        except DecodeError as exc:
+            self._decode_error(str(exc), ctx)
+            return 0
+        sent = 0
+        for instrument, routed in self._router.route(message):
+            if instrument is None:
+                ctx.count("troupe_replay_skipped_total", reason="unmapped")
+                continue
+            self.emit(instrument, routed, now, ctx)
+            sent += 1
+        self.messages += sent
+        self._pass_messages += sent
+        self.last_ts_ns = ts
+        return sent
+
+    def emit(self, instrument: str, message: Any, now: int, ctx: Context) -> None:
+        """Tell the target one message; subclasses extend this to watch the flow."""
+        if ctx.tell(self.target, FeedEvent(instrument, message, now)) is not None:
+            ctx.count("troupe_source_refused_total")
+
+    def _decode_error(self, error: str, ctx: Context) -> None:
+        self.decode_errors += 1
+        ctx.count("troupe_replay_decode_errors_total")
+        if self.decode_errors <= _LOGGED_ERRORS:
+            log.warning("%s:%d: skipped a malformed line: %s", self.path, self.position, error)
+            if self.decode_errors == _LOGGED_ERRORS:
+                log.warning("%s: further malformed lines are only counted", self.path)
+
+    def end_of_recording(self, ctx: Context) -> None:
+        """The recording is exhausted: tell `on_end`. Subclasses may carry on from here."""
+        log.info("%s: replay ended after %d messages", self.path, self.messages)
+        if self.on_end is not None:
+            ctx.tell(self.on_end, ReplayEnded(str(self.path), self.messages, self.last_ts_ns))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path), "position": self.position, "messages": self.messages,
+            "decode_errors": self.decode_errors, "speed": self.speed, "loops": self.loops,
+            "lag_s": self.lag_ns / SECOND, "last_ts_ns": self.last_ts_ns, "done": self.done,
+        }

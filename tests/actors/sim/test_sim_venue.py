@@ -1,0 +1,254 @@
+"""The SimVenue actor: latency gating, the cancel race, rate-limit emulation, feed latency,
+snapshots on request, shadow acks in observe mode, and determinism.
+
+The venue sees a hand-built Binance book: bids 99.9 (10 lots) and asks 100.1 (10 lots), tick 0.1
+and lot 0.5 (prices below are ticks: 999 is 99.9). Latencies are round numbers of ms so the
+timeline of each test can be read off its `advance` calls.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from actors.behaviour import Behaviour
+from actors.sim.exchange import SimInstrument
+from actors.sim.latency import LatencyModel
+from actors.sim.queue_models import RiskAverseQueue
+from actors.sim.venue import GetVenueState, SimVenue, SimVenueConfig, VenuePeers, VenueRateLimit
+from protocols.codec import Side
+from protocols.feed import FeedEvent, ResyncRequest
+from protocols.instruments import InstrumentSpec
+from protocols.journal import ObservedIntent, OrderSent
+from protocols.orders import (
+    Ack,
+    Batch,
+    CancelAck,
+    CancelIntent,
+    CancelReject,
+    Fill,
+    OrderIntent,
+    OrderType,
+    Priority,
+    Reject,
+    RejectCode,
+    TimeInForce,
+)
+from protocols.portfolio import OwnFill, VenuePositions
+from protocols.venue_state import (
+    ActionOwner,
+    RateLimited,
+    RequestAccepted,
+    SendActions,
+    VenueReconciled,
+)
+from protocols.venues import binance
+from supervision.runtime.deterministic import DeterministicHost
+
+SYM = "BTCUSDT"
+SPEC = InstrumentSpec(SYM, "binance", D("0.1"), D("0.5"), D("0.5"), D("5"), D("0.0002"),
+                      D("0.0005"))
+MS = 0.001
+
+
+class Recorder(Behaviour):
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def receive(self, message: Any, ctx: Any) -> Any:
+        if message == "seen":
+            return list(self.seen)
+        self.seen.append((ctx.monotonic_ns(), message))
+        return None
+
+
+def seen(host: DeterministicHost, ref: Any, kind: type | None = None) -> list[Any]:
+    return [(t, m) for t, m in host.ask(ref, "seen") if kind is None or isinstance(m, kind)]
+
+
+def build(host: DeterministicHost, *, latency: LatencyModel | None = None,
+          rate_limit: VenueRateLimit | None = None, observe: bool = False) -> dict[str, Any]:
+    refs = {name: host.spawn(name, Recorder)
+            for name in ("book", "budget", "portfolio", "owner", "journal", "monitor")}
+    peers = VenuePeers(books={SYM: refs["book"]}, budget=refs["budget"],
+                       portfolio=refs["portfolio"], journal=refs["journal"],
+                       watchers=[refs["monitor"]])
+    config = SimVenueConfig(
+        instruments={SYM: SimInstrument(SPEC, "BTC", "USDT")}, queue_model=RiskAverseQueue(),
+        latency=latency or LatencyModel.from_ms(insert=10, cancel=10, ack=5, feed=2),
+        balances={"USDT": D(100_000), "BTC": D(10)}, rate_limit=rate_limit,
+        reconcile_interval_s=None, observe_only=observe)
+    refs["venue"] = host.spawn("venue", lambda: SimVenue(config, peers))
+    host.settle()
+    feed(host, refs, binance.DepthSnapshot(100, (("99.9", "5"),), (("100.1", "5"),)))
+    feed(host, refs, diff(101, bids=(("99.9", "5"),)))
+    return refs
+
+
+def diff(update_id: int, *, bids: tuple[tuple[str, str], ...] = (),
+         asks: tuple[tuple[str, str], ...] = ()) -> binance.DepthDiff:
+    return binance.DepthDiff(SYM, 1, update_id, update_id, bids, asks)
+
+
+def trade(trade_id: int, price: str, qty: str, aggressor: Side) -> binance.Trade:
+    return binance.Trade(SYM, trade_id, D(price), D(qty), 1, 1, aggressor is Side.SELL)
+
+
+def feed(host: DeterministicHost, refs: dict[str, Any], message: Any) -> None:
+    refs["venue"].tell(FeedEvent(SYM, message, host.monotonic_ns()))
+    host.settle()
+
+
+def send(host: DeterministicHost, refs: dict[str, Any], *intents: Any) -> None:
+    owner = ActionOwner("mm1", refs["owner"], host.monotonic_ns())
+    priority = Priority.CANCEL if isinstance(intents[0], CancelIntent) else Priority.NEW
+    refs["venue"].tell(SendActions(Batch(priority, intents, 1), (owner,) * len(intents),
+                                   host.monotonic_ns()))
+    host.settle()
+
+
+def bid(cid: str, price: int, qty: int = 2) -> OrderIntent:
+    return OrderIntent(cid, SYM, Side.BUY, OrderType.LIMIT, qty, price, TimeInForce.GTC)
+
+
+def test_a_quote_cannot_fill_before_it_has_reached_the_venue() -> None:
+    host = DeterministicHost(seed=1)
+    refs = build(host)
+    send(host, refs, bid("b1", 1000))  # improves the bid: nobody ahead of us at 100.0
+    host.advance(5 * MS)  # half way to the venue
+    feed(host, refs, trade(1, "99.9", "1", Side.SELL))  # sells through 100.0: not yet ours
+    host.advance(6 * MS)  # the order arrives at t = 10 ms
+    assert not seen(host, refs["owner"], Fill)
+    feed(host, refs, trade(2, "99.9", "1", Side.SELL))
+    host.advance(10 * MS)
+    fills = seen(host, refs["owner"], Fill)
+    assert [f.qty for _, f in fills] == [2]
+    acks = seen(host, refs["owner"], Ack)
+    assert acks[0][0] == 15_000_000  # 10 ms there, 5 ms back
+
+
+def test_a_fill_can_still_arrive_after_the_cancel_was_sent() -> None:
+    host = DeterministicHost(seed=1)
+    refs = build(host)
+    send(host, refs, bid("b1", 1000))
+    host.advance(20 * MS)  # resting and acked
+    send(host, refs, CancelIntent("b1", SYM))  # reaches the venue 10 ms from now
+    host.advance(4 * MS)
+    feed(host, refs, trade(3, "99.9", "1", Side.SELL))  # the venue fills us first
+    host.advance(20 * MS)
+    reports = [m for _, m in seen(host, refs["owner"])]
+    kinds = [type(m).__name__ for m in reports]
+    assert kinds == ["Ack", "Fill", "CancelReject"]
+    assert reports[-1].code.value == "unknown_order"
+    own = seen(host, refs["portfolio"], OwnFill)
+    assert own[0][1].side is Side.BUY and own[0][1].strategy == "mm1"
+    assert own[0][1].mid_x2_at_fill == 999 + 1001
+
+
+def test_past_the_rate_limit_the_venue_answers_429_and_refuses_the_request() -> None:
+    host = DeterministicHost(seed=1)
+    refs = build(host, rate_limit=VenueRateLimit(requests_per_s=1.0, burst=2,
+                                                  retry_after_ns=2_000_000_000))
+    for i in range(3):
+        send(host, refs, bid(f"b{i}", 990 - i))
+    host.advance(30 * MS)
+    budget = [m for _, m in seen(host, refs["budget"])]
+    assert sum(isinstance(m, RequestAccepted) for m in budget) == 2
+    limited = [m for m in budget if isinstance(m, RateLimited)]
+    assert len(limited) == 1 and limited[0].retry_after_ns == 2_000_000_000
+    rejects = [m for _, m in seen(host, refs["owner"], Reject)]
+    assert [(r.client_order_id, r.code) for r in rejects] == [("b2", RejectCode.RATE_LIMITED)]
+    host.advance(1.0)  # a token back
+    send(host, refs, bid("b3", 980))
+    host.advance(30 * MS)
+    assert [m.client_order_id for _, m in seen(host, refs["owner"], Ack)][-1] == "b3"
+
+
+def test_market_data_reaches_our_books_a_feed_latency_after_the_venue() -> None:
+    host = DeterministicHost(seed=1)
+    refs = build(host)
+    sent_at = host.monotonic_ns()
+    feed(host, refs, diff(102, asks=(("100.2", "3"),)))
+    host.advance(5 * MS)
+    delivered = [(t, m) for t, m in seen(host, refs["book"], FeedEvent)
+                 if isinstance(m.message, binance.DepthDiff) and m.message.first_update_id == 102]
+    assert delivered[0][0] - sent_at == 2_000_000
+    assert delivered[0][1].recv_ns == delivered[0][0]
+
+
+def test_a_resync_request_is_answered_with_the_venues_own_snapshot() -> None:
+    host = DeterministicHost(seed=1)
+    refs = build(host)
+    snapshots = [m for _, m in seen(host, refs["book"], FeedEvent)
+                 if isinstance(m.message, binance.DepthSnapshot)]
+    assert snapshots == []  # the recorded REST answer stays at the venue
+    refs["venue"].tell(ResyncRequest(SYM, "start"))
+    host.advance(10 * MS)
+    snapshots = [m.message for _, m in seen(host, refs["book"], FeedEvent)
+                 if isinstance(m.message, binance.DepthSnapshot)]
+    assert len(snapshots) == 1
+    assert snapshots[0].last_update_id == 101
+    assert snapshots[0].bids == (("99.9", "5.0"),) and snapshots[0].asks == (("100.1", "5.0"),)
+
+
+def test_observe_mode_journals_intents_answers_with_shadow_acks_and_never_fills() -> None:
+    host = DeterministicHost(seed=1)
+    refs = build(host, observe=True)
+    send(host, refs, bid("b1", 1000))
+    host.advance(20 * MS)
+    feed(host, refs, trade(4, "99.9", "1", Side.SELL))
+    host.advance(20 * MS)
+    send(host, refs, CancelIntent("b1", SYM))
+    host.advance(20 * MS)
+    kinds = [type(m).__name__ for _, m in seen(host, refs["owner"])]
+    assert kinds == ["Ack", "CancelAck"]
+    journal = [m for _, m in seen(host, refs["journal"])]
+    assert [type(m) for m in journal if isinstance(m, ObservedIntent | OrderSent)] == [
+        ObservedIntent, ObservedIntent]
+    state = host.ask(refs["venue"], GetVenueState())
+    assert state["open_orders"] == [] and host.metrics.total("troupe_orders_sent_total") == 0
+
+
+def test_the_first_reconciliation_is_sent_at_start_and_announced() -> None:
+    host = DeterministicHost(seed=1)
+    refs = build(host)
+    host.advance(10 * MS)
+    assert seen(host, refs["portfolio"], VenuePositions)
+    assert seen(host, refs["monitor"], VenueReconciled)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_the_same_seed_gives_the_same_fills_under_random_latency(seed: int) -> None:
+    def run() -> list[Any]:
+        host = DeterministicHost(seed=seed)
+        refs = build(host, latency=LatencyModel.from_ms(insert=5, cancel=5, ack=3, feed=1,
+                                                        sigma=0.8))
+        for i in range(6):
+            send(host, refs, bid(f"b{i}", 1000 - i % 3, qty=1))
+            host.advance(3 * MS)
+            feed(host, refs, trade(10 + i, "99.8", "1", Side.SELL))
+            host.advance(2 * MS)
+        host.advance(50 * MS)
+        return [(t, type(m).__name__, getattr(m, "client_order_id", ""))
+                for t, m in seen(host, refs["owner"])]
+
+    first, second = run(), run()
+    assert first == second
+    assert any(kind == "Fill" for _, kind, _ in first)
+
+
+def test_cancel_all_cancels_every_resting_order() -> None:
+    from protocols.venue_state import CancelAllOrders
+
+    host = DeterministicHost(seed=1)
+    refs = build(host)
+    send(host, refs, bid("b1", 990), bid("b2", 991))
+    host.advance(20 * MS)
+    refs["venue"].tell(CancelAllOrders(None, "test", host.monotonic_ns()))
+    host.advance(20 * MS)
+    cancelled = sorted(m.client_order_id for _, m in seen(host, refs["owner"], CancelAck))
+    assert cancelled == ["b1", "b2"]
+    assert host.ask(refs["venue"], GetVenueState())["open_orders"] == []
+    assert not seen(host, refs["owner"], CancelReject)

@@ -1,0 +1,591 @@
+"""The node's configuration: what an operator reads when a config is wrong, how `--set` edits it,
+and how secrets stay out of every printout.
+
+Each error test pins the exact `path: problem` line, since that line is the whole interface
+between a mistyped config and the person who has to fix it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import pickle
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.strategies.market_maker import MarketMakerConfig
+from actors.strategies.quoting_models import PricingModel
+from protocols.instruments import InstrumentSpec
+from protocols.orders import Priority
+from supervision.config.load import (
+    ConfigError,
+    ExperimentConfig,
+    NodeConfig,
+    Secret,
+    load_config,
+    parse_override,
+    redacted,
+    unstructure,
+)
+from supervision.config.schema import Profile, QueueModel, VenueKind
+
+CONFIG_DIR = Path(__file__).resolve().parents[3] / "config"
+PAPER = CONFIG_DIR / "paper.toml"
+LIVE = CONFIG_DIR / "live.toml"
+EXPERIMENT = CONFIG_DIR / "avellaneda_stoikov.toml"
+LIVE_ENV = {
+    "BINANCE_API_KEY": "key-0123456789",
+    "BINANCE_API_SECRET": "binance-secret-value",
+    "TROUPE_CONTROL_TOKEN": "control-token-value",
+}
+MINIMAL = '[node]\nprofile = "paper"\n'
+INSTRUMENT = """
+[[instruments]]
+symbol = "BTCUSDT"
+tick_size = "0.01"
+lot_step = "0.00001"
+min_notional = "5"
+maker_fee = "0.0001"
+taker_fee = "0.0005"
+"""
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Any:
+    def write(text: str, name: str = "node.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def problems(path: Path, overrides: tuple[str, ...] = (), **environ: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, overrides, environ=environ)
+    return caught.value.problems
+
+
+# ------------------------------------------------------------------------------------------
+# The shipped configs
+
+
+def test_paper_config_loads_without_any_environment() -> None:
+    config = load_config(PAPER, environ={})
+    assert isinstance(config, NodeConfig)
+    assert config.profile is Profile.PAPER
+    assert config.venue.kind is VenueKind.SIM
+    assert config.venue.sim.queue_model is QueueModel.RISK_AVERSE
+    assert config.venue.sim.balances == {"USDT": Decimal(100_000), "BTC": Decimal(1)}
+    assert config.control.token is None  # POST /control disabled, but the node starts
+    assert config.market.recording_path().is_file()
+    spec = config.instrument("BTCUSDT").to_spec("binance")
+    assert spec == InstrumentSpec(
+        symbol="BTCUSDT", venue="binance", tick_size=Decimal("0.01"),
+        lot_step=Decimal("0.00000001"), min_qty=Decimal("0.00001"), min_notional=Decimal(5),
+        maker_fee=Decimal("0.0001"), taker_fee=Decimal("0.0005"),
+    )  # fmt: skip
+    mm = config.strategies[0].to_market_maker_config(spec, id_high_water=41)
+    assert isinstance(mm, MarketMakerConfig)
+    assert (mm.strategy, mm.quote_lots, mm.gamma, mm.id_high_water) == ("mm1", 10_000, 2e-10, 41)
+
+
+def test_paper_config_takes_the_control_token_from_the_environment() -> None:
+    config = load_config(PAPER, environ={"TROUPE_CONTROL_TOKEN": "tok-123"})
+    assert isinstance(config, NodeConfig)
+    assert config.control.token == Secret("tok-123")
+    assert config.control.token is not None
+    assert config.control.token.reference == "env:TROUPE_CONTROL_TOKEN"
+
+
+def test_live_config_loads_with_its_keys_and_limits() -> None:
+    config = load_config(LIVE, environ=LIVE_ENV)
+    assert isinstance(config, NodeConfig)
+    assert config.profile is Profile.LIVE
+    assert config.venue.kind is VenueKind.BINANCE
+    assert config.venue.api_key is not None
+    assert config.venue.api_key.reveal() == "key-0123456789"
+    limits = config.venue.to_venue_limits()
+    weight, orders = limits.limits[0], limits.limits[1]
+    assert (weight.capacity, weight.period_ns, weight.kinds) == (6000, 60 * 10**9, None)
+    assert (orders.capacity, orders.period_ns) == (100, 10 * 10**9)
+    assert orders.kinds == frozenset({Priority.NEW})
+
+
+def test_live_config_without_its_keys_names_each_missing_variable() -> None:
+    assert problems(LIVE) == [
+        "control.token: environment variable TROUPE_CONTROL_TOKEN is not set",
+        "venue.api_key: environment variable BINANCE_API_KEY is not set",
+        "venue.api_secret: environment variable BINANCE_API_SECRET is not set",
+    ]
+
+
+def test_experiment_config_loads_with_the_papers_parameters() -> None:
+    config = load_config(EXPERIMENT, environ={})
+    assert isinstance(config, ExperimentConfig)
+    e = config.experiment
+    assert (e.s0, e.T, e.sigma, e.dt, e.q0, e.k, e.A, e.paths) == (
+        Decimal(100), 1.0, 2.0, 0.005, 0, 1.5, 140.0, 1000,
+    )  # fmt: skip
+    assert e.steps == 200
+    assert config.strategy.gamma == 0.1
+
+
+def test_experiment_gamma_is_set_from_the_command_line() -> None:
+    config = load_config(EXPERIMENT, ["strategy.gamma=0.01"])
+    assert isinstance(config, ExperimentConfig)
+    assert config.strategy.gamma == 0.01
+    assert problems(EXPERIMENT, ("strategy.gamma=0",)) == [
+        "strategy.gamma: must be > 0, got 0 (from --set)"
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# Every kind of mistake, with its message
+
+
+def test_unknown_key_suggests_the_closest_one(write: Any) -> None:
+    path = write('[node]\nnmae = "x"\nprofile = "paper"\n[metrics]\nfoo = 1\n')
+    assert problems(path) == [
+        "node.nmae: unknown key (did you mean 'name'?)",
+        "metrics.foo: unknown key (allowed: hdr_per_actor)",
+    ]
+
+
+def test_unknown_section_is_an_unknown_key(write: Any) -> None:
+    assert problems(write(MINIMAL + "[venu]\nkind = 'sim'\n")) == [
+        "venu: unknown key (did you mean 'venue'?)"
+    ]
+
+
+def test_wrong_types_are_not_coerced(write: Any) -> None:
+    path = write(
+        '[node]\nprofile = "paper"\nstatus_interval_s = "fast"\nseed = 1.5\nname = 7\n'
+        "[metrics]\nhdr_per_actor = 1\n"
+    )
+    assert problems(path) == [
+        "node.name: expected a string, got the integer 7",
+        "node.status_interval_s: expected a number, got the string 'fast'",
+        "node.seed: expected an integer, got the number 1.5",
+        "metrics.hdr_per_actor: expected true or false, got the integer 1",
+    ]
+
+
+def test_out_of_range_values_say_the_bound(write: Any) -> None:
+    path = write(
+        MINIMAL + "[venue.sim.latency]\ninsert_ms = -1\ncancel_ms = -0.5\n"
+        "[control]\nlisten_port = 70000\n"
+    )
+    assert problems(path) == [
+        "control.listen_port: must be a TCP port, 0 to 65535 (0: any free port), got 70000",
+        "venue.sim.latency.insert_ms: must be >= 0, got -1",
+        "venue.sim.latency.cancel_ms: must be >= 0, got -0.5",
+    ]
+
+
+def test_bad_choice_lists_the_allowed_values(write: Any) -> None:
+    path = write('[node]\nprofile = "papr"\n[venue.sim]\nqueue_model = "fifo"\n')
+    assert problems(path) == [
+        "node.profile: must be one of 'observe', 'paper', 'live', got 'papr'",
+        "venue.sim.queue_model: must be one of 'risk_averse', 'power_prob', got 'fifo'",
+    ]
+
+
+def test_missing_profile_is_required_and_never_guessed(write: Any) -> None:
+    assert problems(write('[node]\nname = "x"\n')) == [
+        "node.profile: required key missing (one of 'observe', 'paper', 'live')"
+    ]
+    assert problems(write("")) == [
+        "node.profile: required key missing (one of 'observe', 'paper', 'live')"
+    ]
+
+
+def test_float_money_is_refused_with_the_string_to_write_instead(write: Any) -> None:
+    path = write(
+        MINIMAL + INSTRUMENT.replace('"0.01"', "0.01") + "[venue.sim]\nbalances = { USDT = 1e5 }\n"
+    )
+    assert problems(path) == [
+        "venue.sim.balances.USDT: got the float 1e5, which binary floating point cannot hold "
+        'exactly: use a string, e.g. "1e5"',
+        "instruments.0.tick_size: got the float 0.01, which binary floating point cannot hold "
+        'exactly: use a string, e.g. "0.01"',
+    ]
+
+
+def test_money_from_an_integer_or_a_string(write: Any) -> None:
+    config = load_config(write(MINIMAL + INSTRUMENT + "[venue.sim]\nbalances = { USDT = 250 }\n"))
+    assert isinstance(config, NodeConfig)
+    assert config.venue.sim.balances == {"USDT": Decimal(250)}
+    assert config.instruments[0].tick_size == Decimal("0.01")
+    assert problems(write(MINIMAL + INSTRUMENT.replace('"5"', '"five"'))) == [
+        "instruments.0.min_notional: expected a decimal number, e.g. \"0.01\", got 'five'"
+    ]
+
+
+def test_every_problem_is_reported_at_once(write: Any) -> None:
+    path = write(
+        '[node]\nprofile = "papr"\nseed = "1"\n[journal]\nfsync = "sometimes"\n'
+        "[shutdown]\ncancel_timeout_s = 0\n"
+    )
+    assert len(problems(path)) == 4
+
+
+def test_toml_syntax_error_gives_line_and_column(write: Any) -> None:
+    path = write('[node]\nprofile = "paper"\nname = \n')
+    assert problems(path) == [f"{path}:3:8: invalid TOML: Invalid value"]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.toml"
+    assert problems(path) == [f"{path}: no such file"]
+
+
+def test_strategy_params_are_checked_against_the_strategy_config(write: Any) -> None:
+    path = write(
+        MINIMAL + INSTRUMENT + '[[strategies]]\nid = "mm1"\ninstrument = "BTCUSDT"\n'
+        '[strategies.params]\nquote_lots = 1.5\ngama = 0.1\nspec = "x"\nmodel = "glf"\n'
+    )
+    assert problems(path) == [
+        "strategies.0.params.quote_lots: expected an integer, got the number 1.5",
+        "strategies.0.params.gama: unknown parameter of a market_maker (did you mean 'gamma'?)",
+        "strategies.0.params.spec: set by the node, not by the config",
+        "strategies.0.params.model: must be one of "
+        + ", ".join(repr(model.value) for model in PricingModel)
+        + ", got 'glf'",
+        "strategies.0.params.max_inventory: required parameter of a market_maker missing",
+        "strategies.0.params.gamma: required parameter of a market_maker missing",
+        "strategies.0.params.k: required parameter of a market_maker missing",
+    ]
+
+
+def test_strategy_params_are_typed(write: Any) -> None:
+    path = write(
+        MINIMAL + INSTRUMENT + '[[strategies]]\nid = "mm1"\ninstrument = "BTCUSDT"\n'
+        "[strategies.params]\nquote_lots = 2\nmax_inventory = 10\ngamma = 1\nk = 2\n"
+        'model = "glft"\nhorizon = { mode = "rolling", window_s = 30 }\n'
+    )
+    config = load_config(path)
+    assert isinstance(config, NodeConfig)
+    params = config.strategies[0].params
+    assert params["model"] is PricingModel.GLFT
+    assert params["gamma"] == 1.0 and isinstance(params["gamma"], float)
+    assert params["horizon"].window_s == 30.0
+
+
+def test_a_strategy_must_name_a_configured_instrument(write: Any) -> None:
+    path = write(
+        MINIMAL + INSTRUMENT + '[[strategies]]\nid = "mm1"\ninstrument = "ETHUSDT"\n'
+        "[strategies.params]\nquote_lots = 1\nmax_inventory = 1\ngamma = 0.1\nk = 1\n"
+    )
+    assert problems(path) == [
+        "strategies.0.instrument: no instrument 'ETHUSDT' in [[instruments]] (have: BTCUSDT)"
+    ]
+
+
+def test_a_paper_node_never_reaches_a_real_venue(write: Any) -> None:
+    path = write(MINIMAL + '[venue]\nkind = "binance"\n[[venue.limits]]\nname = "w"\n'
+                 "capacity = 10\nrefill_per_s = 1\n")  # fmt: skip
+    assert problems(path) == [
+        'venue.kind: a paper node trades on the simulated venue: use "sim", '
+        "or profile observe/live for 'binance'"
+    ]
+
+
+def test_a_live_real_venue_needs_its_keys(write: Any) -> None:
+    path = write('[node]\nprofile = "live"\n[venue]\nkind = "hyperliquid"\n[market]\n'
+                 'source = "venue"\n')  # fmt: skip
+    assert problems(path) == [
+        "venue.limits: a hyperliquid venue needs its rate limits (at least one [[venue.limits]])",
+        'venue.api_key: required for a live hyperliquid venue: give { env = "NAME" } or '
+        '{ file = "/path" }',
+        'venue.api_secret: required for a live hyperliquid venue: give { env = "NAME" } or '
+        '{ file = "/path" }',
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# Overrides
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a.b.c=0.1", (("a", "b", "c"), 0.1)),
+        ("node.seed=7", (("node", "seed"), 7)),
+        ("x=true", (("x",), True)),
+        ("x=[1, 2]", (("x",), [1, 2])),
+        ('x="0.01"', (("x",), "0.01")),
+        ("node.name=paper", (("node", "name"), "paper")),  # not TOML: a bare string
+        ("x = spaced words ", (("x",), "spaced words")),
+        ('x={ env = "T" }', (("x",), {"env": "T"})),
+        ("instruments.0.tick_size=0.1", (("instruments", "0", "tick_size"), 0.1)),
+        ('matchers."team.name"=ops', (("matchers", "team.name"), "ops")),
+        ("x=", (("x",), "")),
+    ],
+)
+def test_parse_override(text: str, expected: tuple[tuple[str, ...], Any]) -> None:
+    assert parse_override(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nope", "--set nope: expected KEY=VALUE, e.g. strategy.gamma=0.1"),
+        ("=1", "--set =1: expected KEY=VALUE, e.g. strategy.gamma=0.1"),
+        ("a..b=1", "--set a..b=1: 'a..b' is not a key path like venue.sim.kind"),
+    ],
+)
+def test_malformed_override(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_override(text)
+    assert caught.value.problems == [message]
+
+
+def test_override_scalar_nested_and_new_section() -> None:
+    config = load_config(
+        PAPER,
+        [
+            "node.status_interval_s=1",
+            "venue.sim.latency.insert_ms=7.5",
+            "journal.fsync=always",  # no [journal] in paper.toml: created
+            "market.speed=max",
+            "venue.sim.balances.ETH=2",
+        ],
+        environ={},
+    )
+    assert isinstance(config, NodeConfig)
+    assert config.node.status_interval_s == 1.0
+    assert config.venue.sim.latency.insert_ms == 7.5
+    assert config.journal.fsync == "always"
+    assert config.market.speed is None
+    assert config.venue.sim.balances["ETH"] == Decimal(2)
+
+
+def test_override_into_an_array_of_tables_by_index() -> None:
+    config = load_config(
+        PAPER, ["instruments.0.tick_size=0.1", "strategies.0.params.gamma=0.5"], environ={}
+    )
+    assert isinstance(config, NodeConfig)
+    # A float typed on the command line is exact: its text is the value.
+    assert config.instruments[0].tick_size == Decimal("0.1")
+    assert config.strategies[0].params["gamma"] == 0.5
+
+
+def test_override_adds_an_array_entry_and_an_optional_table() -> None:
+    config = load_config(
+        LIVE,
+        [
+            "venue.limits.3.name=raw_requests",  # index 3 of 3 entries: a new one
+            "venue.limits.3.capacity=61000",
+            "venue.limits.3.refill_per_s=203.33",
+            "venue.limits.0.kinds.0=cancel",
+            "venue.cancel_allowance.name=cancels",
+            "venue.cancel_allowance.capacity=5",
+            "venue.cancel_allowance.refill_per_s=1",
+        ],
+        environ=LIVE_ENV,
+    )
+    assert isinstance(config, NodeConfig)
+    assert [limit.name for limit in config.venue.limits][-1] == "raw_requests"
+    assert [kind.value for kind in config.venue.limits[0].kinds or ()] == ["cancel"]
+    allowance = config.venue.to_venue_limits().cancel_allowance
+    assert allowance is not None and (allowance.capacity, allowance.period_ns) == (5, 5 * 10**9)
+
+
+def test_override_whole_values_of_any_type() -> None:
+    config = load_config(
+        PAPER,
+        [
+            'control.alertmanager.matchers={ severity = "page", team = "mm" }',
+            'venue.backoff_blocks=["new", "cancel"]',
+            'control.token={ env = "MY_TOKEN" }',
+            "metrics.hdr_per_actor=false",
+        ],
+        environ={"MY_TOKEN": "abc"},
+    )
+    assert isinstance(config, NodeConfig)
+    assert config.control.alertmanager.matchers == {"severity": "page", "team": "mm"}
+    assert [b.value for b in config.venue.backoff_blocks] == ["new", "cancel"]
+    assert config.control.token == Secret("abc")
+    assert config.metrics.hdr_per_actor is False
+
+
+def test_bad_override_paths_name_the_key() -> None:
+    assert problems(
+        PAPER,
+        (
+            "node.nmae=x",
+            "node.name.first=x",
+            "instruments.tick_size=1",
+            "instruments.5.symbol=X",
+            "venue.sim.latency.insert_us=1",
+        ),
+    ) == [
+        "node.nmae: unknown key (did you mean 'name'?) (from --set)",
+        "node.name: is a string, not a table: cannot set node.name.first (from --set)",
+        "instruments: is an array: index it, e.g. instruments.0.tick_size (from --set)",
+        "instruments.5: no such entry: the array has 1 (index 1 would add one) (from --set)",
+        "venue.sim.latency.insert_us: unknown key (did you mean 'insert_ms'?) (from --set)",
+    ]
+
+
+def test_bad_override_values_get_the_same_checks_as_the_file() -> None:
+    assert problems(
+        PAPER,
+        ("node.status_interval_s=fast", "venue.sim.latency.feed_ms=-3", "node.profile=prod"),
+    ) == [
+        "node.profile: must be one of 'observe', 'paper', 'live', got 'prod' (from --set)",
+        "node.status_interval_s: expected a number, got the string 'fast' (from --set)",
+        "venue.sim.latency.feed_ms: must be >= 0, got -3 (from --set)",
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# Secrets
+
+
+def test_a_secret_given_in_clear_is_refused_without_echoing_it(write: Any) -> None:
+    found = problems(write(MINIMAL + '[control]\ntoken = "hunter2"\n'))
+    assert found == [
+        'control.token: give a reference: { env = "NAME" } or { file = "/path" }, not a string'
+    ]
+    assert "hunter2" not in "\n".join(found)
+    assert "hunter2" not in "\n".join(problems(PAPER, ("control.token=hunter2",)))
+
+
+def test_missing_environment_variable(write: Any) -> None:
+    path = write(MINIMAL + '[control]\ntoken = { env = "NODE_TOKEN" }\n')
+    assert problems(path) == ["control.token: environment variable NODE_TOKEN is not set"]
+    assert problems(path, NODE_TOKEN="") == [
+        "control.token: environment variable NODE_TOKEN is empty"
+    ]
+
+
+def test_secret_from_an_owner_only_file(write: Any, tmp_path: Path) -> None:
+    secret_file = tmp_path / "token"
+    secret_file.write_text("file-token\n")
+    secret_file.chmod(0o600)
+    config = load_config(write(MINIMAL + f'[control]\ntoken = {{ file = "{secret_file}" }}\n'))
+    assert isinstance(config, NodeConfig)
+    assert config.control.token is not None
+    assert config.control.token.reveal() == "file-token"  # the final newline is not part of it
+
+
+@pytest.mark.parametrize(
+    ("mode", "how"), [(0o644, "readable"), (0o640, "readable"), (0o620, "writable")]
+)
+def test_a_secret_file_others_can_access_is_refused(
+    write: Any, tmp_path: Path, mode: int, how: str
+) -> None:
+    secret_file = tmp_path / "token"
+    secret_file.write_text("file-token")
+    secret_file.chmod(mode)
+    path = write(MINIMAL + f'[control]\ntoken = {{ file = "{secret_file}" }}\n')
+    assert problems(path) == [
+        f"control.token: secret file {secret_file} is {how} by others (mode {mode:04o}): "
+        f"chmod 600 {secret_file}"
+    ]
+
+
+def test_missing_secret_file(write: Any, tmp_path: Path) -> None:
+    path = write(MINIMAL + f'[control]\ntoken = {{ file = "{tmp_path}/none" }}\n')
+    assert problems(path) == [f"control.token: secret file {tmp_path}/none does not exist"]
+
+
+def test_a_reference_is_env_or_file_exactly(write: Any) -> None:
+    path = write(MINIMAL + '[control]\ntoken = { env = "A", file = "/b" }\n')
+    assert problems(path) == [
+        'control.token: give a reference: { env = "NAME" } or { file = "/path" } '
+        "(exactly one of them)"
+    ]
+
+
+def test_secret_never_shows_its_value() -> None:
+    secret = Secret("s3cr3t", "env:X")
+    assert repr(secret) == str(secret) == f"{secret}" == f"{secret!r}" == "***"
+    assert secret.reveal() == "s3cr3t"
+    assert copy.deepcopy(secret) is secret
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(secret)
+    with pytest.raises(AttributeError):
+        secret._value = "other"  # type: ignore[misc]
+
+
+def test_secret_compares_by_value_in_constant_time() -> None:
+    secret = Secret("s3cr3t")
+    assert secret == Secret("s3cr3t", "file:/elsewhere")
+    assert secret != Secret("s3cr3T")
+    assert secret.matches("s3cr3t") and secret.matches(b"s3cr3t")
+    assert not secret.matches("s3cr3") and not secret.matches(None)
+    assert hash(secret) == hash(Secret("other"))  # the hash says nothing about the value
+
+
+def test_secrets_stay_out_of_every_printout_of_the_config(caplog: Any) -> None:
+    config = load_config(LIVE, environ=LIVE_ENV)
+    values = LIVE_ENV.values()
+    logging.getLogger("troupe.test").warning("config: %s %r", config, config)
+    printouts = {
+        "repr": repr(config),
+        "str": str(config),
+        "redacted": redacted(config),
+        "unstructure": json.dumps(unstructure(config)),
+        "log": caplog.text,
+    }
+    for name, text in printouts.items():
+        for value in values:
+            assert value not in text, name
+    assert unstructure(config)["venue"]["api_key"] == "***"
+    with pytest.raises(TypeError):
+        pickle.dumps(config)
+
+
+def test_redacted_shows_the_reference_not_the_value() -> None:
+    text = redacted(load_config(LIVE, environ=LIVE_ENV))
+    assert 'api_key = { env = "BINANCE_API_KEY" }  # value: ***' in text
+    assert 'token = { env = "TROUPE_CONTROL_TOKEN" }  # value: ***' in text
+
+
+@pytest.mark.parametrize("path", [PAPER, LIVE, EXPERIMENT])
+def test_redacted_config_loads_back_into_the_same_config(path: Path, tmp_path: Path) -> None:
+    config = load_config(path, environ=LIVE_ENV)
+    again = tmp_path / "effective.toml"
+    again.write_text(redacted(config))
+    assert load_config(again, environ=LIVE_ENV) == config
+
+
+# ------------------------------------------------------------------------------------------
+# The environment never decides whether we trade
+
+
+ENV_ATTEMPTS = {
+    "TROUPE_PROFILE": "live",
+    "TROUPE_NODE_PROFILE": "live",
+    "NODE_PROFILE": "live",
+    "PROFILE": "live",
+    "TROUPE_EXECUTE": "1",
+    "TROUPE_CONFIRM_LIVE": "YES",
+    "TROUPE_LIVE": "1",
+}
+
+
+def test_environment_cannot_set_the_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(PAPER, environ=ENV_ATTEMPTS)
+    assert isinstance(config, NodeConfig) and config.profile is Profile.PAPER
+    for name, value in ENV_ATTEMPTS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TROUPE_CONTROL_TOKEN", raising=False)
+    config = load_config(PAPER)  # the real os.environ
+    assert isinstance(config, NodeConfig) and config.profile is Profile.PAPER
+    assert os.environ["TROUPE_PROFILE"] == "live"
+
+
+def test_the_profile_cannot_be_a_reference_to_the_environment(write: Any) -> None:
+    path = write('[node]\nprofile = { env = "TROUPE_PROFILE" }\n')
+    assert problems(path, TROUPE_PROFILE="live") == [
+        "node.profile: must be one of 'observe', 'paper', 'live', got {'env': 'TROUPE_PROFILE'}"
+    ]

@@ -1,0 +1,250 @@
+"""What a behaviour may rely on, checked on both hosts with the same test code."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.behaviour import Behaviour
+from protocols.runtime import AskTimeout, ChildTerminated, Refused, Reply
+from supervision.runtime.specs import Backoff, ChildSpec, SupervisorSpec
+from supervision.runtime.supervisor import Supervisor, WhichChildren
+
+
+class Recorder(Behaviour):
+    """Records what it receives; answers asks with its record; fails on command."""
+
+    def __init__(self, journal=None):
+        self.seen = []
+        self.journal = journal if journal is not None else []
+
+    def on_start(self, ctx):
+        self.journal.append(("start", ctx.name))
+
+    def on_stop(self, ctx):
+        self.journal.append(("stop", ctx.name))
+
+    def receive(self, message, ctx):
+        if message == "fail":
+            raise RuntimeError("asked to fail")
+        if message == "seen":
+            return list(self.seen)
+        if message == "exit":
+            ctx.stop()
+            return None
+        self.seen.append(message)
+        return message
+
+
+def test_tell_delivers_in_send_order(host):
+    ref = host.spawn("rec", Recorder)
+    for i in range(100):
+        assert ref.tell(i) is None
+    assert host.ask(ref, "seen") == list(range(100))
+
+
+def test_ask_returns_the_value_receive_returned(host):
+    ref = host.spawn("rec", Recorder)
+    assert host.ask(ref, "hello") == "hello"
+
+
+def test_ask_carries_the_receivers_exception_back(host):
+    ref = host.spawn("rec", Recorder)
+    with pytest.raises(RuntimeError, match="asked to fail"):
+        host.ask(ref, "fail")
+
+
+class Asker(Behaviour):
+    """Asks a peer from inside a behaviour; reports every Reply it gets."""
+
+    def __init__(self, peer_name, timeout):
+        self.peer_name = peer_name
+        self.timeout = timeout
+        self.replies = []
+        self.peer = None
+
+    def receive(self, message, ctx):
+        if isinstance(message, Reply):
+            self.replies.append((message.tag, message.value, type(message.error).__name__))
+            return None
+        if message == "replies":
+            return list(self.replies)
+        self.peer = message
+        ctx.ask(self.peer, "ping", timeout=self.timeout, tag="t1")
+        ctx.ask(self.peer, "fail", timeout=self.timeout, tag="t2")
+        return None
+
+
+def test_ctx_ask_delivers_exactly_one_reply_per_ask(host):
+    peer = host.spawn("peer", Recorder)
+    asker = host.spawn("asker", lambda: Asker("peer", timeout=1.0))
+    asker.tell(peer)
+    host.settle()
+    host.advance(0.05)
+    replies = host.ask(asker, "replies")
+    assert sorted(replies) == [("t1", "ping", "NoneType"), ("t2", None, "RuntimeError")]
+
+
+def test_host_ask_to_an_actor_that_cannot_answer_raises_ask_timeout(host):
+    ref = host.spawn("broken", Recorder)
+    ref.tell("fail")  # a top-level actor with no supervisor stays failed; messages wait
+    host.settle()
+    with pytest.raises(AskTimeout):
+        host.ask(ref, "seen", timeout=0.05)
+
+
+def test_ctx_ask_times_out_once_and_the_late_answer_is_dropped_and_counted(host):
+    child = ChildSpec("slow", Recorder)
+    spec = SupervisorSpec(children=(child,), backoff=Backoff(min_s=0.1, max_s=0.1, jitter=0.0))
+    sup = host.spawn("sup", lambda: Supervisor(spec))
+    host.settle()
+    slow = host.ask(sup, WhichChildren())[0].ref
+    slow.tell("fail")  # restarts only after the 0.1 s back-off
+    host.settle()
+    asker = host.spawn("asker", lambda: Asker("slow", timeout=0.02))
+    asker.tell(slow)
+    host.settle()
+    host.advance(0.3)
+    replies = host.ask(asker, "replies")
+    assert sorted(replies) == [("t1", None, "AskTimeout"), ("t2", None, "AskTimeout")]
+    assert host.actor("asker").stale_messages == 2  # both late answers arrived and were dropped
+
+
+class Ticker(Behaviour):
+    def __init__(self):
+        self.ticks = []
+
+    def on_start(self, ctx):
+        ctx.schedule(0.02, "tick", key="tick")
+        ctx.schedule(0.01, "once")
+        ctx.schedule(0.03, "cancelled", key="gone")
+        ctx.cancel_timer("gone")
+
+    def receive(self, message, ctx):
+        if message == "ticks":
+            return list(self.ticks)
+        self.ticks.append(message)
+        if message == "tick" and self.ticks.count("tick") < 3:
+            ctx.schedule(0.02, "tick", key="tick")
+        return None
+
+
+def test_timers_fire_in_due_order_and_a_cancelled_timer_never_fires(host):
+    ref = host.spawn("ticker", Ticker)
+    host.advance(0.15)
+    assert host.ask(ref, "ticks") == ["once", "tick", "tick", "tick"]
+
+
+class Rescheduler(Behaviour):
+    """Re-arms one keyed timer on every message: only the last arming may fire."""
+
+    def __init__(self):
+        self.fired = 0
+
+    def receive(self, message, ctx):
+        if message == "poke":
+            ctx.schedule(0.05, "due", key="debounce")
+        elif message == "due":
+            self.fired += 1
+        elif message == "fired":
+            return self.fired
+        return None
+
+
+def test_a_keyed_timer_is_replaced_not_duplicated(host):
+    ref = host.spawn("debounce", Rescheduler)
+    for _ in range(5):
+        ref.tell("poke")
+    host.settle()
+    host.advance(0.2)
+    assert host.ask(ref, "fired") == 1
+
+
+class Clocked(Behaviour):
+    def receive(self, message, ctx):
+        return (ctx.monotonic_ns(), ctx.time_ns())
+
+
+def test_clock_is_injected_and_monotonic(host):
+    ref = host.spawn("clock", Clocked)
+    first = host.ask(ref, "now")
+    host.advance(0.01)
+    second = host.ask(ref, "now")
+    assert second[0] - first[0] >= 10_000_000
+    assert second[1] > first[1]
+
+
+class Parent(Behaviour):
+    def __init__(self):
+        self.events = []
+        self.child = None
+
+    def receive(self, message, ctx):
+        if isinstance(message, ChildTerminated):
+            self.events.append((message.child, message.normal))
+            return None
+        if message == "spawn":
+            self.child = ctx.spawn("kid", Recorder)
+            return self.child
+        if message == "events":
+            return list(self.events)
+        return None
+
+
+def test_spawned_child_reports_its_end_to_the_parent(host):
+    parent = host.spawn("parent", Parent)
+    child = host.ask(parent, "spawn")
+    assert host.ask(child, "hi") == "hi"
+    child.tell("fail")
+    host.settle()
+    host.advance(0.01)
+    assert host.ask(parent, "events") == [("parent/kid", False)]
+    assert child.tell("after") == Refused("parent/kid", "dead")
+
+
+def test_a_normal_exit_of_a_spawned_child_is_reported_as_normal(host):
+    parent = host.spawn("parent", Parent)
+    child = host.ask(parent, "spawn")
+    child.tell("exit")
+    host.settle()
+    host.advance(0.01)
+    assert host.ask(parent, "events") == [("parent/kid", True)]
+
+
+def test_stopping_a_parent_stops_its_spawned_children(host):
+    parent = host.spawn("parent", Parent)
+    host.ask(parent, "spawn")
+    host.stop(parent)
+    host.settle()
+    host.advance(0.01)
+    states = {a.name: a.state for a in host.actors()}
+    assert states == {"parent": "stopped", "parent/kid": "dead"}
+
+
+class Seeded(Behaviour):
+    def receive(self, message, ctx):
+        return [ctx.random.randrange(1_000_000) for _ in range(3)]
+
+
+def test_random_is_seeded_per_actor_and_host_seed(host):
+    a = host.spawn("a", Seeded)
+    b = host.spawn("b", Seeded)
+    first_a, first_b = host.ask(a, "draw"), host.ask(b, "draw")
+    assert first_a != first_b
+    host.stop(a)
+    other = host.spawn("a2", Seeded)
+    assert host.ask(other, "draw") != first_a
+
+
+class Greedy(Behaviour):
+    def receive(self, message, ctx):
+        ctx.count("troupe_test_messages", 1, kind="x")
+        ctx.gauge("troupe_test_depth", 3.0)
+        ctx.observe("troupe_test_latency_seconds", 0.001)
+
+
+def test_metrics_recorded_through_the_context(host):
+    ref = host.spawn("metered", Greedy)
+    for _ in range(3):
+        ref.tell("m")
+    host.settle()
+    assert host.metrics.total("troupe_test_messages", actor="metered") == 3

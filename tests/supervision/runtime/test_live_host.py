@@ -1,0 +1,187 @@
+"""Properties only the live host has: threads, the trio bridge, and pykka itself."""
+
+from __future__ import annotations
+
+import threading
+
+import pykka
+import pytest
+
+from actors.behaviour import Behaviour
+from protocols.runtime import Refused
+from supervision.runtime.specs import ChildSpec, SupervisorSpec
+from supervision.runtime.supervisor import Supervisor, WhichChildren
+
+
+class Echo(Behaviour):
+    def receive(self, message, ctx):
+        return message
+
+
+class Gated(Behaviour):
+    """Blocks its own thread until the test releases it, as a synchronous REST call would."""
+
+    def __init__(self, entered, release, journal=None):
+        self.entered = entered
+        self.release = release
+        self.journal = journal if journal is not None else []
+
+    def receive(self, message, ctx):
+        self.entered.set()
+        self.release.wait(10)
+        return message
+
+    def on_stop(self, ctx):
+        self.journal.append("stopped")
+
+
+def test_a_blocking_actor_does_not_stall_the_actors_on_the_loop(live):
+    entered, release = threading.Event(), threading.Event()
+    blocker = live.spawn("rest", lambda: Gated(entered, release), blocking=True)
+    echo = live.spawn("echo", Echo)
+    blocker.tell("slow call")
+    assert entered.wait(5)
+    # The blocking actor is mid-call on its own thread; the loop actors still answer.
+    assert [live.ask(echo, i, timeout=2) for i in range(20)] == list(range(20))
+    release.set()
+    assert live.ask(blocker, "done", timeout=5) == "done"
+    assert {a.name: a.executor for a in live.actors()} == {"rest": "thread", "echo": "loop"}
+
+
+def test_an_exception_in_a_callback_handed_to_trio_does_not_kill_the_loop(live):
+    echo = live.spawn("echo", Echo)
+    live.ask(echo, "warm")
+    bridge = live.dispatcher.bridge
+
+    def explode():
+        raise ValueError("bad callback")
+
+    ran = threading.Event()
+    assert bridge.call_soon(explode)
+    assert bridge.call_soon(ran.set)
+    assert ran.wait(5)
+    assert bridge.errors == 1
+    assert live.ask(echo, "still alive") == "still alive"
+
+
+class Catastrophe(BaseException):
+    """Not an Exception: pykka would stop every actor in the process for this."""
+
+
+class Doomed(Behaviour):
+    def receive(self, message, ctx):
+        raise Catastrophe("not an Exception")
+
+
+@pytest.mark.parametrize("error", [Catastrophe, KeyboardInterrupt, SystemExit])
+def test_a_base_exception_in_one_actor_stops_only_that_actor(host, error):
+    class Raiser(Behaviour):
+        def receive(self, message, ctx):
+            raise error("boom")
+
+    doomed = host.spawn("doomed", Raiser)
+    bystander = host.spawn("bystander", Echo)
+    doomed.tell("go")
+    host.settle()
+    assert host.ask(bystander, "fine") == "fine"
+    assert host.actor("doomed").state == "failed"
+    assert host.actor("bystander").state == "running"
+
+
+def test_actors_are_pykka_actors_found_through_the_registry(live):
+    ref = live.spawn("echo", Echo)
+    assert isinstance(ref, pykka.ActorRef)
+    assert pykka.ActorRegistry.get_by_urn(ref.actor_urn) is ref
+    assert ref.ask("via pykka", timeout=2) == "via pykka"
+    assert ref.stop(timeout=2) is True  # pykka's stop removes the actor for good
+    assert ref.tell("late") == Refused("echo", "dead")
+    assert pykka.ActorRegistry.get_by_urn(ref.actor_urn) is None
+
+
+def test_a_blocking_ask_on_the_loop_thread_is_refused_instead_of_deadlocking(live):
+    class AsksBlocking(Behaviour):
+        def receive(self, message, ctx):
+            try:
+                message.ask("x", timeout=1)
+            except RuntimeError as exc:
+                return str(exc)
+            return "no error"
+
+    echo = live.spawn("echo", Echo)
+    asker = live.spawn("asker", AsksBlocking)
+    assert "would deadlock" in live.ask(asker, echo)
+
+
+def test_tells_from_many_threads_all_arrive_once_in_per_sender_order(live):
+    class Collector(Behaviour):
+        def __init__(self):
+            self.seen = []
+
+        def receive(self, message, ctx):
+            if message == "seen":
+                return list(self.seen)
+            self.seen.append(message)
+            return None
+
+    ref = live.spawn("collector", Collector)
+    senders, per_sender = 4, 5000
+
+    def send(sender):
+        for i in range(per_sender):
+            assert ref.tell((sender, i)) is None
+
+    threads = [threading.Thread(target=send, args=(s,)) for s in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    live.settle()
+    seen = live.ask(ref, "seen")
+    assert len(seen) == senders * per_sender
+    for sender in range(senders):
+        assert [i for s, i in seen if s == sender] == list(range(per_sender))
+
+
+def test_a_child_that_outlives_its_shutdown_timeout_is_killed_and_the_stop_goes_on(live):
+    entered, release = threading.Event(), threading.Event()
+    journal = []
+    spec = SupervisorSpec(children=(
+        ChildSpec("first", lambda: Gated(threading.Event(), threading.Event(), journal)),
+        ChildSpec("stuck", lambda: Gated(entered, release, journal), blocking=True,
+                  shutdown_s=0.1),
+    ))
+    sup = live.spawn("sup", lambda: Supervisor(spec))
+    stuck = {c.id: c.ref for c in live.ask(sup, WhichChildren())}["stuck"]
+    stuck.tell("block")
+    assert entered.wait(5)
+    assert live.stop(sup, timeout=5)
+    # "stuck" was killed without on_stop after 0.1 s; "first" was then stopped normally.
+    assert journal == ["stopped"]
+    assert live.actor("sup/stuck").state == "stopped"
+    assert live.log.records(actor="sup/stuck", kind="stop")[0].exception.startswith("killed")
+    release.set()
+
+
+def test_brutal_kill_skips_on_stop(host):
+    journal = []
+    spec = SupervisorSpec(children=(
+        ChildSpec("k", lambda: Gated(threading.Event(), threading.Event(), journal),
+                  shutdown_s=0),
+    ))
+    sup = host.spawn("sup", lambda: Supervisor(spec))
+    host.settle()
+    assert host.stop(sup)
+    host.settle()
+    assert journal == []
+    assert host.actor("sup/k").state == "stopped"
+
+
+def test_closing_the_host_unregisters_its_actors_from_pykka():
+    from supervision.runtime.live import LiveHost
+
+    host = LiveHost().start()
+    ref = host.spawn("echo", Echo)
+    assert pykka.ActorRegistry.get_by_urn(ref.actor_urn) is ref
+    host.close()
+    assert pykka.ActorRegistry.get_by_urn(ref.actor_urn) is None
+    assert ref.tell("late") == Refused("echo", "dead")
