@@ -35,12 +35,6 @@ import attrs
 import cattrs
 
 from actors.execution.ids import encode_cloid, parse_client_order_id
-from actors.risk.views import (
-    DailyLoss,
-    InstrumentHalted,
-    InstrumentResumed,
-    RiskPersistentState,
-)
 from protocols.codec import Side
 from protocols.decisions import (
     Gate,
@@ -77,6 +71,7 @@ from protocols.orders import (
     VenueOrderStatus,
 )
 from protocols.portfolio import OwnFill
+from protocols.risk import DailyLoss, InstrumentHalted, InstrumentResumed, RiskPersistentState
 
 __all__ = ["OpenOrder", "RecoveredState", "recover", "structure_record"]
 

@@ -16,8 +16,10 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from protocols.errors import TroupeError
 
-class DecodeError(ValueError):
+
+class DecodeError(TroupeError, ValueError):
     """Raw venue input could not be turned into a message. The text says what and where."""
 
 

@@ -38,11 +38,13 @@ from typing import Any
 
 import attrs
 
+from protocols.errors import TroupeError
+
 MAX_REASON_CHARS = 500
 AM_WEBHOOK_VERSION = "4"
 
 
-class ControlRequestError(Exception):
+class ControlRequestError(TroupeError):
     """A request we refuse, with the HTTP status to answer and a message for the caller."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -36,6 +36,7 @@ import attrs
 import cattrs
 
 from protocols.codec import Side
+from protocols.errors import TroupeError
 from protocols.orders import (
     CancelIntent,
     Intent,
@@ -49,8 +50,16 @@ LINE_KEYS = ("seq", "ts_ns", "mono_ns", "kind", "source", "data")
 REDACTED = "***"
 
 
-class JournalError(ValueError):
+class JournalError(TroupeError, ValueError):
     """A journal could not be read or replayed. The message names the file, line or record."""
+
+
+class FsyncPolicy(enum.StrEnum):
+    """When the writer fsyncs: shared by the node config (`journal.fsync`) and the writer."""
+
+    ALWAYS = "always"  # flush and fsync every record
+    INTERVAL = "interval"  # flush every record, fsync at most every interval and on stop
+    NEVER = "never"  # flush only; the OS decides when it reaches the disk
 
 
 # --------------------------------------------------------------------------------------------

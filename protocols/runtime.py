@@ -10,6 +10,8 @@ from typing import Any
 
 import attrs
 
+from protocols.errors import TroupeError
+
 
 @attrs.frozen(slots=True)
 class Refused:
@@ -44,11 +46,11 @@ class Reply:
         return self.error is None
 
 
-class AskTimeout(Exception):
+class AskTimeout(TroupeError):
     """No reply arrived within the ask's timeout. The request may still have been handled."""
 
 
-class ActorDead(Exception):
+class ActorDead(TroupeError):
     """The target of an ask was removed for good, or stopped before handling the request."""
 
 

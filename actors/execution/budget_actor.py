@@ -54,7 +54,7 @@ import attrs
 from actors.behaviour import Behaviour, Context, Ref
 from actors.execution.action_queue import ActionQueue, priority_of
 from actors.execution.token_bucket import VenueLimits
-from actors.risk.gate import CancelAll
+from protocols.commands import CancelAll
 from protocols.decisions import Proposal
 from protocols.orders import (
     BudgetStatistics,

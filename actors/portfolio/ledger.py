@@ -44,6 +44,7 @@ from fractions import Fraction
 import attrs
 
 from protocols.codec import Side
+from protocols.errors import TroupeError
 from protocols.instruments import _EXACT, ContractType, InstrumentSpec, _money
 from protocols.portfolio import (
     OwnFill,
@@ -62,7 +63,7 @@ _ROUNDED = decimal.Context(prec=50, rounding=decimal.ROUND_HALF_EVEN)
 _ZERO = Fraction(0)
 
 
-class UnknownInstrument(KeyError):
+class UnknownInstrument(TroupeError, KeyError):
     """A fill for an instrument the ledger has no spec for: it cannot be valued, so it is not
     booked. Reconciliation will then see the venue's position against our 0 and raise drift."""
 

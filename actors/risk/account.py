@@ -15,23 +15,20 @@ from typing import Any
 import attrs
 
 from actors.risk.limits import RiskConfig
-from actors.risk.views import (
-    MS,
-    CancelAll,
-    DailyLoss,
-    InstrumentHalt,
-    InstrumentHalted,
-    InstrumentResumed,
-    InstrumentView,
-    PortfolioView,
-    RiskPersistentState,
-    utc_day,
-)
+from actors.risk.views import MS, InstrumentView, PortfolioView, utc_day
+from protocols.commands import CancelAll
 from protocols.decisions import Gate, TradingState
 from protocols.decisions import TradingStateChanged as StateChanged
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, MarketState, SpecChanged
 from protocols.portfolio import PortfolioSnapshot, ReconciliationDrift
+from protocols.risk import (
+    DailyLoss,
+    InstrumentHalt,
+    InstrumentHalted,
+    InstrumentResumed,
+    RiskPersistentState,
+)
 
 Effect = CancelAll | StateChanged | InstrumentHalted | InstrumentResumed
 

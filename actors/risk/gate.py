@@ -16,7 +16,7 @@ Messages it understands:
 - Market and portfolio events: BookTop, BookStale, MarketState, SpecChanged, PortfolioSnapshot,
   ReconciliationDrift. Freshness is judged with `ctx.monotonic_ns()` against their `recv_ns`;
   the UTC day of the daily loss with `ctx.time_ns()`.
-- Control commands, defined here: SetTradingState, Flatten, ResumeInstrument.
+- Control commands, from `protocols.risk`: SetTradingState, Flatten, ResumeInstrument.
 
 Metrics: `troupe_risk_refusals_total{gate}` for every refusal, `troupe_risk_scaled_total{gate}`,
 `troupe_trading_state` (0 ACTIVE, 1 REDUCING, 2 HALTED), `troupe_instrument_halted{instrument}`,
@@ -33,64 +33,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import attrs
-
 from actors.behaviour import Behaviour, Context, Ref
 from actors.risk.limits import RiskConfig
 from actors.risk.rules import Approved, Decision, Effect, RiskState
-from actors.risk.views import (
-    CancelAll,
-    InstrumentHalted,
-    InstrumentResumed,
-    RiskPersistentState,
-)
-from protocols.decisions import Proposal, TradingState, TradingStateChanged
+from protocols.commands import CancelAll
+from protocols.decisions import Proposal, TradingStateChanged
 from protocols.market import BookStale, BookTop, MarketState, SpecChanged
 from protocols.portfolio import PortfolioSnapshot, ReconciliationDrift
+from protocols.risk import (
+    Flatten,
+    InstrumentHalted,
+    InstrumentResumed,
+    ResumeInstrument,
+    RiskPersistentState,
+    SetTradingState,
+)
 
-__all__ = [
-    "CancelAll",
-    "Flatten",
-    "ResumeInstrument",
-    "RiskConfig",
-    "RiskGate",
-    "RiskPersistentState",
-    "SetTradingState",
-]
-
-
-@attrs.frozen(slots=True)
-class SetTradingState:
-    """An operator (control plane, Alertmanager, supervisor) moves the account's trading state.
-
-    The only way out of REDUCING or HALTED: the gate never resumes by itself."""
-
-    state: TradingState
-    reason: str
-    source: str = "control"
-
-
-@attrs.frozen(slots=True)
-class Flatten:
-    """Authorize reduce-only exits on `instrument` (None: every instrument) even while HALTED or
-    while the instrument is halted by the gate, and cancel its resting orders first.
-
-    The gate forwards this command to its subscribers: the strategies (or an operator tool) send
-    the reduce-only exits, which still have to truly reduce the position. The authorization ends
-    when the account returns to ACTIVE or the instrument is resumed; it is not persisted.
-    """
-
-    instrument: str | None
-    reason: str
-
-
-@attrs.frozen(slots=True)
-class ResumeInstrument:
-    """Lift an instrument halt (spec change, time regression) once a human has checked it."""
-
-    instrument: str
-    reason: str
-    source: str = "control"
+__all__ = ["RiskGate"]
 
 
 class RiskGate(Behaviour):

@@ -78,25 +78,15 @@ import attrs
 from actors.market.quantization import lots_to_qty, notional, ticks_to_price
 from actors.risk.account import AccountState, Effect
 from actors.risk.limits import RiskConfig
-from actors.risk.views import (
-    MS,
-    CancelAll,
-    InstrumentHalted,
-    InstrumentResumed,
-    InstrumentView,
-    RecentKeys,
-    RiskPersistentState,
-    SlidingWindows,
-    below_minimum,
-)
+from actors.risk.views import MS, InstrumentView, RecentKeys, SlidingWindows, below_minimum
 from protocols.decisions import Gate, Proposal, RiskRefused, Scaled, TradingState
 from protocols.decisions import GateAction as A
 from protocols.instruments import _EXACT, ContractType, InstrumentSpec
 from protocols.market import TradingStatus
 from protocols.orders import CancelIntent, OrderIntent, ReplaceIntent, Side
+from protocols.risk import RiskPersistentState
 
-__all__ = ["Approved", "CancelAll", "Decision", "Effect", "InstrumentHalted",
-           "InstrumentResumed", "RiskConfig", "RiskPersistentState", "RiskState"]
+__all__ = ["Approved", "Decision", "Effect", "RiskState"]
 _BPS = 10_000
 
 

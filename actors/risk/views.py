@@ -1,9 +1,9 @@
-"""What the risk rules read and remember: market and portfolio views, records, effects.
+"""What the risk rules read and remember: market and portfolio views, windows, minimums.
 
 This module is data and small bookkeeping only; the rules that judge an intent live in
 `actors.risk.rules`, and the actor that feeds both is `actors.risk.gate`. It is split out so each
-module stays short, and so a journal or a control plane can import the records (the persisted
-state, the effects) without pulling in the rule engine.
+module stays short. The records other actors exchange with the gate (the persisted state, the
+halt events, the commands) are in `protocols.risk` and `protocols.commands`.
 
 Units follow `protocols.orders`: prices are int ticks, sizes int lots, money `Decimal` in the
 quote currency, times int nanoseconds. Basis points are ints. Mids and marks are kept doubled
@@ -22,9 +22,9 @@ import attrs
 
 from actors.market.quantization import lots_to_qty, notional
 from actors.risk.limits import RateWindow
-from protocols.decisions import Gate, TradingState
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookTop, TradingStatus
+from protocols.risk import InstrumentHalt
 
 MS = 1_000_000
 DAY_NS = 86_400 * 1_000_000_000
@@ -33,78 +33,6 @@ DAY_NS = 86_400 * 1_000_000_000
 # of the trapping money context of `protocols.instruments`.
 _STATS = decimal.Context(prec=28)
 _EWMA_QUANTUM = Decimal("0.000001")
-
-
-# --------------------------------------------------------------------------------------------
-# Effects: what the rules ask the actor to do besides answering a proposal
-
-
-@attrs.frozen(slots=True)
-class CancelAll:
-    """Cancel every resting order of the account (`instrument` None) or of one instrument.
-
-    The actor tells it to the action budget. Defined here, with the pure rules that emit it, and
-    re-exported by `actors.risk.gate`, so there is one class for the command, not two.
-    """
-
-    instrument: str | None
-    reason: str
-
-
-@attrs.frozen(slots=True)
-class InstrumentHalted:
-    """The gate halted one instrument (spec change, time regression): cancels and flattens only."""
-
-    instrument: str
-    gate: Gate
-    reason: str
-    recv_ns: int
-
-
-@attrs.frozen(slots=True)
-class InstrumentResumed:
-    instrument: str
-    reason: str
-    source: str
-    recv_ns: int
-
-
-# --------------------------------------------------------------------------------------------
-# The persisted state: small, journal-friendly (enums, ints, Decimals, strings, tuples)
-
-
-@attrs.frozen(slots=True)
-class DailyLoss:
-    """The realized PnL of one UTC day as the Portfolio last reported it.
-
-    `utc_day` is whole days since 1970-01-01 UTC. `breached` is set when the day's loss reached
-    the limit; a new day resets both, but not the trading state (an operator resumes).
-    """
-
-    utc_day: int
-    realized_pnl: Decimal = Decimal(0)
-    breached: bool = False
-
-
-@attrs.frozen(slots=True)
-class InstrumentHalt:
-    gate: Gate
-    reason: str
-
-
-@attrs.frozen(slots=True)
-class RiskPersistentState:
-    """What must survive a restart: a gate that forgot it was REDUCING would trade again.
-
-    `cause` is the gate that put the account in its state (DAILY_LOSS, MAX_DRAWDOWN) or
-    TRADING_STATE for an operator or reconciliation; refusals report it.
-    """
-
-    trading_state: TradingState
-    cause: Gate
-    reason: str
-    daily: DailyLoss
-    halts: tuple[tuple[str, InstrumentHalt], ...] = ()
 
 
 def utc_day(epoch_ns: int) -> int:

@@ -56,6 +56,7 @@ from actors.strategies.quoting_models import (
     model_quotes,
     quote_ticks,
 )
+from protocols.commands import PauseQuoting, ResumeQuoting
 from protocols.decisions import RiskRefused
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, MarketState, TradePrint
@@ -80,15 +81,6 @@ class Why(enum.StrEnum):
     ORDER_IN_FLIGHT = "order_in_flight"  # a side's order is unacked or being cancelled
     PRICE_OUT_OF_RANGE = "price_out_of_range"  # the model put a bid at or below zero
     NO_CHANGE = "no_change"  # quotes already where they should be
-
-
-@attrs.frozen(slots=True)
-class PauseQuoting:
-    reason: str = "operator"
-
-
-@attrs.frozen(slots=True)
-class ResumeQuoting: ...
 
 
 @attrs.frozen(slots=True, kw_only=True)

@@ -34,6 +34,7 @@ import attrs
 import cattrs
 
 from actors.execution.ids import ClientOrderIds
+from protocols.errors import TroupeError
 from supervision.config.dump import redacted, unstructure
 from supervision.config.schema import (
     STRATEGY_CONFIGS,
@@ -70,7 +71,7 @@ __all__ = [
 ]
 
 
-class ConfigError(Exception):
+class ConfigError(TroupeError):
     """A configuration that cannot be used. `problems`: one `path: problem` line each."""
 
     def __init__(self, problems: Sequence[str]) -> None:

@@ -24,9 +24,9 @@ from actors.risk.limits import RiskConfig
 from actors.strategies.market_maker import MarketMakerConfig
 from actors.strategies.taker import TakerConfig
 from protocols.instruments import ContractType, InstrumentSpec
+from protocols.journal import FsyncPolicy
 from protocols.orders import Priority
 from supervision.config.secrets import Secret
-from supervision.node.journal import FsyncPolicy
 from supervision.sources import data
 
 _NS = 1_000_000_000

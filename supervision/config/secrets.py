@@ -21,6 +21,8 @@ import stat
 from collections.abc import Mapping
 from typing import Any, NoReturn, final
 
+from protocols.errors import TroupeError
+
 __all__ = ["REFERENCE_HINT", "Secret", "SecretError", "resolve_secret"]
 
 REFERENCE_HINT = 'give a reference: { env = "NAME" } or { file = "/path" }'
@@ -97,7 +99,7 @@ class Secret:
         return self
 
 
-class SecretError(ValueError):
+class SecretError(TroupeError, ValueError):
     """A reference that cannot be resolved; the message never contains a secret value."""
 
 

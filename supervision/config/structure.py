@@ -28,6 +28,7 @@ from typing import Any
 import attrs
 import cattrs
 
+from protocols.errors import TroupeError
 from supervision.config.schema import (
     NODE_SET_PARAMS,
     NONE_WORD,
@@ -41,7 +42,7 @@ from supervision.config.secrets import Secret, SecretError, resolve_secret
 Where = tuple[str | int, ...]
 
 
-class Problems(Exception):
+class Problems(TroupeError):
     """(path, message) pairs raised by the hooks and prefixed on the way up."""
 
     def __init__(self, items: list[tuple[Where, str]]) -> None:

@@ -76,6 +76,7 @@ from protocols.control import (
     parse_control_body,
     readiness_reply,
 )
+from protocols.errors import TroupeError
 
 __all__ = [
     "ControlCommand",
@@ -131,7 +132,7 @@ class _Reply:
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
-class _ClientGone(Exception):
+class _ClientGone(TroupeError):
     """The client disconnected before we had its whole request: nobody to answer."""
 
 

@@ -30,17 +30,19 @@ from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation
 from actors.market.market_actor import MarketActor
 from actors.portfolio.portfolio_actor import Portfolio
 from actors.recovery import RecoveredState
-from actors.risk.gate import CancelAll, Flatten, RiskGate, SetTradingState
+from actors.risk.gate import RiskGate
 from actors.sim.exchange import SimInstrument
 from actors.sim.latency import LatencyModel
 from actors.sim.queue_models import PowerProbQueue, QueueModel, RiskAverseQueue
 from actors.sim.venue import SimVenue, SimVenueConfig, VenuePeers, VenueRateLimit
 from actors.strategies.market_maker import MarketMaker
 from actors.strategies.taker import Taker
+from protocols.commands import CancelAll
 from protocols.control import ControlActionName, ControlCommand, ControlOutcome, Readiness
 from protocols.decisions import TradingState
 from protocols.instruments import InstrumentSpec
 from protocols.journal import ControlAction
+from protocols.risk import Flatten, SetTradingState
 from supervision.config.schema import NodeConfig, StrategyKind
 from supervision.node.live_guard import Mode
 from supervision.node.monitor import NodeMonitor, NodeView

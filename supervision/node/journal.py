@@ -25,7 +25,6 @@ deterministic host (with real files) in tests.
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import sys
@@ -43,6 +42,7 @@ from protocols.journal import (
     Encoded,
     Flush,
     Flushed,
+    FsyncPolicy,
     JournalCodec,
     JournalError,
     TornLine,
@@ -51,7 +51,6 @@ from protocols.journal import (
 )
 
 __all__ = [
-    "FsyncPolicy",
     "JournalWriter",
     "iter_journal",
     "recover_journal",
@@ -62,12 +61,6 @@ log = logging.getLogger("troupe.journal")
 _TICK_KEY = "journal.tick"
 _TAIL_BLOCK = 64 * 1024
 _RETRY_S = 1.0
-
-
-class FsyncPolicy(enum.StrEnum):
-    ALWAYS = "always"  # flush and fsync every record
-    INTERVAL = "interval"  # flush every record, fsync at most every interval and on stop
-    NEVER = "never"  # flush only; the OS decides when it reaches the disk
 
 
 @attrs.frozen(slots=True)

@@ -18,6 +18,8 @@ import enum
 
 import attrs
 
+from protocols.errors import TroupeError
+
 __all__ = ["LiveGuardError", "Mode", "ModeDecision", "resolve_mode"]
 
 CONFIRMATION = "YES"
@@ -29,7 +31,7 @@ class Mode(enum.StrEnum):
     LIVE = "live"  # real orders
 
 
-class LiveGuardError(ValueError):
+class LiveGuardError(TroupeError, ValueError):
     """The command line asked for something the guard will not do; exit code 2."""
 
 

@@ -13,10 +13,10 @@ from typing import Any
 import attrs
 
 from actors.behaviour import Behaviour, Context
-from actors.risk.views import RiskPersistentState
 from protocols.decisions import TradingState, TradingStateChanged
 from protocols.market import BookStale, BookTop
 from protocols.portfolio import PortfolioSnapshot
+from protocols.risk import RiskPersistentState
 from protocols.venue_state import VenueReconciled
 
 __all__ = ["NodeMonitor", "NodeView"]

@@ -27,7 +27,7 @@ from typing import Any
 import trio
 from hdrh.histogram import HdrHistogram
 
-from actors.risk.gate import CancelAll
+from protocols.commands import CancelAll
 from protocols.journal import Flush, NodeStarted, NodeStopped
 from supervision.config.load import NodeConfig
 from supervision.config.schema import MarketSource

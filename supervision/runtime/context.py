@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pykka._envelope import Envelope
 
+from protocols.errors import TroupeError
 from protocols.runtime import AskTimeout, Refused, Reply
 from supervision.runtime.lifecycle import SelfMessage
 
@@ -83,7 +84,7 @@ class _AskReplyTo:
         self._send(Reply(self._correlation, self._tag, error=error))
 
 
-class AskRefused(Exception):
+class AskRefused(TroupeError):
     """The target's mailbox refused the request; carries the `Refused` record."""
 
     def __init__(self, refused: Refused) -> None:

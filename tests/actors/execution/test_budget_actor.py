@@ -11,8 +11,8 @@ import pytest
 from actors.behaviour import Behaviour
 from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
 from actors.execution.token_bucket import RateLimit, VenueLimits
-from actors.risk.gate import CancelAll
 from protocols.codec import Side
+from protocols.commands import CancelAll
 from protocols.decisions import Proposal
 from protocols.orders import (
     BudgetStatistics,

@@ -8,10 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 from actors.behaviour import Behaviour
-from actors.risk.gate import CancelAll, Flatten, ResumeInstrument, RiskGate, SetTradingState
+from actors.risk.gate import RiskGate
 from actors.risk.limits import RateWindow, RiskConfig
 from actors.risk.rules import Approved
-from actors.risk.views import DAY_NS, InstrumentHalted, InstrumentResumed, RiskPersistentState
+from actors.risk.views import DAY_NS
+from protocols.commands import CancelAll
 from protocols.decisions import (
     Gate,
     GateAction,
@@ -25,6 +26,14 @@ from protocols.instruments import ContractType, InstrumentSpec
 from protocols.market import BookTop, MarketState
 from protocols.orders import CancelIntent, OrderIntent, OrderType, Side
 from protocols.portfolio import PortfolioSnapshot, Position
+from protocols.risk import (
+    Flatten,
+    InstrumentHalted,
+    InstrumentResumed,
+    ResumeInstrument,
+    RiskPersistentState,
+    SetTradingState,
+)
 from supervision.runtime.deterministic import DeterministicHost
 
 INST = "BTC-PERP"

@@ -12,10 +12,7 @@ import pytest
 
 from actors.risk.limits import RiskConfig
 from actors.risk.rules import Approved, RiskState
-from actors.risk.views import (
-    CancelAll,
-    RiskPersistentState,
-)
+from protocols.commands import CancelAll
 from protocols.decisions import (
     Gate,
     GateAction,
@@ -27,6 +24,7 @@ from protocols.decisions import (
 from protocols.instruments import ContractType
 from protocols.market import BookStale, SpecChanged, TradingStatus
 from protocols.orders import CancelIntent, ReplaceIntent, Side
+from protocols.risk import RiskPersistentState
 from tests.actors.risk.risk_kit import (
     ASK,
     BID,

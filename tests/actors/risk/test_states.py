@@ -7,12 +7,8 @@ from decimal import Decimal
 import attrs
 
 from actors.risk.rules import RiskState
-from actors.risk.views import (
-    DAY_NS,
-    CancelAll,
-    InstrumentHalted,
-    InstrumentResumed,
-)
+from actors.risk.views import DAY_NS
+from protocols.commands import CancelAll
 from protocols.decisions import (
     Gate,
     GateAction,
@@ -22,6 +18,7 @@ from protocols.decisions import (
 from protocols.market import BookStale, SpecChanged, TradingStatus
 from protocols.orders import Side
 from protocols.portfolio import ReconciliationDrift
+from protocols.risk import InstrumentHalted, InstrumentResumed
 from tests.actors.risk.risk_kit import (
     CONFIG,
     EPOCH,

@@ -12,9 +12,10 @@ from decimal import Decimal as D
 from typing import Any
 
 from actors.behaviour import Behaviour, Context
-from actors.strategies.market_maker import MarketMaker, MarketMakerConfig, PauseQuoting
+from actors.strategies.market_maker import MarketMaker, MarketMakerConfig
 from actors.strategies.quoting_models import Horizon, HorizonMode
 from protocols.codec import Side as BookSide
+from protocols.commands import PauseQuoting
 from protocols.decisions import Gate, GateAction, NoTrade, Proposal, RiskRefused
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, TradePrint

@@ -18,7 +18,6 @@ import attrs
 import pytest
 
 from actors.behaviour import Behaviour
-from actors.risk.views import DailyLoss, RiskPersistentState
 from protocols.decisions import Gate, NoTrade, Proposal, TradingState
 from protocols.journal import (
     LINE_KEYS,
@@ -33,6 +32,7 @@ from protocols.journal import (
     sent_record,
 )
 from protocols.orders import CancelIntent, OrderIntent, OrderType, Side
+from protocols.risk import DailyLoss, RiskPersistentState
 from supervision.node.journal import JournalWriter, iter_journal, main
 from supervision.runtime.deterministic import DeterministicHost
 

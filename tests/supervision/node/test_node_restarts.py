@@ -3,9 +3,9 @@ rebuilt from its own latest persisted record, not from the state the process sta
 
 from __future__ import annotations
 
-from actors.risk.gate import SetTradingState
 from protocols.control import ControlActionName, ControlCommand
 from protocols.decisions import TradingState
+from protocols.risk import SetTradingState
 from supervision.config.load import NodeConfig, load_config
 from supervision.node.assembly import Node
 from supervision.node.live_guard import Mode

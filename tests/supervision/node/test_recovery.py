@@ -14,8 +14,8 @@ import pytest
 from actors.behaviour import Behaviour
 from actors.execution.ids import ClientOrderIds, encode_cloid
 from actors.recovery import RECORD_TYPES, recover, structure_record
-from actors.risk.gate import RiskGate, SetTradingState
-from actors.risk.views import DailyLoss, RiskPersistentState, utc_day
+from actors.risk.gate import RiskGate
+from actors.risk.views import utc_day
 from protocols.decisions import Gate, NoTrade, RiskRefused, TradingState
 from protocols.journal import (
     ActorRestarted,
@@ -42,6 +42,7 @@ from protocols.orders import (
     Side,
 )
 from protocols.portfolio import OwnFill, PortfolioSnapshot
+from protocols.risk import DailyLoss, RiskPersistentState, SetTradingState
 from supervision.node.journal import JournalWriter, iter_journal, recover_journal
 from supervision.runtime.deterministic import DEFAULT_EPOCH_NS, DeterministicHost
 

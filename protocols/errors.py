@@ -1,0 +1,42 @@
+"""The one base of every exception Troupe raises on purpose: `TroupeError`.
+
+`except TroupeError` catches every error Troupe means to report, and nothing it did not mean to
+raise (a `KeyError` from a bug still shows as a bug). Each subclass lives next to the code that
+raises it and keeps its builtin base where callers catch it by that (`ValueError`, `KeyError`),
+so adding this base changed no `except` clause. When to raise which:
+
+Bad input from outside the process: refuse it with one clear line, change nothing.
+- `protocols.codec.DecodeError` (ValueError): a venue frame or recorded line that cannot be
+  parsed; the feed counts it and skips the frame.
+- `protocols.control.ControlRequestError`: a control-plane request we refuse; carries the HTTP
+  status to answer.
+- `protocols.journal.JournalError` (ValueError): a journal that cannot be read or replayed (a
+  damaged line, an unknown record kind); names the file and line.
+- `supervision.config.load.ConfigError`: a configuration that cannot be used; one
+  `path: problem` line per problem. `supervision.config.structure.Problems` is its internal
+  collector while a config is structured, and never leaves `load_config`.
+- `supervision.config.secrets.SecretError` (ValueError): a secret reference that cannot be
+  resolved; the message never contains the value.
+- `supervision.node.live_guard.LiveGuardError` (ValueError): the command line asked for live
+  trading without every confirmation; the process exits with code 2.
+
+A request between actors that got no answer: the request may or may not have been handled.
+- `protocols.runtime.AskTimeout`: no reply within the ask's timeout.
+- `protocols.runtime.ActorDead`: the target was removed for good or stopped before handling it.
+- `supervision.runtime.context.AskRefused`: the target's mailbox refused the request (full,
+  closed); carries the `Refused` record.
+
+A fact the pure logic cannot book:
+- `actors.portfolio.ledger.UnknownInstrument` (KeyError): a fill for an instrument with no spec.
+
+A new error subclasses `TroupeError` (and the builtin its callers already catch), says in its
+docstring when it is raised, and is added to this list.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TroupeError"]
+
+
+class TroupeError(Exception):
+    """Base of every exception Troupe raises on purpose. See the module docstring for the kinds."""
