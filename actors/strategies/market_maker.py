@@ -46,6 +46,7 @@ from actors.strategies.kit import (
     book_fill,
     carry_out,
 )
+from actors.strategies.params import non_negative, positive
 from actors.strategies.quoting_models import (
     DecayMode,
     EwmaVolatility,
@@ -90,25 +91,28 @@ class MarketMakerConfig:
 
     strategy: str  # also the client-order-id namespace: [A-Za-z0-9_], short
     spec: InstrumentSpec
-    quote_lots: int
-    max_inventory: int
-    gamma: float
-    k: float
+    quote_lots: int = attrs.field(validator=positive)
+    max_inventory: int = attrs.field(validator=positive)
+    gamma: float = attrs.field(validator=positive)
+    k: float = attrs.field(validator=positive)
     model: PricingModel = PricingModel.AVELLANEDA_STOIKOV
-    arrival_a: float = 1.0  # GLFT's A, fills per second at zero distance
-    fixed_spread_ticks: float | None = None  # the SYMMETRIC model's whole spread
-    sigma: float | None = None  # ticks / sqrt(s); None: EWMA estimate from mids
-    vol_halflife_s: float = 60.0
+    # GLFT's A, fills per second at zero distance
+    arrival_a: float = attrs.field(default=1.0, validator=positive)
+    # The SYMMETRIC model's whole spread
+    fixed_spread_ticks: float | None = attrs.field(default=None, validator=positive)
+    # Ticks / sqrt(s); None: EWMA estimate from mids
+    sigma: float | None = attrs.field(default=None, validator=positive)
+    vol_halflife_s: float = attrs.field(default=60.0, validator=positive)
     vol_min_samples: int = 20
     horizon: Horizon = attrs.field(factory=Horizon)  # rolling 60 s
     skew_ticks_per_lot: float = 0.0
     quote_offset_ticks: int = 0  # how far behind the inside we must stay
     allow_inside: bool = False  # may improve the inside (never cross: post-only)
     min_market_spread_ticks: int = 1
-    requote_min_interval_s: float = 0.25
+    requote_min_interval_s: float = attrs.field(default=0.25, validator=non_negative)
     requote_threshold_ticks: int = 1
     pressure_threshold: float = 0.8  # of max_inventory
-    max_hold_s: float | None = None
+    max_hold_s: float | None = attrs.field(default=None, validator=positive)
     exit_target_ticks: int = 0
     exit_decay_s: float = 30.0
     exit_decay: DecayMode = DecayMode.LINEAR

@@ -32,6 +32,7 @@ import attrs
 from actors.behaviour import Behaviour, Context, Ref
 from actors.execution.ids import ClientOrderIds
 from actors.strategies.kit import Decision, Inventory, OrderSlots, Wake, book_fill, carry_out
+from actors.strategies.params import positive
 from actors.strategies.taker_edge import (
     Confirmation,
     Hit,
@@ -76,7 +77,7 @@ class LastLook:
 class TakerConfig:
     strategy: str  # also the client-order-id namespace: [A-Za-z0-9_], short
     spec: InstrumentSpec
-    entry_lots: int
+    entry_lots: int = attrs.field(validator=positive)
     min_edge_bps: Decimal
     reference: Reference = Reference.ORACLE
     reference_instrument: str | None = None  # for VENUE_MID: the other venue's book

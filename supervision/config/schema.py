@@ -65,9 +65,15 @@ def _port(_inst: Any, _attr: Any, value: int) -> None:
         raise ValueError(f"must be a TCP port, 0 to 65535 (0: any free port), got {value}")
 
 
+MAX_REBATE, MAX_FEE = Decimal("-0.01"), Decimal("0.05")
+
+
 def _fee(_inst: Any, _attr: Any, value: Decimal) -> None:
-    if not -1 < value < 1:
-        raise ValueError(f"is a fraction of notional (0.0002 = 2 bps), got {value}")
+    if not MAX_REBATE <= value <= MAX_FEE:  # 0.0002 is 2 bps; the bounds catch a slipped digit
+        raise ValueError(
+            f"must be a fraction of notional between {MAX_REBATE} (a 1% rebate) and "
+            f"{MAX_FEE} (a 5% fee), got {value}"
+        )
 
 
 def _non_empty(_inst: Any, _attr: Any, value: str) -> None:

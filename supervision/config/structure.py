@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import enum
 import functools
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -225,6 +226,10 @@ def _strategy_params(
                 typed[name] = conv.structure(value, type_hints(cls)[name])
             except Problems as exc:
                 problems.extend(((*where, *sub), message) for sub, message in exc.items)
+                continue
+            bad = _check_field(fields[name], typed[name])
+            if bad is not None:
+                problems.append((where, bad))
     for name, field in fields.items():
         if field.default is attrs.NOTHING and name not in NODE_SET_PARAMS and name not in params:
             problems.append((("params", name), f"required parameter of a {kind.value} missing"))
@@ -256,7 +261,15 @@ def _structure_int(value: Any, typ: Any) -> Any:
 def _structure_float(value: Any, _typ: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Problems.one(f"expected a number, got {describe(value)}")
+    if not math.isfinite(value):
+        raise Problems.one(f"must be a finite number, got {show(value)}")
     return float(value)
+
+
+# Money, prices and sizes far outside these are typos (an exponent gone wrong), and Decimal
+# arithmetic on them overflows the context or silently rounds to zero.
+SANE_DECIMAL_MAX = Decimal("1e30")
+SANE_DECIMAL_MIN = Decimal("1e-30")
 
 
 def _structure_decimal(value: Any, _typ: Any) -> Decimal:
@@ -280,6 +293,11 @@ def _structure_decimal(value: Any, _typ: Any) -> Decimal:
         raise Problems.one(f'expected a decimal number, e.g. "0.01", got {value!r}') from None
     if not number.is_finite():
         raise Problems.one(f"must be a finite number, got {value!r}")
+    if number and not SANE_DECIMAL_MIN <= number.copy_abs() <= SANE_DECIMAL_MAX:
+        raise Problems.one(
+            f"must be a number of sane size (at most {SANE_DECIMAL_MAX:e} and at least "
+            f"{SANE_DECIMAL_MIN:e} away from zero), got {value!r}"
+        )
     return number
 
 
