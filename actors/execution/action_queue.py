@@ -36,7 +36,7 @@ from collections import deque
 
 import attrs
 
-from actors.execution.token_bucket import Backoff, RateBudget, VenueLimits
+from actors.execution.token_bucket import RateBudget, RateLimitBackoff, VenueLimits
 from protocols.orders import (
     Batch,
     BudgetStatistics,
@@ -81,7 +81,7 @@ class ActionQueue:
     def __init__(self, limits: VenueLimits, now_ns: int) -> None:
         self.limits = limits
         self.budget = RateBudget(limits.limits, now_ns, limits.cancel_allowance)
-        self.backoff = Backoff(limits.backoff_min_ns, limits.backoff_max_ns)
+        self.backoff = RateLimitBackoff(limits.backoff_min_ns, limits.backoff_max_ns)
         self._levels: tuple[deque[_Entry], ...] = tuple(deque() for _ in Priority)
         self._depth = [0] * len(Priority)
         # Live queued entries by (intent type, client order id): coalescing and cancel lookups.

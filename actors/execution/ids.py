@@ -22,22 +22,22 @@ import re
 
 from actors.execution.action_queue import ActionQueue, priority_of
 from actors.execution.token_bucket import (
-    Backoff,
     BatchPolicy,
     RateBudget,
     RateLimit,
+    RateLimitBackoff,
     TokenBucket,
     VenueLimits,
 )
 
 __all__ = [
     "ActionQueue",
-    "Backoff",
     "BatchPolicy",
     "ClientOrderIds",
     "NonceManager",
     "RateBudget",
     "RateLimit",
+    "RateLimitBackoff",
     "TokenBucket",
     "VenueLimits",
     "encode_cloid",

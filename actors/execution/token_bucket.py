@@ -214,7 +214,7 @@ def _counts(limit: RateLimit, kind: Priority) -> bool:
     return limit.kinds is None or kind in limit.kinds
 
 
-class Backoff:
+class RateLimitBackoff:
     """Adaptive backoff after a 429 (or an IP ban).
 
     A Retry-After from the venue is honoured as given. Without one, the block doubles with each

@@ -57,7 +57,7 @@ from typing import Any
 import attrs
 
 from actors.behaviour import Behaviour, Context, Ref
-from actors.market.l2_book import BinanceBookSync, HyperliquidBookSync, Outcome, SyncState
+from actors.market.l2_book import BinanceBookSync, HyperliquidBookSync, SyncOutcome, SyncState
 from protocols.codec import DecodeError, Side, TradeDeduper, parse_units
 from protocols.feed import FeedEvent, ResyncRequest, Subscribe, Unsubscribe
 from protocols.instruments import InstrumentSpec
@@ -218,8 +218,8 @@ class BookFeed:
             self._go_stale("decode_error", step, resync=True, again=again)
             return
         outcome = result.outcome
-        if outcome is Outcome.APPLIED or outcome is Outcome.SNAPSHOT_APPLIED:
-            step.applied = result.applied + (outcome is Outcome.SNAPSHOT_APPLIED)
+        if outcome is SyncOutcome.APPLIED or outcome is SyncOutcome.SNAPSHOT_APPLIED:
+            step.applied = result.applied + (outcome is SyncOutcome.SNAPSHOT_APPLIED)
             self.sequence += step.applied
             self.last_applied_ns = now_ns
             step.count("troupe_book_updates_total", step.applied)
@@ -233,10 +233,10 @@ class BookFeed:
             elif sync.state is SyncState.SYNCED:
                 self.stale_reason = self.resync_reason = None
                 step.publish = True
-        elif outcome is Outcome.GAP_DETECTED:
+        elif outcome is SyncOutcome.GAP_DETECTED:
             step.count("troupe_book_gaps_total")
             self._go_stale("gap", step, resync=True)
-        elif outcome is Outcome.RESYNC_NEEDED:
+        elif outcome is SyncOutcome.RESYNC_NEEDED:
             self._go_stale("resync", step, resync=True, again=again)
         elif regressed:  # IGNORED (an older Hyperliquid snapshot) or a DROPPED old diff
             self._go_stale("time_regression", step)

@@ -33,7 +33,7 @@ __all__ = [
     "BinanceBookSync",
     "HyperliquidBookSync",
     "OrderBook",
-    "Outcome",
+    "SyncOutcome",
     "SyncResult",
     "SyncState",
     "levels_to_units",  # re-exported from protocols.codec for callers that hold a book
@@ -188,7 +188,7 @@ class SyncState(enum.Enum):
     STALE = "stale"  # a gap or an unjoinable snapshot: needs a new snapshot
 
 
-class Outcome(enum.Enum):
+class SyncOutcome(enum.Enum):
     APPLIED = "applied"  # a diff changed the book
     BUFFERED = "buffered"  # kept until a snapshot arrives
     DROPPED = "dropped"  # older than the book (u <= last update id)
@@ -202,18 +202,18 @@ class Outcome(enum.Enum):
 class SyncResult:
     """What one message did. `crossed` reports an inconsistent book; the caller decides."""
 
-    outcome: Outcome
+    outcome: SyncOutcome
     crossed: bool = False
     applied: int = 0  # diffs applied by this call (a snapshot replays the buffered ones)
 
 
-_APPLIED = SyncResult(Outcome.APPLIED, applied=1)
-_APPLIED_CROSSED = SyncResult(Outcome.APPLIED, crossed=True, applied=1)
-_BUFFERED = SyncResult(Outcome.BUFFERED)
-_DROPPED = SyncResult(Outcome.DROPPED)
-_GAP = SyncResult(Outcome.GAP_DETECTED)
-_RESYNC = SyncResult(Outcome.RESYNC_NEEDED)
-_IGNORED = SyncResult(Outcome.IGNORED)
+_APPLIED = SyncResult(SyncOutcome.APPLIED, applied=1)
+_APPLIED_CROSSED = SyncResult(SyncOutcome.APPLIED, crossed=True, applied=1)
+_BUFFERED = SyncResult(SyncOutcome.BUFFERED)
+_DROPPED = SyncResult(SyncOutcome.DROPPED)
+_GAP = SyncResult(SyncOutcome.GAP_DETECTED)
+_RESYNC = SyncResult(SyncOutcome.RESYNC_NEEDED)
+_IGNORED = SyncResult(SyncOutcome.IGNORED)
 
 
 class BinanceBookSync:
@@ -292,7 +292,7 @@ class BinanceBookSync:
         crossed = self.book.crossed
         if crossed and not applied:  # otherwise _step counted it after the last replayed diff
             self.crossed += 1
-        return SyncResult(Outcome.SNAPSHOT_APPLIED, crossed=crossed, applied=applied)
+        return SyncResult(SyncOutcome.SNAPSHOT_APPLIED, crossed=crossed, applied=applied)
 
     def _step(self, diff: DepthDiff, recv_ns: int) -> SyncResult:
         last = self._last_id
@@ -376,4 +376,4 @@ class HyperliquidBookSync:
         crossed = self.book.crossed
         if crossed:
             self.crossed += 1
-        return SyncResult(Outcome.SNAPSHOT_APPLIED, crossed=crossed)
+        return SyncResult(SyncOutcome.SNAPSHOT_APPLIED, crossed=crossed)

@@ -12,7 +12,7 @@ decision never depends on which host runs the gate, and the rules are tested wit
 Messages it understands:
 - `Proposal` from strategies: approved ones go to the budget (the intent already scaled when it
   was); a refusal (RiskRefused) or a scaling notice (Scaled) goes back to `proposal.reply_to`.
-  The `ask` answer is the Decision itself.
+  The `ask` answer is the Verdict itself.
 - Market and portfolio events: BookTop, BookStale, MarketState, SpecChanged, PortfolioSnapshot,
   ReconciliationDrift. Freshness is judged with `ctx.monotonic_ns()` against their `recv_ns`;
   the UTC day of the daily loss with `ctx.time_ns()`.
@@ -35,7 +35,7 @@ from typing import Any
 
 from actors.behaviour import Behaviour, Context, Ref
 from actors.risk.limits import RiskConfig
-from actors.risk.rules import Approved, Decision, Effect, RiskState
+from actors.risk.rules import Approved, Effect, RiskState, Verdict
 from protocols.commands import CancelAll
 from protocols.decisions import Proposal, TradingStateChanged
 from protocols.market import BookStale, BookTop, MarketState, SpecChanged
@@ -115,7 +115,7 @@ class RiskGate(Behaviour):
         self._carry_out(effects, ctx)
         return effects
 
-    def _proposal(self, proposal: Proposal, now: int, ctx: Context) -> Decision:
+    def _proposal(self, proposal: Proposal, now: int, ctx: Context) -> Verdict:
         decision = self.rules.check(proposal, now)
         if isinstance(decision, Approved):
             refused = ctx.tell(self.budget, decision.proposal)

@@ -86,7 +86,7 @@ from protocols.market import TradingStatus
 from protocols.orders import CancelIntent, OrderIntent, ReplaceIntent, Side
 from protocols.risk import RiskPersistentState
 
-__all__ = ["Approved", "Decision", "Effect", "RiskState"]
+__all__ = ["Approved", "Effect", "RiskState", "Verdict"]
 _BPS = 10_000
 
 
@@ -100,7 +100,8 @@ class Approved:
     resend: bool = False
 
 
-Decision = Approved | RiskRefused
+Verdict = Approved | RiskRefused
+"""The gate's answer to one proposal: approved (its intent maybe scaled) or refused."""
 
 
 @attrs.frozen(slots=True)
@@ -158,7 +159,7 @@ class RiskState(AccountState):
         self._rate_instrument = SlidingWindows(c.rate_per_instrument)
 
     # -- proposals -----------------------------------------------------------------------------
-    def check(self, proposal: Proposal, now_ns: int) -> Decision:
+    def check(self, proposal: Proposal, now_ns: int) -> Verdict:
         """Approve (possibly scaled), or refuse with one gate and one action. See the rule order
         at the top of this module."""
         intent = proposal.intent

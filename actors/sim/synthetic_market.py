@@ -24,7 +24,7 @@ from protocols.venues.binance import DepthDiff, DepthSnapshot, Levels, Trade
 
 __all__ = ["AvellanedaStoikovFlow", "RandomWalkBooks", "StepEvents", "poisson"]
 
-Message = DepthSnapshot | DepthDiff | Trade
+SyntheticMessage = DepthSnapshot | DepthDiff | Trade
 
 
 @attrs.frozen(slots=True)
@@ -35,8 +35,8 @@ class StepEvents:
     at t + dt/2), leaving a strategy the time to requote on the new mid before orders arrive.
     """
 
-    book: list[Message]
-    trades: list[Message]
+    book: list[SyntheticMessage]
+    trades: list[SyntheticMessage]
     mid: Decimal
 
 
@@ -144,16 +144,16 @@ class AvellanedaStoikovFlow:
         return DepthSnapshot(self.last_update_id, ((_text(self._bid, self.tick), qty),),
                              ((_text(self._ask, self.tick), qty),))
 
-    def start(self) -> list[Message]:
+    def start(self) -> list[SyntheticMessage]:
         return [self.snapshot()]
 
     def step(self) -> StepEvents:
         rng = self._rng
         self.steps += 1
         self._walk += 1 if rng.random() < 0.5 else -1
-        book: list[Message] = [self._move_book()]
+        book: list[SyntheticMessage] = [self._move_book()]
         mid, tick = self.mid, self.tick
-        trades: list[Message] = []
+        trades: list[SyntheticMessage] = []
         trade_ms = self._ms(self.time_s + self.dt / 2)
         for buy in (True, False):
             for _ in range(self._arrival_count()):
@@ -332,7 +332,7 @@ class RandomWalkBooks:
         """The current book of `symbol`, as of its last update id (what a resync should get)."""
         return self._walks[symbol].snapshot()
 
-    def start(self) -> list[Message]:
+    def start(self) -> list[SyntheticMessage]:
         return [w.snapshot() for w in self._walks.values()]
 
     def top(self, symbol: str) -> tuple[int, int]:
@@ -340,7 +340,7 @@ class RandomWalkBooks:
         w = self._walks[symbol]
         return w.best_bid, w.best_ask
 
-    def step(self) -> list[Message]:
+    def step(self) -> list[SyntheticMessage]:
         rng, walks = self._rng, self._order
         if not walks:
             raise ValueError("RandomWalkBooks has no instruments to step")
@@ -348,7 +348,7 @@ class RandomWalkBooks:
         self.time_ms += self.step_ms
         bid_changes: dict[int, int] = {}
         ask_changes: dict[int, int] = {}
-        out: list[Message] = []
+        out: list[SyntheticMessage] = []
         if rng.random() < self.p_move:
             self._move(walk, rng.random() < 0.5, bid_changes, ask_changes)
         else:

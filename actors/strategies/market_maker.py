@@ -65,7 +65,7 @@ from protocols.orders import Fill, OrderIntent, OrderType, ReplaceIntent, Side, 
 from protocols.portfolio import OwnFill
 
 
-class Why(enum.StrEnum):
+class QuoteWhy(enum.StrEnum):
     """Why the market maker placed or moved no quote. Exactly one per such evaluation."""
 
     PAUSED = "paused"  # operator PauseQuoting
@@ -206,7 +206,7 @@ class QuoteEngine:
         safety_cancel = self.orders.on_report(msg, self.cfg.instrument)
         if isinstance(msg, RiskRefused):
             self.risk_until_ns = now + int(self.cfg.risk_cooldown_s * 1e9)
-            return Decision((), Why.RISK_REFUSED, f"{msg.gate.value}: {msg.detail}",
+            return Decision((), QuoteWhy.RISK_REFUSED, f"{msg.gate.value}: {msg.detail}",
                             (("risk", self.cfg.risk_cooldown_s),), now)
         return Decision((safety_cancel,), trigger_ns=now) if safety_cancel else None
 
@@ -219,7 +219,7 @@ class QuoteEngine:
         guard = self._guard(now, epoch)
         if guard is not None:
             why, detail = guard
-            if why is Why.RISK_REFUSED:
+            if why is QuoteWhy.RISK_REFUSED:
                 timers = (*timers, ("risk", (self.risk_until_ns - now) / 1e9))
             pulls = self.orders.cancel_where(self.cfg.instrument, keep_reduce_only=True)
             return Decision(pulls, why, detail, timers, trigger_ns)
@@ -229,7 +229,7 @@ class QuoteEngine:
         if moves and self.last_quote_ns is not None:
             wait = self.last_quote_ns + int(self.cfg.requote_min_interval_s * 1e9) - now
             if wait > 0:
-                return Decision(pulls, Why.REQUOTE_INTERVAL, f"{wait}ns",
+                return Decision(pulls, QuoteWhy.REQUOTE_INTERVAL, f"{wait}ns",
                                 (*timers, ("requote", wait / 1e9)), trigger_ns)
         if moves:
             self.last_quote_ns = now
@@ -237,32 +237,32 @@ class QuoteEngine:
             exits = tuple(i for i in placed if i.reduce_only)  # exits first, then cancels
             rest = tuple(i for i in placed if not i.reduce_only)
             return Decision(exits + pulls + rest, None, "", timers, trigger_ns)
-        why = side_why or (Why.ORDER_IN_FLIGHT if in_flight else Why.NO_CHANGE)
+        why = side_why or (QuoteWhy.ORDER_IN_FLIGHT if in_flight else QuoteWhy.NO_CHANGE)
         return Decision(pulls, why, f"q={self.inventory.q}", timers, trigger_ns)
 
-    def _guard(self, now: int, epoch: int) -> tuple[Why, str] | None:
+    def _guard(self, now: int, epoch: int) -> tuple[QuoteWhy, str] | None:
         book = self.book
         if self.paused is not None:
-            return Why.PAUSED, self.paused
+            return QuoteWhy.PAUSED, self.paused
         if book is None:
-            return Why.NO_BOOK, ""
+            return QuoteWhy.NO_BOOK, ""
         if self.stale is not None:
-            return Why.BOOK_STALE, self.stale
+            return QuoteWhy.BOOK_STALE, self.stale
         if book.bid is None or book.ask is None:
-            return Why.NO_BOOK, "one-sided"
+            return QuoteWhy.NO_BOOK, "one-sided"
         if book.ask - book.bid < self.cfg.min_market_spread_ticks:
-            return Why.SPREAD_TOO_TIGHT, f"spread={book.ask - book.bid}"
+            return QuoteWhy.SPREAD_TOO_TIGHT, f"spread={book.ask - book.bid}"
         if self.cfg.horizon.ended(epoch):
-            return Why.SESSION_ENDED, ""
+            return QuoteWhy.SESSION_ENDED, ""
         if self.flow_paused:
-            return Why.ADVERSE_FLOW, f"prints={len(self.flow.prints)}"
+            return QuoteWhy.ADVERSE_FLOW, f"prints={len(self.flow.prints)}"
         if now < self.risk_until_ns:
-            return Why.RISK_REFUSED, "cooldown"
+            return QuoteWhy.RISK_REFUSED, "cooldown"
         if self.cfg.sigma is None and not self.vol.ready:
-            return Why.VOLATILITY_WARMUP, f"samples={self.vol.samples}"
+            return QuoteWhy.VOLATILITY_WARMUP, f"samples={self.vol.samples}"
         return None
 
-    def _targets(self, now: int, epoch: int) -> tuple[dict[Side, Target | None], Why | None]:
+    def _targets(self, now: int, epoch: int) -> tuple[dict[Side, Target | None], QuoteWhy | None]:
         cfg, book, inv = self.cfg, self.book, self.inventory
         assert book is not None and book.bid is not None and book.ask is not None
         q, s = inv.q, (book.bid + book.ask) / 2.0
@@ -293,18 +293,18 @@ class QuoteEngine:
                                 if exit_side is Side.SELL
                                 else max(min(p, book.ask - 1), price[exit_side]))
         targets: dict[Side, Target | None] = {}
-        why: Why | None = None
+        why: QuoteWhy | None = None
         for side in (Side.BUY, Side.SELL):
             room = cfg.max_inventory - q if side is Side.BUY else cfg.max_inventory + q
             target: Target | None = None
             if q != 0 and side is exit_side and (pressure or hold_exit):
                 target = Target(price[side], abs(q), True)
             elif q != 0 and (pressure or hold_exit):
-                why = why or (Why.MAX_HOLD_EXIT if hold_exit else Why.INVENTORY_LIMIT)
+                why = why or (QuoteWhy.MAX_HOLD_EXIT if hold_exit else QuoteWhy.INVENTORY_LIMIT)
             elif min(cfg.quote_lots, room) <= 0:
-                why = why or Why.INVENTORY_LIMIT
+                why = why or QuoteWhy.INVENTORY_LIMIT
             elif price[side] <= 0:
-                why = why or Why.PRICE_OUT_OF_RANGE
+                why = why or QuoteWhy.PRICE_OUT_OF_RANGE
             else:
                 target = Target(price[side], min(cfg.quote_lots, room), False)
             targets[side] = target

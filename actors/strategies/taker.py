@@ -48,7 +48,7 @@ from protocols.orders import Dropped, Fill, OrderIntent, OrderType, Side, TimeIn
 from protocols.portfolio import OwnFill
 
 
-class Why(enum.StrEnum):
+class TakeWhy(enum.StrEnum):
     """Why the taker proposed nothing. Exactly one per such evaluation."""
 
     POSITION_OPEN = "position_open"  # a cycle is holding a position
@@ -174,12 +174,12 @@ class TakerEngine:
         found, detail = self._signal()
         if found is None:
             self.confirm.reset()
-            return Decision(why=Why.EDGE_BELOW_FEES, detail=detail, trigger_ns=trigger_ns)
+            return Decision(why=TakeWhy.EDGE_BELOW_FEES, detail=detail, trigger_ns=trigger_ns)
         hit = self.confirm.observe(found, now)
         if hit is Hit.FIRST:
-            return Decision(why=Why.AWAITING_CONFIRMATION, detail=detail, trigger_ns=trigger_ns)
+            return Decision(why=TakeWhy.AWAITING_CONFIRMATION, detail=detail, trigger_ns=trigger_ns)
         if hit is Hit.EXPIRED:
-            return Decision(why=Why.CONFIRMATION_EXPIRED, detail=detail, trigger_ns=trigger_ns)
+            return Decision(why=TakeWhy.CONFIRMATION_EXPIRED, detail=detail, trigger_ns=trigger_ns)
         self.looking = True
         return Decision(to_self=(LastLook(found, trigger_ns),), trigger_ns=trigger_ns)
 
@@ -189,13 +189,13 @@ class TakerEngine:
         found, detail = (None, blocked[0].value) if blocked else self._signal()
         book = self.book
         if found is not look.side or book is None:
-            return Decision(why=Why.LAST_LOOK_FAILED, detail=detail, trigger_ns=look.trigger_ns)
+            return Decision(why=TakeWhy.LAST_LOOK_FAILED, detail=detail, trigger_ns=look.trigger_ns)
         side, cfg = look.side, self.cfg
         touch, shown = (book.ask, book.ask_qty) if side is Side.BUY else (book.bid, book.bid_qty)
         assert touch is not None
         qty = min(cfg.entry_lots, shown) if cfg.cap_to_touch_qty else cfg.entry_lots
         if qty <= 0:
-            return Decision(why=Why.LAST_LOOK_FAILED, detail="touch empty",
+            return Decision(why=TakeWhy.LAST_LOOK_FAILED, detail="touch empty",
                             trigger_ns=look.trigger_ns)
         price = touch + cfg.slippage_ticks if side is Side.BUY else touch - cfg.slippage_ticks
         cid = self.ids.next()
@@ -225,26 +225,26 @@ class TakerEngine:
                              TimeInForce.IOC, reduce_only=True)
         return Decision((intent,), timers=retry, trigger_ns=now)
 
-    def _blocker(self, now: int) -> tuple[Why, str] | None:
+    def _blocker(self, now: int) -> tuple[TakeWhy, str] | None:
         cfg, book = self.cfg, self.book
         if self.inventory.q != 0:
-            return Why.POSITION_OPEN, f"q={self.inventory.q}"
+            return TakeWhy.POSITION_OPEN, f"q={self.inventory.q}"
         if self.orders.any_open():
-            return Why.ORDER_IN_FLIGHT, ""
+            return TakeWhy.ORDER_IN_FLIGHT, ""
         if now < self.cooldown_until_ns:
-            return Why.COOLDOWN, f"{self.cooldown_until_ns - now}ns"
+            return TakeWhy.COOLDOWN, f"{self.cooldown_until_ns - now}ns"
         if book is None or book.bid is None or book.ask is None:
-            return Why.NO_BOOK, "" if book is None else "one-sided"
+            return TakeWhy.NO_BOOK, "" if book is None else "one-sided"
         if self.book_stale is not None:
-            return Why.BOOK_STALE, self.book_stale
+            return TakeWhy.BOOK_STALE, self.book_stale
         if cfg.book_max_age_ms is not None and now - book.recv_ns > cfg.book_max_age_ms * _MS:
-            return Why.BOOK_STALE, f"age={now - book.recv_ns}ns"
+            return TakeWhy.BOOK_STALE, f"age={now - book.recv_ns}ns"
         if self.ref_x2 is None:
-            return Why.NO_REFERENCE, cfg.reference.value
+            return TakeWhy.NO_REFERENCE, cfg.reference.value
         if self.ref_stale is not None:
-            return Why.STALE_REFERENCE, self.ref_stale
+            return TakeWhy.STALE_REFERENCE, self.ref_stale
         if now - self.ref_ns > cfg.reference_max_age_ms * _MS:
-            return Why.STALE_REFERENCE, f"age={now - self.ref_ns}ns"
+            return TakeWhy.STALE_REFERENCE, f"age={now - self.ref_ns}ns"
         return None
 
     def _signal(self) -> tuple[Side | None, str]:
@@ -275,7 +275,7 @@ class TakerEngine:
             return Decision((safety_cancel,), trigger_ns=now)
         self._end_cycle(now)
         if isinstance(msg, RiskRefused):
-            return Decision(why=Why.RISK_REFUSED, detail=f"{msg.gate.value}: {msg.detail}",
+            return Decision(why=TakeWhy.RISK_REFUSED, detail=f"{msg.gate.value}: {msg.detail}",
                             trigger_ns=now)
         return None
 

@@ -97,14 +97,14 @@ class BookTicker:
 
 
 @attrs.frozen(slots=True)
-class Ack:
+class SubscriptionAck:
     """Reply to a SUBSCRIBE/UNSUBSCRIBE request: `{"result": null, "id": 1}`."""
 
     request_id: Any
     result: Any
 
 
-BinanceMessage = DepthDiff | DepthSnapshot | Trade | BookTicker | Ack
+BinanceMessage = DepthDiff | DepthSnapshot | Trade | BookTicker | SubscriptionAck
 
 
 def parse_depth_diff(data: Any) -> DepthDiff:
@@ -188,7 +188,7 @@ def parse_message(raw: str | bytes | Mapping[str, Any]) -> BinanceMessage:
     if "lastUpdateId" in obj:
         return parse_snapshot(obj)
     if "result" in obj and "id" in obj:
-        return Ack(request_id=obj["id"], result=obj["result"])
+        return SubscriptionAck(request_id=obj["id"], result=obj["result"])
     return _parse_event(obj, None)
 
 

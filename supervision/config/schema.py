@@ -117,7 +117,9 @@ class LatencyDistribution(enum.StrEnum):
     LOGNORMAL = "lognormal"
 
 
-class QueueModel(enum.StrEnum):
+class QueueModelName(enum.StrEnum):
+    """Which `actors.sim.queue_models` model the simulated venue uses (`venue.sim.queue_model`)."""
+
     RISK_AVERSE = "risk_averse"
     POWER_PROB = "power_prob"
 
@@ -256,9 +258,11 @@ class SimRateLimitConfig:
 
 
 @attrs.frozen(slots=True, kw_only=True)
-class SimVenueConfig:
+class SimVenueSection:
+    """The `[venue.sim]` table; the node turns it into the SimVenue's own `SimVenueConfig`."""
+
     latency: LatencyConfig = attrs.field(factory=LatencyConfig)
-    queue_model: QueueModel = QueueModel.RISK_AVERSE
+    queue_model: QueueModelName = QueueModelName.RISK_AVERSE
     power_n: int = attrs.field(default=2, validator=_ge(0))  # f(x) = x ** n, for power_prob
     balances: dict[str, Decimal] = attrs.field(
         factory=lambda: {"USDT": Decimal(100_000), "BTC": Decimal(1)},
@@ -290,7 +294,7 @@ class VenueConfig:
     new_order_ttl_s: float | None = attrs.field(
         default=None, validator=_gt(0), metadata={NONE_WORD: "none"}
     )
-    sim: SimVenueConfig = attrs.field(factory=SimVenueConfig)
+    sim: SimVenueSection = attrs.field(factory=SimVenueSection)
 
     def to_venue_limits(self) -> VenueLimits:
         ttl = self.new_order_ttl_s

@@ -91,7 +91,7 @@ def test_binance_bare_events_snapshot_and_ack() -> None:
     assert isinstance(binance.parse_message(json.loads(TICKER)["data"]), binance.BookTicker)
     s = binance.parse_message('{"lastUpdateId":7,"bids":[["1.00","2.00"]],"asks":[]}')
     assert s == binance.DepthSnapshot(7, (("1.00", "2.00"),), ())
-    assert binance.parse_message('{"result":null,"id":3}') == binance.Ack(3, None)
+    assert binance.parse_message('{"result":null,"id":3}') == binance.SubscriptionAck(3, None)
 
 
 def test_hyperliquid_book_and_trades() -> None:

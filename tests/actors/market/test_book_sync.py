@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.market.l2_book import BinanceBookSync, HyperliquidBookSync, Outcome, SyncState
+from actors.market.l2_book import BinanceBookSync, HyperliquidBookSync, SyncOutcome, SyncState
 from protocols.codec import DecodeError, Side, TradeDeduper
 from protocols.recording import Message, iter_messages
 from protocols.venues.binance import BookTicker, DepthDiff, DepthSnapshot
@@ -49,7 +49,7 @@ def sync() -> BinanceBookSync:
 def test_diffs_are_buffered_and_nothing_published_until_the_snapshot() -> None:
     s = sync()
     assert s.state is SyncState.AWAITING_SNAPSHOT
-    assert s.on_diff(diff(5, 10), recv_ns=1).outcome is Outcome.BUFFERED
+    assert s.on_diff(diff(5, 10), recv_ns=1).outcome is SyncOutcome.BUFFERED
     assert s.published() is None
     assert s.buffered == 1 and s.applied == 0
 
@@ -60,7 +60,7 @@ def test_snapshot_drops_old_diffs_and_joins_the_bridging_one() -> None:
     s.on_diff(diff(11, 15, bids=(("100.00", "2"),)), 2)  # 11 <= 13 <= 15: bridges
     s.on_diff(diff(16, 16, asks=(("101.00", "0"), ("102.00", "3"))), 3)
     result = s.on_snapshot(snap(12), recv_ns=4)
-    assert result.outcome is Outcome.SNAPSHOT_APPLIED and result.applied == 2
+    assert result.outcome is SyncOutcome.SNAPSHOT_APPLIED and result.applied == 2
     assert not result.crossed
     assert s.state is SyncState.SYNCED and s.published() is s.book
     assert (s.dropped, s.applied, s.last_update_id) == (1, 2, 16)
@@ -72,16 +72,16 @@ def test_snapshot_drops_old_diffs_and_joins_the_bridging_one() -> None:
 def test_chained_diffs_apply_and_a_skip_is_a_gap() -> None:
     s = sync()
     s.on_snapshot(snap(12), 1)
-    assert s.on_diff(diff(13, 20), 2).outcome is Outcome.APPLIED  # bridges: 13 <= 13 <= 20
-    assert s.on_diff(diff(21, 25), 3).outcome is Outcome.APPLIED
-    assert s.on_diff(diff(24, 25), 4).outcome is Outcome.DROPPED  # already have up to 25
+    assert s.on_diff(diff(13, 20), 2).outcome is SyncOutcome.APPLIED  # bridges: 13 <= 13 <= 20
+    assert s.on_diff(diff(21, 25), 3).outcome is SyncOutcome.APPLIED
+    assert s.on_diff(diff(24, 25), 4).outcome is SyncOutcome.DROPPED  # already have up to 25
     gap = s.on_diff(diff(27, 30), 5)  # 26 is missing
-    assert gap.outcome is Outcome.GAP_DETECTED
+    assert gap.outcome is SyncOutcome.GAP_DETECTED
     assert s.state is SyncState.STALE and s.published() is None and s.gaps == 1
-    assert s.on_diff(diff(31, 33), 6).outcome is Outcome.BUFFERED
+    assert s.on_diff(diff(31, 33), 6).outcome is SyncOutcome.BUFFERED
     # a snapshot at 29 joins the buffered (27, 30): 27 <= 30 <= 30, then (31, 33) chains
     result = s.on_snapshot(snap(29), 7)
-    assert result.outcome is Outcome.SNAPSHOT_APPLIED and result.applied == 2
+    assert result.outcome is SyncOutcome.SNAPSHOT_APPLIED and result.applied == 2
     assert s.state is SyncState.SYNCED and s.resyncs == 1 and s.last_update_id == 33
 
 
@@ -90,18 +90,18 @@ def test_snapshot_older_than_the_buffer_needs_another() -> None:
     s.on_diff(diff(20, 25), 1)
     s.on_diff(diff(26, 30), 2)
     result = s.on_snapshot(snap(10), 3)  # 11..19 were never seen
-    assert result.outcome is Outcome.RESYNC_NEEDED
+    assert result.outcome is SyncOutcome.RESYNC_NEEDED
     assert s.state is SyncState.STALE and s.published() is None
     assert s.stale_snapshots == 1 and s.gaps == 0
     result = s.on_snapshot(snap(27), 4)  # both diffs kept: (26, 30) bridges 28
-    assert result.outcome is Outcome.SNAPSHOT_APPLIED and result.applied == 1
+    assert result.outcome is SyncOutcome.SNAPSHOT_APPLIED and result.applied == 1
     assert s.dropped == 1 and s.state is SyncState.SYNCED and s.resyncs == 1
 
 
 def test_first_diff_must_cover_the_update_after_the_snapshot() -> None:
     s = sync()
     s.on_snapshot(snap(12), 1)
-    assert s.on_diff(diff(14, 20), 2).outcome is Outcome.RESYNC_NEEDED  # 13 is missing
+    assert s.on_diff(diff(14, 20), 2).outcome is SyncOutcome.RESYNC_NEEDED  # 13 is missing
     assert s.state is SyncState.STALE and s.stale_snapshots == 1 and s.gaps == 0
 
 
@@ -110,7 +110,7 @@ def test_overlapping_diff_after_the_join_is_a_gap() -> None:
     s = sync()
     s.on_snapshot(snap(12), 1)
     s.on_diff(diff(13, 20), 2)
-    assert s.on_diff(diff(18, 25), 3).outcome is Outcome.GAP_DETECTED
+    assert s.on_diff(diff(18, 25), 3).outcome is SyncOutcome.GAP_DETECTED
     assert s.gaps == 1
 
 
@@ -118,7 +118,7 @@ def test_snapshot_older_than_the_book_is_ignored() -> None:
     s = sync()
     s.on_snapshot(snap(12), 1)
     s.on_diff(diff(13, 20, bids=(("100.50", "1"),)), 2)
-    assert s.on_snapshot(snap(15), 3).outcome is Outcome.IGNORED
+    assert s.on_snapshot(snap(15), 3).outcome is SyncOutcome.IGNORED
     assert s.book.best_bid == 10_050 and s.last_update_id == 20
 
 
@@ -126,7 +126,7 @@ def test_crossed_book_is_reported_not_hidden() -> None:
     s = sync()
     s.on_snapshot(snap(1), 1)
     result = s.on_diff(diff(2, 2, bids=(("101.00", "1"),)), 2)
-    assert result.outcome is Outcome.APPLIED and result.crossed
+    assert result.outcome is SyncOutcome.APPLIED and result.crossed
     assert s.crossed == 1
     assert s.state is SyncState.SYNCED  # the caller decides what a crossed book means
 
@@ -148,7 +148,7 @@ def test_undecodable_buffered_diff_keeps_the_rest_of_the_buffer() -> None:
         s.on_snapshot(snap(1), 3)
     assert s.state is SyncState.STALE
     result = s.on_snapshot(snap(2), 4)  # the newer diff was kept and now bridges
-    assert result.outcome is Outcome.SNAPSHOT_APPLIED and result.applied == 1
+    assert result.outcome is SyncOutcome.SNAPSHOT_APPLIED and result.applied == 1
 
 
 def test_buffer_overflow_loses_old_diffs_and_forces_a_resync() -> None:
@@ -156,7 +156,7 @@ def test_buffer_overflow_loses_old_diffs_and_forces_a_resync() -> None:
     for i in range(10):
         s.on_diff(diff(10 * i + 1, 10 * i + 10), i)
     # only the diffs from 71 on are kept: a snapshot at 40 cannot be joined
-    assert s.on_snapshot(snap(40), 20).outcome is Outcome.RESYNC_NEEDED
+    assert s.on_snapshot(snap(40), 20).outcome is SyncOutcome.RESYNC_NEEDED
 
 
 def test_freshness_follows_the_last_applied_update() -> None:
@@ -170,7 +170,7 @@ def test_freshness_follows_the_last_applied_update() -> None:
 # --- Binance on the real recording -------------------------------------------------------------
 
 
-def replay(messages: tuple[tuple[int, Message], ...], s: BinanceBookSync) -> list[Outcome]:
+def replay(messages: tuple[tuple[int, Message], ...], s: BinanceBookSync) -> list[SyncOutcome]:
     outcomes = []
     for ts, m in messages:
         if isinstance(m, DepthDiff):
@@ -185,8 +185,8 @@ def test_recording_syncs_with_zero_gaps() -> None:
     outcomes = replay(recording(BINANCE), s)
     # the snapshot (lastUpdateId 50093239218) arrives after 3 diffs: two are older and dropped,
     # the third (U=50093239208, u=50093239224) bridges; every later diff chains
-    assert outcomes[:4] == [Outcome.BUFFERED] * 3 + [Outcome.SNAPSHOT_APPLIED]
-    assert set(outcomes[4:]) == {Outcome.APPLIED}
+    assert outcomes[:4] == [SyncOutcome.BUFFERED] * 3 + [SyncOutcome.SNAPSHOT_APPLIED]
+    assert set(outcomes[4:]) == {SyncOutcome.APPLIED}
     assert (s.gaps, s.dropped, s.applied, s.buffered, s.crossed) == (0, 2, 3449, 3, 0)
     assert s.state is SyncState.SYNCED
     assert (s.book.best_bid, s.book.best_ask) == (6_168_599, 6_168_600)
@@ -203,7 +203,7 @@ def test_recording_book_agrees_with_the_venues_book_ticker() -> None:
         if isinstance(m, DepthSnapshot):
             s.on_snapshot(m, ts)
         elif isinstance(m, DepthDiff):
-            if s.on_diff(m, ts).outcome is Outcome.APPLIED:
+            if s.on_diff(m, ts).outcome is SyncOutcome.APPLIED:
                 b = s.book
                 bid, ask = b.best_bid, b.best_ask
                 assert bid is not None and ask is not None
@@ -255,11 +255,11 @@ def test_removed_diff_is_a_gap_and_a_later_snapshot_resyncs() -> None:
             if i == arrives_at:
                 assert broken.state is SyncState.STALE and broken.published() is None
                 result = broken.on_snapshot(fresh, ts)
-                assert result.outcome is Outcome.SNAPSHOT_APPLIED
+                assert result.outcome is SyncOutcome.SNAPSHOT_APPLIED
                 assert result.applied == 10  # diffs 551..560 replayed from the buffer
 
     after_removed = dict(outcomes)[diff_positions[501]]
-    assert after_removed is Outcome.GAP_DETECTED
+    assert after_removed is SyncOutcome.GAP_DETECTED
     assert broken.gaps == 1 and broken.resyncs == 1 and broken.state is SyncState.SYNCED
     assert reference.gaps == 0
     for side in Side:
@@ -274,7 +274,8 @@ def test_hyperliquid_recording_applies_every_snapshot() -> None:
     outcomes = [
         s.on_l2book(m, ts).outcome for ts, m in recording(HYPERLIQUID) if isinstance(m, L2Book)
     ]
-    assert outcomes == [Outcome.SNAPSHOT_APPLIED] * 46  # the 2nd repeats the 1st's time: applied
+    # the 2nd repeats the 1st's time: applied
+    assert outcomes == [SyncOutcome.SNAPSHOT_APPLIED] * 46
     assert s.regressions == 0 and s.crossed == 0 and s.published() is s.book
     # expected top of book read straight from the last raw l2Book line
     with gzip.open(HYPERLIQUID, "rt") as f:
@@ -291,8 +292,8 @@ def test_hyperliquid_time_regression_is_ignored_and_counted() -> None:
     assert s.published() is None
     newer = L2Book("BTC", 2_000, (("100.0", "1.0", 1),), (("101.0", "2.0", 1),))
     older = L2Book("BTC", 1_999, (("90.0", "1.0", 1),), (("91.0", "2.0", 1),))
-    assert s.on_l2book(newer, 10).outcome is Outcome.SNAPSHOT_APPLIED
-    assert s.on_l2book(older, 11).outcome is Outcome.IGNORED
+    assert s.on_l2book(newer, 10).outcome is SyncOutcome.SNAPSHOT_APPLIED
+    assert s.on_l2book(older, 11).outcome is SyncOutcome.IGNORED
     assert s.regressions == 1 and s.book.best_bid == 100 and s.book.last_update_ns == 10
     crossed = L2Book("BTC", 2_001, (("102.0", "1.0", 1),), (("101.0", "2.0", 1),))
     assert s.on_l2book(crossed, 12).crossed and s.crossed == 1

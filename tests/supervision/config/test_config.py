@@ -32,7 +32,7 @@ from supervision.config.load import (
     redacted,
     unstructure,
 )
-from supervision.config.schema import Profile, QueueModel, VenueKind
+from supervision.config.schema import Profile, QueueModelName, VenueKind
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "config"
 PAPER = CONFIG_DIR / "paper.toml"
@@ -80,7 +80,7 @@ def test_paper_config_loads_without_any_environment() -> None:
     assert isinstance(config, NodeConfig)
     assert config.profile is Profile.PAPER
     assert config.venue.kind is VenueKind.SIM
-    assert config.venue.sim.queue_model is QueueModel.RISK_AVERSE
+    assert config.venue.sim.queue_model is QueueModelName.RISK_AVERSE
     assert config.venue.sim.balances == {"USDT": Decimal(100_000), "BTC": Decimal(1)}
     assert config.control.token is None  # POST /control disabled, but the node starts
     assert config.market.recording_path().is_file()

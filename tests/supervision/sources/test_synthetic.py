@@ -16,7 +16,7 @@ import pytest
 
 from actors.behaviour import Behaviour
 from actors.market.book_actor import BookConfig, OrderBookActor
-from actors.market.l2_book import BinanceBookSync, Outcome
+from actors.market.l2_book import BinanceBookSync, SyncOutcome
 from actors.sim.synthetic_market import AvellanedaStoikovFlow, RandomWalkBooks, StepEvents, poisson
 from protocols.codec import Side
 from protocols.feed import FeedEvent, ResyncRequest
@@ -128,7 +128,7 @@ def test_the_mid_steps_by_sigma_sqrt_dt_and_the_book_brackets_it() -> None:
         previous = events.mid
         (diff,) = events.book
         assert isinstance(diff, DepthDiff)
-        assert sync.on_diff(diff, n).outcome is Outcome.APPLIED
+        assert sync.on_diff(diff, n).outcome is SyncOutcome.APPLIED
         bid, ask = sync.book.best_bid, sync.book.best_ask
         assert bid is not None and ask is not None
         assert bid * TICK <= events.mid <= ask * TICK and 1 <= ask - bid <= 2
@@ -180,7 +180,7 @@ def test_random_walk_books_chain_their_ids_and_never_cross() -> None:
             messages.append(m)
             if isinstance(m, DepthDiff):
                 sync = syncs[m.symbol]
-                assert sync.on_diff(m, n).outcome is Outcome.APPLIED
+                assert sync.on_diff(m, n).outcome is SyncOutcome.APPLIED
                 assert not sync.book.crossed
                 assert (sync.book.best_bid, sync.book.best_ask) == walks.top(m.symbol)
                 assert sync.book.level_count(Side.BUY) <= 20
@@ -227,7 +227,7 @@ def test_continue_from_joins_the_recordings_last_ids() -> None:
     assert trades[0].trade_id == last_trade + 1
     for m in messages:  # the recording's own book takes every continued diff
         if isinstance(m, DepthDiff):
-            assert sync.on_diff(m, 0).outcome is Outcome.APPLIED
+            assert sync.on_diff(m, 0).outcome is SyncOutcome.APPLIED
             assert not sync.book.crossed
     assert sync.gaps == 0
     assert_chained(messages)

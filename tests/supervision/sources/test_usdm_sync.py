@@ -12,7 +12,7 @@ import pytest
 
 from actors.behaviour import Behaviour
 from actors.market.book_actor import BookConfig, OrderBookActor
-from actors.market.l2_book import BinanceBookSync, Outcome, SyncState
+from actors.market.l2_book import BinanceBookSync, SyncOutcome, SyncState
 from protocols.codec import DecodeError, Side
 from protocols.feed import FeedEvent, ResyncRequest
 from protocols.market import BookStale, BookTop
@@ -102,9 +102,9 @@ def test_buffered_diffs_join_the_snapshot_by_the_futures_rule() -> None:
     # Futures ids are not consecutive: U is not previous u + 1, pu is what chains.
     second = usdm_diff(108, 120, 105, asks=[("100.1", "0")])
     for diff in (old, first, second):
-        assert sync.on_diff(diff, 1).outcome is Outcome.BUFFERED
+        assert sync.on_diff(diff, 1).outcome is SyncOutcome.BUFFERED
     result = sync.on_snapshot(snapshot(100), 2)
-    assert result.outcome is Outcome.SNAPSHOT_APPLIED and result.applied == 2
+    assert result.outcome is SyncOutcome.SNAPSHOT_APPLIED and result.applied == 2
     assert sync.state is SyncState.SYNCED and sync.last_update_id == 120
     assert (sync.dropped, sync.gaps, sync.stale_snapshots) == (1, 0, 0)
     assert sync.book.qty_at(Side.BUY, 1000) == 4000
@@ -116,29 +116,29 @@ def test_an_event_ending_exactly_at_last_update_id_is_the_first_processed() -> N
     sync = BinanceBookSync(TICK, LOT)
     sync.on_snapshot(snapshot(100), 1)
     assert sync.on_diff(usdm_diff(95, 100, 94, bids=[("99.9", "5.000")]), 2).outcome is \
-        Outcome.APPLIED
-    assert sync.on_diff(usdm_diff(103, 107, 100), 3).outcome is Outcome.APPLIED
+        SyncOutcome.APPLIED
+    assert sync.on_diff(usdm_diff(103, 107, 100), 3).outcome is SyncOutcome.APPLIED
     assert sync.book.qty_at(Side.BUY, 999) == 5000 and sync.gaps == 0
 
 
 def test_a_broken_pu_chain_is_a_gap_and_a_new_snapshot_resyncs() -> None:
     sync = BinanceBookSync(TICK, LOT)
     sync.on_snapshot(snapshot(100), 1)
-    assert sync.on_diff(usdm_diff(99, 110, 98), 2).outcome is Outcome.APPLIED
+    assert sync.on_diff(usdm_diff(99, 110, 98), 2).outcome is SyncOutcome.APPLIED
     # The event with pu=110 was lost: this one says its predecessor ended at 115.
-    assert sync.on_diff(usdm_diff(117, 125, 115), 3).outcome is Outcome.GAP_DETECTED
+    assert sync.on_diff(usdm_diff(117, 125, 115), 3).outcome is SyncOutcome.GAP_DETECTED
     assert sync.state is SyncState.STALE and sync.published() is None and sync.gaps == 1
     assert sync.on_diff(usdm_diff(126, 130, 125, bids=[("100.0", "7.000")]), 4).outcome is \
-        Outcome.BUFFERED
+        SyncOutcome.BUFFERED
     result = sync.on_snapshot(snapshot(127), 5)  # joins the buffered 126..130
-    assert result.outcome is Outcome.SNAPSHOT_APPLIED and sync.resyncs == 1
+    assert result.outcome is SyncOutcome.SNAPSHOT_APPLIED and sync.resyncs == 1
     assert sync.last_update_id == 130 and sync.book.qty_at(Side.BUY, 1000) == 7000
 
 
 def test_a_snapshot_older_than_every_buffered_event_needs_another() -> None:
     sync = BinanceBookSync(TICK, LOT)
     sync.on_diff(usdm_diff(105, 110, 104), 1)  # U > lastUpdateId: updates 101..104 missing
-    assert sync.on_snapshot(snapshot(100), 2).outcome is Outcome.RESYNC_NEEDED
+    assert sync.on_snapshot(snapshot(100), 2).outcome is SyncOutcome.RESYNC_NEEDED
     assert sync.state is SyncState.STALE and sync.stale_snapshots == 1
 
 
@@ -146,17 +146,17 @@ def test_a_duplicate_event_after_the_join_is_dropped_not_a_gap() -> None:
     sync = BinanceBookSync(TICK, LOT)
     sync.on_snapshot(snapshot(100), 1)
     event = usdm_diff(99, 110, 98)
-    assert sync.on_diff(event, 2).outcome is Outcome.APPLIED
-    assert sync.on_diff(event, 3).outcome is Outcome.DROPPED
+    assert sync.on_diff(event, 2).outcome is SyncOutcome.APPLIED
+    assert sync.on_diff(event, 3).outcome is SyncOutcome.DROPPED
     assert sync.gaps == 0 and sync.state is SyncState.SYNCED
 
 
 def test_spot_diffs_still_need_consecutive_ids() -> None:
     sync = BinanceBookSync(TICK, LOT)
     sync.on_snapshot(snapshot(100), 1)
-    assert sync.on_diff(DepthDiff("BTCUSDT", 1, 101, 105, (), ()), 2).outcome is Outcome.APPLIED
+    assert sync.on_diff(DepthDiff("BTCUSDT", 1, 101, 105, (), ()), 2).outcome is SyncOutcome.APPLIED
     assert sync.on_diff(DepthDiff("BTCUSDT", 1, 108, 110, (), ()), 3).outcome is \
-        Outcome.GAP_DETECTED
+        SyncOutcome.GAP_DETECTED
 
 
 # --- through the OrderBook actor -------------------------------------------------------------
