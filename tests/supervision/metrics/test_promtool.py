@@ -1,7 +1,8 @@
 """The Prometheus assets in docs/prometheus/, checked by Prometheus's own tools.
 
-CI (.ci/run) installs the Debian packages `prometheus` (promtool) and `prometheus-alertmanager`
-(amtool). A missing tool is a failure, not a skip: these checks are the point of the assets.
+The test command (scripts/test) installs the Debian packages `prometheus` (promtool) and
+`prometheus-alertmanager` (amtool). A missing tool is a failure, not a skip: these checks are
+the point of the assets.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         pytest.fail(f"{name} is not installed: apt-get install prometheus prometheus-alertmanager "
-                    "(.ci/run does it)")
+                    "(scripts/test does it)")
     return path
 
 
