@@ -12,7 +12,11 @@ The rules, each on the safe side of a doubt:
   `encode_cloid` count too, once their namespace is known. A strategy restarts its counter
   from `high_water(prefix, strategy)`.
 - **An order is open until a report closes it.** `OrderSent` opens it; a `Reject`, `CancelAck`,
-  `Expired`, a terminal `ReconcileResult` or fills adding up to its size close it. A reject
+  `Expired`, a terminal `ReconcileResult` or fills adding up to its size close it. A fill is
+  known by its order and its fill id together: the venue connection journals each fill twice
+  (`Fill`, then the enriched `OwnFill`) and it counts once, while fill ids are only unique per
+  venue session (the simulated venue of every earlier run numbered its fills from `sim-1`), so
+  one run's "sim-1" must not hide another's. A reject
   while a replace is pending may be the replace's, and a duplicate-id reject proves the order
   exists: neither closes it. Listing an order that is gone costs one needless cancel at start;
   missing one that rests would leave it unmanaged.
@@ -193,7 +197,7 @@ class _Fold:
         self.high: dict[str, int] = {}
         self.cloids: list[tuple[str, int]] = []  # (namespace hash, counter) of cloids seen
         self.open: dict[str, OpenOrder] = {}
-        self.fills: set[str] = set()
+        self.fills: set[tuple[str, str]] = set()  # (client order id, fill id)
         self.risk: RiskPersistentState | None = None
         self.risk_seq = -1
         self.control: ControlAction | None = None
@@ -298,10 +302,12 @@ class _Fold:
     def _on_Fill(self, _seq: int, data: Mapping[str, Any]) -> None:
         order = self.open.get(str(data.get("client_order_id")))
         fill_id, qty = data.get("fill_id"), data.get("qty")
-        if order is None or not isinstance(fill_id, str) or fill_id in self.fills \
-                or type(qty) is not int:
+        if order is None or not isinstance(fill_id, str) or type(qty) is not int:
             return
-        self.fills.add(fill_id)
+        key = (order.client_order_id, fill_id)
+        if key in self.fills:
+            return
+        self.fills.add(key)
         if order.filled + qty >= order.qty:
             self._close(data)
         else:

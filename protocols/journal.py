@@ -124,6 +124,7 @@ class NodeStarted:
     profile: str
     mode: str  # "observe", "paper" or "live": what the node actually does
     version: str
+    run_id: str = ""  # unique per process start; the simulated venue's fill ids carry it
 
 
 @attrs.frozen(slots=True)

@@ -29,7 +29,9 @@ it never contains our orders. Our orders interact with it by these rules:
    <= our bid, best bid >= our ask) fills it as MAKER at our price, up to the crossing quantity
    (remembered like taken liquidity): those sellers would have met our bid first.
 5. Fees: maker rate on resting fills, taker rate on taking fills, in the quote asset, exact
-   (`price x qty x V x rate`, negative for a rebate). Fill ids "sim-1", "sim-2", ...
+   (`price x qty x V x rate`, negative for a rebate). Fill ids "<prefix>-1", "<prefix>-2", ...:
+   unique within one exchange only, so whoever runs several (one per venue session, run after
+   run on one journal) gives each its own `fill_id_prefix`.
 6. Refusals carry Binance's codes and words (`actors.sim.matching`) and change nothing: a
    refused order's client id stays free. An accepted id can never be used again. The market
    order's notional is judged at the touch.
@@ -99,8 +101,10 @@ class SimExchange:
     """One simulated venue: instruments, our open orders, the account they trade for."""
 
     def __init__(self, instruments: Mapping[str, SimInstrument], account: SimAccount,
-                 queue_model: QueueModel, rng: random.Random) -> None:
+                 queue_model: QueueModel, rng: random.Random, *,
+                 fill_id_prefix: str = "sim") -> None:
         self._instruments = dict(instruments)
+        self.fill_id_prefix = fill_id_prefix
         self.account = account
         self.queue_model = queue_model
         self.rng = rng
@@ -387,8 +391,9 @@ class SimExchange:
         c["maker_fills" if maker else "taker_fills"] += 1
         c["filled_lots"] += lots
         self._fees[sim.quote_asset] = self._fees.get(sim.quote_asset, Decimal(0)) + fee
-        out.append(Fill(order.client_order_id, f"sim-{self._fill_ids}", lots, price, fee,
-                        liquidity, sim.quote_asset, venue_ns=now_ns))
+        fill_id = f"{self.fill_id_prefix}-{self._fill_ids}"
+        out.append(Fill(order.client_order_id, fill_id, lots, price, fee, liquidity,
+                        sim.quote_asset, venue_ns=now_ns))
 
     def _expire(self, order: SimOrder, out: list[VenueReport], now_ns: int) -> None:
         self._orders.pop(order.client_order_id, None)

@@ -103,6 +103,11 @@ class SimVenueConfig:
     # Observe mode: intents are journaled as ObservedIntent and answered with shadow acks; none
     # reaches the matching engine, so nothing ever fills. The market flow runs as usual.
     observe_only: bool = False
+    # The venue session: fill ids are "sim-<session>-<n>" ("sim-<n>" without one). A restarted
+    # simulated venue is a new venue that numbers its fills from 1 again, so each incarnation
+    # needs its own session, or its fills would repeat the ids of the last one's (which the
+    # portfolio and recovery would take for duplicates).
+    session: str = ""
 
 
 @attrs.define(slots=True)
@@ -164,7 +169,9 @@ class SimVenue(Behaviour):
         cfg, now = self.config, ctx.monotonic_ns()
         self.rng = ctx.random
         account = SimAccount(dict(cfg.balances), cfg.leverage)
-        self.exchange = SimExchange(cfg.instruments, account, cfg.queue_model, ctx.random)
+        self.exchange = SimExchange(cfg.instruments, account, cfg.queue_model, ctx.random,
+                                    fill_id_prefix=f"sim-{cfg.session}" if cfg.session
+                                    else "sim")
         for name, instrument in cfg.instruments.items():
             spec = instrument.spec
             feed = BookFeed(BookConfig.for_spec(attrs.evolve(spec, symbol=name)))

@@ -21,8 +21,11 @@ runs on the event loop that runs the actors.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any
+
+import attrs
 
 from actors.behaviour import Behaviour, Ref
 from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
@@ -66,9 +69,13 @@ _STATE_OF = {
 
 class Node:
     def __init__(self, config: NodeConfig, mode: Mode, host: Any, *,
-                 recovered: RecoveredState | None = None) -> None:
+                 recovered: RecoveredState | None = None, run_id: str = "run") -> None:
         self.config, self.mode, self.host = config, mode, host
         self.recovered = recovered
+        # This process's run (journaled in NodeStarted); each venue incarnation is a session
+        # of it, "<run_id>.<n>", which the simulated venue puts in its fill ids.
+        self.run_id = run_id
+        self._venue_sessions = itertools.count(1)
         self.refs = RefBook(host)
         self.specs: dict[str, InstrumentSpec] = {
             i.symbol: i.to_spec(_book_venue(config)) for i in config.instruments}
@@ -137,7 +144,8 @@ class Node:
             peers.markets[name] = self.ref(f"venue/market:{name}")
         limits, connection = cfg.venue.to_venue_limits(), self.connection
         children = [
-            ChildSpec("connection", lambda: SimVenue(sim_config, peers),
+            ChildSpec("connection", lambda: SimVenue(
+                attrs.evolve(sim_config, session=self._next_venue_session()), peers),
                       mailbox=BoundedReject(caps.venue_mailbox_capacity)),
             ChildSpec("budget", lambda: ActionBudget(limits, connection),
                       mailbox=StablePriority(BUDGET_LEVELS, budget_priority,
@@ -218,6 +226,9 @@ class Node:
 
     def _all_strategy_refs(self) -> list[Any]:
         return [self.ref(f"strategies/{s.id}") for s in self.config.strategies]
+
+    def _next_venue_session(self) -> str:
+        return f"{self.run_id}.{next(self._venue_sessions)}"
 
     def _sim_config(self) -> SimVenueConfig:
         venue = self.config.venue

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 import signal
 import sys
 import time
@@ -113,7 +114,7 @@ async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | N
     metrics.attach_host(host)
     metrics.set_build_info(version=_version(), mode=decision.mode.value,
                            profile=config.profile.value, node=config.node.name)
-    node = Node(config, decision.mode, host, recovered=recovered)
+    node = Node(config, decision.mode, host, recovered=recovered, run_id=secrets.token_hex(4))
     journal_cfg = config.journal
     print(f"troupe node {config.node.name!r}: {decision.notice}", flush=True)
     if recovered is not None:
@@ -130,7 +131,7 @@ async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | N
                    _source_factory(config, node))
         assert node.journal is not None
         node.journal.tell(NodeStarted(config.node.name, config.profile.value,
-                                      decision.mode.value, _version()))
+                                      decision.mode.value, _version(), node.run_id))
         plane = await _start_control(config, node, nursery)
         started = time.monotonic()
         reason = await _run_until_stop(config, node, duration, started)

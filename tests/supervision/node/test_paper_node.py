@@ -83,3 +83,31 @@ def test_a_restart_continues_the_client_order_ids_from_the_journal(tmp_path: Pat
              if r["kind"] == "OrderSent"]
     assert len(every) > len(first)
     assert len(set(every)) == len(every), "a client order id was reused after the restart"
+
+
+def test_two_runs_on_one_journal_leave_no_phantom_open_orders(tmp_path: Path) -> None:
+    """Each run's simulated venue is a new venue session: its fill ids never repeat an earlier
+    run's, and the second start (and the one after it) finds no order open that had filled."""
+    journal = tmp_path / "journal.jsonl"
+    assert run_for(journal, 5).returncode == 0
+    second = run_for(journal, 5)
+    assert second.returncode == 0, second.stderr
+    assert "were open at the last stop" not in second.stdout
+    fills = [r["data"]["fill_id"] for r in iter_journal(journal) if r["kind"] == "Fill"]
+    assert len(fills) >= 2, "the paper node did not fill in 10 s"
+    assert len(set(fills)) == len(fills), "a fill id was reused by a later run"
+    starts = [r["data"]["run_id"] for r in iter_journal(journal) if r["kind"] == "NodeStarted"]
+    assert len(set(starts)) == 2 and all(starts)
+    assert all(f.startswith(f"sim-{run}.") for f, run in _fill_runs(journal))
+    assert recover_journal(journal).open_orders == {}
+
+
+def _fill_runs(journal: Path) -> list[tuple[str, str]]:
+    """Each fill id with the run id of the NodeStarted before it."""
+    out, run = [], ""
+    for record in iter_journal(journal):
+        if record["kind"] == "NodeStarted":
+            run = record["data"]["run_id"]
+        elif record["kind"] == "Fill":
+            out.append((record["data"]["fill_id"], run))
+    return out

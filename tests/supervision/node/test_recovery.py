@@ -147,6 +147,27 @@ def test_open_orders_are_those_no_report_closed(tmp_path: Path) -> None:
     assert eight.cancel_sent and not eight.acked
 
 
+def test_fills_of_several_runs_leave_no_phantom_open_order(tmp_path: Path) -> None:
+    """Each run's simulated venue numbered its fills from sim-1 (journals written before fill
+    ids carried a venue session): a fill is identified by its order and its id, so one run's
+    "sim-1" does not hide the next run's."""
+    path = tmp_path / "journal.jsonl"
+    counter = 0
+    for _run in range(3):
+        records: list[Any] = [NodeStarted("paper", "paper", "paper", "0.1.0")]
+        for n in range(1, 4):
+            counter += 1
+            cid = f"tr-mm-{counter}"
+            records += [sent(cid, qty=5), Ack(cid), fill(cid, f"sim-{2 * n - 1}", 2),
+                        fill(cid, f"sim-{2 * n}", 3)]
+            records.append(OwnFill(INST, "mm", cid, f"sim-{2 * n}", Side.BUY, 3, 20_000,
+                                   Decimal(0), fill("x-y-1", "f", 1).liquidity, 5))
+        journal(path, *records, NodeStopped("duration"))
+    state = recover_journal(path)
+    assert state.open_orders == {}
+    assert state.id_high_water == {"tr-mm": 9}
+
+
 # -- the trading state and the daily loss -----------------------------------------------------
 
 
