@@ -19,6 +19,8 @@ Bad input from outside the process: refuse it with one clear line, change nothin
   resolved; the message never contains the value.
 - `supervision.node.live_guard.LiveGuardError` (ValueError): the command line asked for live
   trading without every confirmation; the process exits with code 2.
+- `supervision.node.instance_lock.InstanceLockError`: another node holds the journal or the
+  venue account (the line names its pid), or the lock file cannot be made; exit code 2.
 
 A request between actors that got no answer: the request may or may not have been handled.
 - `protocols.runtime.AskTimeout`: no reply within the ask's timeout.

@@ -7,8 +7,9 @@
     python -m supervision.main CONFIG --check-config             # the effective config, redacted
     python -m supervision.main config/avellaneda_stoikov.toml --set strategy.gamma=0.1 --report out
 
-Exit codes: 0 done, 2 a user mistake (bad config, bad flags, unreadable journal: a clear message,
-never a traceback), 130 interrupted twice (forced).
+Exit codes: 0 done, 2 a user mistake (bad config, bad flags, a journal that cannot be opened or
+replayed, a journal or venue account another node holds: a clear message, never a traceback),
+130 interrupted twice (forced).
 """
 
 from __future__ import annotations

@@ -171,6 +171,9 @@ class NodeSection:
     profile: Profile  # no default: a node never guesses whether it trades
     status_interval_s: float = attrs.field(default=5.0, validator=_gt(0))
     seed: int = 1
+    # Where venue-account locks live (one node per account; supervision/node/instance_lock.py).
+    # Shared by every node of the machine, so it is not relative to the working directory.
+    lock_dir: str = attrs.field(default="~/.local/state/troupe/locks", validator=_non_empty)
 
 
 @attrs.frozen(slots=True, kw_only=True)

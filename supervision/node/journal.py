@@ -52,6 +52,7 @@ from protocols.journal import (
 
 __all__ = [
     "JournalWriter",
+    "check_journal_opens",
     "iter_journal",
     "recover_journal",
 ]
@@ -270,6 +271,25 @@ class JournalWriter(Behaviour):
             "dropped": self.dropped, "unserializable": self.unserializable,
             "last_error": self.last_error,
         }
+
+
+def check_journal_opens(path: str | os.PathLike[str]) -> None:
+    """Make sure the writer will be able to append to `path` (creating it and its directories),
+    or raise `JournalError` in one line. The node calls it before anything can trade: a node
+    that cannot journal must not start (its ids, its halts and its evidence live there)."""
+    path = Path(path)
+    if path.is_dir():
+        raise JournalError(f"cannot open the journal {path}: it is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
+                     0o640)
+    except OSError as exc:
+        where = exc.filename if exc.filename not in (None, str(path)) else None
+        detail = exc.strerror or str(exc)
+        raise JournalError(f"cannot open the journal {path}: {detail}"
+                           + (f" ({where})" if where else "")) from None
+    os.close(fd)
 
 
 def _scan_tail(path: Path) -> tuple[int, tuple[int, bytes, int | None] | None]:

@@ -34,7 +34,18 @@ from supervision.config.load import NodeConfig
 from supervision.config.schema import MarketSource
 from supervision.metrics.prometheus import PrometheusMetrics
 from supervision.node.assembly import Node
-from supervision.node.journal import JournalError, JournalWriter, recover_journal
+from supervision.node.instance_lock import (
+    InstanceLockError,
+    acquire_all,
+    node_locks,
+    release_all,
+)
+from supervision.node.journal import (
+    JournalError,
+    JournalWriter,
+    check_journal_opens,
+    recover_journal,
+)
 from supervision.node.live_guard import Mode, ModeDecision
 from supervision.runtime.live import LiveHost
 from supervision.sources.replay import ReplaySource
@@ -83,6 +94,26 @@ def run_node(config: NodeConfig, decision: ModeDecision, *, duration: float | No
             "this version does not have yet; use venue.kind = \"sim\" (see docs/node.md)\n")
         return 2
     journal_path = Path(config.journal.path)
+    try:
+        check_journal_opens(journal_path)
+    except JournalError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    try:
+        locks = acquire_all(node_locks(journal_path, venue_kind=config.venue.kind.value,
+                                       account=config.venue.account,
+                                       lock_dir=config.node.lock_dir))
+    except InstanceLockError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    try:
+        return _run_locked(config, decision, duration, journal_path)
+    finally:
+        release_all(locks)
+
+
+def _run_locked(config: NodeConfig, decision: ModeDecision, duration: float | None,
+                journal_path: Path) -> int:
     try:
         recovered = recover_journal(journal_path) if journal_path.exists() else None
     except (JournalError, OSError) as exc:
