@@ -1,8 +1,9 @@
 """An inventory-aware market maker: a pure quoting engine and the thin behaviour around it.
 
-`QuoteEngine` is a state machine over market data and execution reports: each call returns a
-`Decision` (intents, at most one WHY, timers) and never touches a context, so it is tested
-without a host. `MarketMaker` routes messages to it and hands decisions to
+`QuoteEngine` is a state machine over market data and execution reports (an
+`actors.strategies.engine.Engine`): each hook returns a `Decision` (intents, at most one WHY,
+timers) and never touches a context, so it is tested without a host. `MarketMaker` is the shared
+`actors.strategies.shell.StrategyShell` around it, which hands decisions to
 `actors.strategies.kit.carry_out` (Proposals to the risk gate, the WHY as a counted `NoTrade`).
 
 The rules, in the order an evaluation applies them:
@@ -35,17 +36,10 @@ from typing import Any
 
 import attrs
 
-from actors.behaviour import Behaviour, Context, Ref
+from actors.behaviour import Ref
 from actors.execution.ids import ClientOrderIds
-from actors.strategies.kit import (
-    Decision,
-    Inventory,
-    OrderSlots,
-    Slot,
-    Wake,
-    book_fill,
-    carry_out,
-)
+from actors.strategies.engine import Engine
+from actors.strategies.kit import Decision, Inventory, OrderSlots, Slot, book_fill
 from actors.strategies.params import non_negative, positive
 from actors.strategies.quoting_models import (
     DecayMode,
@@ -57,11 +51,19 @@ from actors.strategies.quoting_models import (
     model_quotes,
     quote_ticks,
 )
-from protocols.commands import PauseQuoting, ResumeQuoting
+from actors.strategies.shell import StrategyShell
 from protocols.decisions import RiskRefused
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, MarketState, TradePrint
-from protocols.orders import Fill, OrderIntent, OrderType, ReplaceIntent, Side, TimeInForce
+from protocols.orders import (
+    Fill,
+    Intent,
+    OrderIntent,
+    OrderType,
+    ReplaceIntent,
+    Side,
+    TimeInForce,
+)
 from protocols.portfolio import OwnFill
 
 
@@ -141,8 +143,10 @@ class Target:
     reduce_only: bool
 
 
-class QuoteEngine:
+class QuoteEngine(Engine):
     """The pure quoting state machine. Times are int ns: `now` monotonic, `epoch` wall clock."""
+
+    config_class = MarketMakerConfig
 
     def __init__(self, config: MarketMakerConfig) -> None:
         self.cfg = config
@@ -159,6 +163,14 @@ class QuoteEngine:
         self.flow_paused = False
         self.risk_until_ns = 0
         self.last_quote_ns: int | None = None
+
+    @property
+    def strategy(self) -> str:
+        return self.cfg.strategy
+
+    @property
+    def instrument(self) -> str:
+        return self.cfg.instrument
 
     # -- inputs ----------------------------------------------------------------------------------
     def on_book(self, book: BookTop, now: int, epoch: int) -> Decision | None:
@@ -184,15 +196,19 @@ class QuoteEngine:
             return self.evaluate(now, epoch, trade.recv_ns)  # pulls quotes, arms the flow timer
         return None
 
-    def on_market_state(self, state: MarketState) -> Decision | None:
+    def on_market_state(self, state: MarketState, now: int, epoch: int) -> Decision | None:
         """A new spec (tick size!) applies from the next quote; the risk gate halts the
         instrument on SpecChanged anyway, so this is not a decision point."""
         if state.instrument == self.cfg.instrument:
             self.spec = state.spec
         return None
 
-    def set_paused(self, reason: str | None, now: int, epoch: int) -> Decision:
+    def on_pause(self, reason: str | None, now: int, epoch: int) -> Decision:
         self.paused = reason
+        return self.evaluate(now, epoch, now)
+
+    def on_wake(self, cause: str, now: int, epoch: int) -> Decision:
+        """Every timer (requote, hold, flow, risk) is a reason to look again."""
         return self.evaluate(now, epoch, now)
 
     def on_report(self, msg: Any, now: int, epoch: int) -> Decision | None:
@@ -209,6 +225,24 @@ class QuoteEngine:
             return Decision((), QuoteWhy.RISK_REFUSED, f"{msg.gate.value}: {msg.detail}",
                             (("risk", self.cfg.risk_cooldown_s),), now)
         return Decision((safety_cancel,), trigger_ns=now) if safety_cancel else None
+
+    def unsent(self, intent: Intent) -> None:
+        self.orders.unsent(intent)
+
+    def on_stop(self, now: int, epoch: int) -> Decision:
+        """Pull every quote, reduce-only exits included: nobody will manage them any more."""
+        pulls = self.orders.cancel_where(self.cfg.instrument, keep_reduce_only=False)
+        return Decision(pulls, trigger_ns=now)
+
+    def inventory_lots(self) -> int:
+        return self.inventory.q
+
+    def snapshot(self) -> Any:
+        return {"q": self.inventory.q, "entry": str(self.inventory.entry),
+                "orders": {s.value: attrs.asdict(o) if o else None
+                           for s, o in self.orders.slots.items()},
+                "ids_high_water": self.ids.high_water, "paused": self.paused,
+                "flow_paused": self.flow_paused}
 
     # -- the decision ----------------------------------------------------------------------------
     def evaluate(self, now: int, epoch: int, trigger_ns: int) -> Decision:
@@ -349,55 +383,12 @@ class QuoteEngine:
         return (("hold", left if left > 0 else self.cfg.exit_step_s),)
 
 
-class MarketMaker(Behaviour):
-    """One market-making instance: routes messages to its `QuoteEngine`, carries out decisions."""
+class MarketMaker(StrategyShell):
+    """One market-making instance: the shared strategy shell around a `QuoteEngine`."""
+
+    engine: QuoteEngine
 
     def __init__(self, config: MarketMakerConfig, risk_gate: Ref,
                  journal: Ref | None = None) -> None:
+        super().__init__(QuoteEngine(config), risk_gate, journal)
         self.config = config
-        self.risk_gate = risk_gate
-        self.journal = journal
-        self.engine = QuoteEngine(config)
-
-    def receive(self, message: Any, ctx: Context) -> Any:
-        now, epoch, engine = ctx.monotonic_ns(), ctx.time_ns(), self.engine
-        decision: Decision | None
-        if isinstance(message, BookTop):
-            decision = engine.on_book(message, now, epoch)
-        elif isinstance(message, TradePrint):
-            decision = engine.on_trade(message, now, epoch)
-        elif isinstance(message, Wake):
-            decision = engine.evaluate(now, epoch, now)
-        elif isinstance(message, BookStale):
-            decision = engine.on_stale(message, now, epoch)
-        elif isinstance(message, PauseQuoting):
-            decision = engine.set_paused(message.reason, now, epoch)
-        elif isinstance(message, ResumeQuoting):
-            decision = engine.set_paused(None, now, epoch)
-        elif isinstance(message, MarketState):
-            decision = engine.on_market_state(message)  # not a decision point: always None
-        else:
-            decision = engine.on_report(message, now, epoch)
-        if decision is not None:
-            self._carry_out(decision, ctx)
-            ctx.gauge("troupe_strategy_inventory_lots", engine.inventory.q,
-                      strategy=self.config.strategy)
-        return None
-
-    def on_stop(self, ctx: Context) -> None:
-        """A stopping strategy leaves no quotes behind (DESIGN.md section 4)."""
-        pulls = self.engine.orders.cancel_where(self.config.instrument, keep_reduce_only=False)
-        self._carry_out(Decision(pulls, trigger_ns=ctx.monotonic_ns()), ctx)
-
-    def _carry_out(self, decision: Decision, ctx: Context) -> None:
-        carry_out(decision, ctx, strategy=self.config.strategy,
-                  instrument=self.config.instrument, risk_gate=self.risk_gate,
-                  journal=self.journal, on_unsent=self.engine.orders.unsent)
-
-    def snapshot(self) -> Any:
-        e = self.engine
-        return {"q": e.inventory.q, "entry": str(e.inventory.entry),
-                "orders": {s.value: attrs.asdict(o) if o else None
-                           for s, o in e.orders.slots.items()},
-                "ids_high_water": e.ids.high_water, "paused": e.paused,
-                "flow_paused": e.flow_paused}

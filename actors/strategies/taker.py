@@ -1,5 +1,6 @@
 """A dislocation taker: buy a touch that sits below the fair price, sell one above it, get out
-on a time stop. A pure `TakerEngine` plus a thin behaviour, like the market maker.
+on a time stop. A pure `TakerEngine` (an `actors.strategies.engine.Engine`) run by the shared
+strategy shell, like the market maker.
 
 One trade cycle:
 
@@ -29,10 +30,12 @@ from typing import Any
 
 import attrs
 
-from actors.behaviour import Behaviour, Context, Ref
+from actors.behaviour import Ref
 from actors.execution.ids import ClientOrderIds
-from actors.strategies.kit import Decision, Inventory, OrderSlots, Wake, book_fill, carry_out
+from actors.strategies.engine import Engine
+from actors.strategies.kit import Decision, Inventory, OrderSlots, book_fill
 from actors.strategies.params import positive
+from actors.strategies.shell import StrategyShell
 from actors.strategies.taker_edge import (
     Confirmation,
     Hit,
@@ -44,7 +47,7 @@ from actors.strategies.taker_edge import (
 from protocols.decisions import RiskRefused
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, MarketState
-from protocols.orders import Dropped, Fill, OrderIntent, OrderType, Side, TimeInForce
+from protocols.orders import Dropped, Fill, Intent, OrderIntent, OrderType, Side, TimeInForce
 from protocols.portfolio import OwnFill
 
 
@@ -106,8 +109,10 @@ class TakerConfig:
 _MS = 1_000_000
 
 
-class TakerEngine:
-    """The pure trade-cycle state machine. `now` is monotonic ns."""
+class TakerEngine(Engine):
+    """The pure trade-cycle state machine. `now` is monotonic ns; the wall clock is not used."""
+
+    config_class = TakerConfig
 
     def __init__(self, config: TakerConfig) -> None:
         self.cfg = config
@@ -126,8 +131,16 @@ class TakerEngine:
         self.stop_armed = False
         self.cooldown_until_ns = 0
 
+    @property
+    def strategy(self) -> str:
+        return self.cfg.strategy
+
+    @property
+    def instrument(self) -> str:
+        return self.cfg.instrument
+
     # -- market data -----------------------------------------------------------------------
-    def on_book(self, book: BookTop, now: int) -> Decision | None:
+    def on_book(self, book: BookTop, now: int, epoch: int) -> Decision | None:
         if book.instrument == self.cfg.instrument:
             self.book, self.book_stale = book, None
         elif self.cfg.reference is Reference.VENUE_MID and (
@@ -140,7 +153,7 @@ class TakerEngine:
             return None
         return self.evaluate(now, book.recv_ns)
 
-    def on_stale(self, msg: BookStale, now: int) -> Decision | None:
+    def on_stale(self, msg: BookStale, now: int, epoch: int) -> Decision | None:
         if msg.instrument == self.cfg.instrument:
             self.book_stale = msg.reason
         elif msg.instrument == self.cfg.reference_instrument:
@@ -149,7 +162,7 @@ class TakerEngine:
             return None
         return self.evaluate(now, msg.recv_ns)
 
-    def on_market_state(self, state: MarketState, now: int) -> Decision | None:
+    def on_market_state(self, state: MarketState, now: int, epoch: int) -> Decision | None:
         if state.instrument != self.cfg.instrument:
             return None
         self.spec = state.spec
@@ -205,6 +218,12 @@ class TakerEngine:
                              TimeInForce.IOC)
         return Decision((intent,), trigger_ns=look.trigger_ns)
 
+    def on_message(self, message: Any, now: int, epoch: int) -> Decision | None:
+        return self.on_last_look(message, now) if isinstance(message, LastLook) else None
+
+    def on_wake(self, cause: str, now: int, epoch: int) -> Decision | None:
+        return self.on_time_stop(now) if cause == "time_stop" else None
+
     def on_time_stop(self, now: int) -> Decision | None:
         """Flatten with a reduce-only IOC at the touch; re-armed until flat."""
         q = self.inventory.q
@@ -255,7 +274,7 @@ class TakerEngine:
         return (None if found is None else found.side), detail
 
     # -- execution reports -------------------------------------------------------------------------
-    def on_report(self, msg: Any, now: int) -> Decision | None:
+    def on_report(self, msg: Any, now: int, epoch: int) -> Decision | None:
         if isinstance(msg, OwnFill | Fill):
             if not book_fill(msg, self.cfg.strategy, self.cfg.instrument, orders=self.orders,
                              inventory=self.inventory, now=now):
@@ -279,7 +298,7 @@ class TakerEngine:
                             trigger_ns=now)
         return None
 
-    def unsent(self, intent: Any) -> None:
+    def unsent(self, intent: Intent) -> None:
         """The gate's mailbox refused a proposal: it never left, so no cooldown either."""
         self.orders.unsent(intent)
         if self.inventory.q == 0 and not self.orders.any_open():
@@ -291,38 +310,17 @@ class TakerEngine:
             self.in_cycle = self.stop_armed = False
             self.cooldown_until_ns = now + self.cfg.cooldown_ms * _MS
 
+    def snapshot(self) -> Any:
+        return {"q": self.inventory.q, "in_cycle": self.in_cycle, "looking": self.looking,
+                "pending_confirmation": self.confirm.pending,
+                "ids_high_water": self.ids.high_water}
 
-class Taker(Behaviour):
-    """One taker instance: routes messages to its `TakerEngine`, carries out decisions."""
+
+class Taker(StrategyShell):
+    """One taker instance: the shared strategy shell around a `TakerEngine`."""
+
+    engine: TakerEngine
 
     def __init__(self, config: TakerConfig, risk_gate: Ref, journal: Ref | None = None) -> None:
+        super().__init__(TakerEngine(config), risk_gate, journal)
         self.config = config
-        self.risk_gate = risk_gate
-        self.journal = journal
-        self.engine = TakerEngine(config)
-
-    def receive(self, message: Any, ctx: Context) -> Any:
-        now, engine = ctx.monotonic_ns(), self.engine
-        decision: Decision | None
-        if isinstance(message, BookTop):
-            decision = engine.on_book(message, now)
-        elif isinstance(message, MarketState):
-            decision = engine.on_market_state(message, now)
-        elif isinstance(message, LastLook):
-            decision = engine.on_last_look(message, now)
-        elif isinstance(message, Wake):
-            decision = engine.on_time_stop(now) if message.cause == "time_stop" else None
-        elif isinstance(message, BookStale):
-            decision = engine.on_stale(message, now)
-        else:
-            decision = engine.on_report(message, now)
-        if decision is not None:
-            carry_out(decision, ctx, strategy=self.config.strategy,
-                      instrument=self.config.instrument, risk_gate=self.risk_gate,
-                      journal=self.journal, on_unsent=engine.unsent)
-        return None
-
-    def snapshot(self) -> Any:
-        e = self.engine
-        return {"q": e.inventory.q, "in_cycle": e.in_cycle, "looking": e.looking,
-                "pending_confirmation": e.confirm.pending, "ids_high_water": e.ids.high_water}

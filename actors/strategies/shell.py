@@ -1,0 +1,93 @@
+"""The one behaviour that runs any strategy engine.
+
+`StrategyShell` is the thin, shared half of every strategy: it reads the clock once per
+message, routes the message to the engine's hook (`actors.strategies.engine.Engine`), and hands
+the returned `Decision` to `actors.strategies.kit.carry_out`, which proposes the intents to the
+risk gate, counts and journals the WHY, arms the timers and tells the engine's own messages
+back to it. An engine therefore never sees a context, and every strategy records its decisions
+the same way.
+
+Routing, in the order it is checked:
+
+    BookTop -> on_book          TradePrint -> on_trade        BookStale -> on_stale
+    MarketState -> on_market_state                            Wake -> on_wake(cause)
+    PauseQuoting -> on_pause(reason)                          ResumeQuoting -> on_pause(None)
+    an IntentAnswer (venue reports, Fill, OwnFill, RiskRefused, Scaled, Dropped) -> on_report
+    anything else -> on_message
+
+When the actor stops, `on_stop`'s decision is carried out too: that is where an engine pulls
+its quotes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.behaviour import Behaviour, Context, Ref
+from actors.strategies.engine import Engine
+from actors.strategies.kit import Decision, Wake, carry_out
+from protocols.commands import PauseQuoting, ResumeQuoting
+from protocols.market import BookStale, BookTop, MarketState, TradePrint
+from protocols.orders import IntentAnswer
+
+__all__ = ["INVENTORY_METRIC", "StrategyShell"]
+
+INVENTORY_METRIC = "troupe_strategy_inventory_lots"
+
+
+class StrategyShell(Behaviour):
+    """Runs `engine`: proposals go to `risk_gate`, NoTrade records to `journal` (if any)."""
+
+    def __init__(self, engine: Engine, risk_gate: Ref, journal: Ref | None = None) -> None:
+        self.engine = engine
+        self.risk_gate = risk_gate
+        self.journal = journal
+
+    def on_start(self, ctx: Context) -> None:
+        decision = self.engine.on_start(ctx.monotonic_ns(), ctx.time_ns())
+        if decision is not None:
+            self._carry_out(decision, ctx)
+
+    def receive(self, message: Any, ctx: Context) -> Any:
+        decision = route(self.engine, message, ctx.monotonic_ns(), ctx.time_ns())
+        if decision is not None:
+            self._carry_out(decision, ctx)
+            lots = self.engine.inventory_lots()
+            if lots is not None:
+                ctx.gauge(INVENTORY_METRIC, lots, strategy=self.engine.strategy)
+        return None
+
+    def on_stop(self, ctx: Context) -> None:
+        """A stopping strategy leaves no quotes behind (DESIGN.md section 4)."""
+        decision = self.engine.on_stop(ctx.monotonic_ns(), ctx.time_ns())
+        if decision is not None:
+            self._carry_out(decision, ctx)
+
+    def snapshot(self) -> Any:
+        return self.engine.snapshot()
+
+    def _carry_out(self, decision: Decision, ctx: Context) -> None:
+        engine = self.engine
+        carry_out(decision, ctx, strategy=engine.strategy, instrument=engine.instrument,
+                  risk_gate=self.risk_gate, journal=self.journal, on_unsent=engine.unsent)
+
+
+def route(engine: Engine, message: Any, now: int, epoch: int) -> Decision | None:
+    """`message` to the engine hook that handles it (see the module docstring)."""
+    if isinstance(message, BookTop):
+        return engine.on_book(message, now, epoch)
+    if isinstance(message, TradePrint):
+        return engine.on_trade(message, now, epoch)
+    if isinstance(message, BookStale):
+        return engine.on_stale(message, now, epoch)
+    if isinstance(message, MarketState):
+        return engine.on_market_state(message, now, epoch)
+    if isinstance(message, Wake):
+        return engine.on_wake(message.cause, now, epoch)
+    if isinstance(message, PauseQuoting):
+        return engine.on_pause(message.reason, now, epoch)
+    if isinstance(message, ResumeQuoting):
+        return engine.on_pause(None, now, epoch)
+    if isinstance(message, IntentAnswer):
+        return engine.on_report(message, now, epoch)
+    return engine.on_message(message, now, epoch)
