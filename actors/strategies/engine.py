@@ -13,15 +13,17 @@ Required (the engine does not run without them)
 
     ============================  ==============================================================
     `config_class` (class attr)   the attrs class of its config; the engine is built as
-                                  `Engine(config)`. Fields `strategy` and `spec` are set by the
-                                  node, and `id_high_water` too when the class has it.
-    `strategy` (property)         the instance id: metric label, NoTrade record, order-id space
-    `instrument` (property)       the symbol it trades (decisions are recorded against it)
+                                  `Engine(config)`. Fields `strategy` (the instance id: metric
+                                  label, NoTrade record, client-order-id namespace) and `spec`
+                                  (the `InstrumentSpec` it trades) are set by the node, and
+                                  `id_high_water` too when the class has it.
+    `config` (attribute)          the config it was built with
     ============================  ==============================================================
 
-Optional (each has a default that does nothing)
+Optional (each has a default that does nothing, or reads the config)
 
     ============================  ==============================================================
+    `strategy`, `instrument`      identity for the shell: `config.strategy`, `config.spec.symbol`
     `on_start(now, epoch)`        before the first message: arm a first timer, say
     `on_book(book, ...)`          a `BookTop`: the usual decision point
     `on_trade(trade, ...)`        a public `TradePrint`
@@ -64,12 +66,15 @@ class Engine(Protocol):
     hooks; see the module docstring for the table of hooks."""
 
     config_class: ClassVar[type[Any]]
+    config: Any
 
     @property
-    def strategy(self) -> str: ...
+    def strategy(self) -> str:
+        return str(self.config.strategy)
 
     @property
-    def instrument(self) -> str: ...
+    def instrument(self) -> str:
+        return str(self.config.spec.symbol)
 
     def on_start(self, now: int, epoch: int) -> Decision | None:
         return None

@@ -149,7 +149,7 @@ class QuoteEngine(Engine):
     config_class = MarketMakerConfig
 
     def __init__(self, config: MarketMakerConfig) -> None:
-        self.cfg = config
+        self.config = config
         self.spec = config.spec
         self.ids = ClientOrderIds(config.id_prefix, config.strategy, config.id_high_water)
         self.vol = EwmaVolatility(config.vol_halflife_s, config.vol_min_samples)
@@ -164,32 +164,24 @@ class QuoteEngine(Engine):
         self.risk_until_ns = 0
         self.last_quote_ns: int | None = None
 
-    @property
-    def strategy(self) -> str:
-        return self.cfg.strategy
-
-    @property
-    def instrument(self) -> str:
-        return self.cfg.instrument
-
     # -- inputs ----------------------------------------------------------------------------------
     def on_book(self, book: BookTop, now: int, epoch: int) -> Decision | None:
-        if book.instrument != self.cfg.instrument:
+        if book.instrument != self.config.instrument:
             return None
         self.book, self.stale = book, None
-        if self.cfg.sigma is None and book.mid_x2 is not None:
+        if self.config.sigma is None and book.mid_x2 is not None:
             self.vol.update(book.mid_x2 / 2.0, book.recv_ns)
         return self.evaluate(now, epoch, book.recv_ns)
 
     def on_stale(self, msg: BookStale, now: int, epoch: int) -> Decision | None:
-        if msg.instrument != self.cfg.instrument:
+        if msg.instrument != self.config.instrument:
             return None
         self.stale = msg.reason
         return self.evaluate(now, epoch, msg.recv_ns)
 
     def on_trade(self, trade: TradePrint, now: int, epoch: int) -> Decision | None:
         """Prints are not decision points, except the one that turns the flow toxic."""
-        if trade.instrument != self.cfg.instrument:
+        if trade.instrument != self.config.instrument:
             return None
         self.flow.add(trade)
         if not self.flow_paused and self.flow.toxic(now):
@@ -199,7 +191,7 @@ class QuoteEngine(Engine):
     def on_market_state(self, state: MarketState, now: int, epoch: int) -> Decision | None:
         """A new spec (tick size!) applies from the next quote; the risk gate halts the
         instrument on SpecChanged anyway, so this is not a decision point."""
-        if state.instrument == self.cfg.instrument:
+        if state.instrument == self.config.instrument:
             self.spec = state.spec
         return None
 
@@ -213,17 +205,17 @@ class QuoteEngine(Engine):
 
     def on_report(self, msg: Any, now: int, epoch: int) -> Decision | None:
         if isinstance(msg, OwnFill | Fill):
-            if not book_fill(msg, self.cfg.strategy, self.cfg.instrument, orders=self.orders,
+            if not book_fill(msg, self.config.strategy, self.config.instrument, orders=self.orders,
                              inventory=self.inventory, now=now):
                 return None
             return self.evaluate(now, epoch, msg.recv_ns)  # inventory moved: so do the quotes
         if not self.orders.owns(msg):
             return None
-        safety_cancel = self.orders.on_report(msg, self.cfg.instrument)
+        safety_cancel = self.orders.on_report(msg, self.config.instrument)
         if isinstance(msg, RiskRefused):
-            self.risk_until_ns = now + int(self.cfg.risk_cooldown_s * 1e9)
+            self.risk_until_ns = now + int(self.config.risk_cooldown_s * 1e9)
             return Decision((), QuoteWhy.RISK_REFUSED, f"{msg.gate.value}: {msg.detail}",
-                            (("risk", self.cfg.risk_cooldown_s),), now)
+                            (("risk", self.config.risk_cooldown_s),), now)
         return Decision((safety_cancel,), trigger_ns=now) if safety_cancel else None
 
     def unsent(self, intent: Intent) -> None:
@@ -231,7 +223,7 @@ class QuoteEngine(Engine):
 
     def on_stop(self, now: int, epoch: int) -> Decision:
         """Pull every quote, reduce-only exits included: nobody will manage them any more."""
-        pulls = self.orders.cancel_where(self.cfg.instrument, keep_reduce_only=False)
+        pulls = self.orders.cancel_where(self.config.instrument, keep_reduce_only=False)
         return Decision(pulls, trigger_ns=now)
 
     def inventory_lots(self) -> int:
@@ -255,13 +247,13 @@ class QuoteEngine(Engine):
             why, detail = guard
             if why is QuoteWhy.RISK_REFUSED:
                 timers = (*timers, ("risk", (self.risk_until_ns - now) / 1e9))
-            pulls = self.orders.cancel_where(self.cfg.instrument, keep_reduce_only=True)
+            pulls = self.orders.cancel_where(self.config.instrument, keep_reduce_only=True)
             return Decision(pulls, why, detail, timers, trigger_ns)
         targets, side_why = self._targets(now, epoch)
         cancels, moves, in_flight = self._diff(targets)
-        pulls = tuple(self.orders.cancel(side, self.cfg.instrument) for side in cancels)
+        pulls = tuple(self.orders.cancel(side, self.config.instrument) for side in cancels)
         if moves and self.last_quote_ns is not None:
-            wait = self.last_quote_ns + int(self.cfg.requote_min_interval_s * 1e9) - now
+            wait = self.last_quote_ns + int(self.config.requote_min_interval_s * 1e9) - now
             if wait > 0:
                 return Decision(pulls, QuoteWhy.REQUOTE_INTERVAL, f"{wait}ns",
                                 (*timers, ("requote", wait / 1e9)), trigger_ns)
@@ -284,20 +276,20 @@ class QuoteEngine(Engine):
             return QuoteWhy.BOOK_STALE, self.stale
         if book.bid is None or book.ask is None:
             return QuoteWhy.NO_BOOK, "one-sided"
-        if book.ask - book.bid < self.cfg.min_market_spread_ticks:
+        if book.ask - book.bid < self.config.min_market_spread_ticks:
             return QuoteWhy.SPREAD_TOO_TIGHT, f"spread={book.ask - book.bid}"
-        if self.cfg.horizon.ended(epoch):
+        if self.config.horizon.ended(epoch):
             return QuoteWhy.SESSION_ENDED, ""
         if self.flow_paused:
             return QuoteWhy.ADVERSE_FLOW, f"prints={len(self.flow.prints)}"
         if now < self.risk_until_ns:
             return QuoteWhy.RISK_REFUSED, "cooldown"
-        if self.cfg.sigma is None and not self.vol.ready:
+        if self.config.sigma is None and not self.vol.ready:
             return QuoteWhy.VOLATILITY_WARMUP, f"samples={self.vol.samples}"
         return None
 
     def _targets(self, now: int, epoch: int) -> tuple[dict[Side, Target | None], QuoteWhy | None]:
-        cfg, book, inv = self.cfg, self.book, self.inventory
+        cfg, book, inv = self.config, self.book, self.inventory
         assert book is not None and book.bid is not None and book.ask is not None
         q, s = inv.q, (book.bid + book.ask) / 2.0
         sigma = cfg.sigma if cfg.sigma is not None else self.vol.sigma_ticks(s)
@@ -356,14 +348,14 @@ class QuoteEngine(Engine):
             elif order.state is not Slot.LIVE:
                 in_flight = True
             elif (order.price is None
-                  or abs(target.price - order.price) >= self.cfg.requote_threshold_ticks
+                  or abs(target.price - order.price) >= self.config.requote_threshold_ticks
                   or target.qty != order.qty or target.reduce_only != order.reduce_only):
                 moves.append(side)
         return cancels, moves, in_flight
 
     def _place(self, side: Side, target: Target | None) -> OrderIntent | ReplaceIntent:
         assert target is not None
-        instrument = self.cfg.instrument
+        instrument = self.config.instrument
         if self.orders.slots[side] is not None:
             order = self.orders.replace(side, target.price, target.qty, target.reduce_only)
             return ReplaceIntent(order.cid, instrument, target.qty, target.price,
@@ -377,10 +369,10 @@ class QuoteEngine(Engine):
         """While a position is open, wake when max_hold expires, then every exit_step_s, so the
         exit keeps decaying when the book is quiet."""
         since = self.inventory.since_ns
-        if self.cfg.max_hold_s is None or since is None:
+        if self.config.max_hold_s is None or since is None:
             return ()
-        left = self.cfg.max_hold_s - (now - since) / 1e9
-        return (("hold", left if left > 0 else self.cfg.exit_step_s),)
+        left = self.config.max_hold_s - (now - since) / 1e9
+        return (("hold", left if left > 0 else self.config.exit_step_s),)
 
 
 class MarketMaker(StrategyShell):

@@ -115,7 +115,7 @@ class TakerEngine(Engine):
     config_class = TakerConfig
 
     def __init__(self, config: TakerConfig) -> None:
-        self.cfg = config
+        self.config = config
         self.spec = config.spec
         self.ids = ClientOrderIds(config.id_prefix, config.strategy, config.id_high_water)
         self.confirm = Confirmation(config.confirm_ttl_ms * _MS)
@@ -131,21 +131,13 @@ class TakerEngine(Engine):
         self.stop_armed = False
         self.cooldown_until_ns = 0
 
-    @property
-    def strategy(self) -> str:
-        return self.cfg.strategy
-
-    @property
-    def instrument(self) -> str:
-        return self.cfg.instrument
-
     # -- market data -----------------------------------------------------------------------
     def on_book(self, book: BookTop, now: int, epoch: int) -> Decision | None:
-        if book.instrument == self.cfg.instrument:
+        if book.instrument == self.config.instrument:
             self.book, self.book_stale = book, None
-        elif self.cfg.reference is Reference.VENUE_MID and (
-                book.instrument == self.cfg.reference_instrument):
-            tick = self.cfg.reference_tick_size or self.spec.tick_size
+        elif self.config.reference is Reference.VENUE_MID and (
+                book.instrument == self.config.reference_instrument):
+            tick = self.config.reference_tick_size or self.spec.tick_size
             mid = book.mid_x2
             self.ref_x2 = None if mid is None else price_x2(mid, tick)
             self.ref_ns, self.ref_stale = book.recv_ns, None
@@ -154,21 +146,21 @@ class TakerEngine(Engine):
         return self.evaluate(now, book.recv_ns)
 
     def on_stale(self, msg: BookStale, now: int, epoch: int) -> Decision | None:
-        if msg.instrument == self.cfg.instrument:
+        if msg.instrument == self.config.instrument:
             self.book_stale = msg.reason
-        elif msg.instrument == self.cfg.reference_instrument:
+        elif msg.instrument == self.config.reference_instrument:
             self.ref_stale = msg.reason
         else:
             return None
         return self.evaluate(now, msg.recv_ns)
 
     def on_market_state(self, state: MarketState, now: int, epoch: int) -> Decision | None:
-        if state.instrument != self.cfg.instrument:
+        if state.instrument != self.config.instrument:
             return None
         self.spec = state.spec
-        if self.cfg.reference is Reference.VENUE_MID:
+        if self.config.reference is Reference.VENUE_MID:
             return None  # not our reference: not a decision point
-        if self.cfg.reference is Reference.ORACLE:
+        if self.config.reference is Reference.ORACLE:
             value, at = state.oracle_x2, state.oracle_recv_ns or state.recv_ns
         else:
             value, at = state.mark_x2, state.recv_ns
@@ -203,7 +195,7 @@ class TakerEngine(Engine):
         book = self.book
         if found is not look.side or book is None:
             return Decision(why=TakeWhy.LAST_LOOK_FAILED, detail=detail, trigger_ns=look.trigger_ns)
-        side, cfg = look.side, self.cfg
+        side, cfg = look.side, self.config
         touch, shown = (book.ask, book.ask_qty) if side is Side.BUY else (book.bid, book.bid_qty)
         assert touch is not None
         qty = min(cfg.entry_lots, shown) if cfg.cap_to_touch_qty else cfg.entry_lots
@@ -230,7 +222,7 @@ class TakerEngine(Engine):
         if q == 0:
             self._end_cycle(now)
             return None
-        retry = (("time_stop", self.cfg.flatten_retry_ms / 1e3),)
+        retry = (("time_stop", self.config.flatten_retry_ms / 1e3),)
         side = Side.SELL if q > 0 else Side.BUY
         if self.orders.slots[side] is not None:
             return Decision(timers=retry, trigger_ns=now)  # the last flatten is still working
@@ -240,12 +232,12 @@ class TakerEngine(Engine):
         cid = self.ids.next()
         self.orders.open(side, cid, touch, abs(q), True)
         kind = OrderType.MARKET if touch is None else OrderType.LIMIT
-        intent = OrderIntent(cid, self.cfg.instrument, side, kind, abs(q), touch,
+        intent = OrderIntent(cid, self.config.instrument, side, kind, abs(q), touch,
                              TimeInForce.IOC, reduce_only=True)
         return Decision((intent,), timers=retry, trigger_ns=now)
 
     def _blocker(self, now: int) -> tuple[TakeWhy, str] | None:
-        cfg, book = self.cfg, self.book
+        cfg, book = self.config, self.book
         if self.inventory.q != 0:
             return TakeWhy.POSITION_OPEN, f"q={self.inventory.q}"
         if self.orders.any_open():
@@ -268,7 +260,8 @@ class TakerEngine(Engine):
 
     def _signal(self) -> tuple[Side | None, str]:
         assert self.book is not None and self.ref_x2 is not None
-        threshold = required_edge(self.spec.taker_fee, self.cfg.min_edge_bps, self.cfg.fee_legs)
+        cfg = self.config
+        threshold = required_edge(self.spec.taker_fee, cfg.min_edge_bps, cfg.fee_legs)
         found, best = find_dislocation(self.book, self.spec.tick_size, self.ref_x2, threshold)
         detail = f"edge={best} need>{threshold}"
         return (None if found is None else found.side), detail
@@ -276,12 +269,12 @@ class TakerEngine(Engine):
     # -- execution reports -------------------------------------------------------------------------
     def on_report(self, msg: Any, now: int, epoch: int) -> Decision | None:
         if isinstance(msg, OwnFill | Fill):
-            if not book_fill(msg, self.cfg.strategy, self.cfg.instrument, orders=self.orders,
+            if not book_fill(msg, self.config.strategy, self.config.instrument, orders=self.orders,
                              inventory=self.inventory, now=now):
                 return None
             if self.inventory.q != 0 and not self.stop_armed:
                 self.stop_armed = True  # the time stop runs from the first entry fill
-                return Decision(timers=(("time_stop", self.cfg.hold_ms / 1e3),), trigger_ns=now)
+                return Decision(timers=(("time_stop", self.config.hold_ms / 1e3),), trigger_ns=now)
             self._end_cycle(now)
             return None
         if not self.orders.owns(msg):
@@ -289,7 +282,7 @@ class TakerEngine(Engine):
         if isinstance(msg, Dropped):  # never sent: as if the gate's mailbox had refused it
             self.unsent(msg.intent)
             return None
-        safety_cancel = self.orders.on_report(msg, self.cfg.instrument)
+        safety_cancel = self.orders.on_report(msg, self.config.instrument)
         if safety_cancel is not None:
             return Decision((safety_cancel,), trigger_ns=now)
         self._end_cycle(now)
@@ -308,7 +301,7 @@ class TakerEngine(Engine):
         """Flat with nothing working: the cycle is over and the cooldown starts."""
         if self.in_cycle and self.inventory.q == 0 and not self.orders.any_open():
             self.in_cycle = self.stop_armed = False
-            self.cooldown_until_ns = now + self.cfg.cooldown_ms * _MS
+            self.cooldown_until_ns = now + self.config.cooldown_ms * _MS
 
     def snapshot(self) -> Any:
         return {"q": self.inventory.q, "in_cycle": self.in_cycle, "looking": self.looking,

@@ -53,14 +53,6 @@ class Bare(Engine):
     def __init__(self, config: BareConfig) -> None:
         self.config = config
 
-    @property
-    def strategy(self) -> str:
-        return self.config.strategy
-
-    @property
-    def instrument(self) -> str:
-        return self.config.spec.symbol
-
 
 class Tracing(Bare):
     """Records which hook got what, and returns what the test queued."""
