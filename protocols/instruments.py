@@ -112,3 +112,9 @@ class InstrumentSpec:
     def _check_version(self, _attr: object, value: int) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"spec_version must be a non-negative int, got {value!r}")
+
+    @property
+    def tick_value(self) -> Decimal:
+        """V = tick_size x lot_step x multiplier, exact: the quote value of one tick on one lot,
+        so a fill's notional is price (ticks) x qty (lots) x V."""
+        return _EXACT.multiply(_EXACT.multiply(self.tick_size, self.lot_step), self.multiplier)

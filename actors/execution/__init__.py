@@ -1,6 +1,8 @@
 """Getting intents onto the wire: client order ids and nonces, token buckets, the priority action
-queue, the ActionBudget actor, the order lifecycle and the venue-connection session.
+queue, the ActionBudget actor, the order lifecycle, and the venue connection: its session, its
+generic actor (`venue_connection`) and the adapter contract its transports keep
+(`venue_transport`).
 """
 
 __all__ = ['action_queue', 'budget_actor', 'ids', 'order_lifecycle', 'token_bucket',
-    'venue_session']
+    'venue_connection', 'venue_session', 'venue_transport']

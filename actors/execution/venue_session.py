@@ -16,6 +16,9 @@ the strategy name for the portfolio) and the send times that ack latencies are m
   id once anyway.
 - Orders that reached a terminal state are kept for a while (`keep_done`, bounded) because a
   fill can still arrive after a cancel was acknowledged: the cancel race.
+- A request that got no answer in time (`on_timeout`) is a `SubmitTimeout` or `CancelTimeout`
+  of the order's current attempt: UNKNOWN, never REJECTED, until a report or a reconciliation
+  says more. A replace that timed out leaves the order as it was, its amend still pending.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from protocols.orders import (
     CancelAck,
     CancelIntent,
     CancelReject,
+    CancelTimeout,
     Expired,
     Fill,
     Intent,
@@ -40,6 +44,7 @@ from protocols.orders import (
     Outcome,
     Reject,
     ReplaceIntent,
+    SubmitTimeout,
     VenueReport,
 )
 from protocols.portfolio import OwnFill
@@ -149,6 +154,20 @@ class VenueSession:
         if tracked.order.state.terminal and cid in self._orders:
             self._retire(cid)
         return Routed(report, tracked.owner, outcome, own_fill, latency, tracked.instrument)
+
+    def on_timeout(self, intent: Intent,
+                   now_ns: int) -> tuple[SubmitTimeout | CancelTimeout, Outcome] | None:
+        """`intent`'s request got no answer in time. Returns the timeout event the order's
+        machine applied and its outcome; None for a replace or an order this session never saw."""
+        tracked = self._find(intent.client_order_id)
+        if tracked is None or isinstance(intent, ReplaceIntent):
+            return None
+        order = tracked.order
+        event: SubmitTimeout | CancelTimeout = (
+            CancelTimeout(intent.client_order_id, order.cancel_attempt)
+            if isinstance(intent, CancelIntent)
+            else SubmitTimeout(intent.client_order_id, order.attempt))
+        return event, order.apply(event, now_ns)
 
     # -- views ---------------------------------------------------------------------------------
     def open_orders(self, instrument: str | None = None) -> list[str]:

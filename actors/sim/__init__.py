@@ -1,5 +1,6 @@
-"""The embedded simulated venue: matching, account, latency and queue models, the SimVenue actor,
-and synthetic market flow.
+"""The embedded simulated venue: matching, account, latency and queue models, the simulated
+venue's transport (and `SimVenue`, the generic venue connection over it), and synthetic market
+flow.
 """
 
 __all__ = ['account', 'exchange', 'latency', 'matching', 'queue_models', 'synthetic_market',

@@ -120,8 +120,7 @@ class SimInstrument:
     @property
     def value(self) -> Decimal:
         """V = tick_size x lot_step x multiplier: the quote value of one tick on one lot."""
-        spec = self.spec
-        return _EXACT.multiply(_EXACT.multiply(spec.tick_size, spec.lot_step), spec.multiplier)
+        return self.spec.tick_value
 
     @property
     def base_per_lot(self) -> Decimal:

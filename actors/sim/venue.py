@@ -1,4 +1,5 @@
-"""SimVenue: the embedded simulated venue, as a venue-connection actor.
+"""The embedded simulated venue, as a venue transport: `SimTransport`, and `SimVenue`, the
+generic venue connection over it.
 
     source --FeedEvent--> SimVenue --FeedEvent (after feed latency)--> OrderBook[instrument]
     ActionBudget --SendActions / CancelAllOrders--> SimVenue --RateLimited, RequestAccepted--> it
@@ -6,16 +7,17 @@
     SimVenue --OwnFill--> Portfolio;  --VenuePositions (every reconcile interval)--> Portfolio
     SimVenue --SpecUpdate (at start)--> Market[instrument];  OrderBook --ResyncRequest--> SimVenue
 
-It plays both ends of a wire. The venue end is `actors.sim.exchange.SimExchange` (matching, queue
-position, balances, refusals) fed with the market flow at *venue* time, the moment a source
-emits it, through a venue-side copy of each book (`actors.market.book_actor.BookFeed`). The
-connection
-end is `actors.execution.venue_session.VenueSession` (order state machines, owners, OwnFill
-enrichment).
-Between them, `actors.sim.latency`: a request reaches the matching engine `insert` (or `cancel`)
-later, its reports come back `ack` later, market data reaches our books `feed` later. So a quote
-cannot fill before it has arrived, our books always lag the venue, and a fill can still come
-back after we sent a cancel: the race a live bot lives with.
+`SimVenue` is `actors.execution.venue_connection.VenueConnection` (order state machines, routing,
+journal records, metrics, observe mode's shadow acks: the same on every venue) over a
+`SimTransport`, which plays the venue's end of the wire and keeps the adapter contract of
+`actors.execution.venue_transport`. The venue end is `actors.sim.exchange.SimExchange` (matching,
+queue position, balances, refusals) fed with the market flow at *venue* time, the moment a
+source emits it, through a venue-side copy of each book (`actors.market.book_actor.BookFeed`).
+Between the two ends, `actors.sim.latency`: a request reaches the matching engine `insert` (or
+`cancel`) later, its reports come back `ack` later, market data reaches our books `feed` later.
+So a quote cannot fill before it has arrived, our books always lag the venue, and a fill can
+still come back after we sent a cancel: the race a live bot lives with. Observe mode's shadow
+acks come back an `ack` latency later too (`SimTransport.echo`).
 
 Rate-limit emulation: past `rate_limit` (a token bucket of request weight, checked when a request
 arrives) the venue answers 429 with a Retry-After: `RateLimited` to the budget and a
@@ -24,24 +26,29 @@ exercised as a real venue would exercise them.
 
 Snapshots: the venue answers a book's `ResyncRequest` like a REST depth call, with a snapshot of
 its own book (after an ack latency). Recorded REST snapshot lines are consumed at the venue end
-only: a snapshot is an answer to a request, not part of the stream.
-
-`peers` is filled in by the node before messages flow (the budget is built with this actor's ref,
-so this actor learns the budget's afterwards); a restart reuses the same object.
+only: a snapshot is an answer to a request, not part of the stream. When the venue's own book
+loses the thread, it asks its source for a fresh one (`ResyncRequest`, to `VenuePeers.source`).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from actors.behaviour import Behaviour, Context, Ref
 from actors.execution.token_bucket import TokenBucket
-from actors.execution.venue_session import VenueSession
+from actors.execution.venue_connection import ConnectionConfig, VenueConnection, VenuePeers
+from actors.execution.venue_transport import (
+    Counted,
+    MarketData,
+    Reported,
+    TransportEvent,
+    VenueTransport,
+    throttled_reports,
+)
 from actors.market.book_actor import BookConfig, BookFeed
 from actors.sim.account import SimAccount
 from actors.sim.exchange import SimExchange, SimInstrument
@@ -49,35 +56,20 @@ from actors.sim.latency import DelayLine, LatencyModel, Path
 from actors.sim.queue_models import QueueModel
 from protocols.codec import Side
 from protocols.feed import FeedEvent, ResyncRequest
-from protocols.journal import CancelSent, ObservedIntent, OrderSent, ReplaceSent
-from protocols.orders import (
-    Ack,
-    CancelAck,
-    CancelIntent,
-    CancelReject,
-    CancelRejectCode,
-    Fill,
-    Intent,
-    OrderIntent,
-    Reject,
-    RejectCode,
-    VenueReport,
-)
+from protocols.orders import CancelIntent, Fill, OrderIntent, VenueReport
 from protocols.venue_state import (
     CancelAllOrders,
     RateLimited,
     RequestAccepted,
     SendActions,
     SpecUpdate,
-    VenueReconciled,
 )
 from protocols.venues import binance
 
-__all__ = ["GetVenueState", "SimVenue", "SimVenueConfig", "VenuePeers", "VenueRateLimit"]
+__all__ = ["SimTransport", "SimVenue", "SimVenueConfig", "VenueRateLimit"]
 
 SECOND = 1_000_000_000
-_WAKE = "sim.wake"
-_RECONCILE = "sim.reconcile"
+_TOO_MANY = "-1003 Too many requests"  # Binance's words for a 429
 
 
 @attrs.frozen(slots=True)
@@ -92,6 +84,9 @@ class VenueRateLimit:
 
 @attrs.frozen(slots=True)
 class SimVenueConfig:
+    """The simulated venue. `name`, `reconcile_interval_s` and `observe_only` are the generic
+    connection's (`ConnectionConfig`), kept here so that one config builds a whole `SimVenue`."""
+
     instruments: Mapping[str, SimInstrument]
     queue_model: QueueModel
     latency: LatencyModel = attrs.Factory(LatencyModel)
@@ -109,31 +104,29 @@ class SimVenueConfig:
     # portfolio and recovery would take for duplicates).
     session: str = ""
 
-
-@attrs.define(slots=True)
-class VenuePeers:
-    books: dict[str, Ref] = attrs.Factory(dict)
-    markets: dict[str, Ref] = attrs.Factory(dict)
-    budget: Ref | None = None
-    portfolio: Ref | None = None
-    journal: Ref | None = None
-    watchers: list[Ref] = attrs.Factory(list)  # told VenueReconciled after the first check
-    source: Ref | None = None  # asked for a snapshot when the venue-side book needs one
+    def connection_config(self) -> ConnectionConfig:
+        return ConnectionConfig(
+            name=self.name, instruments={n: i.spec for n, i in self.instruments.items()},
+            reconcile_interval_s=self.reconcile_interval_s, observe_only=self.observe_only)
 
 
-@attrs.frozen(slots=True)
-class GetVenueState:
-    """Ask: answered with a dict of the venue's positions, balances, open orders, statistics."""
+class SimVenue(VenueConnection):
+    """The generic venue connection over a `SimTransport`: the node's paper venue."""
+
+    def __init__(self, config: SimVenueConfig, peers: VenuePeers) -> None:
+        super().__init__(config.connection_config(), SimTransport(config), peers)
 
 
 @attrs.frozen(slots=True)
-class _Wake:
-    pass
+class _Arrival:
+    """A request reaching the matching engine."""
+
+    request: SendActions
 
 
 @attrs.frozen(slots=True)
-class _Reconcile:
-    pass
+class _CancelAllArrival:
+    request: CancelAllOrders
 
 
 class _LiveDepth:
@@ -149,86 +142,115 @@ class _LiveDepth:
         return getattr(self._feed.sync.book, name)
 
 
-class SimVenue(Behaviour):
-    def __init__(self, config: SimVenueConfig, peers: VenuePeers) -> None:
+class SimTransport(VenueTransport):
+    """The simulated venue's end of the wire: matching, latency, 429s, snapshots."""
+
+    def __init__(self, config: SimVenueConfig) -> None:
         self.config = config
-        self.peers = peers
-        self.venue = config.name
         self.delay = DelayLine()
-        self.session = VenueSession()
         self.feeds: dict[str, BookFeed] = {}
         self.exchange: SimExchange | None = None
         self.bucket: TokenBucket | None = None
         self.resync_pending: set[str] = set()
         self.rng = random.Random(0)
-        self.armed_due: int | None = None
-        self.reconciled = False
+        self._now: list[TransportEvent] = []  # handed over at the next poll, before the line
 
-    # -- lifecycle -----------------------------------------------------------------------------
-    def on_start(self, ctx: Context) -> None:
-        cfg, now = self.config, ctx.monotonic_ns()
-        self.rng = ctx.random
+    # -- the adapter contract ------------------------------------------------------------------
+    def open(self, now_ns: int, rng: random.Random) -> None:
+        cfg = self.config
+        self.rng = rng
         account = SimAccount(dict(cfg.balances), cfg.leverage)
-        self.exchange = SimExchange(cfg.instruments, account, cfg.queue_model, ctx.random,
+        self.exchange = SimExchange(cfg.instruments, account, cfg.queue_model, rng,
                                     fill_id_prefix=f"sim-{cfg.session}" if cfg.session
                                     else "sim")
         for name, instrument in cfg.instruments.items():
-            spec = instrument.spec
-            feed = BookFeed(BookConfig.for_spec(attrs.evolve(spec, symbol=name)))
+            spec = attrs.evolve(instrument.spec, symbol=name)
+            feed = BookFeed(BookConfig.for_spec(spec))
             self.feeds[name] = feed
             self.exchange.attach_depth(name, _LiveDepth(feed))
-            market = self.peers.markets.get(name)
-            if market is not None:
-                ctx.tell(market, SpecUpdate(attrs.evolve(spec, symbol=name), now))
+            self._now.append(SpecUpdate(spec, now_ns))
         if cfg.rate_limit is not None:
             rl = cfg.rate_limit
-            self.bucket = TokenBucket(rl.burst, round(rl.burst / rl.requests_per_s * SECOND), now)
-        # A fresh simulated venue has nothing resting: the first reconciliation is its
-        # positions, sent at once (an ack latency away), then every interval.
-        self._push(now, Path.ACK, ("positions", self._exchange.positions()))
-        if cfg.reconcile_interval_s:
-            ctx.schedule(cfg.reconcile_interval_s, _Reconcile(), key=_RECONCILE)
-        self._release(now, ctx)
+            self.bucket = TokenBucket(rl.burst, round(rl.burst / rl.requests_per_s * SECOND),
+                                      now_ns)
 
-    # -- messages ------------------------------------------------------------------------------
-    def receive(self, message: Any, ctx: Context) -> Any:
-        now = ctx.monotonic_ns()
-        if isinstance(message, FeedEvent):
-            self._on_feed(message, now, ctx)
-        elif isinstance(message, SendActions):
-            self._on_send(message, now, ctx)
-        elif isinstance(message, CancelAllOrders):
-            self.session.cancel_all(message.instrument, now)
-            self._push(now, Path.CANCEL, ("cancel_all", message))
-        elif isinstance(message, ResyncRequest):
-            self._on_resync(message.instrument, now)
-        elif isinstance(message, _Reconcile):
-            self._push(now, Path.ACK, ("positions", self._exchange.positions()))
-            assert self.config.reconcile_interval_s
-            ctx.schedule(self.config.reconcile_interval_s, _Reconcile(), key=_RECONCILE)
-        elif isinstance(message, GetVenueState):
-            return self._state()
-        elif not isinstance(message, _Wake):
-            ctx.count("troupe_sim_ignored_total", kind=type(message).__name__)
-        self._release(now, ctx)
-        return None
+    def send(self, request: SendActions, now_ns: int) -> None:
+        cancels = all(isinstance(i, CancelIntent) for i in request.batch.intents)
+        self._push(now_ns, Path.CANCEL if cancels else Path.INSERT, _Arrival(request))
+
+    def cancel_all(self, request: CancelAllOrders, open_ids: Sequence[str],
+                   now_ns: int) -> None:
+        self._push(now_ns, Path.CANCEL, _CancelAllArrival(request))
+
+    def reconcile(self, now_ns: int) -> None:
+        # The positions as they are now, answered an ack latency later.
+        self._push(now_ns, Path.ACK, self._exchange.positions())
+
+    def poll(self, now_ns: int) -> list[TransportEvent]:
+        out, self._now = self._now, []
+        # An arrival can cause more (a request makes reports), so loop until the line holds
+        # nothing due now.
+        while due := self.delay.pop_due(now_ns):
+            for item in due:
+                if isinstance(item, _Arrival):
+                    self._arrive(item.request, now_ns)
+                elif isinstance(item, _CancelAllArrival):
+                    if self._admit(1, now_ns):
+                        self._push(now_ns, Path.ACK, RequestAccepted(0), fifo="ack")
+                        self._report(self._exchange.cancel_all(item.request.instrument, now_ns),
+                                     now_ns, None)
+                else:
+                    out.append(item)
+        return out
+
+    def next_due_ns(self) -> int | None:
+        return self.delay.next_due()
+
+    def on_message(self, message: Any, now_ns: int) -> bool:
+        if not isinstance(message, FeedEvent):
+            return False
+        self._on_feed(message, now_ns)
+        return True
+
+    def resync(self, instrument: str, reason: str, now_ns: int) -> None:
+        feed = self.feeds.get(instrument)
+        if feed is None or feed.config.venue != "binance":
+            return  # Hyperliquid streams full snapshots: the next one cures the book
+        self.resync_pending.add(instrument)
+        if feed.healthy:
+            self._answer_resyncs(instrument, now_ns)
+
+    def echo(self, event: TransportEvent, now_ns: int) -> bool:
+        self._push(now_ns, Path.ACK, event, fifo="ack")
+        return True
+
+    def state(self) -> dict[str, Any]:
+        exchange = self._exchange
+        return {"positions": exchange.positions(), "open_orders": exchange.open_orders(),
+                "statistics": exchange.statistics(), "in_flight": len(self.delay)}
+
+    def snapshot(self) -> dict[str, Any]:
+        if self.exchange is None:
+            return {"started": False}
+        return {"open_orders": len(self.exchange.open_orders()), "in_flight": len(self.delay),
+                "books": {n: f.sync.state.value for n, f in self.feeds.items()}}
 
     @property
     def _exchange(self) -> SimExchange:
-        assert self.exchange is not None, "on_start builds the exchange"
+        assert self.exchange is not None, "open builds the exchange"
         return self.exchange
 
     # -- market flow: the venue end, then our books ---------------------------------------------
-    def _on_feed(self, event: FeedEvent, now: int, ctx: Context) -> None:
+    def _on_feed(self, event: FeedEvent, now: int) -> None:
         feed = self.feeds.get(event.instrument)
         if feed is None:
-            ctx.count("troupe_sim_ignored_total", kind="unknown_instrument")
+            self._now.append(Counted("troupe_sim_ignored_total", (("kind", "unknown_instrument"),)))
             return
         step = feed.on_message(event.message, now, now)
-        if step.resync is not None and self.peers.source is not None:
+        if step.resync is not None:
             # The venue's own copy lost the thread: only the source can give it a fresh book.
-            ctx.tell(self.peers.source, ResyncRequest(event.instrument, step.resync))
-            ctx.count("troupe_sim_venue_resyncs_total", reason=step.resync)
+            self._now.append(ResyncRequest(event.instrument, step.resync))
+            self._now.append(Counted("troupe_sim_venue_resyncs_total", (("reason", step.resync),)))
         reports: list[VenueReport] = []
         if step.applied and feed.healthy:
             reports += self._exchange.on_depth_change(event.instrument, now)
@@ -239,18 +261,10 @@ class SimVenue(Behaviour):
         if isinstance(event.message, binance.DepthSnapshot):
             self._answer_resyncs(event.instrument, now)
             return  # a REST answer, not a stream message: books get their own on request
-        self._push(now, Path.FEED, ("feed", event.instrument, event.message),
+        self._push(now, Path.FEED, MarketData(event.instrument, event.message),
                    fifo=("feed", event.instrument))
         if event.instrument in self.resync_pending and feed.healthy:
             self._answer_resyncs(event.instrument, now)
-
-    def _on_resync(self, instrument: str, now: int) -> None:
-        feed = self.feeds.get(instrument)
-        if feed is None or feed.config.venue != "binance":
-            return  # Hyperliquid streams full snapshots: the next one cures the book
-        self.resync_pending.add(instrument)
-        if feed.healthy:
-            self._answer_resyncs(instrument, now)
 
     def _answer_resyncs(self, instrument: str, now: int) -> None:
         if instrument not in self.resync_pending:
@@ -259,53 +273,30 @@ class SimVenue(Behaviour):
         if not feed.healthy:
             return
         self.resync_pending.discard(instrument)
-        self._push(now, Path.ACK, ("feed", instrument, _snapshot_of(feed)),
+        self._push(now, Path.ACK, MarketData(instrument, _snapshot_of(feed)),
                    fifo=("rest", instrument))
 
-    # -- requests: the connection end, then the venue end ---------------------------------------
-    def _on_send(self, send: SendActions, now: int, ctx: Context) -> None:
-        observe, journal = self.config.observe_only, self.peers.journal
-        for sent, owner in zip(self.session.on_send(send, now), send.owners, strict=True):
-            strategy = owner.strategy if owner is not None else ""
-            if journal is not None:
-                ctx.tell(journal, _sent_record(sent.intent, strategy, now, observe))
-            if observe:
-                ctx.count("troupe_orders_observed_total", venue=self.venue, kind=sent.kind)
-                self._push(now, Path.ACK, ("report", _shadow_ack(sent.intent, now), None),
-                           fifo="ack")
-                continue
-            ctx.count("troupe_orders_sent_total", venue=self.venue, kind=sent.kind)
-            if sent.tick_to_trade_ns is not None and sent.kind != "cancel":
-                ctx.observe("troupe_tick_to_trade_seconds", sent.tick_to_trade_ns / SECOND)
-        if observe:
-            self._push(now, Path.ACK, ("budget", RequestAccepted(0)), fifo="ack")
-            return
-        cancels = all(isinstance(i, CancelIntent) for i in send.batch.intents)
-        self._push(now, Path.CANCEL if cancels else Path.INSERT, ("request", send))
-
+    # -- requests at the venue end --------------------------------------------------------------
     def _arrive(self, send: SendActions, now: int) -> None:
         """A request reaches the matching engine."""
         if not self._admit(send.batch.weight, now):
-            for intent in send.batch.intents:
-                cid = intent.client_order_id
-                report: VenueReport = (
-                    CancelReject(cid, CancelRejectCode.RATE_LIMITED, "-1003 Too many requests",
-                                 venue_ns=now)
-                    if isinstance(intent, CancelIntent)
-                    else Reject(cid, RejectCode.RATE_LIMITED, "-1003 Too many requests",
-                                venue_ns=now))
-                self._push(now, Path.ACK, ("report", report, None), fifo="ack")
+            for report in throttled_reports(send.batch.intents, _TOO_MANY, now):
+                self._push(now, Path.ACK, Reported(report), fifo="ack")
             return
-        self._push(now, Path.ACK, ("budget", RequestAccepted(0)), fifo="ack")
-        exchange, reports = self._exchange, []
+        self._push(now, Path.ACK, RequestAccepted(0), fifo="ack")
+        exchange = self._exchange
+        reports: list[tuple[VenueReport, BookFeed | None]] = []
         for intent in send.batch.intents:
             if isinstance(intent, CancelIntent):
-                reports += exchange.cancel(intent, now)
+                caused = exchange.cancel(intent, now)
             elif isinstance(intent, OrderIntent):
-                reports += exchange.submit(intent, now)
+                caused = exchange.submit(intent, now)
             else:
-                reports += exchange.replace(intent, now)
-        self._report(reports, now, None)
+                caused = exchange.replace(intent, now)
+            feed = self.feeds.get(intent.instrument)
+            reports += ((report, feed) for report in caused)
+        for report, feed in reports:
+            self._report([report], now, feed)
 
     def _admit(self, weight: int, now: int) -> bool:
         bucket, rl = self.bucket, self.config.rate_limit
@@ -316,132 +307,19 @@ class SimVenue(Behaviour):
             bucket.spend(weight, now)
             return True
         retry = max(rl.retry_after_ns, wait)
-        self._push(now, Path.ACK, ("budget", RateLimited(retry, 0)), fifo="ack")
+        self._push(now, Path.ACK, RateLimited(retry, 0), fifo="ack")
         return False
 
     def _report(self, reports: list[VenueReport], now: int, feed: BookFeed | None) -> None:
         for report in reports:
-            mid = None
-            if isinstance(report, Fill):
-                instrument = self.session.instrument_of(report.client_order_id)
-                book_feed = feed or (self.feeds.get(instrument) if instrument else None)
-                mid = book_feed.sync.book.mid_x2 if book_feed is not None else None
-            self._push(now, Path.ACK, ("report", report, mid), fifo="ack")
+            # The mid when a fill happened, from the venue-side book: what a markout starts at.
+            mid = feed.sync.book.mid_x2 if isinstance(report, Fill) and feed is not None else None
+            self._push(now, Path.ACK, Reported(report, mid), fifo="ack")
 
     # -- delivery ------------------------------------------------------------------------------
-    def _push(self, now: int, path: Path, item: tuple[Any, ...],
-              fifo: Any = None) -> None:
+    def _push(self, now: int, path: Path, item: Any, fifo: Any = None) -> None:
         latency = self.config.latency.draw(path, self.rng)
         self.delay.push(now + latency, item, fifo_key=fifo if fifo is not None else path)
-
-    def _release(self, now: int, ctx: Context) -> None:
-        # Deliveries can cause more (a request arriving makes reports), so loop until the
-        # line holds nothing due now.
-        while True:
-            due = self.delay.pop_due(now)
-            if not due:
-                break
-            for item in due:
-                self._deliver(item, now, ctx)
-        nxt = self.delay.next_due()
-        if nxt is not None and nxt != self.armed_due:
-            self.armed_due = nxt
-            ctx.schedule(max(nxt - now, 0) / SECOND, _Wake(), key=_WAKE)
-        elif nxt is None:
-            self.armed_due = None
-
-    def _deliver(self, item: tuple[Any, ...], now: int, ctx: Context) -> None:
-        kind = item[0]
-        peers = self.peers
-        if kind == "feed":
-            book = peers.books.get(item[1])
-            if book is not None and ctx.tell(book, FeedEvent(item[1], item[2], now)) is not None:
-                ctx.count("troupe_sim_feed_refused_total")
-        elif kind == "request":
-            self._arrive(item[1], now)
-        elif kind == "cancel_all":
-            request: CancelAllOrders = item[1]
-            if self._admit(1, now):
-                self._push(now, Path.ACK, ("budget", RequestAccepted(0)), fifo="ack")
-                self._report(self._exchange.cancel_all(request.instrument, now), now, None)
-        elif kind == "budget":
-            if peers.budget is not None:
-                ctx.tell(peers.budget, attrs.evolve(item[1], recv_ns=now))
-        elif kind == "positions":
-            if peers.portfolio is not None:
-                ctx.tell(peers.portfolio, attrs.evolve(item[1], recv_ns=now))
-            if not self.reconciled:
-                self.reconciled = True
-                for watcher in peers.watchers:
-                    ctx.tell(watcher, VenueReconciled(now))
-        elif kind == "report":
-            self._route(item[1], item[2], now, ctx)
-
-    def _route(self, report: VenueReport, mid_x2: int | None, now: int, ctx: Context) -> None:
-        routed = self.session.on_report(report, now, mid_x2)
-        self._count_report(routed.report, ctx)
-        if routed.latency is not None:
-            metric, ns = routed.latency
-            ctx.observe(metric, ns / SECOND)
-        if routed.owner is not None:
-            ctx.tell(routed.owner.reply_to, routed.report)
-        else:
-            ctx.count("troupe_sim_unowned_reports_total", kind=type(report).__name__)
-        if routed.own_fill is not None and self.peers.portfolio is not None:
-            ctx.tell(self.peers.portfolio, routed.own_fill)
-        if self.peers.journal is not None:
-            ctx.tell(self.peers.journal, routed.report)
-
-    def _count_report(self, report: VenueReport, ctx: Context) -> None:
-        venue = self.venue
-        if isinstance(report, Ack):
-            ctx.count("troupe_orders_acked_total", venue=venue)
-        elif isinstance(report, Reject):
-            ctx.count("troupe_orders_rejected_total", venue=venue, reason=report.code.value)
-        elif isinstance(report, CancelAck):
-            ctx.count("troupe_orders_cancelled_total", venue=venue)
-        elif isinstance(report, Fill):
-            ctx.count("troupe_fills_total", venue=venue, liquidity=report.liquidity.value)
-            instrument = self.config.instruments.get(
-                self.session.instrument_of(report.client_order_id) or "")
-            if instrument is not None:  # float only here, at the metrics boundary
-                notional = instrument.value * report.price * report.qty
-                ctx.count("troupe_fill_notional_quote_total", float(notional), venue=venue)
-            fee = Decimal(report.fee)
-            if fee > 0:
-                ctx.count("troupe_fees_quote_total", float(fee), venue=venue)
-            elif fee < 0:  # counters never go down: a rebate is its own counter
-                ctx.count("troupe_rebates_quote_total", float(-fee), venue=venue)
-
-    # -- views ---------------------------------------------------------------------------------
-    def _state(self) -> dict[str, Any]:
-        exchange = self._exchange
-        return {"positions": exchange.positions(), "open_orders": exchange.open_orders(),
-                "statistics": exchange.statistics(), "in_flight": len(self.delay)}
-
-    def snapshot(self) -> Any:
-        if self.exchange is None:
-            return {"started": False}
-        return {"open_orders": len(self.exchange.open_orders()), "in_flight": len(self.delay),
-                "session_open": len(self.session.open_orders()),
-                "books": {n: f.sync.state.value for n, f in self.feeds.items()}}
-
-
-def _sent_record(intent: Intent, strategy: str, now: int, observe: bool) -> Any:
-    if observe:
-        return ObservedIntent.from_intent(intent, strategy, now)
-    if isinstance(intent, OrderIntent):
-        return OrderSent.from_intent(intent, strategy, now)
-    if isinstance(intent, CancelIntent):
-        return CancelSent(intent.client_order_id, intent.instrument, strategy, now)
-    return ReplaceSent(intent.client_order_id, intent.instrument, intent.qty, intent.price,
-                       intent.reduce_only, strategy, now)
-
-
-def _shadow_ack(intent: Intent, now: int) -> VenueReport:
-    if isinstance(intent, CancelIntent):
-        return CancelAck(intent.client_order_id, venue_ns=now)
-    return Ack(intent.client_order_id, "observed", venue_ns=now)
 
 
 def _snapshot_of(feed: BookFeed) -> binance.DepthSnapshot:

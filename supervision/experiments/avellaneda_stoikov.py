@@ -34,6 +34,7 @@ import attrs
 
 from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
 from actors.execution.token_bucket import RateLimit, VenueLimits
+from actors.execution.venue_connection import VenuePeers
 from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
 from actors.market.market_actor import MarketActor
 from actors.risk.gate import RiskGate
@@ -42,7 +43,7 @@ from actors.sim.exchange import SimInstrument
 from actors.sim.latency import LatencyModel
 from actors.sim.queue_models import RiskAverseQueue
 from actors.sim.synthetic_market import AvellanedaStoikovFlow
-from actors.sim.venue import SimVenue, SimVenueConfig, VenuePeers
+from actors.sim.venue import SimVenue, SimVenueConfig
 from actors.strategies.market_maker import MarketMaker, MarketMakerConfig
 from actors.strategies.quoting_models import Horizon, HorizonMode, PricingModel
 from protocols.codec import Side
@@ -174,7 +175,7 @@ def run_path(p: ASParams, strategy: str, index: int, *, spread_ticks: float | No
         host.settle()
 
     tell_all(flow.start())
-    exchange = host.cell("venue").behaviour.exchange  # type: ignore[union-attr]
+    exchange = host.cell("venue").behaviour.transport.exchange  # type: ignore[union-attr]
     spreads, samples, rows = 0.0, 0, []
     tick = float(p.tick)
     for _ in range(p.steps):

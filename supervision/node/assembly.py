@@ -29,6 +29,7 @@ import attrs
 
 from actors.behaviour import Behaviour, Ref
 from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
+from actors.execution.venue_connection import VenuePeers
 from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
 from actors.market.market_actor import MarketActor
 from actors.portfolio.portfolio_actor import Portfolio
@@ -37,7 +38,7 @@ from actors.risk.gate import RiskGate
 from actors.sim.exchange import SimInstrument
 from actors.sim.latency import LatencyModel
 from actors.sim.queue_models import PowerProbQueue, QueueModel, RiskAverseQueue
-from actors.sim.venue import SimVenue, SimVenueConfig, VenuePeers, VenueRateLimit
+from actors.sim.venue import SimVenue, SimVenueConfig, VenueRateLimit
 from actors.strategies.market_maker import MarketMaker
 from actors.strategies.taker import Taker
 from protocols.commands import CancelAll

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from actors.behaviour import Behaviour
+from actors.execution.venue_connection import GetVenueState, VenuePeers
 from actors.sim.exchange import SimInstrument
 from actors.sim.latency import LatencyModel
 from actors.sim.queue_models import RiskAverseQueue
-from actors.sim.venue import GetVenueState, SimVenue, SimVenueConfig, VenuePeers, VenueRateLimit
+from actors.sim.venue import SimVenue, SimVenueConfig, VenueRateLimit
 from protocols.codec import Side
 from protocols.feed import FeedEvent, ResyncRequest
 from protocols.instruments import InstrumentSpec

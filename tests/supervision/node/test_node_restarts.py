@@ -35,7 +35,7 @@ def test_a_restarted_risk_gate_remembers_the_halt(tmp_path) -> None:
 
 def _fill_prefix(host: DeterministicHost) -> str:
     cell = host.existing_cell("node/venue/connection")
-    return str(cell.behaviour.exchange.fill_id_prefix)
+    return str(cell.behaviour.transport.exchange.fill_id_prefix)
 
 
 def test_a_restarted_simulated_venue_is_a_new_venue_session(tmp_path) -> None:

@@ -1,0 +1,323 @@
+"""VenueConnection: the generic half of every venue connection, over one `VenueTransport`.
+
+    ActionBudget --SendActions / CancelAllOrders--> connection --RateLimited, RequestAccepted--> it
+    connection --Ack / Reject / Fill / CancelAck / ...--> the owner (strategy) of each order
+    connection --OwnFill--> Portfolio;  --VenuePositions (every reconcile interval)--> Portfolio
+    connection --OrderSent, CancelSent, ReplaceSent / ObservedIntent, every report--> journal
+    connection --FeedEvent--> OrderBook[instrument];  --SpecUpdate, ...--> Market[instrument]
+    connection --VenueReconciled (after the first reconciliation)--> watchers (the monitor)
+    OrderBook --ResyncRequest--> connection
+
+What is the same on every venue lives here; what differs is the transport's
+(`actors.execution.venue_transport`, whose docstring is the adapter contract):
+
+- Orders. `actors.execution.venue_session.VenueSession` keeps one order state machine per client
+  order id, its owner and send times. A request is registered there before the transport puts it
+  on the wire; each report is applied there, then told to the order's owner with `recv_ns` set,
+  journaled, and a fill also goes to the portfolio as an `OwnFill`. A `TimedOut` request makes
+  its order UNKNOWN (never REJECTED), journaled as the timeout and told to nobody: the owner
+  still waits for the answer, which may yet come.
+- Journal. Every intent sent is journaled (`OrderSent`, `CancelSent`, `ReplaceSent`) before it
+  leaves, and every report as it arrives, so recovery can rebuild what rests.
+- Metrics. `troupe_orders_sent_total{venue,kind}`, the tick-to-trade histogram (from the market
+  data that triggered a decision to the order leaving; cancels excluded), acknowledgement
+  latencies, and per-report counters (acked, rejected by reason, cancelled, fills by liquidity,
+  fill notional, fees and rebates).
+- Observe mode (`observe_only`): intents are journaled as `ObservedIntent` and answered with
+  shadow acks (`Ack`, `CancelAck`, and `RequestAccepted` for the budget); nothing reaches the
+  transport, which keeps streaming market data. A transport may delay the shadow answers like
+  real ones (`VenueTransport.echo`); a cancel-all cancels, in the shadows, what the session holds.
+- The budget hears every answer the transport passes on (`RateLimited`, `RequestAccepted`,
+  `Banned`), stamped with our receive time.
+- Reconciliation: at start and every `reconcile_interval_s` the transport is asked for the
+  account's positions; the first answer tells the watchers `VenueReconciled`, which the node
+  needs before it reports ready for trading.
+
+Time: the transport says when it next has something due (`next_due_ns`, a simulated venue's
+delay line); the connection keeps one timer armed for it and polls the transport after every
+message, until nothing more is due.
+
+`peers` is filled in by whoever builds the connection before messages flow (the budget is built
+with this actor's ref, so the connection learns the budget's afterwards); a restart reuses the
+same object. Messages the connection does not know go to the transport (`on_message`) and are
+counted if the transport does not take them either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from actors.behaviour import Behaviour, Context, Ref
+from actors.execution.venue_session import VenueSession
+from actors.execution.venue_transport import (
+    BudgetAnswer,
+    Counted,
+    MarketData,
+    MarketUpdate,
+    Reported,
+    TimedOut,
+    TransportEvent,
+    VenueTransport,
+)
+from protocols.feed import FeedEvent, ResyncRequest
+from protocols.instruments import InstrumentSpec
+from protocols.journal import CancelSent, ObservedIntent, OrderSent, ReplaceSent
+from protocols.orders import (
+    Ack,
+    CancelAck,
+    CancelIntent,
+    Fill,
+    Intent,
+    OrderIntent,
+    Reject,
+    VenueReport,
+)
+from protocols.portfolio import VenuePositions
+from protocols.venue_state import CancelAllOrders, RequestAccepted, SendActions, VenueReconciled
+
+__all__ = ["ConnectionConfig", "GetVenueState", "VenueConnection", "VenuePeers"]
+
+SECOND = 1_000_000_000
+_WAKE = "venue.wake"
+_RECONCILE = "venue.reconcile"
+
+
+@attrs.frozen(slots=True)
+class ConnectionConfig:
+    """`name` labels the metrics (`venue=`); `instruments` give each fill's notional in quote
+    currency; `reconcile_interval_s` None reconciles only at start."""
+
+    name: str = "sim"
+    instruments: Mapping[str, InstrumentSpec] = attrs.Factory(dict)
+    reconcile_interval_s: float | None = 5.0
+    # Observe mode: intents are journaled as ObservedIntent and answered with shadow acks; none
+    # reaches the transport, so nothing ever fills. The market flow runs as usual.
+    observe_only: bool = False
+
+
+@attrs.define(slots=True)
+class VenuePeers:
+    books: dict[str, Ref] = attrs.Factory(dict)
+    markets: dict[str, Ref] = attrs.Factory(dict)
+    budget: Ref | None = None
+    portfolio: Ref | None = None
+    journal: Ref | None = None
+    watchers: list[Ref] = attrs.Factory(list)  # told VenueReconciled after the first check
+    source: Ref | None = None  # asked for a snapshot when a simulated venue's own book needs one
+
+
+@attrs.frozen(slots=True)
+class GetVenueState:
+    """Ask: answered with the transport's `state()`: positions, balances, open orders,
+    statistics, as far as the venue tells them."""
+
+
+@attrs.frozen(slots=True)
+class _Wake:
+    pass
+
+
+@attrs.frozen(slots=True)
+class _Reconcile:
+    pass
+
+
+class VenueConnection(Behaviour):
+    def __init__(self, config: ConnectionConfig, transport: VenueTransport,
+                 peers: VenuePeers) -> None:
+        self.config = config
+        self.transport = transport
+        self.peers = peers
+        self.venue = config.name
+        self.session = VenueSession()
+        self.armed_due: int | None = None
+        self.reconciled = False
+        self._tick_values = {name: spec.tick_value for name, spec in config.instruments.items()}
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def on_start(self, ctx: Context) -> None:
+        now = ctx.monotonic_ns()
+        self.transport.open(now, ctx.random)
+        self._pump(now, ctx)  # what the transport knows at once (specs) goes out first
+        # The first reconciliation is asked for at once, then every interval.
+        self.transport.reconcile(now)
+        if self.config.reconcile_interval_s:
+            ctx.schedule(self.config.reconcile_interval_s, _Reconcile(), key=_RECONCILE)
+        self._pump(now, ctx)
+
+    # -- messages ------------------------------------------------------------------------------
+    def receive(self, message: Any, ctx: Context) -> Any:
+        now = ctx.monotonic_ns()
+        transport = self.transport
+        if isinstance(message, SendActions):
+            self._on_send(message, now, ctx)
+        elif isinstance(message, CancelAllOrders):
+            self._on_cancel_all(message, now, ctx)
+        elif isinstance(message, ResyncRequest):
+            transport.resync(message.instrument, message.reason, now)
+        elif isinstance(message, _Reconcile):
+            transport.reconcile(now)
+            assert self.config.reconcile_interval_s
+            ctx.schedule(self.config.reconcile_interval_s, _Reconcile(), key=_RECONCILE)
+        elif isinstance(message, GetVenueState):
+            return transport.state()
+        elif not isinstance(message, _Wake) and not transport.on_message(message, now):
+            ctx.count("troupe_venue_ignored_total", venue=self.venue, kind=type(message).__name__)
+        self._pump(now, ctx)
+        return None
+
+    # -- requests ------------------------------------------------------------------------------
+    def _on_send(self, send: SendActions, now: int, ctx: Context) -> None:
+        observe, journal = self.config.observe_only, self.peers.journal
+        for sent, owner in zip(self.session.on_send(send, now), send.owners, strict=True):
+            strategy = owner.strategy if owner is not None else ""
+            if journal is not None:
+                ctx.tell(journal, _sent_record(sent.intent, strategy, now, observe))
+            if observe:
+                ctx.count("troupe_orders_observed_total", venue=self.venue, kind=sent.kind)
+                self._echo(Reported(_shadow_ack(sent.intent, now)), now, ctx)
+                continue
+            ctx.count("troupe_orders_sent_total", venue=self.venue, kind=sent.kind)
+            if sent.tick_to_trade_ns is not None and sent.kind != "cancel":
+                ctx.observe("troupe_tick_to_trade_seconds", sent.tick_to_trade_ns / SECOND)
+        if observe:
+            self._echo(RequestAccepted(0), now, ctx)
+            return
+        self.transport.send(send, now)
+
+    def _on_cancel_all(self, request: CancelAllOrders, now: int, ctx: Context) -> None:
+        open_ids = self.session.cancel_all(request.instrument, now)
+        if not self.config.observe_only:
+            self.transport.cancel_all(request, open_ids, now)
+            return
+        for cid in open_ids:
+            self._echo(Reported(CancelAck(cid, venue_ns=now)), now, ctx)
+        self._echo(RequestAccepted(0), now, ctx)
+
+    def _echo(self, event: TransportEvent, now: int, ctx: Context) -> None:
+        if not self.transport.echo(event, now):
+            self._route(event, now, ctx)
+
+    # -- what the transport hands back ---------------------------------------------------------
+    def _pump(self, now: int, ctx: Context) -> None:
+        transport = self.transport
+        # Routing never feeds the transport, but a transport may release more once it has
+        # handed something over (a simulated request reaching its matching engine): poll until
+        # nothing is due now.
+        while events := transport.poll(now):
+            for event in events:
+                self._route(event, now, ctx)
+        nxt = transport.next_due_ns()
+        if nxt is not None and nxt != self.armed_due:
+            self.armed_due = nxt
+            ctx.schedule(max(nxt - now, 0) / SECOND, _Wake(), key=_WAKE)
+        elif nxt is None:
+            self.armed_due = None
+
+    def _route(self, event: TransportEvent, now: int, ctx: Context) -> None:
+        peers = self.peers
+        if isinstance(event, Reported):
+            self._on_report(event.report, event.mid_x2, now, ctx)
+        elif isinstance(event, MarketData):
+            book = peers.books.get(event.instrument)
+            feed = FeedEvent(event.instrument, event.message, now)
+            if book is not None and ctx.tell(book, feed) is not None:
+                ctx.count("troupe_venue_feed_refused_total", venue=self.venue)
+        elif isinstance(event, BudgetAnswer):
+            if peers.budget is not None:
+                ctx.tell(peers.budget, attrs.evolve(event, recv_ns=now))
+        elif isinstance(event, VenuePositions):
+            self._on_positions(event, now, ctx)
+        elif isinstance(event, MarketUpdate):
+            market = peers.markets.get(event.instrument)
+            if market is not None:
+                ctx.tell(market, attrs.evolve(event, recv_ns=now))
+        elif isinstance(event, TimedOut):
+            self._on_timeout(event.intent, now, ctx)
+        elif isinstance(event, Counted):
+            ctx.count(event.metric, 1, **dict(event.labels))
+        elif isinstance(event, ResyncRequest):
+            if peers.source is not None:
+                ctx.tell(peers.source, event)
+        else:
+            ctx.count("troupe_venue_ignored_total", venue=self.venue, kind=type(event).__name__)
+
+    def _on_positions(self, positions: VenuePositions, now: int, ctx: Context) -> None:
+        peers = self.peers
+        if peers.portfolio is not None:
+            ctx.tell(peers.portfolio, attrs.evolve(positions, recv_ns=now))
+        if not self.reconciled:
+            self.reconciled = True
+            for watcher in peers.watchers:
+                ctx.tell(watcher, VenueReconciled(now))
+
+    def _on_report(self, report: VenueReport, mid_x2: int | None, now: int,
+                   ctx: Context) -> None:
+        routed = self.session.on_report(report, now, mid_x2)
+        self._count_report(routed.report, ctx)
+        if routed.latency is not None:
+            metric, ns = routed.latency
+            ctx.observe(metric, ns / SECOND)
+        if routed.owner is not None:
+            ctx.tell(routed.owner.reply_to, routed.report)
+        else:
+            ctx.count("troupe_venue_unowned_reports_total", venue=self.venue,
+                      kind=type(report).__name__)
+        if routed.own_fill is not None and self.peers.portfolio is not None:
+            ctx.tell(self.peers.portfolio, routed.own_fill)
+        if self.peers.journal is not None:
+            ctx.tell(self.peers.journal, routed.report)
+
+    def _on_timeout(self, intent: Intent, now: int, ctx: Context) -> None:
+        kind = "cancel" if isinstance(intent, CancelIntent) else (
+            "new" if isinstance(intent, OrderIntent) else "replace")
+        ctx.count("troupe_order_timeouts_total", venue=self.venue, kind=kind)
+        timed_out = self.session.on_timeout(intent, now)
+        if timed_out is not None and self.peers.journal is not None:
+            ctx.tell(self.peers.journal, timed_out[0])
+
+    def _count_report(self, report: VenueReport, ctx: Context) -> None:
+        venue = self.venue
+        if isinstance(report, Ack):
+            ctx.count("troupe_orders_acked_total", venue=venue)
+        elif isinstance(report, Reject):
+            ctx.count("troupe_orders_rejected_total", venue=venue, reason=report.code.value)
+        elif isinstance(report, CancelAck):
+            ctx.count("troupe_orders_cancelled_total", venue=venue)
+        elif isinstance(report, Fill):
+            ctx.count("troupe_fills_total", venue=venue, liquidity=report.liquidity.value)
+            value = self._tick_values.get(
+                self.session.instrument_of(report.client_order_id) or "")
+            if value is not None:  # float only here, at the metrics boundary
+                ctx.count("troupe_fill_notional_quote_total",
+                          float(value * report.price * report.qty), venue=venue)
+            fee = Decimal(report.fee)
+            if fee > 0:
+                ctx.count("troupe_fees_quote_total", float(fee), venue=venue)
+            elif fee < 0:  # counters never go down: a rebate is its own counter
+                ctx.count("troupe_rebates_quote_total", float(-fee), venue=venue)
+
+    # -- views ---------------------------------------------------------------------------------
+    def snapshot(self) -> Any:
+        return {**self.transport.snapshot(), "session_open": len(self.session.open_orders())}
+
+
+def _sent_record(intent: Intent, strategy: str, now: int, observe: bool) -> Any:
+    if observe:
+        return ObservedIntent.from_intent(intent, strategy, now)
+    if isinstance(intent, OrderIntent):
+        return OrderSent.from_intent(intent, strategy, now)
+    if isinstance(intent, CancelIntent):
+        return CancelSent(intent.client_order_id, intent.instrument, strategy, now)
+    return ReplaceSent(intent.client_order_id, intent.instrument, intent.qty, intent.price,
+                       intent.reduce_only, strategy, now)
+
+
+def _shadow_ack(intent: Intent, now: int) -> VenueReport:
+    if isinstance(intent, CancelIntent):
+        return CancelAck(intent.client_order_id, venue_ns=now)
+    return Ack(intent.client_order_id, "observed", venue_ns=now)
