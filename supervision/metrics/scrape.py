@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from hdrh.histogram import HdrHistogram
 from prometheus_client.metrics_core import (
@@ -28,9 +28,6 @@ from prometheus_client.metrics_core import (
 )
 
 from supervision.metrics.catalog import CATALOG
-
-if TYPE_CHECKING:
-    from supervision.metrics.prometheus import PrometheusMetrics
 
 log = logging.getLogger("troupe.metrics")
 
@@ -98,10 +95,21 @@ def _help(name: str) -> str:
     return CATALOG[name].help
 
 
+class ScrapeSource(Protocol):
+    """What the collector reads from the sink at each scrape (`PrometheusMetrics` is the one)."""
+
+    @property
+    def handling(self) -> HandlingTimes: ...
+
+    def hosts(self) -> list[Any]: ...
+
+    def supervision_tally(self) -> list[tuple[str, tuple[tuple[str, str], ...], float]]: ...
+
+
 class RuntimeCollector:
     """Per-actor figures from the attached hosts, supervision events, handling quantiles."""
 
-    def __init__(self, sink: PrometheusMetrics) -> None:
+    def __init__(self, sink: ScrapeSource) -> None:
         self._sink = sink
 
     def describe(self) -> Iterator[Metric]:

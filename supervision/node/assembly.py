@@ -53,7 +53,7 @@ from supervision.node.monitor import NodeMonitor, NodeView
 from supervision.runtime.mailbox import BoundedReject, ConflateByKey, StablePriority
 from supervision.runtime.refs import RefBook
 from supervision.runtime.specs import Backoff, ChildSpec, Restart, Strategy, SupervisorSpec
-from supervision.runtime.supervisor import Supervisor
+from supervision.runtime.supervisor import Supervisor, supervisor_child
 
 __all__ = ["Node"]
 
@@ -121,8 +121,9 @@ class Node:
     def _tree(self, source_factory: Any | None) -> SupervisorSpec:
         cfg = self.config
         budget_cfg = cfg.budget
-        children = [self._venue_tree().as_child("venue"), self._risk_tree().as_child("risk"),
-                    self._strategy_tree().as_child("strategies")]
+        children = [supervisor_child(self._venue_tree(), "venue"),
+                    supervisor_child(self._risk_tree(), "risk"),
+                    supervisor_child(self._strategy_tree(), "strategies")]
         if source_factory is not None:
             connection = self.connection
             children.append(ChildSpec("source", lambda: source_factory(connection),

@@ -40,6 +40,7 @@ from pykka._envelope import Envelope
 from protocols.runtime import ChildTerminated, FailureRecord, Refused
 from supervision.runtime.context import ActorContext
 from supervision.runtime.lifecycle import (
+    CellHandle,
     CellState,
     CellStopped,
     ChildExit,
@@ -76,7 +77,7 @@ class Cell:
         name: str,
         factory: Callable[[], Behaviour],
         mailbox: MailboxSpec | None,
-        parent: Cell | None,
+        parent: CellHandle | None,
     ) -> None:
         self.host = host
         self.name = name
@@ -87,7 +88,7 @@ class Cell:
         self.behaviour: Behaviour | None = None
         self.ctx: ActorContext | None = None
         self.generation = 0
-        self.children: list[Cell] = []
+        self.children: list[CellHandle] = []
         self.failures = 0
         self.restarts = 0
         self.starts = 0
@@ -104,6 +105,10 @@ class Cell:
 
     def __repr__(self) -> str:
         return f"<Cell {self.name} {self.state.value}>"
+
+    @property
+    def supervises(self) -> bool:
+        return self._supervises
 
     # -- delivery: provided by the host's subclass ----------------------------------------
     def deliver(self, message: Any) -> Refused | None:
@@ -122,7 +127,7 @@ class Cell:
     def request_start(self) -> None:
         self.deliver_system(StartCell())
 
-    def adopt(self, child: Cell) -> None:
+    def adopt(self, child: CellHandle) -> None:
         self.children.append(child)
 
     def request_stop(self) -> None:
@@ -259,7 +264,7 @@ class Cell:
             self._fail(exc, during_start=True)
             return
         self.state = RUNNING
-        if self.parent is not None and self.parent._supervises:
+        if self.parent is not None and self.parent.supervises:
             self.parent.deliver_system(ChildStarted(self))
         self._resumed()
         if self._stop_requested:

@@ -17,11 +17,10 @@ from pykka._envelope import Envelope
 
 from protocols.errors import TroupeError
 from protocols.runtime import AskTimeout, Refused, Reply
-from supervision.runtime.lifecycle import SelfMessage
+from supervision.runtime.lifecycle import CellHandle, SelfMessage
 
 if TYPE_CHECKING:
     from actors.behaviour import Behaviour, MailboxSpec, Ref
-    from supervision.runtime.cell import Cell
 
 log = logging.getLogger("troupe.actor")
 
@@ -44,7 +43,7 @@ class HostServices(Protocol):
 
     def time_ns(self) -> int: ...
 
-    def start_timer(self, due_ns: int, cell: Cell, message: SelfMessage) -> Any: ...
+    def start_timer(self, due_ns: int, cell: CellHandle, message: SelfMessage) -> Any: ...
 
     def cancel_timer(self, handle: Any) -> None: ...
 
@@ -55,8 +54,8 @@ class HostServices(Protocol):
         *,
         mailbox: MailboxSpec | None,
         blocking: bool,
-        parent: Cell | None,
-    ) -> Cell: ...
+        parent: CellHandle | None,
+    ) -> CellHandle: ...
 
 
 class _AskReplyTo:
@@ -64,7 +63,7 @@ class _AskReplyTo:
 
     __slots__ = ("_cell", "_correlation", "_generation", "_tag")
 
-    def __init__(self, cell: Cell, generation: int, correlation: int, tag: Any) -> None:
+    def __init__(self, cell: CellHandle, generation: int, correlation: int, tag: Any) -> None:
         self._cell = cell
         self._generation = generation
         self._correlation = correlation
@@ -97,7 +96,7 @@ class ActorContext:
 
     __slots__ = ("_cell", "_correlations", "_generation", "_host", "_random", "_timers")
 
-    def __init__(self, cell: Cell, host: HostServices, generation: int) -> None:
+    def __init__(self, cell: CellHandle, host: HostServices, generation: int) -> None:
         self._cell = cell
         self._host = host
         self._generation = generation
@@ -226,7 +225,7 @@ class ActorContext:
 
     # -- privileged: used by supervisors only ---------------------------------------------
     @property
-    def cell(self) -> Cell:
+    def cell(self) -> CellHandle:
         return self._cell
 
     @property

@@ -29,7 +29,7 @@ from supervision.runtime.introspection import (
     SupervisionLog,
     actor_info,
 )
-from supervision.runtime.lifecycle import CellState, ChildExit, StopCell, TimerHandle
+from supervision.runtime.lifecycle import CellHandle, CellState, ChildExit, StopCell, TimerHandle
 from supervision.runtime.mailbox import EMPTY
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class DeterministicHost:
     def time_ns(self) -> int:
         return self._epoch + self._now
 
-    def start_timer(self, due_ns: int, cell: Cell, message: Any) -> TimerHandle:
+    def start_timer(self, due_ns: int, cell: CellHandle, message: Any) -> TimerHandle:
         timer = TimerHandle(cell, message)
         heapq.heappush(self._timers, (max(due_ns, self._now), next(self._sequence), timer))
         return timer
@@ -182,7 +182,7 @@ class DeterministicHost:
         *,
         mailbox: MailboxSpec | None = None,
         blocking: bool = False,
-        parent: Cell | None = None,
+        parent: CellHandle | None = None,
     ) -> DeterministicCell:
         existing = self._cells.get(name)
         if existing is not None and existing.state is not DEAD:

@@ -13,17 +13,25 @@ import threading
 import time
 from collections import deque
 from itertools import count
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 
 from supervision.runtime.bridge import LoopBridge
-from supervision.runtime.lifecycle import TimerHandle
-
-if TYPE_CHECKING:
-    from supervision.runtime.live import LiveCell
+from supervision.runtime.lifecycle import CellHandle, TimerHandle
 
 log = logging.getLogger("troupe.executor")
+
+
+class Runnable(Protocol):
+    """What an executor needs of a live cell (`supervision.runtime.live.LiveCell`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def run_batch(self, budget: int) -> bool:
+        """Handle up to `budget` items; True if the cell may have more (keep it scheduled)."""
+        ...
 
 
 class LoopDispatcher:
@@ -37,7 +45,7 @@ class LoopDispatcher:
     def __init__(self, *, throughput: int = 1, turn_budget_s: float = 0.002) -> None:
         self.throughput = throughput
         self._budget_ns = int(turn_budget_s * 1e9)
-        self._ready: deque[LiveCell] = deque()
+        self._ready: deque[Runnable] = deque()
         self._timers: list[tuple[int, int, TimerHandle]] = []
         self._timer_lock = threading.Lock()
         self._sequence = count()
@@ -53,7 +61,7 @@ class LoopDispatcher:
         self.crashes = 0
 
     # -- called from any thread ----------------------------------------------------------------
-    def schedule(self, cell: LiveCell) -> None:
+    def schedule(self, cell: Runnable) -> None:
         self._ready.append(cell)
         if self._sleeping:
             if not self._draining and threading.get_ident() == self.loop_thread_id:
@@ -64,7 +72,7 @@ class LoopDispatcher:
             else:
                 self._wake_up()
 
-    def start_timer(self, due_ns: int, cell: LiveCell, message: Any) -> TimerHandle:
+    def start_timer(self, due_ns: int, cell: CellHandle, message: Any) -> TimerHandle:
         entry = TimerHandle(cell, message)
         with self._timer_lock:
             heapq.heappush(self._timers, (due_ns, next(self._sequence), entry))
@@ -188,14 +196,14 @@ class ThreadExecutor:
     def __init__(self, name: str) -> None:
         self._wake = threading.Event()
         self._closing = False
-        self._cell: LiveCell | None = None
+        self._cell: Runnable | None = None
         self._thread = threading.Thread(target=self._run, name=f"troupe:{name}", daemon=True)
 
-    def bind(self, cell: LiveCell) -> None:
+    def bind(self, cell: Runnable) -> None:
         self._cell = cell
         self._thread.start()
 
-    def schedule(self, cell: LiveCell) -> None:
+    def schedule(self, cell: Runnable) -> None:
         self._wake.set()
 
     def close(self) -> None:

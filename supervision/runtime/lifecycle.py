@@ -2,18 +2,23 @@
 
 They travel in the system lane of a mailbox, so they are never refused, dropped or conflated and
 always overtake user traffic.
+
+The records name a cell by `CellHandle`, the protocol a cell offers its context, its parent and
+the host's timers. The one implementation is `supervision.runtime.cell.Cell`, which imports this
+module and `supervision.runtime.context`; naming the cell by protocol keeps both of them below
+`cell` in the import graph.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 if TYPE_CHECKING:
-    from supervision.runtime.cell import Cell
+    from actors.behaviour import Ref
 
 
 class CellState(Enum):
@@ -35,6 +40,33 @@ class ExitReason(Enum):
     def abnormal(self) -> bool:
         # OTP: a transient child is restarted only for a reason other than normal or shutdown.
         return self is ExitReason.ERROR
+
+
+class CellHandle(Protocol):
+    """A cell as its context, its parent and the host's timers use it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ref(self) -> Ref: ...
+
+    @property
+    def supervises(self) -> bool:
+        """Its current behaviour supervises its children (it wants `ChildStarted`)."""
+        ...
+
+    def deliver_system(self, item: Any) -> None: ...
+
+    def request_start(self) -> None: ...
+
+    def request_stop(self) -> None: ...
+
+    def adopt(self, child: CellHandle) -> None: ...
+
+    def escalate(self) -> None: ...
+
+    def remove(self, why: str = ...) -> None: ...
 
 
 @attrs.frozen(slots=True)
@@ -67,7 +99,7 @@ class SelfMessage:
 class ChildExit:
     """A child stopped without being asked: an exception, ctx.stop, or an escalation."""
 
-    cell: Cell
+    cell: CellHandle
     reason: ExitReason
     error: str
     during_start: bool
@@ -75,14 +107,14 @@ class ChildExit:
 
 @attrs.frozen(slots=True)
 class ChildStarted:
-    cell: Cell
+    cell: CellHandle
 
 
 @attrs.frozen(slots=True)
 class CellStopped:
     """Acknowledges a `StopCell`."""
 
-    cell: Cell
+    cell: CellHandle
 
 
 class TimerHandle:
@@ -90,7 +122,7 @@ class TimerHandle:
 
     __slots__ = ("cancelled", "cell", "message")
 
-    def __init__(self, cell: Cell, message: SelfMessage) -> None:
+    def __init__(self, cell: CellHandle, message: SelfMessage) -> None:
         self.cell = cell
         self.message = message
         self.cancelled = False

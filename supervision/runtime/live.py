@@ -34,7 +34,7 @@ from protocols.runtime import ActorDead, AskTimeout, FailureRecord, Refused
 from supervision.runtime.cell import RUNNING, Cell
 from supervision.runtime.executors import LoopDispatcher, ThreadExecutor
 from supervision.runtime.introspection import ActorInfo, InMemoryMetrics, SupervisionLog, actor_info
-from supervision.runtime.lifecycle import CellState, ChildExit, StopCell, TimerHandle
+from supervision.runtime.lifecycle import CellHandle, CellState, ChildExit, StopCell, TimerHandle
 from supervision.runtime.mailbox import EMPTY
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class LiveCell(Cell, pykka.Actor):
     host: LiveHost
 
     def __init__(self, host: LiveHost, name: str, factory: Callable[[], Behaviour], *,
-                 mailbox: MailboxSpec | None, parent: Cell | None, executor: Any) -> None:
+                 mailbox: MailboxSpec | None, parent: CellHandle | None, executor: Any) -> None:
         self._lock = threading.Lock()
         self._scheduled = False
         self.executor = executor
@@ -238,8 +238,8 @@ class LiveHost:
     def loop_thread_id(self) -> int | None:
         return self.dispatcher.loop_thread_id
 
-    def start_timer(self, due_ns: int, cell: Cell, message: Any) -> TimerHandle:
-        return self.dispatcher.start_timer(due_ns, cell, message)  # type: ignore[arg-type]
+    def start_timer(self, due_ns: int, cell: CellHandle, message: Any) -> TimerHandle:
+        return self.dispatcher.start_timer(due_ns, cell, message)
 
     def cancel_timer(self, handle: TimerHandle) -> None:
         handle.cancelled = True
@@ -251,7 +251,7 @@ class LiveHost:
         *,
         mailbox: MailboxSpec | None = None,
         blocking: bool = False,
-        parent: Cell | None = None,
+        parent: CellHandle | None = None,
     ) -> LiveCell:
         with self._lock:
             existing = self._cells.get(name)

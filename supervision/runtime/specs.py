@@ -16,6 +16,9 @@ The vocabulary is OTP's on purpose; its documentation is the reference for every
 
 `Backoff` adds Akka's exponential back-off between restarts, for children whose restart costs a
 venue something (a reconnect storm gets an API key banned).
+
+A supervisor nests under another as `supervision.runtime.supervisor.supervisor_child(spec, id)`:
+these specs are data and know nothing of the behaviour that runs them.
 """
 
 from __future__ import annotations
@@ -91,12 +94,3 @@ class SupervisorSpec:
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"duplicate child ids: {', '.join(duplicates)}")
-
-    def as_child(
-        self, id: str, *, restart: Restart = Restart.PERMANENT, shutdown_s: float | None = None
-    ) -> ChildSpec:
-        """This supervisor as a child of another. OTP's default shutdown for supervisors is
-        `infinity`: a supervisor gets all the time its own children's timeouts need."""
-        from supervision.runtime.supervisor import Supervisor
-
-        return ChildSpec(id, lambda: Supervisor(self), restart=restart, shutdown_s=shutdown_s)

@@ -17,13 +17,20 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
 from actors.behaviour import Behaviour
 from protocols.runtime import FailureRecord
-from supervision.runtime.lifecycle import CellState, CellStopped, ChildExit, ChildStarted, StopCell
+from supervision.runtime.lifecycle import (
+    CellHandle,
+    CellState,
+    CellStopped,
+    ChildExit,
+    ChildStarted,
+    StopCell,
+)
 from supervision.runtime.specs import ChildSpec, Restart, Strategy, SupervisorSpec
 
 if TYPE_CHECKING:
@@ -32,6 +39,15 @@ if TYPE_CHECKING:
     from supervision.runtime.context import ActorContext
 
 RUNNING = CellState.RUNNING
+
+
+def supervisor_child(
+    spec: SupervisorSpec, id: str, *, restart: Restart = Restart.PERMANENT,
+    shutdown_s: float | None = None,
+) -> ChildSpec:
+    """A supervisor running `spec`, as a child of another. OTP's default shutdown for
+    supervisors is `infinity`: a supervisor gets all the time its own children's timeouts need."""
+    return ChildSpec(id, lambda: Supervisor(spec), restart=restart, shutdown_s=shutdown_s)
 
 
 @attrs.frozen(slots=True)
@@ -274,7 +290,7 @@ class Supervisor(Behaviour):
         child.cell.remove(why)
 
     # -- helpers -------------------------------------------------------------------------------
-    def _child_of(self, cell: Cell) -> _Child | None:
+    def _child_of(self, cell: CellHandle) -> _Child | None:
         for child in self._children:
             if child.cell is cell:
                 return child
@@ -290,6 +306,7 @@ class Supervisor(Behaviour):
             existing.parent = ctx.cell
             existing.factory = spec.factory
             return existing
-        return ctx.host.create_cell(
+        # Every host builds `Cell`s; its protocol only promises the handle a context needs.
+        return cast("Cell", ctx.host.create_cell(
             name, spec.factory, mailbox=spec.mailbox, blocking=spec.blocking, parent=ctx.cell
-        )
+        ))

@@ -13,7 +13,7 @@ from protocols.runtime import Refused
 from supervision.runtime.lifecycle import ExitReason
 from supervision.runtime.mailbox import BoundedReject
 from supervision.runtime.specs import Backoff, ChildSpec, Restart, Strategy, SupervisorSpec
-from supervision.runtime.supervisor import Supervisor, WhichChildren
+from supervision.runtime.supervisor import Supervisor, WhichChildren, supervisor_child
 
 
 class Worker(Behaviour):
@@ -127,7 +127,7 @@ def test_transient_child_is_restarted_after_a_failure_but_not_after_a_normal_exi
 def test_transient_supervisor_that_gives_up_with_shutdown_is_not_restarted(host):
     journal = []
     inner = SupervisorSpec(children=specs(journal, "x"), intensity=0)
-    outer = SupervisorSpec(children=(inner.as_child("inner", restart=Restart.TRANSIENT),),
+    outer = SupervisorSpec(children=(supervisor_child(inner, "inner", restart=Restart.TRANSIENT),),
                            intensity=5)
     sup, kids = start(host, outer, name="outer")
     x = host.ask(kids["inner"].ref, WhichChildren())[0].ref
@@ -207,7 +207,7 @@ def test_intensity_and_period_are_configurable(host):
 def test_escalation_makes_the_parent_restart_the_subtree_behind_stable_refs(host):
     journal = []
     inner = SupervisorSpec(children=specs(journal, "x"), intensity=0)
-    outer = SupervisorSpec(children=(inner.as_child("inner"),), intensity=3)
+    outer = SupervisorSpec(children=(supervisor_child(inner, "inner"),), intensity=3)
     _sup, kids = start(host, outer, name="outer")
     x_before = host.ask(kids["inner"].ref, WhichChildren())[0].ref
     journal.clear()
