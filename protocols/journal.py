@@ -95,6 +95,18 @@ class Flushed:
 
 
 @attrs.frozen(slots=True)
+class JournalHealth:
+    """The writer's word on whether records reach the disk, told to its watchers whenever it
+    changes. `healthy` False: a write, an fsync or the open failed (`error` says how); the
+    `backlog` records wait in memory, in order, and are retried. The risk gate stops new risk
+    on it, the node is not ready while it lasts; it is never journaled (by what?)."""
+
+    healthy: bool
+    error: str = ""
+    backlog: int = 0
+
+
+@attrs.frozen(slots=True)
 class TornLine:
     """Written by the writer when it finds an unfinished line at `offset` (the process died
     mid-write, or a write failed halfway). The reader skips exactly the line this names."""

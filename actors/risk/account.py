@@ -47,6 +47,7 @@ class AccountState:
         self.daily = DailyLoss(utc_day=0)
         self.flatten_all = False
         self.flatten: set[str] = set()
+        self.journal_error: str | None = None  # the journal cannot write: no resume past REDUCING
         self.version = 0  # bumped whenever the persisted record changes: the journal's cue
         if restored is not None:
             self.restore(restored)
@@ -126,6 +127,17 @@ class AccountState:
                               f"reconciliation drift on {drift.instrument}: ours {drift.ours}, "
                               f"venue {drift.venue}", "reconciliation", now_ns)
 
+    def on_journal_health(self, healthy: bool, error: str, now_ns: int) -> list[Effect]:
+        """The journal is part of the safety case: while it cannot write, orders would go out
+        unrecorded (ids not provably unused after a crash, no evidence), so no new risk. Its
+        recovery does not resume trading: an operator does, once it writes again."""
+        if healthy:
+            self.journal_error = None
+            return []
+        self.journal_error = error or "write failed"
+        return self._escalate(TradingState.REDUCING, Gate.TRADING_STATE,
+                              f"journal write failed: {self.journal_error}", "journal", now_ns)
+
     def _judge_account(self, now_ns: int, epoch_ns: int) -> list[Effect]:
         day = utc_day(epoch_ns)
         if day != self.daily.utc_day:  # a new UTC day: the loss resets, the state does not
@@ -176,7 +188,11 @@ class AccountState:
     def set_trading_state(self, new: TradingState, reason: str, source: str, now_ns: int,
                           epoch_ns: int) -> list[Effect]:
         """An operator's move, in either direction. A resume to ACTIVE is re-judged at once
-        against the latest portfolio: a limit still breached sends the account back."""
+        against the latest portfolio: a limit still breached sends the account back; while the
+        journal cannot write it goes no further than REDUCING."""
+        if new is TradingState.ACTIVE and self.journal_error is not None:
+            new, reason = TradingState.REDUCING, f"{reason} (held at REDUCING: the journal " \
+                f"cannot write: {self.journal_error})"
         effects = self._move(new, Gate.TRADING_STATE, reason, source, now_ns)
         if new is TradingState.ACTIVE:
             effects += self._judge_account(now_ns, epoch_ns)

@@ -16,6 +16,8 @@ Messages it understands:
 - Market and portfolio events: BookTop, BookStale, MarketState, SpecChanged, PortfolioSnapshot,
   ReconciliationDrift. Freshness is judged with `ctx.monotonic_ns()` against their `recv_ns`;
   the UTC day of the daily loss with `ctx.time_ns()`.
+- The journal writer's JournalHealth: a node that cannot journal takes no new risk (REDUCING,
+  source "journal") and is not resumed past REDUCING until the journal writes again.
 - Control commands, from `protocols.risk`: SetTradingState, Flatten, ResumeInstrument.
 
 Metrics: `troupe_risk_refusals_total{gate}` for every refusal, `troupe_risk_scaled_total{gate}`,
@@ -38,6 +40,7 @@ from actors.risk.limits import RiskConfig
 from actors.risk.rules import Approved, Effect, RiskState, Verdict
 from protocols.commands import CancelAll
 from protocols.decisions import Proposal, TradingStateChanged
+from protocols.journal import JournalHealth
 from protocols.market import BookStale, BookTop, MarketState, SpecChanged
 from protocols.portfolio import PortfolioSnapshot, ReconciliationDrift
 from protocols.risk import (
@@ -97,6 +100,8 @@ class RiskGate(Behaviour):
             effects = rules.on_spec_changed(message, now)
         elif isinstance(message, ReconciliationDrift):
             effects = rules.on_drift(message, now)
+        elif isinstance(message, JournalHealth):
+            effects = rules.on_journal_health(message.healthy, message.error, now)
         elif isinstance(message, SetTradingState):
             effects = rules.set_trading_state(
                 message.state, message.reason, message.source, now, ctx.time_ns()

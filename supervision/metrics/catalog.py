@@ -155,6 +155,16 @@ _SPECS: tuple[MetricSpec, ...] = (
     _g("troupe_pnl_spread_capture_quote", "Spread captured by fills against the mid, quote."),
     _g("troupe_pnl_adverse_selection_quote", "Adverse selection measured by markouts, quote."),
     _g("troupe_pnl_fees_quote", "Fees as a PnL component (negative is a cost), quote."),
+    # -- the journal ----------------------------------------------------------------------------
+    _c("troupe_journal_records_total", "Records accepted by the journal writer, by kind.", "kind"),
+    _c("troupe_journal_write_errors_total",
+       "Failed journal writes, fsyncs and opens (each retry counts); the node is REDUCING."),
+    _c("troupe_journal_dropped_total",
+       "Records dropped because the journal's backlog was full: their seq is missing."),
+    _c("troupe_journal_unserializable_total", "Record fields that were not data."),
+    _g("troupe_journal_healthy",
+       "1 while the journal writes; 0 while records wait in memory (no new risk then)."),
+    _h("troupe_journal_fsync_seconds", "Time an fsync of the journal took.", LATENCY_BUCKETS),
     # -- control plane and trading state --------------------------------------------------------
     _c("troupe_control_actions_total", "Control actions taken, by action and source.",
        "action", "source"),

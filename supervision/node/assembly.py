@@ -5,7 +5,7 @@
      |- risk (one_for_one): portfolio, gate
      |- strategies (one_for_one, transient children, back-off): <strategy id>...
      |- source: the market flow (recorded, then synthetic)
-    journal, monitor: outside the tree, started first and stopped last
+    journal (one_for_one): writer;  monitor: outside the tree, started first and stopped last
 
 The venue subtree is rest_for_one because everything after the connection holds state derived
 from it (a restarted connection knows no orders; books must resync). Actors address each other
@@ -48,6 +48,7 @@ from protocols.instruments import InstrumentSpec
 from protocols.journal import ControlAction
 from protocols.risk import Flatten, SetTradingState
 from supervision.config.schema import NodeConfig, StrategyKind
+from supervision.node.journal import JournalBacklog
 from supervision.node.live_guard import Mode
 from supervision.node.monitor import NodeMonitor, NodeView
 from supervision.runtime.mailbox import BoundedReject, ConflateByKey, StablePriority
@@ -87,7 +88,8 @@ class Node:
             self.view.state_reason = f"restored from the journal: {recovered.risk.reason}"
         self.root: Ref | None = None
         self.monitor: Ref | None = None
-        self.journal: Ref | None = None
+        self.journal: Ref | None = None  # the writer, by name: stable across its restarts
+        self.journal_root: Ref | None = None  # its supervisor
         self.peers = VenuePeers()
 
     # -- names ---------------------------------------------------------------------------------
@@ -106,13 +108,33 @@ class Node:
     def connection(self) -> Any:
         return self.ref("venue/connection")
 
+    def journal_writer(self) -> Any:
+        """The writer's current cell ref (for an ask: a name only tells), or None."""
+        cell = self.host.existing_cell("journal/writer")
+        return None if cell is None else cell.ref
+
     # -- assembly ------------------------------------------------------------------------------
     def start(self, journal_factory: Any | None, source_factory: Any | None) -> None:
         """Spawn the journal, the monitor and the tree. `source_factory(target)` builds the
-        market source once the tree is up; None leaves the market flow to the caller."""
+        market source once the tree is up; None leaves the market flow to the caller.
+
+        `journal_factory(watchers=..., backlog=...)` builds the journal writer (a
+        `JournalWriter`), which runs under its own supervisor, "journal", like any other actor:
+        a writer that fails is restarted and takes over the records its last incarnation had
+        not written yet (`backlog`), and tells `watchers` (the gate, the monitor) when its
+        health changes."""
         host = self.host
         if journal_factory is not None:
-            self.journal = host.spawn("journal", journal_factory, blocking=True)
+            watchers, backlog, caps = [self.gate, self.refs("monitor")], JournalBacklog(), \
+                self.config.budget
+            writer = ChildSpec("writer", lambda: journal_factory(watchers=watchers,
+                                                                 backlog=backlog),
+                               blocking=True)
+            spec = SupervisorSpec([writer], Strategy.ONE_FOR_ONE,
+                                  intensity=caps.restart_intensity,
+                                  period_s=caps.restart_period_s)
+            self.journal_root = host.spawn("journal", lambda: Supervisor(spec))
+            self.journal = self.refs("journal/writer")
         view = self.view
         self.monitor = host.spawn("monitor", lambda: NodeMonitor(view),
                                   mailbox=ConflateByKey(book_conflation_key))
@@ -256,6 +278,11 @@ class Node:
     def apply(self, command: ControlCommand) -> ControlOutcome:
         action, reason, source = command.action, command.reason, command.source
         host = self.host
+        refusal = self._refusal(command)
+        if refusal is not None:
+            if self.journal is not None:
+                self.journal.tell(ControlAction(action.value, reason, source, False, refusal))
+            return ControlOutcome(False, self.view.state.name.lower(), refusal)
         if action in _STATE_OF:
             target_state = _STATE_OF[action]
             self.gate.tell(SetTradingState(target_state, f"{action.value}: {reason}", source))
@@ -272,14 +299,23 @@ class Node:
             self.journal.tell(ControlAction(action.value, reason, source, True, state))
         return ControlOutcome(True, state, "")
 
+    def _refusal(self, command: ControlCommand) -> str | None:
+        """Why the node refuses `command` (nothing changes then), or None."""
+        if command.action is ControlActionName.RESUME and not self.view.journal_healthy:
+            return (f"the journal cannot write ({self.view.journal_error}): trading resumes "
+                    "once it writes again")
+        return None
+
     def readiness(self) -> Readiness:
         view = self.view
         max_age = self.config.risk.stale_book_ms * 1_000_000
         md, detail = view.md_ready(self.host.monotonic_ns(), max_age)
-        trading = md and view.reconciled and view.state is TradingState.ACTIVE
+        trading = (md and view.reconciled and view.state is TradingState.ACTIVE
+                   and view.journal_healthy)
+        journal = "ok" if view.journal_healthy else f"failing: {view.journal_error}"
         return Readiness(md, trading, self.mode.value, view.state.name.lower(),
                          {"books": detail, "reconciled": view.reconciled,
-                          "state_reason": view.state_reason})
+                          "state_reason": view.state_reason, "journal": journal})
 
     def metrics_text(self) -> tuple[bytes, str]:
         text: tuple[bytes, str] = self.host.metrics.text()

@@ -10,8 +10,12 @@ or observed, every venue report, control action, decision not to trade, restart 
   leaves it to the OS. A write that fails (disk full) is logged, counted
   (`troupe_journal_write_errors_total`), and the record waits in a bounded backlog that is
   retried in order, a partial write finished where it stopped; meanwhile `healthy` is False in
-  `snapshot()` and the gauge `troupe_journal_healthy` is 0, and the node decides what to do. A
-  record that does not fit in the backlog is dropped and counted: its `seq` is then missing.
+  `snapshot()`, the gauge `troupe_journal_healthy` is 0 and the writer's `watchers` are told a
+  `JournalHealth` (the node's risk gate stops new risk on it, the node is not ready; an operator
+  resumes once it writes again). A file that cannot be opened is retried the same way. A record
+  that does not fit in the backlog is dropped and counted: its `seq` is then missing. The
+  backlog lives in a `JournalBacklog` the node keeps, so a writer restarted by its supervisor
+  retries what its last incarnation had accepted.
 - **A crash mid-write does not stop the next start.** A process killed mid-write leaves an
   unfinished last line. The next writer starts on a fresh line and journals a `TornLine` naming
   the fragment's offset, and the reader skips exactly the lines so named (and an unfinished
@@ -25,18 +29,19 @@ deterministic host (with real files) in tests.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from actors.behaviour import Behaviour, Context
+from actors.behaviour import Behaviour, Context, Ref
 from actors.recovery import RecoveredState, recover
 from protocols.journal import (
     Encoded,
@@ -45,12 +50,14 @@ from protocols.journal import (
     FsyncPolicy,
     JournalCodec,
     JournalError,
+    JournalHealth,
     TornLine,
     decode_line,
     format_line,
 )
 
 __all__ = [
+    "JournalBacklog",
     "JournalWriter",
     "check_journal_opens",
     "iter_journal",
@@ -62,6 +69,17 @@ log = logging.getLogger("troupe.journal")
 _TICK_KEY = "journal.tick"
 _TAIL_BLOCK = 64 * 1024
 _RETRY_S = 1.0
+
+
+class JournalBacklog:
+    """The records told to the writer and not yet on disk, kept outside the writer: a writer
+    restarted by its supervisor takes them over and retries them, so a crash of the writer does
+    not lose what it had accepted. `partial_head`: the first record is partly written already
+    (the file ends with its beginning, which the next incarnation must finish, not mark torn)."""
+
+    def __init__(self) -> None:
+        self.entries: deque[tuple[int, bytes]] = deque()
+        self.partial_head = False
 
 
 @attrs.frozen(slots=True)
@@ -86,6 +104,8 @@ class JournalWriter(Behaviour):
         fsync_interval_s: float = 1.0,
         *,
         max_backlog: int = 10_000,
+        watchers: Sequence[Ref] = (),
+        backlog: JournalBacklog | None = None,
     ) -> None:
         try:
             self.fsync = FsyncPolicy(fsync)
@@ -101,8 +121,11 @@ class JournalWriter(Behaviour):
         self._fd: int | None = None
         self._seq = 0  # the last seq given to a record
         self._seq_on_disk = 0
-        self._backlog: deque[tuple[int, bytes]] = deque()  # (seq, bytes still to write)
+        self.watchers = tuple(watchers)
+        self._kept = backlog if backlog is not None else JournalBacklog()
+        self._backlog = self._kept.entries  # (seq, bytes still to write)
         self._io_ok = True
+        self._told_healthy: bool | None = None
         self._dirty = False  # written since the last fsync
         self._last_sync_ns: int | None = None
         self._tick_armed = False
@@ -119,26 +142,59 @@ class JournalWriter(Behaviour):
 
     # -- lifecycle ---------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        self._fd = os.open(self.path, flags, 0o640)
-        last_seq, torn = _scan_tail(self.path)
-        self._seq = self._seq_on_disk = last_seq
-        if torn is not None:
-            offset, fragment, fragment_seq = torn
-            if fragment_seq is not None:  # a whole record that only lacks its newline
-                self._seq = self._seq_on_disk = max(last_seq, fragment_seq)
-                self._backlog.append((self._seq, b"\n"))
-            else:
-                log.warning("%s: the last line was unfinished (%d bytes at offset %d; the "
-                            "process stopped mid-write): starting on a fresh line",
-                            self.path, len(fragment), offset)
-                self._seq += 1
-                marker = self._codec.encode(TornLine(offset, len(fragment)))
-                line = format_line(self._seq, ctx.time_ns(), ctx.monotonic_ns(), marker)
-                self._backlog.append((self._seq, b"\n" + line))
+        if self._open(ctx):
             self._drain(ctx)
         ctx.gauge("troupe_journal_healthy", int(self.healthy))
+        self._tell_health(ctx)
+
+    def _open(self, ctx: Context) -> bool:
+        """Open the file and continue its sequence; on failure, retry later (unhealthy)."""
+        try:
+            self._fd = self._open_file()
+            last_seq, torn = _scan_tail(self.path)
+        except OSError as exc:
+            self._close_fd()
+            self._failed(exc, ctx)
+            self._arm(_RETRY_S, ctx)
+            return False
+        kept = self._backlog[-1][0] if self._backlog else 0
+        self._seq, self._seq_on_disk = max(last_seq, kept), last_seq
+        if torn is not None and not self._kept.partial_head:
+            self._after_torn(torn, ctx)
+        return True
+
+    def _after_torn(self, torn: tuple[int, bytes, int | None], ctx: Context) -> None:
+        offset, fragment, fragment_seq = torn
+        if fragment_seq is not None:  # a whole record that only lacks its newline
+            self._seq = max(self._seq, fragment_seq)
+            self._seq_on_disk = max(self._seq_on_disk, fragment_seq)
+            self._backlog.appendleft((fragment_seq, b"\n"))
+            return
+        log.warning("%s: the last line was unfinished (%d bytes at offset %d; the process "
+                    "stopped mid-write): starting on a fresh line", self.path, len(fragment),
+                    offset)
+        self._seq += 1
+        marker = self._codec.encode(TornLine(offset, len(fragment)))
+        line = format_line(self._seq, ctx.time_ns(), ctx.monotonic_ns(), marker)
+        self._backlog.appendleft((self._seq, b"\n" + line))
+
+    # The three calls that touch the disk, apart so a test can make them fail like a full disk.
+    def _open_file(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        return os.open(self.path, flags, 0o640)
+
+    def _write(self, fd: int, data: bytes) -> int:
+        return os.write(fd, data)
+
+    def _fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def on_stop(self, ctx: Context) -> None:
         self._drain(ctx)
@@ -162,6 +218,8 @@ class JournalWriter(Behaviour):
             return Flushed(self._seq_on_disk, self.healthy, len(self._backlog))
         if isinstance(message, _Tick):
             self._tick_armed = False
+            if self._fd is None and not self._open(ctx):
+                return None
             self._drain(ctx)
             self._after_write(ctx)
             return None
@@ -196,7 +254,7 @@ class JournalWriter(Behaviour):
         while backlog:
             seq, data = backlog[0]
             try:
-                n = os.write(fd, data)
+                n = self._write(fd, data)
                 if n <= 0:
                     raise OSError(f"write returned {n}")
             except OSError as exc:
@@ -206,8 +264,10 @@ class JournalWriter(Behaviour):
             self._dirty = True
             if n < len(data):
                 backlog[0] = (seq, data[n:])
+                self._kept.partial_head = True
                 continue
             backlog.popleft()
+            self._kept.partial_head = False
             self.written += 1
             self._seq_on_disk = seq
             self._succeeded(ctx)
@@ -230,7 +290,7 @@ class JournalWriter(Behaviour):
             return
         started = time.perf_counter()
         try:
-            os.fsync(self._fd)
+            self._fsync(self._fd)
         except OSError as exc:
             self._failed(exc, ctx)
             self._arm(_RETRY_S, ctx)
@@ -255,6 +315,7 @@ class JournalWriter(Behaviour):
                       self.last_error, len(self._backlog))
             self._io_ok = False
             ctx.gauge("troupe_journal_healthy", 0)
+        self._tell_health(ctx)
 
     def _succeeded(self, ctx: Context) -> None:
         if not self._io_ok:
@@ -262,6 +323,18 @@ class JournalWriter(Behaviour):
             log.warning("%s: journal writes work again", self.path)
         if not self._backlog:
             ctx.gauge("troupe_journal_healthy", 1)
+            self._tell_health(ctx)
+
+    def _tell_health(self, ctx: Context) -> None:
+        """Tell the watchers when the health they last heard of changed."""
+        healthy = self.healthy
+        if healthy is self._told_healthy:
+            return
+        self._told_healthy = healthy
+        notice = JournalHealth(healthy, "" if healthy else self.last_error or "records wait",
+                               len(self._backlog))
+        for watcher in self.watchers:
+            ctx.tell(watcher, notice)
 
     def snapshot(self) -> dict[str, Any]:
         return {

@@ -14,6 +14,7 @@ import attrs
 
 from actors.behaviour import Behaviour, Context
 from protocols.decisions import TradingState, TradingStateChanged
+from protocols.journal import JournalHealth
 from protocols.market import BookStale, BookTop
 from protocols.portfolio import PortfolioSnapshot
 from protocols.risk import RiskPersistentState
@@ -40,6 +41,11 @@ class NodeView:
     portfolio: PortfolioSnapshot | None = None
     reconciled: bool = False
     risk_state: RiskPersistentState | None = None  # the gate's latest, for its next restart
+    journal_error: str | None = None  # None: the journal writes; else why it cannot
+
+    @property
+    def journal_healthy(self) -> bool:
+        return self.journal_error is None
 
     def __attrs_post_init__(self) -> None:
         for name in self.instruments:
@@ -78,6 +84,9 @@ class NodeMonitor(Behaviour):
             view.reconciled = True
         elif isinstance(message, RiskPersistentState):
             view.risk_state = message
+        elif isinstance(message, JournalHealth):
+            view.journal_error = None if message.healthy else (
+                f"{message.error}; {message.backlog} record(s) wait")
         return None
 
     def snapshot(self) -> Any:

@@ -157,10 +157,11 @@ async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | N
                   "the simulated venue restarted empty, so none rests now", flush=True)
     async with trio.open_nursery() as nursery:
         await nursery.start(host.serve)
-        node.start(lambda: JournalWriter(journal_cfg.path, journal_cfg.fsync.value,
-                                         journal_cfg.fsync_interval_s),
+        node.start(lambda **wiring: JournalWriter(journal_cfg.path, journal_cfg.fsync.value,
+                                                  journal_cfg.fsync_interval_s, **wiring),
                    _source_factory(config, node))
         assert node.journal is not None
+        await _journal_up(node)
         node.journal.tell(NodeStarted(config.node.name, config.profile.value,
                                       decision.mode.value, _version(), node.run_id))
         plane = await _start_control(config, node, nursery)
@@ -172,6 +173,14 @@ async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | N
         nursery.cancel_scope.cancel()
     print(summary(node, time.monotonic() - started), flush=True)
     return 0
+
+
+async def _journal_up(node: Node) -> None:
+    """Wait for the journal's supervisor to have started its writer: records told to the
+    writer's name before that would be refused."""
+    with trio.fail_after(5):
+        while node.host.existing_cell("journal/writer") is None:
+            await trio.sleep(0.001)
 
 
 async def _start_control(config: NodeConfig, node: Node, nursery: trio.Nursery) -> Any:
@@ -243,13 +252,15 @@ async def _shutdown(config: NodeConfig, node: Node, reason: str) -> None:
         await trio.to_thread.run_sync(host.stop, node.root)
     if node.monitor is not None:
         await trio.to_thread.run_sync(host.stop, node.monitor)
-    if node.journal is not None:
+    writer = node.journal_writer()
+    if node.journal is not None and writer is not None:
         node.journal.tell(NodeStopped(reason))
         try:
-            await trio.to_thread.run_sync(lambda: host.ask(node.journal, Flush(), timeout=5.0))
+            await trio.to_thread.run_sync(lambda: host.ask(writer, Flush(), timeout=5.0))
         except Exception as exc:  # the flush failed: say so, the node still stops
             print(f"shutdown: journal flush failed: {exc}", flush=True)
-        await trio.to_thread.run_sync(host.stop, node.journal)
+    if node.journal_root is not None:
+        await trio.to_thread.run_sync(host.stop, node.journal_root)
 
 
 def _open_orders(node: Node) -> list[str]:

@@ -55,7 +55,8 @@ def run(*argv: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[s
 def test_the_rule_files_are_valid():
     out = run(tool("promtool"), "check", "rules", "recording_rules.yml", "alert_rules.yml")
     assert "SUCCESS: 3 rules found" in out.stdout
-    assert "SUCCESS: 4 rules found" in out.stdout
+    alerts = (ASSETS / "alert_rules.yml").read_text().count("- alert: ")
+    assert alerts >= 6 and f"SUCCESS: {alerts} rules found" in out.stdout
 
 
 def test_the_rule_unit_tests_pass():
