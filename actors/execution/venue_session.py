@@ -19,6 +19,8 @@ the strategy name for the portfolio) and the send times that ack latencies are m
 - A request that got no answer in time (`on_timeout`) is a `SubmitTimeout` or `CancelTimeout`
   of the order's current attempt: UNKNOWN, never REJECTED, until a report or a reconciliation
   says more. A replace that timed out leaves the order as it was, its amend still pending.
+  A new order sent again with the id of an order a submit timeout left UNKNOWN is the resend
+  of that order (its next attempt, the same machine), not a second order.
 """
 
 from __future__ import annotations
@@ -103,10 +105,17 @@ class VenueSession:
         for intent, owner in zip(send.batch.intents, send.owners, strict=True):
             ttt = None if owner is None else now_ns - owner.trigger_recv_ns
             if isinstance(intent, OrderIntent):
-                order = Order(intent, now_ns)
-                order.submit(now_ns)
-                self._orders[intent.client_order_id] = _Tracked(
-                    order, intent.instrument, intent.side, intent.reduce_only, owner, now_ns)
+                resent = self._orders.get(intent.client_order_id)
+                if resent is not None and resent.order.unknown_after == "submit":
+                    # A resend after a timeout: the same order, its next attempt.
+                    resent.order.submit(now_ns)
+                    resent.submit_sent_ns = now_ns
+                    resent.owner = owner if owner is not None else resent.owner
+                else:
+                    order = Order(intent, now_ns)
+                    order.submit(now_ns)
+                    self._orders[intent.client_order_id] = _Tracked(
+                        order, intent.instrument, intent.side, intent.reduce_only, owner, now_ns)
                 out.append(Sent(intent, "new", ttt))
                 continue
             tracked = self._find(intent.client_order_id)

@@ -86,7 +86,7 @@ What every transport must guarantee:
    `Banned` when throttled, else `RequestAccepted`. A throttled request also refuses each of
    its intents with `RATE_LIMITED` (`throttled_reports` builds them), so their owners know.
 5. Money stays exact: prices and quantities in integer ticks and lots of the instrument's spec,
-   fees as decimal strings, as `protocols.orders` defines them.
+   fees as Decimal, as `protocols.orders` defines them; never a float.
 """
 
 from __future__ import annotations
