@@ -15,6 +15,9 @@ Bad input from outside the process: refuse it with one clear line, change nothin
 - `supervision.config.load.ConfigError`: a configuration that cannot be used; one
   `path: problem` line per problem. `supervision.config.structure.Problems` is its internal
   collector while a config is structured, and never leaves `load_config`.
+- `actors.strategies.registry.UnknownStrategy` (ValueError): a strategy kind that names
+  nothing buildable (not built in, an import that fails, not an engine); one line, which the
+  config loader reports at `strategies.N.kind`.
 - `supervision.config.secrets.SecretError` (ValueError): a secret reference that cannot be
   resolved; the message never contains the value.
 - `supervision.node.live_guard.LiveGuardError` (ValueError): the command line asked for live

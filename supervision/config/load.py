@@ -37,7 +37,6 @@ from actors.execution.ids import ClientOrderIds
 from protocols.errors import TroupeError
 from supervision.config.dump import redacted, unstructure
 from supervision.config.schema import (
-    STRATEGY_CONFIGS,
     ExperimentConfig,
     MarketSource,
     NodeConfig,
@@ -375,7 +374,7 @@ def _check_node(
             spec = config.instrument(strategy.instrument).to_spec(venue.name)
             try:
                 ClientOrderIds(strategy.params.get("id_prefix", "tr"), strategy.id)
-                STRATEGY_CONFIGS[strategy.kind](strategy=strategy.id, spec=spec, **strategy.params)
+                strategy.to_config(spec)
             except (ValueError, TypeError) as exc:
                 problems.append((where, str(exc)))
     return config, problems

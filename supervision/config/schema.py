@@ -21,8 +21,7 @@ import attrs
 
 from actors.execution.token_bucket import BatchPolicy, RateLimit, VenueLimits
 from actors.risk.limits import RiskConfig
-from actors.strategies.market_maker import MarketMakerConfig
-from actors.strategies.taker import TakerConfig
+from actors.strategies.registry import StrategyEntry, strategy_entry
 from protocols.instruments import ContractType, InstrumentSpec
 from protocols.journal import FsyncPolicy
 from protocols.orders import Priority
@@ -134,11 +133,6 @@ class MarketSource(enum.StrEnum):
     REPLAY = "replay"
     SYNTHETIC = "synthetic"
     REPLAY_THEN_SYNTHETIC = "replay_then_synthetic"
-
-
-class StrategyKind(enum.StrEnum):
-    MARKET_MAKER = "market_maker"
-    TAKER = "taker"
 
 
 class PriorityName(enum.StrEnum):
@@ -384,34 +378,26 @@ class InstrumentConfig:
         )
 
 
-# Strategy config fields the node fills in itself: a config may not set them.
-NODE_SET_PARAMS = frozenset({"strategy", "spec", "id_high_water"})
-STRATEGY_CONFIGS: dict[StrategyKind, type] = {
-    StrategyKind.MARKET_MAKER: MarketMakerConfig,
-    StrategyKind.TAKER: TakerConfig,
-}
-
-
 @attrs.frozen(slots=True, kw_only=True)
 class StrategyConfig:
-    """One strategy instance. `params` are the fields of its config class
-    (`MarketMakerConfig` or `TakerConfig`), checked by name and type at load and held here as
-    typed values (enums, Decimal), so `to_*_config` only adds what the node knows."""
+    """One strategy instance. `kind` names it in `actors.strategies.registry` (a built-in name
+    such as "market_maker", or "package.module:Class"); `params` are the fields of its config
+    class, checked by name and type at load and held here as typed values (enums, Decimal), so
+    `to_config` only adds what the node knows."""
 
     id: str = attrs.field(validator=_non_empty)
-    kind: StrategyKind = StrategyKind.MARKET_MAKER
+    kind: str = attrs.field(default="market_maker", validator=_non_empty)
     instrument: str = attrs.field(validator=_non_empty)
     params: dict[str, Any] = attrs.field(factory=dict)
 
-    def to_market_maker_config(
-        self, spec: InstrumentSpec, *, id_high_water: int = 0
-    ) -> MarketMakerConfig:
-        return MarketMakerConfig(
-            strategy=self.id, spec=spec, id_high_water=id_high_water, **self.params
-        )
+    @property
+    def entry(self) -> StrategyEntry:
+        return strategy_entry(self.kind)
 
-    def to_taker_config(self, spec: InstrumentSpec, *, id_high_water: int = 0) -> TakerConfig:
-        return TakerConfig(strategy=self.id, spec=spec, id_high_water=id_high_water, **self.params)
+    def to_config(self, spec: InstrumentSpec, *, id_high_water: int = 0) -> Any:
+        """The strategy's own config object (e.g. a `MarketMakerConfig`)."""
+        return self.entry.make_config(strategy=self.id, spec=spec, params=self.params,
+                                      id_high_water=id_high_water)
 
 
 @attrs.frozen(slots=True, kw_only=True)

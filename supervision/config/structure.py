@@ -29,15 +29,13 @@ from typing import Any
 import attrs
 import cattrs
 
-from protocols.errors import TroupeError
-from supervision.config.schema import (
+from actors.strategies.registry import (
     NODE_SET_PARAMS,
-    NONE_WORD,
-    STRATEGY_CONFIGS,
-    StrategyConfig,
-    StrategyKind,
-    show,
+    StrategyEntry,
+    UnknownStrategy,
 )
+from protocols.errors import TroupeError
+from supervision.config.schema import NONE_WORD, StrategyConfig, show
 from supervision.config.secrets import Secret, SecretError, resolve_secret
 
 Where = tuple[str | int, ...]
@@ -182,8 +180,9 @@ def _structure_attrs(conv: cattrs.Converter, value: Any, cls: type) -> Any:
 
 
 def _structure_strategy(conv: cattrs.Converter, value: Any, cls: type) -> StrategyConfig:
-    """A strategy, with its params typed against its kind's config class (`MarketMakerConfig`
-    or `TakerConfig`): unknown or node-set names, wrong types and missing required params."""
+    """A strategy, with its params typed against its kind's config class (found through
+    `actors.strategies.registry`): an unknown kind or a failing import, unknown or node-set
+    names, wrong types and missing required params."""
     if not isinstance(value, dict):
         raise Problems.one(f"expected a table, got {describe(value)}")
     problems: list[tuple[Where, str]] = []
@@ -192,14 +191,16 @@ def _structure_strategy(conv: cattrs.Converter, value: Any, cls: type) -> Strate
         strategy = _structure_attrs(conv, value, cls)
     except Problems as exc:
         problems.extend(exc.items)
-    try:
-        kind = StrategyKind(value.get("kind", StrategyKind.MARKET_MAKER.value))
-    except ValueError:
-        kind = None  # reported above
+    entry: StrategyEntry | None = None
+    if strategy is not None:
+        try:
+            entry = strategy.entry
+        except UnknownStrategy as exc:
+            problems.append((("kind",), str(exc)))
     params = value.get("params", {})
     typed: dict[str, Any] = {}
-    if kind is not None and isinstance(params, dict):
-        typed, found = _strategy_params(conv, kind, params)
+    if entry is not None and isinstance(params, dict):
+        typed, found = _strategy_params(conv, entry, params)
         problems.extend(found)
     if problems or strategy is None:
         raise Problems(problems)
@@ -207,11 +208,11 @@ def _structure_strategy(conv: cattrs.Converter, value: Any, cls: type) -> Strate
 
 
 def _strategy_params(
-    conv: cattrs.Converter, kind: StrategyKind, params: dict[str, Any]
+    conv: cattrs.Converter, entry: StrategyEntry, params: dict[str, Any]
 ) -> tuple[dict[str, Any], list[tuple[Where, str]]]:
-    cls = STRATEGY_CONFIGS[kind]
+    cls, kind = entry.config_class, entry.kind
     fields = {f.name: f for f in attrs.fields(cls)}
-    settable = [name for name in fields if name not in NODE_SET_PARAMS]
+    settable = list(entry.params)
     typed: dict[str, Any] = {}
     problems: list[tuple[Where, str]] = []
     for name, value in params.items():
@@ -220,7 +221,7 @@ def _strategy_params(
             problems.append((where, "set by the node, not by the config"))
         elif name not in fields:
             hint = unknown_key(name, settable).removeprefix("unknown key")
-            problems.append((where, f"unknown parameter of a {kind.value}{hint}"))
+            problems.append((where, f"unknown parameter of a {kind}{hint}"))
         else:
             try:
                 typed[name] = conv.structure(value, type_hints(cls)[name])
@@ -232,7 +233,7 @@ def _strategy_params(
                 problems.append((where, bad))
     for name, field in fields.items():
         if field.default is attrs.NOTHING and name not in NODE_SET_PARAMS and name not in params:
-            problems.append((("params", name), f"required parameter of a {kind.value} missing"))
+            problems.append((("params", name), f"required parameter of a {kind} missing"))
     return typed, problems
 
 

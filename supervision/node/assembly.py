@@ -39,15 +39,13 @@ from actors.sim.exchange import SimInstrument
 from actors.sim.latency import LatencyModel
 from actors.sim.queue_models import PowerProbQueue, QueueModel, RiskAverseQueue
 from actors.sim.venue import SimVenue, SimVenueConfig, VenueRateLimit
-from actors.strategies.market_maker import MarketMaker
-from actors.strategies.taker import Taker
 from protocols.commands import CancelAll
 from protocols.control import ControlActionName, ControlCommand, ControlOutcome, Readiness
 from protocols.decisions import TradingState
 from protocols.instruments import InstrumentSpec
 from protocols.journal import ControlAction
 from protocols.risk import Flatten, SetTradingState
-from supervision.config.schema import NodeConfig, StrategyKind
+from supervision.config.schema import NodeConfig
 from supervision.node.journal import JournalBacklog
 from supervision.node.live_guard import Mode
 from supervision.node.monitor import NodeMonitor, NodeView
@@ -237,12 +235,9 @@ class Node:
         prefix = str(strategy.params.get("id_prefix", "tr"))
         high_water = (self.recovered.high_water(prefix, strategy.id)
                       if self.recovered is not None else 0)
-        gate, journal = self.gate, self.journal
-        if strategy.kind is StrategyKind.MARKET_MAKER:
-            mm_config = strategy.to_market_maker_config(spec, id_high_water=high_water)
-            return lambda: MarketMaker(mm_config, gate, journal)
-        taker_config = strategy.to_taker_config(spec, id_high_water=high_water)
-        return lambda: Taker(taker_config, gate, journal)
+        gate, journal, build = self.gate, self.journal, strategy.entry.build
+        config = strategy.to_config(spec, id_high_water=high_water)
+        return lambda: build(config, gate, journal)
 
     def _strategy_refs(self, instrument: str) -> list[Any]:
         return [self.ref(f"strategies/{s.id}") for s in self.config.strategies

@@ -90,7 +90,7 @@ def test_paper_config_loads_without_any_environment() -> None:
         lot_step=Decimal("0.00000001"), min_qty=Decimal("0.00001"), min_notional=Decimal(5),
         maker_fee=Decimal("0.0001"), taker_fee=Decimal("0.0005"),
     )  # fmt: skip
-    mm = config.strategies[0].to_market_maker_config(spec, id_high_water=41)
+    mm = config.strategies[0].to_config(spec, id_high_water=41)
     assert isinstance(mm, MarketMakerConfig)
     assert (mm.strategy, mm.quote_lots, mm.gamma, mm.id_high_water) == ("mm1", 10_000, 2e-10, 41)
 
@@ -275,6 +275,38 @@ def test_strategy_params_are_typed(write: Any) -> None:
     assert params["model"] is PricingModel.GLFT
     assert params["gamma"] == 1.0 and isinstance(params["gamma"], float)
     assert params["horizon"].window_s == 30.0
+
+
+def test_a_strategy_kind_that_names_nothing_is_one_line(write: Any) -> None:
+    strategy = MINIMAL + INSTRUMENT + '[[strategies]]\nid = "s1"\ninstrument = "BTCUSDT"\n'
+    assert problems(write(strategy + 'kind = "market_makr"\n[strategies.params]\nx = 1\n')) == [
+        "strategies.0.kind: unknown strategy kind 'market_makr' (built in: 'market_maker', "
+        "'taker'; or an import path \"package.module:Class\")"
+    ]
+    assert problems(write(strategy + 'kind = "nowhere.engines:Mine"\n')) == [
+        "strategies.0.kind: cannot import 'nowhere.engines' for strategy kind "
+        "'nowhere.engines:Mine': ModuleNotFoundError: No module named 'nowhere'"
+    ]
+
+
+def test_a_strategy_from_outside_is_loaded_by_its_import_path(write: Any, tmp_path: Path) -> None:
+    path = write(
+        MINIMAL + INSTRUMENT + '[[strategies]]\nid = "blank1"\ninstrument = "BTCUSDT"\n'
+        'kind = "actors.strategies.template:BlankEngine"\n[strategies.params]\nid_prefix = "zz"\n'
+    )
+    config = load_config(path)
+    assert isinstance(config, NodeConfig)
+    strategy = config.strategies[0]
+    built = strategy.to_config(config.instrument("BTCUSDT").to_spec("sim"), id_high_water=4)
+    assert (type(built).__name__, built.id_prefix, built.id_high_water) == ("BlankConfig", "zz", 4)
+    again = tmp_path / "again.toml"
+    again.write_text(redacted(config))
+    assert 'kind = "actors.strategies.template:BlankEngine"' in again.read_text()
+    assert load_config(again) == config
+    assert problems(write(path.read_text() + "gamma = 0.1\n")) == [
+        "strategies.0.params.gamma: unknown parameter of a "
+        "actors.strategies.template:BlankEngine (allowed: id_prefix)"
+    ]
 
 
 def test_a_strategy_must_name_a_configured_instrument(write: Any) -> None:
