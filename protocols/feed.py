@@ -15,11 +15,24 @@ actor without rebuilding it; subscribers may also be given to the constructor.
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import attrs
 
-__all__ = ["FeedEvent", "ResyncRequest", "Subscribe", "Unsubscribe"]
+__all__ = ["ALL_STREAMS", "FeedEvent", "ResyncRequest", "Stream", "Subscribe", "Unsubscribe"]
+
+
+class Stream(enum.Enum):
+    """The kinds of market data a source can deliver. A source delivers only the streams some
+    consumer declared it uses, and can skip the others before decoding them."""
+
+    DEPTH = "depth"  # depth diffs and snapshots (Binance), full books (Hyperliquid l2Book)
+    TRADES = "trades"  # public trades
+    TICKER = "ticker"  # best bid/ask tickers (Binance bookTicker)
+
+
+ALL_STREAMS = frozenset(Stream)
 
 
 def _non_negative_int(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -80,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         print(redacted(config))
         print(f"# mode: {decision.mode.value} ({decision.notice})")
         return 0
+    if config.profile.value == "backtest":
+        from supervision.node.backtest import main_backtest
+
+        return main_backtest(config, decision.notice)
     from supervision.node.run import run_node
 
     return run_node(config, decision, duration=args.duration)

@@ -59,7 +59,7 @@ import attrs
 from actors.behaviour import Behaviour, Context, Ref
 from actors.market.l2_book import BinanceBookSync, HyperliquidBookSync, SyncOutcome, SyncState
 from protocols.codec import DecodeError, Side, TradeDeduper, parse_units
-from protocols.feed import FeedEvent, ResyncRequest, Subscribe, Unsubscribe
+from protocols.feed import FeedEvent, ResyncRequest, Stream, Subscribe, Unsubscribe
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, SpecChanged, TradePrint
 from protocols.venues import binance, hyperliquid
@@ -115,6 +115,9 @@ class Step:
 
 class BookFeed:
     """The pure core: venue messages in, `Step`s out. No clock, no refs, no metrics sink."""
+
+    # What a book uses: a source need not deliver anything else (tickers are left out below).
+    STREAMS = frozenset({Stream.DEPTH, Stream.TRADES})
 
     def __init__(self, config: BookConfig) -> None:
         self.config = config

@@ -299,14 +299,18 @@ def _check_node(
 ) -> tuple[NodeConfig, list[tuple[Where, str]]]:
     problems: list[tuple[Where, str]] = []
     venue = config.venue
-    if config.profile is Profile.PAPER and venue.kind is not VenueKind.SIM:
+    if config.profile in (Profile.PAPER, Profile.BACKTEST) and venue.kind is not VenueKind.SIM:
         problems.append(
             (
                 ("venue", "kind"),
-                f'a paper node trades on the simulated venue: use "sim", '
+                f"a {config.profile.value} node trades on the simulated venue: use \"sim\", "
                 f"or profile observe/live for {venue.kind.value!r}",
             )
         )
+    data_path = config.data.path
+    if config.profile is Profile.BACKTEST and data_path is not None \
+            and not Path(data_path).exists():
+        problems.append((("data", "path"), f"no recording or catalog at {data_path!r}"))
     if venue.kind is not VenueKind.SIM:
         if not venue.limits:
             problems.append(

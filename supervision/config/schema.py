@@ -102,6 +102,9 @@ class Profile(enum.StrEnum):
     OBSERVE = "observe"
     PAPER = "paper"
     LIVE = "live"
+    # The node's actors on the deterministic host over a recording, flat out in virtual time,
+    # until the recording ends (supervision/node/backtest.py). Orders reach the simulated venue.
+    BACKTEST = "backtest"
 
 
 class VenueKind(enum.StrEnum):
@@ -348,6 +351,23 @@ class MarketConfig:
 
 
 @attrs.frozen(slots=True, kw_only=True)
+class DataConfig:
+    """What a backtest replays (`profile = "backtest"`). `path`: a recording in any format the
+    replay reads (Binance spot or USD-M, Hyperliquid), or a catalog directory; None replays
+    `market.recording`. `catalog`: decode the recording once into the columnar catalog under
+    `catalog_dir` (keyed by the file's content hash) and replay from it; false replays the raw
+    file. `progress`: "auto" (a bar on a terminal, plain lines otherwise), "bar", "lines",
+    "off"; it goes to stderr."""
+
+    path: str | None = None
+    catalog: bool = True
+    catalog_dir: str = attrs.field(default="var/catalog", validator=_non_empty)
+    progress: str = attrs.field(
+        default="auto", validator=attrs.validators.in_(("auto", "bar", "lines", "off")))
+    progress_interval_s: float = attrs.field(default=5.0, validator=_gt(0))
+
+
+@attrs.frozen(slots=True, kw_only=True)
 class InstrumentConfig:
     symbol: str = attrs.field(validator=_non_empty)
     # The symbol on the venue's wire, when it differs ("BTC" on Hyperliquid).
@@ -437,6 +457,7 @@ class NodeConfig:
     budget: BudgetConfig = attrs.field(factory=BudgetConfig)
     shutdown: ShutdownConfig = attrs.field(factory=ShutdownConfig)
     metrics: MetricsConfig = attrs.field(factory=MetricsConfig)
+    data: DataConfig = attrs.field(factory=DataConfig)
 
     @property
     def profile(self) -> Profile:

@@ -69,7 +69,8 @@ _STATE_OF = {
 
 class Node:
     def __init__(self, config: NodeConfig, mode: Mode, host: Any, *,
-                 recovered: RecoveredState | None = None, run_id: str = "run") -> None:
+                 recovered: RecoveredState | None = None, run_id: str = "run",
+                 book_venue: str | None = None) -> None:
         self.config, self.mode, self.host = config, mode, host
         self.recovered = recovered
         # This process's run (journaled in NodeStarted); each venue incarnation is a session
@@ -78,7 +79,7 @@ class Node:
         self._venue_sessions = itertools.count(1)
         self.refs = RefBook(host)
         self.specs: dict[str, InstrumentSpec] = {
-            i.symbol: i.to_spec(_book_venue(config)) for i in config.instruments}
+            i.symbol: i.to_spec(book_venue or _book_venue(config)) for i in config.instruments}
         self.view = NodeView(tuple(self.specs))
         if recovered is not None and recovered.risk is not None:
             # The gate starts in the restored state and announces only later changes.

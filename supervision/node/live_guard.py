@@ -63,4 +63,7 @@ def resolve_mode(profile: str, *, execute: bool, confirm_live: str | None) -> Mo
         return ModeDecision(Mode.OBSERVE, "observe mode: nothing is sent")
     if profile == "paper":
         return ModeDecision(Mode.PAPER, "paper mode: orders go to the embedded simulated venue")
+    if profile == "backtest":
+        return ModeDecision(Mode.PAPER, "backtest: the node's actors over a recording in "
+                                        "virtual time; orders go to the simulated venue")
     raise LiveGuardError(f"unknown profile {profile!r}")

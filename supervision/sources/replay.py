@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import gzip
 import logging
-from collections.abc import Iterator, Mapping
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,12 @@ import attrs
 
 from actors.behaviour import Behaviour, Context, Ref
 from protocols.codec import DecodeError
-from protocols.feed import FeedEvent, ResyncRequest
+from protocols.feed import ALL_STREAMS, FeedEvent, ResyncRequest, Stream
 from protocols.recording import classify
 from protocols.venues import binance, hyperliquid
 
-__all__ = ["ReplayEnded", "ReplaySource", "iter_recording"]
+__all__ = ["RecordingReader", "ReplayEnded", "ReplaySource", "is_ticker_line", "iter_recording",
+           "stream_of"]
 
 log = logging.getLogger("troupe.sources")
 SECOND = 1_000_000_000
@@ -67,20 +69,75 @@ Line = tuple[int, int | None, str]  # (line number, ts or None if malformed, raw
 def iter_recording(path: str | PathLike[str]) -> Iterator[Line]:
     """A recording's lines, lazily and tolerantly: a line without `<int ts> <json>` comes back
     with ts None and an error text, and a damaged gzip stream ends the iteration with one."""
-    lineno = 0
-    try:
-        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
-            for lineno, text in enumerate(f, 1):
-                line = text.rstrip("\r\n")
-                if not line:
-                    continue
-                ts, sep, raw = line.partition(" ")
-                if sep and ts.isdigit() and raw:
-                    yield lineno, int(ts), raw
-                else:
-                    yield lineno, None, f"expected '<local_ts_ns> <json>', got {line[:60]!r}"
-    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
-        yield lineno + 1, None, f"unreadable recording: {type(exc).__name__}: {exc}"
+    return iter(RecordingReader(path))
+
+
+def is_ticker_line(raw: str) -> bool:
+    """Whether a raw Binance line is certainly a bookTicker event, told without decoding it: a
+    combined-stream wrapper names its stream first, and a USD-M event names its type first.
+    Other spellings are decoded and dropped by type, so a miss here costs time, never data."""
+    if raw.startswith('{"stream":"'):
+        return raw.find('@bookTicker"', 11, 80) != -1
+    return raw.startswith('{"e":"bookTicker"')
+
+
+def stream_of(message: Any) -> Stream | None:
+    """The stream a parsed message belongs to; None for frames that carry no market data."""
+    if isinstance(message, binance.DepthDiff | binance.DepthSnapshot | hyperliquid.L2Book):
+        return Stream.DEPTH
+    if isinstance(message, binance.Trade | hyperliquid.Trades):
+        return Stream.TRADES
+    if isinstance(message, binance.BookTicker):
+        return Stream.TICKER
+    return None
+
+
+class RecordingReader:
+    """Iterates a recording's `Line`s and knows how far through the file it is (`fraction`,
+    from the compressed bytes read: a progress bar needs no first pass to count lines).
+    `skip_tickers` leaves out bookTicker lines before they are decoded (`skipped` counts
+    them)."""
+
+    def __init__(self, path: str | PathLike[str], *, skip_tickers: bool = False) -> None:
+        self.path = Path(path)
+        self.skip_tickers = skip_tickers
+        self.skipped = 0
+        self.lines = 0  # lines read so far, skipped ones included
+        self._raw: Any = None
+        try:
+            self._size = max(self.path.stat().st_size, 1)
+        except OSError:
+            self._size = 1
+
+    def fraction(self) -> float:
+        raw = self._raw
+        if raw is None or raw.closed:
+            return 0.0 if raw is None else 1.0
+        return min(raw.tell() / self._size, 1.0)
+
+    def __iter__(self) -> Iterator[Line]:
+        lineno = 0
+        skip = self.skip_tickers
+        try:
+            with open(self.path, "rb") as raw:
+                self._raw = raw
+                with gzip.open(raw, "rt", encoding="utf-8", errors="replace") as f:
+                    for lineno, text in enumerate(f, 1):
+                        self.lines = lineno
+                        line = text.rstrip("\r\n")
+                        if not line:
+                            continue
+                        ts, sep, body = line.partition(" ")
+                        if sep and ts.isdigit() and body:
+                            if skip and is_ticker_line(body):
+                                self.skipped += 1
+                                continue
+                            yield lineno, int(ts), body
+                        else:
+                            yield lineno, None, \
+                                f"expected '<local_ts_ns> <json>', got {line[:60]!r}"
+        except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+            yield lineno + 1, None, f"unreadable recording: {type(exc).__name__}: {exc}"
 
 
 class _Router:
@@ -120,6 +177,17 @@ class ReplaySource(Behaviour):
     At the end, `on_end` is told `ReplayEnded` and the source goes quiet (it stays alive for
     introspection). `loop=True` starts over instead, re-anchoring the pace; a Binance book will
     see the old update ids again and drop them, so looping suits load tests, not books.
+
+    `streams`: what the consumers use (`protocols.feed.Stream`); other messages are not
+    delivered, and bookTicker lines are skipped before they are decoded when nobody wants them.
+
+    `lossless=True` is for virtual time (a backtest on the deterministic host): the source
+    never drops. A tell its target refuses is held, and the source waits (a zero-delay timer,
+    which on the deterministic host fires once every actor has drained what is ready) and
+    resends it before reading on: backpressure is flow control, not loss. `speed=None` then
+    means the recording's own clock: virtual time costs nothing, so the replay still runs flat
+    out, and the venue's latency and queue models see the recorded spacing of the events
+    instead of a whole recording crammed into one instant.
     """
 
     def __init__(
@@ -132,6 +200,8 @@ class ReplaySource(Behaviour):
         *,
         on_end: Ref | None = None,
         loop: bool = False,
+        streams: Iterable[Stream] = ALL_STREAMS,
+        lossless: bool = False,
     ) -> None:
         if not Path(path).is_file():
             raise FileNotFoundError(f"replay: no recording at {path}")
@@ -141,20 +211,42 @@ class ReplaySource(Behaviour):
             raise ValueError(f"replay chunk must be at least 1, got {chunk}")
         self.path, self.target, self.speed, self.chunk = Path(path), target, speed, chunk
         self.on_end, self.loop = on_end, loop
+        self.streams = frozenset(streams)
+        self.lossless = lossless
+        self._pace = speed if speed is not None or not lossless else 1.0
         self._router = _Router(instrument_map)
+        self._reader: RecordingReader | None = None
         self._lines: Iterator[Line] = iter(())
         self._next: Line | None = None
+        self._held: deque[FeedEvent] = deque()  # refused by the target, resent first (lossless)
         self._anchor: tuple[int, int] | None = None  # (start_ns, ts_0) of the current pass
         self.position = 0  # line number of the last line handled
-        self.messages = self.decode_errors = self.loops = 0
+        self.messages = self.decode_errors = self.loops = self.unsubscribed = 0
+        self.waits = 0  # lossless: times the source waited for its target to drain
         self._pass_messages = 0
         self.last_ts_ns: int | None = None
         self.lag_ns = 0
         self.done = False
 
     def on_start(self, ctx: Context) -> None:
-        self._lines = iter_recording(self.path)
+        self._open()
         self._pump(ctx)
+
+    def _open(self) -> None:
+        self._reader = RecordingReader(self.path,
+                                       skip_tickers=Stream.TICKER not in self.streams)
+        self._lines = iter(self._reader)
+
+    @property
+    def lines_read(self) -> int:
+        """Recording lines read so far, those skipped unread included."""
+        return 0 if self._reader is None else self._reader.lines
+
+    def fraction(self) -> float:
+        """How far through the recording the replay is, 0..1 (for progress reports)."""
+        if self.done:
+            return 1.0
+        return 0.0 if self._reader is None else self._reader.fraction()
 
     def receive(self, message: Any, ctx: Context) -> Any:
         if isinstance(message, _Continue):
@@ -171,7 +263,10 @@ class ReplaySource(Behaviour):
     # -- pacing -----------------------------------------------------------------------------
     def _pump(self, ctx: Context) -> None:
         now = ctx.monotonic_ns()
+        if self._held and not self._resend_held(ctx):
+            return
         emitted = handled = 0
+        speed = self._pace
         while handled < self.chunk:
             line = self._peek()
             if line is None:
@@ -182,7 +277,7 @@ class ReplaySource(Behaviour):
                 self.done = True
                 self.end_of_recording(ctx)
                 return
-            ts, speed = line[1], self.speed
+            ts = line[1]
             if ts is not None and speed is not None:
                 due = self._due(ts, speed, now)
                 if due > now + _SLACK_NS:
@@ -193,11 +288,30 @@ class ReplaySource(Behaviour):
             self._next = None
             handled += 1
             emitted += self._deliver(line, now, ctx)
+            if self._held:  # the target is full: wait until it has drained
+                self._count(emitted, ctx)
+                self._wait(ctx)
+                return
         self._count(emitted, ctx)
         # Let the others have a turn, then go on. A refused note (a bounded mailbox) becomes a
         # zero-delay timer: timers are never refused, and a lost note would end the replay.
         if ctx.tell(ctx.self_ref, _Continue()) is not None:
             ctx.schedule(0, _Continue(), key="replay.wake")
+
+    def _resend_held(self, ctx: Context) -> bool:
+        """Resend what the target refused, oldest first; False (and wait) while it still is."""
+        held = self._held
+        while held:
+            if ctx.tell(self.target, held[0]) is not None:
+                self._wait(ctx)
+                return False
+            held.popleft()
+        return True
+
+    def _wait(self, ctx: Context) -> None:
+        self.waits += 1
+        ctx.count("troupe_source_waits_total")
+        ctx.schedule(0, _Continue(), key="replay.wake")
 
     def _peek(self) -> Line | None:
         if self._next is None:
@@ -214,7 +328,8 @@ class ReplaySource(Behaviour):
 
     def _restart(self, ctx: Context) -> None:
         self.loops += 1
-        self._lines, self._next, self._anchor = iter_recording(self.path), None, None
+        self._open()
+        self._next, self._anchor = None, None
         self._pass_messages = 0
         ctx.count("troupe_replay_loops_total")
 
@@ -236,6 +351,9 @@ class ReplaySource(Behaviour):
         except DecodeError as exc:
             self._decode_error(str(exc), ctx)
             return 0
+        if stream_of(message) not in self.streams:
+            self.unsubscribed += 1
+            return 0
         sent = 0
         for instrument, routed in self._router.route(message):
             if instrument is None:
@@ -250,8 +368,12 @@ class ReplaySource(Behaviour):
 
     def emit(self, instrument: str, message: Any, now: int, ctx: Context) -> None:
         """Tell the target one message; subclasses extend this to watch the flow."""
-        if ctx.tell(self.target, FeedEvent(instrument, message, now)) is not None:
-            ctx.count("troupe_source_refused_total")
+        event = FeedEvent(instrument, message, now)
+        if ctx.tell(self.target, event) is not None:
+            if self.lossless:
+                self._held.append(event)
+            else:
+                ctx.count("troupe_source_refused_total")
 
     def _decode_error(self, error: str, ctx: Context) -> None:
         self.decode_errors += 1
@@ -268,8 +390,39 @@ class ReplaySource(Behaviour):
             ctx.tell(self.on_end, ReplayEnded(str(self.path), self.messages, self.last_ts_ns))
 
     def snapshot(self) -> dict[str, Any]:
+        skipped = 0 if self._reader is None else self._reader.skipped
         return {
             "path": str(self.path), "position": self.position, "messages": self.messages,
+            "unsubscribed": self.unsubscribed + skipped, "waits": self.waits,
             "decode_errors": self.decode_errors, "speed": self.speed, "loops": self.loops,
             "lag_s": self.lag_ns / SECOND, "last_ts_ns": self.last_ts_ns, "done": self.done,
         }
+
+
+def sniff_recording(path: str | PathLike[str], lines: int = 2000) -> tuple[str, tuple[str, ...]]:
+    """The venue ("binance" or "hyperliquid") and the venue symbols of a recording's first
+    `lines` lines, so a backtest can map a recording onto its instruments. ValueError if no
+    line decodes."""
+    venue, symbols = "", dict[str, None]()
+    for count, (_, ts, raw) in enumerate(iter_recording(path)):
+        if count >= lines:
+            break
+        if ts is None:
+            continue
+        try:
+            message = classify(raw)
+        except DecodeError:
+            continue
+        if isinstance(message, hyperliquid.L2Book | hyperliquid.Trades):
+            venue = "hyperliquid"
+            coins = [message.coin] if isinstance(message, hyperliquid.L2Book) else \
+                [t.coin for t in message.trades]
+            symbols.update(dict.fromkeys(coins))
+        elif isinstance(message, binance.DepthDiff | binance.Trade | binance.BookTicker):
+            venue = venue or "binance"
+            symbols[message.symbol] = None
+        elif isinstance(message, binance.DepthSnapshot):
+            venue = venue or "binance"
+    if not venue:
+        raise ValueError(f"{path}: no market data in its first {lines} lines")
+    return venue, tuple(symbols)

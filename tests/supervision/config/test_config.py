@@ -191,17 +191,17 @@ def test_out_of_range_values_say_the_bound(write: Any) -> None:
 def test_bad_choice_lists_the_allowed_values(write: Any) -> None:
     path = write('[node]\nprofile = "papr"\n[venue.sim]\nqueue_model = "fifo"\n')
     assert problems(path) == [
-        "node.profile: must be one of 'observe', 'paper', 'live', got 'papr'",
+        "node.profile: must be one of 'observe', 'paper', 'live', 'backtest', got 'papr'",
         "venue.sim.queue_model: must be one of 'risk_averse', 'power_prob', got 'fifo'",
     ]
 
 
 def test_missing_profile_is_required_and_never_guessed(write: Any) -> None:
     assert problems(write('[node]\nname = "x"\n')) == [
-        "node.profile: required key missing (one of 'observe', 'paper', 'live')"
+        "node.profile: required key missing (one of 'observe', 'paper', 'live', 'backtest')"
     ]
     assert problems(write("")) == [
-        "node.profile: required key missing (one of 'observe', 'paper', 'live')"
+        "node.profile: required key missing (one of 'observe', 'paper', 'live', 'backtest')"
     ]
 
 
@@ -471,7 +471,7 @@ def test_bad_override_values_get_the_same_checks_as_the_file() -> None:
         PAPER,
         ("node.status_interval_s=fast", "venue.sim.latency.feed_ms=-3", "node.profile=prod"),
     ) == [
-        "node.profile: must be one of 'observe', 'paper', 'live', got 'prod' (from --set)",
+        "node.profile: must be one of 'observe', 'paper', 'live', 'backtest', got 'prod' (from --set)",
         "node.status_interval_s: expected a number, got the string 'fast' (from --set)",
         "venue.sim.latency.feed_ms: must be >= 0, got -3 (from --set)",
     ]
@@ -619,5 +619,5 @@ def test_environment_cannot_set_the_profile(monkeypatch: pytest.MonkeyPatch) -> 
 def test_the_profile_cannot_be_a_reference_to_the_environment(write: Any) -> None:
     path = write('[node]\nprofile = { env = "TROUPE_PROFILE" }\n')
     assert problems(path, TROUPE_PROFILE="live") == [
-        "node.profile: must be one of 'observe', 'paper', 'live', got {'env': 'TROUPE_PROFILE'}"
+        "node.profile: must be one of 'observe', 'paper', 'live', 'backtest', got {'env': 'TROUPE_PROFILE'}"
     ]
