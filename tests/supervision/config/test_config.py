@@ -471,7 +471,8 @@ def test_bad_override_values_get_the_same_checks_as_the_file() -> None:
         PAPER,
         ("node.status_interval_s=fast", "venue.sim.latency.feed_ms=-3", "node.profile=prod"),
     ) == [
-        "node.profile: must be one of 'observe', 'paper', 'live', 'backtest', got 'prod' (from --set)",
+        "node.profile: must be one of 'observe', 'paper', 'live', 'backtest', got 'prod' "
+        "(from --set)",
         "node.status_interval_s: expected a number, got the string 'fast' (from --set)",
         "venue.sim.latency.feed_ms: must be >= 0, got -3 (from --set)",
     ]
@@ -619,5 +620,6 @@ def test_environment_cannot_set_the_profile(monkeypatch: pytest.MonkeyPatch) -> 
 def test_the_profile_cannot_be_a_reference_to_the_environment(write: Any) -> None:
     path = write('[node]\nprofile = { env = "TROUPE_PROFILE" }\n')
     assert problems(path, TROUPE_PROFILE="live") == [
-        "node.profile: must be one of 'observe', 'paper', 'live', 'backtest', got {'env': 'TROUPE_PROFILE'}"
+        "node.profile: must be one of 'observe', 'paper', 'live', 'backtest', "
+        "got {'env': 'TROUPE_PROFILE'}"
     ]
