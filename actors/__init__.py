@@ -1,1 +1,12 @@
-"""Behaviours: pure state machines over messages. They act only through their context."""
+"""Behaviours: pure state machines over messages, which act only through their context.
+
+One subpackage per concept: `strategies/` (the engines, their shell and kit), `market/` (books,
+book sync, market state, quantization), `risk/` (limits, rules, the RiskGate), `execution/`
+(budget, action queue, ids, order lifecycle, venue connection), `portfolio/` (ledger and actor),
+`sim/` (the embedded simulated venue); `behaviour` is the behaviour/context contract, `recovery`
+the pure fold of a journal, `testing` the fake context. `actors` imports `protocols`, never
+`supervision` (`tests/test_layers.py` checks it).
+"""
+
+__all__ = ['behaviour', 'execution', 'market', 'portfolio', 'recovery', 'risk', 'sim',
+    'strategies', 'testing']

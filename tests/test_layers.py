@@ -1,5 +1,5 @@
-"""The shape of the code: imports point down the layers, the module graph has no cycle, and a
-class name names one class.
+"""The shape of the code: imports point down the layers, the module graph has no cycle, a class
+name names one class, and a package that lists its modules lists all of them.
 
     supervision  ->  actors  ->  protocols        (benchmarks may import any of them)
     supervision.runtime  ->  actors.behaviour, protocols   (it knows nothing of trading)
@@ -156,3 +156,28 @@ def test_a_class_name_names_one_class() -> None:
         if len(modules) > 1 and modules != SHARED_NAMES_OK.get(name)
     }
     assert not shared, f"one name for different classes: {shared}"
+
+
+def _declared_all(tree: ast.Module) -> list[str] | None:
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "__all__" for target in node.targets
+        ):
+            return list(ast.literal_eval(node.value))
+    return None
+
+
+def test_a_package_that_lists_its_modules_lists_all_of_them() -> None:
+    # A package's `__all__` is either its facade (public names) or the table of its modules, as
+    # the subpackages' docstrings describe them; a table must not go stale as modules are added.
+    stale = {}
+    for package, path in MODULES.items():
+        if path.name != "__init__.py" or (declared := _declared_all(TREES[package])) is None:
+            continue
+        modules = {
+            name.rpartition(".")[2] for name in MODULES
+            if name.rpartition(".")[0] == package and not name.rpartition(".")[2].startswith("_")
+        }
+        if set(declared) <= modules and set(declared) != modules:
+            stale[package] = sorted(modules - set(declared))
+    assert not stale, f"modules missing from their package's __all__: {stale}"
