@@ -67,6 +67,7 @@ class ControlActionName(enum.StrEnum):
 class ControlSource(enum.StrEnum):
     HTTP = "http"
     ALERTMANAGER = "alertmanager"
+    REPL = "repl"
 
 
 def _reason_problem(reason: object) -> str | None:
@@ -100,7 +101,8 @@ def clean_reason(text: str) -> str:
 
 @attrs.frozen
 class ControlCommand:
-    """One validated command for the node; `source` says who sent it ("http", "alertmanager")."""
+    """One validated command for the node; `source` says who sent it: "http", "alertmanager",
+    "repl"."""
 
     action: ControlActionName = attrs.field(converter=ControlActionName)
     reason: str = attrs.field(validator=_valid_reason)

@@ -204,6 +204,22 @@ class JournalConfig:
 
 
 @attrs.frozen(slots=True, kw_only=True)
+class ReplConfig:
+    """The actor-introspection REPL (`python -m supervision.repl`): a Unix socket of mode 0600
+    that only the node's own user can attach to."""
+
+    enabled: bool = True
+    # "": beside the journal, with the journal's name: var/journal.jsonl -> var/journal.repl.sock
+    socket: str = ""
+
+    def socket_path(self, journal_path: str) -> Path:
+        if self.socket:
+            return Path(self.socket)
+        journal = Path(journal_path)
+        return journal.with_name(f"{journal.stem}.repl.sock")
+
+
+@attrs.frozen(slots=True, kw_only=True)
 class RateLimitConfig:
     """`capacity` weight, refilled at `refill_per_s`: "6000 weight per minute" is capacity 6000,
     refill_per_s 100. `kinds`: the priorities it counts (absent: all)."""
@@ -449,6 +465,7 @@ class NodeConfig:
     node: NodeSection
     control: ControlConfig = attrs.field(factory=ControlConfig)
     journal: JournalConfig = attrs.field(factory=JournalConfig)
+    repl: ReplConfig = attrs.field(factory=ReplConfig)
     venue: VenueConfig = attrs.field(factory=VenueConfig)
     market: MarketConfig = attrs.field(factory=MarketConfig)
     instruments: tuple[InstrumentConfig, ...] = ()

@@ -47,6 +47,7 @@ from supervision.node.journal import (
     recover_journal,
 )
 from supervision.node.live_guard import Mode, ModeDecision
+from supervision.repl.console import start_repl
 from supervision.runtime.live import LiveHost
 from supervision.sources.replay import ReplaySource
 from supervision.sources.synthetic import ContinuingSource
@@ -155,6 +156,7 @@ async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | N
             # The embedded venue starts empty: what rested on it before the restart is gone.
             print(f"journal: {len(recovered.open_orders)} order(s) were open at the last stop; "
                   "the simulated venue restarted empty, so none rests now", flush=True)
+    repl = start_repl(node)  # before any actor runs: its socket is bound under a strict umask
     async with trio.open_nursery() as nursery:
         await nursery.start(host.serve)
         node.start(lambda **wiring: JournalWriter(journal_cfg.path, journal_cfg.fsync.value,
@@ -168,6 +170,8 @@ async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | N
         started = time.monotonic()
         reason = await _run_until_stop(config, node, duration, started)
         await _shutdown(config, node, reason)
+        if repl is not None:
+            repl.close()
         if plane is not None:
             plane.shutdown()
         nursery.cancel_scope.cancel()

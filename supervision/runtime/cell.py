@@ -25,7 +25,14 @@ sink sets one). While it is set, every cell of that host measures each call of `
 `time.perf_counter_ns` and reports it after the call, whether it returned or raised. Cells
 without the hook run the untimed `_invoke`: timing is switched per cell (`time_handling`) so the
 hot path pays nothing when nobody listens. On the deterministic host the figure is the real time
-the behaviour's code took, not virtual time: it is a profile, and it feeds nothing back.
+the behaviour's code took, not virtual time: it is a profile, and it feeds nothing back. A timed
+cell also remembers the type of the last message it handled and when (`last_message`,
+`last_message_ns` on the `perf_counter_ns` clock), for the REPL's `actors()`.
+
+Introspection (`supervision.runtime.introspection`): an `Inspect` item in the system lane is
+answered on the actor's own thread, between two messages, so nobody reads a behaviour's state
+from another thread. A tracer (`trace`) sees each message just before `receive`; like timing,
+tracing swaps `_invoke`, so an untraced cell pays nothing for it.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from pykka._envelope import Envelope
 
 from protocols.runtime import ChildTerminated, FailureRecord, Refused
 from supervision.runtime.context import ActorContext
+from supervision.runtime.introspection import Inspect
 from supervision.runtime.lifecycle import (
     CellHandle,
     CellState,
@@ -94,6 +102,10 @@ class Cell:
         self.starts = 0
         self.stale = 0  # timer firings and replies addressed to an earlier incarnation
         self.last_failure: str | None = None
+        self.last_message: type | None = None  # kept while handling is timed
+        self.last_message_ns = 0
+        self._timed = False
+        self._tracer: Callable[[Any], None] | None = None
         self._supervises = False
         self._stop_requested = False
         self.ref: Ref = self._make_ref()
@@ -172,6 +184,8 @@ class Cell:
             self.remove("stopped with its parent")
         elif kind is ChildExit or kind is ChildStarted or kind is CellStopped:
             self._from_child(item)
+        elif kind is Inspect:
+            item.answer(self)
         else:
             self._invoke(item, None)
 
@@ -193,10 +207,35 @@ class Cell:
 
     def time_handling(self, on: bool) -> None:
         """Measure each `receive` for the host's `on_handled` hook, or stop measuring."""
-        if on:
+        self._timed = on
+        self._choose_invoke()
+
+    def trace(self, tracer: Callable[[Any], None] | None) -> None:
+        """Call `tracer(message)` before each `receive` (None: stop). The tracer runs on the
+        actor's thread: it must be quick and must not raise (if it does, tracing stops)."""
+        self._tracer = tracer
+        self._choose_invoke()
+
+    def _choose_invoke(self) -> None:
+        if self._tracer is not None:
+            self._invoke = self._invoke_traced  # type: ignore[method-assign]
+        elif self._timed:
             self._invoke = self._invoke_timed  # type: ignore[method-assign]
         else:
             self.__dict__.pop("_invoke", None)
+
+    def _invoke_traced(self, message: Any, reply_to: Any) -> None:
+        tracer = self._tracer
+        if tracer is not None:
+            try:
+                tracer(message)
+            except Exception:
+                log.exception("tracer failed for %s; tracing stopped", self.name)
+                self.trace(None)
+        if self._timed:
+            self._invoke_timed(message, reply_to)
+        else:
+            Cell._invoke(self, message, reply_to)
 
     def _invoke_timed(self, message: Any, reply_to: Any) -> None:
         """`_invoke`, timed: kept apart so the untimed path stays as short as it was."""
@@ -204,6 +243,8 @@ class Cell:
         if behaviour is None:
             return
         start = perf_counter_ns()
+        self.last_message = type(message)
+        self.last_message_ns = start
         try:
             result = behaviour.receive(message, self.ctx)  # type: ignore[arg-type]
         except BaseException as exc:

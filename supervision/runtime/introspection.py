@@ -1,13 +1,25 @@
-"""Read-only views of a host's actors: what the REPL, /metrics and tests look at."""
+"""Read-only views of a host's actors: what the REPL, /metrics and tests look at.
+
+Two ways to look, chosen by what is read:
+
+- counters a cell keeps for itself (mailbox statistics, restarts, the last message's type) are
+  plain numbers and references, read from any thread: `statistics(cell)`;
+- a behaviour's own state is only ever read on the actor's thread: `Inspect` travels through the
+  system lane of the actor's mailbox (so it overtakes a backlog and is never refused), the cell
+  runs the question between two messages, and the asker waits on the answer with a timeout.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from protocols.runtime import FailureRecord
+from protocols.runtime import AskTimeout, FailureRecord
 from supervision.runtime.mailbox import MailboxStats
 
 if TYPE_CHECKING:
@@ -44,6 +56,91 @@ def actor_info(cell: Cell, executor: str) -> ActorInfo:
         executor=executor,
         snapshot=snapshot,
     )
+
+
+@attrs.frozen(slots=True)
+class ActorStatistics:
+    """One actor's counters, read without disturbing it. `last_message_age_s` is None when
+    the host does not time handling or the actor has handled nothing yet."""
+
+    name: str
+    kind: str  # the behaviour's class, "-" when no incarnation is running
+    executor: str  # "loop" (the shared dispatcher) or "thread" (its own)
+    state: str
+    mailbox: MailboxStats
+    restarts: int
+    failures: int
+    last_failure: str | None
+    last_message: str | None
+    last_message_age_s: float | None
+    parent: str | None
+
+
+def statistics(cell: Cell, executor: str) -> ActorStatistics:
+    behaviour = cell.behaviour
+    last = cell.last_message
+    age = None if last is None else (time.perf_counter_ns() - cell.last_message_ns) / 1e9
+    return ActorStatistics(
+        name=cell.name,
+        kind="-" if behaviour is None else type(behaviour).__name__,
+        executor=executor,
+        state=cell.state.value,
+        mailbox=cell.mailbox.stats(),
+        restarts=cell.restarts,
+        failures=cell.failures,
+        last_failure=cell.last_failure,
+        last_message=None if last is None else last.__name__,
+        last_message_age_s=age,
+        parent=None if cell.parent is None else cell.parent.name,
+    )
+
+
+class InspectError(Exception):
+    """The actor could not answer: it is not running, or the question itself failed."""
+
+
+class Inspect:
+    """A question put to an actor's behaviour, answered on the actor's own thread.
+
+    Send it with `cell.deliver_system(question)`, then `question.wait(timeout)`. `look` gets the
+    running behaviour and returns whatever the asker wants to see; it must not change anything.
+    """
+
+    __slots__ = ("_done", "_error", "_result", "look")
+
+    def __init__(self, look: Callable[[Any], Any]) -> None:
+        self.look = look
+        self._done = threading.Event()
+        self._result: Any = None
+        self._error: str | None = None
+
+    def answer(self, cell: Cell) -> None:
+        """Called by the cell, between two messages."""
+        behaviour = cell.behaviour
+        if behaviour is None:
+            self._error = f"{cell.name} is {cell.state.value}: no running incarnation to ask"
+        else:
+            try:
+                self._result = self.look(behaviour)
+            except Exception as exc:  # a bad question must never take the actor down
+                self._error = f"{cell.name} could not answer: {type(exc).__name__}: {exc}"
+        self._done.set()
+
+    def wait(self, timeout: float, name: str = "the actor") -> Any:
+        if not self._done.wait(timeout):
+            raise AskTimeout(f"no answer from {name} within {timeout:g}s")
+        if self._error is not None:
+            raise InspectError(self._error)
+        return self._result
+
+
+def inspect(cell: Cell, look: Callable[[Any], Any], timeout: float) -> Any:
+    """Ask `cell`'s running behaviour `look(behaviour)` through its system lane and wait."""
+    if cell.state.value == "dead":
+        raise InspectError(f"{cell.name} is dead")
+    question = Inspect(look)
+    cell.deliver_system(question)
+    return question.wait(timeout, cell.name)
 
 
 class SupervisionLog:

@@ -33,7 +33,14 @@ from pykka.messages import _ActorStop
 from protocols.runtime import ActorDead, AskTimeout, FailureRecord, Refused
 from supervision.runtime.cell import RUNNING, Cell
 from supervision.runtime.executors import LoopDispatcher, ThreadExecutor
-from supervision.runtime.introspection import ActorInfo, InMemoryMetrics, SupervisionLog, actor_info
+from supervision.runtime.introspection import (
+    ActorInfo,
+    ActorStatistics,
+    InMemoryMetrics,
+    SupervisionLog,
+    actor_info,
+    statistics,
+)
 from supervision.runtime.lifecycle import CellHandle, CellState, ChildExit, StopCell, TimerHandle
 from supervision.runtime.mailbox import EMPTY
 
@@ -406,6 +413,13 @@ class LiveHost:
         with self._lock:
             cells = list(self._cells.values())
         return [actor_info(c, "loop" if c.executor is self.dispatcher else "thread")
+                for c in cells]
+
+    def statistics(self) -> list[ActorStatistics]:
+        """Every actor's counters, without asking any actor anything (see `introspection`)."""
+        with self._lock:
+            cells = list(self._cells.values())
+        return [statistics(c, "loop" if c.executor is self.dispatcher else "thread")
                 for c in cells]
 
     def actor(self, name: str) -> ActorInfo:

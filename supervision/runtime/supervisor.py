@@ -56,6 +56,23 @@ class WhichChildren:
 
 
 @attrs.frozen(slots=True)
+class TerminateChild:
+    """Stop a child and leave it stopped, like OTP's `terminate_child/2`: an operator's stop,
+    not a failure, so it is not restarted and does not count against the restart intensity.
+    Answered with True if the child is ours (the stop itself happens in the step queue)."""
+
+    id: str
+
+
+@attrs.frozen(slots=True)
+class RestartChild:
+    """Stop a child if it runs, then start a fresh incarnation (OTP's `terminate_child/2`
+    followed by `restart_child/2`). An operator's restart: no restart intensity is spent."""
+
+    id: str
+
+
+@attrs.frozen(slots=True)
 class ChildInfo:
     id: str
     name: str
@@ -146,6 +163,10 @@ class Supervisor(Behaviour):
             for child in self._children:
                 if child.spec.id in message.ids and not self._closing:
                     self._ops.append(("start", child))
+        elif kind is TerminateChild or kind is RestartChild:
+            accepted = self._operator_request(message)
+            self._next(ctx)
+            return accepted
         elif kind is WhichChildren:
             return [
                 ChildInfo(c.spec.id, c.cell.name, c.cell.ref, c.cell.state.value,
@@ -182,6 +203,15 @@ class Supervisor(Behaviour):
             self._give_up(ctx, child, notice)
             return
         self._restart(ctx, child)
+
+    def _operator_request(self, message: TerminateChild | RestartChild) -> bool:
+        child = next((c for c in self._children if c.spec.id == message.id), None)
+        if child is None or self._closing:
+            return False
+        self._ops.append(("stop", child))
+        if type(message) is RestartChild:
+            self._ops.append(("start", child))
+        return True
 
     # -- decisions -----------------------------------------------------------------------------
     def _restart_allowed(self, ctx: ActorContext) -> bool:

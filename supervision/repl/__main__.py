@@ -1,0 +1,5 @@
+"""`python -m supervision.repl [--socket PATH]`: attach to a running node (see `client`)."""
+
+from supervision.repl.client import main
+
+raise SystemExit(main())
