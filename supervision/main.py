@@ -5,6 +5,7 @@
     python -m supervision.main config/live.toml                  # observe mode: nothing is sent
     python -m supervision.main config/live.toml --execute --confirm-live YES
     python -m supervision.main CONFIG --check-config             # the effective config, redacted
+    python -m supervision.main config/paper.toml --repl          # ... with the REPL in front
     python -m supervision.main config/avellaneda_stoikov.toml --set strategy.gamma=0.1 --report out
 
 Exit codes: 0 done, 2 a user mistake (bad config, bad flags, a journal that cannot be opened or
@@ -42,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--confirm-live", default=None, metavar="YES")
     p.add_argument("--report", default=None, metavar="DIR",
                    help="experiments: write report.json and the plot here")
+    p.add_argument("--repl", action="store_true",
+                   help="run the node behind an actor-introspection console (docs/repl.md); "
+                        "leaving the console stops the node")
     p.add_argument("--log-level", default="WARNING",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
@@ -81,9 +85,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# mode: {decision.mode.value} ({decision.notice})")
         return 0
     if config.profile.value == "backtest":
+        if args.repl:
+            return _fail("--repl attaches to a running node; a backtest runs in virtual time")
         from supervision.node.backtest import main_backtest
 
         return main_backtest(config, decision.notice)
+    if args.repl:
+        from supervision.repl.foreground import run_with_repl
+
+        given = sys.argv[1:] if argv is None else list(argv)
+        return run_with_repl([a for a in given if a != "--repl"], config)
     from supervision.node.run import run_node
 
     return run_node(config, decision, duration=args.duration)

@@ -18,6 +18,7 @@ import os
 import queue
 import select
 import shutil
+import signal
 import socket
 import sys
 import termios
@@ -69,6 +70,8 @@ class Relay:
             else:
                 self.control.put(message)
                 if kind == "bye":
+                    if self.prompt is not None:
+                        os.kill(os.getpid(), signal.SIGINT)  # out of input(): the node is gone
                     return
 
     def show(self, text: str) -> None:
