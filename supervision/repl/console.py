@@ -8,6 +8,7 @@ moves between modules stays reachable. `help()` lists the helpers with their fir
 from __future__ import annotations
 
 import enum
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -62,9 +63,9 @@ def namespace_factory(node: Node) -> Any:
         operations = Operations(node, session, actors)
         helpers: dict[str, Any] = {}
         for name in INSPECT:
-            helpers[name] = getattr(inspection, name)
+            helpers[name] = Helper(getattr(inspection, name))
         for name in CHANGE + TRADING + VIEWS:
-            helpers[name] = getattr(operations, name)
+            helpers[name] = Helper(getattr(operations, name))
 
         def help(obj: Any = None) -> None:
             """help() lists the helpers; help(x) shows x's documentation."""
@@ -77,8 +78,9 @@ def namespace_factory(node: Node) -> Any:
                                  ("trading views", VIEWS)):
                 print(f"{title}:")
                 for name in names:
-                    first = (inspect.getdoc(helpers[name]) or "").split("\n")[0]
-                    print(f"  {name}{_signature(helpers[name])}  {first}")
+                    call = f"{name}{_signature(helpers[name])}"
+                    gap = "\n" + " " * 37 if len(call) > 34 else " " * (35 - len(call))
+                    print(f"  {call}{gap}{_summary(helpers[name])}")
             print("also: tb() the last full traceback, exit() detach, node, message classes "
                   "(OrderIntent, NoTrade, ...)")
 
@@ -96,11 +98,36 @@ def namespace_factory(node: Node) -> Any:
     return namespace_for
 
 
+class Helper:
+    """A helper as the console shows it: typing its name without calling it says how."""
+
+    def __init__(self, function: Any) -> None:
+        self._function = function
+        functools.update_wrapper(self, function)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        name = self._function.__name__
+        return f"{name}{_signature(self._function)}: {_summary(self._function)}"
+
+
 def _signature(obj: Any) -> str:
+    """`(name, n=20)`: parameters and defaults, without annotations."""
     try:
-        return str(inspect.signature(obj))
+        parameters = inspect.signature(obj).parameters.values()
     except (TypeError, ValueError):
         return ""
+    shown = [p.replace(annotation=inspect.Parameter.empty) for p in parameters]
+    return "(" + ", ".join(map(str, shown)) + ")"
+
+
+def _summary(obj: Any) -> str:
+    """The first sentence of a docstring."""
+    text = " ".join((inspect.getdoc(obj) or "").split("\n\n")[0].split())
+    head, dot, _ = text.partition(". ")
+    return head + ("." if dot or not text.endswith(".") else "")
 
 
 def start_repl(node: Node) -> Any:

@@ -129,6 +129,12 @@ class TraceFeed:
         self.queue.append((name, time.perf_counter_ns(), message))
         self.wake.set()
 
+    def forget(self, name: str) -> None:
+        """Drop what is queued from `name`: after trace(name, False), nothing more of it."""
+        kept = [entry for entry in list(self.queue) if entry[0] != name]
+        self.queue.clear()
+        self.queue.extend(kept)
+
     def start(self) -> None:
         if self.thread is None:
             self.thread = threading.Thread(target=self._pump, daemon=True,
@@ -172,16 +178,20 @@ class Inspection:
         rows = [_row(s, p99.get(s.name)) for s in self.node.host.statistics()]
         index = COLUMNS.index(sort)
         numeric = index in _NUMERIC
+        rows.sort(key=lambda r: str(r[0]))  # ties stay in name order
         return sorted(rows, key=lambda r: _sort_key(r, index, numeric), reverse=numeric)
 
     def actors(self, sort: str = "name") -> None:
-        """One row per actor: name, kind, host (loop/thread), state, mailbox policy, depth,
-        high-water mark, drops, messages handled, last message and its age, restarts, p99 of
-        handling time in us. actors("depth") sorts by a column (numbers: largest first)."""
+        """One row per actor: its mailbox, messages, restarts and handling time.
+
+        Columns: name, kind, host (loop/thread), state, mailbox policy, depth, high-water mark,
+        drops, messages handled, last message and its age, restarts, p99 of handling time in
+        us. actors("depth") sorts by a column (numbers: largest first)."""
         print(table(self._rows(sort), COLUMNS, right=_NUMERIC))
 
     def top(self, sort: str = "depth", interval: float = 1.0) -> None:
-        """actors(), refreshed in place every `interval` seconds until a key is pressed."""
+        """actors(), refreshed in place until a key is pressed. Sorted by `sort` (largest
+        first), every `interval` seconds."""
         rows_fit = max(5, self.session.rows - 4)
         with self.session.keys():
             while True:
@@ -196,41 +206,40 @@ class Inspection:
                     return
 
     def tree(self) -> None:
-        """The supervision tree: each supervisor's strategy and restart intensity used, each
-        child's state and restarts; actors outside the tree after it."""
+        """The supervision tree, with restart intensity used and each child's state.
+
+        Each supervisor shows its strategy and restarts used out of its intensity in its
+        period; each child its state, restart type and restarts. Actors outside the tree
+        come first."""
         stats = {s.name: s for s in self.node.host.statistics()}
-        roots = [s for s in stats.values() if s.parent is None and s.state != "dead"]
-        for root in roots:
-            print("\n".join(tree_lines(self._label(root), self._children(root.name, stats))))
+        for root in (s for s in stats.values() if s.parent is None and s.state != "dead"):
+            label, children = self._subtree(root, stats, "")
+            print("\n".join(tree_lines(label, children)))
 
-    def _label(self, s: ActorStatistics, extra: str = "") -> str:
-        restarts = f" restarts {s.restarts}" if s.restarts else ""
-        return f"{short(s.name)}  {s.kind}  {s.state}{extra}{restarts}"
-
-    def _children(self, name: str, stats: dict[str, ActorStatistics]) -> list[tuple[str, Any]]:
-        cell = self.node.host.existing_cell(name)
+    def _subtree(self, s: ActorStatistics, stats: dict[str, ActorStatistics],
+                 restart: str) -> tuple[str, list[tuple[str, Any]]]:
+        label = f"{short(s.name)}  {s.kind}  {s.state}{restart}"
+        if s.restarts:
+            label += f"  restarts {s.restarts}"
+        cell = self.node.host.existing_cell(s.name)
         if cell is None or not isinstance(cell.behaviour, Supervisor):
-            return []
+            return label, []
         now = self.node.host.monotonic_ns
 
-        def look(sup: Supervisor) -> tuple[str, int, float, int, list[tuple[str, str, str]]]:
+        def look(sup: Supervisor) -> tuple[str, int, float, int, list[tuple[str, str]]]:
             spec, period_ns = sup.spec, int(sup.spec.period_s * 1e9)
             used = sum(1 for t in sup._restarts if now() - t <= period_ns)
-            kids = [(c.cell.name, c.spec.restart.value, c.spec.id) for c in sup._children]
+            kids = [(c.cell.name, c.spec.restart.value) for c in sup._children]
             return spec.strategy.value, spec.intensity, spec.period_s, used, kids
 
         try:
             strategy, intensity, period, used, kids = self.actors_by_name.ask_state(cell, look)
         except ReplError as exc:
-            return [(f"({exc})", [])]
-        out: list[tuple[str, Any]] = [(f"[{strategy}, restarts {used}/{intensity} in "
-                                       f"{period:g}s]", [])]
-        for child_name, restart, _ in kids:
-            child = stats.get(child_name)
-            if child is not None:
-                out.append((self._label(child, f"  {restart}"),
-                            self._children(child_name, stats)))
-        return out
+            return f"{label}  ({exc})", []
+        label += f"  [{strategy}, restarts {used}/{intensity} in {period:g}s]"
+        children = [self._subtree(stats[name], stats, f"  {kind}") for name, kind in kids
+                    if name in stats]
+        return label, children
 
     # -- one actor --------------------------------------------------------------------------------
     def state(self, name: str, timeout: float = ASK_TIMEOUT_S) -> None:
@@ -254,8 +263,9 @@ class Inspection:
         print("\n".join(lines) if lines else "  (none journaled yet)")
 
     def trace(self, name: str, on: bool = True) -> None:
-        """Print each message `name` handles, as it handles it (at most a few dozen lines a
-        second; the rest are counted). trace(name, False) stops."""
+        """Print each message `name` handles, as it handles it. trace(name, False) stops.
+
+        At most a few dozen lines a second are printed; the rest are counted."""
         cell = self.actors_by_name.resolve(name)
         if on:
             self.feed.start()
@@ -265,6 +275,7 @@ class Inspection:
         else:
             self.hub.unsubscribe(cell, self.session.name)
             self.traced.discard(cell.name)
+            self.feed.forget(cell.name)
             print(f"stopped tracing {short(cell.name)}")
 
     def _untrace_all(self) -> None:

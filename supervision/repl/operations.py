@@ -55,7 +55,7 @@ class Operations:
         print(f"sent to {short(cell.name)}")
 
     def ask(self, name: str, message: Any, timeout: float = ASK_TIMEOUT_S) -> Any:
-        """Send `message` and wait up to `timeout` s for the actor's answer, which is returned."""
+        """Send `message`, wait up to `timeout` s, and return the actor's answer."""
         cell = self.actors.resolve(name)
         self._confirm(f"ask {short(cell.name)} {message!r}")
         try:
@@ -68,8 +68,9 @@ class Operations:
 
     # -- supervision ------------------------------------------------------------------------------
     def restart(self, name: str, timeout: float = 5.0) -> None:
-        """Stop the actor and start a fresh incarnation, through its supervisor (an operator's
-        restart spends no restart intensity)."""
+        """Stop the actor and start a fresh incarnation, through its supervisor.
+
+        An operator's restart spends none of the supervisor's restart intensity."""
         cell = self.actors.resolve(name)
         self._confirm(f"restart {short(cell.name)}")
         starts = cell.starts
@@ -107,7 +108,7 @@ class Operations:
             time.sleep(0.01)
 
     def fail(self, name: str, times: int = 1, **options: Any) -> None:
-        """Make an actor fail on demand (fault injection; refused under the live profile)."""
+        """Make an actor fail on demand (fault injection). Refused under the live profile."""
         if self.node.config.profile.value == "live":
             raise ReplError("fault injection is refused under the live profile")
         self.actors.resolve(name)
@@ -165,7 +166,7 @@ class Operations:
                     right=range(1, 6)) if rows else "flat: no position")
 
     def pnl(self) -> None:
-        """Realized, unrealized, today's realized, equity and drawdown from the peak."""
+        """Realized, unrealized and today's PnL, equity and drawdown."""
         snap = self.node.view.portfolio
         if snap is None:
             print("no portfolio published yet")
@@ -210,7 +211,7 @@ class Operations:
         return [scalar(v) for v in row]
 
     def budget(self) -> None:
-        """The action budget: queued actions by priority, tokens left per limit, back-off."""
+        """The action budget: queued actions by priority, tokens left, back-off."""
         cell = self.actors.resolve("venue/budget")
         stats = self.actors.ask_state(cell, lambda b: b.snapshot())
         if stats is None:

@@ -161,8 +161,9 @@ def test_restart_and_stop_go_through_the_supervisor(console: Console) -> None:
     assert "stopped" in console.run('state("mm1")')
     assert "restarted" in console.run('restart("mm1")')
     tree = console.run("tree()")
-    assert re.search(r"strategies/mm1  MarketMaker  running  transient", tree)
-    assert "[one_for_one, restarts 0/3 in 5s]" in tree  # an operator's restarts spend none
+    assert re.search(r"`-- strategies/mm1  MarketMaker  running  transient  restarts \d+", tree)
+    # an operator's restarts spend no restart intensity
+    assert "strategies  Supervisor  running  permanent  [one_for_one, restarts 0/3 in 5s]" in tree
 
 
 def test_trading_views(console: Console) -> None:
