@@ -24,12 +24,20 @@ Bad input from outside the process: refuse it with one clear line, change nothin
   trading without every confirmation; the process exits with code 2.
 - `supervision.node.instance_lock.InstanceLockError`: another node holds the journal or the
   venue account (the line names its pid), or the lock file cannot be made; exit code 2.
+- `supervision.repl.session.ReplError`: an operator's mistake or refusal at the REPL (an unknown
+  actor, a timeout, a cancelled confirmation); the console prints it as one `error:` line.
+- `supervision.repl.server.ReplSocketError`: the REPL's socket path cannot be served (too long,
+  not a socket, another node's); the node runs on without the REPL and says why.
+- `supervision.repl.wire.WireError`: a REPL peer sent something that is not the protocol; that
+  session ends.
 
 A request between actors that got no answer: the request may or may not have been handled.
 - `protocols.runtime.AskTimeout`: no reply within the ask's timeout.
 - `protocols.runtime.ActorDead`: the target was removed for good or stopped before handling it.
 - `supervision.runtime.context.AskRefused`: the target's mailbox refused the request (full,
   closed); carries the `Refused` record.
+- `supervision.runtime.lifecycle.InspectError`: an actor asked about its state could not answer
+  (not running, or the question itself failed); it is unharmed.
 
 A fact the pure logic cannot book:
 - `actors.portfolio.ledger.UnknownInstrument` (KeyError): a fill for an instrument with no spec.

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from supervision.repl.records import decisions
 from supervision.repl.rendering import age, clip, readable, table, tree_lines
 from supervision.repl.session import ReplError
-from supervision.runtime.introspection import InspectError, inspect
+from supervision.runtime.introspection import inspect
+from supervision.runtime.lifecycle import InspectError
 from supervision.runtime.supervisor import Supervisor
 
 if TYPE_CHECKING:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from protocols.errors import TroupeError
 from supervision.repl.session import Session
 from supervision.repl.wire import encode
 
@@ -38,7 +39,7 @@ MAX_PATH_BYTES = 107  # sun_path is 108 bytes with its terminating NUL
 _UCRED = struct.Struct("3i")  # pid, uid, gid
 
 
-class ReplSocketError(Exception):
+class ReplSocketError(TroupeError):
     """The socket cannot be served at that path; the message says why in one line."""
 
 

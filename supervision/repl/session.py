@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from protocols.errors import TroupeError
 from supervision.repl.wire import LineReader, WireError, encode
 
 log = logging.getLogger("troupe.repl")
@@ -36,7 +37,7 @@ log = logging.getLogger("troupe.repl")
 SEND_TIMEOUT_S = 10.0
 
 
-class ReplError(Exception):
+class ReplError(TroupeError):
     """A mistake or refusal the operator reads as one line (unknown name, timeout, refused)."""
 
 

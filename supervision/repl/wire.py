@@ -21,10 +21,12 @@ import json
 import socket
 from typing import Any
 
+from protocols.errors import TroupeError  # a module of the standard library's weight
+
 MAX_LINE = 1 << 20
 
 
-class WireError(Exception):
+class WireError(TroupeError):
     """The other end sent something that is not this protocol."""
 
 

@@ -46,7 +46,6 @@ from pykka._envelope import Envelope
 
 from protocols.runtime import ChildTerminated, FailureRecord, Refused
 from supervision.runtime.context import ActorContext
-from supervision.runtime.introspection import Inspect
 from supervision.runtime.lifecycle import (
     CellHandle,
     CellState,
@@ -54,6 +53,7 @@ from supervision.runtime.lifecycle import (
     ChildExit,
     ChildStarted,
     ExitReason,
+    Inspect,
     SelfMessage,
     StartCell,
     StopCell,
@@ -185,7 +185,7 @@ class Cell:
         elif kind is ChildExit or kind is ChildStarted or kind is CellStopped:
             self._from_child(item)
         elif kind is Inspect:
-            item.answer(self)
+            item.answer(self.name, self.state, self.behaviour)
         else:
             self._invoke(item, None)
 

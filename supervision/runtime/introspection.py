@@ -11,7 +11,6 @@ Two ways to look, chosen by what is read:
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -19,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from protocols.runtime import AskTimeout, FailureRecord
+from protocols.runtime import FailureRecord
+from supervision.runtime.lifecycle import CellState, Inspect, InspectError
 from supervision.runtime.mailbox import MailboxStats
 
 if TYPE_CHECKING:
@@ -95,48 +95,9 @@ def statistics(cell: Cell, executor: str) -> ActorStatistics:
     )
 
 
-class InspectError(Exception):
-    """The actor could not answer: it is not running, or the question itself failed."""
-
-
-class Inspect:
-    """A question put to an actor's behaviour, answered on the actor's own thread.
-
-    Send it with `cell.deliver_system(question)`, then `question.wait(timeout)`. `look` gets the
-    running behaviour and returns whatever the asker wants to see; it must not change anything.
-    """
-
-    __slots__ = ("_done", "_error", "_result", "look")
-
-    def __init__(self, look: Callable[[Any], Any]) -> None:
-        self.look = look
-        self._done = threading.Event()
-        self._result: Any = None
-        self._error: str | None = None
-
-    def answer(self, cell: Cell) -> None:
-        """Called by the cell, between two messages."""
-        behaviour = cell.behaviour
-        if behaviour is None:
-            self._error = f"{cell.name} is {cell.state.value}: no running incarnation to ask"
-        else:
-            try:
-                self._result = self.look(behaviour)
-            except Exception as exc:  # a bad question must never take the actor down
-                self._error = f"{cell.name} could not answer: {type(exc).__name__}: {exc}"
-        self._done.set()
-
-    def wait(self, timeout: float, name: str = "the actor") -> Any:
-        if not self._done.wait(timeout):
-            raise AskTimeout(f"no answer from {name} within {timeout:g}s")
-        if self._error is not None:
-            raise InspectError(self._error)
-        return self._result
-
-
 def inspect(cell: Cell, look: Callable[[Any], Any], timeout: float) -> Any:
     """Ask `cell`'s running behaviour `look(behaviour)` through its system lane and wait."""
-    if cell.state.value == "dead":
+    if cell.state is CellState.DEAD:
         raise InspectError(f"{cell.name} is dead")
     question = Inspect(look)
     cell.deliver_system(question)

@@ -1,7 +1,8 @@
 """Internal control messages between cells and their parents. Never seen by ordinary behaviours.
 
 They travel in the system lane of a mailbox, so they are never refused, dropped or conflated and
-always overtake user traffic.
+always overtake user traffic. `Inspect` is the one that comes from outside the tree: a question
+about an actor's state (the REPL's `state()`), answered by the cell between two messages.
 
 The records name a cell by `CellHandle`, the protocol a cell offers its context, its parent and
 the host's timers. The one implementation is `supervision.runtime.cell.Cell`, which imports this
@@ -11,11 +12,15 @@ module and `supervision.runtime.context`; naming the cell by protocol keeps both
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import threading
+from collections.abc import Callable, Hashable
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
+
+from protocols.errors import TroupeError
+from protocols.runtime import AskTimeout
 
 if TYPE_CHECKING:
     from actors.behaviour import Ref
@@ -126,3 +131,41 @@ class TimerHandle:
         self.cell = cell
         self.message = message
         self.cancelled = False
+
+
+class InspectError(TroupeError):
+    """An actor could not answer an `Inspect`: it is not running, or the question failed."""
+
+
+class Inspect:
+    """A question put to an actor's behaviour, answered on the actor's own thread.
+
+    Send it with `cell.deliver_system(question)`, then `question.wait(timeout)`. `look` gets the
+    running behaviour and returns whatever the asker wants to see; it must not change anything.
+    """
+
+    __slots__ = ("_done", "_error", "_result", "look")
+
+    def __init__(self, look: Callable[[Any], Any]) -> None:
+        self.look = look
+        self._done = threading.Event()
+        self._result: Any = None
+        self._error: str | None = None
+
+    def answer(self, name: str, state: CellState, behaviour: Any) -> None:
+        """Called by the cell `name`, between two messages, with its running behaviour."""
+        if behaviour is None or state is not CellState.RUNNING:
+            self._error = f"{name} is {state.value}: no running incarnation to ask"
+        else:
+            try:
+                self._result = self.look(behaviour)
+            except Exception as exc:  # a bad question must never take the actor down
+                self._error = f"{name} could not answer: {type(exc).__name__}: {exc}"
+        self._done.set()
+
+    def wait(self, timeout: float, name: str = "the actor") -> Any:
+        if not self._done.wait(timeout):
+            raise AskTimeout(f"no answer from {name} within {timeout:g}s")
+        if self._error is not None:
+            raise InspectError(self._error)
+        return self._result

@@ -11,7 +11,8 @@ import pytest
 
 from actors.behaviour import Behaviour
 from protocols.runtime import AskTimeout
-from supervision.runtime.introspection import InspectError, inspect, statistics
+from supervision.runtime.introspection import inspect, statistics
+from supervision.runtime.lifecycle import Inspect, InspectError
 from supervision.runtime.mailbox import BoundedReject
 from supervision.runtime.specs import ChildSpec, SupervisorSpec
 from supervision.runtime.supervisor import RestartChild, Supervisor, TerminateChild, WhichChildren
@@ -37,7 +38,6 @@ def answered(host, cell, look, timeout=2.0):
     """`inspect` on the live host blocks its caller; the deterministic host answers once run."""
     if host.name == "live":
         return inspect(cell, look, timeout)
-    from supervision.runtime.introspection import Inspect
     question = Inspect(look)
     cell.deliver_system(question)
     host.settle()
