@@ -51,6 +51,16 @@ class Actors:
     def names(self) -> list[str]:
         return [s.name for s in self.host.statistics() if s.state != "dead"]
 
+    def kind(self, name: str, behaviour_kind: str) -> str:
+        """What an actor is: a strategy by its configured kind (every strategy runs in the same
+        shell class), anything else by its behaviour's class."""
+        prefix = "node/strategies/"
+        if name.startswith(prefix):
+            for strategy in self.node.config.strategies:
+                if strategy.id == name[len(prefix):]:
+                    return str(strategy.kind).rsplit(":", 1)[-1]
+        return behaviour_kind
+
     def completions(self) -> list[str]:
         names = self.names()
         return sorted({*map(short, names), *(n.rsplit("/", 1)[-1] for n in names)})
@@ -176,7 +186,9 @@ class Inspection:
         if sort not in COLUMNS:
             raise ReplError(f"cannot sort by {sort!r}; columns: {', '.join(COLUMNS)}")
         p99 = _handling_p99_us(self.node)
-        rows = [_row(s, p99.get(s.name)) for s in self.node.host.statistics()]
+        kind = self.actors_by_name.kind
+        rows = [_row(s, kind(s.name, s.kind), p99.get(s.name))
+                for s in self.node.host.statistics()]
         index = COLUMNS.index(sort)
         numeric = index in _NUMERIC
         rows.sort(key=lambda r: str(r[0]))  # ties stay in name order
@@ -219,7 +231,7 @@ class Inspection:
 
     def _subtree(self, s: ActorStatistics, stats: dict[str, ActorStatistics],
                  restart: str) -> tuple[str, list[tuple[str, Any]]]:
-        label = f"{short(s.name)}  {s.kind}  {s.state}{restart}"
+        label = f"{short(s.name)}  {self.actors_by_name.kind(s.name, s.kind)}  {s.state}{restart}"
         if s.restarts:
             label += f"  restarts {s.restarts}"
         cell = self.node.host.existing_cell(s.name)
@@ -247,7 +259,8 @@ class Inspection:
         """The actor's own view of its state, asked through its mailbox (timeout in s)."""
         cell = self.actors_by_name.resolve(name)
         answer = self.actors_by_name.ask_state(cell, lambda b: b.snapshot(), timeout)
-        print(f"{short(cell.name)} ({type(cell.behaviour).__name__}, {cell.state.value}):")
+        kind = self.actors_by_name.kind(cell.name, type(cell.behaviour).__name__)
+        print(f"{short(cell.name)} ({kind}, {cell.state.value}):")
         print("\n".join(readable(answer, 1)))
 
     def why(self, name: str, n: int = 20) -> None:
@@ -306,9 +319,9 @@ class Inspection:
             print("".join(traceback.format_stack(frame)).rstrip())
 
 
-def _row(s: ActorStatistics, p99_us: float | None) -> list[Any]:
+def _row(s: ActorStatistics, kind: str, p99_us: float | None) -> list[Any]:
     m = s.mailbox
-    return [short(s.name), s.kind, s.executor, s.state, m.policy, m.depth, m.high_water,
+    return [short(s.name), kind, s.executor, s.state, m.policy, m.depth, m.high_water,
             m.dropped + m.rejected, m.handled, s.last_message or "-",
             age(s.last_message_age_s), s.restarts, "-" if p99_us is None else f"{p99_us:.0f}"]
 

@@ -42,7 +42,7 @@ def test_a_live_node_in_front_confirms_changes_and_stops_when_the_console_ends(
                                             "restart strategies/mm1 on the live node", "")
         assert console.run('fail("mm1")').strip() == \
             "error: fault injection is refused under the live profile"
-        assert "MarketMaker" in console.run('state("mm1")')  # looking asks nothing
+        assert "market_maker" in console.run('state("mm1")')  # looking asks nothing
         console.child.sendeof()
         console.child.expect_exact("stopping the node...")
         console.child.expect_exact("summary after")

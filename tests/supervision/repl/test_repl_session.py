@@ -45,14 +45,14 @@ def test_actors_lists_every_actor_with_its_mailbox_and_handling_time(console: Co
     assert {"journal", "monitor", "node", "strategies/mm1", "venue/book:BTCUSDT",
             "venue/connection", "venue/budget", "risk/gate", "risk/portfolio"} <= set(by_name)
     mm1 = by_name["strategies/mm1"]
-    assert mm1[1:5] == ["MarketMaker", "loop", "running", "conflate_by_key"]
+    assert mm1[1:5] == ["market_maker", "loop", "running", "conflate_by_key"]
     assert int(mm1[8]) > 0 and mm1[12] != "-"  # it has handled messages, timed
     assert by_name["journal/writer"][2] == "thread"  # it may block on the disk
 
 
 def test_state_is_the_strategys_own_view_and_why_gives_its_reasons(console: Console) -> None:
     state = console.run('state("mm1")')
-    assert state.startswith("strategies/mm1 (MarketMaker, running):")
+    assert state.startswith("strategies/mm1 (market_maker, running):")
     assert re.search(r"^  q: -?\d+$", state, re.M) and "ids_high_water:" in state
     why = console.run('why("mm1", n=5)')
     lines = why.strip().splitlines()
@@ -119,7 +119,7 @@ def test_two_clients_at_once_each_with_its_own_namespace(node: PaperNode,
     a.run("x = 'mine'")
     assert "NameError: name 'x' is not defined" in b.run("x")
     assert "'mine'" in a.run("x")
-    assert "MarketMaker" in b.run('state("mm1")')
+    assert "market_maker" in b.run('state("mm1")')
     assert "RiskGate" in a.run('state("gate")')
     a.kill()
     b.kill()
@@ -149,7 +149,7 @@ def test_the_node_answers_while_its_trading_loop_is_blocked(node: PaperNode,
         "error: no answer from node/strategies/mm1 within 0.5s"
     assert time.monotonic() - started < 2.5  # both answered while the loop slept
     time.sleep(max(0.0, 3.2 - (time.monotonic() - started)))
-    assert "MarketMaker" in observer.run('state("mm1")')
+    assert "market_maker" in observer.run('state("mm1")')
     blocker.kill()
     observer.kill()
 
@@ -161,7 +161,7 @@ def test_restart_and_stop_go_through_the_supervisor(console: Console) -> None:
     assert "stopped" in console.run('state("mm1")')
     assert "restarted" in console.run('restart("mm1")')
     tree = console.run("tree()")
-    assert re.search(r"`-- strategies/mm1  MarketMaker  running  transient  restarts \d+", tree)
+    assert re.search(r"`-- strategies/mm1  market_maker  running  transient  restarts \d+", tree)
     # an operator's restarts spend no restart intensity
     assert "strategies  Supervisor  running  permanent  [one_for_one, restarts 0/3 in 5s]" in tree
 
