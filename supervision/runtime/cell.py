@@ -208,15 +208,15 @@ class Cell:
     def time_handling(self, on: bool) -> None:
         """Measure each `receive` for the host's `on_handled` hook, or stop measuring."""
         self._timed = on
-        self._choose_invoke()
+        self._select_invoke()
 
     def trace(self, tracer: Callable[[Any], None] | None) -> None:
         """Call `tracer(message)` before each `receive` (None: stop). The tracer runs on the
         actor's thread: it must be quick and must not raise (if it does, tracing stops)."""
         self._tracer = tracer
-        self._choose_invoke()
+        self._select_invoke()
 
-    def _choose_invoke(self) -> None:
+    def _select_invoke(self) -> None:
         if self._tracer is not None:
             self._invoke = self._invoke_traced  # type: ignore[method-assign]
         elif self._timed:
