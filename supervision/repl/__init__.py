@@ -16,9 +16,15 @@ The pieces, each small:
 - `server`: the node's end: a listening socket of mode 0600 whose peers must be the node's own
   user (checked again with SO_PEERCRED), served from threads of its own, never from the trading
   loop or the actors' dispatcher, so it answers while actors are busy or a mailbox is flooded.
-- `session`: one attached console (`code.InteractiveConsole`), its namespace and its output.
-- `helpers`, `operations`: what the console offers (`help()` lists it); `rendering`: tables,
-  trees and readable state, with secrets shown as `***`.
+- `session`: one attached console (`code.InteractiveConsole`) and its output.
+- `console`: a session's namespace, `help()`, and `start_repl`, which the node calls.
+- `helpers` (looking), `operations` (changing, and the trading views), `records` (a
+  strategy's decisions from the journal's tail), `rendering` (tables, trees and readable state,
+  with secrets shown as `***`).
+- `foreground`: `--repl`, the node as a child process behind the console.
 
 This package's `__init__` imports nothing, so the client runs without the node's dependencies.
 """
+
+__all__ = ['client', 'console', 'foreground', 'helpers', 'operations', 'records', 'rendering',
+           'server', 'session', 'wire']
