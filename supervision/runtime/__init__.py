@@ -1,6 +1,77 @@
-"""The actor runtime: cells, contexts, mailboxes, the deterministic and live hosts, OTP supervisors
-and refs. It knows nothing of trading.
+"""The actor runtime, for integrators: `from supervision.runtime import ...`.
+
+Hosts run behaviours (`DeterministicHost`: one thread, virtual time, for backtests and tests;
+`LiveHost`: a trio loop plus a thread per blocking actor); OTP supervisors restart them
+(`Supervisor` over a `SupervisorSpec` of `ChildSpec`s); mailboxes declare their backpressure
+(`BoundedReject`, `ConflateByKey`, `StablePriority`, `DropOldest`, `Unbounded`); refs address
+actors by name across restarts (`RefBook`). The runtime knows nothing of trading: it imports
+only `actors.behaviour` and `protocols`.
+
+This is one of four public tiers (see `actors.strategies`); the modules below it (cell, context,
+lifecycle, executors, bridge) are the runtime's own, and Troupe's modules import those
+implementation modules, never this facade.
 """
 
-__all__ = ['bridge', 'cell', 'context', 'deterministic', 'executors', 'introspection', 'lifecycle',
-    'live', 'mailbox', 'refs', 'specs', 'supervisor']
+from protocols.runtime import (
+    ActorDead,
+    AskTimeout,
+    ChildTerminated,
+    FailureRecord,
+    Refused,
+    Reply,
+)
+from supervision.runtime.bridge import LoopBridge
+from supervision.runtime.context import AskRefused, MetricsSink
+from supervision.runtime.deterministic import DeterministicHost
+from supervision.runtime.introspection import ActorInfo, InMemoryMetrics, SupervisionLog
+from supervision.runtime.live import LiveHost
+from supervision.runtime.mailbox import (
+    BoundedReject,
+    ConflateByKey,
+    DropOldest,
+    MailboxStats,
+    StablePriority,
+    Unbounded,
+)
+from supervision.runtime.refs import NamedRef, RefBook
+from supervision.runtime.specs import Backoff, ChildSpec, Restart, Strategy, SupervisorSpec
+from supervision.runtime.supervisor import (
+    ChildInfo,
+    Supervisor,
+    WhichChildren,
+    supervisor_child,
+)
+
+__all__ = [
+    "ActorDead",
+    "ActorInfo",
+    "AskRefused",
+    "AskTimeout",
+    "Backoff",
+    "BoundedReject",
+    "ChildInfo",
+    "ChildSpec",
+    "ChildTerminated",
+    "ConflateByKey",
+    "DeterministicHost",
+    "DropOldest",
+    "FailureRecord",
+    "InMemoryMetrics",
+    "LiveHost",
+    "LoopBridge",
+    "MailboxStats",
+    "MetricsSink",
+    "NamedRef",
+    "RefBook",
+    "Refused",
+    "Reply",
+    "Restart",
+    "StablePriority",
+    "Strategy",
+    "SupervisionLog",
+    "Supervisor",
+    "SupervisorSpec",
+    "Unbounded",
+    "WhichChildren",
+    "supervisor_child",
+]
