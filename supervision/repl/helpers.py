@@ -265,6 +265,8 @@ class Inspection:
 
     def why(self, name: str, n: int = 20) -> None:
         """A strategy's last n decisions, each with its one reason (from the journal)."""
+        if type(n) is not int or n < 1:
+            raise ReplError(f"n is how many decisions to show, a whole number >= 1, not {n!r}")
         cell = self.actors_by_name.resolve(name)
         strategy = cell.name.rsplit("/", 1)[-1]
         ids = {s.id for s in self.node.config.strategies}

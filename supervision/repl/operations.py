@@ -59,12 +59,15 @@ class Operations:
         cell = self.actors.resolve(name)
         self._confirm(f"ask {short(cell.name)} {message!r}")
         try:
-            return self.node.host.ask(cell.ref, message, timeout=timeout)
+            answer = self.node.host.ask(cell.ref, message, timeout=timeout)
         except AskTimeout as exc:
             raise ReplError(str(exc)) from None
         except Exception as exc:  # the actor failed on it: one line, and it was supervised
             raise ReplError(f"{short(cell.name)} failed on it: {type(exc).__name__}: {exc}") \
                 from None
+        if answer is None:
+            print(f"{short(cell.name)} answered None")
+        return answer
 
     # -- supervision ------------------------------------------------------------------------------
     def restart(self, name: str, timeout: float = 5.0) -> None:

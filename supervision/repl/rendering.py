@@ -43,7 +43,9 @@ def scalar(value: Any) -> str:
         return f"{value:.6g}"
     if isinstance(value, type):
         return value.__name__
-    return clip(str(value) if isinstance(value, str) else repr(value))
+    if isinstance(value, str):
+        return clip(value) if value else '""'
+    return clip(repr(value))
 
 
 def _fields(value: Any) -> Mapping[str, Any] | None:

@@ -73,8 +73,8 @@ class Console:
     """One `python -m supervision.repl` in a pseudo-terminal."""
 
     def __init__(self, command: list[str], history: Path, *, timeout: float = 15.0,
-                 cwd: Path = ROOT) -> None:
-        env = {**os.environ, "TROUPE_REPL_HISTORY": str(history), "TERM": "dumb"}
+                 cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
+        env = {**os.environ, "TROUPE_REPL_HISTORY": str(history), "TERM": "dumb", **(env or {})}
         self.child = pexpect.spawn(command[0], command[1:], cwd=str(cwd), env=env,
                                    encoding="utf-8", timeout=timeout, dimensions=(40, 200))
 

@@ -12,6 +12,8 @@ import pexpect
 from supervision.node.journal import iter_journal
 from tests.supervision.repl.repl_kit import PROMPT, Console
 
+SECRET = "s3cret-control-token-0123456789"
+
 
 def answer(console: Console, command: str, question: str, reply: str) -> str:
     console.child.sendline(command)
@@ -27,7 +29,8 @@ def test_a_live_node_in_front_confirms_changes_and_stops_when_the_console_ends(
     console = Console([sys.executable, "-m", "supervision.main", "config/paper.toml",
                        "--set", "node.profile=live", "--set", f"journal.path={journal}",
                        "--set", "control.listen_port=0", "--set", "market.speed=5", "--repl"],
-                      tmp_path / "history", timeout=30)
+                      tmp_path / "history", timeout=30,
+                      env={"TROUPE_CONTROL_TOKEN": SECRET})
     try:
         console.child.expect(r"node: pid \d+, output in (\S+); leaving the console stops it")
         log = Path(console.child.match.group(1))
@@ -43,6 +46,8 @@ def test_a_live_node_in_front_confirms_changes_and_stops_when_the_console_ends(
         assert console.run('fail("mm1")').strip() == \
             "error: fault injection is refused under the live profile"
         assert "market_maker" in console.run('state("mm1")')  # looking asks nothing
+        shown = console.run("node.config.control") + console.run("node.config.control.token")
+        assert "token=***" in shown and shown.endswith("***\n") and SECRET not in shown
         console.child.sendeof()
         console.child.expect_exact("stopping the node...")
         console.child.expect_exact("summary after")
@@ -54,4 +59,4 @@ def test_a_live_node_in_front_confirms_changes_and_stops_when_the_console_ends(
     assert [(a["action"], a["source"]) for a in actions] == [("halt", "repl")]  # once: the "n"
     stopped = [r["data"] for r in iter_journal(journal) if r["kind"] == "NodeStopped"]
     assert stopped == [{"reason": "SIGTERM"}]
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in log.read_text() and SECRET not in log.read_text()

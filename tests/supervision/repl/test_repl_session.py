@@ -134,6 +134,9 @@ def test_mistakes_get_one_clear_line(console: Console) -> None:
     assert console.run("tell('mm1')").strip().startswith(
         "TypeError: Operations.tell() missing 1 required positional argument")
     assert console.run("1/0").strip() == "ZeroDivisionError: division by zero"
+    assert console.run('why("mm1", n="x")').strip() == \
+        "error: n is how many decisions to show, a whole number >= 1, not 'x'"
+    assert console.run('ask("gate", 42, timeout=1)').strip() == "risk/gate answered None"
     assert console.run("halt('')").strip() == "error: reason must not be empty"
     assert "Traceback" in console.run("tb()")  # the full story, only when asked
 
