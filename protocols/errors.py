@@ -22,6 +22,8 @@ Bad input from outside the process: refuse it with one clear line, change nothin
   resolved; the message never contains the value.
 - `supervision.node.live_guard.LiveGuardError` (ValueError): the command line asked for live
   trading without every confirmation; the process exits with code 2.
+- `supervision.node.venues.UnknownVenueKind` (KeyError): `venue.kind` names no registered venue
+  adapter; the node refuses to start with one line, exit code 2.
 - `supervision.node.instance_lock.InstanceLockError`: another node holds the journal or the
   venue account (the line names its pid), or the lock file cannot be made; exit code 2.
 - `supervision.repl.session.ReplError`: an operator's mistake or refusal at the REPL (an unknown

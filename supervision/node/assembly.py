@@ -8,10 +8,11 @@
     journal (one_for_one): writer;  monitor: outside the tree, started first and stopped last
 
 The venue subtree is rest_for_one because everything after the connection holds state derived
-from it (a restarted connection knows no orders; books must resync). Actors address each other
-by name (`supervision.runtime.refs.NamedRef`): the tree has cycles and supervisors create children
-only
-when they start.
+from it (a restarted connection knows no orders; books must resync). The connection is the
+generic `VenueConnection` over the transport that the venue registry
+(`supervision.node.venues`) builds for `venue.kind`, afresh at each (re)start. Actors address
+each other by name (`supervision.runtime.refs.NamedRef`): the tree has cycles and supervisors
+create children only when they start.
 
 `Node` is also the control plane's `ControlTarget`: `apply` turns an operator command into a
 message to the risk gate (trading state, flatten) or the budget (cancel all), counts it in
@@ -25,8 +26,6 @@ import itertools
 import logging
 from typing import Any
 
-import attrs
-
 from actors.behaviour import Behaviour, Ref
 from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
 from actors.execution.venue_connection import VenuePeers
@@ -35,10 +34,6 @@ from actors.market.market_actor import MarketActor
 from actors.portfolio.portfolio_actor import Portfolio
 from actors.recovery import RecoveredState
 from actors.risk.gate import RiskGate
-from actors.sim.exchange import SimInstrument
-from actors.sim.latency import LatencyModel
-from actors.sim.queue_models import PowerProbQueue, QueueModel, RiskAverseQueue
-from actors.sim.venue import SimVenue, SimVenueConfig, VenueRateLimit
 from protocols.commands import CancelAll
 from protocols.control import ControlActionName, ControlCommand, ControlOutcome, Readiness
 from protocols.decisions import TradingState
@@ -49,6 +44,7 @@ from supervision.config.schema import NodeConfig
 from supervision.node.journal import JournalBacklog
 from supervision.node.live_guard import Mode
 from supervision.node.monitor import NodeMonitor, NodeView
+from supervision.node.venues import connection_factory
 from supervision.runtime.mailbox import BoundedReject, ConflateByKey, StablePriority
 from supervision.runtime.refs import RefBook
 from supervision.runtime.specs import Backoff, ChildSpec, Restart, Strategy, SupervisorSpec
@@ -157,7 +153,6 @@ class Node:
     def _venue_tree(self) -> SupervisorSpec:
         cfg, peers = self.config, self.peers
         caps = cfg.budget
-        sim_config = self._sim_config()
         peers.budget, peers.portfolio, peers.journal = self.budget, self.ref("risk/portfolio"), \
             self.journal
         peers.watchers = [self.monitor] if self.monitor is not None else []
@@ -167,8 +162,8 @@ class Node:
             peers.markets[name] = self.ref(f"venue/market:{name}")
         limits, connection = cfg.venue.to_venue_limits(), self.connection
         children = [
-            ChildSpec("connection", lambda: SimVenue(
-                attrs.evolve(sim_config, session=self._next_venue_session()), peers),
+            ChildSpec("connection", connection_factory(cfg, self.mode, self.specs, peers,
+                                                       self._next_venue_session),
                       mailbox=BoundedReject(caps.venue_mailbox_capacity)),
             ChildSpec("budget", lambda: ActionBudget(limits, connection),
                       mailbox=StablePriority(BUDGET_LEVELS, budget_priority,
@@ -250,26 +245,6 @@ class Node:
     def _next_venue_session(self) -> str:
         return f"{self.run_id}.{next(self._venue_sessions)}"
 
-    def _sim_config(self) -> SimVenueConfig:
-        venue = self.config.venue
-        sim = venue.sim
-        lat = sim.latency
-        latency = LatencyModel.from_ms(insert=lat.insert_ms, cancel=lat.cancel_ms,
-                                       ack=lat.ack_ms, feed=lat.feed_ms,
-                                       sigma=lat.sigma if lat.distribution == "lognormal"
-                                       else 0.0)
-        queue: QueueModel = (PowerProbQueue(sim.power_n) if sim.queue_model == "power_prob"
-                             else RiskAverseQueue())
-        instruments = {name: SimInstrument(spec, *_assets(name, spec), kind=sim.kind.value)
-                       for name, spec in self.specs.items()}
-        rate = sim.rate_limit
-        return SimVenueConfig(
-            instruments=instruments, queue_model=queue, latency=latency,
-            balances=dict(sim.balances), leverage=sim.leverage,
-            rate_limit=None if rate is None else VenueRateLimit(
-                rate.requests_per_s, rate.burst, rate.retry_after_ms * 1_000_000),
-            name=venue.name, observe_only=self.mode is Mode.OBSERVE)
-
     # -- control ---------------------------------------------------------------------------------
     def apply(self, command: ControlCommand) -> ControlOutcome:
         action, reason, source = command.action, command.reason, command.source
@@ -330,10 +305,3 @@ def _book_venue(config: NodeConfig) -> str:
         return "hyperliquid"
     return "binance"
 
-
-def _assets(name: str, spec: InstrumentSpec) -> tuple[str, str]:
-    """Base and quote of a symbol like BTCUSDT or ETH-USD; quote currencies are checked first."""
-    for quote in ("USDT", "USDC", "FDUSD", "USD", "BUSD", "BTC", "ETH"):
-        if name.endswith(quote) and len(name) > len(quote):
-            return name[: -len(quote)].rstrip("-_/"), quote
-    return name, "USD"

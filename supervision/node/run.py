@@ -47,6 +47,7 @@ from supervision.node.journal import (
     recover_journal,
 )
 from supervision.node.live_guard import Mode, ModeDecision
+from supervision.node.venues import UnknownVenueKind, adapter_for
 from supervision.repl.console import start_repl
 from supervision.runtime.live import LiveHost
 from supervision.sources.replay import ReplaySource
@@ -89,10 +90,10 @@ def _version() -> str:
 
 
 def run_node(config: NodeConfig, decision: ModeDecision, *, duration: float | None) -> int:
-    if config.venue.kind.value != "sim":
-        sys.stderr.write(
-            f"error: venue kind {config.venue.kind.value!r} needs a live venue adapter, which "
-            "this version does not have yet; use venue.kind = \"sim\" (see docs/node.md)\n")
+    try:
+        adapter_for(config.venue.kind.value)
+    except UnknownVenueKind as exc:
+        sys.stderr.write(f"error: {exc}\n")
         return 2
     journal_path = Path(config.journal.path)
     try:

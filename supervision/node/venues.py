@@ -1,0 +1,169 @@
+"""The venue registry: how a node turns `venue.kind` into its venue connection.
+
+Every venue connection is the same generic actor,
+`actors.execution.venue_connection.VenueConnection`, over a transport that keeps the adapter
+contract of `actors.execution.venue_transport`. A registry entry says how to build that
+transport for a node: a `VenueAdapter` with the kind it serves and a builder, a function of one
+`VenueBuild` (the node's config, mode, instrument specs and venue session) that returns a fresh
+transport. The node calls it each time the connection (re)starts, so a restarted connection
+gets a fresh transport.
+
+    register(VenueAdapter(
+        kind="binance",
+        build="supervision.venues.binance:build_transport",
+        summary="Binance spot through ccxt (REST) and trio-websocket (streams)",
+    ))
+
+`build` may be the function itself or its import path ("package.module:function"), imported only
+when a node of that kind starts, so an adapter's dependencies (ccxt, trio-websocket) cost
+nothing to a node that does not use it. Real adapters live in `supervision/venues/` and
+register there; the simulated venue, `actors.sim.venue.SimTransport`, is registered below as
+`sim`. A kind with no entry is refused with one line (`UnknownVenueKind`) before anything
+starts: `venue kind 'binance' needs a live venue adapter, ...`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from actors.execution.venue_connection import ConnectionConfig, VenueConnection, VenuePeers
+from actors.execution.venue_transport import VenueTransport
+from actors.sim.exchange import SimInstrument
+from actors.sim.latency import LatencyModel
+from actors.sim.queue_models import PowerProbQueue, QueueModel, RiskAverseQueue
+from actors.sim.venue import SimTransport, SimVenueConfig, VenueRateLimit
+from protocols.errors import TroupeError
+from protocols.instruments import InstrumentSpec
+from supervision.config.schema import NodeConfig
+from supervision.node.live_guard import Mode
+
+__all__ = [
+    "UnknownVenueKind",
+    "VenueAdapter",
+    "VenueBuild",
+    "adapter_for",
+    "connection_factory",
+    "register",
+    "registered_kinds",
+]
+
+
+class UnknownVenueKind(TroupeError, KeyError):
+    """`venue.kind` names no registered adapter. Raised before the node starts; the process
+    says so in one line and exits 2."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+@attrs.frozen(slots=True)
+class VenueBuild:
+    """What a builder gets: the node's `config`, its `mode`, the instrument `specs` it trades
+    (by our instrument name) and `session`, this connection incarnation's id ("<run>.<n>"), for
+    a venue that must tell its incarnations apart (the simulated one numbers its fills in it)."""
+
+    config: NodeConfig
+    mode: Mode
+    specs: Mapping[str, InstrumentSpec]
+    session: str
+
+
+TransportBuilder = Callable[[VenueBuild], VenueTransport]
+
+
+@attrs.frozen(slots=True)
+class VenueAdapter:
+    kind: str
+    build: TransportBuilder | str  # the builder, or its import path "package.module:function"
+    summary: str = ""
+
+    def builder(self) -> TransportBuilder:
+        if not isinstance(self.build, str):
+            return self.build
+        module, _, name = self.build.partition(":")
+        found: TransportBuilder = getattr(importlib.import_module(module), name)
+        return found
+
+
+_REGISTRY: dict[str, VenueAdapter] = {}
+
+
+def register(adapter: VenueAdapter) -> None:
+    """Add (or replace) the adapter for `adapter.kind`."""
+    _REGISTRY[adapter.kind] = adapter
+
+
+def registered_kinds() -> tuple[str, ...]:
+    return tuple(sorted(_REGISTRY))
+
+
+def adapter_for(kind: str) -> VenueAdapter:
+    adapter = _REGISTRY.get(kind)
+    if adapter is None:
+        raise UnknownVenueKind(
+            f"venue kind {kind!r} needs a live venue adapter, which this version does not have "
+            f"yet (registered: {', '.join(registered_kinds())}); use venue.kind = \"sim\" "
+            "(see docs/venues.md)")
+    return adapter
+
+
+def connection_factory(config: NodeConfig, mode: Mode, specs: Mapping[str, InstrumentSpec],
+                       peers: VenuePeers,
+                       next_session: Callable[[], str]) -> Callable[[], VenueConnection]:
+    """The node's venue connection, as a child factory: each call builds a fresh transport
+    through the registry (for the next session) under the generic connection."""
+    build = adapter_for(config.venue.kind.value).builder()
+    connection = ConnectionConfig(name=config.venue.name, instruments=dict(specs),
+                                  observe_only=mode is Mode.OBSERVE)
+    frozen_specs = dict(specs)
+
+    def factory() -> VenueConnection:
+        transport = build(VenueBuild(config, mode, frozen_specs, next_session()))
+        return VenueConnection(connection, transport, peers)
+
+    return factory
+
+
+# -- the simulated venue --------------------------------------------------------------------
+
+
+def sim_config(config: NodeConfig, specs: Mapping[str, InstrumentSpec],
+               session: str = "") -> SimVenueConfig:
+    """`[venue.sim]` as the simulated venue's own config."""
+    sim = config.venue.sim
+    lat = sim.latency
+    latency = LatencyModel.from_ms(insert=lat.insert_ms, cancel=lat.cancel_ms, ack=lat.ack_ms,
+                                   feed=lat.feed_ms,
+                                   sigma=lat.sigma if lat.distribution == "lognormal" else 0.0)
+    queue: QueueModel = (PowerProbQueue(sim.power_n) if sim.queue_model == "power_prob"
+                         else RiskAverseQueue())
+    instruments = {name: SimInstrument(spec, *_assets(name, spec), kind=sim.kind.value)
+                   for name, spec in specs.items()}
+    rate = sim.rate_limit
+    return SimVenueConfig(
+        instruments=instruments, queue_model=queue, latency=latency,
+        balances=dict(sim.balances), leverage=sim.leverage,
+        rate_limit=None if rate is None else VenueRateLimit(
+            rate.requests_per_s, rate.burst, rate.retry_after_ms * 1_000_000),
+        name=config.venue.name, session=session)
+
+
+def _sim_transport(build: VenueBuild) -> SimTransport:
+    return SimTransport(sim_config(build.config, build.specs, build.session))
+
+
+def _assets(name: str, spec: InstrumentSpec) -> tuple[str, str]:
+    """Base and quote of a symbol like BTCUSDT or ETH-USD; quote currencies are checked first."""
+    for quote in ("USDT", "USDC", "FDUSD", "USD", "BUSD", "BTC", "ETH"):
+        if name.endswith(quote) and len(name) > len(quote):
+            return name[: -len(quote)].rstrip("-_/"), quote
+    return name, "USD"
+
+
+register(VenueAdapter(
+    "sim", _sim_transport,
+    "the embedded simulated venue: matching, queue position, latency, 429s (actors.sim)"))
+
