@@ -12,7 +12,8 @@ Rules for `POST /control` (`parse_control_body`):
 - `action` is one of `ControlActionName`; the error lists the valid ones;
 - `reason` is a non-empty string of at most `MAX_REASON_CHARS` characters without control
   characters, because it is written verbatim into the log line `<action> reason=<reason>` and into
-  the journal, and a newline there would let a caller forge log lines.
+  the journal, and a newline there would let a caller forge log lines. Every other string from a
+  request is escaped (`printable`) before it is repeated in an error or a log line.
 
 Rules for `POST /am-webhook` (`parse_am_webhook`), after the Alertmanager webhook payload,
 version "4":
@@ -31,6 +32,7 @@ status, and labels and annotations that map strings to strings.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import json
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
@@ -44,10 +46,38 @@ MAX_REASON_CHARS = 500
 AM_WEBHOOK_VERSION = "4"
 
 
+MAX_ECHO_CHARS = 200
+# A shorter token is a password someone typed, not a secret: `openssl rand -hex 16` gives 32.
+MIN_TOKEN_CHARS = 16
+
+
+def is_loopback(host: str) -> bool:
+    """Is `host` (a name or an address, IPv6 with or without brackets) this machine only?"""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def printable(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """`text` made safe to put in one log line or error message: every character that is not
+    printable (newline, carriage return, escape, bidi controls...) becomes its backslash escape,
+    and the text is cut at `limit` characters. Whatever a request carried (a path, a JSON key, a
+    label, a header) passes through here before we repeat it, so nobody forges a log line."""
+    shown = "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
 class ControlRequestError(TroupeError):
-    """A request we refuse, with the HTTP status to answer and a message for the caller."""
+    """A request we refuse, with the HTTP status to answer and a message for the caller. The
+    message is escaped (`printable`): it may quote the request, and it is logged."""
 
     def __init__(self, status: int, message: str) -> None:
+        message = printable(message, limit=2 * MAX_REASON_CHARS)
         super().__init__(message)
         self.status = status
         self.message = message

@@ -32,6 +32,11 @@ Bad input from outside the process: refuse it with one clear line, change nothin
   not a socket, another node's); the node runs on without the REPL and says why.
 - `supervision.repl.wire.WireError`: a REPL peer sent something that is not the protocol; that
   session ends.
+- `supervision.control.server.BindError` (OSError): the control plane cannot listen where the
+  config says (a port in use, an address this machine does not have); the node exits with
+  code 2 and one line naming the address, before anything else has started.
+- `supervision.control.guard.ClientGone`: an HTTP client left before its whole request arrived;
+  the control plane drops the request without an answer or a change.
 
 A request between actors that got no answer: the request may or may not have been handled.
 - `protocols.runtime.AskTimeout`: no reply within the ask's timeout.

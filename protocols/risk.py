@@ -104,11 +104,17 @@ class InstrumentResumed:
 class SetTradingState:
     """An operator (control plane, Alertmanager, supervisor) moves the account's trading state.
 
-    The only way out of REDUCING or HALTED: the gate never resumes by itself."""
+    The only way out of REDUCING or HALTED: the gate never resumes by itself. Only an operator
+    relaxes an operator's decision, so a command from elsewhere says how far it may go, and the
+    gate checks it against its own state, where no race can slip between check and change:
+    `only_tighten` (an alert: a stricter state or nothing) and `only_from` (a resolved alert:
+    only if the current state was decided by that source, e.g. "alertmanager")."""
 
     state: TradingState
     reason: str
     source: str = "control"
+    only_tighten: bool = False
+    only_from: str | None = None
 
 
 @attrs.frozen(slots=True)

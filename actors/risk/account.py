@@ -44,6 +44,9 @@ class AccountState:
         self.state = TradingState.ACTIVE
         self.cause = Gate.TRADING_STATE
         self.reason = "start"
+        # Who decided the current state ("http" for an operator, "alertmanager", "risk_gate"...):
+        # a command may be limited to undoing only its own source's decision.
+        self.source = "start"
         self.daily = DailyLoss(utc_day=0)
         self.flatten_all = False
         self.flatten: set[str] = set()
@@ -61,6 +64,7 @@ class AccountState:
         """Take a persisted record as the truth: state, its cause, the day's loss, the halts.
         Flatten authorizations are not persisted: after a restart an operator re-sends them."""
         self.state, self.cause, self.reason = record.trading_state, record.cause, record.reason
+        self.source = "journal"  # not persisted: after a restart only an operator relaxes it
         self.daily = record.daily
         for view in self.views.values():
             view.halt = None
@@ -175,7 +179,7 @@ class AccountState:
         old = self.state
         if new is old:
             return []
-        self.state, self.cause, self.reason = new, cause, reason
+        self.state, self.cause, self.reason, self.source = new, cause, reason, source
         self.version += 1
         effects: list[Effect] = []
         if new > old and self.config.cancel_all_on_escalation:
@@ -186,13 +190,26 @@ class AccountState:
         return effects
 
     def set_trading_state(self, new: TradingState, reason: str, source: str, now_ns: int,
-                          epoch_ns: int) -> list[Effect]:
-        """An operator's move, in either direction. A resume to ACTIVE is re-judged at once
+                          epoch_ns: int, *, only_tighten: bool = False,
+                          only_from: str | None = None) -> list[Effect]:
+        """A commanded move, in either direction. A resume to ACTIVE is re-judged at once
         against the latest portfolio: a limit still breached sends the account back; while the
-        journal cannot write it goes no further than REDUCING."""
+        journal cannot write it goes no further than REDUCING.
+
+        `only_tighten`: nothing happens unless `new` is stricter than the current state (an
+        alert never moves HALTED to REDUCING). `only_from`: nothing happens unless the current
+        state was decided by that source (an alert's resume never undoes an operator's
+        decision). A command to the state the account is already in makes its source the
+        decider: an operator's reduce_only over an alert's REDUCING is the operator's now."""
+        if only_tighten and not new > self.state:
+            return []
+        if only_from is not None and self.source != only_from:
+            return []
         if new is TradingState.ACTIVE and self.journal_error is not None:
             new, reason = TradingState.REDUCING, f"{reason} (held at REDUCING: the journal " \
                 f"cannot write: {self.journal_error})"
+        if new is self.state:
+            self.source = source
         effects = self._move(new, Gate.TRADING_STATE, reason, source, now_ns)
         if new is TradingState.ACTIVE:
             effects += self._judge_account(now_ns, epoch_ns)

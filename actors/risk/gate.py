@@ -21,7 +21,9 @@ Messages it understands:
 - Control commands, from `protocols.risk`: SetTradingState, Flatten, ResumeInstrument.
 
 Metrics: `troupe_risk_refusals_total{gate}` for every refusal, `troupe_risk_scaled_total{gate}`,
-`troupe_trading_state` (0 ACTIVE, 1 REDUCING, 2 HALTED), `troupe_instrument_halted{instrument}`,
+`troupe_trading_state` (0 ACTIVE, 1 REDUCING, 2 HALTED),
+`troupe_trading_state_changes_total{state,source}` (every change, by who made it),
+`troupe_instrument_halted{instrument}`,
 `troupe_risk_cancel_all_total`.
 
 Persistence: when the persisted record changes (trading state, daily loss day/breach, halts) the
@@ -104,7 +106,8 @@ class RiskGate(Behaviour):
             effects = rules.on_journal_health(message.healthy, message.error, now)
         elif isinstance(message, SetTradingState):
             effects = rules.set_trading_state(
-                message.state, message.reason, message.source, now, ctx.time_ns()
+                message.state, message.reason, message.source, now, ctx.time_ns(),
+                only_tighten=message.only_tighten, only_from=message.only_from,
             )
         elif isinstance(message, Flatten):
             effects = rules.flatten_instrument(message.instrument, message.reason)
@@ -150,6 +153,8 @@ class RiskGate(Behaviour):
                 ctx.tell(subscriber, effect)
             if isinstance(effect, TradingStateChanged):
                 ctx.gauge("troupe_trading_state", int(effect.new))
+                ctx.count("troupe_trading_state_changes_total", state=effect.new.name.lower(),
+                          source=effect.source)
             elif isinstance(effect, InstrumentHalted):
                 ctx.gauge("troupe_instrument_halted", 1, instrument=effect.instrument)
             elif isinstance(effect, InstrumentResumed):

@@ -34,6 +34,7 @@ import attrs
 import cattrs
 
 from actors.execution.ids import ClientOrderIds
+from protocols.control import MIN_TOKEN_CHARS, is_loopback
 from protocols.errors import TroupeError
 from supervision.config.dump import redacted, unstructure
 from supervision.config.schema import (
@@ -348,6 +349,8 @@ def _check_node(
             )
         )
 
+    problems.extend(_control_problems(config))
+
     symbols: dict[str, int] = {}
     for index, instrument in enumerate(config.instruments):
         if instrument.symbol in symbols:
@@ -382,6 +385,27 @@ def _check_node(
             except (ValueError, TypeError) as exc:
                 problems.append((where, str(exc)))
     return config, problems
+
+
+def _control_problems(config: NodeConfig) -> list[tuple[Where, str]]:
+    """Tokens that are real secrets; a webhook token wherever the plane is reachable from
+    elsewhere. Never the value, only its length."""
+    control = config.control
+    problems: list[tuple[Where, str]] = []
+    tokens: tuple[tuple[Where, Secret | None], ...] = (
+        (("control", "token"), control.token),
+        (("control", "alertmanager", "token"), control.alertmanager.token),
+    )
+    for where, secret in tokens:
+        if secret is not None and len(secret.reveal()) < MIN_TOKEN_CHARS:
+            problems.append((where, f"is {len(secret.reveal())} characters long; a token needs "
+                             f"at least {MIN_TOKEN_CHARS} (e.g. from `openssl rand -hex 16`)"))
+    if control.enabled and control.alertmanager.token is None \
+            and not is_loopback(control.listen_host):
+        problems.append((("control", "alertmanager", "token"),
+                         f"required when control.listen_host ({control.listen_host}) is beyond "
+                         'loopback: give { env = "NAME" } or { file = "/path" }'))
+    return problems
 
 
 def _check_experiment(config: ExperimentConfig) -> list[tuple[Where, str]]:

@@ -179,8 +179,9 @@ class AlertmanagerConfig:
 
     matchers: dict[str, str] = attrs.field(factory=lambda: {"severity": "critical"})
     resume_on_resolved: bool = False
-    # Checked like the control token (Authorization: Bearer, or X-Auth-Token). None: the webhook
-    # relies on the loopback bind; it can only reduce risk unless resume_on_resolved is set.
+    # Checked like the control token (Authorization: Bearer, or X-Auth-Token); at least 16
+    # characters. Required when control.listen_host is beyond loopback. None: the webhook
+    # relies on the loopback bind; it can only tighten, and resume only an alert's REDUCING.
     token: Secret | None = None
     max_body_bytes: int = attrs.field(default=1 << 20, validator=_gt(0))
 
@@ -190,9 +191,14 @@ class ControlConfig:
     enabled: bool = True
     listen_host: str = attrs.field(default="127.0.0.1", validator=_non_empty)
     listen_port: int = attrs.field(default=8321, validator=_port)
-    # None: POST /control is disabled (the GET endpoints and /am-webhook still serve).
+    # None: POST /control is disabled (the GET endpoints and /am-webhook still serve). At least
+    # 16 characters.
     token: Secret | None = None
     max_body_bytes: int = attrs.field(default=65_536, validator=_gt(0))
+    # Names besides listen_host and the loopback names (localhost, 127.0.0.1, ::1) that clients
+    # may use in the Host header: the name Prometheus or an operator reaches the node by. Any
+    # other Host is refused (no DNS-rebinding route in).
+    allowed_hosts: tuple[str, ...] = ()
     alertmanager: AlertmanagerConfig = attrs.field(factory=AlertmanagerConfig)
 
 

@@ -2,83 +2,101 @@
 
 We write one ASGI callable and let hypercorn (h11 underneath, on trio) speak HTTP; there is
 no hand-written HTTP parsing here. The request bodies are validated by the pure schemas in
-`protocols/control.py`; this module is the thin shell around them: routing, authentication,
-bounded body reading, and turning every outcome into a short JSON reply.
+`protocols/control.py`; this module is the thin shell around them: guards, routing,
+authentication, bounded body reading, and turning every outcome into a short JSON reply. The
+node runs it on a thread and trio loop of its own (`supervision.control.server`), so the trading
+loop never waits for an HTTP client.
 
 Routes:
 
-    GET  /metrics     the node's Prometheus text, as the target renders it
+    GET  /metrics     the node's Prometheus text (one render shared for `metrics_max_age_s`)
     GET  /healthz     200 {"status": "alive"}: the process answers
     GET  /readyz      the readiness JSON; 200 only when READY-TRADING, otherwise 503
     POST /control     X-Auth-Token; {"action": ..., "reason": ...} -> target.apply
-    POST /am-webhook  Alertmanager webhook v4 -> disable_live per matching firing alert
+    POST /am-webhook  Alertmanager webhook v4 -> at most one command per payload
+
+Every request passes, in this order (`supervision.control.guard`): a `Host` header naming this
+node (403 otherwise: no cross-site or DNS-rebinding route in), the route and method (404, 405),
+then for reads a fair pace (503 when too many wait), and for POSTs `Content-Type:
+application/json` (415), the token (429 while a client's failures are rate-limited, 401), the
+bounded body (413) and its schema (400).
 
 Rules that keep the kill switch trustworthy:
 
-- Nothing changes on any error. Every check (route, method, token, size, schema) runs before
-  the target is called, and `ControlTarget.apply` is the single entry point for a change: the
-  node journals and counts there, we log here (`<action> reason=<reason> source=<source>`, at
-  WARNING on `troupe.control`).
+- Nothing changes on any error. Every check runs before the target is called, and
+  `ControlTarget.apply` is the single entry point for a change: the node journals and counts
+  there, we log here (`<action> reason=<reason> source=<source>`, at WARNING on
+  `troupe.control`).
 - Authentication comes before the body is read: a caller without the token cannot make us
   read, let alone parse, anything. Tokens are compared in constant time (`hmac.compare_digest`
-  over SHA-256 digests, so not even the length leaks). A node without a token refuses
-  `/control` with 403 rather than running an open kill switch.
+  over SHA-256 digests, so not even the length leaks), are at least `MIN_TOKEN_CHARS` long, and
+  failed attempts are counted (`troupe_control_auth_failures_total{endpoint}`) and rate-limited
+  per client. A node without a control token refuses `/control` with 403 rather than running an
+  open kill switch.
+- Only an operator relaxes an operator's decision: Alertmanager's commands only tighten, and a
+  resolved alert resumes only a REDUCING an alert caused, where the config allows it
+  (`supervision.control.webhook`; the node and the risk gate check it again).
 - Bodies are bounded twice: a declared Content-Length over the limit is refused before reading,
-  and a streamed (chunked) body is abandoned as soon as it passes the limit.
+  and a streamed (chunked) body is abandoned as soon as it passes the limit. A webhook payload,
+  however many alerts it carries, makes at most one command, one journal record, one log line.
+- Whatever a request carried is escaped (`protocols.control.printable`) before it is repeated
+  in a log line or an error, so nobody forges a log line.
 - No traceback reaches a client: an unexpected exception becomes a 500 with a short JSON error,
   and the traceback goes to the log.
 - We bind 127.0.0.1 unless told otherwise.
 
-`/am-webhook` and its token. Alertmanager can send credentials (`http_config.authorization`,
-a Bearer token), but its config file then holds a secret of ours. By default the webhook is
-token-free and relies on the loopback bind: anyone who can reach it can only *reduce* risk
-(disable_live), never enable trading, unless `am_resume_on_resolved` is set. That is the
-trade-off: a local process could stop trading, which is a nuisance, not a loss. Give `am_token`
-when the plane listens beyond loopback (we warn when it does without one); it is checked like
-the control token, from `Authorization: Bearer <token>` or `X-Auth-Token`.
-
-Resuming on resolved alerts is off by default. When it is on, we resume only once no matching
-alert we saw firing is still unresolved (tracked by fingerprint), so one alert clearing cannot
-resume trading while another still fires.
+`/am-webhook` and its token. Alertmanager sends credentials with `http_config.authorization`
+(`Authorization: Bearer <token>`, from a `credentials_file`; see docs/prometheus/
+alertmanager.yml); we also accept `X-Auth-Token`. The token is required whenever the plane
+listens beyond loopback. On loopback it may be left out: then any local process can reach the
+webhook, and what it can do is bounded by the rule above (stop trading; resume only an alert's
+REDUCING, and only with `resume_on_resolved`).
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import hmac
-import ipaddress
 import logging
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any, Protocol
 
 import attrs
-import hypercorn.config
-import hypercorn.trio
 import trio
 
 from protocols.control import (
-    AlertmanagerAlert,
-    ControlActionName,
+    MIN_TOKEN_CHARS,
     ControlCommand,
     ControlOutcome,
     ControlRequestError,
     ControlSource,
     Readiness,
-    alert_key,
     am_reply,
-    clean_reason,
     control_reply,
     error_reply,
     json_bytes,
-    matching_alerts,
     parse_am_webhook,
     parse_control_body,
+    printable,
     readiness_reply,
 )
 from protocols.errors import TroupeError
+from supervision.control.guard import (
+    AuthLimiter,
+    ClientGone,
+    HostCheck,
+    Pacer,
+    check_token,
+    header_values,
+    is_loopback,
+    json_content_problem,
+    read_body,
+)
+from supervision.control.server import BindError, serve_asgi
+from supervision.control.webhook import AlertTracker
+from supervision.runtime.bridge import LoopBridge
 
 __all__ = [
+    "MIN_TOKEN_CHARS",
+    "BindError",
     "ControlCommand",
     "ControlOutcome",
     "ControlPlane",
@@ -90,6 +108,7 @@ __all__ = [
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Count = Callable[[str, Mapping[str, str]], None]
 
 JSON = b"application/json"
 DEFAULT_AM_MATCHERS: Mapping[str, str] = {"severity": "critical"}
@@ -114,8 +133,9 @@ class SecretLike(Protocol):
 class ControlTarget(Protocol):
     """What the control plane drives: the node.
 
-    All three are called on the server's trio task, so they must return quickly and never
-    block; `apply` is the one place where a command changes anything."""
+    `apply` and `readiness` run on the node's loop (through `node_bridge` when the plane has
+    its own), must return quickly and never block; `apply` is the one place where a command
+    changes anything. `metrics_text` runs on the plane's loop and must be thread-safe."""
 
     def apply(self, command: ControlCommand) -> ControlOutcome: ...
 
@@ -132,36 +152,38 @@ class _Reply:
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
-class _ClientGone(TroupeError):
-    """The client disconnected before we had its whole request: nobody to answer."""
+class _Refused(TroupeError):
+    """A guard refused the request: counted as `troupe_control_refused_total{reason}`."""
+
+    def __init__(self, status: int, message: str, reason: str,
+                 *headers: tuple[bytes, bytes]) -> None:
+        super().__init__(message)
+        self.reply = _Reply(status, error_reply(message), headers=headers)
+        self.reason = reason
 
 
 def _error(status: int, message: str, *headers: tuple[bytes, bytes]) -> _Reply:
-    return _Reply(status, error_reply(message), headers=headers)
+    return _Reply(status, error_reply(printable(message)), headers=headers)
 
 
-def _digest(token: bytes) -> bytes:
-    return hashlib.sha256(token).digest()
-
-
-def _header_values(scope: Scope, name: bytes) -> list[bytes]:
-    return [value for key, value in scope.get("headers", ()) if key.lower() == name]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _check_token_length(name: str, secret: SecretLike | None) -> None:
+    if secret is None:
+        return
+    length = len(secret.reveal())
+    if length < MIN_TOKEN_CHARS:
+        raise ValueError(
+            f"{name} is {length} characters long; a token needs at least {MIN_TOKEN_CHARS} "
+            "(a real secret, e.g. from `openssl rand -hex 16`)"
+        )
 
 
 class ControlPlane:
-    """The HTTP control plane of one node, served by hypercorn on the caller's trio loop.
+    """The HTTP control plane of one node, served by hypercorn on a trio loop.
 
     Run it with `await nursery.start(plane.serve)`, which returns the bound port (ask for
-    port 0 to let the OS choose); stop it with `shutdown()` or by cancelling its scope."""
+    port 0 to let the OS choose); stop it with `shutdown()` or by cancelling its scope. The node
+    serves it from its own thread (`supervision.control.server.ControlPlaneThread`), with
+    `node_bridge` to reach the node's loop."""
 
     def __init__(
         self,
@@ -175,12 +197,22 @@ class ControlPlane:
         am_resume_on_resolved: bool = False,
         am_token: SecretLike | None = None,
         am_max_body_bytes: int = 1 << 20,
+        allowed_hosts: Iterable[str] = (),
         shutdown_grace_s: float = 2.0,
+        node_bridge: LoopBridge | None = None,
+        node_timeout_s: float = 2.0,
+        metrics_max_age_s: float = 1.0,
+        reads_per_s: float = 50.0,
+        count: Count | None = None,
         log: logging.Logger = logging.getLogger("troupe.control"),  # noqa: B008
     ) -> None:
-        for name, secret in (("token", token), ("am_token", am_token)):
-            if secret is not None and not secret.reveal():
-                raise ValueError(f"{name} is empty: give a real token or none at all")
+        _check_token_length("token", token)
+        _check_token_length("am_token", am_token)
+        if am_token is None and not is_loopback(host):
+            raise ValueError(
+                f"the control plane listens on {host}, beyond loopback: /am-webhook needs a "
+                "token (control.alertmanager.token)"
+            )
         if max_body_bytes <= 0 or am_max_body_bytes <= 0:
             raise ValueError("body limits must be positive")
         self._target = target
@@ -188,13 +220,20 @@ class ControlPlane:
         self._requested_port = port
         self._token = token
         self._max_body_bytes = max_body_bytes
-        self._am_matchers = dict(am_matchers)
-        self._am_resume_on_resolved = am_resume_on_resolved
+        self._alerts = AlertTracker(am_matchers, resume_on_resolved=am_resume_on_resolved)
         self._am_token = am_token
         self._am_max_body_bytes = am_max_body_bytes
+        self._hosts = HostCheck(host, allowed_hosts)
         self._shutdown_grace_s = shutdown_grace_s
+        self._node_bridge = node_bridge
+        self._node_timeout_s = node_timeout_s
+        self._metrics_max_age_s = metrics_max_age_s
+        self._metrics: tuple[float, bytes, bytes] | None = None  # (rendered at, body, type)
+        self._metrics_lock: trio.Lock | None = None
+        self._reads = Pacer(reads_per_s, burst=10, max_waiting=64)
+        self._auth = AuthLimiter()
+        self._count = count
         self._log = log
-        self._am_firing: set[str] = set()
         self._port: int | None = None
         self._shutdown = trio.Event()
 
@@ -209,44 +248,26 @@ class ControlPlane:
         return self._port
 
     def shutdown(self) -> None:
-        """Ask `serve` to stop gracefully. Call it from the trio thread."""
+        """Ask `serve` to stop gracefully. Call it from the plane's trio thread."""
         self._shutdown.set()
 
-    def _hypercorn_config(self) -> hypercorn.config.Config:
-        config = hypercorn.config.Config()
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        config.bind = [f"{host}:{self._requested_port}"]
-        config.errorlog = self._log.getChild("http")
-        config.accesslog = None
-        config.include_server_header = False
-        config.graceful_timeout = self._shutdown_grace_s
-        config.keep_alive_timeout = 5.0
-        config.read_timeout = 30
-        return config
-
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        """Serve until `shutdown()` (or cancellation); `task_status.started(bound_port)`."""
+        """Serve until `shutdown()` (or cancellation); `task_status.started(bound_port)`.
+        Raises `BindError` when the address cannot be bound."""
         if self._port is not None:
             raise RuntimeError("this control plane is already serving")
-        if not _is_loopback(self._host):
-            self._log.warning(
-                "control plane listens on %s, beyond loopback%s",
-                self._host,
-                "" if self._am_token else "; /am-webhook has no token: set am_token",
-            )
-        serve = functools.partial(
-            hypercorn.trio.serve,
-            self.asgi_app,  # type: ignore[arg-type]  # hypercorn's TypedDict scopes
-            self._hypercorn_config(),
-            shutdown_trigger=self._shutdown.wait,
-            mode="asgi",
-        )
-        async with trio.open_nursery() as nursery:
-            binds: list[str] = await nursery.start(serve)
-            self._port = int(binds[0].rsplit(":", 1)[1])
-            self._log.info("control plane listening on %s", binds[0])
-            task_status.started(self._port)
-        self._log.info("control plane stopped")
+        if not is_loopback(self._host):
+            self._log.warning("control plane listens on %s, beyond loopback", self._host)
+        plane = self
+
+        class Started:
+            def started(self, port: int) -> None:
+                plane._port = port
+                task_status.started(port)
+
+        await serve_asgi(self.asgi_app, host=self._host, port=self._requested_port,
+                         shutdown_trigger=self._shutdown.wait,
+                         grace_s=self._shutdown_grace_s, log=self._log, task_status=Started())
 
     # ----------------------------------------------------------------------------------------
     # The ASGI application
@@ -264,11 +285,12 @@ class ControlPlane:
             return
         try:
             reply = await self._route(scope, receive)
-        except _ClientGone:
+        except ClientGone:
             return
         except Exception:
             self._log.exception(
-                "control plane: unexpected error on %s %s", scope.get("method"), scope.get("path")
+                "control plane: unexpected error on %s %s",
+                printable(str(scope.get("method"))), printable(str(scope.get("path"))),
             )
             reply = _error(500, "internal error; see the node's log")
         await self._send_reply(send, reply, head=scope.get("method") == "HEAD")
@@ -298,35 +320,92 @@ class ControlPlane:
     async def _route(self, scope: Scope, receive: Receive) -> _Reply:
         path: str = scope.get("path", "")
         method: str = scope.get("method", "")
-        allowed = _ROUTES.get(path)
-        if allowed is None:
-            return _error(404, f"not found: {path}")
-        if method not in allowed:
-            allow = ", ".join(allowed).encode("ascii")
-            return _error(405, f"{method} not allowed on {path}", (b"allow", allow))
         try:
-            if path == "/metrics":
-                body, content_type = self._target.metrics_text()
-                return _Reply(200, body, content_type.encode("latin-1"))
-            if path == "/healthz":
-                return _Reply(200, json_bytes({"status": "alive"}))
-            if path == "/readyz":
-                readiness = self._target.readiness()
-                status = 200 if readiness.ready_trading else 503
-                return _Reply(status, readiness_reply(readiness))
-            if path == "/control":
-                return await self._control(scope, receive)
-            return await self._am_webhook(scope, receive)
+            return await self._guarded(scope, receive, path, method)
+        except _Refused as refused:
+            self._counted("troupe_control_refused_total", reason=refused.reason)
+            self._log.warning("refused %s %s: %d %s", printable(method), printable(path),
+                              refused.reply.status, refused)
+            return refused.reply
         except ControlRequestError as error:
             # An alert we could not read may be the one that should have stopped trading;
             # a bad token may be someone trying the kill switch.
             level = logging.INFO
             if path == "/am-webhook":
                 level = logging.ERROR
-            elif error.status == 401:
+            elif error.status in (401, 429):
                 level = logging.WARNING
-            self._log.log(level, "refused %s %s: %d %s", method, path, error.status, error.message)
+            self._log.log(level, "refused %s %s: %d %s", printable(method), printable(path),
+                          error.status, error.message)
             return _error(error.status, error.message)
+
+    async def _guarded(self, scope: Scope, receive: Receive, path: str, method: str) -> _Reply:
+        host_problem = self._hosts.problem(header_values(scope, b"host"))
+        if host_problem is not None:
+            raise _Refused(403, host_problem, "host")
+        allowed = _ROUTES.get(path)
+        if allowed is None:
+            return _error(404, f"not found: {path}")
+        if method not in allowed:
+            allow = ", ".join(allowed).encode("ascii")
+            return _error(405, f"{printable(method)} not allowed on {path}", (b"allow", allow))
+        if allowed is _GET:
+            if not await self._reads.admit():
+                raise _Refused(503, "too many requests waiting; try again", "busy",
+                               (b"retry-after", b"1"))
+            return await self._read(path)
+        content_problem = json_content_problem(header_values(scope, b"content-type"))
+        if content_problem is not None:
+            raise _Refused(415, content_problem, "content_type")
+        if path == "/control":
+            return await self._control(scope, receive)
+        return await self._am_webhook(scope, receive)
+
+    async def _read(self, path: str) -> _Reply:
+        if path == "/metrics":
+            body, content_type = await self._metrics_text()
+            return _Reply(200, body, content_type)
+        if path == "/healthz":
+            return _Reply(200, json_bytes({"status": "alive"}))
+        readiness: Readiness = await self._on_node(self._target.readiness)
+        return _Reply(200 if readiness.ready_trading else 503, readiness_reply(readiness))
+
+    # ----------------------------------------------------------------------------------------
+    # Reaching the node
+
+    async def _on_node(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` on the node's loop: directly when the plane shares it, else through the
+        bridge, waiting at most `node_timeout_s` (then a 503: the node is busy or stuck)."""
+        if self._node_bridge is None:
+            return fn(*args)
+        with trio.move_on_after(self._node_timeout_s):
+            try:
+                return await self._node_bridge.call(fn, *args)
+            except trio.RunFinishedError:
+                raise ControlRequestError(503, "the node is stopping") from None
+        raise ControlRequestError(
+            503, f"the node did not answer within {self._node_timeout_s:g} s"
+        )
+
+    async def _metrics_text(self) -> tuple[bytes, bytes]:
+        """The exposition, rendered at most once per `metrics_max_age_s` however many clients
+        scrape: concurrent scrapes wait for one render and share it."""
+        if self._metrics_lock is None:
+            self._metrics_lock = trio.Lock()
+        async with self._metrics_lock:
+            cached, now = self._metrics, trio.current_time()
+            if cached is None or now - cached[0] >= self._metrics_max_age_s:
+                body, content_type = self._target.metrics_text()
+                cached = (trio.current_time(), body, content_type.encode("latin-1"))
+                self._metrics = cached
+            return cached[1], cached[2]
+
+    def _counted(self, metric: str, **labels: str) -> None:
+        if self._count is not None:
+            try:
+                self._count(metric, labels)
+            except Exception:  # a metric must never fail a request
+                self._log.debug("could not count %s", metric, exc_info=True)
 
     # ----------------------------------------------------------------------------------------
     # POST /control and POST /am-webhook
@@ -334,92 +413,52 @@ class ControlPlane:
     async def _control(self, scope: Scope, receive: Receive) -> _Reply:
         if self._token is None:
             return _error(403, "control disabled: no token configured")
-        self._authenticate(self._token, _header_values(scope, b"x-auth-token"))
-        body = await self._read_body(scope, receive, self._max_body_bytes)
+        self._authenticate(scope, "/control", self._token, header_values(scope, b"x-auth-token"))
+        body = await read_body(scope, receive, self._max_body_bytes)
         command = parse_control_body(body, source=ControlSource.HTTP)
-        outcome = self._apply(command)
+        outcome = await self._apply(command)
         return _Reply(200 if outcome.ok else 409, control_reply(command, outcome))
 
     async def _am_webhook(self, scope: Scope, receive: Receive) -> _Reply:
         if self._am_token is not None:
-            provided = _header_values(scope, b"x-auth-token") + [
+            provided = header_values(scope, b"x-auth-token") + [
                 value[7:].strip()
-                for value in _header_values(scope, b"authorization")
+                for value in header_values(scope, b"authorization")
                 if value[:7].lower() == b"bearer "
             ]
-            self._authenticate(self._am_token, provided)
-        body = await self._read_body(scope, receive, self._am_max_body_bytes)
-        return _Reply(200, self._apply_alerts(parse_am_webhook(body)))
-
-    def _apply_alerts(self, alerts: list[AlertmanagerAlert]) -> bytes:
-        firing, resolved = matching_alerts(alerts, self._am_matchers)
+            self._authenticate(scope, "/am-webhook", self._am_token, provided)
+        body = await read_body(scope, receive, self._am_max_body_bytes)
+        decision = self._alerts.decide(parse_am_webhook(body))
         applied = refused = 0
-        for alert in resolved:
-            self._am_firing.discard(alert_key(alert))
-        for alert in firing:
-            self._am_firing.add(alert_key(alert))
-            command = ControlCommand(
-                ControlActionName.DISABLE_LIVE, alert.name, ControlSource.ALERTMANAGER
-            )
-            if self._apply(command).ok:
-                applied += 1
-            else:
-                refused += 1
-        if self._am_resume_on_resolved and resolved and not self._am_firing:
-            names = ", ".join(sorted({alert.name for alert in resolved}))
-            command = ControlCommand(
-                ControlActionName.RESUME,
-                clean_reason(f"resolved: {names}"),
-                ControlSource.ALERTMANAGER,
-            )
-            if self._apply(command).ok:
-                applied += 1
-            else:
-                refused += 1
-        return am_reply(applied, refused, ignored=len(alerts) - len(firing) - len(resolved))
+        if decision.command is not None:
+            outcome = await self._apply(decision.command)
+            self._alerts.applied(decision.command, outcome)
+            applied, refused = (1, 0) if outcome.ok else (0, 1)
+        return _Reply(200, am_reply(applied, refused, decision.ignored))
 
-    def _apply(self, command: ControlCommand) -> ControlOutcome:
+    async def _apply(self, command: ControlCommand) -> ControlOutcome:
         """The single door to a change: the target applies, we log what it did."""
-        outcome = self._target.apply(command)
+        outcome: ControlOutcome = await self._on_node(self._target.apply, command)
         if outcome.ok:
             self._log.warning("%s", command.log_line())
         else:
             self._log.warning(
-                "refused: %s state=%s detail=%s", command.log_line(), outcome.state, outcome.detail
+                "refused: %s state=%s detail=%s", command.log_line(), outcome.state,
+                printable(outcome.detail),
             )
         return outcome
 
-    def _authenticate(self, expected: SecretLike, provided: list[bytes]) -> None:
-        if not provided:
-            raise ControlRequestError(401, "missing token: send it in the X-Auth-Token header")
-        want = _digest(expected.reveal().encode("utf-8"))
-        # Every candidate must match, and each is compared, so timing says nothing about which.
-        matches = [hmac.compare_digest(_digest(value), want) for value in provided]
-        if not all(matches):
-            raise ControlRequestError(401, "bad token")
-
-    async def _read_body(self, scope: Scope, receive: Receive, limit: int) -> bytes:
-        """The request body, refused with 413 as soon as it is known to exceed `limit`."""
-        declared = _header_values(scope, b"content-length")
-        if declared:
-            try:
-                length = int(declared[0])
-            except ValueError:
-                raise ControlRequestError(400, "bad Content-Length header") from None
-            if length > limit:
-                raise ControlRequestError(
-                    413, f"body of {length} bytes is over the limit of {limit} bytes"
-                )
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise ControlRequestError(413, f"body is over the limit of {limit} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+    def _authenticate(self, scope: Scope, endpoint: str, expected: SecretLike,
+                      provided: list[bytes]) -> None:
+        client = str((scope.get("client") or ("?",))[0])
+        wait = self._auth.retry_after(client)
+        if wait is not None:
+            retry = str(max(1, round(wait))).encode()
+            raise _Refused(429, f"too many failed authentications; retry in {wait:.0f} s",
+                           "auth_rate_limited", (b"retry-after", retry))
+        try:
+            check_token(expected.reveal(), provided)
+        except ControlRequestError:
+            self._auth.failed(client)
+            self._counted("troupe_control_auth_failures_total", endpoint=endpoint)
+            raise

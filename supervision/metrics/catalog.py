@@ -168,7 +168,15 @@ _SPECS: tuple[MetricSpec, ...] = (
     # -- control plane and trading state --------------------------------------------------------
     _c("troupe_control_actions_total", "Control actions taken, by action and source.",
        "action", "source"),
+    _c("troupe_control_auth_failures_total",
+       "Control-plane requests with a missing or wrong token, by endpoint.", "endpoint"),
+    _c("troupe_control_refused_total",
+       "Control-plane requests refused by a guard (host, content_type, auth_rate_limited, "
+       "busy).", "reason"),
     _g("troupe_trading_state", "Trading state: 0 active, 1 reducing, 2 halted."),
+    _c("troupe_trading_state_changes_total",
+       "Trading state changes, by the new state and the source that decided it.",
+       "state", "source"),
     _g("troupe_instrument_halted", "1 while an instrument is halted by the risk gate.",
        "instrument"),
     _c("troupe_ws_reconnects_total", "Websocket reconnections.", "venue"),

@@ -16,8 +16,10 @@ create children only when they start.
 
 `Node` is also the control plane's `ControlTarget`: `apply` turns an operator command into a
 message to the risk gate (trading state, flatten) or the budget (cancel all), counts it in
-troupe_control_actions_total{action,source} and journals it. It never blocks: the control plane
-runs on the event loop that runs the actors.
+troupe_control_actions_total{action,source} and journals it (one ControlAction record per
+command, applied or refused). An alert's command is bounded (`_alert_refusal`): it only tightens,
+and resumes only what an alert decided. `apply` and `readiness` run on the node's event loop
+(the control plane, on its own thread, crosses to it through a bridge) and never block.
 """
 
 from __future__ import annotations
@@ -35,7 +37,13 @@ from actors.portfolio.portfolio_actor import Portfolio
 from actors.recovery import RecoveredState
 from actors.risk.gate import RiskGate
 from protocols.commands import CancelAll
-from protocols.control import ControlActionName, ControlCommand, ControlOutcome, Readiness
+from protocols.control import (
+    ControlActionName,
+    ControlCommand,
+    ControlOutcome,
+    ControlSource,
+    Readiness,
+)
 from protocols.decisions import TradingState
 from protocols.instruments import InstrumentSpec
 from protocols.journal import ControlAction
@@ -81,6 +89,7 @@ class Node:
             # The gate starts in the restored state and announces only later changes.
             self.view.state = recovered.trading_state
             self.view.state_reason = f"restored from the journal: {recovered.risk.reason}"
+            self.view.state_source = "journal"
         self.root: Ref | None = None
         self.monitor: Ref | None = None
         self.journal: Ref | None = None  # the writer, by name: stable across its restarts
@@ -250,28 +259,57 @@ class Node:
         action, reason, source = command.action, command.reason, command.source
         host = self.host
         refusal = self._refusal(command)
+        state = self.view.state.name.lower()
         if refusal is not None:
-            if self.journal is not None:
-                self.journal.tell(ControlAction(action.value, reason, source, False, refusal))
-            return ControlOutcome(False, self.view.state.name.lower(), refusal)
-        if action in _STATE_OF:
+            pass
+        elif action in _STATE_OF:
             target_state = _STATE_OF[action]
-            self.gate.tell(SetTradingState(target_state, f"{action.value}: {reason}", source))
+            alert = source == ControlSource.ALERTMANAGER
+            self.gate.tell(SetTradingState(
+                target_state, f"{action.value}: {reason}", source,
+                only_tighten=alert and target_state is not TradingState.ACTIVE,
+                only_from=ControlSource.ALERTMANAGER.value
+                if alert and target_state is TradingState.ACTIVE else None))
             state = target_state.name.lower()
         elif action is ControlActionName.FLATTEN:
             self.gate.tell(Flatten(None, reason))
-            state = self.view.state.name.lower()
         else:
             self.budget.tell(CancelAll(None, reason))
-            state = self.view.state.name.lower()
         host.metrics.count("control", "troupe_control_actions_total", 1,
                            {"action": action.value, "source": source})
         if self.journal is not None:
-            self.journal.tell(ControlAction(action.value, reason, source, True, state))
-        return ControlOutcome(True, state, "")
+            self.journal.tell(ControlAction(action.value, reason, source, refusal is None,
+                                            refusal or state))
+        return ControlOutcome(refusal is None, state, refusal or "")
+
+    def _alert_refusal(self, action: ControlActionName) -> str | None:
+        """Why an alert's command changes nothing, or None. Only an operator relaxes an
+        operator's decision: an alert only tightens (never HALTED -> REDUCING), and its resume
+        undoes only a REDUCING an alert decided, where the config allows it. The gate checks
+        the same against its own state (`SetTradingState.only_tighten/only_from`), so a command
+        racing this view cannot slip through."""
+        view = self.view
+        state = view.state.name.lower()
+        if action is ControlActionName.DISABLE_LIVE:
+            if view.state >= TradingState.REDUCING:
+                return f"already {state}: an alert only tightens"
+            return None
+        if action is ControlActionName.RESUME:
+            if not self.config.control.alertmanager.resume_on_resolved:
+                return "resume_on_resolved is off: only an operator resumes"
+            if (view.state is not TradingState.REDUCING
+                    or view.state_source != ControlSource.ALERTMANAGER):
+                return (f"{state} was decided by {view.state_source}, not by an alert: "
+                        "only an operator resumes it")
+            return None
+        return f"an alert may only disable_live or resume, not {action.value}"
 
     def _refusal(self, command: ControlCommand) -> str | None:
         """Why the node refuses `command` (nothing changes then), or None."""
+        if command.source == ControlSource.ALERTMANAGER:
+            refusal = self._alert_refusal(command.action)
+            if refusal is not None:
+                return refusal
         if command.action is ControlActionName.RESUME and not self.view.journal_healthy:
             return (f"the journal cannot write ({self.view.journal_error}): trading resumes "
                     "once it writes again")

@@ -8,11 +8,13 @@ anything; it only remembers the latest word of each actor.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import attrs
 
 from actors.behaviour import Behaviour, Context
+from protocols.control import printable
 from protocols.decisions import TradingState, TradingStateChanged
 from protocols.journal import JournalHealth
 from protocols.market import BookStale, BookTop
@@ -21,6 +23,8 @@ from protocols.risk import RiskPersistentState
 from protocols.venue_state import VenueReconciled
 
 __all__ = ["NodeMonitor", "NodeView"]
+
+log = logging.getLogger("troupe.node")
 
 
 @attrs.define
@@ -37,6 +41,7 @@ class NodeView:
     instruments: tuple[str, ...]
     state: TradingState = TradingState.ACTIVE
     state_reason: str = ""
+    state_source: str = "start"  # who decided the state: "http", "alertmanager", "risk_gate"...
     books: dict[str, BookHealth] = attrs.Factory(dict)
     portfolio: PortfolioSnapshot | None = None
     reconciled: bool = False
@@ -78,6 +83,9 @@ class NodeMonitor(Behaviour):
             book.synced, book.stale_reason = False, message.reason
         elif isinstance(message, TradingStateChanged):
             view.state, view.state_reason = message.new, f"{message.reason} ({message.source})"
+            view.state_source = message.source
+            log.warning("trading state %s -> %s: %s (source %s)", message.old.name,
+                        message.new.name, printable(message.reason), printable(message.source))
         elif isinstance(message, PortfolioSnapshot):
             view.portfolio = message
         elif isinstance(message, VenueReconciled):

@@ -25,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 from hdrh.histogram import HdrHistogram
 
@@ -49,11 +50,12 @@ from supervision.node.journal import (
 from supervision.node.live_guard import Mode, ModeDecision
 from supervision.node.venues import UnknownVenueKind, adapter_for
 from supervision.repl.console import start_repl
+from supervision.runtime.bridge import LoopBridge
 from supervision.runtime.live import LiveHost
 from supervision.sources.replay import ReplaySource
 from supervision.sources.synthetic import ContinuingSource
 
-__all__ = ["run_node"]
+__all__ = ["NodeMetrics", "RunningNode", "close_node", "open_node", "run_node"]
 
 SECOND = 1_000_000_000
 
@@ -140,15 +142,51 @@ def _source_factory(config: NodeConfig, node: Node) -> Any:
                                            seed=synth.seed)
 
 
-async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | None,
-                 recovered: Any) -> int:
-    metrics = NodeMetrics()
+@attrs.define
+class RunningNode:
+    """A started node: its tree, its control plane (None when disabled) and when it started."""
+
+    node: Node
+    plane: Any
+    port: int | None
+    started: float
+    repl: Any = None
+
+
+async def open_node(config: NodeConfig, decision: ModeDecision, recovered: Any,
+                    nursery: trio.Nursery, *, metrics: NodeMetrics | None = None) -> RunningNode:
+    """Start the host, the node's tree and its control plane in `nursery`."""
+    metrics = metrics if metrics is not None else NodeMetrics()
     host = LiveHost(seed=config.node.seed, metrics=metrics)
     metrics.attach_host(host)
     metrics.set_build_info(version=_version(), mode=decision.mode.value,
                            profile=config.profile.value, node=config.node.name)
     node = Node(config, decision.mode, host, recovered=recovered, run_id=secrets.token_hex(4))
     journal_cfg = config.journal
+    repl = start_repl(node)  # before any actor runs: its socket is bound under a strict umask
+    await nursery.start(host.serve)
+    node.start(lambda **wiring: JournalWriter(journal_cfg.path, journal_cfg.fsync.value,
+                                              journal_cfg.fsync_interval_s, **wiring),
+               _source_factory(config, node))
+    assert node.journal is not None
+    await _journal_up(node)
+    node.journal.tell(NodeStarted(config.node.name, config.profile.value,
+                                  decision.mode.value, _version(), node.run_id))
+    plane, port = await _start_control(config, node, nursery)
+    return RunningNode(node, plane, port, time.monotonic(), repl)
+
+
+async def close_node(config: NodeConfig, running: RunningNode, reason: str) -> None:
+    """The graceful shutdown of the module docstring, then the control plane stops."""
+    await _shutdown(config, running.node, reason)
+    if running.repl is not None:
+        running.repl.close()
+    if running.plane is not None:
+        await trio.to_thread.run_sync(running.plane.stop)
+
+
+async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | None,
+                 recovered: Any) -> int:
     print(f"troupe node {config.node.name!r}: {decision.notice}", flush=True)
     if recovered is not None:
         for note in recovered.notes:
@@ -157,26 +195,12 @@ async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | N
             # The embedded venue starts empty: what rested on it before the restart is gone.
             print(f"journal: {len(recovered.open_orders)} order(s) were open at the last stop; "
                   "the simulated venue restarted empty, so none rests now", flush=True)
-    repl = start_repl(node)  # before any actor runs: its socket is bound under a strict umask
     async with trio.open_nursery() as nursery:
-        await nursery.start(host.serve)
-        node.start(lambda **wiring: JournalWriter(journal_cfg.path, journal_cfg.fsync.value,
-                                                  journal_cfg.fsync_interval_s, **wiring),
-                   _source_factory(config, node))
-        assert node.journal is not None
-        await _journal_up(node)
-        node.journal.tell(NodeStarted(config.node.name, config.profile.value,
-                                      decision.mode.value, _version(), node.run_id))
-        plane = await _start_control(config, node, nursery)
-        started = time.monotonic()
-        reason = await _run_until_stop(config, node, duration, started)
-        await _shutdown(config, node, reason)
-        if repl is not None:
-            repl.close()
-        if plane is not None:
-            plane.shutdown()
+        running = await open_node(config, decision, recovered, nursery)
+        reason = await _run_until_stop(config, running.node, duration, running.started)
+        await close_node(config, running, reason)
         nursery.cancel_scope.cancel()
-    print(summary(node, time.monotonic() - started), flush=True)
+    print(summary(running.node, time.monotonic() - running.started), flush=True)
     return 0
 
 
@@ -188,24 +212,31 @@ async def _journal_up(node: Node) -> None:
             await trio.sleep(0.001)
 
 
-async def _start_control(config: NodeConfig, node: Node, nursery: trio.Nursery) -> Any:
-    control = config.control
+async def _start_control(config: NodeConfig, node: Node,
+                         nursery: trio.Nursery) -> tuple[Any, int | None]:
+    control, metrics = config.control, node.host.metrics
     if not control.enabled:
         print("control plane: disabled by config", flush=True)
-        return None
+        return None, None
     from supervision.control.http import ControlPlane
+    from supervision.control.server import ControlPlaneThread
 
     plane = ControlPlane(node, host=control.listen_host, port=control.listen_port,
                          token=control.token, max_body_bytes=control.max_body_bytes,
                          am_matchers=dict(control.alertmanager.matchers),
                          am_resume_on_resolved=control.alertmanager.resume_on_resolved,
                          am_token=control.alertmanager.token,
-                         am_max_body_bytes=control.alertmanager.max_body_bytes)
-    port = await nursery.start(plane.serve)
+                         am_max_body_bytes=control.alertmanager.max_body_bytes,
+                         allowed_hosts=control.allowed_hosts,
+                         node_bridge=LoopBridge(trio.lowlevel.current_trio_token()),
+                         count=lambda metric, labels: metrics.count("control", metric, 1,
+                                                                    dict(labels)))
+    server = ControlPlaneThread(plane)
+    port = await trio.to_thread.run_sync(server.start)
     note = "" if control.token is not None else " (POST /control disabled: no token configured)"
     print(f"control plane: http://{control.listen_host}:{port} "
           f"(/metrics /healthz /readyz /control /am-webhook){note}", flush=True)
-    return plane
+    return server, port
 
 
 async def _run_until_stop(config: NodeConfig, node: Node, duration: float | None,

@@ -7,6 +7,7 @@ loop. Everything handed to trio from another thread therefore goes through `guar
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -40,3 +41,28 @@ class LoopBridge:
             self.dropped += 1
             return False
         return True
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` run on this bridge's loop, awaited from a task on *another* trio loop
+        (a control plane's thread): its result, or the exception it raised. Raises
+        `trio.RunFinishedError` when the target loop is gone. Cancel the awaiting task to stop
+        waiting; `fn` may still run."""
+        here = trio.lowlevel.current_trio_token()
+        done = trio.Event()
+        outcome: list[Any] = []
+
+        def run_there() -> None:
+            try:
+                outcome.append((True, fn(*args)))
+            except Exception as error:  # handed back to the caller, not the bridge's log
+                outcome.append((False, error))
+            with contextlib.suppress(trio.RunFinishedError):  # the caller's loop is gone
+                here.run_sync_soon(done.set)
+
+        if not self.call_soon(run_there):
+            raise trio.RunFinishedError("the loop behind this bridge has finished")
+        await done.wait()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value

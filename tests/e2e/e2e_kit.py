@@ -124,11 +124,12 @@ def wait_for(probe: Callable[[], T | None], *, timeout: float, what: str,
 
 # -- HTTP, standard library only ------------------------------------------------------------------
 
-def http(method: str, url: str, body: Any = None, timeout: float = 5.0) -> tuple[int, bytes]:
+def http(method: str, url: str, body: Any = None, timeout: float = 5.0,
+         headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
     """(status, body) of one request; a 4xx/5xx answer is returned, not raised. `body` is sent
     as JSON when given."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
+    request = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
     if data is not None:
         request.add_header("Content-Type", "application/json")
     try:

@@ -11,7 +11,15 @@ this node. We check that
    p99, which is a real latency: above zero, under a second;
 2. a critical alert posted to Alertmanager reaches `/am-webhook` and moves the node to
    REDUCING, visible in `/metrics`, `/readyz` and, one scrape later, in Prometheus;
-3. the node still shuts down cleanly on SIGTERM, exit code 0.
+3. Alertmanager's grouping folds a storm of alerts into one payload, and the node makes of it
+   one command and one journal record (refused: the node is already REDUCING, an alert only
+   tightens);
+4. an operator's HALT outlives the alerts' resolution: with `resume_on_resolved = true`, the
+   resolved notification Alertmanager sends resumes nothing the operator decided;
+5. the node still shuts down cleanly on SIGTERM, exit code 0.
+
+Alertmanager authenticates with the shipped `http_config.authorization` (a Bearer token from a
+credentials file), which the node checks against `control.alertmanager.token`.
 
 A missing binary fails the module (CI installs them); it is never skipped. The tests share one
 stack and run in file order: the alert comes after the latency check, which needs the node
@@ -23,12 +31,16 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 
+from supervision.node.journal import iter_journal
 from tests.e2e.e2e_kit import (
     Process,
     env_with,
@@ -53,6 +65,7 @@ ALERT_RULES = PROMETHEUS_DOCS / "alert_rules.yml"
 ALERTMANAGER_CONFIG = PROMETHEUS_DOCS / "alertmanager.yml"
 JOB = "troupe"
 TOKEN = "e2e-control-token"
+AM_TOKEN = "e2e-alertmanager-token"
 TRADING_STATE_REDUCING = 1.0
 
 
@@ -64,6 +77,7 @@ class Stack:
     node_url: str
     prometheus_url: str
     alertmanager_url: str
+    journal: Path
 
     @property
     def processes(self) -> list[Process]:
@@ -104,12 +118,16 @@ scrape_configs:
 """
 
 
-def alertmanager_config(node_port: int) -> str:
-    """The shipped Alertmanager config, its webhook pointed at this node's port."""
+def alertmanager_config(node_port: int, credentials: Path) -> str:
+    """The shipped Alertmanager config, its webhook pointed at this node's port and its token
+    read from `credentials`."""
     shipped = ALERTMANAGER_CONFIG.read_text()
     webhook = re.compile(r"http://127\.0\.0\.1:\d+/am-webhook")
     assert webhook.search(shipped), f"{ALERTMANAGER_CONFIG} has no loopback /am-webhook URL"
-    return webhook.sub(f"http://127.0.0.1:{node_port}/am-webhook", shipped)
+    token_file = re.compile(r"credentials_file: \S+")
+    assert token_file.search(shipped), f"{ALERTMANAGER_CONFIG} sends no webhook token"
+    config = webhook.sub(f"http://127.0.0.1:{node_port}/am-webhook", shipped)
+    return token_file.sub(f"credentials_file: {credentials}", config)
 
 
 def answers_ok(url: str) -> bool:
@@ -121,8 +139,11 @@ def start_node(tmp: Path) -> tuple[Process, str]:
         "node",
         [sys.executable, "-m", "supervision.main", "config/paper.toml",
          "--set", f"journal.path={tmp / 'journal.jsonl'}", "--set", "control.listen_port=0",
-         "--set", "market.speed=5", "--set", "node.status_interval_s=1"],
-        tmp, cwd=ROOT, env=env_with(TROUPE_CONTROL_TOKEN=TOKEN, PYTHONUNBUFFERED="1"),
+         "--set", "market.speed=5", "--set", "node.status_interval_s=1",
+         "--set", 'control.alertmanager.token={ env = "TROUPE_AM_TOKEN" }',
+         "--set", "control.alertmanager.resume_on_resolved=true"],
+        tmp, cwd=ROOT, env=env_with(TROUPE_CONTROL_TOKEN=TOKEN, TROUPE_AM_TOKEN=AM_TOKEN,
+                                    PYTHONUNBUFFERED="1"),
     )
     port = wait_for(
         lambda: re.search(r"control plane: http://127\.0\.0\.1:(\d+)", node.stdout()),
@@ -153,7 +174,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
         started.append(prometheus)
 
-        (tmp / "alertmanager.yml").write_text(alertmanager_config(node_port))
+        credentials = tmp / "alertmanager.token"
+        credentials.write_text(AM_TOKEN + "\n")
+        credentials.chmod(0o600)
+        (tmp / "alertmanager.yml").write_text(alertmanager_config(node_port, credentials))
         alertmanager_port = free_port()
         alertmanager = Process(
             "alertmanager",
@@ -167,7 +191,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
         stack = Stack(node, prometheus, alertmanager, node_url,
                       f"http://127.0.0.1:{prometheus_port}",
-                      f"http://127.0.0.1:{alertmanager_port}")
+                      f"http://127.0.0.1:{alertmanager_port}", tmp / "journal.jsonl")
         for name, url in [("prometheus", stack.prometheus_url),
                           ("alertmanager", stack.alertmanager_url)]:
             wait_for(functools.partial(answers_ok, f"{url}/-/ready"),
@@ -236,6 +260,56 @@ def test_a_critical_alert_through_alertmanager_moves_the_node_to_reducing(stack:
              == TRADING_STATE_REDUCING,
              timeout=10, what="Prometheus never saw troupe_trading_state 1",
              processes=stack.processes)
+
+
+def alertmanager_actions(stack: Stack) -> list[dict[str, Any]]:
+    return [record["data"] for record in iter_journal(stack.journal)
+            if record["kind"] == "ControlAction" and record["data"]["source"] == "alertmanager"]
+
+
+def post_alerts(stack: Stack, alerts: list[dict[str, Any]]) -> None:
+    status, body = http("POST", f"{stack.alertmanager_url}/api/v2/alerts", alerts)
+    assert status == 200, f"Alertmanager refused the alerts: {status} {body[:300]!r}"
+
+
+STORM = [{"labels": {"alertname": "Storm", "severity": "critical", "job": JOB,
+                     "instance": f"i{i:03d}"}} for i in range(200)]
+
+
+def test_a_storm_of_alerts_in_one_group_is_one_command_and_one_record(stack: Stack) -> None:
+    before = len(alertmanager_actions(stack))
+    post_alerts(stack, STORM)
+    storm = wait_for(lambda: [a for a in alertmanager_actions(stack)[before:]
+                              if "Storm" in a["reason"]] or None,
+                     timeout=20, what="the storm never reached /am-webhook",
+                     processes=stack.processes)
+    time.sleep(2)  # anything Alertmanager would still send for this group has been sent
+    records = alertmanager_actions(stack)[before:]
+    assert len(records) == 1, records
+    assert storm[0]["reason"] == "alerts: Storm" and storm[0]["ok"] is False  # already reducing
+    assert storm[0]["detail"] == "already reducing: an alert only tightens"
+
+
+def test_an_operators_halt_outlives_the_resolution_of_the_alerts(stack: Stack) -> None:
+    status, _ = http("POST", f"{stack.node_url}/control",
+                     {"action": "halt", "reason": "operator takes over"},
+                     headers={"X-Auth-Token": TOKEN})
+    assert status == 200
+    wait_for(lambda: get_json(f"{stack.node_url}/readyz")[1].get("state") == "halted",
+             timeout=10, what="the node never halted", processes=stack.processes)
+    now = datetime.now(UTC).isoformat()
+    resolved = [{**alert, "endsAt": now} for alert in
+                [{"labels": {"alertname": "TestCritical", "severity": "critical", "job": JOB}},
+                 *STORM]]
+    before = len(alertmanager_actions(stack))
+    post_alerts(stack, resolved)
+    resumes = wait_for(lambda: [a for a in alertmanager_actions(stack)[before:]
+                                if a["action"] == "resume"] or None,
+                       timeout=30, what="no resolved notification reached /am-webhook",
+                       processes=stack.processes)
+    assert all(not a["ok"] for a in resumes), resumes
+    assert "not by an alert: only an operator resumes it" in resumes[0]["detail"]
+    assert get_json(f"{stack.node_url}/readyz")[1]["state"] == "halted"
 
 
 def test_the_node_exits_cleanly_on_sigterm(stack: Stack) -> None:

@@ -41,7 +41,7 @@ EXPERIMENT = CONFIG_DIR / "avellaneda_stoikov.toml"
 LIVE_ENV = {
     "BINANCE_API_KEY": "key-0123456789",
     "BINANCE_API_SECRET": "binance-secret-value",
-    "TROUPE_CONTROL_TOKEN": "control-token-value",
+    "TROUPE_CONTROL_TOKEN": "control-token-value-0123",
 }
 MINIMAL = '[node]\nprofile = "paper"\n'
 INSTRUMENT = """
@@ -96,9 +96,9 @@ def test_paper_config_loads_without_any_environment() -> None:
 
 
 def test_paper_config_takes_the_control_token_from_the_environment() -> None:
-    config = load_config(PAPER, environ={"TROUPE_CONTROL_TOKEN": "tok-123"})
+    config = load_config(PAPER, environ={"TROUPE_CONTROL_TOKEN": "tok-123-0123456789"})
     assert isinstance(config, NodeConfig)
-    assert config.control.token == Secret("tok-123")
+    assert config.control.token == Secret("tok-123-0123456789")
     assert config.control.token is not None
     assert config.control.token.reference == "env:TROUPE_CONTROL_TOKEN"
 
@@ -438,12 +438,12 @@ def test_override_whole_values_of_any_type() -> None:
             'control.token={ env = "MY_TOKEN" }',
             "metrics.hdr_per_actor=false",
         ],
-        environ={"MY_TOKEN": "abc"},
+        environ={"MY_TOKEN": "abc-0123456789-xyz"},
     )
     assert isinstance(config, NodeConfig)
     assert config.control.alertmanager.matchers == {"severity": "page", "team": "mm"}
     assert [b.value for b in config.venue.backoff_blocks] == ["new", "cancel"]
-    assert config.control.token == Secret("abc")
+    assert config.control.token == Secret("abc-0123456789-xyz")
     assert config.metrics.hdr_per_actor is False
 
 
@@ -501,12 +501,13 @@ def test_missing_environment_variable(write: Any) -> None:
 
 def test_secret_from_an_owner_only_file(write: Any, tmp_path: Path) -> None:
     secret_file = tmp_path / "token"
-    secret_file.write_text("file-token\n")
+    secret_file.write_text("file-token-0123456789\n")
     secret_file.chmod(0o600)
     config = load_config(write(MINIMAL + f'[control]\ntoken = {{ file = "{secret_file}" }}\n'))
     assert isinstance(config, NodeConfig)
     assert config.control.token is not None
-    assert config.control.token.reveal() == "file-token"  # the final newline is not part of it
+    # the final newline is not part of it
+    assert config.control.token.reveal() == "file-token-0123456789"
 
 
 @pytest.mark.parametrize(
@@ -589,6 +590,23 @@ def test_redacted_config_loads_back_into_the_same_config(path: Path, tmp_path: P
     again = tmp_path / "effective.toml"
     again.write_text(redacted(config))
     assert load_config(again, environ=LIVE_ENV) == config
+
+
+@pytest.mark.parametrize("key", ["token", "alertmanager.token"])
+def test_a_short_token_is_refused_without_showing_it(key: str) -> None:
+    found = problems(PAPER, (f'control.{key}={{ env = "SHORT" }}',), SHORT="hunter2-abc")
+    assert found == [f"control.{key}: is 11 characters long; a token needs at least 16 "
+                     "(e.g. from `openssl rand -hex 16`) (from --set)"]
+
+
+def test_beyond_loopback_the_webhook_needs_a_token() -> None:
+    assert problems(PAPER, ("control.listen_host=0.0.0.0",)) == [
+        "control.alertmanager.token: required when control.listen_host (0.0.0.0) is beyond "
+        'loopback: give { env = "NAME" } or { file = "/path" }']
+    config = load_config(PAPER, ("control.listen_host=0.0.0.0",
+                                 'control.alertmanager.token={ env = "AM" }'),
+                         environ={"AM": "am-token-0123456789"})
+    assert isinstance(config, NodeConfig)
 
 
 # ------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ parser), or the registry's sample values, never the sink's internals.
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 
 import pytest
@@ -331,6 +332,23 @@ def test_handling_values_keep_three_significant_digits():
     assert histogram.get_min_value() == 1
     sink.record_handling("a", 5)
     assert sink.handling_histograms()["a"].get_total_count() == 6  # folds only what is new
+
+
+def test_scrape_time_quantiles_are_the_hdr_histograms_own():
+    sink = PrometheusMetrics()
+    rng = random.Random(5)
+    for _ in range(5_000):
+        sink.record_handling("a", int(rng.lognormvariate(9, 2)))
+    for ns in (0, 1, 2047, 2048, 60_000_000_000, 90_000_000_000):
+        sink.record_handling("b", ns)
+    summary = {actor: (quantiles, count, total)
+               for actor, quantiles, count, total in sink.handling.summary()}
+    for actor, histogram in sink.handling_histograms().items():
+        quantiles, count, total = summary[actor]
+        assert count == histogram.get_total_count()
+        assert quantiles == [histogram.get_value_at_percentile(q) / 1e9
+                             for q in (50, 99, 99.9)]
+        assert total > 0
 
 
 # -- build info and the exposition ---------------------------------------------------------------

@@ -20,12 +20,13 @@ TOKEN = "test-token-0123456789"
 
 
 class Node:
-    def __init__(self, journal: Path) -> None:
+    def __init__(self, journal: Path, *overrides: str) -> None:
         env = {**os.environ, "TROUPE_CONTROL_TOKEN": TOKEN}
+        sets = [arg for override in overrides for arg in ("--set", override)]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "supervision.main", "config/paper.toml",
              "--set", f"journal.path={journal}", "--set", "control.listen_port=0",
-             "--set", "market.speed=5"],
+             "--set", "market.speed=5", *sets],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
@@ -47,13 +48,16 @@ class Node:
         headers = {"Content-Type": "application/json"}
         if token is not None:
             headers["X-Auth-Token"] = token
-        request = urllib.request.Request(self.base + "/control", json.dumps(body).encode(),
-                                         headers=headers, method="POST")
+        return self.post("/control", json.dumps(body).encode(), headers)[0]
+
+    def post(self, path: str, body: bytes,
+             headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(self.base + path, body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status
+                return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            return exc.code
+            return exc.code, json.loads(exc.read())
 
     def wait_for(self, predicate: Any, what: str, timeout: float = 20.0) -> Any:
         deadline = time.monotonic() + timeout
@@ -68,9 +72,11 @@ class Node:
         status, body = self.get("/readyz")
         return status, json.loads(body)
 
-    def metric(self, name: str) -> float | None:
+    def metric(self, name: str, labels: str = "") -> float | None:
+        """A sample's value; `labels` as the exposition writes them (`a="x",b="y"`)."""
         _, text = self.get("/metrics")
-        found = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
+        pattern = rf"{{{re.escape(labels)}}}" if labels else r"(?:{[^}]*})?"
+        found = re.search(rf"^{name}{pattern} (\S+)$", text, re.MULTILINE)
         return float(found.group(1)) if found else None
 
     def stop(self) -> int:
@@ -97,7 +103,7 @@ def test_a_halt_over_http_stops_trading_and_survives_a_restart(tmp_path: Path) -
         status, ready = node.wait_for(
             lambda: (r := node.readyz())[1]["state"] == "halted" and r, "HALTED")
         assert status == 503
-        assert node.metric("troupe_trading_state") == 2
+        node.wait_for(lambda: node.metric("troupe_trading_state") == 2, "the gauge (cached 1 s)")
         assert node.metric("troupe_control_actions_total") == 1
     finally:
         assert node.stop() == 0
