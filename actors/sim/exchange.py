@@ -2,7 +2,8 @@
 
 Pure and deterministic: no clock (times are int ns passed in), no I/O, and no randomness drawn
 (the `rng` is kept for models that will need one), so the same calls give the same reports. The
-SimVenue actor wraps it with latency, rate limits and routing; this module only decides what the
+simulated venue's transport (`actors.sim.venue.SimTransport`) wraps it with latency and rate
+limits, and the generic venue connection routes its reports; this module only decides what the
 venue would answer. Every method returns the venue reports it caused, in order, stamped
 `venue_ns=now_ns` (`recv_ns` stays 0: the connection sets it when a report reaches us).
 
