@@ -21,7 +21,8 @@ from supervision.node.venues import UnknownVenueKind, VenueAdapter, VenueBuild, 
 from supervision.runtime.deterministic import DeterministicHost
 
 ROOT = Path(__file__).resolve().parents[3]
-LIVE_ENV = {"TROUPE_CONTROL_TOKEN": "t", "BINANCE_API_KEY": "k", "BINANCE_API_SECRET": "s"}
+LIVE_ENV = {"TROUPE_CONTROL_TOKEN": "0123456789abcdef0123", "BINANCE_API_KEY": "k",
+            "BINANCE_API_SECRET": "s"}
 
 
 def started_node(path: str, mode: Mode, tmp_path: Path, env: dict[str, str]) -> Node:
