@@ -30,6 +30,10 @@ Bad input from outside the process: refuse it with one clear line, change nothin
   actor, a timeout, a cancelled confirmation); the console prints it as one `error:` line.
 - `supervision.repl.server.ReplSocketError`: the REPL's socket path cannot be served (too long,
   not a socket, another node's); the node runs on without the REPL and says why.
+- `supervision.fakevenue.faults.FaultError` (ValueError): a fault the fake venue does not know
+  or a value that is not a number; `--fault` exits 2, `POST /fake/faults` answers 400.
+- `supervision.fakevenue.desk.VenueError`: the fake venue refuses an order request with
+  Binance's HTTP status, code and words (it becomes the REST answer, never a crash).
 - `supervision.repl.wire.WireError`: a REPL peer sent something that is not the protocol; that
   session ends.
 - `supervision.control.server.BindError` (OSError): the control plane cannot listen where the

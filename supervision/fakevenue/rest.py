@@ -1,0 +1,151 @@
+"""The fake venue's REST API: the calls ccxt's binance client makes, as an ASGI app for hypercorn.
+
+Spot paths are under `/api/v3`, USD-M ones under `/fapi/v1` (and `/fapi/v2`, `/fapi/v3` for
+account and positions), as on Binance; ccxt reaches them when its `urls['api']` point here.
+Parameters are read from the query string and a form body alike; signatures are not checked
+(a fake has nothing to protect), but a private call without `X-MBX-APIKEY` is refused as on
+Binance (-2015), so a client that forgets its key finds out here.
+
+Every answer carries `X-MBX-USED-WEIGHT-1M` (the weight spent in the current minute) and, on
+order calls, `X-MBX-ORDER-COUNT-10S`; a throttled request is answered 429 with `Retry-After`.
+`/fake/faults` (POST a JSON object) arms faults, `/fake/state` (GET) shows the desk and faults.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import trio
+
+from supervision.fakevenue.desk import VenueError
+from supervision.fakevenue.faults import FaultError
+
+__all__ = ["RestApp"]
+
+Reply = tuple[int, Any, list[tuple[bytes, bytes]]]
+_PRIVATE = ("order", "openOrders", "allOpenOrders", "account", "myTrades", "userTrades",
+            "positionRisk", "userDataStream", "listenKey", "balance")
+
+
+class RestApp:
+    def __init__(self, venue: Any) -> None:  # the FakeVenue (which imports this module)
+        self.venue = venue
+        self.requests = 0
+        self.weight_minute = (0, 0)  # (minute, weight used)
+
+    async def __call__(self, scope: Any, receive: Callable[..., Any],
+                       send: Callable[..., Any]) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                reply = {"lifespan.startup": "lifespan.startup.complete",
+                         "lifespan.shutdown": "lifespan.shutdown.complete"}.get(message["type"])
+                if reply:
+                    await send({"type": reply})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        status, payload, headers = await self.handle(scope, body)
+        data = json.dumps(payload, separators=(",", ":")).encode()
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), *headers]})
+        await send({"type": "http.response.body", "body": data})
+
+    async def handle(self, scope: Any, body: bytes) -> Reply:
+        method, path = scope["method"], scope["path"]
+        self.requests += 1
+        venue, faults = self.venue, self.venue.faults
+        if path.startswith("/fake/"):
+            return self._fake(method, path, body)
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", ())}
+        params = dict(parse_qsl(scope.get("query_string", b"").decode()))
+        if body and headers.get("content-type", "").startswith("application/x-www-form"):
+            params.update(parse_qsl(body.decode()))
+        endpoint = path.rsplit("/", 1)[-1]
+        if faults.take("rate_limit"):
+            venue.count("rate_limited")
+            retry = str(faults.retry_after_s).encode()
+            return 429, {"code": -1003, "msg": "Too many requests; current limit of IP is "
+                         "exceeded. Please use the websocket for live updates."}, [
+                (b"retry-after", retry), *self._weight(1)]
+        if endpoint in _PRIVATE and not headers.get("x-mbx-apikey"):
+            return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for "
+                         "action."}, self._weight(1)
+        try:
+            status, payload = await self._route(method, path, endpoint, params)
+        except VenueError as exc:
+            return exc.status, exc.body(), self._weight(1)
+        return status, payload, self._weight(_WEIGHTS.get(endpoint, 1))
+
+    async def _route(self, method: str, path: str, endpoint: str,
+                     p: dict[str, str]) -> tuple[int, Any]:
+        venue, desk = self.venue, self.venue.desk
+        key = (method, endpoint)
+        if endpoint in ("ping",):
+            return 200, {}
+        if endpoint == "time":
+            return 200, {"serverTime": venue.now_ms()}
+        if endpoint == "exchangeInfo":
+            return 200, venue.exchange_info()
+        if endpoint == "depth":
+            if p.get("symbol") not in desk.specs:
+                raise VenueError(400, -1121, "Invalid symbol.")
+            venue.count("snapshots")
+            return 200, venue.market.snapshot(int(p.get("limit", "1000")))
+        if key == ("POST", "order"):
+            return 200, await venue.create_order(p)
+        if key == ("DELETE", "order"):
+            return 200, await venue.apply(desk.cancel(p))
+        if key == ("GET", "order"):
+            return 200, desk.query(p)
+        if key == ("GET", "openOrders"):
+            return 200, desk.open_orders(p.get("symbol"))
+        if method == "DELETE" and endpoint in ("openOrders", "allOpenOrders"):
+            bodies = await venue.apply(desk.cancel_all(p.get("symbol", "")))
+            return 200, bodies if endpoint == "openOrders" else {"code": 200, "msg": "ok"}
+        if endpoint == "account":
+            return 200, venue.account()
+        if endpoint == "balance":
+            return 200, venue.account()["assets"]
+        if endpoint == "positionRisk":
+            return 200, desk.positions()
+        if endpoint in ("myTrades", "userTrades"):
+            return 200, desk.my_trades(p.get("symbol"))
+        if endpoint in ("userDataStream", "listenKey"):
+            return 200, {"listenKey": venue.listen_key} if method != "DELETE" else {}
+        raise VenueError(404, -1000, f"fake venue: no endpoint {method} {path}")
+
+    def _fake(self, method: str, path: str, body: bytes) -> Reply:
+        venue = self.venue
+        if path == "/fake/faults" and method == "POST":
+            try:
+                changes = json.loads(body or b"{}")
+                if not isinstance(changes, dict):
+                    raise FaultError("the body must be a JSON object")
+                venue.faults.update(changes)
+            except (FaultError, ValueError) as exc:
+                return 400, {"error": str(exc)}, []
+            return 200, venue.faults.as_dict(), []
+        if path == "/fake/state":
+            return 200, venue.state(), []
+        return 404, {"error": f"no {method} {path}"}, []
+
+    def _weight(self, weight: int) -> list[tuple[bytes, bytes]]:
+        minute = int(trio.current_time() // 60)
+        used = (self.weight_minute[1] if self.weight_minute[0] == minute else 0) + weight
+        self.weight_minute = (minute, used)
+        return [(b"x-mbx-used-weight-1m", str(used).encode())]
+
+
+_WEIGHTS = {"exchangeInfo": 20, "depth": 5, "account": 20, "myTrades": 20, "openOrders": 6,
+            "order": 1, "positionRisk": 5, "userTrades": 5}

@@ -1,0 +1,9 @@
+"""Real venue adapters: the I/O end of a venue connection, one package per venue.
+
+Each is a transport under the generic `actors.execution.venue_connection.VenueConnection`
+(the contract is `actors.execution.venue_transport`), registered by kind in the node's venue
+registry. Sockets and threads live here and nowhere else; the wire formats they speak are pure
+codecs in `protocols.venues`.
+"""
+
+__all__ = ["binance"]

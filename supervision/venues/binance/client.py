@@ -1,0 +1,97 @@
+"""ccxt's synchronous Binance client, pointed where we say, and what its answers mean for us.
+
+`make_client` builds `ccxt.binance` (spot) or `ccxt.binanceusdm` (USD-M) with every REST base
+URL replaced by `rest_url` (the fake venue, the testnet, or Binance itself), markets limited to
+the one kind we trade, no currency or margin look-ups (private calls a testnet key cannot make),
+and a request timeout. It is used only from the adapter's REST worker thread: ccxt's
+synchronous client blocks.
+
+`classify` maps a ccxt exception to one `Outcome` kind, in the order the issue sets, most
+specific first (ccxt's classes nest: `RateLimitExceeded` is a `DDoSProtection` is a
+`NetworkError`, and `RequestTimeout` is a `NetworkError` too):
+
+| ccxt exception                          | outcome       | what the adapter does            |
+|-----------------------------------------|---------------|----------------------------------|
+| RateLimitExceeded, DDoSProtection (429) | `throttled`   | budget backs off (Retry-After)   |
+| InvalidOrder, InsufficientFunds, ...    | `rejected`    | a Reject with the venue's words  |
+| OrderNotFound (on cancel)               | `unknown`     | CancelReject UNKNOWN_ORDER       |
+| RequestTimeout, NetworkError            | `lost`        | UNKNOWN, then reconcile          |
+| AuthenticationError, PermissionDenied   | `refused`     | a Reject (VENUE_UNAVAILABLE)     |
+| anything else                           | `lost`        | as a timeout: never a guess      |
+
+A 418 (IP ban) arrives as `DDoSProtection` with status 418: `banned`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+
+__all__ = ["classify", "make_client", "retry_after_s", "used_weight"]
+
+_SPOT_KEYS = ("public", "private", "v1")
+_USDM_KEYS = ("fapiPublic", "fapiPublicV2", "fapiPublicV3", "fapiPrivate", "fapiPrivateV2",
+              "fapiPrivateV3")
+
+
+def make_client(dialect: str, rest_url: str, *, api_key: str = "", secret: str = "",
+                timeout_s: float = 10.0) -> Any:
+    base = rest_url.rstrip("/")
+    options: dict[str, Any] = {"fetchCurrencies": False, "fetchMargins": False,
+                               "adjustForTimeDifference": False,
+                               "warnOnFetchOpenOrdersWithoutSymbol": False}
+    if dialect == "usdm":
+        options["fetchMarkets"] = {"types": ["linear"]}
+        client = ccxt.binanceusdm({"apiKey": api_key, "secret": secret, "options": options,
+                                   "timeout": int(timeout_s * 1000), "enableRateLimit": False})
+        for key in _USDM_KEYS:
+            version = client.urls["api"][key].rsplit("/", 1)[-1]
+            client.urls["api"][key] = f"{base}/fapi/{version}"
+    else:
+        options["fetchMarkets"] = {"types": ["spot"]}
+        client = ccxt.binance({"apiKey": api_key, "secret": secret, "options": options,
+                               "timeout": int(timeout_s * 1000), "enableRateLimit": False})
+        for key in _SPOT_KEYS:
+            client.urls["api"][key] = f"{base}/api/{'v1' if key == 'v1' else 'v3'}"
+    return client
+
+
+def classify(exc: BaseException) -> str:
+    """One of: throttled, banned, rejected, unknown, refused, lost (see the table above)."""
+    if isinstance(exc, ccxt.DDoSProtection):  # RateLimitExceeded is one
+        return "banned" if " 418 " in f" {exc} " or "418" in str(exc)[:40] else "throttled"
+    if isinstance(exc, ccxt.OrderNotFound):
+        return "unknown"
+    if isinstance(exc, ccxt.InvalidOrder | ccxt.InsufficientFunds | ccxt.BadSymbol
+                  | ccxt.BadRequest):
+        return "rejected"
+    if isinstance(exc, ccxt.AuthenticationError | ccxt.PermissionDenied | ccxt.AccountSuspended):
+        return "refused"
+    return "lost"  # RequestTimeout, NetworkError, and anything we cannot read
+
+
+def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
+    if not headers:
+        return None
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def retry_after_s(client: Any) -> float | None:
+    """The last response's Retry-After, in seconds, if it gave one."""
+    value = _header(getattr(client, "last_response_headers", None), "retry-after")
+    try:
+        return float(Decimal(value)) if value is not None else None
+    except ArithmeticError:
+        return None
+
+
+def used_weight(client: Any) -> int | None:
+    """The last response's X-MBX-USED-WEIGHT-1M: request weight spent this minute."""
+    value = _header(getattr(client, "last_response_headers", None), "x-mbx-used-weight-1m")
+    return int(value) if value is not None and value.isdigit() else None
