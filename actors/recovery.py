@@ -9,8 +9,10 @@ The rules, each on the safe side of a doubt:
 - **Ids are never reused.** Every `client_order_id` found anywhere in any record (sent,
   observed, reported, refused) raises the high-water mark of its namespace
   (`<prefix>-<strategy>`, see `actors.execution.ids.ClientOrderIds`); Hyperliquid cloids made by
-  `encode_cloid` count too, once their namespace is known. A strategy restarts its counter
-  from `high_water(prefix, strategy)`.
+  `encode_cloid` count too, once their namespace is known, and so does every block of counters
+  an `IdsReserved` record reserved ahead of use (an id may have reached the wire without any
+  other record of it when the process died). A strategy restarts its counter from
+  `high_water(prefix, strategy)`.
 - **An order is open until a report closes it.** `OrderSent` opens it; a `Reject`, `CancelAck`,
   `Expired`, a terminal `ReconcileResult` or fills adding up to its size close it. A fill is
   known by its order and its fill id together: the venue connection journals each fill twice
@@ -52,6 +54,7 @@ from protocols.journal import (
     ActorRestarted,
     CancelSent,
     ControlAction,
+    IdsReserved,
     JournalError,
     NodeStarted,
     NodeStopped,
@@ -81,7 +84,7 @@ __all__ = ["OpenOrder", "RecoveredState", "recover", "structure_record"]
 
 RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     RiskPersistentState, ControlAction, NodeStarted, NodeStopped, ActorRestarted, OrderSent,
-    CancelSent, ReplaceSent, ObservedIntent, TornLine, Ack, Reject, Fill, CancelAck,
+    CancelSent, ReplaceSent, ObservedIntent, TornLine, IdsReserved, Ack, Reject, Fill, CancelAck,
     CancelReject, Expired, ReconcileResult, OwnFill, NoTrade, RiskRefused, Scaled,
     TradingStateChanged, InstrumentHalted, InstrumentResumed,
 )}
@@ -248,6 +251,12 @@ class _Fold:
         elif len(value) == 34 and value.startswith("0x"):
             with contextlib.suppress(ValueError):
                 self.cloids.append((value[2:18], int(value[18:], 16)))
+
+    def _on_IdsReserved(self, _seq: int, data: Mapping[str, Any]) -> None:
+        reserved: IdsReserved = structure_record("IdsReserved", data)
+        namespace = f"{reserved.prefix}-{reserved.strategy}"
+        if reserved.up_to > self.high.get(namespace, -1):
+            self.high[namespace] = reserved.up_to
 
     # -- orders --------------------------------------------------------------------------------
     def _on_OrderSent(self, _seq: int, data: Mapping[str, Any]) -> None:

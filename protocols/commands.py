@@ -19,10 +19,12 @@ __all__ = ["CancelAll", "PauseQuoting", "ResumeQuoting"]
 
 @attrs.frozen(slots=True)
 class CancelAll:
-    """Cancel every resting order of the account (`instrument` None) or of one instrument."""
+    """Cancel every resting order of the account (`instrument` None) or of one instrument, and
+    with `strategy` only that strategy's orders (what a crashed strategy left behind)."""
 
     instrument: str | None
     reason: str
+    strategy: str | None = None
 
 
 @attrs.frozen(slots=True)

@@ -50,6 +50,12 @@ A request between actors that got no answer: the request may or may not have bee
 - `supervision.runtime.lifecycle.InspectError`: an actor asked about its state could not answer
   (not running, or the question itself failed); it is unharmed.
 
+A fault injected on purpose, or refused:
+- `supervision.runtime.faults.InjectedFault` (RuntimeError): raised by an armed `Fault` in place
+  of handling a message, so a rehearsed failure takes the ordinary failure path.
+- `supervision.node.assembly.FaultInjectionRefused` (ValueError): fault injection asked of a
+  live-mode node (real orders), or of an actor the node does not have.
+
 A fact the pure logic cannot book:
 - `actors.portfolio.ledger.UnknownInstrument` (KeyError): a fill for an instrument with no spec.
 

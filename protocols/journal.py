@@ -151,6 +151,36 @@ class ActorRestarted:
 
 
 @attrs.frozen(slots=True)
+class IdsReserved:
+    """Client order id counters of `<prefix>-<strategy>` up to `up_to` may be in use: journaled
+    before any of them is issued, so recovery starts above them (`ClientOrderIds`)."""
+
+    prefix: str
+    strategy: str
+    up_to: int
+
+
+@attrs.frozen(slots=True)
+class SupervisorGaveUp:
+    """Part of the tree exhausted its restarts: `actor` (a supervisor, or a child given up
+    alone), which `subtree` of the node it was, why, and what the node did about it."""
+
+    actor: str
+    subtree: str
+    reason: str
+    action: str
+
+
+@attrs.frozen(slots=True)
+class FaultInjected:
+    """An operator or a test armed (or, with `fault` empty, disarmed) a fault on `actor`."""
+
+    actor: str
+    fault: str
+    source: str
+
+
+@attrs.frozen(slots=True)
 class OrderSent:
     """A new order handed to the venue. Journaled *before* the wire: its id is then used."""
 

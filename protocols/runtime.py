@@ -72,6 +72,16 @@ class ChildTerminated:
 
 
 @attrs.frozen(slots=True)
+class ActorDown:
+    """Sent to each of an actor's watchers (`ChildSpec.watchers`) when one of its incarnations
+    ends abnormally: it raised, or it was killed. Whatever it left behind is for the watcher to
+    clean up; a restart, if any, follows as its supervisor decides."""
+
+    actor: str
+    reason: str
+
+
+@attrs.frozen(slots=True)
 class FailureRecord:
     """One entry of the supervision log: a failure, restart, escalation or give-up.
 

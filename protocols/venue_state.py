@@ -155,14 +155,16 @@ class SendActions:
 
 @attrs.frozen(slots=True)
 class CancelAllOrders:
-    """Cancel every resting order of the account on `instrument` (None: all instruments).
+    """Cancel every resting order of the account on `instrument` (None: all instruments); with
+    `strategy`, only the orders that strategy owns.
 
     The connection owns the order state machine, so it knows what rests; it may use the venue's
-    cancel-all endpoint or individual cancels."""
+    cancel-all endpoint or individual cancels (it must for one strategy's orders)."""
 
     instrument: str | None
     reason: str
     sent_ns: int
+    strategy: str | None = None
 
 
 @attrs.frozen(slots=True)

@@ -23,7 +23,9 @@ A priority mailbox lets a message overtake an older one, and two of those overta
   out after the cancel-all and rest under a kill switch (the Hummingbot issue 2534 lesson). So a
   cancel-all tells the actor itself a fence at level 2, behind every new order already in the
   mailbox; until the fence comes through, new orders and replaces in its scope are dropped
-  ("cancel_all"). Reduce-only exits and cancels are never fenced.
+  ("cancel_all"). Reduce-only exits and cancels are never fenced. A scope is an instrument, a
+  strategy (the risk gate's cancel-all for a strategy that crashed: what its dead incarnation
+  proposed must not reach the venue behind the sweep), or both.
 
 On a `CancelAll` the queued new orders in scope are dropped as well ("cancel_all"), and a
 `CancelAllOrders` goes to the connection at once, paid from the budget when it can be and sent
@@ -133,7 +135,7 @@ class BudgetDesk:
         self._queued_orders: dict[str, str] = {}  # cid -> instrument: unsent new OrderIntents
         self._cancelled: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
-        self._fences: dict[int, str | None] = {}
+        self._fences: dict[int, tuple[str | None, str | None]] = {}  # (instrument, strategy)
         self._serial = 0
         self._cancel_alls: list[CancelAll] = []
 
@@ -156,7 +158,7 @@ class BudgetDesk:
             if cid in self._cancelled:  # the queue's own words for the two cases
                 reason = ("cancel_pending" if isinstance(intent, ReplaceIntent)
                           else "cancelled_before_send")
-            elif not intent.reduce_only and self._fenced(intent.instrument):
+            elif not intent.reduce_only and self._fenced(intent.instrument, proposal.strategy):
                 reason = "cancel_all"
             if reason is not None:
                 out.drops.append((Dropped(intent, priority_of(intent), reason, now_ns, now_ns),
@@ -175,19 +177,22 @@ class BudgetDesk:
 
     def cancel_all(self, command: CancelAll, now_ns: int) -> Outbox:
         out = Outbox()
-        if command.instrument is None:
+        instrument, strategy = command.instrument, command.strategy
+        if instrument is None and strategy is None:
             for drop in self.queue.drop_level(Priority.NEW, now_ns, "cancel_all"):
                 self._dropped(drop, out)
         else:
-            doomed = [c for c, i in self._queued_orders.items() if i == command.instrument]
+            doomed = [c for c, i in self._queued_orders.items()
+                      if (instrument is None or i == instrument)
+                      and (strategy is None or self._strategy_of(c) == strategy)]
             for cid in doomed:
                 # The queue removes a queued order when its cancel arrives; the synthetic
                 # cancel's own record is not reported (nobody asked for it).
-                for drop in self.queue.put(CancelIntent(cid, command.instrument), now_ns):
+                for drop in self.queue.put(CancelIntent(cid, self._queued_orders[cid]), now_ns):
                     if isinstance(drop.intent, OrderIntent):
                         self._dropped(attrs.evolve(drop, reason="cancel_all"), out)
         self._serial += 1
-        self._fences[self._serial] = command.instrument
+        self._fences[self._serial] = (instrument, strategy)
         out.fence = self._serial
         if command not in self._cancel_alls:
             self._cancel_alls.append(command)
@@ -240,7 +245,8 @@ class BudgetDesk:
         for command in self._cancel_alls:
             if self.queue.budget.affordable(weight, Priority.CANCEL):
                 self.queue.budget.try_spend(weight, now_ns, Priority.CANCEL)  # best effort
-            out.cancel_alls.append(CancelAllOrders(command.instrument, command.reason, now_ns))
+            out.cancel_alls.append(CancelAllOrders(command.instrument, command.reason, now_ns,
+                                                   command.strategy))
         self._cancel_alls.clear()
         return None
 
@@ -261,8 +267,13 @@ class BudgetDesk:
         owner: ActionOwner = entry[0]
         return owner
 
-    def _fenced(self, instrument: str) -> bool:
-        return any(scope is None or scope == instrument for scope in self._fences.values())
+    def _fenced(self, instrument: str, strategy: str) -> bool:
+        return any((i is None or i == instrument) and (s is None or s == strategy)
+                   for i, s in self._fences.values())
+
+    def _strategy_of(self, cid: str) -> str | None:
+        entry = self._owners.get(cid)
+        return None if entry is None else entry[0].strategy
 
     def tracked(self) -> int:
         """Client order ids with live queued entries (for tests and introspection)."""

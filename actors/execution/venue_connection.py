@@ -190,7 +190,7 @@ class VenueConnection(Behaviour):
         self.transport.send(send, now)
 
     def _on_cancel_all(self, request: CancelAllOrders, now: int, ctx: Context) -> None:
-        open_ids = self.session.cancel_all(request.instrument, now)
+        open_ids = self.session.cancel_all(request.instrument, now, request.strategy)
         if not self.config.observe_only:
             self.transport.cancel_all(request, open_ids, now)
             return

@@ -132,10 +132,13 @@ class VenueSession:
                 out.append(Sent(intent, "replace", ttt, tracked is not None))
         return out
 
-    def cancel_all(self, instrument: str | None, now_ns: int) -> list[str]:
-        """Mark every open order in scope as being cancelled; returns their ids."""
+    def cancel_all(self, instrument: str | None, now_ns: int,
+                   strategy: str | None = None) -> list[str]:
+        """Mark every open order in scope (an instrument, a strategy: None is any) as being
+        cancelled; returns their ids."""
         cids = [cid for cid, t in self._orders.items()
-                if instrument is None or t.instrument == instrument]
+                if (instrument is None or t.instrument == instrument)
+                and (strategy is None or (t.owner is not None and t.owner.strategy == strategy))]
         for cid in cids:
             tracked = self._orders[cid]
             tracked.order.request_cancel(now_ns)

@@ -32,7 +32,8 @@ Methods (the connection calls them from its own actor, one call at a time):
 | `cancel_all(request, open_ids, now_ns)` | required | cancel what rests on `request.instrument`  |
 |                                         |          | (None: everywhere): a venue endpoint, or   |
 |                                         |          | one cancel per id of `open_ids` (what the  |
-|                                         |          | connection believes is open)               |
+|                                         |          | connection believes is open); with         |
+|                                         |          | `request.strategy`, only `open_ids`        |
 | `reconcile(now_ns)`                     | required | fetch the account's positions; answer with |
 |                                         |          | `VenuePositions` (the first one, at start, |
 |                                         |          | lets trading begin)                        |
@@ -207,7 +208,9 @@ class VenueTransport(abc.ABC):
     def cancel_all(self, request: CancelAllOrders, open_ids: Sequence[str],
                    now_ns: int) -> None:
         """Cancel what rests on `request.instrument` (None: every instrument). `open_ids` is
-        what the connection believes is open there, for a venue without a cancel-all call."""
+        what the connection believes is open there, for a venue without a cancel-all call.
+        With `request.strategy` set, cancel exactly `open_ids` (that strategy's orders): a
+        venue's cancel-all would take the other strategies' orders too."""
 
     @abc.abstractmethod
     def reconcile(self, now_ns: int) -> None:

@@ -19,6 +19,12 @@ Messages it understands:
 - The journal writer's JournalHealth: a node that cannot journal takes no new risk (REDUCING,
   source "journal") and is not resumed past REDUCING until the journal writes again.
 - Control commands, from `protocols.risk`: SetTradingState, Flatten, ResumeInstrument.
+- `ActorDown` for a strategy (the gate watches every strategy): a `CancelAll` scoped to that
+  strategy goes to the budget. The gate is the right watcher because everything the dead
+  incarnation proposed reached the gate's mailbox before the notice did, so the budget's fence
+  for the scope stands behind all of it: nothing that incarnation proposed rests on the venue
+  unknown to the next one. Which strategy an actor is comes from `strategy_actors` (the node's
+  map) and from the proposals themselves.
 
 Metrics: `troupe_risk_refusals_total{gate}` for every refusal, `troupe_risk_scaled_total{gate}`,
 `troupe_trading_state` (0 ACTIVE, 1 REDUCING, 2 HALTED),
@@ -34,7 +40,7 @@ what `persist_to` kept) or a process restart (from the journal).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actors.behaviour import Behaviour, Context, Ref
@@ -53,6 +59,7 @@ from protocols.risk import (
     RiskPersistentState,
     SetTradingState,
 )
+from protocols.runtime import ActorDown
 
 __all__ = ["RiskGate"]
 
@@ -69,6 +76,7 @@ class RiskGate(Behaviour):
         journal: Ref | None = None,
         restored: RiskPersistentState | None = None,
         persist_to: Sequence[Ref] = (),
+        strategy_actors: Mapping[str, str] | None = None,
     ) -> None:
         self.budget = budget
         self.subscribers = tuple(subscribers)
@@ -78,6 +86,8 @@ class RiskGate(Behaviour):
         self.persist_to = tuple(persist_to)
         self.rules = RiskState(config, restored)
         self._journaled = self.rules.version
+        # A proposer's actor name -> its strategy id: what the node said, then what proposals say.
+        self._strategy_of: dict[str, str] = dict(strategy_actors or {})
 
     def on_start(self, ctx: Context) -> None:
         ctx.gauge("troupe_trading_state", int(self.rules.state))
@@ -89,6 +99,9 @@ class RiskGate(Behaviour):
         rules = self.rules
         if isinstance(message, Proposal):
             return self._proposal(message, now, ctx)
+        if isinstance(message, ActorDown):
+            self._sweep(message, ctx)
+            return None
         effects: list[Effect]
         if isinstance(message, BookTop):
             effects = rules.on_book_top(message, now)
@@ -123,7 +136,17 @@ class RiskGate(Behaviour):
         self._carry_out(effects, ctx)
         return effects
 
+    def _sweep(self, down: ActorDown, ctx: Context) -> None:
+        strategy = self._strategy_of.get(down.actor)
+        if strategy is None:
+            return
+        ctx.tell(self.budget, CancelAll(None, f"{down.actor} went down: {down.reason}"[:200],
+                                        strategy=strategy))
+        ctx.count("troupe_risk_cancel_all_total")
+
     def _proposal(self, proposal: Proposal, now: int, ctx: Context) -> Verdict:
+        if proposal.reply_to is not None:
+            self._strategy_of[proposal.reply_to.name] = proposal.strategy
         decision = self.rules.check(proposal, now)
         if isinstance(decision, Approved):
             refused = ctx.tell(self.budget, decision.proposal)

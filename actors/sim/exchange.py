@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from actors.sim.account import SimAccount
@@ -244,6 +244,16 @@ class SimExchange:
             return [CancelReject(cid, CancelRejectCode.UNKNOWN_ORDER, UNKNOWN_ORDER,
                                  venue_ns=now_ns)]
         return [self._cancel(order, now_ns)]
+
+    def cancel_ids(self, cids: Iterable[str], now_ns: int) -> list[VenueReport]:
+        """A batch cancel by client order id, whatever the instrument; an id that does not
+        rest is rejected as unknown, like a single cancel."""
+        reports: list[VenueReport] = []
+        for cid in cids:
+            order = self._orders.get(cid)
+            instrument = order.instrument if order is not None else ""
+            reports += self.cancel(CancelIntent(cid, instrument), now_ns)
+        return reports
 
     def replace(self, intent: ReplaceIntent, now_ns: int) -> list[VenueReport]:
         """Rule 7: Ack(cid) and any fills on success; Reject(cid, code) and no change if not."""

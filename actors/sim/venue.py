@@ -127,6 +127,7 @@ class _Arrival:
 @attrs.frozen(slots=True)
 class _CancelAllArrival:
     request: CancelAllOrders
+    open_ids: tuple[str, ...]
 
 
 class _LiveDepth:
@@ -180,7 +181,7 @@ class SimTransport(VenueTransport):
 
     def cancel_all(self, request: CancelAllOrders, open_ids: Sequence[str],
                    now_ns: int) -> None:
-        self._push(now_ns, Path.CANCEL, _CancelAllArrival(request))
+        self._push(now_ns, Path.CANCEL, _CancelAllArrival(request, tuple(open_ids)))
 
     def reconcile(self, now_ns: int) -> None:
         # The positions as they are now, answered an ack latency later.
@@ -195,13 +196,21 @@ class SimTransport(VenueTransport):
                 if isinstance(item, _Arrival):
                     self._arrive(item.request, now_ns)
                 elif isinstance(item, _CancelAllArrival):
-                    if self._admit(1, now_ns):
-                        self._push(now_ns, Path.ACK, RequestAccepted(0), fifo="ack")
-                        self._report(self._exchange.cancel_all(item.request.instrument, now_ns),
-                                     now_ns, None)
+                    self._arrive_cancel_all(item, now_ns)
                 else:
                     out.append(item)
         return out
+
+    def _arrive_cancel_all(self, item: _CancelAllArrival, now_ns: int) -> None:
+        if not self._admit(1, now_ns):
+            return
+        self._push(now_ns, Path.ACK, RequestAccepted(0), fifo="ack")
+        exchange, request = self._exchange, item.request
+        if request.strategy is None:
+            reports = exchange.cancel_all(request.instrument, now_ns)
+        else:  # one strategy's orders, by id: the venue's cancel-all would take them all
+            reports = exchange.cancel_ids(item.open_ids, now_ns)
+        self._report(reports, now_ns, None)
 
     def next_due_ns(self) -> int | None:
         return self.delay.next_due()

@@ -16,7 +16,10 @@ Required (the engine does not run without them)
                                   `Engine(config)`. Fields `strategy` (the instance id: metric
                                   label, NoTrade record, client-order-id namespace) and `spec`
                                   (the `InstrumentSpec` it trades) are set by the node, and
-                                  `id_high_water` too when the class has it.
+                                  `id_high_water` and `ids` too when the class has them:
+                                  take client order ids from `config.ids` (one
+                                  `ClientOrderIds` for all incarnations, journaled ahead of
+                                  use) so a restart never reissues one.
     `config` (attribute)          the config it was built with
     ============================  ==============================================================
 

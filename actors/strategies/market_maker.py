@@ -126,6 +126,9 @@ class MarketMakerConfig:
     risk_cooldown_s: float = 1.0
     id_prefix: str = "tr"
     id_high_water: int = 0  # restore from the journal on restart: ids are never reused
+    # The node's one id source for this strategy, shared by every incarnation: a restart never
+    # reissues an id (None: a counter of our own from id_high_water, for tests and backtests).
+    ids: ClientOrderIds | None = attrs.field(default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.model is PricingModel.SYMMETRIC and not (self.fixed_spread_ticks or 0) > 0:
@@ -151,7 +154,8 @@ class QuoteEngine(Engine):
     def __init__(self, config: MarketMakerConfig) -> None:
         self.config = config
         self.spec = config.spec
-        self.ids = ClientOrderIds(config.id_prefix, config.strategy, config.id_high_water)
+        self.ids = config.ids or ClientOrderIds(config.id_prefix, config.strategy,
+                                                config.id_high_water)
         self.vol = EwmaVolatility(config.vol_halflife_s, config.vol_min_samples)
         self.orders = OrderSlots()
         self.inventory = Inventory()

@@ -17,7 +17,8 @@ What the path names, `module:attribute`, is one of
 - a ready `StrategyEntry`, for anything else.
 
 The config class is an attrs class. The node sets `strategy` (the instance id) and `spec` (the
-`InstrumentSpec`), and `id_high_water` (from the journal) when the class has that field; every
+`InstrumentSpec`), and `id_high_water` (from the journal) and `ids` (the strategy's one
+`ClientOrderIds`, shared by all its incarnations) when the class has those fields; every
 other field is a parameter the config may set under `[strategies.params]`, checked by name, type
 and validator with a `path: problem` line each. An unknown kind, a failing import or a target
 that is none of the above raises `UnknownStrategy`, whose message is one line.
@@ -48,7 +49,7 @@ BUILT_IN: dict[str, str] = {
 }
 
 # Config fields the node fills in itself: a config may not set them.
-NODE_SET_PARAMS = frozenset({"strategy", "spec", "id_high_water"})
+NODE_SET_PARAMS = frozenset({"strategy", "spec", "id_high_water", "ids"})
 _REQUIRED = ("strategy", "spec")
 
 Build = Callable[[Any, Ref, "Ref | None"], Behaviour]
@@ -85,11 +86,14 @@ class StrategyEntry:
                 if f.init and f.name not in NODE_SET_PARAMS}
 
     def make_config(self, *, strategy: str, spec: InstrumentSpec, params: Mapping[str, Any],
-                    id_high_water: int = 0) -> Any:
+                    id_high_water: int = 0, ids: Any = None) -> Any:
         """The config of one instance; raises what its class raises for bad values."""
         kwargs = dict(params, strategy=strategy, spec=spec)
-        if "id_high_water" in attrs.fields_dict(self.config_class):
+        fields = attrs.fields_dict(self.config_class)
+        if "id_high_water" in fields:
             kwargs["id_high_water"] = id_high_water
+        if "ids" in fields and ids is not None:
+            kwargs["ids"] = ids
         return self.config_class(**kwargs)
 
 

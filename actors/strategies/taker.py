@@ -96,6 +96,9 @@ class TakerConfig:
     cap_to_touch_qty: bool = True
     id_prefix: str = "tr"
     id_high_water: int = 0
+    # The node's one id source for this strategy, shared by every incarnation: a restart never
+    # reissues an id (None: a counter of our own from id_high_water, for tests and backtests).
+    ids: ClientOrderIds | None = attrs.field(default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.reference is Reference.VENUE_MID and not self.reference_instrument:
@@ -117,7 +120,8 @@ class TakerEngine(Engine):
     def __init__(self, config: TakerConfig) -> None:
         self.config = config
         self.spec = config.spec
-        self.ids = ClientOrderIds(config.id_prefix, config.strategy, config.id_high_water)
+        self.ids = config.ids or ClientOrderIds(config.id_prefix, config.strategy,
+                                                config.id_high_water)
         self.confirm = Confirmation(config.confirm_ttl_ms * _MS)
         self.orders = OrderSlots()
         self.inventory = Inventory()

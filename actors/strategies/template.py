@@ -41,12 +41,14 @@ class BlankWhy(enum.StrEnum):
 
 @attrs.frozen(slots=True, kw_only=True)
 class BlankConfig:
-    """`strategy`, `spec` and `id_high_water` are set by the node; every other field is a
-    parameter under `[strategies.params]`, checked by name, type and validator."""
+    """`strategy`, `spec`, `id_high_water` and `ids` are set by the node; every other field is
+    a parameter under `[strategies.params]`, checked by name, type and validator."""
 
     strategy: str
     spec: InstrumentSpec
     id_high_water: int = 0  # restored from the journal: client order ids are never reused
+    # The node's id source, shared by every incarnation of this strategy (restarts included).
+    ids: ClientOrderIds | None = attrs.field(default=None, eq=False, repr=False)
     id_prefix: str = "bk"
 
 
@@ -55,7 +57,8 @@ class BlankEngine(Engine):
 
     def __init__(self, config: BlankConfig) -> None:
         self.config = config
-        self.ids = ClientOrderIds(config.id_prefix, config.strategy, config.id_high_water)
+        self.ids = config.ids or ClientOrderIds(config.id_prefix, config.strategy,
+                                                config.id_high_water)
         self.orders = OrderSlots()  # our orders, at most one per side
         self.inventory = Inventory()  # signed lots from our own fills, each fill id once
 

@@ -436,10 +436,11 @@ class StrategyConfig:
     def entry(self) -> StrategyEntry:
         return strategy_entry(self.kind)
 
-    def to_config(self, spec: InstrumentSpec, *, id_high_water: int = 0) -> Any:
+    def to_config(self, spec: InstrumentSpec, *, id_high_water: int = 0,
+                  ids: Any = None) -> Any:
         """The strategy's own config object (e.g. a `MarketMakerConfig`)."""
         return self.entry.make_config(strategy=self.id, spec=spec, params=self.params,
-                                      id_high_water=id_high_water)
+                                      id_high_water=id_high_water, ids=ids)
 
 
 @attrs.frozen(slots=True, kw_only=True)

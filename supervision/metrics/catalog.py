@@ -173,6 +173,10 @@ _SPECS: tuple[MetricSpec, ...] = (
     _c("troupe_control_refused_total",
        "Control-plane requests refused by a guard (host, content_type, auth_rate_limited, "
        "busy).", "reason"),
+    _c("troupe_supervisor_give_ups_total",
+       "Parts of the tree that exhausted their restarts: strategy, strategies, source, risk, "
+       "venue, root (docs/failures.md says what each does to trading).", "subtree"),
+    _c("troupe_faults_injected_total", "Faults armed on an actor by fault injection.", "actor"),
     _g("troupe_trading_state", "Trading state: 0 active, 1 reducing, 2 halted."),
     _c("troupe_trading_state_changes_total",
        "Trading state changes, by the new state and the source that decided it.",

@@ -1,8 +1,8 @@
 """A trading node: its assembly from a config, its monitor, the journal, the live guard, the
 instance locks (one node per journal and venue account), the venue registry (`venue.kind` to a
-venue connection), running it on the live host, backtests in virtual time, and the progress line
-of a long run.
+venue connection), what it does when part of its tree gives up (the fail-safe), running it on
+the live host, backtests in virtual time, and the progress line of a long run.
 """
 
-__all__ = ['assembly', 'backtest', 'instance_lock', 'journal', 'live_guard', 'monitor',
-    'progress', 'run', 'venues']
+__all__ = ['assembly', 'backtest', 'failsafe', 'instance_lock', 'journal', 'live_guard',
+    'monitor', 'progress', 'run', 'venues']

@@ -20,6 +20,17 @@ troupe_control_actions_total{action,source} and journals it (one ControlAction r
 command, applied or refused). An alert's command is bounded (`_alert_refusal`): it only tightens,
 and resumes only what an alert decided. `apply` and `readiness` run on the node's event loop
 (the control plane, on its own thread, crosses to it through a bridge) and never block.
+
+Failures (docs/failures.md is the operator's table):
+- Each strategy has its own restart limit (`budget.restart_intensity` in `restart_period_s`):
+  past it, that strategy alone is given up and the others trade on. The risk gate watches every
+  strategy: when an incarnation dies, the orders it left are cancelled (scoped to that
+  strategy) before its next incarnation can quote, so none is left unknown to it.
+- Each strategy's client order ids come from one `ClientOrderIds` the node owns for the life of
+  the process, seeded from the journal and reserving blocks in the journal ahead of use: a
+  restart, in process or after kill -9, never reissues an id.
+- What happens when a supervisor gives up is `supervision.node.failsafe`'s to decide.
+- `inject_fault` arms a fault on any actor of the running node, except in live mode.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ from typing import Any
 
 from actors.behaviour import Behaviour, Ref
 from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
+from actors.execution.ids import ClientOrderIds
 from actors.execution.venue_connection import VenuePeers
 from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
 from actors.market.market_actor import MarketActor
@@ -45,20 +57,38 @@ from protocols.control import (
     Readiness,
 )
 from protocols.decisions import TradingState
+from protocols.errors import TroupeError
 from protocols.instruments import InstrumentSpec
-from protocols.journal import ControlAction
+from protocols.journal import ControlAction, FaultInjected
 from protocols.risk import Flatten, SetTradingState
 from supervision.config.schema import NodeConfig
+from supervision.node.failsafe import FailSafe
 from supervision.node.journal import JournalBacklog
 from supervision.node.live_guard import Mode
 from supervision.node.monitor import NodeMonitor, NodeView
 from supervision.node.venues import connection_factory
+from supervision.runtime.faults import Fault
 from supervision.runtime.mailbox import BoundedReject, ConflateByKey, StablePriority
 from supervision.runtime.refs import RefBook
-from supervision.runtime.specs import Backoff, ChildSpec, Restart, Strategy, SupervisorSpec
+from supervision.runtime.specs import (
+    Backoff,
+    ChildSpec,
+    Restart,
+    RestartLimit,
+    Strategy,
+    SupervisorSpec,
+)
 from supervision.runtime.supervisor import Supervisor, supervisor_child
 
-__all__ = ["Node"]
+__all__ = ["FaultInjectionRefused", "Node"]
+
+ID_BLOCK = 1000
+"""Client order ids reserved in the journal at a time, per strategy (`ClientOrderIds`)."""
+
+
+class FaultInjectionRefused(TroupeError, ValueError):
+    """A fault cannot be armed: live mode (real orders), or no such actor. One-line message."""
+
 
 log = logging.getLogger("troupe.node")
 SECOND = 1_000_000_000
@@ -95,6 +125,8 @@ class Node:
         self.journal: Ref | None = None  # the writer, by name: stable across its restarts
         self.journal_root: Ref | None = None  # its supervisor
         self.peers = VenuePeers()
+        self.ids: dict[str, ClientOrderIds] = {}  # per strategy id, for the life of the process
+        self.failsafe = FailSafe(self)
 
     # -- names ---------------------------------------------------------------------------------
     def ref(self, path: str) -> Any:
@@ -142,6 +174,8 @@ class Node:
         view = self.view
         self.monitor = host.spawn("monitor", lambda: NodeMonitor(view),
                                   mailbox=ConflateByKey(book_conflation_key))
+        host.on_record = self.failsafe.on_record
+        host.on_root_exit = self.failsafe.on_root_exit
         self.root = host.spawn("node", lambda: Supervisor(self._tree(source_factory)))
 
     def _tree(self, source_factory: Any | None) -> SupervisorSpec:
@@ -202,6 +236,7 @@ class Node:
         if self.journal is not None:
             gate_subs.append(self.journal)
         budget, journal, gate, specs = self.budget, self.journal, self.gate, dict(self.specs)
+        strategy_actors = {f"node/strategies/{s.id}": s.id for s in cfg.strategies}
         persist_to = [self.monitor] if self.monitor is not None else []
         portfolio_subs = [gate, *([self.monitor] if self.monitor is not None else [])]
         children = [
@@ -210,7 +245,8 @@ class Node:
                       mailbox=ConflateByKey(book_conflation_key)),
             ChildSpec("gate", lambda: RiskGate(budget, config=cfg.risk, subscribers=gate_subs,
                                                journal=journal, restored=self._risk_state(),
-                                               persist_to=persist_to),
+                                               persist_to=persist_to,
+                                               strategy_actors=strategy_actors),
                       mailbox=ConflateByKey(book_conflation_key)),
         ]
         return SupervisorSpec(children, Strategy.ONE_FOR_ONE,
@@ -225,24 +261,43 @@ class Node:
 
     def _strategy_tree(self) -> SupervisorSpec:
         caps = self.config.budget
+        intensity = max(caps.restart_intensity, 1)
+        # Each strategy has its own limit; the supervisor's is their sum, so it gives up only
+        # when more strategies fail than any one could alone.
+        limit = RestartLimit(intensity, caps.restart_period_s)
         children = []
         for strategy in self.config.strategies:
             children.append(ChildSpec(
                 strategy.id, self._strategy_factory(strategy), restart=Restart.TRANSIENT,
-                mailbox=ConflateByKey(book_conflation_key)))
+                mailbox=ConflateByKey(book_conflation_key), limit=limit,
+                watchers=(self.gate,)))
         return SupervisorSpec(children, Strategy.ONE_FOR_ONE,
-                              intensity=max(caps.restart_intensity, 1),
+                              intensity=intensity * max(len(children), 1),
                               period_s=caps.restart_period_s,
                               backoff=Backoff(min_s=0.5, max_s=30.0, jitter=0.2))
 
     def _strategy_factory(self, strategy: Any) -> Any:
         spec = self.specs[strategy.instrument]
-        prefix = str(strategy.params.get("id_prefix", "tr"))
-        high_water = (self.recovered.high_water(prefix, strategy.id)
-                      if self.recovered is not None else 0)
         gate, journal, build = self.gate, self.journal, strategy.entry.build
-        config = strategy.to_config(spec, id_high_water=high_water)
+        ids = self._ids_for(strategy)
+        config = strategy.to_config(spec, id_high_water=ids.high_water, ids=ids)
         return lambda: build(config, gate, journal)
+
+    def _ids_for(self, strategy: Any) -> ClientOrderIds:
+        """The strategy's one id source: every incarnation (and every rebuild of the tree)
+        continues it; the first is seeded from the journal."""
+        ids = self.ids.get(strategy.id)
+        if ids is None:
+            prefix = str(strategy.params.get("id_prefix", "tr"))
+            high_water = (self.recovered.high_water(prefix, strategy.id)
+                          if self.recovered is not None else 0)
+            ids = self.ids[strategy.id] = ClientOrderIds(
+                prefix, strategy.id, high_water, block=ID_BLOCK, reserve=self._journal_record)
+        return ids
+
+    def _journal_record(self, record: Any) -> None:
+        if self.journal is not None:
+            self.journal.tell(record)
 
     def _strategy_refs(self, instrument: str) -> list[Any]:
         return [self.ref(f"strategies/{s.id}") for s in self.config.strategies
@@ -315,16 +370,37 @@ class Node:
                     "once it writes again")
         return None
 
+    def inject_fault(self, actor: str, fault: Fault | None, source: str = "test") -> str:
+        """Arm `fault` on the actor at `actor` ("strategies/mm1", "venue/book:BTCUSDT", "risk":
+        a path below the node, or "node" for the root), or disarm it with None. Refused in live
+        mode: rehearsing failures is for paper and observe nodes. Returns what was armed."""
+        if self.mode is Mode.LIVE:
+            raise FaultInjectionRefused(
+                "fault injection is refused in live mode: this node sends real orders")
+        name = actor if actor == "node" or actor.startswith("node/") else f"node/{actor}"
+        cell = self.host.existing_cell(name)
+        if cell is None or cell.state.value == "dead":
+            raise FaultInjectionRefused(f"no actor named {name!r} in this node")
+        cell.inject_fault(fault)
+        described = "" if fault is None else fault.describe()
+        if fault is not None:
+            self.host.metrics.count("node", "troupe_faults_injected_total", 1, {"actor": name})
+        self._journal_record(FaultInjected(name, described, source))
+        log.warning("fault %s on %s by %s", described or "disarmed", name, source)
+        return described
+
     def readiness(self) -> Readiness:
         view = self.view
         max_age = self.config.risk.stale_book_ms * 1_000_000
         md, detail = view.md_ready(self.host.monotonic_ns(), max_age)
+        failure = self.failsafe.failure
         trading = (md and view.reconciled and view.state is TradingState.ACTIVE
-                   and view.journal_healthy)
+                   and view.journal_healthy and failure is None)
         journal = "ok" if view.journal_healthy else f"failing: {view.journal_error}"
+        extra = {} if failure is None else {"tree": failure}
         return Readiness(md, trading, self.mode.value, view.state.name.lower(),
                          {"books": detail, "reconciled": view.reconciled,
-                          "state_reason": view.state_reason, "journal": journal})
+                          "state_reason": view.state_reason, "journal": journal, **extra})
 
     def metrics_text(self) -> tuple[bytes, str]:
         text: tuple[bytes, str] = self.host.metrics.text()

@@ -10,6 +10,11 @@ Shutdown, on SIGINT/SIGTERM or at the end of `--duration`:
   5. journal a NodeStopped record and flush the journal (fsync), then stop it.
 A second signal forces the exit at once (exit code 130). Shutdown does not change the trading
 state: a halt is the operator's word and persists; a clean stop is not a halt.
+
+If the root supervisor gives up (`supervision.node.failsafe`), the node has halted and cancelled
+what it could; the same shutdown runs (journaling the reason) and the process exits with
+`EXIT_TREE_GAVE_UP` (3), so a process supervisor restarts it: never a live process without a
+working tree.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from supervision.config.load import NodeConfig
 from supervision.config.schema import MarketSource
 from supervision.metrics.prometheus import PrometheusMetrics
 from supervision.node.assembly import Node
+from supervision.node.failsafe import EXIT_TREE_GAVE_UP
 from supervision.node.instance_lock import (
     InstanceLockError,
     acquire_all,
@@ -58,6 +64,7 @@ from supervision.sources.synthetic import ContinuingSource
 __all__ = ["NodeMetrics", "RunningNode", "close_node", "open_node", "run_node"]
 
 SECOND = 1_000_000_000
+_TREE_CHECK_S = 0.1  # how often the run loop looks for a tree that gave up
 
 
 class NodeMetrics(PrometheusMetrics):
@@ -201,7 +208,7 @@ async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | N
         await close_node(config, running, reason)
         nursery.cancel_scope.cancel()
     print(summary(running.node, time.monotonic() - running.started), flush=True)
-    return 0
+    return 0 if running.node.failsafe.failure is None else EXIT_TREE_GAVE_UP
 
 
 async def _journal_up(node: Node) -> None:
@@ -246,17 +253,21 @@ async def _run_until_stop(config: NodeConfig, node: Node, duration: float | None
         deadline = math.inf if duration is None else trio.current_time() + duration
         next_status = trio.current_time() + interval
         while True:
-            wake = min(deadline, next_status)
+            wake = min(deadline, next_status, trio.current_time() + _TREE_CHECK_S)
             with trio.move_on_at(wake):
                 async for signum in signals:
                     name = signal.Signals(signum).name
                     print(f"\n{name}: stopping (send it again to force)", flush=True)
                     _force_on_second_signal()
                     return name
+            if node.failsafe.failure is not None:
+                print(f"stopping: {node.failsafe.failure}", flush=True)
+                return f"tree gave up: {node.failsafe.failure}"
             if trio.current_time() >= deadline:
                 return "duration"
-            print(status_line(node, time.monotonic() - started), flush=True)
-            next_status += interval
+            if trio.current_time() >= next_status:
+                print(status_line(node, time.monotonic() - started), flush=True)
+                next_status += interval
 
 
 def _force_on_second_signal() -> None:

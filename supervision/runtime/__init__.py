@@ -4,8 +4,9 @@ Hosts run behaviours (`DeterministicHost`: one thread, virtual time, for backtes
 `LiveHost`: a trio loop plus a thread per blocking actor); OTP supervisors restart them
 (`Supervisor` over a `SupervisorSpec` of `ChildSpec`s); mailboxes declare their backpressure
 (`BoundedReject`, `ConflateByKey`, `StablePriority`, `DropOldest`, `Unbounded`); refs address
-actors by name across restarts (`RefBook`). The runtime knows nothing of trading: it imports
-only `actors.behaviour` and `protocols`.
+actors by name across restarts (`RefBook`); a `Fault` armed on a cell (`inject_fault`) makes any
+actor fail on demand, and a child's `watchers` are told `ActorDown` when it dies. The runtime
+knows nothing of trading: it imports only `actors.behaviour` and `protocols`.
 
 This is one of four public tiers (see `actors.strategies`); the modules below it (cell, context,
 lifecycle, executors, bridge) are the runtime's own, and Troupe's modules import those
@@ -14,6 +15,7 @@ implementation modules, never this facade.
 
 from protocols.runtime import (
     ActorDead,
+    ActorDown,
     AskTimeout,
     ChildTerminated,
     FailureRecord,
@@ -23,6 +25,7 @@ from protocols.runtime import (
 from supervision.runtime.bridge import LoopBridge
 from supervision.runtime.context import AskRefused, MetricsSink
 from supervision.runtime.deterministic import DeterministicHost
+from supervision.runtime.faults import Fault, InjectedFault
 from supervision.runtime.introspection import ActorInfo, InMemoryMetrics, SupervisionLog
 from supervision.runtime.live import LiveHost
 from supervision.runtime.mailbox import (
@@ -34,7 +37,14 @@ from supervision.runtime.mailbox import (
     Unbounded,
 )
 from supervision.runtime.refs import NamedRef, RefBook
-from supervision.runtime.specs import Backoff, ChildSpec, Restart, Strategy, SupervisorSpec
+from supervision.runtime.specs import (
+    Backoff,
+    ChildSpec,
+    Restart,
+    RestartLimit,
+    Strategy,
+    SupervisorSpec,
+)
 from supervision.runtime.supervisor import (
     ChildInfo,
     Supervisor,
@@ -44,6 +54,7 @@ from supervision.runtime.supervisor import (
 
 __all__ = [
     "ActorDead",
+    "ActorDown",
     "ActorInfo",
     "AskRefused",
     "AskTimeout",
@@ -56,7 +67,9 @@ __all__ = [
     "DeterministicHost",
     "DropOldest",
     "FailureRecord",
+    "Fault",
     "InMemoryMetrics",
+    "InjectedFault",
     "LiveHost",
     "LoopBridge",
     "MailboxStats",
@@ -66,6 +79,7 @@ __all__ = [
     "Refused",
     "Reply",
     "Restart",
+    "RestartLimit",
     "StablePriority",
     "Strategy",
     "SupervisionLog",

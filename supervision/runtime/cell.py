@@ -11,8 +11,9 @@ The rules of an incarnation's life, in the order they apply:
    `on_start`, is a failure like any other.
 2. While RUNNING, system-lane items go first; user messages are handled one at a time.
 3. An exception in `receive` (or any BaseException: one actor's failure never stops the others)
-   discards the instance without `on_stop`, cancels its timers, stops the actors it spawned, and
-   tells the parent `ChildExit(ERROR)`. The mailbox keeps its messages for the next incarnation.
+   discards the instance without `on_stop`, cancels its timers, stops the actors it spawned,
+   tells its watchers `ActorDown` and the parent `ChildExit(ERROR)`. The mailbox keeps its
+   messages for the next incarnation.
 4. While not RUNNING, user messages wait in the mailbox. System items are still handled.
 5. `StopCell` runs `on_stop` and acknowledges with `CellStopped`; `ctx.stop()` does the same after
    the current message but tells the parent `ChildExit(NORMAL)`.
@@ -33,6 +34,9 @@ Introspection (`supervision.runtime.introspection`): an `Inspect` item in the sy
 answered on the actor's own thread, between two messages, so nobody reads a behaviour's state
 from another thread. A tracer (`trace`) sees each message just before `receive`; like timing,
 tracing swaps `_invoke`, so an untraced cell pays nothing for it.
+
+Fault injection (`inject_fault`, see `supervision.runtime.faults`) uses the same switch: an armed
+cell fails matching messages as if `receive` had raised, and an unarmed one pays nothing.
 """
 
 from __future__ import annotations
@@ -44,8 +48,9 @@ from typing import TYPE_CHECKING, Any
 
 from pykka._envelope import Envelope
 
-from protocols.runtime import ChildTerminated, FailureRecord, Refused
+from protocols.runtime import ActorDown, ChildTerminated, FailureRecord, Refused
 from supervision.runtime.context import ActorContext
+from supervision.runtime.faults import Fault, FaultState
 from supervision.runtime.lifecycle import (
     CellHandle,
     CellState,
@@ -106,6 +111,8 @@ class Cell:
         self.last_message_ns = 0
         self._timed = False
         self._tracer: Callable[[Any], None] | None = None
+        self.fault: FaultState | None = None
+        self.watchers: tuple[Ref, ...] = ()  # told ActorDown when an incarnation ends badly
         self._supervises = False
         self._stop_requested = False
         self.ref: Ref = self._make_ref()
@@ -151,6 +158,7 @@ class Cell:
             self._discard_incarnation()
             self.state = CellState.STOPPED
             self._record("stop", "killed after shutdown timeout")
+            self._tell_watchers("killed after shutdown timeout")
 
     def remove(self, why: str = "removed") -> None:
         if self.state is CellState.DEAD:
@@ -216,15 +224,22 @@ class Cell:
         self._tracer = tracer
         self._select_invoke()
 
+    def inject_fault(self, fault: Fault | None) -> None:
+        """Arm `fault` on this cell (replacing any armed one), or disarm with None."""
+        self.fault = None if fault is None else FaultState(fault)
+        self._select_invoke()
+
     def _select_invoke(self) -> None:
-        if self._tracer is not None:
-            self._invoke = self._invoke_traced  # type: ignore[method-assign]
+        if self._tracer is not None or self.fault is not None:
+            self._invoke = self._invoke_instrumented  # type: ignore[method-assign]
         elif self._timed:
             self._invoke = self._invoke_timed  # type: ignore[method-assign]
         else:
             self.__dict__.pop("_invoke", None)
 
-    def _invoke_traced(self, message: Any, reply_to: Any) -> None:
+    def _invoke_instrumented(self, message: Any, reply_to: Any) -> None:
+        """`_invoke` while traced or while a fault is armed: the tracer sees the message, then
+        a matching fault fails it instead of `receive`."""
         tracer = self._tracer
         if tracer is not None:
             try:
@@ -232,6 +247,15 @@ class Cell:
             except Exception:
                 log.exception("tracer failed for %s; tracing stopped", self.name)
                 self.trace(None)
+        state = self.fault
+        if state is not None and self.behaviour is not None and state.matches(message):
+            exc = state.fire(self.name)
+            if state.spent:
+                self.inject_fault(None)
+            if reply_to is not None:
+                reply_to.set_exception((type(exc), exc, None))
+            self._fail(exc, during_start=False)
+            return
         if self._timed:
             self._invoke_timed(message, reply_to)
         else:
@@ -360,7 +384,15 @@ class Cell:
         self._discard_incarnation()
         self.state = CellState.FAILED
         self._record("failure", self.last_failure)
+        self._tell_watchers(self.last_failure)
         self._tell_parent(ChildExit(self, ExitReason.ERROR, self.last_failure, during_start))
+
+    def _tell_watchers(self, reason: str) -> None:
+        for watcher in self.watchers:
+            refused = watcher.tell(ActorDown(self.name, reason))
+            if refused is not None:
+                log.error("%s could not tell %s that it went down: %s", self.name,
+                          watcher.name, refused.reason)
 
     def _tell_parent(self, exit_notice: ChildExit) -> None:
         if self.parent is not None:

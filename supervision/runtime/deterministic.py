@@ -140,6 +140,7 @@ class DeterministicHost:
         self.log = SupervisionLog()
         self.root_exits: list[ChildExit] = []
         self.on_root_exit: Callable[[ChildExit], None] | None = None
+        self.on_record: Callable[[FailureRecord], None] | None = None  # after the log has it
         self._on_handled: Callable[[str, int], None] | None = None
         self._now = start_ns
         self._epoch = epoch_ns
@@ -195,6 +196,8 @@ class DeterministicHost:
         self.log.record(record)
         self.metrics.count(record.actor, "troupe_supervision_events_total", 1,
                            {"kind": record.kind})
+        if self.on_record is not None:
+            self.on_record(record)
 
     def orphan_exit(self, cell: Cell, notice: ChildExit) -> None:
         self.root_exits.append(notice)

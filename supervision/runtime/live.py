@@ -211,6 +211,7 @@ class LiveHost:
         self.log = SupervisionLog()
         self.root_exits: list[ChildExit] = []
         self.on_root_exit: Callable[[ChildExit], None] | None = None
+        self.on_record: Callable[[FailureRecord], None] | None = None  # after the log has it
         self._on_handled: Callable[[str, int], None] | None = None
         self.dispatcher = LoopDispatcher(throughput=throughput, turn_budget_s=turn_budget_s)
         self._cells: dict[str, LiveCell] = {}
@@ -282,6 +283,8 @@ class LiveHost:
             self.log.record(record)
         self.metrics.count(record.actor, "troupe_supervision_events_total", 1,
                            {"kind": record.kind})
+        if self.on_record is not None:
+            self.on_record(record)
 
     def orphan_exit(self, cell: Cell, notice: ChildExit) -> None:
         with self._changed:

@@ -19,6 +19,15 @@ venue something (a reconnect storm gets an API key banned).
 
 A supervisor nests under another as `supervision.runtime.supervisor.supervisor_child(spec, id)`:
 these specs are data and know nothing of the behaviour that runs them.
+
+Two additions of ours, per child:
+- `limit`: the child's own restart intensity. A child restarted more often than that is given up
+  alone: removed for good (recorded as `give_up` under the child's name), while its supervisor
+  and siblings carry on. OTP would wrap the child in a supervisor of its own, marked temporary;
+  this is the same behaviour without a second name for every strategy.
+- `watchers`: refs told `protocols.runtime.ActorDown` whenever an incarnation of the child ends
+  abnormally, so the orders a crashed strategy left behind are somebody's job (Erlang's monitors,
+  set up by whoever assembles the tree).
 """
 
 from __future__ import annotations
@@ -30,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 if TYPE_CHECKING:
-    from actors.behaviour import Behaviour, MailboxSpec
+    from actors.behaviour import Behaviour, MailboxSpec, Ref
 
 
 class Strategy(Enum):
@@ -67,6 +76,14 @@ class Backoff:
 
 
 @attrs.frozen
+class RestartLimit:
+    """At most `intensity` restarts within `period_s` seconds."""
+
+    intensity: int = attrs.field(default=1, validator=_non_negative)
+    period_s: float = attrs.field(default=5.0, validator=_non_negative)
+
+
+@attrs.frozen
 class ChildSpec:
     id: str
     factory: Callable[[], Behaviour]
@@ -74,6 +91,8 @@ class ChildSpec:
     shutdown_s: float | None = attrs.field(default=5.0, validator=_non_negative)
     mailbox: MailboxSpec | None = None
     blocking: bool = False
+    limit: RestartLimit | None = None  # past it, this child alone is given up
+    watchers: tuple[Ref, ...] = attrs.field(default=(), converter=tuple)
 
 
 def _as_tuple(children: Iterable[ChildSpec]) -> tuple[ChildSpec, ...]:

@@ -11,6 +11,9 @@ Deliberate differences from OTP, each for a trading node's sake:
 - A failure in a child's start hook is counted like any failure and restarted under the same
   intensity rules, also at first start: a venue connection that cannot connect at boot should
   retry with back-off, not abort the node. (OTP aborts the supervisor's own start instead.)
+- A child may carry its own `RestartLimit`: past it, that child alone is given up (removed, and
+  recorded as `give_up` under its own name) and its restarts never count against the
+  supervisor's intensity, so one strategy that cannot run does not take its siblings down.
 """
 
 from __future__ import annotations
@@ -93,13 +96,14 @@ class _RestartDue:
 
 
 class _Child:
-    __slots__ = ("attempts", "cell", "spec", "started_ns")
+    __slots__ = ("attempts", "cell", "restarts", "spec", "started_ns")
 
     def __init__(self, spec: ChildSpec, cell: Cell) -> None:
         self.spec = spec
         self.cell = cell
         self.attempts = 0  # consecutive back-off attempts
         self.started_ns: int | None = None
+        self.restarts: deque[int] = deque()  # for the child's own limit, if it has one
 
 
 _Op = tuple[str, Any]  # ("start", child) | ("stop", child) | ("remove", child) | ("call", fn)
@@ -199,6 +203,9 @@ class Supervisor(Behaviour):
             return
         if child.spec.id in self._awaiting_restart:
             return  # already part of a restart in progress
+        if child.spec.limit is not None and not self._child_restart_allowed(ctx, child):
+            self._give_up_child(ctx, child, notice)
+            return
         if not self._restart_allowed(ctx):
             self._give_up(ctx, child, notice)
             return
@@ -221,6 +228,15 @@ class Supervisor(Behaviour):
         while self._restarts and now - self._restarts[0] > period_ns:
             self._restarts.popleft()
         return len(self._restarts) <= self.spec.intensity
+
+    def _child_restart_allowed(self, ctx: ActorContext, child: _Child) -> bool:
+        limit = child.spec.limit
+        assert limit is not None
+        now = ctx.monotonic_ns()
+        child.restarts.append(now)
+        while child.restarts and now - child.restarts[0] > int(limit.period_s * 1e9):
+            child.restarts.popleft()
+        return len(child.restarts) <= limit.intensity
 
     def _restart(self, ctx: ActorContext, failed: _Child) -> None:
         children = self._children
@@ -264,6 +280,19 @@ class Supervisor(Behaviour):
         ctx.log.error("supervisor %s gives up: %s failed too often", ctx.name, child.spec.id)
         self._close(ctx)
         self._ops.append(("call", ctx.cell.escalate))
+
+    def _give_up_child(self, ctx: ActorContext, child: _Child, notice: ChildExit) -> None:
+        limit = child.spec.limit
+        assert limit is not None
+        ctx.host.record(FailureRecord(  # type: ignore[attr-defined]
+            actor=child.cell.name, kind="give_up",
+            exception=f"own restart limit {limit.intensity} in {limit.period_s}s exceeded: "
+                      f"{notice.error}",
+            time_ns=ctx.monotonic_ns(), count=len(child.restarts),
+        ))
+        ctx.log.error("supervisor %s gives up on %s: it failed too often", ctx.name,
+                      child.spec.id)
+        self._remove(child, "given up: restarted too often")
 
     def _close(self, ctx: ActorContext) -> None:
         self._closing = True
@@ -335,8 +364,11 @@ class Supervisor(Behaviour):
                 existing.kill()  # left running by an incarnation of ours that crashed
             existing.parent = ctx.cell
             existing.factory = spec.factory
+            existing.watchers = spec.watchers
             return existing
         # Every host builds `Cell`s; its protocol only promises the handle a context needs.
-        return cast("Cell", ctx.host.create_cell(
+        cell = cast("Cell", ctx.host.create_cell(
             name, spec.factory, mailbox=spec.mailbox, blocking=spec.blocking, parent=ctx.cell
         ))
+        cell.watchers = spec.watchers
+        return cell

@@ -15,6 +15,8 @@ from actors.execution.ids import (
     encode_cloid,
     parse_client_order_id,
 )
+from actors.recovery import recover
+from protocols.journal import IdsReserved
 
 BINANCE_CLIENT_ID = re.compile(r"[a-zA-Z0-9_-]{1,36}")
 CLOID = re.compile(r"0x[0-9a-f]{32}")
@@ -105,3 +107,29 @@ def test_cloid_of_a_foreign_id_is_a_hash() -> None:
 @given(st.integers(1, 10**12 - 1), st.integers(1, 10**12 - 1))
 def test_cloids_of_distinct_counters_are_distinct(a: int, b: int) -> None:
     assert (encode_cloid(f"tr-s-{a}") == encode_cloid(f"tr-s-{b}")) == (a == b)
+
+
+def test_ids_are_reserved_in_the_journal_a_half_block_ahead_of_use() -> None:
+    reserved: list[IdsReserved] = []
+    ids = ClientOrderIds("tr", "mm", 7, block=10, reserve=reserved.append)
+    assert reserved == [IdsReserved("tr", "mm", 17)]  # before the first id is issued
+    issued = []
+    for _ in range(25):
+        issued.append(int(ids.next().rsplit("-", 1)[1]))
+        # Every id issued, and the next half block, was reserved before it was handed out.
+        assert reserved[-1].up_to >= issued[-1] + 5
+    assert issued == list(range(8, 33))
+    assert [r.up_to for r in reserved] == [17, 27, 37, 47]
+    assert ClientOrderIds("tr", "mm", 3).reserved == 3  # no reserve hook: nothing ahead
+
+
+def test_a_kill_after_a_reservation_restarts_above_it() -> None:
+    reserved: list[IdsReserved] = []
+    ids = ClientOrderIds("tr", "mm", 0, block=10, reserve=reserved.append)
+    for _ in range(3):
+        ids.next()  # these three never reached any other record: killed right after
+    lines = [{"seq": n + 1, "ts_ns": 0, "mono_ns": 0, "kind": "IdsReserved", "source": "mm",
+              "data": {"prefix": r.prefix, "strategy": r.strategy, "up_to": r.up_to}}
+             for n, r in enumerate(reserved)]
+    restarted = ClientOrderIds("tr", "mm", recover(lines).high_water("tr", "mm"))
+    assert int(restarted.next().rsplit("-", 1)[1]) > 3

@@ -68,7 +68,8 @@ def test_every_rule_has_a_unit_test():
     tests = (ASSETS / "rules_test.yml").read_text()
     for record in ("tick_to_trade_seconds", "order_ack_seconds", "cancel_ack_seconds"):
         assert f"troupe:{record}:p99_1m" in tests
-    for alert in ("TickToTradeP99High", "NoMarketData", "RestartStorm", "RejectRateHigh"):
+    for alert in ("TickToTradeP99High", "NoMarketData", "RestartStorm", "RejectRateHigh",
+                  "SupervisorGaveUp"):
         assert f"alertname: {alert}" in tests
 
 

@@ -1,0 +1,146 @@
+"""What the node does when part of its supervision tree gives up (DESIGN.md section 4).
+
+Supervisors restart what fails; when restarting does not help, they give up, and a trading node
+must then fail *safe*. The host reports every supervision record to `FailSafe.on_record` and the
+root supervisor's exit to `FailSafe.on_root_exit`; this module decides by subtree:
+
+| subtree    | who gave up                         | what the node does                          |
+|------------|-------------------------------------|---------------------------------------------|
+| strategy   | one strategy, past its own limit    | cancels its orders; it quotes no more; the  |
+|            |                                     | rest of the node trades on                  |
+| strategies | the strategies supervisor           | nothing more: the root restarts it          |
+| source     | the market source                   | nothing more: the root restarts it; books   |
+|            |                                     | go stale, so strategies stop quoting        |
+| risk       | the risk supervisor                 | HALTED (journaled as a supervisor's halt),  |
+| venue      | the venue supervisor                | every order cancelled through what survives |
+| journal    | the journal writer's supervisor     | as risk: nothing would be recorded any more |
+| root       | the node's root supervisor          | as risk, and the process exits non-zero     |
+
+The halt goes through `Node.apply` like an operator's, so it is counted, journaled as a
+`ControlAction` (recovery restores it even if the gate never confirmed it) and persisted by the
+gate when it next runs; the node's view says HALTED at once, with the reason, so `/readyz` is not
+ready even while the gate is down. Only an operator resumes. Every give-up is journaled
+(`SupervisorGaveUp`), counted in `troupe_supervisor_give_ups_total{subtree}` and alerted on
+(`SupervisorGaveUp` in docs/prometheus/alert_rules.yml). Restarts are journaled too
+(`ActorRestarted`), so the journal tells the whole story of a failure.
+
+`failure` is set once the tree cannot trade any more (the root gave up or exited): the node is
+then never ready, and `supervision.node.run` stops the process with exit code `EXIT_TREE_GAVE_UP`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from protocols.commands import CancelAll
+from protocols.control import ControlActionName, ControlCommand, ControlOutcome, clean_reason
+from protocols.decisions import TradingState
+from protocols.journal import ActorRestarted, SupervisorGaveUp
+from protocols.runtime import FailureRecord
+from supervision.node.monitor import NodeView
+
+__all__ = ["EXIT_TREE_GAVE_UP", "FailSafe", "subtree_of"]
+
+log = logging.getLogger("troupe.failsafe")
+
+EXIT_TREE_GAVE_UP = 3
+"""The process exit code when the root supervisor gave up: a process supervisor restarts it."""
+
+GIVE_UPS = "troupe_supervisor_give_ups_total"
+HALTING = frozenset({"risk", "venue", "journal", "root"})
+
+_ACTIONS = {
+    "strategy": "cancelled its orders; it quotes no more, the other strategies trade on",
+    "strategies": "left to the root supervisor, which restarts it",
+    "source": "left to the root supervisor, which restarts it",
+    "risk": "halted trading and cancelled every order",
+    "venue": "halted trading and cancelled every order",
+    "journal": "halted trading and cancelled every order",
+    "root": "halted trading, cancelled every order; the process exits",
+    "other": "nothing",
+}
+
+
+def subtree_of(actor: str) -> str:
+    """Which part of the node an actor name belongs to (see the module's table)."""
+    if actor == "node":
+        return "root"
+    if actor == "journal":
+        return "journal"
+    parts = actor.split("/")
+    if parts[0] != "node" or len(parts) < 2:
+        return "other"
+    top = parts[1]
+    if top == "strategies":
+        return "strategy" if len(parts) > 2 else "strategies"
+    return top if top in ("risk", "venue", "source") else "other"
+
+
+class Guarded(Protocol):
+    """What the fail-safe needs of the node (`supervision.node.assembly.Node`)."""
+
+    host: Any
+    view: NodeView
+    root: Any
+    journal: Any
+
+    @property
+    def budget(self) -> Any: ...
+
+    def apply(self, command: ControlCommand) -> ControlOutcome: ...
+
+
+class FailSafe:
+    def __init__(self, node: Guarded) -> None:
+        self.node = node
+        self.failure: str | None = None
+        for subtree in _ACTIONS:  # exported at 0 from the start, so a rise is seen as one
+            node.host.metrics.count("node", GIVE_UPS, 0, {"subtree": subtree})
+
+    def on_record(self, record: FailureRecord) -> None:
+        try:
+            if record.kind == "restart":
+                self._journal(ActorRestarted(record.actor, record.exception))
+            elif record.kind == "give_up":
+                self._gave_up(record)
+        except Exception:  # the hook runs inside a supervisor: it must not fail it
+            log.exception("fail-safe handling of %s failed", record)
+
+    def on_root_exit(self, notice: Any) -> None:
+        root = self.node.root
+        if root is None or getattr(notice.cell, "ref", None) is not root:
+            return  # the journal or the monitor: theirs is another story
+        if self.failure is None:
+            reason = f"the root supervisor exited: {notice.error or notice.reason}"
+            self.failure = reason
+            self._halt(reason)
+
+    def _gave_up(self, record: FailureRecord) -> None:
+        subtree = subtree_of(record.actor)
+        reason = f"{record.actor} gave up: {record.exception}"
+        node = self.node
+        if subtree == "strategy":
+            strategy = record.actor.rsplit("/", 1)[-1]
+            node.budget.tell(CancelAll(None, clean_reason(reason), strategy=strategy))
+        elif subtree in HALTING:
+            if subtree == "root":
+                self.failure = reason
+            self._halt(reason)
+        action = _ACTIONS[subtree]
+        node.host.metrics.count("node", GIVE_UPS, 1, {"subtree": subtree})
+        self._journal(SupervisorGaveUp(record.actor, subtree, record.exception, action))
+        log.error("%s (%s): %s", reason, subtree, action)
+
+    def _halt(self, reason: str) -> None:
+        """HALTED now in the node's view, through the gate when it runs, and every order
+        cancelled through the budget (queued in its mailbox if it is down)."""
+        node, why = self.node, clean_reason(f"supervisor: {reason}")
+        node.view.state, node.view.state_reason = TradingState.HALTED, why
+        node.apply(ControlCommand(ControlActionName.HALT, why, "supervisor"))
+        node.budget.tell(CancelAll(None, why))
+
+    def _journal(self, record: Any) -> None:
+        journal = self.node.journal
+        if journal is not None:
+            journal.tell(record)
