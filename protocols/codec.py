@@ -112,11 +112,42 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 
 def parse_units(text: str, unit: Decimal) -> int:
-    """A venue decimal string as an exact count of `unit`s (ticks or lots), via Decimal.
+    """A venue decimal string as an exact count of `unit`s (ticks or lots).
 
     Negative, non-numeric or off-unit values are a DecodeError: the venue (or our spec) is wrong,
-    and rounding would hide it.
+    and rounding would hide it. Plain `digits[.digits]` strings, which is what venues send, are
+    counted in integers (a few times faster than a Decimal division); anything else goes
+    through Decimal, which decides and words the error.
     """
+    whole, _, fraction = text.partition(".")
+    digits = whole + fraction
+    if digits.isdigit() and digits.isascii():
+        unit_int, unit_exp = _unit_parts(unit)
+        shift = unit_exp + len(fraction)  # value / unit = int(digits) / (unit_int * 10**shift)
+        if shift <= 0:
+            count, rest = divmod(int(digits) * 10 ** -shift, unit_int)
+        else:
+            count, rest = divmod(int(digits), unit_int * 10**shift)
+        if not rest:
+            return count
+    return _parse_units_decimal(text, unit)
+
+
+_UNIT_PARTS: dict[Decimal, tuple[int, int]] = {}
+
+
+def _unit_parts(unit: Decimal) -> tuple[int, int]:
+    """`unit` as (integer, exponent): Decimal("0.01") -> (1, -2). Memoized: a node has few."""
+    parts = _UNIT_PARTS.get(unit)
+    if parts is None:
+        sign, digits, exponent = unit.normalize().as_tuple()
+        if sign or not isinstance(exponent, int) or not unit:
+            raise DecodeError(f"a unit must be a positive finite decimal, got {unit}")
+        parts = _UNIT_PARTS[unit] = (int("".join(map(str, digits))), exponent)
+    return parts
+
+
+def _parse_units_decimal(text: str, unit: Decimal) -> int:
     try:
         whole, rest = divmod(Decimal(text), unit)
     except InvalidOperation:

@@ -66,6 +66,8 @@ from protocols.venues import binance, hyperliquid
 
 __all__ = ["BookConfig", "BookFeed", "OrderBookActor", "Step", "book_conflation_key"]
 
+_BINANCE_DEPTH = (binance.DepthDiff, binance.DepthSnapshot, binance.DepthDiffInUnits)
+
 SECOND = 1_000_000_000
 MS = 1_000_000
 VENUES = ("binance", "hyperliquid")
@@ -141,12 +143,24 @@ class BookFeed:
     def healthy(self) -> bool:
         return self.stale_reason is None
 
+    def in_units(self, message: Any) -> Any:
+        """`message` with its depth levels converted to this book's units, once, when it is a
+        Binance diff that converts (`DepthDiffInUnits`, for every book of the same units);
+        anything else as it is, to be decided (and any error counted) by `on_message`."""
+        sync = self.sync
+        if type(message) is binance.DepthDiff and isinstance(sync, BinanceBookSync):
+            try:
+                return sync.in_units(message)
+            except DecodeError:
+                return message
+        return message
+
     # -- input ----------------------------------------------------------------------------
     def on_message(self, message: Any, recv_ns: int, now_ns: int) -> Step:
         step = Step()
         binance_venue = self.config.venue == "binance"
-        if isinstance(message, binance.DepthDiff | binance.DepthSnapshot) and binance_venue:
-            regressed = isinstance(message, binance.DepthDiff) and self._venue_time(
+        if isinstance(message, _BINANCE_DEPTH) and binance_venue:
+            regressed = not isinstance(message, binance.DepthSnapshot) and self._venue_time(
                 message.event_time_ms, step)
             self._depth(message, recv_ns, now_ns, regressed, step)
         elif isinstance(message, hyperliquid.L2Book) and not binance_venue:
@@ -210,7 +224,7 @@ class BookFeed:
         try:
             if isinstance(sync, HyperliquidBookSync):
                 result = sync.on_l2book(message, recv_ns)
-            elif isinstance(message, binance.DepthDiff):
+            elif isinstance(message, binance.DepthDiff | binance.DepthDiffInUnits):
                 result = sync.on_diff(message, recv_ns)
             else:
                 result = sync.on_snapshot(message, recv_ns)

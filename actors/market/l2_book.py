@@ -26,7 +26,7 @@ from heapq import heapify, heappop, heappush, nlargest, nsmallest
 import attrs
 
 from protocols.codec import DecodeError, LevelConverter, Side, levels_to_units, parse_units
-from protocols.venues.binance import DepthDiff, DepthSnapshot
+from protocols.venues.binance import AnyDepthDiff, DepthDiff, DepthDiffInUnits, DepthSnapshot
 from protocols.venues.hyperliquid import L2Book
 
 __all__ = [
@@ -238,10 +238,11 @@ class BinanceBookSync:
     def __init__(self, tick: Decimal, lot: Decimal, max_buffer: int = 1000) -> None:
         self.book = OrderBook()
         self.state = SyncState.AWAITING_SNAPSHOT
+        self.tick, self.lot = tick, lot
         self._units = LevelConverter(tick, lot)
         # Bounded: when it overflows the oldest diffs go, and the next snapshot will not join
         # (RESYNC_NEEDED), which is the correct outcome rather than a silent hole.
-        self._buffer: deque[tuple[DepthDiff, int]] = deque(maxlen=max_buffer)
+        self._buffer: deque[tuple[AnyDepthDiff, int]] = deque(maxlen=max_buffer)
         self._last_id = -1  # update id the book reflects (snapshot's lastUpdateId or diff's u)
         self._joined = False  # a diff has been applied on top of the current snapshot
         self.applied = self.dropped = self.buffered = self.gaps = 0
@@ -255,7 +256,25 @@ class BinanceBookSync:
         """The book when it may be shown to strategies, None while unsynced or stale."""
         return self.book if self.state is SyncState.SYNCED else None
 
-    def on_diff(self, diff: DepthDiff, recv_ns: int) -> SyncResult:
+    def in_units(self, diff: DepthDiff) -> DepthDiffInUnits:
+        """The diff with its levels converted to this book's ticks and lots, once, so the same
+        object can feed several books of the same units. DecodeError if a level is off-unit."""
+        units = self._units
+        return DepthDiffInUnits(diff.symbol, diff.event_time_ms, diff.first_update_id,
+                                diff.final_update_id, self.tick, self.lot,
+                                tuple(units.convert(diff.bids)), tuple(units.convert(diff.asks)),
+                                diff.prev_final_update_id, diff.transaction_time_ms)
+
+    def _levels(self, diff: AnyDepthDiff) -> tuple[IntLevels, IntLevels]:
+        if type(diff) is DepthDiffInUnits:
+            if diff.tick != self.tick or diff.lot != self.lot:
+                raise DecodeError(f"levels in units {diff.tick}/{diff.lot}, the book's are "
+                                  f"{self.tick}/{self.lot}")
+            return diff.bids, diff.asks
+        units = self._units
+        return units.convert(diff.bids), units.convert(diff.asks)
+
+    def on_diff(self, diff: AnyDepthDiff, recv_ns: int) -> SyncResult:
         if self.state is not SyncState.SYNCED:
             self._buffer.append((diff, recv_ns))
             self.buffered += 1
@@ -294,7 +313,7 @@ class BinanceBookSync:
             self.crossed += 1
         return SyncResult(SyncOutcome.SNAPSHOT_APPLIED, crossed=crossed, applied=applied)
 
-    def _step(self, diff: DepthDiff, recv_ns: int) -> SyncResult:
+    def _step(self, diff: AnyDepthDiff, recv_ns: int) -> SyncResult:
         last = self._last_id
         prev = diff.prev_final_update_id
         if prev is None:  # spot
@@ -323,9 +342,8 @@ class BinanceBookSync:
             if diff.first_update_id > last:
                 self.stale_snapshots += 1
                 return self._go_stale(diff, recv_ns, _RESYNC)
-        units = self._units
         try:
-            bids, asks = units.convert(diff.bids), units.convert(diff.asks)
+            bids, asks = self._levels(diff)
         except DecodeError:
             # The book cannot take this diff, so the stream now has a hole: stale, and re-raise.
             self.state = SyncState.STALE
@@ -338,7 +356,7 @@ class BinanceBookSync:
             return _APPLIED_CROSSED
         return _APPLIED
 
-    def _go_stale(self, diff: DepthDiff, recv_ns: int, result: SyncResult) -> SyncResult:
+    def _go_stale(self, diff: AnyDepthDiff, recv_ns: int, result: SyncResult) -> SyncResult:
         self.state = SyncState.STALE
         self._buffer.append((diff, recv_ns))
         self.buffered += 1

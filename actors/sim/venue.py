@@ -255,7 +255,10 @@ class SimTransport(VenueTransport):
         if feed is None:
             self._now.append(Counted("troupe_sim_ignored_total", (("kind", "unknown_instrument"),)))
             return
-        step = feed.on_message(event.message, now, now)
+        # One conversion of the depth levels: the venue's copy and our book take the same
+        # integer levels.
+        message = feed.in_units(event.message)
+        step = feed.on_message(message, now, now)
         if step.resync is not None:
             # The venue's own copy lost the thread: only the source can give it a fresh book.
             self._now.append(ResyncRequest(event.instrument, step.resync))
@@ -270,7 +273,7 @@ class SimTransport(VenueTransport):
         if isinstance(event.message, binance.DepthSnapshot):
             self._answer_resyncs(event.instrument, now)
             return  # a REST answer, not a stream message: books get their own on request
-        self._push(now, Path.FEED, MarketData(event.instrument, event.message),
+        self._push(now, Path.FEED, MarketData(event.instrument, message),
                    fifo=("feed", event.instrument))
         if event.instrument in self.resync_pending and feed.healthy:
             self._answer_resyncs(event.instrument, now)

@@ -307,7 +307,9 @@ class FlowGuard:
     `recv_ns`, on the same monotonic clock as `now`.
     """
 
-    __slots__ = ("min_count", "min_qty", "prints", "same_side_ratio", "window_ns")
+    # `buys` and `qty` are kept as prints come and go: a check is O(1) however busy the window.
+    __slots__ = ("buys", "min_count", "min_qty", "prints", "qty", "same_side_ratio",
+                 "window_ns")
 
     def __init__(self, window_s: float, same_side_ratio: float, min_count: int,
                  min_qty: int | None = None) -> None:
@@ -317,19 +319,24 @@ class FlowGuard:
         self.min_count = min_count
         self.min_qty = min_qty
         self.prints: deque[TradePrint] = deque()
+        self.buys = self.qty = 0
 
     def add(self, trade: TradePrint) -> None:
         self.prints.append(trade)
+        self.buys += trade.aggressor is BookSide.BUY
+        self.qty += trade.qty
 
     def toxic(self, now_ns: int) -> bool:
-        while self.prints and self.prints[0].recv_ns <= now_ns - self.window_ns:
-            self.prints.popleft()
-        n = len(self.prints)
+        prints, oldest = self.prints, now_ns - self.window_ns
+        while prints and prints[0].recv_ns <= oldest:
+            gone = prints.popleft()
+            self.buys -= gone.aggressor is BookSide.BUY
+            self.qty -= gone.qty
+        n = len(prints)
         if n == 0:
             return False
-        buys = sum(1 for t in self.prints if t.aggressor is BookSide.BUY)
-        heavy = n >= self.min_count or (
-            self.min_qty is not None and sum(t.qty for t in self.prints) >= self.min_qty)
+        buys = self.buys
+        heavy = n >= self.min_count or (self.min_qty is not None and self.qty >= self.min_qty)
         return heavy and max(buys, n - buys) >= self.same_side_ratio * n
 
     def clears_in_s(self, now_ns: int) -> float:

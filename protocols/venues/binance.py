@@ -55,6 +55,25 @@ class DepthDiff:
 
 
 @attrs.frozen(slots=True)
+class DepthDiffInUnits:
+    """A `DepthDiff` whose levels are already integer (ticks, lots) of `tick` and `lot`: what a
+    depth diff becomes after its one conversion (by the simulated venue, which passes the same
+    object on to our book, or by a catalog replay, which stores integers). A book whose units
+    differ treats it as undecodable, exactly as it would an off-tick price string."""
+
+    symbol: str
+    event_time_ms: int
+    first_update_id: int
+    final_update_id: int
+    tick: Decimal
+    lot: Decimal
+    bids: tuple[tuple[int, int], ...]
+    asks: tuple[tuple[int, int], ...]
+    prev_final_update_id: int | None = None
+    transaction_time_ms: int | None = None
+
+
+@attrs.frozen(slots=True)
 class DepthSnapshot:
     """REST `GET /api/v3/depth` (spot) or `/fapi/v1/depth` (USD-M): the full book as of
     `last_update_id` (lastUpdateId). The futures body also has `E` and `T`, not needed here."""
@@ -105,6 +124,7 @@ class SubscriptionAck:
 
 
 BinanceMessage = DepthDiff | DepthSnapshot | Trade | BookTicker | SubscriptionAck
+AnyDepthDiff = DepthDiff | DepthDiffInUnits
 
 
 def parse_depth_diff(data: Any) -> DepthDiff:

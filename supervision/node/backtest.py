@@ -41,15 +41,16 @@ import attrs
 from actors.behaviour import Behaviour, Context
 from actors.market.book_actor import BookFeed
 from protocols.commands import CancelAll
+from supervision.catalog import CatalogReader, CatalogSource, build_catalog, is_catalog
 from supervision.config.schema import NodeConfig
 from supervision.node.assembly import Node
 from supervision.node.live_guard import Mode
 from supervision.node.progress import Progress
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.introspection import InMemoryMetrics
-from supervision.sources.replay import ReplaySource, sniff_recording
+from supervision.sources.replay import ReplaySource, sniff_messages, sniff_recording
 
-__all__ = ["BacktestResult", "JournalTape", "backtest_data", "run_backtest"]
+__all__ = ["BacktestResult", "JournalTape", "TallyMetrics", "backtest_data", "run_backtest"]
 
 SECOND = 1_000_000_000
 RUN_ID = "backtest"  # fixed: it is part of the simulated venue's fill ids
@@ -63,7 +64,7 @@ class BacktestResult:
     """What a backtest did. Money is exact (Decimal); `digest` fingerprints every order and
     report in order, so two runs agree on it exactly when they traded identically."""
 
-    data: str
+    data: str  # the file replayed: a recording, or its catalog
     lines: int  # recording lines read
     messages: int  # market-data events delivered
     wall_s: float
@@ -127,10 +128,20 @@ def backtest_data(config: NodeConfig) -> Path:
     return Path(config.data.path) if config.data.path else config.market.recording_path()
 
 
+def _sniff(path: Path) -> tuple[str, tuple[str, ...]]:
+    if not is_catalog(path):
+        return sniff_recording(path)
+    events = CatalogReader(path)
+    venue, symbols = sniff_messages(m for _, (_, _, m) in zip(range(2000), events, strict=False))
+    if not venue:
+        raise ValueError(f"{path}: no market data in its first events")
+    return venue, symbols
+
+
 def _fit_instruments(config: NodeConfig, path: Path,
                      notes: Callable[[str], None]) -> tuple[NodeConfig, str]:
     """Map the recording's symbol onto a one-instrument config, and name its book venue."""
-    venue, symbols = sniff_recording(path)
+    venue, symbols = _sniff(path)
     wanted = {i.venue_symbol for i in config.instruments}
     if symbols and not wanted & set(symbols) and len(config.instruments) == 1 \
             and len(symbols) == 1:
@@ -149,14 +160,24 @@ def run_backtest(config: NodeConfig, *, data: Path | None = None,
                  notes: Callable[[str], None] = lambda _: None) -> BacktestResult:
     """Run one backtest to the end of its data and return what it did."""
     path = data if data is not None else backtest_data(config)
+    if config.data.catalog and not is_catalog(path):
+        began = time.perf_counter()
+        path, built = build_catalog(path, Path(config.data.catalog_dir))
+        notes(f"catalog: built {path} in {time.perf_counter() - began:.1f}s" if built
+              else f"catalog: {path}")
     config, venue = _fit_instruments(config, path, notes)
-    metrics = InMemoryMetrics()
+    metrics = TallyMetrics()
     host = DeterministicHost(seed=config.node.seed, metrics=metrics)
     node = Node(config, Mode.PAPER, host, run_id=RUN_ID, book_venue=venue)
     mapping = {i.venue_symbol: i.symbol for i in config.instruments}
     speed = config.market.speed
 
+    units = {i.venue_symbol: (i.tick_size, i.lot_step) for i in config.instruments}
+
     def source(target: Any) -> ReplaySource:
+        if is_catalog(path):
+            return CatalogSource(path, mapping, target, speed, streams=BookFeed.STREAMS,
+                                 lossless=True, units=units)
         return ReplaySource(path, mapping, target, speed, streams=BookFeed.STREAMS,
                             lossless=True)
 
@@ -170,7 +191,9 @@ def run_backtest(config: NodeConfig, *, data: Path | None = None,
     node.start(journal, source)
     host.settle()  # the supervisors start their children
     replay = host.cell("node/source").behaviour
-    assert isinstance(replay, ReplaySource)
+    if not isinstance(replay, ReplaySource):
+        failure = host.cell("node/source").last_failure or "it did not start"
+        raise ValueError(f"the replay of {path} failed: {failure}")
     while not replay.done:
         host.advance(_SLICE_S)
         if progress is not None:
@@ -234,3 +257,20 @@ def main_backtest(config: NodeConfig, notice: str, *, stderr: TextIO | None = No
         return 2
     print(result.summary(), flush=True)
     return 0
+
+
+class TallyMetrics(InMemoryMetrics):
+    """A backtest's metrics: counters and gauges as `InMemoryMetrics` keeps them, observations
+    folded into a count and a sum, so memory does not grow with the data. No Prometheus
+    registry: nobody scrapes a backtest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tallies: dict[tuple[str, str], list[float]] = {}
+
+    def observe(self, actor: str, metric: str, value: float, labels: dict[str, str]) -> None:
+        tally = self.tallies.get((actor, metric))
+        if tally is None:
+            tally = self.tallies[(actor, metric)] = [0, 0.0]
+        tally[0] += 1
+        tally[1] += value

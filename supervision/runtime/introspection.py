@@ -131,8 +131,9 @@ class InMemoryMetrics:
         self.observations: dict[tuple[str, str, tuple[tuple[str, str], ...]], list[float]] = {}
 
     def count(self, actor: str, metric: str, amount: float, labels: dict[str, str]) -> None:
-        key = (actor, metric, tuple(sorted(labels.items())))
-        self.counters[key] = self.counters.get(key, 0) + amount
+        key = (actor, metric, tuple(sorted(labels.items())) if labels else ())
+        counters = self.counters
+        counters[key] = counters.get(key, 0) + amount
 
     def observe(self, actor: str, metric: str, value: float, labels: dict[str, str]) -> None:
         key = (actor, metric, tuple(sorted(labels.items())))

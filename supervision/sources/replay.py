@@ -41,7 +41,7 @@ from protocols.recording import classify
 from protocols.venues import binance, hyperliquid
 
 __all__ = ["RecordingReader", "ReplayEnded", "ReplaySource", "is_ticker_line", "iter_recording",
-           "stream_of"]
+           "sniff_messages", "sniff_recording", "stream_of"]
 
 log = logging.getLogger("troupe.sources")
 SECOND = 1_000_000_000
@@ -63,7 +63,8 @@ class _Continue:
     """A replay's note to itself: the next chunk (as fast as possible), or the next due line."""
 
 
-Line = tuple[int, int | None, str]  # (line number, ts or None if malformed, raw json or error)
+# (line number, ts or None if malformed, raw json or an error text; a catalog's decoded message)
+Line = tuple[int, int | None, Any]
 
 
 def iter_recording(path: str | PathLike[str]) -> Iterator[Line]:
@@ -81,9 +82,12 @@ def is_ticker_line(raw: str) -> bool:
     return raw.startswith('{"e":"bookTicker"')
 
 
+_DEPTH = (binance.DepthDiff, binance.DepthDiffInUnits, binance.DepthSnapshot, hyperliquid.L2Book)
+
+
 def stream_of(message: Any) -> Stream | None:
     """The stream a parsed message belongs to; None for frames that carry no market data."""
-    if isinstance(message, binance.DepthDiff | binance.DepthSnapshot | hyperliquid.L2Book):
+    if isinstance(message, _DEPTH):
         return Stream.DEPTH
     if isinstance(message, binance.Trade | hyperliquid.Trades):
         return Stream.TRADES
@@ -154,7 +158,7 @@ class _Router:
         return self.map.get(symbol) or self.map.get(symbol.upper())
 
     def route(self, message: Any) -> list[tuple[str | None, Any]]:
-        if isinstance(message, binance.DepthDiff):
+        if isinstance(message, binance.DepthDiff | binance.DepthDiffInUnits):
             self._last_depth = self.instrument(message.symbol)
             return [(self._last_depth, message)]
         if isinstance(message, binance.Trade | binance.BookTicker):
@@ -215,7 +219,7 @@ class ReplaySource(Behaviour):
         self.lossless = lossless
         self._pace = speed if speed is not None or not lossless else 1.0
         self._router = _Router(instrument_map)
-        self._reader: RecordingReader | None = None
+        self._reader: Any = None
         self._lines: Iterator[Line] = iter(())
         self._next: Line | None = None
         self._held: deque[FeedEvent] = deque()  # refused by the target, resent first (lossless)
@@ -233,9 +237,17 @@ class ReplaySource(Behaviour):
         self._pump(ctx)
 
     def _open(self) -> None:
-        self._reader = RecordingReader(self.path,
-                                       skip_tickers=Stream.TICKER not in self.streams)
+        self._reader = self.open_reader()
         self._lines = iter(self._reader)
+
+    def open_reader(self) -> Any:
+        """What the lines come from: an iterable of `Line`s with `fraction()`, `lines` and
+        `skipped` (`RecordingReader`); a catalog replay reads its own file."""
+        return RecordingReader(self.path, skip_tickers=Stream.TICKER not in self.streams)
+
+    def decode(self, raw: Any) -> Any:
+        """A line's payload as a message (DecodeError if it is not one)."""
+        return classify(raw)
 
     @property
     def lines_read(self) -> int:
@@ -347,7 +359,7 @@ class ReplaySource(Behaviour):
             self._decode_error(raw, ctx)
             return 0
         try:
-            message = classify(raw)
+            message = self.decode(raw)
         except DecodeError as exc:
             self._decode_error(str(exc), ctx)
             return 0
@@ -403,16 +415,26 @@ def sniff_recording(path: str | PathLike[str], lines: int = 2000) -> tuple[str, 
     """The venue ("binance" or "hyperliquid") and the venue symbols of a recording's first
     `lines` lines, so a backtest can map a recording onto its instruments. ValueError if no
     line decodes."""
+    def messages() -> Iterator[Any]:
+        for count, (_, ts, raw) in enumerate(iter_recording(path)):
+            if count >= lines:
+                break
+            if ts is not None:
+                try:
+                    yield classify(raw)
+                except DecodeError:
+                    continue
+
+    venue, symbols = sniff_messages(messages())
+    if not venue:
+        raise ValueError(f"{path}: no market data in its first {lines} lines")
+    return venue, symbols
+
+
+def sniff_messages(messages: Iterable[Any]) -> tuple[str, tuple[str, ...]]:
+    """The venue ("binance", "hyperliquid" or "" if none) and the symbols of `messages`."""
     venue, symbols = "", dict[str, None]()
-    for count, (_, ts, raw) in enumerate(iter_recording(path)):
-        if count >= lines:
-            break
-        if ts is None:
-            continue
-        try:
-            message = classify(raw)
-        except DecodeError:
-            continue
+    for message in messages:
         if isinstance(message, hyperliquid.L2Book | hyperliquid.Trades):
             venue = "hyperliquid"
             coins = [message.coin] if isinstance(message, hyperliquid.L2Book) else \
@@ -423,6 +445,4 @@ def sniff_recording(path: str | PathLike[str], lines: int = 2000) -> tuple[str, 
             symbols[message.symbol] = None
         elif isinstance(message, binance.DepthSnapshot):
             venue = venue or "binance"
-    if not venue:
-        raise ValueError(f"{path}: no market data in its first {lines} lines")
     return venue, tuple(symbols)

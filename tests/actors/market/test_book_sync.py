@@ -318,3 +318,29 @@ def test_trade_deduper_memory_is_bounded() -> None:
     assert not dedupe.is_new(4)
     with pytest.raises(ValueError, match="capacity must be positive"):
         TradeDeduper(capacity=0)
+
+
+# --- one conversion: diffs already in integer units --------------------------------------------
+
+
+def test_a_diff_converted_once_builds_the_same_book_as_its_strings() -> None:
+    by_strings, by_units, converter = sync(), sync(), sync()
+    for ts, m in recording(BINANCE):
+        if isinstance(m, DepthDiff):
+            by_strings.on_diff(m, ts)
+            by_units.on_diff(converter.in_units(m), ts)
+        elif isinstance(m, DepthSnapshot):
+            assert by_strings.on_snapshot(m, ts) == by_units.on_snapshot(m, ts)
+    for side in Side:
+        assert by_units.book.depth(side, 5000) == by_strings.book.depth(side, 5000)
+    assert (by_units.applied, by_units.gaps) == (by_strings.applied, 0)
+
+
+def test_a_diff_in_other_units_is_undecodable_for_the_book() -> None:
+    s = sync()
+    s.on_snapshot(snap(10), 0)
+    other = BinanceBookSync(D("0.1"), LOT).in_units(diff(11, 11, bids=(("100.0", "2"),)))
+    with pytest.raises(DecodeError, match="units"):
+        s.on_diff(other, 1)
+    assert s.state is SyncState.STALE
+    assert (s.book.best_bid, s.book.best_ask) == (10_000, 10_100)  # untouched

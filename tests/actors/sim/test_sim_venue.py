@@ -174,8 +174,11 @@ def test_market_data_reaches_our_books_a_feed_latency_after_the_venue() -> None:
     feed(host, refs, diff(102, asks=(("100.2", "3"),)))
     host.advance(5 * MS)
     delivered = [(t, m) for t, m in seen(host, refs["book"], FeedEvent)
-                 if isinstance(m.message, binance.DepthDiff) and m.message.first_update_id == 102]
+                 if isinstance(m.message, binance.AnyDepthDiff)
+                 and m.message.first_update_id == 102]
     assert delivered[0][0] - sent_at == 2_000_000
+    # converted once, at the venue: our book gets the integer levels
+    assert delivered[0][1].message.asks == ((1002, 6),)  # 100.2 / 0.1, 3 / 0.5
     assert delivered[0][1].recv_ns == delivered[0][0]
 
 

@@ -1,0 +1,51 @@
+"""The risk gate's spread EWMA in integers gives the values (to the 1e-6 quantum) and so the
+decisions of the 28-digit Decimal formula it replaced, which this test keeps as the reference."""
+
+from __future__ import annotations
+
+import decimal
+import random
+from decimal import Decimal
+
+from actors.risk.views import InstrumentView, _decay_q64
+from protocols.market import BookTop
+
+_REF = decimal.Context(prec=28)
+
+
+def reference_ewma(previous: Decimal, spread: int, dt_ns: int, half_life_ns: int) -> Decimal:
+    if dt_ns <= 0:
+        decay = Decimal(1)
+    elif dt_ns >= 64 * half_life_ns:
+        decay = Decimal(0)
+    else:
+        decay = _REF.power(Decimal(2), _REF.divide(Decimal(-dt_ns), Decimal(half_life_ns)))
+    value = decay * previous + (1 - decay) * Decimal(spread)
+    return value.quantize(Decimal("0.000001"), context=_REF)
+
+
+def test_the_integer_ewma_matches_the_decimal_formula_sample_for_sample() -> None:
+    rng = random.Random(7)
+    for run in range(100):
+        half_life = rng.choice([10**6, 10**9, 60 * 10**9])
+        view, expected, now = InstrumentView("X"), None, 0
+        for i in range(60):
+            dt = rng.choice([1, 10**6, rng.randrange(1, 5 * 10**9), rng.randrange(10**8)])
+            spread = rng.choice([1, 1, 2, 3, rng.randrange(1, 5_000)])
+            previous_ns, now = now, now + dt
+            view.apply_top(BookTop("X", 1000, 1, 1000 + spread, 1, now, None, i, (), ()),
+                           half_life)
+            expected = Decimal(spread) if expected is None else reference_ewma(
+                expected, spread, now - previous_ns, half_life)
+            assert view.spread_ewma == expected, (run, i)
+            assert str(view.spread_ewma) == str(expected) or i == 0
+
+
+def test_the_fixed_point_decay_is_exact_at_whole_half_lives() -> None:
+    one = 1 << 64
+    assert _decay_q64(0, 10) == one
+    assert _decay_q64(10, 10) == one // 2
+    assert _decay_q64(30, 10) == one // 8
+    assert _decay_q64(640, 10) == 0
+    root_half = decimal.Context(prec=40).power(Decimal(2), Decimal("-0.5")) * one
+    assert abs(_decay_q64(5, 10) - root_half) < one * Decimal("1e-15")
