@@ -24,8 +24,9 @@ ready even while the gate is down. Only an operator resumes. Every give-up is jo
 (`SupervisorGaveUp` in docs/prometheus/alert_rules.yml). Restarts are journaled too
 (`ActorRestarted`), so the journal tells the whole story of a failure.
 
-`failure` is set once the tree cannot trade any more (the root gave up or exited): the node is
-then never ready, and `supervision.node.run` stops the process with exit code `EXIT_TREE_GAVE_UP`.
+`failure` is set once the tree cannot trade any more (the root gave up or exited, or the node's
+monitor died, so nothing it reports can be trusted): the node is then never ready, and
+`supervision.node.run` stops the process with exit code `EXIT_TREE_GAVE_UP`.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Guarded(Protocol):
     host: Any
     view: NodeView
     root: Any
+    monitor: Any
     journal: Any
 
     @property
@@ -108,11 +110,15 @@ class FailSafe:
             log.exception("fail-safe handling of %s failed", record)
 
     def on_root_exit(self, notice: Any) -> None:
-        root = self.node.root
-        if root is None or getattr(notice.cell, "ref", None) is not root:
-            return  # the journal or the monitor: theirs is another story
+        """A top-level actor exited. The root or the monitor (whose view `/readyz` and the
+        shutdown read) gone means the node can no longer trade safely: halt and exit. The
+        journal's own supervisor giving up arrives as a give-up record instead."""
+        node, ref = self.node, getattr(notice.cell, "ref", None)
+        if ref is None or ref not in (node.root, node.monitor):
+            return
         if self.failure is None:
-            reason = f"the root supervisor exited: {notice.error or notice.reason}"
+            what = "root supervisor" if ref is node.root else "node monitor"
+            reason = f"the {what} exited: {notice.error or notice.reason}"
             self.failure = reason
             self._halt(reason)
 

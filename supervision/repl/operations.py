@@ -21,9 +21,11 @@ from protocols.control import (
     ControlSource,
 )
 from protocols.runtime import AskTimeout
+from supervision.node.assembly import FaultInjectionRefused
 from supervision.repl.helpers import ASK_TIMEOUT_S, Actors, short
 from supervision.repl.rendering import readable, scalar, table
 from supervision.repl.session import ReplError
+from supervision.runtime.faults import Fault
 from supervision.runtime.supervisor import RestartChild, TerminateChild
 
 if TYPE_CHECKING:
@@ -110,12 +112,19 @@ class Operations:
                 raise ReplError(f"{short(cell.name)} is {cell.state.value} after {timeout:g}s")
             time.sleep(0.01)
 
-    def fail(self, name: str, times: int = 1, **options: Any) -> None:
-        """Make an actor fail on demand (fault injection). Refused under the live profile."""
+    def fail(self, name: str, times: int | None = 1, message_type: str | None = None) -> None:
+        """Make an actor fail on demand: its next `times` messages (None: every one, 0: disarm),
+        only those of class `message_type` if given. Refused under the live profile."""
         if self.node.config.profile.value == "live":
             raise ReplError("fault injection is refused under the live profile")
-        self.actors.resolve(name)
-        raise ReplError("fault injection is not available in this version of the node")
+        cell = self.actors.resolve(name)
+        try:
+            fault = None if times == 0 else Fault(times, message_type, "injected at the repl")
+            described = self.node.inject_fault(cell.name, fault, source=ControlSource.REPL)
+        except (ValueError, FaultInjectionRefused) as exc:
+            raise ReplError(str(exc)) from None
+        what = f"will fail {described}" if described else "disarmed"
+        print(f"fail: {short(cell.name)} {what}; journaled, source repl")
 
     # -- trading ----------------------------------------------------------------------------------
     def _control(self, action: ControlActionName, reason: str) -> None:

@@ -237,3 +237,23 @@ def test_a_second_client_process_sees_a_clean_exit_on_node_stop(tmp_path: Path) 
     attached.child.expect_exact("the node is stopping")
     attached.child.expect(pexpect.EOF)
     assert not own.socket.exists()
+
+
+def test_fail_makes_an_actor_fail_on_demand_and_the_node_cancels_its_orders(
+        node: PaperNode, console: Console) -> None:
+    out = console.run('fail("mm1", message_type="BookTop")')
+    assert "fail: strategies/mm1 will fail 1 message(s) of type BookTop (injected at the repl)" \
+        in out
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        records = list(iter_journal(node.journal))
+        if any(r["kind"] == "ActorRestarted" and r["data"]["actor"] == "node/strategies/mm1"
+               for r in records):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("strategies/mm1 never restarted")
+    injected = [r["data"] for r in records if r["kind"] == "FaultInjected"]
+    assert injected[-1]["source"] == "repl" and injected[-1]["actor"] == "node/strategies/mm1"
+    assert "error: no actor named 'nobody'" in console.run('fail("nobody")')
+    assert "disarmed" in console.run('fail("mm1", 0)')
