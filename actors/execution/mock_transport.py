@@ -11,7 +11,8 @@ chosen at construction:
 Each request is answered by the next `poll`: `RequestAccepted` for the budget, then one report per
 intent: a new order is acked (venue order id "mock-<n>") and rests; a cancel of a resting order is
 acked, of anything else refused as UNKNOWN_ORDER; a replace of a resting order is acked. A
-cancel-all cancels what rests on the instrument. Scripts for the other paths:
+cancel-all cancels what rests on the instrument, or for one strategy the ids the connection
+gives. Scripts for the other paths:
 
 - `refuse(cid, code)`: the next request carrying `cid` is refused with `code` (a `RejectCode`,
   or a `CancelRejectCode` for a cancel);
@@ -138,7 +139,9 @@ class MockTransport(VenueTransport):
         self.requests.append(request)
         self._queue.append(RequestAccepted(0))
         for cid, order in list(self.resting.items()):
-            if request.instrument in (None, order.instrument):
+            in_scope = (cid in open_ids if request.strategy is not None  # one owner's: by id
+                        else request.instrument in (None, order.instrument))
+            if in_scope:
                 del self.resting[cid]
                 self._queue.append(Reported(CancelAck(cid, venue_ns=now_ns)))
 

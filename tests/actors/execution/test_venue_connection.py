@@ -219,6 +219,18 @@ def test_cancel_all_cancels_what_rests_on_the_instrument() -> None:
     assert wired.connection.receive(GetVenueState(), wired.ctx)["open_orders"] == []
 
 
+def test_a_cancel_all_for_one_strategy_leaves_the_other_strategies_orders_resting() -> None:
+    wired = Wired()
+    wired.send(bid("b1"))
+    other = ActionOwner("mm2", wired.ctx.ref("other"), 0)
+    wired.ctx.deliver(wired.connection, SendActions(
+        Batch(Priority.NEW, (bid("c1", 99_999),), 1), (other,), 0))
+    wired.ctx.deliver(wired.connection, CancelAllOrders(SYM, "mm1 crashed", 0, "mm1"))
+    assert [m.client_order_id for m in wired.to("owner", CancelAck)] == ["b1"]
+    assert wired.to("other", CancelAck) == []
+    assert wired.connection.session.open_orders() == ["c1"] and list(wired.mock.resting) == ["c1"]
+
+
 def test_observe_mode_journals_and_shadow_acks_and_sends_nothing() -> None:
     wired = Wired(observe=True)
     wired.send(bid("b1"))
