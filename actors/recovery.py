@@ -156,6 +156,11 @@ class RecoveredState:
     unclean_exits: int  # over the whole journal
     restarts: dict[str, int]  # ActorRestarted records per actor
     notes: tuple[str, ...] = ()  # what an operator should read at start
+    # Since when (epoch ns of the record) and by whom the restored trading state holds: the last
+    # TradingStateChanged, or an escalating ControlAction applied on top. None: no change seen.
+    state_since_ns: int | None = None
+    state_source: str = ""
+    halted_since_ns: dict[str, int] = attrs.Factory(dict)  # instrument -> when it was halted
 
     @property
     def trading_state(self) -> TradingState:
@@ -212,6 +217,10 @@ class _Fold:
         self.unclean = 0
         self.restarts: dict[str, int] = {}
         self.notes: list[str] = []
+        self.ts_ns = 0  # of the record being folded
+        self.control_ts_ns = 0
+        self.state_origin: tuple[int, str] | None = None  # (since ns, source) of the state
+        self.halted_since: dict[str, int] = {}
 
     def add(self, index: int, record: Mapping[str, Any]) -> None:
         seq, kind, data = record.get("seq"), record.get("kind"), record.get("data")
@@ -221,6 +230,8 @@ class _Fold:
         if seq <= self.last_seq and self.records:
             self.notes.append(f"seq went back from {self.last_seq} to {seq} (two writers?)")
         self.last_seq = max(self.last_seq, seq)
+        ts_ns = record.get("ts_ns")
+        self.ts_ns = ts_ns if type(ts_ns) is int else 0
         self.records += 1
         self._ids(data)
         handler = getattr(self, f"_on_{kind}", None)
@@ -331,8 +342,17 @@ class _Fold:
 
     def _on_ControlAction(self, seq: int, data: Mapping[str, Any]) -> None:
         action: ControlAction = structure_record("ControlAction", data)
-        if action.ok and action.action in STATE_OF_ACTION:
-            self.control, self.control_seq = action, seq
+        if action.ok and action.action in STATE_OF_ACTION and action.instrument is None:
+            self.control, self.control_seq, self.control_ts_ns = action, seq, self.ts_ns
+
+    def _on_TradingStateChanged(self, _seq: int, data: Mapping[str, Any]) -> None:
+        self.state_origin = (self.ts_ns, str(data.get("source", "")))
+
+    def _on_InstrumentHalted(self, _seq: int, data: Mapping[str, Any]) -> None:
+        self.halted_since[str(data.get("instrument"))] = self.ts_ns
+
+    def _on_InstrumentResumed(self, _seq: int, data: Mapping[str, Any]) -> None:
+        self.halted_since.pop(str(data.get("instrument")), None)
 
     def _on_NodeStarted(self, _seq: int, data: Mapping[str, Any]) -> None:
         if self.started is not None and self.stopped is None:
@@ -364,6 +384,7 @@ class _Fold:
         if target > base.trading_state:
             self.notes.append(f"{control.action} by {control.source} was journaled after the "
                               f"last risk state: applied ({target.name})")
+            self.state_origin = (self.control_ts_ns, control.source)
             return attrs.evolve(base, trading_state=target, cause=Gate.TRADING_STATE,
                                 reason=control.reason)
         if target < base.trading_state:
@@ -377,7 +398,10 @@ class _Fold:
         if unclean_exit:
             self.notes.append("the previous run did not stop cleanly (no NodeStopped)")
         risk = self._risk()
+        since, source = self.state_origin or (None, "")
+        halted = {i for i, _halt in risk.halts} if risk is not None else set()
         return RecoveredState(
             dict(self.high), dict(self.open), risk, self.control, self.last_seq, self.records,
             self.started, self.stopped, unclean_exit, self.unclean + int(unclean_exit),
-            dict(self.restarts), tuple(self.notes))
+            dict(self.restarts), tuple(self.notes), since, source,
+            {i: t for i, t in self.halted_since.items() if i in halted})

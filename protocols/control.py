@@ -7,8 +7,10 @@ feeds it bytes and writes back what it returns.
 
 Rules for `POST /control` (`parse_control_body`):
 
-- the body is one JSON object `{"action": ..., "reason": ...}`, nothing else: an unknown key is
-  refused (a typo such as `"reson"` must not silently drop the operator's reason);
+- the body is one JSON object `{"action": ..., "reason": ...}`, with an optional
+  `"instrument"` for resume (lift that instrument's halt), flatten and cancel_all, nothing else:
+  an unknown key is refused (a typo such as `"reson"` must not silently drop the operator's
+  reason), and so is an instrument on an account-wide action (halt, reduce_only, disable_live);
 - `action` is one of `ControlActionName`; the error lists the valid ones;
 - `reason` is a non-empty string of at most `MAX_REASON_CHARS` characters without control
   characters, because it is written verbatim into the log line `<action> reason=<reason>` and into
@@ -43,6 +45,7 @@ import attrs
 from protocols.errors import TroupeError
 
 MAX_REASON_CHARS = 500
+MAX_INSTRUMENT_CHARS = 64
 AM_WEBHOOK_VERSION = "4"
 
 
@@ -94,6 +97,12 @@ class ControlActionName(enum.StrEnum):
     CANCEL_ALL = "cancel_all"
 
 
+INSTRUMENT_ACTIONS = (ControlActionName.RESUME, ControlActionName.FLATTEN,
+                      ControlActionName.CANCEL_ALL)
+"""The actions that may name one instrument: resume lifts that instrument's halt (a spec change,
+a time regression), flatten and cancel_all act on it alone."""
+
+
 class ControlSource(enum.StrEnum):
     HTTP = "http"
     ALERTMANAGER = "alertmanager"
@@ -111,6 +120,22 @@ def _reason_problem(reason: object) -> str | None:
     if any(not ch.isprintable() for ch in reason):
         return "reason must not contain control characters (newlines, tabs, escapes)"
     return None
+
+
+def _instrument_problem(instrument: object) -> str | None:
+    if not isinstance(instrument, str):
+        return f"instrument must be a string, got {_json_kind(instrument)}"
+    if not instrument or len(instrument) > MAX_INSTRUMENT_CHARS:
+        return f"instrument must be 1 to {MAX_INSTRUMENT_CHARS} characters long"
+    if any(not (ch.isalnum() or ch in "-_./:") for ch in instrument):
+        return "instrument may hold only letters, digits and - _ . / :"
+    return None
+
+
+def _valid_instrument(_inst: Any, _attribute: attrs.Attribute[Any], value: Any) -> None:
+    problem = None if value is None else _instrument_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
 
 
 def _valid_reason(_inst: Any, _attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -137,10 +162,14 @@ class ControlCommand:
     action: ControlActionName = attrs.field(converter=ControlActionName)
     reason: str = attrs.field(validator=_valid_reason)
     source: str = attrs.field(converter=str)
+    # resume, flatten, cancel_all: only this instrument (resume lifts its halt); None: account
+    instrument: str | None = attrs.field(default=None, validator=_valid_instrument)
 
     def log_line(self) -> str:
-        """The line every applied action is logged as: `<action> reason=<reason> source=<src>`."""
-        return f"{self.action.value} reason={self.reason} source={self.source}"
+        """The line every applied action is logged as:
+        `<action> reason=<reason> source=<src>` (then ` instrument=<symbol>` if it names one)."""
+        line = f"{self.action.value} reason={self.reason} source={self.source}"
+        return line if self.instrument is None else f"{line} instrument={self.instrument}"
 
 
 @attrs.frozen
@@ -170,7 +199,7 @@ class Readiness:
 # --------------------------------------------------------------------------------------------
 # POST /control
 
-_CONTROL_KEYS = frozenset({"action", "reason"})
+_CONTROL_KEYS = frozenset({"action", "reason", "instrument"})
 _VALID_ACTIONS = ", ".join(a.value for a in ControlActionName)
 
 
@@ -193,7 +222,8 @@ def parse_control_body(body: bytes, *, source: str = ControlSource.HTTP) -> Cont
     unknown = sorted(set(document) - _CONTROL_KEYS)
     if unknown:
         raise ControlRequestError(
-            400, f"unknown key(s): {', '.join(unknown)}; expected only action and reason"
+            400, f"unknown key(s): {', '.join(unknown)}; expected only action, reason and "
+            "instrument"
         )
     if "action" not in document:
         raise ControlRequestError(400, f"missing action; one of: {_VALID_ACTIONS}")
@@ -216,7 +246,16 @@ def parse_control_body(body: bytes, *, source: str = ControlSource.HTTP) -> Cont
     problem = _reason_problem(reason)
     if problem is not None:
         raise ControlRequestError(400, problem)
-    return ControlCommand(action=action_name, reason=reason, source=source)
+    instrument = document.get("instrument")
+    if instrument is not None:
+        problem = _instrument_problem(instrument)
+        if problem is None and action_name not in INSTRUMENT_ACTIONS:
+            problem = (f"{action_name.value} applies to the whole account; an instrument may be "
+                       f"named only for {', '.join(a.value for a in INSTRUMENT_ACTIONS)}")
+        if problem is not None:
+            raise ControlRequestError(400, problem)
+    return ControlCommand(action=action_name, reason=reason, source=source,
+                          instrument=instrument)
 
 
 def _json_kind(value: object) -> str:

@@ -128,6 +128,7 @@ class ControlAction:
     source: str
     ok: bool = True
     detail: str = ""
+    instrument: str | None = None  # resume, flatten, cancel_all of one instrument
 
 
 @attrs.frozen(slots=True)

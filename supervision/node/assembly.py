@@ -60,12 +60,12 @@ from protocols.decisions import TradingState
 from protocols.errors import TroupeError
 from protocols.instruments import InstrumentSpec
 from protocols.journal import ControlAction, FaultInjected
-from protocols.risk import Flatten, SetTradingState
+from protocols.risk import Flatten, ResumeInstrument, SetTradingState
 from supervision.config.schema import NodeConfig
 from supervision.node.failsafe import FailSafe
 from supervision.node.journal import JournalBacklog
 from supervision.node.live_guard import Mode
-from supervision.node.monitor import NodeMonitor, NodeView
+from supervision.node.monitor import NodeMonitor, NodeView, halts_of
 from supervision.node.venues import connection_factory
 from supervision.runtime.faults import Fault
 from supervision.runtime.mailbox import BoundedReject, ConflateByKey, StablePriority
@@ -120,10 +120,12 @@ class Node:
             self.view.state = recovered.trading_state
             self.view.state_reason = f"restored from the journal: {recovered.risk.reason}"
             self.view.state_source = "journal"
+            self.view.halts = halts_of(recovered.risk)
         self.root: Ref | None = None
         self.monitor: Ref | None = None
         self.journal: Ref | None = None  # the writer, by name: stable across its restarts
         self.journal_root: Ref | None = None  # its supervisor
+        self.control_url: str | None = None  # set by whoever serves the control plane
         self.peers = VenuePeers()
         self.ids: dict[str, ClientOrderIds] = {}  # per strategy id, for the life of the process
         self.failsafe = FailSafe(self)
@@ -312,11 +314,13 @@ class Node:
     # -- control ---------------------------------------------------------------------------------
     def apply(self, command: ControlCommand) -> ControlOutcome:
         action, reason, source = command.action, command.reason, command.source
-        host = self.host
+        instrument = command.instrument
         refusal = self._refusal(command)
         state = self.view.state.name.lower()
         if refusal is not None:
             pass
+        elif action is ControlActionName.RESUME and instrument is not None:
+            self.gate.tell(ResumeInstrument(instrument, f"resume: {reason}", source))
         elif action in _STATE_OF:
             target_state = _STATE_OF[action]
             alert = source == ControlSource.ALERTMANAGER
@@ -327,14 +331,14 @@ class Node:
                 if alert and target_state is TradingState.ACTIVE else None))
             state = target_state.name.lower()
         elif action is ControlActionName.FLATTEN:
-            self.gate.tell(Flatten(None, reason))
+            self.gate.tell(Flatten(instrument, reason))
         else:
-            self.budget.tell(CancelAll(None, reason))
-        host.metrics.count("control", "troupe_control_actions_total", 1,
-                           {"action": action.value, "source": source})
+            self.budget.tell(CancelAll(instrument, reason))
+        self.host.metrics.count("control", "troupe_control_actions_total", 1,
+                                {"action": action.value, "source": source})
         if self.journal is not None:
             self.journal.tell(ControlAction(action.value, reason, source, refusal is None,
-                                            refusal or state))
+                                            refusal or state, instrument))
         return ControlOutcome(refusal is None, state, refusal or "")
 
     def _alert_refusal(self, action: ControlActionName) -> str | None:
@@ -365,8 +369,15 @@ class Node:
             refusal = self._alert_refusal(command.action)
             if refusal is not None:
                 return refusal
-        if command.action is ControlActionName.RESUME and not self.view.journal_healthy:
-            return (f"the journal cannot write ({self.view.journal_error}): trading resumes "
+        instrument, view = command.instrument, self.view
+        if instrument is not None and instrument not in self.specs:
+            return f"unknown instrument {instrument!r}; this node trades {', '.join(self.specs)}"
+        if command.action is ControlActionName.RESUME and instrument is not None:
+            if instrument not in view.halts:
+                return f"{instrument} is not halted: nothing to resume"
+            return None
+        if command.action is ControlActionName.RESUME and not view.journal_healthy:
+            return (f"the journal cannot write ({view.journal_error}): trading resumes "
                     "once it writes again")
         return None
 
@@ -395,12 +406,13 @@ class Node:
         md, detail = view.md_ready(self.host.monotonic_ns(), max_age)
         failure = self.failsafe.failure
         trading = (md and view.reconciled and view.state is TradingState.ACTIVE
-                   and view.journal_healthy and failure is None)
+                   and view.journal_healthy and failure is None and not view.halts)
         journal = "ok" if view.journal_healthy else f"failing: {view.journal_error}"
         extra = {} if failure is None else {"tree": failure}
         return Readiness(md, trading, self.mode.value, view.state.name.lower(),
                          {"books": detail, "reconciled": view.reconciled,
-                          "state_reason": view.state_reason, "journal": journal, **extra})
+                          "state_reason": view.state_reason, "journal": journal,
+                          "halted_instruments": dict(view.halts), **extra})
 
     def metrics_text(self) -> tuple[bytes, str]:
         text: tuple[bytes, str] = self.host.metrics.text()

@@ -19,10 +19,10 @@ from protocols.decisions import TradingState, TradingStateChanged
 from protocols.journal import JournalHealth
 from protocols.market import BookStale, BookTop
 from protocols.portfolio import PortfolioSnapshot
-from protocols.risk import RiskPersistentState
+from protocols.risk import InstrumentHalted, InstrumentResumed, RiskPersistentState
 from protocols.venue_state import VenueReconciled
 
-__all__ = ["NodeMonitor", "NodeView"]
+__all__ = ["NodeMonitor", "NodeView", "halts_of"]
 
 log = logging.getLogger("troupe.node")
 
@@ -47,6 +47,7 @@ class NodeView:
     reconciled: bool = False
     risk_state: RiskPersistentState | None = None  # the gate's latest, for its next restart
     journal_error: str | None = None  # None: the journal writes; else why it cannot
+    halts: dict[str, str] = attrs.Factory(dict)  # instrument -> why the gate halted it
 
     @property
     def journal_healthy(self) -> bool:
@@ -66,6 +67,11 @@ class NodeView:
             else:
                 detail[name] = "synced"
         return ready, detail
+
+
+def halts_of(record: RiskPersistentState) -> dict[str, str]:
+    """Instrument -> why it is halted, as `/readyz` and the status line show it."""
+    return {instrument: f"{halt.gate.value}: {halt.reason}" for instrument, halt in record.halts}
 
 
 class NodeMonitor(Behaviour):
@@ -92,6 +98,11 @@ class NodeMonitor(Behaviour):
             view.reconciled = True
         elif isinstance(message, RiskPersistentState):
             view.risk_state = message
+            view.halts = halts_of(message)
+        elif isinstance(message, InstrumentHalted):
+            view.halts[message.instrument] = f"{message.gate.value}: {message.reason}"
+        elif isinstance(message, InstrumentResumed):
+            view.halts.pop(message.instrument, None)
         elif isinstance(message, JournalHealth):
             view.journal_error = None if message.healthy else (
                 f"{message.error}; {message.backlog} record(s) wait")
@@ -99,5 +110,5 @@ class NodeMonitor(Behaviour):
 
     def snapshot(self) -> Any:
         v = self.view
-        return {"state": v.state.name, "reconciled": v.reconciled,
+        return {"state": v.state.name, "reconciled": v.reconciled, "halts": dict(v.halts),
                 "books": {n: b.stale_reason or "synced" for n, b in v.books.items()}}

@@ -54,6 +54,7 @@ from supervision.node.journal import (
     recover_journal,
 )
 from supervision.node.live_guard import Mode, ModeDecision
+from supervision.node.restored import restored_state_notice
 from supervision.node.venues import UnknownVenueKind, adapter_for
 from supervision.repl.console import start_repl
 from supervision.runtime.bridge import LoopBridge
@@ -180,6 +181,9 @@ async def open_node(config: NodeConfig, decision: ModeDecision, recovered: Any,
     node.journal.tell(NodeStarted(config.node.name, config.profile.value,
                                   decision.mode.value, _version(), node.run_id))
     plane, port = await _start_control(config, node, nursery)
+    if port is not None:
+        node.control_url = f"http://{config.control.listen_host}:{port}"
+    _announce(restored_state_notice(recovered, config, node.control_url))
     return RunningNode(node, plane, port, time.monotonic(), repl)
 
 
@@ -209,6 +213,14 @@ async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | N
         nursery.cancel_scope.cancel()
     print(summary(running.node, time.monotonic() - running.started), flush=True)
     return 0 if running.node.failsafe.failure is None else EXIT_TREE_GAVE_UP
+
+
+def _announce(lines: list[str]) -> None:
+    """Lines an operator must not miss: on stdout (the log) and stderr (the terminal)."""
+    for line in lines:
+        print(line, flush=True)
+        sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 async def _journal_up(node: Node) -> None:
@@ -353,9 +365,14 @@ def status_line(node: Node, elapsed: float) -> str:
     sent = int(metrics.total("troupe_orders_sent_total"))
     observed = int(metrics.total("troupe_orders_observed_total"))
     orders = f"sent={sent}" if node.mode is not Mode.OBSERVE else f"observed={observed}"
-    return (f"t={elapsed:6.1f}s state={view.state.name} md={books} pnl={_money(pnl)} "
+    line = (f"t={elapsed:6.1f}s state={view.state.name} md={books} pnl={_money(pnl)} "
             f"pos={_position(node)} orders: {orders} open={len(_open_orders(node))} "
             f"fills={int(metrics.total('troupe_fills_total'))} ttt_p99={_ttt_p99(node)}")
+    if view.halts:
+        line += " HALTED " + ", ".join(f"{i} ({why})" for i, why in sorted(view.halts.items()))
+    if not view.journal_healthy:
+        line += f" JOURNAL FAILING ({view.journal_error})"
+    return line
 
 
 def summary(node: Node, elapsed: float) -> str:

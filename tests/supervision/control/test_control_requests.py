@@ -95,12 +95,32 @@ def test_a_body_that_is_not_a_json_object_is_refused(raw: bytes, message: str) -
         ),
         (
             {"action": "halt", "reason": "r", "reson": "typo", "force": True},
-            "unknown key(s): force, reson; expected only action and reason",
+            "unknown key(s): force, reson; expected only action, reason and instrument",
         ),
+        (
+            {"action": "halt", "reason": "r", "instrument": "BTCUSDT"},
+            "halt applies to the whole account; an instrument may be named only for resume, "
+            "flatten, cancel_all",
+        ),
+        ({"action": "resume", "reason": "r", "instrument": 7},
+         "instrument must be a string, got a number"),
+        ({"action": "resume", "reason": "r", "instrument": ""},
+         "instrument must be 1 to 64 characters long"),
+        ({"action": "resume", "reason": "r", "instrument": "BTC\nUSDT"},
+         "instrument may hold only letters, digits and - _ . / :"),
     ],
 )
 def test_each_bad_control_body_says_what_is_wrong(document: Any, message: str) -> None:
     assert refusal(parse_control_body, body(document)).message == message
+
+
+def test_resume_flatten_and_cancel_all_may_name_one_instrument() -> None:
+    for action in ("resume", "flatten", "cancel_all"):
+        command = parse_control_body(json.dumps(
+            {"action": action, "reason": "spec checked", "instrument": "BTCUSDT"}).encode())
+        assert command.instrument == "BTCUSDT"
+        assert command.log_line().endswith(" instrument=BTCUSDT")
+    assert parse_control_body(b'{"action": "resume", "reason": "r"}').instrument is None
 
 
 def test_a_reason_of_exactly_the_limit_is_accepted() -> None:

@@ -83,6 +83,7 @@ def test_halt_from_the_repl_is_the_control_planes_halt(node: PaperNode,
     assert node.metric('troupe_control_actions_total{action="halt",source="repl"}') == 1.0
     actions = [r["data"] for r in iter_journal(node.journal) if r["kind"] == "ControlAction"]
     assert {"action": "halt", "reason": "drill from the repl", "source": "repl", "ok": True,
+            "instrument": None,
             "detail": "halted"} in actions
     assert "resume: done (state active)" in console.run("resume()")
     deadline = time.monotonic() + 5
