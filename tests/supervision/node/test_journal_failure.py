@@ -14,12 +14,10 @@ from typing import Any
 from protocols.control import ControlActionName, ControlCommand
 from protocols.decisions import TradingState
 from protocols.journal import Flush
-from supervision.config.load import NodeConfig, load_config
 from supervision.node.assembly import Node
 from supervision.node.journal import JournalWriter, iter_journal
-from supervision.node.live_guard import Mode
 from supervision.runtime.deterministic import DeterministicHost
-from supervision.sources.replay import ReplaySource
+from tests.supervision.node.node_kit import paper_node_on_host
 
 
 class Disk:
@@ -46,14 +44,8 @@ class FlakyDiskWriter(JournalWriter):
 
 def paper_node(tmp_path: Path, disk: Disk) -> tuple[DeterministicHost, Node, Path]:
     path = tmp_path / "journal.jsonl"
-    config = load_config("config/paper.toml", [f"journal.path={path}"], environ={})
-    assert isinstance(config, NodeConfig)
-    host = DeterministicHost(seed=1)
-    node = Node(config, Mode.PAPER, host, run_id="r")
-    mapping = {i.venue_symbol: i.symbol for i in config.instruments}
-    recording = config.market.recording_path()
-    node.start(lambda **wiring: FlakyDiskWriter(disk, path, "always", **wiring),
-               lambda target: ReplaySource(recording, mapping, target, 1.0))
+    host, node = paper_node_on_host(
+        path, lambda **wiring: FlakyDiskWriter(disk, path, "always", **wiring))
     return host, node, path
 
 

@@ -45,18 +45,9 @@ from protocols.portfolio import OwnFill, PortfolioSnapshot
 from protocols.risk import DailyLoss, RiskPersistentState, SetTradingState
 from supervision.node.journal import JournalWriter, iter_journal, recover_journal
 from supervision.runtime.deterministic import DEFAULT_EPOCH_NS, DeterministicHost
+from tests.supervision.node.node_kit import write_journal as journal
 
 INST = "BTC-PERP"
-
-
-def journal(path: Path, *records: Any) -> None:
-    """One run of a node that journals `records`, as the real writer writes them."""
-    host = DeterministicHost()
-    ref = host.spawn("journal", lambda: JournalWriter(path), blocking=True)
-    for record in records:
-        host.tell(ref, record)
-    host.ask(ref, Flush())
-    host.stop(ref)
 
 
 def sent(cid: str, qty: int = 5, side: Side = Side.BUY, strategy: str = "mm") -> OrderSent:
