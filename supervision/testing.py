@@ -1,4 +1,4 @@
-"""Testing with real hosts: a probe actor and the run-on-both-hosts fixture.
+"""Testing with real hosts: a probe actor, the run-on-both-hosts fixture, and the trading path.
 
 - `Probe`: an actor that records every message it receives with the (virtual or real) time it
   arrived, and optionally answers. It stands in for a risk gate, a journal, a venue, a
@@ -8,6 +8,9 @@
   `DeterministicHost` and once on the `LiveHost`; `deterministic` and `live` give one of each.
   Both hosts offer spawn/tell/ask/stop/settle/advance/actors; `advance(s)` lets s seconds pass,
   virtual on one and real on the other, so timings in such tests are kept short.
+- `TradingPath` (from `supervision.node.pipeline`): the book -> strategy -> risk -> budget ->
+  venue path as the node wires it, with your venue connection (a probe, a stand-in that acks,
+  the SimVenue) plugged in; `TradingPath.spawn(host)` starts it on a host, no supervisor.
 
 The fake context that tests a behaviour with no host at all is `actors.testing.FakeContext`.
 """
@@ -21,13 +24,17 @@ import attrs
 import pytest
 
 from actors.behaviour import Behaviour, Context, Ref
+from supervision.node.pipeline import PathRefs, StrategyPlan, TradingPath
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.live import LiveHost
 
 __all__ = [
     "SEEN",
+    "PathRefs",
     "Probe",
     "ShowReceived",
+    "StrategyPlan",
+    "TradingPath",
     "deterministic",
     "host",
     "live",

@@ -1,8 +1,9 @@
 """The Avellaneda-Stoikov experiment: section 3.3 of "High-frequency trading in a limit order
 book" (Quantitative Finance 8(3), 2008), run through the real actors on the deterministic host.
 
-Each path is a small node of its own: the synthetic A-S market (`AvellanedaStoikovFlow`) feeds
-the SimVenue, whose books feed the real `MarketMaker`, whose proposals go through the real
+Each path is a small node of its own, the node's own trading path
+(`supervision.node.pipeline.TradingPath`): the synthetic A-S market (`AvellanedaStoikovFlow`)
+feeds the SimVenue, whose books feed the real `MarketMaker`, whose proposals go through the real
 `RiskGate` and `ActionBudget` back to the SimVenue, which matches them against the flow's market
 orders. Nothing is shortcut: a quote fills because a market order reached it at the venue.
 
@@ -25,19 +26,15 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
 from actors.execution.token_bucket import RateLimit, VenueLimits
 from actors.execution.venue_connection import VenuePeers
-from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
-from actors.market.market_actor import MarketActor
-from actors.risk.gate import RiskGate
 from actors.risk.limits import RateWindow, RiskConfig
 from actors.sim.exchange import SimInstrument
 from actors.sim.latency import LatencyModel
@@ -49,8 +46,8 @@ from actors.strategies.quoting_models import Horizon, HorizonMode, PricingModel
 from protocols.codec import Side
 from protocols.feed import FeedEvent
 from protocols.instruments import InstrumentSpec
+from supervision.node.pipeline import PathRefs, StrategyPlan, TradingPath
 from supervision.runtime.deterministic import DeterministicHost
-from supervision.runtime.mailbox import ConflateByKey, StablePriority
 
 __all__ = ["ASParams", "PathResult", "StrategySummary", "closed_form_spread", "run_experiment",
            "run_path"]
@@ -148,26 +145,22 @@ def run_path(p: ASParams, strategy: str, index: int, *, spread_ticks: float | No
         Decimal(repr(p.s0)), p.sigma, p.dt, p.A, p.k, p.tick, Decimal(1),
         random.Random(p.seed * 1_000_003 + index), p.arrivals,  # type: ignore[arg-type]
         SYMBOL, epoch_ms=host.time_ns() // 1_000_000)
-    spec = _spec(p)
-    peers = VenuePeers()
+    spec, peers = _spec(p), VenuePeers()
     venue_config = SimVenueConfig(
         instruments={SYMBOL: SimInstrument(spec, _SHARES, _CASH)},
         queue_model=RiskAverseQueue(), latency=LatencyModel(),
         balances={_CASH: _PLENTY, _SHARES: _PLENTY}, reconcile_interval_s=None, name="sim")
-    venue = host.spawn("venue", lambda: SimVenue(venue_config, peers))
-    limits = VenueLimits(limits=(RateLimit("requests", 1_000_000, SECOND),))
-    budget = host.spawn("budget", lambda: ActionBudget(limits, venue),
-                        mailbox=StablePriority(BUDGET_LEVELS, budget_priority))
-    peers.budget = budget
-    risk = host.spawn("risk", lambda: RiskGate(budget, config=_permissive_risk()),
-                      mailbox=ConflateByKey(book_conflation_key))
+
+    def connection(refs: PathRefs) -> Callable[[], SimVenue]:
+        peers.budget, peers.books[SYMBOL] = refs.budget, refs.book(SYMBOL)
+        return lambda: SimVenue(venue_config, peers)
+
     mm_config = _mm_config(p, strategy, host.time_ns() + round(p.T * SECOND), spread_ticks)
-    mm = host.spawn("mm", lambda: MarketMaker(mm_config, risk),
-                    mailbox=ConflateByKey(book_conflation_key))
-    host.spawn("market", lambda: MarketActor(spec, subscribers=[risk, mm]))
-    peers.books[SYMBOL] = host.spawn(
-        "book", lambda: OrderBookActor(BookConfig.for_spec(spec), subscribers=[mm, risk],
-                                       resync=venue))
+    path = TradingPath(
+        specs={SYMBOL: spec}, connection=connection, risk=_permissive_risk(), portfolio=False,
+        strategies=[StrategyPlan("mm", SYMBOL, lambda gate, _: MarketMaker(mm_config, gate))],
+        limits=VenueLimits(limits=(RateLimit("requests", 1_000_000, SECOND),)))
+    venue = path.spawn(host).connection
 
     def tell_all(messages: Sequence[Any]) -> None:
         for message in messages:
@@ -175,7 +168,7 @@ def run_path(p: ASParams, strategy: str, index: int, *, spread_ticks: float | No
         host.settle()
 
     tell_all(flow.start())
-    exchange = host.cell("venue").behaviour.transport.exchange  # type: ignore[union-attr]
+    exchange = host.cell("venue/connection").behaviour.transport.exchange  # type: ignore[union-attr]
     spreads, samples, rows = 0.0, 0, []
     tick = float(p.tick)
     for _ in range(p.steps):

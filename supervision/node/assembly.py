@@ -39,15 +39,11 @@ import itertools
 import logging
 from typing import Any
 
-from actors.behaviour import Behaviour, Ref
-from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
+from actors.behaviour import Ref
 from actors.execution.ids import ClientOrderIds
 from actors.execution.venue_connection import VenuePeers
-from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
-from actors.market.market_actor import MarketActor
-from actors.portfolio.portfolio_actor import Portfolio
+from actors.market.book_actor import book_conflation_key
 from actors.recovery import RecoveredState
-from actors.risk.gate import RiskGate
 from protocols.commands import CancelAll
 from protocols.control import (
     ControlActionName,
@@ -61,19 +57,19 @@ from protocols.errors import TroupeError
 from protocols.instruments import InstrumentSpec
 from protocols.journal import ControlAction, FaultInjected
 from protocols.risk import Flatten, ResumeInstrument, SetTradingState
-from supervision.config.schema import NodeConfig
+from supervision.config.schema import NodeConfig, StrategyConfig
 from supervision.node.failsafe import FailSafe
 from supervision.node.journal import JournalBacklog
 from supervision.node.live_guard import Mode
 from supervision.node.monitor import NodeMonitor, NodeView, halts_of
+from supervision.node.pipeline import PathRefs, StrategyPlan, TradingPath
 from supervision.node.venues import connection_factory
 from supervision.runtime.faults import Fault
-from supervision.runtime.mailbox import BoundedReject, ConflateByKey, StablePriority
+from supervision.runtime.mailbox import BoundedReject, ConflateByKey
 from supervision.runtime.refs import RefBook
 from supervision.runtime.specs import (
     Backoff,
     ChildSpec,
-    Restart,
     RestartLimit,
     Strategy,
     SupervisorSpec,
@@ -181,11 +177,22 @@ class Node:
         self.root = host.spawn("node", lambda: Supervisor(self._tree(source_factory)))
 
     def _tree(self, source_factory: Any | None) -> SupervisorSpec:
-        cfg = self.config
-        budget_cfg = cfg.budget
-        children = [supervisor_child(self._venue_tree(), "venue"),
-                    supervisor_child(self._risk_tree(), "risk"),
-                    supervisor_child(self._strategy_tree(), "strategies")]
+        budget_cfg = self.config.budget
+        groups = self._path().children(self.ref)
+        intensity, period = budget_cfg.restart_intensity, budget_cfg.restart_period_s
+        strategies = groups["strategies"]
+        children = [
+            # Everything after the connection holds state derived from it: rest_for_one.
+            supervisor_child(SupervisorSpec(groups["venue"], Strategy.REST_FOR_ONE,
+                                            intensity=intensity, period_s=period), "venue"),
+            supervisor_child(SupervisorSpec(groups["risk"], Strategy.ONE_FOR_ONE,
+                                            intensity=intensity, period_s=period), "risk"),
+            # The strategies' supervisor's limit is the sum of theirs: it gives up only when
+            # more strategies fail than any one could alone.
+            supervisor_child(SupervisorSpec(
+                strategies, Strategy.ONE_FOR_ONE,
+                intensity=max(intensity, 1) * max(len(strategies), 1), period_s=period,
+                backoff=Backoff(min_s=0.5, max_s=30.0, jitter=0.2)), "strategies")]
         if source_factory is not None:
             connection = self.connection
             children.append(ChildSpec("source", lambda: source_factory(connection),
@@ -195,64 +202,32 @@ class Node:
                               intensity=budget_cfg.restart_intensity,
                               period_s=budget_cfg.restart_period_s)
 
-    def _venue_tree(self) -> SupervisorSpec:
-        cfg, peers = self.config, self.peers
-        caps = cfg.budget
-        peers.budget, peers.portfolio, peers.journal = self.budget, self.ref("risk/portfolio"), \
-            self.journal
+    def _path(self) -> TradingPath:
+        cfg, caps = self.config, self.config.budget
+        plans = [StrategyPlan(s.id, s.instrument, self._strategy_build(s))
+                 for s in cfg.strategies]
+        # Each strategy has its own restart limit; see _tree for the supervisor's.
+        limit = RestartLimit(max(caps.restart_intensity, 1), caps.restart_period_s)
+        return TradingPath(
+            specs=self.specs, strategies=plans, limits=cfg.venue.to_venue_limits(),
+            connection=self._connection, risk=cfg.risk, restored=self._risk_state,
+            watchers=[self.monitor] if self.monitor is not None else [], journal=self.journal,
+            strategy_limit=limit, mailbox_capacity=caps.mailbox_capacity,
+            venue_mailbox_capacity=caps.venue_mailbox_capacity,
+            budget_mailbox_capacity=caps.action_budget_mailbox_capacity)
+
+    def _connection(self, refs: PathRefs) -> Any:
+        """The venue connection `venue.kind` names (`supervision.node.venues`), told where the
+        rest of the node is."""
+        peers = self.peers
+        peers.budget, peers.portfolio, peers.journal = refs.budget, refs.portfolio, self.journal
         peers.watchers = [self.monitor] if self.monitor is not None else []
         peers.source = self.ref("source")
         for name in self.specs:
-            peers.books[name] = self.ref(f"venue/book:{name}")
-            peers.markets[name] = self.ref(f"venue/market:{name}")
-        limits, connection = cfg.venue.to_venue_limits(), self.connection
-        children = [
-            ChildSpec("connection", connection_factory(cfg, self.mode, self.specs, peers,
-                                                       self._next_venue_session),
-                      mailbox=BoundedReject(caps.venue_mailbox_capacity)),
-            ChildSpec("budget", lambda: ActionBudget(limits, connection),
-                      mailbox=StablePriority(BUDGET_LEVELS, budget_priority,
-                                             caps.action_budget_mailbox_capacity)),
-        ]
-        for name, spec in self.specs.items():
-            market_subs = [self.gate, *self._strategy_refs(name)]
-            children.append(ChildSpec(
-                f"market:{name}", _bind(MarketActor, spec, subscribers=market_subs),
-                mailbox=BoundedReject(caps.mailbox_capacity)))
-        for name, spec in self.specs.items():
-            book_subs = [*self._strategy_refs(name), self.gate, self.ref("risk/portfolio")]
-            if self.monitor is not None:
-                book_subs.append(self.monitor)
-            children.append(ChildSpec(
-                f"book:{name}", _bind(OrderBookActor, BookConfig.for_spec(spec),
-                                      subscribers=book_subs, resync=connection),
-                mailbox=BoundedReject(caps.venue_mailbox_capacity)))
-        return SupervisorSpec(children, Strategy.REST_FOR_ONE,
-                              intensity=caps.restart_intensity, period_s=caps.restart_period_s)
-
-    def _risk_tree(self) -> SupervisorSpec:
-        cfg, caps = self.config, self.config.budget
-        gate_subs = [*self._all_strategy_refs()]
-        if self.monitor is not None:
-            gate_subs.append(self.monitor)
-        if self.journal is not None:
-            gate_subs.append(self.journal)
-        budget, journal, gate, specs = self.budget, self.journal, self.gate, dict(self.specs)
-        strategy_actors = {f"node/strategies/{s.id}": s.id for s in cfg.strategies}
-        persist_to = [self.monitor] if self.monitor is not None else []
-        portfolio_subs = [gate, *([self.monitor] if self.monitor is not None else [])]
-        children = [
-            ChildSpec("portfolio", lambda: Portfolio(specs, subscribers=portfolio_subs,
-                                                     risk_gate=gate, drift_confirmations=2),
-                      mailbox=ConflateByKey(book_conflation_key)),
-            ChildSpec("gate", lambda: RiskGate(budget, config=cfg.risk, subscribers=gate_subs,
-                                               journal=journal, restored=self._risk_state(),
-                                               persist_to=persist_to,
-                                               strategy_actors=strategy_actors),
-                      mailbox=ConflateByKey(book_conflation_key)),
-        ]
-        return SupervisorSpec(children, Strategy.ONE_FOR_ONE,
-                              intensity=caps.restart_intensity, period_s=caps.restart_period_s)
+            peers.books[name] = refs.book(name)
+            peers.markets[name] = refs.market(name)
+        return connection_factory(self.config, self.mode, self.specs, peers,
+                                  self._next_venue_session)
 
     def _risk_state(self) -> Any:
         """What a (re)started gate restores: its own latest record if it ran in this process,
@@ -261,29 +236,11 @@ class Node:
             return self.view.risk_state
         return self.recovered.risk if self.recovered is not None else None
 
-    def _strategy_tree(self) -> SupervisorSpec:
-        caps = self.config.budget
-        intensity = max(caps.restart_intensity, 1)
-        # Each strategy has its own limit; the supervisor's is their sum, so it gives up only
-        # when more strategies fail than any one could alone.
-        limit = RestartLimit(intensity, caps.restart_period_s)
-        children = []
-        for strategy in self.config.strategies:
-            children.append(ChildSpec(
-                strategy.id, self._strategy_factory(strategy), restart=Restart.TRANSIENT,
-                mailbox=ConflateByKey(book_conflation_key), limit=limit,
-                watchers=(self.gate,)))
-        return SupervisorSpec(children, Strategy.ONE_FOR_ONE,
-                              intensity=intensity * max(len(children), 1),
-                              period_s=caps.restart_period_s,
-                              backoff=Backoff(min_s=0.5, max_s=30.0, jitter=0.2))
-
-    def _strategy_factory(self, strategy: Any) -> Any:
+    def _strategy_build(self, strategy: StrategyConfig) -> Any:
         spec = self.specs[strategy.instrument]
-        gate, journal, build = self.gate, self.journal, strategy.entry.build
-        ids = self._ids_for(strategy)
+        build, ids = strategy.entry.build, self._ids_for(strategy)
         config = strategy.to_config(spec, id_high_water=ids.high_water, ids=ids)
-        return lambda: build(config, gate, journal)
+        return lambda gate, journal: build(config, gate, journal)
 
     def _ids_for(self, strategy: Any) -> ClientOrderIds:
         """The strategy's one id source: every incarnation (and every rebuild of the tree)
@@ -300,13 +257,6 @@ class Node:
     def _journal_record(self, record: Any) -> None:
         if self.journal is not None:
             self.journal.tell(record)
-
-    def _strategy_refs(self, instrument: str) -> list[Any]:
-        return [self.ref(f"strategies/{s.id}") for s in self.config.strategies
-                if s.instrument == instrument]
-
-    def _all_strategy_refs(self) -> list[Any]:
-        return [self.ref(f"strategies/{s.id}") for s in self.config.strategies]
 
     def _next_venue_session(self) -> str:
         return f"{self.run_id}.{next(self._venue_sessions)}"
@@ -417,10 +367,6 @@ class Node:
     def metrics_text(self) -> tuple[bytes, str]:
         text: tuple[bytes, str] = self.host.metrics.text()
         return text
-
-
-def _bind(cls: type[Behaviour], *args: Any, **kwargs: Any) -> Any:
-    return lambda: cls(*args, **kwargs)
 
 
 def _book_venue(config: NodeConfig) -> str:

@@ -1,6 +1,8 @@
 """The whole data path, on both hosts: recorded Binance depth -> OrderBook -> MarketMaker ->
 RiskGate -> ActionBudget -> a venue stand-in that acknowledges, with a Market actor feeding the
-risk gate the spec. The same actors run unchanged on the deterministic and the live host."""
+risk gate the spec. The path is the node's (`supervision.node.pipeline.TradingPath`) with the
+stand-in plugged in as its venue connection; the same actors run unchanged on the deterministic
+and the live host."""
 
 from __future__ import annotations
 
@@ -8,19 +10,15 @@ import itertools
 from decimal import Decimal
 
 from actors.behaviour import Behaviour
-from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
 from actors.execution.token_bucket import RateLimit, VenueLimits
-from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
-from actors.market.market_actor import MarketActor
-from actors.risk.gate import RiskGate
 from actors.strategies.market_maker import MarketMaker, MarketMakerConfig
 from protocols.feed import FeedEvent
 from protocols.instruments import InstrumentSpec
 from protocols.orders import Ack, CancelAck, CancelIntent, OrderIntent, ReplaceIntent, Side
 from protocols.recording import iter_messages
 from protocols.venue_state import RequestAccepted, SendActions
+from supervision.node.pipeline import StrategyPlan, TradingPath
 from supervision.runtime.deterministic import DeterministicHost
-from supervision.runtime.mailbox import ConflateByKey, StablePriority
 from supervision.sources.data import BINANCE_SPOT_BTCUSDT
 
 RECORDING = BINANCE_SPOT_BTCUSDT
@@ -34,16 +32,13 @@ SPEC = InstrumentSpec(
 class AckingVenue(Behaviour):
     """Acknowledges every action it is sent; remembers them in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget) -> None:
         self.actions: list[object] = []
-        self.budget = None
+        self.budget = budget
 
     def receive(self, message, ctx):
         if message == "actions":
             return list(self.actions)
-        if isinstance(message, tuple) and message[0] == "budget":
-            self.budget = message[1]
-            return None
         if isinstance(message, SendActions):
             for intent, owner in zip(message.batch.intents, message.owners, strict=True):
                 self.actions.append(intent)
@@ -62,28 +57,23 @@ def recorded_events(count):
 
 
 def run_pipeline(host, messages):
-    venue = host.spawn("venue", AckingVenue)
-    limits = VenueLimits(limits=(RateLimit("orders", 50, 1_000_000_000),))
-    budget = host.spawn("budget", lambda: ActionBudget(limits, venue),
-                        mailbox=StablePriority(BUDGET_LEVELS, budget_priority))
-    venue.tell(("budget", budget))
-    risk = host.spawn("risk", lambda: RiskGate(budget),
-                      mailbox=ConflateByKey(book_conflation_key))
     config = MarketMakerConfig(strategy="mm1", spec=SPEC, quote_lots=100_000,
                                max_inventory=1_000_000, gamma=0.1, k=1.5, sigma=50.0,
                                requote_min_interval_s=0.2)
-    mm = host.spawn("mm", lambda: MarketMaker(config, risk),
-                    mailbox=ConflateByKey(book_conflation_key))
-    host.spawn("market", lambda: MarketActor(SPEC, subscribers=[risk]))
-    book = host.spawn("book", lambda: OrderBookActor(BookConfig.for_spec(SPEC),
-                                                     subscribers=[mm, risk]))
+    path = TradingPath(
+        specs={"BTCUSDT": SPEC}, portfolio=False,
+        strategies=[StrategyPlan("mm", "BTCUSDT", lambda gate, _: MarketMaker(config, gate))],
+        limits=VenueLimits(limits=(RateLimit("orders", 50, 1_000_000_000),)),
+        connection=lambda refs: lambda: AckingVenue(refs.budget))
+    refs = path.spawn(host)
+    book = refs.book("BTCUSDT")
     host.settle()
     for chunk_start in range(0, len(messages), 100):
         for message in messages[chunk_start:chunk_start + 100]:
             book.tell(FeedEvent("BTCUSDT", message, host.monotonic_ns()))
         host.settle()
         host.advance(0.25)  # lets requote intervals and the budget's wake-ups pass
-    return host.ask(venue, "actions")
+    return host.ask(host.existing_cell("venue/connection").ref, "actions")
 
 
 def test_recorded_depth_becomes_two_sided_post_only_quotes_through_risk_and_budget(host):
@@ -97,8 +87,8 @@ def test_recorded_depth_becomes_two_sided_post_only_quotes_through_risk_and_budg
     assert best_buy < best_sell
     assert 6_000_000 < best_buy < 6_300_000  # BTC near 61,700 USDT in the recording, in ticks
     assert host.metrics.total("troupe_risk_refusals_total") == 0
-    assert host.actor("book").state == "running"
-    assert host.actor("mm").failures == 0
+    assert host.actor("venue/book:BTCUSDT").state == "running"
+    assert host.actor("strategies/mm").failures == 0
 
 
 def test_the_pipeline_is_deterministic_on_the_deterministic_host():

@@ -1,0 +1,197 @@
+"""The trading path, wired once: market:<i>, book:<i> -> strategies -> risk gate -> action budget
+-> venue connection, and the reports back.
+
+    path = TradingPath(specs={"BTCUSDT": spec}, strategies=[StrategyPlan("mm1", "BTCUSDT", mm)],
+                       limits=limits, connection=lambda refs: lambda: AckingVenue(refs.budget))
+    refs = path.spawn(host)                 # tests and experiments: every actor at the top level
+    groups = path.children(node_address)    # the node: ChildSpecs for its own supervisors
+
+Who hears what (the same for every user of the path):
+
+    market:<i>  -> the gate, the strategies on <i>
+    book:<i>    -> the strategies on <i>, the gate, the portfolio, the watchers; resyncs via the
+                   connection
+    gate        -> approved proposals to the budget; its effects to the strategies, the
+                   watchers and the journal; its persistent state to the watchers
+    portfolio   -> snapshots to the gate and the watchers
+    budget      -> the connection; connection -> whatever its factory wires (`PathRefs`)
+
+The venue connection is the one part the path does not build: `connection(refs)` returns its
+factory, so a simulated venue, a real adapter or a test stand-in plugs in the same way. Actors
+address each other by name (`PathRefs`, over `supervision.runtime.refs`), so the groups can live
+under different supervisors and still find each other; every name is the node's (`venue/budget`,
+`risk/gate`, `strategies/<id>`), which keeps the seeds of each actor's `ctx.random` the same
+wherever the path runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from actors.behaviour import Behaviour, Ref
+from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
+from actors.execution.token_bucket import VenueLimits
+from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
+from actors.market.market_actor import MarketActor
+from actors.portfolio.portfolio_actor import Portfolio
+from actors.risk.gate import RiskGate
+from actors.risk.limits import RiskConfig
+from protocols.instruments import InstrumentSpec
+from supervision.runtime.mailbox import BoundedReject, ConflateByKey, StablePriority
+from supervision.runtime.refs import RefBook
+from supervision.runtime.specs import ChildSpec, Restart, RestartLimit
+
+__all__ = ["PathRefs", "StrategyPlan", "TradingPath"]
+
+VENUE, RISK, STRATEGIES = "venue", "risk", "strategies"
+
+
+@attrs.frozen
+class StrategyPlan:
+    """One strategy on the path: `build(risk_gate, journal)` makes its behaviour (called again
+    on each restart)."""
+
+    id: str
+    instrument: str
+    build: Callable[[Ref, Ref | None], Behaviour]
+
+
+@attrs.frozen
+class PathRefs:
+    """Every actor of the path by name; `address(path)` turns a name into a ref."""
+
+    address: Callable[[str], Any]
+
+    @property
+    def connection(self) -> Any:
+        return self.address(f"{VENUE}/connection")
+
+    @property
+    def budget(self) -> Any:
+        return self.address(f"{VENUE}/budget")
+
+    @property
+    def gate(self) -> Any:
+        return self.address(f"{RISK}/gate")
+
+    @property
+    def portfolio(self) -> Any:
+        return self.address(f"{RISK}/portfolio")
+
+    def book(self, instrument: str) -> Any:
+        return self.address(f"{VENUE}/book:{instrument}")
+
+    def market(self, instrument: str) -> Any:
+        return self.address(f"{VENUE}/market:{instrument}")
+
+    def strategy(self, strategy_id: str) -> Any:
+        return self.address(f"{STRATEGIES}/{strategy_id}")
+
+
+@attrs.frozen(kw_only=True)
+class TradingPath:
+    """The actors of one venue account's path and how they subscribe to each other.
+
+    `risk` configures the gate (None: its defaults) and `restored()` gives the persistent state
+    a (re)started gate restores; `portfolio` adds the Portfolio actor; `watchers` (a monitor)
+    hear books, the gate and the portfolio; `journal` gets the gate's records. The gate watches
+    every strategy (when one goes down it cancels that strategy's orders); `strategy_limit` is
+    each strategy's own restart limit under a supervisor."""
+
+    specs: Mapping[str, InstrumentSpec]
+    strategies: Sequence[StrategyPlan]
+    limits: VenueLimits
+    connection: Callable[[PathRefs], Callable[[], Behaviour]]
+    risk: RiskConfig | None = None
+    restored: Callable[[], Any] = lambda: None
+    portfolio: bool = True
+    watchers: Sequence[Ref] = ()
+    journal: Ref | None = None
+    strategy_limit: RestartLimit | None = None
+    mailbox_capacity: int = 10_000
+    venue_mailbox_capacity: int = 10_000
+    budget_mailbox_capacity: int = 10_000
+
+    def children(self, address: Callable[[str], Any]) -> dict[str, list[ChildSpec]]:
+        """The path's actors as ChildSpecs in start order, by group (venue, risk, strategies):
+        what a node puts under its supervisors."""
+        refs = PathRefs(address)
+        return {VENUE: self._venue(refs), RISK: self._risk(refs),
+                STRATEGIES: self._strategies(refs)}
+
+    def spawn(self, host: Any) -> PathRefs:
+        """Spawn every actor directly on `host`, named as in a node (`venue/budget`...), with
+        no supervisor: for tests and experiments. Returns the refs. Listeners start before
+        those they listen to (strategies, risk, venue), so on the live host, where an actor
+        starts as it is spawned, a market's first state or a book's first top finds them."""
+        refs = PathRefs(RefBook(host))
+        groups = self.children(refs.address)
+        for group in (STRATEGIES, RISK, VENUE):
+            for child in groups[group]:
+                host.spawn(f"{group}/{child.id}", child.factory, mailbox=child.mailbox,
+                           blocking=child.blocking)
+        return refs
+
+    def _venue(self, refs: PathRefs) -> list[ChildSpec]:
+        limits, budget_target = self.limits, refs.connection
+        children = [
+            ChildSpec("connection", self.connection(refs),
+                      mailbox=BoundedReject(self.venue_mailbox_capacity)),
+            ChildSpec("budget", lambda: ActionBudget(limits, budget_target),
+                      mailbox=StablePriority(BUDGET_LEVELS, budget_priority,
+                                             self.budget_mailbox_capacity)),
+        ]
+        for name, spec in self.specs.items():
+            market_subs = [refs.gate, *self._strategy_refs(refs, name)]
+            children.append(ChildSpec(f"market:{name}", _bind(MarketActor, spec,
+                                                              subscribers=market_subs),
+                                      mailbox=BoundedReject(self.mailbox_capacity)))
+        for name, spec in self.specs.items():
+            book_subs = [*self._strategy_refs(refs, name), refs.gate,
+                         *([refs.portfolio] if self.portfolio else []), *self.watchers]
+            children.append(ChildSpec(f"book:{name}", _bind(
+                OrderBookActor, BookConfig.for_spec(spec), subscribers=book_subs,
+                resync=refs.connection), mailbox=BoundedReject(self.venue_mailbox_capacity)))
+        return children
+
+    def _risk(self, refs: PathRefs) -> list[ChildSpec]:
+        journal, watchers, risk, restored = self.journal, list(self.watchers), self.risk, \
+            self.restored
+        budget, gate, specs = refs.budget, refs.gate, dict(self.specs)
+        gate_subs = [refs.strategy(plan.id) for plan in self.strategies]
+        gate_subs += [*watchers, *([journal] if journal is not None else [])]
+        strategy_actors = {refs.strategy(plan.id).name: plan.id for plan in self.strategies}
+        children = []
+        if self.portfolio:
+            children.append(ChildSpec(
+                "portfolio", lambda: Portfolio(specs, subscribers=[gate, *watchers],
+                                               risk_gate=gate, drift_confirmations=2),
+                mailbox=ConflateByKey(book_conflation_key)))
+        children.append(ChildSpec(
+            "gate", lambda: RiskGate(budget, config=risk, subscribers=gate_subs, journal=journal,
+                                     restored=restored(), persist_to=watchers,
+                                     strategy_actors=strategy_actors),
+            mailbox=ConflateByKey(book_conflation_key)))
+        return children
+
+    def _strategies(self, refs: PathRefs) -> list[ChildSpec]:
+        gate, journal = refs.gate, self.journal
+        return [ChildSpec(plan.id, _bind_strategy(plan, gate, journal), restart=Restart.TRANSIENT,
+                          mailbox=ConflateByKey(book_conflation_key), limit=self.strategy_limit,
+                          watchers=(gate,))
+                for plan in self.strategies]
+
+    def _strategy_refs(self, refs: PathRefs, instrument: str) -> list[Any]:
+        return [refs.strategy(plan.id) for plan in self.strategies
+                if plan.instrument == instrument]
+
+
+def _bind(cls: type[Behaviour], *args: Any, **kwargs: Any) -> Callable[[], Behaviour]:
+    return lambda: cls(*args, **kwargs)
+
+
+def _bind_strategy(plan: StrategyPlan, gate: Ref, journal: Ref | None) -> Callable[[], Behaviour]:
+    return lambda: plan.build(gate, journal)
