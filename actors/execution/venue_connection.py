@@ -141,6 +141,7 @@ class VenueConnection(Behaviour):
     # -- lifecycle -----------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
         now = ctx.monotonic_ns()
+        self.transport.attach(ctx.self_ref)
         self.transport.open(now, ctx.random)
         self._pump(now, ctx)  # what the transport knows at once (specs) goes out first
         # The first reconciliation is asked for at once, then every interval.
@@ -148,6 +149,9 @@ class VenueConnection(Behaviour):
         if self.config.reconcile_interval_s:
             ctx.schedule(self.config.reconcile_interval_s, _Reconcile(), key=_RECONCILE)
         self._pump(now, ctx)
+
+    def on_stop(self, ctx: Context) -> None:
+        self.transport.close()
 
     # -- messages ------------------------------------------------------------------------------
     def receive(self, message: Any, ctx: Context) -> Any:

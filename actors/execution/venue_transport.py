@@ -54,6 +54,12 @@ Methods (the connection calls them from its own actor, one call at a time):
 |                                         |          | connection routes it at once               |
 | `state()`, `snapshot()`                 | optional | the `GetVenueState` answer and the actor's |
 |                                         |          | snapshot, as plain dicts. Default: empty   |
+| `attach(self_ref)`                      | optional | before `open`: the connection's own ref,   |
+|                                         |          | where a real adapter's I/O tells what it   |
+|                                         |          | reads. Default: nothing                    |
+| `close()`                               | optional | the connection stops: end the I/O (a       |
+|                                         |          | restart builds a fresh transport). Default:|
+|                                         |          | nothing                                    |
 
 Events out of `poll` (the connection routes each by its type, stamping `recv_ns`):
 - `Reported(report, mid_x2)`: an execution report (`protocols.orders.VenueReport`) -> the
@@ -239,6 +245,15 @@ class VenueTransport(abc.ABC):
         mode's shadow answers, delayed like real ones). Default False: not taken, the
         connection routes it at once."""
         return False
+
+    def attach(self, self_ref: Any) -> None:
+        """The connection's own ref, given before `open`: a real adapter's I/O tells it what it
+        reads (frames, REST answers), and the connection hands those to `on_message`."""
+        return None
+
+    def close(self) -> None:
+        """The connection is stopping: end the I/O this transport started."""
+        return None
 
     def state(self) -> dict[str, Any]:
         """What a `GetVenueState` ask answers: positions, open orders, statistics if known."""

@@ -317,6 +317,12 @@ class VenueConfig:
         default=None, validator=_gt(0), metadata={NONE_WORD: "none"}
     )
     sim: SimVenueSection = attrs.field(factory=SimVenueSection)
+    # A real venue's endpoints (Binance: its REST base and websocket base); none: the venue
+    # kind's test network. The fake venue (python -m supervision.fakevenue) prints its two.
+    rest_url: str | None = attrs.field(default=None, metadata={NONE_WORD: "testnet"})
+    ws_url: str | None = attrs.field(default=None, metadata={NONE_WORD: "testnet"})
+    request_timeout_s: float = attrs.field(default=10.0, validator=_gt(0))
+    heartbeat_s: float = attrs.field(default=45.0, validator=_gt(0))  # silence -> reconnect
 
     def to_venue_limits(self) -> VenueLimits:
         ttl = self.new_order_ttl_s

@@ -139,6 +139,8 @@ def _run_locked(config: NodeConfig, decision: ModeDecision, duration: float | No
 
 def _source_factory(config: NodeConfig, node: Node) -> Any:
     market = config.market
+    if market.source is MarketSource.VENUE:
+        return None  # the venue connection streams the venue's own market data
     mapping = {i.venue_symbol: i.symbol for i in config.instruments}
     specs = dict(node.specs)
     path = market.recording_path()

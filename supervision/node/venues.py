@@ -166,4 +166,9 @@ def _assets(name: str, spec: InstrumentSpec) -> tuple[str, str]:
 register(VenueAdapter(
     "sim", _sim_transport,
     "the embedded simulated venue: matching, queue position, latency, 429s (actors.sim)"))
-
+register(VenueAdapter(
+    "binance", "supervision.venues.binance.adapter:build_transport",
+    "Binance spot through ccxt (REST) and trio-websocket (streams)"))
+register(VenueAdapter(
+    "binance_usdm", "supervision.venues.binance.adapter:build_transport",
+    "Binance USD-M futures through ccxt (REST) and trio-websocket (streams)"))

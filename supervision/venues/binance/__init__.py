@@ -1,9 +1,16 @@
-"""Binance spot and USD-M futures: REST through ccxt's synchronous client, streams over
-trio-websocket.
+"""Binance spot and USD-M futures: REST through ccxt's synchronous client on a worker thread,
+streams over trio-websocket on the node's loop. Registered in `supervision.node.venues` as
+kinds `binance` and `binance_usdm`.
 
-| module   | what it holds                                                             |
-|----------|---------------------------------------------------------------------------|
-| `client` | ccxt's client pointed at a base URL; ccxt exceptions as outcome kinds      |
+| module      | what it holds                                                              |
+|-------------|----------------------------------------------------------------------------|
+| `adapter`   | the registry's builder: settings from the config, the transport, its I/O  |
+| `transport` | `BinanceTransport`: markets, streams, books' snapshots, requests out      |
+| `orders`    | what the venue's answers about orders mean (REST and user-data stream)    |
+| `reconcile` | the start-up summary (adopted, cancelled, unknown) and positions, pure    |
+| `mapping`   | specs from exchangeInfo, order parameters, reports and reject codes, pure |
+| `io`        | the ccxt worker thread and the websocket readers (heartbeat, backoff)     |
+| `client`    | ccxt's client pointed at a base URL; ccxt exceptions as outcome kinds      |
 """
 
-__all__ = ["client"]
+__all__ = ["adapter", "client", "io", "mapping", "orders", "reconcile", "transport"]

@@ -81,16 +81,16 @@ def test_a_kind_with_no_adapter_is_one_clear_error() -> None:
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith("venue kind 'hyperliquid' needs a live venue adapter")
-    assert "registered: sim" in message
+    assert "registered: binance, binance_usdm, sim" in message
 
 
 def test_the_operator_meets_it_as_one_line_and_exit_code_2(tmp_path: Path) -> None:
     env = {**os.environ, **LIVE_ENV}
     result = subprocess.run(
         [sys.executable, "-m", "supervision.main", "config/live.toml", "--duration", "1",
-         "--set", f"journal.path={tmp_path / 'j.jsonl'}"],
+         "--set", f"journal.path={tmp_path / 'j.jsonl'}", "--set", "venue.kind=hyperliquid"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 2
-    assert result.stderr.startswith("error: venue kind 'binance' needs a live venue adapter")
+    assert result.stderr.startswith("error: venue kind 'hyperliquid' needs a live venue adapter")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "j.jsonl").exists()  # refused before anything started

@@ -1,0 +1,66 @@
+"""The Binance adapter as the node's venue registry builds it: settings from the config, the
+transport, and its I/O (a ccxt REST worker thread and two websocket readers).
+
+`venue.kind = "binance"` is spot, `"binance_usdm"` USD-M futures. `venue.rest_url` and
+`venue.ws_url` say where; left out, they are Binance's test networks (spot:
+testnet.binance.vision; USD-M: testnet.binancefuture.com), so nothing reaches the production
+venue unless a config names it. The fake venue (`python -m supervision.fakevenue`) is reached the
+same way: its two URLs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from supervision.node.live_guard import Mode
+from supervision.node.venues import VenueBuild
+from supervision.venues.binance.client import make_client
+from supervision.venues.binance.io import RestWorker, StreamReader
+from supervision.venues.binance.transport import BinanceSettings, BinanceTransport
+
+__all__ = ["TESTNET", "BinanceIO", "build_transport", "settings_of"]
+
+TESTNET = {
+    "spot": ("https://testnet.binance.vision", "wss://stream.testnet.binance.vision"),
+    "usdm": ("https://testnet.binancefuture.com", "wss://stream.binancefuture.com"),
+}
+
+
+class BinanceIO:
+    """The transport's I/O, built when the connection opens: `rest`, `market`, `user`."""
+
+    def __init__(self, settings: BinanceSettings, transport: BinanceTransport,
+                 deliver: Any) -> None:
+        self.rest = RestWorker(lambda: make_client(
+            settings.dialect, settings.rest_url, api_key=settings.api_key,
+            secret=settings.api_secret, timeout_s=settings.timeout_s), deliver)
+        self.market = StreamReader("market", transport.market_url, deliver,
+                                   heartbeat_s=settings.heartbeat_s)
+        self.user = StreamReader("user", transport.user_url, deliver,
+                                 heartbeat_s=settings.heartbeat_s)
+
+    def close(self) -> None:
+        self.rest.close()
+        self.market.close()
+        self.user.close()
+
+
+def settings_of(build: VenueBuild) -> BinanceSettings:
+    venue = build.config.venue
+    dialect = "usdm" if venue.kind.value == "binance_usdm" else "spot"
+    rest, ws = TESTNET[dialect]
+    return BinanceSettings(
+        name=venue.name, dialect=dialect, rest_url=venue.rest_url or rest,
+        ws_url=venue.ws_url or ws,
+        instruments={i.symbol: i.venue_symbol for i in build.config.instruments},
+        specs=dict(build.specs),
+        api_key=venue.api_key.reveal() if venue.api_key is not None else "",
+        api_secret=venue.api_secret.reveal() if venue.api_secret is not None else "",
+        observe=build.mode is Mode.OBSERVE, timeout_s=venue.request_timeout_s,
+        heartbeat_s=venue.heartbeat_s)
+
+
+def build_transport(build: VenueBuild) -> BinanceTransport:
+    settings = settings_of(build)
+    return BinanceTransport(settings, lambda transport, deliver: BinanceIO(
+        settings, transport, deliver))

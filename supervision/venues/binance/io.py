@@ -1,0 +1,222 @@
+"""The Binance adapter's I/O: a REST worker thread running ccxt, and websocket reader tasks.
+
+Everything here only moves bytes and tells the venue connection what came back; the meaning is
+decided by the transport (`supervision.venues.binance.transport`), inside the connection actor.
+
+`RestWorker`: one thread that owns ccxt's synchronous client and runs one request at a time
+from its queue, so a slow or hung request (bounded by the client's timeout) never stalls the
+event loop, market data or any other actor. Each answer goes to the connection as `RestDone`:
+the value, or the failure's kind (`client.classify`), its words, the venue's Retry-After, and
+the request weight the venue says it has counted this minute.
+
+`StreamReader`: one websocket (the combined market streams, or the user-data stream) on the
+node's trio loop, next to the actors (`trio.lowlevel.spawn_system_task`; on its own thread and
+loop when there is none, as in a test). It tells the connection each frame as `WsFrame` stamped
+with our monotonic receive time, `WsUp` when connected and `WsDown(reason)` when the socket is
+lost. No frame for `heartbeat_s` (45 s by default) counts as lost. Reconnects wait an
+exponential backoff with full jitter (0.5 s doubling to 30 s, reset after a connection that
+delivered data). The reader never waits on its consumer: a frame the connection's mailbox
+refuses is dropped and counted, and the books see a gap and resync, while the socket keeps
+being read, so pings keep being answered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+import trio_websocket
+
+from supervision.venues.binance.client import classify, retry_after_s, used_weight
+
+__all__ = ["RestDone", "RestWorker", "StreamReader", "WsDown", "WsFrame", "WsUp"]
+
+log = logging.getLogger("troupe.venues.binance")
+_QUERY = re.compile(r"\?\S*")
+
+
+@attrs.frozen(slots=True)
+class RestDone:
+    tag: Any
+    value: Any = None
+    failure: str | None = None  # classify(): throttled, banned, rejected, unknown, lost, ...
+    message: str = ""
+    retry_after_s: float | None = None
+    weight: int | None = None
+
+
+@attrs.frozen(slots=True)
+class WsFrame:
+    stream: str  # "market" or "user"
+    text: str
+    recv_ns: int
+
+
+@attrs.frozen(slots=True)
+class WsUp:
+    stream: str
+    url: str
+
+
+@attrs.frozen(slots=True)
+class WsDown:
+    stream: str
+    reason: str  # for the log line
+    retry_in_s: float
+
+    @property
+    def kind(self) -> str:
+        """The reason as a metric label: silent, closed, unreachable, failed."""
+        for word, kind in (("no data", "silent"), ("closed", "closed"), ("reach", "unreachable")):
+            if word in self.reason:
+                return kind
+        return "failed"
+
+
+Deliver = Callable[[Any], Any]
+
+
+class RestWorker:
+    """`submit(tag, method, params)` runs `getattr(client, method)(params)` on the thread, or
+    `method(client, params)` for a callable."""
+
+    def __init__(self, make_client: Callable[[], Any], deliver: Deliver,
+                 name: str = "binance-rest") -> None:
+        self._make_client = make_client
+        self._deliver = deliver
+        self._queue: queue.Queue[tuple[Any, Any, dict[str, Any]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._started = False
+
+    def submit(self, tag: Any, method: str | Callable[[Any, dict[str, Any]], Any],
+               params: dict[str, Any] | None = None) -> None:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+        self._queue.put((tag, method, dict(params or {})))
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        client = self._make_client()
+        while (job := self._queue.get()) is not None:
+            tag, method, params = job
+            try:
+                if callable(method):  # a composite request (a reconciliation's three calls)
+                    value = method(client, params)
+                elif method == "load_markets":
+                    value = client.load_markets()
+                else:
+                    value = getattr(client, method)(params)
+                done = RestDone(tag, value, weight=used_weight(client))
+            except Exception as exc:  # every failure is an answer, never a dead thread
+                # Query strings go: they carry the request's timestamp and signature.
+                words = _QUERY.sub("", f"{type(exc).__name__}: {exc}")[:300]
+                done = RestDone(tag, None, classify(exc), words, retry_after_s(client),
+                                used_weight(client))
+            self._deliver(done)
+
+
+class StreamReader:
+    def __init__(self, stream: str, url: Callable[[], str | None], deliver: Deliver, *,
+                 heartbeat_s: float = 45.0, backoff_min_s: float = 0.5,
+                 backoff_max_s: float = 30.0, rng: random.Random | None = None) -> None:
+        self.stream, self._url, self._deliver = stream, url, deliver
+        self.heartbeat_s = heartbeat_s
+        self.backoff = (backoff_min_s, backoff_max_s)
+        self._rng = rng or random.Random()
+        self._scope: trio.CancelScope | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        try:
+            self._token = trio.lowlevel.current_trio_token()
+        except RuntimeError:  # not on a trio loop: a loop of our own
+            self._thread = threading.Thread(target=trio.run, args=(self._guarded,),
+                                            name=f"binance-{self.stream}", daemon=True)
+            self._thread.start()
+            return
+        trio.lowlevel.spawn_system_task(self._guarded, name=f"binance-{self.stream}")
+
+    def close(self) -> None:
+        self._closed = True
+        scope = self._scope
+        if scope is None:
+            return
+        if self._thread is None:
+            try:
+                on_loop = trio.lowlevel.current_trio_token() is self._token
+            except RuntimeError:
+                on_loop = False
+            if on_loop:
+                scope.cancel()
+                return
+        token = self._token
+        if token is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(scope.cancel)
+
+    async def _guarded(self) -> None:
+        # A system task that raises would end the whole trio run: nothing may escape.
+        self._token = trio.lowlevel.current_trio_token()
+        with trio.CancelScope() as scope:
+            self._scope = scope
+            if self._closed:
+                return
+            try:
+                await self._run()
+            except Exception:
+                log.exception("binance %s stream reader failed; the connection will restart it",
+                              self.stream)
+                self._deliver(WsDown(self.stream, "reader failed", 0.0))
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._closed:
+            url = self._url()
+            reason = "no url yet"
+            if url is not None:
+                reason, delivered = await self._connect(url)
+                if delivered:
+                    attempt = 0
+            low, high = self.backoff
+            delay = self._rng.uniform(0, min(high, low * 2 ** attempt))
+            attempt += 1
+            self._deliver(WsDown(self.stream, reason, delay))
+            await trio.sleep(delay)
+
+    async def _connect(self, url: str) -> tuple[str, bool]:
+        delivered = False
+        try:
+            async with trio_websocket.open_websocket_url(
+                    url, message_queue_size=4096, connect_timeout=10,
+                    disconnect_timeout=2) as ws:
+                self._deliver(WsUp(self.stream, url))
+                while True:
+                    with trio.move_on_after(self.heartbeat_s):
+                        text = await ws.get_message()
+                        delivered = True
+                        self._deliver(WsFrame(self.stream, str(text), time.monotonic_ns()))
+                        continue
+                    return f"no data for {self.heartbeat_s:g}s", delivered
+        except trio_websocket.ConnectionClosed as exc:
+            code = exc.reason.code if exc.reason is not None else "?"
+            return f"closed by the venue ({code})", delivered
+        except trio_websocket.HandshakeError as exc:
+            cause = exc.__cause__ or exc.__context__
+            detail = f"{type(cause).__name__}: {cause}" if cause else type(exc).__name__
+            return f"cannot reach {_QUERY.sub('', url)}: {detail}"[:200], delivered
+        except OSError as exc:
+            return f"cannot reach {url}: {exc.strerror or exc}", delivered

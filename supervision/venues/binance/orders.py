@@ -1,0 +1,186 @@
+"""The order half of the Binance transport: what the venue's answers about orders mean.
+
+`OrderAnswers` is the base of `supervision.venues.binance.transport.BinanceTransport` (kept
+apart for size): the REST answers to create, cancel, query and reconcile, the order events of
+the user-data stream, and the bookkeeping they share. The rules are in the transport's
+docstring; the pure translations in `supervision.venues.binance.mapping`.
+
+Acks and cancel acks arrive twice on Binance (the REST answer and the user-data stream's event):
+each is passed on once (`_answered`, bounded), so the metrics and the journal count one; fills
+carry the venue's trade id and are counted once by the order's state machine anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from actors.execution.venue_transport import (
+    Counted,
+    Reported,
+    TimedOut,
+    TransportEvent,
+    VenueTransport,
+    throttled_reports,
+)
+from protocols.instruments import InstrumentSpec
+from protocols.orders import (
+    CancelReject,
+    CancelRejectCode,
+    Fill,
+    Intent,
+    ReconcileResult,
+    Reject,
+    RejectCode,
+    VenueOrderStatus,
+)
+from protocols.venue_state import Banned, RateLimited, RequestAccepted
+from protocols.venues.binance_user import OrderUpdate, parse_order_body
+from supervision.venues.binance.io import RestDone
+from supervision.venues.binance.mapping import reject_code, reports_of
+from supervision.venues.binance.reconcile import StartSummary, positions_of, summarize
+
+__all__ = ["OrderAnswers"]
+
+log = logging.getLogger("troupe.venues.binance")
+SECOND = 1_000_000_000
+
+
+class OrderAnswers(VenueTransport):
+    """State shared with the transport, set up by `_init_orders`."""
+
+    settings: Any
+    io: Any
+    methods: Mapping[str, str]
+    symbols: Mapping[str, str]
+    specs: dict[str, InstrumentSpec]
+
+    def _init_orders(self) -> None:
+        self._queue: list[TransportEvent] = []
+        self._due: dict[str, int] = {}
+        self.known_open: set[str] = set()  # ours, as the venue's answers left them
+        self.start_summary: StartSummary | None = None
+        self._answered: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._baseline: dict[str, Any] = {}  # spot: base balances at the first reconcile
+
+    def _order_update(self, update: OrderUpdate, now_ns: int) -> None:
+        name = self.symbols.get(update.symbol)
+        if name is None:
+            return
+        if update.status in ("NEW", "PARTIALLY_FILLED"):
+            self.known_open.add(update.client_order_id)
+        else:
+            self.known_open.discard(update.client_order_id)
+        venue_ns = update.event_time_ms * 1_000_000 if update.event_time_ms else None
+        for report in reports_of(update, self.specs[name], venue_ns or now_ns):
+            if not isinstance(report, Fill):  # an ack or a cancel comes by REST and stream
+                key = (report.client_order_id, type(report).__name__)
+                if key in self._answered:
+                    continue
+                self._answered[key] = None
+                if len(self._answered) > 20_000:
+                    self._answered.popitem(last=False)
+            self._queue.append(Reported(report))
+
+    def _on_create(self, done: RestDone, now_ns: int) -> None:
+        intent: Intent = done.tag[1]
+        if self._throttled(done, [intent], now_ns):
+            return
+        if done.failure in ("lost", "unknown"):
+            self._queue.append(TimedOut(intent))
+            self.io.rest.submit(("query", intent), self.methods["query"], {
+                "symbol": self.settings.instruments.get(intent.instrument, intent.instrument),
+                "origClientOrderId": intent.client_order_id})
+            return
+        self._queue.append(RequestAccepted(now_ns))
+        if done.failure is not None:
+            words = done.message.split(" ", 2)[-1] if done.message else done.failure
+            code = RejectCode.VENUE_UNAVAILABLE if done.failure == "refused" else None
+            self._queue.append(Reported(Reject(intent.client_order_id,
+                                               code or reject_code(words), words,
+                                               venue_ns=now_ns)))
+            return
+        self._order_update(parse_order_body(done.value), now_ns)
+
+    def _on_cancel(self, done: RestDone, now_ns: int) -> None:
+        intent: Intent = done.tag[1]
+        if self._throttled(done, [intent], now_ns):
+            return
+        if done.failure == "lost":
+            self._queue.append(TimedOut(intent))
+            return
+        self._queue.append(RequestAccepted(now_ns))
+        if done.failure is not None:
+            code = (CancelRejectCode.UNKNOWN_ORDER if done.failure == "unknown"
+                    else CancelRejectCode.OTHER)
+            self._queue.append(Reported(CancelReject(intent.client_order_id, code,
+                                                     done.message, venue_ns=now_ns)))
+            return
+        update = parse_order_body(done.value)
+        self._order_update(attrs.evolve(update, execution="CANCELED"), now_ns)
+
+    def _on_cancel_all(self, done: RestDone, now_ns: int) -> None:
+        if not self._throttled(done, [], now_ns):
+            self._queue.append(RequestAccepted(now_ns))
+
+    def _on_query(self, done: RestDone, now_ns: int) -> None:
+        intent: Intent = done.tag[1]
+        if done.failure == "unknown" or (done.failure == "rejected"
+                                         and "does not exist" in done.message):
+            self._queue.append(Reported(ReconcileResult(  # type: ignore[arg-type]
+                intent.client_order_id, VenueOrderStatus.NOT_FOUND)))
+        elif done.failure is None:
+            self._order_update(parse_order_body(done.value), now_ns)
+        else:  # still nothing readable: ask again at the next reconciliation
+            self._due.setdefault("reconcile", now_ns + 5 * SECOND)
+
+    def _on_reconcile(self, done: RestDone, now_ns: int) -> None:
+        if done.failure is not None:
+            log.warning("binance reconciliation failed (%s); trying again", done.message)
+            return
+        value = done.value
+        venue_open = [parse_order_body(o) for o in value["open"]]
+        self._queue.append(positions_of(value, self.specs, self.symbols, now_ns,
+                                        self._baseline))
+        if self.start_summary is None:
+            self.start_summary = summary = summarize(venue_open, self.settings.expected_open)
+            log.warning("binance start-up reconciliation: %s", summary.line())
+            self.known_open.update(summary.adopted)
+            for update in venue_open:
+                if update.client_order_id in summary.cancelled and not self.settings.observe:
+                    self.io.rest.submit(("cancel_all", ""), self.methods["cancel"], {
+                        "symbol": update.symbol, "origClientOrderId": update.client_order_id})
+            return
+        # An order resting at the venue that the session does not know is a drift: nobody here
+        # would ever cancel it. (The reverse is usually an answer still in flight, and the
+        # order's own state machine settles it.)
+        ours = self.known_open
+        for update in venue_open:
+            if update.client_order_id in ours:
+                continue
+            self._count("troupe_reconciliation_order_drifts_total")
+            log.warning("binance reconciliation drift: %s rests at the venue, unknown here%s",
+                        update.client_order_id,
+                        "" if self.settings.observe else "; cancelling it")
+            if not self.settings.observe:
+                self.io.rest.submit(("cancel_all", ""), self.methods["cancel"], {
+                    "symbol": update.symbol, "origClientOrderId": update.client_order_id})
+
+    def _throttled(self, done: RestDone, intents: list[Intent], now_ns: int) -> bool:
+        if done.failure not in ("throttled", "banned"):
+            return False
+        retry = None if done.retry_after_s is None else int(done.retry_after_s * SECOND)
+        if done.failure == "banned":
+            self._queue.append(Banned(now_ns + (retry or 60 * SECOND), now_ns))
+        else:
+            self._queue.append(RateLimited(retry, now_ns))
+        self._queue += [Reported(r) for r in throttled_reports(intents, done.message, now_ns)]
+        return True
+
+    def _count(self, metric: str, **labels: str) -> None:
+        self._queue.append(Counted(metric, (("venue", self.settings.name),
+                                            *sorted(labels.items()))))

@@ -1,0 +1,362 @@
+"""BinanceTransport: the venue connection's Binance end (spot or USD-M), on the adapter contract.
+
+The transport decides; its I/O (`supervision.venues.binance.io`) only carries: REST requests
+go to the ccxt worker thread, frames come in from the websocket readers, and every answer comes
+back to the connection actor as a message, which hands it to `on_message`. What it means comes
+out of `poll` as the contract's events (`actors.execution.venue_transport`).
+
+Start: markets are loaded (`exchangeInfo`) into a `SpecUpdate` per instrument; the market
+streams connect (depth diffs, trades, bookTicker of every instrument on one combined socket);
+with an API key, a listen key is taken and the user-data stream connects and is kept alive.
+Each book asks for its snapshot (`resync`), which is fetched over REST and handed back as
+`MarketData`, so the book syncs by Binance's rules (spot `U`/`u`, USD-M `pu`). A venue that
+cannot be reached is retried with backoff, said in one log line per attempt, and leaves the
+node not ready (no spec, no book): never a traceback.
+
+Orders: a new order is `POST /order` with our client order id as `newClientOrderId`; a cancel
+names it as `origClientOrderId`. Answers, by the failure kind `client.classify` gives:
+- accepted: `RequestAccepted`, then the Ack (its fills and cancels come on the user stream,
+  with the venue's trade ids: `Fill.fill_id` = "<symbol>-<trade id>", counted once);
+- throttled (429, ccxt's RateLimitExceeded/DDoSProtection): `RateLimited` with the venue's
+  Retry-After, and every intent refused RATE_LIMITED; banned (418): `Banned` until then;
+- rejected (InvalidOrder, InsufficientFunds, ...): `RequestAccepted` and a `Reject` whose code
+  is read from Binance's words (a duplicate client id is DUPLICATE_CLIENT_ORDER_ID: it exists);
+- lost (RequestTimeout, NetworkError, anything unreadable): `TimedOut` (UNKNOWN), then the
+  order is queried by its client id: found, it is acked (a sign of life); not found, a
+  `ReconcileResult(NOT_FOUND)` lets the state machine close it. Nothing is ever resent here.
+
+Reconciliation (`reconcile`): open orders, balances and (USD-M) positions in one request on the
+worker; the answer becomes `VenuePositions`. The first one, at start, also reconciles the
+venue's open orders against what the journal left open (`expected_open`): ours that the
+journal knows are adopted, ours it does not know are cancelled (fail closed; in observe mode
+only reported), and the journal's that the venue does not have are unknown. The summary is
+logged and kept in `start_summary`. A later reconciliation that finds one of ours open at the
+venue but not in the session, or the reverse, is a drift: counted
+(`troupe_reconciliation_drifts_total`), which alerts and moves the account to REDUCING.
+
+Metrics (`Counted`): troupe_ws_reconnects_total{venue,stream,reason},
+troupe_venue_resyncs_total{venue,instrument}, troupe_venue_429_total{venue},
+troupe_reconciliation_order_drifts_total{venue}, troupe_venue_unreachable_total{venue},
+troupe_venue_malformed_frames_total{venue,stream}.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from actors.execution.venue_transport import (
+    MarketData,
+    Reported,
+    TransportEvent,
+)
+from protocols.codec import DecodeError
+from protocols.instruments import InstrumentSpec
+from protocols.orders import (
+    Batch,
+    CancelIntent,
+    OrderIntent,
+    Priority,
+    Reject,
+    RejectCode,
+)
+from protocols.venue_state import (
+    CancelAllOrders,
+    SendActions,
+    SpecUpdate,
+)
+from protocols.venues import binance
+from protocols.venues.binance_user import OrderUpdate, parse_user_event
+from supervision.venues.binance.io import RestDone, WsDown, WsFrame, WsUp
+from supervision.venues.binance.mapping import (
+    order_params,
+    spec_from_market,
+)
+from supervision.venues.binance.orders import OrderAnswers
+
+__all__ = ["BinanceSettings", "BinanceTransport"]
+
+log = logging.getLogger("troupe.venues.binance")
+SECOND = 1_000_000_000
+
+
+@attrs.frozen(slots=True)
+class BinanceSettings:
+    """`instruments`: our name -> Binance symbol; `specs`: the configured specs (their lot and
+    fees are kept; tick, step and minimums come from the venue)."""
+
+    name: str
+    dialect: str  # "spot" or "usdm"
+    rest_url: str
+    ws_url: str
+    instruments: Mapping[str, str]
+    specs: Mapping[str, InstrumentSpec]
+    api_key: str = attrs.field(default="", repr=False)
+    api_secret: str = attrs.field(default="", repr=False)
+    observe: bool = False
+    timeout_s: float = 10.0
+    heartbeat_s: float = 45.0
+    keepalive_s: float = 30 * 60.0
+    retry_min_s: float = 1.0
+    retry_max_s: float = 60.0
+    expected_open: frozenset[str] = frozenset()
+
+    @property
+    def prefix(self) -> str:
+        return "/fapi/v1" if self.dialect == "usdm" else "/api/v3"
+
+
+_SPOT = {"create": "private_post_order", "cancel": "private_delete_order",
+         "query": "private_get_order", "depth": "public_get_depth",
+         "listen_key": "public_post_userdatastream", "keepalive": "public_put_userdatastream",
+         "cancel_all": "private_delete_openorders"}
+_USDM = {"create": "fapiprivate_post_order", "cancel": "fapiprivate_delete_order",
+         "query": "fapiprivate_get_order", "depth": "fapipublic_get_depth",
+         "listen_key": "fapiprivate_post_listenkey", "keepalive": "fapiprivate_put_listenkey",
+         "cancel_all": "fapiprivate_delete_allopenorders"}
+
+
+class BinanceTransport(OrderAnswers):
+    """`io(transport, deliver)` builds the I/O: an object with `rest` (a `RestWorker`),
+    `market` and `user` (`StreamReader`s, given a url callable) and `close()`; see
+    `supervision.venues.binance.adapter`."""
+
+    def __init__(self, settings: BinanceSettings, io: Callable[..., Any]) -> None:
+        self._init_orders()
+        self.settings = settings
+        self._make_io = io
+        self.io: Any = None
+        self.methods = _USDM if settings.dialect == "usdm" else _SPOT
+        self.symbols = {symbol: name for name, symbol in settings.instruments.items()}
+        self.specs: dict[str, InstrumentSpec] = dict(settings.specs)
+        self.markets_loaded = False
+        self.listen_key: str | None = None
+        self._deliver: Callable[[Any], Any] | None = None
+        self._retries = 0
+        self._rng = random.Random(0)
+        self._connected: set[str] = set()  # streams that have been up at least once
+        self._instrument_of: dict[str, str] = {}  # client id -> our instrument, for cancels
+
+    # -- the adapter contract ------------------------------------------------------------------
+    def attach(self, self_ref: Any) -> None:
+        self._deliver = self_ref.tell
+
+    def open(self, now_ns: int, rng: random.Random) -> None:
+        if self._deliver is None:
+            raise RuntimeError("BinanceTransport needs attach() before open()")
+        self._rng = rng
+        self.io = self._make_io(self, self._deliver)
+        self.io.market.start()
+        self._load_markets()
+        if self.settings.api_key:
+            self.io.rest.submit(("listen_key",), self.methods["listen_key"])
+
+    def close(self) -> None:
+        if self.io is not None:
+            self.io.close()
+
+    def market_url(self) -> str:
+        streams = []
+        trade = "aggTrade" if self.settings.dialect == "usdm" else "trade"
+        for symbol in self.settings.instruments.values():
+            low = symbol.lower()
+            streams += [f"{low}@depth@100ms", f"{low}@{trade}", f"{low}@bookTicker"]
+        return f"{self.settings.ws_url}/stream?streams={'/'.join(streams)}"
+
+    def user_url(self) -> str | None:
+        key = self.listen_key
+        return None if key is None else f"{self.settings.ws_url}/ws/{key}"
+
+    def send(self, request: SendActions, now_ns: int) -> None:
+        for intent in request.batch.intents:
+            symbol = self.settings.instruments.get(intent.instrument, intent.instrument)
+            if isinstance(intent, OrderIntent):
+                spec = self.specs[intent.instrument]
+                self.known_open.add(intent.client_order_id)
+                self._instrument_of[intent.client_order_id] = intent.instrument
+                self.io.rest.submit(("create", intent), self.methods["create"],
+                                    order_params(intent, symbol, spec))
+            elif isinstance(intent, CancelIntent):
+                self.io.rest.submit(("cancel", intent), self.methods["cancel"],
+                                    {"symbol": symbol,
+                                     "origClientOrderId": intent.client_order_id})
+            else:  # Binance has no amend of price: refuse, the strategy cancels and re-places
+                self._queue.append(Reported(Reject(
+                    intent.client_order_id, RejectCode.OTHER,
+                    "replace is not supported on Binance; cancel and place a new order",
+                    venue_ns=now_ns)))
+
+    def cancel_all(self, request: CancelAllOrders, open_ids: Sequence[str],
+                   now_ns: int) -> None:
+        if request.strategy is not None:  # one strategy's orders: by id, the others rest on
+            for cid in open_ids:
+                instrument = self._instrument_of.get(cid)
+                if instrument is not None:
+                    self.send(SendActions(Batch(Priority.CANCEL, (CancelIntent(
+                        cid, instrument),), 1), (None,), now_ns), now_ns)
+            return
+        names = [request.instrument] if request.instrument else list(self.settings.instruments)
+        for name in names:
+            self.io.rest.submit(("cancel_all", name), self.methods["cancel_all"],
+                                {"symbol": self.settings.instruments.get(name, name)})
+
+    def reconcile(self, now_ns: int) -> None:
+        usdm = self.settings.dialect == "usdm"
+
+        def fetch(client: Any, _params: dict[str, Any]) -> dict[str, Any]:
+            if usdm:
+                return {"open": client.fapiprivate_get_openorders({}),
+                        "account": client.fapiprivatev2_get_account({}),
+                        "positions": client.fapiprivatev2_get_positionrisk({})}
+            return {"open": client.private_get_openorders({}),
+                    "account": client.private_get_account({}), "positions": []}
+
+        self.io.rest.submit(("reconcile",), fetch)
+
+    def resync(self, instrument: str, reason: str, now_ns: int) -> None:
+        symbol = self.settings.instruments.get(instrument)
+        if symbol is None or not self.markets_loaded:
+            return  # the book asks again; a snapshot before the specs would not convert
+        self._count("troupe_venue_resyncs_total", instrument=instrument, reason=reason)
+        self.io.rest.submit(("depth", instrument), self.methods["depth"],
+                            {"symbol": symbol, "limit": 1000})
+
+    def poll(self, now_ns: int) -> list[TransportEvent]:
+        for what, due in list(self._due.items()):
+            if due <= now_ns:
+                del self._due[what]
+                if what == "markets":
+                    self._load_markets()
+                elif what == "reconcile":
+                    self.reconcile(now_ns)
+                elif what == "listen_key_retry":
+                    self.io.rest.submit(("listen_key",), self.methods["listen_key"])
+                elif what == "keepalive" and self.listen_key:
+                    self.io.rest.submit(("keepalive",), self.methods["keepalive"],
+                                        {"listenKey": self.listen_key})
+        out, self._queue = self._queue, []
+        return out
+
+    def next_due_ns(self) -> int | None:
+        return min(self._due.values(), default=None)
+
+    def on_message(self, message: Any, now_ns: int) -> bool:
+        if isinstance(message, WsFrame):
+            if message.stream == "market":
+                self._market_frame(message)
+            else:
+                self._user_frame(message, now_ns)
+        elif isinstance(message, RestDone):
+            self._rest_done(message, now_ns)
+        elif isinstance(message, WsUp):
+            log.info("binance %s stream connected: %s", message.stream, message.url)
+            again = message.stream in self._connected
+            self._connected.add(message.stream)
+            if again and message.stream == "market":
+                for name in self.settings.instruments:  # diffs were lost while away
+                    self.resync(name, "reconnect", now_ns)
+            if again and message.stream == "user" and self.start_summary is not None:
+                self.reconcile(now_ns)  # what happened while the user stream was away
+        elif isinstance(message, WsDown):
+            self._count("troupe_ws_reconnects_total", stream=message.stream,
+                        reason=message.kind)
+            log.warning("binance %s stream down (%s); reconnecting in %.1fs", message.stream,
+                        message.reason, message.retry_in_s)
+        else:
+            return False
+        return True
+
+    def state(self) -> dict[str, Any]:
+        return {"markets_loaded": self.markets_loaded, "user_stream": self.listen_key is not None,
+                "start_summary": None if self.start_summary is None
+                else attrs.asdict(self.start_summary)}
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"markets_loaded": self.markets_loaded, "dialect": self.settings.dialect}
+
+    # -- what comes back -----------------------------------------------------------------------
+    def _load_markets(self) -> None:
+        self.io.rest.submit(("markets",), "load_markets")
+
+    def _market_frame(self, frame: WsFrame) -> None:
+        try:
+            message = binance.parse_message(frame.text)
+        except DecodeError:
+            self._count("troupe_venue_malformed_frames_total", stream="market")
+            return
+        symbol = getattr(message, "symbol", None)
+        name = self.symbols.get(symbol) if symbol else None
+        if name is not None:
+            self._queue.append(MarketData(name, message))
+
+    def _user_frame(self, frame: WsFrame, now_ns: int) -> None:
+        try:
+            event = parse_user_event(frame.text)
+        except DecodeError:
+            self._count("troupe_venue_malformed_frames_total", stream="user")
+            return
+        if isinstance(event, OrderUpdate):
+            self._order_update(event, now_ns)
+        elif event is not None and type(event).__name__ == "ListenKeyExpired":
+            self.listen_key = None
+            self.io.rest.submit(("listen_key",), self.methods["listen_key"])
+
+    def _rest_done(self, done: RestDone, now_ns: int) -> None:
+        kind = done.tag[0]
+        if done.failure == "throttled":
+            self._count("troupe_venue_429_total")
+        handler = getattr(self, f"_on_{kind}")
+        handler(done, now_ns)
+
+    def _on_markets(self, done: RestDone, now_ns: int) -> None:
+        if done.failure is not None:
+            self._retries += 1
+            delay = min(self.settings.retry_max_s, self.settings.retry_min_s * 2 ** self._retries)
+            delay = self._rng.uniform(delay / 2, delay)
+            self._count("troupe_venue_unreachable_total")
+            log.warning("binance venue cannot be reached at %s (%s); retrying in %.1fs, "
+                        "not ready until it answers", self.settings.rest_url, done.message,
+                        delay)
+            self._due["markets"] = now_ns + int(delay * SECOND)
+            return
+        self._retries = 0
+        by_id = {m.get("id"): m for m in (done.value or {}).values()}
+        for name, symbol in self.settings.instruments.items():
+            market = by_id.get(symbol)
+            if market is None:
+                log.error("binance has no market %s (for instrument %s)", symbol, name)
+                continue
+            spec = spec_from_market(market["info"], name, self.settings.specs.get(name))
+            self.specs[name] = spec
+            self._queue.append(SpecUpdate(spec, now_ns))
+        self.markets_loaded = True
+        log.warning("binance %s: markets loaded from %s (%s)", self.settings.dialect,
+                    self.settings.rest_url, ", ".join(self.settings.instruments.values()))
+        for name in self.settings.instruments:  # the books wait for their first snapshot
+            self.resync(name, "start", now_ns)
+
+    def _on_depth(self, done: RestDone, now_ns: int) -> None:
+        if done.failure is None:
+            try:
+                self._queue.append(MarketData(done.tag[1], binance.parse_snapshot(done.value)))
+            except DecodeError:
+                self._count("troupe_venue_malformed_frames_total", stream="rest")
+
+    def _on_listen_key(self, done: RestDone, now_ns: int) -> None:
+        if done.failure is not None or not isinstance(done.value, dict):
+            self._due["listen_key_retry"] = now_ns + 5 * SECOND
+            log.warning("binance listen key refused (%s); user data unavailable", done.message)
+            return
+        first = self.listen_key is None and self.io is not None
+        self.listen_key = str(done.value.get("listenKey"))
+        self._due["keepalive"] = now_ns + int(self.settings.keepalive_s * SECOND)
+        if first and not getattr(self.io.user, "started", False):
+            self.io.user.started = True
+            self.io.user.start()
+
+    def _on_keepalive(self, done: RestDone, now_ns: int) -> None:
+        self._due["keepalive"] = now_ns + int(self.settings.keepalive_s * SECOND)

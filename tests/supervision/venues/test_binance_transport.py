@@ -1,0 +1,224 @@
+"""The Binance transport's decisions, with its I/O replaced by a recorder: every ccxt outcome
+maps to the typed answer the adapter contract asks for, and nothing is ever resent."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+from typing import Any
+
+from actors.execution.venue_transport import Counted, MarketData, Reported, TimedOut
+from protocols.codec import Side
+from protocols.instruments import InstrumentSpec
+from protocols.orders import (
+    Ack,
+    Batch,
+    CancelAck,
+    OrderIntent,
+    OrderType,
+    Priority,
+    ReconcileResult,
+    Reject,
+    RejectCode,
+    TimeInForce,
+    VenueOrderStatus,
+)
+from protocols.portfolio import VenuePositions
+from protocols.venue_state import (
+    CancelAllOrders,
+    RateLimited,
+    RequestAccepted,
+    SendActions,
+    SpecUpdate,
+)
+from supervision.venues.binance.io import RestDone, WsDown, WsFrame, WsUp
+from supervision.venues.binance.mapping import order_params, spec_from_market
+from supervision.venues.binance.transport import BinanceSettings, BinanceTransport
+
+SPEC = InstrumentSpec("BTCUSDT", "binance", Decimal("0.01"), Decimal("0.00000001"),
+                      Decimal("0.00001"), Decimal(5), Decimal("0.001"), Decimal("0.001"))
+INFO = {"symbol": "BTCUSDT", "filters": [
+    {"filterType": "PRICE_FILTER", "tickSize": "0.01000000"},
+    {"filterType": "LOT_SIZE", "stepSize": "0.00001000", "minQty": "0.00001000"},
+    {"filterType": "NOTIONAL", "minNotional": "5.00000000"}]}
+BODY = {"symbol": "BTCUSDT", "orderId": 7, "clientOrderId": "mm1-1", "price": "60000.00",
+        "origQty": "0.001", "executedQty": "0", "status": "NEW", "timeInForce": "GTC",
+        "type": "LIMIT", "side": "BUY"}
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, Any, dict[str, Any]]] = []
+        self.rest, self.market, self.user = self, self, self
+        self.started = 0
+
+    def submit(self, tag: Any, method: Any, params: dict[str, Any] | None = None) -> None:
+        self.calls.append((tag, method, dict(params or {})))
+
+    def start(self) -> None:
+        self.started += 1
+
+    def close(self) -> None:
+        pass
+
+
+class Ref:
+    def tell(self, message: Any) -> None:
+        pass
+
+
+def opened(api_key: str = "key") -> tuple[BinanceTransport, Recorder]:
+    recorder = Recorder()
+    transport = BinanceTransport(BinanceSettings(
+        "binance", "spot", "http://127.0.0.1:1", "ws://127.0.0.1:2", {"BTCUSDT": "BTCUSDT"},
+        {"BTCUSDT": SPEC}, api_key=api_key, api_secret="s"), lambda t, d: recorder)
+    transport.attach(Ref())
+    transport.open(0, random.Random(1))
+    transport.on_message(RestDone(("markets",), {"BTC/USDT": {"id": "BTCUSDT",
+                                                              "info": INFO}}), 1)
+    transport.poll(1)
+    return transport, recorder
+
+
+def intent(cid: str = "mm1-1") -> OrderIntent:
+    return OrderIntent(cid, "BTCUSDT", Side.BUY, OrderType.LIMIT, 100_000, 6_000_000,
+                       TimeInForce.GTC)
+
+
+def sent(transport: BinanceTransport, order: OrderIntent) -> None:
+    transport.send(SendActions(Batch(Priority.NEW, (order,), 1), (None,), 0), 0)
+
+
+def test_specs_come_from_the_venues_strings_and_keep_the_book_unit() -> None:
+    spec = spec_from_market(INFO, "BTCUSDT", SPEC)
+    assert (spec.tick_size, spec.lot_step, spec.min_qty, spec.min_notional) == (
+        Decimal("0.01"), Decimal("0.00000001"), Decimal("0.00001"), Decimal(5))
+    coarse = spec_from_market(INFO, "BTCUSDT", None)
+    assert coarse.lot_step == Decimal("0.00001")
+    assert order_params(intent(), "BTCUSDT", spec) == {
+        "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001", "newClientOrderId": "mm1-1",
+        "newOrderRespType": "RESULT", "type": "LIMIT", "timeInForce": "GTC",
+        "price": "60000"}
+
+
+def test_markets_loaded_become_spec_updates_and_snapshot_requests() -> None:
+    recorder = Recorder()
+    transport = BinanceTransport(BinanceSettings(
+        "binance", "spot", "http://x", "ws://y", {"BTCUSDT": "BTCUSDT"}, {"BTCUSDT": SPEC}),
+        lambda t, d: recorder)
+    transport.attach(Ref())
+    transport.open(0, random.Random(1))
+    assert recorder.started == 1 and [c[0] for c in recorder.calls] == [("markets",)]
+    transport.on_message(RestDone(("markets",), None, "lost", "NetworkError: down"), 5)
+    events = transport.poll(5)
+    assert [e.metric for e in events if isinstance(e, Counted)] == [
+        "troupe_venue_unreachable_total"]
+    assert transport.next_due_ns() is not None  # retried with backoff
+    transport.on_message(RestDone(("markets",), {"m": {"id": "BTCUSDT", "info": INFO}}), 6)
+    events = transport.poll(6)
+    assert any(isinstance(e, SpecUpdate) for e in events)
+    assert recorder.calls[-1][0] == ("depth", "BTCUSDT")
+
+
+def test_a_429_refuses_the_intents_and_tells_the_budget_retry_after() -> None:
+    transport, _ = opened()
+    order = intent()
+    sent(transport, order)
+    transport.on_message(RestDone(("create", order), None, "throttled", "429", 2.0), 10)
+    counted, limited, refused = transport.poll(10)
+    assert counted == Counted("troupe_venue_429_total", (("venue", "binance"),))
+    assert limited == RateLimited(2_000_000_000, 10)
+    assert isinstance(refused, Reported) and isinstance(refused.report, Reject)
+    assert refused.report.code is RejectCode.RATE_LIMITED
+
+
+def test_a_lost_submit_is_unknown_then_queried_by_its_client_id_never_resent() -> None:
+    transport, recorder = opened()
+    order = intent()
+    sent(transport, order)
+    creates = [c for c in recorder.calls if c[0][0] == "create"]
+    transport.on_message(RestDone(("create", order), None, "lost", "RequestTimeout"), 10)
+    assert transport.poll(10) == [TimedOut(order)]
+    query = recorder.calls[-1]
+    assert query[0] == ("query", order) and query[2]["origClientOrderId"] == "mm1-1"
+    assert [c for c in recorder.calls if c[0][0] == "create"] == creates  # no resend
+    transport.on_message(RestDone(("query", order), BODY), 11)
+    [event] = transport.poll(11)
+    assert isinstance(event, Reported) and event.report == Ack("mm1-1", "7", venue_ns=11)
+    transport.on_message(RestDone(("query", order), None, "unknown", "-2013"), 12)
+    [event] = transport.poll(12)
+    assert isinstance(event, Reported) and isinstance(event.report, ReconcileResult)
+    assert event.report.status is VenueOrderStatus.NOT_FOUND
+
+
+def test_rejections_carry_their_reason_and_acks_are_passed_on_once() -> None:
+    transport, _ = opened()
+    order = intent()
+    sent(transport, order)
+    transport.on_message(RestDone(("create", order), None, "rejected",
+                                  'InvalidOrder: binance {"code":-2010,"msg":"Duplicate order '
+                                  'sent."}'), 10)
+    accepted, refused = transport.poll(10)
+    assert accepted == RequestAccepted(10)
+    assert isinstance(refused, Reported) and isinstance(refused.report, Reject)
+    assert refused.report.code is RejectCode.DUPLICATE_CLIENT_ORDER_ID
+    other = intent("mm1-2")
+    sent(transport, other)
+    transport.on_message(RestDone(("create", other), {**BODY, "clientOrderId": "mm1-2"}), 11)
+    event = ('{"e":"executionReport","E":5,"s":"BTCUSDT","c":"mm1-2","S":"BUY","o":"LIMIT",'
+             '"f":"GTC","q":"0.001","p":"60000.00","x":"NEW","X":"NEW","r":"NONE","i":7,'
+             '"l":"0","z":"0","L":"0","n":"0","N":null,"T":5,"t":-1,"m":false}')
+    transport.on_message(WsFrame("user", event, 12), 12)
+    transport.on_message(WsFrame("user", event.replace('"x":"NEW","X":"NEW"',
+                                                       '"x":"CANCELED","X":"CANCELED"'), 13), 13)
+    reports = [e.report for e in transport.poll(13) if isinstance(e, Reported)]
+    assert [type(r) for r in reports] == [Ack, CancelAck]
+
+
+def test_frames_become_market_data_and_bad_ones_are_counted() -> None:
+    transport, _ = opened()
+    good = ('{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"s":"BTCUSDT","t":1,'
+            '"p":"1.00","q":"2.00","T":1,"m":true}}')
+    transport.on_message(WsFrame("market", good, 1), 1)
+    transport.on_message(WsFrame("market", '{"stream": "broken", "data": {', 2), 2)
+    transport.on_message(WsDown("market", "no data for 45s", 0.5), 3)
+    transport.on_message(WsUp("market", "ws://y"), 4)
+    events = transport.poll(4)
+    assert isinstance(events[0], MarketData) and events[0].instrument == "BTCUSDT"
+    counted = [(e.metric, dict(e.labels).get("reason")) for e in events
+               if isinstance(e, Counted)]
+    assert counted == [("troupe_venue_malformed_frames_total", None),
+                       ("troupe_ws_reconnects_total", "silent")]
+
+
+def test_start_up_reconciliation_fails_closed_and_later_drift_is_counted() -> None:
+    transport, recorder = opened()
+    account = {"balances": [{"asset": "BTC", "free": "1", "locked": "0"}]}
+    stray = {**BODY, "clientOrderId": "someone-else"}
+    transport.reconcile(20)
+    transport.on_message(RestDone(("reconcile",), {"open": [stray], "account": account,
+                                                   "positions": []}), 21)
+    [positions] = transport.poll(21)
+    assert isinstance(positions, VenuePositions) and positions.positions == (("BTCUSDT", 0),)
+    assert transport.start_summary is not None
+    assert transport.start_summary.line().startswith("0 adopted, 1 cancelled, 0 unknown")
+    assert recorder.calls[-1][2]["origClientOrderId"] == "someone-else"
+    account = {"balances": [{"asset": "BTC", "free": "1.001", "locked": "0"}]}
+    transport.on_message(RestDone(("reconcile",), {"open": [stray], "account": account,
+                                                   "positions": []}), 22)
+    positions, drift = transport.poll(22)
+    assert isinstance(positions, VenuePositions)
+    assert positions.positions == (("BTCUSDT", 100_000),)  # bought since the start
+    assert isinstance(drift, Counted)
+    assert drift.metric == "troupe_reconciliation_order_drifts_total"
+
+
+def test_a_strategy_scoped_cancel_all_cancels_only_the_ids_given() -> None:
+    transport, recorder = opened()
+    for cid in ("a-1", "b-1"):
+        sent(transport, intent(cid))
+    transport.cancel_all(CancelAllOrders("BTCUSDT", "flatten a", 5, strategy="a"), ["a-1"], 5)
+    cancels = [c for c in recorder.calls if c[0][0] == "cancel"]
+    assert [c[2]["origClientOrderId"] for c in cancels] == ["a-1"]
+    transport.cancel_all(CancelAllOrders(None, "shutdown", 6), [], 6)
+    assert recorder.calls[-1][0] == ("cancel_all", "BTCUSDT")
