@@ -1,9 +1,10 @@
 """What the console changes, and the trading views: tell, ask, restart, stop, fail; halt,
 reduce_only, resume, flatten, cancel_all; positions, orders, pnl, budget.
 
-Trading commands take the control plane's own path, `Node.apply`, with source `repl`: the same
-state change, the same `troupe_control_actions_total{action,source}` count and the same
-`ControlAction` journal record as `POST /control`. Under the live profile every change asks
+Trading commands take the control plane's own path, `Node.apply` run on the node's event loop
+(through its bridge, as the HTTP plane does), with source `repl`: the same state change, the
+same `troupe_control_actions_total{action,source}` count and the same `ControlAction` journal
+record as `POST /control`. Under the live profile every change asks
 for confirmation first, and fault injection is refused outright.
 """
 
@@ -13,6 +14,8 @@ import logging
 import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+import trio
 
 from protocols.control import (
     ControlActionName,
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("troupe.repl")
 DEFAULT_REASON = "operator at the repl"
+CONTROL_TIMEOUT_S = 5.0
 
 
 class Operations:
@@ -133,11 +137,25 @@ class Operations:
         except (ValueError, TypeError, ControlRequestError) as exc:
             raise ReplError(str(exc)) from None
         self._confirm(f"{action.value} (reason: {reason})")
-        outcome = self.node.apply(command)
+        outcome = self._on_node_loop(self.node.apply, command)
         log.warning("%s", command.log_line())
         if not outcome.ok:
             raise ReplError(f"{action.value} refused: {outcome.detail}")
         print(f"{action.value}: done (state {outcome.state}); journaled, source repl")
+
+    def _on_node_loop(self, fn: Any, *args: Any) -> Any:
+        """`fn(*args)` where the control plane runs it: on the node's event loop."""
+        bridge = self.node.host.dispatcher.bridge
+        if bridge is None:
+            raise ReplError("the node's event loop is not running")
+        try:
+            return bridge.call_and_wait(fn, *args, timeout=CONTROL_TIMEOUT_S)
+        except TimeoutError:
+            raise ReplError(f"the node's event loop did not take the command within "
+                            f"{CONTROL_TIMEOUT_S:g} s; it may still apply: see "
+                            "metrics('trading_state')") from None
+        except trio.RunFinishedError:
+            raise ReplError("the node is stopping") from None
 
     def halt(self, reason: str) -> None:
         """HALTED: cancels only (an explicit flatten may still exit)."""

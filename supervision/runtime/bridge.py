@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +42,30 @@ class LoopBridge:
             self.dropped += 1
             return False
         return True
+
+    def call_and_wait(self, fn: Callable[..., Any], *args: Any, timeout: float) -> Any:
+        """`fn(*args)` run on this bridge's loop, waited for by a plain thread (never the loop's
+        own, nor a task of another loop: those use `call`): its result, or the exception it
+        raised. `TimeoutError` if the loop has not run it within `timeout` s (it may still run
+        later); `trio.RunFinishedError` if the loop is gone."""
+        done = threading.Event()
+        outcome: list[Any] = []
+
+        def run_there() -> None:
+            try:
+                outcome.append((True, fn(*args)))
+            except Exception as error:  # handed back to the caller, not the bridge's log
+                outcome.append((False, error))
+            done.set()
+
+        if not self.call_soon(run_there):
+            raise trio.RunFinishedError("the loop behind this bridge has finished")
+        if not done.wait(timeout):
+            raise TimeoutError(f"the loop did not run it within {timeout:g} s")
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)` run on this bridge's loop, awaited from a task on *another* trio loop

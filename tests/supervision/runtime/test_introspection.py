@@ -156,3 +156,18 @@ def test_operator_stop_and_restart_of_a_child_spend_no_restart_intensity(host):
     assert [c.state for c in host.ask(sup, WhichChildren())] == ["running"]
     assert host.existing_cell("sup").state.value == "running"  # intensity 0 was not exceeded
     assert host.ask(sup, TerminateChild("nobody")) is False
+
+
+@pytest.mark.live_only
+def test_a_plain_thread_runs_a_call_on_the_loop_and_waits_for_it():
+    from supervision.runtime.live import LiveHost
+
+    with LiveHost() as host:
+        bridge = host.dispatcher.bridge
+        assert bridge.call_and_wait(threading.get_ident, timeout=2) == host.loop_thread_id
+        with pytest.raises(ZeroDivisionError):
+            bridge.call_and_wait(lambda: 1 / 0, timeout=2)  # the caller's error, not the loop's
+        bridge.call_soon(time.sleep, 0.5)  # the loop is busy ...
+        with pytest.raises(TimeoutError, match=r"within 0\.1 s"):
+            bridge.call_and_wait(lambda: None, timeout=0.1)  # ... and we do not wait forever
+        assert bridge.errors == 0
