@@ -117,15 +117,26 @@ class Operations:
             time.sleep(0.01)
 
     def fail(self, name: str, times: int | None = 1, message_type: str | None = None) -> None:
-        """Make an actor fail on demand: its next `times` messages (None: every one, 0: disarm),
-        only those of class `message_type` if given. Refused under the live profile."""
+        """Make an actor fail on demand (fault injection). Refused under the live profile.
+
+        Its next `times` messages (None: every one; 0: disarm), only those of the class named
+        `message_type` if given, raise instead of being handled, and its supervisor does what
+        it does with any failure (docs/failures.md). Armed through the node's own hook on the
+        node's loop; journaled (FaultInjected) and counted, with source repl."""
         if self.node.config.profile.value == "live":
             raise ReplError("fault injection is refused under the live profile")
         cell = self.actors.resolve(name)
+        if cell.name != "node" and not cell.name.startswith("node/"):
+            raise ReplError(f"fault injection reaches the node's tree; {short(cell.name)} is "
+                            "outside it")
         try:
             fault = None if times == 0 else Fault(times, message_type, "injected at the repl")
-            described = self.node.inject_fault(cell.name, fault, source=ControlSource.REPL)
-        except (ValueError, FaultInjectionRefused) as exc:
+        except (TypeError, ValueError) as exc:
+            raise ReplError(str(exc)) from None
+        try:
+            described = self._on_node_loop(self.node.inject_fault, cell.name, fault,
+                                           ControlSource.REPL.value)
+        except FaultInjectionRefused as exc:
             raise ReplError(str(exc)) from None
         what = f"will fail {described}" if described else "disarmed"
         print(f"fail: {short(cell.name)} {what}; journaled, source repl")

@@ -258,3 +258,7 @@ def test_fail_makes_an_actor_fail_on_demand_and_the_node_cancels_its_orders(
     assert injected[-1]["source"] == "repl" and injected[-1]["actor"] == "node/strategies/mm1"
     assert "error: no actor named 'nobody'" in console.run('fail("nobody")')
     assert "disarmed" in console.run('fail("mm1", 0)')
+    assert console.run('fail("journal/writer")').strip() == \
+        "error: fault injection reaches the node's tree; journal/writer is outside it"
+    assert console.run('fail("mm1", times=-1)').strip() == \
+        "error: times must be a positive int or None, got -1"
