@@ -49,23 +49,10 @@ class LoopBridge:
         raised. `TimeoutError` if the loop has not run it within `timeout` s (it may still run
         later); `trio.RunFinishedError` if the loop is gone."""
         done = threading.Event()
-        outcome: list[Any] = []
-
-        def run_there() -> None:
-            try:
-                outcome.append((True, fn(*args)))
-            except Exception as error:  # handed back to the caller, not the bridge's log
-                outcome.append((False, error))
-            done.set()
-
-        if not self.call_soon(run_there):
-            raise trio.RunFinishedError("the loop behind this bridge has finished")
+        outcome = self._send(fn, args, done.set)
         if not done.wait(timeout):
             raise TimeoutError(f"the loop did not run it within {timeout:g} s")
-        ok, value = outcome[0]
-        if not ok:
-            raise value
-        return value
+        return outcome.result()
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """`fn(*args)` run on this bridge's loop, awaited from a task on *another* trio loop
@@ -74,20 +61,42 @@ class LoopBridge:
         waiting; `fn` may still run."""
         here = trio.lowlevel.current_trio_token()
         done = trio.Event()
-        outcome: list[Any] = []
 
-        def run_there() -> None:
-            try:
-                outcome.append((True, fn(*args)))
-            except Exception as error:  # handed back to the caller, not the bridge's log
-                outcome.append((False, error))
+        def wake_caller() -> None:
             with contextlib.suppress(trio.RunFinishedError):  # the caller's loop is gone
                 here.run_sync_soon(done.set)
 
+        outcome = self._send(fn, args, wake_caller)
+        await done.wait()
+        return outcome.result()
+
+    def _send(self, fn: Callable[..., Any], args: tuple[Any, ...],
+              then: Callable[[], None]) -> _Outcome:
+        """Run `fn(*args)` on the loop, keep what came of it, then call `then` (there)."""
+        outcome = _Outcome()
+
+        def run_there() -> None:
+            try:
+                outcome.value, outcome.ok = fn(*args), True
+            except Exception as error:  # handed back to the caller, not the bridge's log
+                outcome.value = error
+            then()
+
         if not self.call_soon(run_there):
             raise trio.RunFinishedError("the loop behind this bridge has finished")
-        await done.wait()
-        ok, value = outcome[0]
-        if not ok:
-            raise value
-        return value
+        return outcome
+
+
+class _Outcome:
+    """What came of a call sent to the loop: its value, or the exception it raised."""
+
+    __slots__ = ("ok", "value")
+
+    def __init__(self) -> None:
+        self.ok = False
+        self.value: Any = None
+
+    def result(self) -> Any:
+        if not self.ok:
+            raise self.value
+        return self.value
