@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 from protocols.codec import DecodeError
 from protocols.recording import classify
 from protocols.venues import binance, hyperliquid
-from supervision.sources.replay import RecordingReader
+from supervision.sources.replay import RecordingReader, sniff_messages
 
 __all__ = ["FORMAT", "CatalogInfo", "Kind", "build", "content_hash", "read_info"]
 
@@ -91,6 +91,8 @@ class CatalogInfo:
     row_groups: int
     decode_errors: int
     kinds: dict[str, int]
+    venue: str = ""  # "binance" or "hyperliquid"
+    symbols: tuple[str, ...] = ()  # venue symbols, in order of first appearance
     format: int = FORMAT
 
     def describe(self) -> str:
@@ -98,7 +100,8 @@ class CatalogInfo:
         return (f"{self.path}\n  source {self.source} (sha256 {self.sha256[:16]})\n"
                 f"  {self.rows:,} events from {self.lines:,} lines in {self.row_groups} row "
                 f"group(s); {kinds}\n  prices and sizes as integers of 1e-{self.scale}; "
-                f"{self.decode_errors} malformed line(s) left out; format {self.format}")
+                f"{self.decode_errors} malformed line(s) left out; format {self.format}\n"
+                f"  {self.venue or 'no'} market data for {', '.join(self.symbols) or '-'}")
 
 
 def content_hash(path: Path) -> str:
@@ -205,6 +208,7 @@ def build(source: Path, target: Path, *, sha256: str | None = None,
     rows = groups = errors = 0
     reader = RecordingReader(source)
     cols = _Columns(scale)
+    seen = _Seen()
     with pq.ParquetWriter(partial, SCHEMA, compression="zstd") as writer:
         for line, ts, raw in reader:
             if ts is None:
@@ -218,6 +222,7 @@ def build(source: Path, target: Path, *, sha256: str | None = None,
                 continue
             if added:
                 kinds[_kind_name(message)] += added
+                seen.append(message)
             if cols.rows >= row_group:
                 writer.write_table(cols.table(), row_group_size=row_group)
                 rows, groups, cols = rows + cols.rows, groups + 1, _Columns(scale)
@@ -226,10 +231,24 @@ def build(source: Path, target: Path, *, sha256: str | None = None,
             rows, groups = rows + cols.rows, groups + 1
         info = CatalogInfo(path=str(target), source=source.name, sha256=sha, scale=scale,
                            rows=rows, lines=reader.lines, row_groups=groups,
-                           decode_errors=errors, kinds=kinds)
+                           decode_errors=errors, kinds=kinds, venue=seen.venue,
+                           symbols=tuple(seen.symbols))
         writer.add_key_value_metadata({_META_KEY: json.dumps(attrs.asdict(info)).encode()})
     partial.replace(target)
     return info
+
+
+class _Seen:
+    """The venue and symbols of the messages written, for the metadata."""
+
+    def __init__(self) -> None:
+        self.venue, self.symbols = "", dict[str, None]()
+
+    def append(self, message: Any) -> None:
+        if len(self.symbols) < 1000:  # a multi-symbol recording's first thousand are plenty
+            venue, symbols = sniff_messages((message,))
+            self.venue = self.venue or venue
+            self.symbols.update(dict.fromkeys(symbols))
 
 
 def _kind_name(message: Any) -> str:
@@ -253,4 +272,5 @@ def read_info(path: Path) -> CatalogInfo:
         raise ValueError(f"{path}: catalog format {fields.get('format')}, this Troupe reads "
                          f"{FORMAT}: rebuild it")
     fields["path"] = str(path)
+    fields["symbols"] = tuple(fields.get("symbols", ()))
     return CatalogInfo(**fields)

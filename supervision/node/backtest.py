@@ -41,14 +41,14 @@ import attrs
 from actors.behaviour import Behaviour, Context
 from actors.market.book_actor import BookFeed
 from protocols.commands import CancelAll
-from supervision.catalog import CatalogReader, CatalogSource, build_catalog, is_catalog
+from supervision.catalog import CatalogSource, build_catalog, is_catalog, read_info
 from supervision.config.schema import NodeConfig
 from supervision.node.assembly import Node
 from supervision.node.live_guard import Mode
 from supervision.node.progress import Progress
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.introspection import InMemoryMetrics
-from supervision.sources.replay import ReplaySource, sniff_messages, sniff_recording
+from supervision.sources.replay import ReplaySource, sniff_recording
 
 __all__ = ["BacktestResult", "JournalTape", "TallyMetrics", "backtest_data", "run_backtest"]
 
@@ -131,11 +131,10 @@ def backtest_data(config: NodeConfig) -> Path:
 def _sniff(path: Path) -> tuple[str, tuple[str, ...]]:
     if not is_catalog(path):
         return sniff_recording(path)
-    events = CatalogReader(path)
-    venue, symbols = sniff_messages(m for _, (_, _, m) in zip(range(2000), events, strict=False))
-    if not venue:
-        raise ValueError(f"{path}: no market data in its first events")
-    return venue, symbols
+    info = read_info(path)
+    if not info.venue:
+        raise ValueError(f"{path}: a catalog with no market data")
+    return info.venue, info.symbols
 
 
 def _fit_instruments(config: NodeConfig, path: Path,
