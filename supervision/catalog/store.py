@@ -48,7 +48,7 @@ from supervision.sources.replay import RecordingReader, sniff_messages
 
 __all__ = ["FORMAT", "CatalogInfo", "Kind", "build", "content_hash", "read_info"]
 
-FORMAT = 1
+FORMAT = 2  # 2: venue and symbols in the metadata
 ROW_GROUP = 16_384
 _META_KEY = b"troupe.catalog"
 _DECIMAL = re.compile(r'"-?\d+\.(\d+)"')

@@ -37,10 +37,11 @@ def config(*overrides: str) -> NodeConfig:
 
 
 def test_the_backtest_command_replays_a_recording_to_its_end_and_loses_nothing(
-        short_recording: Path) -> None:
+        short_recording: Path, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "supervision.main", str(CONFIG), "--set",
-         f"data.path={short_recording}", "--set", "data.progress=lines",
+         f"data.path={short_recording}", "--set", f"data.catalog_dir={tmp_path}",
+         "--set", "data.progress=lines",
          "--set", "data.progress_interval_s=0.01"],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -54,8 +55,8 @@ def test_the_backtest_command_replays_a_recording_to_its_end_and_loses_nothing(
 
 
 def test_a_backtest_is_the_same_run_after_run(short_recording: Path) -> None:
-    first = run_backtest(config(f"data.path={short_recording}"))
-    second = run_backtest(config(f"data.path={short_recording}"))
+    first = run_backtest(config(f"data.path={short_recording}", "data.catalog=false"))
+    second = run_backtest(config(f"data.path={short_recording}", "data.catalog=false"))
     assert first.orders_sent > 0 and first.fills > 0
     assert first.book_gaps == 0 and first.feed_refused == 0
     same = ("orders_sent", "acked", "fills", "realized_pnl", "unrealized_pnl", "position",
@@ -63,13 +64,15 @@ def test_a_backtest_is_the_same_run_after_run(short_recording: Path) -> None:
     assert {k: getattr(first, k) for k in same} == {k: getattr(second, k) for k in same}
 
 
-def test_a_hyperliquid_recording_backtests_with_the_same_config() -> None:
+def test_a_hyperliquid_recording_backtests_with_the_same_config(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "supervision.main", str(CONFIG), "--set",
-         f"data.path={HYPERLIQUID_BTC}", "--set", "data.progress=off"],
+         f"data.path={HYPERLIQUID_BTC}", "--set", "data.progress=off",
+         "--set", f"data.catalog_dir={tmp_path}"],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "hyperliquid BTC: replayed as BTCUSDT" in done.stdout
+    assert "catalog: built" in done.stdout
     assert "gaps 0; refused feed events 0" in done.stdout
     assert "book updates 46" in done.stdout
 
