@@ -16,6 +16,11 @@ root supervisor's exit to `FailSafe.on_root_exit`; this module decides by subtre
 | journal    | the journal writer's supervisor     | as risk: nothing would be recorded any more |
 | root       | the node's root supervisor          | as risk, and the process exits non-zero     |
 
+One failure that is not a give-up is handled here too: when the budget or the venue connection
+fails, what it held (queued intents, order state) is lost, so no strategy's view of its own
+orders can be trusted. Every order is cancelled (the cancel-all waits in the restarting actor's
+mailbox) and every strategy restarted as an operator would restart it, from no orders.
+
 The halt goes through `Node.apply` like an operator's, so it is counted, journaled as a
 `ControlAction` (recovery restores it even if the gate never confirmed it) and persisted by the
 gate when it next runs; the node's view says HALTED at once, with the reason, so `/readyz` is not
@@ -40,6 +45,7 @@ from protocols.decisions import TradingState
 from protocols.journal import ActorRestarted, SupervisorGaveUp
 from protocols.runtime import FailureRecord
 from supervision.node.monitor import NodeView
+from supervision.runtime.supervisor import RestartChild
 
 __all__ = ["EXIT_TREE_GAVE_UP", "FailSafe", "subtree_of"]
 
@@ -49,6 +55,8 @@ EXIT_TREE_GAVE_UP = 3
 """The process exit code when the root supervisor gave up: a process supervisor restarts it."""
 
 GIVE_UPS = "troupe_supervisor_give_ups_total"
+ORDER_PATH = frozenset({"node/venue/budget", "node/venue/connection"})
+"""Actors whose restart loses orders in flight: the strategies are restarted with them."""
 HALTING = frozenset({"risk", "venue", "journal", "root"})
 
 _ACTIONS = {
@@ -90,6 +98,11 @@ class Guarded(Protocol):
     @property
     def budget(self) -> Any: ...
 
+    @property
+    def config(self) -> Any: ...
+
+    def ref(self, path: str) -> Any: ...
+
     def apply(self, command: ControlCommand) -> ControlOutcome: ...
 
 
@@ -106,6 +119,8 @@ class FailSafe:
                 self._journal(ActorRestarted(record.actor, record.exception))
             elif record.kind == "give_up":
                 self._gave_up(record)
+            elif record.kind in ("failure", "stop") and record.actor in ORDER_PATH:
+                self._reset_strategies(record)
         except Exception:  # the hook runs inside a supervisor: it must not fail it
             log.exception("fail-safe handling of %s failed", record)
 
@@ -121,6 +136,18 @@ class FailSafe:
             reason = f"the {what} exited: {notice.error or notice.reason}"
             self.failure = reason
             self._halt(reason)
+
+    def _reset_strategies(self, record: FailureRecord) -> None:
+        """The budget or the connection lost what it held (queued intents, order state): what
+        the strategies believe about their orders can no longer be trusted. Cancel everything
+        (the cancel-all waits in the mailbox of the restarting actor) and restart every
+        strategy, as an operator would: they start again from no orders at all."""
+        node, why = self.node, clean_reason(f"{record.actor} failed: {record.exception}")
+        node.budget.tell(CancelAll(None, why))
+        strategies = node.ref("strategies")
+        for strategy in node.config.strategies:
+            strategies.tell(RestartChild(strategy.id))
+        log.warning("%s: every order cancelled, every strategy restarted", why)
 
     def _gave_up(self, record: FailureRecord) -> None:
         subtree = subtree_of(record.actor)

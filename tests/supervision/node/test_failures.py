@@ -182,3 +182,25 @@ def test_a_crash_storm_leaves_the_journal_and_the_venue_in_exact_agreement(
     # No duplicate id, proposed or sent.
     assert len(set(proposed)) == len(proposed) and paper.duplicate_ids() == []
     assert paper.node.readiness().ready_trading
+
+
+def test_a_budget_that_fails_loses_no_strategy_in_a_pending_order(tmp_path: Path) -> None:
+    """Intents queued in a budget that dies are never answered: the strategies, whose view of
+    their orders went with them, are restarted from no orders and quote again."""
+    paper = PaperNode(tmp_path).start()
+    run_until_quoting(paper)
+    for _ in range(3):
+        paper.node.inject_fault("venue/budget", Fault(times=1))
+        paper.run(8.0)
+    sent_before = len(paper.sent_ids())
+    paper.run(20.0)
+    assert len(paper.sent_ids()) > sent_before, "the strategy never quoted again"
+    resting = {o.client_order_id for o in paper.venue_orders()}
+    held = paper.strategy_orders()
+    assert set(held) <= resting | in_flight(paper) and paper.unknown_open_orders() == []
+    assert paper.node.readiness().ready_trading
+
+
+def in_flight(paper: PaperNode) -> set[str]:
+    cell = paper.host.cell("node/venue/connection")
+    return set(cell.behaviour.session.open_orders())
