@@ -166,7 +166,7 @@ def test_a_crash_storm_leaves_the_journal_and_the_venue_in_exact_agreement(
         paper.run(2.0)
         unknown_during += paper.unknown_open_orders()
     assert unknown_during == []  # checked after every fault, not only at the end
-    paper.run(5.0)
+    paper.run(45.0)  # the back-off after the last failures is up to 30 s: quoting again after
     failures = [paper.host.cell(f"node/{t}").failures for t in targets]
     assert sum(failures) >= 20 and min(failures) >= 3  # a fault armed in a back-off may wait
     assert paper.records("SupervisorGaveUp") == []
@@ -174,6 +174,7 @@ def test_a_crash_storm_leaves_the_journal_and_the_venue_in_exact_agreement(
     recovered = recover(iter_journal(paper.journal_path))
     # No orphan: what rests at the venue is exactly what the journal says is open, and each
     # of those orders is known to the strategy that owns it.
+    assert venue["open_orders"], "the market makers are not quoting again after the storm"
     assert {o.client_order_id for o in venue["open_orders"]} == set(recovered.open_orders)
     assert paper.unknown_open_orders() == []
     # No lost fill: every fill the venue made is in the journal, once.
