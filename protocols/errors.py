@@ -34,6 +34,8 @@ Bad input from outside the process: refuse it with one clear line, change nothin
   or a value that is not a number; `--fault` exits 2, `POST /fake/faults` answers 400.
 - `supervision.fakevenue.desk.VenueError`: the fake venue refuses an order request with
   Binance's HTTP status, code and words (it becomes the REST answer, never a crash).
+- `supervision.replay.ReplayError` (ValueError): a recording the replay tool cannot build a
+  book from (no snapshot, none that joins, another venue's file); one line, exit code 2.
 - `supervision.repl.wire.WireError`: a REPL peer sent something that is not the protocol; that
   session ends.
 - `supervision.control.server.BindError` (OSError): the control plane cannot listen where the

@@ -3,9 +3,10 @@ trading), the trading node (`node/`), its configuration (`config/`), control pla
 metrics (`metrics/`), the actor-introspection REPL (`repl/`), market sources (`sources/`), the
 data catalog of decoded recordings (`catalog/`), experiments (`experiments/`), the real venue
 adapters (`venues/`), the fake venue for tests and rehearsals (`fakevenue/`), the command line
-(`main`) and the test kit for real hosts (`testing`: a probe actor, the run-on-both-hosts pytest
-fixture). It imports `actors` and `protocols`; nothing imports it.
+(`main`), the recording-to-book tool (`replay`) and the test kit for real hosts (`testing`: a
+probe actor, the run-on-both-hosts pytest fixture). It imports `actors` and `protocols`; nothing
+imports it.
 """
 
 __all__ = ['catalog', 'config', 'control', 'experiments', 'fakevenue', 'main', 'metrics', 'node',
-           'repl', 'runtime', 'sources', 'testing', 'venues']
+           'repl', 'replay', 'runtime', 'sources', 'testing', 'venues']

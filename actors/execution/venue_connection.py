@@ -228,7 +228,8 @@ class VenueConnection(Behaviour):
             self._on_report(event.report, event.mid_x2, now, ctx)
         elif isinstance(event, MarketData):
             book = peers.books.get(event.instrument)
-            feed = FeedEvent(event.instrument, event.message, now)
+            feed = FeedEvent(event.instrument, event.message,
+                             now if event.recv_ns is None else event.recv_ns)
             if book is not None and ctx.tell(book, feed) is not None:
                 ctx.count("troupe_venue_feed_refused_total", venue=self.venue)
         elif isinstance(event, BudgetAnswer):

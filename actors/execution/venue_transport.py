@@ -160,10 +160,13 @@ class TimedOut:
 
 @attrs.frozen(slots=True)
 class MarketData:
-    """A parsed venue message (`protocols.venues`) for `OrderBook[instrument]`."""
+    """A parsed venue message (`protocols.venues`) for `OrderBook[instrument]`. `recv_ns`: when
+    the adapter's I/O read the frame (monotonic), so freshness and tick-to-trade start at the
+    socket; None: the connection's time when it routes the message."""
 
     instrument: str
     message: Any
+    recv_ns: int | None = None
 
 
 @attrs.frozen(slots=True)

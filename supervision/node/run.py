@@ -85,6 +85,15 @@ class NodeMetrics(PrometheusMetrics):
         if histogram is not None:
             histogram.record_value(min(max(1, int(float(value) * SECOND)), 60 * SECOND))
 
+    def reset_quantiles(self) -> None:
+        """Forget the recorded latencies (a benchmark's warm-up)."""
+        for histogram in self._hdr.values():
+            histogram.reset()
+
+    def count_of(self, metric: str) -> int:
+        histogram = self._hdr.get(metric)
+        return 0 if histogram is None else int(histogram.get_total_count())
+
     def quantile(self, metric: str, q: float) -> float | None:
         histogram = self._hdr.get(metric)
         if histogram is None or histogram.get_total_count() == 0:

@@ -291,7 +291,7 @@ class BinanceTransport(OrderAnswers):
         symbol = getattr(message, "symbol", None)
         name = self.symbols.get(symbol) if symbol else None
         if name is not None:
-            self._queue.append(MarketData(name, message))
+            self._queue.append(MarketData(name, message, frame.recv_ns))
 
     def _user_frame(self, frame: WsFrame, now_ns: int) -> None:
         try:
