@@ -119,7 +119,7 @@ class FailSafe:
                 self._journal(ActorRestarted(record.actor, record.exception))
             elif record.kind == "give_up":
                 self._gave_up(record)
-            elif record.kind in ("failure", "stop") and record.actor in ORDER_PATH:
+            elif record.kind == "failure" and record.actor in ORDER_PATH:
                 self._reset_strategies(record)
         except Exception:  # the hook runs inside a supervisor: it must not fail it
             log.exception("fail-safe handling of %s failed", record)
