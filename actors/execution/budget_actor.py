@@ -283,9 +283,11 @@ class BudgetDesk:
 class ActionBudget(Behaviour):
     """One venue account's rate-limit spender. `venue` is the venue connection's ref."""
 
-    def __init__(self, limits: VenueLimits, venue: Ref) -> None:
+    def __init__(self, limits: VenueLimits, venue: Ref, *,
+                 remember_cancelled: int = 100_000) -> None:
         self.limits = limits
         self.venue = venue
+        self.remember_cancelled = remember_cancelled
         self.desk: BudgetDesk | None = None
         self._now = 0
         self._wake_ns: int | None = None
@@ -293,7 +295,7 @@ class ActionBudget(Behaviour):
 
     def on_start(self, ctx: Context) -> None:
         self._now = ctx.monotonic_ns()
-        self.desk = BudgetDesk(self.limits, self._now)
+        self.desk = BudgetDesk(self.limits, self._now, remember=self.remember_cancelled)
         self._gauges(ctx)
 
     def receive(self, message: Any, ctx: Context) -> Any:

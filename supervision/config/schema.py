@@ -453,10 +453,14 @@ class StrategyConfig:
 class BudgetConfig:
     """Resource budgets of the node's actors: bounded mailboxes everywhere, and restarts."""
 
-    mailbox_capacity: int = attrs.field(default=10_000, validator=_gt(0))  # strategies, risk...
-    book_mailbox_capacity: int = attrs.field(default=1_000, validator=_gt(0))  # conflating
+    mailbox_capacity: int = attrs.field(default=10_000, validator=_gt(0))  # source, markets
+    # Each order book's mailbox (the feed from the venue connection): past it a frame is refused
+    # and the book resyncs, rather than the node falling ever further behind the market.
+    book_mailbox_capacity: int = attrs.field(default=10_000, validator=_gt(0))
     action_budget_mailbox_capacity: int = attrs.field(default=10_000, validator=_gt(0))
     venue_mailbox_capacity: int = attrs.field(default=10_000, validator=_gt(0))
+    # How many cancelled client order ids the action budget remembers, so an order or replace
+    # of an id already cancelled is dropped instead of sent after its cancel.
     remember_cancelled: int = attrs.field(default=100_000, validator=_gt(0))
     restart_intensity: int = attrs.field(default=3, validator=_ge(0))  # restarts per period
     restart_period_s: float = attrs.field(default=5.0, validator=_gt(0))
@@ -465,7 +469,6 @@ class BudgetConfig:
 @attrs.frozen(slots=True, kw_only=True)
 class ShutdownConfig:
     cancel_timeout_s: float = attrs.field(default=5.0, validator=_gt(0))
-    flatten_on_exit: bool = False
 
 
 @attrs.frozen(slots=True, kw_only=True)

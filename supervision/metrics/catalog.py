@@ -12,6 +12,10 @@ Conventions, checked by `validate` (and by a test):
 - a counter's name ends with `_total`, and only a counter's does;
 - labels have low cardinality: never an order id (`order_id`, `cid`, `cloid`, `oid`...).
 
+A declared metric is one some code records (a test checks it): a family nothing feeds would be
+exported at zero forever and read as "all is well". PnL is the portfolio's `troupe_portfolio_*`
+gauges.
+
 `origin` says who produces the samples. `context` metrics come from `ctx.count/observe/gauge`.
 `collector` metrics are computed by the sink at scrape time (per-actor mailbox and supervision
 figures, handling-time percentiles, build info, the sink's own drop counters): a behaviour that
@@ -151,10 +155,6 @@ _SPECS: tuple[MetricSpec, ...] = (
        "Messages and transport events a venue connection could not route, by kind.",
        "venue", "kind"),
     _c("troupe_venue_feed_refused_total", "Market data a book's mailbox refused.", "venue"),
-    _g("troupe_pnl_realized_quote", "Realized PnL, in quote currency."),
-    _g("troupe_pnl_spread_capture_quote", "Spread captured by fills against the mid, quote."),
-    _g("troupe_pnl_adverse_selection_quote", "Adverse selection measured by markouts, quote."),
-    _g("troupe_pnl_fees_quote", "Fees as a PnL component (negative is a cost), quote."),
     # -- the journal ----------------------------------------------------------------------------
     _c("troupe_journal_records_total", "Records accepted by the journal writer, by kind.", "kind"),
     _c("troupe_journal_write_errors_total",

@@ -190,14 +190,16 @@ class PrometheusMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
 
     # -- node wiring -------------------------------------------------------------------------------
-    def attach_host(self, host: Any) -> None:
+    def attach_host(self, host: Any, *, time_handling: bool = True) -> None:
         """Export `host`'s actors at scrape time, and time their handling (if the host has no
-        `on_handled` hook yet). Attaching the same host again does nothing."""
+        `on_handled` hook yet) unless `time_handling` is False (config `metrics.hdr_per_actor`:
+        no `troupe_actor_handling_seconds`, and no clock read around each message). Attaching
+        the same host again does nothing."""
         with self._lock:
             if any(known is host for known in self._hosts):
                 return
             self._hosts.append(host)
-        if getattr(host, "on_handled", False) is None:
+        if time_handling and getattr(host, "on_handled", False) is None:
             host.on_handled = self.record_handling
 
     def handling_histograms(self) -> dict[str, HdrHistogram]:

@@ -214,7 +214,9 @@ class Node:
             watchers=[self.monitor] if self.monitor is not None else [], journal=self.journal,
             strategy_limit=limit, mailbox_capacity=caps.mailbox_capacity,
             venue_mailbox_capacity=caps.venue_mailbox_capacity,
-            budget_mailbox_capacity=caps.action_budget_mailbox_capacity)
+            budget_mailbox_capacity=caps.action_budget_mailbox_capacity,
+            book_mailbox_capacity=caps.book_mailbox_capacity,
+            remember_cancelled=caps.remember_cancelled)
 
     def _connection(self, refs: PathRefs) -> Any:
         """The venue connection `venue.kind` names (`supervision.node.venues`), told where the

@@ -114,6 +114,8 @@ class TradingPath:
     mailbox_capacity: int = 10_000
     venue_mailbox_capacity: int = 10_000
     budget_mailbox_capacity: int = 10_000
+    book_mailbox_capacity: int = 10_000
+    remember_cancelled: int = 100_000  # cancelled ids the budget keeps (ActionBudget)
 
     def children(self, address: Callable[[str], Any]) -> dict[str, list[ChildSpec]]:
         """The path's actors as ChildSpecs in start order, by group (venue, risk, strategies):
@@ -136,11 +138,12 @@ class TradingPath:
         return refs
 
     def _venue(self, refs: PathRefs) -> list[ChildSpec]:
-        limits, budget_target = self.limits, refs.connection
+        limits, budget_target, remember = self.limits, refs.connection, self.remember_cancelled
         children = [
             ChildSpec("connection", self.connection(refs),
                       mailbox=BoundedReject(self.venue_mailbox_capacity)),
-            ChildSpec("budget", lambda: ActionBudget(limits, budget_target),
+            ChildSpec("budget", lambda: ActionBudget(limits, budget_target,
+                                                     remember_cancelled=remember),
                       mailbox=StablePriority(BUDGET_LEVELS, budget_priority,
                                              self.budget_mailbox_capacity)),
         ]
@@ -154,7 +157,7 @@ class TradingPath:
                          *([refs.portfolio] if self.portfolio else []), *self.watchers]
             children.append(ChildSpec(f"book:{name}", _bind(
                 OrderBookActor, BookConfig.for_spec(spec), subscribers=book_subs,
-                resync=refs.connection), mailbox=BoundedReject(self.venue_mailbox_capacity)))
+                resync=refs.connection), mailbox=BoundedReject(self.book_mailbox_capacity)))
         return children
 
     def _risk(self, refs: PathRefs) -> list[ChildSpec]:

@@ -177,7 +177,7 @@ async def open_node(config: NodeConfig, decision: ModeDecision, recovered: Any,
     """Start the host, the node's tree and its control plane in `nursery`."""
     metrics = metrics if metrics is not None else NodeMetrics()
     host = LiveHost(seed=config.node.seed, metrics=metrics)
-    metrics.attach_host(host)
+    metrics.attach_host(host, time_handling=config.metrics.hdr_per_actor)
     metrics.set_build_info(version=_version(), mode=decision.mode.value,
                            profile=config.profile.value, node=config.node.name)
     node = Node(config, decision.mode, host, recovered=recovered, run_id=secrets.token_hex(4))

@@ -117,6 +117,14 @@ def test_live_config_loads_with_its_keys_and_limits() -> None:
     assert orders.kinds == frozenset({Priority.NEW})
 
 
+def test_flatten_on_exit_is_gone_it_never_did_anything(write: Any) -> None:
+    """Shutdown cancels every order and leaves positions to the operator: no actor can send the
+    reduce-only exits once the strategies have stopped, so the knob was a promise, not a feature."""
+    path = write('[node]\nprofile = "paper"\n[shutdown]\nflatten_on_exit = true\n')
+    assert problems(path) == [
+        "shutdown.flatten_on_exit: unknown key (allowed: cancel_timeout_s)"]
+
+
 def test_live_config_without_its_keys_names_each_missing_variable() -> None:
     assert problems(LIVE) == [
         "control.token: environment variable TROUPE_CONTROL_TOKEN is not set",

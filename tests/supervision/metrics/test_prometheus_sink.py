@@ -108,9 +108,9 @@ def test_the_actor_is_not_a_label_counters_from_two_actors_add_up():
 def test_money_arrives_as_decimal_and_is_converted_at_the_boundary():
     sink = PrometheusMetrics()
     sink.count("venue", "troupe_fees_quote_total", Decimal("0.0125"), {"venue": "sim"})
-    sink.gauge("portfolio", "troupe_pnl_realized_quote", Decimal("-3.5"), {})
+    sink.gauge("portfolio", "troupe_portfolio_realized_pnl", Decimal("-3.5"), {})
     assert value(sink, "troupe_fees_quote_total", venue="sim") == 0.0125
-    assert value(sink, "troupe_pnl_realized_quote") == -3.5
+    assert value(sink, "troupe_portfolio_realized_pnl") == -3.5
 
 
 def test_an_unknown_name_is_exported_typed_by_the_call_that_first_used_it():
