@@ -228,8 +228,10 @@ class Node:
         for name in self.specs:
             peers.books[name] = refs.book(name)
             peers.markets[name] = refs.market(name)
+        recovered = self.recovered
         return connection_factory(self.config, self.mode, self.specs, peers,
-                                  self._next_venue_session)
+                                  self._next_venue_session, expected_open=frozenset(
+                                      recovered.open_orders if recovered is not None else ()))
 
     def _risk_state(self) -> Any:
         """What a (re)started gate restores: its own latest record if it ran in this process,

@@ -213,10 +213,14 @@ async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | N
     if recovered is not None:
         for note in recovered.notes:
             print(f"journal: {note}", flush=True)
-        if recovered.open_orders:
+        if recovered.open_orders and config.venue.kind.value == "sim":
             # The embedded venue starts empty: what rested on it before the restart is gone.
             print(f"journal: {len(recovered.open_orders)} order(s) were open at the last stop; "
                   "the simulated venue restarted empty, so none rests now", flush=True)
+        elif recovered.open_orders:
+            print(f"journal: {len(recovered.open_orders)} order(s) were open at the last stop; "
+                  "the venue's start-up reconciliation decides what happens to them",
+                  flush=True)
     async with trio.open_nursery() as nursery:
         running = await open_node(config, decision, recovered, nursery)
         reason = await _run_until_stop(config, running.node, duration, running.started)

@@ -69,6 +69,9 @@ class VenueBuild:
     mode: Mode
     specs: Mapping[str, InstrumentSpec]
     session: str
+    # The client order ids the journal left open at the last stop: a real venue's start-up
+    # reconciliation adopts those it still lists and cancels the rest (fail closed).
+    expected_open: frozenset[str] = frozenset()
 
 
 TransportBuilder = Callable[[VenueBuild], VenueTransport]
@@ -111,8 +114,9 @@ def adapter_for(kind: str) -> VenueAdapter:
 
 
 def connection_factory(config: NodeConfig, mode: Mode, specs: Mapping[str, InstrumentSpec],
-                       peers: VenuePeers,
-                       next_session: Callable[[], str]) -> Callable[[], VenueConnection]:
+                       peers: VenuePeers, next_session: Callable[[], str], *,
+                       expected_open: frozenset[str] = frozenset()
+                       ) -> Callable[[], VenueConnection]:
     """The node's venue connection, as a child factory: each call builds a fresh transport
     through the registry (for the next session) under the generic connection."""
     build = adapter_for(config.venue.kind.value).builder()
@@ -121,7 +125,8 @@ def connection_factory(config: NodeConfig, mode: Mode, specs: Mapping[str, Instr
     frozen_specs = dict(specs)
 
     def factory() -> VenueConnection:
-        transport = build(VenueBuild(config, mode, frozen_specs, next_session()))
+        transport = build(VenueBuild(config, mode, frozen_specs, next_session(),
+                                     expected_open))
         return VenueConnection(connection, transport, peers)
 
     return factory

@@ -57,7 +57,7 @@ def settings_of(build: VenueBuild) -> BinanceSettings:
         api_key=venue.api_key.reveal() if venue.api_key is not None else "",
         api_secret=venue.api_secret.reveal() if venue.api_secret is not None else "",
         observe=build.mode is Mode.OBSERVE, timeout_s=venue.request_timeout_s,
-        heartbeat_s=venue.heartbeat_s)
+        heartbeat_s=venue.heartbeat_s, expected_open=build.expected_open)
 
 
 def build_transport(build: VenueBuild) -> BinanceTransport:

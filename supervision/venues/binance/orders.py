@@ -71,9 +71,9 @@ class OrderAnswers(VenueTransport):
         name = self.symbols.get(update.symbol)
         if name is None:
             return
-        if update.status in ("NEW", "PARTIALLY_FILLED"):
-            self.known_open.add(update.client_order_id)
-        else:
+        # Only what we sent (or adopted) is ours: the user stream also tells of orders other
+        # clients of the account place, and those must stay drifts.
+        if update.status not in ("NEW", "PARTIALLY_FILLED"):
             self.known_open.discard(update.client_order_id)
         venue_ns = update.event_time_ms * 1_000_000 if update.event_time_ms else None
         for report in reports_of(update, self.specs[name], venue_ns or now_ns):

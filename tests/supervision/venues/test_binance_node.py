@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from supervision.fakevenue import FakeVenue, FakeVenueThread
+from supervision.venues.binance.client import make_client
 
 CONFIG = """
 [node]
@@ -161,3 +162,61 @@ def test_a_live_node_trades_on_the_fake_venue_and_survives_every_fault(tmp_path:
     assert metrics["troupe_venue_resyncs_total"] >= 2
     assert metrics["troupe_order_timeouts_total"] >= 1
     assert metrics["troupe_venue_malformed_frames_total"] >= 1
+
+
+def _start(config: Path, seconds: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "supervision.main", str(config), "--execute", "--confirm-live",
+         "YES", "--duration", str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=_env())
+
+
+def _wait_for(proc: subprocess.Popen[str], text: str) -> list[str]:
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if text in line:
+            return seen
+    raise AssertionError("".join(seen))
+
+
+def test_a_restart_adopts_its_orders_cancels_strangers_and_reduces_on_drift(
+        tmp_path: Path) -> None:
+    fake = FakeVenue.binance(speed=4)
+    with FakeVenueThread(fake) as urls:
+        config = _config(tmp_path, urls, tmp_path.name)
+        config.write_text(config.read_text().replace('fsync = "never"', 'fsync = "always"'))
+        first = _start(config, 60)
+        _wait_for(first, "orders: sent=")
+        deadline = time.monotonic() + 20
+        while not fake.desk.open_orders(None) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first.kill()  # a crash: nothing is cancelled, the journal keeps what was open
+        first.communicate(timeout=30)
+        ours = {o["clientOrderId"] for o in fake.desk.open_orders(None)}
+        assert ours
+        outsider = make_client("spot", urls["rest"], api_key="k", secret="s")
+        outsider.load_markets()
+        outsider.create_order("BTC/USDT", "limit", "buy", 0.001, 50000,
+                              {"newClientOrderId": "stranger-1"})
+        second = _start(config, 14)
+        _wait_for(second, "orders: sent=")
+        # While it runs: an order nobody here placed, and a trade that moves the balance.
+        outsider.create_order("BTC/USDT", "limit", "buy", 0.001, 50000,
+                              {"newClientOrderId": "stranger-2"})
+        outsider.create_order("BTC/USDT", "limit", "buy", 0.001, 70000,
+                              {"newClientOrderId": "stranger-3"})
+        out, err = second.communicate(timeout=60)
+        resting = {o["clientOrderId"] for o in fake.desk.open_orders(None)}
+    assert second.returncode == 0 and "Traceback" not in out + err, out + err
+    summary = re.search(r"start-up reconciliation: (\d+) adopted, (\d+) cancelled, (\d+) "
+                        r"unknown", err)
+    assert summary is not None, err
+    adopted, cancelled, unknown = map(int, summary.groups())
+    # What the journal left open is adopted if it still rests (or unknown if it filled or was
+    # cancelled meanwhile); the stranger is taken off the book.
+    assert adopted + unknown >= 1 and cancelled == 1, err
+    assert "stranger-2 rests at the venue, unknown here; cancelling it" in err, err
+    assert not resting & {"stranger-1", "stranger-2"}
+    assert "state=REDUCING" in out, out + err  # the outsider's trade is a position drift
