@@ -353,6 +353,10 @@ def check_journal_opens(path: str | os.PathLike[str]) -> None:
     path = Path(path)
     if path.is_dir():
         raise JournalError(f"cannot open the journal {path}: it is a directory")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise JournalError(f"cannot open the journal {path}: {parent} is a file, not a "
+                               "directory")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),

@@ -98,6 +98,11 @@ def _immutable(tmp_path: Path) -> Path:
     pytest.skip("neither chattr +i nor a read-only file can stop root writing here")
 
 
+WHY = {"_under_a_file": "plain is a file, not a directory",
+       "_a_directory": "it is a directory",
+       "_immutable": "Operation not permitted" if os.geteuid() == 0 else "Permission denied"}
+
+
 @pytest.mark.parametrize("where", [_under_a_file, _a_directory, _immutable],
                          ids=["under a file", "a directory", "immutable"])
 def test_a_journal_that_cannot_be_opened_stops_the_node_before_it_trades(
@@ -111,6 +116,7 @@ def test_a_journal_that_cannot_be_opened_stops_the_node_before_it_trades(
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: cannot open the journal {journal}")
+    assert lines[0].endswith(WHY[where.__name__]), lines[0]  # type: ignore[attr-defined]
     assert "Traceback" not in result.stderr and "control plane" not in result.stdout
 
 
