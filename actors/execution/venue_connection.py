@@ -45,6 +45,7 @@ counted if the transport does not take them either.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -83,6 +84,7 @@ __all__ = ["ConnectionConfig", "GetVenueState", "VenueConnection", "VenuePeers"]
 
 SECOND = 1_000_000_000
 _WAKE = "venue.wake"
+_RESEND = "venue.resend_feed"
 _RECONCILE = "venue.reconcile"
 
 
@@ -97,6 +99,10 @@ class ConnectionConfig:
     # Observe mode: intents are journaled as ObservedIntent and answered with shadow acks; none
     # reaches the transport, so nothing ever fills. The market flow runs as usual.
     observe_only: bool = False
+    # Virtual time (a backtest): market data a book refuses (a full mailbox) is held, in order,
+    # and resent once the book has drained, never lost. Live, a refusal is counted and the book
+    # recovers by resync: holding would only queue stale data.
+    lossless_feed: bool = False
 
 
 @attrs.define(slots=True)
@@ -122,6 +128,11 @@ class _Wake:
 
 
 @attrs.frozen(slots=True)
+class _ResendFeed:
+    """Lossless feed: try the market data a book refused again (its mailbox has drained)."""
+
+
+@attrs.frozen(slots=True)
 class _Reconcile:
     pass
 
@@ -136,6 +147,7 @@ class VenueConnection(Behaviour):
         self.session = VenueSession()
         self.armed_due: int | None = None
         self.reconciled = False
+        self._held_feed: dict[str, deque[FeedEvent]] = {}  # lossless_feed: refused, in order
         self._tick_values = {name: spec.tick_value for name, spec in config.instruments.items()}
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -167,6 +179,8 @@ class VenueConnection(Behaviour):
             transport.reconcile(now)
             assert self.config.reconcile_interval_s
             ctx.schedule(self.config.reconcile_interval_s, _Reconcile(), key=_RECONCILE)
+        elif isinstance(message, _ResendFeed):
+            self._resend_feed(ctx)
         elif isinstance(message, GetVenueState):
             return transport.state()
         elif not isinstance(message, _Wake) and not transport.on_message(message, now):
@@ -228,10 +242,9 @@ class VenueConnection(Behaviour):
             self._on_report(event.report, event.mid_x2, now, ctx)
         elif isinstance(event, MarketData):
             book = peers.books.get(event.instrument)
-            feed = FeedEvent(event.instrument, event.message,
-                             now if event.recv_ns is None else event.recv_ns)
-            if book is not None and ctx.tell(book, feed) is not None:
-                ctx.count("troupe_venue_feed_refused_total", venue=self.venue)
+            if book is not None:
+                recv_ns = now if event.recv_ns is None else event.recv_ns
+                self._feed_book(book, FeedEvent(event.instrument, event.message, recv_ns), ctx)
         elif isinstance(event, BudgetAnswer):
             if peers.budget is not None:
                 ctx.tell(peers.budget, attrs.evolve(event, recv_ns=now))
@@ -250,6 +263,27 @@ class VenueConnection(Behaviour):
                 ctx.tell(peers.source, event)
         else:
             ctx.count("troupe_venue_ignored_total", venue=self.venue, kind=type(event).__name__)
+
+    def _feed_book(self, book: Ref, feed: FeedEvent, ctx: Context) -> None:
+        held = self._held_feed.get(feed.instrument)
+        if held:  # behind what already waits: the book sees the stream in order
+            held.append(feed)
+        elif ctx.tell(book, feed) is not None:
+            if not self.config.lossless_feed:
+                ctx.count("troupe_venue_feed_refused_total", venue=self.venue)
+                return
+            self._held_feed[feed.instrument] = deque((feed,))
+            ctx.count("troupe_venue_feed_waits_total", venue=self.venue)
+            ctx.schedule(0, _ResendFeed(), key=_RESEND)
+
+    def _resend_feed(self, ctx: Context) -> None:
+        for instrument, held in self._held_feed.items():
+            book = self.peers.books.get(instrument)
+            while held and book is not None:
+                if ctx.tell(book, held[0]) is not None:
+                    ctx.schedule(0, _ResendFeed(), key=_RESEND)
+                    break
+                held.popleft()
 
     def _on_positions(self, positions: VenuePositions, now: int, ctx: Context) -> None:
         peers = self.peers

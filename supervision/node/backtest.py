@@ -79,9 +79,10 @@ class BacktestResult:
     position: str
     state: str
     book_updates: int
+    book_trades: int
     book_gaps: int
     feed_refused: int  # market data refused anywhere on the way (always 0: flow control)
-    source_waits: int  # times the source waited for a consumer to drain
+    waits: int  # times the source or the venue waited for a consumer to drain (flow control)
     records: int  # orders and reports journaled
     digest: str
 
@@ -98,8 +99,9 @@ class BacktestResult:
             f"cancelled {self.cancelled}, fills {self.fills}",
             f"  pnl realized {self.realized_pnl:+.4f}, unrealized {self.unrealized_pnl:+.4f}; "
             f"position {self.position}; state {self.state}",
-            f"  book updates {self.book_updates}, gaps {self.book_gaps}; refused feed events "
-            f"{self.feed_refused}; source waits {self.source_waits}",
+            f"  book updates {self.book_updates}, trades {self.book_trades}, gaps "
+            f"{self.book_gaps}; refused feed events {self.feed_refused}; flow-control waits "
+            f"{self.waits}",
             f"  digest {self.digest[:16]} ({self.records} orders and reports)",
         ])
 
@@ -235,10 +237,12 @@ def _result(node: Node, metrics: InMemoryMetrics, replay: ReplaySource, tape: Jo
         unrealized_pnl=Decimal(0) if snap is None else snap.unrealized_pnl,
         position=", ".join(positions) or "flat", state=node.view.state.name,
         book_updates=total("troupe_book_updates_total"),
+        book_trades=total("troupe_book_trades_total"),
         book_gaps=total("troupe_book_gaps_total"),
         feed_refused=total("troupe_venue_feed_refused_total")
         + total("troupe_source_refused_total") + total("troupe_book_publish_refused_total"),
-        source_waits=replay.waits, records=len(tape.records), digest=tape.digest())
+        waits=replay.waits + total("troupe_venue_feed_waits_total"),
+        records=len(tape.records), digest=tape.digest())
 
 
 def main_backtest(config: NodeConfig, notice: str, *, stderr: TextIO | None = None) -> int:

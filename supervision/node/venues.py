@@ -37,7 +37,7 @@ from actors.sim.queue_models import PowerProbQueue, QueueModel, RiskAverseQueue
 from actors.sim.venue import SimTransport, SimVenueConfig, VenueRateLimit
 from protocols.errors import TroupeError
 from protocols.instruments import InstrumentSpec
-from supervision.config.schema import NodeConfig
+from supervision.config.schema import NodeConfig, Profile
 from supervision.node.live_guard import Mode
 
 __all__ = [
@@ -121,7 +121,8 @@ def connection_factory(config: NodeConfig, mode: Mode, specs: Mapping[str, Instr
     through the registry (for the next session) under the generic connection."""
     build = adapter_for(config.venue.kind.value).builder()
     connection = ConnectionConfig(name=config.venue.name, instruments=dict(specs),
-                                  observe_only=mode is Mode.OBSERVE)
+                                  observe_only=mode is Mode.OBSERVE,
+                                  lossless_feed=config.profile is Profile.BACKTEST)
     frozen_specs = dict(specs)
 
     def factory() -> VenueConnection:

@@ -77,6 +77,19 @@ def test_a_hyperliquid_recording_backtests_with_the_same_config(tmp_path: Path) 
     assert "book updates 46" in done.stdout
 
 
+def test_a_burst_no_mailbox_holds_reaches_the_book_whole(tmp_path: Path) -> None:
+    """15,000 trades received in the same nanosecond: the venue delivers them to our book at
+    one instant, past its 10,000-message mailbox. Flow control holds the rest until it drains."""
+    path = tmp_path / "burst.gz"
+    with gzip.open(path, "wt") as f:
+        for i in range(15_000):
+            f.write(f'1000 {{"stream":"btcusdt@trade","data":{{"e":"trade","E":1,"s":"BTCUSDT",'
+                    f'"t":{i},"p":"100.00","q":"1.0","T":1,"m":true}}}}\n')
+    result = run_backtest(config(f"data.path={path}", "data.catalog=false"))
+    assert result.feed_refused == 0 and result.waits > 0
+    assert result.book_trades == 15_000
+
+
 def test_a_missing_data_path_is_one_clear_line(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "supervision.main", str(CONFIG), "--set",
