@@ -9,19 +9,30 @@
     python -m supervision.main config/avellaneda_stoikov.toml --set strategy.gamma=0.1 --report out
 
 Exit codes: 0 done, 2 a user mistake (bad config, bad flags, a journal that cannot be opened or
-replayed, a journal or venue account another node holds: a clear message, never a traceback),
-130 interrupted twice (forced).
+replayed, a journal or venue account another node holds, a control-plane address that cannot be
+bound: a clear message, never a traceback), 130 interrupted before the node started, or a
+second signal during the graceful stop (forced). SIGINT, SIGTERM and SIGHUP all stop the node
+gracefully (`supervision.node.process`).
 """
 
 from __future__ import annotations
+
+if __name__ == "__main__":  # first thing: no moment of the start-up is without the handlers
+    from supervision.node.process import STOP
+
+    STOP.install()
 
 import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from supervision.config.load import ConfigError, ExperimentConfig, NodeConfig, load_config, redacted
-from supervision.node.live_guard import LiveGuardError, resolve_mode
+# Only the standard library up here; everything slow is imported in `main`.
+from supervision.node.process import CONSOLE, STOP
+
+if TYPE_CHECKING:
+    from supervision.config.load import ExperimentConfig
 
 __all__ = ["main"]
 
@@ -57,6 +68,15 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from supervision.config.load import (
+        ConfigError,
+        ExperimentConfig,
+        NodeConfig,
+        load_config,
+        redacted,
+    )
+    from supervision.node.live_guard import LiveGuardError, resolve_mode
+
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -93,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repl:
         from supervision.repl.foreground import run_with_repl
 
+        STOP.uninstall()  # the console handles Ctrl-C itself, and stops the node it started
         given = sys.argv[1:] if argv is None else list(argv)
         return run_with_repl([a for a in given if a != "--repl"], config)
     from supervision.node.run import run_node
@@ -121,4 +142,5 @@ def _experiment(config: ExperimentConfig, report_dir: str | None) -> int:
 
 
 if __name__ == "__main__":
+    CONSOLE.guard_stdout()
     raise SystemExit(main())

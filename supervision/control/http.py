@@ -256,13 +256,14 @@ class ControlPlane:
         Raises `BindError` when the address cannot be bound."""
         if self._port is not None:
             raise RuntimeError("this control plane is already serving")
-        if not is_loopback(self._host):
-            self._log.warning("control plane listens on %s, beyond loopback", self._host)
         plane = self
 
         class Started:
             def started(self, port: int) -> None:
                 plane._port = port
+                if not is_loopback(plane._host):
+                    plane._log.warning("control plane listens on %s, beyond loopback",
+                                       plane._host)
                 task_status.started(port)
 
         await serve_asgi(self.asgi_app, host=self._host, port=self._requested_port,

@@ -1,6 +1,9 @@
 """Running a node on the live host: start-up, the status line, signals, graceful shutdown.
 
-Shutdown, on SIGINT/SIGTERM or at the end of `--duration`:
+Start-up binds the control plane before anything trades: an address that cannot be bound is one
+line and exit code 2, with nothing started.
+
+Shutdown, on SIGINT, SIGTERM or SIGHUP or at the end of `--duration`:
   1. stop new orders: the strategies subtree is stopped first (a stopping market maker cancels
      its own quotes), so nothing can propose a new order any more;
   2. cancel all open orders: a CancelAll to the action budget (it fences new orders still in its
@@ -8,8 +11,10 @@ Shutdown, on SIGINT/SIGTERM or at the end of `--duration`:
   3. wait, up to `shutdown.cancel_timeout_s`, until the connection has no open order left;
   4. stop the rest of the tree in reverse start order (the supervisors do that);
   5. journal a NodeStopped record and flush the journal (fsync), then stop it.
-A second signal forces the exit at once (exit code 130). Shutdown does not change the trading
-state: a halt is the operator's word and persists; a clean stop is not a halt.
+A second signal forces the exit at once: the line "forced exit", exit code 130
+(`supervision.node.process`, which also covers the moments before the loop runs). Shutdown does
+not change the trading state: a halt is the operator's word and persists; a clean stop is not a
+halt. Lines go to stdout through a `Console`: a closed stdout never stops the node.
 
 If the root supervisor gives up (`supervision.node.failsafe`), the node has halted and cancelled
 what it could; the same shutdown runs (journaling the reason) and the process exits with
@@ -20,9 +25,7 @@ working tree.
 from __future__ import annotations
 
 import math
-import os
 import secrets
-import signal
 import sys
 import time
 from decimal import Decimal
@@ -38,6 +41,7 @@ from protocols.commands import CancelAll
 from protocols.journal import Flush, NodeStarted, NodeStopped
 from supervision.config.load import NodeConfig
 from supervision.config.schema import MarketSource
+from supervision.control.server import BindError
 from supervision.metrics.prometheus import PrometheusMetrics
 from supervision.node.assembly import Node
 from supervision.node.failsafe import EXIT_TREE_GAVE_UP
@@ -54,6 +58,7 @@ from supervision.node.journal import (
     recover_journal,
 )
 from supervision.node.live_guard import Mode, ModeDecision
+from supervision.node.process import CONSOLE, STOP
 from supervision.node.restored import restored_state_notice
 from supervision.node.venues import UnknownVenueKind, adapter_for
 from supervision.repl.console import start_repl
@@ -109,6 +114,9 @@ def _version() -> str:
 
 
 def run_node(config: NodeConfig, decision: ModeDecision, *, duration: float | None) -> int:
+    if not STOP.installed:  # `python -m supervision.main` installed it first thing
+        STOP.install()
+    CONSOLE.guard_stdout()
     try:
         adapter_for(config.venue.kind.value)
     except UnknownVenueKind as exc:
@@ -140,10 +148,8 @@ def _run_locked(config: NodeConfig, decision: ModeDecision, duration: float | No
     except (JournalError, OSError) as exc:
         sys.stderr.write(f"error: cannot replay the journal: {exc}\n")
         return 2
-    try:
-        return trio.run(_serve, config, decision, duration, recovered)
-    except KeyboardInterrupt:  # only before the signal handlers are in place
-        return 130
+    STOP.arm()  # from here a signal is a graceful stop, not an exit
+    return trio.run(_serve, config, decision, duration, recovered)
 
 
 def _source_factory(config: NodeConfig, node: Node) -> Any:
@@ -184,6 +190,14 @@ async def open_node(config: NodeConfig, decision: ModeDecision, recovered: Any,
     journal_cfg = config.journal
     repl = start_repl(node)  # before any actor runs: its socket is bound under a strict umask
     await nursery.start(host.serve)
+    try:  # before anything trades: an address that cannot be bound stops the start here
+        plane, port = await _start_control(config, node, nursery)
+    except BindError:
+        if repl is not None:
+            repl.close()
+        raise
+    if port is not None:
+        node.control_url = f"http://{config.control.listen_host}:{port}"
     node.start(lambda **wiring: JournalWriter(journal_cfg.path, journal_cfg.fsync.value,
                                               journal_cfg.fsync_interval_s, **wiring),
                _source_factory(config, node))
@@ -191,9 +205,6 @@ async def open_node(config: NodeConfig, decision: ModeDecision, recovered: Any,
     await _journal_up(node)
     node.journal.tell(NodeStarted(config.node.name, config.profile.value,
                                   decision.mode.value, _version(), node.run_id))
-    plane, port = await _start_control(config, node, nursery)
-    if port is not None:
-        node.control_url = f"http://{config.control.listen_host}:{port}"
     _announce(restored_state_notice(recovered, config, node.control_url))
     return RunningNode(node, plane, port, time.monotonic(), repl)
 
@@ -209,31 +220,37 @@ async def close_node(config: NodeConfig, running: RunningNode, reason: str) -> N
 
 async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | None,
                  recovered: Any) -> int:
-    print(f"troupe node {config.node.name!r}: {decision.notice}", flush=True)
+    STOP.attach()
+    say = CONSOLE.say
+    say(f"troupe node {config.node.name!r}: {decision.notice}")
     if recovered is not None:
         for note in recovered.notes:
-            print(f"journal: {note}", flush=True)
+            say(f"journal: {note}")
         if recovered.open_orders and config.venue.kind.value == "sim":
             # The embedded venue starts empty: what rested on it before the restart is gone.
-            print(f"journal: {len(recovered.open_orders)} order(s) were open at the last stop; "
-                  "the simulated venue restarted empty, so none rests now", flush=True)
+            say(f"journal: {len(recovered.open_orders)} order(s) were open at the last stop; "
+                "the simulated venue restarted empty, so none rests now")
         elif recovered.open_orders:
-            print(f"journal: {len(recovered.open_orders)} order(s) were open at the last stop; "
-                  "the venue's start-up reconciliation decides what happens to them",
-                  flush=True)
+            say(f"journal: {len(recovered.open_orders)} order(s) were open at the last stop; "
+                "the venue's start-up reconciliation decides what happens to them")
     async with trio.open_nursery() as nursery:
-        running = await open_node(config, decision, recovered, nursery)
+        try:
+            running = await open_node(config, decision, recovered, nursery)
+        except BindError as exc:
+            sys.stderr.write(f"error: control plane: {exc}\n")
+            nursery.cancel_scope.cancel()
+            return 2
         reason = await _run_until_stop(config, running.node, duration, running.started)
         await close_node(config, running, reason)
         nursery.cancel_scope.cancel()
-    print(summary(running.node, time.monotonic() - running.started), flush=True)
+    say(summary(running.node, time.monotonic() - running.started))
     return 0 if running.node.failsafe.failure is None else EXIT_TREE_GAVE_UP
 
 
 def _announce(lines: list[str]) -> None:
     """Lines an operator must not miss: on stdout (the log) and stderr (the terminal)."""
     for line in lines:
-        print(line, flush=True)
+        CONSOLE.say(line)
         sys.stderr.write(line + "\n")
     sys.stderr.flush()
 
@@ -250,7 +267,7 @@ async def _start_control(config: NodeConfig, node: Node,
                          nursery: trio.Nursery) -> tuple[Any, int | None]:
     control, metrics = config.control, node.host.metrics
     if not control.enabled:
-        print("control plane: disabled by config", flush=True)
+        CONSOLE.say("control plane: disabled by config")
         return None, None
     from supervision.control.http import ControlPlane
     from supervision.control.server import ControlPlaneThread
@@ -268,44 +285,30 @@ async def _start_control(config: NodeConfig, node: Node,
     server = ControlPlaneThread(plane)
     port = await trio.to_thread.run_sync(server.start)
     note = "" if control.token is not None else " (POST /control disabled: no token configured)"
-    print(f"control plane: http://{control.listen_host}:{port} "
-          f"(/metrics /healthz /readyz /control /am-webhook){note}", flush=True)
+    CONSOLE.say(f"control plane: http://{control.listen_host}:{port} "
+                f"(/metrics /healthz /readyz /control /am-webhook){note}")
     return server, port
 
 
 async def _run_until_stop(config: NodeConfig, node: Node, duration: float | None,
                           started: float) -> str:
+    """The stop signal's name, or "duration"; a status line every `status_interval_s`."""
     interval = config.node.status_interval_s
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        deadline = math.inf if duration is None else trio.current_time() + duration
-        next_status = trio.current_time() + interval
-        while True:
-            wake = min(deadline, next_status, trio.current_time() + _TREE_CHECK_S)
-            with trio.move_on_at(wake):
-                async for signum in signals:
-                    name = signal.Signals(signum).name
-                    print(f"\n{name}: stopping (send it again to force)", flush=True)
-                    _force_on_second_signal()
-                    return name
-            if node.failsafe.failure is not None:
-                print(f"stopping: {node.failsafe.failure}", flush=True)
-                return f"tree gave up: {node.failsafe.failure}"
-            if trio.current_time() >= deadline:
-                return "duration"
-            if trio.current_time() >= next_status:
-                print(status_line(node, time.monotonic() - started), flush=True)
-                next_status += interval
-
-
-def _force_on_second_signal() -> None:
-    """From now on a SIGINT or SIGTERM ends the process at once, whatever shutdown is doing."""
-
-    def force(signum: int, _frame: Any) -> None:
-        os.write(2, f"{signal.Signals(signum).name} again: forced exit\n".encode())
-        os._exit(130)
-
-    signal.signal(signal.SIGINT, force)
-    signal.signal(signal.SIGTERM, force)
+    deadline = math.inf if duration is None else trio.current_time() + duration
+    next_status = trio.current_time() + interval
+    while True:
+        with trio.move_on_at(min(deadline, next_status, trio.current_time() + _TREE_CHECK_S)):
+            name = await STOP.wait()
+            CONSOLE.say(f"\n{name}: stopping (send it again to force)")
+            return name
+        if node.failsafe.failure is not None:
+            CONSOLE.say(f"stopping: {node.failsafe.failure}")
+            return f"tree gave up: {node.failsafe.failure}"
+        if trio.current_time() >= deadline:
+            return "duration"
+        if trio.current_time() >= next_status:
+            CONSOLE.say(status_line(node, time.monotonic() - started))
+            next_status += interval
 
 
 async def _shutdown(config: NodeConfig, node: Node, reason: str) -> None:
@@ -320,8 +323,8 @@ async def _shutdown(config: NodeConfig, node: Node, reason: str) -> None:
         await trio.sleep(0.02)
         left = _open_orders(node)
     if left:
-        print(f"shutdown: {len(left)} order(s) still open after "
-              f"{config.shutdown.cancel_timeout_s}s: {', '.join(left[:5])}", flush=True)
+        CONSOLE.say(f"shutdown: {len(left)} order(s) still open after "
+                    f"{config.shutdown.cancel_timeout_s}s: {', '.join(left[:5])}")
     if node.root is not None:
         await trio.to_thread.run_sync(host.stop, node.root)
     if node.monitor is not None:
@@ -332,7 +335,7 @@ async def _shutdown(config: NodeConfig, node: Node, reason: str) -> None:
         try:
             await trio.to_thread.run_sync(lambda: host.ask(writer, Flush(), timeout=5.0))
         except Exception as exc:  # the flush failed: say so, the node still stops
-            print(f"shutdown: journal flush failed: {exc}", flush=True)
+            CONSOLE.say(f"shutdown: journal flush failed: {exc}")
     if node.journal_root is not None:
         await trio.to_thread.run_sync(host.stop, node.journal_root)
 
