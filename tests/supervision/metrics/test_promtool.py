@@ -69,7 +69,7 @@ def test_every_rule_has_a_unit_test():
     for record in ("tick_to_trade_seconds", "order_ack_seconds", "cancel_ack_seconds"):
         assert f"troupe:{record}:p99_1m" in tests
     for alert in ("TickToTradeP99High", "NoMarketData", "RestartStorm", "RejectRateHigh",
-                  "SupervisorGaveUp"):
+                  "SupervisorGaveUp", "ReconciliationDrift"):
         assert f"alertname: {alert}" in tests
 
 
