@@ -22,6 +22,7 @@ CONFIG = """
 name = "fake-binance"
 profile = "live"
 status_interval_s = 1.0
+lock_dir = "{lock_dir}"
 
 [control]
 listen_host = "127.0.0.1"
@@ -82,8 +83,10 @@ max_drawdown = "100"
 
 
 def _config(tmp_path: Path, urls: dict[str, str], tag: str) -> Path:
+    # The account lock lives in the test's own directory: another test session running this
+    # same test at the same time (same tag) must not find the account taken.
     text = CONFIG.format(journal=tmp_path / "journal.jsonl", rest=urls["rest"], ws=urls["ws"],
-                         tag=tag).replace("[node.lock]\n", "")
+                         tag=tag, lock_dir=tmp_path / "locks").replace("[node.lock]\n", "")
     path = tmp_path / "fake.toml"
     path.write_text(text)
     return path
