@@ -43,11 +43,11 @@ class ReplError(TroupeError):
 
 class StdoutRouter:
     """`sys.stdout` while the REPL serves: writes from a session's console thread go to that
-    session, everything else to the stream it replaced."""
+    session (by `routes`, thread id -> sink), everything else to the stream it replaced."""
 
-    def __init__(self, fallback: TextIO) -> None:
+    def __init__(self, fallback: TextIO, routes: dict[int, Callable[[str], None]]) -> None:
         self.fallback = fallback
-        self.routes: dict[int, Callable[[str], None]] = {}
+        self.routes = routes
 
     def write(self, text: str) -> int:
         route = self.routes.get(threading.get_ident())
@@ -65,27 +65,31 @@ class StdoutRouter:
 
 
 class _Routing:
-    """Installs the router with the first session and removes it with the last."""
+    """Puts a router in front of `sys.stdout` while any session is attached. Every router
+    shares one table of routes, so a router that something else has wrapped or replaced since
+    (the node's guard of a closed stdout, a test's capture) still routes right, and a session
+    that leaves leaves no route behind."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.users = 0
+        self.routes: dict[int, Callable[[str], None]] = {}
+
+    def _ours(self) -> StdoutRouter | None:
+        stream = sys.stdout
+        return stream if isinstance(stream, StdoutRouter) and stream.routes is self.routes \
+            else None
 
     def route(self, thread_id: int, sink: Callable[[str], None] | None) -> None:
         with self.lock:
-            router = sys.stdout if isinstance(sys.stdout, StdoutRouter) else None
             if sink is not None:
-                if router is None:
-                    router = StdoutRouter(sys.stdout)
-                    sys.stdout = router
-                router.routes[thread_id] = sink
-                self.users += 1
-            elif router is not None:
-                router.routes.pop(thread_id, None)
-                self.users -= 1
-                if self.users <= 0:
-                    sys.stdout = router.fallback
-                    self.users = 0
+                self.routes[thread_id] = sink
+                if self._ours() is None:
+                    sys.stdout = StdoutRouter(sys.stdout, self.routes)
+                return
+            self.routes.pop(thread_id, None)
+            router = self._ours()
+            if not self.routes and router is not None:
+                sys.stdout = router.fallback
 
 
 _route = _Routing().route

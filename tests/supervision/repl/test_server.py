@@ -159,3 +159,33 @@ def test_another_user_is_refused_by_the_mode_and_by_the_uid_check(short_dir: Pat
         assert server.refused == 1 and server.sessions() == []
     finally:
         server.close()
+
+
+def test_print_reaches_its_session_even_when_stdout_is_wrapped_meanwhile(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import sys
+    import threading
+
+    from supervision.repl.session import _Routing
+
+    class Guard(io.StringIO):  # what the node's closed-stdout guard does: wrap sys.stdout
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def write(self, text: str) -> int:
+            return int(self.inner.write(text))
+
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    routing, session_out, other = _Routing(), [], threading.Thread(target=print, args=("node",))
+    routing.route(threading.get_ident(), session_out.append)
+    sys.stdout = Guard(sys.stdout)  # wrapped while the session is attached
+    print("to the session")  # noqa: T201  # what a helper does
+    other.start()
+    other.join()
+    routing.route(threading.get_ident(), None)
+    print("after detaching")  # noqa: T201
+    assert "".join(session_out) == "to the session\n"
+    assert terminal.getvalue() == "node\nafter detaching\n"
