@@ -173,7 +173,7 @@ def metrics_series(metrics: run.NodeMetrics) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each phase")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=4, help="quiet/scraped alternations")
     parser.add_argument("--scrape", type=int, default=None, help=argparse.SUPPRESS)
