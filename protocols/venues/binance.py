@@ -1,5 +1,5 @@
 """Binance spot and USD-M futures wire format: depth diffs, the REST depth snapshot, trades,
-aggregate trades and bookTicker.
+aggregate trades, bookTicker and (USD-M) mark price with funding.
 
 Pure parse functions from raw JSON (text or already-decoded objects) to frozen message classes.
 Field names are spelled out (`first_update_id` rather than `U`) and each docstring gives the wire
@@ -116,6 +116,19 @@ class BookTicker:
 
 
 @attrs.frozen(slots=True)
+class MarkPrice:
+    """USD-M `markPriceUpdate`: mark and index prices, and the funding rate of the current
+    period (a decimal string, as the venue states it) with the next funding time."""
+
+    symbol: str  # s
+    event_time_ms: int  # E
+    mark_price: Decimal  # p
+    index_price: Decimal  # i
+    funding_rate: str  # r
+    next_funding_ms: int  # T
+
+
+@attrs.frozen(slots=True)
 class SubscriptionAck:
     """Reply to a SUBSCRIBE/UNSUBSCRIBE request: `{"result": null, "id": 1}`."""
 
@@ -123,7 +136,7 @@ class SubscriptionAck:
     result: Any
 
 
-BinanceMessage = DepthDiff | DepthSnapshot | Trade | BookTicker | SubscriptionAck
+BinanceMessage = DepthDiff | DepthSnapshot | Trade | BookTicker | MarkPrice | SubscriptionAck
 AnyDepthDiff = DepthDiff | DepthDiffInUnits
 
 
@@ -191,6 +204,19 @@ def parse_book_ticker(data: Any) -> BookTicker:
     )
 
 
+def parse_mark_price(data: Any) -> MarkPrice:
+    what = "binance markPriceUpdate"
+    data = require_mapping(data, what)
+    return MarkPrice(
+        symbol=field(data, "s", str, what),
+        event_time_ms=field(data, "E", int, what),
+        mark_price=decimal_field(data, "p", what),
+        index_price=decimal_field(data, "i", what),
+        funding_rate=field(data, "r", str, what),
+        next_funding_ms=field(data, "T", int, what),
+    )
+
+
 def parse_message(raw: str | bytes | Mapping[str, Any]) -> BinanceMessage:
     """Classify and parse one Binance frame or REST body.
 
@@ -222,6 +248,8 @@ def _parse_event(data: Mapping[str, Any], stream: str | None) -> BinanceMessage:
         return parse_agg_trade(data)
     if event == "bookTicker":  # USD-M names it
         return parse_book_ticker(data)
+    if event == "markPriceUpdate":
+        return parse_mark_price(data)
     # Spot bookTicker events carry no "e": recognise them by the stream name or their key set.
     if (stream is not None and stream.endswith("@bookTicker")) or (
         event is None and {"u", "b", "B", "a", "A"} <= data.keys()

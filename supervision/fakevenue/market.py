@@ -15,7 +15,8 @@ needs two things from it:
 
 `dialect="usdm"` speaks USD-M futures: diffs get `pu` (the previous diff's `u`) and `T`, trades
 become `aggTrade` (`a` = the trade id), bookTicker events get `e` and `E`; streams are named
-`<symbol>@depth@100ms`, `<symbol>@aggTrade` and `<symbol>@bookTicker` like Binance's.
+`<symbol>@depth@100ms`, `<symbol>@aggTrade` and `<symbol>@bookTicker` like Binance's, plus
+`<symbol>@markPrice@1s` (mark and index at the last trade price, a fixed funding rate).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class RecordedMarket:
         self.source_symbol: str | None = None
         self._lines = iter_recording(self.path)
         self._prev_u: int | None = None
+        self._last_mark = 0
         self.streamed = self.undecodable = 0
 
     # -- the venue's book ----------------------------------------------------------------------
@@ -106,12 +108,20 @@ class RecordedMarket:
             if data is None:
                 continue
             kind, event = data
+            events = [(kind, event)]
+            if self.dialect == "usdm" and kind == "aggTrade" and ts - self._last_mark >= 1e9:
+                self._last_mark = ts  # mark price once a second, from the last trade
+                events.append(("markPrice@1s", {
+                    "e": "markPriceUpdate", "E": event["E"], "s": event["s"], "p": event["p"],
+                    "i": event["p"], "P": event["p"], "r": "0.00010000",
+                    "T": (event["E"] // 28_800_000 + 1) * 28_800_000}))
             frames = []
             for symbol in self.symbols:
-                event = {**event, "s": symbol} if "s" in event else event
-                stream = f"{symbol.lower()}@{kind}"
-                frames.append((ts, stream, json.dumps({"stream": stream, "data": event},
-                                                       separators=(",", ":"))))
+                for stream_kind, body in events:
+                    named = {**body, "s": symbol} if "s" in body else body
+                    stream = f"{symbol.lower()}@{stream_kind}"
+                    frames.append((ts, stream, json.dumps({"stream": stream, "data": named},
+                                                           separators=(",", ":"))))
             self.streamed += 1
             yield ts, message, frames
 

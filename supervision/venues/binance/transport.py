@@ -6,7 +6,9 @@ back to the connection actor as a message, which hands it to `on_message`. What 
 out of `poll` as the contract's events (`actors.execution.venue_transport`).
 
 Start: markets are loaded (`exchangeInfo`) into a `SpecUpdate` per instrument; the market
-streams connect (depth diffs, trades, bookTicker of every instrument on one combined socket);
+streams connect (depth diffs, trades, bookTicker of every instrument on one combined socket,
+and on USD-M the mark price stream, whose mark, index and funding rate go to the instrument's
+Market actor as `OracleUpdate` and `FundingUpdate`);
 with an API key, a listen key is taken and the user-data stream connects and is kept alive.
 Each book asks for its snapshot (`resync`), which is fetched over REST and handed back as
 `MarketData`, so the book syncs by Binance's rules (spot `U`/`u`, USD-M `pu`). A venue that
@@ -66,6 +68,8 @@ from protocols.orders import (
 )
 from protocols.venue_state import (
     CancelAllOrders,
+    FundingUpdate,
+    OracleUpdate,
     SendActions,
     SpecUpdate,
 )
@@ -165,6 +169,8 @@ class BinanceTransport(OrderAnswers):
         for symbol in self.settings.instruments.values():
             low = symbol.lower()
             streams += [f"{low}@depth@100ms", f"{low}@{trade}", f"{low}@bookTicker"]
+            if self.settings.dialect == "usdm":
+                streams.append(f"{low}@markPrice@1s")
         return f"{self.settings.ws_url}/stream?streams={'/'.join(streams)}"
 
     def user_url(self) -> str | None:
@@ -290,8 +296,17 @@ class BinanceTransport(OrderAnswers):
             return
         symbol = getattr(message, "symbol", None)
         name = self.symbols.get(symbol) if symbol else None
-        if name is not None:
-            self._queue.append(MarketData(name, message, frame.recv_ns))
+        if name is None:
+            return
+        if isinstance(message, binance.MarkPrice):  # USD-M: for Market[name], not the book
+            tick = self.specs[name].tick_size
+            self._queue.append(OracleUpdate(
+                name, int(2 * message.index_price / tick), int(2 * message.mark_price / tick),
+                message.event_time_ms * 1_000_000, frame.recv_ns))
+            self._queue.append(FundingUpdate(name, message.funding_rate,
+                                             message.next_funding_ms * 1_000_000, frame.recv_ns))
+            return
+        self._queue.append(MarketData(name, message, frame.recv_ns))
 
     def _user_frame(self, frame: WsFrame, now_ns: int) -> None:
         try:

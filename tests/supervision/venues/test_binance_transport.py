@@ -26,6 +26,8 @@ from protocols.orders import (
 from protocols.portfolio import VenuePositions
 from protocols.venue_state import (
     CancelAllOrders,
+    FundingUpdate,
+    OracleUpdate,
     RateLimited,
     RequestAccepted,
     SendActions,
@@ -222,3 +224,18 @@ def test_a_strategy_scoped_cancel_all_cancels_only_the_ids_given() -> None:
     assert [c[2]["origClientOrderId"] for c in cancels] == ["a-1"]
     transport.cancel_all(CancelAllOrders(None, "shutdown", 6), [], 6)
     assert recorder.calls[-1][0] == ("cancel_all", "BTCUSDT")
+
+
+def test_usdm_mark_price_goes_to_the_market_as_oracle_and_funding() -> None:
+    recorder = Recorder()
+    transport = BinanceTransport(BinanceSettings(
+        "binance", "usdm", "http://x", "ws://y", {"BTCUSDT": "BTCUSDT"}, {"BTCUSDT": SPEC}),
+        lambda t, d: recorder)
+    assert "btcusdt@markPrice@1s" in transport.market_url()
+    frame = ('{"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1000,'
+             '"s":"BTCUSDT","p":"60000.105","i":"60000.10","P":"60001","r":"0.00010000",'
+             '"T":28800000}}')
+    transport.on_message(WsFrame("market", frame, 7), 7)
+    oracle, funding = transport.poll(7)
+    assert oracle == OracleUpdate("BTCUSDT", 12_000_020, 12_000_021, 1_000_000_000, 7)
+    assert funding == FundingUpdate("BTCUSDT", "0.00010000", 28_800_000_000_000, 7)
