@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, SupportsFloat
 
@@ -55,6 +56,18 @@ _INF = math.inf
 
 _LabelItems = tuple[tuple[str, Any], ...]
 _Entry = tuple[Any, tuple[tuple[str, str], ...]]  # (prometheus child, labels sorted as strings)
+
+
+class _Pausing:
+    """A registry view whose `collect` sleeps `pause_s` after each family it yields."""
+
+    def __init__(self, registry: CollectorRegistry, pause_s: float) -> None:
+        self._registry, self._pause_s = registry, pause_s
+
+    def collect(self) -> Iterable[Any]:
+        for family in self._registry.collect():
+            yield family
+            time.sleep(self._pause_s)  # a real sleep: the waiting thread takes the GIL
 
 
 class _TallyOnly:
@@ -184,10 +197,15 @@ class PrometheusMetrics:
         """Last gauge values keyed like `InMemoryMetrics.gauges`."""
         return dict(self._gauge_values)
 
-    def text(self) -> tuple[bytes, str]:
+    def text(self, *, pause_s: float = 0.0) -> tuple[bytes, str]:
         """The exposition for `GET /metrics`: body and Content-Type (text format 0.0.4, which
-        every Prometheus 2.x scrapes)."""
-        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+        every Prometheus 2.x scrapes).
+
+        `pause_s` > 0 sleeps that long after each metric family: a render on another thread
+        then gives the GIL back to the trading loop between families instead of holding it for
+        the whole render (the control plane renders this way, on its own thread)."""
+        registry: Any = self.registry if not pause_s else _Pausing(self.registry, pause_s)
+        return generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4
 
     # -- node wiring -------------------------------------------------------------------------------
     def attach_host(self, host: Any, *, time_handling: bool = True) -> None:

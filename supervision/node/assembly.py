@@ -88,6 +88,7 @@ class FaultInjectionRefused(TroupeError, ValueError):
 
 log = logging.getLogger("troupe.node")
 SECOND = 1_000_000_000
+RENDER_PAUSE_S = 0.0002
 
 _STATE_OF = {
     ControlActionName.DISABLE_LIVE: TradingState.REDUCING,
@@ -369,7 +370,8 @@ class Node:
                           "halted_instruments": dict(view.halts), **extra})
 
     def metrics_text(self) -> tuple[bytes, str]:
-        text: tuple[bytes, str] = self.host.metrics.text()
+        # Rendered on the control plane's thread: give the GIL back between metric families.
+        text: tuple[bytes, str] = self.host.metrics.text(pause_s=RENDER_PAUSE_S)
         return text
 
 

@@ -334,6 +334,13 @@ def test_handling_values_keep_three_significant_digits():
     assert sink.handling_histograms()["a"].get_total_count() == 6  # folds only what is new
 
 
+def test_a_paced_render_is_the_same_text():
+    sink = PrometheusMetrics()
+    sink.count("a", "troupe_orders_sent_total", 3, {})
+    sink.record_handling("a", 1_000)
+    assert sink.text(pause_s=0.0001) == sink.text()
+
+
 def test_scrape_time_quantiles_are_the_hdr_histograms_own():
     sink = PrometheusMetrics()
     rng = random.Random(5)
