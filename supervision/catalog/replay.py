@@ -63,7 +63,8 @@ class CatalogReader:
         self.skipped = 0
 
     def fraction(self) -> float:
-        return min(self.rows_read / self.info.rows, 1.0) if self.info.rows else 1.0
+        """How far through the recording: the line of the latest event over all lines."""
+        return min(self.lines / self.info.lines, 1.0) if self.info.lines else 1.0
 
     def _decimal(self, value: int) -> Decimal:
         return Decimal(value).scaleb(-self.scale)
