@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from actors.behaviour import Behaviour
 from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
 from actors.execution.token_bucket import RateLimit, VenueLimits
 from protocols.codec import Side
@@ -33,17 +32,12 @@ from protocols.venue_state import (
 )
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.mailbox import StablePriority
+from supervision.testing import Probe, received
 
 SEC = 10**9
 MS = 10**6
 
 
-class Recorder(Behaviour):
-    def __init__(self) -> None:
-        self.seen: list[Any] = []
-
-    def receive(self, message: Any, ctx: Any) -> Any:
-        self.seen.append(message)
 
 
 def new(i: int | str, *, instrument: str = "BTC", reduce_only: bool = False) -> OrderIntent:
@@ -58,8 +52,8 @@ def cancel(i: int | str, instrument: str = "BTC") -> CancelIntent:
 class Rig:
     def __init__(self, limits: VenueLimits, capacity: int | None = None) -> None:
         self.host = DeterministicHost(seed=7)
-        self.venue = self.host.spawn("venue", Recorder)
-        self.strategy = self.host.spawn("strategy", Recorder)
+        self.venue = self.host.spawn("venue", Probe)
+        self.strategy = self.host.spawn("strategy", Probe)
         venue = self.venue
         self.budget = self.host.spawn(
             "budget", lambda: ActionBudget(limits, venue),
@@ -70,9 +64,7 @@ class Rig:
         self.budget.tell(Proposal("s", intent, self.strategy, self.host.monotonic_ns()))
 
     def seen(self, name: str) -> list[Any]:
-        behaviour = self.host.cell(name).behaviour
-        assert isinstance(behaviour, Recorder)
-        return behaviour.seen
+        return received(self.host, name)
 
     def sent(self) -> list[Intent]:
         return [i for m in self.seen("venue") if isinstance(m, SendActions)

@@ -9,7 +9,6 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
-from actors.behaviour import Behaviour
 from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
 from actors.market.l2_book import BinanceBookSync, SyncState
 from protocols.codec import Side
@@ -22,6 +21,7 @@ from protocols.venues.hyperliquid import L2Book, Trade, Trades
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.mailbox import ConflateByKey
 from supervision.sources.data import DATA_DIR
+from supervision.testing import Probe, received
 
 DATA = DATA_DIR  # the recordings shipped inside the project
 BINANCE = DATA / "binance_spot_btcusdt_20240808.gz"
@@ -35,18 +35,10 @@ def recording(path: Path) -> tuple[tuple[int, Message], ...]:
     return tuple(iter_messages(path))
 
 
-class Recorder(Behaviour):
-    def __init__(self) -> None:
-        self.seen: list[Any] = []
-
-    def receive(self, message: Any, ctx: Any) -> Any:
-        self.seen.append(message)
 
 
 def seen(host: DeterministicHost, name: str, kind: type | None = None) -> list[Any]:
-    behaviour = host.cell(name).behaviour
-    assert isinstance(behaviour, Recorder)
-    return [m for m in behaviour.seen if kind is None or isinstance(m, kind)]
+    return received(host, name, kind)
 
 
 def counter(host: DeterministicHost, metric: str, **labels: str) -> float:
@@ -56,11 +48,11 @@ def counter(host: DeterministicHost, metric: str, **labels: str) -> float:
 
 def rig(config: BookConfig, *, slow: bool = False) -> tuple[DeterministicHost, Any]:
     host = DeterministicHost(seed=7)
-    strategy = host.spawn("strategy", Recorder)
-    connection = host.spawn("connection", Recorder)
+    strategy = host.spawn("strategy", Probe)
+    connection = host.spawn("connection", Probe)
     subscribers: list[Any] = [strategy]
     if slow:
-        subscribers.append(host.spawn("slow", Recorder,
+        subscribers.append(host.spawn("slow", Probe,
                                       mailbox=ConflateByKey(book_conflation_key)))
     book = host.spawn("book", lambda: OrderBookActor(config, subscribers=subscribers,
                                                      resync=connection))
@@ -250,7 +242,7 @@ def test_crossed_book_is_stale_once_asks_for_a_snapshot_and_resyncs() -> None:
     assert kinds(host) == ["BookTop", "stale:crossed", "BookTop"]
     assert (top.bid, top.ask) == (9_900, 10_100)
     assert [p for p, _ in top.asks] == []  # no depth was subscribed
-    book.tell(Subscribe(host.spawn("deep", Recorder), depth=5))
+    book.tell(Subscribe(host.spawn("deep", Probe), depth=5))
     host.settle()
     deep = seen(host, "deep", BookTop)[0]
     assert deep.asks == ((10_100, 100_000_000), (10_300, 100_000_000))  # diff 12 replayed

@@ -9,7 +9,6 @@ from typing import Any
 import attrs
 import pytest
 
-from actors.behaviour import Behaviour
 from actors.market.market_actor import MarketActor, material_changes
 from protocols.feed import Subscribe, Unsubscribe
 from protocols.instruments import ContractType, InstrumentSpec
@@ -22,29 +21,22 @@ from protocols.venue_state import (
     StatusUpdate,
 )
 from supervision.runtime.deterministic import DeterministicHost
+from supervision.testing import Probe, received
 
 BTC = InstrumentSpec("BTC", "hyperliquid", D("1"), D("0.00001"), 0, D("10"), D("0.00015"),
                      D("0.00045"), ContractType.PERP)
 
 
-class Recorder(Behaviour):
-    def __init__(self) -> None:
-        self.seen: list[Any] = []
-
-    def receive(self, message: Any, ctx: Any) -> Any:
-        self.seen.append(message)
 
 
 def seen(host: DeterministicHost, name: str = "risk") -> list[Any]:
-    behaviour = host.cell(name).behaviour
-    assert isinstance(behaviour, Recorder)
-    return behaviour.seen
+    return received(host, name)
 
 
 @pytest.fixture
 def rig() -> tuple[DeterministicHost, Any]:
     host = DeterministicHost(seed=7)
-    risk = host.spawn("risk", Recorder)
+    risk = host.spawn("risk", Probe)
     market = host.spawn("market", lambda: MarketActor(BTC, subscribers=[risk]))
     host.settle()
     return host, market
@@ -159,7 +151,7 @@ def test_late_subscriber_gets_the_current_state_and_can_leave(
 ) -> None:
     host, market = rig
     market.tell(StatusUpdate("BTC", TradingStatus.HALTED, 5))
-    late = host.spawn("late", Recorder)
+    late = host.spawn("late", Probe)
     market.tell(Subscribe(late))
     host.settle()
     assert seen(host, "late")[0].status is TradingStatus.HALTED
@@ -189,7 +181,7 @@ def test_spec_change_reaches_the_venue_as_a_cancel_all_through_gate_and_budget()
     from supervision.runtime.mailbox import StablePriority
 
     host = DeterministicHost(seed=7)
-    venue = host.spawn("venue", Recorder)
+    venue = host.spawn("venue", Probe)
     limits = VenueLimits(limits=(RateLimit("per_second", 10, 10**9),))
     budget = host.spawn("budget", lambda: ActionBudget(limits, venue),
                         mailbox=StablePriority(BUDGET_LEVELS, budget_priority))

@@ -8,7 +8,6 @@ from decimal import Decimal as D
 
 import pytest
 
-from actors.behaviour import Behaviour
 from actors.portfolio.portfolio_actor import (
     FillReport,
     GetFillReport,
@@ -23,23 +22,13 @@ from protocols.orders import Liquidity
 from protocols.portfolio import OwnFill, PortfolioSnapshot, ReconciliationDrift, VenuePositions
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.mailbox import ConflateByKey
+from supervision.testing import Probe, received
 
 BTC = InstrumentSpec("BTCUSDT", "binance", D("0.1"), D("0.001"), 0, 0, D("-0.0001"), D("0.0004"))
 SECOND = 10**9
 MS = 10**6
 
 
-class Recorder(Behaviour):
-    """Stands in for the risk gate and other subscribers: keeps what it is told."""
-
-    def __init__(self) -> None:
-        self.seen: list[object] = []
-
-    def receive(self, message, ctx):
-        if message == "seen":
-            return list(self.seen)
-        self.seen.append(message)
-        return None
 
 
 def fill(side: Side, qty: int, price: int, fill_id: str, *, instrument: str = "BTCUSDT",
@@ -55,8 +44,8 @@ def top(bid: int, ask: int, recv_ns: int = 0, instrument: str = "BTCUSDT") -> Bo
 @pytest.fixture
 def rig():
     host = DeterministicHost(seed=7)
-    gate = host.spawn("risk", Recorder)
-    other = host.spawn("dashboard", Recorder)
+    gate = host.spawn("risk", Probe)
+    other = host.spawn("dashboard", Probe)
     portfolio = host.spawn("portfolio", lambda: Portfolio(
         {"BTCUSDT": BTC}, subscribers=(gate, other), risk_gate=gate,
         publish_interval_ns=100 * MS, horizons_ns=(SECOND, 5 * SECOND)))
@@ -65,7 +54,7 @@ def rig():
 
 
 def snapshots(host, ref) -> list[PortfolioSnapshot]:
-    return [m for m in host.ask(ref, "seen") if isinstance(m, PortfolioSnapshot)]
+    return [m for m in received(host, ref) if isinstance(m, PortfolioSnapshot)]
 
 
 def test_a_fill_publishes_a_snapshot_to_every_subscriber(rig):
@@ -146,14 +135,14 @@ def test_drift_is_told_to_the_risk_gate_and_counted(rig):
     drifts = host.ask(portfolio, VenuePositions((("BTCUSDT", 7),), (), 6))
     assert drifts == (ReconciliationDrift("BTCUSDT", 10, 7, 6),)
     host.run_until_idle()
-    told = [m for m in host.ask(gate, "seen") if isinstance(m, ReconciliationDrift)]
+    told = [m for m in received(host, gate) if isinstance(m, ReconciliationDrift)]
     assert told == [ReconciliationDrift("BTCUSDT", 10, 7, 6)]
     assert host.metrics.total("troupe_reconciliation_drift_total") == 1
 
 
 def test_drift_confirmations_wait_for_the_same_gap_twice():
     host = DeterministicHost(seed=7)
-    gate = host.spawn("risk", Recorder)
+    gate = host.spawn("risk", Probe)
     portfolio = host.spawn("portfolio", lambda: Portfolio(
         {"BTCUSDT": BTC}, risk_gate=gate, drift_confirmations=2))
     portfolio.tell(fill(Side.BUY, 10, 100_000, "t1"))
@@ -164,7 +153,7 @@ def test_drift_confirmations_wait_for_the_same_gap_twice():
     assert host.ask(portfolio, VenuePositions((("BTCUSDT", 13),), (), 4)) == (
         ReconciliationDrift("BTCUSDT", 11, 13, 4),)
     host.run_until_idle()
-    assert [m for m in host.ask(gate, "seen") if isinstance(m, ReconciliationDrift)] == [
+    assert [m for m in received(host, gate) if isinstance(m, ReconciliationDrift)] == [
         ReconciliationDrift("BTCUSDT", 11, 13, 4)]
 
 
@@ -174,7 +163,7 @@ def test_an_unknown_instrument_fill_does_not_kill_the_actor_and_surfaces_as_drif
     drifts = host.ask(portfolio, VenuePositions((("SOLUSDT", 3),), (), 1))
     assert drifts == (ReconciliationDrift("SOLUSDT", 0, 3, 1),)
     host.run_until_idle()
-    assert ReconciliationDrift("SOLUSDT", 0, 3, 1) in host.ask(gate, "seen")
+    assert ReconciliationDrift("SOLUSDT", 0, 3, 1) in received(host, gate)
     assert host.actor("portfolio").restarts == 0
     assert host.metrics.total("troupe_portfolio_unbooked_fills_total") == 1
     assert host.cell("portfolio").behaviour.snapshot()["unbooked"] == 1

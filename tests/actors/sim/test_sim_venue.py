@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from actors.behaviour import Behaviour
 from actors.execution.venue_connection import GetVenueState, VenuePeers
 from actors.sim.exchange import SimInstrument
 from actors.sim.latency import LatencyModel
@@ -47,6 +46,7 @@ from protocols.venue_state import (
 )
 from protocols.venues import binance
 from supervision.runtime.deterministic import DeterministicHost
+from supervision.testing import Probe, received
 
 SYM = "BTCUSDT"
 SPEC = InstrumentSpec(SYM, "binance", D("0.1"), D("0.5"), D("0.5"), D("5"), D("0.0002"),
@@ -54,24 +54,15 @@ SPEC = InstrumentSpec(SYM, "binance", D("0.1"), D("0.5"), D("0.5"), D("5"), D("0
 MS = 0.001
 
 
-class Recorder(Behaviour):
-    def __init__(self) -> None:
-        self.seen: list[Any] = []
-
-    def receive(self, message: Any, ctx: Any) -> Any:
-        if message == "seen":
-            return list(self.seen)
-        self.seen.append((ctx.monotonic_ns(), message))
-        return None
 
 
 def seen(host: DeterministicHost, ref: Any, kind: type | None = None) -> list[Any]:
-    return [(t, m) for t, m in host.ask(ref, "seen") if kind is None or isinstance(m, kind)]
+    return received(host, ref, kind, with_time=True)
 
 
 def build(host: DeterministicHost, *, latency: LatencyModel | None = None,
           rate_limit: VenueRateLimit | None = None, observe: bool = False) -> dict[str, Any]:
-    refs = {name: host.spawn(name, Recorder)
+    refs = {name: host.spawn(name, Probe)
             for name in ("book", "budget", "portfolio", "owner", "journal", "monitor")}
     peers = VenuePeers(books={SYM: refs["book"]}, budget=refs["budget"],
                        portfolio=refs["portfolio"], journal=refs["journal"],

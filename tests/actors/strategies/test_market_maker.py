@@ -11,7 +11,6 @@ from __future__ import annotations
 from decimal import Decimal as D
 from typing import Any
 
-from actors.behaviour import Behaviour, Context
 from actors.strategies.market_maker import MarketMaker, MarketMakerConfig
 from actors.strategies.quoting_models import Horizon, HorizonMode
 from protocols.codec import Side as BookSide
@@ -38,20 +37,13 @@ from protocols.orders import (
 from protocols.portfolio import OwnFill
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.mailbox import BoundedReject
+from supervision.testing import Probe
 
 INSTRUMENT = "BTC-PERP"
 SPEC = InstrumentSpec(INSTRUMENT, "test", D("0.5"), D("0.001"), 0, 0, D("0.0001"), D("0.0005"))
 SECOND = 1_000_000_000
 
 
-class Sink(Behaviour):
-    """Records (virtual time, message)."""
-
-    def __init__(self, into: list[tuple[int, Any]]) -> None:
-        self.into = into
-
-    def receive(self, message: Any, ctx: Context) -> Any:
-        self.into.append((ctx.monotonic_ns(), message))
 
 
 class Rig:
@@ -70,8 +62,8 @@ class Rig:
         self.host = DeterministicHost(seed=1)
         self.gate_log: list[tuple[int, Any]] = []
         self.journal_log: list[tuple[int, Any]] = []
-        self.gate = self.host.spawn("gate", lambda: Sink(self.gate_log), mailbox=gate_mailbox)
-        self.journal = self.host.spawn("journal", lambda: Sink(self.journal_log))
+        self.gate = self.host.spawn("gate", lambda: Probe(self.gate_log), mailbox=gate_mailbox)
+        self.journal = self.host.spawn("journal", lambda: Probe(self.journal_log))
         self.mm = self.host.spawn(
             "mm", lambda: MarketMaker(self.config, self.gate, self.journal))
         self.host.settle()

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from actors.behaviour import Behaviour, Context
 from actors.strategies.taker import Taker, TakerConfig
 from actors.strategies.taker_edge import (
     Confirmation,
@@ -37,18 +36,13 @@ from protocols.orders import (
     TimeInForce,
 )
 from supervision.runtime.deterministic import DeterministicHost
+from supervision.testing import Probe
 
 INSTRUMENT = "ETH-PERP"
 SPEC = InstrumentSpec(INSTRUMENT, "test", D("0.1"), D("0.001"), 0, 0, D("0.0002"), D("0.0005"))
 ORACLE_X2 = 200_140  # 10007.0
 
 
-class Sink(Behaviour):
-    def __init__(self, into: list[tuple[int, Any]]) -> None:
-        self.into = into
-
-    def receive(self, message: Any, ctx: Context) -> Any:
-        self.into.append((ctx.monotonic_ns(), message))
 
 
 class Rig:
@@ -62,8 +56,8 @@ class Rig:
         self.host = DeterministicHost(seed=1)
         self.gate_log: list[tuple[int, Any]] = []
         self.journal_log: list[tuple[int, Any]] = []
-        gate = self.host.spawn("gate", lambda: Sink(self.gate_log))
-        journal = self.host.spawn("journal", lambda: Sink(self.journal_log))
+        gate = self.host.spawn("gate", lambda: Probe(self.gate_log))
+        journal = self.host.spawn("journal", lambda: Probe(self.journal_log))
         config = TakerConfig(**fields)
         self.taker = self.host.spawn("taker", lambda: Taker(config, gate, journal))
         self.host.settle()

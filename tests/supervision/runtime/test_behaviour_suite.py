@@ -8,47 +8,38 @@ from actors.behaviour import Behaviour
 from protocols.runtime import AskTimeout, ChildTerminated, Refused, Reply
 from supervision.runtime.specs import Backoff, ChildSpec, SupervisorSpec
 from supervision.runtime.supervisor import Supervisor, WhichChildren
+from supervision.testing import SEEN, Probe
 
 
-class Recorder(Behaviour):
-    """Records what it receives; answers asks with its record; fails on command."""
+def commands(message, ctx):
+    """A probe's answers: "fail" fails it, "exit" stops it, anything else is echoed back."""
+    if message == "fail":
+        raise RuntimeError("asked to fail")
+    if message == "exit":
+        ctx.stop()
+        return None
+    return message
 
-    def __init__(self, journal=None):
-        self.seen = []
-        self.journal = journal if journal is not None else []
 
-    def on_start(self, ctx):
-        self.journal.append(("start", ctx.name))
-
-    def on_stop(self, ctx):
-        self.journal.append(("stop", ctx.name))
-
-    def receive(self, message, ctx):
-        if message == "fail":
-            raise RuntimeError("asked to fail")
-        if message == "seen":
-            return list(self.seen)
-        if message == "exit":
-            ctx.stop()
-            return None
-        self.seen.append(message)
-        return message
+def echo_probe():
+    """Records what it receives; answers asks with the message; fails or exits on command."""
+    return Probe(reply=commands)
 
 
 def test_tell_delivers_in_send_order(host):
-    ref = host.spawn("rec", Recorder)
+    ref = host.spawn("rec", echo_probe)
     for i in range(100):
         assert ref.tell(i) is None
-    assert host.ask(ref, "seen") == list(range(100))
+    assert host.ask(ref, SEEN) == list(range(100))
 
 
 def test_ask_returns_the_value_receive_returned(host):
-    ref = host.spawn("rec", Recorder)
+    ref = host.spawn("rec", echo_probe)
     assert host.ask(ref, "hello") == "hello"
 
 
 def test_ask_carries_the_receivers_exception_back(host):
-    ref = host.spawn("rec", Recorder)
+    ref = host.spawn("rec", echo_probe)
     with pytest.raises(RuntimeError, match="asked to fail"):
         host.ask(ref, "fail")
 
@@ -75,7 +66,7 @@ class Asker(Behaviour):
 
 
 def test_ctx_ask_delivers_exactly_one_reply_per_ask(host):
-    peer = host.spawn("peer", Recorder)
+    peer = host.spawn("peer", echo_probe)
     asker = host.spawn("asker", lambda: Asker("peer", timeout=1.0))
     asker.tell(peer)
     host.settle()
@@ -85,15 +76,15 @@ def test_ctx_ask_delivers_exactly_one_reply_per_ask(host):
 
 
 def test_host_ask_to_an_actor_that_cannot_answer_raises_ask_timeout(host):
-    ref = host.spawn("broken", Recorder)
+    ref = host.spawn("broken", echo_probe)
     ref.tell("fail")  # a top-level actor with no supervisor stays failed; messages wait
     host.settle()
     with pytest.raises(AskTimeout):
-        host.ask(ref, "seen", timeout=0.05)
+        host.ask(ref, SEEN, timeout=0.05)
 
 
 def test_ctx_ask_times_out_once_and_the_late_answer_is_dropped_and_counted(host):
-    child = ChildSpec("slow", Recorder)
+    child = ChildSpec("slow", echo_probe)
     spec = SupervisorSpec(children=(child,), backoff=Backoff(min_s=0.1, max_s=0.1, jitter=0.0))
     sup = host.spawn("sup", lambda: Supervisor(spec))
     host.settle()
@@ -183,7 +174,7 @@ class Parent(Behaviour):
             self.events.append((message.child, message.normal))
             return None
         if message == "spawn":
-            self.child = ctx.spawn("kid", Recorder)
+            self.child = ctx.spawn("kid", echo_probe)
             return self.child
         if message == "events":
             return list(self.events)

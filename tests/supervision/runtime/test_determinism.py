@@ -6,6 +6,7 @@ from actors.behaviour import Behaviour
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.specs import Backoff, ChildSpec, Strategy, SupervisorSpec
 from supervision.runtime.supervisor import Supervisor, WhichChildren
+from supervision.testing import Probe
 
 
 class Gossip(Behaviour):
@@ -63,9 +64,8 @@ def test_another_seed_gives_another_run():
     assert run_system(seed=1)[0] != run_system(seed=2)[0]
 
 
-class Recorder(Behaviour):
-    def __init__(self, trace):
-        self.trace = trace
+class TimerProbe(Probe):
+    """A probe that arms timers as it starts (and one more on "kick")."""
 
     def on_start(self, ctx):
         ctx.schedule(1.0, "timer-a")
@@ -73,7 +73,7 @@ class Recorder(Behaviour):
         ctx.schedule(0.5, "kick")
 
     def receive(self, message, ctx):
-        self.trace.append((ctx.monotonic_ns(), message))
+        super().receive(message, ctx)
         if message == "kick":
             ctx.schedule(0.5, "late-timer")  # due at 1.0 too, but scheduled after a and b
 
@@ -81,7 +81,7 @@ class Recorder(Behaviour):
 def test_events_run_in_time_then_sequence_order():
     host = DeterministicHost()
     trace = []
-    host.spawn("r", lambda: Recorder(trace))
+    host.spawn("r", lambda: TimerProbe(trace))
     host.run_until_idle()
     assert trace == [
         (500_000_000, "kick"),
@@ -94,7 +94,7 @@ def test_events_run_in_time_then_sequence_order():
 def test_virtual_time_only_moves_when_nothing_is_ready():
     host = DeterministicHost(start_ns=5)
     trace = []
-    ref = host.spawn("r", lambda: Recorder(trace))
+    ref = host.spawn("r", lambda: TimerProbe(trace))
     for i in range(3):
         ref.tell(f"now-{i}")
     host.settle()

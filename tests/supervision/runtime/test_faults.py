@@ -10,6 +10,7 @@ from protocols.runtime import ActorDown
 from supervision.runtime.faults import Fault, InjectedFault
 from supervision.runtime.specs import ChildSpec, RestartLimit, SupervisorSpec
 from supervision.runtime.supervisor import Supervisor, WhichChildren
+from supervision.testing import Probe, received
 
 
 class Echo(Behaviour):
@@ -19,14 +20,6 @@ class Echo(Behaviour):
     def receive(self, message, ctx):
         self.seen.append(message)
         return message
-
-
-class Recorder(Behaviour):
-    def __init__(self, got):
-        self.got = got
-
-    def receive(self, message, ctx):
-        self.got.append(message)
 
 
 def tree(host, seen, *, limit=None, watchers=(), intensity=50):
@@ -77,8 +70,8 @@ def test_an_ask_to_a_faulted_actor_gets_the_injected_fault(deterministic):
 
 
 def test_a_child_past_its_own_limit_is_given_up_alone(host):
-    seen, got = [], []
-    watcher = host.spawn("watcher", lambda: Recorder(got))
+    seen = []
+    watcher = host.spawn("watcher", Probe)
     sup, kids = tree(host, seen, limit=RestartLimit(intensity=2, period_s=60.0),
                      watchers=(watcher,))
     host.cell("sup/echo").inject_fault(Fault(times=None))
@@ -89,7 +82,7 @@ def test_a_child_past_its_own_limit_is_given_up_alone(host):
     give_ups = host.log.records(kind="give_up")
     assert [r.actor for r in give_ups] == ["sup/echo"]
     assert "own restart limit 2 in 60.0s exceeded" in give_ups[0].exception
-    downs = [m for m in got if isinstance(m, ActorDown)]
+    downs = received(host, watcher, ActorDown)
     assert len(downs) == 3 and all(d.actor == "sup/echo" for d in downs)
     assert "InjectedFault" in downs[0].reason
 

@@ -32,34 +32,20 @@ from supervision.sources.synthetic import (
     ReplaySource,
     SyntheticEnded,
 )
+from supervision.testing import Probe, received
 
 SECOND = 10**9
 BTC_TICK, BTC_LOT = D("0.01"), D("0.00000001")
 
 
-class Recorder(Behaviour):
-    """Records (virtual time, message); stands in for the venue connection or a strategy."""
-
-    def __init__(self, log: list[Any] | None = None) -> None:
-        self.seen: list[tuple[int, Any]] = []
-        self.log = log
-
-    def receive(self, message: Any, ctx: Any) -> Any:
-        self.seen.append((ctx.monotonic_ns(), message))
-        if self.log is not None:
-            self.log.append("feed")
 
 
 def seen(host: DeterministicHost, name: str, kind: type | None = None) -> list[Any]:
-    behaviour = host.cell(name).behaviour
-    assert isinstance(behaviour, Recorder)
-    return [m for _, m in behaviour.seen if kind is None or isinstance(m, kind)]
+    return received(host, name, kind)
 
 
 def times(host: DeterministicHost, name: str) -> list[int]:
-    behaviour = host.cell(name).behaviour
-    assert isinstance(behaviour, Recorder)
-    return [t for t, _ in behaviour.seen]
+    return [t for t, _ in received(host, name, with_time=True)]
 
 
 def write_recording(path: Path, lines: list[str]) -> Path:
@@ -77,8 +63,8 @@ def book_rig(config: BookConfig) -> tuple[DeterministicHost, Any]:
     """A book whose subscriber is `strategy` and whose connection is the `connection` stand-in
     (it only records the ResyncRequests: the recording's own snapshot line syncs the book)."""
     host = DeterministicHost(seed=7)
-    strategy = host.spawn("strategy", Recorder)
-    connection = host.spawn("connection", Recorder)
+    strategy = host.spawn("strategy", Probe)
+    connection = host.spawn("connection", Probe)
     book = host.spawn("book", lambda: OrderBookActor(config, subscribers=[strategy],
                                                      resync=connection))
     return host, book
@@ -92,7 +78,7 @@ BINANCE_MAP = {"BTCUSDT": "BTC-SPOT"}
 
 def test_binance_recording_syncs_and_never_gaps() -> None:
     host, book = book_rig(BINANCE_BOOK)
-    end = host.spawn("end", Recorder)
+    end = host.spawn("end", Probe)
     host.spawn("replay", lambda: ReplaySource(BINANCE_SPOT_BTCUSDT, BINANCE_MAP, book,
                                               speed=None, on_end=end))
     host.settle()
@@ -150,7 +136,7 @@ def test_hyperliquid_recording_applies_every_l2book_and_dedupes_trades() -> None
 
 def paced(speed: float | None, chunk: int = 500) -> tuple[DeterministicHost, list[int], int]:
     host = DeterministicHost(seed=1)
-    venue, end = host.spawn("venue", Recorder), host.spawn("end", Recorder)
+    venue, end = host.spawn("venue", Probe), host.spawn("end", Probe)
     host.spawn("replay", lambda: ReplaySource(HYPERLIQUID_BTC, {"BTC": "BTC"}, venue,
                                               speed=speed, chunk=chunk, on_end=end))
     host.run_until_idle(max_seconds=60)
@@ -200,7 +186,7 @@ def feed_runs(chunk: int) -> list[int]:
     that ran with no turn of the busy actor in between."""
     log: list[Any] = []
     host = DeterministicHost(seed=1)
-    venue = host.spawn("venue", lambda: Recorder(log))
+    venue = host.spawn("venue", lambda: Probe(reply=lambda _message, _ctx: log.append("feed")))
     host.spawn("busy", lambda: Busy(log, 1_000))
     host.spawn("replay", lambda: ReplaySource(HYPERLIQUID_BTC, {"BTC": "BTC"}, venue,
                                               speed=None, chunk=chunk))
@@ -241,7 +227,7 @@ def test_malformed_lines_are_skipped_counted_and_logged_with_their_position(
         good[1],
     ])
     host = DeterministicHost(seed=1)
-    venue, end = host.spawn("venue", Recorder), host.spawn("end", Recorder)
+    venue, end = host.spawn("venue", Probe), host.spawn("end", Probe)
     with caplog.at_level(logging.WARNING, logger="troupe.sources"):
         host.spawn("replay", lambda: ReplaySource(path, {"BTC": "BTC"}, venue, speed=None,
                                                   on_end=end))
@@ -262,7 +248,7 @@ def test_a_truncated_gzip_file_ends_the_replay_with_an_error_not_a_crash(tmp_pat
     cut = tmp_path / "cut.gz"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     host = DeterministicHost(seed=1)
-    venue, end = host.spawn("venue", Recorder), host.spawn("end", Recorder)
+    venue, end = host.spawn("venue", Probe), host.spawn("end", Probe)
     host.spawn("replay", lambda: ReplaySource(cut, {"BTC": "BTC"}, venue, speed=None,
                                               on_end=end))
     host.settle()
@@ -283,7 +269,7 @@ def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
 def test_continuing_source_carries_the_replayed_book_on_without_a_gap(tmp_path: Path) -> None:
     path = write_recording(tmp_path / "short.gz", list(raw_lines(BINANCE_SPOT_BTCUSDT)[:2_000]))
     host, book = book_rig(BINANCE_BOOK)
-    end = host.spawn("end", Recorder)
+    end = host.spawn("end", Probe)
     host.spawn("source", lambda: ContinuingSource(
         path, BINANCE_MAP, book, {"BTC-SPOT": (BTC_TICK, BTC_LOT)}, speed=None, on_end=end,
         step_s=0.01, steps=500, seed=5))
@@ -306,7 +292,7 @@ def test_continuing_source_carries_the_replayed_book_on_without_a_gap(tmp_path: 
 def test_continuing_source_answers_a_resync_from_its_copy_of_the_book(tmp_path: Path) -> None:
     lines = list(raw_lines(BINANCE_SPOT_BTCUSDT)[:2_000])
     host = DeterministicHost(seed=7)
-    venue = host.spawn("venue", Recorder)
+    venue = host.spawn("venue", Probe)
     source = host.spawn("source", lambda: ContinuingSource(
         write_recording(tmp_path / "r.gz", lines), BINANCE_MAP, venue,
         {"BTC-SPOT": (BTC_TICK, BTC_LOT)}, speed=None, steps=0))

@@ -8,23 +8,15 @@ import gzip
 from pathlib import Path
 from typing import Any
 
-from actors.behaviour import Behaviour
 from protocols.feed import FeedEvent, Stream
 from protocols.venues import binance
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.mailbox import BoundedReject
 from supervision.sources.data import BINANCE_SPOT_BTCUSDT
 from supervision.sources.replay import ReplaySource, is_ticker_line
+from supervision.testing import Probe
 
 SECOND = 10**9
-
-
-class Sink(Behaviour):
-    def __init__(self) -> None:
-        self.seen: list[tuple[int, Any]] = []
-
-    def receive(self, message: Any, ctx: Any) -> Any:
-        self.seen.append((ctx.monotonic_ns(), message))
 
 
 def burst(path: Path, lines: int) -> Path:
@@ -37,26 +29,26 @@ def burst(path: Path, lines: int) -> Path:
 
 
 def run(path: Path, *, lossless: bool, speed: float | None = None,
-        streams: Any = frozenset(Stream)) -> tuple[DeterministicHost, Sink, ReplaySource]:
+        streams: Any = frozenset(Stream)) -> tuple[DeterministicHost, Probe, ReplaySource]:
     host = DeterministicHost()
-    sink_ref = host.spawn("sink", Sink, mailbox=BoundedReject(50))
+    sink_ref = host.spawn("sink", Probe, mailbox=BoundedReject(50))
     host.spawn("source", lambda: ReplaySource(path, {"BTCUSDT": "BTCUSDT"}, sink_ref, speed,
                                               chunk=500, streams=streams, lossless=lossless))
     host.run_until_idle(max_seconds=1000)
     sink = host.cell("sink").behaviour
     source = host.cell("source").behaviour
-    assert isinstance(sink, Sink) and isinstance(source, ReplaySource)
+    assert isinstance(sink, Probe) and isinstance(source, ReplaySource)
     return host, sink, source
 
 
 def test_a_lossy_replay_loses_a_burst_a_full_mailbox_refuses(tmp_path: Path) -> None:
     _, sink, _ = run(burst(tmp_path / "b.gz", 2000), lossless=False)
-    assert len(sink.seen) < 2000  # the failure flow control exists for
+    assert len(sink.records) < 2000  # the failure flow control exists for
 
 
 def test_a_lossless_replay_waits_for_its_consumer_and_loses_nothing(tmp_path: Path) -> None:
     host, sink, source = run(burst(tmp_path / "b.gz", 2000), lossless=True)
-    ids = [m.message.trade_id for _, m in sink.seen]
+    ids = [m.message.trade_id for _, m in sink.records]
     assert ids == list(range(2000))  # all of them, in order
     assert source.waits > 0 and source.done
     assert host.metrics.total("troupe_source_refused_total") == 0
@@ -65,17 +57,17 @@ def test_a_lossless_replay_waits_for_its_consumer_and_loses_nothing(tmp_path: Pa
 def test_speed_max_in_virtual_time_keeps_the_recorded_spacing() -> None:
     _, sink, _ = run(BINANCE_SPOT_BTCUSDT, lossless=True,
                      streams={Stream.DEPTH, Stream.TRADES})
-    stamps = [t for t, _ in sink.seen]
+    stamps = [t for t, _ in sink.records]
     assert stamps == sorted(stamps)
     # ~346 s of recorded data spread over ~346 s of virtual time, not one instant
     assert 300 * SECOND < stamps[-1] - stamps[0] < 400 * SECOND
-    assert len(sink.seen) == 3451 + 9757 + 1
+    assert len(sink.records) == 3451 + 9757 + 1
 
 
 def test_unsubscribed_tickers_are_skipped_before_decoding() -> None:
     _, sink, source = run(BINANCE_SPOT_BTCUSDT, lossless=True,
                           streams={Stream.DEPTH, Stream.TRADES})
-    kinds = {type(m.message) for _, m in sink.seen}
+    kinds = {type(m.message) for _, m in sink.records}
     assert binance.BookTicker not in kinds and binance.Trade in kinds
     assert source.snapshot()["unsubscribed"] == 28040
 
@@ -89,4 +81,4 @@ def test_ticker_lines_are_told_apart_without_decoding() -> None:
 
 def test_a_feed_event_carries_its_virtual_receive_time(tmp_path: Path) -> None:
     _, sink, _ = run(BINANCE_SPOT_BTCUSDT, lossless=True, streams={Stream.DEPTH})
-    assert all(isinstance(m, FeedEvent) and m.recv_ns == t for t, m in sink.seen)
+    assert all(isinstance(m, FeedEvent) and m.recv_ns == t for t, m in sink.records)

@@ -26,6 +26,7 @@ from protocols.venues.binance import DepthDiff, DepthSnapshot, Trade
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.sources.data import BINANCE_SPOT_BTCUSDT
 from supervision.sources.synthetic import MidUpdate, SyntheticEnded, SyntheticSource
+from supervision.testing import Probe, received
 
 SECOND = 10**9
 # The paper's market (section 3.3), on a one-cent grid.
@@ -243,23 +244,15 @@ def test_a_random_walk_needs_a_sane_book() -> None:
 
 # --- the SyntheticSource ------------------------------------------------------------------------
 
-class Recorder(Behaviour):
-    def __init__(self) -> None:
-        self.seen: list[tuple[int, Any]] = []
-
-    def receive(self, message: Any, ctx: Any) -> Any:
-        self.seen.append((ctx.monotonic_ns(), message))
 
 
 def seen(host: DeterministicHost, name: str) -> list[tuple[int, Any]]:
-    behaviour = host.cell(name).behaviour
-    assert isinstance(behaviour, Recorder)
-    return behaviour.seen
+    return received(host, name, with_time=True)
 
 
 def test_synthetic_source_paces_book_then_trades_half_a_step_later() -> None:
     host = DeterministicHost(seed=3)
-    venue, end, mids = (host.spawn(n, Recorder) for n in ("venue", "end", "mids"))
+    venue, end, mids = (host.spawn(n, Probe) for n in ("venue", "end", "mids"))
     flow = paper_flow(4)
     host.spawn("source", lambda: SyntheticSource(flow, venue, 0.1, steps=20, on_end=end,
                                                  instrument_map={"SYNTH": "AS"},
@@ -296,7 +289,7 @@ class Forwarder(Behaviour):
 def test_synthetic_books_feed_an_order_book_and_answer_resyncs() -> None:
     host = DeterministicHost(seed=3)
     to: list[Any] = []
-    strategy = host.spawn("strategy", Recorder)
+    strategy = host.spawn("strategy", Probe)
     connection = host.spawn("connection", lambda: Forwarder(to))
     walks = RandomWalkBooks([("AAA", 10_000, D("0.01"), D("0.001"))], 5, random.Random(2))
     config = BookConfig("AAA", "binance", D("0.01"), D("0.001"))
@@ -316,7 +309,7 @@ def test_synthetic_books_feed_an_order_book_and_answer_resyncs() -> None:
 
 def test_a_synthetic_source_answers_a_resync_with_its_current_book() -> None:
     host = DeterministicHost(seed=3)
-    venue = host.spawn("venue", Recorder)
+    venue = host.spawn("venue", Probe)
     walks = RandomWalkBooks(INSTRUMENTS, 5, random.Random(2))
     source = host.spawn("source", lambda: SyntheticSource(walks, venue, 0.01, steps=50,
                                                           instrument_map={"BBB": "bbb"}))

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from actors.behaviour import Behaviour
 from actors.market.book_actor import BookConfig, OrderBookActor
 from actors.market.l2_book import BinanceBookSync, SyncOutcome, SyncState
 from protocols.codec import DecodeError, Side
@@ -18,6 +17,7 @@ from protocols.feed import FeedEvent, ResyncRequest
 from protocols.market import BookStale, BookTop
 from protocols.venues.binance import BookTicker, DepthDiff, DepthSnapshot, Trade, parse_message
 from supervision.runtime.deterministic import DeterministicHost
+from supervision.testing import Probe, received
 
 TICK, LOT = D("0.1"), D("0.001")
 
@@ -161,18 +161,12 @@ def test_spot_diffs_still_need_consecutive_ids() -> None:
 
 # --- through the OrderBook actor -------------------------------------------------------------
 
-class Recorder(Behaviour):
-    def __init__(self) -> None:
-        self.seen: list[Any] = []
-
-    def receive(self, message: Any, ctx: Any) -> Any:
-        self.seen.append(message)
 
 
 def test_usdm_gap_makes_the_book_stale_and_asks_for_a_snapshot() -> None:
     host = DeterministicHost(seed=1)
-    strategy = host.spawn("strategy", Recorder)
-    connection = host.spawn("connection", Recorder)
+    strategy = host.spawn("strategy", Probe)
+    connection = host.spawn("connection", Probe)
     config = BookConfig("BTCUSDT-PERP", "binance", TICK, LOT)
     book = host.spawn("book", lambda: OrderBookActor(config, subscribers=[strategy],
                                                      resync=connection))
@@ -180,9 +174,9 @@ def test_usdm_gap_makes_the_book_stale_and_asks_for_a_snapshot() -> None:
                     usdm_diff(117, 125, 115, event_ms=3)):
         book.tell(FeedEvent("BTCUSDT-PERP", message, host.monotonic_ns()))
     host.settle()
-    seen = host.cell("strategy").behaviour.seen  # type: ignore[union-attr]
+    seen = received(host, "strategy")
     assert [type(m) for m in seen] == [BookTop, BookTop, BookStale]
     assert seen[-1].reason == "gap"
-    requests = host.cell("connection").behaviour.seen  # type: ignore[union-attr]
+    requests = received(host, "connection")
     assert requests == [ResyncRequest("BTCUSDT-PERP", "start"),
                         ResyncRequest("BTCUSDT-PERP", "gap")]
