@@ -100,9 +100,10 @@ class Probe(Behaviour):
 
 def received(host: Any, probe: Ref | str, kind: type | tuple[type, ...] | None = None, *,
              with_time: bool = False) -> list[Any]:
-    """What the probe `probe` (a ref, or an actor name on the host) has received, on either host:
-    asked through its mailbox, so it comes after everything told to it before."""
-    ref = host.existing_cell(probe).ref if isinstance(probe, str) else probe
+    """What the probe `probe` (any ref, a `NamedRef` included, or an actor name on the host) has
+    received, on either host: asked through its mailbox, so it comes after everything told to it
+    before."""
+    ref = host.existing_cell(probe if isinstance(probe, str) else probe.name).ref
     result: list[Any] = host.ask(ref, ShowReceived(with_time, kind))
     return result
 
