@@ -16,7 +16,9 @@ What is the same on every venue lives here; what differs is the transport's
   on the wire; each report is applied there, then told to the order's owner with `recv_ns` set,
   journaled, and a fill also goes to the portfolio as an `OwnFill`. A `TimedOut` request makes
   its order UNKNOWN (never REJECTED), journaled as the timeout and told to nobody: the owner
-  still waits for the answer, which may yet come.
+  still waits for the answer, which may yet come. Orders an earlier incarnation sent, which
+  the transport lists at `open` (`VenueOrder`), are tracked owned by nobody: their reports are
+  journaled and their fills reach the portfolio, and a cancel-all takes them.
 - Journal. Every intent sent is journaled (`OrderSent`, `CancelSent`, `ReplaceSent`) before it
   leaves, and every report as it arrives, so recovery can rebuild what rests.
 - Metrics. `troupe_orders_sent_total{venue,kind}`, the tick-to-trade histogram (from the market
@@ -62,6 +64,7 @@ from actors.execution.venue_transport import (
     Reported,
     TimedOut,
     TransportEvent,
+    VenueOrder,
     VenueTransport,
 )
 from protocols.feed import FeedEvent, ResyncRequest
@@ -258,6 +261,9 @@ class VenueConnection(Behaviour):
             self._on_timeout(event.intent, now, ctx)
         elif isinstance(event, Counted):
             ctx.count(event.metric, 1, **dict(event.labels))
+        elif isinstance(event, VenueOrder):
+            if self.session.adopt(event.intent, event.acked, now):
+                ctx.count("troupe_venue_orders_adopted_total", venue=self.venue)
         elif isinstance(event, ResyncRequest):
             if peers.source is not None:
                 ctx.tell(peers.source, event)

@@ -132,6 +132,20 @@ class VenueSession:
                 out.append(Sent(intent, "replace", ttt, tracked is not None))
         return out
 
+    def adopt(self, intent: OrderIntent, acked: bool, now_ns: int) -> bool:
+        """Track an order the venue holds that this session never sent (an earlier connection
+        did), owned by nobody. False if it is already tracked."""
+        cid = intent.client_order_id
+        if self._find(cid) is not None:
+            return False
+        order = Order(intent, now_ns)
+        order.submit(now_ns)
+        if acked:
+            order.apply(Ack(cid, venue_ns=now_ns), now_ns)
+        self._orders[cid] = _Tracked(order, intent.instrument, intent.side, intent.reduce_only,
+                                     None)
+        return True
+
     def cancel_all(self, instrument: str | None, now_ns: int,
                    strategy: str | None = None) -> list[str]:
         """Mark every open order in scope (an instrument, a strategy: None is any) as being

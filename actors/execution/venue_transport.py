@@ -72,7 +72,10 @@ Events out of `poll` (the connection routes each by its type, stamping `recv_ns`
 - `VenuePositions` -> the portfolio (the first one also tells the watchers `VenueReconciled`);
 - `ResyncRequest` -> the market source upstream of a simulated venue (its own book lost the
   thread and only the source can give it a fresh one);
-- `Counted(metric, labels)`: a transport's own counter (reconnects, resyncs, odd frames).
+- `Counted(metric, labels)`: a transport's own counter (reconnects, resyncs, odd frames);
+- `VenueOrder(intent, acked)`: at `open` after a reconnect, an order the venue holds that an
+  earlier incarnation sent -> the order state machines, owned by nobody (the node's restart of
+  the connection cancels every order, and a cancel-all takes these too).
 
 What every transport must guarantee:
 1. Idempotent client order ids. The intent's `client_order_id` goes to the venue unchanged as
@@ -110,6 +113,7 @@ from protocols.orders import (
     CancelReject,
     CancelRejectCode,
     Intent,
+    OrderIntent,
     Reject,
     RejectCode,
     VenueReport,
@@ -136,6 +140,7 @@ __all__ = [
     "Reported",
     "TimedOut",
     "TransportEvent",
+    "VenueOrder",
     "VenueTransport",
     "throttled_reports",
 ]
@@ -177,10 +182,21 @@ class Counted:
     labels: tuple[tuple[str, str], ...] = ()
 
 
+@attrs.frozen(slots=True)
+class VenueOrder:
+    """An order the venue holds (or still reports on) that this connection never sent: a
+    previous incarnation did, before a reconnect. The connection tracks it, owned by nobody, so
+    its reports still reach the journal and its fills the portfolio, and a cancel-all takes it.
+    `acked`: the venue has acknowledged it and that answer is not still on its way."""
+
+    intent: OrderIntent
+    acked: bool = True
+
+
 BudgetAnswer = RequestAccepted | RateLimited | Banned
 MarketUpdate = SpecUpdate | StatusUpdate | OracleUpdate | OpenInterestCap | FundingUpdate
 TransportEvent = (Reported | TimedOut | MarketData | Counted | BudgetAnswer | MarketUpdate
-                  | VenuePositions | Any)
+                  | VenuePositions | VenueOrder | Any)
 """What `poll` returns; `Any` because a simulated venue also asks its source for a snapshot
 (`protocols.feed.ResyncRequest`). The connection counts an event it cannot route."""
 

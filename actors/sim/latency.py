@@ -22,7 +22,7 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import attrs
@@ -99,6 +99,18 @@ class DelayLine:
 
     def next_due(self) -> int | None:
         return self._heap[0][0] if self._heap else None
+
+    def take(self, wanted: Callable[[Any], bool]) -> list[Any]:
+        """Remove every item `wanted` picks and return them in due order."""
+        taken = sorted(entry for entry in self._heap if wanted(entry[2]))
+        if taken:
+            self._heap = [entry for entry in self._heap if not wanted(entry[2])]
+            heapq.heapify(self._heap)
+        return [entry[2] for entry in taken]
+
+    def items(self) -> list[Any]:
+        """What is in flight, in due order (the line keeps it)."""
+        return [entry[2] for entry in sorted(self._heap)]
 
     def __len__(self) -> int:
         return len(self._heap)

@@ -24,6 +24,13 @@ arrives) the venue answers 429 with a Retry-After: `RateLimited` to the budget a
 RATE_LIMITED refusal for every intent in the request, so the budget's backoff and priorities are
 exercised as a real venue would exercise them.
 
+The venue outlives our connection to it: the exchange, its books, its account, its fill ids and
+the wire live in a `SimVenueEnd`, which the node builds once (`supervision.node.venues`); a
+restarted connection gets a fresh `SimTransport` on the same end. On that reattach, requests the
+dead connection had on the wire reach the matching engine at once, and the new connection is
+told every order the venue holds or still reports on (`VenueOrder`), as a real venue's
+reconciliation would tell it.
+
 Snapshots: the venue answers a book's `ResyncRequest` like a REST depth call, with a snapshot of
 its own book (after an ack latency). Recorded REST snapshot lines are consumed at the venue end
 only: a snapshot is an answer to a request, not part of the stream. When the venue's own book
@@ -33,14 +40,13 @@ loses the thread, it asks its source for a fresh one (`ResyncRequest`, to `Venue
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
 from actors.execution.token_bucket import TokenBucket
-from actors.execution.venue_connection import ConnectionConfig, VenueConnection, VenuePeers
+from actors.execution.venue_connection import VenueConnection, VenuePeers
 from actors.execution.venue_transport import (
     Counted,
     MarketData,
@@ -49,14 +55,18 @@ from actors.execution.venue_transport import (
     VenueTransport,
     throttled_reports,
 )
-from actors.market.book_actor import BookConfig, BookFeed
-from actors.sim.account import SimAccount
-from actors.sim.exchange import SimExchange, SimInstrument
-from actors.sim.latency import DelayLine, LatencyModel, Path
-from actors.sim.queue_models import QueueModel
+from actors.market.book_actor import BookFeed
+from actors.sim.exchange import SimExchange
+from actors.sim.latency import DelayLine, Path
+from actors.sim.venue_end import SimVenueConfig, SimVenueEnd, VenueRateLimit
 from protocols.codec import Side
 from protocols.feed import FeedEvent, ResyncRequest
-from protocols.orders import CancelIntent, Fill, OrderIntent, VenueReport
+from protocols.orders import (
+    CancelIntent,
+    Fill,
+    OrderIntent,
+    VenueReport,
+)
 from protocols.venue_state import (
     CancelAllOrders,
     RateLimited,
@@ -66,48 +76,10 @@ from protocols.venue_state import (
 )
 from protocols.venues import binance
 
-__all__ = ["SimTransport", "SimVenue", "SimVenueConfig", "VenueRateLimit"]
+__all__ = ["SimTransport", "SimVenue", "SimVenueConfig", "SimVenueEnd", "VenueRateLimit"]
 
 SECOND = 1_000_000_000
 _TOO_MANY = "-1003 Too many requests"  # Binance's words for a 429
-
-
-@attrs.frozen(slots=True)
-class VenueRateLimit:
-    """`burst` request weight at once, refilled at `requests_per_s`; a throttled request is told
-    to retry after `retry_after_ns` or until the bucket has room, whichever is later."""
-
-    requests_per_s: float = attrs.field(validator=attrs.validators.gt(0))
-    burst: int = attrs.field(validator=attrs.validators.gt(0))
-    retry_after_ns: int = attrs.field(default=SECOND, validator=attrs.validators.ge(0))
-
-
-@attrs.frozen(slots=True)
-class SimVenueConfig:
-    """The simulated venue. `name`, `reconcile_interval_s` and `observe_only` are the generic
-    connection's (`ConnectionConfig`), kept here so that one config builds a whole `SimVenue`."""
-
-    instruments: Mapping[str, SimInstrument]
-    queue_model: QueueModel
-    latency: LatencyModel = attrs.Factory(LatencyModel)
-    balances: Mapping[str, Decimal] = attrs.Factory(dict)
-    leverage: Decimal = Decimal(1)
-    rate_limit: VenueRateLimit | None = None
-    reconcile_interval_s: float | None = 5.0
-    name: str = "sim"
-    # Observe mode: intents are journaled as ObservedIntent and answered with shadow acks; none
-    # reaches the matching engine, so nothing ever fills. The market flow runs as usual.
-    observe_only: bool = False
-    # The venue session: fill ids are "sim-<session>-<n>" ("sim-<n>" without one). A restarted
-    # simulated venue is a new venue that numbers its fills from 1 again, so each incarnation
-    # needs its own session, or its fills would repeat the ids of the last one's (which the
-    # portfolio and recovery would take for duplicates).
-    session: str = ""
-
-    def connection_config(self) -> ConnectionConfig:
-        return ConnectionConfig(
-            name=self.name, instruments={n: i.spec for n, i in self.instruments.items()},
-            reconcile_interval_s=self.reconcile_interval_s, observe_only=self.observe_only)
 
 
 class SimVenue(VenueConnection):
@@ -130,50 +102,63 @@ class _CancelAllArrival:
     open_ids: tuple[str, ...]
 
 
-class _LiveDepth:
-    """The venue-side book of one instrument, read through its feed: the feed replaces its sync
-    (and so its book) after a crossed book or a spec change, and the exchange must follow."""
-
-    __slots__ = ("_feed",)
-
-    def __init__(self, feed: BookFeed) -> None:
-        self._feed = feed
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._feed.sync.book, name)
-
-
 class SimTransport(VenueTransport):
-    """The simulated venue's end of the wire: matching, latency, 429s, snapshots."""
+    """Our end of the wire to a `SimVenueEnd`: latency, 429s, snapshots. A fresh transport
+    (a restarted connection) attaches to the same venue end: the exchange keeps its orders,
+    balances, books and fill ids, as a real venue does across our reconnects."""
 
-    def __init__(self, config: SimVenueConfig) -> None:
+    def __init__(self, config: SimVenueConfig, end: SimVenueEnd | None = None) -> None:
         self.config = config
-        self.delay = DelayLine()
-        self.feeds: dict[str, BookFeed] = {}
-        self.exchange: SimExchange | None = None
-        self.bucket: TokenBucket | None = None
-        self.resync_pending: set[str] = set()
-        self.rng = random.Random(0)
+        self.end = end if end is not None else SimVenueEnd(config)
         self._now: list[TransportEvent] = []  # handed over at the next poll, before the line
+
+    # The venue end's state, read through the transport (tests and introspection know it so).
+    @property
+    def delay(self) -> DelayLine:
+        return self.end.delay
+
+    @property
+    def feeds(self) -> dict[str, BookFeed]:
+        return self.end.feeds
+
+    @property
+    def exchange(self) -> SimExchange | None:
+        return self.end.exchange
+
+    @property
+    def bucket(self) -> TokenBucket | None:
+        return self.end.bucket
+
+    @property
+    def resync_pending(self) -> set[str]:
+        return self.end.resync_pending
+
+    @property
+    def rng(self) -> random.Random:
+        return self.end.rng
 
     # -- the adapter contract ------------------------------------------------------------------
     def open(self, now_ns: int, rng: random.Random) -> None:
-        cfg = self.config
-        self.rng = rng
-        account = SimAccount(dict(cfg.balances), cfg.leverage)
-        self.exchange = SimExchange(cfg.instruments, account, cfg.queue_model, rng,
-                                    fill_id_prefix=f"sim-{cfg.session}" if cfg.session
-                                    else "sim")
-        for name, instrument in cfg.instruments.items():
-            spec = attrs.evolve(instrument.spec, symbol=name)
-            feed = BookFeed(BookConfig.for_spec(spec))
-            self.feeds[name] = feed
-            self.exchange.attach_depth(name, _LiveDepth(feed))
-            self._now.append(SpecUpdate(spec, now_ns))
-        if cfg.rate_limit is not None:
-            rl = cfg.rate_limit
-            self.bucket = TokenBucket(rl.burst, round(rl.burst / rl.requests_per_s * SECOND),
-                                      now_ns)
+        end = self.end
+        if end.exchange is None:
+            end.open(now_ns, rng)
+        else:
+            self._reattach(now_ns)
+        self._now.extend(SpecUpdate(spec, now_ns) for spec in end.specs)
+
+    def _reattach(self, now_ns: int) -> None:
+        """A new connection to a running venue. The requests the last one put on the wire
+        reach the matching engine now (the old socket flushed them before it dropped), so
+        nothing it sent can arrive after a cancel-all of ours; then the new connection learns
+        every order the venue holds or still reports on, before any report reaches it."""
+        requests = self.delay.take(lambda i: isinstance(i, _Arrival | _CancelAllArrival))
+        for item in requests:
+            if isinstance(item, _Arrival):
+                self._arrive(item.request, now_ns)
+            else:
+                self._arrive_cancel_all(item, now_ns)
+        self._now.extend(self.end.held_for())
+        self._now.append(Counted("troupe_sim_reconnects_total"))
 
     def send(self, request: SendActions, now_ns: int) -> None:
         cancels = all(isinstance(i, CancelIntent) for i in request.batch.intents)
@@ -299,6 +284,8 @@ class SimTransport(VenueTransport):
         exchange = self._exchange
         reports: list[tuple[VenueReport, BookFeed | None]] = []
         for intent in send.batch.intents:
+            if not isinstance(intent, CancelIntent):
+                self.end.remember(intent)
             if isinstance(intent, CancelIntent):
                 caused = exchange.cancel(intent, now)
             elif isinstance(intent, OrderIntent):

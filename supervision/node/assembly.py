@@ -108,6 +108,8 @@ class Node:
         # of it, "<run_id>.<n>", which the simulated venue puts in its fill ids.
         self.run_id = run_id
         self._venue_sessions = itertools.count(1)
+        # An in-process venue (the simulated exchange), built once: it outlives every connection.
+        self.venues: dict[str, Any] = {}
         self.refs = RefBook(host)
         self.specs: dict[str, InstrumentSpec] = {
             i.symbol: i.to_spec(book_venue or _book_venue(config)) for i in config.instruments}
@@ -232,7 +234,8 @@ class Node:
         recovered = self.recovered
         return connection_factory(self.config, self.mode, self.specs, peers,
                                   self._next_venue_session, expected_open=frozenset(
-                                      recovered.open_orders if recovered is not None else ()))
+                                      recovered.open_orders if recovered is not None else ()),
+                                  venues=self.venues)
 
     def _risk_state(self) -> Any:
         """What a (re)started gate restores: its own latest record if it ran in this process,

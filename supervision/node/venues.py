@@ -6,7 +6,9 @@ contract of `actors.execution.venue_transport`. A registry entry says how to bui
 transport for a node: a `VenueAdapter` with the kind it serves and a builder, a function of one
 `VenueBuild` (the node's config, mode, instrument specs and venue session) that returns a fresh
 transport. The node calls it each time the connection (re)starts, so a restarted connection
-gets a fresh transport.
+gets a fresh transport. An adapter whose venue lives in the process (the simulated one) also
+has a `venue` builder, called once per node: what it returns (`VenueBuild.venue`) is handed to
+every transport, so the venue outlives our connection to it, as a real one does.
 
     register(VenueAdapter(
         kind="binance",
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 
@@ -34,7 +37,7 @@ from actors.execution.venue_transport import VenueTransport
 from actors.sim.exchange import SimInstrument
 from actors.sim.latency import LatencyModel
 from actors.sim.queue_models import PowerProbQueue, QueueModel, RiskAverseQueue
-from actors.sim.venue import SimTransport, SimVenueConfig, VenueRateLimit
+from actors.sim.venue import SimTransport, SimVenueConfig, SimVenueEnd, VenueRateLimit
 from protocols.errors import TroupeError
 from protocols.instruments import InstrumentSpec
 from supervision.config.schema import NodeConfig, Profile
@@ -72,6 +75,9 @@ class VenueBuild:
     # The client order ids the journal left open at the last stop: a real venue's start-up
     # reconciliation adopts those it still lists and cancels the rest (fail closed).
     expected_open: frozenset[str] = frozenset()
+    # What the adapter's `venue` builder made once for the node (the simulated exchange), shared
+    # by every connection incarnation; None for a venue that lives elsewhere.
+    venue: Any = None
 
 
 TransportBuilder = Callable[[VenueBuild], VenueTransport]
@@ -82,6 +88,8 @@ class VenueAdapter:
     kind: str
     build: TransportBuilder | str  # the builder, or its import path "package.module:function"
     summary: str = ""
+    # Builds, once per node, a venue that lives in the process and must outlive a connection.
+    venue: Callable[[VenueBuild], Any] | None = None
 
     def builder(self) -> TransportBuilder:
         if not isinstance(self.build, str):
@@ -115,20 +123,26 @@ def adapter_for(kind: str) -> VenueAdapter:
 
 def connection_factory(config: NodeConfig, mode: Mode, specs: Mapping[str, InstrumentSpec],
                        peers: VenuePeers, next_session: Callable[[], str], *,
-                       expected_open: frozenset[str] = frozenset()
-                       ) -> Callable[[], VenueConnection]:
+                       expected_open: frozenset[str] = frozenset(),
+                       venues: dict[str, Any] | None = None) -> Callable[[], VenueConnection]:
     """The node's venue connection, as a child factory: each call builds a fresh transport
-    through the registry (for the next session) under the generic connection."""
-    build = adapter_for(config.venue.kind.value).builder()
+    through the registry (for the next session) under the generic connection. `venues` is the
+    node's: where an in-process venue, built on the first call, is kept for every later one
+    (a rebuilt tree included)."""
+    adapter = adapter_for(config.venue.kind.value)
+    build, kept = adapter.builder(), venues if venues is not None else {}
     connection = ConnectionConfig(name=config.venue.name, instruments=dict(specs),
                                   observe_only=mode is Mode.OBSERVE,
                                   lossless_feed=config.profile is Profile.BACKTEST)
     frozen_specs = dict(specs)
 
     def factory() -> VenueConnection:
-        transport = build(VenueBuild(config, mode, frozen_specs, next_session(),
-                                     expected_open))
-        return VenueConnection(connection, transport, peers)
+        request = VenueBuild(config, mode, frozen_specs, next_session(), expected_open)
+        if adapter.venue is not None:
+            if adapter.kind not in kept:
+                kept[adapter.kind] = adapter.venue(request)
+            request = attrs.evolve(request, venue=kept[adapter.kind])
+        return VenueConnection(connection, build(request), peers)
 
     return factory
 
@@ -157,8 +171,14 @@ def sim_config(config: NodeConfig, specs: Mapping[str, InstrumentSpec],
         name=config.venue.name, session=session)
 
 
+def _sim_venue(build: VenueBuild) -> SimVenueEnd:
+    """The node's simulated exchange, numbering its fills in the first connection's session."""
+    return SimVenueEnd(sim_config(build.config, build.specs, build.session))
+
+
 def _sim_transport(build: VenueBuild) -> SimTransport:
-    return SimTransport(sim_config(build.config, build.specs, build.session))
+    end = build.venue if isinstance(build.venue, SimVenueEnd) else _sim_venue(build)
+    return SimTransport(end.config, end)
 
 
 def _assets(name: str, spec: InstrumentSpec) -> tuple[str, str]:
@@ -171,7 +191,8 @@ def _assets(name: str, spec: InstrumentSpec) -> tuple[str, str]:
 
 register(VenueAdapter(
     "sim", _sim_transport,
-    "the embedded simulated venue: matching, queue position, latency, 429s (actors.sim)"))
+    "the embedded simulated venue: matching, queue position, latency, 429s (actors.sim)",
+    venue=_sim_venue))
 register(VenueAdapter(
     "binance", "supervision.venues.binance.adapter:build_transport",
     "Binance spot through ccxt (REST) and trio-websocket (streams)"))

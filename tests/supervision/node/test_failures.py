@@ -125,7 +125,39 @@ def test_a_venue_subtree_that_gives_up_halts_trading(tmp_path: Path) -> None:
     assert paper.node.view.state is TradingState.HALTED
     assert not paper.node.readiness().ready_trading
     assert paper.host.actor("node/risk/gate").snapshot["trading_state"] == "HALTED"
-    assert paper.venue_orders() == []  # the restarted simulated venue, and nothing sent since
+    assert paper.venue_orders() == []  # the halt cancelled every order, and nothing sent since
+
+
+def test_a_restarted_connection_continues_the_same_simulated_venue(tmp_path: Path) -> None:
+    """The simulated exchange is the venue: our connection crashing loses none of its orders,
+    balances, book or fill ids. The new incarnation attaches to the same exchange in the same
+    venue session, learns what rests there, and the node's cancel-all reaches it: no orphan, no
+    drift (the portfolio still agrees with the venue), and quoting resumes."""
+    paper = PaperNode(tmp_path).start()
+    run_until_quoting(paper)
+
+    def transport() -> Any:
+        return paper.host.cell("node/venue/connection").behaviour.transport
+
+    exchange, prefix = transport().exchange, transport().exchange.fill_id_prefix
+    resting = {o.client_order_id for o in paper.venue_orders()}
+    assert resting
+    sent_before = len(paper.sent_ids())
+    paper.node.inject_fault("venue/connection", Fault(times=1))
+    paper.run(30.0)
+    assert paper.host.cell("node/venue/connection").failures == 1
+    assert transport().exchange is exchange and exchange.fill_id_prefix == prefix
+    cancelled = {r["data"]["client_order_id"] for r in paper.records("CancelAck")}
+    assert resting <= cancelled  # the old incarnation's quotes: adopted, then cancelled
+    fills = [r["data"]["fill_id"] for r in paper.records("Fill")]
+    assert len(fills) == len(set(fills)) == exchange.statistics().fills
+    recovered = recover(iter_journal(paper.journal_path))
+    assert {o.client_order_id for o in paper.venue_orders()} == set(recovered.open_orders)
+    assert paper.unknown_open_orders() == []
+    assert len(paper.sent_ids()) > sent_before, "the market maker never quoted again"
+    assert paper.host.actor("node/venue/book:BTCUSDT").snapshot["state"] == "synced"
+    assert paper.node.view.state is TradingState.ACTIVE  # no drift: the account is the same
+    assert paper.node.readiness().ready_trading
 
 
 def test_fault_injection_is_refused_in_live_mode_and_for_unknown_actors(tmp_path: Path) -> None:
@@ -154,12 +186,12 @@ def test_a_dead_monitor_makes_the_node_stop_rather_than_report_stale_health(
 def test_a_crash_storm_leaves_the_journal_and_the_venue_in_exact_agreement(
         tmp_path: Path, proposed: list[str]) -> None:
     """A minute of virtual time with a fault every two seconds, at random among both market
-    makers and the book, while they quote. (The venue connection is left out: see
-    docs/failures.md, "known gaps": the embedded simulated venue restarts empty with it.)"""
+    makers, the book and the venue connection, while they quote. The simulated exchange
+    outlives the connection, so its order state is the truth the journal must match."""
     paper = PaperNode(tmp_path, strategies=2).start()
     run_until_quoting(paper)
     rng = random.Random(5)
-    targets = ["strategies/mm1", "strategies/mm2", "venue/book:BTCUSDT"]
+    targets = ["strategies/mm1", "strategies/mm2", "venue/book:BTCUSDT", "venue/connection"]
     unknown_during = []
     for _ in range(30):
         paper.node.inject_fault(rng.choice(targets), Fault(times=1))

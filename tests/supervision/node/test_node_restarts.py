@@ -6,7 +6,6 @@ from __future__ import annotations
 from protocols.control import ControlActionName, ControlCommand
 from protocols.decisions import TradingState
 from protocols.risk import SetTradingState
-from protocols.venue_state import SendActions
 from supervision.config.load import NodeConfig, load_config
 from supervision.node.assembly import Node
 from supervision.node.live_guard import Mode
@@ -31,25 +30,3 @@ def test_a_restarted_risk_gate_remembers_the_halt(tmp_path) -> None:
     assert gate.failures == 1 and gate.restarts == 1
     assert gate.snapshot["trading_state"] == "HALTED"
     assert node.view.state is TradingState.HALTED
-
-
-def _fill_prefix(host: DeterministicHost) -> str:
-    cell = host.existing_cell("node/venue/connection")
-    return str(cell.behaviour.transport.exchange.fill_id_prefix)
-
-
-def test_a_restarted_simulated_venue_is_a_new_venue_session(tmp_path) -> None:
-    """Its fills are numbered from 1 again, so they carry a new session: the portfolio (which
-    keeps its ledger) and recovery must not take them for the last incarnation's."""
-    config = load_config("config/paper.toml", [f"journal.path={tmp_path / 'j.jsonl'}"],
-                         environ={})
-    assert isinstance(config, NodeConfig)
-    host = DeterministicHost(seed=1)
-    node = Node(config, Mode.PAPER, host, run_id="r1")
-    node.start(None, None)
-    host.settle()
-    assert _fill_prefix(host) == "sim-r1.1"
-    host.tell(node.connection, SendActions(None, (), 0))  # type: ignore[arg-type]  # a bug
-    host.run_until_idle(max_seconds=1.0)
-    assert host.actor("node/venue/connection").restarts == 1
-    assert _fill_prefix(host) == "sim-r1.2"
