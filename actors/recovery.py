@@ -77,7 +77,7 @@ from protocols.orders import (
     TimeInForce,
     VenueOrderStatus,
 )
-from protocols.portfolio import OwnFill
+from protocols.portfolio import MidSampled, OwnFill, TradeAtFill
 from protocols.risk import DailyLoss, InstrumentHalted, InstrumentResumed, RiskPersistentState
 
 __all__ = ["OpenOrder", "RecoveredState", "recover", "structure_record"]
@@ -86,7 +86,7 @@ RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     RiskPersistentState, ControlAction, NodeStarted, NodeStopped, ActorRestarted, OrderSent,
     CancelSent, ReplaceSent, ObservedIntent, TornLine, IdsReserved, Ack, Reject, Fill, CancelAck,
     CancelReject, Expired, ReconcileResult, OwnFill, NoTrade, RiskRefused, Scaled,
-    TradingStateChanged, InstrumentHalted, InstrumentResumed,
+    TradingStateChanged, InstrumentHalted, InstrumentResumed, MidSampled, TradeAtFill,
 )}
 """The kinds `structure_record` turns back into their class."""
 

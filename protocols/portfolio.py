@@ -82,3 +82,29 @@ class ReconciliationDrift:
     ours: int
     venue: int
     recv_ns: int
+
+
+@attrs.frozen(slots=True)
+class MidSampled:
+    """Journaled by the Portfolio actor: the instrument's mid (doubled ticks) changed, seen at
+    monotonic `recv_ns`. Sampled (at most one per sampling interval per instrument), so a day
+    of depth data stays a few hundred thousand lines; the markouts of a report start from it."""
+
+    instrument: str
+    mid_x2: int
+    recv_ns: int
+
+
+@attrs.frozen(slots=True)
+class TradeAtFill:
+    """Journaled by the Portfolio actor with each booked fill: the last public trade it had
+    seen on the fill's instrument (price in ticks, qty in lots, the taker's side), which the
+    report's fill-sanity checks compare the fill with. None fields: no trade seen yet."""
+
+    instrument: str
+    fill_id: str
+    price: int | None
+    qty: int | None
+    aggressor: Side | None
+    trade_recv_ns: int | None
+    recv_ns: int

@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="send real orders (live profile only; needs --confirm-live YES)")
     p.add_argument("--confirm-live", default=None, metavar="YES")
     p.add_argument("--report", default=None, metavar="DIR",
-                   help="experiments: write report.json and the plot here")
+                   help="write the report here: a backtest's trading report (report.json, "
+                        "Parquet tables; docs/analytics.md), an experiment's report and plot")
     p.add_argument("--repl", action="store_true",
                    help="run the node behind an actor-introspection console (docs/repl.md); "
                         "leaving the console stops the node")
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             return _fail("--repl attaches to a running node; a backtest runs in virtual time")
         from supervision.node.backtest import main_backtest
 
-        return main_backtest(config, decision.notice)
+        return main_backtest(config, decision.notice, report=args.report)
     if args.repl:
         from supervision.repl.foreground import run_with_repl
 

@@ -316,6 +316,8 @@ class VenueConnection(Behaviour):
             ctx.tell(self.peers.portfolio, routed.own_fill)
         if self.peers.journal is not None:
             ctx.tell(self.peers.journal, routed.report)
+            if routed.own_fill is not None:  # side, instrument, strategy and mid, for reports
+                ctx.tell(self.peers.journal, routed.own_fill)
 
     def _on_timeout(self, intent: Intent, now: int, ctx: Context) -> None:
         kind = "cancel" if isinstance(intent, CancelIntent) else (

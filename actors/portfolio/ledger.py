@@ -326,6 +326,11 @@ class Ledger:
             realized=to_decimal(gross),
         )
 
+    def mark_x2(self, instrument: str) -> int | None:
+        """The doubled-tick price positions of `instrument` are marked at: the latest mid, else
+        the last fill price, else None."""
+        return self._holdings[instrument].mark_x2
+
     def traded(self) -> tuple[str, ...]:
         """Instruments with at least one booked fill, sorted."""
         return tuple(sorted(self._traded))

@@ -1,12 +1,19 @@
 """The Portfolio actor: the `Ledger` behind a mailbox, publishing snapshots and raising drift.
 
 It consumes execution reports (`OwnFill`), market data (`BookTop`: marks, and the later mids that
-resolve markouts) and the venue's own view (`VenuePositions`: reconciliation). It publishes a
+resolve markouts; `TradePrint`: the last public trade) and the venue's own view
+(`VenuePositions`: reconciliation). It publishes a
 `PortfolioSnapshot` to its subscribers (the risk gate first) after every booked fill, at once, and
 after mark changes of held positions, at most once per `publish_interval_ns`: a mid flood must
 not become a snapshot flood. The throttle is leading-edge with one keyed trailing timer, due at
 last publish + interval (never now + interval: a debounce would let a steady stream of mids
 postpone the snapshot forever), and armed only when none is pending.
+
+What a trading report needs and the execution reports lack goes to `journal`, if given: the mid
+as `MidSampled` whenever it changes, at most one per `mid_sample_interval_ns` per instrument
+(leading edge, and a keyed trailing timer that journals the newest mid with its own time, so
+the last change of a burst is never lost), and with every booked fill the last public trade
+seen on its instrument (`TradeAtFill`). The report (`actors.analytics`) reads them back.
 
 Reconciliation drift is told to the risk gate as the `ReconciliationDrift` itself; the gate
 moves the account to REDUCING. A snapshot from the venue can include a fill still in flight to
@@ -35,8 +42,15 @@ import attrs
 from actors.behaviour import Behaviour, Context, Ref
 from actors.portfolio.ledger import DEFAULT_HORIZONS_NS, DecompositionTotals, FillRecord, Ledger
 from protocols.instruments import InstrumentSpec
-from protocols.market import BookTop
-from protocols.portfolio import OwnFill, PortfolioSnapshot, ReconciliationDrift, VenuePositions
+from protocols.market import BookTop, TradePrint
+from protocols.portfolio import (
+    MidSampled,
+    OwnFill,
+    PortfolioSnapshot,
+    ReconciliationDrift,
+    TradeAtFill,
+    VenuePositions,
+)
 
 __all__ = ["FillReport", "GetFillReport", "GetSnapshot", "Portfolio", "conflation_key"]
 
@@ -67,6 +81,13 @@ class _PublishDue:
     """The throttle's trailing timer."""
 
 
+@attrs.frozen(slots=True)
+class _SampleDue:
+    """The mid sampler's trailing timer for one instrument."""
+
+    instrument: str
+
+
 def conflation_key(message: Any) -> Hashable | None:
     """For `ConflateByKey`: keep only the newest BookTop per instrument; never conflate fills or
     venue reports (None). A conflated mid can resolve a markout a little late, never wrongly."""
@@ -93,6 +114,8 @@ class Portfolio(Behaviour):
         horizons_ns: tuple[int, ...] = DEFAULT_HORIZONS_NS,
         drift_confirmations: int = 1,
         max_records: int = 10_000,
+        journal: Ref | None = None,
+        mid_sample_interval_ns: int = 250_000_000,
     ) -> None:
         if drift_confirmations < 1:
             raise ValueError("drift_confirmations must be at least 1")
@@ -106,6 +129,11 @@ class Portfolio(Behaviour):
         self._last_publish_ns: int | None = None
         self._publish_pending = False
         self._drift: dict[str, tuple[ReconciliationDrift, int]] = {}  # instrument -> (last, streak)
+        self.journal = journal
+        self.mid_sample_interval_ns = mid_sample_interval_ns
+        self._last_trade: dict[str, TradePrint] = {}
+        self._sampled: dict[str, MidSampled] = {}  # the last mid journaled, per instrument
+        self._unsampled: dict[str, MidSampled] = {}  # a newer mid waiting for its timer
 
     def receive(self, message: Any, ctx: Context) -> Any:
         if isinstance(message, OwnFill):
@@ -113,6 +141,14 @@ class Portfolio(Behaviour):
             return None
         if isinstance(message, BookTop):
             self._on_book(message, ctx)
+            return None
+        if isinstance(message, TradePrint):
+            self._last_trade[message.instrument] = message
+            return None
+        if isinstance(message, _SampleDue):
+            pending = self._unsampled.pop(message.instrument, None)
+            if pending is not None:
+                self._journal_mid(pending, ctx)
             return None
         if isinstance(message, VenuePositions):
             return self._reconcile(message, ctx)
@@ -146,6 +182,12 @@ class Portfolio(Behaviour):
                     instrument=fill.instrument)
         if record.spread_capture is None:
             ctx.count("troupe_portfolio_fills_without_mid_total", instrument=fill.instrument)
+        if self.journal is not None:
+            trade = self._last_trade.get(fill.instrument)
+            ctx.tell(self.journal, TradeAtFill(
+                fill.instrument, fill.fill_id, trade.price if trade else None,
+                trade.qty if trade else None, trade.aggressor if trade else None,
+                trade.recv_ns if trade else None, fill.recv_ns))
         if self._publish_pending:  # this snapshot supersedes the pending one
             ctx.cancel_timer(_PUBLISH_KEY)
             self._publish_pending = False
@@ -155,12 +197,34 @@ class Portfolio(Behaviour):
         mid_x2 = top.mid_x2
         if mid_x2 is None:
             return
+        if self.journal is not None:
+            self._sample_mid(MidSampled(top.instrument, mid_x2, top.recv_ns), ctx)
         result = self.ledger.on_mid(top.instrument, mid_x2, top.recv_ns)
         if result.resolved:
             ctx.count("troupe_portfolio_markouts_resolved_total", result.resolved,
                       instrument=top.instrument)
         if result.repriced:
             self._request_publish(ctx)
+
+    def _sample_mid(self, sample: MidSampled, ctx: Context) -> None:
+        name = sample.instrument
+        last = self._sampled.get(name)
+        if last is not None and last.mid_x2 == sample.mid_x2:
+            self._unsampled.pop(name, None)  # back to the journaled mid: nothing new to say
+            return
+        if last is None or sample.recv_ns - last.recv_ns >= self.mid_sample_interval_ns:
+            self._unsampled.pop(name, None)
+            self._journal_mid(sample, ctx)
+            return
+        if name not in self._unsampled:
+            wait_ns = last.recv_ns + self.mid_sample_interval_ns - ctx.monotonic_ns()
+            ctx.schedule(max(wait_ns, 0) / 1e9, _SampleDue(name), key=("portfolio.mid", name))
+        self._unsampled[name] = sample
+
+    def _journal_mid(self, sample: MidSampled, ctx: Context) -> None:
+        assert self.journal is not None
+        self._sampled[sample.instrument] = sample
+        ctx.tell(self.journal, sample)
 
     def _request_publish(self, ctx: Context) -> None:
         if self._publish_pending:

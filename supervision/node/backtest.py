@@ -85,6 +85,7 @@ class BacktestResult:
     waits: int  # times the source or the venue waited for a consumer to drain (flow control)
     records: int  # orders and reports journaled
     digest: str
+    journal: tuple[Any, ...] = attrs.field(default=(), repr=False, eq=False)  # for the report
 
     @property
     def lines_per_s(self) -> float:
@@ -242,16 +243,19 @@ def _result(node: Node, metrics: InMemoryMetrics, replay: ReplaySource, tape: Jo
         feed_refused=total("troupe_venue_feed_refused_total")
         + total("troupe_source_refused_total") + total("troupe_book_publish_refused_total"),
         waits=replay.waits + total("troupe_venue_feed_waits_total"),
-        records=len(tape.records), digest=tape.digest())
+        records=len(tape.records), digest=tape.digest(), journal=tuple(tape.records))
 
 
-def main_backtest(config: NodeConfig, notice: str, *, stderr: TextIO | None = None) -> int:
-    """The command line's backtest: progress on stderr, the summary on stdout."""
+def main_backtest(config: NodeConfig, notice: str, *, stderr: TextIO | None = None,
+                  report: str | None = None) -> int:
+    """The command line's backtest: progress on stderr, the summary on stdout, and with
+    `report` the trading report in that directory (`supervision.report`)."""
     err = stderr if stderr is not None else sys.stderr
     path = backtest_data(config)
     print(f"troupe node {config.node.name!r}: {notice}", flush=True)
     progress = Progress(f"backtest {path.name}", mode=config.data.progress,
                         interval_s=config.data.progress_interval_s, stream=err)
+    started = time.perf_counter()
     try:
         result = run_backtest(config, data=path, progress=progress,
                               notes=lambda text: print(text, flush=True))
@@ -259,6 +263,17 @@ def main_backtest(config: NodeConfig, notice: str, *, stderr: TextIO | None = No
         err.write(f"error: {exc}\n")
         return 2
     print(result.summary(), flush=True)
+    if report is not None:
+        from supervision.config.load import redacted
+        from supervision.report import report_from_records, settings_for
+
+        try:
+            out = report_from_records(result.journal, settings_for(config), Path(report),
+                                      started=started, config_text=redacted(config))
+        except OSError as exc:
+            err.write(f"error: cannot write the report to {report}: {exc}\n")
+            return 2
+        print(f"report: {out}", flush=True)
     return 0
 
 

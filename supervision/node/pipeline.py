@@ -171,7 +171,8 @@ class TradingPath:
         if self.portfolio:
             children.append(ChildSpec(
                 "portfolio", lambda: Portfolio(specs, subscribers=[gate, *watchers],
-                                               risk_gate=gate, drift_confirmations=2),
+                                               risk_gate=gate, drift_confirmations=2,
+                                               journal=journal),
                 mailbox=ConflateByKey(book_conflation_key)))
         children.append(ChildSpec(
             "gate", lambda: RiskGate(budget, config=risk, subscribers=gate_subs, journal=journal,

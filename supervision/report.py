@@ -1,0 +1,128 @@
+"""`python -m supervision.report JOURNAL --report DIR`: a node's trading report, after the fact.
+
+    python -m supervision.report var/journal.jsonl --report out/            # config/paper.toml
+    python -m supervision.report var/journal.jsonl --config config/live.toml --report out/
+
+The same code writes the report of a run given `--report DIR` (`python -m supervision.main
+CONFIG --report DIR`): the records are the journal's, structured back into the node's typed
+records, and `actors.analytics.build_report` computes every figure. The config gives what the
+journal does not hold: the instruments' ticks and lots, position limits, the acceptance
+criteria. Written to DIR (created if missing):
+
+- `report.json`: the figures (docs/analytics.md lists every field). Same records, same bytes,
+  but for the wall-time fields `WALL_FIELDS`.
+- `orders.parquet`, `fills.parquet` (with markouts), `equity.parquet`, `inventory.parquet`.
+
+Exit codes: 0 written, 2 a user mistake (a journal or config that cannot be read, a DIR that
+cannot be written), one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from actors.analytics import Report, ReportSettings, build_report
+from actors.recovery import RECORD_TYPES, structure_record
+from protocols.journal import JournalError
+from supervision.config.load import ConfigError, NodeConfig, load_config
+from supervision.node.journal import iter_journal
+
+__all__ = ["WALL_FIELDS", "journal_records", "main", "settings_for", "write_report"]
+
+WALL_FIELDS = ("wall_seconds", "events_per_s")
+"""The only fields of report.json that differ between two runs over the same config and data."""
+
+_QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "USD", "EUR", "BTC", "ETH")
+
+
+def settings_for(config: NodeConfig) -> ReportSettings:
+    """Specs, quote currency and position limits (a strategy's `max_inventory` lots) of a node."""
+    specs = {i.symbol: i.to_spec(config.venue.name) for i in config.instruments}
+    quotes = {next((q for q in _QUOTES if i.venue_symbol.upper().endswith(q)), "quote")
+              for i in config.instruments}
+    limits: dict[str, int] = {}
+    for strategy in config.strategies:
+        limit = strategy.params.get("max_inventory")
+        if isinstance(limit, int) and strategy.instrument in specs:
+            limits[strategy.instrument] = limit
+    return ReportSettings(specs, currency="/".join(sorted(quotes)), limits=limits)
+
+
+def journal_records(path: str | Path) -> Iterator[Any]:
+    """The typed records of a journal file that a report reads, in file order."""
+    for line in iter_journal(path):
+        if line["kind"] in RECORD_TYPES:
+            yield structure_record(line["kind"], line["data"])
+
+
+def write_report(report: Report, directory: Path, *, wall_seconds: float,
+                 config_text: str = "") -> Path:
+    """report.json (with the wall-time fields first) and the Parquet tables; returns the JSON."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    directory.mkdir(parents=True, exist_ok=True)
+    events = report.data["events"]
+    data = {"wall_seconds": round(wall_seconds, 3),
+            "events_per_s": round(events / wall_seconds, 1) if wall_seconds > 0 else None,
+            **report.data}
+    path = directory / "report.json"
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    for name, rows in report.tables.items():
+        table = pa.Table.from_pylist(rows) if rows else pa.table({})
+        pq.write_table(table, directory / f"{name}.parquet")
+    if config_text:
+        (directory / "config.toml").write_text(config_text)
+    return path
+
+
+def report_from_records(records: Iterable[Any], settings: ReportSettings, directory: Path, *,
+                        started: float, config_text: str = "") -> Path:
+    """Build and write; `started` is the perf_counter the wall time counts from."""
+    report = build_report(list(records), settings)
+    return write_report(report, directory, wall_seconds=time.perf_counter() - started,
+                        config_text=config_text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m supervision.report",
+                                description="Write a node's trading report from its journal.")
+    p.add_argument("journal", help="the node's journal, e.g. var/journal.jsonl")
+    p.add_argument("--report", required=True, metavar="DIR", help="where to write the report")
+    p.add_argument("--config", default="config/paper.toml",
+                   help="the node's config: instruments, limits (default: config/paper.toml)")
+    args = p.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        config = load_config(args.config, [])
+    except ConfigError as exc:
+        sys.stderr.write(f"error: {args.config}: {'; '.join(exc.problems)}\n")
+        return 2
+    if not isinstance(config, NodeConfig):
+        sys.stderr.write(f"error: {args.config} is not a node config\n")
+        return 2
+    if not Path(args.journal).is_file():
+        sys.stderr.write(f"error: {args.journal}: no such journal\n")
+        return 2
+    try:
+        records = list(journal_records(args.journal))
+        out = report_from_records(records, settings_for(config), Path(args.report),
+                                  started=started, config_text=Path(args.config).read_text())
+    except JournalError as exc:
+        sys.stderr.write(f"error: {args.journal}: {exc}\n")
+        return 2
+    except OSError as exc:
+        sys.stderr.write(f"error: cannot write the report to {args.report}: {exc}\n")
+        return 2
+    sys.stdout.write(f"wrote {out} and its tables ({len(records)} records)\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

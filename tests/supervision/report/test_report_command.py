@@ -1,0 +1,74 @@
+"""The report of a backtest run (`--report DIR`) and the one computed after the fact from the
+same records in a journal file (`python -m supervision.report`) are the same bytes but for the
+wall-time fields; every field is there on the shipped recording; the tables load."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from supervision.config.load import NodeConfig, load_config
+from supervision.node.backtest import main_backtest, run_backtest
+from supervision.report import WALL_FIELDS, main
+from tests.supervision.node.node_kit import write_journal
+
+CONFIG = "config/backtest.toml"
+TOP_LEVEL = ("events", "span_seconds", "orders", "fills", "fill_ratio", "reject_ratio", "volume",
+             "turnover", "per_day", "pnl", "max_drawdown", "sharpe", "sharpe_basis", "expectancy",
+             "round_trips", "hold_seconds", "inventory", "markout", "decomposition",
+             "fill_sanity", "latency_ms", "rejects", "risk_refusals", "why", "go_no_go")
+
+
+def _config(tmp: Path) -> NodeConfig:
+    config = load_config(CONFIG, [f"data.catalog_dir={tmp / 'catalog'}", "data.progress=off"])
+    assert isinstance(config, NodeConfig)
+    return config
+
+
+def _without_wall(path: Path) -> str:
+    data = json.loads(path.read_text())
+    for field in WALL_FIELDS:
+        assert field in data
+        del data[field]
+    return json.dumps(data, indent=2)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("run")
+    assert main_backtest(_config(tmp), "paper", stderr=io.StringIO(),
+                         report=str(tmp / "report")) == 0
+    return tmp
+
+
+def test_the_run_writes_every_field_and_the_tables(run_dir: Path) -> None:
+    data = json.loads((run_dir / "report" / "report.json").read_text())
+    assert tuple(k for k in data if k not in WALL_FIELDS) == TOP_LEVEL
+    assert data["fills"] > 0 and data["decomposition"]["residual"] == "0"
+    assert data["pnl"]["currency"] == "USDT"
+    assert all(data["markout"][h]["all"]["count"] > 0 for h in ("1s", "5s", "30s", "60s"))
+    fills = pq.read_table(run_dir / "report" / "fills.parquet")
+    assert fills.num_rows == data["fills"] and "markout_30s_bps" in fills.column_names
+    for table in ("orders", "equity", "inventory"):
+        assert pq.read_table(run_dir / "report" / f"{table}.parquet").num_rows > 0
+
+
+def test_the_journal_gives_the_same_report_as_the_run(run_dir: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    result = run_backtest(_config(run_dir))  # its catalog is built already
+    journal = tmp_path / "journal.jsonl"
+    write_journal(journal, *result.journal)
+    assert main([str(journal), "--config", CONFIG, "--report", str(tmp_path / "after")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert _without_wall(tmp_path / "after" / "report.json") == \
+        _without_wall(run_dir / "report" / "report.json")
+
+
+def test_a_missing_journal_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(tmp_path / "nope.jsonl"), "--report", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such journal" in err
