@@ -11,7 +11,9 @@ criteria. Written to DIR (created if missing):
 
 - `report.json`: the figures (docs/analytics.md lists every field). Same records, same bytes,
   but for the wall-time fields `WALL_FIELDS`.
-- `orders.parquet`, `fills.parquet` (with markouts), `equity.parquet`, `inventory.parquet`.
+- `report.html`: one self-contained page (plots embedded as PNG), `supervision.report_html`.
+- `orders.parquet`, `fills.parquet` (with markouts), `equity.parquet`, `inventory.parquet`,
+  `latency.parquet`.
 
 Exit codes: 0 written, 2 a user mistake (a journal or config that cannot be read, a DIR that
 cannot be written), one line on stderr.
@@ -79,6 +81,9 @@ def write_report(report: Report, directory: Path, *, wall_seconds: float,
         pq.write_table(table, directory / f"{name}.parquet")
     if config_text:
         (directory / "config.toml").write_text(config_text)
+    from supervision.report_html import render_html
+
+    (directory / "report.html").write_text(render_html(data, report.tables, config_text))
     return path
 
 

@@ -1,9 +1,10 @@
 """The README's test command is one script, `scripts/test`, and it installs what the tests need.
 
 The Quickstart promises that a machine with only Python and pip runs the suite. So the script
-installs the Debian packages behind `promtool`, `prometheus` and `alertmanager` when they are
-missing, then the Python test extras, then runs pytest; `.ci/run` runs that same command. The
-script is run here against a PATH of stand-ins that record what they were asked to do.
+installs the Debian packages behind `promtool`, `prometheus`, `alertmanager` and `chromium` when
+they are missing, then the Python test extras, then runs pytest; `.ci/run` runs that same
+command. The script is run here against a PATH of stand-ins that record what they were asked to
+do.
 """
 
 from __future__ import annotations
@@ -71,14 +72,15 @@ def test_on_a_fresh_machine_it_installs_the_packages_then_the_extras_then_runs_p
              for line in lines]
     assert calls == [
         "apt-get update -qq",
-        "apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager",
+        "apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager "
+        "chromium",
         "python -m pip install -q -e .[test]",
         "python -m pytest -q tests/supervision",
     ]
 
 
 def test_with_the_tools_present_nothing_is_installed_from_apt(tmp_path: Path) -> None:
-    present = ("promtool", "prometheus", "amtool", "prometheus-alertmanager")
+    present = ("promtool", "prometheus", "amtool", "prometheus-alertmanager", "chromium")
     env, log = fake_path(tmp_path, present=present)
     result = run_script(env)
     assert result.returncode == 0, result.stderr
@@ -87,7 +89,7 @@ def test_with_the_tools_present_nothing_is_installed_from_apt(tmp_path: Path) ->
 
 
 def test_only_the_missing_package_is_installed(tmp_path: Path) -> None:
-    env, log = fake_path(tmp_path, present=("promtool", "prometheus", "amtool"))
+    env, log = fake_path(tmp_path, present=("promtool", "prometheus", "amtool", "chromium"))
     assert run_script(env).returncode == 0
     installs = [line for line in log.read_text().splitlines() if " install -y" in line]
     assert len(installs) == 1 and installs[0].endswith("--no-install-recommends "

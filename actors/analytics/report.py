@@ -169,7 +169,8 @@ def _section(tape: Tape, settings: ReportSettings) -> tuple[dict[str, Any], dict
                 "fees": money(totals.fees)},
         "max_drawdown": money(max_dd),
         "sharpe": rounded(sharpe(equity, 60 * SECOND, 365 * 24 * 60), 4),
-        "sharpe_basis": "1-minute equity changes, annualized (525600 per year)",
+        "sharpe_basis": "1-minute equity changes, annualized (525600 a year); "
+                        "null under 30 minutes",
         "expectancy": trips["expectancy"],
         "round_trips": trips,
         "hold_seconds": trips.pop("hold"),
@@ -189,6 +190,8 @@ def _section(tape: Tape, settings: ReportSettings) -> tuple[dict[str, Any], dict
         "fills": _fill_rows(booked, tape, specs),
         "equity": [{"ns": at, "equity": money(v)} for at, v in equity],
         "inventory": inventory,
+        "latency": [{"kind": "order_ack", "ms": ns / 1e6} for ns in tape.ack_latency_ns]
+        + [{"kind": "cancel_ack", "ms": ns / 1e6} for ns in tape.cancel_latency_ns],
     }
     return data, tables
 
@@ -260,9 +263,10 @@ def _round_trips(booked: Sequence[FillRecord]) -> dict[str, Any]:
             open_at[name], pnl[name] = r.recv_ns, Decimal(0)
     results = [p for p, _ in closed]
     holds = [h for _, h in closed]
+    expectancy = (sum(results, Decimal(0)) / len(results)).quantize(_EXPECTANCY_QUANTUM) \
+        if results else None
     return {"count": len(closed),
-            "expectancy": money((sum(results, Decimal(0)) / len(results)).quantize(_EXPECTANCY_QUANTUM))
-            if results else None,
+            "expectancy": None if expectancy is None else money(expectancy),
             "win_rate": rounded(sum(1 for p in results if p > 0) / len(results))
             if results else None,
             "hold": {"median": rounded(percentile(holds, 50), 3),
@@ -307,11 +311,10 @@ def _fill_sanity(booked: Sequence[FillRecord], tape: Tape,
         if trade is not None and trade.price is not None:
             vs_trade[r.side.value].append(sign * (trade.price - r.price) / r.price * _BPS)
             through += sign * (trade.price - r.price) <= 0
-        order = tape.orders.get(_cid(tape, r))
-        quote = order.quote_at(r.price, r.recv_ns) if order is not None else None
+        quote = _quote(tape, r)
         if quote is not None:
-            ages.append((r.recv_ns - quote[0]) / SECOND)
-            size_share.append(r.qty / quote[1])
+            ages.append(quote[0])
+            size_share.append(quote[1])
     minutes = Counter((r.recv_ns - (tape.first_ns or 0)) // (60 * SECOND) for r in booked)
     span_min = tape.span_ns() / (60 * SECOND)
     side_runs = runs([r.side.value for r in booked])
@@ -333,6 +336,13 @@ def _fill_sanity(booked: Sequence[FillRecord], tape: Tape,
         "fills_per_minute": {"mean": rounded(len(booked) / span_min, 3) if span_min else None,
                              "max": max(minutes.values(), default=0)},
     }
+
+
+def _quote(tape: Tape, r: FillRecord) -> tuple[float, float] | None:
+    """(quote age in seconds, fill qty / quoted qty) of the price a fill filled at."""
+    order = tape.orders.get(_cid(tape, r))
+    quote = order.quote_at(r.price, r.recv_ns) if order is not None else None
+    return None if quote is None else ((r.recv_ns - quote[0]) / SECOND, r.qty / quote[1])
 
 
 def _cid(tape: Tape, record: FillRecord) -> str:
@@ -377,7 +387,7 @@ def _fill_rows(booked: Sequence[FillRecord], tape: Tape,
     rows = []
     for r in booked:
         sign = 1 if r.side is Side.BUY else -1
-        trade = tape.trades.get((r.instrument, r.fill_id))
+        trade, quote = tape.trades.get((r.instrument, r.fill_id)), _quote(tape, r)
         row: dict[str, Any] = {
             "fill_id": r.fill_id, "client_order_id": _cid(tape, r), "instrument": r.instrument,
             "strategy": r.strategy, "side": r.side.value, "recv_ns": r.recv_ns,
@@ -386,6 +396,8 @@ def _fill_rows(booked: Sequence[FillRecord], tape: Tape,
             "qty": float(r.qty * specs[r.instrument].lot_step), "fee": money(r.fee),
             "mid_x2": r.mid_x2, "trade_price_ticks": None if trade is None else trade.price,
             "spread_capture": None if r.spread_capture is None else money(r.spread_capture),
+            "quote_age_s": None if quote is None else rounded(quote[0], 6),
+            "size_vs_quote": None if quote is None else rounded(quote[1], 6),
         }
         for h in HORIZONS_S:
             mid = r.markout_mid_x2.get(h * SECOND)

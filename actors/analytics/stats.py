@@ -60,9 +60,10 @@ def runs(sides: Sequence[str]) -> list[int]:
 
 
 def sharpe(equity: Sequence[tuple[int, Decimal]], bucket_ns: int,
-           periods_per_year: float) -> float | None:
+           periods_per_year: float, min_buckets: int = 30) -> float | None:
     """Annualized Sharpe ratio of equity changes over fixed buckets (the last equity in each
-    bucket, carried over empty ones); None with fewer than two changes or no variation."""
+    bucket, carried over empty ones); None with fewer than `min_buckets` changes (a handful of
+    minutes annualized is noise, not a ratio) or no variation."""
     if len(equity) < 2:
         return None
     start = equity[0][0]
@@ -75,7 +76,7 @@ def sharpe(equity: Sequence[tuple[int, Decimal]], bucket_ns: int,
         current = closes.get(bucket, current)
         series.append(float(current))
     changes = [b - a for a, b in zip([0.0, *series], series, strict=False)]
-    if len(changes) < 2:
+    if len(changes) < max(2, min_buckets):
         return None
     mu = math.fsum(changes) / len(changes)
     var = math.fsum((c - mu) ** 2 for c in changes) / (len(changes) - 1)
