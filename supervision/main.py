@@ -53,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="send real orders (live profile only; needs --confirm-live YES)")
     p.add_argument("--confirm-live", default=None, metavar="YES")
     p.add_argument("--report", default=None, metavar="DIR",
-                   help="write the report here: a backtest's trading report (report.json, "
-                        "Parquet tables; docs/analytics.md), an experiment's report and plot")
+                   help="write the trading report here when the run ends (report.json, "
+                        "report.html, Parquet tables; docs/analytics.md); an experiment's "
+                        "report and plot")
     p.add_argument("--repl", action="store_true",
                    help="run the node behind an actor-introspection console (docs/repl.md); "
                         "leaving the console stops the node")
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_with_repl([a for a in given if a != "--repl"], config)
     from supervision.node.run import run_node
 
-    return run_node(config, decision, duration=args.duration)
+    return run_node(config, decision, duration=args.duration, report=args.report)
 
 
 def _experiment(config: ExperimentConfig, report_dir: str | None) -> int:

@@ -3,9 +3,12 @@
     python -m supervision.report var/journal.jsonl --report out/            # config/paper.toml
     python -m supervision.report var/journal.jsonl --config config/live.toml --report out/
 
-The same code writes the report of a run given `--report DIR` (`python -m supervision.main
-CONFIG --report DIR`): the records are the journal's, structured back into the node's typed
-records, and `actors.analytics.build_report` computes every figure. The config gives what the
+A journal holds every run of its node; the report is of the last run (from its `NodeStarted`),
+or of all of them with `--all-runs`. The same code writes the report of a run given
+`--report DIR` (`python -m supervision.main CONFIG --report DIR`: a backtest from the records
+it journaled in memory, a paper or live node from its own journal once flushed at the stop).
+The records are the journal's, structured back into the node's typed records, and
+`actors.analytics.build_report` computes every figure. The config gives what the
 journal does not hold: the instruments' ticks and lots, position limits, the acceptance
 criteria. Written to DIR (created if missing):
 
@@ -31,11 +34,12 @@ from typing import Any
 
 from actors.analytics import Report, ReportSettings, build_report
 from actors.recovery import RECORD_TYPES, structure_record
-from protocols.journal import JournalError
+from protocols.journal import JournalError, NodeStarted
 from supervision.config.load import ConfigError, NodeConfig, load_config
 from supervision.node.journal import iter_journal
 
-__all__ = ["WALL_FIELDS", "journal_records", "main", "settings_for", "write_report"]
+__all__ = ["WALL_FIELDS", "journal_records", "last_run", "main", "report_journal",
+           "settings_for", "write_report"]
 
 WALL_FIELDS = ("wall_seconds", "events_per_s")
 """The only fields of report.json that differ between two runs over the same config and data."""
@@ -61,6 +65,28 @@ def journal_records(path: str | Path) -> Iterator[Any]:
     for line in iter_journal(path):
         if line["kind"] in RECORD_TYPES:
             yield structure_record(line["kind"], line["data"])
+
+
+def last_run(records: Iterable[Any]) -> list[Any]:
+    """The records from the last `NodeStarted` on: a node appends every run to one journal,
+    and a run's report is about that run (the simulated venue restarts empty)."""
+    out: list[Any] = []
+    for record in records:
+        if isinstance(record, NodeStarted):
+            out = []
+        out.append(record)
+    return out
+
+
+def report_journal(journal: Path, config: NodeConfig, directory: Path, *, started: float,
+                   every_run: bool = False, config_text: str = "") -> tuple[Path, int]:
+    """The report of a journal's last run (or of all of them): the path and records read."""
+    records = list(journal_records(journal))
+    if not every_run:
+        records = last_run(records)
+    out = report_from_records(records, settings_for(config), directory, started=started,
+                              config_text=config_text)
+    return out, len(records)
 
 
 def write_report(report: Report, directory: Path, *, wall_seconds: float,
@@ -102,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--report", required=True, metavar="DIR", help="where to write the report")
     p.add_argument("--config", default="config/paper.toml",
                    help="the node's config: instruments, limits (default: config/paper.toml)")
+    p.add_argument("--all-runs", action="store_true",
+                   help="report every run in the journal (default: the last one)")
     args = p.parse_args(argv)
     started = time.perf_counter()
     try:
@@ -116,16 +144,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: {args.journal}: no such journal\n")
         return 2
     try:
-        records = list(journal_records(args.journal))
-        out = report_from_records(records, settings_for(config), Path(args.report),
-                                  started=started, config_text=Path(args.config).read_text())
+        out, count = report_journal(Path(args.journal), config, Path(args.report),
+                                    started=started, every_run=args.all_runs,
+                                    config_text=Path(args.config).read_text())
     except JournalError as exc:
         sys.stderr.write(f"error: {args.journal}: {exc}\n")
         return 2
     except OSError as exc:
         sys.stderr.write(f"error: cannot write the report to {args.report}: {exc}\n")
         return 2
-    sys.stdout.write(f"wrote {out} and its tables ({len(records)} records)\n")
+    sys.stdout.write(f"wrote {out} and its tables ({count} records)\n")
     return 0
 
 

@@ -113,7 +113,8 @@ def _version() -> str:
         return "0+unknown"
 
 
-def run_node(config: NodeConfig, decision: ModeDecision, *, duration: float | None) -> int:
+def run_node(config: NodeConfig, decision: ModeDecision, *, duration: float | None,
+             report: str | None = None) -> int:
     if not STOP.installed:  # `python -m supervision.main` installed it first thing
         STOP.install()
     CONSOLE.guard_stdout()
@@ -136,9 +137,28 @@ def run_node(config: NodeConfig, decision: ModeDecision, *, duration: float | No
         sys.stderr.write(f"error: {exc}\n")
         return 2
     try:
-        return _run_locked(config, decision, duration, journal_path)
+        code = _run_locked(config, decision, duration, journal_path)
     finally:
         release_all(locks)
+    if report is not None and code != 2:
+        code = _report(config, journal_path, Path(report)) or code
+    return code
+
+
+def _report(config: NodeConfig, journal_path: Path, directory: Path) -> int:
+    """The run's trading report from its journal, flushed at the stop (`supervision.report`)."""
+    from supervision.config.load import redacted
+    from supervision.report import report_journal
+
+    started = time.perf_counter()
+    try:
+        out, _ = report_journal(journal_path, config, directory, started=started,
+                                config_text=redacted(config))
+    except (JournalError, OSError) as exc:
+        sys.stderr.write(f"error: cannot write the report to {directory}: {exc}\n")
+        return 2
+    print(f"report: {out}", flush=True)
+    return 0
 
 
 def _run_locked(config: NodeConfig, decision: ModeDecision, duration: float | None,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -16,6 +18,7 @@ from supervision.node.backtest import main_backtest, run_backtest
 from supervision.report import WALL_FIELDS, main
 from tests.supervision.node.node_kit import write_journal
 
+ROOT = Path(__file__).resolve().parents[3]
 CONFIG = "config/backtest.toml"
 TOP_LEVEL = ("events", "span_seconds", "orders", "fills", "fill_ratio", "reject_ratio", "volume",
              "turnover", "per_day", "pnl", "max_drawdown", "sharpe", "sharpe_basis", "expectancy",
@@ -72,3 +75,25 @@ def test_a_missing_journal_is_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert main([str(tmp_path / "nope.jsonl"), "--report", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no such journal" in err
+
+
+def test_a_paper_node_writes_the_report_its_journal_gives(tmp_path: Path) -> None:
+    """The paper node as an operator runs it: its own report (from its journal, flushed at the
+    stop) and the one computed from the journal afterwards agree byte for byte."""
+    journal = tmp_path / "journal.jsonl"
+    sets = [f"journal.path={journal}", "control.enabled=false", "market.speed=20",
+            f"node.lock_dir={tmp_path / 'locks'}"]
+    run = subprocess.run(
+        [sys.executable, "-m", "supervision.main", "config/paper.toml",
+         *(arg for value in sets for arg in ("--set", value)), "--duration", "4",
+         "--report", str(tmp_path / "run")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert f"report: {tmp_path / 'run' / 'report.json'}" in run.stdout
+    after = subprocess.run(
+        [sys.executable, "-m", "supervision.report", str(journal), "--report",
+         str(tmp_path / "after")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert after.returncode == 0, after.stderr
+    ours = _without_wall(tmp_path / "run" / "report.json")
+    assert ours == _without_wall(tmp_path / "after" / "report.json")
+    assert json.loads(ours)["orders"]["new"] > 0
