@@ -38,8 +38,8 @@ from protocols.journal import JournalError, NodeStarted
 from supervision.config.load import ConfigError, NodeConfig, load_config
 from supervision.node.journal import iter_journal
 
-__all__ = ["WALL_FIELDS", "journal_records", "last_run", "main", "report_journal",
-           "settings_for", "write_report"]
+__all__ = ["WALL_FIELDS", "journal_records", "last_run", "main", "quote_currency",
+           "report_journal", "settings_for", "write_report"]
 
 WALL_FIELDS = ("wall_seconds", "events_per_s")
 """The only fields of report.json that differ between two runs over the same config and data."""
@@ -47,17 +47,23 @@ WALL_FIELDS = ("wall_seconds", "events_per_s")
 _QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "USD", "EUR", "BTC", "ETH")
 
 
+def quote_currency(config: NodeConfig) -> str:
+    """The currency PnL is in: the quote asset ending the instruments' symbols ("USDT" for
+    BTCUSDT); "quote" when a symbol ends in none we know; several joined by "/"."""
+    quotes = {next((q for q in _QUOTES if i.venue_symbol.upper().endswith(q)), "quote")
+              for i in config.instruments}
+    return "/".join(sorted(quotes)) or "quote"
+
+
 def settings_for(config: NodeConfig) -> ReportSettings:
     """Specs, quote currency and position limits (a strategy's `max_inventory` lots) of a node."""
     specs = {i.symbol: i.to_spec(config.venue.name) for i in config.instruments}
-    quotes = {next((q for q in _QUOTES if i.venue_symbol.upper().endswith(q)), "quote")
-              for i in config.instruments}
     limits: dict[str, int] = {}
     for strategy in config.strategies:
         limit = strategy.params.get("max_inventory")
         if isinstance(limit, int) and strategy.instrument in specs:
             limits[strategy.instrument] = limit
-    return ReportSettings(specs, currency="/".join(sorted(quotes)), limits=limits)
+    return ReportSettings(specs, currency=quote_currency(config), limits=limits)
 
 
 def journal_records(path: str | Path) -> Iterator[Any]:

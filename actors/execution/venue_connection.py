@@ -47,6 +47,7 @@ counted if the transport does not take them either.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Mapping
 from decimal import Decimal
@@ -80,8 +81,17 @@ from protocols.orders import (
     Reject,
     VenueReport,
 )
-from protocols.portfolio import VenuePositions
+from protocols.portfolio import OwnFill, VenuePositions
 from protocols.venue_state import CancelAllOrders, RequestAccepted, SendActions, VenueReconciled
+
+# Fills at INFO (a trader wants each one; the paper node shows them), orders at DEBUG (a market
+# maker sends several a second: --log-level DEBUG shows them).
+log = logging.getLogger("troupe.orders")
+
+
+def _plain(value: Decimal) -> str:
+    """0.0001, not 0.00010000 or 1E-4."""
+    return format(value.normalize(), "f") if value else "0"
 
 __all__ = ["ConnectionConfig", "GetVenueState", "VenueConnection", "VenuePeers"]
 
@@ -203,6 +213,8 @@ class VenueConnection(Behaviour):
                 self._echo(Reported(_shadow_ack(sent.intent, now)), now, ctx)
                 continue
             ctx.count("troupe_orders_sent_total", venue=self.venue, kind=sent.kind)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s: %s %s", self.venue, sent.kind, sent.intent)
             if sent.tick_to_trade_ns is not None and sent.kind != "cancel":
                 ctx.observe("troupe_tick_to_trade_seconds", sent.tick_to_trade_ns / SECOND)
         if observe:
@@ -312,12 +324,22 @@ class VenueConnection(Behaviour):
         else:
             ctx.count("troupe_venue_unowned_reports_total", venue=self.venue,
                       kind=type(report).__name__)
-        if routed.own_fill is not None and self.peers.portfolio is not None:
-            ctx.tell(self.peers.portfolio, routed.own_fill)
+        if routed.own_fill is not None:
+            self._log_fill(routed.own_fill)
+            if self.peers.portfolio is not None:
+                ctx.tell(self.peers.portfolio, routed.own_fill)
         if self.peers.journal is not None:
             ctx.tell(self.peers.journal, routed.report)
             if routed.own_fill is not None:  # side, instrument, strategy and mid, for reports
                 ctx.tell(self.peers.journal, routed.own_fill)
+
+    def _log_fill(self, fill: OwnFill) -> None:
+        spec = self.config.instruments.get(fill.instrument)
+        if spec is None or not log.isEnabledFor(logging.INFO):
+            return
+        log.info("fill %s %s %s @ %s (%s, fee %s) %s", fill.instrument, fill.side.value,
+                 _plain(fill.qty * spec.lot_step), _plain(fill.price * spec.tick_size),
+                 fill.liquidity.value, _plain(fill.fee), fill.client_order_id)
 
     def _on_timeout(self, intent: Intent, now: int, ctx: Context) -> None:
         kind = "cancel" if isinstance(intent, CancelIntent) else (

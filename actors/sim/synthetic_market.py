@@ -231,7 +231,11 @@ class RandomWalkBooks:
     one tick higher, eating the best ask if it stood there; down: the mirror) or rewrites one to
     three levels within `levels` ticks of the touch (a new quantity, or a deletion that may
     widen the spread). Sometimes a trade prints at the touch and takes its quantity out of the
-    level. A side never empties, the book is never crossed, and a side that grows past its cap
+    level; with `p_sweep`, such a market order is larger: it takes every level within a random
+    1..`sweep_ticks` of the touch (one trade each) and part of the next, so quotes resting near
+    the touch are traded through (a market that fills a market maker now and then, not only
+    moves under it). A side
+    never empties, the book is never crossed, and a side that grows past its cap
     (twice `levels`, or its initial size if larger) loses its worst levels.
 
     Each step returns the messages in venue order: the trade (if any), then one `DepthDiff`
@@ -250,10 +254,14 @@ class RandomWalkBooks:
         p_trade: float = 0.2,
         step_ms: int = 1,
         time_ms: int = 0,
+        p_sweep: float = 0.0,
+        sweep_ticks: int = 1,
     ) -> None:
-        if levels < 1 or max_qty < 1 or step_ms < 0:
-            raise ValueError("levels and max_qty must be at least 1, step_ms non-negative")
+        if levels < 1 or max_qty < 1 or step_ms < 0 or sweep_ticks < 1:
+            raise ValueError("levels, max_qty and sweep_ticks must be at least 1, step_ms "
+                             "non-negative")
         self.levels, self.p_move, self.p_trade = levels, p_move, p_trade
+        self.p_sweep, self.sweep_ticks = p_sweep, sweep_ticks
         self.step_ms, self.time_ms = step_ms, time_ms
         self._rng = rng
         self._walks: dict[str, _Walk] = {}
@@ -284,12 +292,14 @@ class RandomWalkBooks:
         max_qty: int | None = None,
         p_move: float = 0.3,
         p_trade: float = 0.2,
+        p_sweep: float = 0.0,
+        sweep_ticks: int = 1,
     ) -> RandomWalkBooks:
         """Go on from a given book (ticks, lots): the first diff has U = last_update_id + 1, the
         first trade id is last_trade_id + 1, event times start after `time_ms`. `max_qty`
         defaults to twice the median quantity of the given levels, to keep the book's scale."""
         walks = cls([], levels, rng, max_qty=1, p_move=p_move, p_trade=p_trade,
-                    step_ms=step_ms, time_ms=time_ms)
+                    step_ms=step_ms, time_ms=time_ms, p_sweep=p_sweep, sweep_ticks=sweep_ticks)
         walks.continue_instrument(symbol, bids, asks, last_update_id, last_trade_id, tick, lot,
                                   time_ms=time_ms, max_qty=max_qty)
         return walks
@@ -355,7 +365,12 @@ class RandomWalkBooks:
             for _ in range(rng.randint(1, 3)):
                 self._update(walk, rng.random() < 0.5, bid_changes, ask_changes)
         if rng.random() < self.p_trade:
-            out.append(self._trade(walk, rng.random() < 0.5, bid_changes, ask_changes))
+            buy = rng.random() < 0.5
+            # Drawn only when sweeps are on, so a walk without them replays as it always did.
+            if self.p_sweep and rng.random() < self.p_sweep:
+                out.extend(self._sweep(walk, buy, bid_changes, ask_changes))
+            else:
+                out.append(self._trade(walk, buy, bid_changes, ask_changes))
         self._trim(walk, bid_changes, ask_changes)
         first = walk.last_update_id + 1
         walk.last_update_id += len(bid_changes) + len(ask_changes)
@@ -430,6 +445,33 @@ class RandomWalkBooks:
         walk.last_trade_id += 1
         return Trade(walk.symbol, walk.last_trade_id, price * walk.tick, qty * walk.lot,
                      self.time_ms, self.time_ms, buyer_is_maker=not buy)
+
+    def _sweep(self, walk: _Walk, buy: bool, bids: dict[int, int],
+               asks: dict[int, int]) -> list[Trade]:
+        """A market order through the touch: every level within a random 1..`sweep_ticks` of it,
+        one trade per level, then part of the next level (a side keeps at least one level).
+        Liquidity follows the price, as after a real sweep: a new level joins the other side
+        one tick from the new touch, so the spread closes again and the mid has jumped."""
+        side = walk.asks if buy else walk.bids
+        touch = walk.best_ask if buy else walk.best_bid
+        reach = self._rng.randint(1, self.sweep_ticks)
+        trades = []
+        for price in sorted(side, reverse=not buy):
+            if len(side) < 2 or abs(price - touch) >= reach:
+                break
+            taken = side[price]
+            self._set(walk, not buy, price, 0, asks if buy else bids)
+            walk.last_trade_id += 1
+            trades.append(Trade(walk.symbol, walk.last_trade_id, price * walk.tick,
+                                taken * walk.lot, self.time_ms, self.time_ms,
+                                buyer_is_maker=not buy))
+        trades.append(self._trade(walk, buy, bids, asks))
+        qty = self._rng.randint(1, walk.max_qty)
+        if buy:
+            self._set(walk, True, walk.best_ask - 1, qty, bids)
+        else:
+            self._set(walk, False, walk.best_bid + 1, qty, asks)
+        return trades
 
     def _trim(self, walk: _Walk, bids: dict[int, int], asks: dict[int, int]) -> None:
         """Bound each side: past its cap, the worst levels go (down to `levels` or the cap's

@@ -24,6 +24,7 @@ working tree.
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 import sys
@@ -75,7 +76,9 @@ _TREE_CHECK_S = 0.1  # how often the run loop looks for a tree that gave up
 
 class NodeMetrics(PrometheusMetrics):
     """The node's sink, plus exact in-process percentiles of the order-path latencies for the
-    status line and the summary (Prometheus buckets are too coarse to print a p99 from)."""
+    status line and the summary (Prometheus buckets are too coarse to print a p99 from): since
+    start, and over the current window, which the status line closes each time it prints
+    (`next_window`), so its percentiles move with the market instead of freezing."""
 
     TRACKED = ("troupe_tick_to_trade_seconds", "troupe_order_ack_seconds",
                "troupe_cancel_ack_seconds")
@@ -83,27 +86,34 @@ class NodeMetrics(PrometheusMetrics):
     def __init__(self) -> None:
         super().__init__()
         self._hdr = {name: HdrHistogram(1, 60 * SECOND, 3) for name in self.TRACKED}
+        self._window = {name: HdrHistogram(1, 60 * SECOND, 3) for name in self.TRACKED}
 
     def observe(self, actor: str, metric: str, value: Any, labels: dict[str, str]) -> None:
         super().observe(actor, metric, value, labels)
         histogram = self._hdr.get(metric)
         if histogram is not None:
-            histogram.record_value(min(max(1, int(float(value) * SECOND)), 60 * SECOND))
+            ns = min(max(1, int(float(value) * SECOND)), 60 * SECOND)
+            histogram.record_value(ns)
+            self._window[metric].record_value(ns)
 
     def reset_quantiles(self) -> None:
         """Forget the recorded latencies (a benchmark's warm-up)."""
-        for histogram in self._hdr.values():
+        for histogram in (*self._hdr.values(), *self._window.values()):
             histogram.reset()
 
     def count_of(self, metric: str) -> int:
         histogram = self._hdr.get(metric)
         return 0 if histogram is None else int(histogram.get_total_count())
 
-    def quantile(self, metric: str, q: float) -> float | None:
-        histogram = self._hdr.get(metric)
+    def quantile(self, metric: str, q: float, *, window: bool = False) -> float | None:
+        histogram = (self._window if window else self._hdr).get(metric)
         if histogram is None or histogram.get_total_count() == 0:
             return None
         return float(histogram.get_value_at_percentile(q * 100)) / SECOND
+
+    def next_window(self) -> None:
+        for histogram in self._window.values():
+            histogram.reset()
 
 
 def _version() -> str:
@@ -196,6 +206,7 @@ class RunningNode:
     port: int | None
     started: float
     repl: Any = None
+    stopped: str = ""  # what the shutdown did, for the summary
 
 
 async def open_node(config: NodeConfig, decision: ModeDecision, recovered: Any,
@@ -231,7 +242,7 @@ async def open_node(config: NodeConfig, decision: ModeDecision, recovered: Any,
 
 async def close_node(config: NodeConfig, running: RunningNode, reason: str) -> None:
     """The graceful shutdown of the module docstring, then the control plane stops."""
-    await _shutdown(config, running.node, reason)
+    running.stopped = await _shutdown(config, running.node, reason)
     if running.repl is not None:
         running.repl.close()
     if running.plane is not None:
@@ -243,6 +254,9 @@ async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | N
     STOP.attach()
     say = CONSOLE.say
     say(f"troupe node {config.node.name!r}: {decision.notice}")
+    fills = logging.getLogger("troupe.orders")
+    if fills.getEffectiveLevel() > logging.INFO:  # a trader sees each fill; --log-level DEBUG
+        fills.setLevel(logging.INFO)              # adds every order sent
     if recovered is not None:
         for note in recovered.notes:
             say(f"journal: {note}")
@@ -263,7 +277,7 @@ async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | N
         reason = await _run_until_stop(config, running.node, duration, running.started)
         await close_node(config, running, reason)
         nursery.cancel_scope.cancel()
-    say(summary(running.node, time.monotonic() - running.started))
+    say(summary(running.node, time.monotonic() - running.started, running.stopped))
     return 0 if running.node.failsafe.failure is None else EXIT_TREE_GAVE_UP
 
 
@@ -316,6 +330,7 @@ async def _run_until_stop(config: NodeConfig, node: Node, duration: float | None
     interval = config.node.status_interval_s
     deadline = math.inf if duration is None else trio.current_time() + duration
     next_status = trio.current_time() + interval
+    notices = MarketNotices()
     while True:
         with trio.move_on_at(min(deadline, next_status, trio.current_time() + _TREE_CHECK_S)):
             name = await STOP.wait()
@@ -324,6 +339,8 @@ async def _run_until_stop(config: NodeConfig, node: Node, duration: float | None
         if node.failsafe.failure is not None:
             CONSOLE.say(f"stopping: {node.failsafe.failure}")
             return f"tree gave up: {node.failsafe.failure}"
+        for notice in notices.check(node):
+            CONSOLE.say(notice)
         if trio.current_time() >= deadline:
             return "duration"
         if trio.current_time() >= next_status:
@@ -331,7 +348,8 @@ async def _run_until_stop(config: NodeConfig, node: Node, duration: float | None
             next_status += interval
 
 
-async def _shutdown(config: NodeConfig, node: Node, reason: str) -> None:
+async def _shutdown(config: NodeConfig, node: Node, reason: str) -> str:
+    """The stop of the module docstring; returns what it did, for the summary."""
     host = node.host
     strategies = host.existing_cell("node/strategies")
     if strategies is not None:
@@ -345,6 +363,10 @@ async def _shutdown(config: NodeConfig, node: Node, reason: str) -> None:
     if left:
         CONSOLE.say(f"shutdown: {len(left)} order(s) still open after "
                     f"{config.shutdown.cancel_timeout_s}s: {', '.join(left[:5])}")
+        orders = f"{len(left)} order(s) still open after the cancel timeout"
+    else:
+        orders = "open orders cancelled (none left open)"
+    journal = "journal not flushed (no writer)"
     if node.root is not None:
         await trio.to_thread.run_sync(host.stop, node.root)
     if node.monitor is not None:
@@ -353,11 +375,18 @@ async def _shutdown(config: NodeConfig, node: Node, reason: str) -> None:
     if node.journal is not None and writer is not None:
         node.journal.tell(NodeStopped(reason))
         try:
-            await trio.to_thread.run_sync(lambda: host.ask(writer, Flush(), timeout=5.0))
+            flushed = await trio.to_thread.run_sync(
+                lambda: host.ask(writer, Flush(), timeout=5.0))
+            journal = (f"journal flushed ({config.journal.path} to seq {flushed.seq})"
+                       if getattr(flushed, "healthy", False) else
+                       f"journal NOT fully flushed: {getattr(flushed, 'backlog', '?')} "
+                       "record(s) still in memory")
         except Exception as exc:  # the flush failed: say so, the node still stops
             CONSOLE.say(f"shutdown: journal flush failed: {exc}")
+            journal = f"journal flush failed ({exc})"
     if node.journal_root is not None:
         await trio.to_thread.run_sync(host.stop, node.journal_root)
+    return f"{orders}; {journal}"
 
 
 def _open_orders(node: Node) -> list[str]:
@@ -369,9 +398,18 @@ def _open_orders(node: Node) -> list[str]:
 
 # -- status ----------------------------------------------------------------------------------
 
+BEHIND_S = 1.0  # the replay this late (seconds) is falling behind the feed; caught up under half
+
 
 def _money(value: Decimal | None) -> str:
-    return f"{value or 0:+.2f}"
+    """Four decimals, signed, never `-0.0000` (a tiny loss shows as one, not as zero)."""
+    text = f"{value or 0:+.4f}"
+    return "0.0000" if text in ("+0.0000", "-0.0000") else text
+
+
+def _plain(value: Decimal | int) -> str:
+    """A fee as people write it: 0.0006168597, not 0.00061685970000."""
+    return format(Decimal(value).normalize(), "f") if value else "0"  # as the fill lines
 
 
 def _position(node: Node) -> str:
@@ -382,30 +420,80 @@ def _position(node: Node) -> str:
     for p in snap.positions:
         if p.qty:
             spec = node.specs.get(p.instrument)
-            size = p.qty * spec.lot_step if spec is not None else p.qty
-            parts.append(f"{p.instrument} {size:+}")
+            size = _plain(p.qty * spec.lot_step) if spec is not None else str(p.qty)
+            parts.append(f"{p.instrument} {'+' if p.qty > 0 else ''}{size}")
     return ", ".join(parts) or "flat"
 
 
-def _ttt_p99(node: Node) -> str:
+def _by_label(metrics: Any, metric: str, label: str) -> dict[str, int]:
+    counters = getattr(metrics, "counters", None)  # a property of the node's sinks
+    totals: dict[str, int] = {}
+    for (_, name, labels), value in (counters() if callable(counters) else counters or {}).items():
+        if name == metric:
+            key = dict(labels).get(label, "")
+            totals[key] = totals.get(key, 0) + int(value)
+    return totals
+
+
+def _gauge(metrics: Any, metric: str) -> float | None:
+    values = [v for (_, name, _), v in getattr(metrics, "gauges", {}).items() if name == metric]
+    return max(values) if values else None
+
+
+def _p99(node: Node, metric: str, *, window: bool) -> str:
     quantile = getattr(node.host.metrics, "quantile", None)
-    if quantile is None:
+    value = None if quantile is None else quantile(metric, 0.99, window=window)
+    if value is None:
         return "-"
-    value = quantile("troupe_tick_to_trade_seconds", 0.99)
-    return "-" if value is None else f"{value * 1e6:.0f}us"
+    return f"{value * 1e3:.1f}ms" if value >= 1e-3 else f"{value * 1e6:.0f}us"
+
+
+def _orders(node: Node) -> str:
+    """Every request sent, split so the parts add up, and what the venue answered."""
+    metrics = node.host.metrics
+    if node.mode is Mode.OBSERVE:
+        return f"observed {int(metrics.total('troupe_orders_observed_total'))} (nothing sent)"
+    kinds = _by_label(metrics, "troupe_orders_sent_total", "kind")
+    new, replace, cancel = (kinds.get(k, 0) for k in ("new", "replace", "cancel"))
+    return (f"sent {new + replace + cancel} = {new} new + {replace} replace + {cancel} cancel; "
+            f"acked {int(metrics.total('troupe_orders_acked_total'))}, rejected "
+            f"{int(metrics.total('troupe_orders_rejected_total'))}, cancelled "
+            f"{int(metrics.total('troupe_orders_cancelled_total'))}")
+
+
+def _currency(node: Node) -> str:
+    from supervision.report import quote_currency
+
+    return quote_currency(node.config)
+
+
+def _pnl(node: Node) -> tuple[str, str]:
+    """(total with currency, its parts)."""
+    snap, currency = node.view.portfolio, _currency(node)
+    if snap is None:
+        return f"0.0000 {currency}", "no fills yet"
+    fees = sum((p.fees for p in snap.positions), Decimal(0))
+    total = f"{_money(snap.realized_pnl + snap.unrealized_pnl)} {currency}"
+    return total, (f"realized {_money(snap.realized_pnl)} (fees of {_plain(fees)} paid "
+                   f"included), unrealized {_money(snap.unrealized_pnl)}")
 
 
 def status_line(node: Node, elapsed: float) -> str:
+    """One line every `node.status_interval_s`; its latency percentiles are over the interval
+    since the previous line (the window is closed here)."""
     view, metrics = node.view, node.host.metrics
-    snap = view.portfolio
-    pnl = None if snap is None else snap.realized_pnl + snap.unrealized_pnl
     books = "synced" if all(b.synced for b in view.books.values()) else "syncing"
-    sent = int(metrics.total("troupe_orders_sent_total"))
-    observed = int(metrics.total("troupe_orders_observed_total"))
-    orders = f"sent={sent}" if node.mode is not Mode.OBSERVE else f"observed={observed}"
-    line = (f"t={elapsed:6.1f}s state={view.state.name} md={books} pnl={_money(pnl)} "
-            f"pos={_position(node)} orders: {orders} open={len(_open_orders(node))} "
-            f"fills={int(metrics.total('troupe_fills_total'))} ttt_p99={_ttt_p99(node)}")
+    line = (f"t={elapsed:6.1f}s state={view.state.name} md={books} pnl={_pnl(node)[0]} "
+            f"pos={_position(node)} open={len(_open_orders(node))} | {_orders(node)} | "
+            f"fills {int(metrics.total('troupe_fills_total'))} | p99 this window: "
+            f"tick-to-trade {_p99(node, 'troupe_tick_to_trade_seconds', window=True)}, "
+            f"ack {_p99(node, 'troupe_order_ack_seconds', window=True)}")
+    next_window = getattr(metrics, "next_window", None)
+    if next_window is not None:
+        next_window()
+    lag = _gauge(metrics, "troupe_replay_lag_seconds")
+    if lag is not None and lag > BEHIND_S:
+        line += f" BEHIND FEED {lag:.1f}s"
     if view.halts:
         line += " HALTED " + ", ".join(f"{i} ({why})" for i, why in sorted(view.halts.items()))
     if not view.journal_healthy:
@@ -413,18 +501,45 @@ def status_line(node: Node, elapsed: float) -> str:
     return line
 
 
-def summary(node: Node, elapsed: float) -> str:
-    view, metrics = node.view, node.host.metrics
-    snap = view.portfolio
+@attrs.define
+class MarketNotices:
+    """Lines the run loop prints once when the market changes under the node: the recording
+    ended and synthetic books took over; the node fell behind the feed, or caught up."""
+
+    synthetic: bool = False
+    behind: bool = False
+
+    def check(self, node: Node) -> list[str]:
+        metrics, out = node.host.metrics, []
+        if not self.synthetic and metrics.total("troupe_continuing_started_total") > 0:
+            self.synthetic = True
+            out.append("market: the recording ended; continuing on synthetic books (a random "
+                       "walk from the last book, whose market orders sometimes trade through "
+                       "the touch)")
+        lag = _gauge(metrics, "troupe_replay_lag_seconds")
+        if lag is not None and not self.behind and lag > BEHIND_S:
+            self.behind = True
+            out.append(f"market: falling behind the feed: events are handled {lag:.1f}s after "
+                       "they are due (the machine is too slow for market.speed)")
+        elif lag is not None and self.behind and lag < BEHIND_S / 2:
+            self.behind = False
+            out.append("market: caught up with the feed")
+        return out
+
+
+def summary(node: Node, elapsed: float, stopped: str = "") -> str:
+    metrics = node.host.metrics
     restarts = sum(1 for _ in node.host.log.records(kind="restart"))
+    total, parts = _pnl(node)
     lines = [f"summary after {elapsed:.1f}s ({node.mode.value} mode):",
-             f"  state {view.state.name}; orders sent "
-             f"{int(metrics.total('troupe_orders_sent_total'))}, acked "
-             f"{int(metrics.total('troupe_orders_acked_total'))}, rejected "
-             f"{int(metrics.total('troupe_orders_rejected_total'))}, fills "
+             f"  state {node.view.state.name}; {_orders(node)}; fills "
              f"{int(metrics.total('troupe_fills_total'))}",
-             f"  pnl realized {_money(None if snap is None else snap.realized_pnl)}, "
-             f"unrealized {_money(None if snap is None else snap.unrealized_pnl)}; "
-             f"position {_position(node)}; tick-to-trade p99 {_ttt_p99(node)}",
+             f"  pnl {total}: {parts}; position {_position(node)}",
+             f"  p99 since start: tick-to-trade "
+             f"{_p99(node, 'troupe_tick_to_trade_seconds', window=False)}, order ack "
+             f"{_p99(node, 'troupe_order_ack_seconds', window=False)}, cancel ack "
+             f"{_p99(node, 'troupe_cancel_ack_seconds', window=False)}",
              f"  restarts {restarts}; journal {node.config.journal.path}"]
+    if stopped:
+        lines.append(f"  stop: {stopped}")
     return "\n".join(lines)

@@ -21,7 +21,8 @@ plain recording cannot, and only counts it.
 
 Metrics (besides the replay's): troupe_synthetic_steps_total, troupe_synthetic_messages_total,
 troupe_source_refused_total, troupe_source_resync_requests_total{answered},
-troupe_continuing_skipped_total (instruments that could not be continued).
+troupe_continuing_skipped_total (instruments that could not be continued),
+troupe_continuing_started_total (the recording ended and the synthetic books took over).
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ __all__ = [
 
 log = logging.getLogger("troupe.sources")
 SECOND = 1_000_000_000
+SWEEP = 0.1
+"""Share of the continuation's market orders that sweep through the touch (`RandomWalkBooks`),
+up to a tenth of the recording's traded range deep: without them the walk moves a tick at a
+time and a market maker quoting a few dozen ticks wide waits minutes for a fill."""
 
 
 @attrs.frozen(slots=True)
@@ -277,6 +282,7 @@ class ContinuingSource(ReplaySource):
         self._symbols: dict[str, str] = {}  # instrument -> venue symbol, as seen
         self._trade_ids: dict[str, int] = {}
         self._venue_ms: dict[str, int] = {}
+        self._trade_range: dict[str, tuple[Decimal, Decimal]] = {}  # lowest, highest trade
         self.step_s, self.steps, self.levels, self.seed = step_s, steps, levels, seed
         self.driver: _Driver | None = None
         self._ended = False
@@ -299,6 +305,9 @@ class ContinuingSource(ReplaySource):
                 self._seen_time(instrument, message.trade_time_ms)
                 last = self._trade_ids.get(instrument, 0)
                 self._trade_ids[instrument] = max(last, message.trade_id)
+                low, high = self._trade_range.get(instrument, (message.price, message.price))
+                self._trade_range[instrument] = (min(low, message.price),
+                                                 max(high, message.price))
         except DecodeError:
             pass  # the copy went stale, as the book downstream did; a resync is not answered
 
@@ -324,18 +333,26 @@ class ContinuingSource(ReplaySource):
             ids = (copy.last_update_id, self._trade_ids.get(instrument, 0))
             time_ms = self._venue_ms.get(instrument, 0)
             if walks is None:
-                walks = RandomWalkBooks.continue_from(symbol, bids, asks, *ids, tick, lot, rng,
-                                                      levels=self.levels, time_ms=time_ms,
-                                                      step_ms=step_ms)
+                walks = RandomWalkBooks.continue_from(
+                    symbol, bids, asks, *ids, tick, lot, rng, levels=self.levels,
+                    time_ms=time_ms, step_ms=step_ms, p_sweep=SWEEP,
+                    sweep_ticks=self._sweep_ticks(instrument, tick))
             else:
                 walks.continue_instrument(symbol, bids, asks, *ids, tick, lot, time_ms=time_ms)
             names[symbol] = instrument
         if walks is None:
             return
         log.info("%s: continuing %s on synthetic books", self.path, ", ".join(names.values()))
+        ctx.count("troupe_continuing_started_total")  # the node announces the switch
         self.driver = _Driver(walks, self.step_s, self.steps, names, None)
         self.driver.start(ctx, self.target, snapshots=False)
         self._check_end(ctx)
+
+    def _sweep_ticks(self, instrument: str, tick: Decimal) -> int:
+        """How deep a sweep may reach: a tenth of the range the recording traded over, so the
+        continuation moves about as much as the market it continues."""
+        low, high = self._trade_range.get(instrument, (Decimal(0), Decimal(0)))
+        return max(self.levels, int((high - low) / tick) // 10)
 
     # -- the synthetic half -----------------------------------------------------------------
     def receive(self, message: Any, ctx: Context) -> Any:

@@ -90,6 +90,7 @@ def test_a_paper_node_writes_the_report_its_journal_gives(tmp_path: Path) -> Non
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert f"report: {tmp_path / 'run' / 'report.json'}" in run.stdout
+    assert "stop: open orders cancelled (none left open); journal flushed" in run.stdout
     after = subprocess.run(
         [sys.executable, "-m", "supervision.report", str(journal), "--report",
          str(tmp_path / "after")], cwd=ROOT, capture_output=True, text=True, timeout=120)

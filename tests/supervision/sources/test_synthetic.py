@@ -323,3 +323,37 @@ def test_a_synthetic_source_answers_a_resync_with_its_current_book() -> None:
         e.message.final_update_id for _, e in seen(host, "venue")
         if isinstance(e.message, DepthDiff) and e.message.symbol == "BBB")
     assert host.metrics.total("troupe_source_resync_requests_total") == 2
+
+
+def test_a_sweep_trades_through_the_touch_and_the_book_follows() -> None:
+    """With sweeps on, a market order takes every level within its reach (one trade each) and
+    part of the next; a new level joins the other side a tick away, so the mid has jumped and
+    the spread is one tick again."""
+    bids = [(100 - i, 5) for i in range(10)]
+    asks = [(101 + i, 5) for i in range(10)]
+    walks = RandomWalkBooks.continue_from("X", bids, asks, 1, 0, D(1), D(1), random.Random(3),
+                                          levels=10, p_move=0.0, p_trade=1.0, p_sweep=1.0,
+                                          sweep_ticks=5)
+    swept = 0
+    for _ in range(50):
+        before = walks.top("X")
+        trades = [m for m in walks.step() if not isinstance(m, DepthDiff)]
+        bid, ask = walks.top("X")
+        assert bid < ask
+        if len(trades) > 1:
+            swept += 1
+            prices = [t.price for t in trades]
+            assert prices == sorted(prices) or prices == sorted(prices, reverse=True)
+            assert ask - bid == 1 and (bid, ask) != before
+    assert swept > 10
+
+
+def test_without_sweeps_a_walk_replays_as_before() -> None:
+    """p_sweep = 0 draws nothing more from the generator: the same seed, the same market."""
+    def run(**kw: float) -> list[object]:
+        walks = RandomWalkBooks.continue_from("X", [(100, 5), (99, 5)], [(101, 5), (102, 5)],
+                                              1, 0, D(1), D(1), random.Random(7), **kw)
+        return [m for _ in range(200) for m in walks.step()]
+
+    assert run() == run(p_sweep=0.0)
+    assert run() != run(p_sweep=0.5, sweep_ticks=3)
