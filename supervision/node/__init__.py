@@ -3,9 +3,9 @@ strategies -> risk -> budget -> venue connection, also used by experiments and t
 monitor, the journal, the live guard, the instance locks (one node per journal and venue
 account), the venue registry (`venue.kind` to a venue connection), what it does when part of its
 tree gives up (the fail-safe), running it on the live host (and the notice of a halt it
-restored) and the process's edges (signals, console), backtests in virtual time, and the
-progress line of a long run.
+restored), the process's edges (signals, console) and what it prints (`status`), backtests in
+virtual time, and the progress line of a long run.
 """
 
 __all__ = ['assembly', 'backtest', 'failsafe', 'instance_lock', 'journal', 'live_guard',
-    'monitor', 'pipeline', 'process', 'progress', 'restored', 'run', 'venues']
+    'monitor', 'pipeline', 'process', 'progress', 'restored', 'run', 'status', 'venues']

@@ -7,7 +7,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-from supervision.node.run import MarketNotices, _money, status_line, summary
+from supervision.node.status import MarketNotices, _money, status_line, summary
 from supervision.runtime.introspection import InMemoryMetrics
 from tests.supervision.node.node_kit import paper_node_on_host
 
