@@ -84,11 +84,12 @@ def _orders(node: Node) -> str:
     """Every request sent, split so the parts add up, and what the venue answered."""
     metrics = node.host.metrics
     if node.mode is Mode.OBSERVE:
-        return f"observed {int(metrics.total('troupe_orders_observed_total'))} (nothing sent)"
+        return (f"orders: observed={int(metrics.total('troupe_orders_observed_total'))} "
+                "(nothing sent)")
     kinds = _by_label(metrics, "troupe_orders_sent_total", "kind")
     new, replace, cancel = (kinds.get(k, 0) for k in ("new", "replace", "cancel"))
-    return (f"sent {new + replace + cancel} = {new} new + {replace} replace + {cancel} cancel; "
-            f"acked {int(metrics.total('troupe_orders_acked_total'))}, rejected "
+    return (f"orders: sent={new + replace + cancel} ({new} new + {replace} replace + {cancel} "
+            f"cancel), acked {int(metrics.total('troupe_orders_acked_total'))}, rejected "
             f"{int(metrics.total('troupe_orders_rejected_total'))}, cancelled "
             f"{int(metrics.total('troupe_orders_cancelled_total'))}")
 
@@ -171,7 +172,6 @@ def summary(node: Node, elapsed: float, stopped: str = "") -> str:
              f"{_p99(node, 'troupe_tick_to_trade_seconds', window=False)}, order ack "
              f"{_p99(node, 'troupe_order_ack_seconds', window=False)}, cancel ack "
              f"{_p99(node, 'troupe_cancel_ack_seconds', window=False)}",
-             f"  restarts {restarts}; journal {node.config.journal.path}"]
-    if stopped:
-        lines.append(f"  stop: {stopped}")
-    return "\n".join(lines)
+             f"  restarts {restarts}; "
+             + (f"stop: {stopped}" if stopped else f"journal {node.config.journal.path}")]
+    return "\n".join(lines)  # five lines: the REPL in front shows the node log's last five

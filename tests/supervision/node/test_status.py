@@ -16,14 +16,16 @@ def test_the_status_line_counts_add_up_and_name_the_currency(tmp_path: Path) -> 
     host, node = paper_node_on_host(tmp_path / "journal.jsonl")
     host.advance(60.0)
     line = status_line(node, 60.0)
-    sent = re.search(r"sent (\d+) = (\d+) new \+ (\d+) replace \+ (\d+) cancel", line)
+    sent = re.search(r"orders: sent=(\d+) \((\d+) new \+ (\d+) replace \+ (\d+) cancel\)",
+                     line)
     assert sent is not None, line
     total, new, replace, cancel = map(int, sent.groups())
     assert total == new + replace + cancel and new > 0 and replace > 0
     assert re.search(r"pnl=[+-]?\d+\.\d{4} USDT", line) and "open=" in line and "pos=" in line
     text = summary(node, 60.0, "open orders cancelled (none left open); journal flushed")
-    assert f"sent {total} = {new} new" in text and "USDT" in text
+    assert f"sent={total} ({new} new" in text and "USDT" in text
     assert "stop: open orders cancelled" in text and "journal flushed" in text
+    assert len(text.splitlines()) == 5  # the REPL in front shows the node log's last five
 
 
 def test_money_never_prints_negative_zero() -> None:
