@@ -254,9 +254,7 @@ async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | N
     STOP.attach()
     say = CONSOLE.say
     say(f"troupe node {config.node.name!r}: {decision.notice}")
-    fills = logging.getLogger("troupe.orders")
-    if fills.getEffectiveLevel() > logging.INFO:  # a trader sees each fill; --log-level DEBUG
-        fills.setLevel(logging.INFO)              # adds every order sent
+    _fills_on_stdout()
     if recovered is not None:
         for note in recovered.notes:
             say(f"journal: {note}")
@@ -279,6 +277,24 @@ async def _serve(config: NodeConfig, decision: ModeDecision, duration: float | N
         nursery.cancel_scope.cancel()
     say(summary(running.node, time.monotonic() - running.started, running.stopped))
     return 0 if running.node.failsafe.failure is None else EXIT_TREE_GAVE_UP
+
+
+class _ConsoleLines(logging.Handler):
+    """Log records said on stdout among the status lines, as plain lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        CONSOLE.say(record.getMessage())
+
+
+def _fills_on_stdout() -> None:
+    """Each fill is a line on stdout (logger `troupe.orders` at INFO; `--log-level DEBUG` adds
+    every order sent), not on stderr with the warnings."""
+    orders = logging.getLogger("troupe.orders")
+    if orders.getEffectiveLevel() > logging.INFO:
+        orders.setLevel(logging.INFO)
+    if not any(isinstance(h, _ConsoleLines) for h in orders.handlers):
+        orders.addHandler(_ConsoleLines())
+    orders.propagate = False
 
 
 def _announce(lines: list[str]) -> None:
