@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from actors.analytics import Report, ReportSettings, build_report
+from actors.analytics import Criterion, Report, ReportSettings, build_report
 from actors.recovery import RECORD_TYPES, structure_record
 from protocols.journal import JournalError, NodeStarted
 from supervision.config.load import ConfigError, NodeConfig, load_config
@@ -63,7 +63,11 @@ def settings_for(config: NodeConfig) -> ReportSettings:
         limit = strategy.params.get("max_inventory")
         if isinstance(limit, int) and strategy.instrument in specs:
             limits[strategy.instrument] = limit
-    return ReportSettings(specs, currency=quote_currency(config), limits=limits)
+    report = config.report
+    return ReportSettings(specs, currency=quote_currency(config), limits=limits,
+                          decomposition_horizon_s=report.decomposition_horizon_s,
+                          criteria=tuple(Criterion(c.metric, c.op, c.threshold)
+                                         for c in report.go_no_go))
 
 
 def journal_records(path: str | Path) -> Iterator[Any]:

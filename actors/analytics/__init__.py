@@ -6,6 +6,7 @@ explains every field.
 """
 
 from actors.analytics.report import (
+    CRITERION_METRICS,
     DEFAULT_CRITERIA,
     HORIZONS_S,
     Criterion,
@@ -16,5 +17,5 @@ from actors.analytics.report import (
 )
 from actors.analytics.tape import Tape, read_tape
 
-__all__ = ["DEFAULT_CRITERIA", "HORIZONS_S", "Criterion", "Report", "ReportSettings", "Tape",
-           "build_report", "go_no_go_metrics", "read_tape"]
+__all__ = ["CRITERION_METRICS", "DEFAULT_CRITERIA", "HORIZONS_S", "Criterion", "Report",
+           "ReportSettings", "Tape", "build_report", "go_no_go_metrics", "read_tape"]

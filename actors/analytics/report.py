@@ -31,8 +31,8 @@ from actors.portfolio.ledger import FillRecord, Ledger
 from protocols.codec import Side
 from protocols.instruments import InstrumentSpec
 
-__all__ = ["DEFAULT_CRITERIA", "HORIZONS_S", "Criterion", "Report", "ReportSettings",
-           "build_report", "go_no_go_metrics"]
+__all__ = ["CRITERION_METRICS", "DEFAULT_CRITERIA", "HORIZONS_S", "Criterion", "Report",
+           "ReportSettings", "build_report", "go_no_go_metrics"]
 
 SECOND = 1_000_000_000
 HORIZONS_S = (1, 5, 30, 60, 300)
@@ -55,6 +55,10 @@ class Criterion:
         v, t = Decimal(str(value)), self.threshold
         return {">": v > t, ">=": v >= t, "<": v < t, "<=": v <= t, "==": v == t}[self.op]
 
+
+CRITERION_METRICS = ("expectancy", "fill_ratio", "reject_ratio", "pnl_total", "max_drawdown",
+                     "sharpe", "fills", *(f"markout_{h}s_bps" for h in HORIZONS_S))
+"""The figures a go/no-go criterion may name (`go_no_go_metrics`)."""
 
 DEFAULT_CRITERIA = (
     Criterion("expectancy", ">", Decimal(0)),

@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from actors.analytics import CRITERION_METRICS, DEFAULT_CRITERIA, HORIZONS_S
 from actors.execution.token_bucket import BatchPolicy, RateLimit, VenueLimits
 from actors.risk.limits import RiskConfig
 from actors.strategies.registry import StrategyEntry, strategy_entry
@@ -476,6 +477,37 @@ class MetricsConfig:
     hdr_per_actor: bool = True
 
 
+def _criterion_metric(_inst: Any, _attr: Any, value: str) -> None:
+    if value not in CRITERION_METRICS:
+        raise ValueError(f"must be one of {', '.join(CRITERION_METRICS)}, got {value!r}")
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class CriterionConfig:
+    """One acceptance check of the trading report's go/no-go table: `metric op threshold`."""
+
+    metric: str = attrs.field(validator=_criterion_metric)
+    op: str = attrs.field(validator=attrs.validators.in_((">", ">=", "<", "<=", "==")))
+    threshold: Decimal
+
+
+def _default_criteria() -> tuple[CriterionConfig, ...]:
+    return tuple(CriterionConfig(metric=c.metric, op=c.op, threshold=c.threshold)
+                 for c in DEFAULT_CRITERIA)
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class ReportConfig:
+    """The trading report (docs/analytics.md). `decomposition_horizon_s`: the markout horizon
+    that splits adverse selection from inventory mark-to-market; `go_no_go`: the acceptance
+    criteria, `[[report.go_no_go]]` tables (absent: expectancy > 0, fill_ratio >= 0.35,
+    reject_ratio <= 0.03)."""
+
+    decomposition_horizon_s: int = attrs.field(
+        default=30, validator=attrs.validators.in_(HORIZONS_S))
+    go_no_go: tuple[CriterionConfig, ...] = attrs.field(factory=_default_criteria)
+
+
 @attrs.frozen(slots=True, kw_only=True)
 class NodeConfig:
     node: NodeSection
@@ -491,6 +523,7 @@ class NodeConfig:
     shutdown: ShutdownConfig = attrs.field(factory=ShutdownConfig)
     metrics: MetricsConfig = attrs.field(factory=MetricsConfig)
     data: DataConfig = attrs.field(factory=DataConfig)
+    report: ReportConfig = attrs.field(factory=ReportConfig)
 
     @property
     def profile(self) -> Profile:

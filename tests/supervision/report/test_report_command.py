@@ -8,14 +8,15 @@ import io
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from supervision.config.load import NodeConfig, load_config
+from supervision.config.load import ConfigError, NodeConfig, load_config
 from supervision.node.backtest import main_backtest, run_backtest
-from supervision.report import WALL_FIELDS, main
+from supervision.report import WALL_FIELDS, main, settings_for
 from tests.supervision.node.node_kit import write_journal
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -98,3 +99,21 @@ def test_a_paper_node_writes_the_report_its_journal_gives(tmp_path: Path) -> Non
     ours = _without_wall(tmp_path / "run" / "report.json")
     assert ours == _without_wall(tmp_path / "after" / "report.json")
     assert json.loads(ours)["orders"]["new"] > 0
+
+
+def test_the_config_sets_the_go_no_go_criteria(tmp_path: Path) -> None:
+    """[[report.go_no_go]] tables replace the default criteria; a metric the report does not
+    compute is a one-line config error."""
+    toml = tmp_path / "bt.toml"
+    toml.write_text(Path(CONFIG).read_text() + '\n[report]\ndecomposition_horizon_s = 5\n'
+                    '[[report.go_no_go]]\nmetric = "markout_1s_bps"\nop = ">="\nthreshold = "0"\n')
+    config = load_config(str(toml), [])
+    assert isinstance(config, NodeConfig)
+    settings = settings_for(config)
+    assert [(c.metric, c.op, c.threshold) for c in settings.criteria] == \
+        [("markout_1s_bps", ">=", Decimal(0))]
+    assert settings.decomposition_horizon_s == 5
+    toml.write_text(toml.read_text().replace("markout_1s_bps", "profit"))
+    with pytest.raises(ConfigError) as err:
+        load_config(str(toml), [])
+    assert any("report.go_no_go" in p and "markout_1s_bps" in p for p in err.value.problems)
