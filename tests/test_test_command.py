@@ -1,4 +1,4 @@
-"""The README's test command is one script, `scripts/test`, and it installs what the tests need.
+"""The README's test command is one script, `tests/run`, and it installs what the tests need.
 
 The Quickstart promises that a machine with only Python and pip runs the suite. So the script
 installs the Debian packages behind `promtool`, `prometheus`, `alertmanager` and `chromium` when
@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "test"
+SCRIPT = ROOT / "tests" / "run"
 TOOLS = ("bash", "dirname", "env", "id", "cat")
 
 
@@ -30,7 +30,7 @@ def quickstart_commands() -> list[str]:
 def test_the_quickstart_is_two_commands_and_the_second_is_the_test_script() -> None:
     commands = quickstart_commands()
     assert len(commands) == 2
-    assert commands[1] == "scripts/test"
+    assert commands[1] == "tests/run"
 
 
 def test_ci_runs_exactly_the_readmes_test_command_then_the_linters() -> None:

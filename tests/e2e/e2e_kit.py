@@ -44,7 +44,7 @@ def require_binaries(*choices: tuple[str, ...]) -> list[str]:
         pytest.fail(
             f"not on PATH: {'; '.join(missing)}. Install the Debian packages with "
             "`apt-get install -y --no-install-recommends prometheus prometheus-alertmanager` "
-            "(scripts/test does this).",
+            "(tests/run does this).",
             pytrace=False,
         )
     return paths

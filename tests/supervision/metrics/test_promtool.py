@@ -1,6 +1,6 @@
 """The Prometheus assets in docs/prometheus/, checked by Prometheus's own tools.
 
-The test command (scripts/test) installs the Debian packages `prometheus` (promtool) and
+The test command (tests/run) installs the Debian packages `prometheus` (promtool) and
 `prometheus-alertmanager` (amtool). A missing tool is a failure, not a skip: these checks are
 the point of the assets.
 """
@@ -41,7 +41,7 @@ def tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         pytest.fail(f"{name} is not installed: apt-get install prometheus prometheus-alertmanager "
-                    "(scripts/test does it)")
+                    "(tests/run does it)")
     return path
 
 

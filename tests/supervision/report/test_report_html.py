@@ -1,5 +1,5 @@
 """report.html opened in a real headless Chromium: the page loads offline and every embedded
-image decodes. The browser is the Debian package `chromium` (scripts/test installs it)."""
+image decodes. The browser is the Debian package `chromium` (tests/run installs it)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ PROBE = ("<script>window.addEventListener('load',()=>{const i=[...document.image
 def _chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
-        pytest.fail("chromium is not on PATH: `apt-get install -y chromium` (scripts/test does "
+        pytest.fail("chromium is not on PATH: `apt-get install -y chromium` (tests/run does "
                     "this)", pytrace=False)
     return path
 
