@@ -97,15 +97,20 @@ def test_refusals_are_binance_words(venue: Any) -> None:
 
 async def _collect(url: str, seconds: float, arm: dict[str, Any] | None = None,
                    faults: Any = None) -> list[Any]:
-    """Frames received for `seconds`; `arm` goes to `faults` once the first frame came."""
+    """Frames received for `seconds`; `arm` goes to `faults` once the first depth diff came.
+
+    Not on the first frame of any kind: a gap armed before we saw a diff could fall on the
+    first diff we would see, and the diffs we collect would then chain without a visible gap."""
     frames: list[Any] = []
+    armed = not arm
     try:
         async with trio_websocket.open_websocket_url(url) as ws:
             with trio.move_on_after(seconds):
                 while True:
                     frames.append(await ws.get_message())
-                    if arm and len(frames) == 1:
+                    if not armed and "depthUpdate" in frames[-1]:
                         faults.update(arm)
+                        armed = True
     except trio_websocket.ConnectionClosed:
         frames.append("closed")
     return frames
