@@ -49,8 +49,10 @@ _QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "USD", "EUR", "BTC", "ETH")
 
 def quote_currency(config: NodeConfig) -> str:
     """The currency PnL is in: the quote asset ending the instruments' symbols ("USDT" for
-    BTCUSDT); "quote" when a symbol ends in none we know; several joined by "/"."""
-    quotes = {next((q for q in _QUOTES if i.venue_symbol.upper().endswith(q)), "quote")
+    BTCUSDT, "USDC" for BTCUSDC even when the venue calls it "BTC"), else their venue symbols;
+    "quote" when none ends in one we know; several joined by "/"."""
+    quotes = {next((q for name in (i.symbol, i.venue_symbol) for q in _QUOTES
+                    if name.upper().endswith(q)), "quote")
               for i in config.instruments}
     return "/".join(sorted(quotes)) or "quote"
 

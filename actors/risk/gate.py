@@ -26,6 +26,9 @@ Messages it understands:
   unknown to the next one. Which strategy an actor is comes from `strategy_actors` (the node's
   map) and from the proposals themselves.
 
+Every refusal (`RiskRefused`: one gate, one action) and every scaling (`Scaled`) is also told to
+`journal`, so a run's report counts the gate's reasons next to the strategies' own (`NoTrade`).
+
 Metrics: `troupe_risk_refusals_total{gate}` for every refusal, `troupe_risk_scaled_total{gate}`,
 `troupe_trading_state` (0 ACTIVE, 1 REDUCING, 2 HALTED),
 `troupe_trading_state_changes_total{state,source}` (every change, by who made it),
@@ -156,10 +159,16 @@ class RiskGate(Behaviour):
             if decision.scaled is not None:
                 ctx.count("troupe_risk_scaled_total", gate=decision.scaled.gate.value)
                 self._reply(proposal, decision.scaled, ctx)
+                self._journal(decision.scaled, ctx)
         else:
             ctx.count("troupe_risk_refusals_total", gate=decision.gate.value)
             self._reply(proposal, decision, ctx)
+            self._journal(decision, ctx)
         return decision
+
+    def _journal(self, record: Any, ctx: Context) -> None:
+        if self.journal is not None:
+            ctx.tell(self.journal, record)
 
     @staticmethod
     def _reply(proposal: Proposal, message: Any, ctx: Context) -> None:

@@ -14,8 +14,10 @@ refusal carries exactly one gate and one action.
     reduce-only that truly reduces the current position: one that would increase or flip it is
     refused here, so the reduce-only privileges below cannot be claimed by a lie.
  3. Hard halts. The instrument halted by the gate after a spec change or a time regression
-    [SPEC_CHANGE / TIME_REGRESSION, CANCEL_ALL_AND_HALT]: like HALTED, a flatten exit only. The
-    venue halted or in reduce-only status [VENUE_HALT, BLOCK_NEW]: what is not reduce-only.
+    [SPEC_CHANGE / TIME_REGRESSION, CANCEL_ALL_AND_HALT]: what is not reduce-only ("cancel all
+    and stop" when flat, "reduce then stop" when holding: the position's own exits still go,
+    as the 8 market gates never block an exit; an operator's Flatten is not needed for them).
+    The venue halted or in reduce-only status [VENUE_HALT, BLOCK_NEW]: what is not reduce-only.
     --- A reduce-only exit that got here is APPROVED. Nothing below may block it: not the
         duplicate window either (a second identical exit is what a strategy sends when its
         first IOC found nothing, and it cannot add exposure). A venue halt lets it through
@@ -254,9 +256,9 @@ class RiskState(AccountState):
     def _hard_halts(self, o: _Order) -> RiskRefused | None:
         intent, view = o.intent, o.view
         halt = view.halt
-        if halt is not None and not (intent.reduce_only and self._flattening(intent.instrument)):
+        if halt is not None and not intent.reduce_only:
             return self._refuse(intent, halt.gate, A.CANCEL_ALL_AND_HALT,
-                                f"instrument halted: {halt.reason}; cancels and flatten only")
+                                f"instrument halted: {halt.reason}; cancels and exits only")
         if view.status is not TradingStatus.TRADING and not intent.reduce_only:
             return self._refuse(intent, Gate.VENUE_HALT, A.BLOCK_NEW,
                                 f"venue status {view.status.value}")

@@ -3,5 +3,14 @@ outlives our connection to it (`venue_end`), the simulated venue's transport (an
 the generic venue connection over it), and synthetic market flow.
 """
 
-__all__ = ['account', 'exchange', 'latency', 'matching', 'queue_models', 'synthetic_market',
-    'venue', 'venue_end']
+__all__ = [
+    'account',
+    'exchange',
+    'latency',
+    'market_state',
+    'matching',
+    'queue_models',
+    'synthetic_market',
+    'venue',
+    'venue_end',
+]

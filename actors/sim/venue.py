@@ -144,7 +144,10 @@ class SimTransport(VenueTransport):
             end.open(now_ns, rng)
         else:
             self._reattach(now_ns)
-        self._now.extend(SpecUpdate(spec, now_ns) for spec in end.specs)
+        if end.market is not None:  # the spec in force, status, cap and funding
+            self._now.extend(end.market.opening(now_ns))
+        else:
+            self._now.extend(SpecUpdate(spec, now_ns) for spec in end.specs)
 
     def _reattach(self, now_ns: int) -> None:
         """A new connection to a running venue. The requests the last one put on the wire
@@ -258,6 +261,14 @@ class SimTransport(VenueTransport):
         if isinstance(event.message, binance.DepthSnapshot):
             self._answer_resyncs(event.instrument, now)
             return  # a REST answer, not a stream message: books get their own on request
+        market = self.end.market
+        if market is not None:  # the asset context, and what a fault does to our books
+            mid = feed.sync.book.mid_x2 if step.applied and feed.healthy else None
+            for update in market.on_book(event.instrument, mid, step.venue_ns, now):
+                self._push(now, Path.FEED, update, fifo=("feed", event.instrument))
+            message = market.feed(event.instrument, message, now)
+            if message is None:
+                return
         self._push(now, Path.FEED, MarketData(event.instrument, message),
                    fifo=("feed", event.instrument))
         if event.instrument in self.resync_pending and feed.healthy:

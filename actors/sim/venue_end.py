@@ -26,6 +26,7 @@ from actors.market.book_actor import BookConfig, BookFeed
 from actors.sim.account import SimAccount
 from actors.sim.exchange import SimExchange, SimInstrument
 from actors.sim.latency import DelayLine, LatencyModel
+from actors.sim.market_state import MarketModel, SimMarketState
 from actors.sim.queue_models import QueueModel
 from protocols.instruments import InstrumentSpec
 from protocols.orders import Ack, OrderIntent, Reject, ReplaceIntent
@@ -67,6 +68,9 @@ class SimVenueConfig:
     # the session is the run's: a later run on the same journal must not repeat this one's ids
     # (the portfolio and recovery would take them for duplicates).
     session: str = ""
+    # Oracle, mark, open-interest cap, funding, status and their faults (`actors.sim.
+    # market_state`); None: the venue says nothing but the spec, as a spot venue.
+    market: MarketModel | None = None
 
     def connection_config(self) -> ConnectionConfig:
         return ConnectionConfig(
@@ -105,6 +109,7 @@ class SimVenueEnd:
         # The orders the venue has accepted, by client order id (bounded): what a reconnect
         # tells the new incarnation about the orders an earlier one sent.
         self.intents: OrderedDict[str, OrderIntent] = OrderedDict()
+        self.market: SimMarketState | None = None
 
     def open(self, now_ns: int, rng: random.Random) -> None:
         cfg = self.config
@@ -119,6 +124,8 @@ class SimVenueEnd:
             self.feeds[name] = feed
             self.exchange.attach_depth(name, _LiveDepth(feed))
             self.specs.append(spec)
+        if cfg.market is not None:
+            self.market = SimMarketState(cfg.market, {s.symbol: s for s in self.specs}, now_ns)
         if cfg.rate_limit is not None:
             rl = cfg.rate_limit
             self.bucket = TokenBucket(rl.burst, round(rl.burst / rl.requests_per_s * SECOND),

@@ -22,6 +22,7 @@ import attrs
 from actors.analytics import CRITERION_METRICS, DEFAULT_CRITERIA, HORIZONS_S
 from actors.execution.token_bucket import BatchPolicy, RateLimit, VenueLimits
 from actors.risk.limits import RiskConfig
+from actors.sim.market_state import MarketModel
 from actors.strategies.registry import StrategyEntry, strategy_entry
 from protocols.instruments import ContractType, InstrumentSpec
 from protocols.journal import FsyncPolicy
@@ -294,6 +295,10 @@ class SimVenueSection:
     leverage: Decimal = attrs.field(default=Decimal(1), validator=_ge(1))
     kind: SimAccountKind = SimAccountKind.SPOT
     rate_limit: SimRateLimitConfig | None = None
+    # Oracle, mark, open-interest cap, funding, status and scheduled faults
+    # (actors/sim/market_state.py). Unset: the default model when an instrument is a derivative
+    # (its gates need an oracle), nothing for spot.
+    market: MarketModel | None = None
 
 
 @attrs.frozen(slots=True, kw_only=True)

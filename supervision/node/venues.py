@@ -36,10 +36,11 @@ from actors.execution.venue_connection import ConnectionConfig, VenueConnection,
 from actors.execution.venue_transport import VenueTransport
 from actors.sim.exchange import SimInstrument
 from actors.sim.latency import LatencyModel
+from actors.sim.market_state import MarketModel
 from actors.sim.queue_models import PowerProbQueue, QueueModel, RiskAverseQueue
 from actors.sim.venue import SimTransport, SimVenueConfig, SimVenueEnd, VenueRateLimit
 from protocols.errors import TroupeError
-from protocols.instruments import InstrumentSpec
+from protocols.instruments import ContractType, InstrumentSpec
 from supervision.config.schema import NodeConfig, Profile
 from supervision.node.live_guard import Mode
 
@@ -168,7 +169,17 @@ def sim_config(config: NodeConfig, specs: Mapping[str, InstrumentSpec],
         balances=dict(sim.balances), leverage=sim.leverage,
         rate_limit=None if rate is None else VenueRateLimit(
             rate.requests_per_s, rate.burst, rate.retry_after_ms * 1_000_000),
-        name=config.venue.name, session=session)
+        name=config.venue.name, session=session, market=_market_model(sim.market, specs))
+
+
+def _market_model(configured: MarketModel | None,
+                  specs: Mapping[str, InstrumentSpec]) -> MarketModel | None:
+    """The configured model; else the default one when a derivative trades (its risk gates
+    need an oracle and a mark), none for spot."""
+    if configured is not None:
+        return configured
+    derivative = any(s.contract_type is not ContractType.SPOT for s in specs.values())
+    return MarketModel() if derivative else None
 
 
 def _sim_venue(build: VenueBuild) -> SimVenueEnd:

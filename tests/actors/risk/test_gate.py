@@ -128,6 +128,7 @@ def test_approved_goes_to_the_budget_and_a_refusal_back_to_the_strategy() -> Non
     assert (refusal.client_order_id, refusal.gate, refusal.action) == (
         bad.client_order_id, Gate.PRICE_BAND, GateAction.BLOCK_NEW)
     assert rig.counter("troupe_risk_refusals_total", gate="price_band") == 1
+    assert rig.journal.of(RiskRefused) == [refusal]  # every reason not to trade is journaled
     assert rig.gauge("troupe_trading_state") == 0
 
 
@@ -143,6 +144,7 @@ def test_a_scaled_proposal_goes_forward_smaller_and_the_strategy_is_told() -> No
     assert sent.intent.qty == 5 and sent.intent.client_order_id == intent.client_order_id
     assert rig.strategy.seen == [Scaled(intent.client_order_id, INST, Gate.SPREAD_SHOCK, 27, 5)]
     assert rig.counter("troupe_risk_scaled_total", gate="spread_shock") == 1
+    assert rig.journal.of(Scaled) == rig.strategy.seen
 
 
 def test_time_regression_cancels_all_at_the_budget_and_tells_subscribers() -> None:
