@@ -24,16 +24,20 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
+from benchmarks.stages import STAGES, GcPauses, MachineUse, StageTrace
 from supervision.config.load import load_config
 from supervision.config.schema import NodeConfig
 from supervision.fakevenue.__main__ import symbols_arg
 from supervision.node.live_guard import Mode, ModeDecision
 from supervision.node.run import NodeMetrics, close_node, open_node
+from supervision.runtime.live import SWITCH_INTERVAL_S
 
 HEAD = """
 [node]
@@ -97,46 +101,81 @@ def _start_venue(rate: float, instruments: int) -> tuple[subprocess.Popen[str], 
     return proc, urls
 
 
-def measure(rate: float, instruments: int, seconds: float, warmup: float) -> dict[str, Any]:
-    symbols = symbols_arg(str(instruments))
-    venue, urls = _start_venue(rate, instruments)
+@attrs.frozen
+class Setup:
+    rate: float = 10_000.0
+    instruments: int = 20
+    seconds: float = 20.0
+    warmup: float = 8.0
+    stages: bool = True  # trace each stage (two Python calls per message on the path)
+
+
+def measure(setup: Setup) -> dict[str, Any]:
+    venue, urls = _start_venue(setup.rate, setup.instruments)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            return _run_node(Path(tmp), urls, symbols, seconds, warmup)
+            return _run_node(Path(tmp), urls, setup, venue.pid)
     finally:
         venue.terminate()
         venue.wait(10)
 
 
-def _run_node(tmp: Path, urls: dict[str, str], symbols: list[str], seconds: float,
-              warmup: float) -> dict[str, Any]:
+def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> dict[str, Any]:
     text = HEAD.format(journal=tmp / "journal.jsonl", rest=urls["rest"], ws=urls["ws"]) + "".join(
-        INSTRUMENT.format(symbol=s) for s in symbols)
+        INSTRUMENT.format(symbol=s) for s in symbols_arg(str(setup.instruments)))
     path = tmp / "bench.toml"
     path.write_text(text)
     config = load_config(path, environ={"BINANCE_API_KEY": "k", "BINANCE_API_SECRET": "s"})
     assert isinstance(config, NodeConfig)
     metrics = NodeMetrics()
+    trace = StageTrace(time.monotonic_ns)
+    counters = ("troupe_book_updates_total", "troupe_venue_feed_refused_total")
 
     async def run() -> dict[str, Any]:
         async with trio.open_nursery() as nursery:
             decision = ModeDecision(Mode.LIVE, "benchmark")
             running = await open_node(config, decision, None, nursery, metrics=metrics)
-            await trio.sleep(warmup)
+            host = running.node.host
+            if setup.stages:
+                trace.attach(host, [c.name for c in host.statistics()
+                                    if c.name.startswith(_TRACED)])
+            await trio.sleep(setup.warmup)
             metrics.reset_quantiles()
-            frames = metrics.total("troupe_book_updates_total")
-            await trio.sleep(seconds)
-            frames = metrics.total("troupe_book_updates_total") - frames
+            totals = [metrics.total(c) for c in counters]
+            machine = MachineUse(venue_pid)
+            trace.recording = True
+            with GcPauses() as gc_pauses:
+                await trio.sleep(setup.seconds)
+            trace.recording = False
+            used = machine.since()
+            totals = [metrics.total(c) - t for c, t in zip(counters, totals, strict=True)]
             figures = {f"p{q:g}": metrics.quantile("troupe_tick_to_trade_seconds", q / 100)
                        for q in (50, 99, 99.9)}
             samples = metrics.count_of("troupe_tick_to_trade_seconds")
             await close_node(config, running, "benchmark")
             nursery.cancel_scope.cancel()
-        return {"tick_to_trade_us": {k: None if v is None else round(v * 1e6, 1)
-                                     for k, v in figures.items()},
-                "samples": samples, "book_updates_per_s": round(frames / seconds)}
+        result: dict[str, Any] = {
+            "tick_to_trade_us": {k: None if v is None else round(v * 1e6, 1)
+                                 for k, v in figures.items()},
+            "samples": samples, "book_updates_per_s": round(totals[0] / setup.seconds),
+            "feed_refused_per_s": round(totals[1] / setup.seconds),
+            **used, "gc_pauses": gc_pauses.report()}
+        if setup.stages:
+            result["stages"] = trace.report()
+            frames, wall = max(result["stages"]["frames"], 1), used["wall_s"]
+            loop = used["cpu_s"]["node_threads"].get("MainThread", 0.0)
+            result["frames_per_s"] = round(frames / wall)
+            result["node_cpu_us_per_frame"] = round(1e6 * used["cpu_s"]["node"] / frames, 1)
+            result["venue_cpu_us_per_frame"] = round(1e6 * used["cpu_s"]["venue"] / frames, 1)
+            result["loop_cpu_us_per_frame"] = round(1e6 * loop / frames, 1)
+            result["loop_busy"] = round(loop / wall, 3)
+        return result
 
     return trio.run(run)
+
+
+_TRACED = ("node/venue/connection", "node/venue/book:", "node/strategies/", "node/risk/gate",
+           "node/venue/budget")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,21 +184,58 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instruments", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=8.0)
+    parser.add_argument("--no-stages", action="store_true",
+                        help="do not trace the stages (no tracing cost on the path)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    result = {"benchmark": "tick_to_trade", "rate": args.rate,
-              "instruments": args.instruments, "seconds": args.seconds,
+    setup = Setup(args.rate, args.instruments, args.seconds, args.warmup, not args.no_stages)
+    result = {"benchmark": "tick_to_trade", **attrs.asdict(setup),
               "python": sys.version.split()[0], "machine": platform.machine(),
-              **measure(args.rate, args.instruments, args.seconds, args.warmup)}
-    ttt = result["tick_to_trade_us"]
-    print(f"tick-to-trade over loopback, {args.instruments} instruments at {args.rate:g} "
-          f"frames/s ({result['book_updates_per_s']} book updates/s applied): "
-          f"p50 {ttt['p50']} us, p99 {ttt['p99']} us, p99.9 {ttt['p99.9']} us "
-          f"({result['samples']} orders); target p99 < 500 us")
+              "switch_interval_s": SWITCH_INTERVAL_S, **measure(setup)}
+    print("\n".join(_lines(result)))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
+
+
+def _lines(result: dict[str, Any]) -> list[str]:
+    ttt, load, cpu = result["tick_to_trade_us"], result["load_average"], result["cpu_s"]
+    lines = [
+        f"tick-to-trade over loopback, {result['instruments']} instruments at "
+        f"{result['rate']:g} frames/s: p50 {ttt['p50']} us, p99 {ttt['p99']} us, "
+        f"p99.9 {ttt['p99.9']} us ({result['samples']} orders); target p99 < 500 us",
+        f"load average {load['before_1m']:.2f} -> {load['after_1m']:.2f}; "
+        f"{result['book_updates_per_s']} book updates/s applied, "
+        f"{result['feed_refused_per_s']} feed events/s refused; CPU over "
+        f"{result['wall_s']:g} s: node {cpu['node']:g} s "
+        f"({', '.join(f'{k} {v:g}' for k, v in cpu['node_threads'].items())}), "
+        f"venue {cpu['venue']:g} s; the loop thread waited {result['loop_waited_for_cpu_s']:g} s "
+        "for a CPU (runnable, not running: the machine's load)",
+        "GC pauses: " + ", ".join(f"{g} {p['count']} (max {p['max_ms']} ms, total "
+                                  f"{p['total_ms']} ms)" for g, p in result["gc_pauses"].items())]
+    stages = result.get("stages")
+    if stages is None:
+        return lines
+    lines.append(f"{result['frames_per_s']} frames/s received; CPU per frame: node "
+                 f"{result['node_cpu_us_per_frame']} us, of which the loop thread "
+                 f"{result['loop_cpu_us_per_frame']} us (busy {result['loop_busy']:.0%}); "
+                 f"venue {result['venue_cpu_us_per_frame']} us")
+    for name, chains in stages["order_chains"].items():
+        lines.append(f"per stage, us (p50 / p99 / p99.9), orders {name.replace('_', ' ')}: "
+                     f"{chains['orders']}, end to end {_q(chains['end_to_end_us'])}")
+        for stage in STAGES:
+            hop = chains["hops_us"][stage]
+            if hop["work"]["p50"] is not None:
+                lines.append(f"  {stage:<9} wait {_q(hop['wait']):<24} work {_q(hop['work'])}")
+    for stage, hop in stages["every_frame_us"].items():
+        lines.append(f"  every frame, {stage:<6} wait {_q(hop['wait']):<24} "
+                     f"work {_q(hop['work'])}")
+    return lines
+
+
+def _q(figures: dict[str, Any]) -> str:
+    return " / ".join("-" if v is None else f"{v:,}" for v in figures.values())
 
 
 if __name__ == "__main__":

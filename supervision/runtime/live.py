@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -50,6 +51,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("troupe.live")
 DEAD = CellState.DEAD
+# The GIL's switch interval while a live host serves. A thread that wants the GIL (the loop,
+# woken by a frame) waits until the holder lets go, and a busy Python thread (ccxt building or
+# parsing a request, the journal encoding) lets go only when it blocks or after the interval:
+# at CPython's default of 5 ms, every frame that lands during such a burst waits up to 5 ms. At
+# 0.5 ms that wait is ten times shorter; the cost, a forced switch every 0.5 ms while two
+# threads both run Python, is a few microseconds each (the live node has a handful of threads,
+# not the 64 where a short interval hurt throughput). See docs/benchmarks.md, tick-to-trade.
+SWITCH_INTERVAL_S = 0.0005
 
 
 class TroupeRef(pykka.ActorRef):
@@ -185,6 +194,23 @@ class LiveCell(Cell, pykka.Actor):
         self.actor_stopped.set()
 
 
+@contextlib.contextmanager
+def _switch_interval(seconds: float | None) -> Iterator[None]:
+    """`sys.setswitchinterval(seconds)` for the block (None: leave it), restored after unless
+    someone changed it meanwhile."""
+    if seconds is None:
+        yield
+        return
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
+    ours = sys.getswitchinterval()  # as the interpreter rounded it
+    try:
+        yield
+    finally:
+        if sys.getswitchinterval() == ours:
+            sys.setswitchinterval(before)
+
+
 class _PykkaStop:
     __slots__ = ("reply_to",)
 
@@ -194,7 +220,10 @@ class _PykkaStop:
 
 class LiveHost:
     """Real time, real threads. Use `start()`/`close()` from ordinary code, or `await serve()`
-    inside a trio program (the node does, so its network tasks share the loop)."""
+    inside a trio program (the node does, so its network tasks share the loop).
+
+    `switch_interval_s` is the interpreter's GIL switch interval while the host serves
+    (`SWITCH_INTERVAL_S`, 0.5 ms; None leaves the process's own)."""
 
     name = "live"
 
@@ -205,8 +234,10 @@ class LiveHost:
         metrics: MetricsSink | None = None,
         throughput: int = 1,
         turn_budget_s: float = 0.002,
+        switch_interval_s: float | None = SWITCH_INTERVAL_S,
     ) -> None:
         self.seed = seed
+        self.switch_interval_s = switch_interval_s
         self.metrics: MetricsSink = metrics or InMemoryMetrics()
         self.log = SupervisionLog()
         self.root_exits: list[ChildExit] = []
@@ -299,8 +330,9 @@ class LiveHost:
 
     # -- running ---------------------------------------------------------------------------------
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the dispatcher in the current trio run until cancelled."""
-        with trio.CancelScope() as scope:
+        """Run the dispatcher in the current trio run until cancelled. While it runs, the
+        interpreter's switch interval is `switch_interval_s` (then restored)."""
+        with trio.CancelScope() as scope, _switch_interval(self.switch_interval_s):
             self._cancel = scope
             self._token = trio.lowlevel.current_trio_token()
             dispatcher_started = trio.Event()

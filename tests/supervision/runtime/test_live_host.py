@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pykka
@@ -9,6 +10,7 @@ import pytest
 
 from actors.behaviour import Behaviour
 from protocols.runtime import Refused
+from supervision.runtime.live import SWITCH_INTERVAL_S, LiveHost
 from supervision.runtime.specs import ChildSpec, SupervisorSpec
 from supervision.runtime.supervisor import Supervisor, WhichChildren
 
@@ -185,3 +187,22 @@ def test_closing_the_host_unregisters_its_actors_from_pykka():
     host.close()
     assert pykka.ActorRegistry.get_by_urn(ref.actor_urn) is None
     assert ref.tell("late") == Refused("echo", "dead")
+
+
+def test_the_switch_interval_is_short_while_the_host_serves_and_restored_after():
+    # A busy Python thread (ccxt) keeps the GIL for up to the switch interval before the loop,
+    # woken by a frame, can run: the live host shortens it while it serves.
+    before = sys.getswitchinterval()
+    host = LiveHost().start()
+    try:
+        assert host.ask(host.spawn("echo", Echo), "x") == "x"
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S, rel=0.01)
+        assert before > SWITCH_INTERVAL_S
+    finally:
+        host.close()
+    assert sys.getswitchinterval() == before
+    untouched = LiveHost(switch_interval_s=None).start()
+    try:
+        assert sys.getswitchinterval() == before
+    finally:
+        untouched.close()

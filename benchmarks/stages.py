@@ -1,0 +1,246 @@
+"""Where tick-to-trade goes, hop by hop: a trace of the live node's order path per market frame.
+
+Every message on the path carries the receive time of the frame it came from (its "origin"):
+`WsFrame.recv_ns` into the connection, `FeedEvent.recv_ns` into the book, `BookTop.recv_ns`
+into the strategy, `Proposal.trigger_recv_ns` into the gate and the budget, and the owners'
+`trigger_recv_ns` of `SendActions` back into the connection. `StageTrace` uses the cells'
+own tracing hooks (`Cell.trace`, called before each `receive`, and the host's `on_handled`,
+called after it on the same thread) to note, for every message, which stage it is, its origin,
+when its handling started and how long it took. Joined by origin, the records of one frame
+form a chain:
+
+    receipt -> decode (connection: parse, route) -> book (apply, publish the top)
+            -> strategy (decide) -> gate (risk) -> budget (rate limit) -> send (to the transport)
+
+and each hop splits into its wait (since the previous stage finished: queueing behind other
+messages and dispatch) and its work (the `receive` itself). Only chains that end in a new
+order are the tick-to-trade samples; decode and book are also reported over every frame.
+
+Tracing costs two Python calls per message on the traced actors; the benchmark reports the
+node's own tick-to-trade histogram with it on, and can run with it off (`--no-stages`).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from protocols.decisions import Proposal
+from protocols.feed import FeedEvent
+from protocols.market import BookTop
+from protocols.orders import OrderIntent
+from protocols.venue_state import SendActions
+from supervision.venues.binance.io import WsFrame
+
+__all__ = ["STAGES", "GcPauses", "MachineUse", "StageTrace", "process_cpu_s", "thread_cpu_s",
+           "thread_waits_s"]
+
+STAGES = ("decode", "book", "strategy", "gate", "budget", "send")
+
+
+def _stage(actor: str, message: Any) -> tuple[str, int] | None:
+    """(stage, origin ns) of a message on the order path, or None."""
+    kind = type(message)
+    if kind is WsFrame:
+        return ("decode", message.recv_ns) if message.stream == "market" else None
+    if kind is FeedEvent:
+        return "book", message.recv_ns
+    if kind is BookTop:
+        return ("strategy", message.recv_ns) if "/strategies/" in actor else None
+    if kind is Proposal:
+        if actor.endswith("/risk/gate"):
+            return "gate", message.trigger_recv_ns
+        return ("budget", message.trigger_recv_ns) if actor.endswith("/venue/budget") else None
+    if kind is SendActions:
+        owners = [o for o in message.owners if o is not None]
+        if owners and any(type(i) is OrderIntent for i in message.batch.intents):
+            return "send", owners[0].trigger_recv_ns
+    return None
+
+
+class StageTrace:
+    """Install on a live host's cells with `attach`, read with `report` after `stop`."""
+
+    def __init__(self, clock: Callable[[], int]) -> None:
+        self._clock = clock
+        self._current: dict[str, tuple[str, int, int]] = {}
+        self.records: list[tuple[str, int, int, int]] = []  # stage, origin, start, elapsed
+        self.recording = False
+        self._chained: Callable[[str, int], None] | None = None
+
+    def attach(self, host: Any, names: Iterable[str]) -> None:
+        self._chained = host.on_handled
+        host.on_handled = self._handled
+        for name in names:
+            host.cell(name).trace(self._tracer(name))
+
+    def _tracer(self, name: str) -> Callable[[Any], None]:
+        current, clock = self._current, self._clock
+
+        def seen(message: Any) -> None:
+            stage = _stage(name, message)
+            if stage is not None:
+                current[name] = (stage[0], stage[1], clock())
+        return seen
+
+    def _handled(self, actor: str, elapsed_ns: int) -> None:
+        if self._chained is not None:
+            self._chained(actor, elapsed_ns)
+        noted = self._current.pop(actor, None)
+        if noted is not None and self.recording:
+            self.records.append((noted[0], noted[1], noted[2], elapsed_ns))
+
+    def report(self) -> dict[str, Any]:
+        """Per hop of the chains that ended in a new order: wait and work, p50/p99/p99.9 us;
+        the same for decode and book over every frame; the chains' end-to-end figures."""
+        chains: dict[int, dict[str, tuple[int, int]]] = {}
+        every: dict[str, dict[str, HdrHistogram]] = {s: _pair() for s in ("decode", "book")}
+        for stage, origin, start, elapsed in self.records:
+            if stage in every:
+                every[stage]["wait"].record_value(_us(start - origin))
+                every[stage]["work"].record_value(_us(elapsed))
+            chain = chains.setdefault(origin, {})
+            if stage not in chain:
+                chain[stage] = (start, elapsed)
+        groups = {"from_frames": _Hops(), "from_timers_and_reports": _Hops()}
+        for origin, chain in chains.items():
+            if "send" in chain:
+                groups["from_frames" if "decode" in chain else "from_timers_and_reports"].add(
+                    origin, chain)
+        return {"order_chains": {name: hops.report() for name, hops in groups.items()},
+                "every_frame_us": {s: {k: _quantiles(h) for k, h in pair.items()}
+                                   for s, pair in every.items()},
+                "frames": int(every["decode"]["work"].get_total_count())}
+
+
+class _Hops:
+    """Wait and work per stage over chains, and their end-to-end time (origin to the send's
+    end). A chain without a frame (a timer's or a report's decision) starts at its trigger."""
+
+    def __init__(self) -> None:
+        self.hops = {s: _pair() for s in STAGES}
+        self.total = _histogram()
+
+    def add(self, origin: int, chain: dict[str, tuple[int, int]]) -> None:
+        previous_end = origin
+        for stage in STAGES:
+            if stage in chain:
+                start, elapsed = chain[stage]
+                self.hops[stage]["wait"].record_value(_us(start - previous_end))
+                self.hops[stage]["work"].record_value(_us(elapsed))
+                previous_end = start + elapsed
+        self.total.record_value(_us(previous_end - origin))
+
+    def report(self) -> dict[str, Any]:
+        return {"orders": int(self.total.get_total_count()),
+                "end_to_end_us": _quantiles(self.total),
+                "hops_us": {s: {k: _quantiles(h) for k, h in pair.items()}
+                            for s, pair in self.hops.items()}}
+
+
+class GcPauses:
+    """The garbage collector's pauses while installed (`gc.callbacks`), by generation: a
+    collection stops the whole loop, so each pause lands on whatever frames wait meanwhile."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[int]] = {0: [], 1: [], 2: []}
+        self._started = 0
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter_ns()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter_ns() - self._started)
+
+    def report(self) -> dict[str, dict[str, float]]:
+        return {f"gen{g}": {"count": len(p), "max_ms": round(max(p, default=0) / 1e6, 2),
+                            "total_ms": round(sum(p) / 1e6, 1)} for g, p in self.pauses.items()}
+
+
+class MachineUse:
+    """What the node's threads and the venue's process used of the machine from construction
+    to `since()`: CPU seconds, the loop thread's wait for a CPU, the load average."""
+
+    def __init__(self, venue_pid: int) -> None:
+        self.venue = str(venue_pid)
+        self.load = os.getloadavg()[0]
+        self.cpu, self.waits = thread_cpu_s(), thread_waits_s()
+        self.venue_cpu = process_cpu_s(self.venue)
+        self.wall = time.monotonic()
+
+    def since(self) -> dict[str, Any]:
+        wall = time.monotonic() - self.wall
+        cpu = {k: v - self.cpu.get(k, 0.0) for k, v in thread_cpu_s().items()}
+        waits = {k: v - self.waits.get(k, 0.0) for k, v in thread_waits_s().items()}
+        return {"wall_s": round(wall, 3),
+                "load_average": {"before_1m": self.load, "after_1m": os.getloadavg()[0]},
+                "cpu_s": {"node": round(sum(cpu.values()), 3),
+                          "venue": round(process_cpu_s(self.venue) - self.venue_cpu, 3),
+                          "node_threads": {k: round(v, 3) for k, v in sorted(cpu.items()) if v}},
+                "loop_waited_for_cpu_s": round(waits.get("MainThread", 0.0), 3)}
+
+
+def thread_waits_s() -> dict[str, float]:
+    """Seconds each live thread of this process spent runnable but waiting for a CPU (the
+    kernel's run-queue delay, /proc/.../schedstat): time the machine's load took from it."""
+    out: dict[str, float] = {}
+    for thread in threading.enumerate():
+        try:
+            with open(f"/proc/self/task/{thread.native_id}/schedstat") as stat:
+                waited = int(stat.read().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            continue
+        out[thread.name] = out.get(thread.name, 0.0) + waited
+    return out
+
+
+def thread_cpu_s() -> dict[str, float]:
+    """CPU seconds (user + system) of each live thread of this process, by thread name."""
+    out: dict[str, float] = {}
+    for thread in threading.enumerate():
+        tid = thread.native_id
+        if tid is None:
+            continue
+        out[thread.name] = out.get(thread.name, 0.0) + process_cpu_s(f"self/task/{tid}")
+    return out
+
+
+def process_cpu_s(which: str) -> float:
+    """CPU seconds of /proc/<which> (a pid, or self/task/<tid>); 0 if it is gone."""
+    try:
+        with open(f"/proc/{which}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _histogram() -> HdrHistogram:
+    return HdrHistogram(1, 60_000_000, 3)
+
+
+def _pair() -> dict[str, HdrHistogram]:
+    return {"wait": _histogram(), "work": _histogram()}
+
+
+def _us(ns: int) -> int:
+    return max(1, ns // 1000)
+
+
+def _quantiles(histogram: HdrHistogram) -> dict[str, int | None]:
+    if histogram.get_total_count() == 0:
+        return {"p50": None, "p99": None, "p99.9": None}
+    return {f"p{q:g}": int(histogram.get_value_at_percentile(q)) for q in (50, 99, 99.9)}

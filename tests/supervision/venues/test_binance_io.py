@@ -1,0 +1,64 @@
+"""The websocket reader against a real loopback server: a burst arrives whole and in order,
+each frame stamped when the reader takes it, and silence still counts as a lost stream."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import trio
+from trio_websocket import WebSocketRequest, serve_websocket
+
+from supervision.venues.binance.io import BATCH, StreamReader, WsDown, WsFrame, WsUp
+
+
+def _run_reader(burst: int, heartbeat_s: float, linger_s: float) -> list[Any]:
+    """Serve one connection that sends `burst` frames at once, then stays silent; run the
+    reader on the test's loop for `linger_s` and return everything it told."""
+    told: list[Any] = []
+
+    async def main() -> None:
+        async def handler(request: WebSocketRequest) -> None:
+            ws = await request.accept()
+            for i in range(burst):
+                await ws.send_message(f'{{"n":{i}}}')
+            await trio.sleep_forever()
+
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)
+            url = f"ws://127.0.0.1:{server.port}/stream"
+            def tell(message: Any) -> None:
+                told.append(message)
+                if isinstance(message, WsDown):
+                    told.append(time.monotonic_ns())
+
+            reader = StreamReader("market", lambda: url, tell, heartbeat_s=heartbeat_s,
+                                  backoff_min_s=60.0)
+            reader.start()
+            await trio.sleep(linger_s)
+            reader.close()
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    return told
+
+
+def test_a_burst_is_told_whole_in_order_and_stamped_as_taken() -> None:
+    before = time.monotonic_ns()
+    told = _run_reader(burst=5 * BATCH + 3, heartbeat_s=30.0, linger_s=1.0)
+    frames = [m for m in told if isinstance(m, WsFrame)]
+    assert isinstance(told[0], WsUp)
+    assert [f.text for f in frames] == [f'{{"n":{i}}}' for i in range(5 * BATCH + 3)]
+    stamps = [f.recv_ns for f in frames]
+    assert stamps == sorted(stamps) and before < stamps[0] <= time.monotonic_ns()
+    assert not any(isinstance(m, WsDown) for m in told)
+
+
+def test_silence_is_a_lost_stream_after_the_heartbeat_not_before() -> None:
+    told = _run_reader(burst=3, heartbeat_s=0.4, linger_s=0.9)
+    downs = [(i, m) for i, m in enumerate(told) if isinstance(m, WsDown)]
+    assert len(downs) == 1 and downs[0][1].kind == "silent", told
+    frames = [m for m in told if isinstance(m, WsFrame)]
+    assert len(frames) == 3
+    silent_for = told[downs[0][0] + 1] - frames[-1].recv_ns  # the time it was told
+    assert 0.4e9 <= silent_for <= 0.4e9 * 9 / 8 + 0.1e9
