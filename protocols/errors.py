@@ -36,6 +36,15 @@ Bad input from outside the process: refuse it with one clear line, change nothin
   Binance's HTTP status, code and words (it becomes the REST answer, never a crash).
 - `supervision.replay.ReplayError` (ValueError): a recording the replay tool cannot build a
   book from (no snapshot, none that joins, another venue's file); one line, exit code 2.
+- `supervision.experiments.sweep.SweepError` (ValueError): a `--sweep` or `--space` that is
+  malformed, or values the config refuses; every problem at once, before any variant runs.
+- `supervision.experiments.ranking.ObjectiveError` (ValueError): a `--rank` or `--optimize`
+  field that report.json does not have (the line names the keys there are), or a direction
+  that is neither max nor min.
+- `supervision.experiments.spans.SpanError` (ValueError): a `--span` or `--walk-forward` that
+  is malformed, falls outside the data or holds no line of it.
+- `supervision.experiments.executors.ExecutorError` (RuntimeError): the Dask scheduler cannot
+  be reached, or a variant was lost for good (its workers kept dying, a local process died).
 - `supervision.repl.wire.WireError`: a REPL peer sent something that is not the protocol; that
   session ends.
 - `supervision.control.server.BindError` (OSError): the control plane cannot listen where the

@@ -7,6 +7,7 @@
     python -m supervision.main CONFIG --check-config             # the effective config, redacted
     python -m supervision.main config/paper.toml --repl          # ... with the REPL in front
     python -m supervision.main config/avellaneda_stoikov.toml --set strategy.gamma=0.1 --report out
+    python -m supervision.main config/backtest.toml --report out --sweep KEY=V1,V2  # a sweep
 
 Exit codes: 0 done, 2 a user mistake (bad config, bad flags, a journal that cannot be opened or
 replayed, a journal or venue account another node holds, a control-plane address that cannot be
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 # Only the standard library up here; everything slow is imported in `main`.
+from supervision.experiments import cli as experiments
 from supervision.node.process import CONSOLE, STOP
 
 if TYPE_CHECKING:
@@ -61,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
                         "leaving the console stops the node")
     p.add_argument("--log-level", default="WARNING",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    experiments.add_arguments(p)
     return p
 
 
@@ -106,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         print(redacted(config))
         print(f"# mode: {decision.mode.value} ({decision.notice})")
         return 0
+    if experiments.used(args):  # --sweep, --optimize and their flags
+        return experiments.run(args, config)
     if config.profile.value == "backtest":
         if args.repl:
             return _fail("--repl attaches to a running node; a backtest runs in virtual time")
