@@ -6,9 +6,10 @@ Orders and their answers (`orders`), decisions and refusals (`decisions`), marke
 reconciliation (`venue_state`), book feed plumbing (`feed`), the risk gate's records and commands
 (`risk`), commands that stop order flow (`commands`), journal records and codec (`journal`),
 control-plane schemas (`control`), runtime records (`runtime`), the one exception base
-(`errors`), shared codec pieces (`codec`), recordings (`recording`) and the venues' wire formats
-(`venues/`).
+(`errors`), shared codec pieces (`codec`), recordings (`recording`), observation statistics
+(`observation`) and the venues' wire formats (`venues/`).
 """
 
 __all__ = ['codec', 'commands', 'control', 'decisions', 'errors', 'feed', 'instruments', 'journal',
-    'market', 'orders', 'portfolio', 'recording', 'risk', 'runtime', 'venue_state', 'venues']
+    'market', 'observation', 'orders', 'portfolio', 'recording', 'risk', 'runtime', 'venue_state',
+    'venues']

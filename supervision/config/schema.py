@@ -514,6 +514,17 @@ class ReportConfig:
 
 
 @attrs.frozen(slots=True, kw_only=True)
+class ObservationConfig:
+    """Daily per-market statistics (oracle crossings, bbo null rate and intervals, oracle age,
+    edge after fees) written to `dir` as one Parquet file a day by an observe or paper node
+    (supervision/node/observation.py); a backtest writes none."""
+
+    enabled: bool = True
+    dir: str = ""  # "": beside the journal, in <journal dir>/observation
+    interval_s: float = attrs.field(default=5.0, validator=_gt(0))  # how often it is rewritten
+
+
+@attrs.frozen(slots=True, kw_only=True)
 class NodeConfig:
     node: NodeSection
     control: ControlConfig = attrs.field(factory=ControlConfig)
@@ -529,6 +540,7 @@ class NodeConfig:
     metrics: MetricsConfig = attrs.field(factory=MetricsConfig)
     data: DataConfig = attrs.field(factory=DataConfig)
     report: ReportConfig = attrs.field(factory=ReportConfig)
+    observation: ObservationConfig = attrs.field(factory=ObservationConfig)
 
     @property
     def profile(self) -> Profile:

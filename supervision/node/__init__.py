@@ -8,4 +8,5 @@ virtual time, and the progress line of a long run.
 """
 
 __all__ = ['assembly', 'backtest', 'failsafe', 'instance_lock', 'journal', 'live_guard',
-    'monitor', 'pipeline', 'process', 'progress', 'restored', 'run', 'status', 'venues']
+    'monitor', 'observation', 'pipeline', 'process', 'progress', 'restored', 'run', 'status',
+    'venues']

@@ -5,7 +5,8 @@
      |- risk (one_for_one): portfolio, gate
      |- strategies (one_for_one, transient children, back-off): <strategy id>...
      |- source: the market flow (recorded, then synthetic)
-    journal (one_for_one): writer;  monitor: outside the tree, started first and stopped last
+    journal (one_for_one): writer;  monitor: outside the tree, started first and stopped last;
+    observation: the daily market statistics' writer (observe and paper nodes), the same
 
 The venue subtree is rest_for_one because everything after the connection holds state derived
 from it (a restarted connection knows no orders; books must resync). The connection is the
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from pathlib import Path
 from typing import Any
 
 from actors.behaviour import Ref
@@ -57,11 +59,12 @@ from protocols.errors import TroupeError
 from protocols.instruments import InstrumentSpec
 from protocols.journal import ControlAction, FaultInjected
 from protocols.risk import Flatten, ResumeInstrument, SetTradingState
-from supervision.config.schema import NodeConfig, StrategyConfig
+from supervision.config.schema import NodeConfig, Profile, StrategyConfig
 from supervision.node.failsafe import FailSafe
 from supervision.node.journal import JournalBacklog
 from supervision.node.live_guard import Mode
 from supervision.node.monitor import NodeMonitor, NodeView, halts_of
+from supervision.node.observation import ObservationWriter
 from supervision.node.pipeline import PathRefs, StrategyPlan, TradingPath
 from supervision.node.venues import connection_factory
 from supervision.runtime.faults import Fault
@@ -122,6 +125,7 @@ class Node:
             self.view.halts = halts_of(recovered.risk)
         self.root: Ref | None = None
         self.monitor: Ref | None = None
+        self.observation: Ref | None = None  # the statistics writer, when this node keeps them
         self.journal: Ref | None = None  # the writer, by name: stable across its restarts
         self.journal_root: Ref | None = None  # its supervisor
         self.control_url: str | None = None  # set by whoever serves the control plane
@@ -175,9 +179,19 @@ class Node:
         view = self.view
         self.monitor = host.spawn("monitor", lambda: NodeMonitor(view),
                                   mailbox=ConflateByKey(book_conflation_key))
+        if self.keeps_statistics():
+            directory = self.config.observation.dir or str(
+                Path(self.config.journal.path).parent / "observation")
+            self.observation = host.spawn("observation", lambda: ObservationWriter(directory),
+                                          blocking=True)
         host.on_record = self.failsafe.on_record
         host.on_root_exit = self.failsafe.on_root_exit
         self.root = host.spawn("node", lambda: Supervisor(self._tree(source_factory)))
+
+    def keeps_statistics(self) -> bool:
+        """Observe and paper nodes write the daily market statistics; backtests do not."""
+        return (self.config.observation.enabled and self.mode in (Mode.OBSERVE, Mode.PAPER)
+                and self.config.profile is not Profile.BACKTEST)
 
     def _tree(self, source_factory: Any | None) -> SupervisorSpec:
         budget_cfg = self.config.budget
@@ -219,7 +233,8 @@ class Node:
             venue_mailbox_capacity=caps.venue_mailbox_capacity,
             budget_mailbox_capacity=caps.action_budget_mailbox_capacity,
             book_mailbox_capacity=caps.book_mailbox_capacity,
-            remember_cancelled=caps.remember_cancelled)
+            remember_cancelled=caps.remember_cancelled, observation=self.observation,
+            observation_interval_s=cfg.observation.interval_s)
 
     def _connection(self, refs: PathRefs) -> Any:
         """The venue connection `venue.kind` names (`supervision.node.venues`), told where the

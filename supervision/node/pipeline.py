@@ -8,9 +8,10 @@
 
 Who hears what (the same for every user of the path):
 
-    market:<i>  -> the gate, the strategies on <i>
-    book:<i>    -> the strategies on <i>, the gate, the portfolio, the watchers; resyncs via the
-                   connection
+    market:<i>  -> the gate, the strategies on <i>, the observer
+    book:<i>    -> the strategies on <i>, the gate, the portfolio, the watchers, the observer;
+                   resyncs via the connection
+    observer    -> (when the node keeps observation statistics) MarketStatistics to their writer
     gate        -> approved proposals to the budget; its effects to the strategies, the
                    watchers and the journal; its persistent state to the watchers
     portfolio   -> snapshots to the gate and the watchers
@@ -36,6 +37,7 @@ from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_pr
 from actors.execution.token_bucket import VenueLimits
 from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
 from actors.market.market_actor import MarketActor
+from actors.market.observation import MarketObserver
 from actors.portfolio.portfolio_actor import Portfolio
 from actors.risk.gate import RiskGate
 from actors.risk.limits import RiskConfig
@@ -87,6 +89,10 @@ class PathRefs:
     def market(self, instrument: str) -> Any:
         return self.address(f"{VENUE}/market:{instrument}")
 
+    @property
+    def observer(self) -> Any:
+        return self.address(f"{VENUE}/observer")
+
     def strategy(self, strategy_id: str) -> Any:
         return self.address(f"{STRATEGIES}/{strategy_id}")
 
@@ -116,6 +122,10 @@ class TradingPath:
     budget_mailbox_capacity: int = 10_000
     book_mailbox_capacity: int = 10_000
     remember_cancelled: int = 100_000  # cancelled ids the budget keeps (ActionBudget)
+    # The observation statistics' sink: with one, venue/observer watches every book and market
+    # and sends it `MarketStatistics` every `observation_interval_s` (actors.market.observation).
+    observation: Ref | None = None
+    observation_interval_s: float = 5.0
 
     def children(self, address: Callable[[str], Any]) -> dict[str, list[ChildSpec]]:
         """The path's actors as ChildSpecs in start order, by group (venue, risk, strategies):
@@ -147,17 +157,23 @@ class TradingPath:
                       mailbox=StablePriority(BUDGET_LEVELS, budget_priority,
                                              self.budget_mailbox_capacity)),
         ]
+        observer = [refs.observer] if self.observation is not None else []
         for name, spec in self.specs.items():
-            market_subs = [refs.gate, *self._strategy_refs(refs, name)]
+            market_subs = [refs.gate, *self._strategy_refs(refs, name), *observer]
             children.append(ChildSpec(f"market:{name}", _bind(MarketActor, spec,
                                                               subscribers=market_subs),
                                       mailbox=BoundedReject(self.mailbox_capacity)))
         for name, spec in self.specs.items():
             book_subs = [*self._strategy_refs(refs, name), refs.gate,
-                         *([refs.portfolio] if self.portfolio else []), *self.watchers]
+                         *([refs.portfolio] if self.portfolio else []), *self.watchers,
+                         *observer]
             children.append(ChildSpec(f"book:{name}", _bind(
                 OrderBookActor, BookConfig.for_spec(spec), subscribers=book_subs,
                 resync=refs.connection), mailbox=BoundedReject(self.book_mailbox_capacity)))
+        sink, specs, interval = self.observation, dict(self.specs), self.observation_interval_s
+        if sink is not None:
+            children.append(ChildSpec("observer", lambda: MarketObserver(specs, sink, interval),
+                                      mailbox=BoundedReject(self.mailbox_capacity)))
         return children
 
     def _risk(self, refs: PathRefs) -> list[ChildSpec]:

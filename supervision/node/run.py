@@ -58,6 +58,7 @@ from supervision.node.journal import (
     recover_journal,
 )
 from supervision.node.live_guard import ModeDecision
+from supervision.node.observation import ObservationFiles
 from supervision.node.process import CONSOLE, STOP
 from supervision.node.restored import restored_state_notice
 from supervision.node.status import MarketNotices, open_orders, status_line, summary
@@ -387,6 +388,7 @@ async def _shutdown(config: NodeConfig, node: Node, reason: str) -> str:
         await trio.to_thread.run_sync(host.stop, node.root)
     if node.monitor is not None:
         await trio.to_thread.run_sync(host.stop, node.monitor)
+    statistics = await _stop_observation(node)
     writer = node.journal_writer()
     if node.journal is not None and writer is not None:
         node.journal.tell(NodeStopped(reason))
@@ -402,4 +404,22 @@ async def _shutdown(config: NodeConfig, node: Node, reason: str) -> str:
             journal = f"journal flush failed ({exc})"
     if node.journal_root is not None:
         await trio.to_thread.run_sync(host.stop, node.journal_root)
-    return f"{orders}; {journal}"
+    return f"{orders}; {journal}{statistics}"
+
+
+async def _stop_observation(node: Node) -> str:
+    """Stop the statistics' writer once it has written what the stopped observer sent last;
+    what to add to the summary's stop line."""
+    writer, host = node.observation, node.host
+    if writer is None:
+        return ""
+    try:
+        files = await trio.to_thread.run_sync(
+            lambda: host.ask(writer, ObservationFiles(), timeout=5.0))
+    except Exception as exc:  # the statistics are not worth a stuck stop
+        files, note = (), f"; observation statistics not confirmed ({exc})"
+    else:
+        note = ("; observation statistics in " + ", ".join(str(f) for f in files)
+                if files else "; no observation statistics (no book seen)")
+    await trio.to_thread.run_sync(host.stop, writer)
+    return note
