@@ -68,8 +68,10 @@ def _equity_inventory(tables: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
 
 
 def _markouts(markout: Mapping[str, Any]) -> str:
-    fig, ax = _figure("markout curves by side")
     horizons = list(markout)
+    if not any(markout[h]["all"]["count"] for h in horizons):
+        return "<p>no fill has reached a markout horizon yet</p>"
+    fig, ax = _figure("markout curves by side")
     for side in ("all", "buy", "sell"):
         points = [(h, markout[h][side]) for h in horizons if markout[h][side]["count"]]
         xs = [float(h.rstrip("s")) for h, _ in points]

@@ -54,3 +54,16 @@ def test_every_image_loads_in_headless_chromium(tmp_path: Path) -> None:
     _browse(tmp_path / "out" / "report.html", tmp_path, "--window-size=1200,2400",
             f"--screenshot={tmp_path / 'shot.png'}")
     assert (tmp_path / "shot.png").stat().st_size > 10_000
+
+
+def test_a_run_too_short_for_any_markout_still_writes_its_page(tmp_path: Path) -> None:
+    # A paper run stopped seconds after its first fill: no horizon has a sample yet. The page
+    # must say so rather than fail the run's report (a log axis with no positive value raises).
+    whole = _round_trip()
+    second_mid = next(i for i, r in enumerate(whole) if i and type(r).__name__ == "MidSampled")
+    records = whole[:second_mid]  # the first fill, and no mid after it
+    report = build_report(records, ReportSettings({"X": SPEC}, currency="USD"))
+    assert all(h["all"]["count"] == 0 for h in report.data["markout"].values())
+    write_report(report, tmp_path / "out", wall_seconds=1.0, config_text="[node]\nname = 't'\n")
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "no fill has reached a markout horizon yet" in html
