@@ -46,12 +46,14 @@ class FeedEvent:
 
     `message` is a Binance `DepthDiff`, `DepthSnapshot`, `Trade` or `BookTicker`, or a Hyperliquid
     `L2Book` or `Trades`. The instrument is the runtime's name for it (the book actor checks it),
-    not necessarily the venue's symbol.
+    not necessarily the venue's symbol. `recv_ns` is a non-negative int of ns; it is not
+    validated here: every market event makes one or two of these, and their makers (sources,
+    connections) take it from a clock.
     """
 
     instrument: str
     message: Any
-    recv_ns: int = attrs.field(validator=_non_negative_int)
+    recv_ns: int
 
 
 @attrs.frozen(slots=True)
@@ -70,13 +72,17 @@ class ResyncRequest:
 @attrs.frozen(slots=True)
 class Subscribe:
     """Start publishing to `ref`. `depth` > 0 adds that many levels a side to each `BookTop`.
+    `trades` False leaves out the public trades (`TradePrint`): a subscriber that only reads
+    the book (a risk gate, a monitor) is not sent three prints in four of a busy feed.
 
     The new subscriber is sent the current state at once (if there is one to send), so it does
-    not wait for the next change to learn where the market is.
+    not wait for the next change to learn where the market is. A subscriber may also be given
+    to a book's constructor as a `Subscribe`.
     """
 
     ref: Any
     depth: int = attrs.field(default=0, validator=_non_negative_int)
+    trades: bool = True
 
 
 @attrs.frozen(slots=True)

@@ -140,6 +140,9 @@ class _Wake:
     pass
 
 
+_WAKE_MESSAGE = _Wake()  # immutable: one for every wake
+
+
 @attrs.frozen(slots=True)
 class _ResendFeed:
     """Lossless feed: try the market data a book refused again (its mailbox has drained)."""
@@ -182,7 +185,11 @@ class VenueConnection(Behaviour):
     def receive(self, message: Any, ctx: Context) -> Any:
         now = ctx.monotonic_ns()
         transport = self.transport
-        if isinstance(message, SendActions):
+        kind = type(message)
+        if kind is _Wake or kind is FeedEvent:  # the hot two: market data and the delay line
+            if kind is FeedEvent and not transport.on_message(message, now):
+                ctx.count("troupe_venue_ignored_total", venue=self.venue, kind=kind.__name__)
+        elif isinstance(message, SendActions):
             self._on_send(message, now, ctx)
         elif isinstance(message, CancelAllOrders):
             self._on_cancel_all(message, now, ctx)
@@ -247,7 +254,7 @@ class VenueConnection(Behaviour):
         nxt = transport.next_due_ns()
         if nxt is not None and nxt != self.armed_due:
             self.armed_due = nxt
-            ctx.schedule(max(nxt - now, 0) / SECOND, _Wake(), key=_WAKE)
+            ctx.schedule(max(nxt - now, 0) / SECOND, _WAKE_MESSAGE, key=_WAKE)
         elif nxt is None:
             self.armed_due = None
 

@@ -33,7 +33,11 @@ snapshot); `OrderBookActor` only carries those out through its context. Rules:
   times cannot fool it. The watchdog is one keyed timer, re-armed lazily at last-applied +
   max_age rather than on every update, so a busy book costs one timer per `max_age`.
 - Trades become `TradePrint`s whatever the book's state; Hyperliquid trades are deduplicated by
-  `tid` (its subscription replays recent trades).
+  `tid` (its subscription replays recent trades). They go only to the subscribers that want
+  them (`Subscribe(ref, trades=False)` leaves them out: a risk gate or a monitor reads the book
+  alone, and prints are three messages in four of a busy feed).
+- A Binance trade or diff the simulated venue already converted to this book's units
+  (`TradeInUnits`, `DepthDiffInUnits`) is taken as it is: one conversion per event per node.
 
 Subscribers should use `ConflateByKey(book_conflation_key)`: a slow one then sees the newest
 book per instrument, never a backlog, and every trade and stale notice. A newer BookTop takes the
@@ -144,15 +148,24 @@ class BookFeed:
         return self.stale_reason is None
 
     def in_units(self, message: Any) -> Any:
-        """`message` with its depth levels converted to this book's units, once, when it is a
-        Binance diff that converts (`DepthDiffInUnits`, for every book of the same units);
+        """`message` converted to this book's units, once, when it is a Binance diff or trade
+        that converts (`DepthDiffInUnits`, `TradeInUnits`: for every book of the same units);
         anything else as it is, to be decided (and any error counted) by `on_message`."""
-        sync = self.sync
-        if type(message) is binance.DepthDiff and isinstance(sync, BinanceBookSync):
+        sync, kind = self.sync, type(message)
+        if kind is binance.DepthDiff and isinstance(sync, BinanceBookSync):
             try:
                 return sync.in_units(message)
             except DecodeError:
                 return message
+        if kind is binance.Trade:
+            try:
+                price = parse_units(str(message.price), self.tick)
+                qty = parse_units(str(message.qty), self.lot)
+            except DecodeError:
+                return message
+            return binance.TradeInUnits(message.symbol, message.trade_id, price, qty, self.tick,
+                                        self.lot, message.trade_time_ms, message.event_time_ms,
+                                        message.buyer_is_maker)
         return message
 
     # -- input ----------------------------------------------------------------------------
@@ -166,6 +179,15 @@ class BookFeed:
         elif isinstance(message, hyperliquid.L2Book) and not binance_venue:
             regressed = self._venue_time(message.time_ms, step)
             self._depth(message, recv_ns, now_ns, regressed, step)
+        elif type(message) is binance.TradeInUnits:
+            if message.tick != self.tick or message.lot != self.lot:
+                step.count("troupe_book_decode_errors_total")
+                return step
+            step.trades.append(TradePrint(
+                self.config.instrument, message.price, message.qty,
+                Side.SELL if message.buyer_is_maker else Side.BUY, str(message.trade_id),
+                recv_ns, message.trade_time_ms * MS))
+            step.count("troupe_book_trades_total")
         elif isinstance(message, binance.Trade):
             self._trade(step, message.price, message.qty, aggressor=message.aggressor,
                         trade_id=str(message.trade_id), time_ms=message.trade_time_ms,
@@ -303,17 +325,34 @@ class OrderBookActor(Behaviour):
         self,
         config: BookConfig,
         *,
-        subscribers: Iterable[Ref | tuple[Ref, int]] = (),
+        subscribers: Iterable[Ref | tuple[Ref, int] | Subscribe] = (),
         resync: Ref | None = None,
     ) -> None:
         self.config = config
         self.feed = BookFeed(config)
         self.resync = resync
         self.subscribers: dict[Any, int] = {}  # ref -> depth, in subscription order
+        self._no_trades: set[Any] = set()  # subscribers that asked not to be sent trades
+        self._trade_subscribers: tuple[Any, ...] = ()
         for sub in subscribers:
-            ref, depth = sub if isinstance(sub, tuple) else (sub, 0)
-            self.subscribers[ref] = depth
+            if isinstance(sub, Subscribe):
+                self._subscribe(sub)
+            else:
+                ref, depth = sub if isinstance(sub, tuple) else (sub, 0)
+                self._subscribe(Subscribe(ref, depth))
         self._watchdog_armed = False
+
+    def _subscribe(self, sub: Subscribe) -> None:
+        self.subscribers[sub.ref] = sub.depth
+        if sub.trades:
+            self._no_trades.discard(sub.ref)
+        else:
+            self._no_trades.add(sub.ref)
+        self._index()
+
+    def _index(self) -> None:
+        self._trade_subscribers = tuple(ref for ref in self.subscribers
+                                        if ref not in self._no_trades)
 
     def on_start(self, ctx: Context) -> None:
         if self.feed.resync_reason is not None:
@@ -343,11 +382,13 @@ class OrderBookActor(Behaviour):
                 step = self.feed.respec(message.new.tick_size, message.new.lot_step)
                 self._carry_out(step, message.recv_ns, ctx)
         elif isinstance(message, Subscribe):
-            self.subscribers[message.ref] = message.depth
+            self._subscribe(message)
             if self.feed.healthy:
                 self._tell(message.ref, self.feed.top(message.depth), ctx)
         elif isinstance(message, Unsubscribe):
             self.subscribers.pop(message.ref, None)
+            self._no_trades.discard(message.ref)
+            self._index()
         else:
             ctx.count("troupe_book_ignored_total", kind=type(message).__name__)
         return None
@@ -356,7 +397,8 @@ class OrderBookActor(Behaviour):
         for metric, amount, labels in step.counts:
             ctx.count(metric, amount, **labels)
         for trade in step.trades:
-            self._publish(trade, ctx)
+            for ref in self._trade_subscribers:
+                self._tell(ref, trade, ctx)
         if step.stale is not None:
             self._publish(BookStale(self.config.instrument, step.stale, recv_ns), ctx)
         if step.resync is not None:

@@ -98,6 +98,10 @@ _ACCOUNT_MESSAGES = {
 _EMPTY = EmptyDepth()
 
 
+def _by_seq(order: SimOrder) -> int:
+    return order.seq
+
+
 class SimExchange:
     """One simulated venue: instruments, our open orders, the account they trade for."""
 
@@ -135,6 +139,8 @@ class SimExchange:
         out: list[VenueReport] = []
         self._taken.purge(instrument, view)
         mine = self._open(instrument)
+        if not mine:
+            return out
         model = self.queue_model
         for order in mine:
             assert order.price is not None
@@ -171,7 +177,7 @@ class SimExchange:
             if self._is_open(order):
                 self._maker_fill(order, order.qty, now_ns, out)
         ours_ahead = 0  # lots of our own earlier orders at this price: the trade meets them first
-        for order in sorted((o for o in mine if o.price == price), key=lambda o: o.seq):
+        for order in sorted((o for o in mine if o.price == price), key=_by_seq):
             if not self._is_open(order):
                 continue
             open_before = order.qty
@@ -334,8 +340,12 @@ class SimExchange:
         return self._views.get(instrument, _EMPTY)
 
     def _open(self, instrument: str) -> list[SimOrder]:
-        return sorted((o for o in self._orders.values() if o.instrument == instrument),
-                      key=lambda o: o.seq)
+        # Called for every market event: a market maker rests one or two orders, so the common
+        # cases (none, one) skip the sort.
+        mine = [o for o in self._orders.values() if o.instrument == instrument]
+        if len(mine) > 1:
+            mine.sort(key=_by_seq)
+        return mine
 
     def _is_open(self, order: SimOrder) -> bool:
         return self._orders.get(order.client_order_id) is order
@@ -420,7 +430,10 @@ class SimExchange:
 
     def _sweep_reduce_only(self, instrument: str, out: list[VenueReport], now_ns: int) -> None:
         """Rule 8: a resting reduce-only order with nothing left to reduce expires."""
-        for order in self._open(instrument):
-            if order.reduce_only and self._capped(order, order.qty) == 0:
+        exits = [o for o in self._orders.values() if o.reduce_only and o.instrument == instrument]
+        if len(exits) > 1:
+            exits.sort(key=_by_seq)
+        for order in exits:
+            if self._capped(order, order.qty) == 0:
                 self._expire(order, out, now_ns)
 

@@ -202,6 +202,8 @@ class TakenLiquidity:
 
     def purge(self, instrument: str, view: DepthView) -> None:
         """Forget every level of `instrument` whose displayed quantity has changed."""
+        if not self._taken:
+            return
         stale = [key for key, (seen, _taken) in self._taken.items()
                  if key[0] == instrument and view.qty_at(key[1], key[2]) != seen]
         for key in stale:

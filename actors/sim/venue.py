@@ -243,36 +243,47 @@ class SimTransport(VenueTransport):
         if feed is None:
             self._now.append(Counted("troupe_sim_ignored_total", (("kind", "unknown_instrument"),)))
             return
-        # One conversion of the depth levels: the venue's copy and our book take the same
-        # integer levels.
+        # One conversion of the depth levels and trades: the venue's copy and our book take the
+        # same integers.
         message = feed.in_units(event.message)
-        step = feed.on_message(message, now, now)
-        if step.resync is not None:
-            # The venue's own copy lost the thread: only the source can give it a fresh book.
-            self._now.append(ResyncRequest(event.instrument, step.resync))
-            self._now.append(Counted("troupe_sim_venue_resyncs_total", (("reason", step.resync),)))
-        reports: list[VenueReport] = []
-        if step.applied and feed.healthy:
-            reports += self._exchange.on_depth_change(event.instrument, now)
-        for trade in step.trades:
-            reports += self._exchange.on_trade(event.instrument, trade.price, trade.qty,
-                                               trade.aggressor, now)
-        self._report(reports, now, feed)
-        if isinstance(event.message, binance.DepthSnapshot):
-            self._answer_resyncs(event.instrument, now)
-            return  # a REST answer, not a stream message: books get their own on request
+        instrument, exchange = event.instrument, self._exchange
+        mid, venue_ns = None, None
+        if type(message) is binance.TradeInUnits and message.tick == feed.tick \
+                and message.lot == feed.lot:
+            # A print changes no book: straight to the matching engine (the venue's feed would
+            # only wrap it in a TradePrint).
+            self._report(exchange.on_trade(instrument, message.price, message.qty,
+                                           message.aggressor, now), now, feed)
+        else:
+            step = feed.on_message(message, now, now)
+            if step.resync is not None:
+                # The venue's own copy lost the thread: only the source can give it a fresh book.
+                self._now.append(ResyncRequest(instrument, step.resync))
+                self._now.append(Counted("troupe_sim_venue_resyncs_total",
+                                         (("reason", step.resync),)))
+            reports: list[VenueReport] = []
+            if step.applied and feed.healthy:
+                reports += exchange.on_depth_change(instrument, now)
+            for trade in step.trades:
+                reports += exchange.on_trade(instrument, trade.price, trade.qty,
+                                             trade.aggressor, now)
+            self._report(reports, now, feed)
+            if type(message) is binance.DepthSnapshot:
+                self._answer_resyncs(instrument, now)
+                return  # a REST answer, not a stream message: books get their own on request
+            if step.applied and feed.healthy:
+                mid = feed.sync.book.mid_x2
+            venue_ns = step.venue_ns
         market = self.end.market
         if market is not None:  # the asset context, and what a fault does to our books
-            mid = feed.sync.book.mid_x2 if step.applied and feed.healthy else None
-            for update in market.on_book(event.instrument, mid, step.venue_ns, now):
-                self._push(now, Path.FEED, update, fifo=("feed", event.instrument))
-            message = market.feed(event.instrument, message, now)
+            for update in market.on_book(instrument, mid, venue_ns, now):
+                self._push(now, Path.FEED, update, fifo=("feed", instrument))
+            message = market.feed(instrument, message, now)
             if message is None:
                 return
-        self._push(now, Path.FEED, MarketData(event.instrument, message),
-                   fifo=("feed", event.instrument))
-        if event.instrument in self.resync_pending and feed.healthy:
-            self._answer_resyncs(event.instrument, now)
+        self._push(now, Path.FEED, MarketData(instrument, message), fifo=("feed", instrument))
+        if instrument in self.resync_pending and feed.healthy:
+            self._answer_resyncs(instrument, now)
 
     def _answer_resyncs(self, instrument: str, now: int) -> None:
         if instrument not in self.resync_pending:

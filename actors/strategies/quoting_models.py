@@ -14,9 +14,9 @@ the instrument's own units:
 
 Nothing float leaves the module as a price or a size. `quote_ticks` is the single exit: it drops
 float noise below 1e-9 of a tick (so 100.00000000000001 does not become 101) and then rounds with
-`actors.market.quantization.quantize_price`, the venue-rule rounding every price goes through: a
-buy rounds
-down and a sell up, so the model's fractional answer can only make our quote *more* conservative.
+the venue-rule rounding of `actors.market.quantization.quantize_price` on the tick count: a
+buy rounds down and a sell up, so the model's fractional answer can only make our quote *more*
+conservative.
 Sizes are never computed here in float: callers pass integer lots.
 """
 
@@ -29,7 +29,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import attrs
 
-from actors.market.quantization import price_to_ticks, quantize_price
 from protocols.codec import Side as BookSide
 from protocols.instruments import InstrumentSpec
 from protocols.market import TradePrint
@@ -189,15 +188,18 @@ def model_quotes(
 def quote_ticks(spec: InstrumentSpec, model_ticks: float, side: Side) -> int:
     """A model price (float ticks) as int ticks, rounded on the safe side: buys down, sells up.
 
-    The rounding itself is `actors.market.quantization.quantize_price`, so a quote obeys
-    exactly the rule every other price obeys. Float noise under 1e-9 tick is removed first
-    (half-even), because 0.1 + 0.2 style residue must not move a sell a whole tick up.
+    The rounding is `actors.market.quantization.quantize_price`'s rule (buys down to the tick,
+    sells up), applied to the tick count itself: floor or ceil of an exact Decimal, the same
+    int without going through a price and back (it runs on every book update). Float noise
+    under 1e-9 tick is removed first (half-even), because 0.1 + 0.2 style residue must not move
+    a sell a whole tick up. `spec` is the instrument the ticks are of.
     """
     if not math.isfinite(model_ticks):
         raise ValueError(f"model price must be finite, got {model_ticks!r}")
     ticks = Decimal(model_ticks).quantize(_NOISE, rounding=ROUND_HALF_EVEN)
-    price = quantize_price(spec, ticks * spec.tick_size, _TO_BOOK_SIDE[side])
-    return price_to_ticks(spec, price)
+    if _TO_BOOK_SIDE[side] is BookSide.BUY:
+        return math.floor(ticks)
+    return math.ceil(ticks)
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ Field names are spelled out (`first_update_id` rather than `U`) and each docstri
 name, so sync code reads like the venue's documented rules without a decoder ring.
 
 Depth levels stay as the venue's decimal strings: the book converts them once, straight to
-integer ticks and lots, with the instrument's tick and lot. Trades and tickers carry Decimals.
+integer ticks and lots, with the instrument's tick and lot. Trades and tickers carry Decimals;
+`DepthDiffInUnits` and `TradeInUnits` are a diff and a trade after that one conversion.
 
 USD-M futures speak the same dialect with three differences that matter here: a depth diff
 carries `pu` (the previous event's final update id), and the book chains on `pu == previous u`
@@ -103,6 +104,27 @@ class Trade:
 
 
 @attrs.frozen(slots=True)
+class TradeInUnits:
+    """A `Trade` whose price and quantity are already integer ticks of `tick` and lots of
+    `lot`: what a trade becomes after its one conversion (by the simulated venue, which passes
+    the same object on to our book). A book whose units differ treats it as undecodable."""
+
+    symbol: str
+    trade_id: int
+    price: int  # ticks
+    qty: int  # lots
+    tick: Decimal
+    lot: Decimal
+    trade_time_ms: int
+    event_time_ms: int
+    buyer_is_maker: bool
+
+    @property
+    def aggressor(self) -> Side:
+        return Side.SELL if self.buyer_is_maker else Side.BUY
+
+
+@attrs.frozen(slots=True)
 class BookTicker:
     """`bookTicker`: best bid and ask. `update_id` (u) is on the same sequence as depth diffs.
     Spot events have no `e`; USD-M ones have `e: bookTicker`, `E` and `T` (not kept)."""
@@ -138,6 +160,7 @@ class SubscriptionAck:
 
 BinanceMessage = DepthDiff | DepthSnapshot | Trade | BookTicker | MarkPrice | SubscriptionAck
 AnyDepthDiff = DepthDiff | DepthDiffInUnits
+AnyTrade = Trade | TradeInUnits
 
 
 def parse_depth_diff(data: Any) -> DepthDiff:

@@ -10,7 +10,8 @@ Who hears what (the same for every user of the path):
 
     market:<i>  -> the gate, the strategies on <i>, the observer
     book:<i>    -> the strategies on <i>, the gate, the portfolio, the watchers, the observer;
-                   resyncs via the connection
+                   public trades only to the strategies and the portfolio; resyncs via the
+                   connection
     observer    -> (when the node keeps observation statistics) MarketStatistics to their writer
     gate        -> approved proposals to the budget; its effects to the strategies, the
                    watchers and the journal; its persistent state to the watchers
@@ -41,6 +42,7 @@ from actors.market.observation import MarketObserver
 from actors.portfolio.portfolio_actor import Portfolio
 from actors.risk.gate import RiskGate
 from actors.risk.limits import RiskConfig
+from protocols.feed import Subscribe
 from protocols.instruments import InstrumentSpec
 from supervision.runtime.mailbox import BoundedReject, ConflateByKey, StablePriority
 from supervision.runtime.refs import RefBook
@@ -164,9 +166,10 @@ class TradingPath:
                                                               subscribers=market_subs),
                                       mailbox=BoundedReject(self.mailbox_capacity)))
         for name, spec in self.specs.items():
-            book_subs = [*self._strategy_refs(refs, name), refs.gate,
-                         *([refs.portfolio] if self.portfolio else []), *self.watchers,
-                         *observer]
+            # The gate, the watchers and the observer read the book, not the prints: no trades.
+            book_subs = [*self._strategy_refs(refs, name), Subscribe(refs.gate, trades=False),
+                         *([refs.portfolio] if self.portfolio else []),
+                         *(Subscribe(ref, trades=False) for ref in (*self.watchers, *observer))]
             children.append(ChildSpec(f"book:{name}", _bind(
                 OrderBookActor, BookConfig.for_spec(spec), subscribers=book_subs,
                 resync=refs.connection), mailbox=BoundedReject(self.book_mailbox_capacity)))

@@ -16,7 +16,8 @@ from protocols.feed import FeedEvent, ResyncRequest, Subscribe
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, SpecChanged, TradePrint
 from protocols.recording import Message, iter_messages
-from protocols.venues.binance import DepthDiff, DepthSnapshot
+from protocols.venues.binance import DepthDiff, DepthSnapshot, TradeInUnits
+from protocols.venues.binance import Trade as BinanceTrade
 from protocols.venues.hyperliquid import L2Book, Trade, Trades
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.mailbox import ConflateByKey
@@ -313,3 +314,37 @@ def test_repeats_of_a_reason_are_silent_but_a_useless_snapshot_is_asked_for_agai
     host.settle()
     assert kinds(host) == ["stale:resync", "BookTop"]
     assert [r.reason for r in seen(host, "connection")] == ["start", "resync", "resync"]
+
+
+def test_a_subscriber_may_leave_out_the_trades_and_still_read_the_book() -> None:
+    """A risk gate or a monitor reads the book, not the prints: `Subscribe(ref, trades=False)`
+    gets every top and stale notice and no TradePrint, given to the constructor or later."""
+    host = DeterministicHost(seed=7)
+    everything, books_only, later = (host.spawn(n, Probe) for n in ("all", "books", "later"))
+    book = host.spawn("book", lambda: OrderBookActor(
+        binance_config(), subscribers=[everything, Subscribe(books_only, trades=False)]))
+    book.tell(Subscribe(later, trades=False))
+    for ts, m in recording(BINANCE)[:400]:
+        feed(host, book, m, ts)
+    host.settle()
+    tops = seen(host, "all", BookTop)
+    assert tops and seen(host, "all", TradePrint)
+    for name in ("books", "later"):
+        assert seen(host, name, BookTop)[-len(tops):] == tops
+        assert seen(host, name, TradePrint) == []
+    book.tell(Subscribe(later))  # subscribing again with trades brings them back
+    feed(host, book, BinanceTrade("BTCUSDT", 1, D("61686.00"), D("0.001"), 1, 1, True))
+    host.settle()
+    assert len(seen(host, "later", TradePrint)) == 1
+    assert seen(host, "books", TradePrint) == []
+
+
+def test_a_trade_already_in_the_books_units_is_taken_as_it_is() -> None:
+    host, book = rig(binance_config())
+    feed(host, book, TradeInUnits("BTCUSDT", 9, 6_168_600, 100_000, TICK, LOT, 5, 6, True))
+    feed(host, book, TradeInUnits("BTCUSDT", 10, 616_860, 100_000, D("0.1"), LOT, 5, 6, True))
+    host.settle()
+    (p,) = seen(host, "strategy", TradePrint)
+    assert (p.price, p.qty, p.aggressor, p.trade_id, p.venue_ns) == (
+        6_168_600, 100_000, Side.SELL, "9", 5_000_000)
+    assert counter(host, "troupe_book_decode_errors_total") == 1  # other units: refused

@@ -173,6 +173,21 @@ def test_market_data_reaches_our_books_a_feed_latency_after_the_venue() -> None:
     assert delivered[0][1].recv_ns == delivered[0][0]
 
 
+def test_a_trade_is_converted_once_matched_at_the_venue_and_passed_on_in_units() -> None:
+    host = DeterministicHost(seed=1)
+    refs = build(host)
+    send(host, refs, bid("b1", 1000))  # improves the bid: first in line at 100.0
+    host.advance(20 * MS)
+    sent_at = host.monotonic_ns()
+    feed(host, refs, trade(7, "99.9", "1", Side.SELL))  # sells through our bid
+    host.advance(5 * MS)
+    (at, event), = [(t, m) for t, m in seen(host, refs["book"], FeedEvent)
+                    if not isinstance(m.message, binance.AnyDepthDiff)]
+    assert at - sent_at == 2_000_000  # a feed latency later, like the depth
+    assert event.message == binance.TradeInUnits(SYM, 7, 999, 2, D("0.1"), D("0.5"), 1, 1, True)
+    assert [f.qty for _, f in seen(host, refs["owner"], Fill)] == [2]  # matched at the venue
+
+
 def test_a_resync_request_is_answered_with_the_venues_own_snapshot() -> None:
     host = DeterministicHost(seed=1)
     refs = build(host)
