@@ -107,7 +107,7 @@ class Setup:
     instruments: int = 20
     seconds: float = 20.0
     warmup: float = 8.0
-    stages: bool = True  # trace each stage (two Python calls per message on the path)
+    trace_stages: bool = True  # trace each stage (two Python calls per message on the path)
 
 
 def measure(setup: Setup) -> dict[str, Any]:
@@ -136,7 +136,7 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
             decision = ModeDecision(Mode.LIVE, "benchmark")
             running = await open_node(config, decision, None, nursery, metrics=metrics)
             host = running.node.host
-            if setup.stages:
+            if setup.trace_stages:
                 trace.attach(host, [c.name for c in host.statistics()
                                     if c.name.startswith(_TRACED)])
             await trio.sleep(setup.warmup)
@@ -160,7 +160,7 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
             "samples": samples, "book_updates_per_s": round(totals[0] / setup.seconds),
             "feed_refused_per_s": round(totals[1] / setup.seconds),
             **used, "gc_pauses": gc_pauses.report()}
-        if setup.stages:
+        if setup.trace_stages:
             result["stages"] = trace.report()
             frames, wall = max(result["stages"]["frames"], 1), used["wall_s"]
             loop = used["cpu_s"]["node_threads"].get("MainThread", 0.0)
@@ -215,7 +215,7 @@ def _lines(result: dict[str, Any]) -> list[str]:
         "GC pauses: " + ", ".join(f"{g} {p['count']} (max {p['max_ms']} ms, total "
                                   f"{p['total_ms']} ms)" for g, p in result["gc_pauses"].items())]
     stages = result.get("stages")
-    if stages is None:
+    if not stages:
         return lines
     lines.append(f"{result['frames_per_s']} frames/s received; CPU per frame: node "
                  f"{result['node_cpu_us_per_frame']} us, of which the loop thread "

@@ -56,6 +56,7 @@ class LoopDispatcher:
         self._sleep_until_ns: int | None = None
         self.loop_thread_id: int | None = None
         self.bridge: LoopBridge | None = None
+        self._deferred_wakes: list[ThreadExecutor] = []
         self.turns = 0
         self.yields = 0
         self.crashes = 0
@@ -124,6 +125,17 @@ class LoopDispatcher:
             self._sleeping = False
             self._sleep_until_ns = None
 
+    def defer_wake(self, executor: ThreadExecutor) -> bool:
+        """Called by a thread executor about to wake its thread: during a drain, on the loop
+        thread, the wake waits for the drain's end (True). A thread woken mid-drain would ask
+        for the GIL at once and take it from the chain being run after a switch interval; woken
+        after, it runs while the loop waits for its next event, and several tells to it in one
+        drain wake it once. The wait is at most `turn_budget_s`."""
+        if not self._draining or threading.get_ident() != self.loop_thread_id:
+            return False
+        self._deferred_wakes.append(executor)
+        return True
+
     def _drain(self) -> bool:
         """Fire due timers and run ready cells. True if it stopped for the time budget."""
         self._draining = True
@@ -131,6 +143,10 @@ class LoopDispatcher:
             return self._drain_unguarded()
         finally:
             self._draining = False
+            if self._deferred_wakes:
+                wakes, self._deferred_wakes = self._deferred_wakes, []
+                for executor in wakes:
+                    executor.wake()
 
     def _drain_unguarded(self) -> bool:
         ready = self._ready
@@ -191,9 +207,12 @@ class LoopDispatcher:
 
 class ThreadExecutor:
     """One thread for one blocking cell: it may block as long as it likes without stalling
-    anyone else. Messages to it queue in its mailbox under its policy meanwhile."""
+    anyone else. Messages to it queue in its mailbox under its policy meanwhile. Given the
+    `loop` dispatcher, a tell from a cell the loop is running wakes the thread when the loop's
+    drain ends, not mid-chain (`LoopDispatcher.defer_wake`)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, loop: LoopDispatcher | None = None) -> None:
+        self._loop = loop
         self._wake = threading.Event()
         self._closing = False
         self._cell: Runnable | None = None
@@ -204,6 +223,11 @@ class ThreadExecutor:
         self._thread.start()
 
     def schedule(self, cell: Runnable) -> None:
+        loop = self._loop
+        if loop is None or not loop.defer_wake(self):
+            self._wake.set()
+
+    def wake(self) -> None:
         self._wake.set()
 
     def close(self) -> None:

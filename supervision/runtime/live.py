@@ -296,7 +296,8 @@ class LiveHost:
             existing = self._cells.get(name)
             if existing is not None and existing.state is not DEAD:
                 raise ValueError(f"an actor named {name!r} already exists")
-            executor: Any = ThreadExecutor(name) if blocking else self.dispatcher
+            executor: Any = (ThreadExecutor(name, self.dispatcher) if blocking
+                              else self.dispatcher)
             cell = LiveCell(self, name, factory, mailbox=mailbox, parent=parent,
                             executor=executor)
             self._cells[name] = cell

@@ -206,3 +206,34 @@ def test_the_switch_interval_is_short_while_the_host_serves_and_restored_after()
         assert sys.getswitchinterval() == before
     finally:
         untouched.close()
+
+
+class Recorder(Behaviour):
+    def __init__(self, handled):
+        self.handled = handled
+
+    def receive(self, message, ctx):
+        self.handled.set()
+
+
+class TellsThenWaits(Behaviour):
+    """Tells a thread actor, then keeps the loop (GIL released) long enough for that thread to
+    have run, had it been woken at once; notes whether it had."""
+
+    def __init__(self, target, seen):
+        self.target, self.seen = target, seen
+
+    def receive(self, message, ctx):
+        ctx.tell(self.target, "record")
+        self.seen.append(self.target.cell.executor._wake.wait(0.2))
+
+
+def test_a_thread_actor_told_during_a_chain_is_woken_when_the_loop_has_run_it():
+    # Woken mid-chain, the thread would take the GIL from the chain after a switch interval.
+    handled, seen = threading.Event(), []
+    with LiveHost() as host:
+        writer = host.spawn("writer", lambda: Recorder(handled), blocking=True)
+        teller = host.spawn("teller", lambda: TellsThenWaits(writer, seen))
+        host.tell(teller, "go")
+        assert handled.wait(5)
+    assert seen == [False]
