@@ -69,7 +69,11 @@ class LoopDispatcher:
                 # A trio task on the loop (a websocket reader) told an actor while the dispatcher
                 # sleeps: run the chain now, in this task. Waking the dispatcher instead costs a
                 # trio scheduling round, whose I/O poll gives the GIL away to any busy thread.
-                self._drain()
+                # Cut short by the turn budget, the rest is the dispatcher's: wake it. (Nothing
+                # else would: a later tell to a cell still scheduled does not schedule it again,
+                # and the dispatcher sleeps until its next timer, however far.)
+                if self._drain():
+                    self._wake_up()
             else:
                 self._wake_up()
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 import pykka
 import pytest
+import trio
 
 from actors.behaviour import Behaviour
 from protocols.runtime import Refused
@@ -213,19 +215,20 @@ class Recorder(Behaviour):
         self.handled = handled
 
     def receive(self, message, ctx):
-        self.handled.set()
+        if message == "record":
+            self.handled.set()
 
 
 class TellsThenWaits(Behaviour):
     """Tells a thread actor, then keeps the loop (GIL released) long enough for that thread to
-    have run, had it been woken at once; notes whether it had."""
+    have handled it, had it been woken at once; notes whether it had."""
 
-    def __init__(self, target, seen):
-        self.target, self.seen = target, seen
+    def __init__(self, target, handled, seen):
+        self.target, self.handled, self.seen = target, handled, seen
 
     def receive(self, message, ctx):
         ctx.tell(self.target, "record")
-        self.seen.append(self.target.cell.executor._wake.wait(0.2))
+        self.seen.append(self.handled.wait(0.2))
 
 
 def test_a_thread_actor_told_during_a_chain_is_woken_when_the_loop_has_run_it():
@@ -233,7 +236,45 @@ def test_a_thread_actor_told_during_a_chain_is_woken_when_the_loop_has_run_it():
     handled, seen = threading.Event(), []
     with LiveHost() as host:
         writer = host.spawn("writer", lambda: Recorder(handled), blocking=True)
-        teller = host.spawn("teller", lambda: TellsThenWaits(writer, seen))
+        host.ask(writer, "started?")
+        teller = host.spawn("teller", lambda: TellsThenWaits(writer, handled, seen))
         host.tell(teller, "go")
         assert handled.wait(5)
     assert seen == [False]
+
+
+class Slow(Behaviour):
+    """A burst becomes a hundred messages to itself, each taking a millisecond."""
+
+    def __init__(self, handled):
+        self.handled = handled
+
+    def receive(self, message, ctx):
+        if message == "burst":
+            for i in range(100):
+                ctx.tell(ctx.self_ref, i)
+            return
+        time.sleep(0.001)
+        self.handled.append(message)
+
+
+def test_a_drain_a_loop_task_started_and_the_turn_budget_cut_short_is_finished_without_new_tells():
+    # A loop task (a websocket reader) telling a sleeping dispatcher drains in place; cut short by
+    # the turn budget, the rest must still run: a later tell to the same, still scheduled, cell
+    # would not schedule it again, and with no timer armed nothing else wakes the dispatcher.
+    handled: list[int] = []
+    host = LiveHost(turn_budget_s=0.002)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.serve)
+            slow = host.spawn("slow", lambda: Slow(handled))
+            await trio.sleep(0.05)
+            slow.tell("burst")  # drains in place, and overruns the budget
+            with trio.move_on_after(2):
+                while len(handled) < 100:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert handled == list(range(100))
