@@ -76,6 +76,14 @@ class AvellanedaStoikovFlow:
        reached. A trade at p fills resting orders at p or better, so a quote on the grid at
        distance delta fills exactly when D >= delta; rounding the other way would fill quotes
        up to a tick beyond the order's reach.
+       "intensity" keeps the paper's probability at every distance, the mid and beyond it: one
+       market order a step and side, reaching D = ln(A*dt)/k + Exponential(k) past the mid, so
+       P(D >= delta) = min(1, A*dt*exp(-k*delta)) for any delta, negative included (a quote
+       past the mid fills more often than A*dt, always once A*dt*exp(-k*delta) >= 1). For
+       delta >= 0 it is the bernoulli law; it differs only where the paper's quotes cross the mid.
+    4. `display_offset` (price units, default 0) moves the displayed levels that far out on each
+       side of the mid: the paper's market has no book, only a mid, so a strategy whose quotes
+       may cross the mid needs a book they cannot cross. The mid it shows is unchanged.
 
     `start()` gives the snapshot; `step()` the book diff and the trades, apart (`StepEvents`).
     """
@@ -90,15 +98,19 @@ class AvellanedaStoikovFlow:
         tick: Decimal,
         lot: Decimal,
         rng: random.Random,
-        arrivals: Literal["bernoulli", "poisson"] = "bernoulli",
+        arrivals: Literal["bernoulli", "poisson", "intensity"] = "bernoulli",
         symbol: str = "SYNTH",
         *,
         trade_lots: int = 1,
         display_lots: int = 1_000_000,
         epoch_ms: int = 0,
+        display_offset: Decimal = Decimal(0),
     ) -> None:
-        if arrivals not in ("bernoulli", "poisson"):
-            raise ValueError(f"arrivals must be 'bernoulli' or 'poisson', got {arrivals!r}")
+        if arrivals not in ("bernoulli", "poisson", "intensity"):
+            raise ValueError(f"arrivals must be 'bernoulli', 'poisson' or 'intensity', got "
+                             f"{arrivals!r}")
+        if display_offset < 0:
+            raise ValueError(f"display_offset must be >= 0, got {display_offset}")
         if sigma < 0 or dt <= 0 or A < 0 or k <= 0 or tick <= 0 or lot <= 0:
             raise ValueError("need sigma >= 0, dt > 0, A >= 0, k > 0, tick > 0 and lot > 0")
         if trade_lots < 1 or display_lots < 1:
@@ -107,6 +119,9 @@ class AvellanedaStoikovFlow:
         self.tick, self.lot, self.symbol, self.arrivals = tick, lot, symbol, arrivals
         self.trade_lots, self.display_lots, self.epoch_ms = trade_lots, display_lots, epoch_ms
         self._rng = rng
+        self.display_offset = display_offset
+        # "intensity": where an order's reach starts, ln(A*dt)/k (below 0 while A*dt < 1)
+        self._reach_from = math.log(A * dt) / k if A > 0 else -math.inf
         self.mid_step = Decimal(repr(sigma * math.sqrt(dt)))  # exact from here on
         self._walk = 0  # net count of up moves: mid = s0 + walk * mid_step
         self.steps = 0
@@ -127,8 +142,8 @@ class AvellanedaStoikovFlow:
         return self.epoch_ms + round(t * 1000)
 
     def _touch(self) -> tuple[int, int]:
-        ratio = self.mid / self.tick
-        bid, ask = math.floor(ratio), math.ceil(ratio)
+        mid, off, tick = self.mid, self.display_offset, self.tick
+        bid, ask = math.floor((mid - off) / tick), math.ceil((mid + off) / tick)
         if bid == ask:
             bid, ask = bid - 1, ask + 1
         bid = max(bid, 1)
@@ -157,7 +172,10 @@ class AvellanedaStoikovFlow:
         trade_ms = self._ms(self.time_s + self.dt / 2)
         for buy in (True, False):
             for _ in range(self._arrival_count()):
-                reach = Decimal(repr(rng.expovariate(self.k)))
+                draw = rng.expovariate(self.k)
+                if self.arrivals == "intensity":
+                    draw += self._reach_from
+                reach = Decimal(repr(draw))
                 if buy:
                     price = max(math.floor((mid + reach) / tick), 1)
                 else:
@@ -172,6 +190,8 @@ class AvellanedaStoikovFlow:
         rate = self.A * self.dt
         if self.arrivals == "poisson":
             return poisson(self._rng, rate)
+        if self.arrivals == "intensity":
+            return 1 if rate > 0 else 0
         return 1 if self._rng.random() < min(1.0, rate) else 0
 
     def _move_book(self) -> DepthDiff:

@@ -14,8 +14,10 @@ The rules, in the order an evaluation applies them:
    a guard protects against.
 2. Targets per side from `actors.strategies.quoting_models` (A-S or GLFT, float ticks), rounded on
 the safe side,
-   then clamped: post-only, never through the touch, `quote_offset_ticks` behind the inside (or
-   behind the opposite touch if `allow_inside`). Sizes are int lots, capped by max_inventory.
+   then bounded as `quote_bound` declares: POST_ONLY (default) never through the touch,
+   `quote_offset_ticks` behind the inside (or behind the opposite touch if `allow_inside`);
+   MODEL leaves the model's price as is, past the mid included (the A-S paper's simulation).
+   Sizes are int lots, capped by max_inventory.
 3. Inventory pressure (|q| >= pressure_threshold * max_inventory) or a position older than
    max_hold_s: the side that would grow inventory is pulled and the other side is a reduce-only
    exit for |q|; past max_hold its price decays from entry +/- exit_target_ticks to the touch,
@@ -47,6 +49,8 @@ from actors.strategies.quoting_models import (
     FlowGuard,
     Horizon,
     PricingModel,
+    QuoteBound,
+    bounded_quote,
     hold_exit_ticks,
     model_quotes,
     quote_ticks,
@@ -110,6 +114,7 @@ class MarketMakerConfig:
     skew_ticks_per_lot: float = 0.0
     quote_offset_ticks: int = 0  # how far behind the inside we must stay
     allow_inside: bool = False  # may improve the inside (never cross: post-only)
+    quote_bound: QuoteBound = QuoteBound.POST_ONLY  # MODEL: may cross the mid, as in A-S
     min_market_spread_ticks: int = 1
     requote_min_interval_s: float = attrs.field(default=0.25, validator=non_negative)
     requote_threshold_ticks: int = 1
@@ -301,12 +306,11 @@ class QuoteEngine(Engine):
             cfg.model, s=s, q=q, gamma=cfg.gamma, sigma=sigma, k=cfg.k,
             tau=cfg.horizon.remaining_s(epoch), a=cfg.arrival_a,
             skew_per_lot=cfg.skew_ticks_per_lot, fixed_spread=cfg.fixed_spread_ticks)
-        off = cfg.quote_offset_ticks
-        price = {  # safe-side rounding, then never through the touch (post-only)
-            Side.BUY: min(quote_ticks(self.spec, bid_f, Side.BUY),
-                          (book.ask - 1 if cfg.allow_inside else book.bid) - off),
-            Side.SELL: max(quote_ticks(self.spec, ask_f, Side.SELL),
-                           (book.bid + 1 if cfg.allow_inside else book.ask) + off)}
+        price = {  # safe-side rounding, then the declared bound (post-only: not through the touch)
+            side: bounded_quote(side, quote_ticks(self.spec, model_price, side), bid=book.bid,
+                                ask=book.ask, bound=cfg.quote_bound,
+                                allow_inside=cfg.allow_inside, offset=cfg.quote_offset_ticks)
+            for side, model_price in ((Side.BUY, bid_f), (Side.SELL, ask_f))}
         held = None if inv.since_ns is None else (now - inv.since_ns) / 1e9
         hold_exit = cfg.max_hold_s is not None and held is not None and held >= cfg.max_hold_s
         pressure = q != 0 and abs(q) >= cfg.pressure_threshold * cfg.max_inventory

@@ -41,9 +41,11 @@ __all__ = [
     "Horizon",
     "HorizonMode",
     "PricingModel",
+    "QuoteBound",
     "as_optimal_spread",
     "as_quotes",
     "as_reservation_price",
+    "bounded_quote",
     "decayed_exit_price",
     "exit_decay_fraction",
     "glft_half_spreads",
@@ -62,6 +64,22 @@ class PricingModel(enum.Enum):
     GLFT = "glft"
     # A fixed spread centred on the mid, blind to inventory: the benchmark A-S compare against.
     SYMMETRIC = "symmetric"
+
+
+class QuoteBound(enum.Enum):
+    """How far toward the other side a quote may go: a declared behaviour, not a detail.
+
+    POST_ONLY, the default and the live market maker: never through the touch. A model price
+    past the mid (a large inventory skew) waits at the touch instead, where it fills like a
+    quote at the mid, not like the paper's quote past it. MODEL: the model's price wherever it
+    falls, past the mid included, as in Avellaneda & Stoikov's simulation, whose market is a
+    mid and a fill intensity with no book. Use it only where the displayed book is out of such
+    quotes' reach (the A-S flow's `display_offset`): a post-only order through the touch is
+    rejected, a taking one would trade at the touch.
+    """
+
+    POST_ONLY = "post_only"
+    MODEL = "model"
 
 
 class HorizonMode(enum.Enum):
@@ -200,6 +218,17 @@ def quote_ticks(spec: InstrumentSpec, model_ticks: float, side: Side) -> int:
     if _TO_BOOK_SIDE[side] is BookSide.BUY:
         return math.floor(ticks)
     return math.ceil(ticks)
+
+
+def bounded_quote(side: Side, price: int, *, bid: int, ask: int, bound: QuoteBound,
+                  allow_inside: bool = False, offset: int = 0) -> int:
+    """A quote in int ticks within `bound` of the touch (bid, ask): POST_ONLY keeps it
+    `offset` ticks behind the inside, or behind the opposite touch if `allow_inside`."""
+    if bound is QuoteBound.MODEL:
+        return price
+    if side is Side.BUY:
+        return min(price, (ask - 1 if allow_inside else bid) - offset)
+    return max(price, (bid + 1 if allow_inside else ask) + offset)
 
 
 # --------------------------------------------------------------------------------------------

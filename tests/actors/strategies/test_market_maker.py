@@ -11,8 +11,10 @@ from __future__ import annotations
 from decimal import Decimal as D
 from typing import Any
 
+import pytest
+
 from actors.strategies.market_maker import MarketMaker, MarketMakerConfig
-from actors.strategies.quoting_models import Horizon, HorizonMode
+from actors.strategies.quoting_models import Horizon, HorizonMode, QuoteBound
 from protocols.codec import Side as BookSide
 from protocols.commands import PauseQuoting
 from protocols.decisions import Gate, GateAction, NoTrade, Proposal, RiskRefused
@@ -148,6 +150,23 @@ def test_long_inventory_lowers_both_quotes() -> None:
     assert bid.price < first[Side.BUY].price and ask.price < first[Side.SELL].price
     assert bid.qty == 5 and ask.qty == 5
     assert rig.snapshot()["q"] == 3
+
+
+@pytest.mark.parametrize(("bound", "ask_after"), [(QuoteBound.POST_ONLY, 10001),
+                                                   (QuoteBound.MODEL, 9983)])
+def test_the_quote_bound_decides_whether_a_skewed_ask_may_cross_the_mid(
+        bound: QuoteBound, ask_after: int) -> None:
+    """q = 5 puts the reservation price 20 ticks under the 10000 mid and the model's ask at
+    9982.65: POST_ONLY (live) holds it at the 10001 touch, MODEL (the A-S paper) sends it
+    past the mid, rounded up to 9983."""
+    rig = Rig(quote_lots=5, quote_bound=bound)
+    rig.book(9999, 10001)
+    first = by_side(rig.new())
+    rig.ack(*first.values())
+    rig.host.advance(1.0)
+    rig.fill(first[Side.BUY], 5, 9997, "f1")
+    moved = {i.client_order_id: i for i in rig.new()}
+    assert moved[first[Side.SELL].client_order_id].price == ask_after
 
 
 def test_inventory_pressure_pulls_the_growing_side_and_quotes_a_reduce_only_exit() -> None:

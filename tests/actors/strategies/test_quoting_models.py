@@ -20,9 +20,11 @@ from actors.strategies.quoting_models import (
     Horizon,
     HorizonMode,
     PricingModel,
+    QuoteBound,
     as_optimal_spread,
     as_quotes,
     as_reservation_price,
+    bounded_quote,
     decayed_exit_price,
     exit_decay_fraction,
     glft_half_spreads,
@@ -231,3 +233,14 @@ def test_the_symmetric_model_centres_a_fixed_spread_on_the_mid_whatever_the_inve
     with pytest.raises(ValueError, match="fixed spread"):
         model_quotes(PricingModel.SYMMETRIC, s=100.0, q=0, gamma=0.1, sigma=2.0, k=1.5,
                      tau=1.0)
+
+
+def test_bounded_quote_post_only_stops_at_the_touch_and_model_lets_the_price_through() -> None:
+    touch = {"bid": 99, "ask": 101}
+    assert bounded_quote(Side.SELL, 95, **touch, bound=QuoteBound.POST_ONLY) == 101
+    assert bounded_quote(Side.SELL, 95, **touch, bound=QuoteBound.POST_ONLY,
+                         allow_inside=True) == 100
+    assert bounded_quote(Side.BUY, 104, **touch, bound=QuoteBound.POST_ONLY, offset=2) == 97
+    assert bounded_quote(Side.BUY, 90, **touch, bound=QuoteBound.POST_ONLY) == 90
+    assert bounded_quote(Side.SELL, 95, **touch, bound=QuoteBound.MODEL) == 95
+    assert bounded_quote(Side.BUY, 104, **touch, bound=QuoteBound.MODEL) == 104

@@ -85,6 +85,53 @@ def test_fill_rate_at_distance_delta_is_A_dt_exp_minus_k_delta(arrivals: str) ->
         assert abs(hits[delta] - expected[delta]) < 4 * math.sqrt(variance[delta]), delta
 
 
+def test_intensity_arrivals_keep_the_papers_fill_probability_past_the_mid() -> None:
+    """"intensity": an ask at distance delta, negative included, is lifted in a step with
+    probability min(1, A*dt*exp(-k*delta)), the paper's lambda(delta)*dt, capped at 1 (at
+    delta = -0.3 it is 1.1: always). "bernoulli" caps at A*dt there, which this test tells apart."""
+    tick = D("0.001")
+    always = {}
+    for arrivals, capped_at_a_dt in (("intensity", False), ("bernoulli", True)):
+        flow = paper_flow(3, arrivals, tick)
+        deltas = (-0.3, -0.1, 0.0, 0.4)
+        hits = dict.fromkeys(deltas, 0)
+        expected = dict.fromkeys(deltas, 0.0)
+        variance = dict.fromkeys(deltas, 0.0)
+        for events in run(flow, 4_000):
+            buys = [t.price for t in events.trades
+                    if isinstance(t, Trade) and not t.buyer_is_maker]
+            for delta in deltas:
+                ask = math.ceil((events.mid + D(repr(delta))) / tick) * tick
+                rate = min(1.0, A * DT * math.exp(-K * float(ask - events.mid)))
+                if capped_at_a_dt:
+                    rate = min(rate, A * DT)
+                expected[delta] += rate
+                variance[delta] += rate * (1 - rate)
+                hits[delta] += any(p >= ask for p in buys)
+        for delta in deltas:
+            assert abs(hits[delta] - expected[delta]) <= 4 * math.sqrt(variance[delta]) + 1, (
+                arrivals, delta)
+        always[arrivals] = hits[-0.3]
+    assert always["intensity"] == 4_000 and always["bernoulli"] < 0.75 * 4_000
+
+
+def test_display_offset_moves_the_displayed_book_out_and_keeps_the_mid() -> None:
+    flow = AvellanedaStoikovFlow(S0, SIGMA, DT, A, K, TICK, LOT, random.Random(1),
+                                 arrivals="intensity", display_offset=D(25))
+    snapshot = flow.snapshot()
+    bid, ask = D(snapshot.bids[0][0]), D(snapshot.asks[0][0])
+    assert (bid, ask) == (S0 - 25, S0 + 25)
+    events = flow.step()
+    diff = events.book[0]
+    assert isinstance(diff, DepthDiff)
+    new_bid = next(D(p) for p, q in diff.bids if q != "0")
+    new_ask = next(D(p) for p, q in diff.asks if q != "0")
+    assert abs((new_bid + new_ask) / 2 - events.mid) <= TICK and new_ask - new_bid > 49
+    with pytest.raises(ValueError, match="display_offset"):
+        AvellanedaStoikovFlow(S0, SIGMA, DT, A, K, TICK, LOT, random.Random(1),
+                              display_offset=D(-1))
+
+
 def test_sell_side_prints_mirror_the_buy_side() -> None:
     flow = paper_flow(5)
     sells = buys = 0
