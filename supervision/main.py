@@ -26,7 +26,6 @@ if __name__ == "__main__":  # first thing: no moment of the start-up is without 
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 # Only the standard library up here; everything slow is imported in `main`.
@@ -129,23 +128,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _experiment(config: ExperimentConfig, report_dir: str | None) -> int:
-    from supervision.experiments.as_report import format_table, write_report
-    from supervision.experiments.avellaneda_stoikov import ASParams, run_experiment
+    from supervision.experiments.as_run import main_experiment
 
-    e = config.experiment
-    params = ASParams(s0=float(e.s0), T=e.T, sigma=e.sigma, dt=e.dt, q0=e.q0, k=e.k, A=e.A,
-                      gamma=config.strategy.gamma, tick=e.tick, arrivals=e.arrivals.value,
-                      paths=e.paths, seed=e.seed)
-    print(f"running {e.paths} paths x 2 strategies on {e.workers} worker(s)...", flush=True)
-    result = run_experiment(params, workers=e.workers)
-    print(format_table(result))
-    if report_dir is not None:
-        try:
-            report, plot = write_report(result, Path(report_dir))
-        except OSError as exc:
-            return _fail(f"cannot write the report to {report_dir}: {exc}")
-        print(f"wrote {report} and {plot}")
-    return 0
+    return main_experiment(config, report_dir)
 
 
 if __name__ == "__main__":

@@ -158,6 +158,24 @@ class ExperimentKind(enum.StrEnum):
 class Arrivals(enum.StrEnum):
     BERNOULLI = "bernoulli"  # at most one fill per side per step, probability lambda * dt
     POISSON = "poisson"
+    # one market order a step and side: fill probability min(1, A dt e^(-k delta)) at any
+    # distance, past the mid included (the paper's law where its quotes cross the mid)
+    INTENSITY = "intensity"
+
+
+class ExperimentVariant(enum.StrEnum):
+    PAPER = "paper"  # the paper's model: quotes may cross the mid, no book in their way
+    POST_ONLY = "post_only"  # Troupe's live market maker: the book at the mid, never through it
+
+
+class MarketOrders(enum.StrEnum):
+    AFTER_MOVE = "after_move"  # a step's orders meet the quotes set before the mid moved
+    AFTER_REQUOTE = "after_requote"  # the strategy requotes on the new mid first
+
+
+class SymmetricSpread(enum.StrEnum):
+    PAPER = "paper"  # (2/gamma) ln(1 + gamma/k): the spread column of the paper's tables
+    MEASURED = "measured"  # the inventory strategy's measured average spread
 
 
 # ------------------------------------------------------------------------------------------
@@ -573,7 +591,13 @@ class ExperimentSettings:
     k: float = attrs.field(default=1.5, validator=_gt(0))
     A: float = attrs.field(default=140.0, validator=_gt(0))
     tick: Decimal = attrs.field(default=Decimal("0.001"), validator=_gt(0))
-    arrivals: Arrivals = Arrivals.BERNOULLI
+    arrivals: Arrivals = Arrivals.INTENSITY
+    variants: tuple[ExperimentVariant, ...] = attrs.field(
+        default=(ExperimentVariant.PAPER, ExperimentVariant.POST_ONLY),
+        validator=attrs.validators.min_len(1))
+    display_offset: Decimal = attrs.field(default=Decimal(25), validator=_ge(0))
+    market_orders: MarketOrders = MarketOrders.AFTER_MOVE
+    symmetric_spread: SymmetricSpread = SymmetricSpread.PAPER
     workers: int = attrs.field(default=2, validator=_gt(0))
 
     @property
@@ -581,9 +605,21 @@ class ExperimentSettings:
         return round(self.T / self.dt)
 
 
+def _each_gt0(_inst: Any, _attr: Any, values: tuple[float, ...]) -> None:
+    if not values:
+        raise ValueError("needs at least one value")
+    for value in values:
+        _gt(0)(_inst, _attr, value)
+
+
 @attrs.frozen(slots=True, kw_only=True)
 class ExperimentStrategy:
-    gamma: float = attrs.field(default=0.1, validator=_gt(0))
+    gammas: tuple[float, ...] = attrs.field(default=(0.1, 0.01, 0.5), validator=_each_gt0)
+    gamma: float | None = attrs.field(default=None, validator=_gt(0))  # one gamma, not gammas
+
+    @property
+    def gamma_list(self) -> tuple[float, ...]:
+        return self.gammas if self.gamma is None else (self.gamma,)
 
 
 @attrs.frozen(slots=True, kw_only=True)
