@@ -20,20 +20,28 @@ from supervision.experiments.as_paper import PAPER_TABLES, Figure, Z, compare
 from supervision.experiments.as_tables import Table, TablesResult
 from supervision.experiments.avellaneda_stoikov import STRATEGIES
 
-__all__ = ["comparisons", "format_tables", "report", "write_report"]
+__all__ = ["comparisons", "format_tables", "misses", "report", "write_report"]
 
 _COLUMNS = ("spread_mean", "profit_mean", "profit_std", "final_q_mean", "final_q_std")
 _PAPER_COLUMNS = ("spread", *_COLUMNS[1:])
 _HEADER = "| strategy | row | spread | profit | std(profit) | final q | std(final q) |"
 
 
-def comparisons(table: Table) -> dict[str, list[Figure]]:
-    """Each strategy's figures against the paper's row, for a table of a gamma the paper has."""
-    paper = PAPER_TABLES.get(table.params.gamma)
+def comparisons(table: Table, paper_gamma: float | None = None) -> dict[str, list[Figure]]:
+    """Each strategy's figures against the paper's row for its gamma (or `paper_gamma`'s), for
+    a gamma the paper has a table of."""
+    paper = PAPER_TABLES.get(table.params.gamma if paper_gamma is None else paper_gamma)
     if paper is None:
         return {}
     quoted = table.symmetric.spread_mean  # the spread both of the paper's strategies share
     return {s: compare(table.summary(s), paper[s], spread=quoted) for s in STRATEGIES}
+
+
+def misses(table: Table, paper_gamma: float | None = None) -> list[str]:
+    """The figures of a table outside the paper's sampling error, as "strategy column" names."""
+    found = comparisons(table, paper_gamma)
+    return [f"{strategy} {f.column}" for strategy, figures in found.items()
+            for f in figures if not f.within]
 
 
 def report(result: TablesResult) -> dict[str, Any]:

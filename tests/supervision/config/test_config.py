@@ -107,13 +107,15 @@ def test_experiment_config_loads_with_the_papers_parameters() -> None:
         Decimal(100), 1.0, 2.0, 0.005, 0, 1.5, 140.0, 1000,
     )  # fmt: skip
     assert e.steps == 200
-    assert config.strategy.gamma == 0.1
+    assert config.strategy.gammas == (0.1, 0.01, 0.5) and config.strategy.gamma is None
+    assert config.strategy.gamma_list == (0.1, 0.01, 0.5)
+    assert [v.value for v in e.variants] == ["paper", "post_only"]
 
 
 def test_experiment_gamma_is_set_from_the_command_line() -> None:
     config = load_config(EXPERIMENT, ["strategy.gamma=0.01"])
     assert isinstance(config, ExperimentConfig)
-    assert config.strategy.gamma == 0.01
+    assert config.strategy.gamma == 0.01 and config.strategy.gamma_list == (0.01,)
     assert problems(EXPERIMENT, ("strategy.gamma=0",)) == [
         "strategy.gamma: must be > 0, got 0 (from --set)"
     ]
