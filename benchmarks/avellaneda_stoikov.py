@@ -49,13 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     figures["mean_cpu_ms_per_path"] = round(statistics.fmean(cpu_all), 1)
     figures["full_run_cpu_s"] = round(9000 * statistics.fmean(cpu_all) / 1000)
     figures["python"] = sys.version.split()[0]
-    width = max(len(k) for k in figures)
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
+    text = json.dumps(figures, indent=2) + "\n"
+    sys.stdout.write(text)
     if args.json:
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(figures, indent=2) + "\n")
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text)
     return 0
 
 
