@@ -32,17 +32,18 @@ class MarketStatistics:
     oracle_age_ms_p50: float | None  # the oracle context's age at each BookTop
     oracle_age_ms_p95: float | None
     oracle_age_ms_p99: float | None
-    # A crossing: the bid above the oracle or the ask below it, from the first BookTop that
-    # shows it to the first that does not.
+    # A crossing: the bid above the oracle or the ask below it, from the first look (a BookTop
+    # against the oracle, or a new oracle against the book) that shows it to the first that
+    # does not.
     crossings: int
-    crossing_updates_p50: float | None  # its duration in book updates ("ticks" of the feed)
+    crossing_updates_p50: float | None  # its duration in looks ("ticks" of the feed)
     crossing_updates_max: int
     crossing_ms_p50: float | None  # its duration in milliseconds
     crossing_ms_p95: float | None
     crossing_depth_ticks_max: float  # how far through the oracle it went, in price ticks
-    # The best take's edge against the oracle after the taker fee, at each BookTop (bps).
+    # The best take's edge against the oracle after the taker fee, at each look (bps).
     edge_after_fees_bps_p50: float | None
     edge_after_fees_bps_p95: float | None
     edge_after_fees_bps_p99: float | None
     edge_after_fees_bps_max: float | None
-    edge_positive_share: float  # of BookTops with an oracle, the share with a positive edge
+    edge_positive_share: float  # the share of looks with a positive edge

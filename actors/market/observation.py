@@ -10,33 +10,40 @@ does not change on a BookTop without one):
 - book updates and the bbo null rate (a BookTop with a side missing);
 - the bbo receive interval: between consecutive BookTops, on their local receive times;
 - the oracle context's age at each BookTop (BookTop `recv_ns` - MarketState `oracle_recv_ns`);
-- crossings of the oracle: the bid above it or the ask below it, counted when they start, with
-  their duration in book updates and in milliseconds and their depth in price ticks;
-- the edge after fees: at each BookTop with an oracle, the better of buying the ask below it or
-  selling the bid above it, as a fraction of the price, less the taker fee, in bps (what the
-  dislocation taker would see before its own `min_edge_bps`; negative most of the time).
+- crossings of the oracle: the bid above it or the ask below it (each side its own crossing),
+  counted when they start, with their duration in looks (below) and in milliseconds, and their
+  depth in price ticks;
+- the edge after fees, at each look: the better of buying the ask below the oracle or selling
+  the bid above it, as a fraction of the price, less the taker fee, in bps (what the dislocation
+  taker would see before its own `min_edge_bps`; negative most of the time).
+
+A look is what a taker evaluating on every update does: a BookTop against the oracle in force,
+or a new oracle against the newest two-sided book.
 
 The statistics are floats: they choose markets, they are not money. `DayObservation` is the pure
 accumulator; `MarketObserver` only routes messages to it and reads no clock (times come in on the
-messages; the publishing period is a timer). Percentiles are nearest-rank over every sample of
-the day (a few MB a day for a busy book).
+messages; the publishing period is a timer). Memory and the cost of a publication do not grow
+with the day: durations go into HdrHistograms (to 0.1%), edges into 0.01 bps buckets, crossing
+lengths into counts per length.
 """
 
 from __future__ import annotations
 
 import math
-from array import array
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+from hdrh.histogram import HdrHistogram
 
 from actors.behaviour import Behaviour, Context, Ref
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookTop, MarketState
 from protocols.observation import MarketStatistics
 
-__all__ = ["DayObservation", "MarketObserver", "PublishStatistics", "percentile", "utc_day"]
+__all__ = ["DayObservation", "Durations", "Edges", "MarketObserver", "PublishStatistics",
+           "percentile", "utc_day"]
 
 MS = 1_000_000
 
@@ -45,13 +52,67 @@ def utc_day(epoch_ns: int) -> str:
     return datetime.fromtimestamp(epoch_ns / 1e9, UTC).strftime("%Y-%m-%d")
 
 
-def percentile(samples: array[float] | list[float], q: float) -> float | None:
+def percentile(samples: list[float], q: float) -> float | None:
     """Nearest-rank percentile (q in 0..100) of `samples`; None when there are none."""
     if not samples:
         return None
     ordered = sorted(samples)
     rank = max(1, math.ceil(q / 100 * len(ordered)))
     return round(ordered[rank - 1], 6)
+
+
+class Durations:
+    """Durations in bounded memory: an HdrHistogram of microseconds (1 us to 1 h, 3 significant
+    figures), read in milliseconds. A day of a busy book is millions of samples: keeping them
+    all and sorting them at each publication would cost seconds of CPU by the evening."""
+
+    __slots__ = ("_hist",)
+    _MAX_US = 3_600_000_000
+
+    def __init__(self) -> None:
+        self._hist = HdrHistogram(1, self._MAX_US, 3)
+
+    def add_ns(self, ns: int) -> None:
+        self._hist.record_value(min(max(ns // 1_000, 0), self._MAX_US))
+
+    def __len__(self) -> int:
+        return int(self._hist.get_total_count())
+
+    def ms(self, q: float) -> float | None:
+        """The q-th percentile in ms (to 0.1%), None without samples."""
+        if not len(self):
+            return None
+        return self._hist.get_value_at_percentile(q) / 1_000
+
+
+class Edges:
+    """Edges in bps, counted in 0.01 bps buckets: exact to the bucket, bounded by the range the
+    edges span (a few thousand buckets), not by how many there are."""
+
+    __slots__ = ("_counts", "count", "positive")
+
+    def __init__(self) -> None:
+        self._counts: dict[int, int] = {}
+        self.count = self.positive = 0
+
+    def add(self, bps: float) -> None:
+        key = round(bps * 100)
+        self._counts[key] = self._counts.get(key, 0) + 1
+        self.count += 1
+        self.positive += bps > 0
+
+    def percentile(self, q: float) -> float | None:
+        if not self.count:
+            return None
+        rank, seen = max(1, math.ceil(q / 100 * self.count)), 0
+        for key in sorted(self._counts):
+            seen += self._counts[key]
+            if seen >= rank:
+                return key / 100
+        raise AssertionError("unreachable: the counts add up to count")
+
+    def maximum(self) -> float | None:
+        return max(self._counts) / 100 if self._counts else None
 
 
 class DayObservation:
@@ -61,76 +122,91 @@ class DayObservation:
         self.instrument, self.day = instrument, day
         self.fee_bps = float(taker_fee) * 10_000
         self.book_updates = self.bbo_null = self.oracle_updates = 0
-        self.intervals_ms: array[float] = array("d")
-        self.oracle_ages_ms: array[float] = array("d")
-        self.edges_bps: array[float] = array("d")
-        self.crossing_updates: array[float] = array("d")
-        self.crossing_ms: array[float] = array("d")
+        self.intervals = Durations()
+        self.oracle_ages = Durations()
+        self.crossing_durations = Durations()
+        self.crossing_updates: dict[int, int] = {}  # updates a crossing lasted -> crossings
+        self.edges = Edges()
         self.crossings = 0
         self.depth_max = 0.0
         self.last_recv_ns: int | None = None
-        self._crossing: tuple[int, int] | None = None  # (first recv_ns, updates so far)
+        self._book: tuple[int, int] | None = None  # the newest two-sided (bid, ask)
+        self._crossing: tuple[int, int, int] | None = None  # (first recv_ns, looks, side)
 
-    def on_oracle(self) -> None:
+    def on_oracle(self, oracle_x2: int | None, recv_ns: int) -> None:
+        """A new oracle: one more look at the newest book against it, as a taker's would be."""
         self.oracle_updates += 1
+        book = self._book
+        if book is not None and oracle_x2 is not None and oracle_x2 > 0:
+            self._look(book[0], book[1], oracle_x2, recv_ns)
 
     def on_book(self, top: BookTop, oracle_x2: int | None, oracle_recv_ns: int | None) -> None:
         self.book_updates += 1
         if self.last_recv_ns is not None:
-            self.intervals_ms.append((top.recv_ns - self.last_recv_ns) / MS)
+            self.intervals.add_ns(top.recv_ns - self.last_recv_ns)
         self.last_recv_ns = top.recv_ns
         bid, ask = top.bid, top.ask
         if bid is None or ask is None:
             self.bbo_null += 1
+            self._book = None
             return
+        self._book = (bid, ask)
         if oracle_x2 is None or oracle_recv_ns is None or oracle_x2 <= 0:
             return
-        self.oracle_ages_ms.append((top.recv_ns - oracle_recv_ns) / MS)
+        self.oracle_ages.add_ns(top.recv_ns - oracle_recv_ns)
+        self._look(bid, ask, oracle_x2, top.recv_ns)
+
+    def _look(self, bid: int, ask: int, oracle_x2: int, at_ns: int) -> None:
         buy = (oracle_x2 - 2 * ask) / (2 * ask)  # buy the ask below the oracle
         sell = (2 * bid - oracle_x2) / (2 * bid)  # sell the bid above it
-        self.edges_bps.append(max(buy, sell) * 10_000 - self.fee_bps)
-        depth = max(2 * bid - oracle_x2, oracle_x2 - 2 * ask) / 2  # ticks through the oracle
-        self._cross(depth > 0, depth, top.recv_ns)
+        self.edges.add(max(buy, sell) * 10_000 - self.fee_bps)
+        above, below = 2 * bid - oracle_x2, oracle_x2 - 2 * ask  # doubled ticks through it
+        side = 1 if above > 0 else -1 if below > 0 else 0
+        self._cross(side, max(above, below) / 2, at_ns)
 
-    def _cross(self, crossed: bool, depth: float, recv_ns: int) -> None:
+    def _cross(self, side: int, depth: float, at_ns: int) -> None:
+        """Crossings by side: the bid above the oracle and the ask below it are two crossings,
+        even when one follows the other at once."""
         current = self._crossing
-        if crossed:
-            self.depth_max = max(self.depth_max, depth)
-            if current is None:
-                self.crossings += 1
-                self._crossing = (recv_ns, 1)
-            else:
-                self._crossing = (current[0], current[1] + 1)
-        elif current is not None:
-            self.crossing_updates.append(current[1])
-            self.crossing_ms.append((recv_ns - current[0]) / MS)
-            self._crossing = None
+        if current is not None and current[2] != side:
+            updates = self.crossing_updates
+            updates[current[1]] = updates.get(current[1], 0) + 1
+            self.crossing_durations.add_ns(at_ns - current[0])
+            current = self._crossing = None
+        if side == 0:
+            return
+        self.depth_max = max(self.depth_max, depth)
+        if current is None:
+            self.crossings += 1
+            self._crossing = (at_ns, 1, side)
+        else:
+            self._crossing = (current[0], current[1] + 1, side)
 
     def statistics(self, partial: bool) -> MarketStatistics:
-        edges, updates = self.edges_bps, self.book_updates
+        edges, updates = self.edges, self.book_updates
+        lasted = [n for n, times in sorted(self.crossing_updates.items()) for _ in range(times)]
         return MarketStatistics(
             day=self.day, instrument=self.instrument, partial=partial, book_updates=updates,
             bbo_null=self.bbo_null,
             bbo_null_rate=round(self.bbo_null / updates, 6) if updates else 0.0,
-            bbo_interval_ms_p50=percentile(self.intervals_ms, 50),
-            bbo_interval_ms_p95=percentile(self.intervals_ms, 95),
-            bbo_interval_ms_p99=percentile(self.intervals_ms, 99),
+            bbo_interval_ms_p50=self.intervals.ms(50),
+            bbo_interval_ms_p95=self.intervals.ms(95),
+            bbo_interval_ms_p99=self.intervals.ms(99),
             oracle_updates=self.oracle_updates,
-            oracle_age_ms_p50=percentile(self.oracle_ages_ms, 50),
-            oracle_age_ms_p95=percentile(self.oracle_ages_ms, 95),
-            oracle_age_ms_p99=percentile(self.oracle_ages_ms, 99),
+            oracle_age_ms_p50=self.oracle_ages.ms(50),
+            oracle_age_ms_p95=self.oracle_ages.ms(95),
+            oracle_age_ms_p99=self.oracle_ages.ms(99),
             crossings=self.crossings,
-            crossing_updates_p50=percentile(self.crossing_updates, 50),
-            crossing_updates_max=int(max(self.crossing_updates, default=0)),
-            crossing_ms_p50=percentile(self.crossing_ms, 50),
-            crossing_ms_p95=percentile(self.crossing_ms, 95),
+            crossing_updates_p50=percentile([float(n) for n in lasted], 50),
+            crossing_updates_max=max(self.crossing_updates, default=0),
+            crossing_ms_p50=self.crossing_durations.ms(50),
+            crossing_ms_p95=self.crossing_durations.ms(95),
             crossing_depth_ticks_max=self.depth_max,
-            edge_after_fees_bps_p50=percentile(edges, 50),
-            edge_after_fees_bps_p95=percentile(edges, 95),
-            edge_after_fees_bps_p99=percentile(edges, 99),
-            edge_after_fees_bps_max=round(max(edges), 6) if edges else None,
-            edge_positive_share=round(sum(1 for e in edges if e > 0) / len(edges), 6)
-            if edges else 0.0)
+            edge_after_fees_bps_p50=edges.percentile(50),
+            edge_after_fees_bps_p95=edges.percentile(95),
+            edge_after_fees_bps_p99=edges.percentile(99),
+            edge_after_fees_bps_max=edges.maximum(),
+            edge_positive_share=round(edges.positive / edges.count, 6) if edges.count else 0.0)
 
 
 class PublishStatistics:
@@ -174,7 +250,7 @@ class MarketObserver(Behaviour):
         if state.oracle_recv_ns is not None and (last is None or last[1] != new[1]):
             day = self.days.get(name)
             if day is not None:
-                day.on_oracle()
+                day.on_oracle(state.oracle_x2, state.oracle_recv_ns)
         self.oracles[name] = new
 
     def _book(self, top: BookTop, ctx: Context) -> None:

@@ -103,7 +103,7 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1e4 else f"{value:.0f}"
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
     return str(value)
 
 
