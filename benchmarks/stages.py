@@ -26,6 +26,7 @@ import gc
 import os
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -70,7 +71,9 @@ class StageTrace:
     def __init__(self, clock: Callable[[], int]) -> None:
         self._clock = clock
         self._current: dict[str, tuple[str, int, int]] = {}
-        self.records: list[tuple[str, int, int, int]] = []  # stage, origin, start, elapsed
+        # stage (index in STAGES), origin, start, elapsed: flat, in arrays the garbage collector
+        # does not scan (a list of tuples grew its gen2 pauses)
+        self.records = array("q")
         self.recording = False
         self._chained: Callable[[str, int], None] | None = None
 
@@ -94,14 +97,17 @@ class StageTrace:
             self._chained(actor, elapsed_ns)
         noted = self._current.pop(actor, None)
         if noted is not None and self.recording:
-            self.records.append((noted[0], noted[1], noted[2], elapsed_ns))
+            self.records.extend((STAGES.index(noted[0]), noted[1], noted[2], elapsed_ns))
 
     def report(self) -> dict[str, Any]:
         """Per hop of the chains that ended in a new order: wait and work, p50/p99/p99.9 us;
         the same for decode and book over every frame; the chains' end-to-end figures."""
         chains: dict[int, dict[str, tuple[int, int]]] = {}
         every: dict[str, dict[str, HdrHistogram]] = {s: _pair() for s in ("decode", "book")}
-        for stage, origin, start, elapsed in self.records:
+        records = self.records
+        for at in range(0, len(records), 4):
+            index, origin, start, elapsed = records[at:at + 4]
+            stage = STAGES[index]
             if stage in every:
                 every[stage]["wait"].record_value(_us(start - origin))
                 every[stage]["work"].record_value(_us(elapsed))

@@ -19,6 +19,7 @@ whose `ask` works from any thread except the loop's own (where it would deadlock
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import sys
 import threading
@@ -194,6 +195,16 @@ class LiveCell(Cell, pykka.Actor):
         self.actor_stopped.set()
 
 
+_FROZEN: list[bool] = []  # once per process: the start-up heap is frozen
+
+
+def _freeze_start_up() -> None:
+    if not _FROZEN:
+        _FROZEN.append(True)
+        gc.collect()
+        gc.freeze()
+
+
 @contextlib.contextmanager
 def _switch_interval(seconds: float | None) -> Iterator[None]:
     """`sys.setswitchinterval(seconds)` for the block (None: leave it), restored after unless
@@ -223,7 +234,11 @@ class LiveHost:
     inside a trio program (the node does, so its network tasks share the loop).
 
     `switch_interval_s` is the interpreter's GIL switch interval while the host serves
-    (`SWITCH_INTERVAL_S`, 0.5 ms; None leaves the process's own)."""
+    (`SWITCH_INTERVAL_S`, 0.5 ms; None leaves the process's own). With `freeze_gc`, the first
+    host to serve in a process collects once and freezes what survives (`gc.freeze`: the
+    modules, ccxt's tables, the configuration): a full collection, which stops the loop, then
+    scans only what was made since. A node's heap at start is ~210k objects: a full collection
+    of it costs ~60-70 ms of CPU (0.2-0.4 s of wall time measured under load)."""
 
     name = "live"
 
@@ -235,9 +250,11 @@ class LiveHost:
         throughput: int = 1,
         turn_budget_s: float = 0.002,
         switch_interval_s: float | None = SWITCH_INTERVAL_S,
+        freeze_gc: bool = True,
     ) -> None:
         self.seed = seed
         self.switch_interval_s = switch_interval_s
+        self.freeze_gc = freeze_gc
         self.metrics: MetricsSink = metrics or InMemoryMetrics()
         self.log = SupervisionLog()
         self.root_exits: list[ChildExit] = []
@@ -333,6 +350,8 @@ class LiveHost:
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Run the dispatcher in the current trio run until cancelled. While it runs, the
         interpreter's switch interval is `switch_interval_s` (then restored)."""
+        if self.freeze_gc:
+            _freeze_start_up()
         with trio.CancelScope() as scope, _switch_interval(self.switch_interval_s):
             self._cancel = scope
             self._token = trio.lowlevel.current_trio_token()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import time
@@ -278,3 +279,10 @@ def test_a_drain_a_loop_task_started_and_the_turn_budget_cut_short_is_finished_w
 
     trio.run(main)
     assert handled == list(range(100))
+
+
+def test_the_first_host_to_serve_freezes_the_start_up_heap_out_of_the_collector():
+    # A full collection stops the loop for as long as it scans; what start-up made lives on.
+    with LiveHost() as host:
+        assert host.ask(host.spawn("echo", Echo), "x") == "x"
+    assert gc.get_freeze_count() > 1000
