@@ -13,6 +13,12 @@ to the moment the venue connection hands the order to the transport, exact perce
 HDR histogram. The first `--warmup` seconds (books syncing, volatility warm-up) are not
 measured.
 
+With it, each run reports where the time went (`benchmarks.stages`): every order's chain from
+its frame, stage by stage (decode, book, strategy, gate, budget, send), each hop's wait and
+work; the CPU each thread of the node and the venue's process used, per frame; how long the
+loop thread waited for a CPU (the machine's load); GC pauses; the load average. Figures and
+what they mean: docs/benchmarks.md.
+
 Target: p99 under 500 us.
 """
 
