@@ -266,10 +266,10 @@ class ActionQueue:
 
     def statistics(self, now_ns: int) -> BudgetStatistics:
         blocks = self.limits.backoff_blocks
-        blocked = frozenset(p for p in Priority if self.backoff.until(now_ns, p, blocks))
+        blocked = frozenset(p for p in _PRIORITIES if self.backoff.until(now_ns, p, blocks))
         until = max(self.backoff.blocked_until_ns, self.backoff.banned_until_ns)
         return BudgetStatistics(
-            depth={p: self._depth[p] for p in Priority},
+            depth={p: self._depth[p] for p in _PRIORITIES},
             tokens=self.budget.tokens(now_ns),
             cancel_tokens=self.budget.allowance_tokens(now_ns),
             blocked_until_ns=until if until > now_ns else None,

@@ -186,8 +186,12 @@ class VenueConnection(Behaviour):
         now = ctx.monotonic_ns()
         transport = self.transport
         kind = type(message)
-        if kind is _Wake or kind is FeedEvent:  # the hot two: market data and the delay line
-            if kind is FeedEvent and not transport.on_message(message, now):
+        if kind is _Wake:
+            # The armed wake has fired (maybe early: see _pump): whatever is still due needs
+            # a timer of its own.
+            self.armed_due = None
+        elif kind is FeedEvent:  # the hot one: market data
+            if not transport.on_message(message, now):
                 ctx.count("troupe_venue_ignored_total", venue=self.venue, kind=kind.__name__)
         elif isinstance(message, SendActions):
             self._on_send(message, now, ctx)
@@ -203,7 +207,7 @@ class VenueConnection(Behaviour):
             self._resend_feed(ctx)
         elif isinstance(message, GetVenueState):
             return transport.state()
-        elif not isinstance(message, _Wake) and not transport.on_message(message, now):
+        elif not transport.on_message(message, now):
             ctx.count("troupe_venue_ignored_total", venue=self.venue, kind=type(message).__name__)
         self._pump(now, ctx)
         return None
@@ -254,7 +258,10 @@ class VenueConnection(Behaviour):
         nxt = transport.next_due_ns()
         if nxt is not None and nxt != self.armed_due:
             self.armed_due = nxt
-            ctx.schedule(max(nxt - now, 0) / SECOND, _WAKE_MESSAGE, key=_WAKE)
+            # A timer takes float seconds, which a host turns back into ns: half a ns more
+            # keeps a truncating conversion on the due ns (0.000999999 s * 1e9 truncates to
+            # 999,998). Were the wake early all the same, it finds nothing due and re-arms.
+            ctx.schedule((max(nxt - now, 0) + 0.5) / SECOND, _WAKE_MESSAGE, key=_WAKE)
         elif nxt is None:
             self.armed_due = None
 

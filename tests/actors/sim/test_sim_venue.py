@@ -173,6 +173,29 @@ def test_market_data_reaches_our_books_a_feed_latency_after_the_venue() -> None:
     assert delivered[0][1].recv_ns == delivered[0][0]
 
 
+def test_everything_on_the_wire_arrives_when_due_even_when_the_wake_timer_rounds_early() -> None:
+    """The connection's wake is a timer in float seconds: 999,999 ns becomes 999,998 on the
+    way (0.000999999 * 1e9 truncates). The wake that comes a nanosecond early must not be the
+    last one: before the fix, nothing was due yet, no timer was left armed, and the market
+    data and the order waited for whatever message came next (49 ms on the shipped
+    recording, long enough for a post-only quote to cross the moved market)."""
+    host = DeterministicHost(seed=1)
+    odd = 999_999
+    refs = build(host, latency=LatencyModel(insert_ns=odd, cancel_ns=odd, ack_ns=odd,
+                                            feed_ns=odd))
+    host.advance(10 * MS)
+    start = host.monotonic_ns()
+    feed(host, refs, diff(102, asks=(("100.2", "3"),)))
+    send(host, refs, bid("b1", 1000))
+    host.advance(5 * MS)
+    (at, _event), = [(t, m) for t, m in seen(host, refs["book"], FeedEvent)
+                     if isinstance(m.message, binance.AnyDepthDiff)
+                     and m.message.first_update_id == 102]
+    assert at - start == odd
+    (acked_at, _ack), = seen(host, refs["owner"], Ack)
+    assert acked_at - start == 2 * odd  # to the matching engine and back, nothing waits
+
+
 def test_a_trade_is_converted_once_matched_at_the_venue_and_passed_on_in_units() -> None:
     host = DeterministicHost(seed=1)
     refs = build(host)
