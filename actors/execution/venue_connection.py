@@ -60,6 +60,7 @@ from actors.execution.venue_session import VenueSession
 from actors.execution.venue_transport import (
     BudgetAnswer,
     Counted,
+    Gauged,
     MarketData,
     MarketUpdate,
     Reported,
@@ -287,6 +288,8 @@ class VenueConnection(Behaviour):
             self._on_timeout(event.intent, now, ctx)
         elif isinstance(event, Counted):
             ctx.count(event.metric, 1, **dict(event.labels))
+        elif isinstance(event, Gauged):
+            ctx.gauge(event.metric, event.value, **dict(event.labels))
         elif isinstance(event, VenueOrder):
             if self.session.adopt(event.intent, event.acked, now):
                 ctx.count("troupe_venue_orders_adopted_total", venue=self.venue)

@@ -73,6 +73,7 @@ Events out of `poll` (the connection routes each by its type, stamping `recv_ns`
 - `ResyncRequest` -> the market source upstream of a simulated venue (its own book lost the
   thread and only the source can give it a fresh one);
 - `Counted(metric, labels)`: a transport's own counter (reconnects, resyncs, odd frames);
+- `Gauged(metric, value, labels)`: a transport's own gauge (a clock's drift from the venue's);
 - `VenueOrder(intent, acked)`: at `open` after a reconnect, an order the venue holds that an
   earlier incarnation sent -> the order state machines, owned by nobody (the node's restart of
   the connection cancels every order, and a cancel-all takes these too).
@@ -135,6 +136,7 @@ from protocols.venue_state import (
 __all__ = [
     "BudgetAnswer",
     "Counted",
+    "Gauged",
     "MarketData",
     "MarketUpdate",
     "Reported",
@@ -183,6 +185,15 @@ class Counted:
 
 
 @attrs.frozen(slots=True)
+class Gauged:
+    """A transport's own gauge set to `value`; `labels` as (name, value) pairs."""
+
+    metric: str
+    value: float
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@attrs.frozen(slots=True)
 class VenueOrder:
     """An order the venue holds (or still reports on) that this connection never sent: a
     previous incarnation did, before a reconnect. The connection tracks it, owned by nobody, so
@@ -195,8 +206,8 @@ class VenueOrder:
 
 BudgetAnswer = RequestAccepted | RateLimited | Banned
 MarketUpdate = SpecUpdate | StatusUpdate | OracleUpdate | OpenInterestCap | FundingUpdate
-TransportEvent = (Reported | TimedOut | MarketData | Counted | BudgetAnswer | MarketUpdate
-                  | VenuePositions | VenueOrder | Any)
+TransportEvent = (Reported | TimedOut | MarketData | Counted | Gauged | BudgetAnswer
+                  | MarketUpdate | VenuePositions | VenueOrder | Any)
 """What `poll` returns; `Any` because a simulated venue also asks its source for a snapshot
 (`protocols.feed.ResyncRequest`). The connection counts an event it cannot route."""
 

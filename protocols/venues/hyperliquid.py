@@ -1,13 +1,18 @@
-"""Hyperliquid wire format: `l2Book` snapshots and `trades`.
+"""Hyperliquid wire format, market side: `l2Book`, `trades`, `bbo`, `activeAssetCtx`.
 
 `l2Book` is always a full snapshot (20 levels a side), never a diff, so there is no sequence to
 chain; a feed only has to refuse snapshots whose venue time goes backwards. `trades` replays
 recent trades on subscribe, with non-monotonic `tid`s: see `protocols.codec.TradeDeduper` and
-`new_trades`.
+`new_trades`. `bbo` is the best bid and offer, either side null when that side of the book is
+empty. `activeAssetCtx` (`activeSpotAssetCtx` for spot) carries the oracle and mark prices, open
+interest and funding of one coin. A subscription is one JSON request per (channel, coin):
+`subscribe` writes it. The account side (order updates, fills, `/exchange`) is in
+`protocols.venues.hyperliquid_user`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -21,6 +26,7 @@ from protocols.codec import (
     decimal_field,
     field,
     load_json,
+    parse_decimal,
     require_mapping,
 )
 
@@ -66,9 +72,38 @@ class Control:
     data: Any = attrs.field(eq=False, hash=False)
 
 
-HyperliquidMessage = L2Book | Trades | Control
+@attrs.frozen(slots=True)
+class Bbo:
+    """Best bid and offer; a side is None when the venue sends null for it (an empty side)."""
 
-_CONTROL_CHANNELS = frozenset({"subscriptionResponse", "pong", "error"})
+    coin: str
+    time_ms: int
+    bid: HlLevel | None
+    ask: HlLevel | None
+
+    @property
+    def one_sided(self) -> bool:
+        return self.bid is None or self.ask is None
+
+
+@attrs.frozen(slots=True)
+class AssetCtx:
+    """`activeAssetCtx`: prices as the venue's decimal strings (oracle and mark), open interest
+    in coins, `funding` the current hourly rate. Spot contexts have no oracle, funding or open
+    interest (None)."""
+
+    coin: str
+    mark_px: str
+    oracle_px: str | None
+    mid_px: str | None
+    open_interest: str | None
+    funding: str | None
+    spot: bool = False
+
+
+HyperliquidMessage = L2Book | Trades | Bbo | AssetCtx | Control
+
+_CONTROL_CHANNELS = frozenset({"subscriptionResponse", "pong", "error", "post"})
 
 
 def parse_l2book(data: Any) -> L2Book:
@@ -120,6 +155,50 @@ def parse_trades(data: Any) -> Trades:
     return Trades(tuple(parse_trade(t) for t in data))
 
 
+def parse_bbo(data: Any) -> Bbo:
+    what = "hyperliquid bbo"
+    data = require_mapping(data, what)
+    sides = field(data, "bbo", list, what)
+    if len(sides) != 2:
+        raise DecodeError(f"{what}: 'bbo' should be [bid, ask], got {len(sides)} entries")
+    bid, ask = (None if side is None else _parse_levels([side], f"{what} {name}")[0]
+                for side, name in zip(sides, ("bid", "ask"), strict=True))
+    return Bbo(field(data, "coin", str, what), field(data, "time", int, what), bid, ask)
+
+
+def parse_asset_ctx(data: Any, *, spot: bool = False) -> AssetCtx:
+    what = "hyperliquid activeAssetCtx"
+    data = require_mapping(data, what)
+    ctx = require_mapping(data.get("ctx"), f"{what} ctx")
+
+    def number(key: str, required: bool = False) -> str | None:
+        if key not in ctx and not required:
+            return None
+        text = field(ctx, key, str, f"{what} ctx")
+        parse_decimal(text, f"{what}: field {key!r}")
+        return text
+
+    mark = number("markPx", required=True)
+    assert mark is not None
+    return AssetCtx(field(data, "coin", str, what), mark, number("oraclePx"), number("midPx"),
+                    number("openInterest"), number("funding"), spot)
+
+
+def subscribe(kind: str, *, coin: str | None = None, user: str | None = None,
+              unsubscribe: bool = False) -> str:
+    """The request for one subscription: `{"method": "subscribe", "subscription": {...}}`."""
+    subscription: dict[str, str] = {"type": kind}
+    if coin is not None:
+        subscription["coin"] = coin
+    if user is not None:
+        subscription["user"] = user
+    return json.dumps({"method": "unsubscribe" if unsubscribe else "subscribe",
+                       "subscription": subscription}, separators=(",", ":"))
+
+
+PING = '{"method":"ping"}'
+
+
 def parse_message(raw: str | bytes | Mapping[str, Any]) -> HyperliquidMessage:
     """Classify and parse one websocket frame `{"channel": ..., "data": ...}`."""
     obj = load_json(raw, "hyperliquid message") if isinstance(raw, str | bytes) else raw
@@ -133,6 +212,10 @@ def parse_message(raw: str | bytes | Mapping[str, Any]) -> HyperliquidMessage:
         return parse_l2book(obj["data"])
     if channel == "trades":
         return parse_trades(obj["data"])
+    if channel == "bbo":
+        return parse_bbo(obj["data"])
+    if channel in ("activeAssetCtx", "activeSpotAssetCtx"):
+        return parse_asset_ctx(obj["data"], spot=channel == "activeSpotAssetCtx")
     raise DecodeError(f"hyperliquid message: unsupported channel {channel!r}")
 
 

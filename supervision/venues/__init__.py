@@ -6,4 +6,4 @@ registry. Sockets and threads live here and nowhere else; the wire formats they 
 codecs in `protocols.venues`.
 """
 
-__all__ = ["binance"]
+__all__ = ["binance", "hyperliquid"]
