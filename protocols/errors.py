@@ -34,6 +34,9 @@ Bad input from outside the process: refuse it with one clear line, change nothin
   or a value that is not a number; `--fault` exits 2, `POST /fake/faults` answers 400.
 - `supervision.fakevenue.desk.VenueError`: the fake venue refuses an order request with
   Binance's HTTP status, code and words (it becomes the REST answer, never a crash).
+- `supervision.venues.hyperliquid.nonces.NonceWindowError` (ValueError): the next Hyperliquid
+  nonce would lie outside the venue's window (a clock or a nonce file a day ahead); the action
+  is refused before it is signed.
 - `supervision.replay.ReplayError` (ValueError): a recording the replay tool cannot build a
   book from (no snapshot, none that joins, another venue's file); one line, exit code 2.
 - `supervision.experiments.sweep.SweepError` (ValueError): a `--sweep` or `--space` that is

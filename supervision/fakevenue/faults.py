@@ -17,6 +17,7 @@ and a JSON object of the fields below; `GET /fake/state` shows them.
 | `lose_response`     | accepts the next n new orders and never answers (the client times out)|
 | `duplicate_reports` | sends the next n user-data events twice                              |
 | `reorder_reports`   | holds each of the next n user-data events until the one after it     |
+| `null_bbo`          | (Hyperliquid) the next n `bbo` frames have a null bid                |
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Faults:
     lose_response: int = 0
     duplicate_reports: int = 0
     reorder_reports: int = 0
+    null_bbo: int = 0
 
     def update(self, changes: Mapping[str, Any]) -> None:
         names = {a.name: a for a in attrs.fields(Faults)}

@@ -39,7 +39,7 @@ from supervision.fakevenue.rest import RestApp
 from supervision.fakevenue.streams import StreamHub
 from supervision.sources.data import BINANCE_SPOT_BTCUSDT
 
-__all__ = ["FakeVenue", "FakeVenueThread", "btcusdt_spec"]
+__all__ = ["FakeVenue", "FakeVenueThread", "btcusdt_spec", "serve_loopback", "stream_faults"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -90,20 +90,8 @@ class FakeVenue:
     # -- serving -------------------------------------------------------------------------------
     async def serve(self, *, rest_port: int = 0, ws_port: int = 0,
                     task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        config = hypercorn.config.Config()
-        config.bind = [f"{LOOPBACK}:{rest_port}"]
-        config.accesslog = config.errorlog = None
-        config.keep_alive_timeout = 30
-        async with trio.open_nursery() as nursery:
-            binds = await nursery.start(functools.partial(
-                hypercorn.trio.serve, self.rest, config,
-                shutdown_trigger=self._shutdown.wait, mode="asgi"))
-            port = await nursery.start(self.hub.serve, LOOPBACK, ws_port)
-            self.urls = {"rest": binds[0], "ws": f"ws://{LOOPBACK}:{port}"}
-            nursery.start_soon(self._replay)
-            task_status.started(dict(self.urls))
-            await self._shutdown.wait()
-            nursery.cancel_scope.cancel()
+        await serve_loopback(self, rest_port=rest_port, ws_port=ws_port,
+                             task_status=task_status)
 
     def shutdown(self) -> None:
         self._shutdown.set()
@@ -135,17 +123,7 @@ class FakeVenue:
         self.count("recording_ended")
 
     async def _faults_before_frame(self) -> None:
-        faults = self.faults
-        if faults.take("disconnect"):
-            self.count("disconnects")
-            await self.hub.disconnect_all()
-        if faults.stall_s > 0:
-            stall, faults.stall_s = faults.stall_s, 0.0
-            self.count("stalls")
-            await trio.sleep(stall)
-        while faults.take("malformed"):
-            self.count("malformed")
-            self.hub.publish_all('{"stream": "broken", "data": {')
+        await stream_faults(self, '{"stream": "broken", "data": {')
 
     def _match(self, message: Any) -> None:
         desk, now = self.desk, self.now_ms()
@@ -256,6 +234,41 @@ class FakeVenue:
                             "applyMaxToMarket": False, "avgPriceMins": 5})
         info["filters"] = filters
         return info
+
+
+async def serve_loopback(venue: Any, *, rest_port: int = 0, ws_port: int = 0,
+                         ws_path: str = "", task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve `venue.rest` (hypercorn) and `venue.hub` (websockets) on 127.0.0.1 and run
+    `venue._replay` until `venue.shutdown()`; `venue.urls` and the task status get both URLs."""
+    config = hypercorn.config.Config()
+    config.bind = [f"{LOOPBACK}:{rest_port}"]
+    config.accesslog = config.errorlog = None
+    config.keep_alive_timeout = 30
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(functools.partial(
+            hypercorn.trio.serve, venue.rest, config,
+            shutdown_trigger=venue._shutdown.wait, mode="asgi"))
+        port = await nursery.start(venue.hub.serve, LOOPBACK, ws_port)
+        venue.urls = {"rest": binds[0], "ws": f"ws://{LOOPBACK}:{port}{ws_path}"}
+        nursery.start_soon(venue._replay)
+        task_status.started(dict(venue.urls))
+        await venue._shutdown.wait()
+        nursery.cancel_scope.cancel()
+
+
+async def stream_faults(venue: Any, malformed: str) -> None:
+    """The stream faults armed for the next frame: disconnect, stall, `malformed` frames."""
+    faults = venue.faults
+    if faults.take("disconnect"):
+        venue.count("disconnects")
+        await venue.hub.disconnect_all()
+    if faults.stall_s > 0:
+        stall, faults.stall_s = faults.stall_s, 0.0
+        venue.count("stalls")
+        await trio.sleep(stall)
+    while faults.take("malformed"):
+        venue.count("malformed")
+        venue.hub.publish_all(malformed)
 
 
 class FakeVenueThread:

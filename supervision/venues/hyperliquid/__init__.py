@@ -6,6 +6,7 @@ Registered in `supervision.node.venues` as kind `hyperliquid`.
 |-------------|----------------------------------------------------------------------------|
 | `nonces`    | nonces that never repeat across bursts and restarts (a file reserved ahead)|
 | `batching`  | the 100 ms action batcher, ALO apart from IOC/GTC, pure                    |
+| `client`    | ccxt's client pointed at a base URL, signing; whole-action refusals        |
 """
 
-__all__ = ["batching", "nonces"]
+__all__ = ["batching", "client", "nonces"]
