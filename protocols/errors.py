@@ -37,6 +37,9 @@ Bad input from outside the process: refuse it with one clear line, change nothin
 - `supervision.venues.hyperliquid.nonces.NonceWindowError` (ValueError): the next Hyperliquid
   nonce would lie outside the venue's window (a clock or a nonce file a day ahead); the action
   is refused before it is signed.
+- `supervision.venues.hyperliquid.discovery.PreflightError` (ValueError): the venue's markets do
+  not fit the config (a DEX not named or not listed, a coin two DEXs list, spot mixed with
+  perp, too many subscriptions); the node refuses to start with one line, exit code 2.
 - `supervision.replay.ReplayError` (ValueError): a recording the replay tool cannot build a
   book from (no snapshot, none that joins, another venue's file); one line, exit code 2.
 - `supervision.experiments.sweep.SweepError` (ValueError): a `--sweep` or `--space` that is

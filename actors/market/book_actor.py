@@ -49,7 +49,8 @@ shows up as a gap and is repaired by a resync, but a refused trade is lost (coun
 Metrics: troupe_book_updates_total, troupe_book_resyncs_total{reason}, troupe_book_gaps_total,
 troupe_book_crossed_total, troupe_book_stale_total{reason}, troupe_book_time_regressions_total,
 troupe_book_decode_errors_total, troupe_book_trades_total, troupe_book_duplicate_trades_total,
-troupe_book_ignored_total{kind}, troupe_book_publish_refused_total.
+troupe_book_ignored_total{kind}, troupe_book_publish_refused_total,
+troupe_book_bbo_null_side_total.
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ class BookFeed:
         self.last_recv_ns = 0
         self.last_venue_ns: int | None = None
         self.deduper = TradeDeduper(config.trade_memory)
+        self.one_sided = False  # Hyperliquid's bbo said a side is empty
 
     def _new_sync(self) -> BinanceBookSync | HyperliquidBookSync:
         if self.config.venue == "binance":
@@ -192,6 +194,9 @@ class BookFeed:
             self._trade(step, message.price, message.qty, aggressor=message.aggressor,
                         trade_id=str(message.trade_id), time_ms=message.trade_time_ms,
                         recv_ns=recv_ns)
+        elif isinstance(message, hyperliquid.Bbo) and not binance_venue:
+            self._bbo(message, step)
+            return step
         elif isinstance(message, hyperliquid.Trades):
             for t in message.trades:
                 if self.deduper.is_new(t.tid):
@@ -269,6 +274,8 @@ class BookFeed:
                 self._go_stale("crossed", step, resync=True, again=again)
             elif regressed:
                 self._go_stale("time_regression", step)
+            elif self.one_sided:
+                self._go_stale("bbo_null_side", step)
             elif sync.state is SyncState.SYNCED:
                 self.stale_reason = self.resync_reason = None
                 step.publish = True
@@ -279,6 +286,17 @@ class BookFeed:
             self._go_stale("resync", step, resync=True, again=again)
         elif regressed:  # IGNORED (an older Hyperliquid snapshot) or a DROPPED old diff
             self._go_stale("time_regression", step)
+
+    def _bbo(self, message: hyperliquid.Bbo, step: Step) -> None:
+        """Hyperliquid's best bid and offer: a null side means that side of the book is empty,
+        and the market is out of READY until both sides are back (the next snapshot then
+        publishes). A two-sided bbo carries nothing the snapshots do not."""
+        if message.one_sided:
+            self.one_sided = True
+            step.count("troupe_book_bbo_null_side_total")
+            self._go_stale("bbo_null_side", step)
+        else:
+            self.one_sided = False
 
     def _go_stale(self, reason: str, step: Step, *, resync: bool = False,
                   again: bool = False) -> None:

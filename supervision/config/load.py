@@ -321,7 +321,9 @@ def _check_node(
                     "limits (at least one [[venue.limits]])",
                 )
             )
-        if config.profile is Profile.LIVE:
+        # Hyperliquid's observe mode streams public data without keys; its --execute is
+        # refused before the node starts when they are missing (the adapter's preflight).
+        if config.profile is Profile.LIVE and venue.kind is not VenueKind.HYPERLIQUID:
             for key in ("api_key", "api_secret"):
                 if getattr(venue, key) is None:
                     problems.append(

@@ -319,6 +319,23 @@ class SimVenueSection:
     market: MarketModel | None = None
 
 
+class HyperliquidNetwork(enum.StrEnum):
+    TESTNET = "testnet"  # the testnet signs differently (its phantom agent's source is "b")
+    MAINNET = "mainnet"
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class HyperliquidVenueSection:
+    """The `[venue.hyperliquid]` table (supervision/venues/hyperliquid)."""
+
+    # The DEX, by name: "default" for Hyperliquid's own, or a builder-deployed (HIP-3) DEX's.
+    dex: str = attrs.field(default="default", validator=_non_empty)
+    network: HyperliquidNetwork = HyperliquidNetwork.TESTNET
+    batch_period_ms: float = attrs.field(default=100.0, validator=_ge(0))
+    max_subscriptions: int = attrs.field(default=1000, validator=_gt(0))
+    hip3_fee_multiple: Decimal = attrs.field(default=Decimal(2), validator=_gt(0))
+
+
 @attrs.frozen(slots=True, kw_only=True)
 class VenueConfig:
     """One venue account, and the rate limits its ActionBudget spends (`to_venue_limits`)."""
@@ -347,6 +364,7 @@ class VenueConfig:
     ws_url: str | None = attrs.field(default=None, metadata={NONE_WORD: "testnet"})
     request_timeout_s: float = attrs.field(default=10.0, validator=_gt(0))
     heartbeat_s: float = attrs.field(default=45.0, validator=_gt(0))  # silence -> reconnect
+    hyperliquid: HyperliquidVenueSection = attrs.field(factory=HyperliquidVenueSection)
 
     def to_venue_limits(self) -> VenueLimits:
         ttl = self.new_order_ttl_s

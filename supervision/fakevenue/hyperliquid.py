@@ -338,3 +338,53 @@ class _HlHub(StreamHub):
                 for frame in venue.greeting(key):
                     with contextlib.suppress(Exception):
                         client.send.send_nowait(frame)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m supervision.fakevenue.hyperliquid [--coins BTC,ETH] [--dex xyz:XYZ100]`: a
+    fake Hyperliquid on 127.0.0.1 until Ctrl-C; one JSON line with its URLs."""
+    import argparse
+    import sys
+
+    from supervision.fakevenue.faults import FaultError, parse_fault_args
+
+    parser = argparse.ArgumentParser(prog="python -m supervision.fakevenue.hyperliquid")
+    parser.add_argument("--coins", default="BTC", help="default DEX coins, comma-separated")
+    parser.add_argument("--dex", action="append", default=[], metavar="DEX:COIN",
+                        help="a builder DEX's coin (repeatable)")
+    parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--rest-port", type=int, default=0)
+    parser.add_argument("--ws-port", type=int, default=0)
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args(argv)
+    dex_coins: dict[str, list[str]] = {}
+    for item in args.dex:
+        dex, sep, coin = item.partition(":")
+        if not sep or not dex or not coin:
+            sys.stderr.write(f"error: --dex {item!r}: expected DEX:COIN\n")
+            return 2
+        dex_coins.setdefault(dex, []).append(coin)
+    venue = HyperliquidFakeVenue.build([c for c in args.coins.split(",") if c],
+                                       dex_coins=dex_coins, speed=args.speed)
+    try:
+        venue.faults.update(parse_fault_args(args.fault))
+    except FaultError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            urls = await nursery.start(lambda task_status: venue.serve(
+                rest_port=args.rest_port, ws_port=args.ws_port, task_status=task_status))
+            sys.stdout.write(json.dumps({"fakevenue": "hyperliquid", **urls}) + "\n")
+            sys.stdout.flush()
+
+    try:
+        trio.run(run)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -38,6 +38,7 @@ import trio
 from hdrh.histogram import HdrHistogram
 
 from protocols.commands import CancelAll
+from protocols.errors import TroupeError
 from protocols.journal import Flush, NodeStarted, NodeStopped
 from supervision.config.load import NodeConfig
 from supervision.config.schema import MarketSource
@@ -62,7 +63,7 @@ from supervision.node.observation import ObservationFiles
 from supervision.node.process import CONSOLE, STOP
 from supervision.node.restored import restored_state_notice
 from supervision.node.status import MarketNotices, open_orders, status_line, summary
-from supervision.node.venues import UnknownVenueKind, adapter_for
+from supervision.node.venues import adapter_for
 from supervision.repl.console import start_repl
 from supervision.runtime.bridge import LoopBridge
 from supervision.runtime.live import LiveHost
@@ -130,8 +131,8 @@ def run_node(config: NodeConfig, decision: ModeDecision, *, duration: float | No
         STOP.install()
     CONSOLE.guard_stdout()
     try:
-        adapter_for(config.venue.kind.value)
-    except UnknownVenueKind as exc:
+        adapter_for(config.venue.kind.value).run_preflight(config, decision.mode)
+    except TroupeError as exc:  # an unknown kind, or the venue's preflight refusal
         sys.stderr.write(f"error: {exc}\n")
         return 2
     journal_path = Path(config.journal.path)

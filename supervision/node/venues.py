@@ -91,13 +91,25 @@ class VenueAdapter:
     summary: str = ""
     # Builds, once per node, a venue that lives in the process and must outlive a connection.
     venue: Callable[[VenueBuild], Any] | None = None
+    # Checks the venue against the config before the node starts, (config, mode) -> None: a
+    # TroupeError refuses the start with its one line (Hyperliquid's market discovery).
+    preflight: Callable[[NodeConfig, Mode], Any] | str | None = None
 
     def builder(self) -> TransportBuilder:
-        if not isinstance(self.build, str):
-            return self.build
-        module, _, name = self.build.partition(":")
-        found: TransportBuilder = getattr(importlib.import_module(module), name)
+        found: TransportBuilder = _load(self.build)
         return found
+
+    def run_preflight(self, config: NodeConfig, mode: Mode) -> None:
+        if self.preflight is not None:
+            _load(self.preflight)(config, mode)
+
+
+def _load(target: Any) -> Any:
+    """A callable, or the one an import path "package.module:function" names."""
+    if not isinstance(target, str):
+        return target
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 _REGISTRY: dict[str, VenueAdapter] = {}
@@ -207,6 +219,10 @@ register(VenueAdapter(
 register(VenueAdapter(
     "binance", "supervision.venues.binance.adapter:build_transport",
     "Binance spot through ccxt (REST) and trio-websocket (streams)"))
+register(VenueAdapter(
+    "hyperliquid", "supervision.venues.hyperliquid.adapter:build_transport",
+    "Hyperliquid perps and HIP-3 DEXs through ccxt (REST, signing) and trio-websocket (streams)",
+    preflight="supervision.venues.hyperliquid.adapter:preflight"))
 register(VenueAdapter(
     "binance_usdm", "supervision.venues.binance.adapter:build_transport",
     "Binance USD-M futures through ccxt (REST) and trio-websocket (streams)"))

@@ -61,7 +61,8 @@ def make_client(dialect: str, rest_url: str, *, api_key: str = "", secret: str =
 
 def classify(exc: BaseException) -> str:
     """One of: throttled, banned, rejected, unknown, refused, lost (see the table above)."""
-    if isinstance(exc, ccxt.DDoSProtection):  # RateLimitExceeded is one
+    # RateLimitExceeded is a DDoSProtection in older ccxt, a sibling under NetworkError in 4.5
+    if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
         return "banned" if " 418 " in f" {exc} " or "418" in str(exc)[:40] else "throttled"
     if isinstance(exc, ccxt.OrderNotFound):
         return "unknown"

@@ -33,7 +33,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -133,10 +133,20 @@ class RestWorker:
 
 
 class StreamReader:
+    """`greeting` (a venue that subscribes by message, Hyperliquid): what to send on every
+    connect, before `WsUp`; `ping`: what to send when the socket has been quiet for `ping_s`
+    (the venue's application ping; its answer counts as data). `venue` names the threads
+    and logs."""
+
     def __init__(self, stream: str, url: Callable[[], str | None], deliver: Deliver, *,
                  heartbeat_s: float = 45.0, backoff_min_s: float = 0.5,
-                 backoff_max_s: float = 30.0, rng: random.Random | None = None) -> None:
+                 backoff_max_s: float = 30.0, rng: random.Random | None = None,
+                 greeting: Callable[[], Sequence[str]] | None = None, ping: str | None = None,
+                 ping_s: float = 20.0, venue: str = "binance") -> None:
         self.stream, self._url, self._deliver = stream, url, deliver
+        self._greeting, self._ping, self.ping_s = greeting, ping, ping_s
+        self.venue = venue
+        self._log = logging.getLogger(f"troupe.venues.{venue}")
         self.heartbeat_s = heartbeat_s
         self.backoff = (backoff_min_s, backoff_max_s)
         self._rng = rng or random.Random()
@@ -150,10 +160,10 @@ class StreamReader:
             self._token = trio.lowlevel.current_trio_token()
         except RuntimeError:  # not on a trio loop: a loop of our own
             self._thread = threading.Thread(target=trio.run, args=(self._guarded,),
-                                            name=f"binance-{self.stream}", daemon=True)
+                                            name=f"{self.venue}-{self.stream}", daemon=True)
             self._thread.start()
             return
-        trio.lowlevel.spawn_system_task(self._guarded, name=f"binance-{self.stream}")
+        trio.lowlevel.spawn_system_task(self._guarded, name=f"{self.venue}-{self.stream}")
 
     def close(self) -> None:
         self._closed = True
@@ -183,8 +193,8 @@ class StreamReader:
             try:
                 await self._run()
             except Exception:
-                log.exception("binance %s stream reader failed; the connection will restart it",
-                              self.stream)
+                self._log.exception("%s %s stream reader failed; the connection will restart "
+                                    "it", self.venue, self.stream)
                 self._deliver(WsDown(self.stream, "reader failed", 0.0))
 
     async def _run(self) -> None:
@@ -208,6 +218,8 @@ class StreamReader:
             async with trio_websocket.open_websocket_url(
                     url, message_queue_size=4096, connect_timeout=10,
                     disconnect_timeout=2) as ws:
+                for request in self._greeting() if self._greeting is not None else ():
+                    await ws.send_message(request)
                 self._deliver(WsUp(self.stream, url))
                 deliver, heartbeat = self._deliver, self.heartbeat_s
                 # One deadline for the connection, moved on at most every heartbeat/8 (moving
@@ -217,7 +229,15 @@ class StreamReader:
                 moved = trio.current_time()
                 with trio.CancelScope(deadline=moved + heartbeat) as silence:
                     while True:
-                        batch = await self._read(ws)
+                        if self._ping is None:
+                            batch = await self._read(ws)
+                        else:  # a quiet socket gets the venue's ping; its pong is data
+                            batch = []
+                            with trio.move_on_after(self.ping_s):
+                                batch = await self._read(ws)
+                            if not batch:
+                                await ws.send_message(self._ping)
+                                continue
                         delivered = True
                         now = trio.current_time()
                         if now - moved > heartbeat / 8:

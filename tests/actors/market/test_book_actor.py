@@ -18,7 +18,7 @@ from protocols.market import BookStale, BookTop, SpecChanged, TradePrint
 from protocols.recording import Message, iter_messages
 from protocols.venues.binance import DepthDiff, DepthSnapshot, TradeInUnits
 from protocols.venues.binance import Trade as BinanceTrade
-from protocols.venues.hyperliquid import L2Book, Trade, Trades
+from protocols.venues.hyperliquid import Bbo, L2Book, Trade, Trades
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.mailbox import ConflateByKey
 from supervision.sources.data import DATA_DIR
@@ -213,6 +213,20 @@ def test_hyperliquid_time_regression_goes_stale_until_time_moves_on() -> None:
     assert seen(host, "strategy", BookTop)[-1].bid == 98  # the older snapshot never showed
     assert counter(host, "troupe_book_time_regressions_total") == 1
     assert seen(host, "connection") == []  # the book itself is fine: no resync
+
+
+def test_a_bbo_with_a_null_side_takes_the_book_out_of_ready_until_both_sides_return() -> None:
+    host, book = hl_rig()
+    level = ("100", "1", 1)
+    feed(host, book, l2(1_000))
+    feed(host, book, Bbo("BTC", 1_001, None, ("101", "2", 1)))
+    feed(host, book, l2(1_002))  # a snapshot while the bbo says a side is empty: still stale
+    feed(host, book, Bbo("BTC", 1_003, level, ("101", "2", 1)))
+    feed(host, book, l2(1_004))
+    host.settle()
+    assert kinds(host) == ["BookTop", "stale:bbo_null_side", "BookTop"]
+    assert counter(host, "troupe_book_bbo_null_side_total") == 1
+    assert seen(host, "connection") == []  # nothing to resync: the venue's book is one-sided
 
 
 def test_binance_time_regression_applies_the_chained_diff_but_publishes_nothing() -> None:

@@ -305,15 +305,25 @@ def test_a_paper_node_never_reaches_a_real_venue(write: Any) -> None:
 
 
 def test_a_live_real_venue_needs_its_keys(write: Any) -> None:
-    path = write('[node]\nprofile = "live"\n[venue]\nkind = "hyperliquid"\n[market]\n'
+    path = write('[node]\nprofile = "live"\n[venue]\nkind = "binance"\n[market]\n'
                  'source = "venue"\n')  # fmt: skip
     assert problems(path) == [
-        "venue.limits: a hyperliquid venue needs its rate limits (at least one [[venue.limits]])",
-        'venue.api_key: required for a live hyperliquid venue: give { env = "NAME" } or '
+        "venue.limits: a binance venue needs its rate limits (at least one [[venue.limits]])",
+        'venue.api_key: required for a live binance venue: give { env = "NAME" } or '
         '{ file = "/path" }',
-        'venue.api_secret: required for a live hyperliquid venue: give { env = "NAME" } or '
+        'venue.api_secret: required for a live binance venue: give { env = "NAME" } or '
         '{ file = "/path" }',
     ]
+
+
+def test_a_live_hyperliquid_venue_observes_without_keys(write: Any) -> None:
+    # Its observe mode streams public data; --execute without keys is refused at start-up by
+    # the adapter's preflight (tests/supervision/venues/test_hyperliquid_node.py).
+    path = write('[node]\nprofile = "live"\n[venue]\nkind = "hyperliquid"\n[market]\n'
+                 'source = "venue"\n[[venue.limits]]\nname = "w"\ncapacity = 10\n'
+                 "refill_per_s = 1\n")  # fmt: skip
+    config = load_config(path, environ={})
+    assert config.venue.api_key is None and config.venue.hyperliquid.dex == "default"
 
 
 # ------------------------------------------------------------------------------------------
@@ -336,6 +346,7 @@ def test_a_live_real_venue_needs_its_keys(write: Any) -> None:
         ("x=", (("x",), "")),
     ],
 )
+
 def test_parse_override(text: str, expected: tuple[tuple[str, ...], Any]) -> None:
     assert parse_override(text) == expected
 

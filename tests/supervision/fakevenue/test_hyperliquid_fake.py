@@ -140,6 +140,7 @@ def test_user_events_and_a_rate_limit(venue: Any) -> None:
     fills = [f for f in frames if f["channel"] == "userFills" and f["data"].get("fills")]
     assert fills and fills[-1]["data"]["fills"][0]["cloid"] == "0x" + "f1" * 16
     fake.faults.update({"rate_limit": 1})
-    with pytest.raises(ccxt.RateLimitExceeded):
+    with pytest.raises(ccxt.RateLimitExceeded) as throttled:
         c.publicPostInfo({"type": "meta"})
+    assert classify_action(throttled.value) == "throttled"  # the budget backs off
     assert c.publicPostInfo({"type": "meta"})["universe"]
