@@ -77,20 +77,24 @@ def test_an_adapter_may_name_its_builder_by_import_path() -> None:
 
 def test_a_kind_with_no_adapter_is_one_clear_error() -> None:
     with pytest.raises(UnknownVenueKind) as caught:
-        adapter_for("hyperliquid")
+        adapter_for("okx")
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith("venue kind 'hyperliquid' needs a live venue adapter")
-    assert "registered: binance, binance_usdm, sim" in message
+    assert message.startswith("venue kind 'okx' needs a live venue adapter")
+    assert "registered: binance, binance_usdm, hyperliquid, sim" in message
 
 
-def test_the_operator_meets_it_as_one_line_and_exit_code_2(tmp_path: Path) -> None:
-    env = {**os.environ, **LIVE_ENV}
+def test_the_operator_meets_a_venue_refusal_as_one_line_and_exit_code_2(tmp_path: Path) -> None:
+    # An adapter's preflight runs before anything starts: Hyperliquid refuses --execute
+    # without its keys (observe mode would stream public data without them).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERLIQUID_")}
+    env.update(TROUPE_CONTROL_TOKEN=LIVE_ENV["TROUPE_CONTROL_TOKEN"])
     result = subprocess.run(
-        [sys.executable, "-m", "supervision.main", "config/live.toml", "--duration", "1",
-         "--set", f"journal.path={tmp_path / 'j.jsonl'}", "--set", "venue.kind=hyperliquid"],
+        [sys.executable, "-m", "supervision.main", "config/live_hyperliquid.toml", "--duration",
+         "1", "--set", f"journal.path={tmp_path / 'j.jsonl'}", "--set",
+         f"node.lock_dir={tmp_path / 'locks'}", "--execute", "--confirm-live", "YES"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 2
-    assert result.stderr.startswith("error: venue kind 'hyperliquid' needs a live venue adapter")
+    assert result.stderr.startswith("error: hyperliquid --execute needs venue.api_key")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert not (tmp_path / "j.jsonl").exists()  # refused before anything started

@@ -129,6 +129,17 @@ def wait_ready_md(port: int, timeout_s: float = 20) -> dict[str, Any]:
     raise AssertionError(f"never READY-MD: {ready}")
 
 
+def wait_metric(port: int, name: str, timeout_s: float = 10) -> str:
+    """The metrics once `name` has counted something (a fault's effect takes the next action,
+    and a lost answer its timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text: str = get(port, "/metrics")
+        if metric(text, name) >= 1 or time.monotonic() > deadline:
+            return text
+        time.sleep(0.3)
+
+
 def test_observe_mode_without_keys_reaches_ready_md_and_rides_out_faults(
         tmp_path: Path, venue: Any) -> None:
     fake, urls = venue
@@ -162,15 +173,14 @@ def test_execute_places_and_cancels_by_cloid_and_nonces_survive_a_restart(
         tmp_path: Path, venue: Any) -> None:
     fake, urls = venue
     path = config(tmp_path, urls, market_maker=True)
-    first = start(path, 14, execute=True)
+    first = start(path, 20, execute=True)
     port, _ = control_port(first)
     wait_ready_md(port)
     time.sleep(3)
     fake.faults.update({"rate_limit": 1, "retry_after_s": 1})
-    time.sleep(1)
+    text = wait_metric(port, "troupe_venue_429_total")
     fake.faults.update({"lose_response": 1})
-    time.sleep(3)
-    text = get(port, "/metrics")
+    text = wait_metric(port, "troupe_order_timeouts_total")
     out, err = first.communicate(timeout=60)
     assert first.returncode == 0 and "Traceback" not in out + err, out + err
     nonce_mark = int((tmp_path / "journal.jsonl.nonce").read_text())
