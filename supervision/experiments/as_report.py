@@ -45,8 +45,8 @@ def misses(table: Table, paper_gamma: float | None = None) -> list[str]:
 
 
 def report(result: TablesResult) -> dict[str, Any]:
-    out: dict[str, Any] = {"elapsed_s": result.elapsed_s, "workers": result.workers, "z": Z,
-                           "tables": []}
+    out: dict[str, Any] = {"elapsed_s": result.elapsed_s, "workers": result.workers,
+                           "paths_run": result.paths_run, "z": Z, "tables": []}
     for table in result.tables:
         entry = table.as_dict()
         entry["vs_paper"] = {
@@ -96,8 +96,8 @@ def format_tables(result: TablesResult) -> str:
                      f"{model.inventory.spread_mean:.3f}; the paper's spread column is "
                      f"(2/gamma) ln(1 + gamma/k), the symmetric strategy's)")
         parts.append("\n".join(lines))
-    parts.append(f"{sum(t.inventory.paths + t.symmetric.paths for t in result.tables)} paths in "
-                 f"{result.elapsed_s:.0f} s on {result.workers} worker(s)")
+    parts.append(f"{result.paths_run} paths run in {result.elapsed_s:.0f} s on {result.workers} "
+                 f"worker(s)")
     return "\n\n".join(parts)
 
 

@@ -60,6 +60,7 @@ class TablesResult:
     tables: tuple[Table, ...]
     elapsed_s: float
     workers: int
+    paths_run: int  # a shared symmetric strategy counts once
 
     def table(self, gamma: float, variant: ExperimentVariant) -> Table:
         return next(t for t in self.tables
@@ -147,4 +148,4 @@ def run_tables(bases: Iterable[ASParams], *, workers: int = 1, trace: bool = Tru
               tuple(r.profit for r in results[n, "symmetric"]),
               run_path(p, "inventory", 0, trace=True) if trace else None)
         for n, p in enumerate(bases))
-    return TablesResult(tables, time.monotonic() - started, workers)
+    return TablesResult(tables, time.monotonic() - started, workers, done)

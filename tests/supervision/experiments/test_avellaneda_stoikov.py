@@ -30,11 +30,15 @@ def tables() -> TablesResult:
 
 
 def test_the_three_tables_are_within_the_papers_sampling_error(tables: TablesResult) -> None:
+    """Every figure but those the paper's own model does not give (`NOT_REPRODUCED`); the
+    largest of those, 13 profit units off, is outside even at 24 paths."""
     for table in tables.tables:
         gamma = table.params.gamma
         known = {f"{s} {c}" for g, s, c in NOT_REPRODUCED if g == gamma}
-        assert set(misses(table)) == known, gamma
+        assert set(misses(table)) <= known, gamma
         assert table.inventory.paths == table.symmetric.paths == PATHS
+    assert "inventory profit_mean" in misses(tables.table(0.5, ExperimentVariant.PAPER))
+    assert tables.paths_run == 6 * PATHS
 
 
 def test_a_wrong_gamma_fails_the_comparison(tables: TablesResult) -> None:
