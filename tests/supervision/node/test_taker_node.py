@@ -7,6 +7,9 @@ order below comes from the dislocation the test scheduled, and every refusal fro
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -152,3 +155,19 @@ def test_a_silent_book_refuses_new_orders_past_the_book_threshold() -> None:
     refused = of(result.journal, RiskRefused)
     assert refused and {r.gate for r in refused} == {Gate.STALE_BOOK}
     assert not [e for e in entries(result) if 9 * S <= e.sent_ns < 14 * S]
+
+
+def test_the_report_counts_the_gates_refusals_by_reason(tmp_path: Path) -> None:
+    """As an operator runs it: a backtest with a halt in the middle, and its report."""
+    done = subprocess.run(
+        [sys.executable, "-m", "supervision.main", str(CONFIG), "--report", str(tmp_path),
+         "--set", "data.catalog=false", "--set", "venue.sim.market.noise_bps=0", "--set",
+         f"venue.sim.market.faults=[{DISLOCATION}, "
+         '{kind = "halt", at_s = 8.0, for_s = 6}]'],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    refusals = report["risk_refusals"]
+    assert list(refusals) == ["venue_halt"] and refusals["venue_halt"] >= 3
+    assert report["why"]["risk_refused"] == refusals["venue_halt"]  # the taker's side of each
+    assert report["orders"]["filled"] == report["fills"] > 0
