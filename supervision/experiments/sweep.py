@@ -36,6 +36,7 @@ from protocols.errors import TroupeError
 from supervision.experiments.executors import Executor
 from supervision.experiments.jobs import Base
 from supervision.experiments.ranking import COLUMNS, Objective, figure
+from supervision.experiments.sweep_html import render_sweep, short_key
 from supervision.experiments.variants import Outcome
 
 __all__ = ["Axis", "SweepError", "check_values", "columns_for", "combinations", "parse_axis",
@@ -66,17 +67,12 @@ def parse_axis(text: str) -> Axis:
     return Axis(key.strip(), items)
 
 
-def _short(key: str, keys: Sequence[str]) -> str:
-    last = key.rsplit(".", 1)[-1]
-    return last if sum(k.rsplit(".", 1)[-1] == last for k in keys) == 1 else key
-
-
 def variant_names(combos: Sequence[Sequence[tuple[str, str]]]) -> list[str]:
     """Directory names, in order: `01_gamma=1e-10_k=0.01` (the key's last part when that is
     unique among the axes; characters a path should not hold become `-`)."""
     keys = [key for key, _ in combos[0]] if combos else []
     width = max(len(str(len(combos))), 2)
-    return [f"{i:0{width}d}_" + "_".join(_UNSAFE.sub("-", f"{_short(k, keys)}={v}")
+    return [f"{i:0{width}d}_" + "_".join(_UNSAFE.sub("-", f"{short_key(k, keys)}={v}")
                                           for k, v in combo)
             for i, combo in enumerate(combos, 1)]
 
@@ -165,7 +161,5 @@ def run_sweep(base: Base, axes: Sequence[Axis], objective: Objective, executor: 
 
 
 def write_table(table: Mapping[str, Any], directory: Path) -> None:
-    from supervision.experiments.sweep_html import render_sweep
-
     (directory / "sweep.json").write_text(json.dumps(table, indent=2) + "\n")
     (directory / "sweep.html").write_text(render_sweep(table))

@@ -14,7 +14,7 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["format_table", "render_optimize", "render_sweep"]
+__all__ = ["format_table", "render_optimize", "render_sweep", "short_key"]
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; }
@@ -22,6 +22,7 @@ table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
 th { background: #f0f0f0; }
 td.name, th.name, td.error { text-align: left; }
+td.name { white-space: nowrap; }
 tr.best td { background: #e6f4e6; font-weight: bold; }
 tr.failed td { color: #a00; }
 .meta { color: #555; }
@@ -42,6 +43,12 @@ def _cell(value: Any, css: str = "") -> str:
     return f"<td{klass}>{html.escape(_text(value))}</td>"
 
 
+def short_key(key: str, keys: Sequence[str]) -> str:
+    """A parameter's last part (`gamma`) when no other parameter ends the same, else the key."""
+    last = key.rsplit(".", 1)[-1]
+    return last if sum(k.rsplit(".", 1)[-1] == last for k in keys) == 1 else key
+
+
 def _page(title: str, body: str) -> str:
     return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
@@ -50,14 +57,15 @@ def _page(title: str, body: str) -> str:
 
 def _meta(items: Mapping[str, Any]) -> str:
     rows = "".join(f"<li>{html.escape(k)}: <code>{html.escape(_text(v))}</code></li>"
-                   for k, v in items.items() if v not in (None, [], {}))
+                   for k, v in items.items() if v not in (None, "", [], {}))
     return f'<ul class="meta">{rows}</ul>'
 
 
 def _rows_table(rows: Sequence[Mapping[str, Any]], params: Sequence[str], field: str,
                 columns: Sequence[str], first: str) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in (first, "variant"))
-    head += "".join(f"<th>{html.escape(p)}</th>" for p in params)
+    head += "".join(f'<th title="{html.escape(p)}">{html.escape(short_key(p, params))}</th>'
+                    for p in params)
     head += f"<th>{html.escape(field)}</th>"
     head += "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = []
@@ -116,8 +124,7 @@ def render_optimize(result: Mapping[str, Any]) -> str:
 def format_table(rows: Sequence[Mapping[str, Any]], params: Sequence[str], field: str,
                  columns: Sequence[str], first: str = "rank") -> str:
     """The rows as an aligned text table (the first column, params, the field, columns)."""
-    short = {p: p.rsplit(".", 1)[-1] for p in params}
-    header = [first, "variant", *(short[p] for p in params), field, *columns]
+    header = [first, "variant", *(short_key(p, params) for p in params), field, *columns]
     lines = [[_text(row.get(first)), row["name"], *(_text(row["params"].get(p)) for p in params),
               _text(row.get("value")),
               *(("error: " + row["error"],) if row.get("error") else

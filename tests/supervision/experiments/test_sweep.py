@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from supervision.config.load import load_config
+from supervision.experiments import executors
 from supervision.experiments.ranking import ObjectiveError, parse_objective
 from supervision.experiments.spans import SECOND, Span, cut_recording
 from supervision.experiments.sweep import parse_axis, variant_names
@@ -88,7 +89,8 @@ def test_mistakes_are_one_clear_error_before_anything_runs(tmp_path: Path, capsy
     assert not (tmp_path / "out").exists()
 
 
-def test_an_unreachable_scheduler_is_one_line(tmp_path: Path, capsys) -> None:
+def test_an_unreachable_scheduler_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(executors, "_CONNECT_TIMEOUT_S", 2)
     code = main(_sweep(tmp_path, "--sweep", f"{GAMMA}=1e-10", "--span", "0:5",
                        "--scheduler", "tcp://127.0.0.1:9"))
     assert code == 2
