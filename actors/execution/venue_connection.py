@@ -39,6 +39,17 @@ Time: the transport says when it next has something due (`next_due_ns`, a simula
 delay line); the connection keeps one timer armed for it and polls the transport after every
 message, until nothing more is due.
 
+Mailbox (`connection_priority`, `CONNECTION_LEVELS`, for a `StablePriority` mailbox): the
+actions the budget hands over (`SendActions`, `CancelAllOrders`) are handled before anything
+else queued, market frames above all, so under a burst of market data a cancel or a
+reduce-only exit waits for the frame being handled and no more. Everything else (frames, REST
+answers, stream up/down, resyncs, timers) keeps one FIFO level, as in a plain mailbox. The
+actions keep one level of their own too, in the order the budget dispatched them, which is
+already its priority order (reduce-only, cancels, new orders): reordering them again here would
+reopen the overtakes the budget guards against (a cancel reaching the venue before the order it
+cancels; a new order slipping past a cancel-all, or a reduce-only exit sent before a cancel-all
+that then sweeps it).
+
 `peers` is filled in by whoever builds the connection before messages flow (the budget is built
 with this actor's ref, so the connection learns the budget's afterwards); a restart reuses the
 same object. Messages the connection does not know go to the transport (`on_message`) and are
@@ -94,12 +105,23 @@ def _plain(value: Decimal) -> str:
     """0.0001, not 0.00010000 or 1E-4."""
     return format(value.normalize(), "f") if value else "0"
 
-__all__ = ["ConnectionConfig", "GetVenueState", "VenueConnection", "VenuePeers"]
+__all__ = ["CONNECTION_LEVELS", "ConnectionConfig", "GetVenueState", "VenueConnection",
+           "VenuePeers", "connection_priority"]
 
 SECOND = 1_000_000_000
 _WAKE = "venue.wake"
 _RESEND = "venue.resend_feed"
 _RECONCILE = "venue.reconcile"
+
+
+CONNECTION_LEVELS = 2
+_ACTIONS = (SendActions, CancelAllOrders)
+
+
+def connection_priority(message: Any) -> int:
+    """Mailbox level: 0 the budget's actions, in its order; 1 the rest (market data first of
+    all), FIFO."""
+    return 0 if isinstance(message, _ACTIONS) else 1
 
 
 @attrs.frozen(slots=True)

@@ -36,6 +36,7 @@ import attrs
 from actors.behaviour import Behaviour, Ref
 from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
 from actors.execution.token_bucket import VenueLimits
+from actors.execution.venue_connection import CONNECTION_LEVELS, connection_priority
 from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
 from actors.market.market_actor import MarketActor
 from actors.market.observation import MarketObserver
@@ -152,8 +153,10 @@ class TradingPath:
     def _venue(self, refs: PathRefs) -> list[ChildSpec]:
         limits, budget_target, remember = self.limits, refs.connection, self.remember_cancelled
         children = [
+            # The budget's actions ahead of the market data (venue_connection's docstring).
             ChildSpec("connection", self.connection(refs),
-                      mailbox=BoundedReject(self.venue_mailbox_capacity)),
+                      mailbox=StablePriority(CONNECTION_LEVELS, connection_priority,
+                                             self.venue_mailbox_capacity)),
             ChildSpec("budget", lambda: ActionBudget(limits, budget_target,
                                                      remember_cancelled=remember),
                       mailbox=StablePriority(BUDGET_LEVELS, budget_priority,

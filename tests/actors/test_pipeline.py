@@ -14,7 +14,16 @@ from actors.execution.token_bucket import RateLimit, VenueLimits
 from actors.strategies.market_maker import MarketMaker, MarketMakerConfig
 from protocols.feed import FeedEvent
 from protocols.instruments import InstrumentSpec
-from protocols.orders import Ack, CancelAck, CancelIntent, OrderIntent, ReplaceIntent, Side
+from protocols.orders import (
+    Ack,
+    Batch,
+    CancelAck,
+    CancelIntent,
+    OrderIntent,
+    Priority,
+    ReplaceIntent,
+    Side,
+)
 from protocols.recording import iter_messages
 from protocols.venue_state import RequestAccepted, SendActions
 from supervision.node.pipeline import StrategyPlan, TradingPath
@@ -97,3 +106,46 @@ def test_the_pipeline_is_deterministic_on_the_deterministic_host():
     second = run_pipeline(DeterministicHost(seed=3), messages)
     assert len(first) >= 2
     assert first == second
+
+
+class RecordingVenue(Behaviour):
+    """Remembers every message in the order it handled them."""
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    def receive(self, message, ctx):
+        if message == "seen":
+            return list(self.seen)
+        self.seen.append(message)
+        return None
+
+
+class Burst(Behaviour):
+    """In one turn, fills the connection's queue with frames, then sends a cancel."""
+
+    def __init__(self, connection, frames: int) -> None:
+        self.connection, self.frames = connection, frames
+
+    def receive(self, message, ctx):
+        refused = [ctx.tell(self.connection, FeedEvent("BTCUSDT", i, 0))
+                   for i in range(self.frames)]
+        cancel = SendActions(Batch(Priority.CANCEL, (CancelIntent("c1", "BTCUSDT"),), 1),
+                             (None,), 0)
+        return refused, ctx.tell(self.connection, cancel)
+
+
+def test_a_cancel_behind_a_full_queue_of_frames_is_handled_first_and_no_frame_is_lost(host):
+    frames = 50
+    path = TradingPath(specs={}, strategies=[], portfolio=False,
+                       limits=VenueLimits(limits=(RateLimit("orders", 50, 1_000_000_000),)),
+                       connection=lambda refs: RecordingVenue, venue_mailbox_capacity=frames)
+    refs = path.spawn(host)
+    burst = host.spawn("burst", lambda: Burst(refs.connection, frames))
+    host.settle()
+    refused, cancel_refused = host.ask(burst, "go")
+    host.settle()
+    assert refused == [None] * frames and cancel_refused is None
+    seen = host.ask(host.existing_cell("venue/connection").ref, "seen")
+    assert isinstance(seen[0], SendActions), "the cancel waited behind the market data"
+    assert [event.message for event in seen[1:]] == list(range(frames))  # FIFO, all of them
