@@ -13,7 +13,8 @@ The space is declared on the command line, one `--space` per dimension:
 | `KEY=LOW:HIGH:int` | an integer (`:int:log` too) |
 | `KEY=A,B,C` | one of these values, as `--set` would read them |
 
-Every value is a `--set` override, checked (LOW, HIGH and each choice) before anything runs.
+Every value is a `--set` override, checked (LOW, HIGH and each choice) before anything runs; a
+float is rounded to 6 significant digits.
 
 Trials run on the sweep's executors (local processes, or a Dask cluster) in batches: the
 sampler asks for `batch` trials (`--workers`, else the executor's slots), they run at once,
@@ -80,7 +81,9 @@ class Dimension:
 
 
 def _format(value: float, integer: bool) -> str:
-    return str(int(value)) if integer else repr(float(value))
+    """A value as `--set` text; a float to 6 significant digits (a table a person can read, and
+    finer than any strategy parameter needs)."""
+    return str(int(value)) if integer else repr(float(f"{value:.6g}"))
 
 
 def parse_dimension(text: str) -> Dimension:

@@ -111,10 +111,12 @@ def render_optimize(result: Mapping[str, Any]) -> str:
                     "trial": best.get("trial")})]
     outside = result.get("out_of_sample")
     if outside:
+        chosen = [t for t in result["trials"] if t["trial"] == best.get("trial")]
+        rows = [{**t, "span": f"{result['in_sample_span']} in sample"} for t in chosen]
+        rows.append({**outside["row"], "span": f"{outside['span']} out of sample"})
         parts += [f"<h2>Out of sample: span {html.escape(outside['span'])} s, "
                   "not used by the search</h2>",
-                  _rows_table([outside["row"]], list(result["space"]), field,
-                              result["columns"], "trial")]
+                  _rows_table(rows, list(result["space"]), field, result["columns"], "span")]
     parts += ["<h2>Trials</h2>",
               _rows_table(result["trials"], list(result["space"]), field, result["columns"],
                           "trial")]

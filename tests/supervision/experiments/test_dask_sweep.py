@@ -39,8 +39,11 @@ def cluster(tmp_path: Path) -> Iterator[tuple[str, dict[str, subprocess.Popen[by
     from distributed import Client
 
     info = tmp_path / "scheduler.json"
+    # If this test's process is killed before its teardown, the cluster ends itself: the
+    # scheduler when idle, a worker when its scheduler is gone.
     procs = {"scheduler": _dask(tmp_path, "scheduler", "scheduler", "--host", "127.0.0.1",
-                                "--port", "0", "--no-dashboard", "--scheduler-file", str(info))}
+                                "--port", "0", "--no-dashboard", "--scheduler-file", str(info),
+                                "--idle-timeout", "600")}
     try:
         deadline = time.monotonic() + _START_S
         while not (info.is_file() and info.stat().st_size) and time.monotonic() < deadline:
@@ -50,7 +53,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[str, dict[str, subprocess.Popen[by
         for name in ("w1", "w2"):
             procs[name] = _dask(tmp_path, name, "worker", address, "--name", name,
                                 "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                                "--host", "127.0.0.1")
+                                "--host", "127.0.0.1", "--death-timeout", "60")
         with Client(address, set_as_default=False, timeout=_START_S) as client:
             client.wait_for_workers(2, timeout=_START_S)
         yield address, procs

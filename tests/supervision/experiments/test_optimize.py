@@ -109,3 +109,4 @@ def test_walk_forward_reports_out_of_sample_on_a_span_it_did_not_search(
     assert "out of sample (30:50, not searched)" in captured.out
     html = (out / "optimize.html").read_text()
     assert "Out of sample: span 30:50 s, not used by the search" in html
+    assert "0:30 in sample" in html and "30:50 out of sample" in html
