@@ -15,7 +15,8 @@ measured.
 
 With it, each run reports where the time went (`benchmarks.stages`): every order's chain from
 its frame, stage by stage (decode, book, strategy, gate, budget, send), each hop's wait and
-work; the CPU each thread of the node and the venue's process used, per frame; how long the
+work; the CPU each thread of the node and the venue's process used, per frame received and per
+frame some actor reads; how deep the venue connection's mailbox got; how long the
 loop thread waited for a CPU (the machine's load); GC pauses; the load average. Figures and
 what they mean: docs/benchmarks.md.
 
@@ -135,7 +136,8 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
     assert isinstance(config, NodeConfig)
     metrics = NodeMetrics()
     trace = StageTrace(time.monotonic_ns)
-    counters = ("troupe_book_updates_total", "troupe_venue_feed_refused_total")
+    counters = ("troupe_book_updates_total", "troupe_venue_feed_refused_total",
+                "troupe_book_ignored_total")
 
     async def run() -> dict[str, Any]:
         async with trio.open_nursery() as nursery:
@@ -158,6 +160,10 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
             figures = {f"p{q:g}": metrics.quantile("troupe_tick_to_trade_seconds", q / 100)
                        for q in (50, 99, 99.9)}
             samples = metrics.count_of("troupe_tick_to_trade_seconds")
+            # How deep the connection's queue got: below a few messages, no order can have
+            # waited behind much market data, whatever the mailbox's policy.
+            connection = next(s.mailbox for s in host.statistics()
+                              if s.name == "node/venue/connection")
             await close_node(config, running, "benchmark")
             nursery.cancel_scope.cancel()
         result: dict[str, Any] = {
@@ -165,6 +171,9 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
                                  for k, v in figures.items()},
             "samples": samples, "book_updates_per_s": round(totals[0] / setup.seconds),
             "feed_refused_per_s": round(totals[1] / setup.seconds),
+            "ignored_per_s": round(totals[2] / setup.seconds),
+            "connection_mailbox": {"policy": connection.policy,
+                                   "high_water": connection.high_water},
             **used, "gc_pauses": gc_pauses.report()}
         if setup.trace_stages:
             result["stages"] = trace.report()
@@ -174,6 +183,10 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
             result["node_cpu_us_per_frame"] = round(1e6 * used["cpu_s"]["node"] / frames, 1)
             result["venue_cpu_us_per_frame"] = round(1e6 * used["cpu_s"]["venue"] / frames, 1)
             result["loop_cpu_us_per_frame"] = round(1e6 * loop / frames, 1)
+            # The frames some actor reads (depth, trades): the same work whatever else the
+            # node was sent, so runs that subscribed different streams compare on it.
+            read = max(frames - totals[2], 1)
+            result["node_cpu_us_per_read_frame"] = round(1e6 * used["cpu_s"]["node"] / read, 1)
             result["loop_busy"] = round(loop / wall, 3)
         return result
 
@@ -213,7 +226,9 @@ def _lines(result: dict[str, Any]) -> list[str]:
         f"p99.9 {ttt['p99.9']} us ({result['samples']} orders); target p99 < 500 us",
         f"load average {load['before_1m']:.2f} -> {load['after_1m']:.2f}; "
         f"{result['book_updates_per_s']} book updates/s applied, "
-        f"{result['feed_refused_per_s']} feed events/s refused; CPU over "
+        f"{result['feed_refused_per_s']} feed events/s refused; the connection's mailbox "
+        f"({result['connection_mailbox']['policy']}) held at most "
+        f"{result['connection_mailbox']['high_water']}; CPU over "
         f"{result['wall_s']:g} s: node {cpu['node']:g} s "
         f"({', '.join(f'{k} {v:g}' for k, v in cpu['node_threads'].items())}), "
         f"venue {cpu['venue']:g} s; the loop thread waited {result['loop_waited_for_cpu_s']:g} s "
@@ -226,7 +241,9 @@ def _lines(result: dict[str, Any]) -> list[str]:
     lines.append(f"{result['frames_per_s']} frames/s received; CPU per frame: node "
                  f"{result['node_cpu_us_per_frame']} us, of which the loop thread "
                  f"{result['loop_cpu_us_per_frame']} us (busy {result['loop_busy']:.0%}); "
-                 f"venue {result['venue_cpu_us_per_frame']} us")
+                 f"venue {result['venue_cpu_us_per_frame']} us; {result['ignored_per_s']} "
+                 f"frames/s read by no actor; node CPU per frame an actor reads "
+                 f"{result['node_cpu_us_per_read_frame']} us")
     for name, chains in stages["order_chains"].items():
         lines.append(f"per stage, us (p50 / p99 / p99.9), orders {name.replace('_', ' ')}: "
                      f"{chains['orders']}, end to end {_q(chains['end_to_end_us'])}")

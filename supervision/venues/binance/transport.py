@@ -6,9 +6,10 @@ back to the connection actor as a message, which hands it to `on_message`. What 
 out of `poll` as the contract's events (`actors.execution.venue_transport`).
 
 Start: markets are loaded (`exchangeInfo`) into a `SpecUpdate` per instrument; the market
-streams connect (depth diffs, trades, bookTicker of every instrument on one combined socket,
-and on USD-M the mark price stream, whose mark, index and funding rate go to the instrument's
-Market actor as `OracleUpdate` and `FundingUpdate`);
+streams connect on one combined socket: of every instrument, the streams some actor reads
+(`BinanceSettings.streams`: depth diffs and trades; no bookTicker, which nothing reads), and on
+USD-M the mark price stream, whose mark, index and funding rate go to the instrument's Market
+actor as `OracleUpdate` and `FundingUpdate`);
 with an API key, a listen key is taken and the user-data stream connects and is kept alive.
 Each book asks for its snapshot (`resync`), which is fetched over REST and handed back as
 `MarketData`, so the book syncs by Binance's rules (spot `U`/`u`, USD-M `pu`). A venue that
@@ -56,7 +57,9 @@ from actors.execution.venue_transport import (
     Reported,
     TransportEvent,
 )
+from actors.market.book_actor import BookFeed
 from protocols.codec import DecodeError
+from protocols.feed import Stream
 from protocols.instruments import InstrumentSpec
 from protocols.orders import (
     Batch,
@@ -108,6 +111,10 @@ class BinanceSettings:
     retry_min_s: float = 1.0
     retry_max_s: float = 60.0
     expected_open: frozenset[str] = frozenset()
+    # The market streams subscribed: only what some actor reads (issue 12). The books read
+    # depth and trades; nothing reads bookTicker, which was 68% of the frames, each decoded
+    # only to be dropped. The mark price (USD-M) is always taken: the Market actors read it.
+    streams: frozenset[Stream] = BookFeed.STREAMS
 
     @property
     def prefix(self) -> str:
@@ -166,9 +173,12 @@ class BinanceTransport(OrderAnswers):
     def market_url(self) -> str:
         streams = []
         trade = "aggTrade" if self.settings.dialect == "usdm" else "trade"
+        wanted = [name for stream, name in ((Stream.DEPTH, "depth@100ms"), (Stream.TRADES, trade),
+                                            (Stream.TICKER, "bookTicker"))
+                  if stream in self.settings.streams]
         for symbol in self.settings.instruments.values():
             low = symbol.lower()
-            streams += [f"{low}@depth@100ms", f"{low}@{trade}", f"{low}@bookTicker"]
+            streams += [f"{low}@{name}" for name in wanted]
             if self.settings.dialect == "usdm":
                 streams.append(f"{low}@markPrice@1s")
         return f"{self.settings.ws_url}/stream?streams={'/'.join(streams)}"

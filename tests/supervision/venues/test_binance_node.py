@@ -131,7 +131,7 @@ def _run(tmp_path: Path, fake: FakeVenue, urls: dict[str, str], seconds: float,
              "troupe_venue_resyncs_total", "troupe_orders_acked_total",
              "troupe_orders_sent_total", "troupe_order_timeouts_total",
              "troupe_book_resyncs_total", "troupe_venue_malformed_frames_total",
-             "troupe_fills_total")
+             "troupe_fills_total", "troupe_book_ignored_total", "troupe_book_trades_total")
     assert proc.returncode == 0, "".join(lines) + out + err
     return "".join(lines) + out, err, {n: _metric(metrics_text, n) for n in names}
 
@@ -165,6 +165,10 @@ def test_a_live_node_trades_on_the_fake_venue_and_survives_every_fault(tmp_path:
     assert metrics["troupe_venue_resyncs_total"] >= 2
     assert metrics["troupe_order_timeouts_total"] >= 1
     assert metrics["troupe_venue_malformed_frames_total"] >= 1
+    # The venue streamed only what the node subscribed: trades and depth, no bookTicker (which
+    # nothing reads, and the book would count as ignored).
+    assert metrics["troupe_book_trades_total"] >= 1
+    assert metrics["troupe_book_ignored_total"] == 0
 
 
 def _start(config: Path, seconds: float) -> subprocess.Popen[str]:

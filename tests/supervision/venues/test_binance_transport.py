@@ -7,8 +7,11 @@ import random
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from actors.execution.venue_transport import Counted, MarketData, Reported, TimedOut
 from protocols.codec import Side
+from protocols.feed import ALL_STREAMS
 from protocols.instruments import InstrumentSpec
 from protocols.orders import (
     Ack,
@@ -239,3 +242,15 @@ def test_usdm_mark_price_goes_to_the_market_as_oracle_and_funding() -> None:
     oracle, funding = transport.poll(7)
     assert oracle == OracleUpdate("BTCUSDT", 12_000_020, 12_000_021, 1_000_000_000, 7)
     assert funding == FundingUpdate("BTCUSDT", "0.00010000", 28_800_000_000_000, 7)
+
+
+def test_only_the_streams_some_actor_reads_are_subscribed() -> None:
+    """The books read depth and trades; nothing reads bookTicker, so it is not subscribed."""
+    settings = BinanceSettings("binance", "spot", "http://x", "ws://y",
+                               {"BTCUSDT": "BTCUSDT", "ETHUSDT": "ETHUSDT"}, {"BTCUSDT": SPEC})
+    url = BinanceTransport(settings, lambda t, d: Recorder()).market_url()
+    assert url == ("ws://y/stream?streams=btcusdt@depth@100ms/btcusdt@trade/"
+                   "ethusdt@depth@100ms/ethusdt@trade")
+    everything = BinanceTransport(attrs.evolve(settings, streams=ALL_STREAMS),
+                                  lambda t, d: Recorder()).market_url()
+    assert "btcusdt@bookTicker" in everything and "ethusdt@bookTicker" in everything
