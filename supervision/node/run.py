@@ -180,6 +180,15 @@ def _run_locked(config: NodeConfig, decision: ModeDecision, duration: float | No
     except (JournalError, OSError) as exc:
         sys.stderr.write(f"error: cannot replay the journal: {exc}\n")
         return 2
+    owner = recovered.started.name if recovered and recovered.started else None
+    if owner is not None and owner != config.node.name:
+        # Its halts, order ids and open orders are that node's: adopting them would trade on
+        # another node's state (or hide this one's), so the journal stays untouched.
+        sys.stderr.write(
+            f"error: the journal {journal_path} belongs to node {owner!r}, and this config is "
+            f"node {config.node.name!r}: one node per journal; give this node its own "
+            f"journal.path, or name it {owner!r} if it is that node renamed\n")
+        return 2
     STOP.arm()  # from here a signal is a graceful stop, not an exit
     return trio.run(_serve, config, decision, duration, recovered)
 

@@ -169,3 +169,24 @@ def test_only_a_real_venue_account_is_locked_and_a_refusal_takes_nothing(
         again.release()
     finally:
         other.release()
+
+
+def test_a_journal_another_node_wrote_stops_the_node_before_it_trades(tmp_path: Path) -> None:
+    """Two configs left on one journal path (paper and paper_taker once shipped so) would fold
+    one node's halts, ids and orders into the other: the node refuses, naming both, and the
+    journal is left as it was."""
+    journal = tmp_path / "journal.jsonl"
+    other = subprocess.run(node_command(journal, "--set", "node.name=other", "--duration", "1"),
+                           cwd=ROOT, capture_output=True, text=True, timeout=60, env=_env())
+    assert other.returncode == 0, other.stderr
+    before = journal.read_bytes()
+    result = run_briefly(journal)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: the journal {journal} belongs to node 'other'")
+    assert "'paper'" in lines[0] and "journal.path" in lines[0]
+    assert "control plane" not in result.stdout and journal.read_bytes() == before
+    same = subprocess.run(node_command(journal, "--set", "node.name=other", "--duration", "1"),
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, env=_env())
+    assert same.returncode == 0, same.stderr  # its own node goes on with it
