@@ -7,7 +7,8 @@ feeds it bytes and writes back what it returns.
 
 Rules for `POST /control` (`parse_control_body`):
 
-- the body is one JSON object `{"action": ..., "reason": ...}`, with an optional
+- the body is one JSON object `{"action": ..., "reason": ...}` (a key written twice is refused,
+  in any object of any body: parsers disagree on which one wins), with an optional
   `"instrument"` for resume (lift that instrument's halt), flatten and cancel_all, nothing else:
   an unknown key is refused (a typo such as `"reson"` must not silently drop the operator's
   reason), and so is an instrument on an account-wide action (halt, reduce_only, disable_live);
@@ -203,9 +204,26 @@ _CONTROL_KEYS = frozenset({"action", "reason", "instrument"})
 _VALID_ACTIONS = ", ".join(a.value for a in ControlActionName)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: parsers disagree on which of two equal keys wins,
+    so a proxy or an audit log could read `"halt"` where the node would apply `"resume"`."""
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _DuplicateKey(f"key {printable(key)!r} appears twice")
+        document[key] = value
+    return document
+
+
 def _load_json(body: bytes) -> Any:
     try:
-        return json.loads(body.decode("utf-8"))
+        return json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except _DuplicateKey as error:
+        raise ControlRequestError(400, f"body is not valid JSON: {error}") from None
     except UnicodeDecodeError as error:
         raise ControlRequestError(400, f"body is not UTF-8: {error.reason}") from None
     except json.JSONDecodeError as error:

@@ -63,6 +63,12 @@ def test_every_action_is_accepted(action: ControlActionName) -> None:
         (b'"halt"', "body must be a JSON object, got a string"),
         (b"null", "body must be a JSON object, got null"),
         (b"[" * 100_000 + b"]" * 100_000, "body is not valid JSON: nested too deeply"),
+        # Parsers disagree on which of two equal keys wins: a proxy or an audit log may read
+        # "halt" where the node would apply "resume".
+        (b'{"action": "halt", "reason": "x", "action": "resume"}',
+         "body is not valid JSON: key 'action' appears twice"),
+        (b'{"action": "halt", "reason": {"a": 1, "a": 2}}',
+         "body is not valid JSON: key 'a' appears twice"),
     ],
 )
 def test_a_body_that_is_not_a_json_object_is_refused(raw: bytes, message: str) -> None:
@@ -252,6 +258,9 @@ def test_each_bad_webhook_payload_says_what_is_wrong(document: Any, message: str
 
 def test_a_webhook_that_is_not_json_is_refused() -> None:
     assert refusal(parse_am_webhook, b"<html>").message.startswith("body is not valid JSON")
+    twice = b'{"version": "4", "alerts": [], "version": "3"}'
+    assert refusal(parse_am_webhook, twice).message == \
+        "body is not valid JSON: key 'version' appears twice"
 
 
 def test_matching_needs_every_matcher_and_splits_firing_from_resolved() -> None:
