@@ -94,6 +94,9 @@ def report_journal(journal: Path, config: NodeConfig, directory: Path, *, starte
                    every_run: bool = False, config_text: str = "") -> tuple[Path, int]:
     """The report of a journal's last run (or of all of them): the path and records read."""
     records = list(journal_records(journal))
+    if not records:
+        # a recording or an empty file passed by mistake is not a run that never traded
+        raise JournalError("no journal record in it: not a node's journal")
     if not every_run:
         records = last_run(records)
     out = report_from_records(records, settings_for(config), directory, started=started,

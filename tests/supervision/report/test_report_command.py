@@ -78,6 +78,20 @@ def test_a_missing_journal_is_one_line(tmp_path: Path, capsys: pytest.CaptureFix
     assert err.count("\n") == 1 and "no such journal" in err
 
 
+@pytest.mark.parametrize("content", [b"\x1f\x8b\x08\x00garbage", b""],
+                         ids=["a recording", "empty"])
+def test_a_file_no_node_wrote_is_one_line_and_no_report(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes) -> None:
+    """A recording passed by mistake (or an empty file) is not an empty run: no report of zero
+    records that reads as a node that never traded."""
+    not_a_journal = tmp_path / "binance.gz"
+    not_a_journal.write_bytes(content)
+    assert main([str(not_a_journal), "--report", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no journal record in it: not a node's journal" in err, err
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_paper_node_writes_the_report_its_journal_gives(tmp_path: Path) -> None:
     """The paper node as an operator runs it: its own report (from its journal, flushed at the
     stop) and the one computed from the journal afterwards agree byte for byte."""
