@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         load_config,
         redacted,
     )
+    from supervision.config.log_redaction import redact_logs
     from supervision.node.live_guard import LiveGuardError, resolve_mode
 
     args = _parser().parse_args(argv)
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             sys.stderr.write(f"  {problem}\n")
         return USAGE_ERROR
+    redact_logs(config)  # a library's DEBUG line may quote a revealed key (ccxt's headers do)
     if isinstance(config, ExperimentConfig):
         if args.check_config:
             print(redacted(config))

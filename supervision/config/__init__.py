@@ -2,4 +2,4 @@
 effective config back as TOML.
 """
 
-__all__ = ['dump', 'load', 'schema', 'secrets', 'structure']
+__all__ = ['dump', 'load', 'log_redaction', 'schema', 'secrets', 'structure']
