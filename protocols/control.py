@@ -204,8 +204,8 @@ _CONTROL_KEYS = frozenset({"action", "reason", "instrument"})
 _VALID_ACTIONS = ", ".join(a.value for a in ControlActionName)
 
 
-class _DuplicateKey(ValueError):
-    pass
+class _DuplicateKey(TroupeError, ValueError):
+    """A JSON object with a key written twice (turned into a 400 by `_load_json`)."""
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
