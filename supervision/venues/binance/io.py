@@ -226,8 +226,11 @@ class StreamReader:
                 # a trio deadline is a heap operation: a scope per frame cost more than the
                 # read), set heartbeat*9/8 ahead: silence is noticed heartbeat to heartbeat*9/8
                 # after the last frame, never earlier.
+                # The first deadline is 9/8 ahead too: frames within heartbeat/8 of the
+                # connect do not move it, so a deadline only `heartbeat` ahead could fire
+                # up to an eighth early after them.
                 moved = trio.current_time()
-                with trio.CancelScope(deadline=moved + heartbeat) as silence:
+                with trio.CancelScope(deadline=moved + heartbeat * 9 / 8) as silence:
                     while True:
                         if self._ping is None:
                             batch = await self._read(ws)
