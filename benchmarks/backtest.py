@@ -32,6 +32,7 @@ from supervision.catalog import build_catalog
 from supervision.config.load import NodeConfig, load_config
 from supervision.node.backtest import BacktestResult, run_backtest
 from supervision.runtime.deterministic import DeterministicHost
+from supervision.runtime.mailbox import FlowControl
 from supervision.sources.data import BINANCE_SPOT_BTCUSDT
 from supervision.sources.replay import ReplaySource
 
@@ -63,9 +64,10 @@ def decode_only(path: Path) -> int:
 def book_only(path: Path, config: NodeConfig) -> int:
     host = DeterministicHost()
     spec = config.instruments[0].to_spec("binance")
-    book = host.spawn("book", lambda: OrderBookActor(BookConfig.for_spec(spec)))
+    book = host.spawn("book", lambda: OrderBookActor(BookConfig.for_spec(spec)),
+                      mailbox=FlowControl(10_000))
     host.spawn("source", lambda: ReplaySource(path, {spec.symbol: spec.symbol}, book, None,
-                                              streams=BookFeed.STREAMS, lossless=True))
+                                              streams=BookFeed.STREAMS, virtual_time=True))
     host.run_until_idle(max_seconds=10_000)
     gaps = host.metrics.total("troupe_book_gaps_total")  # type: ignore[attr-defined]
     assert gaps == 0, f"{gaps} book gaps"

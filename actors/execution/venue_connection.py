@@ -59,7 +59,6 @@ counted if the transport does not take them either.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -110,7 +109,6 @@ __all__ = ["CONNECTION_LEVELS", "ConnectionConfig", "GetVenueState", "VenueConne
 
 SECOND = 1_000_000_000
 _WAKE = "venue.wake"
-_RESEND = "venue.resend_feed"
 _RECONCILE = "venue.reconcile"
 
 
@@ -135,10 +133,6 @@ class ConnectionConfig:
     # Observe mode: intents are journaled as ObservedIntent and answered with shadow acks; none
     # reaches the transport, so nothing ever fills. The market flow runs as usual.
     observe_only: bool = False
-    # Virtual time (a backtest): market data a book refuses (a full mailbox) is held, in order,
-    # and resent once the book has drained, never lost. Live, a refusal is counted and the book
-    # recovers by resync: holding would only queue stale data.
-    lossless_feed: bool = False
 
 
 @attrs.define(slots=True)
@@ -167,11 +161,6 @@ _WAKE_MESSAGE = _Wake()  # immutable: one for every wake
 
 
 @attrs.frozen(slots=True)
-class _ResendFeed:
-    """Lossless feed: try the market data a book refused again (its mailbox has drained)."""
-
-
-@attrs.frozen(slots=True)
 class _Reconcile:
     pass
 
@@ -186,7 +175,6 @@ class VenueConnection(Behaviour):
         self.session = VenueSession()
         self.armed_due: int | None = None
         self.reconciled = False
-        self._held_feed: dict[str, deque[FeedEvent]] = {}  # lossless_feed: refused, in order
         self._tick_values = {name: spec.tick_value for name, spec in config.instruments.items()}
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -226,8 +214,6 @@ class VenueConnection(Behaviour):
             transport.reconcile(now)
             assert self.config.reconcile_interval_s
             ctx.schedule(self.config.reconcile_interval_s, _Reconcile(), key=_RECONCILE)
-        elif isinstance(message, _ResendFeed):
-            self._resend_feed(ctx)
         elif isinstance(message, GetVenueState):
             return transport.state()
         elif not transport.on_message(message, now):
@@ -322,25 +308,10 @@ class VenueConnection(Behaviour):
             ctx.count("troupe_venue_ignored_total", venue=self.venue, kind=type(event).__name__)
 
     def _feed_book(self, book: Ref, feed: FeedEvent, ctx: Context) -> None:
-        held = self._held_feed.get(feed.instrument)
-        if held:  # behind what already waits: the book sees the stream in order
-            held.append(feed)
-        elif ctx.tell(book, feed) is not None:
-            if not self.config.lossless_feed:
-                ctx.count("troupe_venue_feed_refused_total", venue=self.venue)
-                return
-            self._held_feed[feed.instrument] = deque((feed,))
-            ctx.count("troupe_venue_feed_waits_total", venue=self.venue)
-            ctx.schedule(0, _ResendFeed(), key=_RESEND)
-
-    def _resend_feed(self, ctx: Context) -> None:
-        for instrument, held in self._held_feed.items():
-            book = self.peers.books.get(instrument)
-            while held and book is not None:
-                if ctx.tell(book, held[0]) is not None:
-                    ctx.schedule(0, _ResendFeed(), key=_RESEND)
-                    break
-                held.popleft()
+        # A refusal is counted and the book recovers by resync. In a backtest the book's
+        # mailbox is a FlowControl one, which never refuses: this actor waits instead.
+        if ctx.tell(book, feed) is not None:
+            ctx.count("troupe_venue_feed_refused_total", venue=self.venue)
 
     def _on_positions(self, positions: VenuePositions, now: int, ctx: Context) -> None:
         peers = self.peers

@@ -155,9 +155,6 @@ _SPECS: tuple[MetricSpec, ...] = (
        "Messages and transport events a venue connection could not route, by kind.",
        "venue", "kind"),
     _c("troupe_venue_feed_refused_total", "Market data a book's mailbox refused.", "venue"),
-    _c("troupe_venue_feed_waits_total",
-       "Lossless feed (backtests): times a full book made the connection hold market data.",
-       "venue"),
     # -- the journal ----------------------------------------------------------------------------
     _c("troupe_journal_records_total", "Records accepted by the journal writer, by kind.", "kind"),
     _c("troupe_journal_write_errors_total",

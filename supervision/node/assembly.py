@@ -234,7 +234,8 @@ class Node:
             budget_mailbox_capacity=caps.action_budget_mailbox_capacity,
             book_mailbox_capacity=caps.book_mailbox_capacity,
             remember_cancelled=caps.remember_cancelled, observation=self.observation,
-            observation_interval_s=cfg.observation.interval_s)
+            observation_interval_s=cfg.observation.interval_s,
+            flow_control=cfg.profile is Profile.BACKTEST)
 
     def _connection(self, refs: PathRefs) -> Any:
         """The venue connection `venue.kind` names (`supervision.node.venues`), told where the

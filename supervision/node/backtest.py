@@ -12,9 +12,10 @@ allows while every latency, timer and rate limit sees the recorded spacing. When
 ends, the in-flight reports land, the strategies stop (cancelling their quotes), the budget
 cancels what is left, and the run prints a summary.
 
-Nothing is lost on the way: the source is lossless (`ReplaySource(lossless=True)`): a refused
-tell is held and resent once its consumer has drained, so a backtest sees every diff (the
-summary shows book gaps and refused feed events, both 0 on the shipped recordings).
+Nothing is lost on the way: the feed's consumers (the venue connection, the books) have
+`FlowControl` mailboxes, so a full one makes its sender (the source, the connection) wait until
+it has drained, and a backtest sees every diff (the summary shows book gaps and refused feed
+events, both 0, and how often a sender waited).
 
 The same config and data give the same orders, fills and PnL, run after run: the host is
 deterministic, the run id (part of fill ids) is fixed, and the summary carries a digest of every
@@ -82,7 +83,7 @@ class BacktestResult:
     book_trades: int
     book_gaps: int
     feed_refused: int  # market data refused anywhere on the way (always 0: flow control)
-    waits: int  # times the source or the venue waited for a consumer to drain (flow control)
+    waits: int  # times an actor waited for a full consumer to drain (flow control)
     records: int  # orders and reports journaled
     digest: str
     journal: tuple[Any, ...] = attrs.field(default=(), repr=False, eq=False)  # for the report
@@ -179,9 +180,9 @@ def run_backtest(config: NodeConfig, *, data: Path | None = None,
     def source(target: Any) -> ReplaySource:
         if is_catalog(path):
             return CatalogSource(path, mapping, target, speed, streams=BookFeed.STREAMS,
-                                 lossless=True, units=units)
+                                 virtual_time=True, units=units)
         return ReplaySource(path, mapping, target, speed, streams=BookFeed.STREAMS,
-                            lossless=True)
+                            virtual_time=True)
 
     tape: list[JournalTape] = []
 
@@ -242,7 +243,7 @@ def _result(node: Node, metrics: InMemoryMetrics, replay: ReplaySource, tape: Jo
         book_gaps=total("troupe_book_gaps_total"),
         feed_refused=total("troupe_venue_feed_refused_total")
         + total("troupe_source_refused_total") + total("troupe_book_publish_refused_total"),
-        waits=replay.waits + total("troupe_venue_feed_waits_total"),
+        waits=sum(actor.mailbox.waits for actor in node.host.actors()),
         records=len(tape.records), digest=tape.digest(), journal=tuple(tape.records))
 
 

@@ -45,7 +45,7 @@ from actors.risk.gate import RiskGate
 from actors.risk.limits import RiskConfig
 from protocols.feed import Subscribe
 from protocols.instruments import InstrumentSpec
-from supervision.runtime.mailbox import BoundedReject, ConflateByKey, StablePriority
+from supervision.runtime.mailbox import BoundedReject, ConflateByKey, FlowControl, StablePriority
 from supervision.runtime.refs import RefBook
 from supervision.runtime.specs import ChildSpec, Restart, RestartLimit
 
@@ -124,6 +124,9 @@ class TradingPath:
     venue_mailbox_capacity: int = 10_000
     budget_mailbox_capacity: int = 10_000
     book_mailbox_capacity: int = 10_000
+    # Virtual time (a backtest): the feed's consumers (the connection, the books) have
+    # FlowControl mailboxes, so a full one makes its sender wait and no market data is lost.
+    flow_control: bool = False
     remember_cancelled: int = 100_000  # cancelled ids the budget keeps (ActionBudget)
     # The observation statistics' sink: with one, venue/observer watches every book and market
     # and sends it `MarketStatistics` every `observation_interval_s` (actors.market.observation).
@@ -152,11 +155,14 @@ class TradingPath:
 
     def _venue(self, refs: PathRefs) -> list[ChildSpec]:
         limits, budget_target, remember = self.limits, refs.connection, self.remember_cancelled
+        feed_mailbox = FlowControl if self.flow_control else BoundedReject
         children = [
-            # The budget's actions ahead of the market data (venue_connection's docstring).
+            # The budget's actions ahead of the market data (venue_connection's docstring);
+            # in virtual time one flow-controlled FIFO: nothing queues long enough to overtake.
             ChildSpec("connection", self.connection(refs),
-                      mailbox=StablePriority(CONNECTION_LEVELS, connection_priority,
-                                             self.venue_mailbox_capacity)),
+                      mailbox=FlowControl(self.venue_mailbox_capacity) if self.flow_control
+                      else StablePriority(CONNECTION_LEVELS, connection_priority,
+                                          self.venue_mailbox_capacity)),
             ChildSpec("budget", lambda: ActionBudget(limits, budget_target,
                                                      remember_cancelled=remember),
                       mailbox=StablePriority(BUDGET_LEVELS, budget_priority,
@@ -175,7 +181,7 @@ class TradingPath:
                          *(Subscribe(ref, trades=False) for ref in (*self.watchers, *observer))]
             children.append(ChildSpec(f"book:{name}", _bind(
                 OrderBookActor, BookConfig.for_spec(spec), subscribers=book_subs,
-                resync=refs.connection), mailbox=BoundedReject(self.book_mailbox_capacity)))
+                resync=refs.connection), mailbox=feed_mailbox(self.book_mailbox_capacity)))
         sink, specs, interval = self.observation, dict(self.specs), self.observation_interval_s
         if sink is not None:
             children.append(ChildSpec("observer", lambda: MarketObserver(specs, sink, interval),

@@ -41,7 +41,7 @@ from actors.sim.queue_models import PowerProbQueue, QueueModel, RiskAverseQueue
 from actors.sim.venue import SimTransport, SimVenueConfig, SimVenueEnd, VenueRateLimit
 from protocols.errors import TroupeError
 from protocols.instruments import ContractType, InstrumentSpec
-from supervision.config.schema import NodeConfig, Profile
+from supervision.config.schema import NodeConfig
 from supervision.node.live_guard import Mode
 
 __all__ = [
@@ -145,8 +145,7 @@ def connection_factory(config: NodeConfig, mode: Mode, specs: Mapping[str, Instr
     adapter = adapter_for(config.venue.kind.value)
     build, kept = adapter.builder(), venues if venues is not None else {}
     connection = ConnectionConfig(name=config.venue.name, instruments=dict(specs),
-                                  observe_only=mode is Mode.OBSERVE,
-                                  lossless_feed=config.profile is Profile.BACKTEST)
+                                  observe_only=mode is Mode.OBSERVE)
     frozen_specs = dict(specs)
 
     def factory() -> VenueConnection:

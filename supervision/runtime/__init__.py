@@ -3,10 +3,11 @@
 Hosts run behaviours (`DeterministicHost`: one thread, virtual time, for backtests and tests;
 `LiveHost`: a trio loop plus a thread per blocking actor); OTP supervisors restart them
 (`Supervisor` over a `SupervisorSpec` of `ChildSpec`s); mailboxes declare their backpressure
-(`BoundedReject`, `ConflateByKey`, `StablePriority`, `DropOldest`, `Unbounded`); refs address
-actors by name across restarts (`RefBook`); a `Fault` armed on a cell (`inject_fault`) makes any
-actor fail on demand, and a child's `watchers` are told `ActorDown` when it dies. The runtime
-knows nothing of trading: it imports only `actors.behaviour` and `protocols`.
+(`BoundedReject`, `ConflateByKey`, `StablePriority`, `DropOldest`, `FlowControl`, `Unbounded`);
+refs address actors by name across restarts (`RefBook`); a `Fault` armed on a cell
+(`inject_fault`) makes any actor fail on demand, and a child's `watchers` are told `ActorDown`
+when it dies. The runtime knows nothing of trading: it imports only `actors.behaviour` and
+`protocols`.
 
 This is one of four public tiers (see `actors.strategies`); the modules below it (cell, context,
 lifecycle, executors, bridge) are the runtime's own, and Troupe's modules import those
@@ -32,6 +33,7 @@ from supervision.runtime.mailbox import (
     BoundedReject,
     ConflateByKey,
     DropOldest,
+    FlowControl,
     MailboxStats,
     StablePriority,
     Unbounded,
@@ -68,6 +70,7 @@ __all__ = [
     "DropOldest",
     "FailureRecord",
     "Fault",
+    "FlowControl",
     "InMemoryMetrics",
     "InjectedFault",
     "LiveHost",

@@ -8,6 +8,12 @@ order, before anything sent at that instant (they were all scheduled earlier, so
 
 The same behaviours, seed and inputs therefore give the same message order and the same results,
 run after run: what backtests and most tests need. A behaviour cannot tell it is here.
+
+Flow control (`FlowControl` mailboxes): a tell that leaves such a mailbox at or over its capacity
+is queued all the same, and the actor that sent it waits: its turns (tokens) are parked until the
+mailbox has drained to half its capacity, or until nothing else is ready at that instant. So a
+fast producer (a replay) and a slow consumer run in step, nothing is refused or lost, memory stays
+bounded, and virtual time never passes while a sender waits.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from supervision.runtime.introspection import (
     actor_info,
 )
 from supervision.runtime.lifecycle import CellHandle, CellState, ChildExit, StopCell, TimerHandle
-from supervision.runtime.mailbox import EMPTY
+from supervision.runtime.mailbox import EMPTY, FlowControlMailbox
 
 if TYPE_CHECKING:
     from actors.behaviour import Behaviour, MailboxSpec, Ref
@@ -61,10 +67,46 @@ class LocalRef:
 
 class DeterministicCell(Cell):
     host: DeterministicHost
+    waiting_on: FlowControlMailbox | None = None  # this actor waits for that mailbox to drain
+    parked = 0  # turns deferred while it waits
 
     def _make_ref(self) -> Ref:
         self._token = self.host._ready.append
+        if type(self.mailbox) is FlowControlMailbox:
+            # Instance attributes shadow the methods: only these cells pay for flow control.
+            self.deliver = self._deliver_flow  # type: ignore[method-assign]
+            self.run_one = self._run_one_flow  # type: ignore[method-assign]
         return LocalRef(self)
+
+    def _deliver_flow(self, message: Any) -> Refused | None:
+        if self.state is DEAD:
+            self.mailbox.rejected += 1
+            return Refused(self.name, "dead")
+        mailbox: FlowControlMailbox = self.mailbox  # type: ignore[assignment]
+        if mailbox.accept(message):
+            self.host._hold_sender(mailbox)
+        self._token(self)
+        return None
+
+    def _run_one_flow(self) -> None:
+        mailbox: FlowControlMailbox = self.mailbox  # type: ignore[assignment]
+        if mailbox.system:
+            item = mailbox.system.popleft()
+        elif self.state is RUNNING:
+            item = mailbox._pop_user()
+            if item is EMPTY:
+                return
+            if mailbox.waiters and len(mailbox._queue) <= mailbox._limit >> 1:
+                self.host._release(mailbox)
+        else:
+            return
+        mailbox.handled += 1
+        self.process(item)
+
+    def _on_dead(self) -> None:
+        mailbox = self.mailbox
+        if type(mailbox) is FlowControlMailbox and mailbox.waiters:
+            self.host._release(mailbox)
 
     def deliver(self, message: Any) -> Refused | None:
         if self.state is DEAD:
@@ -148,6 +190,8 @@ class DeterministicHost:
         self._timers: list[tuple[int, int, TimerHandle]] = []
         self._sequence = count()
         self._cells: dict[str, DeterministicCell] = {}
+        self._current: DeterministicCell | None = None  # the cell whose turn it is
+        self._holding: list[FlowControlMailbox] = []  # mailboxes that senders wait on
 
     @property
     def on_handled(self) -> Callable[[str, int], None] | None:
@@ -257,6 +301,29 @@ class DeterministicHost:
             raise answer.error
         return answer.value
 
+    # -- flow control ------------------------------------------------------------------------
+    def _hold_sender(self, mailbox: FlowControlMailbox) -> None:
+        """`mailbox` is full after a tell: the actor whose turn it is waits for it to drain."""
+        sender = self._current
+        if sender is None or sender.waiting_on is not None or sender.mailbox is mailbox:
+            return  # the driver, an actor already waiting, or a tell to itself
+        sender.waiting_on = mailbox
+        mailbox.waits += 1
+        if not mailbox.waiters:
+            self._holding.append(mailbox)
+        mailbox.waiters.append(sender)
+
+    def _release(self, mailbox: FlowControlMailbox) -> None:
+        """`mailbox` has drained (or cannot): its waiting senders get their parked turns back."""
+        ready = self._ready
+        for sender in mailbox.waiters:
+            sender.waiting_on = None
+            if sender.parked:
+                ready.extend([sender] * sender.parked)
+                sender.parked = 0
+        mailbox.waiters.clear()
+        self._holding.remove(mailbox)
+
     def _run(self, deadline_ns: int, *, advance_clock: bool, until: _Answer | None = None) -> None:
         ready = self._ready
         timers = self._timers
@@ -264,12 +331,28 @@ class DeterministicHost:
         while True:
             if until is None:
                 while ready:
-                    pop_ready().run_one()
+                    cell = pop_ready()
+                    if cell.waiting_on is None:
+                        self._current = cell
+                        cell.run_one()
+                    else:
+                        cell.parked += 1
             else:
                 while ready and not until.done:
-                    pop_ready().run_one()
+                    cell = pop_ready()
+                    if cell.waiting_on is None:
+                        self._current = cell
+                        cell.run_one()
+                    else:
+                        cell.parked += 1
                 if until.done:
+                    self._current = None
                     return
+            self._current = None
+            if self._holding:  # nothing else is ready at this instant: the waiting go on
+                for mailbox in list(self._holding):
+                    self._release(mailbox)
+                continue
             while timers and timers[0][2].cancelled:
                 heapq.heappop(timers)
             if not timers or timers[0][0] > deadline_ns:

@@ -3,7 +3,7 @@
 Every actor's mailbox has two lanes. The *system* lane carries the runtime's control messages
 (start, stop, failure notices, ask timeouts): it is unbounded, never dropped, and always drained
 first, so a stop jumps ahead of any backlog. The *user* lane carries everything else under one of
-five policies:
+six policies:
 
 - `BoundedReject(capacity)`: at capacity the put is refused; the sender gets a `Refused`.
 - `DropOldest(capacity)`: at capacity the oldest message is evicted to make room.
@@ -11,6 +11,14 @@ five policies:
   keeps the older one's turn); `key(message) is None` means "never conflate this one".
 - `StablePriority(levels, priority, capacity)`: FIFO within a level, lower level first. Level 0
   is never refused; `capacity` bounds each other level. A put never blocks.
+- `FlowControl(capacity)`: flow control, not loss. On the deterministic host a put is never
+  refused: the message is queued and, once the mailbox holds `capacity` or more, the actor that
+  sent it waits (its turns are deferred) until the mailbox has drained below `capacity`, or until
+  nothing else is ready at that instant (so virtual time never passes while a sender waits, and a
+  consumer that cannot drain, failed or stopped, blocks nobody for good). The queue so holds at
+  most `capacity` plus what one sender's turn produced. For virtual time (backtests), where
+  nothing may be lost. A live host cannot hold a sender on another thread: there it refuses at
+  capacity, as `BoundedReject` does.
 - `Unbounded()`: for control traffic only. A market-data path must not use it.
 
 Mailboxes are not thread-safe on their own: a cell serialises access (see
@@ -47,6 +55,7 @@ class MailboxStats:
     dropped: int
     conflated: int
     rejected: int
+    waits: int = 0  # FlowControl: times a sender was made to wait for this mailbox to drain
 
 
 def _message_of(item: Any) -> Any:
@@ -71,6 +80,7 @@ class Mailbox:
         "high_water",
         "rejected",
         "system",
+        "waits",
     )
     policy = "abstract"
 
@@ -83,6 +93,7 @@ class Mailbox:
         self.conflated = 0
         self.rejected = 0
         self.high_water = 0
+        self.waits = 0  # FlowControl: times a sender was made to wait
 
     def put(self, item: Any) -> str | None:
         """Queue `item`; return None, or the reason it was refused."""
@@ -124,6 +135,7 @@ class Mailbox:
             dropped=self.dropped,
             conflated=self.conflated,
             rejected=self.rejected,
+            waits=self.waits,
         )
 
 
@@ -179,6 +191,29 @@ class BoundedRejectMailbox(_FifoMailbox):
         if len(queue) > self.high_water:
             self.high_water = len(queue)
         return None
+
+
+class FlowControlMailbox(BoundedRejectMailbox):
+    """`put` refuses at capacity (a live host); the deterministic host queues with `accept`
+    and holds the sender itself (`supervision.runtime.deterministic`)."""
+
+    __slots__ = ("waiters",)
+    policy = "flow_control"
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity)
+        self.waiters: list[Any] = []  # the senders waiting for this mailbox to drain
+
+    def accept(self, item: Any) -> bool:
+        """Queue `item` whatever the depth; True when the mailbox is now at or over capacity
+        (its sender must wait)."""
+        queue = self._queue
+        queue.append(item)
+        self.enqueued += 1
+        depth = len(queue)
+        if depth > self.high_water:
+            self.high_water = depth
+        return depth >= self._limit
 
 
 class DropOldestMailbox(_FifoMailbox):
@@ -312,6 +347,17 @@ class BoundedReject:
 
 
 @attrs.frozen
+class FlowControl:
+    """Flow control in virtual time: a full mailbox makes its sender wait (see the module
+    docstring); a live host refuses at capacity instead."""
+
+    capacity: int = attrs.field(validator=_positive)
+
+    def build(self) -> Mailbox:
+        return FlowControlMailbox(self.capacity)
+
+
+@attrs.frozen
 class DropOldest:
     capacity: int = attrs.field(validator=_positive)
 
@@ -338,4 +384,5 @@ class StablePriority:
         return PriorityMailbox(self.levels, self.priority, self.capacity)
 
 
-MailboxPolicy = Unbounded | BoundedReject | DropOldest | ConflateByKey | StablePriority
+MailboxPolicy = (Unbounded | BoundedReject | DropOldest | ConflateByKey | StablePriority
+                 | FlowControl)

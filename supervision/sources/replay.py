@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
@@ -185,13 +184,12 @@ class ReplaySource(Behaviour):
     `streams`: what the consumers use (`protocols.feed.Stream`); other messages are not
     delivered, and bookTicker lines are skipped before they are decoded when nobody wants them.
 
-    `lossless=True` is for virtual time (a backtest on the deterministic host): the source
-    never drops. A tell its target refuses is held, and the source waits (a zero-delay timer,
-    which on the deterministic host fires once every actor has drained what is ready) and
-    resends it before reading on: backpressure is flow control, not loss. `speed=None` then
-    means the recording's own clock: virtual time costs nothing, so the replay still runs flat
-    out, and the venue's latency and queue models see the recorded spacing of the events
-    instead of a whole recording crammed into one instant.
+    `virtual_time=True` is for a backtest on the deterministic host: `speed=None` then means the
+    recording's own clock. Virtual time costs nothing, so the replay still runs flat out, and
+    the venue's latency and queue models see the recorded spacing of the events instead of a
+    whole recording crammed into one instant. Nothing is lost on the way when the target's
+    mailbox is a `FlowControl` one: a full target makes the source wait (the host defers its
+    turns), so backpressure is flow control, not loss.
     """
 
     def __init__(
@@ -205,7 +203,7 @@ class ReplaySource(Behaviour):
         on_end: Ref | None = None,
         loop: bool = False,
         streams: Iterable[Stream] = ALL_STREAMS,
-        lossless: bool = False,
+        virtual_time: bool = False,
     ) -> None:
         if not Path(path).is_file():
             raise FileNotFoundError(f"replay: no recording at {path}")
@@ -216,17 +214,15 @@ class ReplaySource(Behaviour):
         self.path, self.target, self.speed, self.chunk = Path(path), target, speed, chunk
         self.on_end, self.loop = on_end, loop
         self.streams = frozenset(streams)
-        self.lossless = lossless
-        self._pace = speed if speed is not None or not lossless else 1.0
+        self.virtual_time = virtual_time
+        self._pace = speed if speed is not None or not virtual_time else 1.0
         self._router = _Router(instrument_map)
         self._reader: Any = None
         self._lines: Iterator[Line] = iter(())
         self._next: Line | None = None
-        self._held: deque[FeedEvent] = deque()  # refused by the target, resent first (lossless)
         self._anchor: tuple[int, int] | None = None  # (start_ns, ts_0) of the current pass
         self.position = 0  # line number of the last line handled
         self.messages = self.decode_errors = self.loops = self.unsubscribed = 0
-        self.waits = 0  # lossless: times the source waited for its target to drain
         self._pass_messages = 0
         self.last_ts_ns: int | None = None
         self.lag_ns = 0
@@ -275,8 +271,6 @@ class ReplaySource(Behaviour):
     # -- pacing -----------------------------------------------------------------------------
     def _pump(self, ctx: Context) -> None:
         now = ctx.monotonic_ns()
-        if self._held and not self._resend_held(ctx):
-            return
         emitted = handled = 0
         speed = self._pace
         while handled < self.chunk:
@@ -300,30 +294,11 @@ class ReplaySource(Behaviour):
             self._next = None
             handled += 1
             emitted += self._deliver(line, now, ctx)
-            if self._held:  # the target is full: wait until it has drained
-                self._count(emitted, ctx)
-                self._wait(ctx)
-                return
         self._count(emitted, ctx)
         # Let the others have a turn, then go on. A refused note (a bounded mailbox) becomes a
         # zero-delay timer: timers are never refused, and a lost note would end the replay.
         if ctx.tell(ctx.self_ref, _Continue()) is not None:
             ctx.schedule(0, _Continue(), key="replay.wake")
-
-    def _resend_held(self, ctx: Context) -> bool:
-        """Resend what the target refused, oldest first; False (and wait) while it still is."""
-        held = self._held
-        while held:
-            if ctx.tell(self.target, held[0]) is not None:
-                self._wait(ctx)
-                return False
-            held.popleft()
-        return True
-
-    def _wait(self, ctx: Context) -> None:
-        self.waits += 1
-        ctx.count("troupe_source_waits_total")
-        ctx.schedule(0, _Continue(), key="replay.wake")
 
     def _peek(self) -> Line | None:
         if self._next is None:
@@ -380,12 +355,8 @@ class ReplaySource(Behaviour):
 
     def emit(self, instrument: str, message: Any, now: int, ctx: Context) -> None:
         """Tell the target one message; subclasses extend this to watch the flow."""
-        event = FeedEvent(instrument, message, now)
-        if ctx.tell(self.target, event) is not None:
-            if self.lossless:
-                self._held.append(event)
-            else:
-                ctx.count("troupe_source_refused_total")
+        if ctx.tell(self.target, FeedEvent(instrument, message, now)) is not None:
+            ctx.count("troupe_source_refused_total")
 
     def _decode_error(self, error: str, ctx: Context) -> None:
         self.decode_errors += 1
@@ -405,7 +376,7 @@ class ReplaySource(Behaviour):
         skipped = 0 if self._reader is None else self._reader.skipped
         return {
             "path": str(self.path), "position": self.position, "messages": self.messages,
-            "unsubscribed": self.unsubscribed + skipped, "waits": self.waits,
+            "unsubscribed": self.unsubscribed + skipped,
             "decode_errors": self.decode_errors, "speed": self.speed, "loops": self.loops,
             "lag_s": self.lag_ns / SECOND, "last_ts_ns": self.last_ts_ns, "done": self.done,
         }

@@ -1,6 +1,6 @@
-"""Flow control in virtual time: a lossless replay waits for a full consumer instead of dropping
-(every event arrives, in order), speed "max" keeps the recording's spacing in virtual time, and
-unsubscribed streams (bookTicker) are not delivered at all."""
+"""Flow control in virtual time: a replay into a `FlowControl` mailbox waits for its full
+consumer instead of dropping (every event arrives, in order), speed "max" keeps the recording's
+spacing in virtual time, and unsubscribed streams (bookTicker) are not delivered at all."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from protocols.feed import FeedEvent, Stream
 from protocols.venues import binance
 from supervision.runtime.deterministic import DeterministicHost
-from supervision.runtime.mailbox import BoundedReject
+from supervision.runtime.mailbox import BoundedReject, FlowControl
 from supervision.sources.data import BINANCE_SPOT_BTCUSDT
 from supervision.sources.replay import ReplaySource, is_ticker_line
 from supervision.testing import Probe
@@ -28,12 +28,14 @@ def burst(path: Path, lines: int) -> Path:
     return path
 
 
-def run(path: Path, *, lossless: bool, speed: float | None = None,
+def run(path: Path, *, flow_control: bool, speed: float | None = None,
         streams: Any = frozenset(Stream)) -> tuple[DeterministicHost, Probe, ReplaySource]:
+    """A replay in virtual time into a sink of 50 places: flow-controlled when `flow_control`."""
     host = DeterministicHost()
-    sink_ref = host.spawn("sink", Probe, mailbox=BoundedReject(50))
+    sink_ref = host.spawn("sink", Probe,
+                          mailbox=FlowControl(50) if flow_control else BoundedReject(50))
     host.spawn("source", lambda: ReplaySource(path, {"BTCUSDT": "BTCUSDT"}, sink_ref, speed,
-                                              chunk=500, streams=streams, lossless=lossless))
+                                              chunk=500, streams=streams, virtual_time=True))
     host.run_until_idle(max_seconds=1000)
     sink = host.cell("sink").behaviour
     source = host.cell("source").behaviour
@@ -42,20 +44,23 @@ def run(path: Path, *, lossless: bool, speed: float | None = None,
 
 
 def test_a_lossy_replay_loses_a_burst_a_full_mailbox_refuses(tmp_path: Path) -> None:
-    _, sink, _ = run(burst(tmp_path / "b.gz", 2000), lossless=False)
+    _, sink, _ = run(burst(tmp_path / "b.gz", 2000), flow_control=False)
     assert len(sink.records) < 2000  # the failure flow control exists for
 
 
-def test_a_lossless_replay_waits_for_its_consumer_and_loses_nothing(tmp_path: Path) -> None:
-    host, sink, source = run(burst(tmp_path / "b.gz", 2000), lossless=True)
+def test_a_flow_controlled_replay_waits_for_its_consumer_and_loses_nothing(
+        tmp_path: Path) -> None:
+    host, sink, source = run(burst(tmp_path / "b.gz", 2000), flow_control=True)
     ids = [m.message.trade_id for _, m in sink.records]
     assert ids == list(range(2000))  # all of them, in order
-    assert source.waits > 0 and source.done
+    stats = host.actor("sink").mailbox
+    assert stats.waits > 0 and source.done
+    assert stats.high_water <= 50 + 500  # capacity + one turn of the source (its chunk)
     assert host.metrics.total("troupe_source_refused_total") == 0
 
 
 def test_speed_max_in_virtual_time_keeps_the_recorded_spacing() -> None:
-    _, sink, _ = run(BINANCE_SPOT_BTCUSDT, lossless=True,
+    _, sink, _ = run(BINANCE_SPOT_BTCUSDT, flow_control=True,
                      streams={Stream.DEPTH, Stream.TRADES})
     stamps = [t for t, _ in sink.records]
     assert stamps == sorted(stamps)
@@ -65,7 +70,7 @@ def test_speed_max_in_virtual_time_keeps_the_recorded_spacing() -> None:
 
 
 def test_unsubscribed_tickers_are_skipped_before_decoding() -> None:
-    _, sink, source = run(BINANCE_SPOT_BTCUSDT, lossless=True,
+    _, sink, source = run(BINANCE_SPOT_BTCUSDT, flow_control=True,
                           streams={Stream.DEPTH, Stream.TRADES})
     kinds = {type(m.message) for _, m in sink.records}
     assert binance.BookTicker not in kinds and binance.Trade in kinds
@@ -80,5 +85,5 @@ def test_ticker_lines_are_told_apart_without_decoding() -> None:
 
 
 def test_a_feed_event_carries_its_virtual_receive_time(tmp_path: Path) -> None:
-    _, sink, _ = run(BINANCE_SPOT_BTCUSDT, lossless=True, streams={Stream.DEPTH})
+    _, sink, _ = run(BINANCE_SPOT_BTCUSDT, flow_control=True, streams={Stream.DEPTH})
     assert all(isinstance(m, FeedEvent) and m.recv_ns == t for t, m in sink.records)
