@@ -36,6 +36,21 @@ __all__ = ["CatalogReader", "CatalogSource"]
 _KINDS_OF = {Stream.DEPTH: (Kind.DIFF, Kind.SNAPSHOT, Kind.L2BOOK),
              Stream.TRADES: (Kind.TRADE, Kind.HL_TRADE), Stream.TICKER: (Kind.TICKER,)}
 _LEVEL_COLUMNS = ("bid_px", "bid_qty", "ask_px", "ask_qty")
+_MEMO = 8192  # distinct values a reader's decimal memo holds before it starts over
+
+
+class _Columns(dict[str, list[Any]]):
+    """A batch's scalar columns as Python lists, each converted on its first use: a batch of
+    diffs and trades never pays for the columns only tickers or Hyperliquid use."""
+
+    def __init__(self, batch: pa.RecordBatch) -> None:
+        super().__init__()
+        self.batch = batch
+
+    def __missing__(self, name: str) -> list[Any]:
+        values: list[Any] = self.batch.column(name).to_pylist()
+        self[name] = values
+        return values
 
 
 def _ratio(unit: Decimal, scale: int) -> tuple[int, int]:
@@ -61,13 +76,22 @@ class CatalogReader:
         self.rows_read = 0
         self.lines = 0  # the recording line of the latest event read
         self.skipped = 0
+        self._decimals: dict[int, Decimal] = {}
 
     def fraction(self) -> float:
         """How far through the recording: the line of the latest event over all lines."""
         return min(self.lines / self.info.lines, 1.0) if self.info.lines else 1.0
 
     def _decimal(self, value: int) -> Decimal:
-        return Decimal(value).scaleb(-self.scale)
+        """A stored integer as the decimal the raw decode makes; memoized (a trade stream
+        repeats the same few hundred prices and sizes), bounded."""
+        memo = self._decimals
+        decimal = memo.get(value)
+        if decimal is None:
+            if len(memo) >= _MEMO:
+                memo.clear()
+            decimal = memo[value] = Decimal(value).scaleb(-self.scale)
+        return decimal
 
     def _text(self, value: int) -> str:
         return format(Decimal(value).scaleb(-self.scale), "f")
@@ -83,9 +107,8 @@ class CatalogReader:
         self.lines = self.info.lines
 
     def _events(self, batch: pa.RecordBatch) -> Iterator[Line]:
-        col = {name: batch.column(name).to_pylist() for name in COLUMNS
-               if name not in _LEVEL_COLUMNS}
-        levels = self._levels(batch, col["symbol"], col["kind"])
+        col = _Columns(batch)
+        levels = self._levels(batch)
         line, recv, kind, symbol = col["line"], col["recv_ns"], col["kind"], col["symbol"]
         n, i = batch.num_rows, 0
         while i < n:
@@ -129,8 +152,7 @@ class CatalogReader:
                                  col["venue_ms"][i], col["hash"][i])
 
     # -- levels ------------------------------------------------------------------------------
-    def _levels(self, batch: pa.RecordBatch, symbols: list[Any],
-                kinds: list[int]) -> dict[str, Any]:
+    def _levels(self, batch: pa.RecordBatch) -> dict[str, Any]:
         """Per level column: the stored integers, the row offsets, and (for diffs of known
         units) the converted integers with a per-row flag saying whether all were whole."""
         out: dict[str, Any] = {}
@@ -139,25 +161,30 @@ class CatalogReader:
             lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy()
             flat = column.flatten().to_numpy()
             out[name] = (flat, np.concatenate(([0], np.cumsum(lengths))), lengths)
-        out["converted"] = self._convert(out, symbols, kinds)
+        out["converted"] = self._convert(out, batch)
         return out
 
-    def _convert(self, levels: dict[str, Any], symbols: list[Any],
-                 kinds: list[int]) -> dict[str, Any] | None:
+    def _convert(self, levels: dict[str, Any], batch: pa.RecordBatch) -> dict[str, Any] | None:
         """Every level of the batch's diffs in ticks and lots, vectorised: per level, the
         stored value times `den` divided by `num` of its row's unit; a row is `exact` when all
         its levels divide (rows of unknown units, or not diffs, are not)."""
-        if not self.units:
+        if not self.units or not batch.num_rows:
             return None
-        rows = len(kinds)
+        symbols = batch.column("symbol")
+        if not isinstance(symbols, pa.DictionaryArray):
+            symbols = symbols.dictionary_encode()
+        codes = pc.fill_null(symbols.indices, -1).to_numpy(zero_copy_only=False)
+        diffs = (batch.column("kind").to_numpy(zero_copy_only=False) == Kind.DIFF) & (codes >= 0)
         ratios: dict[str, tuple[Any, Any]] = {}
         for name, index in (("px", 0), ("qty", 1)):
-            nums, dens = np.zeros(rows, dtype=np.int64), np.zeros(rows, dtype=np.int64)
-            for r in range(rows):
-                unit = self.units.get(symbols[r]) if kinds[r] == Kind.DIFF else None
-                if unit is not None:
-                    nums[r], dens[r] = _ratio(unit[index], self.scale)
-            ratios[name] = nums, dens
+            # per symbol of the batch's dictionary, then per row: no Python loop over rows
+            by_code = [(0, 0) if (unit := self.units.get(symbol)) is None
+                       else _ratio(unit[index], self.scale)
+                       for symbol in symbols.dictionary.to_pylist()]
+            table = np.array([*by_code, (0, 0)], dtype=np.int64).reshape(-1, 2)
+            picked = table[np.where(diffs, codes, len(by_code))]
+            ratios[name] = picked[:, 0], picked[:, 1]
+        rows = batch.num_rows
         converted: dict[str, Any] = {}
         exact = np.ones(rows, dtype=bool)
         for name in _LEVEL_COLUMNS:

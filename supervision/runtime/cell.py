@@ -182,20 +182,18 @@ class Cell:
                 self._invoke(item.message, None)
             else:
                 self.stale += 1
-        elif kind is Envelope:
-            self._invoke(item.message, item.reply_to)
-        elif kind is StartCell:
-            self._start_incarnation()
-        elif kind is StopCell:
-            self._stop_incarnation()
-        elif kind is RemoveCell:
-            self.remove("stopped with its parent")
-        elif kind is ChildExit or kind is ChildStarted or kind is CellStopped:
-            self._from_child(item)
-        elif kind is Inspect:
-            item.answer(self.name, self.state, self.behaviour)
-        else:
+            return
+        handler = _SYSTEM_ITEMS.get(kind)
+        if handler is None:  # a user message: the common case, one lookup away
             self._invoke(item, None)
+        else:
+            handler(self, item)
+
+    def _process_envelope(self, item: Envelope[Any]) -> None:
+        self._invoke(item.message, item.reply_to)
+
+    def _process_inspect(self, item: Inspect) -> None:
+        item.answer(self.name, self.state, self.behaviour)
 
     def _invoke(self, message: Any, reply_to: Any) -> None:
         behaviour = self.behaviour
@@ -429,3 +427,16 @@ class Cell:
             count=counts.get(kind, 1),
         )
         self.host.record(record)  # type: ignore[attr-defined]
+
+
+# What `Cell.process` does with each runtime item; anything else is a user message.
+_SYSTEM_ITEMS: dict[type, Callable[[Cell, Any], None]] = {
+    Envelope: Cell._process_envelope,
+    StartCell: lambda cell, _: cell._start_incarnation(),
+    StopCell: lambda cell, _: cell._stop_incarnation(),
+    RemoveCell: lambda cell, _: cell.remove("stopped with its parent"),
+    ChildExit: Cell._from_child,
+    ChildStarted: Cell._from_child,
+    CellStopped: Cell._from_child,
+    Inspect: Cell._process_inspect,
+}

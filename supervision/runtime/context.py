@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from actors.behaviour import Behaviour, MailboxSpec, Ref
 
 log = logging.getLogger("troupe.actor")
+_PENDING = object()  # a timer firing's handle until start_timer has returned it
 
 
 class MetricsSink(Protocol):
@@ -100,7 +101,7 @@ class ActorContext:
         self._cell = cell
         self._host = host
         self._generation = generation
-        self._timers: dict[Hashable, Any] = {}
+        self._timers: dict[Hashable, SelfMessage] = {}  # armed, by key
         self._correlations = count(1)
         self._random: random.Random | None = None
 
@@ -144,39 +145,41 @@ class ActorContext:
         return key
 
     def _arm(self, key: Hashable, delay: float, message: Any) -> None:
-        previous = self._timers.pop(key, None)
+        timers = self._timers
+        previous = timers.pop(key, None)
+        host = self._host
         if previous is not None:
-            self._host.cancel_timer(previous[0])
-        due = self._host.monotonic_ns() + max(0, int(delay * 1e9))
-        handle_box: list[Any] = []
-        # The handle is only known after start_timer returns; the firing message refers to the
-        # box, which is filled before any firing can be processed.
-        firing = SelfMessage(self._generation, key, handle_box, message)
-        handle_box.append(self._host.start_timer(due, self._cell, firing))
-        self._timers[key] = handle_box
+            host.cancel_timer(previous.handle)
+        due = host.monotonic_ns() + (int(delay * 1e9) if delay > 0 else 0)
+        # The handle is only known after start_timer returns; it is filled in before any
+        # firing can be handled (that needs this actor's turn, which this is). Not None
+        # meanwhile: None marks a reply.
+        firing = SelfMessage(self._generation, key, _PENDING, message)
+        firing.handle = host.start_timer(due, self._cell, firing)
+        timers[key] = firing
 
     def cancel_timer(self, key: Hashable) -> bool:
-        box = self._timers.pop(key, None)
-        if box is None:
+        firing = self._timers.pop(key, None)
+        if firing is None:
             return False
-        self._host.cancel_timer(box[0])
+        self._host.cancel_timer(firing.handle)
         return True
 
     def cancel_all_timers(self) -> None:
-        for box in self._timers.values():
-            self._host.cancel_timer(box[0])
+        for firing in self._timers.values():
+            self._host.cancel_timer(firing.handle)
         self._timers.clear()
 
     def claim(self, firing: SelfMessage) -> bool:
         """Decide whether a timer firing or a reply is still wanted, and consume its key."""
         if firing.generation != self._generation:
             return False
-        box = self._timers.get(firing.key)
-        if box is None or (firing.handle is not None and firing.handle is not box):
+        armed = self._timers.get(firing.key)
+        if armed is None or (firing.handle is not None and firing is not armed):
             return False
         del self._timers[firing.key]
         if firing.handle is None:  # a reply beat its timeout: the timeout must not fire too
-            self._host.cancel_timer(box[0])
+            self._host.cancel_timer(armed.handle)
         return True
 
     def pending_timers(self) -> int:

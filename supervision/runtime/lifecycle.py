@@ -84,20 +84,30 @@ class StopCell:
     """Stop the current instance (running on_stop) and acknowledge with `CellStopped`."""
 
 
-@attrs.frozen(slots=True)
 class SelfMessage:
     """A timer firing or an ask's reply/timeout, addressed to one incarnation of one actor.
 
     `generation` ties it to the incarnation that asked: after a restart the old incarnation's
     timers and replies are stale and are dropped (and counted). `handle` is None for a reply,
-    which claims the key whatever timer is behind it; a timer firing carries its own handle, so a
-    timer that was replaced under the same key cannot fire in its successor's place.
+    which claims the key whatever timer is behind it; a timer firing carries its host's timer
+    handle, and the context keeps the firing itself under its key, so a timer that was replaced
+    under the same key cannot fire in its successor's place.
+
+    A plain slotted class, not attrs: one is made for every timer, and nothing changes it after
+    the context has filled in `handle` (before any firing can be handled).
     """
 
-    generation: int
-    key: Hashable
-    handle: Any
-    message: Any
+    __slots__ = ("generation", "handle", "key", "message")
+
+    def __init__(self, generation: int, key: Hashable, handle: Any, message: Any) -> None:
+        self.generation = generation
+        self.key = key
+        self.handle = handle
+        self.message = message
+
+    def __repr__(self) -> str:
+        return (f"SelfMessage(generation={self.generation}, key={self.key!r}, "
+                f"message={self.message!r})")
 
 
 @attrs.frozen(slots=True)

@@ -28,9 +28,8 @@ Every eviction, conflation and refusal is counted; nothing leaves a mailbox with
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Hashable
-from itertools import count
 from typing import Any
 
 import attrs
@@ -232,35 +231,49 @@ class DropOldestMailbox(_FifoMailbox):
         return None
 
 
+class _Slot:
+    """A conflatable message's place in the queue: a newer one with the same key takes it."""
+
+    __slots__ = ("item", "key")
+
+    def __init__(self, key: Hashable, item: Any) -> None:
+        self.key = key
+        self.item = item
+
+
 class ConflatingMailbox(Mailbox):
-    __slots__ = ("_key", "_limit", "_queue", "_unique")
+    """One FIFO of messages; those with a key sit in a `_Slot` the key's newest replaces."""
+
+    __slots__ = ("_key", "_keyed", "_limit", "_queue")
     policy = "conflate_by_key"
 
     def __init__(self, key: Callable[[Any], Hashable | None], capacity: int | None) -> None:
         super().__init__()
-        self._queue: OrderedDict[Hashable, Any] = OrderedDict()
+        self._queue: deque[Any] = deque()
+        self._keyed: dict[Hashable, _Slot] = {}
         self._key = key
-        self._unique = count()
         self._limit = capacity if capacity is not None else 1 << 62
         self.capacity = capacity
 
     def put(self, item: Any) -> str | None:
-        queue = self._queue
-        key = self._key(_message_of(item))
+        key = self._key(item.message if type(item) is Envelope else item)
         if key is not None:
-            slot = ("k", key)
-            if slot in queue:
-                _fail_ask(queue[slot], "superseded by a newer message with the same key")
-                queue[slot] = item
+            slot = self._keyed.get(key)
+            if slot is not None:
+                _fail_ask(slot.item, "superseded by a newer message with the same key")
+                slot.item = item
                 self.conflated += 1
                 self.enqueued += 1
                 return None
-        else:
-            slot = ("u", next(self._unique))
+        queue = self._queue
         if len(queue) >= self._limit:
             self.rejected += 1
             return "full"
-        queue[slot] = item
+        if key is None:
+            queue.append(item)
+        else:
+            slot = self._keyed[key] = _Slot(key, item)
+            queue.append(slot)
         self.enqueued += 1
         if len(queue) > self.high_water:
             self.high_water = len(queue)
@@ -273,7 +286,11 @@ class ConflatingMailbox(Mailbox):
 
     def _pop_user(self) -> Any:
         if self._queue:
-            return self._queue.popitem(last=False)[1]
+            item = self._queue.popleft()
+            if type(item) is _Slot:
+                del self._keyed[item.key]
+                return item.item
+            return item
         return EMPTY
 
     def user_depth(self) -> int:

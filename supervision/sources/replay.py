@@ -62,6 +62,9 @@ class _Continue:
     """A replay's note to itself: the next chunk (as fast as possible), or the next due line."""
 
 
+_CONTINUE = _Continue()  # immutable and told every turn: one instance serves
+
+
 # (line number, ts or None if malformed, raw json or an error text; a catalog's decoded message)
 Line = tuple[int, int | None, Any]
 
@@ -214,6 +217,7 @@ class ReplaySource(Behaviour):
         self.path, self.target, self.speed, self.chunk = Path(path), target, speed, chunk
         self.on_end, self.loop = on_end, loop
         self.streams = frozenset(streams)
+        self._wanted: dict[type, bool] = {}  # message type -> delivered (its stream is wanted)
         self.virtual_time = virtual_time
         self._pace = speed if speed is not None or not virtual_time else 1.0
         self._router = _Router(instrument_map)
@@ -288,7 +292,7 @@ class ReplaySource(Behaviour):
                 due = self._due(ts, speed, now)
                 if due > now + _SLACK_NS:
                     self._count(emitted, ctx)
-                    ctx.schedule((due - now + 0.5) / SECOND, _Continue(), key="replay.wake")
+                    ctx.schedule((due - now + 0.5) / SECOND, _CONTINUE, key="replay.wake")
                     return
                 self.lag_ns = now - due
             self._next = None
@@ -297,8 +301,8 @@ class ReplaySource(Behaviour):
         self._count(emitted, ctx)
         # Let the others have a turn, then go on. A refused note (a bounded mailbox) becomes a
         # zero-delay timer: timers are never refused, and a lost note would end the replay.
-        if ctx.tell(ctx.self_ref, _Continue()) is not None:
-            ctx.schedule(0, _Continue(), key="replay.wake")
+        if ctx.tell(ctx.self_ref, _CONTINUE) is not None:
+            ctx.schedule(0, _CONTINUE, key="replay.wake")
 
     def _peek(self) -> Line | None:
         if self._next is None:
@@ -338,7 +342,10 @@ class ReplaySource(Behaviour):
         except DecodeError as exc:
             self._decode_error(str(exc), ctx)
             return 0
-        if stream_of(message) not in self.streams:
+        wanted = self._wanted.get(type(message))
+        if wanted is None:
+            wanted = self._wanted[type(message)] = stream_of(message) in self.streams
+        if not wanted:
             self.unsubscribed += 1
             return 0
         sent = 0
