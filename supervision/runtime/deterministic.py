@@ -89,19 +89,10 @@ class DeterministicCell(Cell):
         return None
 
     def _run_one_flow(self) -> None:
+        DeterministicCell.run_one(self)
         mailbox: FlowControlMailbox = self.mailbox  # type: ignore[assignment]
-        if mailbox.system:
-            item = mailbox.system.popleft()
-        elif self.state is RUNNING:
-            item = mailbox._pop_user()
-            if item is EMPTY:
-                return
-            if mailbox.waiters and len(mailbox._queue) <= mailbox._limit >> 1:
-                self.host._release(mailbox)
-        else:
-            return
-        mailbox.handled += 1
-        self.process(item)
+        if mailbox.waiters and len(mailbox._queue) <= mailbox._limit >> 1:
+            self.host._release(mailbox)
 
     def _on_dead(self) -> None:
         mailbox = self.mailbox
@@ -162,6 +153,9 @@ class _Answer:
         import sys
 
         self.done, self.error = True, (exc_info or sys.exc_info())[1]
+
+
+_NOT_ASKED = _Answer()  # stands for "no ask": never done, so a run goes on until idle
 
 
 class DeterministicHost:
@@ -328,26 +322,18 @@ class DeterministicHost:
         ready = self._ready
         timers = self._timers
         pop_ready = ready.popleft
+        answer = until if until is not None else _NOT_ASKED
         while True:
-            if until is None:
-                while ready:
-                    cell = pop_ready()
-                    if cell.waiting_on is None:
-                        self._current = cell
-                        cell.run_one()
-                    else:
-                        cell.parked += 1
-            else:
-                while ready and not until.done:
-                    cell = pop_ready()
-                    if cell.waiting_on is None:
-                        self._current = cell
-                        cell.run_one()
-                    else:
-                        cell.parked += 1
-                if until.done:
-                    self._current = None
-                    return
+            while ready and not answer.done:
+                cell = pop_ready()
+                if cell.waiting_on is None:
+                    self._current = cell
+                    cell.run_one()
+                else:
+                    cell.parked += 1
+            if answer.done:
+                self._current = None
+                return
             self._current = None
             if self._holding:  # nothing else is ready at this instant: the waiting go on
                 for mailbox in list(self._holding):
