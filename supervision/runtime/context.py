@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("troupe.actor")
 _PENDING = object()  # a timer firing's handle until start_timer has returned it
+_DONE = object()  # a timer firing's handle once it fired or was cancelled (never None: a reply)
 
 
 class MetricsSink(Protocol):
@@ -149,7 +150,7 @@ class ActorContext:
         previous = timers.pop(key, None)
         host = self._host
         if previous is not None:
-            host.cancel_timer(previous.handle)
+            self._let_go(previous)
         due = host.monotonic_ns() + (int(delay * 1e9) if delay > 0 else 0)
         # The handle is only known after start_timer returns; it is filled in before any
         # firing can be handled (that needs this actor's turn, which this is). Not None
@@ -158,16 +159,22 @@ class ActorContext:
         firing.handle = host.start_timer(due, self._cell, firing)
         timers[key] = firing
 
+    def _let_go(self, firing: SelfMessage) -> None:
+        """Cancel an armed timer. Its firing drops the handle (which refers back to it), so
+        the two are freed by reference counting, not left to the garbage collector."""
+        self._host.cancel_timer(firing.handle)
+        firing.handle = _DONE
+
     def cancel_timer(self, key: Hashable) -> bool:
         firing = self._timers.pop(key, None)
         if firing is None:
             return False
-        self._host.cancel_timer(firing.handle)
+        self._let_go(firing)
         return True
 
     def cancel_all_timers(self) -> None:
         for firing in self._timers.values():
-            self._host.cancel_timer(firing.handle)
+            self._let_go(firing)
         self._timers.clear()
 
     def claim(self, firing: SelfMessage) -> bool:
@@ -179,7 +186,9 @@ class ActorContext:
             return False
         del self._timers[firing.key]
         if firing.handle is None:  # a reply beat its timeout: the timeout must not fire too
-            self._host.cancel_timer(armed.handle)
+            self._let_go(armed)
+        else:
+            firing.handle = _DONE  # fired: see _let_go
         return True
 
     def pending_timers(self) -> int:
