@@ -30,6 +30,7 @@ class Stream(enum.Enum):
     DEPTH = "depth"  # depth diffs and snapshots (Binance), full books (Hyperliquid l2Book)
     TRADES = "trades"  # public trades
     TICKER = "ticker"  # best bid/ask tickers (Binance bookTicker)
+    CONTEXT = "context"  # the venue's asset context: oracle, mark, funding (activeAssetCtx)
 
 
 ALL_STREAMS = frozenset(Stream)

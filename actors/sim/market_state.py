@@ -27,6 +27,14 @@ What the model cannot do is make the oracle *know* something: it only lags and b
 is read from, so a taker trading its dislocations trades noise, and its report says so. A
 recording that carries the venue's own oracle is the way to measure a real edge.
 
+The recorded oracle (`oracle = "recorded"`)
+-------------------------------------------
+The venue publishes what the recording says instead: each recorded `activeAssetCtx` (oracle,
+mark and funding), at its recorded time, through `on_context`, translated by the live adapter's
+own `protocols.venues.hyperliquid.asset_ctx_updates`. The book then drives only the faults; an
+`oracle_stall` still silences the recorded context, the dislocation and mark faults do not apply
+(the recording is the truth being measured). When the recorded contexts stop, so does the oracle.
+
 Faults (`MarketFault`), on the venue's clock (seconds after the venue opened)
 --------------------------------------------------------------------------------
 Each breaks one thing the risk gate watches (or, a dislocation, makes one the taker trades),
@@ -76,7 +84,8 @@ from protocols.venue_state import (
 )
 from protocols.venues import hyperliquid
 
-__all__ = ["FaultKind", "MarketFault", "MarketModel", "SimMarketState", "SimMarketUpdate"]
+__all__ = ["FaultKind", "MarketFault", "MarketModel", "OracleSource", "SimMarketState",
+           "SimMarketUpdate"]
 
 SECOND = 1_000_000_000
 MS = 1_000_000
@@ -95,6 +104,11 @@ class FaultKind(enum.StrEnum):
     HALT = "halt"
     SPEC_CHANGE = "spec_change"
     TIME_REGRESSION = "time_regression"
+
+
+class OracleSource(enum.StrEnum):
+    MODEL = "model"  # the venue-side mid, lagged, plus noise
+    RECORDED = "recorded"  # the recording's own activeAssetCtx
 
 
 _SPEC_FIELDS = ("tick_size", "lot_step", "min_qty", "min_notional", "maker_fee", "taker_fee")
@@ -149,7 +163,9 @@ class MarketFault:
 @attrs.frozen(slots=True, kw_only=True)
 class MarketModel:
     """The simulated oracle: the venue-side mid `lag_ms` ago, plus Normal noise of `noise_bps`,
-    published every `interval_ms`. `funding_rate` is announced once, as the venue's string."""
+    published every `interval_ms`. `funding_rate` is announced once, as the venue's string.
+    `oracle = "recorded"`: the recording's `activeAssetCtx` instead (the lag, noise and interval
+    then do not apply)."""
 
     lag_ms: int = attrs.field(default=1_000, validator=attrs.validators.ge(0))
     noise_bps: float = attrs.field(default=2.0, validator=attrs.validators.ge(0))
@@ -157,6 +173,7 @@ class MarketModel:
     seed: int = 7
     funding_rate: str = attrs.field(default="0.0000125", validator=_finite_decimal_string)
     faults: tuple[MarketFault, ...] = ()
+    oracle: OracleSource = attrs.field(default=OracleSource.MODEL, converter=OracleSource)
 
 
 class _Instrument:
@@ -214,7 +231,7 @@ class SimMarketState:
         out: list[SimMarketUpdate] = []
         faults = self._faults(instrument, now_ns)
         self._switches(instrument, state, faults, now_ns, out)
-        if mid_x2 is None:
+        if mid_x2 is None or self.model.oracle is OracleSource.RECORDED:
             return out
         state.times.append(now_ns)
         state.mids.append(mid_x2)
@@ -240,6 +257,17 @@ class SimMarketState:
         self.published += 1
         out.append(OracleUpdate(instrument, oracle, mark, venue_ns, now_ns))
         return out
+
+    def on_context(self, instrument: str, ctx: hyperliquid.AssetCtx,
+                   now_ns: int) -> list[SimMarketUpdate]:
+        """A recorded `activeAssetCtx` of `instrument` is due: what the venue publishes now
+        (nothing unless the oracle is the recorded one, or while an oracle stall lasts)."""
+        state = self.instruments.get(instrument)
+        if state is None or self.model.oracle is not OracleSource.RECORDED or \
+                FaultKind.ORACLE_STALL in self._faults(instrument, now_ns):
+            return []
+        self.published += 1
+        return list(hyperliquid.asset_ctx_updates(instrument, ctx, state.spec.tick_size, now_ns))
 
     def _oracle(self, state: _Instrument, horizon: int) -> int:
         times, mids = state.times, state.mids

@@ -74,7 +74,7 @@ from protocols.venue_state import (
     SendActions,
     SpecUpdate,
 )
-from protocols.venues import binance
+from protocols.venues import binance, hyperliquid
 
 __all__ = ["SimTransport", "SimVenue", "SimVenueConfig", "SimVenueEnd", "VenueRateLimit"]
 
@@ -246,6 +246,9 @@ class SimTransport(VenueTransport):
         if feed is None:
             self._now.append(Counted("troupe_sim_ignored_total", (("kind", "unknown_instrument"),)))
             return
+        if type(event.message) is hyperliquid.AssetCtx:  # a recorded context, not a book
+            self._on_context(event.instrument, event.message, now)
+            return
         # One conversion of the depth levels and trades: the venue's copy and our book take the
         # same integers.
         message = feed.in_units(event.message)
@@ -287,6 +290,11 @@ class SimTransport(VenueTransport):
         self._push(now, Path.FEED, MarketData(instrument, message), fifo=("feed", instrument))
         if instrument in self.resync_pending and feed.healthy:
             self._answer_resyncs(instrument, now)
+
+    def _on_context(self, instrument: str, ctx: hyperliquid.AssetCtx, now: int) -> None:
+        market = self.end.market
+        for update in [] if market is None else market.on_context(instrument, ctx, now):
+            self._push(now, Path.FEED, update, fifo=("feed", instrument))
 
     def _answer_resyncs(self, instrument: str, now: int) -> None:
         if instrument not in self.resync_pending:

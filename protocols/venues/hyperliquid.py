@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import attrs
@@ -29,6 +29,7 @@ from protocols.codec import (
     parse_decimal,
     require_mapping,
 )
+from protocols.venue_state import FundingUpdate, OracleUpdate
 
 # (px, sz, n): price and size as the venue's decimal strings, n = number of orders at the level.
 HlLevel = tuple[str, str, int]
@@ -222,3 +223,21 @@ def parse_message(raw: str | bytes | Mapping[str, Any]) -> HyperliquidMessage:
 def new_trades(message: Trades, deduper: TradeDeduper) -> tuple[Trade, ...]:
     """The trades of `message` not seen before, in venue order (replays removed by `tid`)."""
     return tuple(t for t in message.trades if deduper.is_new(t.tid))
+
+
+def _x2(text: str | None, tick: Decimal) -> int | None:
+    if text is None:
+        return None
+    return int((2 * Decimal(text) / tick).to_integral_value(ROUND_HALF_EVEN))
+
+
+def asset_ctx_updates(name: str, ctx: AssetCtx, tick: Decimal,
+                      recv_ns: int) -> list[OracleUpdate | FundingUpdate]:
+    """What an `activeAssetCtx` tells the Market actor: `OracleUpdate` (oracle and mark in
+    doubled ticks of `tick`) and, for a perp, `FundingUpdate`. One translation for the live
+    adapter and the simulated venue replaying a recorded context."""
+    out: list[OracleUpdate | FundingUpdate] = [
+        OracleUpdate(name, _x2(ctx.oracle_px, tick), _x2(ctx.mark_px, tick), None, recv_ns)]
+    if ctx.funding is not None:
+        out.append(FundingUpdate(name, ctx.funding, None, recv_ns))
+    return out

@@ -34,7 +34,8 @@ from supervision.sources.replay import Line, ReplaySource
 __all__ = ["CatalogReader", "CatalogSource"]
 
 _KINDS_OF = {Stream.DEPTH: (Kind.DIFF, Kind.SNAPSHOT, Kind.L2BOOK),
-             Stream.TRADES: (Kind.TRADE, Kind.HL_TRADE), Stream.TICKER: (Kind.TICKER,)}
+             Stream.TRADES: (Kind.TRADE, Kind.HL_TRADE), Stream.TICKER: (Kind.TICKER,),
+             Stream.CONTEXT: ()}  # asset contexts are not kept: a recorded oracle reads the file
 _LEVEL_COLUMNS = ("bid_px", "bid_qty", "ask_px", "ask_qty")
 _MEMO = 8192  # distinct values a reader's decimal memo holds before it starts over
 

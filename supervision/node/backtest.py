@@ -42,14 +42,16 @@ import attrs
 from actors.behaviour import Behaviour, Context
 from actors.market.book_actor import BookFeed
 from protocols.commands import CancelAll
+from protocols.feed import Stream
 from supervision.catalog import CatalogSource, build_catalog, is_catalog, read_info
 from supervision.config.schema import NodeConfig
 from supervision.node.assembly import Node
 from supervision.node.live_guard import Mode
 from supervision.node.progress import Progress
+from supervision.node.venues import recorded_oracle
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.introspection import InMemoryMetrics
-from supervision.sources.replay import ReplaySource, sniff_recording
+from supervision.sources.replay import ReplaySource, require_asset_ctx, sniff_recording
 
 __all__ = ["BacktestResult", "JournalTape", "TallyMetrics", "backtest_data", "run_backtest"]
 
@@ -163,7 +165,16 @@ def run_backtest(config: NodeConfig, *, data: Path | None = None,
                  notes: Callable[[str], None] = lambda _: None) -> BacktestResult:
     """Run one backtest to the end of its data and return what it did."""
     path = data if data is not None else backtest_data(config)
-    if config.data.catalog and not is_catalog(path):
+    streams = BookFeed.STREAMS
+    if recorded_oracle(config):
+        if is_catalog(path):
+            raise ValueError(f'venue.sim.market.oracle = "recorded" replays a recording, and '
+                             f"{path} is a catalog (it keeps no activeAssetCtx)")
+        require_asset_ctx(path)
+        streams |= {Stream.CONTEXT}
+        if config.data.catalog:
+            notes("catalog: not used, the recorded oracle reads the recording itself")
+    elif config.data.catalog and not is_catalog(path):
         began = time.perf_counter()
         path, built = build_catalog(path, Path(config.data.catalog_dir))
         notes(f"catalog: built {path} in {time.perf_counter() - began:.1f}s" if built
@@ -181,8 +192,7 @@ def run_backtest(config: NodeConfig, *, data: Path | None = None,
         if is_catalog(path):
             return CatalogSource(path, mapping, target, speed, streams=BookFeed.STREAMS,
                                  virtual_time=True, units=units)
-        return ReplaySource(path, mapping, target, speed, streams=BookFeed.STREAMS,
-                            virtual_time=True)
+        return ReplaySource(path, mapping, target, speed, streams=streams, virtual_time=True)
 
     tape: list[JournalTape] = []
 

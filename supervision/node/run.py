@@ -63,11 +63,11 @@ from supervision.node.observation import ObservationFiles
 from supervision.node.process import CONSOLE, STOP
 from supervision.node.restored import restored_state_notice
 from supervision.node.status import MarketNotices, open_orders, status_line, summary
-from supervision.node.venues import adapter_for
+from supervision.node.venues import adapter_for, recorded_oracle
 from supervision.repl.console import start_repl
 from supervision.runtime.bridge import LoopBridge
 from supervision.runtime.live import LiveHost
-from supervision.sources.replay import ReplaySource
+from supervision.sources.replay import ReplaySource, require_asset_ctx
 from supervision.sources.synthetic import ContinuingSource
 
 __all__ = ["NodeMetrics", "RunningNode", "close_node", "open_node", "run_node"]
@@ -141,6 +141,12 @@ def run_node(config: NodeConfig, decision: ModeDecision, *, duration: float | No
     except JournalError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
+    if recorded_oracle(config):
+        try:
+            require_asset_ctx(config.market.recording_path())
+        except (ValueError, OSError) as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return 2
     try:
         locks = acquire_all(node_locks(journal_path, venue_kind=config.venue.kind.value,
                                        account=config.venue.account,

@@ -36,12 +36,12 @@ from actors.execution.venue_connection import ConnectionConfig, VenueConnection,
 from actors.execution.venue_transport import VenueTransport
 from actors.sim.exchange import SimInstrument
 from actors.sim.latency import LatencyModel
-from actors.sim.market_state import MarketModel
+from actors.sim.market_state import MarketModel, OracleSource
 from actors.sim.queue_models import PowerProbQueue, QueueModel, RiskAverseQueue
 from actors.sim.venue import SimTransport, SimVenueConfig, SimVenueEnd, VenueRateLimit
 from protocols.errors import TroupeError
 from protocols.instruments import ContractType, InstrumentSpec
-from supervision.config.schema import NodeConfig
+from supervision.config.schema import NodeConfig, VenueKind
 from supervision.node.live_guard import Mode
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "VenueBuild",
     "adapter_for",
     "connection_factory",
+    "recorded_oracle",
     "register",
     "registered_kinds",
 ]
@@ -181,6 +182,13 @@ def sim_config(config: NodeConfig, specs: Mapping[str, InstrumentSpec],
         rate_limit=None if rate is None else VenueRateLimit(
             rate.requests_per_s, rate.burst, rate.retry_after_ms * 1_000_000),
         name=config.venue.name, session=session, market=_market_model(sim.market, specs))
+
+
+def recorded_oracle(config: NodeConfig) -> bool:
+    """Whether the simulated venue's oracle comes from the recording's `activeAssetCtx`."""
+    market = config.venue.sim.market
+    return config.venue.kind == VenueKind.SIM and market is not None and \
+        market.oracle is OracleSource.RECORDED
 
 
 def _market_model(configured: MarketModel | None,

@@ -40,7 +40,7 @@ from protocols.recording import classify
 from protocols.venues import binance, hyperliquid
 
 __all__ = ["RecordingReader", "ReplayEnded", "ReplaySource", "is_ticker_line", "iter_recording",
-           "sniff_messages", "sniff_recording", "stream_of"]
+           "require_asset_ctx", "sniff_messages", "sniff_recording", "stream_of"]
 
 log = logging.getLogger("troupe.sources")
 SECOND = 1_000_000_000
@@ -95,6 +95,8 @@ def stream_of(message: Any) -> Stream | None:
         return Stream.TRADES
     if isinstance(message, binance.BookTicker):
         return Stream.TICKER
+    if isinstance(message, hyperliquid.AssetCtx):
+        return Stream.CONTEXT
     return None
 
 
@@ -167,7 +169,7 @@ class _Router:
             return [(self.instrument(message.symbol), message)]
         if isinstance(message, binance.DepthSnapshot):
             return [(self._only or self._last_depth, message)]
-        if isinstance(message, hyperliquid.L2Book):
+        if isinstance(message, hyperliquid.L2Book | hyperliquid.AssetCtx):
             return [(self.instrument(message.coin), message)]
         if isinstance(message, hyperliquid.Trades):
             coins: dict[str, list[hyperliquid.Trade]] = {}
@@ -387,6 +389,18 @@ class ReplaySource(Behaviour):
             "decode_errors": self.decode_errors, "speed": self.speed, "loops": self.loops,
             "lag_s": self.lag_ns / SECOND, "last_ts_ns": self.last_ts_ns, "done": self.done,
         }
+
+
+def require_asset_ctx(path: str | PathLike[str]) -> None:
+    """ValueError, in one line, unless the recording has an `activeAssetCtx` line: a recorded
+    oracle from a recording without one would be a silent absence of any oracle. Reads up to
+    the first such line, undecoded."""
+    for _, ts, raw in iter_recording(path):
+        if ts is not None and '"channel":"activeAssetCtx"' in raw[:40]:
+            return
+    raise ValueError(f'venue.sim.market.oracle = "recorded" needs activeAssetCtx lines, and '
+                     f"the recording {path} has none (use oracle = \"model\" or another "
+                     f"recording)")
 
 
 def sniff_recording(path: str | PathLike[str], lines: int = 2000) -> tuple[str, tuple[str, ...]]:

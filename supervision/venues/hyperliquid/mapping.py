@@ -11,13 +11,14 @@
   when we asked, else Expired: an IOC's remainder; *Rejected -> Reject; other *Canceled, the
   venue's own cancels (margin, reduce-only, open-interest cap) -> Expired).
 - `fill_of`: a `userFills` entry -> `Fill`, its id `<coin>-<tid>`, liquidity from `crossed`.
-- `market_updates`: an `activeAssetCtx` -> `OracleUpdate` (oracle and mark in doubled ticks)
-  and `FundingUpdate`.
+
+An `activeAssetCtx` becomes `OracleUpdate`/`FundingUpdate` in
+`protocols.venues.hyperliquid.asset_ctx_updates`, shared with the simulated venue's replay.
 """
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from actors.execution.ids import encode_cloid
 from protocols.codec import Side
@@ -36,8 +37,6 @@ from protocols.orders import (
     TimeInForce,
     VenueReport,
 )
-from protocols.venue_state import FundingUpdate, OracleUpdate
-from protocols.venues.hyperliquid import AssetCtx
 from protocols.venues.hyperliquid_format import format_price, format_size
 from protocols.venues.hyperliquid_user import (
     ActionStatus,
@@ -47,7 +46,7 @@ from protocols.venues.hyperliquid_user import (
 )
 from supervision.venues.hyperliquid.discovery import HlMarketInfo
 
-__all__ = ["fill_of", "market_updates", "order_wire", "reject_code", "reports_of_status",
+__all__ = ["fill_of", "order_wire", "reject_code", "reports_of_status",
            "reports_of_update"]
 
 _TIF = {TimeInForce.POST_ONLY: "Alo", TimeInForce.IOC: "Ioc", TimeInForce.GTC: "Gtc"}
@@ -125,17 +124,3 @@ def fill_of(cid: str, fill: UserFill, market: HlMarketInfo) -> Fill:
                 Liquidity.TAKER if fill.crossed else Liquidity.MAKER, fill.fee_token,
                 venue_ns=fill.time_ms * 1_000_000)
 
-
-def _x2(text: str | None, tick: Decimal) -> int | None:
-    if text is None:
-        return None
-    return int((2 * Decimal(text) / tick).to_integral_value(ROUND_HALF_EVEN))
-
-
-def market_updates(name: str, ctx: AssetCtx, tick: Decimal,
-                   recv_ns: int) -> list[OracleUpdate | FundingUpdate]:
-    out: list[OracleUpdate | FundingUpdate] = [
-        OracleUpdate(name, _x2(ctx.oracle_px, tick), _x2(ctx.mark_px, tick), None, recv_ns)]
-    if ctx.funding is not None:
-        out.append(FundingUpdate(name, ctx.funding, None, recv_ns))
-    return out

@@ -74,7 +74,6 @@ from supervision.venues.hyperliquid.discovery import (
 )
 from supervision.venues.hyperliquid.mapping import (
     fill_of,
-    market_updates,
     order_wire,
 )
 from supervision.venues.hyperliquid.orders import HlOrderAnswers
@@ -346,7 +345,7 @@ class HyperliquidTransport(HlOrderAnswers):
             self.markets[name] = market = attrs.evolve(market, spec=spec)
             self.specs[name] = spec
             self._queue.append(SpecUpdate(spec, recv_ns))
-        self._queue += market_updates(name, ctx, market.spec.tick_size, recv_ns)
+        self._queue += hyperliquid.asset_ctx_updates(name, ctx, market.spec.tick_size, recv_ns)
         if market.oi_cap is not None and ctx.open_interest is not None:
             notional = Decimal(ctx.open_interest) * Decimal(ctx.mark_px)
             self._queue.append(OpenInterestCap(name, notional >= market.oi_cap, recv_ns))
