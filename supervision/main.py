@@ -106,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
                                 confirm_live=args.confirm_live)
     except LiveGuardError as exc:
         return _fail(str(exc))
+    missing = [k for k in ("api_key", "api_secret") if getattr(config.venue, k) is None]
+    if decision.mode.value == "live" and config.venue.kind.value != "sim" and missing:
+        return _fail(f"--execute needs the venue's keys ({', '.join('venue.' + k for k in missing)}"
+                     " resolved to nothing); without them this config can only observe")
     if args.check_config:
         print(redacted(config))
         print(f"# mode: {decision.mode.value} ({decision.notice})")

@@ -115,7 +115,7 @@ def load_config(
     except Problems as exc:
         items = exc.items
     if isinstance(config, NodeConfig):
-        config, items = _check_node(config, converter)
+        config, items = _check_node(config, converter, _optional_keys(raw))
     elif isinstance(config, ExperimentConfig):
         items = _check_experiment(config)
 
@@ -295,8 +295,18 @@ def _apply_override(raw: dict[str, Any], where: Where, value: Any, root: type) -
 # Checks across sections
 
 
+def _optional_keys(raw: Mapping[str, Any]) -> frozenset[str]:
+    """The venue's keys given as `optional = true` references: a live config that may run in
+    observe mode without them (the keys are then checked when `--execute` asks for trading)."""
+    venue = raw.get("venue")
+    if not isinstance(venue, dict):
+        return frozenset()
+    return frozenset(k for k in ("api_key", "api_secret")
+                     if isinstance(venue.get(k), dict) and venue[k].get("optional") is True)
+
+
 def _check_node(
-    config: NodeConfig, converter: cattrs.Converter
+    config: NodeConfig, converter: cattrs.Converter, optional_keys: frozenset[str] = frozenset()
 ) -> tuple[NodeConfig, list[tuple[Where, str]]]:
     problems: list[tuple[Where, str]] = []
     venue = config.venue
@@ -325,7 +335,7 @@ def _check_node(
         # refused before the node starts when they are missing (the adapter's preflight).
         if config.profile is Profile.LIVE and venue.kind is not VenueKind.HYPERLIQUID:
             for key in ("api_key", "api_secret"):
-                if getattr(venue, key) is None:
+                if getattr(venue, key) is None and key not in optional_keys:
                     problems.append(
                         (
                             ("venue", key),

@@ -78,6 +78,8 @@ class RestApp:
             return 429, {"code": -1003, "msg": "Too many requests; current limit of IP is "
                          "exceeded. Please use the websocket for live updates."}, [
                 (b"retry-after", retry), *self._weight(1)]
+        if endpoint in _PRIVATE:
+            venue.count("private_requests")
         if endpoint in _PRIVATE and not headers.get("x-mbx-apikey"):
             return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for "
                          "action."}, self._weight(1)

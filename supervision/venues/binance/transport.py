@@ -11,6 +11,9 @@ streams connect on one combined socket: of every instrument, the streams some ac
 USD-M the mark price stream, whose mark, index and funding rate go to the instrument's Market
 actor as `OracleUpdate` and `FundingUpdate`);
 with an API key, a listen key is taken and the user-data stream connects and is kept alive.
+Without keys (observe mode only: `--execute` refuses to start without them) the node watches the
+public market data: no listen key, no user stream, no private request, and no reconciliation,
+so it never reports ready for trading; one log line says so.
 Each book asks for its snapshot (`resync`), which is fetched over REST and handed back as
 `MarketData`, so the book syncs by Binance's rules (spot `U`/`u`, USD-M `pu`). A venue that
 cannot be reached is retried with backoff, said in one log line per attempt, and leaves the
@@ -165,6 +168,10 @@ class BinanceTransport(OrderAnswers):
         self._load_markets()
         if self.settings.api_key:
             self.io.rest.submit(("listen_key",), self.methods["listen_key"])
+        else:
+            log.warning("binance %s: no API keys: observing the public market data only (no "
+                        "account, no user stream, no private request, nothing sent)",
+                        self.settings.dialect)
 
     def close(self) -> None:
         if self.io is not None:
@@ -221,6 +228,8 @@ class BinanceTransport(OrderAnswers):
                                 {"symbol": self.settings.instruments.get(name, name)})
 
     def reconcile(self, now_ns: int) -> None:
+        if not self.settings.api_key:
+            return  # no account to read: never reconciled, so never ready for trading
         usdm = self.settings.dialect == "usdm"
 
         def fetch(client: Any, _params: dict[str, Any]) -> dict[str, Any]:

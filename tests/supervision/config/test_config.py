@@ -91,12 +91,23 @@ def test_flatten_on_exit_is_gone_it_never_did_anything(write: Any) -> None:
         "shutdown.flatten_on_exit: unknown key (allowed: cancel_timeout_s)"]
 
 
-def test_live_config_without_its_keys_names_each_missing_variable() -> None:
+def test_live_config_names_its_missing_token_and_may_observe_without_keys() -> None:
+    """The venue keys are optional references: without them the node observes the public
+    market only (`--execute` refuses then, tests/supervision/venues/test_binance_observe.py)."""
     assert problems(LIVE) == [
         "control.token: environment variable TROUPE_CONTROL_TOKEN is not set",
-        "venue.api_key: environment variable BINANCE_API_KEY is not set",
-        "venue.api_secret: environment variable BINANCE_API_SECRET is not set",
     ]
+
+
+def test_a_live_venue_key_may_be_optional_only_when_the_config_says_so(write: Any) -> None:
+    base = ('[node]\nprofile = "live"\n[venue]\nkind = "binance"\n'
+            'api_key = { env = "NO_SUCH_KEY_VAR"%s }\napi_secret = { env = "NO_SUCH_SECRET"%s }\n'
+            '[[venue.limits]]\nname = "w"\ncapacity = 10\nrefill_per_s = 1\n'
+            '[market]\nsource = "venue"\n')
+    config = load_config(write(base % (", optional = true", ", optional = true")), environ={})
+    assert isinstance(config, NodeConfig) and config.venue.api_key is None
+    assert problems(write(base % ("", ", optional = true"))) == [
+        "venue.api_key: environment variable NO_SUCH_KEY_VAR is not set"]
 
 
 def test_experiment_config_loads_with_the_papers_parameters() -> None:

@@ -1,0 +1,181 @@
+"""A node process against the fake Binance, as an operator runs one: the config (spot or USD-M,
+pointed at the fake venue's two loopback URLs), the environment (keys or none), the process,
+its output lines and its /metrics. Shared by the node tests of this folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+CONFIG = """
+[node]
+name = "fake-binance"
+profile = "live"
+status_interval_s = 1.0
+lock_dir = "{lock_dir}"
+
+[control]
+listen_host = "127.0.0.1"
+listen_port = 0
+token = {{ env = "TROUPE_CONTROL_TOKEN" }}
+
+[journal]
+path = "{journal}"
+fsync = "{fsync}"
+
+[venue]
+name = "binance"
+kind = "{kind}"
+account = "fake-{tag}"
+rest_url = "{rest}"
+ws_url = "{ws}"
+api_key = {{ env = "BINANCE_API_KEY", optional = true }}
+api_secret = {{ env = "BINANCE_API_SECRET", optional = true }}
+request_timeout_s = 1.0
+{venue_extra}
+[[venue.limits]]
+name = "request_weight"
+capacity = 6000
+refill_per_s = 100.0
+{limits_extra}
+[market]
+source = "venue"
+
+[[instruments]]
+symbol = "BTCUSDT"
+tick_size = "0.01"
+lot_step = "0.00000001"
+min_qty = "0.00001"
+min_notional = "5"
+maker_fee = "0.001"
+taker_fee = "0.001"
+contract_type = "{contract}"
+
+[[strategies]]
+id = "mm1"
+kind = "market_maker"
+instrument = "BTCUSDT"
+
+[strategies.params]
+quote_lots = 10000
+max_inventory = 100000
+requote_min_interval_s = 0.2
+gamma = 2e-10
+k = 0.02
+
+[risk]
+max_order_notional = "100"
+max_total_exposure = "1000"
+daily_loss_limit = "50"
+max_drawdown = "100"
+"""
+
+
+def node_config(tmp_path: Path, urls: dict[str, str], *, kind: str = "binance",
+                fsync: str = "never", venue_extra: str = "", limits_extra: str = "",
+                tail: str = "") -> Path:
+    """A live config for the fake venue at `urls`. The account lock lives in the test's own
+    directory: another test session running the same test at the same time must not find the
+    account taken."""
+    text = CONFIG.format(journal=tmp_path / "journal.jsonl", rest=urls["rest"], ws=urls["ws"],
+                         tag=tmp_path.name, lock_dir=tmp_path / "locks", kind=kind, fsync=fsync,
+                         venue_extra=venue_extra, limits_extra=limits_extra,
+                         contract="perp" if kind == "binance_usdm" else "spot")
+    path = tmp_path / "fake.toml"
+    path.write_text(text + tail)
+    return path
+
+
+def node_env(*, keys: bool = True) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    env.update(TROUPE_CONTROL_TOKEN="t" * 32, PYTHONUNBUFFERED="1")
+    if keys:
+        env.update(BINANCE_API_KEY="fake-key", BINANCE_API_SECRET="fake-secret")
+    return env
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of `name`'s samples in a /metrics text (those with every label given)."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        head = line.rsplit(" ", 1)[0]
+        if head.split("{", 1)[0] != name:
+            continue
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+class NodeProcess:
+    """`python -m supervision.main CONFIG [--execute --confirm-live YES] --duration S`."""
+
+    def __init__(self, config: Path, seconds: float, *, execute: bool = True,
+                 keys: bool = True) -> None:
+        live = ["--execute", "--confirm-live", "YES"] if execute else []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "supervision.main", str(config), *live, "--duration",
+             str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=node_env(keys=keys))
+        self.lines: list[str] = []
+        self.port: int | None = None
+        self.started = time.monotonic()
+
+    def wait_for(self, text: str) -> str:
+        """Reads stdout up to the first line holding `text` (fails at the end of output)."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            found = re.search(r"control plane: http://127.0.0.1:(\d+)", line)
+            if found:
+                self.port = int(found.group(1))
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r}:\n" + "".join(self.lines))
+
+    def metrics(self) -> str:
+        if self.port is None:
+            self.wait_for("control plane:")
+        return urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics",
+                                      timeout=5).read().decode()
+
+    def readyz(self) -> dict[str, Any]:
+        """/readyz's JSON (answered 503 while not ready: read all the same)."""
+        try:
+            body = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz",
+                                          timeout=5).read()
+        except urllib.error.HTTPError as exc:
+            body = exc.read()
+        answer: dict[str, Any] = json.loads(body)
+        return answer
+
+    def finish(self, timeout: float = 90) -> tuple[str, str]:
+        """Waits for the end; (stdout, stderr), asserting a clean exit without a traceback."""
+        out, err = self.proc.communicate(timeout=timeout)
+        out = "".join(self.lines) + out
+        assert self.proc.returncode == 0, out + err
+        assert "Traceback" not in out + err, out + err
+        return out, err
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.communicate(timeout=30)
+
+
+def wait_until(condition: object, timeout: float = 30.0, step: float = 0.1) -> bool:
+    """Polls `condition()` until true or `timeout` seconds; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = bool(condition())  # type: ignore[operator]
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
