@@ -8,7 +8,8 @@ carries `recv_ns`, the local monotonic receive time.
 
 ActionBudget -> venue connection: `SendActions` (one venue request) and `CancelAllOrders`.
 Venue connection -> ActionBudget: `RateLimited` (a 429), `RequestAccepted` (any request that was
-not throttled), `Banned` (Binance's 418). All times are the local monotonic clock in ns: the
+not throttled), `Banned` (Binance's 418), `VenueUsage` (the venue's own count of the rate limit
+spent, which the budget adopts). All times are the local monotonic clock in ns: the
 connection converts a venue's epoch "banned until" before telling the budget, since the budget
 compares it with `ctx.monotonic_ns()`.
 
@@ -40,6 +41,7 @@ __all__ = [
     "SpecUpdate",
     "StatusUpdate",
     "VenueReconciled",
+    "VenueUsage",
 ]
 
 
@@ -188,6 +190,27 @@ class Banned:
     """An IP ban (Binance 418): nothing at all may be sent before `until_ns` (local monotonic)."""
 
     until_ns: int = attrs.field(validator=_int)
+    recv_ns: int = attrs.field(default=0, validator=_int)
+
+
+def _usage(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, tuple) or not all(
+            isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) and type(p[1]) is int
+            and p[1] >= 0 for p in value):
+        raise ValueError(f"{attribute.name} must be a tuple of (limit name, int >= 0) pairs, "
+                         f"got {value!r}")
+
+
+@attrs.frozen(slots=True)
+class VenueUsage:
+    """What the venue says this account has spent of its rate limits, as one answer's headers
+    told it (Binance: `X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-10S` ...). `used` pairs a
+    limit's name (`RateLimit.name`, as the config names it) with the count in the venue's
+    current window. The venue's count is the truth: the budget adopts it, which also charges
+    what the budget never spent itself (snapshots, reconciliations, another client of the
+    account). A name the budget has no limit for is ignored."""
+
+    used: tuple[tuple[str, int], ...] = attrs.field(validator=_usage)
     recv_ns: int = attrs.field(default=0, validator=_int)
 
 

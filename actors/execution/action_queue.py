@@ -261,6 +261,11 @@ class ActionQueue:
         self.budget.drain(now_ns)
         self.backoff.on_banned(until_ns)
 
+    def adopt(self, used: tuple[tuple[str, int], ...], now_ns: int) -> None:
+        """The venue's own counts (limit name, used in its window): adopted as the truth."""
+        for name, count in used:
+            self.budget.adopt(name, count, now_ns)
+
     def on_success(self, now_ns: int) -> None:
         self.backoff.on_success(now_ns)
 

@@ -1,7 +1,7 @@
 """The ActionBudget actor: one per venue account, spending its rate limit in priority order.
 
     RiskGate --Proposal / CancelAll--> ActionBudget --SendActions / CancelAllOrders--> connection
-    connection --RateLimited / RequestAccepted / Banned--> ActionBudget
+    connection --RateLimited / RequestAccepted / Banned / VenueUsage--> ActionBudget
     ActionBudget --Dropped--> the proposal's reply_to (the strategy)
 
 The spending rules are `actors.execution.action_queue.ActionQueue`'s (strict priority, coalescing,
@@ -35,6 +35,10 @@ extend the block, so it waits for it to end. A one-instrument CancelAll removes 
 instrument's queued orders by queueing a cancel for each (the queue then drops both), so the
 queue's `dropped` statistic also counts those synthetic cancels; its queued replaces are left to
 fail at the venue, as the queue has no public way to remove them by instrument.
+
+The venue's own count of what the account spent (`VenueUsage`, from Binance's weight and order
+count headers) is adopted: each named limit's bucket is set to what the venue says is left, and
+the count is the gauge troupe_budget_venue_used{limit}.
 
 Drops are told to the proposal's `reply_to` as the queue's `Dropped` record and counted in
 troupe_budget_dropped_total{reason}. A `SendActions` the connection's mailbox refuses is reported
@@ -73,6 +77,7 @@ from protocols.venue_state import (
     RateLimited,
     RequestAccepted,
     SendActions,
+    VenueUsage,
 )
 
 __all__ = ["BUDGET_LEVELS", "ActionBudget", "BudgetDesk", "Outbox", "budget_priority"]
@@ -210,6 +215,10 @@ class BudgetDesk:
         self.queue.on_success(now_ns)
         return self._dispatch(now_ns, Outbox())
 
+    def adopt(self, used: tuple[tuple[str, int], ...], now_ns: int) -> Outbox:
+        self.queue.adopt(used, now_ns)
+        return self._dispatch(now_ns, Outbox())
+
     def banned(self, until_ns: int, now_ns: int) -> Outbox:
         self.queue.on_banned(now_ns, until_ns)
         return self._dispatch(now_ns, Outbox())
@@ -324,6 +333,10 @@ class ActionBudget(Behaviour):
         elif isinstance(message, Banned):
             ctx.count("troupe_budget_banned_total")
             out = desk.banned(message.until_ns, now)
+        elif isinstance(message, VenueUsage):
+            for limit, used in message.used:
+                ctx.gauge("troupe_budget_venue_used", used, limit=limit)
+            out = desk.adopt(message.used, now)
         else:  # an ask for the statistics, or a stray message
             return desk.statistics(now)
         self._carry_out(out, now, ctx)

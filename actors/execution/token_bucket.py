@@ -118,6 +118,12 @@ class TokenBucket:
         self._refill(now_ns)
         self._level = 0
 
+    def adopt(self, used: int, now_ns: int) -> None:
+        """The venue counts `used` of this limit spent in its current window: `capacity - used`
+        tokens are left, whatever we had counted."""
+        self._refill(now_ns)
+        self._level = max(0, self.capacity - used) * self.period_ns
+
 
 class RateBudget:
     """All of a venue account's buckets, spent together, plus the optional cancel allowance."""
@@ -186,6 +192,16 @@ class RateBudget:
         empty main buckets (the cancel allowance is the venue's separate grant: left alone)."""
         for b in self._buckets:
             b.drain(now_ns)
+
+    def adopt(self, name: str, used: int, now_ns: int) -> bool:
+        """The venue's own count for the limit called `name` (the budget's picture becomes the
+        venue's); False if no limit has that name."""
+        found = False
+        for lim, b in zip(self._limits, self._buckets, strict=True):
+            if lim.name == name:
+                b.adopt(used, now_ns)
+                found = True
+        return found
 
     def tokens(self, now_ns: int) -> dict[str, int]:
         return {

@@ -65,7 +65,8 @@ Events out of `poll` (the connection routes each by its type, stamping `recv_ns`
 - `Reported(report, mid_x2)`: an execution report (`protocols.orders.VenueReport`) -> the
   order's state machine, then its owner, the journal, and the portfolio for a fill;
 - `TimedOut(intent)`: a request went out and no answer came in time -> UNKNOWN (see below);
-- `RequestAccepted`, `RateLimited`, `Banned` (`protocols.venue_state`) -> the action budget;
+- `RequestAccepted`, `RateLimited`, `Banned`, `VenueUsage` (`protocols.venue_state`) -> the
+  action budget (`VenueUsage`: the venue's own count of the rate limit spent, adopted);
 - `MarketData(instrument, message)`: a parsed venue message -> `OrderBook[instrument]`;
 - `SpecUpdate`, `StatusUpdate`, `OracleUpdate`, `OpenInterestCap`, `FundingUpdate` ->
   `Market[instrument]`;
@@ -131,6 +132,7 @@ from protocols.venue_state import (
     SendActions,
     SpecUpdate,
     StatusUpdate,
+    VenueUsage,
 )
 
 __all__ = [
@@ -204,7 +206,7 @@ class VenueOrder:
     acked: bool = True
 
 
-BudgetAnswer = RequestAccepted | RateLimited | Banned
+BudgetAnswer = RequestAccepted | RateLimited | Banned | VenueUsage
 MarketUpdate = SpecUpdate | StatusUpdate | OracleUpdate | OpenInterestCap | FundingUpdate
 TransportEvent = (Reported | TimedOut | MarketData | Counted | Gauged | BudgetAnswer
                   | MarketUpdate | VenuePositions | VenueOrder | Any)

@@ -13,6 +13,9 @@ and a JSON object of the fields below; `GET /fake/state` shows them.
 | `gap`               | drops the next n depth diffs from the streams (its own book moves on) |
 | `malformed`         | sends n frames that are not JSON                                     |
 | `rate_limit`        | answers the next n REST requests 429 with `Retry-After: retry_after_s`|
+| `storm_s`           | a 429 storm: every REST request for that long is answered 429 with   |
+|                     | `Retry-After` the whole seconds left (from the next request on)      |
+| `weight_limit`      | request weight a minute before 429s (0: the venue's published limit) |
 | `ack_delay_s`       | answers order requests after that long (the order is placed at once) |
 | `lose_response`     | accepts the next n new orders and never answers (the client times out)|
 | `duplicate_reports` | sends the next n user-data events twice                              |
@@ -44,6 +47,8 @@ class Faults:
     malformed: int = 0
     rate_limit: int = 0
     retry_after_s: int = 1
+    weight_limit: int = 0
+    storm_s: float = 0.0
     ack_delay_s: float = 0.0
     lose_response: int = 0
     duplicate_reports: int = 0

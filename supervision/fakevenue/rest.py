@@ -7,13 +7,17 @@ Parameters are read from the query string and a form body alike; signatures are 
 Binance (-2015), so a client that forgets its key finds out here.
 
 Every answer carries `X-MBX-USED-WEIGHT-1M` (the weight spent in the current minute) and, on
-order calls, `X-MBX-ORDER-COUNT-10S`; a throttled request is answered 429 with `Retry-After`.
+order placements, the order counts (`supervision.fakevenue.limits`, which counts as Binance
+does); a request past a limit, or one the `rate_limit` fault catches, is answered 429 with
+`Retry-After`.
 `/fake/faults` (POST a JSON object) arms faults, `/fake/state` (GET) shows the desk and faults.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -22,6 +26,7 @@ import trio
 
 from supervision.fakevenue.desk import VenueError
 from supervision.fakevenue.faults import FaultError
+from supervision.fakevenue.limits import PLACEMENTS, Throttled, VenueLimits, weight_of
 
 __all__ = ["RestApp"]
 
@@ -34,7 +39,10 @@ class RestApp:
     def __init__(self, venue: Any) -> None:  # the FakeVenue (which imports this module)
         self.venue = venue
         self.requests = 0
-        self.weight_minute = (0, 0)  # (minute, weight used)
+        self.limits = VenueLimits(venue.dialect)
+        self.storm_until = 0.0  # trio time: a storm_s fault answers 429 until then
+        # The last requests: (trio time, method, endpoint, client order id, status).
+        self.log: deque[tuple[float, str, str, str, int]] = deque(maxlen=10_000)
 
     async def __call__(self, scope: Any, receive: Callable[..., Any],
                        send: Callable[..., Any]) -> None:
@@ -64,7 +72,6 @@ class RestApp:
     async def handle(self, scope: Any, body: bytes) -> Reply:
         method, path = scope["method"], scope["path"]
         self.requests += 1
-        venue, faults = self.venue, self.venue.faults
         if path.startswith("/fake/"):
             return self._fake(method, path, body)
         headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", ())}
@@ -72,22 +79,52 @@ class RestApp:
         if body and headers.get("content-type", "").startswith("application/x-www-form"):
             params.update(parse_qsl(body.decode()))
         endpoint = path.rsplit("/", 1)[-1]
+        arrived = trio.current_time()
+        status, payload, out = await self._answer(method, endpoint, path, params, headers)
+        self.log.append((arrived, method, endpoint,
+                         params.get("newClientOrderId") or params.get("origClientOrderId")
+                         or params.get("cancelOrigClientOrderId") or "", status))
+        return status, payload, out
+
+    async def _answer(self, method: str, endpoint: str, path: str, params: dict[str, str],
+                      headers: dict[str, str]) -> Reply:
+        venue, faults = self.venue, self.venue.faults
+        weight = weight_of(venue.dialect, method, endpoint, params)
+        orders = 0
+        if (method, endpoint) in PLACEMENTS:
+            orders = len(json.loads(params.get("batchOrders", "[]") or "[]")) or 1
+        try:
+            counted = self.limits.charge(weight, orders, venue.now_ms(), faults.weight_limit)
+        except Throttled as exc:
+            venue.count("rate_limited")
+            return 429, exc.body(), [(b"retry-after", str(exc.retry_after_s).encode()),
+                                     (b"x-mbx-used-weight-1m",
+                                      str(self.limits.used(venue.now_ms())).encode())]
+        now = trio.current_time()
+        if faults.storm_s > 0:
+            self.storm_until, faults.storm_s = now + faults.storm_s, 0.0
+        if now < self.storm_until:
+            venue.count("rate_limited")
+            left = str(max(1, math.ceil(self.storm_until - now))).encode()
+            return 429, {"code": -1003, "msg": "Too many requests; current limit of IP is "
+                         "exceeded. Please use the websocket for live updates."}, [
+                (b"retry-after", left), *counted[:1]]
         if faults.take("rate_limit"):
             venue.count("rate_limited")
             retry = str(faults.retry_after_s).encode()
             return 429, {"code": -1003, "msg": "Too many requests; current limit of IP is "
                          "exceeded. Please use the websocket for live updates."}, [
-                (b"retry-after", retry), *self._weight(1)]
+                (b"retry-after", retry), *counted[:1]]
         if endpoint in _PRIVATE:
             venue.count("private_requests")
         if endpoint in _PRIVATE and not headers.get("x-mbx-apikey"):
             return 401, {"code": -2015, "msg": "Invalid API-key, IP, or permissions for "
-                         "action."}, self._weight(1)
+                         "action."}, counted[:1]
         try:
             status, payload = await self._route(method, path, endpoint, params)
         except VenueError as exc:
-            return exc.status, exc.body(), self._weight(1)
-        return status, payload, self._weight(_WEIGHTS.get(endpoint, 1))
+            return exc.status, exc.body(), counted[:1]
+        return status, payload, counted
 
     async def _route(self, method: str, path: str, endpoint: str,
                      p: dict[str, str]) -> tuple[int, Any]:
@@ -141,13 +178,3 @@ class RestApp:
         if path == "/fake/state":
             return 200, venue.state(), []
         return 404, {"error": f"no {method} {path}"}, []
-
-    def _weight(self, weight: int) -> list[tuple[bytes, bytes]]:
-        minute = int(trio.current_time() // 60)
-        used = (self.weight_minute[1] if self.weight_minute[0] == minute else 0) + weight
-        self.weight_minute = (minute, used)
-        return [(b"x-mbx-used-weight-1m", str(used).encode())]
-
-
-_WEIGHTS = {"exchangeInfo": 20, "depth": 5, "account": 20, "myTrades": 20, "openOrders": 6,
-            "order": 1, "positionRisk": 5, "userTrades": 5}

@@ -194,7 +194,8 @@ class FakeVenue:
                 "creates": dict(desk.creates), "open_orders": len(desk.open_orders(None)),
                 "trades": len(desk.trades), "streamed": self.market.streamed,
                 "last_update_id": self.market.last_update_id,
-                "connections": self.hub.connections(), "requests": self.rest.requests}
+                "connections": self.hub.connections(), "requests": self.rest.requests,
+                "weight_used": self.rest.limits.used(self.now_ms())}
 
     def exchange_info(self) -> dict[str, Any]:
         return {"timezone": "UTC", "serverTime": self.now_ms(), "rateLimits": [

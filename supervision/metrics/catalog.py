@@ -238,6 +238,8 @@ _SPECS: tuple[MetricSpec, ...] = (
     _g("troupe_budget_queue_depth", "Intents waiting in the action budget, by priority.",
        "priority"),
     _g("troupe_budget_tokens_remaining", "Rate-limit tokens left, by limit.", "limit"),
+    _g("troupe_budget_venue_used", "The venue's own count of a limit spent in its window "
+       "(Binance's weight and order-count headers), adopted by the budget.", "limit"),
     # -- portfolio ------------------------------------------------------------------------------
     _c("troupe_portfolio_fills_total", "Fills booked by the portfolio.",
        "instrument", "side", "liquidity"),

@@ -20,17 +20,23 @@ specific first (ccxt's classes nest: `RateLimitExceeded` is a `DDoSProtection` i
 | anything else                           | `lost`        | as a timeout: never a guess      |
 
 A 418 (IP ban) arrives as `DDoSProtection` with status 418: `banned`.
+
+`usage` reads the venue's own counters from the last response's headers, named as the config
+names its limits (`limit_name`): `X-MBX-USED-WEIGHT-1M` is `request_weight` (another interval:
+`request_weight_<interval>`), `X-MBX-ORDER-COUNT-10S` is `orders_10s`, `-1D` `orders_1d`, `-1M`
+`orders_1m`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import ccxt
 
-__all__ = ["classify", "make_client", "retry_after_s", "used_weight"]
+__all__ = ["classify", "limit_name", "make_client", "retry_after_s", "usage", "used_weight"]
 
 _SPOT_KEYS = ("public", "private", "v1")
 _USDM_KEYS = ("fapiPublic", "fapiPublicV2", "fapiPublicV3", "fapiPrivate", "fapiPrivateV2",
@@ -96,3 +102,28 @@ def used_weight(client: Any) -> int | None:
     """The last response's X-MBX-USED-WEIGHT-1M: request weight spent this minute."""
     value = _header(getattr(client, "last_response_headers", None), "x-mbx-used-weight-1m")
     return int(value) if value is not None and value.isdigit() else None
+
+
+_COUNTER = re.compile(r"x-mbx-(used-weight|order-count)-(\d+[smhd])")
+
+
+def limit_name(header: str) -> str | None:
+    """The config's name for the limit a Binance counter header reports; None if it is none."""
+    found = _COUNTER.fullmatch(header.lower())
+    if found is None:
+        return None
+    kind, interval = found.groups()
+    if kind == "used-weight":
+        return "request_weight" if interval == "1m" else f"request_weight_{interval}"
+    return f"orders_{interval}"
+
+
+def usage(client: Any) -> tuple[tuple[str, int], ...]:
+    """Every counter the last response's headers gave, as (limit name, used), sorted."""
+    headers = getattr(client, "last_response_headers", None) or {}
+    out = []
+    for key, value in headers.items():
+        name = limit_name(str(key))
+        if name is not None and str(value).isdigit():
+            out.append((name, int(value)))
+    return tuple(sorted(out))

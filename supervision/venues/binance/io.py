@@ -7,7 +7,9 @@ decided by the transport (`supervision.venues.binance.transport`), inside the co
 from its queue, so a slow or hung request (bounded by the client's timeout) never stalls the
 event loop, market data or any other actor. Each answer goes to the connection as `RestDone`:
 the value, or the failure's kind (`client.classify`), its words, the venue's Retry-After, and
-the request weight the venue says it has counted this minute.
+the venue's own counters from the response's headers (`client.usage`: request weight this
+minute, orders in the last 10 s ...). Headers are cleared before each request, so a request
+that got no response never reports the previous one's.
 
 `StreamReader`: one websocket (the combined market streams, or the user-data stream) on the
 node's trio loop, next to the actors (`trio.lowlevel.spawn_system_task`; on its own thread and
@@ -40,7 +42,7 @@ import attrs
 import trio
 import trio_websocket
 
-from supervision.venues.binance.client import classify, retry_after_s, used_weight
+from supervision.venues.binance.client import classify, retry_after_s, usage
 
 __all__ = ["RestDone", "RestWorker", "StreamReader", "WsDown", "WsFrame", "WsUp"]
 
@@ -56,7 +58,7 @@ class RestDone:
     failure: str | None = None  # classify(): throttled, banned, rejected, unknown, lost, ...
     message: str = ""
     retry_after_s: float | None = None
-    weight: int | None = None
+    usage: tuple[tuple[str, int], ...] = ()  # the venue's counters: (limit name, used)
 
 
 @attrs.frozen(slots=True)
@@ -116,6 +118,7 @@ class RestWorker:
         client = self._make_client()
         while (job := self._queue.get()) is not None:
             tag, method, params = job
+            client.last_response_headers = None
             try:
                 if callable(method):  # a composite request (a reconciliation's three calls)
                     value = method(client, params)
@@ -123,12 +126,12 @@ class RestWorker:
                     value = client.load_markets()
                 else:
                     value = getattr(client, method)(params)
-                done = RestDone(tag, value, weight=used_weight(client))
+                done = RestDone(tag, value, usage=usage(client))
             except Exception as exc:  # every failure is an answer, never a dead thread
                 # Query strings go: they carry the request's timestamp and signature.
                 words = _QUERY.sub("", f"{type(exc).__name__}: {exc}")[:300]
                 done = RestDone(tag, None, classify(exc), words, retry_after_s(client),
-                                used_weight(client))
+                                usage(client))
             self._deliver(done)
 
 

@@ -126,6 +126,13 @@ class OrderAnswers(VenueTransport):
     def _on_cancel_all(self, done: RestDone, now_ns: int) -> None:
         if not self._throttled(done, [], now_ns):
             self._queue.append(RequestAccepted(now_ns))
+            return
+        # A sweep the venue throttled goes again when its Retry-After ends: nobody else would
+        # send it, and a cancel-all can never trade. (A stranger's cancel, instrument "", is
+        # found again by the next reconciliation.)
+        if done.tag[1]:
+            wait = int((done.retry_after_s or 1.0) * SECOND)
+            self._due[f"cancel_all:{done.tag[1]}"] = now_ns + wait
 
     def _on_query(self, done: RestDone, now_ns: int) -> None:
         intent: Intent = done.tag[1]

@@ -24,7 +24,9 @@ names it as `origClientOrderId`. Answers, by the failure kind `client.classify` 
 - accepted: `RequestAccepted`, then the Ack (its fills and cancels come on the user stream,
   with the venue's trade ids: `Fill.fill_id` = "<symbol>-<trade id>", counted once);
 - throttled (429, ccxt's RateLimitExceeded/DDoSProtection): `RateLimited` with the venue's
-  Retry-After, and every intent refused RATE_LIMITED; banned (418): `Banned` until then;
+  Retry-After, and every intent refused RATE_LIMITED; banned (418): `Banned` until then; a
+  throttled cancel-all goes again once the Retry-After has passed, before any request sent
+  after it (it can never trade);
 - rejected (InvalidOrder, InsufficientFunds, ...): `RequestAccepted` and a `Reject` whose code
   is read from Binance's words (a duplicate client id is DUPLICATE_CLIENT_ORDER_ID: it exists);
 - lost (RequestTimeout, NetworkError, anything unreadable): `TimedOut` (UNKNOWN), then the
@@ -78,6 +80,7 @@ from protocols.venue_state import (
     OracleUpdate,
     SendActions,
     SpecUpdate,
+    VenueUsage,
 )
 from protocols.venues import binance
 from protocols.venues.binance_user import OrderUpdate, parse_user_event
@@ -195,6 +198,11 @@ class BinanceTransport(OrderAnswers):
         return None if key is None else f"{self.settings.ws_url}/ws/{key}"
 
     def send(self, request: SendActions, now_ns: int) -> None:
+        # A cancel-all the venue throttled goes before anything sent after it: the budget sends
+        # again only once the same Retry-After has passed.
+        for what in [w for w in self._due if w.startswith("cancel_all:")]:
+            del self._due[what]
+            self._sweep(what.split(":", 1)[1])
         for intent in request.batch.intents:
             symbol = self.settings.instruments.get(intent.instrument, intent.instrument)
             if isinstance(intent, OrderIntent):
@@ -224,8 +232,11 @@ class BinanceTransport(OrderAnswers):
             return
         names = [request.instrument] if request.instrument else list(self.settings.instruments)
         for name in names:
-            self.io.rest.submit(("cancel_all", name), self.methods["cancel_all"],
-                                {"symbol": self.settings.instruments.get(name, name)})
+            self._sweep(name)
+
+    def _sweep(self, name: str) -> None:
+        self.io.rest.submit(("cancel_all", name), self.methods["cancel_all"],
+                            {"symbol": self.settings.instruments.get(name, name)})
 
     def reconcile(self, now_ns: int) -> None:
         if not self.settings.api_key:
@@ -260,6 +271,8 @@ class BinanceTransport(OrderAnswers):
                     self.reconcile(now_ns)
                 elif what == "listen_key_retry":
                     self.io.rest.submit(("listen_key",), self.methods["listen_key"])
+                elif what.startswith("cancel_all:"):
+                    self._sweep(what.split(":", 1)[1])
                 elif what == "keepalive" and self.listen_key:
                     self.io.rest.submit(("keepalive",), self.methods["keepalive"],
                                         {"listenKey": self.listen_key})
@@ -343,6 +356,10 @@ class BinanceTransport(OrderAnswers):
         kind = done.tag[0]
         if done.failure == "throttled":
             self._count("troupe_venue_429_total")
+        elif done.usage and done.failure not in ("banned", "lost"):
+            # Every answer counts, not only orders': snapshots and reconciliations spend the
+            # same weight. A 429's drain stands until the next ordinary answer.
+            self._queue.append(VenueUsage(done.usage, now_ns))
         handler = getattr(self, f"_on_{kind}")
         handler(done, now_ns)
 

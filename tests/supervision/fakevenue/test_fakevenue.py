@@ -17,7 +17,13 @@ import trio
 import trio_websocket
 
 from supervision.fakevenue import FakeVenue, FakeVenueThread
-from supervision.venues.binance.client import classify, make_client, retry_after_s, used_weight
+from supervision.venues.binance.client import (
+    classify,
+    make_client,
+    retry_after_s,
+    usage,
+    used_weight,
+)
 
 
 @pytest.fixture
@@ -158,3 +164,26 @@ def test_the_command_line_binds_loopback_and_refuses_a_bad_fault() -> None:
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: no fault named 'nope'")
     assert "Traceback" not in bad.stderr
+
+
+def test_weight_and_order_counts_come_back_as_binance_counts_them(venue: Any) -> None:
+    fake, urls = venue
+    c = client(urls)  # exchangeInfo: 20
+    start = usage(c)[0]
+    assert start[0] == "request_weight" and start[1] >= 20
+    c.public_get_depth({"symbol": "BTCUSDT", "limit": 1000})  # 50
+    assert dict(usage(c))["request_weight"] == start[1] + 50
+    c.create_order("BTC/USDT", "limit", "buy", 0.001, 50000, {"newClientOrderId": "w-1"})
+    counts = dict(usage(c))
+    assert counts["request_weight"] == start[1] + 51
+    assert counts["orders_10s"] == 1 and counts["orders_1d"] == 1
+    c.fetch_open_orders("BTC/USDT")  # 6, and no order count on a query
+    assert set(dict(usage(c))) == {"request_weight"}
+    # A lower limit is passed at once: 429, Binance's words, and the seconds to the new minute.
+    fake.faults.update({"weight_limit": 10})
+    with pytest.raises(ccxt.DDoSProtection, match="-1003") as caught:
+        c.fetch_open_orders("BTC/USDT")
+    assert classify(caught.value) == "throttled"
+    retry = retry_after_s(c)
+    assert retry is not None and 1 <= retry <= 60
+    assert fake.state()["weight_used"] >= start[1] + 57

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -40,6 +41,7 @@ ws_url = "{ws}"
 api_key = {{ env = "BINANCE_API_KEY", optional = true }}
 api_secret = {{ env = "BINANCE_API_SECRET", optional = true }}
 request_timeout_s = 1.0
+backoff_blocks = ["reduce_only", "cancel", "new"]
 {venue_extra}
 [[venue.limits]]
 name = "request_weight"
@@ -117,7 +119,8 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 
 class NodeProcess:
-    """`python -m supervision.main CONFIG [--execute --confirm-live YES] --duration S`."""
+    """`python -m supervision.main CONFIG [--execute --confirm-live YES] --duration S`, its
+    stdout and stderr read by threads (a full pipe must never stall the node)."""
 
     def __init__(self, config: Path, seconds: float, *, execute: bool = True,
                  keys: bool = True) -> None:
@@ -126,49 +129,74 @@ class NodeProcess:
             [sys.executable, "-m", "supervision.main", str(config), *live, "--duration",
              str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=node_env(keys=keys))
-        self.lines: list[str] = []
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._readers = [threading.Thread(target=_collect, args=(stream, lines), daemon=True)
+                         for stream, lines in ((self.proc.stdout, self.out),
+                                               (self.proc.stderr, self.err))]
+        for reader in self._readers:
+            reader.start()
         self.port: int | None = None
-        self.started = time.monotonic()
 
-    def wait_for(self, text: str) -> str:
-        """Reads stdout up to the first line holding `text` (fails at the end of output)."""
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            found = re.search(r"control plane: http://127.0.0.1:(\d+)", line)
-            if found:
-                self.port = int(found.group(1))
-            if text in line:
-                return line
-        raise AssertionError(f"no line with {text!r}:\n" + "".join(self.lines))
+    def wait_for(self, text: str, timeout: float = 60.0) -> str:
+        """The first stdout line holding `text`, waiting for it (fails if the node ends)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.out):
+                found = re.search(r"control plane: http://127.0.0.1:(\d+)", line)
+                if found:
+                    self.port = int(found.group(1))
+                if text in line:
+                    return line
+            if self.proc.poll() is not None and not self._readers[0].is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no line with {text!r}:\n" + "".join(self.out + self.err))
 
-    def metrics(self) -> str:
+    def _call(self, path: str, body: dict[str, Any] | None = None) -> Any:
         if self.port is None:
             self.wait_for("control plane:")
-        return urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics",
-                                      timeout=5).read().decode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "X-Auth-Token": "t" * 32},
+            method="GET" if body is None else "POST")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.read().decode()
+        except urllib.error.HTTPError as exc:  # /readyz answers 503 while not ready
+            return exc.read().decode()
+
+    def metrics(self) -> str:
+        text: str = self._call("/metrics")
+        return text
 
     def readyz(self) -> dict[str, Any]:
-        """/readyz's JSON (answered 503 while not ready: read all the same)."""
-        try:
-            body = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz",
-                                          timeout=5).read()
-        except urllib.error.HTTPError as exc:
-            body = exc.read()
-        answer: dict[str, Any] = json.loads(body)
+        answer: dict[str, Any] = json.loads(self._call("/readyz"))
+        return answer
+
+    def control(self, **body: str) -> dict[str, Any]:
+        answer: dict[str, Any] = json.loads(self._call("/control", body))
         return answer
 
     def finish(self, timeout: float = 90) -> tuple[str, str]:
         """Waits for the end; (stdout, stderr), asserting a clean exit without a traceback."""
-        out, err = self.proc.communicate(timeout=timeout)
-        out = "".join(self.lines) + out
+        self.proc.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(10)
+        out, err = "".join(self.out), "".join(self.err)
         assert self.proc.returncode == 0, out + err
         assert "Traceback" not in out + err, out + err
         return out, err
 
     def kill(self) -> None:
         self.proc.kill()
-        self.proc.communicate(timeout=30)
+        self.proc.wait(timeout=30)
+
+
+def _collect(stream: Any, lines: list[str]) -> None:
+    for line in stream:
+        lines.append(line)
 
 
 def wait_until(condition: object, timeout: float = 30.0, step: float = 0.1) -> bool:

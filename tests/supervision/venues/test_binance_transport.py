@@ -35,7 +35,9 @@ from protocols.venue_state import (
     RequestAccepted,
     SendActions,
     SpecUpdate,
+    VenueUsage,
 )
+from supervision.venues.binance.client import limit_name, usage
 from supervision.venues.binance.io import RestDone, WsDown, WsFrame, WsUp
 from supervision.venues.binance.mapping import order_params, spec_from_market
 from supervision.venues.binance.transport import BinanceSettings, BinanceTransport
@@ -254,3 +256,44 @@ def test_only_the_streams_some_actor_reads_are_subscribed() -> None:
     everything = BinanceTransport(attrs.evolve(settings, streams=ALL_STREAMS),
                                   lambda t, d: Recorder()).market_url()
     assert "btcusdt@bookTicker" in everything and "ethusdt@bookTicker" in everything
+
+
+def test_the_venues_counters_go_to_the_budget_from_every_answer_but_a_throttle() -> None:
+    transport, _ = opened()
+    order = intent()
+    sent(transport, order)
+    usage = (("orders_10s", 1), ("request_weight", 57))
+    transport.on_message(RestDone(("create", order), BODY, usage=usage), 10)
+    events = transport.poll(10)
+    assert events[:2] == [VenueUsage(usage, 10), RequestAccepted(10)]
+    transport.on_message(RestDone(("depth", "BTCUSDT"), None, "lost", "down",
+                                  usage=(("request_weight", 58),)), 11)
+    assert transport.poll(11) == []  # no answer: no count to believe
+    transport.on_message(RestDone(("create", intent("mm1-2")), None, "throttled", "429", 1.0,
+                                  (("request_weight", 6001),)), 12)
+    assert not [e for e in transport.poll(12) if isinstance(e, VenueUsage)]
+
+
+def test_counter_headers_are_named_as_the_config_names_its_limits() -> None:
+    class Client:
+        def __init__(self) -> None:
+            self.last_response_headers = {
+                "X-MBX-USED-WEIGHT-1M": "57", "x-mbx-order-count-10s": "3",
+                "X-MBX-ORDER-COUNT-1D": "12", "Retry-After": "2", "X-MBX-USED-WEIGHT-1S": "4"}
+
+    assert usage(Client()) == (("orders_10s", 3), ("orders_1d", 12), ("request_weight", 57),
+                               ("request_weight_1s", 4))
+    assert limit_name("x-mbx-order-count-1m") == "orders_1m"
+    assert limit_name("content-type") is None
+
+
+def test_a_throttled_cancel_all_goes_again_before_anything_sent_after_it() -> None:
+    transport, recorder = opened()
+    transport.cancel_all(CancelAllOrders(None, "halt", 5), [], 5)
+    transport.on_message(RestDone(("cancel_all", "BTCUSDT"), None, "throttled", "429", 2.0), 6)
+    assert RateLimited(2_000_000_000, 6) in transport.poll(6)
+    assert transport.next_due_ns() == 6 + 2_000_000_000  # alone, it goes when the wait ends
+    sent(transport, intent("mm1-9"))  # the budget's next request, after the same wait
+    assert [c[0] for c in recorder.calls[-2:]] == [("cancel_all", "BTCUSDT"),
+                                                   ("create", intent("mm1-9"))]
+    assert transport.next_due_ns() is None or transport.next_due_ns() != 6 + 2_000_000_000
