@@ -223,9 +223,16 @@ register(VenueAdapter(
     "sim", _sim_transport,
     "the embedded simulated venue: matching, queue position, latency, 429s (actors.sim)",
     venue=_sim_venue))
+def _binance_account(build: VenueBuild) -> Any:
+    # Imported here: a paper node never loads the adapter.
+    from supervision.venues.binance.adapter import build_account
+
+    return build_account(build)
+
+
 register(VenueAdapter(
     "binance", "supervision.venues.binance.adapter:build_transport",
-    "Binance spot through ccxt (REST) and trio-websocket (streams)"))
+    "Binance spot through ccxt (REST) and trio-websocket (streams)", venue=_binance_account))
 register(VenueAdapter(
     "hyperliquid", "supervision.venues.hyperliquid.adapter:build_transport",
     "Hyperliquid perps and HIP-3 DEXs through ccxt (REST, signing) and trio-websocket (streams)",

@@ -5,7 +5,8 @@ transport, and its I/O (a ccxt REST worker thread and two websocket readers).
 `venue.ws_url` say where; left out, they are Binance's test networks (spot:
 testnet.binance.vision; USD-M: testnet.binancefuture.com), so nothing reaches the production
 venue unless a config names it. The fake venue (`python -m supervision.fakevenue`) is reached the
-same way: its two URLs.
+same way: its two URLs. `build_account` makes, once per node, the spot inventory every
+connection incarnation shares (`supervision.venues.binance.reconcile.SpotInventory`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from supervision.node.live_guard import Mode
 from supervision.node.venues import VenueBuild
 from supervision.venues.binance.client import make_client
 from supervision.venues.binance.io import RestWorker, StreamReader
+from supervision.venues.binance.reconcile import SpotInventory
 from supervision.venues.binance.transport import BinanceSettings, BinanceTransport
 
-__all__ = ["TESTNET", "BinanceIO", "build_transport", "settings_of"]
+__all__ = ["TESTNET", "BinanceIO", "build_account", "build_transport", "settings_of"]
 
 TESTNET = {
     "spot": ("https://testnet.binance.vision", "wss://stream.testnet.binance.vision"),
@@ -57,7 +59,14 @@ def settings_of(build: VenueBuild) -> BinanceSettings:
         api_key=venue.api_key.reveal() if venue.api_key is not None else "",
         api_secret=venue.api_secret.reveal() if venue.api_secret is not None else "",
         observe=build.mode is Mode.OBSERVE, timeout_s=venue.request_timeout_s,
-        heartbeat_s=venue.heartbeat_s, expected_open=build.expected_open)
+        heartbeat_s=venue.heartbeat_s, expected_open=build.expected_open,
+        inventory=build.venue if isinstance(build.venue, SpotInventory) else None)
+
+
+def build_account(_build: VenueBuild) -> SpotInventory:
+    """The registry's `venue` builder, once per node: what must outlive a connection (a spot
+    account's inventory as its balances show it)."""
+    return SpotInventory()
 
 
 def build_transport(build: VenueBuild) -> BinanceTransport:

@@ -42,7 +42,12 @@ from protocols.venue_state import Banned, RateLimited, RequestAccepted
 from protocols.venues.binance_user import OrderUpdate, parse_order_body
 from supervision.venues.binance.io import RestDone
 from supervision.venues.binance.mapping import reject_code, reports_of
-from supervision.venues.binance.reconcile import StartSummary, positions_of, summarize
+from supervision.venues.binance.reconcile import (
+    SpotInventory,
+    StartSummary,
+    positions_of,
+    summarize,
+)
 
 __all__ = ["OrderAnswers"]
 
@@ -65,7 +70,8 @@ class OrderAnswers(VenueTransport):
         self.known_open: set[str] = set()  # ours, as the venue's answers left them
         self.start_summary: StartSummary | None = None
         self._answered: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._baseline: dict[str, Any] = {}  # spot: base balances at the first reconcile
+        # Spot: the inventory as the balances show it; the node's, shared by its connections.
+        self.inventory: SpotInventory = getattr(self.settings, "inventory", None) or SpotInventory()
 
     def _order_update(self, update: OrderUpdate, now_ns: int) -> None:
         name = self.symbols.get(update.symbol)
@@ -77,7 +83,9 @@ class OrderAnswers(VenueTransport):
             self.known_open.discard(update.client_order_id)
         venue_ns = update.event_time_ms * 1_000_000 if update.event_time_ms else None
         for report in reports_of(update, self.specs[name], venue_ns or now_ns):
-            if not isinstance(report, Fill):  # an ack or a cancel comes by REST and stream
+            if isinstance(report, Fill):
+                self.inventory.on_fill(name, update.symbol, report, update.side == "BUY")
+            else:  # an ack or a cancel comes by REST and stream
                 key = (report.client_order_id, type(report).__name__)
                 if key in self._answered:
                     continue
@@ -152,7 +160,7 @@ class OrderAnswers(VenueTransport):
         value = done.value
         venue_open = [parse_order_body(o) for o in value["open"]]
         self._queue.append(positions_of(value, self.specs, self.symbols, now_ns,
-                                        self._baseline))
+                                        self.inventory))
         if self.start_summary is None:
             self.start_summary = summary = summarize(venue_open, self.settings.expected_open)
             log.warning("binance start-up reconciliation: %s", summary.line())

@@ -8,13 +8,22 @@ list is `unknown` (filled or cancelled while we were away: its fills come from `
 the state machine's reconciliation). Trading is not ready until this has run.
 
 Positions (`positions_of`): USD-M reports signed positions (`positionRisk`'s `positionAmt`) and
-wallet balances; spot has no positions, so a spot instrument's position is the change of its
-base asset's balance since `baseline` (the first reconciliation of this connection), in lots,
-which is what the portfolio's ledger counts from its fills.
+wallet balances. Spot has no positions: a spot instrument's position is what the portfolio's
+ledger counts, the fills booked since the node started, and the venue's side of it is read from
+the base asset's balance (`SpotInventory`): its change since the node's first reconciliation,
+plus the commissions paid in the base asset since (Binance takes a buy's fee from what it
+bought: the balance grows by less than the fill), plus the fills the portfolio booked before
+that first reconciliation (they were already in the balance it started from). The inventory
+belongs to the node, not to one connection: a restarted connection keeps it (the registry's
+`venue` builder makes it once per node), so its first reconciliation is not a fresh start that
+would call the whole inventory a drift. A process restart starts a new count on both sides (the
+portfolio starts flat), so a non-zero balance left by an earlier run is no drift; a trade the
+node did not make (another client of the account) is.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -22,10 +31,11 @@ from typing import Any
 import attrs
 
 from protocols.instruments import InstrumentSpec
+from protocols.orders import Fill
 from protocols.portfolio import VenuePositions
 from protocols.venues.binance_user import OrderUpdate
 
-__all__ = ["StartSummary", "positions_of", "summarize"]
+__all__ = ["SpotInventory", "StartSummary", "base_asset", "positions_of", "summarize"]
 
 
 @attrs.frozen(slots=True)
@@ -57,27 +67,61 @@ def _balances(account: Mapping[str, Any]) -> dict[str, Decimal]:
     return {a["asset"]: Decimal(a["walletBalance"]) for a in account.get("assets", ())}
 
 
+@attrs.define
+class SpotInventory:
+    """A spot account's inventory as the venue's balances show it, for one node (see above)."""
+
+    baseline: dict[str, Decimal] | None = None  # base asset -> balance at the first reconcile
+    booked_before: dict[str, int] = attrs.Factory(dict)  # instrument -> signed lots booked
+    fees: dict[str, Decimal] = attrs.Factory(dict)  # base asset -> commission paid since
+    _seen: OrderedDict[str, None] = attrs.Factory(OrderedDict)  # fill ids: each counts once
+
+    def on_fill(self, name: str, symbol: str, fill: Fill, buy: bool) -> None:
+        """A fill the portfolio books (the venue's trade id makes a duplicate report harmless)."""
+        if fill.fill_id in self._seen:
+            return
+        self._seen[fill.fill_id] = None
+        if len(self._seen) > 50_000:
+            self._seen.popitem(last=False)
+        base = base_asset(symbol)
+        if self.baseline is None:
+            signed = fill.qty if buy else -fill.qty
+            self.booked_before[name] = self.booked_before.get(name, 0) + signed
+        elif fill.fee_asset == base:
+            self.fees[base] = self.fees.get(base, Decimal(0)) + Decimal(fill.fee)
+
+    def positions(self, balances: Mapping[str, Decimal], specs: Mapping[str, InstrumentSpec],
+                  symbols: Mapping[str, str]) -> dict[str, int]:
+        """Signed lots per instrument; the first call sets the baseline."""
+        if self.baseline is None:
+            self.baseline = {base_asset(s): balances.get(base_asset(s), Decimal(0))
+                             for s in symbols}
+        lots = {}
+        for symbol, name in symbols.items():
+            base = base_asset(symbol)
+            start = self.baseline.setdefault(base, balances.get(base, Decimal(0)))
+            change = balances.get(base, Decimal(0)) - start + self.fees.get(base, Decimal(0))
+            lots[name] = int(change / specs[name].lot_step) + self.booked_before.get(name, 0)
+        return lots
+
+
 def positions_of(value: Mapping[str, Any], specs: Mapping[str, InstrumentSpec],
                  symbols: Mapping[str, str], now_ns: int,
-                 baseline: dict[str, Decimal] | None = None) -> VenuePositions:
+                 inventory: SpotInventory | None = None) -> VenuePositions:
     """`value`: {"account": ..., "positions": [...]} as the REST worker fetched them;
-    `symbols`: Binance symbol -> our name. `baseline` (spot) is filled on first use."""
+    `symbols`: Binance symbol -> our name. `inventory` reads a spot account's positions."""
     balances = _balances(value["account"])
     lots: dict[str, int] = {}
     for row in value.get("positions") or ():
         name = symbols.get(row.get("symbol", ""))
         if name is not None:
             lots[name] = int(Decimal(row["positionAmt"]) / specs[name].lot_step)
-    if not value.get("positions") and baseline is not None:
-        for symbol, name in symbols.items():
-            base = _base_asset(symbol)
-            now = balances.get(base, Decimal(0))
-            start = baseline.setdefault(base, now)
-            lots[name] = int((now - start) / specs[name].lot_step)
+    if not value.get("positions") and inventory is not None:
+        lots = inventory.positions(balances, specs, symbols)
     return VenuePositions(tuple(sorted(lots.items())), tuple(sorted(balances.items())), now_ns)
 
 
-def _base_asset(symbol: str) -> str:
+def base_asset(symbol: str) -> str:
     for quote in ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH"):
         if symbol.endswith(quote) and len(symbol) > len(quote):
             return symbol[: -len(quote)]

@@ -90,6 +90,7 @@ from supervision.venues.binance.mapping import (
     spec_from_market,
 )
 from supervision.venues.binance.orders import OrderAnswers
+from supervision.venues.binance.reconcile import SpotInventory
 
 __all__ = ["BinanceSettings", "BinanceTransport"]
 
@@ -121,6 +122,8 @@ class BinanceSettings:
     # depth and trades; nothing reads bookTicker, which was 68% of the frames, each decoded
     # only to be dropped. The mark price (USD-M) is always taken: the Market actors read it.
     streams: frozenset[Stream] = BookFeed.STREAMS
+    # Spot: the node's inventory, which outlives this connection (None: a fresh one).
+    inventory: SpotInventory | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def prefix(self) -> str:
@@ -143,8 +146,8 @@ class BinanceTransport(OrderAnswers):
     `supervision.venues.binance.adapter`."""
 
     def __init__(self, settings: BinanceSettings, io: Callable[..., Any]) -> None:
-        self._init_orders()
         self.settings = settings
+        self._init_orders()
         self._make_io = io
         self.io: Any = None
         self.methods = _USDM if settings.dialect == "usdm" else _SPOT

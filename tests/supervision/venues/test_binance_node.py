@@ -69,14 +69,15 @@ def test_a_live_node_trades_on_the_fake_venue_and_survives_every_fault(tmp_path:
     assert metrics["troupe_book_ignored_total"] == 0
 
 
-def test_a_restart_adopts_its_orders_cancels_strangers_and_reduces_on_drift(
+def test_a_restart_with_inventory_adopts_its_orders_cancels_strangers_and_sees_real_drift(
         tmp_path: Path) -> None:
     fake = FakeVenue.binance(speed=4)
     with FakeVenueThread(fake) as urls:
         config = node_config(tmp_path, urls, fsync="always")
         first = NodeProcess(config, 60)
         first.wait_for("orders: sent=")
-        wait_until(lambda: fake.desk.open_orders(None), 20)
+        # A fill first: the account's balance is no longer what it was (a non-zero inventory).
+        assert wait_until(lambda: fake.desk.trades and fake.desk.open_orders(None), 40)
         first.kill()  # a crash: nothing is cancelled, the journal keeps what was open
         ours = {o["clientOrderId"] for o in fake.desk.open_orders(None)}
         assert ours
@@ -84,15 +85,24 @@ def test_a_restart_adopts_its_orders_cancels_strangers_and_reduces_on_drift(
         outsider.load_markets()
         outsider.create_order("BTC/USDT", "limit", "buy", 0.001, 50000,
                               {"newClientOrderId": "stranger-1"})
-        second = NodeProcess(config, 14)
+        second = NodeProcess(config, 24)
         second.wait_for("orders: sent=")
-        # While it runs: an order nobody here placed, and a trade that moves the balance.
+        # Reconciliations while the node trades on, with its orders adopted and filling: the
+        # inventory the first run left is no drift.
+        assert wait_until(lambda: metric(second.metrics(),
+                                         "troupe_portfolio_reconciliations_total") >= 3, 30)
+        quiet = second.metrics()
+        # Then an order nobody here placed, and a trade that moves the balance: real drift.
         outsider.create_order("BTC/USDT", "limit", "buy", 0.001, 50000,
                               {"newClientOrderId": "stranger-2"})
         outsider.create_order("BTC/USDT", "limit", "buy", 0.001, 70000,
                               {"newClientOrderId": "stranger-3"})
+        assert wait_until(lambda: metric(second.metrics(),
+                                         "troupe_reconciliation_drift_total") >= 1, 20)
         out, err = second.finish()
         resting = {o["clientOrderId"] for o in fake.desk.open_orders(None)}
+    assert metric(quiet, "troupe_reconciliation_drift_total") == 0, out + err
+    assert metric(quiet, "troupe_fills_total") >= 1 or fake.desk.trades
     summary = re.search(r"start-up reconciliation: (\d+) adopted, (\d+) cancelled, (\d+) "
                         r"unknown", err)
     assert summary is not None, err
@@ -103,3 +113,6 @@ def test_a_restart_adopts_its_orders_cancels_strangers_and_reduces_on_drift(
     assert "stranger-2 rests at the venue, unknown here; cancelling it" in err, err
     assert not resting & {"stranger-1", "stranger-2"}
     assert "state=REDUCING" in out, out + err  # the outsider's trade is a position drift
+    # ... of exactly the outsider's 0.001 BTC (100 000 lots of 1e-8).
+    gap = re.search(r"reconciliation drift on BTCUSDT: ours (-?\d+), venue (-?\d+)", err)
+    assert gap is not None and int(gap[2]) - int(gap[1]) == 100_000, err

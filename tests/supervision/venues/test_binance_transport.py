@@ -3,6 +3,7 @@ maps to the typed answer the adapter contract asks for, and nothing is ever rese
 
 from __future__ import annotations
 
+import json
 import random
 from decimal import Decimal
 from typing import Any
@@ -297,3 +298,50 @@ def test_a_throttled_cancel_all_goes_again_before_anything_sent_after_it() -> No
     assert [c[0] for c in recorder.calls[-2:]] == [("cancel_all", "BTCUSDT"),
                                                    ("create", intent("mm1-9"))]
     assert transport.next_due_ns() is None or transport.next_due_ns() != 6 + 2_000_000_000
+
+
+def _fill_event(trade_id: int, side: str = "BUY", qty: str = "0.001", fee: str = "0",
+                fee_asset: str = "USDT") -> str:
+    return json.dumps({"e": "executionReport", "E": 5, "s": "BTCUSDT", "c": "mm1-1", "S": side,
+                       "o": "LIMIT", "f": "GTC", "q": "0.002", "p": "60000.00", "x": "TRADE",
+                       "X": "PARTIALLY_FILLED", "r": "NONE", "i": 7, "l": qty, "z": qty,
+                       "L": "60000.00", "n": fee, "N": fee_asset, "T": 5, "t": trade_id,
+                       "m": True})
+
+
+def _reconciled(transport: BinanceTransport, btc: str, at: int) -> VenuePositions:
+    transport.reconcile(at)
+    transport.on_message(RestDone(("reconcile",), {"open": [], "positions": [], "account": {
+        "balances": [{"asset": "BTC", "free": btc, "locked": "0"}]}}), at)
+    [positions] = [e for e in transport.poll(at) if isinstance(e, VenuePositions)]
+    return positions
+
+
+def test_spot_inventory_outlives_a_restarted_connection() -> None:
+    """Spot positions are the base balance's change: a restarted connection (a fresh transport)
+    must not take today's balance as a new zero while the portfolio still holds its fills."""
+    first, _ = opened()
+    assert _reconciled(first, "1", 10).positions == (("BTCUSDT", 0),)
+    first.on_message(WsFrame("user", _fill_event(1), 11), 11)
+    assert _reconciled(first, "1.001", 12).positions == (("BTCUSDT", 100_000),)
+    inventory = first.inventory
+    recorder = Recorder()
+    second = BinanceTransport(attrs.evolve(first.settings, inventory=inventory),
+                              lambda t, d: recorder)
+    second.attach(Ref())
+    second.open(20, random.Random(1))
+    assert _reconciled(second, "1.001", 21).positions == (("BTCUSDT", 100_000),)
+
+
+def test_fills_booked_before_the_first_reconciliation_and_base_fees_count() -> None:
+    transport, _ = opened()
+    # Adopted orders fill before the start-up reconciliation's answer: already in the balance.
+    transport.on_message(WsFrame("user", _fill_event(1), 5), 5)
+    transport.on_message(WsFrame("user", _fill_event(1), 6), 6)  # the same trade, reported twice
+    assert _reconciled(transport, "1.001", 10).positions == (("BTCUSDT", 100_000),)
+    # Binance takes a buy's fee from what it bought: +0.001 BTC filled, +0.000999 in the balance.
+    transport.on_message(WsFrame("user", _fill_event(2, fee="0.000001", fee_asset="BTC"), 11),
+                         11)
+    assert _reconciled(transport, "1.001999", 12).positions == (("BTCUSDT", 200_000),)
+    transport.on_message(WsFrame("user", _fill_event(3, side="SELL"), 13), 13)
+    assert _reconciled(transport, "1.000999", 14).positions == (("BTCUSDT", 100_000),)
