@@ -40,6 +40,8 @@ Bad input from outside the process: refuse it with one clear line, change nothin
 - `supervision.venues.hyperliquid.discovery.PreflightError` (ValueError): the venue's markets do
   not fit the config (a DEX not named or not listed, a coin two DEXs list, spot mixed with
   perp, too many subscriptions); the node refuses to start with one line, exit code 2.
+- `supervision.fakevenue.limits.Throttled` (a `VenueError`): a request past the fake venue's
+  weight or order-count limit; answered 429 with its Retry-After.
 - `supervision.replay.ReplayError` (ValueError): a recording the replay tool cannot build a
   book from (no snapshot, none that joins, another venue's file); one line, exit code 2.
 - `supervision.experiments.sweep.SweepError` (ValueError): a `--sweep` or `--space` that is

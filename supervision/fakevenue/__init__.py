@@ -11,6 +11,8 @@ engine (`actors.sim.exchange`). Faults are scripted per test (`supervision.fakev
 | `venue`    | `FakeVenue`: both servers, the replay, order events, exchangeInfo    |
 | `market`   | the recording as Binance streams (spot or USD-M), the venue's book   |
 | `desk`     | order endpoints over the matching engine; Binance's order words      |
+| `amend`    | cancel-replace, modify, batch orders and cancels                     |
+| `limits`   | request weight and order counts as Binance counts them; headers      |
 | `rest`     | the REST API as an ASGI app; weight headers, 429s, `/fake/*`         |
 | `streams`  | the websocket server: combined streams, SUBSCRIBE, user data         |
 | `faults`   | the fault script                                                     |

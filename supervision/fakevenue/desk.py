@@ -93,6 +93,7 @@ class Desk:
         self.by_id: dict[int, _Order] = {}
         self.trades: list[dict[str, Any]] = []
         self.creates: dict[str, int] = {}  # client id -> accepted creates (a test's "no dupes")
+        self.reduce_only: list[str] = []  # client ids accepted as reduce-only (USD-M)
         self._trade_ids = itertools.count(1)
         self.now_ms = 0
 
@@ -129,6 +130,8 @@ class Desk:
                        self.now_ms)
         self.orders[cid] = self.by_id[order.order_id] = order
         self.creates[cid] = self.creates.get(cid, 0) + 1
+        if intent.reduce_only:
+            self.reduce_only.append(cid)
         events = self._events(reports)
         return self.body(order), events
 

@@ -24,7 +24,7 @@ import attrs
 
 from supervision.fakevenue.desk import VenueError
 
-__all__ = ["LIMITS", "Throttled", "VenueLimits", "weight_of"]
+__all__ = ["LIMITS", "Throttled", "VenueCounters", "weight_of"]
 
 _MINUTE, _DAY = 60_000, 86_400_000
 LIMITS = {  # dialect -> (weight a minute, [(order window ms, limit, header suffix)])
@@ -67,7 +67,7 @@ class Throttled(VenueError):
 
 
 @attrs.define
-class VenueLimits:
+class VenueCounters:
     dialect: str
     counts: dict[tuple[str, int], int] = attrs.Factory(dict)  # (counter, window start) -> used
 

@@ -26,20 +26,20 @@ import trio
 
 from supervision.fakevenue.desk import VenueError
 from supervision.fakevenue.faults import FaultError
-from supervision.fakevenue.limits import PLACEMENTS, Throttled, VenueLimits, weight_of
+from supervision.fakevenue.limits import PLACEMENTS, Throttled, VenueCounters, weight_of
 
 __all__ = ["RestApp"]
 
 Reply = tuple[int, Any, list[tuple[bytes, bytes]]]
-_PRIVATE = ("order", "openOrders", "allOpenOrders", "account", "myTrades", "userTrades",
-            "positionRisk", "userDataStream", "listenKey", "balance")
+_PRIVATE = ("order", "cancelReplace", "batchOrders", "openOrders", "allOpenOrders", "account",
+            "myTrades", "userTrades", "positionRisk", "userDataStream", "listenKey", "balance")
 
 
 class RestApp:
     def __init__(self, venue: Any) -> None:  # the FakeVenue (which imports this module)
         self.venue = venue
         self.requests = 0
-        self.limits = VenueLimits(venue.dialect)
+        self.limits = VenueCounters(venue.dialect)
         self.storm_until = 0.0  # trio time: a storm_s fault answers 429 until then
         # The last requests: (trio time, method, endpoint, client order id, status).
         self.log: deque[tuple[float, str, str, str, int]] = deque(maxlen=10_000)
@@ -145,6 +145,14 @@ class RestApp:
             return 200, await venue.create_order(p)
         if key == ("DELETE", "order"):
             return 200, await venue.apply(desk.cancel(p))
+        if key == ("POST", "cancelReplace"):
+            return 200, await venue.apply(desk.cancel_replace(p))
+        if key == ("PUT", "order"):
+            return 200, await venue.apply(desk.modify(p))
+        if key == ("POST", "batchOrders"):
+            return 200, await venue.apply(desk.batch_create(p))
+        if key == ("DELETE", "batchOrders"):
+            return 200, await venue.apply(desk.batch_cancel(p))
         if key == ("GET", "order"):
             return 200, desk.query(p)
         if key == ("GET", "openOrders"):

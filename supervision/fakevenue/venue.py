@@ -32,7 +32,8 @@ import trio
 
 from protocols.instruments import ContractType, InstrumentSpec
 from protocols.venues import binance
-from supervision.fakevenue.desk import Desk, _assets
+from supervision.fakevenue.amend import AmendingDesk
+from supervision.fakevenue.desk import _assets
 from supervision.fakevenue.faults import Faults
 from supervision.fakevenue.market import RecordedMarket
 from supervision.fakevenue.rest import RestApp
@@ -56,7 +57,7 @@ def btcusdt_spec(symbol: str = "BTCUSDT", dialect: str = "spot") -> InstrumentSp
 
 
 class FakeVenue:
-    def __init__(self, market: RecordedMarket, desk: Desk, *, speed: float | None = 1.0,
+    def __init__(self, market: RecordedMarket, desk: AmendingDesk, *, speed: float | None = 1.0,
                  rate: float | None = None, faults: Faults | None = None) -> None:
         self.market, self.desk = market, desk
         self.dialect = market.dialect
@@ -82,7 +83,7 @@ class FakeVenue:
         market.prime()
         specs = {s: attrs.evolve(spec, symbol=s) for s in symbols}
         money = balances or {"USDT": Decimal(100_000), "BTC": Decimal(1)}
-        desk = Desk(specs, money, dialect=dialect, order_step=ORDER_STEP)
+        desk = AmendingDesk(specs, money, dialect=dialect, order_step=ORDER_STEP)
         for symbol in symbols:  # every symbol trades against the one recorded book
             desk.exchange.attach_depth(symbol, market.sync.book)
         return cls(market, desk, speed=speed, rate=rate)
@@ -191,7 +192,8 @@ class FakeVenue:
     def state(self) -> dict[str, Any]:
         desk = self.desk
         return {"faults": self.faults.as_dict(), "counts": dict(self.counts),
-                "creates": dict(desk.creates), "open_orders": len(desk.open_orders(None)),
+                "creates": dict(desk.creates), "replaces": dict(desk.replaces),
+                "open_orders": len(desk.open_orders(None)),
                 "trades": len(desk.trades), "streamed": self.market.streamed,
                 "last_update_id": self.market.last_update_id,
                 "connections": self.hub.connections(), "requests": self.rest.requests,

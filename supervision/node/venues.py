@@ -90,8 +90,9 @@ class VenueAdapter:
     kind: str
     build: TransportBuilder | str  # the builder, or its import path "package.module:function"
     summary: str = ""
-    # Builds, once per node, a venue that lives in the process and must outlive a connection.
-    venue: Callable[[VenueBuild], Any] | None = None
+    # Builds, once per node, a venue that lives in the process and must outlive a connection
+    # (or its import path).
+    venue: Callable[[VenueBuild], Any] | str | None = None
     # Checks the venue against the config before the node starts, (config, mode) -> None: a
     # TroupeError refuses the start with its one line (Hyperliquid's market discovery).
     preflight: Callable[[NodeConfig, Mode], Any] | str | None = None
@@ -100,13 +101,17 @@ class VenueAdapter:
         found: TransportBuilder = _load(self.build)
         return found
 
+    def venue_builder(self) -> Callable[[VenueBuild], Any] | None:
+        return None if self.venue is None else _load(self.venue)
+
     def run_preflight(self, config: NodeConfig, mode: Mode) -> None:
         if self.preflight is not None:
             _load(self.preflight)(config, mode)
 
 
 def _load(target: Any) -> Any:
-    """A callable, or the one an import path "package.module:function" names."""
+    """A callable, or the one an import path "package.module:function" names (imported only
+    when a node of that kind starts, so ccxt costs nothing to a paper node)."""
     if not isinstance(target, str):
         return target
     module, _, name = target.partition(":")
@@ -151,9 +156,10 @@ def connection_factory(config: NodeConfig, mode: Mode, specs: Mapping[str, Instr
 
     def factory() -> VenueConnection:
         request = VenueBuild(config, mode, frozen_specs, next_session(), expected_open)
-        if adapter.venue is not None:
+        make_venue = adapter.venue_builder()
+        if make_venue is not None:
             if adapter.kind not in kept:
-                kept[adapter.kind] = adapter.venue(request)
+                kept[adapter.kind] = make_venue(request)
             request = attrs.evolve(request, venue=kept[adapter.kind])
         return VenueConnection(connection, build(request), peers)
 
@@ -223,16 +229,10 @@ register(VenueAdapter(
     "sim", _sim_transport,
     "the embedded simulated venue: matching, queue position, latency, 429s (actors.sim)",
     venue=_sim_venue))
-def _binance_account(build: VenueBuild) -> Any:
-    # Imported here: a paper node never loads the adapter.
-    from supervision.venues.binance.adapter import build_account
-
-    return build_account(build)
-
-
 register(VenueAdapter(
     "binance", "supervision.venues.binance.adapter:build_transport",
-    "Binance spot through ccxt (REST) and trio-websocket (streams)", venue=_binance_account))
+    "Binance spot through ccxt (REST) and trio-websocket (streams)",
+    venue="supervision.venues.binance.adapter:build_account"))
 register(VenueAdapter(
     "hyperliquid", "supervision.venues.hyperliquid.adapter:build_transport",
     "Hyperliquid perps and HIP-3 DEXs through ccxt (REST, signing) and trio-websocket (streams)",

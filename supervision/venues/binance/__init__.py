@@ -7,10 +7,11 @@ kinds `binance` and `binance_usdm`.
 | `adapter`   | the registry's builder: settings from the config, the transport, its I/O  |
 | `transport` | `BinanceTransport`: markets, streams, books' snapshots, requests out      |
 | `orders`    | what the venue's answers about orders mean (REST and user-data stream)    |
+| `amend`     | replaces (spot cancel-replace, USD-M modify) and USD-M batches            |
 | `reconcile` | the start-up summary (adopted, cancelled, unknown) and positions, pure    |
 | `mapping`   | specs from exchangeInfo, order parameters, reports and reject codes, pure |
 | `io`        | the ccxt worker thread and the websocket readers (heartbeat, backoff)     |
 | `client`    | ccxt's client pointed at a base URL; ccxt exceptions as outcome kinds      |
 """
 
-__all__ = ["adapter", "client", "io", "mapping", "orders", "reconcile", "transport"]
+__all__ = ["adapter", "amend", "client", "io", "mapping", "orders", "reconcile", "transport"]

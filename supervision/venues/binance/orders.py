@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -38,8 +39,9 @@ from protocols.orders import (
     RejectCode,
     VenueOrderStatus,
 )
+from protocols.portfolio import VenuePositions
 from protocols.venue_state import Banned, RateLimited, RequestAccepted
-from protocols.venues.binance_user import OrderUpdate, parse_order_body
+from protocols.venues.binance_user import AccountUpdate, OrderUpdate, parse_order_body
 from supervision.venues.binance.io import RestDone
 from supervision.venues.binance.mapping import reject_code, reports_of
 from supervision.venues.binance.reconcile import (
@@ -69,13 +71,38 @@ class OrderAnswers(VenueTransport):
         self._due: dict[str, int] = {}
         self.known_open: set[str] = set()  # ours, as the venue's answers left them
         self.start_summary: StartSummary | None = None
-        self._answered: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._answered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         # Spot: the inventory as the balances show it; the node's, shared by its connections.
         self.inventory: SpotInventory = getattr(self.settings, "inventory", None) or SpotInventory()
+        # USD-M: the account as the last reconciliation and ACCOUNT_UPDATEs since left it.
+        self._account: tuple[dict[str, int], dict[str, Decimal]] | None = None
+
+    def _seen_order(self, update: OrderUpdate) -> bool:
+        """A hook for what the order events teach (`amend.AmendAnswers`); False: ignore it."""
+        return True
+
+    def _account_update(self, event: AccountUpdate, now_ns: int) -> None:
+        """USD-M's ACCOUNT_UPDATE (a fill, a funding payment): the positions and balances it
+        names, over the last reconciliation's, go to the portfolio at once, so a position is
+        compared as it moves, not only every reconciliation interval. Spot's balances wait
+        for the reconciliation (its positions are the inventory's, `SpotInventory`)."""
+        if self.settings.dialect != "usdm" or self._account is None or not event.positions:
+            return
+        positions, balances = self._account
+        for symbol, amount in event.positions:
+            name = self.symbols.get(symbol)
+            if name is not None:
+                positions[name] = int(Decimal(amount) / self.specs[name].lot_step)
+        balances.update((asset, Decimal(wallet)) for asset, wallet in event.balances)
+        self._queue.append(VenuePositions(tuple(sorted(positions.items())),
+                                          tuple(sorted(balances.items())), now_ns))
+
+    def _explicitly_cancelled(self, order_id: int) -> None:
+        """A hook: our own cancel of this order id went through (`amend.AmendAnswers`)."""
 
     def _order_update(self, update: OrderUpdate, now_ns: int) -> None:
         name = self.symbols.get(update.symbol)
-        if name is None:
+        if name is None or not self._seen_order(update):
             return
         # Only what we sent (or adopted) is ours: the user stream also tells of orders other
         # clients of the account place, and those must stay drifts.
@@ -86,7 +113,8 @@ class OrderAnswers(VenueTransport):
             if isinstance(report, Fill):
                 self.inventory.on_fill(name, update.symbol, report, update.side == "BUY")
             else:  # an ack or a cancel comes by REST and stream
-                key = (report.client_order_id, type(report).__name__)
+                # One order id's ack once; a spot replace's new order id acks anew.
+                key = (report.client_order_id, type(report).__name__, str(update.order_id))
                 if key in self._answered:
                     continue
                 self._answered[key] = None
@@ -129,6 +157,7 @@ class OrderAnswers(VenueTransport):
                                                      done.message, venue_ns=now_ns)))
             return
         update = parse_order_body(done.value)
+        self._explicitly_cancelled(update.order_id)
         self._order_update(attrs.evolve(update, execution="CANCELED"), now_ns)
 
     def _on_cancel_all(self, done: RestDone, now_ns: int) -> None:
@@ -159,8 +188,9 @@ class OrderAnswers(VenueTransport):
             return
         value = done.value
         venue_open = [parse_order_body(o) for o in value["open"]]
-        self._queue.append(positions_of(value, self.specs, self.symbols, now_ns,
-                                        self.inventory))
+        positions = positions_of(value, self.specs, self.symbols, now_ns, self.inventory)
+        self._account = (dict(positions.positions), dict(positions.balances))
+        self._queue.append(positions)
         if self.start_summary is None:
             self.start_summary = summary = summarize(venue_open, self.settings.expected_open)
             log.warning("binance start-up reconciliation: %s", summary.line())

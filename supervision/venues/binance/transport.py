@@ -59,7 +59,6 @@ import attrs
 
 from actors.execution.venue_transport import (
     MarketData,
-    Reported,
     TransportEvent,
 )
 from actors.market.book_actor import BookFeed
@@ -71,8 +70,7 @@ from protocols.orders import (
     CancelIntent,
     OrderIntent,
     Priority,
-    Reject,
-    RejectCode,
+    ReplaceIntent,
 )
 from protocols.venue_state import (
     CancelAllOrders,
@@ -83,13 +81,13 @@ from protocols.venue_state import (
     VenueUsage,
 )
 from protocols.venues import binance
-from protocols.venues.binance_user import OrderUpdate, parse_user_event
+from protocols.venues.binance_user import AccountUpdate, OrderUpdate, parse_user_event
+from supervision.venues.binance.amend import AmendAnswers
 from supervision.venues.binance.io import RestDone, WsDown, WsFrame, WsUp
 from supervision.venues.binance.mapping import (
     order_params,
     spec_from_market,
 )
-from supervision.venues.binance.orders import OrderAnswers
 from supervision.venues.binance.reconcile import SpotInventory
 
 __all__ = ["BinanceSettings", "BinanceTransport"]
@@ -140,7 +138,7 @@ _USDM = {"create": "fapiprivate_post_order", "cancel": "fapiprivate_delete_order
          "cancel_all": "fapiprivate_delete_allopenorders"}
 
 
-class BinanceTransport(OrderAnswers):
+class BinanceTransport(AmendAnswers):
     """`io(transport, deliver)` builds the I/O: an object with `rest` (a `RestWorker`),
     `market` and `user` (`StreamReader`s, given a url callable) and `close()`; see
     `supervision.venues.binance.adapter`."""
@@ -148,6 +146,7 @@ class BinanceTransport(OrderAnswers):
     def __init__(self, settings: BinanceSettings, io: Callable[..., Any]) -> None:
         self.settings = settings
         self._init_orders()
+        self._init_amend()
         self._make_io = io
         self.io: Any = None
         self.methods = _USDM if settings.dialect == "usdm" else _SPOT
@@ -206,23 +205,27 @@ class BinanceTransport(OrderAnswers):
         for what in [w for w in self._due if w.startswith("cancel_all:")]:
             del self._due[what]
             self._sweep(what.split(":", 1)[1])
-        for intent in request.batch.intents:
+        intents = request.batch.intents
+        for intent in intents:
+            if isinstance(intent, OrderIntent):
+                self._instrument_of[intent.client_order_id] = intent.instrument
+        if self.settings.dialect == "usdm" and len(intents) > 1 \
+                and not isinstance(intents[0], ReplaceIntent):
+            self._send_batch(intents)
+            return
+        for intent in intents:
             symbol = self.settings.instruments.get(intent.instrument, intent.instrument)
             if isinstance(intent, OrderIntent):
-                spec = self.specs[intent.instrument]
+                params = order_params(intent, symbol, self.specs[intent.instrument])
+                self._remember(intent, symbol, params)
                 self.known_open.add(intent.client_order_id)
-                self._instrument_of[intent.client_order_id] = intent.instrument
-                self.io.rest.submit(("create", intent), self.methods["create"],
-                                    order_params(intent, symbol, spec))
+                self.io.rest.submit(("create", intent), self.methods["create"], params)
             elif isinstance(intent, CancelIntent):
                 self.io.rest.submit(("cancel", intent), self.methods["cancel"],
                                     {"symbol": symbol,
                                      "origClientOrderId": intent.client_order_id})
-            else:  # Binance has no amend of price: refuse, the strategy cancels and re-places
-                self._queue.append(Reported(Reject(
-                    intent.client_order_id, RejectCode.OTHER,
-                    "replace is not supported on Binance; cancel and place a new order",
-                    venue_ns=now_ns)))
+            else:
+                self._send_replace(intent, now_ns)
 
     def cancel_all(self, request: CancelAllOrders, open_ids: Sequence[str],
                    now_ns: int) -> None:
@@ -351,6 +354,8 @@ class BinanceTransport(OrderAnswers):
             return
         if isinstance(event, OrderUpdate):
             self._order_update(event, now_ns)
+        elif isinstance(event, AccountUpdate):
+            self._account_update(event, now_ns)
         elif event is not None and type(event).__name__ == "ListenKeyExpired":
             self.listen_key = None
             self.io.rest.submit(("listen_key",), self.methods["listen_key"])

@@ -187,3 +187,49 @@ def test_weight_and_order_counts_come_back_as_binance_counts_them(venue: Any) ->
     retry = retry_after_s(c)
     assert retry is not None and 1 <= retry <= 60
     assert fake.state()["weight_used"] >= start[1] + 57
+
+
+def test_spot_cancel_replace_keeps_our_id_and_a_resend_leaves_one_order(venue: Any) -> None:
+    fake, urls = venue
+    c = client(urls)
+    c.create_order("BTC/USDT", "limit", "buy", 0.001, 50000, {"newClientOrderId": "r-1"})
+    params = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+              "cancelReplaceMode": "STOP_ON_FAILURE", "cancelOrigClientOrderId": "r-1",
+              "newClientOrderId": "r-1", "quantity": "0.002", "price": "51000",
+              "newOrderRespType": "RESULT"}
+    first = c.private_post_order_cancelreplace(params)
+    assert first["cancelResult"] == first["newOrderResult"] == "SUCCESS"
+    again = c.private_post_order_cancelreplace(params)  # a resend after a lost answer
+    assert again["newOrderResponse"]["orderId"] != first["newOrderResponse"]["orderId"]
+    [order] = c.fetch_open_orders("BTC/USDT")
+    assert (order["clientOrderId"], order["price"], order["amount"]) == ("r-1", 51000, 0.002)
+    assert fake.desk.creates == {"r-1": 1} and fake.desk.replaces == {"r-1": 2}
+    with pytest.raises(ccxt.ExchangeError, match="-2022"):
+        c.private_post_order_cancelreplace({**params, "cancelOrigClientOrderId": "never",
+                                            "newClientOrderId": "never"})
+
+
+def test_usdm_modify_batch_orders_and_batch_cancel() -> None:
+    fake = FakeVenue.binance(speed=20, dialect="usdm")
+    with FakeVenueThread(fake) as urls:
+        c = make_client("usdm", urls["rest"], api_key="key", secret="secret")
+        c.load_markets()
+        orders = [{"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
+                   "quantity": "0.001", "price": str(50000 + i), "newClientOrderId": f"b-{i}"}
+                  for i in range(3)]
+        answers = c.fapiprivate_post_batchorders({"batchOrders": [*orders, orders[0]]})
+        assert [a.get("clientOrderId") for a in answers[:3]] == ["b-0", "b-1", "b-2"]
+        assert answers[3]["code"] == -2010 and "Duplicate" in answers[3]["msg"]
+        modify = {"symbol": "BTCUSDT", "side": "BUY", "origClientOrderId": "b-0",
+                  "quantity": "0.002", "price": "50500"}
+        body = c.fapiprivate_put_order(modify)
+        assert (body["clientOrderId"], body["price"], body["origQty"]) == ("b-0", "50500",
+                                                                           "0.002")
+        with pytest.raises(ccxt.ExchangeError, match="-5027"):  # a resend: already so
+            c.fapiprivate_put_order(modify)
+        cancelled = c.fapiprivate_delete_batchorders({
+            "symbol": "BTCUSDT", "origClientOrderIdList": ["b-1", "b-2", "nope"]})
+        assert [a.get("status") for a in cancelled[:2]] == ["CANCELED", "CANCELED"]
+        assert cancelled[2]["code"] == -2011
+        assert [o["clientOrderId"] for o in c.fetch_open_orders("BTC/USDT:USDT")] == ["b-0"]
+        assert fake.desk.creates == {"b-0": 1, "b-1": 1, "b-2": 1}

@@ -68,7 +68,7 @@ instrument = "BTCUSDT"
 
 [strategies.params]
 quote_lots = 10000
-max_inventory = 100000
+max_inventory = {max_inventory}
 requote_min_interval_s = 0.2
 gamma = 2e-10
 k = 0.02
@@ -83,13 +83,14 @@ max_drawdown = "100"
 
 def node_config(tmp_path: Path, urls: dict[str, str], *, kind: str = "binance",
                 fsync: str = "never", venue_extra: str = "", limits_extra: str = "",
-                tail: str = "") -> Path:
+                tail: str = "", max_inventory: int = 100000) -> Path:
     """A live config for the fake venue at `urls`. The account lock lives in the test's own
     directory: another test session running the same test at the same time must not find the
     account taken."""
     text = CONFIG.format(journal=tmp_path / "journal.jsonl", rest=urls["rest"], ws=urls["ws"],
                          tag=tmp_path.name, lock_dir=tmp_path / "locks", kind=kind, fsync=fsync,
                          venue_extra=venue_extra, limits_extra=limits_extra,
+                         max_inventory=max_inventory,
                          contract="perp" if kind == "binance_usdm" else "spot")
     path = tmp_path / "fake.toml"
     path.write_text(text + tail)

@@ -52,6 +52,8 @@ def test_a_live_node_trades_on_the_fake_venue_and_survives_every_fault(tmp_path:
     assert "md=synced" in out
     # No order was created twice: every client id the venue accepted, it accepted once.
     assert state["creates"] and set(state["creates"].values()) == {1}
+    # The market maker's requotes went as cancel-replaces under their own client ids.
+    assert state["replaces"] and set(state["replaces"]) <= set(state["creates"])
     counts = state["counts"]
     for fault in ("rate_limited", "gaps", "malformed", "lost_responses", "duplicate_reports",
                   "reordered_reports", "disconnects", "stalls"):

@@ -1,0 +1,255 @@
+"""Replaces and batches on Binance, the transport's third half (after `orders`): what goes out
+and what the answers mean. Through ccxt's implicit API, so every string is ours, exactly:
+
+| what               | spot                                | USD-M                            |
+|--------------------|-------------------------------------|----------------------------------|
+| replace            | `POST /api/v3/order/cancelReplace`  | `PUT /fapi/v1/order` (modify)    |
+|                    | (`private_post_order_cancelreplace`;| (`fapiprivate_put_order`;        |
+|                    | unified `edit_order`)               | unified `edit_order`)            |
+| several new orders | one request each                    | `POST /fapi/v1/batchOrders`, 5 a |
+|                    |                                     | request (unified `create_orders`)|
+| several cancels    | one request each                    | `DELETE /fapi/v1/batchOrders`, 10|
+|                    |                                     | of a symbol (`cancel_orders`)    |
+
+A replace keeps our client order id (the session's rule): spot's cancel-replace cancels the
+order and places the new one under the same id (`STOP_ON_FAILURE`: if the cancel fails, nothing
+is placed; Binance's -2022), with a new venue order id, so the user stream's CANCELED of the old
+order id is the replace's own and is swallowed; USD-M's modify keeps both ids, and its quantity
+is the order's total (what is filled plus the new open quantity). The answer is the replace's
+Ack, or a Reject that leaves the order as it was; a spot cancel-replace whose cancel went
+through but whose new order was refused (-2021) leaves the order cancelled (CancelAck, then the
+Reject). Idempotent on resend: a USD-M modify to what the order already is answers -5027 ("No
+need to modify the order"), which is the Ack; a spot resend cancels and re-places the same
+order under the same id, so one order with that id rests, at the price asked.
+
+A batch is one request and one budget answer; each item's result is its own report, and a
+refused item (a duplicate id, a filter) is that intent's Reject while the others stand. A batch
+lost in flight is UNKNOWN for every intent, and each new order is then queried by its id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from actors.execution.venue_transport import Reported, TimedOut
+from protocols.instruments import InstrumentSpec
+from protocols.orders import (
+    Ack,
+    CancelAck,
+    CancelIntent,
+    CancelReject,
+    CancelRejectCode,
+    Intent,
+    OrderIntent,
+    Reject,
+    RejectCode,
+    ReplaceIntent,
+)
+from protocols.venue_state import RequestAccepted
+from protocols.venues.binance_user import OrderUpdate, parse_order_body
+from supervision.venues.binance.io import RestDone
+from supervision.venues.binance.mapping import order_params, reject_code, to_units
+from supervision.venues.binance.orders import OrderAnswers
+
+__all__ = ["BATCH_CANCELS", "BATCH_ORDERS", "AmendAnswers", "replace_params"]
+
+BATCH_ORDERS, BATCH_CANCELS = 5, 10  # Binance USD-M's most per batchOrders request
+
+
+@attrs.frozen(slots=True)
+class Resting:
+    """What a replace must repeat of the order it replaces (spot sends a whole new order)."""
+
+    symbol: str
+    side: str
+    order_type: str
+    tif: str
+    order_id: int = 0
+    filled: str = "0"
+
+
+def _text(units: int, unit: Any) -> str:
+    return f"{(units * unit).normalize():f}"
+
+
+def replace_params(dialect: str, intent: ReplaceIntent, resting: Resting,
+                   spec: InstrumentSpec) -> dict[str, str]:
+    price = _text(intent.price, spec.tick_size)
+    if dialect == "usdm":
+        total = to_units(resting.filled, spec.lot_step) + intent.qty
+        return {"symbol": resting.symbol, "side": resting.side,
+                "origClientOrderId": intent.client_order_id,
+                "quantity": _text(total, spec.lot_step), "price": price}
+    params = {"symbol": resting.symbol, "side": resting.side, "type": resting.order_type,
+              "cancelReplaceMode": "STOP_ON_FAILURE",
+              "cancelOrigClientOrderId": intent.client_order_id,
+              "newClientOrderId": intent.client_order_id,
+              "quantity": _text(intent.qty, spec.lot_step), "price": price,
+              "newOrderRespType": "RESULT"}
+    if resting.order_type == "LIMIT":
+        params["timeInForce"] = resting.tif or "GTC"
+    return params
+
+
+class AmendAnswers(OrderAnswers):
+    """Replaces and batches: `_init_amend` sets up the state, the transport calls the rest."""
+
+    def _init_amend(self) -> None:
+        self.resting: dict[str, Resting] = {}  # client id -> what a replace must repeat
+        self._replaced: OrderedDict[int, None] = OrderedDict()  # old spot order ids
+
+    # -- out -----------------------------------------------------------------------------------
+    def _remember(self, intent: OrderIntent, symbol: str, params: dict[str, str]) -> None:
+        self.resting[intent.client_order_id] = Resting(
+            symbol, params["side"], params["type"], params.get("timeInForce", ""))
+
+    def _send_replace(self, intent: ReplaceIntent, now_ns: int) -> None:
+        resting = self.resting.get(intent.client_order_id)
+        if resting is None:  # neither sent nor adopted here: nothing to repeat
+            self._queue.append(Reported(Reject(
+                intent.client_order_id, RejectCode.UNKNOWN_ORDER,
+                "replace of an order this connection does not know", venue_ns=now_ns)))
+            return
+        spec = self.specs[intent.instrument]
+        method = "fapiprivate_put_order" if self.settings.dialect == "usdm" \
+            else "private_post_order_cancelreplace"
+        if self.settings.dialect == "spot" and resting.order_id:
+            self._forget_later(resting.order_id)
+        self.io.rest.submit(("replace", intent, resting.order_id), method,
+                            replace_params(self.settings.dialect, intent, resting, spec))
+
+    def _send_batch(self, intents: Sequence[Intent]) -> None:
+        """USD-M: new orders 5 a request, cancels 10 of one symbol a request."""
+        orders = [i for i in intents if isinstance(i, OrderIntent)]
+        for start in range(0, len(orders), BATCH_ORDERS):
+            chunk = orders[start:start + BATCH_ORDERS]
+            items = []
+            for order in chunk:
+                symbol = self.settings.instruments.get(order.instrument, order.instrument)
+                params = order_params(order, symbol, self.specs[order.instrument])
+                self._remember(order, symbol, params)
+                self.known_open.add(order.client_order_id)
+                items.append(params)
+            self.io.rest.submit(("batch", tuple(chunk)), "fapiprivate_post_batchorders",
+                                {"batchOrders": items})
+        by_symbol: dict[str, list[CancelIntent]] = {}
+        for intent in intents:
+            if isinstance(intent, CancelIntent):
+                symbol = self.settings.instruments.get(intent.instrument, intent.instrument)
+                by_symbol.setdefault(symbol, []).append(intent)
+        for symbol, cancels in by_symbol.items():
+            for start in range(0, len(cancels), BATCH_CANCELS):
+                some = cancels[start:start + BATCH_CANCELS]
+                self.io.rest.submit(("batch_cancel", tuple(some)),
+                                    "fapiprivate_delete_batchorders", {
+                                        "symbol": symbol, "origClientOrderIdList":
+                                        [i.client_order_id for i in some]})
+
+    def _forget_later(self, order_id: int) -> None:
+        self._replaced[order_id] = None
+        if len(self._replaced) > 10_000:
+            self._replaced.popitem(last=False)
+
+    # -- in ------------------------------------------------------------------------------------
+    def _seen_order(self, update: OrderUpdate) -> bool:
+        """Keeps what a replace must repeat; False for the cancel half of our own spot
+        cancel-replace (the old order id's CANCELED), which is no news."""
+        if update.order_id in self._replaced and update.execution == "CANCELED":
+            return False
+        known = self.resting.get(update.client_order_id)
+        if known is None or update.order_id >= known.order_id:
+            self.resting[update.client_order_id] = Resting(
+                update.symbol, update.side, update.order_type, update.tif, update.order_id,
+                update.cum_qty or "0")
+        return True
+
+    def _explicitly_cancelled(self, order_id: int) -> None:
+        self._replaced.pop(order_id, None)  # not a replace's cancel half: the news stands
+
+    def _on_replace(self, done: RestDone, now_ns: int) -> None:
+        intent: ReplaceIntent = done.tag[1]
+        cid = intent.client_order_id
+        if self._throttled(done, [intent], now_ns):
+            return
+        words = done.message
+        if done.failure == "lost" and not any(c in words for c in ("-2021", "-2022", "-5027")):
+            self._queue.append(TimedOut(intent))  # the amend stays pending; nothing is resent
+            return
+        self._queue.append(RequestAccepted(now_ns))
+        if done.failure is None or "-5027" in words:  # -5027: it already is as asked
+            body = done.value or {}
+            body = body.get("newOrderResponse", body) if isinstance(body, dict) else {}
+            known = self.resting.get(cid)
+            order_id = body.get("orderId") or (known.order_id if known else "")
+            self._ack(cid, str(order_id), now_ns)
+            if body:
+                self._seen_order(parse_order_body(body))
+            return
+        if "-2021" in words and '"cancelResult":"SUCCESS"' in words.replace(" ", ""):
+            # The cancel went through, the new order was refused: the order is gone.
+            self._queue.append(Reported(CancelAck(cid, venue_ns=now_ns)))
+            self.known_open.discard(cid)
+        else:  # nothing was cancelled: that order id's CANCELED, if it ever comes, is news
+            self._replaced.pop(done.tag[2], None)
+        code = RejectCode.UNKNOWN_ORDER if done.failure == "unknown" or "-2022" in words \
+            else reject_code(words)
+        self._queue.append(Reported(Reject(cid, code, words, venue_ns=now_ns)))
+
+    def _ack(self, cid: str, order_id: str, now_ns: int) -> None:
+        """The replace's Ack. Spot: the new order id's, once (the stream's NEW may have come
+        first). USD-M: always, as the modify keeps the order id its first Ack had, and the
+        stream's AMENDMENT is no Ack."""
+        key = (cid, "Ack", order_id)
+        if key in self._answered and self.settings.dialect == "spot":
+            return
+        self._answered[key] = None
+        self._queue.append(Reported(Ack(cid, order_id, venue_ns=now_ns)))
+
+    def _on_batch(self, done: RestDone, now_ns: int) -> None:
+        intents: tuple[OrderIntent, ...] = done.tag[1]
+        if self._throttled(done, list(intents), now_ns):
+            return
+        if done.failure is not None and done.failure != "rejected":
+            for intent in intents:  # UNKNOWN, each; then each is looked up by its id
+                self._queue.append(TimedOut(intent))
+                self.io.rest.submit(("query", intent), self.methods["query"], {
+                    "symbol": self.settings.instruments.get(intent.instrument,
+                                                            intent.instrument),
+                    "origClientOrderId": intent.client_order_id})
+            return
+        self._queue.append(RequestAccepted(now_ns))
+        results = done.value if isinstance(done.value, list) else [None] * len(intents)
+        for intent, item in zip(intents, results, strict=False):
+            if isinstance(item, dict) and "orderId" in item:
+                self._order_update(parse_order_body(item), now_ns)
+                continue
+            words = json.dumps(item) if item is not None else done.message
+            self.known_open.discard(intent.client_order_id)
+            self._queue.append(Reported(Reject(intent.client_order_id, reject_code(words),
+                                               words, venue_ns=now_ns)))
+
+    def _on_batch_cancel(self, done: RestDone, now_ns: int) -> None:
+        intents: tuple[CancelIntent, ...] = done.tag[1]
+        if self._throttled(done, list(intents), now_ns):
+            return
+        if done.failure is not None and done.failure != "rejected":
+            self._queue += [TimedOut(i) for i in intents]
+            return
+        self._queue.append(RequestAccepted(now_ns))
+        results = done.value if isinstance(done.value, list) else [None] * len(intents)
+        for intent, item in zip(intents, results, strict=False):
+            if isinstance(item, dict) and "orderId" in item:
+                update = parse_order_body(item)
+                self._order_update(attrs.evolve(update, execution="CANCELED"), now_ns)
+                continue
+            words = json.dumps(item) if item is not None else done.message
+            code = CancelRejectCode.UNKNOWN_ORDER if "-2011" in words or "-2013" in words \
+                else CancelRejectCode.OTHER
+            self._queue.append(Reported(CancelReject(intent.client_order_id, code, words,
+                                                     venue_ns=now_ns)))
+
