@@ -196,6 +196,8 @@ class OrderAnswers(VenueTransport):
             log.warning("binance start-up reconciliation: %s", summary.line())
             self.known_open.update(summary.adopted)
             for update in venue_open:
+                if update.client_order_id in summary.adopted:
+                    self._seen_order(update)  # what a replace of it must repeat
                 if update.client_order_id in summary.cancelled and not self.settings.observe:
                     self.io.rest.submit(("cancel_all", ""), self.methods["cancel"], {
                         "symbol": update.symbol, "origClientOrderId": update.client_order_id})

@@ -470,3 +470,20 @@ def test_usdm_account_updates_move_the_reconciled_positions() -> None:
     [moved] = transport.poll(7)
     assert moved == VenuePositions((("BTCUSDT", 200_000), ("ETH", -50_000_000)),
                                    (("USDT", Decimal("990.5")),), 7)
+
+
+def test_an_adopted_order_can_be_replaced() -> None:
+    recorder = Recorder()
+    transport = BinanceTransport(BinanceSettings(
+        "binance", "spot", "http://x", "ws://y", {"BTCUSDT": "BTCUSDT"}, {"BTCUSDT": SPEC},
+        api_key="k", expected_open=frozenset({"mm1-1"})), lambda t, d: recorder)
+    transport.attach(Ref())
+    transport.open(0, random.Random(1))
+    transport.on_message(RestDone(("markets",), {"m": {"id": "BTCUSDT", "info": INFO}}), 1)
+    transport.reconcile(2)
+    transport.on_message(RestDone(("reconcile",), {"open": [BODY], "positions": [], "account": {
+        "balances": []}}), 2)
+    assert transport.start_summary is not None and transport.start_summary.adopted == ("mm1-1",)
+    replace = ReplaceIntent("mm1-1", "BTCUSDT", 100_000, 6_010_000)
+    transport.send(SendActions(Batch(Priority.NEW, (replace,), 1), (None,), 3), 3)
+    assert recorder.calls[-1][0] == ("replace", replace, 7)
