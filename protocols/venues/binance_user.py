@@ -56,6 +56,7 @@ class OrderUpdate:
     commission_asset: str = ""  # N
     maker: bool = False  # m
     event_time_ms: int = 0  # E (REST: updateTime / transactTime when present)
+    trade_time_ms: int = 0  # T: when the venue executed it (0: not given)
 
 
 @attrs.frozen(slots=True)
@@ -121,7 +122,8 @@ def _execution_report(obj: Mapping[str, Any]) -> OrderUpdate:
         trade_id=trade_id if isinstance(trade_id, int) and trade_id >= 0 else None,
         last_qty=_s(obj, "l", what), last_price=_s(obj, "L", what),
         commission=str(obj.get("n") or "0"), commission_asset=str(obj.get("N") or ""),
-        maker=bool(obj.get("m", False)), event_time_ms=int(obj.get("E", 0)))
+        maker=bool(obj.get("m", False)), event_time_ms=int(obj.get("E", 0)),
+        trade_time_ms=int(obj.get("T", 0) or 0))
 
 
 def parse_order_body(raw: str | bytes | Mapping[str, Any]) -> OrderUpdate:

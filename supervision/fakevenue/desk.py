@@ -96,6 +96,7 @@ class Desk:
         self.reduce_only: list[str] = []  # client ids accepted as reduce-only (USD-M)
         self._trade_ids = itertools.count(1)
         self.now_ms = 0
+        self.balance_ms = 0
 
     # -- requests ------------------------------------------------------------------------------
     def create(self, p: Mapping[str, str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -167,7 +168,7 @@ class Desk:
     def account(self) -> dict[str, Any]:
         acct = self.exchange.account
         return {"makerCommission": 10, "takerCommission": 10, "canTrade": True,
-                "accountType": "SPOT", "balances": [
+                "accountType": "SPOT", "updateTime": self.balance_ms, "balances": [
                     {"asset": a, "free": f"{acct.available(a):.8f}",
                      "locked": f"{acct.reserved(a):.8f}"} for a in sorted(acct.balances())]}
 
@@ -212,6 +213,7 @@ class Desk:
         if isinstance(report, Ack):
             execution = "NEW"
         elif isinstance(report, Fill):
+            self.balance_ms = self.now_ms  # the account's updateTime: its last balance change
             qty, price = lots_to_qty(spec, report.qty), ticks_to_price(spec, report.price)
             order.executed += qty
             order.quote += qty * price

@@ -111,7 +111,8 @@ class OrderAnswers(VenueTransport):
         venue_ns = update.event_time_ms * 1_000_000 if update.event_time_ms else None
         for report in reports_of(update, self.specs[name], venue_ns or now_ns):
             if isinstance(report, Fill):
-                self.inventory.on_fill(name, update.symbol, report, update.side == "BUY")
+                self.inventory.on_fill(name, update.symbol, report, update.side == "BUY",
+                                       update.trade_time_ms)
             else:  # an ack or a cancel comes by REST and stream
                 # One order id's ack once; a spot replace's new order id acks anew.
                 key = (report.client_order_id, type(report).__name__, str(update.order_id))

@@ -69,33 +69,54 @@ def _balances(account: Mapping[str, Any]) -> dict[str, Decimal]:
 
 @attrs.define
 class SpotInventory:
-    """A spot account's inventory as the venue's balances show it, for one node (see above)."""
+    """A spot account's inventory as the venue's balances show it, for one node (see above).
+
+    Whether a fill is already in the baseline balance is decided by the venue's clocks, not by
+    which answer reached us first: the account's `updateTime` against the fill's trade time
+    (`T`), since the account read and the fill's event travel separately. Without times, a fill
+    booked before the baseline is taken is in it, one booked after is not."""
 
     baseline: dict[str, Decimal] | None = None  # base asset -> balance at the first reconcile
-    booked_before: dict[str, int] = attrs.Factory(dict)  # instrument -> signed lots booked
+    as_of_ms: int | None = None  # the venue's time of that balance (the account's updateTime)
+    booked_before: dict[str, int] = attrs.Factory(dict)  # instrument -> lots in the baseline
     fees: dict[str, Decimal] = attrs.Factory(dict)  # base asset -> commission paid since
+    _early: list[tuple[str, str, int, Fill, int]] = attrs.Factory(list)  # before the baseline
     _seen: OrderedDict[str, None] = attrs.Factory(OrderedDict)  # fill ids: each counts once
 
-    def on_fill(self, name: str, symbol: str, fill: Fill, buy: bool) -> None:
-        """A fill the portfolio books (the venue's trade id makes a duplicate report harmless)."""
+    def on_fill(self, name: str, symbol: str, fill: Fill, buy: bool, time_ms: int = 0) -> None:
+        """A fill the portfolio books (the venue's trade id makes a duplicate report harmless);
+        `time_ms`: the venue's trade time, 0 if unknown."""
         if fill.fill_id in self._seen:
             return
         self._seen[fill.fill_id] = None
         if len(self._seen) > 50_000:
             self._seen.popitem(last=False)
-        base = base_asset(symbol)
+        signed = fill.qty if buy else -fill.qty
         if self.baseline is None:
-            signed = fill.qty if buy else -fill.qty
+            self._early.append((name, base_asset(symbol), signed, fill, time_ms))
+        else:
+            self._count(name, base_asset(symbol), signed, fill, time_ms, in_baseline=False)
+
+    def _count(self, name: str, base: str, signed: int, fill: Fill, time_ms: int, *,
+               in_baseline: bool) -> None:
+        if self.as_of_ms is not None and time_ms:
+            in_baseline = time_ms <= self.as_of_ms
+        if in_baseline:  # the balance we started from has it; the portfolio books it on top
             self.booked_before[name] = self.booked_before.get(name, 0) + signed
         elif fill.fee_asset == base:
             self.fees[base] = self.fees.get(base, Decimal(0)) + Decimal(fill.fee)
 
     def positions(self, balances: Mapping[str, Decimal], specs: Mapping[str, InstrumentSpec],
-                  symbols: Mapping[str, str]) -> dict[str, int]:
-        """Signed lots per instrument; the first call sets the baseline."""
+                  symbols: Mapping[str, str], as_of_ms: int | None = None) -> dict[str, int]:
+        """Signed lots per instrument; the first call sets the baseline (`as_of_ms`: the
+        venue's time of these balances, if it said)."""
         if self.baseline is None:
             self.baseline = {base_asset(s): balances.get(base_asset(s), Decimal(0))
                              for s in symbols}
+            self.as_of_ms = as_of_ms
+            for name, base, signed, fill, time_ms in self._early:
+                self._count(name, base, signed, fill, time_ms, in_baseline=True)
+            self._early.clear()
         lots = {}
         for symbol, name in symbols.items():
             base = base_asset(symbol)
@@ -117,7 +138,9 @@ def positions_of(value: Mapping[str, Any], specs: Mapping[str, InstrumentSpec],
         if name is not None:
             lots[name] = int(Decimal(row["positionAmt"]) / specs[name].lot_step)
     if not value.get("positions") and inventory is not None:
-        lots = inventory.positions(balances, specs, symbols)
+        as_of = value["account"].get("updateTime")
+        lots = inventory.positions(balances, specs, symbols,
+                                   as_of if isinstance(as_of, int) and as_of > 0 else None)
     return VenuePositions(tuple(sorted(lots.items())), tuple(sorted(balances.items())), now_ns)
 
 

@@ -487,3 +487,20 @@ def test_an_adopted_order_can_be_replaced() -> None:
     replace = ReplaceIntent("mm1-1", "BTCUSDT", 100_000, 6_010_000)
     transport.send(SendActions(Batch(Priority.NEW, (replace,), 1), (None,), 3), 3)
     assert recorder.calls[-1][0] == ("replace", replace, 7)
+
+
+def test_the_venues_clocks_say_which_fills_the_baseline_balance_holds() -> None:
+    """The account read and a fill's event travel separately: a fill executed before the
+    account's updateTime is in the balance even if its event comes after, and one executed
+    after is not, even if its event came first."""
+    transport, _ = opened()
+    late = json.loads(_fill_event(1))
+    transport.on_message(WsFrame("user", json.dumps({**late, "T": 2000}), 5), 5)  # came first
+    transport.reconcile(10)
+    transport.on_message(RestDone(("reconcile",), {"open": [], "positions": [], "account": {
+        "updateTime": 1000, "balances": [{"asset": "BTC", "free": "1.001", "locked": "0"}]}}), 10)
+    [positions] = [e for e in transport.poll(10) if isinstance(e, VenuePositions)]
+    assert positions.positions == (("BTCUSDT", 0),)  # trade 1 is not in this balance yet
+    early = json.loads(_fill_event(2))
+    transport.on_message(WsFrame("user", json.dumps({**early, "T": 900}), 11), 11)  # came late
+    assert _reconciled(transport, "1.002", 12).positions == (("BTCUSDT", 200_000),)
