@@ -20,7 +20,7 @@ Replaces are counted per client id in `replaces`; `creates` counts only new orde
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -84,30 +84,13 @@ class AmendingDesk(Desk):
         return self.body(order), events
 
     def batch_create(self, p: Mapping[str, str]) -> Answer:
-        items = self._list(p, "batchOrders", 5)
-        out, events = [], []
-        for item in items:
-            try:
-                body, caused = self.create({k: str(v) for k, v in item.items()})
-            except VenueError as exc:
-                out.append(exc.body())
-                continue
-            out.append(body)
-            events += caused
-        return out, events
+        return _each(self._list(p, "batchOrders", 5),
+                     lambda item: self.create({k: str(v) for k, v in item.items()}))
 
     def batch_cancel(self, p: Mapping[str, str]) -> Answer:
-        out, events = [], []
-        for cid in self._list(p, "origClientOrderIdList", 10):
-            try:
-                body, caused = self.cancel({"symbol": p.get("symbol", ""),
-                                            "origClientOrderId": str(cid)})
-            except VenueError as exc:
-                out.append(exc.body())
-                continue
-            out.append(body)
-            events += caused
-        return out, events
+        symbol = p.get("symbol", "")
+        return _each(self._list(p, "origClientOrderIdList", 10), lambda cid: self.cancel(
+            {"symbol": symbol, "origClientOrderId": str(cid)}))
 
     # -- internals -----------------------------------------------------------------------------
     def _amend(self, order: Any, p: Mapping[str, str], open_qty: str) -> list[Any]:
@@ -135,3 +118,17 @@ class AmendingDesk(Desk):
         if not isinstance(items, list) or not 0 < len(items) <= most:
             raise VenueError(400, -1130, f"Data sent for parameter '{key}' is not valid.")
         return items
+
+
+def _each(items: list[Any], answer: Callable[[Any], Answer]) -> Answer:
+    """One answer per item, in order: its body, or its refusal; and every event they caused."""
+    out, events = [], []
+    for item in items:
+        try:
+            body, caused = answer(item)
+        except VenueError as exc:
+            out.append(exc.body())
+            continue
+        out.append(body)
+        events += caused
+    return out, events

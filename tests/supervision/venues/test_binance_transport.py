@@ -77,10 +77,10 @@ class Ref:
         pass
 
 
-def opened(api_key: str = "key") -> tuple[BinanceTransport, Recorder]:
+def opened(api_key: str = "key", dialect: str = "spot") -> tuple[BinanceTransport, Recorder]:
     recorder = Recorder()
     transport = BinanceTransport(BinanceSettings(
-        "binance", "spot", "http://127.0.0.1:1", "ws://127.0.0.1:2", {"BTCUSDT": "BTCUSDT"},
+        "binance", dialect, "http://127.0.0.1:1", "ws://127.0.0.1:2", {"BTCUSDT": "BTCUSDT"},
         {"BTCUSDT": SPEC}, api_key=api_key, api_secret="s"), lambda t, d: recorder)
     transport.attach(Ref())
     transport.open(0, random.Random(1))
@@ -393,14 +393,7 @@ def test_a_spot_replace_is_a_cancel_replace_under_the_same_client_id() -> None:
 
 
 def test_usdm_modify_sends_the_total_and_an_unneeded_one_is_the_ack() -> None:
-    recorder = Recorder()
-    transport = BinanceTransport(BinanceSettings(
-        "binance", "usdm", "http://x", "ws://y", {"BTCUSDT": "BTCUSDT"}, {"BTCUSDT": SPEC},
-        api_key="k"), lambda t, d: recorder)
-    transport.attach(Ref())
-    transport.open(0, random.Random(1))
-    transport.on_message(RestDone(("markets",), {"m": {"id": "BTCUSDT", "info": INFO}}), 1)
-    transport.poll(1)
+    transport, recorder = opened(dialect="usdm")
     sent(transport, intent())
     transport.on_message(RestDone(("create", intent()), {**BODY, "executedQty": "0.0005",
                                                          "status": "PARTIALLY_FILLED"}), 2)
@@ -418,14 +411,7 @@ def test_usdm_modify_sends_the_total_and_an_unneeded_one_is_the_ack() -> None:
 
 
 def test_usdm_batches_new_orders_by_five_and_cancels_by_symbol() -> None:
-    recorder = Recorder()
-    transport = BinanceTransport(BinanceSettings(
-        "binance", "usdm", "http://x", "ws://y", {"BTCUSDT": "BTCUSDT"}, {"BTCUSDT": SPEC},
-        api_key="k"), lambda t, d: recorder)
-    transport.attach(Ref())
-    transport.open(0, random.Random(1))
-    transport.on_message(RestDone(("markets",), {"m": {"id": "BTCUSDT", "info": INFO}}), 1)
-    transport.poll(1)
+    transport, recorder = opened(dialect="usdm")
     orders = tuple(intent(f"mm1-{i}") for i in range(7))
     transport.send(SendActions(Batch(Priority.NEW, orders, 2), (None,) * 7, 2), 2)
     batches = [c for c in recorder.calls if c[0][0] == "batch"]
