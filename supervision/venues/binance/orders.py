@@ -105,14 +105,17 @@ class OrderAnswers(VenueTransport):
         if name is None or not self._seen_order(update):
             return
         # Only what we sent (or adopted) is ours: the user stream also tells of orders other
-        # clients of the account place, and those must stay drifts.
+        # clients of the account place, and those must stay drifts. (So is a fill of an order
+        # the start-up reconciliation has not adopted yet: the portfolio does not book it.)
+        ours = update.client_order_id in self.known_open
         if update.status not in ("NEW", "PARTIALLY_FILLED"):
             self.known_open.discard(update.client_order_id)
         venue_ns = update.event_time_ms * 1_000_000 if update.event_time_ms else None
         for report in reports_of(update, self.specs[name], venue_ns or now_ns):
             if isinstance(report, Fill):
-                self.inventory.on_fill(name, update.symbol, report, update.side == "BUY",
-                                       update.trade_time_ms)
+                if ours:
+                    self.inventory.on_fill(name, update.symbol, report, update.side == "BUY",
+                                           update.trade_time_ms)
             else:  # an ack or a cancel comes by REST and stream
                 # One order id's ack once; a spot replace's new order id acks anew.
                 key = (report.client_order_id, type(report).__name__, str(update.order_id))

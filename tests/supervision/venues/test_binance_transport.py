@@ -323,6 +323,7 @@ def test_spot_inventory_outlives_a_restarted_connection() -> None:
     """Spot positions are the base balance's change: a restarted connection (a fresh transport)
     must not take today's balance as a new zero while the portfolio still holds its fills."""
     first, _ = opened()
+    sent(first, intent())  # the fills are of our order
     assert _reconciled(first, "1", 10).positions == (("BTCUSDT", 0),)
     first.on_message(WsFrame("user", _fill_event(1), 11), 11)
     assert _reconciled(first, "1.001", 12).positions == (("BTCUSDT", 100_000),)
@@ -337,7 +338,8 @@ def test_spot_inventory_outlives_a_restarted_connection() -> None:
 
 def test_fills_booked_before_the_first_reconciliation_and_base_fees_count() -> None:
     transport, _ = opened()
-    # Adopted orders fill before the start-up reconciliation's answer: already in the balance.
+    sent(transport, intent())  # the fills are of our order
+    # Our order fills before the start-up reconciliation answers: already in the balance.
     transport.on_message(WsFrame("user", _fill_event(1), 5), 5)
     transport.on_message(WsFrame("user", _fill_event(1), 6), 6)  # the same trade, reported twice
     assert _reconciled(transport, "1.001", 10).positions == (("BTCUSDT", 100_000),)
@@ -480,6 +482,7 @@ def test_the_venues_clocks_say_which_fills_the_baseline_balance_holds() -> None:
     account's updateTime is in the balance even if its event comes after, and one executed
     after is not, even if its event came first."""
     transport, _ = opened()
+    sent(transport, intent())  # the fills are of our order
     late = json.loads(_fill_event(1))
     transport.on_message(WsFrame("user", json.dumps({**late, "T": 2000}), 5), 5)  # came first
     transport.reconcile(10)
