@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     except LiveGuardError as exc:
         return _fail(str(exc))
     missing = [k for k in ("api_key", "api_secret") if getattr(config.venue, k) is None]
-    if decision.mode.value == "live" and config.venue.kind.value != "sim" and missing:
+    if decision.mode.value == "live" and config.venue.kind.value.startswith("binance") \
+            and missing:
         return _fail(f"--execute needs the venue's keys ({', '.join('venue.' + k for k in missing)}"
                      " resolved to nothing); without them this config can only observe")
     if args.check_config:

@@ -39,7 +39,7 @@ class RestApp:
     def __init__(self, venue: Any) -> None:  # the FakeVenue (which imports this module)
         self.venue = venue
         self.requests = 0
-        self.limits = VenueCounters(venue.dialect)
+        self.limits = VenueCounters(getattr(venue, "dialect", "spot"))
         self.storm_until = 0.0  # trio time: a storm_s fault answers 429 until then
         # The last requests: (trio time, method, endpoint, client order id, status).
         self.log: deque[tuple[float, str, str, str, int]] = deque(maxlen=10_000)
@@ -89,7 +89,7 @@ class RestApp:
     async def _answer(self, method: str, endpoint: str, path: str, params: dict[str, str],
                       headers: dict[str, str]) -> Reply:
         venue, faults = self.venue, self.venue.faults
-        weight = weight_of(venue.dialect, method, endpoint, params)
+        weight = weight_of(self.limits.dialect, method, endpoint, params)
         orders = 0
         if (method, endpoint) in PLACEMENTS:
             orders = len(json.loads(params.get("batchOrders", "[]") or "[]")) or 1

@@ -10,7 +10,13 @@ import sys
 from pathlib import Path
 
 from supervision.fakevenue import FakeVenue, FakeVenueThread
-from tests.supervision.venues.fake_node import NodeProcess, metric, node_config, node_env
+from tests.supervision.venues.fake_node import (
+    NodeProcess,
+    metric,
+    node_config,
+    node_env,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -19,8 +25,9 @@ def test_without_keys_it_observes_the_public_market_and_asks_nothing_private(
         tmp_path: Path) -> None:
     fake = FakeVenue.binance(speed=4)
     with FakeVenueThread(fake) as urls:
-        node = NodeProcess(node_config(tmp_path, urls), 8, execute=False, keys=False)
+        node = NodeProcess(node_config(tmp_path, urls), 20, execute=False, keys=False)
         node.wait_for("orders: observed=")
+        assert wait_until(lambda: metric(node.metrics(), "troupe_orders_observed_total"), 15)
         text = node.metrics()
         ready = node.readyz()
         out, err = node.finish()
