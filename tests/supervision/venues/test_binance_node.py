@@ -85,7 +85,7 @@ def test_a_restart_with_inventory_adopts_its_orders_cancels_strangers_and_sees_r
         outsider.load_markets()
         outsider.create_order("BTC/USDT", "limit", "buy", 0.001, 50000,
                               {"newClientOrderId": "stranger-1"})
-        second = NodeProcess(config, 24)
+        second = NodeProcess(config, 45)  # long enough for a loaded machine; it waits to end
         second.wait_for("orders: sent=")
         # Reconciliations while the node trades on, with its orders adopted and filling: the
         # inventory the first run left is no drift.
