@@ -163,7 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     started=started, every_run=args.all_runs,
                                     config_text=Path(args.config).read_text())
     except JournalError as exc:
-        sys.stderr.write(f"error: {args.journal}: {exc}\n")
+        message = str(exc)  # the reader's message names the file where it names a line
+        if not message.startswith(f"{args.journal}:"):
+            message = f"{args.journal}: {message}"
+        sys.stderr.write(f"error: {message}\n")
         return 2
     except OSError as exc:
         sys.stderr.write(f"error: cannot write the report to {args.report}: {exc}\n")

@@ -131,3 +131,17 @@ def test_the_config_sets_the_go_no_go_criteria(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(str(toml), [])
     assert any("report.go_no_go" in p and "markout_1s_bps" in p for p in err.value.problems)
+
+
+def test_a_malformed_journal_names_its_path_once(tmp_path: Path) -> None:
+    """As the operator meets it: the reader's message already names the file and line, so the
+    command does not put the path in front a second time."""
+    readme = tmp_path / "README.md"
+    readme.write_text("# Troupe\n")
+    run = subprocess.run([sys.executable, "-m", "supervision.report", str(readme), "--report",
+                          str(tmp_path / "r")], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.startswith(f"error: {readme}:1: malformed journal line"), run.stderr
+    assert run.stderr.count(str(readme)) == 1, run.stderr
