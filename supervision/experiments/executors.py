@@ -40,7 +40,7 @@ from supervision.experiments.variants import Job, Outcome, execute
 __all__ = ["DaskExecutor", "Executor", "ExecutorError", "LocalExecutor", "open_executor"]
 
 OnDone = Callable[[int, Outcome], None]
-_CONNECT_TIMEOUT_S = 15
+_CONNECT_TIMEOUT_S = 5  # a scheduler answers in milliseconds; a typo should not wait
 
 
 class ExecutorError(RuntimeError, TroupeError):
@@ -105,10 +105,15 @@ class DaskExecutor(_Closing):
     def __init__(self, address: str) -> None:
         from distributed import Client
 
+        # Made in two steps so that a client whose connection failed can be closed here: left
+        # to `Client.__del__` at exit, it waits 30 s and prints a TimeoutError traceback.
+        client = Client.__new__(Client)
         try:
-            self._client = Client(address, timeout=_CONNECT_TIMEOUT_S, set_as_default=False)
+            Client.__init__(client, address, timeout=_CONNECT_TIMEOUT_S, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
+            client.close(timeout=_CONNECT_TIMEOUT_S)
             raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        self._client = client
         threads = sum(self._client.nthreads().values())
         self.slots = max(threads, 1)
         self.description = f"Dask cluster {address} ({threads} worker threads)"

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from supervision.node.backtest import backtest_data, run_backtest
 from supervision.sources.replay import iter_recording
 from tests.supervision.report.test_report_html import _browse
 
+ROOT = Path(__file__).resolve().parents[3]
 CONFIG = "config/backtest.toml"
 GAMMA = "strategies.0.params.gamma"
 K = "strategies.0.params.k"
@@ -97,6 +101,23 @@ def test_an_unreachable_scheduler_is_one_line(tmp_path: Path, capsys, monkeypatc
     err = capsys.readouterr().err
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("address", ["foo", "tcp://127.0.0.1:9"])
+def test_a_bad_scheduler_is_one_line_and_a_prompt_exit(tmp_path: Path, address: str) -> None:
+    """On the command line: a scheduler address with no port, or one nobody listens on, is one
+    error line and exit 2 within the connect timeout; the half-made Dask client is closed, so
+    no `Client.__del__` traceback after a 30 s wait at exit."""
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "supervision.main",
+                          *_sweep(tmp_path, "--sweep", f"{GAMMA}=1e-10,4e-10", "--span", "0:5",
+                                  "--scheduler", address)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - started
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith("error: ") and run.stderr.count("\n") == 1, run.stderr
+    assert f"Dask scheduler at {address}" in run.stderr
+    assert took < 25, f"{took:.0f} s to exit"
 
 
 def test_ranking_direction_defaults() -> None:
