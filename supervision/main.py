@@ -95,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"  {problem}\n")
         return USAGE_ERROR
     redact_logs(config)  # a library's DEBUG line may quote a revealed key (ccxt's headers do)
+    if args.report is not None and not args.check_config:
+        from supervision.report import report_dir_problem
+
+        if (unwritable := report_dir_problem(args.report)) is not None:
+            return _fail(unwritable)  # before anything runs, not after the whole run
     if isinstance(config, ExperimentConfig):
         if args.check_config:
             print(redacted(config))

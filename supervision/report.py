@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,12 +40,28 @@ from supervision.config.load import ConfigError, NodeConfig, load_config
 from supervision.node.journal import iter_journal
 
 __all__ = ["WALL_FIELDS", "journal_records", "last_run", "main", "quote_currency",
-           "report_journal", "settings_for", "write_report"]
+           "report_dir_problem", "report_journal", "settings_for", "write_report"]
 
 WALL_FIELDS = ("wall_seconds", "events_per_s")
 """The only fields of report.json that differ between two runs over the same config and data."""
 
 _QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "USD", "EUR", "BTC", "ETH")
+
+
+def report_dir_problem(directory: str | Path) -> str | None:
+    """Why a report cannot be written to `directory`, or None: checked before a run starts, so
+    that a typo costs a line on stderr and not a whole run. Nothing is created: the nearest
+    existing ancestor must be a directory this process may write into."""
+    path = Path(directory)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        what = "is a file" if existing == path else f"is under {existing}, a file"
+        return f"cannot write the report to {directory}: it {what}, not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot write the report to {directory}: {existing} is not writable"
+    return None
 
 
 def quote_currency(config: NodeConfig) -> str:
