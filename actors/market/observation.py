@@ -5,7 +5,9 @@ instrument and UTC day (`protocols.observation.MarketStatistics`).
     market:<i> --MarketState-->                   final at the day's end and at the stop)--> sink
 
 What it measures, per instrument, per UTC day of *venue* time (a BookTop's `venue_ns`; the day
-does not change on a BookTop without one):
+does not change on a BookTop without one, and BookTops before the first timed one, such as the
+REST snapshot a book starts from, join that first timed one's day; only a market that never has
+venue time is published, at the stop, as day "unknown", with a warning that says so):
 
 - book updates and the bbo null rate (a BookTop with a side missing);
 - the bbo receive interval: between consecutive BookTops, on their local receive times;
@@ -29,6 +31,7 @@ lengths into counts per length.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -42,10 +45,13 @@ from protocols.instruments import InstrumentSpec
 from protocols.market import BookTop, MarketState
 from protocols.observation import MarketStatistics
 
-__all__ = ["DayObservation", "Durations", "Edges", "MarketObserver", "PublishStatistics",
+__all__ = ["UNDATED", "DayObservation", "Durations", "Edges", "MarketObserver", "PublishStatistics",
            "percentile", "utc_day"]
 
 MS = 1_000_000
+UNDATED = "unknown"  # the day of a market's BookTops before any of them had venue time
+
+log = logging.getLogger("troupe.observation")
 
 
 def utc_day(epoch_ns: int) -> str:
@@ -235,12 +241,16 @@ class MarketObserver(Behaviour):
         elif isinstance(message, MarketState):
             self._market(message)
         elif isinstance(message, PublishStatistics):
-            self._publish(ctx, partial=True)
+            self._publish(ctx, partial=True, undated=False)
             ctx.schedule(self.interval_s, PublishStatistics(), key=_PUBLISH)
         return None
 
     def on_stop(self, ctx: Context) -> None:
-        self._publish(ctx, partial=True)
+        for day in self.days.values():
+            if day.day == UNDATED:
+                log.warning("market %s never had venue time: its %d book updates are published "
+                            "as day %r", day.instrument, day.book_updates, UNDATED)
+        self._publish(ctx, partial=True, undated=True)
 
     def _market(self, state: MarketState) -> None:
         name = state.instrument
@@ -260,17 +270,22 @@ class MarketObserver(Behaviour):
             return
         day = self.days.get(name)
         today = utc_day(top.venue_ns) if top.venue_ns is not None else (
-            day.day if day is not None else "unknown")
-        if day is None or day.day != today:
+            day.day if day is not None else UNDATED)
+        if day is not None and day.day == UNDATED:
+            day.day = today  # the untimed books so far belong to the first timed one's day
+        elif day is None or day.day != today:
             if day is not None:  # the day is over: its final record
                 ctx.tell(self.sink, day.statistics(partial=False))
             day = self.days[name] = DayObservation(name, today, spec.taker_fee)
         oracle_x2, oracle_recv_ns = self.oracles.get(name, (None, None))
         day.on_book(top, oracle_x2, oracle_recv_ns)
 
-    def _publish(self, ctx: Context, *, partial: bool) -> None:
+    def _publish(self, ctx: Context, *, partial: bool, undated: bool) -> None:
+        """`undated`: publish the days still without venue time too (at the stop; before it,
+        they wait for the day their first timed BookTop gives them)."""
         for day in self.days.values():
-            ctx.tell(self.sink, day.statistics(partial))
+            if undated or day.day != UNDATED:
+                ctx.tell(self.sink, day.statistics(partial))
 
     def snapshot(self) -> dict[str, Any]:
         return {name: {"day": d.day, "book_updates": d.book_updates, "crossings": d.crossings}

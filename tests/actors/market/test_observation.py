@@ -107,3 +107,28 @@ def test_a_crossing_that_flips_side_is_two_crossings() -> None:
     stats = day.statistics(partial=False)
     assert (stats.crossings, stats.crossing_updates_max) == (2, 1)
     assert stats.crossing_ms_p95 == pytest.approx(200.0, rel=1e-3)
+
+
+def test_books_without_venue_time_join_the_first_timed_day_not_a_day_called_unknown() -> None:
+    ctx = FakeContext("observer")
+    observer = MarketObserver({"BTC": SPEC}, ctx.ref("sink"), interval_s=5.0)
+    ctx.start(observer)
+    untimed = BookTop("BTC", 99_999, 1, 100_001, 1, recv_ns=100 * MS, venue_ns=None)
+    ctx.deliver(observer, untimed)  # the REST snapshot: no venue time
+    ctx.advance(5.0, observer)  # a publication before any venue time: nothing yet to say
+    ctx.deliver(observer, top(200, 99_999, 100_001))
+    ctx.stop_behaviour(observer)
+    sent = [m for m in ctx.sent_to("sink") if isinstance(m, MarketStatistics)]
+    assert [(s.day, s.partial, s.book_updates) for s in sent] == [("2025-01-26", True, 2)]
+
+
+def test_a_market_that_never_has_venue_time_is_published_as_undated_at_the_stop(
+        caplog: pytest.LogCaptureFixture) -> None:
+    ctx = FakeContext("observer")
+    observer = MarketObserver({"BTC": SPEC}, ctx.ref("sink"), interval_s=5.0)
+    ctx.start(observer)
+    ctx.deliver(observer, BookTop("BTC", 99_999, 1, 100_001, 1, recv_ns=0, venue_ns=None))
+    ctx.stop_behaviour(observer)
+    sent = [m for m in ctx.sent_to("sink") if isinstance(m, MarketStatistics)]
+    assert [(s.day, s.book_updates) for s in sent] == [("unknown", 1)]
+    assert "BTC never had venue time" in caplog.text
