@@ -62,7 +62,7 @@ from supervision.node.live_guard import ModeDecision
 from supervision.node.observation import ObservationFiles
 from supervision.node.process import CONSOLE, STOP
 from supervision.node.restored import restored_state_notice
-from supervision.node.status import MarketNotices, open_orders, status_line, summary
+from supervision.node.status import MarketNotices, open_orders, orders_at_stop, status_line, summary
 from supervision.node.venues import adapter_for, recorded_oracle
 from supervision.repl.console import start_repl
 from supervision.runtime.bridge import LoopBridge
@@ -396,9 +396,7 @@ async def _shutdown(config: NodeConfig, node: Node, reason: str) -> str:
     if left:
         CONSOLE.say(f"shutdown: {len(left)} order(s) still open after "
                     f"{config.shutdown.cancel_timeout_s}s: {', '.join(left[:5])}")
-        orders = f"{len(left)} order(s) still open after the cancel timeout"
-    else:
-        orders = "open orders cancelled (none left open)"
+    orders = orders_at_stop(node.mode, reconciled=node.view.reconciled, left=left)
     journal = "journal not flushed (no writer)"
     if node.root is not None:
         await trio.to_thread.run_sync(host.stop, node.root)

@@ -19,7 +19,8 @@ import attrs
 from supervision.node.assembly import Node
 from supervision.node.live_guard import Mode
 
-__all__ = ["BEHIND_S", "MarketNotices", "open_orders", "status_line", "summary"]
+__all__ = ["BEHIND_S", "MarketNotices", "open_orders", "orders_at_stop", "status_line",
+           "summary"]
 
 
 def open_orders(node: Node) -> list[str]:
@@ -28,6 +29,18 @@ def open_orders(node: Node) -> list[str]:
     venue = getattr(cell, "behaviour", None)
     session = getattr(venue, "session", None)
     return session.open_orders() if session is not None else []
+
+
+def orders_at_stop(mode: Mode, *, reconciled: bool, left: list[str]) -> str:
+    """The stop line's word on open orders, saying no more than the node knows: an observe
+    node sent nothing, and a node the venue never answered has not seen what rests there."""
+    if left:
+        return f"{len(left)} order(s) still open after the cancel timeout"
+    if mode is Mode.OBSERVE:
+        return "no open orders: observe mode sent no order, none of ours to cancel"
+    if not reconciled:
+        return "open orders NOT checked: the venue was never reached; check them on the venue"
+    return "open orders cancelled (none left open)"
 
 
 BEHIND_S = 1.0  # the replay this late (seconds) is falling behind the feed; caught up under half

@@ -7,7 +7,8 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-from supervision.node.status import MarketNotices, _money, status_line, summary
+from supervision.node.live_guard import Mode
+from supervision.node.status import MarketNotices, _money, orders_at_stop, status_line, summary
 from supervision.runtime.introspection import InMemoryMetrics
 from tests.supervision.node.node_kit import paper_node_on_host
 
@@ -51,3 +52,14 @@ def test_the_switch_and_the_lag_are_announced_once() -> None:
     assert notices.check(node) == []  # type: ignore[arg-type]
     metrics.gauge("node/source", "troupe_replay_lag_seconds", 0.1, {})
     assert notices.check(node) == ["market: caught up with the feed"]  # type: ignore[arg-type]
+
+
+def test_the_stop_line_says_only_what_the_node_knows_of_its_open_orders() -> None:
+    assert orders_at_stop(Mode.PAPER, reconciled=True, left=[]) == (
+        "open orders cancelled (none left open)")
+    observed = orders_at_stop(Mode.OBSERVE, reconciled=False, left=[])
+    assert "cancelled" not in observed and "observe mode sent no order" in observed
+    unreached = orders_at_stop(Mode.LIVE, reconciled=False, left=[])
+    assert "cancelled" not in unreached and "check them on the venue" in unreached
+    assert orders_at_stop(Mode.LIVE, reconciled=True, left=["a", "b"]) == (
+        "2 order(s) still open after the cancel timeout")
