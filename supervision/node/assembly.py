@@ -382,7 +382,9 @@ class Node:
         trading = (md and view.reconciled and view.state is TradingState.ACTIVE
                    and view.journal_healthy and failure is None and not view.halts)
         journal = "ok" if view.journal_healthy else f"failing: {view.journal_error}"
-        extra = {} if failure is None else {"tree": failure}
+        extra: dict[str, Any] = {} if failure is None else {"tree": failure}
+        if self.failsafe.given_up:  # still ready: the other strategies trade on
+            extra["strategies_given_up"] = list(self.failsafe.given_up)
         return Readiness(md, trading, self.mode.value, view.state.name.lower(),
                          {"books": detail, "reconciled": view.reconciled,
                           "state_reason": view.state_reason, "journal": journal,

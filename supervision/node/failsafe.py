@@ -29,6 +29,9 @@ ready even while the gate is down. Only an operator resumes. Every give-up is jo
 (`SupervisorGaveUp` in docs/prometheus/alert_rules.yml). Restarts are journaled too
 (`ActorRestarted`), so the journal tells the whole story of a failure.
 
+`given_up` names the strategies given up, in order: the node trades on without them, so the
+status line, the stop summary and `/readyz` say which are gone.
+
 `failure` is set once the tree cannot trade any more (the root gave up or exited, or the node's
 monitor died, so nothing it reports can be trusted): the node is then never ready, and
 `supervision.node.run` stops the process with exit code `EXIT_TREE_GAVE_UP`.
@@ -110,6 +113,7 @@ class FailSafe:
     def __init__(self, node: Guarded) -> None:
         self.node = node
         self.failure: str | None = None
+        self.given_up: list[str] = []  # strategy ids, in the order they were given up
         for subtree in _ACTIONS:  # exported at 0 from the start, so a rise is seen as one
             node.host.metrics.count("node", GIVE_UPS, 0, {"subtree": subtree})
 
@@ -155,6 +159,8 @@ class FailSafe:
         node = self.node
         if subtree == "strategy":
             strategy = record.actor.rsplit("/", 1)[-1]
+            if strategy not in self.given_up:
+                self.given_up.append(strategy)
             node.budget.tell(CancelAll(None, clean_reason(reason), strategy=strategy))
         elif subtree in HALTING:
             if subtree == "root":

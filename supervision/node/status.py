@@ -144,7 +144,14 @@ def status_line(node: Node, elapsed: float) -> str:
         line += " HALTED " + ", ".join(f"{i} ({why})" for i, why in sorted(view.halts.items()))
     if not view.journal_healthy:
         line += f" JOURNAL FAILING ({view.journal_error})"
-    return line
+    gone = _given_up(node)
+    return f"{line} | {gone}" if gone else line
+
+
+def _given_up(node: Node) -> str:
+    """The strategies given up (the node trades on without them): never silently gone."""
+    gone = node.failsafe.given_up
+    return f"gave up: {', '.join(gone)}" if gone else ""
 
 
 @attrs.define
@@ -177,6 +184,7 @@ def summary(node: Node, elapsed: float, stopped: str = "") -> str:
     metrics = node.host.metrics
     restarts = sum(1 for _ in node.host.log.records(kind="restart"))
     total, parts = _pnl(node)
+    gone = _given_up(node)
     lines = [f"summary after {elapsed:.1f}s ({node.mode.value} mode):",
              f"  state {node.view.state.name}; {_orders(node)}; fills "
              f"{int(metrics.total('troupe_fills_total'))}",
@@ -185,6 +193,6 @@ def summary(node: Node, elapsed: float, stopped: str = "") -> str:
              f"{_p99(node, 'troupe_tick_to_trade_seconds', window=False)}, order ack "
              f"{_p99(node, 'troupe_order_ack_seconds', window=False)}, cancel ack "
              f"{_p99(node, 'troupe_cancel_ack_seconds', window=False)}",
-             f"  restarts {restarts}; "
+             f"  restarts {restarts}; " + (f"{gone}; " if gone else "")
              + (f"stop: {stopped}" if stopped else f"journal {node.config.journal.path}")]
     return "\n".join(lines)  # five lines: the REPL in front shows the node log's last five
