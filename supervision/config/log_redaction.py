@@ -12,6 +12,7 @@ in the formatted message and in the traceback text, before any handler writes th
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from supervision.config.secrets import Secret
 __all__ = ["SecretLogFilter", "redact_logs", "secrets_in"]
 
 MASK = "***"
+WHOLE_TOKEN_BELOW = 8  # characters
 
 
 def secrets_in(value: Any) -> list[Secret]:
@@ -49,14 +51,20 @@ class SecretLogFilter(logging.Filter):
         super().__init__()
         values = {secret.reveal() for secret in secrets}
         self._values = sorted((v for v in values if v), key=len, reverse=True)
+        # A value shorter than a real key (a placeholder such as "k") is masked only where it
+        # stands alone: masked inside words it turns every log line into "mar***et".
+        short = [re.escape(v) for v in self._values if len(v) < WHOLE_TOKEN_BELOW]
+        self._short = (re.compile(rf"(?<![A-Za-z0-9])(?:{'|'.join(short)})(?![A-Za-z0-9])")
+                       if short else None)
 
     def __repr__(self) -> str:
         return f"<SecretLogFilter of {len(self._values)} secret(s)>"
 
     def _mask(self, text: str) -> str:
         for value in self._values:
-            text = text.replace(value, MASK)
-        return text
+            if len(value) >= WHOLE_TOKEN_BELOW:
+                text = text.replace(value, MASK)
+        return self._short.sub(MASK, text) if self._short is not None else text
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -73,3 +73,16 @@ def test_a_live_node_at_debug_logs_no_secret(tmp_path: Path) -> None:
     written = output + "".join(p.read_text(errors="replace") for p in tmp_path.rglob("*")
                                if p.is_file())
     assert not any(value in written for value in LIVE_ENV.values())
+
+
+def test_a_placeholder_secret_is_masked_where_it_stands_alone_not_inside_words() -> None:
+    from supervision.config.log_redaction import SecretLogFilter
+    from supervision.config.secrets import Secret
+
+    masking = SecretLogFilter([Secret("k"), Secret("s"), Secret("a" * 64)])
+    record = logging.LogRecord("ccxt", logging.DEBUG, __file__, 1,
+                               "market streams {'X-MBX-APIKEY': 'k', 'secret': s} sig=%s&x",
+                               ("a" * 64,), None)
+    masking.filter(record)
+    assert record.getMessage() == ("market streams {'X-MBX-APIKEY': '***', 'secret': ***} "
+                                   "sig=***&x")
