@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check_config:
             print(redacted(config))
             return 0
-        return _experiment(config, args.report)
+        return _experiment(config, args)
     assert isinstance(config, NodeConfig)
     try:
         decision = resolve_mode(config.profile.value, execute=args.execute,
@@ -139,10 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     return run_node(config, decision, duration=args.duration, report=args.report)
 
 
-def _experiment(config: ExperimentConfig, report_dir: str | None) -> int:
-    from supervision.experiments.as_run import main_experiment
+def _experiment(config: ExperimentConfig, args: argparse.Namespace) -> int:
+    from supervision.experiments.as_run import main_experiment, refused_flag
 
-    return main_experiment(config, report_dir)
+    given = experiments.given(args) + [f for f in ("--duration", "--execute", "--confirm-live",
+                                                   "--repl") if _given(args, f)]
+    if given:
+        return _fail(refused_flag(given[0]))
+    return main_experiment(config, args.report)
+
+
+def _given(args: argparse.Namespace, flag: str) -> bool:
+    return getattr(args, flag[2:].replace("-", "_")) not in (None, False)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ for its inventory strategy's average spread. Progress goes to stderr through
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, wait
@@ -83,6 +84,14 @@ def _twin(bases: Sequence[ASParams], n: int) -> int | None:
     return next((m for m, other in enumerate(bases) if other == twin), None)
 
 
+def _leave_stop_to_the_parent() -> None:
+    """In a worker: the terminal's Ctrl-C reaches the whole process group; the parent decides
+    (it terminates the workers), so the workers neither print nor stop on their own."""
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def run_tables(bases: Iterable[ASParams], *, workers: int = 1, trace: bool = True,
                progress: Progress | None = None) -> TablesResult:
     """Run each `ASParams` (one gamma and variant each) for both strategies, `paths` paths."""
@@ -129,11 +138,17 @@ def run_tables(bases: Iterable[ASParams], *, workers: int = 1, trace: bool = Tru
             results.setdefault(key, []).extend(future.result())
         done = base + sum(len(args[2]) for _, args in work)
 
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_leave_stop_to_the_parent) \
+        if workers > 1 else None
     try:
         run(pool, first)
         run(pool, [(n, "symmetric", summarize(results[n, "inventory"]).spread_mean / tick[n])
                    for n in later])
+    except BaseException:  # Ctrl-C above all: the paths running now are not waited for
+        if pool is not None:
+            for process in list(pool._processes.values()):  # Python 3.14: terminate_workers()
+                process.terminate()
+        raise
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_arguments", "run", "used"]
+__all__ = ["add_arguments", "given", "run", "used"]
 
 _FLAGS = ("sweep", "optimize", "space", "walk_forward", "span", "scheduler", "workers",
           "trials", "rank", "seed")
@@ -53,10 +53,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "trials asked at once")
 
 
+def given(args: argparse.Namespace) -> list[str]:
+    """The flags of this group that were given, as typed (`--walk-forward`)."""
+    defaults = {"sweep": [], "space": [], "trials": 20, "rank": "pnl.total", "seed": 0}
+    return ["--" + f.replace("_", "-") for f in _FLAGS if getattr(args, f) != defaults.get(f)]
+
+
 def used(args: argparse.Namespace) -> bool:
     """Whether any flag of this group was given (then `run` handles the command)."""
-    defaults = {"sweep": [], "space": [], "trials": 20, "rank": "pnl.total", "seed": 0}
-    return any(getattr(args, f) != defaults.get(f) for f in _FLAGS)
+    return bool(given(args))
 
 
 def _fail(message: str) -> int:

@@ -5,6 +5,7 @@ backtest, a sweep), and flags that do not apply to an experiment."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -57,3 +58,49 @@ def test_a_report_directory_that_does_not_exist_yet_is_fine(tmp_path: Path) -> N
 )
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "new" / "dir" / "report.json").is_file()
+@pytest.mark.parametrize(("flags", "instead"), [
+    (["--duration", "5"], "--set experiment.paths=N"),
+    (["--execute"], "simulates"),
+    (["--repl"], "simulates"),
+    (["--sweep", "experiment.k=1,2"], "--set"),
+])
+def test_flags_an_experiment_does_not_take_are_refused(flags: list[str], instead: str) -> None:
+    run = _main("config/avellaneda_stoikov.toml", "--set", "experiment.paths=2", *flags)
+    _one_error_line(run, flags[0], "experiment", instead)
+    assert run.stdout == ""
+
+
+def test_ctrl_c_during_an_experiment_says_so_once(tmp_path: Path) -> None:
+    """Ctrl-C at the terminal reaches the whole process group (the worker processes too): one
+    line saying the experiment was interrupted and that nothing was written, exit 130, no
+    traceback, and no worker left running."""
+    err = tmp_path / "stderr"
+    with err.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "supervision.main", "config/avellaneda_stoikov.toml",
+             "--set", "experiment.paths=400", "--report", str(tmp_path / "as")],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=sink, text=True, env=ENV,
+            start_new_session=True)
+        deadline = time.monotonic() + 60
+        while "paths" not in err.read_text().partition("\n")[2] and time.monotonic() < deadline:
+            assert proc.poll() is None, err.read_text()
+            time.sleep(0.2)  # the workers are running paths once progress is reported
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=60)
+    text = err.read_text()
+    assert proc.returncode == 130, text
+    assert "Traceback" not in text and "nothing to stop" not in text, text
+    assert text.count("interrupted") == 1 and "nothing written" in text, text
+    assert not (tmp_path / "as").exists()
+    deadline = time.monotonic() + 10
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group_alive(proc.pid), "a worker process outlived the interrupted experiment"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
