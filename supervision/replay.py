@@ -6,7 +6,7 @@ recording ends with, as JSON.
     {"bids": [["61390.01000000", "0.50000000"], ...], "asks": [...], "messages": 41249,
      "gaps": 0, "resyncs": 0}
 
-The file is read line by line (`<receive ns> <raw venue JSON>`, gzip or plain) through the
+The file is read line by line (`<receive ns> <raw venue JSON>`, gzip) through the
 same sync the node's books use (`actors.market.l2_book`: Binance spot chains `U == u + 1`,
 USD-M chains `pu`, Hyperliquid replaces on each `l2Book`), so the result is the book a node
 would hold after the whole file. Prices and quantities are printed as the venue wrote them:
@@ -15,8 +15,9 @@ spelled back the way the file spelled it. `messages` counts the venue messages r
 sequence breaks after a join, `resyncs` the snapshots taken while the book was stale.
 
 A file the tool cannot build a book from (no snapshot, none that joins, a missing file, a venue
-that is not the file's) is one line on stderr and exit code 2; a malformed line is counted and
-skipped, as the node skips it.
+that is not the file's, a gzip stream that ends early, a file that is not gzip) is one line on
+stderr and exit code 2: a book from the first part of a truncated file would pass for the
+day's; a malformed line is counted and skipped, as the node skips it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from protocols.codec import DecodeError, Side
 from protocols.errors import TroupeError
 from protocols.recording import classify
 from protocols.venues import binance, hyperliquid
-from supervision.sources.replay import iter_recording
+from supervision.sources.replay import RecordingError, iter_recording
 
 __all__ = ["ReplayError", "final_book", "main"]
 
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--book-depth must be at least 1")
     try:
         result = final_book(args.file, args.venue, args.book_depth)
-    except (ReplayError, OSError, EOFError) as exc:
+    except (ReplayError, RecordingError, OSError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     print(json.dumps(result))

@@ -5,7 +5,8 @@
     python -m supervision.catalog head CATALOG [-n 10]                  # the first events
     python -m supervision.catalog export CATALOG OUT.parquet --kinds diff,trade  # a subset
 
-Exit codes: 0 done, 2 a user mistake (a missing file, not a catalog): one line, no traceback.
+Exit codes: 0 done, 2 a user mistake (a missing file, not a catalog, a recording that is
+truncated or not gzip, which is never cached): one line, no traceback.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pyarrow.parquet as pq
 from supervision.catalog import build_catalog, read_info
 from supervision.catalog.replay import CatalogReader
 from supervision.catalog.store import Kind
+from supervision.sources.replay import RecordingError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
             recording = Path(args.recording)
             if not recording.is_file():
                 raise ValueError(f"no recording at {recording}")
-            path, built = build_catalog(recording, Path(args.dir))
+            try:
+                path, built = build_catalog(recording, Path(args.dir))
+            except RecordingError as exc:
+                raise RecordingError(f"{exc}; not cached") from None
             sys.stdout.write(("built " if built else "cached ") + read_info(path).describe()
                              + "\n")
         elif args.command == "info":

@@ -199,11 +199,23 @@ def _add_message(cols: _Columns, line: int, recv_ns: int, message: Any) -> int:
 def build(source: Path, target: Path, *, sha256: str | None = None,
           row_group: int = ROW_GROUP) -> CatalogInfo:
     """Decode `source` (a recording) into the catalog file `target`, streaming: at most one
-    row group of rows is held at a time. The file appears only once complete."""
+    row group of rows is held at a time. The file appears only once complete: a damaged
+    recording (`RecordingError`: truncated, not gzip) or any other failure leaves nothing."""
     scale = _scale_of(source)
     sha = sha256 or content_hash(source)
     partial = target.with_name(target.name + ".partial")
     target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        info = _write(source, partial, target, sha=sha, scale=scale, row_group=row_group)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)
+    return info
+
+
+def _write(source: Path, partial: Path, target: Path, *, sha: str, scale: int,
+           row_group: int) -> CatalogInfo:
     kinds = dict.fromkeys((k.name.lower() for k in Kind), 0)
     rows = groups = errors = 0
     reader = RecordingReader(source)
@@ -234,7 +246,6 @@ def build(source: Path, target: Path, *, sha256: str | None = None,
                            decode_errors=errors, kinds=kinds, venue=seen.venue,
                            symbols=tuple(seen.symbols))
         writer.add_key_value_metadata({_META_KEY: json.dumps(attrs.asdict(info)).encode()})
-    partial.replace(target)
     return info
 
 

@@ -22,6 +22,10 @@ deterministic, the run id (part of fill ids) is fixed, and the summary carries a
 order and report the venue connection journaled (`BacktestResult.digest`), which the tests
 compare across runs and between the raw recording and its catalog.
 
+A damaged recording (a gzip stream that ends early, a file that is not gzip) is refused with
+one line and exit code 2 before anything trades (`check_recording`, see docs/backtest.md for
+why): a backtest is never silently shorter than its data.
+
 The recording's venue and symbol are read from its first lines: a one-instrument config replays
 a recording of another symbol or venue (Hyperliquid's "BTC" for "BTCUSDT") with a note, so any
 shipped recording works as `data.path`.
@@ -51,7 +55,13 @@ from supervision.node.progress import Progress
 from supervision.node.venues import recorded_oracle
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.introspection import InMemoryMetrics
-from supervision.sources.replay import ReplaySource, require_asset_ctx, sniff_recording
+from supervision.sources.replay import (
+    RecordingError,
+    ReplaySource,
+    check_recording,
+    require_asset_ctx,
+    sniff_recording,
+)
 
 __all__ = ["BacktestResult", "JournalTape", "TallyMetrics", "backtest_data", "run_backtest"]
 
@@ -165,6 +175,8 @@ def run_backtest(config: NodeConfig, *, data: Path | None = None,
                  notes: Callable[[str], None] = lambda _: None) -> BacktestResult:
     """Run one backtest to the end of its data and return what it did."""
     path = data if data is not None else backtest_data(config)
+    if not is_catalog(path):
+        check_recording(path)  # a damaged file is refused before trading, never half-replayed
     streams = BookFeed.STREAMS
     if recorded_oracle(config):
         if is_catalog(path):
@@ -212,6 +224,8 @@ def run_backtest(config: NodeConfig, *, data: Path | None = None,
         if progress is not None:
             progress.update(replay.fraction(),
                             f"{replay.lines_read:,} lines {host.monotonic_ns() / SECOND:,.0f}s")
+    if replay.damage is not None:  # the file changed after the check: still no short result
+        raise RecordingError(f"{replay.damage}; the backtest stopped there and is void")
     host.advance(_DRAIN_S)
     strategies = host.existing_cell("node/strategies")
     if strategies is not None:

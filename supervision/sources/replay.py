@@ -14,6 +14,14 @@ DeterministicHost the recorded pace therefore runs in virtual time, as fast as t
 feeds (and any other) get their turns between chunks and the host never blocks. A malformed line
 is counted, logged with its position, and skipped; it never stops a replay.
 
+A damaged file is another matter: a gzip stream that ends early (a copy cut short, a recorder
+killed mid-write) or a file that is not gzip at all raises `RecordingError`, one line naming
+the file and the last whole line ("FILE: truncated after line N (the gzip stream ends early)",
+"FILE: not a gzip file"), so no tool mistakes half a day for a whole one. `check_recording`
+finds that out in one cheap pass (zlib only, ~40 ms for the shipped 11 MB day) before a
+backtest trades; a `ReplaySource` that meets it mid-stream stops, logs it and keeps it in
+`damage` for its owner to act on.
+
 This module is `supervision.sources.synthetic`' replay half (kept apart for size); import from
 there.
 
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
@@ -35,17 +44,58 @@ import attrs
 
 from actors.behaviour import Behaviour, Context, Ref
 from protocols.codec import DecodeError
+from protocols.errors import TroupeError
 from protocols.feed import ALL_STREAMS, FeedEvent, ResyncRequest, Stream
 from protocols.recording import classify
 from protocols.venues import binance, hyperliquid
 
-__all__ = ["RecordingReader", "ReplayEnded", "ReplaySource", "is_ticker_line", "iter_recording",
-           "require_asset_ctx", "sniff_messages", "sniff_recording", "stream_of"]
+__all__ = ["RecordingError", "RecordingReader", "ReplayEnded", "ReplaySource", "check_recording",
+           "is_ticker_line", "iter_recording", "require_asset_ctx", "sniff_messages",
+           "sniff_recording", "stream_of"]
 
 log = logging.getLogger("troupe.sources")
 SECOND = 1_000_000_000
 _SLACK_NS = 1_000  # float timer delays may land a few ns early: due within 1 us counts as due
 _LOGGED_ERRORS = 10  # malformed lines logged one by one before only being counted
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class RecordingError(TroupeError, ValueError):
+    """A recording file that is damaged as a whole (truncated, not gzip): said in one line."""
+
+
+def check_recording(path: str | PathLike[str]) -> None:
+    """Raise `RecordingError` if `path` is not a whole gzip stream. Only decompresses (no
+    parsing), so it costs a small fraction of a replay; an empty file passes."""
+    damage = _gzip_damage(Path(path))
+    if damage is not None:
+        raise damage
+
+
+def _gzip_damage(path: Path) -> RecordingError | None:
+    """What is wrong with `path` as a gzip stream (None: nothing), naming the last whole line.
+    Concatenated members are one stream, as `gzip.open` reads them."""
+    lines = 0
+    inflate = zlib.decompressobj(31)
+    begun = False  # the current member has had input
+    with open(path, "rb") as f:
+        if f.read(2) not in (_GZIP_MAGIC, b""):
+            return RecordingError(f"{path}: not a gzip file")
+        f.seek(0)
+        while chunk := f.read(1 << 20):
+            while chunk:
+                begun = True
+                try:
+                    lines += inflate.decompress(chunk).count(b"\n")
+                except zlib.error as exc:
+                    return RecordingError(f"{path}: damaged gzip data after line {lines} "
+                                          f"({exc})")
+                chunk = b""
+                if inflate.eof:
+                    chunk, inflate, begun = inflate.unused_data, zlib.decompressobj(31), False
+    if begun and not inflate.eof:
+        return RecordingError(f"{path}: truncated after line {lines} (the gzip stream ends early)")
+    return None
 
 
 @attrs.frozen(slots=True)
@@ -71,7 +121,7 @@ Line = tuple[int, int | None, Any]
 
 def iter_recording(path: str | PathLike[str]) -> Iterator[Line]:
     """A recording's lines, lazily and tolerantly: a line without `<int ts> <json>` comes back
-    with ts None and an error text, and a damaged gzip stream ends the iteration with one."""
+    with ts None and an error text. A damaged file raises `RecordingError` where it is met."""
     return iter(RecordingReader(path))
 
 
@@ -144,8 +194,10 @@ class RecordingReader:
                         else:
                             yield lineno, None, \
                                 f"expected '<local_ts_ns> <json>', got {line[:60]!r}"
-        except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
-            yield lineno + 1, None, f"unreadable recording: {type(exc).__name__}: {exc}"
+        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            # gzip's buffers hide how many whole lines the file holds: a zlib pass counts them.
+            damage = _gzip_damage(self.path) if self.path.is_file() else None
+            raise damage or RecordingError(f"{self.path}: unreadable recording: {exc}") from None
 
 
 class _Router:
@@ -233,6 +285,7 @@ class ReplaySource(Behaviour):
         self.last_ts_ns: int | None = None
         self.lag_ns = 0
         self.done = False
+        self.damage: str | None = None  # why the file ended early (`RecordingError`), if it did
 
     def on_start(self, ctx: Context) -> None:
         self._open()
@@ -308,7 +361,14 @@ class ReplaySource(Behaviour):
 
     def _peek(self) -> Line | None:
         if self._next is None:
-            self._next = next(self._lines, None)
+            try:
+                self._next = next(self._lines, None)
+            except RecordingError as exc:
+                # Ending here (not failing) keeps a restart from replaying the file again;
+                # the owner reads `damage` and decides (a backtest refuses the run).
+                self.damage = str(exc)
+                self._lines = iter(())
+                log.error("replay stopped: %s", exc)
         return self._next
 
     def _due(self, ts: int, speed: float, now: int) -> int:
@@ -388,6 +448,7 @@ class ReplaySource(Behaviour):
             "unsubscribed": self.unsubscribed + skipped,
             "decode_errors": self.decode_errors, "speed": self.speed, "loops": self.loops,
             "lag_s": self.lag_ns / SECOND, "last_ts_ns": self.last_ts_ns, "done": self.done,
+            "damage": self.damage,
         }
 
 
