@@ -174,9 +174,7 @@ def run_backtest(config: NodeConfig, *, data: Path | None = None,
                  progress: Progress | None = None,
                  notes: Callable[[str], None] = lambda _: None) -> BacktestResult:
     """Run one backtest to the end of its data and return what it did."""
-    path = data if data is not None else backtest_data(config)
-    if not is_catalog(path):
-        check_recording(path)  # a damaged file is refused before trading, never half-replayed
+    path = _checked(data if data is not None else backtest_data(config))
     streams = BookFeed.STREAMS
     if recorded_oracle(config):
         if is_catalog(path):
@@ -224,8 +222,7 @@ def run_backtest(config: NodeConfig, *, data: Path | None = None,
         if progress is not None:
             progress.update(replay.fraction(),
                             f"{replay.lines_read:,} lines {host.monotonic_ns() / SECOND:,.0f}s")
-    if replay.damage is not None:  # the file changed after the check: still no short result
-        raise RecordingError(f"{replay.damage}; the backtest stopped there and is void")
+    _refuse_damage(replay)
     host.advance(_DRAIN_S)
     strategies = host.existing_cell("node/strategies")
     if strategies is not None:
@@ -240,6 +237,19 @@ def run_backtest(config: NodeConfig, *, data: Path | None = None,
     if node.root is not None:
         host.stop(node.root)
     return result
+
+
+def _checked(path: Path) -> Path:
+    """`path`, once a recording is known whole: a damaged one is refused before trading."""
+    if not is_catalog(path):
+        check_recording(path)
+    return path
+
+
+def _refuse_damage(replay: ReplaySource) -> None:
+    """The file changed after the check and the replay met its end early: still no result."""
+    if replay.damage is not None:
+        raise RecordingError(f"{replay.damage}; the backtest stopped there and is void")
 
 
 def _result(node: Node, metrics: InMemoryMetrics, replay: ReplaySource, tape: JournalTape, *,
