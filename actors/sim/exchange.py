@@ -243,23 +243,16 @@ class SimExchange:
         return out
 
     def cancel(self, intent: CancelIntent, now_ns: int) -> list[VenueReport]:
-        cid = intent.client_order_id
-        order = self._orders.get(cid)
-        if order is None or order.instrument != intent.instrument:
-            self._counts["cancel_rejects"] += 1
-            return [CancelReject(cid, CancelRejectCode.UNKNOWN_ORDER, UNKNOWN_ORDER,
-                                 venue_ns=now_ns)]
-        return [self._cancel(order, now_ns)]
+        order = self._orders.get(intent.client_order_id)
+        if order is not None and order.instrument != intent.instrument:
+            order = None
+        return [self._cancel_or_refuse(intent.client_order_id, order, now_ns)]
 
     def cancel_ids(self, cids: Iterable[str], now_ns: int) -> list[VenueReport]:
         """A batch cancel by client order id, whatever the instrument; an id that does not
-        rest is rejected as unknown, like a single cancel."""
-        reports: list[VenueReport] = []
-        for cid in cids:
-            order = self._orders.get(cid)
-            instrument = order.instrument if order is not None else ""
-            reports += self.cancel(CancelIntent(cid, instrument), now_ns)
-        return reports
+        rest (filled, expired or cancelled meanwhile, or still on the wire) is refused as
+        unknown, like a single cancel, and the others are cancelled all the same."""
+        return [self._cancel_or_refuse(cid, self._orders.get(cid), now_ns) for cid in cids]
 
     def replace(self, intent: ReplaceIntent, now_ns: int) -> list[VenueReport]:
         """Rule 7: Ack(cid) and any fills on success; Reject(cid, code) and no change if not."""
@@ -421,6 +414,14 @@ class SimExchange:
         self.account.release(order.client_order_id)
         self._counts["expired"] += 1
         out.append(Expired(order.client_order_id, venue_ns=now_ns))
+
+    def _cancel_or_refuse(self, cid: str, order: SimOrder | None,
+                          now_ns: int) -> CancelAck | CancelReject:
+        if order is None:
+            self._counts["cancel_rejects"] += 1
+            return CancelReject(cid, CancelRejectCode.UNKNOWN_ORDER, UNKNOWN_ORDER,
+                                venue_ns=now_ns)
+        return self._cancel(order, now_ns)
 
     def _cancel(self, order: SimOrder, now_ns: int) -> CancelAck:
         del self._orders[order.client_order_id]

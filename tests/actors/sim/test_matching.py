@@ -343,6 +343,24 @@ def test_cancel_all_acks_every_resting_order_of_one_instrument_or_all() -> None:
     assert ex.open_orders() == [] and ex.cancel_all(None, now_ns=4) == []
 
 
+def test_a_batch_cancel_by_id_refuses_what_does_not_rest_and_cancels_the_rest() -> None:
+    # The failsafe's cancel of one strategy's orders sends the ids our side thinks are open; by
+    # the time it arrives one may have filled, been cancelled, or never have arrived. The venue
+    # answers those with a typed refusal, as a real venue does, and cancels the others.
+    ex, _, _ = venue()
+    ex.submit(limit("filled", BUY, 1, 1001), now_ns=1)
+    ex.submit(limit("rests", BUY, 1, 999), now_ns=1)
+    ex.submit(limit("perp", BUY, 1, 990, inst=PERP_SYM), now_ns=1)
+    unknown = CancelRejectCode.UNKNOWN_ORDER
+    assert ex.cancel_ids(["filled", "rests", "on the wire", "perp"], now_ns=2) == [
+        CancelReject("filled", unknown, "-2011 Unknown order sent.", venue_ns=2),
+        CancelAck("rests", venue_ns=2),
+        CancelReject("on the wire", unknown, "-2011 Unknown order sent.", venue_ns=2),
+        CancelAck("perp", venue_ns=2),
+    ]
+    assert ex.open_orders() == [] and ex.statistics().cancel_rejects == 2
+
+
 # --------------------------------------------------------------------------------------------
 # Replace
 

@@ -285,3 +285,24 @@ def test_cancel_all_cancels_every_resting_order() -> None:
     assert cancelled == ["b1", "b2"]
     assert host.ask(refs["venue"], GetVenueState())["open_orders"] == []
     assert not seen(host, refs["owner"], CancelReject)
+
+
+def test_one_strategys_cancel_all_racing_a_fill_is_refused_for_that_order_only() -> None:
+    # The failsafe after a strategy's fault: cancel that strategy's orders by id. One of them
+    # fills while the cancel-all is on the wire; the venue refuses its cancel (typed, no
+    # exception in the venue actor) and still cancels the other.
+    from protocols.venue_state import CancelAllOrders
+
+    host = DeterministicHost(seed=1)
+    refs = build(host)
+    send(host, refs, bid("b1", 1000), bid("b2", 990))
+    host.advance(20 * MS)  # both resting and acked
+    refs["venue"].tell(CancelAllOrders(None, "failsafe", host.monotonic_ns(), "mm1"))
+    host.advance(4 * MS)
+    feed(host, refs, trade(3, "99.9", "1", Side.SELL))  # the venue fills b1 first
+    host.advance(20 * MS)
+    assert [m.client_order_id for _, m in seen(host, refs["owner"], Fill)] == ["b1"]
+    assert [m.client_order_id for _, m in seen(host, refs["owner"], CancelAck)] == ["b2"]
+    assert [m.client_order_id for _, m in seen(host, refs["owner"], CancelReject)] == ["b1"]
+    assert host.ask(refs["venue"], GetVenueState())["open_orders"] == []
+    assert host.log.records(actor="venue") == []  # no failure inside the venue actor
