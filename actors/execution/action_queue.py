@@ -269,6 +269,10 @@ class ActionQueue:
     def on_success(self, now_ns: int) -> None:
         self.backoff.on_success(now_ns)
 
+    def depths(self) -> tuple[int, ...]:
+        """Live queued entries per priority level, in `Priority` order."""
+        return tuple(self._depth)
+
     def statistics(self, now_ns: int) -> BudgetStatistics:
         blocks = self.limits.backoff_blocks
         blocked = frozenset(p for p in _PRIORITIES if self.backoff.until(now_ns, p, blocks))

@@ -301,6 +301,8 @@ class ActionBudget(Behaviour):
         self._now = 0
         self._wake_ns: int | None = None
         self._unsent_fences: list[int] = []
+        self._gauged: tuple[int | None, ...] = ()  # the gauges' values as last set
+        self._gauge_labels: tuple[tuple[str, dict[str, str]], ...] = ()
 
     def on_start(self, ctx: Context) -> None:
         self._now = ctx.monotonic_ns()
@@ -383,16 +385,26 @@ class ActionBudget(Behaviour):
             self._unsent_fences.pop(0)
 
     def _gauges(self, ctx: Context) -> None:
+        """Queue depth per priority and tokens per limit, after every message; a gauge keeps
+        its value, so only those that changed are set (the depths rarely do)."""
         if self.desk is None:
             return
-        stats = self.desk.statistics(self._now)
-        for priority, depth in stats.depth.items():
-            ctx.gauge("troupe_budget_queue_depth", depth, priority=priority.name.lower())
-        for limit, tokens in stats.tokens.items():
-            ctx.gauge("troupe_budget_tokens_remaining", tokens, limit=limit)
-        if stats.cancel_tokens is not None:
-            ctx.gauge("troupe_budget_tokens_remaining", stats.cancel_tokens,
-                      limit="cancel_allowance")
+        queue, now = self.desk.queue, self._now
+        tokens = queue.budget.tokens(now)
+        values = (*queue.depths(), *tokens.values(), queue.budget.allowance_tokens(now))
+        gauged = self._gauged
+        if values == gauged:
+            return
+        if not gauged:  # this incarnation sets every gauge once
+            gauged = (None,) * len(values)
+            self._gauge_labels = (
+                *(("troupe_budget_queue_depth", {"priority": p.name.lower()}) for p in Priority),
+                *(("troupe_budget_tokens_remaining", {"limit": name}) for name in tokens),
+                ("troupe_budget_tokens_remaining", {"limit": "cancel_allowance"}))
+        for (metric, labels), value, old in zip(self._gauge_labels, values, gauged, strict=True):
+            if value != old and value is not None:
+                ctx.gauge(metric, value, **labels)
+        self._gauged = values
 
     def snapshot(self) -> BudgetStatistics | None:
         return None if self.desk is None else self.desk.statistics(self._now)

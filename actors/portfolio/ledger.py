@@ -138,6 +138,7 @@ class _Holding:
     """One instrument's position. `avg` is in ticks; money fields are quote-currency Fractions."""
 
     value: Fraction  # V: quote value of one tick on one lot
+    half_value: Fraction  # V / 2: what one lot gains when the doubled-tick mark rises by one
     qty: int = 0
     avg: Fraction = _ZERO
     realized: Fraction = _ZERO  # gross
@@ -205,7 +206,7 @@ class Ledger:
                                  f"the ledger values in the quote currency only")
             value = _EXACT.multiply(_EXACT.multiply(spec.tick_size, spec.lot_step), spec.multiplier)
             self._value[name] = value
-            self._holdings[name] = _Holding(Fraction(value))
+            self._holdings[name] = _Holding(Fraction(value), Fraction(value) / 2)
         self.horizons_ns = tuple(sorted(set(horizons_ns)))
         self.records: deque[FillRecord] = deque(maxlen=max_records)
         self.duplicates = 0
@@ -216,6 +217,12 @@ class Ledger:
         self._day: int | None = None
         self._daily = _ZERO
         self._peak = _ZERO
+        # Running sums over the holdings, kept exact as each holding changes, so a new mark
+        # costs O(1) instead of a sum over every instrument: realized after fees, unrealized,
+        # and notional (total exposure).
+        self._realized_net = _ZERO
+        self._unrealized_sum = _ZERO
+        self._notional_sum = _ZERO
         self._fills = 0
         self._no_mid = 0
         self._spread = Decimal(0)
@@ -243,7 +250,11 @@ class Ledger:
         self._traded.add(fill.instrument)
         self._roll_day(epoch_ns)
         sign = 1 if fill.side is Side.BUY else -1
+        unrealized, notional = holding.unrealized(), holding.notional()
         realized = holding.trade(sign * fill.qty, fill.price)
+        self._unrealized_sum += holding.unrealized() - unrealized
+        self._notional_sum += holding.notional() - notional
+        self._realized_net += realized - fee
         self._daily += realized - fee
         holding.fees += fee
         self._fills += 1
@@ -257,7 +268,13 @@ class Ledger:
         holding = self._holdings.get(instrument)
         if holding is None or mid_x2 <= 0:
             return MarkResult(False, 0)
-        repriced = holding.qty != 0 and holding.mark_x2 != mid_x2
+        old_mark = holding.mark_x2
+        repriced = holding.qty != 0 and old_mark != mid_x2
+        if repriced:  # qty x (new - old mark) x V: what qty x (mark - avg) x V moved by
+            assert old_mark is not None  # a position came from a fill, which set a mark
+            per_lot = (mid_x2 - old_mark) * holding.half_value
+            self._unrealized_sum += holding.qty * per_lot
+            self._notional_sum += abs(holding.qty) * per_lot
         holding.mid_x2 = mid_x2
         heap = self._pending.get(instrument)
         resolved = 0
@@ -290,7 +307,7 @@ class Ledger:
         realized, unrealized = self._realized(), self._unrealized()
         return PortfolioSnapshot(
             positions=tuple(self.position(name) for name in self.traded()),
-            total_exposure=to_decimal(sum((h.notional() for h in self._holdings.values()), _ZERO)),
+            total_exposure=to_decimal(self._notional_sum),
             realized_pnl=to_decimal(realized),
             unrealized_pnl=to_decimal(unrealized),
             daily_realized_pnl=to_decimal(self._daily),
@@ -386,10 +403,12 @@ class Ledger:
         return record
 
     def _realized(self) -> Fraction:
-        return sum((h.realized - h.fees for h in self._holdings.values()), _ZERO)
+        """The sum over the holdings of realized after fees (kept as each fill books)."""
+        return self._realized_net
 
     def _unrealized(self) -> Fraction:
-        return sum((h.unrealized() for h in self._holdings.values()), _ZERO)
+        """The sum over the holdings of unrealized (kept as each fill and mark changes it)."""
+        return self._unrealized_sum
 
     def _update_peak(self) -> None:
         equity = self._realized() + self._unrealized()

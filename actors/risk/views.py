@@ -44,6 +44,25 @@ _HALVES = tuple(
     int(_TABLE_CONTEXT.power(Decimal(2), Decimal(-1) / (1 << k)) * _ONE)
     for k in range(1, _FRACTION_BITS + 1))
 _MICRO = 1_000_000  # the EWMA's quantum: 1e-6 tick
+# The product of the halves for the top `_TABLE_BITS` bits of the fraction, for each pattern of
+# them, taken in the loop's own order (high bit first, each step truncated): the same integers
+# the loop gives, without its first twelve steps. A pattern's value is the one of the pattern
+# without its lowest set bit, times that bit's half: 4,096 multiplications at import.
+_TABLE_BITS = 12
+_LOW_BITS = _FRACTION_BITS - _TABLE_BITS
+_LOW_MASK = (1 << _LOW_BITS) - 1
+
+
+def _high_table() -> tuple[int, ...]:
+    table = [_ONE]
+    for pattern in range(1, 1 << _TABLE_BITS):
+        lowest = pattern & -pattern
+        half = _HALVES[_TABLE_BITS - lowest.bit_length()]
+        table.append((table[pattern ^ lowest] * half) >> _Q)
+    return tuple(table)
+
+
+_HIGH = _high_table()
 
 
 def utc_day(epoch_ns: int) -> int:
@@ -75,6 +94,8 @@ class InstrumentView:
     oracle_x2: int | None = None
     oracle_recv_ns: int | None = None
     halt: InstrumentHalt | None = None
+    # spread_ewma in micro-ticks (an int): what the next sample folds in, with no Decimal math
+    _ewma_micro: int = attrs.field(default=0, init=False, repr=False, eq=False)
 
     def apply_top(self, top: BookTop, half_life_ns: int) -> None:
         """Take a synced BookTop: mid, spread, and the spread EWMA (time-decayed, so irregular
@@ -90,11 +111,12 @@ class InstrumentView:
             self.spread_ewma_before = previous
             if previous is None or self.book_recv_ns is None:
                 self.spread_ewma = Decimal(spread)
+                self._ewma_micro = spread * _MICRO
             else:
                 decay = _decay_q64(top.recv_ns - self.book_recv_ns, half_life_ns)
-                before_u = int(previous * _MICRO)  # exact: the EWMA is a multiple of 1e-6
-                scaled = decay * before_u + (_ONE - decay) * spread * _MICRO
-                self.spread_ewma = Decimal(_round_half_even(scaled, _Q)).scaleb(-6)
+                scaled = decay * self._ewma_micro + (_ONE - decay) * spread * _MICRO
+                self._ewma_micro = micro = _round_half_even(scaled, _Q)
+                self.spread_ewma = Decimal(micro).scaleb(-6)
             self.spread_samples += 1
         self.spread = spread
         self.book_recv_ns = top.recv_ns
@@ -125,12 +147,12 @@ def _decay_q64(dt_ns: int, half_life_ns: int) -> int:
     if halvings >= 64:
         return 0
     fraction = (rest << _FRACTION_BITS) // half_life_ns
-    value = _ONE
-    bit = 1 << (_FRACTION_BITS - 1)
-    for half in _HALVES:
-        if fraction & bit:
-            value = (value * half) >> _Q
-        bit >>= 1
+    value = _HIGH[fraction >> _LOW_BITS]
+    low = fraction & _LOW_MASK
+    while low:  # the remaining set bits, highest first: bit p (from 0) is _HALVES[47 - p]
+        top = low.bit_length()
+        value = (value * _HALVES[_FRACTION_BITS - top]) >> _Q
+        low ^= 1 << (top - 1)
     return value >> halvings
 
 

@@ -42,6 +42,8 @@ class StrategyShell(Behaviour):
         self.engine = engine
         self.risk_gate = risk_gate
         self.journal = journal
+        self._strategy, self._instrument = engine.strategy, engine.instrument
+        self._gauged_lots: int | None = None  # the inventory gauge's value, once set
 
     def on_start(self, ctx: Context) -> None:
         decision = self.engine.on_start(ctx.monotonic_ns(), ctx.time_ns())
@@ -53,8 +55,9 @@ class StrategyShell(Behaviour):
         if decision is not None:
             self._carry_out(decision, ctx)
             lots = self.engine.inventory_lots()
-            if lots is not None:
-                ctx.gauge(INVENTORY_METRIC, lots, strategy=self.engine.strategy)
+            if lots is not None and lots != self._gauged_lots:  # a gauge keeps its value
+                ctx.gauge(INVENTORY_METRIC, lots, strategy=self._strategy)
+                self._gauged_lots = lots
         return None
 
     def on_stop(self, ctx: Context) -> None:
@@ -67,9 +70,8 @@ class StrategyShell(Behaviour):
         return self.engine.snapshot()
 
     def _carry_out(self, decision: Decision, ctx: Context) -> None:
-        engine = self.engine
-        carry_out(decision, ctx, strategy=engine.strategy, instrument=engine.instrument,
-                  risk_gate=self.risk_gate, journal=self.journal, on_unsent=engine.unsent)
+        carry_out(decision, ctx, strategy=self._strategy, instrument=self._instrument,
+                  risk_gate=self.risk_gate, journal=self.journal, on_unsent=self.engine.unsent)
 
 
 def route(engine: Engine, message: Any, now: int, epoch: int) -> Decision | None:

@@ -322,3 +322,41 @@ def test_realized_plus_unrealized_equals_cash_flow_pnl(fills, use_mid):
     assert abs(snap.realized_pnl + snap.unrealized_pnl - expected) < D("1e-30")
     assert snap.position("X").qty == qty
     assert snap.total_exposure == abs(qty) * last * value
+
+
+_events = st.lists(
+    st.one_of(
+        st.tuples(st.just("fill"), st.sampled_from(("BTCUSDT", "ETHUSDT")), st.sampled_from(Side),
+                  st.integers(1, 50), st.integers(90_000, 110_000), st.integers(-5, 20)),
+        st.tuples(st.just("mid"), st.sampled_from(("BTCUSDT", "ETHUSDT")),
+                  st.integers(180_000, 220_000))),
+    min_size=1, max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(events=_events)
+def test_running_totals_equal_a_full_recount_after_every_fill_and_mark(events):
+    """The ledger keeps its realized, unrealized and exposure sums as each holding changes (a
+    mark is O(1), not a sum over every instrument); recounted from the holdings after every
+    event, and the peak checked against every equity seen, they agree exactly."""
+    book = ledger()
+    peak = Fraction(0)
+    for i, event in enumerate(events):
+        if event[0] == "fill":
+            _, name, side, lots, price, fee = event
+            book.apply(fill(side, lots, price, instrument=name, fee=str(D(fee) / 100),
+                            fill_id=str(i)), T0)
+        else:
+            book.on_mid(event[1], event[2], i)
+        holdings = book._holdings.values()
+        realized = sum((h.realized - h.fees for h in holdings), Fraction(0))
+        unrealized = sum((h.unrealized() for h in holdings), Fraction(0))
+        assert book._realized() == realized
+        assert book._unrealized() == unrealized
+        assert book.snapshot(epoch_ns=T0, recv_ns=0).total_exposure == to_decimal(
+            sum((h.notional() for h in holdings), Fraction(0)))
+        held = any(h.qty for h in holdings)
+        if event[0] == "fill" or held:  # the ledger looks for a new peak on these events
+            peak = max(peak, realized + unrealized)
+        assert book.peak_equity == to_decimal(peak)
