@@ -17,6 +17,9 @@ gives. Scripts for the other paths:
 - `refuse(cid, code)`: the next request carrying `cid` is refused with `code` (a `RejectCode`,
   or a `CancelRejectCode` for a cancel);
 - `lose(cid)`: the next request carrying `cid` never gets an answer: `TimedOut`;
+- `hold(cid)`: the next request carrying `cid` is in flight (no answer, nothing rests) until the
+  connection is told `MockArrive(cid)`: it then reaches the venue and is answered as usual, after
+  whatever was sent meanwhile (a slow gateway: a cancel can overtake the order it cancels);
 - `throttle(retry_after_ns)`: the next request is throttled (429): `RateLimited`, and every
   intent refused as RATE_LIMITED;
 - `fill(cid, qty, price)`: the venue fills a resting order (a maker fill, no fee); the order
@@ -70,7 +73,7 @@ from protocols.venue_state import (
     SpecUpdate,
 )
 
-__all__ = ["MockFill", "MockTransport"]
+__all__ = ["MockArrive", "MockFill", "MockTransport"]
 
 
 @attrs.frozen(slots=True)
@@ -80,6 +83,13 @@ class MockFill:
     client_order_id: str
     qty: int
     price: int
+
+
+@attrs.frozen(slots=True)
+class MockArrive:
+    """To the connection: the request held for `client_order_id` (`hold`) reaches the venue."""
+
+    client_order_id: str
 
 
 class MockTransport(VenueTransport):
@@ -92,6 +102,7 @@ class MockTransport(VenueTransport):
         self._filled: dict[str, int] = {}
         self._refusals: dict[str, RejectCode | CancelRejectCode] = {}
         self._lost: set[str] = set()
+        self._held: dict[str, Intent | None] = {}  # cid -> its request in flight (None: armed)
         self._throttle: tuple[int | None] | None = None  # (retry_after_ns,) once armed
         self._queue: list[TransportEvent] = []
         self._ids = itertools.count(1)
@@ -102,6 +113,9 @@ class MockTransport(VenueTransport):
 
     def lose(self, cid: str) -> None:
         self._lost.add(cid)
+
+    def hold(self, cid: str) -> None:
+        self._held[cid] = None
 
     def throttle(self, retry_after_ns: int | None) -> None:
         self._throttle = (retry_after_ns,)
@@ -127,6 +141,10 @@ class MockTransport(VenueTransport):
             self._queue.append(RateLimited(retry, 0))
             self._queue += [Reported(r) for r in throttled_reports(intents, "429", now_ns)]
             return
+        for intent in intents:
+            if self._held.get(intent.client_order_id, False) is None:
+                self._held[intent.client_order_id] = intent
+        intents = tuple(i for i in intents if self._held.get(i.client_order_id) is not i)
         answered = [i for i in intents if i.client_order_id not in self._lost]
         self._queue += [TimedOut(i) for i in intents if i.client_order_id in self._lost]
         self._lost -= {i.client_order_id for i in intents}
@@ -151,6 +169,10 @@ class MockTransport(VenueTransport):
     def on_message(self, message: Any, now_ns: int) -> bool:
         if isinstance(message, MockFill):
             self.fill(message.client_order_id, message.qty, message.price, now_ns)
+        elif isinstance(message, MockArrive):
+            intent = self._held.pop(message.client_order_id, None)
+            if intent is not None:
+                self._queue += [RequestAccepted(0), Reported(self._answer(intent, now_ns))]
         elif isinstance(message, MarketData):
             self._queue.append(message)
         else:

@@ -16,7 +16,9 @@ What is the same on every venue lives here; what differs is the transport's
   on the wire; each report is applied there, then told to the order's owner with `recv_ns` set,
   journaled, and a fill also goes to the portfolio as an `OwnFill`. A `TimedOut` request makes
   its order UNKNOWN (never REJECTED), journaled as the timeout and told to nobody: the owner
-  still waits for the answer, which may yet come. Orders an earlier incarnation sent, which
+  still waits for the answer, which may yet come. An order the venue placed after a cancel
+  (or a cancel-all) that overtook it is cancelled again by client id when it shows up
+  (`troupe_orders_recancelled_total`). Orders an earlier incarnation sent, which
   the transport lists at `open` (`VenueOrder`), are tracked owned by nobody: their reports are
   journaled and their fills reach the portfolio, and a cancel-all takes them.
 - Journal. Every intent sent is journaled (`OrderSent`, `CancelSent`, `ReplaceSent`) before it
@@ -84,11 +86,13 @@ from protocols.instruments import InstrumentSpec
 from protocols.journal import CancelSent, ObservedIntent, OrderSent, ReplaceSent
 from protocols.orders import (
     Ack,
+    Batch,
     CancelAck,
     CancelIntent,
     Fill,
     Intent,
     OrderIntent,
+    Priority,
     Reject,
     VenueReport,
 )
@@ -261,9 +265,17 @@ class VenueConnection(Behaviour):
         # Routing never feeds the transport, but a transport may release more once it has
         # handed something over (a simulated request reaching its matching engine): poll until
         # nothing is due now.
-        while events := transport.poll(now):
-            for event in events:
-                self._route(event, now, ctx)
+        while True:
+            while events := transport.poll(now):
+                for event in events:
+                    self._route(event, now, ctx)
+            # Orders the venue placed after a cancel that overtook them (`VenueSession`): cancel
+            # them again, unbudgeted like every exit (nothing here can trade).
+            if not (again := self.session.take_recancels()):
+                break
+            ctx.count("troupe_orders_recancelled_total", len(again), venue=self.venue)
+            self._on_send(SendActions(Batch(Priority.CANCEL, tuple(again), len(again)),
+                                      (None,) * len(again), now), now, ctx)
         nxt = transport.next_due_ns()
         if nxt is not None and nxt != self.armed_due:
             self.armed_due = nxt

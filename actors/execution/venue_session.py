@@ -21,6 +21,18 @@ the strategy name for the portfolio) and the send times that ack latencies are m
   says more. A replace that timed out leaves the order as it was, its amend still pending.
   A new order sent again with the id of an order a submit timeout left UNKNOWN is the resend
   of that order (its next attempt, the same machine), not a second order.
+- A cancel that overtakes its order. A cancel sent before the venue has shown that the order
+  exists (no ack, no fill: its submit is still in flight, or timed out) can reach the venue
+  before the order does: a cancel by id is refused as an unknown order, a cancel-all sweeps
+  nothing, and the order, placed afterwards, would rest with nobody left to cancel it (the
+  Hummingbot issue 2534 lesson, one hop further down). So such a cancel is remembered, and once
+  the venue shows the order (an ack, a fill, a reconciliation saying open) while it is not
+  done and no cancel of it can still take it (a cancel-all's sweep, or a cancel by id refused
+  as unknown or timed out), it is cancelled again by client id: `take_recancels`, after each
+  batch of reports, gives those cancels to the connection. The same holds for an order a
+  look-up closed as not found (REJECTED) that the venue shows after all: a slow gateway placed
+  it late, and nobody here would ever cancel it. A cancel-all whose sweep took the
+  order after all costs one cancel the venue refuses; a cancel by id it accepted costs none.
 """
 
 from __future__ import annotations
@@ -37,16 +49,20 @@ from protocols.orders import (
     CancelAck,
     CancelIntent,
     CancelReject,
+    CancelRejectCode,
     CancelTimeout,
     Expired,
     Fill,
     Intent,
     OrderIntent,
+    OrderState,
     OrderType,
     Outcome,
+    ReconcileResult,
     Reject,
     ReplaceIntent,
     SubmitTimeout,
+    VenueOrderStatus,
     VenueReport,
 )
 from protocols.portfolio import OwnFill
@@ -66,6 +82,10 @@ class _Tracked:
     cancel_sent_ns: int | None = None
     replace: ReplaceIntent | None = None
     replace_sent_ns: int | None = None
+    # A cancel that went out before the venue showed the order (see the module docstring):
+    # "sent" by id, its answer awaited; "missed": a cancel-all, or a cancel by id refused as
+    # unknown or timed out. "" once the order is seen, cancelled again, or done.
+    overtaken: str = ""
 
 
 @attrs.frozen(slots=True)
@@ -98,6 +118,7 @@ class VenueSession:
         self._orders: dict[str, _Tracked] = {}
         self._done: OrderedDict[str, _Tracked] = OrderedDict()
         self._keep_done = keep_done
+        self._recancel: dict[str, None] = {}  # ids to cancel again: seen after a missed cancel
 
     # -- outgoing ------------------------------------------------------------------------------
     def on_send(self, send: SendActions, now_ns: int) -> list[Sent]:
@@ -125,6 +146,8 @@ class VenueSession:
                 if tracked is not None:
                     tracked.order.request_cancel(now_ns)
                     tracked.cancel_sent_ns = now_ns
+                    tracked.overtaken = "" if _seen(tracked.order) else "sent"
+                    self._recancel.pop(intent.client_order_id, None)
                 out.append(Sent(intent, "cancel", ttt, tracked is not None))
             else:
                 if tracked is not None:
@@ -157,7 +180,23 @@ class VenueSession:
             tracked = self._orders[cid]
             tracked.order.request_cancel(now_ns)
             tracked.cancel_sent_ns = now_ns
+            if not _seen(tracked.order):  # a sweep says nothing of an order it did not find
+                tracked.overtaken = "missed"
         return cids
+
+    def take_recancels(self) -> list[CancelIntent]:
+        """The cancels to send again: orders the venue showed after a cancel that went out
+        before them had missed them (see the module docstring), still not done."""
+        if not self._recancel:
+            return []
+        out = []
+        for cid in self._recancel:
+            tracked = self._find(cid)
+            if tracked is not None and tracked.order.state in _CANCELLABLE:
+                tracked.overtaken = ""
+                out.append(CancelIntent(cid, tracked.instrument))
+        self._recancel.clear()
+        return out
 
     # -- incoming ------------------------------------------------------------------------------
     def on_report(self, report: VenueReport, now_ns: int,
@@ -177,6 +216,8 @@ class VenueSession:
         own_fill = None
         if isinstance(report, Fill):
             own_fill = self._own_fill(tracked, report, mid_x2)
+        if tracked.overtaken or isinstance(report, ReconcileResult):
+            self._watch(tracked, report)
         if tracked.order.state.terminal and cid in self._orders:
             self._retire(cid)
         return Routed(report, tracked.owner, outcome, own_fill, latency, tracked.instrument)
@@ -193,7 +234,10 @@ class VenueSession:
             CancelTimeout(intent.client_order_id, order.cancel_attempt)
             if isinstance(intent, CancelIntent)
             else SubmitTimeout(intent.client_order_id, order.attempt))
-        return event, order.apply(event, now_ns)
+        outcome = order.apply(event, now_ns)
+        if isinstance(event, CancelTimeout) and tracked.overtaken == "sent":
+            self._missed(tracked)
+        return event, outcome
 
     # -- views ---------------------------------------------------------------------------------
     def open_orders(self, instrument: str | None = None) -> list[str]:
@@ -216,6 +260,26 @@ class VenueSession:
     def _find(self, cid: str) -> _Tracked | None:
         tracked = self._orders.get(cid)
         return tracked if tracked is not None else self._done.get(cid)
+
+    def _watch(self, tracked: _Tracked, report: VenueReport) -> None:
+        """A report of an order whose cancel went out before the venue showed it, or that a
+        look-up did not find."""
+        state = tracked.order.state
+        if tracked.overtaken == "missed" and _alive(tracked.order, report):
+            self._recancel[tracked.order.client_order_id] = None
+        elif state is OrderState.REJECTED and isinstance(report, ReconcileResult):
+            tracked.overtaken = "missed"  # not found *yet*: a slow gateway may still place it
+        elif state.terminal:
+            tracked.overtaken = ""
+        elif isinstance(report, CancelReject) and tracked.overtaken == "sent" \
+                and report.code is CancelRejectCode.UNKNOWN_ORDER:
+            self._missed(tracked)
+
+    def _missed(self, tracked: _Tracked) -> None:
+        """The cancel by id missed the order, or may have: cancel again once it shows up."""
+        tracked.overtaken = "missed"
+        if _seen(tracked.order):
+            self._recancel[tracked.order.client_order_id] = None
 
     def _retire(self, cid: str) -> None:
         self._done[cid] = self._orders.pop(cid)
@@ -257,3 +321,20 @@ class VenueSession:
             qty=fill.qty, price=fill.price, fee=Decimal(fill.fee), liquidity=fill.liquidity,
             recv_ns=fill.recv_ns, venue_ns=fill.venue_ns, mid_x2_at_fill=mid_x2,
             reduce_only=tracked.reduce_only)
+
+
+def _seen(order: Order) -> bool:
+    """Has the venue shown that the order exists (an ack, a fill, a reconciliation)?"""
+    return order.acked or order.filled_qty > 0
+
+
+def _alive(order: Order, report: VenueReport) -> bool:
+    """Does the order exist at the venue, by what it shows or by this report? (An order a
+    look-up had closed as not found ignores its late ack: the report itself says it.)"""
+    return _seen(order) or isinstance(report, Ack | Fill) or (
+        isinstance(report, ReconcileResult) and report.status is VenueOrderStatus.OPEN)
+
+
+# An order closed as REJECTED may be one a look-up did not find yet (see `_watch`): if the venue
+# shows it after all, nobody else will ever cancel it.
+_CANCELLABLE = frozenset(s for s in OrderState if not s.terminal) | {OrderState.REJECTED}

@@ -18,6 +18,9 @@ and a JSON object of the fields below; `GET /fake/state` shows them.
 | `weight_limit`      | request weight a minute before 429s (0: the venue's published limit) |
 | `ack_delay_s`       | answers order requests after that long (the order is placed at once) |
 | `lose_response`     | accepts the next n new orders and never answers (the client times out)|
+| `insert_delay_s`    | (Binance) holds each new order that long before it reaches the        |
+|                     | matching engine, then places it even if the client gave up meanwhile  |
+|                     | (a slow gateway: a cancel or cancel-all sent meanwhile finds nothing) |
 | `duplicate_reports` | sends the next n user-data events twice                              |
 | `reorder_reports`   | holds each of the next n user-data events until the one after it     |
 | `null_bbo`          | (Hyperliquid) the next n `bbo` frames have a null bid                |
@@ -51,6 +54,7 @@ class Faults:
     storm_s: float = 0.0
     ack_delay_s: float = 0.0
     lose_response: int = 0
+    insert_delay_s: float = 0.0
     duplicate_reports: int = 0
     reorder_reports: int = 0
     null_bbo: int = 0

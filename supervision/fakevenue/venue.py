@@ -33,7 +33,7 @@ import trio
 from protocols.instruments import ContractType, InstrumentSpec
 from protocols.venues import binance
 from supervision.fakevenue.amend import AmendingDesk
-from supervision.fakevenue.desk import _assets
+from supervision.fakevenue.desk import VenueError, _assets
 from supervision.fakevenue.faults import Faults
 from supervision.fakevenue.market import RecordedMarket
 from supervision.fakevenue.rest import RestApp
@@ -70,6 +70,7 @@ class FakeVenue:
         self.urls: dict[str, str] = {}
         self._shutdown = trio.Event()
         self._held: list[str] = []
+        self.nursery: trio.Nursery | None = None  # the serving one, for tasks of the venue's own
 
     @classmethod
     def binance(cls, symbols: Sequence[str] = ("BTCUSDT",), *, dialect: str = "spot",
@@ -143,16 +144,44 @@ class FakeVenue:
 
     # -- orders --------------------------------------------------------------------------------
     async def create_order(self, params: dict[str, str]) -> dict[str, Any]:
-        self.desk.now_ms = self.now_ms()
-        body, events = self.desk.create(params)
-        self.count("orders")
-        self._user(events + ([self.desk.balance_event()] if len(events) > 1 else []))
+        delay = self.faults.insert_delay_s
+        body = await self._place_later(params, delay) if delay else self._place(params)
         if self.faults.take("lose_response"):
             self.count("lost_responses")
             await trio.sleep_forever()  # the client gives up: its request timed out
         if self.faults.ack_delay_s:
             await trio.sleep(self.faults.ack_delay_s)
         return body
+
+    def _place(self, params: dict[str, str]) -> dict[str, Any]:
+        self.desk.now_ms = self.now_ms()
+        body, events = self.desk.create(params)
+        self.count("orders")
+        self._user(events + ([self.desk.balance_event()] if len(events) > 1 else []))
+        return body
+
+    async def _place_later(self, params: dict[str, str], delay: float) -> dict[str, Any]:
+        """The `insert_delay_s` fault: the order is placed `delay` seconds after it arrived, by
+        a task of the venue's own, so a client that gives up meanwhile does not stop it."""
+        self.count("delayed_inserts")
+        placed = trio.Event()
+        answer: list[Any] = []
+
+        async def place() -> None:
+            await trio.sleep(delay)
+            try:
+                answer.append(self._place(params))
+            except VenueError as exc:
+                answer.append(exc)
+            self.count("delayed_placed")
+            placed.set()
+
+        assert self.nursery is not None, "serve() sets the nursery"
+        self.nursery.start_soon(place)
+        await placed.wait()
+        if isinstance(answer[0], VenueError):
+            raise answer[0]
+        return dict(answer[0])
 
     async def apply(self, answer: tuple[Any, list[dict[str, Any]]]) -> Any:
         body, events = answer
@@ -248,6 +277,7 @@ async def serve_loopback(venue: Any, *, rest_port: int = 0, ws_port: int = 0,
     config.accesslog = config.errorlog = None
     config.keep_alive_timeout = 30
     async with trio.open_nursery() as nursery:
+        venue.nursery = nursery
         binds = await nursery.start(functools.partial(
             hypercorn.trio.serve, venue.rest, config,
             shutdown_trigger=venue._shutdown.wait, mode="asgi"))

@@ -215,12 +215,7 @@ class AmendAnswers(OrderAnswers):
         if self._throttled(done, list(intents), now_ns):
             return
         if done.failure is not None and done.failure != "rejected":
-            for intent in intents:  # UNKNOWN, each; then each is looked up by its id
-                self._queue.append(TimedOut(intent))
-                self.io.rest.submit(("query", intent), self.methods["query"], {
-                    "symbol": self.settings.instruments.get(intent.instrument,
-                                                            intent.instrument),
-                    "origClientOrderId": intent.client_order_id})
+            self._lost(intents)  # UNKNOWN, each; then each is looked up by its id
             return
         self._queue.append(RequestAccepted(now_ns))
         results = done.value if isinstance(done.value, list) else [None] * len(intents)
@@ -238,7 +233,7 @@ class AmendAnswers(OrderAnswers):
         if self._throttled(done, list(intents), now_ns):
             return
         if done.failure is not None and done.failure != "rejected":
-            self._queue += [TimedOut(i) for i in intents]
+            self._lost(intents)
             return
         self._queue.append(RequestAccepted(now_ns))
         results = done.value if isinstance(done.value, list) else [None] * len(intents)

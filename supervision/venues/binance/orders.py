@@ -2,7 +2,9 @@
 
 `OrderAnswers` is the base of `supervision.venues.binance.transport.BinanceTransport` (kept
 apart for size): the REST answers to create, cancel, query and reconcile, the order events of
-the user-data stream, and the bookkeeping they share. The rules are in the transport's
+the user-data stream, and the bookkeeping they share. A lost answer's look-up cycle is the
+shared one (`supervision.venues.lookups.OrderLookups`): here, how to ask (`GET order` by
+`origClientOrderId`) and what the answer means. The rules are in the transport's
 docstring; the pure translations in `supervision.venues.binance.mapping`.
 
 Acks and cancel acks arrive twice on Binance (the REST answer and the user-data stream's event):
@@ -23,9 +25,7 @@ import attrs
 from actors.execution.venue_transport import (
     Counted,
     Reported,
-    TimedOut,
     TransportEvent,
-    VenueTransport,
     throttled_reports,
 )
 from protocols.instruments import InstrumentSpec
@@ -34,10 +34,9 @@ from protocols.orders import (
     CancelRejectCode,
     Fill,
     Intent,
-    ReconcileResult,
+    OrderIntent,
     Reject,
     RejectCode,
-    VenueOrderStatus,
 )
 from protocols.portfolio import VenuePositions
 from protocols.venue_state import Banned, RateLimited, RequestAccepted
@@ -50,6 +49,7 @@ from supervision.venues.binance.reconcile import (
     positions_of,
     summarize,
 )
+from supervision.venues.lookups import OrderLookups
 
 __all__ = ["OrderAnswers"]
 
@@ -57,7 +57,7 @@ log = logging.getLogger("troupe.venues.binance")
 SECOND = 1_000_000_000
 
 
-class OrderAnswers(VenueTransport):
+class OrderAnswers(OrderLookups):
     """State shared with the transport, set up by `_init_orders`."""
 
     settings: Any
@@ -72,6 +72,7 @@ class OrderAnswers(VenueTransport):
         self.known_open: set[str] = set()  # ours, as the venue's answers left them
         self.start_summary: StartSummary | None = None
         self._answered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._init_lookups()
         # Spot: the inventory as the balances show it; the node's, shared by its connections.
         self.inventory: SpotInventory = getattr(self.settings, "inventory", None) or SpotInventory()
         # USD-M: the account as the last reconciliation and ACCOUNT_UPDATEs since left it.
@@ -131,10 +132,7 @@ class OrderAnswers(VenueTransport):
         if self._throttled(done, [intent], now_ns):
             return
         if done.failure in ("lost", "unknown"):
-            self._queue.append(TimedOut(intent))
-            self.io.rest.submit(("query", intent), self.methods["query"], {
-                "symbol": self.settings.instruments.get(intent.instrument, intent.instrument),
-                "origClientOrderId": intent.client_order_id})
+            self._lost([intent])
             return
         self._queue.append(RequestAccepted(now_ns))
         if done.failure is not None:
@@ -151,7 +149,7 @@ class OrderAnswers(VenueTransport):
         if self._throttled(done, [intent], now_ns):
             return
         if done.failure == "lost":
-            self._queue.append(TimedOut(intent))
+            self._lost([intent])
             return
         self._queue.append(RequestAccepted(now_ns))
         if done.failure is not None:
@@ -175,16 +173,19 @@ class OrderAnswers(VenueTransport):
             wait = int((done.retry_after_s or 1.0) * SECOND)
             self._due[f"cancel_all:{done.tag[1]}"] = now_ns + wait
 
-    def _on_query(self, done: RestDone, now_ns: int) -> None:
-        intent: Intent = done.tag[1]
+    def _lookup_request(self, intent: OrderIntent) -> tuple[str, dict[str, Any]]:
+        return self.methods["query"], {
+            "symbol": self.settings.instruments.get(intent.instrument, intent.instrument),
+            "origClientOrderId": intent.client_order_id}
+
+    def _looked_up(self, done: RestDone, now_ns: int) -> bool | None:
         if done.failure == "unknown" or (done.failure == "rejected"
                                          and "does not exist" in done.message):
-            self._queue.append(Reported(ReconcileResult(  # type: ignore[arg-type]
-                intent.client_order_id, VenueOrderStatus.NOT_FOUND)))
-        elif done.failure is None:
+            return False
+        if done.failure is None:
             self._order_update(parse_order_body(done.value), now_ns)
-        else:  # still nothing readable: ask again at the next reconciliation
-            self._due.setdefault("reconcile", now_ns + 5 * SECOND)
+            return True
+        return None
 
     def _on_reconcile(self, done: RestDone, now_ns: int) -> None:
         if done.failure is not None:

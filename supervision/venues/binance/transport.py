@@ -57,10 +57,7 @@ from typing import Any
 
 import attrs
 
-from actors.execution.venue_transport import (
-    MarketData,
-    TransportEvent,
-)
+from actors.execution.venue_transport import MarketData, TransportEvent
 from actors.market.book_actor import BookFeed
 from protocols.codec import DecodeError
 from protocols.feed import Stream
@@ -84,10 +81,7 @@ from protocols.venues import binance
 from protocols.venues.binance_user import AccountUpdate, OrderUpdate, parse_user_event
 from supervision.venues.binance.amend import AmendAnswers
 from supervision.venues.binance.io import RestDone, WsDown, WsFrame, WsUp
-from supervision.venues.binance.mapping import (
-    order_params,
-    spec_from_market,
-)
+from supervision.venues.binance.mapping import order_params, spec_from_market
 from supervision.venues.binance.reconcile import SpotInventory
 
 __all__ = ["BinanceSettings", "BinanceTransport"]
@@ -279,6 +273,8 @@ class BinanceTransport(AmendAnswers):
                     self.io.rest.submit(("listen_key",), self.methods["listen_key"])
                 elif what.startswith("cancel_all:"):
                     self._sweep(what.split(":", 1)[1])
+                elif self._due_lookup(what):
+                    pass
                 elif what == "keepalive" and self.listen_key:
                     self.io.rest.submit(("keepalive",), self.methods["keepalive"],
                                         {"listenKey": self.listen_key})

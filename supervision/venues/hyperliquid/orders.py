@@ -2,9 +2,11 @@
 
 `HlOrderAnswers` is the base of `supervision.venues.hyperliquid.transport.HyperliquidTransport`
 (kept apart for size): the batched actions (`_flush`, `_submit_action`), their answers
-(`_on_action`), the look-up of an UNKNOWN order by its cloid (`_query`, `_on_query`), the
-order events of the user stream (`_order_update`), the reconciliations (`_on_reconcile`: the
-start-up summary, adopted / cancelled / unknown, and later drifts) and the bookkeeping they
+(`_on_action`), the look-up of an UNKNOWN order by its cloid (how to ask, `_lookup_request`, and
+what the answer means, `_looked_up`, in the cycle every adapter shares:
+`supervision.venues.lookups.OrderLookups`), the order events of the user stream
+(`_order_update`), the reconciliations (`_on_reconcile`: the start-up summary, adopted /
+cancelled / unknown, and later drifts) and the bookkeeping they
 share. The rules are in the transport's docstring; the pure translations in `mapping`.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -20,9 +22,7 @@ from actors.execution.ids import encode_cloid
 from actors.execution.venue_transport import (
     Counted,
     Reported,
-    TimedOut,
     TransportEvent,
-    VenueTransport,
     throttled_reports,
 )
 from protocols.codec import DecodeError
@@ -33,10 +33,8 @@ from protocols.orders import (
     CancelRejectCode,
     Intent,
     OrderIntent,
-    ReconcileResult,
     Reject,
     RejectCode,
-    VenueOrderStatus,
     VenueReport,
 )
 from protocols.portfolio import VenuePositions
@@ -58,6 +56,7 @@ from supervision.venues.hyperliquid.mapping import (
     reports_of_status,
     reports_of_update,
 )
+from supervision.venues.lookups import OrderLookups
 
 __all__ = ["HlOrderAnswers"]
 
@@ -65,7 +64,7 @@ log = logging.getLogger("troupe.venues.hyperliquid")
 SECOND = 1_000_000_000
 
 
-class HlOrderAnswers(VenueTransport):
+class HlOrderAnswers(OrderLookups):
     """State shared with the transport, set up by `_init_orders`."""
 
     settings: Any
@@ -86,6 +85,7 @@ class HlOrderAnswers(VenueTransport):
         self._queue: list[TransportEvent] = []
         self._due: dict[str, int] = {}
         self._answered: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._init_lookups()
 
     def _order_update(self, update: OrderStatusEvent, now_ns: int) -> None:
         cid = self.cids.get(update.cloid or "") or self.by_oid.get(update.oid)
@@ -130,10 +130,7 @@ class HlOrderAnswers(VenueTransport):
             self._queue += [Reported(r) for r in throttled_reports(intents, done.message, now_ns)]
             return
         if done.failure is not None:  # lost: UNKNOWN, then ask the venue by cloid
-            for intent in intents:
-                self._queue.append(TimedOut(intent))
-                if isinstance(intent, OrderIntent):
-                    self._query(intent)
+            self._lost(intents)
             return
         self._queue.append(RequestAccepted(now_ns))
         value = done.value or {}
@@ -158,27 +155,26 @@ class HlOrderAnswers(VenueTransport):
                     self._queue.append(OpenInterestCap(intent.instrument, True, now_ns))
             self._pass(reports_of_status(cid, status, now_ns, cancel=lane == "cancel"))
 
-    def _query(self, intent: OrderIntent) -> None:
+    def _lookup_request(self, intent: OrderIntent) -> tuple[
+            Callable[[Any, dict[str, Any]], Any], dict[str, Any]]:
         wallet, cloid = self.settings.wallet, encode_cloid(intent.client_order_id)
-        self.io.rest.submit(("query", intent), lambda client, _p: client.publicPostInfo(
-            {"type": "orderStatus", "user": wallet, "oid": cloid}))
+        return lambda client, _p: client.publicPostInfo(
+            {"type": "orderStatus", "user": wallet, "oid": cloid}), {}
 
-    def _on_query(self, done: RestDone, now_ns: int) -> None:
-        intent: OrderIntent = done.tag[1]
+    def _looked_up(self, done: RestDone, now_ns: int) -> bool | None:
         body = done.value if isinstance(done.value, Mapping) else {}
         if done.failure == "unknown" or body.get("status") == "unknownOid":
-            self._queue.append(Reported(ReconcileResult(  # type: ignore[arg-type]
-                intent.client_order_id, VenueOrderStatus.NOT_FOUND)))
-        elif done.failure is None and body.get("status") == "order":
-            try:
-                parsed = parse_user_message({"channel": "orderUpdates", "data": [body["order"]]})
-            except DecodeError:
-                return
-            if isinstance(parsed, OrderUpdates):
-                for update in parsed.updates:
-                    self._order_update(update, now_ns)
-        else:
-            self._due.setdefault("reconcile", now_ns + 5 * SECOND)
+            return False
+        if done.failure is not None or body.get("status") != "order":
+            return None
+        try:
+            parsed = parse_user_message({"channel": "orderUpdates", "data": [body["order"]]})
+        except DecodeError:
+            return True  # the order, in words we cannot read: nothing more to ask
+        if isinstance(parsed, OrderUpdates):
+            for update in parsed.updates:
+                self._order_update(update, now_ns)
+        return True
 
     def _on_reconcile(self, done: RestDone, now_ns: int) -> None:
         if done.failure is not None:

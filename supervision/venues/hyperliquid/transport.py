@@ -199,6 +199,8 @@ class HyperliquidTransport(HlOrderAnswers):
                     self._discover()
                 elif what == "reconcile":
                     self.reconcile(now_ns)
+                else:
+                    self._due_lookup(what)
         self._flush(now_ns)
         out, self._queue = self._queue, []
         return out

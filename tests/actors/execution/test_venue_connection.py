@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from actors.execution.mock_transport import MockFill, MockTransport
+from actors.execution.mock_transport import MockArrive, MockFill, MockTransport
 from actors.execution.venue_connection import (
     ConnectionConfig,
     GetVenueState,
@@ -31,6 +31,7 @@ from protocols.orders import (
     CancelAck,
     CancelIntent,
     CancelReject,
+    CancelRejectCode,
     CancelTimeout,
     Fill,
     OrderIntent,
@@ -229,6 +230,45 @@ def test_a_cancel_all_for_one_strategy_leaves_the_other_strategies_orders_restin
     assert [m.client_order_id for m in wired.to("owner", CancelAck)] == ["b1"]
     assert wired.to("other", CancelAck) == []
     assert wired.connection.session.open_orders() == ["c1"] and list(wired.mock.resting) == ["c1"]
+
+
+def test_a_cancel_all_that_overtakes_an_insert_in_flight_cancels_it_when_it_shows_up() -> None:
+    """The kill switch while a new order is on its way: the sweep finds nothing, the venue
+    places the order afterwards, and it is cancelled again by its client id on its ack."""
+    wired = Wired()
+    wired.mock.hold("b1")
+    wired.send(bid("b1"))
+    wired.ctx.deliver(wired.connection, CancelAllOrders(None, "halt", 0))
+    assert wired.mock.resting == {} and wired.state("b1") is OrderState.PENDING_CANCEL
+    wired.ctx.deliver(wired.connection, MockArrive("b1"))  # placed after the sweep ran
+    assert wired.mock.resting == {}, "the order rests with nobody left to cancel it"
+    assert wired.state("b1") is OrderState.CANCELLED
+    assert [r.client_order_id for r in wired.to("journal", CancelSent)] == ["b1"]
+    assert wired.ctx.counter("troupe_orders_recancelled_total", venue="mock") == 1
+
+
+def test_a_cancel_by_id_refused_before_its_order_arrived_is_sent_again_on_the_ack() -> None:
+    wired = Wired()
+    wired.mock.hold("b1")
+    wired.send(bid("b1"))
+    wired.send(CancelIntent("b1", SYM))  # reaches the venue first: "unknown order"
+    assert wired.state("b1") is OrderState.UNKNOWN
+    wired.ctx.deliver(wired.connection, MockArrive("b1"))
+    assert wired.mock.resting == {}
+    assert wired.state("b1") is OrderState.CANCELLED
+    assert wired.ctx.counter("troupe_orders_recancelled_total", venue="mock") == 1
+
+
+def test_cancels_that_took_their_order_are_never_sent_again() -> None:
+    wired = Wired()
+    wired.send(bid("b1"), bid("b2", 99_999))
+    wired.send(CancelIntent("b1", SYM))
+    wired.ctx.deliver(wired.connection, CancelAllOrders(None, "halt", 0))
+    wired.mock.refuse("b3", CancelRejectCode.UNKNOWN_ORDER)
+    wired.send(bid("b3", 99_998))
+    wired.send(CancelIntent("b3", SYM))  # an acked order's cancel refused: done, not overtaken
+    assert len(wired.mock.requests) == 5
+    assert wired.ctx.counter("troupe_orders_recancelled_total", venue="mock") == 0
 
 
 def test_observe_mode_journals_and_shadow_acks_and_sends_nothing() -> None:

@@ -8,6 +8,7 @@ import itertools
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,6 +90,24 @@ def test_an_order_accepted_but_its_response_lost_times_out_and_rests(venue: Any)
     with pytest.raises(ccxt.InvalidOrder, match="Duplicate"):
         c.create_order("BTC/USDT", "limit", "buy", 0.001, 50000, {"newClientOrderId": "x-1"})
     assert fake.desk.creates == {"x-1": 1}
+
+
+def test_a_slow_gateway_places_an_order_after_a_cancel_all_that_found_nothing(
+        venue: Any) -> None:
+    fake, urls = venue
+    c = client(urls, timeout_s=0.5)
+    fake.faults.update({"insert_delay_s": 1.5})
+    with pytest.raises(ccxt.RequestTimeout):
+        c.create_order("BTC/USDT", "limit", "buy", 0.001, 50000, {"newClientOrderId": "s-1"})
+    assert c.private_delete_openorders({"symbol": "BTCUSDT"}) == []  # nothing to sweep yet
+    with pytest.raises(ccxt.OrderNotFound):  # nor to cancel by id
+        c.cancel_order(None, "BTC/USDT", {"origClientOrderId": "s-1"})
+    fake.faults.update({"insert_delay_s": 0})
+    deadline = time.monotonic() + 5
+    while not fake.desk.open_orders(None) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [o["clientOrderId"] for o in c.fetch_open_orders("BTC/USDT")] == ["s-1"]
+    assert fake.counts["delayed_inserts"] == 1 and fake.desk.creates == {"s-1": 1}
 
 
 def test_refusals_are_binance_words(venue: Any) -> None:

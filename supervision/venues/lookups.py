@@ -1,0 +1,97 @@
+"""The timeout -> UNKNOWN -> look-up cycle, the same on every venue adapter.
+
+A request whose answer is lost (a timeout, a network error, anything unreadable) is never
+resent and never read as a refusal (the adapter contract, `actors.execution.venue_transport`,
+guarantees 1 and 2): each of its intents is `TimedOut` (UNKNOWN), and each new order among them
+is looked up at the venue by its client id. What the look-up finds settles it:
+
+- the order: the venue's own report of it (an ack, its fills, its cancel), as the adapter reads
+  it (`_looked_up` answers True);
+- nothing (`_looked_up` answers False), twice: `ReconcileResult(NOT_FOUND)`, which closes an
+  order no report ever showed (the state machine's rule). The first "not found" is only asked
+  again, `LOOKUP_AGAIN_S` later: a request that timed out may still be on its way through the
+  venue's gateway, and is placed after a look-up that came too early (the order would then rest
+  with our side holding it for rejected; `actors.execution.venue_session` cancels such an order
+  if it shows up after all, but the second look-up usually finds it first);
+- nothing readable (`_looked_up` answers None): the next reconciliation, 5 s on, asks again.
+
+`OrderLookups` is the adapters' shared base for it: an adapter's order half (Binance's
+`OrderAnswers`, Hyperliquid's `HlOrderAnswers`) calls `_lost(intents)` for a request whose
+answer is lost, says how to ask (`_lookup_request`) and what the answer means (`_looked_up`);
+the answers come back tagged `("query", intent)` to `_on_query`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from actors.execution.venue_transport import (
+    Reported,
+    TimedOut,
+    TransportEvent,
+    VenueTransport,
+)
+from protocols.orders import Intent, OrderIntent, ReconcileResult, VenueOrderStatus
+from supervision.venues.binance.io import RestDone
+
+__all__ = ["LOOKUP_AGAIN_S", "OrderLookups"]
+
+SECOND = 1_000_000_000
+LOOKUP_AGAIN_S = 2.0
+
+
+class OrderLookups(VenueTransport):
+    """State the adapter sets up: `_queue` (events for `poll`), `_due` (its timers, which its
+    `poll` hands to `_due_lookup` too), `io`; and it calls `_init_lookups`."""
+
+    io: Any
+    _queue: list[TransportEvent]
+    _due: dict[str, int]
+
+    def _init_lookups(self) -> None:
+        self._again: dict[str, OrderIntent] = {}  # the first look-up found nothing: by id
+
+    def _due_lookup(self, what: str) -> bool:
+        """For the adapter's `poll`: `what` fell due; True if it was a second look-up."""
+        if not what.startswith("lookup:"):
+            return False
+        intent = self._again.pop(what.removeprefix("lookup:"), None)
+        if intent is not None:
+            self._look_up(intent, again=True)
+        return True
+
+    def _lost(self, intents: Iterable[Intent]) -> None:
+        """A request's answer is lost: each intent UNKNOWN, each new order looked up by id."""
+        for intent in intents:
+            self._queue.append(TimedOut(intent))
+            if isinstance(intent, OrderIntent):
+                self._look_up(intent)
+
+    def _look_up(self, intent: OrderIntent, again: bool = False) -> None:
+        method, params = self._lookup_request(intent)
+        self.io.rest.submit(("query", intent, again), method, params)
+
+    def _on_query(self, done: RestDone, now_ns: int) -> None:
+        intent: OrderIntent = done.tag[1]
+        found = self._looked_up(done, now_ns)
+        if found is False and not done.tag[2]:  # not yet, perhaps: ask once more, later
+            self._again[intent.client_order_id] = intent
+            self._due[f"lookup:{intent.client_order_id}"] = now_ns + int(LOOKUP_AGAIN_S * SECOND)
+        elif found is False:
+            self._queue.append(Reported(ReconcileResult(  # type: ignore[arg-type]
+                intent.client_order_id, VenueOrderStatus.NOT_FOUND)))
+        elif found is None:  # still nothing readable: ask again at the next reconciliation
+            self._due.setdefault("reconcile", now_ns + 5 * SECOND)
+
+    @abc.abstractmethod
+    def _lookup_request(self, intent: OrderIntent) -> tuple[
+            str | Callable[[Any, dict[str, Any]], Any], dict[str, Any]]:
+        """How to ask the venue for `intent`'s order by its client id: (method, params) for the
+        REST worker."""
+
+    @abc.abstractmethod
+    def _looked_up(self, done: RestDone, now_ns: int) -> bool | None:
+        """Read a look-up's answer: True if it reported the order (queued its reports), False
+        if the venue does not have it, None if the answer says nothing."""
