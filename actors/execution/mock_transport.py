@@ -102,7 +102,7 @@ class MockTransport(VenueTransport):
         self._filled: dict[str, int] = {}
         self._refusals: dict[str, RejectCode | CancelRejectCode] = {}
         self._lost: set[str] = set()
-        self._held: dict[str, Intent | None] = {}  # cid -> its request in flight (None: armed)
+        self._in_flight: dict[str, Intent | None] = {}  # cid -> its request in flight (None: armed)
         self._throttle: tuple[int | None] | None = None  # (retry_after_ns,) once armed
         self._queue: list[TransportEvent] = []
         self._ids = itertools.count(1)
@@ -115,7 +115,7 @@ class MockTransport(VenueTransport):
         self._lost.add(cid)
 
     def hold(self, cid: str) -> None:
-        self._held[cid] = None
+        self._in_flight[cid] = None
 
     def throttle(self, retry_after_ns: int | None) -> None:
         self._throttle = (retry_after_ns,)
@@ -142,9 +142,9 @@ class MockTransport(VenueTransport):
             self._queue += [Reported(r) for r in throttled_reports(intents, "429", now_ns)]
             return
         for intent in intents:
-            if self._held.get(intent.client_order_id, False) is None:
-                self._held[intent.client_order_id] = intent
-        intents = tuple(i for i in intents if self._held.get(i.client_order_id) is not i)
+            if self._in_flight.get(intent.client_order_id, False) is None:
+                self._in_flight[intent.client_order_id] = intent
+        intents = tuple(i for i in intents if self._in_flight.get(i.client_order_id) is not i)
         answered = [i for i in intents if i.client_order_id not in self._lost]
         self._queue += [TimedOut(i) for i in intents if i.client_order_id in self._lost]
         self._lost -= {i.client_order_id for i in intents}
@@ -170,7 +170,7 @@ class MockTransport(VenueTransport):
         if isinstance(message, MockFill):
             self.fill(message.client_order_id, message.qty, message.price, now_ns)
         elif isinstance(message, MockArrive):
-            intent = self._held.pop(message.client_order_id, None)
+            intent = self._in_flight.pop(message.client_order_id, None)
             if intent is not None:
                 self._queue += [RequestAccepted(0), Reported(self._answer(intent, now_ns))]
         elif isinstance(message, MarketData):
