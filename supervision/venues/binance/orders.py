@@ -26,8 +26,10 @@ from actors.execution.venue_transport import (
     Counted,
     Reported,
     TransportEvent,
+    VenueOrder,
     throttled_reports,
 )
+from protocols.codec import Side
 from protocols.instruments import InstrumentSpec
 from protocols.orders import (
     CancelReject,
@@ -35,14 +37,16 @@ from protocols.orders import (
     Fill,
     Intent,
     OrderIntent,
+    OrderType,
     Reject,
     RejectCode,
+    TimeInForce,
 )
 from protocols.portfolio import VenuePositions
 from protocols.venue_state import Banned, RateLimited, RequestAccepted
 from protocols.venues.binance_user import AccountUpdate, OrderUpdate, parse_order_body
 from supervision.venues.binance.io import RestDone
-from supervision.venues.binance.mapping import reject_code, reports_of
+from supervision.venues.binance.mapping import reject_code, reports_of, to_units
 from supervision.venues.binance.reconcile import (
     SpotInventory,
     StartSummary,
@@ -73,6 +77,7 @@ class OrderAnswers(OrderLookups):
         self.start_summary: StartSummary | None = None
         self._answered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._init_lookups()
+        self._adopted: set[str] = set()  # the journal's open orders, once told to the session
         # Spot: the inventory as the balances show it; the node's, shared by its connections.
         self.inventory: SpotInventory = getattr(self.settings, "inventory", None) or SpotInventory()
         # USD-M: the account as the last reconciliation and ACCOUNT_UPDATEs since left it.
@@ -101,13 +106,38 @@ class OrderAnswers(OrderLookups):
     def _explicitly_cancelled(self, order_id: int) -> None:
         """A hook: our own cancel of this order id went through (`amend.AmendAnswers`)."""
 
+    def _adopt(self, update: OrderUpdate) -> None:
+        """An order the journal left open, seen at the venue (in the start-up reconciliation's
+        list, or in a report that came before it): ours again. The session tracks it (owned by
+        nobody), so its fills reach the portfolio as the inventory counts them."""
+        cid, name = update.client_order_id, self.symbols.get(update.symbol)
+        if cid in self._adopted or cid not in self.settings.expected_open or name is None:
+            return
+        self._adopted.add(cid)
+        spec = self.specs[name]
+        done = to_units(update.cum_qty or "0", spec.lot_step)
+        if update.execution == "TRADE":  # what was left before this fill
+            done -= to_units(update.last_qty, spec.lot_step)
+        left = to_units(update.qty, spec.lot_step) - done
+        if left <= 0:
+            return
+        limit = update.order_type != "MARKET"
+        self.known_open.add(cid)
+        self._queue.append(VenueOrder(OrderIntent(
+            cid, name, Side.BUY if update.side == "BUY" else Side.SELL,
+            OrderType.LIMIT if limit else OrderType.MARKET, left,
+            to_units(update.price, spec.tick_size) if limit else None,
+            TimeInForce.POST_ONLY if update.order_type == "LIMIT_MAKER"
+            else {"IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}.get(update.tif,
+                                                                      TimeInForce.GTC))))
+
     def _order_update(self, update: OrderUpdate, now_ns: int) -> None:
         name = self.symbols.get(update.symbol)
         if name is None or not self._seen_order(update):
             return
+        self._adopt(update)  # a journaled order's report may come before the reconciliation
         # Only what we sent (or adopted) is ours: the user stream also tells of orders other
-        # clients of the account place, and those must stay drifts. (So is a fill of an order
-        # the start-up reconciliation has not adopted yet: the portfolio does not book it.)
+        # clients of the account place, and those must stay drifts.
         ours = update.client_order_id in self.known_open
         if update.status not in ("NEW", "PARTIALLY_FILLED"):
             self.known_open.discard(update.client_order_id)
@@ -203,6 +233,7 @@ class OrderAnswers(OrderLookups):
             for update in venue_open:
                 if update.client_order_id in summary.adopted:
                     self._seen_order(update)  # what a replace of it must repeat
+                    self._adopt(update)
                 if update.client_order_id in summary.cancelled and not self.settings.observe:
                     self.io.rest.submit(("cancel_all", ""), self.methods["cancel"], {
                         "symbol": update.symbol, "origClientOrderId": update.client_order_id})

@@ -1,7 +1,8 @@
 """Reconciling with Binance, pure: the start-up summary and the account as `VenuePositions`.
 
 Start-up (`summarize`), fail closed: every order open at the venue is either ours and known to
-the journal (`adopted`: it rests on, and the session learns it from the venue's reports) or
+the journal (`adopted`: it rests on, told to the session as a `VenueOrder`, so its fills reach
+the portfolio; one whose report comes before the reconciliation is adopted then) or
 not (`cancelled`: an order nobody here can account for is taken off the book, except in observe
 mode, where it is only reported); every order the journal left open that the venue does not
 list is `unknown` (filled or cancelled while we were away: its fills come from `myTrades` and
@@ -23,7 +24,7 @@ node did not make (another client of the account) is.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -74,7 +75,11 @@ class SpotInventory:
     Whether a fill is already in the baseline balance is decided by the venue's clocks, not by
     which answer reached us first: the account's `updateTime` against the fill's trade time
     (`T`), since the account read and the fill's event travel separately. Without times, a fill
-    booked before the baseline is taken is in it, one booked after is not."""
+    booked before the baseline is taken is in it, one booked after is not. The same clocks make
+    every reconciliation compare both sides after the same fills: a booked fill executed after
+    the balance's time is added to the venue's side until a balance holds it (a fill the
+    balance holds whose event is still on its way is the reverse gap, which clears at the next
+    reconciliation: the portfolio alerts only on a gap that stays)."""
 
     baseline: dict[str, Decimal] | None = None  # base asset -> balance at the first reconcile
     as_of_ms: int | None = None  # the venue's time of that balance (the account's updateTime)
@@ -82,6 +87,8 @@ class SpotInventory:
     fees: dict[str, Decimal] = attrs.Factory(dict)  # base asset -> commission paid since
     _early: list[tuple[str, str, int, Fill, int]] = attrs.Factory(list)  # before the baseline
     _seen: OrderedDict[str, None] = attrs.Factory(OrderedDict)  # fill ids: each counts once
+    # Fills booked after the baseline, by trade time, until a balance is known to hold them.
+    _pending: deque[tuple[str, int, int]] = attrs.Factory(deque)
 
     def on_fill(self, name: str, symbol: str, fill: Fill, buy: bool, time_ms: int = 0) -> None:
         """A fill the portfolio books (the venue's trade id makes a duplicate report harmless);
@@ -103,8 +110,11 @@ class SpotInventory:
             in_baseline = time_ms <= self.as_of_ms
         if in_baseline:  # the balance we started from has it; the portfolio books it on top
             self.booked_before[name] = self.booked_before.get(name, 0) + signed
-        elif fill.fee_asset == base:
+            return
+        if fill.fee_asset == base:
             self.fees[base] = self.fees.get(base, Decimal(0)) + Decimal(fill.fee)
+        if time_ms:
+            self._pending.append((name, signed, time_ms))
 
     def positions(self, balances: Mapping[str, Decimal], specs: Mapping[str, InstrumentSpec],
                   symbols: Mapping[str, str], as_of_ms: int | None = None) -> dict[str, int]:
@@ -123,7 +133,22 @@ class SpotInventory:
             start = self.baseline.setdefault(base, balances.get(base, Decimal(0)))
             change = balances.get(base, Decimal(0)) - start + self.fees.get(base, Decimal(0))
             lots[name] = int(change / specs[name].lot_step) + self.booked_before.get(name, 0)
+        for name, signed in self._executed_after(as_of_ms):
+            if name in lots:
+                lots[name] += signed
         return lots
+
+    def _executed_after(self, as_of_ms: int | None) -> list[tuple[str, int]]:
+        """The booked fills these balances cannot hold yet: executed after the venue's time of
+        them. The balance and the fill's event travel separately, and an event can overtake
+        the account read; counting them here compares both sides after the same fills. A
+        balance holds every fill up to its time, so those are not looked at again."""
+        if as_of_ms is None:
+            self._pending.clear()
+            return []
+        while self._pending and self._pending[0][2] <= as_of_ms:
+            self._pending.popleft()
+        return [(name, signed) for name, signed, time_ms in self._pending if time_ms > as_of_ms]
 
 
 def positions_of(value: Mapping[str, Any], specs: Mapping[str, InstrumentSpec],
