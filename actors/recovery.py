@@ -27,6 +27,13 @@ The rules, each on the safe side of a doubt:
   later successful `ControlAction` that *escalates* (halt, reduce_only, disable_live) is applied
   on top, in case the node died before the gate recorded it; a later `resume` the gate never
   confirmed is not (an operator resumes again).
+- **A position counts from where the venue last said it stood.** The last `PositionAdopted`
+  of an asset gives its starting inventory (what a spot position counts from), so a restart
+  measures the account against the same amount as the run that recorded it
+  (`starting_inventory`); `positions` is what the journal expects each instrument's position
+  to be now: the last run's opening (or, before any, the run before's end) plus the fills
+  journaled since, each (instrument, fill id) once. The start-up reconciliation names what
+  the venue shows beyond that (trades the journal never saw).
 - **An unclean exit is reported.** A `NodeStarted` without a `NodeStopped` after it means the
   previous run died: `unclean_exit`, so the node knows to reconcile with extra care.
 """
@@ -35,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -77,7 +85,7 @@ from protocols.orders import (
     TimeInForce,
     VenueOrderStatus,
 )
-from protocols.portfolio import MidSampled, OwnFill, TradeAtFill
+from protocols.portfolio import MidSampled, OwnFill, PositionAdopted, TradeAtFill
 from protocols.risk import DailyLoss, InstrumentHalted, InstrumentResumed, RiskPersistentState
 
 __all__ = ["OpenOrder", "RecoveredState", "recover", "structure_record"]
@@ -87,6 +95,7 @@ RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
     CancelSent, ReplaceSent, ObservedIntent, TornLine, IdsReserved, Ack, Reject, Fill, CancelAck,
     CancelReject, Expired, ReconcileResult, OwnFill, NoTrade, RiskRefused, Scaled,
     TradingStateChanged, InstrumentHalted, InstrumentResumed, MidSampled, TradeAtFill,
+    PositionAdopted,
 )}
 """The kinds `structure_record` turns back into their class."""
 
@@ -161,6 +170,9 @@ class RecoveredState:
     state_since_ns: int | None = None
     state_source: str = ""
     halted_since_ns: dict[str, int] = attrs.Factory(dict)  # instrument -> when it was halted
+    # asset -> (amount a spot position counts from, where it came from), the last recorded
+    starting_inventory: dict[str, tuple[Decimal, str]] = attrs.Factory(dict)
+    positions: dict[str, int] = attrs.Factory(dict)  # instrument -> signed lots, as journaled
 
     @property
     def trading_state(self) -> TradingState:
@@ -221,6 +233,11 @@ class _Fold:
         self.control_ts_ns = 0
         self.state_origin: tuple[int, str] | None = None  # (since ns, source) of the state
         self.halted_since: dict[str, int] = {}
+        self.starting: dict[str, tuple[Decimal, str]] = {}
+        self.carried: dict[str, int] = {}  # instrument -> position at the end of earlier runs
+        self.opening: dict[str, int] = {}  # this run's opening, once adopted
+        self.run_fills: dict[str, int] = {}  # this run's fills, signed lots
+        self.booked: set[tuple[str, str]] = set()  # (instrument, fill id) of OwnFills
 
     def add(self, index: int, record: Mapping[str, Any]) -> None:
         seq, kind, data = record.get("seq"), record.get("kind"), record.get("data")
@@ -333,7 +350,32 @@ class _Fold:
         else:
             self._change(data, filled=order.filled + qty)
 
-    _on_OwnFill = _on_Fill  # the same fill enriched by the venue connection: counted once
+    def _on_OwnFill(self, seq: int, data: Mapping[str, Any]) -> None:
+        """The same fill as its `Fill`, enriched by the venue connection (counted once for its
+        order); the position counts it once per (instrument, fill id), as the ledger does."""
+        self._on_Fill(seq, data)
+        instrument, fill_id, qty = data.get("instrument"), data.get("fill_id"), data.get("qty")
+        if not isinstance(instrument, str) or not isinstance(fill_id, str) \
+                or type(qty) is not int or (instrument, fill_id) in self.booked:
+            return
+        self.booked.add((instrument, fill_id))
+        signed = qty if data.get("side") == Side.BUY.value else -qty
+        self.run_fills[instrument] = self.run_fills.get(instrument, 0) + signed
+
+    def _on_PositionAdopted(self, _seq: int, data: Mapping[str, Any]) -> None:
+        adopted: PositionAdopted = structure_record("PositionAdopted", data)
+        self.opening[adopted.instrument] = adopted.qty
+        if adopted.asset:
+            self.starting[adopted.asset] = (adopted.starting, adopted.source)
+
+    def _end_run(self) -> None:
+        self.carried = self._positions()
+        self.opening, self.run_fills = {}, {}
+
+    def _positions(self) -> dict[str, int]:
+        names = set(self.carried) | set(self.opening) | set(self.run_fills)
+        return {name: self.opening.get(name, self.carried.get(name, 0))
+                + self.run_fills.get(name, 0) for name in sorted(names)}
 
     # -- state ---------------------------------------------------------------------------------
     def _on_RiskPersistentState(self, seq: int, data: Mapping[str, Any]) -> None:
@@ -355,6 +397,7 @@ class _Fold:
         self.halted_since.pop(str(data.get("instrument")), None)
 
     def _on_NodeStarted(self, _seq: int, data: Mapping[str, Any]) -> None:
+        self._end_run()
         if self.started is not None and self.stopped is None:
             self.unclean += 1
         self.started, self.stopped = structure_record("NodeStarted", data), None
@@ -404,4 +447,5 @@ class _Fold:
             dict(self.high), dict(self.open), risk, self.control, self.last_seq, self.records,
             self.started, self.stopped, unclean_exit, self.unclean + int(unclean_exit),
             dict(self.restarts), tuple(self.notes), since, source,
-            {i: t for i, t in self.halted_since.items() if i in halted})
+            {i: t for i, t in self.halted_since.items() if i in halted}, dict(self.starting),
+            self._positions())

@@ -75,6 +75,25 @@ class VenuePositions:
 
 
 @attrs.frozen(slots=True)
+class PositionAdopted:
+    """The position the account held before this process booked any fill, as the venue's
+    start-up reconciliation found it: `qty` signed lots of `instrument`. The portfolio opens its
+    ledger there, so risk limits, reduce-only decisions and reconciliation start from what the
+    account holds, not from zero; a later one for the instrument replaces it (a fill still on
+    its way at that reconciliation, later found to be in the balance it read). Journaled: the
+    next start reads `starting`, the amount of `asset` the position counts from (spot: the base
+    asset held beyond it is the position), and `source`, where that amount came from ("config",
+    "journal", or "recorded": the balance this node first found)."""
+
+    instrument: str
+    qty: int
+    asset: str = ""
+    starting: Decimal = Decimal(0)
+    source: str = ""
+    recv_ns: int = 0
+
+
+@attrs.frozen(slots=True)
 class ReconciliationDrift:
     """Our ledger and the venue disagree. The account moves to REDUCING until an operator looks."""
 

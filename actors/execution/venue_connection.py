@@ -3,6 +3,7 @@
     ActionBudget --SendActions / CancelAllOrders--> connection --RateLimited, RequestAccepted--> it
     connection --Ack / Reject / Fill / CancelAck / ...--> the owner (strategy) of each order
     connection --OwnFill--> Portfolio;  --VenuePositions (every reconcile interval)--> Portfolio
+    connection --PositionAdopted (the start's opening position)--> Portfolio, journal
     connection --OrderSent, CancelSent, ReplaceSent / ObservedIntent, every report--> journal
     connection --FeedEvent--> OrderBook[instrument];  --SpecUpdate, ...--> Market[instrument]
     connection --VenueReconciled (after the first reconciliation)--> watchers (the monitor)
@@ -96,7 +97,7 @@ from protocols.orders import (
     Reject,
     VenueReport,
 )
-from protocols.portfolio import OwnFill, VenuePositions
+from protocols.portfolio import OwnFill, PositionAdopted, VenuePositions
 from protocols.venue_state import CancelAllOrders, RequestAccepted, SendActions, VenueReconciled
 
 # Fills at INFO (a trader wants each one; the paper node shows them), orders at DEBUG (a market
@@ -300,6 +301,11 @@ class VenueConnection(Behaviour):
                 ctx.tell(peers.budget, attrs.evolve(event, recv_ns=now))
         elif isinstance(event, VenuePositions):
             self._on_positions(event, now, ctx)
+        elif isinstance(event, PositionAdopted):
+            adopted = attrs.evolve(event, recv_ns=now)
+            for peer in (peers.portfolio, peers.journal):  # the journal: for the next start
+                if peer is not None:
+                    ctx.tell(peer, adopted)
         elif isinstance(event, MarketUpdate):
             market = peers.markets.get(event.instrument)
             if market is not None:

@@ -71,6 +71,9 @@ Events out of `poll` (the connection routes each by its type, stamping `recv_ns`
 - `SpecUpdate`, `StatusUpdate`, `OracleUpdate`, `OpenInterestCap`, `FundingUpdate` ->
   `Market[instrument]`;
 - `VenuePositions` -> the portfolio (the first one also tells the watchers `VenueReconciled`);
+- `PositionAdopted` (`protocols.portfolio`): the position the account held at start, which the
+  portfolio opens at (queue it before the `VenuePositions` it was read with) -> the portfolio
+  and the journal;
 - `ResyncRequest` -> the market source upstream of a simulated venue (its own book lost the
   thread and only the source can give it a fresh one);
 - `Counted(metric, labels)`: a transport's own counter (reconnects, resyncs, odd frames);

@@ -27,6 +27,10 @@ value of one tick on one lot:
       adverse selection(h)  = s x (mh - m0) x q x V  (negative when the mid moved against us)
   so spread capture + adverse selection(h) = s x (mh - p) x q x V, the fill marked to mh, exactly
   (mids are doubled ticks: the only division is by 2, which Decimal does exactly).
+- An opening position (`open_position`: what the account held before this process's fills, as
+  the venue's start-up reconciliation found it) enters at the mark and realizes nothing; a
+  later opening of the instrument replaces it, the change again at the mark, taken off at the
+  average. With no mark yet, it counts in the position (risk, reconciliation) and waits for one.
 - Fills are idempotent by (instrument, fill_id): venues number trades per symbol (Binance), so
   the id alone is not unique across instruments. A duplicate changes nothing and is counted.
 """
@@ -145,6 +149,31 @@ class _Holding:
     fees: Fraction = _ZERO
     mid_x2: int | None = None
     last_price: int | None = None
+    opening: int = 0  # lots held before this process's fills (`Ledger.open_position`)
+    unpriced: int = 0  # opening lots waiting for a first mark to enter at
+
+    @property
+    def held(self) -> int:
+        return self.qty + self.unpriced
+
+    def price_opening(self) -> None:
+        """Opening lots waiting for a price enter at the mark, once there is one."""
+        mark = self.mark_x2
+        if self.unpriced and mark is not None:
+            lots, self.unpriced = self.unpriced, 0
+            self.shift(lots, Fraction(mark, 2))
+
+    def shift(self, qty: int, price: Fraction) -> None:
+        """An opening change: lots added enter at `price`, lots taken off leave at the average,
+        so it never realizes PnL (it is no trade: what the account held is known better)."""
+        total = self.qty + qty
+        if self.qty == 0 or (self.qty > 0) == (qty > 0):
+            self.avg = (self.avg * abs(self.qty) + price * abs(qty)) / abs(total)
+        elif total == 0:
+            self.avg = _ZERO
+        elif (total > 0) != (self.qty > 0):
+            self.avg = price  # past zero: the remainder enters at the price
+        self.qty = total
 
     @property
     def mark_x2(self) -> int | None:
@@ -155,6 +184,7 @@ class _Holding:
     def trade(self, qty: int, price: int) -> Fraction:
         """Apply signed `qty` lots at `price` ticks; return the gross PnL it realized."""
         self.last_price = price
+        self.price_opening()
         if self.qty == 0 or (self.qty > 0) == (qty > 0):
             total = self.qty + qty
             self.avg = (self.avg * abs(self.qty) + Fraction(price * abs(qty))) / abs(total)
@@ -262,6 +292,31 @@ class Ledger:
         self._update_peak()
         return record
 
+    def open_position(self, instrument: str, qty: int) -> int:
+        """The position held before this process booked any fill: `qty` signed lots, replacing
+        any earlier opening of the instrument. The change enters at the mark (the latest mid,
+        else the last fill price, else the first mark to come: until then it counts in the
+        position but not in PnL) and realizes nothing. Returns the change in lots.
+
+        Raises UnknownInstrument for an instrument without a spec."""
+        holding = self._holdings.get(instrument)
+        if holding is None:
+            raise UnknownInstrument(instrument)
+        change = qty - holding.opening
+        holding.opening = qty
+        if change:
+            holding.unpriced += change
+            self._price_opening(holding)
+            self._traded.add(instrument)
+            self._update_peak()
+        return change
+
+    def _price_opening(self, holding: _Holding) -> None:
+        unrealized, notional = holding.unrealized(), holding.notional()
+        holding.price_opening()
+        self._unrealized_sum += holding.unrealized() - unrealized
+        self._notional_sum += holding.notional() - notional
+
     def on_mid(self, instrument: str, mid_x2: int, now_ns: int) -> MarkResult:
         """A new mid (doubled ticks) seen at monotonic `now_ns`: re-mark the position and resolve
         every pending markout of this instrument whose horizon is at or before `now_ns`."""
@@ -269,13 +324,14 @@ class Ledger:
         if holding is None or mid_x2 <= 0:
             return MarkResult(False, 0)
         old_mark = holding.mark_x2
-        repriced = holding.qty != 0 and old_mark != mid_x2
-        if repriced:  # qty x (new - old mark) x V: what qty x (mark - avg) x V moved by
-            assert old_mark is not None  # a position came from a fill, which set a mark
+        if holding.qty != 0 and old_mark != mid_x2:  # what qty x (mark - avg) x V moved by
+            assert old_mark is not None  # a priced position came from a fill or a mark
             per_lot = (mid_x2 - old_mark) * holding.half_value
             self._unrealized_sum += holding.qty * per_lot
             self._notional_sum += abs(holding.qty) * per_lot
+        repriced = holding.held != 0 and old_mark != mid_x2
         holding.mid_x2 = mid_x2
+        self._price_opening(holding)
         heap = self._pending.get(instrument)
         resolved = 0
         value = self._value[instrument]
@@ -297,7 +353,7 @@ class Ledger:
     # -- output --------------------------------------------------------------------------------
     def position(self, instrument: str) -> Position:
         h = self._holdings[instrument]
-        return Position(instrument, h.qty, to_decimal(h.avg), to_decimal(h.realized - h.fees),
+        return Position(instrument, h.held, to_decimal(h.avg), to_decimal(h.realized - h.fees),
                         to_decimal(h.unrealized()), to_decimal(h.fees), to_decimal(h.notional()))
 
     def snapshot(self, *, epoch_ns: int, recv_ns: int) -> PortfolioSnapshot:
@@ -360,11 +416,11 @@ class Ledger:
         we hold that the venue omits counts as venue 0; one the venue reports that we never
         traded (or cannot value) counts as ours 0. Sorted by instrument."""
         theirs = dict(venue.positions)
-        names = set(theirs) | {n for n, h in self._holdings.items() if h.qty}
+        names = set(theirs) | {n for n, h in self._holdings.items() if h.held}
         drifts = []
         for name in sorted(names):
             holding = self._holdings.get(name)
-            ours = 0 if holding is None else holding.qty
+            ours = 0 if holding is None else holding.held
             if ours != theirs.get(name, 0):
                 drifts.append(ReconciliationDrift(name, ours, theirs.get(name, 0), venue.recv_ns))
         return drifts

@@ -20,11 +20,15 @@ moves the account to REDUCING. A snapshot from the venue can include a fill stil
 us, so `drift_confirmations` > 1 asks for the same gap (venue - ours) on consecutive
 reconciliations before alerting. The default, 1, alerts at once, as the issue asks.
 
+A restarted node opens each position where the account stands (`PositionAdopted`, from the
+venue's start-up reconciliation: spot's base balance beyond the starting inventory), not at 0:
+the ledger takes it at the mark, publishes a snapshot at once (the risk gate's limits and
+reduce-only decisions read it) and counts `troupe_portfolio_positions_adopted_total`.
+
 This actor must not fail on bad input: a restart rebuilds it empty, and an empty ledger is
 exactly the wrong state to trade on. Unvaluable fills are logged, counted and kept in
 `unbooked`; reconciliation then sees the venue's position against our 0, which is drift, which
-means REDUCING: the failure is loud and safe. (Rebuilding the ledger from the journal after a
-restart is not done here.)
+means REDUCING: the failure is loud and safe.
 
 Metrics: counters count events only; money goes to gauges (it can fall) or to `observe` (fill
 notional, whose histogram sum is the traded notional). `float` appears only at that boundary.
@@ -47,6 +51,7 @@ from protocols.portfolio import (
     MidSampled,
     OwnFill,
     PortfolioSnapshot,
+    PositionAdopted,
     ReconciliationDrift,
     TradeAtFill,
     VenuePositions,
@@ -152,6 +157,9 @@ class Portfolio(Behaviour):
             return None
         if isinstance(message, VenuePositions):
             return self._reconcile(message, ctx)
+        if isinstance(message, PositionAdopted):
+            self._adopt(message, ctx)
+            return None
         if isinstance(message, _PublishDue):
             self._publish_pending = False
             self._publish(ctx)
@@ -267,6 +275,24 @@ class Portfolio(Behaviour):
         for horizon, value in totals.adverse_selection:
             ctx.gauge("troupe_portfolio_adverse_selection", _money(value),
                       horizon=f"{horizon // 1_000_000}ms")
+
+    def _adopt(self, adopted: PositionAdopted, ctx: Context) -> None:
+        try:
+            change = self.ledger.open_position(adopted.instrument, adopted.qty)
+        except KeyError:
+            ctx.count("troupe_portfolio_unhandled_total", kind="PositionAdopted")
+            log.error("%s: opening position on %s not taken (no spec): reconciliation will "
+                      "show it as drift", ctx.name, adopted.instrument)
+            return
+        if not change:
+            return
+        ctx.count("troupe_portfolio_positions_adopted_total", instrument=adopted.instrument)
+        log.info("%s: %s opens at %d lots (the account's, as the venue reported it)",
+                 ctx.name, adopted.instrument, adopted.qty)
+        if self._publish_pending:
+            ctx.cancel_timer(_PUBLISH_KEY)
+            self._publish_pending = False
+        self._publish(ctx)
 
     # -- reconciliation ------------------------------------------------------------------------
     def _reconcile(self, venue: VenuePositions, ctx: Context) -> tuple[ReconciliationDrift, ...]:

@@ -364,6 +364,11 @@ class VenueConfig:
     ws_url: str | None = attrs.field(default=None, metadata={NONE_WORD: "testnet"})
     request_timeout_s: float = attrs.field(default=10.0, validator=_gt(0))
     heartbeat_s: float = attrs.field(default=45.0, validator=_gt(0))  # silence -> reconnect
+    # Spot: per base asset, the amount held that is not the strategies' position (a spot
+    # position is what is held beyond it). Left out, the journal's: the balance the node found
+    # at its first start on the account.
+    starting_inventory: dict[str, Decimal] = attrs.field(factory=dict,
+                                                         validator=_non_negative_values)
     hyperliquid: HyperliquidVenueSection = attrs.field(factory=HyperliquidVenueSection)
 
     def to_venue_limits(self) -> VenueLimits:

@@ -259,6 +259,8 @@ _SPECS: tuple[MetricSpec, ...] = (
     _c("troupe_portfolio_snapshots_refused_total", "Snapshots a subscriber's mailbox refused.",
        "subscriber"),
     _c("troupe_portfolio_reconciliations_total", "Reconciliations against venue positions."),
+    _c("troupe_portfolio_positions_adopted_total", "Opening positions taken from the venue's "
+       "start-up reconciliation (and their corrections).", "instrument"),
     _c("troupe_portfolio_unhandled_total", "Messages the portfolio did not expect, by kind.",
        "kind"),
     _c("troupe_reconciliation_drift_total",

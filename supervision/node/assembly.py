@@ -251,7 +251,7 @@ class Node:
         return connection_factory(self.config, self.mode, self.specs, peers,
                                   self._next_venue_session, expected_open=frozenset(
                                       recovered.open_orders if recovered is not None else ()),
-                                  venues=self.venues)
+                                  venues=self.venues, recovered=recovered)
 
     def _risk_state(self) -> Any:
         """What a (re)started gate restores: its own latest record if it ran in this process,

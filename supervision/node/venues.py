@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from actors.execution.venue_connection import ConnectionConfig, VenueConnection, VenuePeers
 from actors.execution.venue_transport import VenueTransport
+from actors.recovery import RecoveredState
 from actors.sim.exchange import SimInstrument
 from actors.sim.latency import LatencyModel
 from actors.sim.market_state import MarketModel, OracleSource
@@ -77,6 +79,11 @@ class VenueBuild:
     # The client order ids the journal left open at the last stop: a real venue's start-up
     # reconciliation adopts those it still lists and cancels the rest (fail closed).
     expected_open: frozenset[str] = frozenset()
+    # What the journal remembers of the account's inventory (`actors.recovery`): asset ->
+    # (the amount a spot position counts from, where it came from), and instrument -> the
+    # position the journal expects (the last opening plus the fills since).
+    starting_inventory: Mapping[str, tuple[Decimal, str]] = attrs.Factory(dict)
+    journal_positions: Mapping[str, int] = attrs.Factory(dict)
     # What the adapter's `venue` builder made once for the node (the simulated exchange), shared
     # by every connection incarnation; None for a venue that lives elsewhere.
     venue: Any = None
@@ -143,11 +150,12 @@ def adapter_for(kind: str) -> VenueAdapter:
 def connection_factory(config: NodeConfig, mode: Mode, specs: Mapping[str, InstrumentSpec],
                        peers: VenuePeers, next_session: Callable[[], str], *,
                        expected_open: frozenset[str] = frozenset(),
-                       venues: dict[str, Any] | None = None) -> Callable[[], VenueConnection]:
+                       venues: dict[str, Any] | None = None,
+                       recovered: RecoveredState | None = None) -> Callable[[], VenueConnection]:
     """The node's venue connection, as a child factory: each call builds a fresh transport
     through the registry (for the next session) under the generic connection. `venues` is the
     node's: where an in-process venue, built on the first call, is kept for every later one
-    (a rebuilt tree included)."""
+    (a rebuilt tree included). `recovered`: what the journal held at start (its inventory)."""
     adapter = adapter_for(config.venue.kind.value)
     build, kept = adapter.builder(), venues if venues is not None else {}
     connection = ConnectionConfig(name=config.venue.name, instruments=dict(specs),
@@ -155,7 +163,9 @@ def connection_factory(config: NodeConfig, mode: Mode, specs: Mapping[str, Instr
     frozen_specs = dict(specs)
 
     def factory() -> VenueConnection:
-        request = VenueBuild(config, mode, frozen_specs, next_session(), expected_open)
+        request = VenueBuild(config, mode, frozen_specs, next_session(), expected_open,
+                             recovered.starting_inventory if recovered is not None else {},
+                             recovered.positions if recovered is not None else {})
         make_venue = adapter.venue_builder()
         if make_venue is not None:
             if adapter.kind not in kept:

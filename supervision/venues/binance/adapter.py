@@ -63,10 +63,13 @@ def settings_of(build: VenueBuild) -> BinanceSettings:
         inventory=build.venue if isinstance(build.venue, SpotInventory) else None)
 
 
-def build_account(_build: VenueBuild) -> SpotInventory:
+def build_account(build: VenueBuild) -> SpotInventory:
     """The registry's `venue` builder, once per node: what must outlive a connection (a spot
-    account's inventory as its balances show it)."""
-    return SpotInventory()
+    account's inventory as its balances show it, counted from the configured starting
+    inventory, else the journal's)."""
+    return SpotInventory(configured=dict(build.config.venue.starting_inventory),
+                         remembered=dict(build.starting_inventory),
+                         expected=dict(build.journal_positions))
 
 
 def build_transport(build: VenueBuild) -> BinanceTransport:

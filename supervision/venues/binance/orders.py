@@ -156,6 +156,7 @@ class OrderAnswers(OrderLookups):
                 if len(self._answered) > 20_000:
                     self._answered.popitem(last=False)
             self._queue.append(Reported(report))
+            self._queue += self.inventory.adopted()  # a fill the opening already held
 
     def _on_create(self, done: RestDone, now_ns: int) -> None:
         intent: Intent = done.tag[1]
@@ -225,9 +226,12 @@ class OrderAnswers(OrderLookups):
         venue_open = [parse_order_body(o) for o in value["open"]]
         positions = positions_of(value, self.specs, self.symbols, now_ns, self.inventory)
         self._account = (dict(positions.positions), dict(positions.balances))
+        self._queue += self.inventory.adopted()  # spot: the openings, before their comparison
         self._queue.append(positions)
         if self.start_summary is None:
-            self.start_summary = summary = summarize(venue_open, self.settings.expected_open)
+            summary = summarize(venue_open, self.settings.expected_open)
+            self.start_summary = summary = attrs.evolve(summary, positions=tuple(
+                text for text in map(self.inventory.describe, self.symbols.values()) if text))
             log.warning("binance start-up reconciliation: %s", summary.line())
             self.known_open.update(summary.adopted)
             for update in venue_open:

@@ -9,17 +9,20 @@ list is `unknown` (filled or cancelled while we were away: its fills come from `
 the state machine's reconciliation). Trading is not ready until this has run.
 
 Positions (`positions_of`): USD-M reports signed positions (`positionRisk`'s `positionAmt`) and
-wallet balances. Spot has no positions: a spot instrument's position is what the portfolio's
-ledger counts, the fills booked since the node started, and the venue's side of it is read from
-the base asset's balance (`SpotInventory`): its change since the node's first reconciliation,
-plus the commissions paid in the base asset since (Binance takes a buy's fee from what it
-bought: the balance grows by less than the fill), plus the fills the portfolio booked before
-that first reconciliation (they were already in the balance it started from). The inventory
-belongs to the node, not to one connection: a restarted connection keeps it (the registry's
-`venue` builder makes it once per node), so its first reconciliation is not a fresh start that
-would call the whole inventory a drift. A process restart starts a new count on both sides (the
-portfolio starts flat), so a non-zero balance left by an earlier run is no drift; a trade the
-node did not make (another client of the account) is.
+wallet balances. Spot has no positions: a spot instrument's position is the base asset held
+beyond its starting inventory (`SpotInventory`): the configured `venue.starting_inventory`, else
+the journal's, else, at the first start on the account, the balance found then (journaled with
+the opening, so the next start counts from the same amount). The first reconciliation takes
+the venue's balance as the truth: each instrument's opening (`PositionAdopted`, for the
+portfolio, which books its fills on top of it) is the balance beyond the starting inventory,
+less the fills the portfolio books that the balance already held; the start-up summary says
+where each opens and how much of it the journal's fills explain (the rest was traded while the
+node was away, or by another client of the account). From then on the venue's side is the
+balance beyond the starting inventory plus the commissions paid in the base asset since
+(Binance takes a buy's fee from what it bought: the balance grows by less than the fill). The
+inventory belongs to the node, not to one connection: a restarted connection keeps it (the
+registry's `venue` builder makes it once per node), so its first reconciliation is not a fresh
+start. A trade the node did not make (another client of the account) is a drift.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import attrs
 
 from protocols.instruments import InstrumentSpec
 from protocols.orders import Fill
-from protocols.portfolio import VenuePositions
+from protocols.portfolio import PositionAdopted, VenuePositions
 from protocols.venues.binance_user import OrderUpdate
 
 __all__ = ["SpotInventory", "StartSummary", "base_asset", "positions_of", "summarize"]
@@ -44,13 +47,15 @@ class StartSummary:
     adopted: tuple[str, ...]
     cancelled: tuple[str, ...]
     unknown: tuple[str, ...]
+    positions: tuple[str, ...] = ()  # spot: where each instrument's position opens, and why
 
     def line(self) -> str:
         return (f"{len(self.adopted)} adopted, {len(self.cancelled)} cancelled, "
                 f"{len(self.unknown)} unknown"
                 + "".join(f"; {k}: {', '.join(v[:5])}" for k, v in (
                     ("adopted", self.adopted), ("cancelled", self.cancelled),
-                    ("unknown", self.unknown)) if v))
+                    ("unknown", self.unknown)) if v)
+                + "".join(f"; {text}" for text in self.positions))
 
 
 def summarize(venue_open: Sequence[OrderUpdate], expected: frozenset[str]) -> StartSummary:
@@ -72,19 +77,31 @@ def _balances(account: Mapping[str, Any]) -> dict[str, Decimal]:
 class SpotInventory:
     """A spot account's inventory as the venue's balances show it, for one node (see above).
 
+    `configured` (`venue.starting_inventory`) and `remembered` (the journal's, with where it
+    came from) give each base asset's starting inventory; `expected` is the position the
+    journal expects per instrument, for the start-up summary.
+
     Whether a fill is already in the baseline balance is decided by the venue's clocks, not by
     which answer reached us first: the account's `updateTime` against the fill's trade time
     (`T`), since the account read and the fill's event travel separately. Without times, a fill
-    booked before the baseline is taken is in it, one booked after is not. The same clocks make
-    every reconciliation compare both sides after the same fills: a booked fill executed after
-    the balance's time is added to the venue's side until a balance holds it (a fill the
-    balance holds whose event is still on its way is the reverse gap, which clears at the next
-    reconciliation: the portfolio alerts only on a gap that stays)."""
+    booked before the baseline is taken is in it, one booked after is not. A fill found to be
+    in it after the opening was adopted corrects the opening (the portfolio books it on top).
+    The same clocks make every reconciliation compare both sides after the same fills: a booked
+    fill executed after the balance's time is added to the venue's side until a balance holds
+    it (a fill the balance holds whose event is still on its way is the reverse gap, which
+    clears at the next reconciliation: the portfolio alerts only on a gap that stays)."""
 
+    configured: Mapping[str, Decimal] = attrs.Factory(dict)
+    remembered: Mapping[str, tuple[Decimal, str]] = attrs.Factory(dict)
+    expected: Mapping[str, int] = attrs.Factory(dict)
     baseline: dict[str, Decimal] | None = None  # base asset -> balance at the first reconcile
     as_of_ms: int | None = None  # the venue's time of that balance (the account's updateTime)
+    starting: dict[str, tuple[Decimal, str]] = attrs.Factory(dict)  # base -> (amount, source)
+    opening: dict[str, int] = attrs.Factory(dict)  # instrument -> lots held at the baseline
     booked_before: dict[str, int] = attrs.Factory(dict)  # instrument -> lots in the baseline
     fees: dict[str, Decimal] = attrs.Factory(dict)  # base asset -> commission paid since
+    _lot: dict[str, tuple[str, Decimal]] = attrs.Factory(dict)  # instrument -> (base, lot)
+    _adopted: list[PositionAdopted] = attrs.Factory(list)  # openings not yet handed over
     _early: list[tuple[str, str, int, Fill, int]] = attrs.Factory(list)  # before the baseline
     _seen: OrderedDict[str, None] = attrs.Factory(OrderedDict)  # fill ids: each counts once
     # Fills booked after the baseline, by trade time, until a balance is known to hold them.
@@ -110,6 +127,7 @@ class SpotInventory:
             in_baseline = time_ms <= self.as_of_ms
         if in_baseline:  # the balance we started from has it; the portfolio books it on top
             self.booked_before[name] = self.booked_before.get(name, 0) + signed
+            self._open(name)
             return
         if fill.fee_asset == base:
             self.fees[base] = self.fees.get(base, Decimal(0)) + Decimal(fill.fee)
@@ -118,25 +136,80 @@ class SpotInventory:
 
     def positions(self, balances: Mapping[str, Decimal], specs: Mapping[str, InstrumentSpec],
                   symbols: Mapping[str, str], as_of_ms: int | None = None) -> dict[str, int]:
-        """Signed lots per instrument; the first call sets the baseline (`as_of_ms`: the
-        venue's time of these balances, if it said)."""
+        """Signed lots per instrument: the base asset held beyond its starting inventory, plus
+        the base-asset fees paid since the baseline (the portfolio counts fills, not what is
+        left of them). The first call sets the baseline (`as_of_ms`: the venue's time of these
+        balances, if it said) and the openings (`adopted`)."""
         if self.baseline is None:
-            self.baseline = {base_asset(s): balances.get(base_asset(s), Decimal(0))
-                             for s in symbols}
-            self.as_of_ms = as_of_ms
-            for name, base, signed, fill, time_ms in self._early:
-                self._count(name, base, signed, fill, time_ms, in_baseline=True)
-            self._early.clear()
+            self._start(balances, specs, symbols, as_of_ms)
+        assert self.baseline is not None
         lots = {}
         for symbol, name in symbols.items():
             base = base_asset(symbol)
-            start = self.baseline.setdefault(base, balances.get(base, Decimal(0)))
-            change = balances.get(base, Decimal(0)) - start + self.fees.get(base, Decimal(0))
-            lots[name] = int(change / specs[name].lot_step) + self.booked_before.get(name, 0)
+            start = self.starting.get(base, (Decimal(0), ""))[0]
+            held = balances.get(base, Decimal(0)) - start + self.fees.get(base, Decimal(0))
+            lots[name] = int(held / specs[name].lot_step)
         for name, signed in self._executed_after(as_of_ms):
             if name in lots:
                 lots[name] += signed
         return lots
+
+    def _start(self, balances: Mapping[str, Decimal], specs: Mapping[str, InstrumentSpec],
+               symbols: Mapping[str, str], as_of_ms: int | None) -> None:
+        self.baseline, self.as_of_ms = {}, as_of_ms
+        for symbol, name in symbols.items():
+            base = base_asset(symbol)
+            held = self.baseline[base] = balances.get(base, Decimal(0))
+            if base in self.configured:
+                self.starting[base] = (self.configured[base], "config")
+            elif base in self.remembered:
+                self.starting[base] = (self.remembered[base][0], "journal")
+            else:  # the first start on this account: what it holds now is where it starts
+                self.starting[base] = (held, "recorded")
+            self._lot[name] = (base, specs[name].lot_step)
+        for name, base, signed, fill, time_ms in self._early:
+            self._count(name, base, signed, fill, time_ms, in_baseline=True)
+        self._early.clear()
+        for name in self._lot:
+            self._open(name)
+
+    def _open(self, name: str) -> None:
+        """The instrument's opening: the baseline's lots beyond the starting inventory, less
+        the fills in it the portfolio books on top."""
+        if self.baseline is None or name not in self._lot:
+            return
+        base, lot = self._lot[name]
+        amount, source = self.starting[base]
+        lots = int((self.baseline[base] - amount) / lot) - self.booked_before.get(name, 0)
+        if self.opening.get(name) != lots:
+            self.opening[name] = lots
+            self._adopted.append(PositionAdopted(name, lots, base, amount, source))
+
+    def adopted(self) -> list[PositionAdopted]:
+        """The openings set or corrected since the last call, for the portfolio (in order)."""
+        out, self._adopted = self._adopted, []
+        return out
+
+    def describe(self, name: str) -> str:
+        """What the start-up summary says of the instrument's opening."""
+        if self.baseline is None or name not in self._lot:
+            return ""
+        base, lot = self._lot[name]
+        amount, source = self.starting[base]
+        lots = self.opening[name] + self.booked_before.get(name, 0)
+        text = (f"{name} opens at {_plain(lots * lot)} {base} ({lots} lots): "
+                f"{_plain(self.baseline[base])} {base} held, ")
+        if source == "recorded":
+            return text + ("recorded as the starting inventory (the first start on this "
+                           "account; venue.starting_inventory sets another)")
+        text += f"starting inventory {_plain(amount)} {base} ({source})"
+        expected = self.expected.get(name)
+        if expected is None:
+            return text
+        if expected == lots:
+            return text + "; the journal's fills explain it"
+        return (text + f"; the journal's fills explain {expected} lots, {lots - expected} not "
+                "(traded while this node was away, or by another client of the account)")
 
     def _executed_after(self, as_of_ms: int | None) -> list[tuple[str, int]]:
         """The booked fills these balances cannot hold yet: executed after the venue's time of
@@ -174,3 +247,7 @@ def base_asset(symbol: str) -> str:
         if symbol.endswith(quote) and len(symbol) > len(quote):
             return symbol[: -len(quote)]
     return symbol
+
+
+def _plain(amount: Decimal) -> str:
+    return f"{amount.normalize():f}" if amount else "0"

@@ -329,7 +329,9 @@ _events = st.lists(
         st.tuples(st.just("fill"), st.sampled_from(("BTCUSDT", "ETHUSDT")), st.sampled_from(Side),
                   st.integers(1, 50), st.integers(90_000, 110_000), st.integers(-5, 20)),
         st.tuples(st.just("mid"), st.sampled_from(("BTCUSDT", "ETHUSDT")),
-                  st.integers(180_000, 220_000))),
+                  st.integers(180_000, 220_000)),
+        st.tuples(st.just("open"), st.sampled_from(("BTCUSDT", "ETHUSDT")),
+                  st.integers(-40, 40))),
     min_size=1, max_size=60,
 )
 
@@ -338,8 +340,9 @@ _events = st.lists(
 @given(events=_events)
 def test_running_totals_equal_a_full_recount_after_every_fill_and_mark(events):
     """The ledger keeps its realized, unrealized and exposure sums as each holding changes (a
-    mark is O(1), not a sum over every instrument); recounted from the holdings after every
-    event, and the peak checked against every equity seen, they agree exactly."""
+    mark is O(1), not a sum over every instrument; an opening, priced now or at a later mark,
+    too); recounted from the holdings after every event, and the peak checked against every
+    equity seen, they agree exactly."""
     book = ledger()
     peak = Fraction(0)
     for i, event in enumerate(events):
@@ -347,6 +350,8 @@ def test_running_totals_equal_a_full_recount_after_every_fill_and_mark(events):
             _, name, side, lots, price, fee = event
             book.apply(fill(side, lots, price, instrument=name, fee=str(D(fee) / 100),
                             fill_id=str(i)), T0)
+        elif event[0] == "open":
+            book.open_position(event[1], event[2])
         else:
             book.on_mid(event[1], event[2], i)
         holdings = book._holdings.values()
@@ -357,6 +362,39 @@ def test_running_totals_equal_a_full_recount_after_every_fill_and_mark(events):
         assert book.snapshot(epoch_ns=T0, recv_ns=0).total_exposure == to_decimal(
             sum((h.notional() for h in holdings), Fraction(0)))
         held = any(h.qty for h in holdings)
-        if event[0] == "fill" or held:  # the ledger looks for a new peak on these events
+        if event[0] in ("fill", "open") or held:  # the ledger looks for a new peak on these events
             peak = max(peak, realized + unrealized)
         assert book.peak_equity == to_decimal(peak)
+
+
+# -- the opening position ----------------------------------------------------------------------
+def test_an_opening_with_no_mark_counts_at_once_and_enters_at_the_first_mark():
+    book = ledger()
+    assert book.open_position("BTCUSDT", 5) == 5
+    p = book.position("BTCUSDT")
+    assert (p.qty, p.unrealized_pnl, p.realized_pnl) == (5, D(0), D(0))
+    assert book.traded() == ("BTCUSDT",)
+    assert book.reconcile(VenuePositions((("BTCUSDT", 5),), (), 1)) == []
+    book.on_mid("BTCUSDT", 200_000, 1)  # mid 100000: the opening's price
+    book.on_mid("BTCUSDT", 200_020, 2)  # +10 ticks on 5 lots
+    p = book.position("BTCUSDT")
+    assert (p.qty, p.avg_price, p.unrealized_pnl) == (5, D(100_000), 50 * V)
+
+
+def test_a_corrected_opening_moves_the_position_and_never_realizes():
+    """The opening held a fill the portfolio also booked: the correction takes it off at the
+    average, realizing nothing; the position is what the account holds."""
+    book = ledger()
+    book.on_mid("BTCUSDT", 200_000, 1)
+    book.open_position("BTCUSDT", 5)
+    book.apply(buy(2, 100_010), T0)  # booked on top, but already in the opening
+    assert book.open_position("BTCUSDT", 3) == -2
+    p = book.position("BTCUSDT")
+    assert (p.qty, p.realized_pnl) == (5, D(0))
+    assert p.avg_price == to_decimal(Fraction(5 * 100_000 + 2 * 100_010, 7))
+    assert book.open_position("BTCUSDT", 3) == 0  # the same opening again: no change
+    assert book.open_position("BTCUSDT", -4) == -7  # past zero: the rest enters at the mark
+    p = book.position("BTCUSDT")
+    assert (p.qty, p.avg_price, p.realized_pnl) == (-2, D(100_000), D(0))
+    with pytest.raises(UnknownInstrument):
+        book.open_position("XRPUSDT", 1)

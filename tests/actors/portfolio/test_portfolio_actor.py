@@ -19,7 +19,13 @@ from protocols.codec import Side
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookTop
 from protocols.orders import Liquidity
-from protocols.portfolio import OwnFill, PortfolioSnapshot, ReconciliationDrift, VenuePositions
+from protocols.portfolio import (
+    OwnFill,
+    PortfolioSnapshot,
+    PositionAdopted,
+    ReconciliationDrift,
+    VenuePositions,
+)
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.mailbox import ConflateByKey
 from supervision.testing import Probe, received
@@ -138,6 +144,22 @@ def test_drift_is_told_to_the_risk_gate_and_counted(rig):
     told = [m for m in received(host, gate) if isinstance(m, ReconciliationDrift)]
     assert told == [ReconciliationDrift("BTCUSDT", 10, 7, 6)]
     assert host.metrics.total("troupe_reconciliation_drift_total") == 1
+
+
+def test_an_adopted_position_is_published_at_once_and_is_no_drift(rig):
+    host, portfolio, gate, _ = rig
+    portfolio.tell(top(99_990, 100_010))
+    portfolio.tell(PositionAdopted("BTCUSDT", 30, "BTC", D(1), "journal"))
+    host.run_until_idle()
+    snap = snapshots(host, gate)[-1]
+    position = snap.position("BTCUSDT")
+    assert position is not None and (position.qty, position.avg_price) == (30, D(100_000))
+    assert host.ask(portfolio, VenuePositions((("BTCUSDT", 30),), (), 5)) == ()
+    assert host.metrics.total("troupe_portfolio_positions_adopted_total") == 1
+    portfolio.tell(PositionAdopted("XRPUSDT", 1))  # no spec: loud, and the actor lives on
+    host.run_until_idle()
+    assert host.metrics.total("troupe_portfolio_unhandled_total") == 1
+    assert host.ask(portfolio, VenuePositions((("BTCUSDT", 30),), (), 6)) == ()
 
 
 def test_drift_confirmations_wait_for_the_same_gap_twice():

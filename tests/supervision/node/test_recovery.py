@@ -41,7 +41,7 @@ from protocols.orders import (
     RejectCode,
     Side,
 )
-from protocols.portfolio import OwnFill, PortfolioSnapshot
+from protocols.portfolio import OwnFill, PortfolioSnapshot, PositionAdopted
 from protocols.risk import DailyLoss, RiskPersistentState, SetTradingState
 from supervision.node.journal import JournalWriter, iter_journal, recover_journal
 from supervision.runtime.deterministic import DEFAULT_EPOCH_NS, DeterministicHost
@@ -157,6 +157,30 @@ def test_fills_of_several_runs_leave_no_phantom_open_order(tmp_path: Path) -> No
     state = recover_journal(path)
     assert state.open_orders == {}
     assert state.id_high_water == {"tr-mm": 9}
+
+
+def own(cid: str, fill_id: str, qty: int, side: Side = Side.BUY) -> OwnFill:
+    return OwnFill(INST, "mm", cid, fill_id, side, qty, 20_000, Decimal(0),
+                   fill("x-y-1", "f", 1).liquidity, 5)
+
+
+def test_the_position_counts_from_the_last_opening_and_the_fills_since(tmp_path: Path) -> None:
+    """Run 1 records the starting inventory (the balance it first found) and trades; run 2
+    dies before its start-up reconciliation; run 3 opens where the venue said (more than the
+    journal knew: a fill it never saw), is corrected once, and trades on."""
+    path = tmp_path / "journal.jsonl"
+    start = NodeStarted("n", "live", "live", "0.1.0")
+    journal(path, start, PositionAdopted(INST, 0, "BTC", Decimal("1.5"), "recorded"),
+            own("tr-mm-1", "f1", 3), own("tr-mm-1", "f1", 3),  # the same fill twice: once
+            own("tr-mm-2", "f2", 1, Side.SELL), NodeStopped("duration"))
+    journal(path, start, own("tr-mm-3", "f3", 4))  # killed before it reconciled
+    state = recover_journal(path)
+    assert state.positions == {INST: 6}
+    assert state.starting_inventory == {"BTC": (Decimal("1.5"), "recorded")}
+    journal(path, start, PositionAdopted(INST, 9, "BTC", Decimal("1.5"), "journal"),
+            own("tr-mm-4", "f4", 2), PositionAdopted(INST, 7, "BTC", Decimal("1.5"), "journal"),
+            own("tr-mm-4", "f5", 1, Side.SELL))
+    assert recover_journal(path).positions == {INST: 7 + 2 - 1}
 
 
 # -- the trading state and the daily loss -----------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from supervision.fakevenue import FakeVenue, FakeVenueThread
 from supervision.venues.binance.client import make_client
 from tests.supervision.venues.fake_node import NodeProcess, metric, node_config, wait_until
 
+LOT = Decimal("0.00000001")
 NAMES = ("troupe_ws_reconnects_total", "troupe_venue_429_total", "troupe_venue_resyncs_total",
          "troupe_orders_acked_total", "troupe_orders_sent_total", "troupe_order_timeouts_total",
          "troupe_book_resyncs_total", "troupe_venue_malformed_frames_total",
@@ -81,6 +83,7 @@ def test_a_restart_with_inventory_adopts_its_orders_cancels_strangers_and_sees_r
         # A fill first: the account's balance is no longer what it was (a non-zero inventory).
         assert wait_until(lambda: fake.desk.trades and fake.desk.open_orders(None), 40)
         first.kill()  # a crash: nothing is cancelled, the journal keeps what was open
+        first_err = "".join(first.err)
         outsider = make_client("spot", urls["rest"], api_key="k", secret="s")
         outsider.load_markets()
         outsider.create_order("BTC/USDT", "limit", "buy", 0.001, 50000,
@@ -112,6 +115,14 @@ def test_a_restart_with_inventory_adopts_its_orders_cancels_strangers_and_sees_r
     # What the journal left open is adopted if it still rests (or unknown if it filled or was
     # cancelled meanwhile); the stranger is taken off the book.
     assert adopted + unknown >= 1 and cancelled == 1, err
+    # The first start on the account counts from what it held; the restart opens its position
+    # at what the account holds beyond that, which the journal remembered.
+    assert "BTCUSDT opens at 0 BTC (0 lots): " in first_err, first_err
+    assert "BTC held, recorded as the starting inventory" in first_err, first_err
+    opens = re.search(r"BTCUSDT opens at (\S+) BTC \((-?\d+) lots\): (\S+) BTC held, starting "
+                      r"inventory (\S+) BTC \(journal\)", err)
+    assert opens is not None, err
+    assert Decimal(opens[3]) - Decimal(opens[4]) == Decimal(opens[1]) == int(opens[2]) * LOT
     assert "stranger-2 rests at the venue, unknown here; cancelling it" in err, err
     assert not resting & {"stranger-1", "stranger-2"}
     assert "state=REDUCING" in out, out + err  # the outsider's trade is a position drift

@@ -29,7 +29,7 @@ from protocols.orders import (
     TimeInForce,
     VenueOrderStatus,
 )
-from protocols.portfolio import VenuePositions
+from protocols.portfolio import PositionAdopted, VenuePositions
 from protocols.venue_state import (
     CancelAllOrders,
     FundingUpdate,
@@ -217,7 +217,8 @@ def test_start_up_reconciliation_fails_closed_and_later_drift_is_counted() -> No
     transport.reconcile(20)
     transport.on_message(RestDone(("reconcile",), {"open": [stray], "account": account,
                                                    "positions": []}), 21)
-    [positions] = transport.poll(21)
+    opening, positions = transport.poll(21)
+    assert opening == PositionAdopted("BTCUSDT", 0, "BTC", Decimal(1), "recorded")
     assert isinstance(positions, VenuePositions) and positions.positions == (("BTCUSDT", 0),)
     assert transport.start_summary is not None
     assert transport.start_summary.line().startswith("0 adopted, 1 cancelled, 0 unknown")
@@ -320,11 +321,16 @@ def _fill_event(trade_id: int, side: str = "BUY", qty: str = "0.001", fee: str =
                        "m": True})
 
 
-def _reconciled(transport: BinanceTransport, btc: str, at: int) -> VenuePositions:
+def _reconciled(transport: BinanceTransport, btc: str, at: int,
+                adopted: list[PositionAdopted] | None = None) -> VenuePositions:
+    """The venue's side at a reconciliation; the openings it adopted go to `adopted`."""
     transport.reconcile(at)
     transport.on_message(RestDone(("reconcile",), {"open": [], "positions": [], "account": {
         "balances": [{"asset": "BTC", "free": btc, "locked": "0"}]}}), at)
-    [positions] = [e for e in transport.poll(at) if isinstance(e, VenuePositions)]
+    events = transport.poll(at)
+    if adopted is not None:
+        adopted += [e for e in events if isinstance(e, PositionAdopted)]
+    [positions] = [e for e in events if isinstance(e, VenuePositions)]
     return positions
 
 
@@ -346,18 +352,24 @@ def test_spot_inventory_outlives_a_restarted_connection() -> None:
 
 
 def test_fills_booked_before_the_first_reconciliation_and_base_fees_count() -> None:
+    """The first start on an account: what it holds at the first reconciliation is where its
+    position starts (0), so the portfolio opens 0.001 below the fill it booked before."""
     transport, _ = opened()
     sent(transport, intent())  # the fills are of our order
     # Our order fills before the start-up reconciliation answers: already in the balance.
     transport.on_message(WsFrame("user", _fill_event(1), 5), 5)
     transport.on_message(WsFrame("user", _fill_event(1), 6), 6)  # the same trade, reported twice
-    assert _reconciled(transport, "1.001", 10).positions == (("BTCUSDT", 100_000),)
+    adopted: list[PositionAdopted] = []
+    assert _reconciled(transport, "1.001", 10, adopted).positions == (("BTCUSDT", 0),)
+    assert adopted == [PositionAdopted("BTCUSDT", -100_000, "BTC", Decimal("1.001"),
+                                       "recorded")]
     # Binance takes a buy's fee from what it bought: +0.001 BTC filled, +0.000999 in the balance.
     transport.on_message(WsFrame("user", _fill_event(2, fee="0.000001", fee_asset="BTC"), 11),
                          11)
-    assert _reconciled(transport, "1.001999", 12).positions == (("BTCUSDT", 200_000),)
+    assert _reconciled(transport, "1.001999", 12).positions == (("BTCUSDT", 100_000),)
     transport.on_message(WsFrame("user", _fill_event(3, side="SELL"), 13), 13)
-    assert _reconciled(transport, "1.000999", 14).positions == (("BTCUSDT", 100_000),)
+    assert _reconciled(transport, "1.000999", 14, adopted).positions == (("BTCUSDT", 0),)
+    assert len(adopted) == 1  # nothing corrected it
 
 
 def _user(transport: BinanceTransport, at: int, **fields: Any) -> None:
@@ -494,13 +506,23 @@ def test_the_venues_clocks_say_which_fills_the_baseline_balance_holds() -> None:
     sent(transport, intent())  # the fills are of our order
     late = json.loads(_fill_event(1))
     transport.on_message(WsFrame("user", json.dumps({**late, "T": 2000}), 5), 5)  # came first
+    transport.poll(5)
     transport.reconcile(10)
     transport.on_message(RestDone(("reconcile",), {"open": [], "positions": [], "account": {
         "updateTime": 1000, "balances": [{"asset": "BTC", "free": "1.001", "locked": "0"}]}}), 10)
-    [positions] = [e for e in transport.poll(10) if isinstance(e, VenuePositions)]
-    # Trade 1 is not in this balance yet (1.001 is the baseline), but the portfolio booked it:
-    # the venue's side counts it on top, so both sides are compared after the same fills.
+    adopted, positions = transport.poll(10)
+    # The first start: the account opens at 0, trade 1 not in it (1.001 is the starting
+    # inventory); the portfolio booked trade 1: the venue's side counts it on top of this
+    # balance, so both sides are compared after the same fills.
+    assert adopted == PositionAdopted("BTCUSDT", 0, "BTC", Decimal("1.001"), "recorded")
+    assert isinstance(positions, VenuePositions)
     assert positions.positions == (("BTCUSDT", 100_000),)
     early = json.loads(_fill_event(2))
     transport.on_message(WsFrame("user", json.dumps({**early, "T": 900}), 11), 11)  # came late
-    assert _reconciled(transport, "1.002", 12).positions == (("BTCUSDT", 200_000),)
+    # Trade 2 was in that balance after all: the portfolio books it on top of an opening that
+    # already held it, so the opening is corrected (right after the fill, in the same poll).
+    fill, correction = transport.poll(11)
+    assert isinstance(fill, Reported)
+    assert correction == PositionAdopted("BTCUSDT", -100_000, "BTC", Decimal("1.001"),
+                                         "recorded")
+    assert _reconciled(transport, "1.002", 12).positions == (("BTCUSDT", 100_000),)
