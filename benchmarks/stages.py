@@ -15,6 +15,9 @@ form a chain:
 and each hop splits into its wait (since the previous stage finished: queueing behind other
 messages and dispatch) and its work (the `receive` itself). Only chains that end in a new
 order are the tick-to-trade samples; decode and book are also reported over every frame.
+Chains a timer or a report started (no frame: they start at the strategy's handling) and
+chains whose order the budget held for the rate limit (its send's wait is that hold) are
+reported as groups of their own.
 
 Tracing costs two Python calls per message on the traced actors; the benchmark reports the
 node's own tick-to-trade histogram with it on, and can run with it off (`--no-stages`).
@@ -61,7 +64,8 @@ def _stage(actor: str, message: Any) -> tuple[str, int] | None:
     if kind is SendActions:
         owners = [o for o in message.owners if o is not None]
         if owners and any(type(i) is OrderIntent for i in message.batch.intents):
-            return "send", owners[0].trigger_recv_ns
+            held = owners[0].held_ns(message.sent_ns) > 0
+            return ("held" if held else "send"), owners[0].trigger_recv_ns
     return None
 
 
@@ -75,6 +79,7 @@ class StageTrace:
         # does not scan (a list of tuples grew its gen2 pauses)
         self.records = array("q")
         self.recording = False
+        self.held: set[int] = set()  # origins whose order the budget held for the rate limit
         self._chained: Callable[[str, int], None] | None = None
 
     def attach(self, host: Any, names: Iterable[str]) -> None:
@@ -97,7 +102,11 @@ class StageTrace:
             self._chained(actor, elapsed_ns)
         noted = self._current.pop(actor, None)
         if noted is not None and self.recording:
-            self.records.extend((STAGES.index(noted[0]), noted[1], noted[2], elapsed_ns))
+            stage = noted[0]
+            if stage == "held":  # a send like any other, in a chain of its own group
+                stage = "send"
+                self.held.add(noted[1])
+            self.records.extend((STAGES.index(stage), noted[1], noted[2], elapsed_ns))
 
     def report(self) -> dict[str, Any]:
         """Per hop of the chains that ended in a new order: wait and work, p50/p99/p99.9 us;
@@ -114,11 +123,16 @@ class StageTrace:
             chain = chains.setdefault(origin, {})
             if stage not in chain:
                 chain[stage] = (start, elapsed)
-        groups = {"from_frames": _Hops(), "from_timers_and_reports": _Hops()}
+        groups = {"from_frames": _Hops(), "from_timers_and_reports": _Hops(),
+                  "held_by_the_rate_limit": _Hops()}
         for origin, chain in chains.items():
-            if "send" in chain:
-                groups["from_frames" if "decode" in chain else "from_timers_and_reports"].add(
-                    origin, chain)
+            if "send" not in chain:
+                continue
+            if origin in self.held:
+                group = "held_by_the_rate_limit"
+            else:
+                group = "from_frames" if "decode" in chain else "from_timers_and_reports"
+            groups[group].add(origin, chain)
         return {"order_chains": {name: hops.report() for name, hops in groups.items()},
                 "every_frame_us": {s: {k: _quantiles(h) for k, h in pair.items()}
                                    for s, pair in every.items()},

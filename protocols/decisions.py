@@ -96,17 +96,36 @@ class TradingStateChanged:
     recv_ns: int
 
 
+class Trigger(enum.StrEnum):
+    """What made a strategy decide, and so what its orders' latency is measured from.
+
+    Only MARKET decisions have a tick: `trigger_recv_ns` is then the receipt of the market data
+    (the websocket frame) that moved the book, and frame-to-wire is tick-to-trade. The others
+    are measured from the strategy's handling of their message (a report's receipt for a fill),
+    so they are reported apart (`troupe_decision_to_trade_seconds{trigger}`): a requote timer's
+    order must not count as a tick seconds old, nor one a fill caused as a tick.
+    """
+
+    MARKET = "market"  # a book top, a trade print, a stale book: market data
+    TIMER = "timer"  # the strategy's own timer (requote, hold, flow, risk cool-down)
+    REPORT = "report"  # an execution report or fill of its own orders, an answer of the gate
+    CONTROL = "control"  # start, stop, pause, resume
+    OTHER = "other"  # any other message the engine handles itself
+
+
 @attrs.frozen(slots=True)
 class Proposal:
     """A strategy's intent on its way through the risk gate to the action budget.
 
     `intent` is an `OrderIntent`, `CancelIntent` or `ReplaceIntent` (protocols.orders). The gate
     forwards an approved (possibly scaled) proposal to the budget and answers a refusal to
-    `reply_to`, the strategy's ref. `trigger_recv_ns` is the receive time of the market data that
-    triggered the decision: tick-to-trade is measured from it.
+    `reply_to`, the strategy's ref. `trigger_recv_ns` is when the decision's cause arrived: for a
+    `trigger` of MARKET the receive time of the market data (tick-to-trade is measured from
+    it), otherwise the strategy's own clock when it handled the cause (`Trigger`).
     """
 
     strategy: str
     intent: Any
     reply_to: Any
     trigger_recv_ns: int
+    trigger: Trigger = Trigger.MARKET

@@ -24,6 +24,7 @@ from typing import Any
 
 import attrs
 
+from protocols.decisions import Trigger
 from protocols.instruments import InstrumentSpec
 from protocols.market import TradingStatus
 from protocols.orders import Batch
@@ -134,11 +135,23 @@ class FundingUpdate:
 @attrs.frozen(slots=True)
 class ActionOwner:
     """Who asked for an intent: where the connection routes its execution reports, and the
-    trigger time tick-to-trade is measured from."""
+    trigger time tick-to-trade is measured from (`Proposal.trigger_recv_ns`, `trigger`).
+
+    `queued_ns` is the budget's clock when the proposal reached it: an intent sent later than
+    that (`SendActions.sent_ns`) waited in the budget's queue for the rate limit (tokens, a
+    429's Retry-After, a batching window), and its latency is reported as that wait instead
+    (`troupe_budget_held_seconds`). None: not known (the intent sent at once).
+    """
 
     strategy: str
     reply_to: Any
     trigger_recv_ns: int
+    trigger: Trigger = Trigger.MARKET
+    queued_ns: int | None = None
+
+    def held_ns(self, sent_ns: int) -> int:
+        """How long the budget held the intent before dispatching it at `sent_ns` (0: at once)."""
+        return 0 if self.queued_ns is None else max(0, sent_ns - self.queued_ns)
 
 
 @attrs.frozen(slots=True)

@@ -151,7 +151,8 @@ class BudgetDesk:
         if not isinstance(intent, _INTENTS):
             out.invalid = True
             return out
-        owner = ActionOwner(proposal.strategy, proposal.reply_to, proposal.trigger_recv_ns)
+        owner = ActionOwner(proposal.strategy, proposal.reply_to, proposal.trigger_recv_ns,
+                            proposal.trigger, now_ns)
         cid = intent.client_order_id
         if isinstance(intent, CancelIntent):
             self._cancelled[cid] = None

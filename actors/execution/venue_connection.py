@@ -24,10 +24,13 @@ What is the same on every venue lives here; what differs is the transport's
   journaled and their fills reach the portfolio, and a cancel-all takes them.
 - Journal. Every intent sent is journaled (`OrderSent`, `CancelSent`, `ReplaceSent`) before it
   leaves, and every report as it arrives, so recovery can rebuild what rests.
-- Metrics. `troupe_orders_sent_total{venue,kind}`, the tick-to-trade histogram (from the market
-  data that triggered a decision to the order leaving; cancels excluded), acknowledgement
-  latencies, and per-report counters (acked, rejected by reason, cancelled, fills by liquidity,
-  fill notional, fees and rebates).
+- Metrics. `troupe_orders_sent_total{venue,kind}`; per order (cancels excluded) one latency
+  (`venue_session.order_latency`): tick-to-trade (from the market data that triggered the
+  decision to the order leaving) when market data caused it and the budget sent it at once,
+  decision-to-trade`{trigger}` when a timer, a report or a command did, and the budget's hold
+  when the rate limit kept it queued (the venue's rule, not the node's latency);
+  acknowledgement latencies, and per-report counters (acked, rejected by reason, cancelled,
+  fills by liquidity, fill notional, fees and rebates).
 - Observe mode (`observe_only`): intents are journaled as `ObservedIntent` and answered with
   shadow acks (`Ack`, `CancelAck`, and `RequestAccepted` for the budget); nothing reaches the
   transport, which keeps streaming market data. A transport may delay the shadow answers like
@@ -69,7 +72,7 @@ from typing import Any
 import attrs
 
 from actors.behaviour import Behaviour, Context, Ref
-from actors.execution.venue_session import VenueSession
+from actors.execution.venue_session import VenueSession, order_latency
 from actors.execution.venue_transport import (
     BudgetAnswer,
     Counted,
@@ -240,8 +243,9 @@ class VenueConnection(Behaviour):
             ctx.count("troupe_orders_sent_total", venue=self.venue, kind=sent.kind)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s: %s %s", self.venue, sent.kind, sent.intent)
-            if sent.tick_to_trade_ns is not None and sent.kind != "cancel":
-                ctx.observe("troupe_tick_to_trade_seconds", sent.tick_to_trade_ns / SECOND)
+            if owner is not None and sent.tick_to_trade_ns is not None and sent.kind != "cancel":
+                metric, ns, labels = order_latency(owner, sent.tick_to_trade_ns, send.sent_ns)
+                ctx.observe(metric, ns / SECOND, **labels)
         if observe:
             self._echo(RequestAccepted(0), now, ctx)
             return

@@ -44,6 +44,7 @@ import attrs
 
 from actors.execution.order_lifecycle import Order
 from protocols.codec import Side
+from protocols.decisions import Trigger
 from protocols.orders import (
     Ack,
     CancelAck,
@@ -68,7 +69,7 @@ from protocols.orders import (
 from protocols.portfolio import OwnFill
 from protocols.venue_state import ActionOwner, SendActions
 
-__all__ = ["Routed", "Sent", "VenueSession"]
+__all__ = ["Routed", "Sent", "VenueSession", "order_latency"]
 
 
 @attrs.define(slots=True)
@@ -111,6 +112,22 @@ class Routed:
     own_fill: OwnFill | None = None
     latency: tuple[str, int] | None = None
     instrument: str | None = None
+
+
+def order_latency(owner: ActionOwner, since_trigger_ns: int,
+                  sent_ns: int) -> tuple[str, int, dict[str, str]]:
+    """(histogram, ns, labels) of an order leaving `since_trigger_ns` after its owner's trigger,
+    dispatched by the budget at `sent_ns`, in the histogram that says what it measures:
+    tick-to-trade for an order market data caused and the budget sent at once;
+    decision-to-trade{trigger} for one a timer, a report or a command caused (measured from
+    its handling: no tick); the budget's hold for one the rate limit kept queued (the venue's
+    rule, not the node's latency)."""
+    held = owner.held_ns(sent_ns)
+    if held:
+        return "troupe_budget_held_seconds", held, {}
+    if owner.trigger is Trigger.MARKET:
+        return "troupe_tick_to_trade_seconds", since_trigger_ns, {}
+    return "troupe_decision_to_trade_seconds", since_trigger_ns, {"trigger": owner.trigger.value}
 
 
 class VenueSession:

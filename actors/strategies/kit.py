@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 
 from actors.behaviour import Context, Ref
-from protocols.decisions import NoTrade, Proposal, RiskRefused, Scaled
+from protocols.decisions import NoTrade, Proposal, RiskRefused, Scaled, Trigger
 from protocols.orders import (
     Ack,
     CancelAck,
@@ -48,7 +48,11 @@ PROPOSAL_METRIC = "troupe_strategy_proposals_total"
 @attrs.frozen(slots=True)
 class Decision:
     """One decision: intents to propose (in order), at most one WHY, timers to (re)arm by key,
-    messages to tell ourselves (queued behind whatever is already in the mailbox)."""
+    messages to tell ourselves (queued behind whatever is already in the mailbox).
+
+    `trigger` is what caused it when the message handled does not say (a message the engine
+    told itself that carries a book's `trigger_ns`, say); None: the shell's reading of the
+    message (`actors.strategies.shell.trigger_of`)."""
 
     intents: tuple[Intent, ...] = ()
     why: enum.StrEnum | None = None
@@ -56,6 +60,7 @@ class Decision:
     timers: tuple[tuple[str, float], ...] = ()
     trigger_ns: int = 0
     to_self: tuple[Any, ...] = ()
+    trigger: Trigger | None = None
 
 
 @attrs.frozen(slots=True)
@@ -74,14 +79,17 @@ def carry_out(
     risk_gate: Ref,
     journal: Ref | None,
     on_unsent: Callable[[Intent], None],
+    trigger: Trigger = Trigger.MARKET,
 ) -> None:
     """Propose every intent, record the WHY (count + journal), arm timers, tell ourselves.
+    `trigger`: what caused the decision, unless the decision says (`Decision.trigger`).
 
     A proposal the gate's mailbox refuses never reached anyone, so no report will ever settle it:
     `on_unsent` rolls the engine's local view back instead of leaving a side stuck "pending".
     """
+    cause = trigger if decision.trigger is None else decision.trigger
     for intent in decision.intents:
-        proposal = Proposal(strategy, intent, ctx.self_ref, decision.trigger_ns)
+        proposal = Proposal(strategy, intent, ctx.self_ref, decision.trigger_ns, cause)
         if ctx.tell(risk_gate, proposal) is not None:
             on_unsent(intent)
         ctx.count(PROPOSAL_METRIC, strategy=strategy, kind=type(intent).__name__)

@@ -17,6 +17,11 @@ Routing, in the order it is checked:
 
 When the actor stops, `on_stop`'s decision is carried out too: that is where an engine pulls
 its quotes.
+
+Each proposal says what caused it (`protocols.decisions.Trigger`, read from the message by
+`trigger_of` unless the decision names it): market data, the strategy's own timer, a report of
+its orders, a control command, or another message. Only market data has a tick, so only those
+orders are tick-to-trade samples; the others are measured from their message's handling.
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ from actors.behaviour import Behaviour, Context, Ref
 from actors.strategies.engine import Engine
 from actors.strategies.kit import Decision, Wake, carry_out
 from protocols.commands import PauseQuoting, ResumeQuoting
+from protocols.decisions import Trigger
 from protocols.market import BookStale, BookTop, MarketState, TradePrint
 from protocols.orders import IntentAnswer
 
-__all__ = ["INVENTORY_METRIC", "StrategyShell"]
+__all__ = ["INVENTORY_METRIC", "StrategyShell", "trigger_of"]
 
 INVENTORY_METRIC = "troupe_strategy_inventory_lots"
 
@@ -48,12 +54,12 @@ class StrategyShell(Behaviour):
     def on_start(self, ctx: Context) -> None:
         decision = self.engine.on_start(ctx.monotonic_ns(), ctx.time_ns())
         if decision is not None:
-            self._carry_out(decision, ctx)
+            self._carry_out(decision, ctx, Trigger.CONTROL)
 
     def receive(self, message: Any, ctx: Context) -> Any:
         decision = route(self.engine, message, ctx.monotonic_ns(), ctx.time_ns())
         if decision is not None:
-            self._carry_out(decision, ctx)
+            self._carry_out(decision, ctx, trigger_of(message))
             lots = self.engine.inventory_lots()
             if lots is not None and lots != self._gauged_lots:  # a gauge keeps its value
                 ctx.gauge(INVENTORY_METRIC, lots, strategy=self._strategy)
@@ -64,14 +70,32 @@ class StrategyShell(Behaviour):
         """A stopping strategy leaves no quotes behind (DESIGN.md section 4)."""
         decision = self.engine.on_stop(ctx.monotonic_ns(), ctx.time_ns())
         if decision is not None:
-            self._carry_out(decision, ctx)
+            self._carry_out(decision, ctx, Trigger.CONTROL)
 
     def snapshot(self) -> Any:
         return self.engine.snapshot()
 
-    def _carry_out(self, decision: Decision, ctx: Context) -> None:
+    def _carry_out(self, decision: Decision, ctx: Context, trigger: Trigger) -> None:
         carry_out(decision, ctx, strategy=self._strategy, instrument=self._instrument,
-                  risk_gate=self.risk_gate, journal=self.journal, on_unsent=self.engine.unsent)
+                  risk_gate=self.risk_gate, journal=self.journal, on_unsent=self.engine.unsent,
+                  trigger=trigger)
+
+
+_MARKET = (BookTop, TradePrint, BookStale, MarketState)
+_CONTROL = (PauseQuoting, ResumeQuoting)
+
+
+def trigger_of(message: Any) -> Trigger:
+    """What a decision on `message` was caused by, as `route` reads the message."""
+    if isinstance(message, _MARKET):
+        return Trigger.MARKET
+    if isinstance(message, Wake):
+        return Trigger.TIMER
+    if isinstance(message, IntentAnswer):
+        return Trigger.REPORT
+    if isinstance(message, _CONTROL):
+        return Trigger.CONTROL
+    return Trigger.OTHER
 
 
 def route(engine: Engine, message: Any, now: int, epoch: int) -> Decision | None:

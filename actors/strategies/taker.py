@@ -44,7 +44,7 @@ from actors.strategies.taker_edge import (
     price_x2,
     required_edge,
 )
-from protocols.decisions import RiskRefused
+from protocols.decisions import RiskRefused, Trigger
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, MarketState
 from protocols.orders import Dropped, Fill, Intent, OrderIntent, OrderType, Side, TimeInForce
@@ -212,7 +212,8 @@ class TakerEngine(Engine):
         self.in_cycle = True
         intent = OrderIntent(cid, cfg.instrument, side, OrderType.LIMIT, qty, price,
                              TimeInForce.IOC)
-        return Decision((intent,), trigger_ns=look.trigger_ns)
+        # Told to ourselves, but caused by the market data that found the signal: its tick.
+        return Decision((intent,), trigger_ns=look.trigger_ns, trigger=Trigger.MARKET)
 
     def on_message(self, message: Any, now: int, epoch: int) -> Decision | None:
         return self.on_last_look(message, now) if isinstance(message, LastLook) else None

@@ -16,6 +16,7 @@ and a JSON object of the fields below; `GET /fake/state` shows them.
 | `storm_s`           | a 429 storm: every REST request for that long is answered 429 with   |
 |                     | `Retry-After` the whole seconds left (from the next request on)      |
 | `weight_limit`      | request weight a minute before 429s (0: the venue's published limit) |
+| `order_limit`       | orders per 10 s before 429s (0: the venue's published limit)         |
 | `ack_delay_s`       | answers order requests after that long (the order is placed at once) |
 | `lose_response`     | accepts the next n new orders and never answers (the client times out)|
 | `insert_delay_s`    | (Binance) holds each new order that long before it reaches the        |
@@ -51,6 +52,7 @@ class Faults:
     rate_limit: int = 0
     retry_after_s: int = 1
     weight_limit: int = 0
+    order_limit: int = 0
     storm_s: float = 0.0
     ack_delay_s: float = 0.0
     lose_response: int = 0

@@ -94,7 +94,8 @@ class RestApp:
         if (method, endpoint) in PLACEMENTS:
             orders = len(json.loads(params.get("batchOrders", "[]") or "[]")) or 1
         try:
-            counted = self.limits.charge(weight, orders, venue.now_ms(), faults.weight_limit)
+            counted = self.limits.charge(weight, orders, venue.now_ms(), faults.weight_limit,
+                                         faults.order_limit)
         except Throttled as exc:
             venue.count("rate_limited")
             return 429, exc.body(), [(b"retry-after", str(exc.retry_after_s).encode()),

@@ -139,8 +139,17 @@ _SPECS: tuple[MetricSpec, ...] = (
        "venue"),
     _c("troupe_rebates_quote_total", "Maker rebates received, in quote currency.", "venue"),
     _h("troupe_tick_to_trade_seconds",
-       "From the receipt of the market data that triggered a decision to the order leaving.",
+       "From the receipt of the market data that triggered a decision to the order leaving "
+       "(orders market data caused that the action budget sent at once).",
        LATENCY_BUCKETS),
+    _h("troupe_decision_to_trade_seconds",
+       "From a strategy's handling of what caused a decision other than market data (its "
+       "timer, a report, a command) to the order leaving, by trigger.", LATENCY_BUCKETS,
+       "trigger"),
+    _h("troupe_budget_held_seconds",
+       "How long an order waited in the action budget's queue for the rate limit (tokens, a "
+       "429's Retry-After, a batching window) before it was sent; such orders are not in the "
+       "two latencies above.", LATENCY_BUCKETS),
     _h("troupe_order_ack_seconds", "From sending an order to the venue's acknowledgement.",
        LATENCY_BUCKETS),
     _h("troupe_cancel_ack_seconds", "From sending a cancel to the venue's confirmation.",

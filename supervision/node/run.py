@@ -82,7 +82,8 @@ class NodeMetrics(PrometheusMetrics):
     start, and over the current window, which the status line closes each time it prints
     (`next_window`), so its percentiles move with the market instead of freezing."""
 
-    TRACKED = ("troupe_tick_to_trade_seconds", "troupe_order_ack_seconds",
+    TRACKED = ("troupe_tick_to_trade_seconds", "troupe_decision_to_trade_seconds",
+               "troupe_budget_held_seconds", "troupe_order_ack_seconds",
                "troupe_cancel_ack_seconds")
 
     def __init__(self) -> None:

@@ -190,7 +190,10 @@ def summary(node: Node, elapsed: float, stopped: str = "") -> str:
              f"{int(metrics.total('troupe_fills_total'))}",
              f"  pnl {total}: {parts}; position {_position(node)}",
              f"  p99 since start: tick-to-trade "
-             f"{_p99(node, 'troupe_tick_to_trade_seconds', window=False)}, order ack "
+             f"{_p99(node, 'troupe_tick_to_trade_seconds', window=False)} (timer/report "
+             f"orders {_p99(node, 'troupe_decision_to_trade_seconds', window=False)}, "
+             f"held by the rate limit {_p99(node, 'troupe_budget_held_seconds', window=False)})"
+             f", order ack "
              f"{_p99(node, 'troupe_order_ack_seconds', window=False)}, cancel ack "
              f"{_p99(node, 'troupe_cancel_ack_seconds', window=False)}",
              f"  restarts {restarts}; " + (f"{gone}; " if gone else "")

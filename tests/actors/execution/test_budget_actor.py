@@ -12,7 +12,7 @@ from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_pr
 from actors.execution.token_bucket import RateLimit, VenueLimits
 from protocols.codec import Side
 from protocols.commands import CancelAll
-from protocols.decisions import Proposal
+from protocols.decisions import Proposal, Trigger
 from protocols.orders import (
     BudgetStatistics,
     CancelIntent,
@@ -108,6 +108,20 @@ def test_flood_reduce_only_and_cancel_jump_100k_queued_new_orders() -> None:
     batches = [m.batch for m in rig.seen("venue")[10:12]]
     assert [b.priority for b in batches] == [Priority.REDUCE_ONLY, Priority.CANCEL]
     assert rig.stats().depth[Priority.NEW] == 99_989
+
+
+def test_an_owner_says_what_caused_its_order_and_how_long_the_rate_limit_held_it() -> None:
+    rig = Rig(per_second(1))
+    rig.budget.tell(Proposal("s", new(1), rig.strategy, 5, Trigger.TIMER))
+    rig.propose(new(2))  # no token left: it waits a second for one
+    rig.host.settle()
+    rig.host.advance(1.0)
+    sends = [m for m in rig.seen("venue") if isinstance(m, SendActions)]
+    (first,), (second,) = (s.owners for s in sends)
+    assert first is not None and second is not None
+    assert (first.trigger, first.trigger_recv_ns, first.held_ns(sends[0].sent_ns)) == (
+        Trigger.TIMER, 5, 0)
+    assert (second.trigger, second.held_ns(sends[1].sent_ns)) == (Trigger.MARKET, SEC)
 
 
 def test_the_mailbox_hands_over_urgent_proposals_before_a_backlog() -> None:

@@ -22,6 +22,7 @@ from actors.execution.venue_connection import (
 from actors.execution.venue_transport import MarketData, VenueTransport
 from actors.testing import FakeContext
 from protocols.codec import Side
+from protocols.decisions import Trigger
 from protocols.feed import FeedEvent
 from protocols.instruments import InstrumentSpec
 from protocols.journal import CancelSent, ObservedIntent, OrderSent
@@ -74,8 +75,9 @@ class Wired:
         self.connection = VenueConnection(config, self.mock, self.peers)
         self.ctx.start(self.connection)
 
-    def send(self, *intents: Any, trigger_ns: int = 0) -> None:
-        owner = ActionOwner("mm1", self.ctx.ref("owner"), trigger_ns)
+    def send(self, *intents: Any, trigger_ns: int = 0, trigger: Trigger = Trigger.MARKET,
+             queued_ns: int | None = None) -> None:
+        owner = ActionOwner("mm1", self.ctx.ref("owner"), trigger_ns, trigger, queued_ns)
         priority = Priority.CANCEL if isinstance(intents[0], CancelIntent) else Priority.NEW
         self.ctx.deliver(self.connection, SendActions(
             Batch(priority, intents, 1), (owner,) * len(intents), self.ctx.monotonic_ns()))
@@ -122,6 +124,30 @@ def test_an_acked_order_is_journaled_before_it_leaves_and_its_ack_reaches_its_ow
     assert ctx.counter("troupe_orders_acked_total", venue="mock") == 1
     ttt = [p.value for p in ctx.metrics if p.metric == "troupe_tick_to_trade_seconds"]
     assert ttt == [0.003]  # from the trigger at 7 ms to the order leaving at 10 ms
+
+
+def latencies(ctx: FakeContext) -> list[tuple[str, float, dict[str, str]]]:
+    return [(p.metric, round(p.value, 9), p.labels) for p in ctx.metrics
+            if p.metric.endswith(("to_trade_seconds", "held_seconds"))]
+
+
+def test_each_order_latency_goes_to_the_histogram_that_says_what_it_measures() -> None:
+    wired = Wired()  # the connection's clock: 10 ms
+    wired.send(bid("b1"), trigger_ns=7 * MS, queued_ns=10 * MS)  # market data, sent at once
+    wired.send(bid("b2"), trigger_ns=8 * MS, trigger=Trigger.TIMER, queued_ns=10 * MS)
+    wired.send(bid("b3"), trigger_ns=8 * MS, trigger=Trigger.REPORT)
+    assert latencies(wired.ctx) == [
+        ("troupe_tick_to_trade_seconds", 0.003, {}),
+        ("troupe_decision_to_trade_seconds", 0.002, {"trigger": "timer"}),
+        ("troupe_decision_to_trade_seconds", 0.002, {"trigger": "report"})]
+
+
+def test_an_order_the_budget_held_for_the_rate_limit_counts_its_hold_not_a_tick() -> None:
+    wired = Wired()
+    owner = ActionOwner("mm1", wired.ctx.ref("owner"), 1 * MS, Trigger.MARKET, 2 * MS)
+    wired.ctx.deliver(wired.connection, SendActions(Batch(Priority.NEW, (bid("b1"),), 1),
+                                                    (owner,), 6 * MS))  # dispatched at 6 ms
+    assert latencies(wired.ctx) == [("troupe_budget_held_seconds", 0.004, {})]
 
 
 def test_a_fill_reaches_the_owner_the_portfolio_and_the_journal() -> None:

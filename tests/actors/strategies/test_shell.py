@@ -18,7 +18,7 @@ from actors.strategies.shell import INVENTORY_METRIC, StrategyShell
 from actors.testing import FakeContext
 from protocols.codec import Side as BookSide
 from protocols.commands import PauseQuoting, ResumeQuoting
-from protocols.decisions import Gate, GateAction, NoTrade, Proposal, RiskRefused
+from protocols.decisions import Gate, GateAction, NoTrade, Proposal, RiskRefused, Trigger
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, MarketState, TradePrint
 from protocols.orders import (
@@ -145,6 +145,40 @@ def test_each_message_reaches_its_hook(message: Any, hook: str, arg: Any) -> Non
     ctx, shell = shell_of(engine)
     ctx.deliver(shell, message)
     assert engine.calls[-1] == (hook, message if arg is SAME else arg)
+
+
+CAUSES = {"on_book": Trigger.MARKET, "on_trade": Trigger.MARKET, "on_stale": Trigger.MARKET,
+          "on_market_state": Trigger.MARKET, "on_wake": Trigger.TIMER,
+          "on_pause": Trigger.CONTROL, "on_report": Trigger.REPORT, "on_message": Trigger.OTHER}
+
+
+@pytest.mark.parametrize(("message", "hook", "arg"), ROUTES,
+                         ids=[f"{type(m).__name__}->{h}" for m, h, _ in ROUTES])
+def test_each_proposal_says_what_caused_it_so_only_market_data_counts_as_a_tick(
+        message: Any, hook: str, arg: Any) -> None:
+    engine = Tracing(BareConfig("s1", SPEC))
+    ctx, shell = shell_of(engine)
+    intent = OrderIntent("c1", SYMBOL, Side.BUY, OrderType.LIMIT, 1, 100)
+    engine.next = Decision((intent,), trigger_ns=42)
+    ctx.deliver(shell, message)
+    (proposal,) = ctx.ref("gate").messages
+    assert proposal.trigger is CAUSES[hook]
+
+
+def test_a_decision_may_name_its_cause_and_start_and_stop_are_control() -> None:
+    engine = Tracing(BareConfig("s1", SPEC))
+    ctx = FakeContext("s1")
+    shell = StrategyShell(engine, ctx.ref("gate"), ctx.ref("journal"))
+    intent = OrderIntent("c1", SYMBOL, Side.BUY, OrderType.LIMIT, 1, 100)
+    engine.next = Decision((intent,))
+    ctx.start(shell)
+    # a message the engine told itself, carrying a book's time: the engine knows better
+    engine.next = Decision((intent,), trigger_ns=42, trigger=Trigger.MARKET)
+    ctx.deliver(shell, "last look")
+    engine.next = Decision((intent,))
+    ctx.stop_behaviour(shell)
+    assert [p.trigger for p in ctx.ref("gate").messages] == [
+        Trigger.CONTROL, Trigger.MARKET, Trigger.CONTROL]
 
 
 def test_an_engine_with_only_the_required_members_handles_everything_and_does_nothing() -> None:
