@@ -19,17 +19,27 @@ Chains a timer or a report started (no frame: they start at the strategy's handl
 chains whose order the budget held for the rate limit (its send's wait is that hold) are
 reported as groups of their own.
 
-Tracing costs two Python calls per message on the traced actors; the benchmark reports the
-node's own tick-to-trade histogram with it on, and can run with it off (`--no-stages`).
+What a wait is made of: every message any actor handles on the loop thread is noted too
+(`LoopWork`), so each hop's wait splits into the loop's handling of *other* messages in it (by
+actor: other instruments' chains, the portfolio's marks, the gate's book tops ahead of a
+proposal: the dispatcher's order) and the rest, when no actor ran: the loop's own tasks
+(the websocket reader, trio), another thread holding the GIL, the kernel not running the loop
+thread (see the run-queue wait), a collection.
+
+Tracing costs two Python calls per message on the traced actors and one per message on the
+others; the benchmark reports the node's own tick-to-trade histogram with it on, and can run
+with it off (`--no-stages`).
 """
 
 from __future__ import annotations
 
+import bisect
 import gc
 import os
 import threading
 import time
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -42,8 +52,8 @@ from protocols.orders import OrderIntent
 from protocols.venue_state import SendActions
 from supervision.venues.binance.io import WsFrame
 
-__all__ = ["STAGES", "GcPauses", "MachineUse", "StageTrace", "process_cpu_s", "thread_cpu_s",
-           "thread_waits_s"]
+__all__ = ["STAGES", "GcPauses", "LoopWork", "MachineUse", "StageTrace", "process_cpu_s",
+           "thread_cpu_s", "thread_waits_s"]
 
 STAGES = ("decode", "book", "strategy", "gate", "budget", "send")
 
@@ -80,9 +90,13 @@ class StageTrace:
         self.records = array("q")
         self.recording = False
         self.held: set[int] = set()  # origins whose order the budget held for the rate limit
+        self.loop_work = LoopWork()
+        self._loop_thread: int | None = None
         self._chained: Callable[[str, int], None] | None = None
 
     def attach(self, host: Any, names: Iterable[str]) -> None:
+        """Call on the loop thread (from a trio task of the node's run)."""
+        self._loop_thread = threading.get_ident()
         self._chained = host.on_handled
         host.on_handled = self._handled
         for name in names:
@@ -100,6 +114,8 @@ class StageTrace:
     def _handled(self, actor: str, elapsed_ns: int) -> None:
         if self._chained is not None:
             self._chained(actor, elapsed_ns)
+        if self.recording and threading.get_ident() == self._loop_thread:
+            self.loop_work.note(actor, self._clock(), elapsed_ns)
         noted = self._current.pop(actor, None)
         if noted is not None and self.recording:
             stage = noted[0]
@@ -123,7 +139,8 @@ class StageTrace:
             chain = chains.setdefault(origin, {})
             if stage not in chain:
                 chain[stage] = (start, elapsed)
-        groups = {"from_frames": _Hops(), "from_timers_and_reports": _Hops(),
+        self.loop_work.seal()
+        groups = {"from_frames": _Hops(self.loop_work), "from_timers_and_reports": _Hops(),
                   "held_by_the_rate_limit": _Hops()}
         for origin, chain in chains.items():
             if "send" not in chain:
@@ -141,11 +158,15 @@ class StageTrace:
 
 class _Hops:
     """Wait and work per stage over chains, and their end-to-end time (origin to the send's
-    end). A chain without a frame (a timer's or a report's decision) starts at its trigger."""
+    end). A chain without a frame (a timer's or a report's decision) starts at its trigger.
+    With `loop_work`, each stage's waits are also split by what the loop handled in them."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop_work: LoopWork | None = None) -> None:
         self.hops = {s: _pair() for s in STAGES}
         self.total = _histogram()
+        self.loop_work = loop_work
+        self.waited = dict.fromkeys(STAGES, 0)
+        self.within: dict[str, Counter[str]] = {s: Counter() for s in STAGES}
 
     def add(self, origin: int, chain: dict[str, tuple[int, int]]) -> None:
         previous_end = origin
@@ -154,14 +175,73 @@ class _Hops:
                 start, elapsed = chain[stage]
                 self.hops[stage]["wait"].record_value(_us(start - previous_end))
                 self.hops[stage]["work"].record_value(_us(elapsed))
+                if self.loop_work is not None and start > previous_end:
+                    self.waited[stage] += start - previous_end
+                    self.within[stage].update(self.loop_work.within(previous_end, start))
                 previous_end = start + elapsed
         self.total.record_value(_us(previous_end - origin))
 
     def report(self) -> dict[str, Any]:
-        return {"orders": int(self.total.get_total_count()),
-                "end_to_end_us": _quantiles(self.total),
-                "hops_us": {s: {k: _quantiles(h) for k, h in pair.items()}
-                            for s, pair in self.hops.items()}}
+        out = {"orders": int(self.total.get_total_count()),
+               "end_to_end_us": _quantiles(self.total),
+               "hops_us": {s: {k: _quantiles(h) for k, h in pair.items()}
+                           for s, pair in self.hops.items()}}
+        if self.loop_work is not None:
+            out["waits"] = {s: _composition(self.waited[s], self.within[s]) for s in STAGES
+                            if self.waited[s]}
+        return out
+
+
+def _composition(waited: int, within: Counter[str]) -> dict[str, Any]:
+    """A stage's waits in all: how much the loop spent handling other messages in them (by
+    actor kind, in % of the waits), and the rest."""
+    handled = sum(within.values())
+    return {"total_ms": round(waited / 1e6, 2),
+            "other_messages_pct": round(100 * handled / waited, 1),
+            "by_actor_pct": {k: round(100 * v / waited, 1) for k, v in within.most_common(4)},
+            "no_actor_ran_pct": round(100 * (waited - handled) / waited, 1)}
+
+
+class LoopWork:
+    """Every message an actor on the loop thread handled while recording: which kind of actor
+    (`book`, `strategy`, `gate`, `portfolio` ...), when it started and ended, in arrays."""
+
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+        self._index: dict[str, int] = {}
+        self.spans = array("q")  # kind index, start, end
+        self._starts: list[int] = []
+        self._order: list[int] = []
+        self._longest = 0
+
+    def note(self, actor: str, end_ns: int, elapsed_ns: int) -> None:
+        index = self._index.get(actor)
+        if index is None:
+            parts = actor.split("/")
+            kind = "strategy" if parts[-2:-1] == ["strategies"] else parts[-1].split(":")[0]
+            if kind not in self.kinds:
+                self.kinds.append(kind)
+            index = self._index[actor] = self.kinds.index(kind)
+        self.spans.extend((index, end_ns - elapsed_ns, end_ns))
+
+    def seal(self) -> None:
+        """Sort the spans by start (once, before `within`)."""
+        spans = self.spans
+        self._order = sorted(range(0, len(spans), 3), key=lambda at: spans[at + 1])
+        self._starts = [spans[at + 1] for at in self._order]
+        self._longest = max((spans[at + 2] - spans[at + 1] for at in self._order), default=0)
+
+    def within(self, begin: int, end: int) -> Counter[str]:
+        """ns of handling inside [begin, end), by actor kind."""
+        spans, out = self.spans, Counter[str]()
+        at = bisect.bisect_left(self._starts, begin - self._longest)
+        while at < len(self._order) and self._starts[at] < end:
+            row = self._order[at]
+            overlap = min(spans[row + 2], end) - max(spans[row + 1], begin)
+            if overlap > 0:
+                out[self.kinds[spans[row]]] += overlap
+            at += 1
+        return out
 
 
 class GcPauses:

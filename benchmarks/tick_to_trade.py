@@ -48,7 +48,7 @@ from supervision.config.load import load_config
 from supervision.config.schema import NodeConfig
 from supervision.fakevenue.__main__ import symbols_arg
 from supervision.node.live_guard import Mode, ModeDecision
-from supervision.node.run import NodeMetrics, close_node, open_node
+from supervision.node.run import NodeMetrics, close_node, freeze_when_ready, open_node
 from supervision.runtime.live import SWITCH_INTERVAL_S
 
 HEAD = """
@@ -180,6 +180,7 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
                 trace.attach(host, [c.name for c in host.statistics()
                                     if c.name.startswith(_TRACED)])
             await trio.sleep(setup.warmup)
+            freeze_when_ready(running.node)  # as the node's run loop does (not called here)
             metrics.reset_quantiles()
             totals = [metrics.total(c) for c in counters]
             machine = MachineUse(venue_pid)
@@ -308,6 +309,11 @@ def _lines(result: dict[str, Any]) -> list[str]:
             hop = chains["hops_us"][stage]
             if hop["work"]["p50"] is not None:
                 lines.append(f"  {stage:<9} wait {_q(hop['wait']):<24} work {_q(hop['work'])}")
+        lines += [f"  {stage:<9} waits {w['total_ms']} ms in all: the loop handled other "
+                  f"messages {w['other_messages_pct']}% ("
+                  + ", ".join(f"{k} {v}" for k, v in w["by_actor_pct"].items())
+                  + f"), no actor ran {w['no_actor_ran_pct']}%"
+                  for stage, w in chains.get("waits", {}).items()]
     for stage, hop in stages["every_frame_us"].items():
         lines.append(f"  every frame, {stage:<6} wait {_q(hop['wait']):<24} "
                      f"work {_q(hop['work'])}")

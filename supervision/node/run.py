@@ -70,7 +70,8 @@ from supervision.runtime.live import LiveHost
 from supervision.sources.replay import ReplaySource, require_asset_ctx
 from supervision.sources.synthetic import ContinuingSource
 
-__all__ = ["NodeMetrics", "RunningNode", "close_node", "open_node", "run_node"]
+__all__ = ["NodeMetrics", "RunningNode", "close_node", "freeze_when_ready", "open_node",
+           "run_node"]
 
 SECOND = 1_000_000_000
 _TREE_CHECK_S = 0.1  # how often the run loop looks for a tree that gave up
@@ -365,7 +366,9 @@ async def _run_until_stop(config: NodeConfig, node: Node, duration: float | None
     deadline = math.inf if duration is None else trio.current_time() + duration
     next_status = trio.current_time() + interval
     notices = MarketNotices()
+    frozen = False
     while True:
+        frozen = frozen or freeze_when_ready(node)
         with trio.move_on_at(min(deadline, next_status, trio.current_time() + _TREE_CHECK_S)):
             name = await STOP.wait()
             CONSOLE.say(f"\n{name}: stopping (send it again to force)")
@@ -380,6 +383,16 @@ async def _run_until_stop(config: NodeConfig, node: Node, duration: float | None
         if trio.current_time() >= next_status:
             CONSOLE.say(status_line(node, time.monotonic() - started))
             next_status += interval
+
+
+def freeze_when_ready(node: Node) -> bool:
+    """Start-up is over once the node is first ready for trading: what it built (venue
+    clients, books, actors) is frozen out of the full collections (`LiveHost.freeze_heap`).
+    True once done."""
+    if not node.readiness().ready_trading:
+        return False
+    node.host.freeze_heap()
+    return True
 
 
 async def _shutdown(config: NodeConfig, node: Node, reason: str) -> str:

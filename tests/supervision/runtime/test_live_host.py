@@ -286,3 +286,14 @@ def test_the_first_host_to_serve_freezes_the_start_up_heap_out_of_the_collector(
     with LiveHost() as host:
         assert host.ask(host.spawn("echo", Echo), "x") == "x"
     assert gc.get_freeze_count() > 1000
+
+
+def test_freezing_the_heap_when_start_up_is_over_keeps_what_it_made_out_of_full_collections():
+    # A node builds its clients, books and actors after the host serves: frozen at readiness,
+    # they no longer lengthen every full collection of the trading day.
+    with LiveHost() as host:
+        made_since = [[i] for i in range(500)]
+        before = gc.get_freeze_count()
+        assert host.freeze_heap() >= before + 500
+        assert not any(obj is made_since[0] for obj in gc.get_objects())
+    assert LiveHost(freeze_gc=False).freeze_heap() == gc.get_freeze_count()  # left alone
