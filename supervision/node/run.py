@@ -70,11 +70,14 @@ from supervision.runtime.live import LiveHost
 from supervision.sources.replay import ReplaySource, require_asset_ctx
 from supervision.sources.synthetic import ContinuingSource
 
-__all__ = ["NodeMetrics", "RunningNode", "close_node", "freeze_when_ready", "open_node",
-           "run_node"]
+__all__ = ["OFF_THE_ORDER_PATH", "NodeMetrics", "RunningNode", "close_node", "freeze_when_ready",
+           "open_node", "run_node"]
 
 SECOND = 1_000_000_000
 _TREE_CHECK_S = 0.1  # how often the run loop looks for a tree that gave up
+# Loop actors off the order path: they read every book top (marks, readiness, statistics) and
+# would otherwise run between a strategy's proposal and the gate (`LiveHost(background=...)`).
+OFF_THE_ORDER_PATH = ("node/risk/portfolio", "monitor", "node/venue/observer")
 
 
 class NodeMetrics(PrometheusMetrics):
@@ -232,7 +235,7 @@ async def open_node(config: NodeConfig, decision: ModeDecision, recovered: Any,
                     nursery: trio.Nursery, *, metrics: NodeMetrics | None = None) -> RunningNode:
     """Start the host, the node's tree and its control plane in `nursery`."""
     metrics = metrics if metrics is not None else NodeMetrics()
-    host = LiveHost(seed=config.node.seed, metrics=metrics)
+    host = LiveHost(seed=config.node.seed, metrics=metrics, background=OFF_THE_ORDER_PATH)
     metrics.attach_host(host, time_handling=config.metrics.hdr_per_actor)
     metrics.set_build_info(version=_version(), mode=decision.mode.value,
                            profile=config.profile.value, node=config.node.name)

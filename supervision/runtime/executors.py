@@ -42,10 +42,15 @@ class LoopDispatcher:
     `turn_budget_s` is how long the dispatcher works before yielding to other trio tasks.
     """
 
-    def __init__(self, *, throughput: int = 1, turn_budget_s: float = 0.002) -> None:
+    def __init__(self, *, throughput: int = 1, turn_budget_s: float = 0.002,
+                 background_every: int = 8) -> None:
         self.throughput = throughput
         self._budget_ns = int(turn_budget_s * 1e9)
         self._ready: deque[Runnable] = deque()
+        self._background: deque[Runnable] = deque()
+        self.background_every = background_every
+        self._since_background = 0
+        self.background = BackgroundLane(self)
         self._timers: list[tuple[int, int, TimerHandle]] = []
         self._timer_lock = threading.Lock()
         self._sequence = count()
@@ -62,8 +67,8 @@ class LoopDispatcher:
         self.crashes = 0
 
     # -- called from any thread ----------------------------------------------------------------
-    def schedule(self, cell: Runnable) -> None:
-        self._ready.append(cell)
+    def schedule(self, cell: Runnable, *, background: bool = False) -> None:
+        (self._background if background else self._ready).append(cell)
         if self._sleeping:
             if not self._draining and threading.get_ident() == self.loop_thread_id:
                 # A trio task on the loop (a websocket reader) told an actor while the dispatcher
@@ -117,7 +122,8 @@ class LoopDispatcher:
             self._wake = trio.Event()
             self._sleeping = True
             next_due = self._next_due_ns()
-            if ready or (next_due is not None and next_due <= time.monotonic_ns()):
+            if ready or self._background or (next_due is not None
+                                             and next_due <= time.monotonic_ns()):
                 self._sleeping = False  # work arrived between the drain and here
                 continue
             self._sleep_until_ns = next_due
@@ -153,9 +159,8 @@ class LoopDispatcher:
                     executor.wake()
 
     def _drain_unguarded(self) -> bool:
-        ready = self._ready
-        popleft = ready.popleft
-        throughput = self.throughput
+        ready, background = self._ready, self._background
+        throughput, every = self.throughput, self.background_every
         clock = time.monotonic_ns
         deadline = clock() + self._budget_ns
         timers = self._timers
@@ -165,13 +170,19 @@ class LoopDispatcher:
                 if timers[0][0] <= now:
                     self._fire_due(now)
                 if now > deadline:
-                    return bool(ready)
-            if not ready:
+                    return bool(ready or background)
+            if not ready and not background:
                 return False
             for _ in range(64):
-                if not ready:
+                # The background lane's turn: when nothing else is ready, or one in `every`.
+                if background and (not ready or self._since_background >= every):
+                    lane, self._since_background = background, 0
+                elif ready:
+                    lane = ready
+                    self._since_background += 1
+                else:
                     break
-                cell = popleft()
+                cell = lane.popleft()
                 try:
                     more = cell.run_batch(throughput)
                 except BaseException:
@@ -181,10 +192,14 @@ class LoopDispatcher:
                     log.exception("dispatcher: cell %s crashed its executor turn", cell.name)
                     more = False
                 if more:
-                    ready.append(cell)
+                    lane.append(cell)
                 self.turns += 1
             if clock() > deadline:
-                return bool(ready)
+                return bool(ready or background)
+
+    def busy(self) -> bool:
+        """Cells are ready to run, in either lane."""
+        return bool(self._ready or self._background)
 
     def _fire_due(self, now: int) -> None:
         timers = self._timers
@@ -207,6 +222,20 @@ class LoopDispatcher:
     def pending_timers(self) -> int:
         with self._timer_lock:
             return sum(1 for _, _, entry in self._timers if not entry.cancelled)
+
+
+class BackgroundLane:
+    """The executor of loop cells off the latency-critical path (a portfolio marking every
+    book top, a monitor): the dispatcher runs them when no other cell is ready, and at least
+    one turn in every `background_every` while others are, so they are late, never starved.
+    Without it, each ready cell gets one message per turn in arrival order, and an order's
+    next hop waits behind every reader of the same book top."""
+
+    def __init__(self, dispatcher: LoopDispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    def schedule(self, cell: Runnable) -> None:
+        self.dispatcher.schedule(cell, background=True)
 
 
 class ThreadExecutor:

@@ -240,7 +240,11 @@ class LiveHost:
     scans only what was made since. A node's heap at start is ~210k objects: a full collection
     of it costs ~60-70 ms of CPU (0.2-0.4 s of wall time measured under load). What is built
     after that (a node's venue clients, books, actors: ~12k objects) `freeze_heap` freezes when
-    start-up is over; the node calls it when it first reports ready for trading."""
+    start-up is over; the node calls it when it first reports ready for trading.
+
+    `background`: name prefixes of loop actors off the latency-critical path, which run on the
+    dispatcher's background lane (`executors.BackgroundLane`): after the others, never
+    starved."""
 
     name = "live"
 
@@ -253,8 +257,10 @@ class LiveHost:
         turn_budget_s: float = 0.002,
         switch_interval_s: float | None = SWITCH_INTERVAL_S,
         freeze_gc: bool = True,
+        background: tuple[str, ...] = (),
     ) -> None:
         self.seed = seed
+        self.background = background
         self.switch_interval_s = switch_interval_s
         self.freeze_gc = freeze_gc
         self.metrics: MetricsSink = metrics or InMemoryMetrics()
@@ -316,6 +322,8 @@ class LiveHost:
             if existing is not None and existing.state is not DEAD:
                 raise ValueError(f"an actor named {name!r} already exists")
             executor: Any = (ThreadExecutor(name, self.dispatcher) if blocking
+                              else self.dispatcher.background
+                              if self.background and name.startswith(self.background)
                               else self.dispatcher)
             cell = LiveCell(self, name, factory, mailbox=mailbox, parent=parent,
                             executor=executor)
@@ -461,7 +469,7 @@ class LiveHost:
         deadline = time.monotonic() + timeout
         quiet = 0
         while time.monotonic() < deadline:
-            busy = self.dispatcher._ready or any(
+            busy = self.dispatcher.busy() or any(
                 c._scheduled for c in list(self._cells.values())
             )
             quiet = 0 if busy else quiet + 1
@@ -478,21 +486,23 @@ class LiveHost:
     def actors(self) -> list[ActorInfo]:
         with self._lock:
             cells = list(self._cells.values())
-        return [actor_info(c, "loop" if c.executor is self.dispatcher else "thread")
-                for c in cells]
+        return [actor_info(c, self._where(c)) for c in cells]
 
     def statistics(self) -> list[ActorStatistics]:
         """Every actor's counters, without asking any actor anything (see `introspection`)."""
         with self._lock:
             cells = list(self._cells.values())
-        return [statistics(c, "loop" if c.executor is self.dispatcher else "thread")
-                for c in cells]
+        return [statistics(c, self._where(c)) for c in cells]
 
     def actor(self, name: str) -> ActorInfo:
         cell = self.existing_cell(name)
         if cell is None:
             raise ActorDead(f"no actor named {name!r}")
-        return actor_info(cell, "loop" if cell.executor is self.dispatcher else "thread")
+        return actor_info(cell, self._where(cell))
+
+    def _where(self, cell: LiveCell) -> str:
+        on_loop = cell.executor in (self.dispatcher, self.dispatcher.background)
+        return "loop" if on_loop else "thread"
 
     def cell(self, name: str) -> LiveCell:
         cell = self.existing_cell(name)

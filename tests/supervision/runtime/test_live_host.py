@@ -297,3 +297,55 @@ def test_freezing_the_heap_when_start_up_is_over_keeps_what_it_made_out_of_full_
         assert host.freeze_heap() >= before + 500
         assert not any(obj is made_since[0] for obj in gc.get_objects())
     assert LiveHost(freeze_gc=False).freeze_heap() == gc.get_freeze_count()  # left alone
+
+
+class Note(Behaviour):
+    """Notes its name; tells `then` (if any) on."""
+
+    def __init__(self, name, order, then=None):
+        self.name, self.order, self.then = name, order, then
+
+    def receive(self, message, ctx):
+        self.order.append(self.name)
+        if self.then is not None:
+            ctx.tell(self.then, message)
+
+
+class FanOut(Behaviour):
+    """Like a book publishing its top: to a reader off the order path first, then the chain;
+    with `spin`, it then keeps itself busy with that many more messages."""
+
+    def __init__(self, first, chain, order, spin=0):
+        self.first, self.chain, self.order, self.spin = first, chain, order, spin
+
+    def receive(self, message, ctx):
+        if message == "top":
+            ctx.tell(self.first, "top")
+            ctx.tell(self.chain, "top")
+            for i in range(self.spin):
+                ctx.tell(ctx.self_ref, i)
+        else:
+            self.order.append("spin")
+
+
+def test_actors_on_the_background_lane_run_after_the_order_path_not_before():
+    order: list[str] = []
+    with LiveHost(background=("marks",)) as host:
+        gate = host.spawn("gate", lambda: Note("gate", order))
+        strategy = host.spawn("strategy", lambda: Note("strategy", order, gate))
+        marks = host.spawn("marks", lambda: Note("marks", order))
+        host.tell(host.spawn("book", lambda: FanOut(marks, strategy, order)), "top")
+        host.settle()
+        assert [a.executor for a in host.actors() if a.name == "marks"] == ["loop"]
+    assert order == ["strategy", "gate", "marks"]  # without the lane: marks, strategy, gate
+
+
+def test_the_background_lane_gets_a_turn_in_every_few_while_the_loop_is_busy():
+    order: list[str] = []
+    with LiveHost(background=("marks",)) as host:
+        marks = host.spawn("marks", lambda: Note("marks", order))
+        busy = host.spawn("busy", lambda: Note("chain", order))
+        host.tell(host.spawn("book", lambda: FanOut(marks, busy, order, spin=50)), "top")
+        host.settle()
+    assert len(order) == 52
+    assert order.index("marks") <= host.dispatcher.background_every + 2  # late, not starved
