@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from supervision.config.schema import ExperimentVariant
+from supervision.config.experiment import ExperimentVariant
 from supervision.experiments.avellaneda_stoikov import ASParams, paper_spread, run_path
 
 GAMMAS = (0.1, 0.01, 0.5)

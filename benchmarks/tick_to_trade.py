@@ -45,7 +45,7 @@ import trio
 
 from benchmarks.stages import STAGES, GcPauses, MachineUse, StageTrace
 from supervision.config.load import load_config
-from supervision.config.schema import NodeConfig
+from supervision.config.node import NodeConfig
 from supervision.fakevenue.__main__ import symbols_arg
 from supervision.node.live_guard import Mode, ModeDecision
 from supervision.node.run import NodeMetrics, close_node, freeze_when_ready, open_node

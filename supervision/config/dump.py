@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import cattrs
 
-from supervision.config.schema import NONE_WORD
+from supervision.config.fields import NONE_WORD
 from supervision.config.secrets import Secret
 
 __all__ = ["redacted", "unstructure"]

@@ -37,13 +37,9 @@ from actors.execution.ids import ClientOrderIds
 from protocols.control import MIN_TOKEN_CHARS, is_loopback
 from protocols.errors import TroupeError
 from supervision.config.dump import redacted, unstructure
-from supervision.config.schema import (
-    ExperimentConfig,
-    MarketSource,
-    NodeConfig,
-    Profile,
-    VenueKind,
-)
+from supervision.config.experiment import ExperimentConfig
+from supervision.config.market import MarketSource
+from supervision.config.node import NodeConfig, Profile
 from supervision.config.secrets import Secret
 from supervision.config.structure import (
     ExactFloat,
@@ -58,6 +54,7 @@ from supervision.config.structure import (
     union_arms,
     unknown_key,
 )
+from supervision.config.venue import VenueKind
 
 __all__ = [
     "ConfigError",

@@ -35,8 +35,9 @@ from actors.strategies.registry import (
     UnknownStrategy,
 )
 from protocols.errors import TroupeError
-from supervision.config.schema import NONE_WORD, StrategyConfig, show
+from supervision.config.fields import NONE_WORD, show
 from supervision.config.secrets import Secret, SecretError, resolve_secret
+from supervision.config.trading import StrategyConfig
 
 Where = tuple[str | int, ...]
 

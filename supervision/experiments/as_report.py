@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from supervision.config.schema import ExperimentVariant
+from supervision.config.experiment import ExperimentVariant
 from supervision.experiments.as_paper import PAPER_TABLES, Figure, Z, compare
 from supervision.experiments.as_tables import Table, TablesResult
 from supervision.experiments.avellaneda_stoikov import STRATEGIES

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from supervision.config.schema import ExperimentConfig
+from supervision.config.experiment import ExperimentConfig
 from supervision.experiments.as_report import format_tables, write_report
 from supervision.experiments.as_tables import run_tables
 from supervision.experiments.avellaneda_stoikov import ASParams

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from supervision.config.schema import ExperimentVariant
+from supervision.config.experiment import ExperimentVariant
 from supervision.experiments.avellaneda_stoikov import (
     ASParams,
     PathResult,

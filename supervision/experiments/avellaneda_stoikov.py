@@ -56,7 +56,7 @@ from actors.strategies.quoting_models import Horizon, HorizonMode, PricingModel,
 from protocols.codec import Side
 from protocols.feed import FeedEvent
 from protocols.instruments import InstrumentSpec
-from supervision.config.schema import ExperimentVariant
+from supervision.config.experiment import ExperimentVariant
 from supervision.node.pipeline import PathRefs, StrategyPlan, TradingPath
 from supervision.runtime.deterministic import DeterministicHost
 

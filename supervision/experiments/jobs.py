@@ -21,7 +21,7 @@ import attrs
 
 from supervision.catalog import build_catalog, is_catalog
 from supervision.config.load import ConfigError, load_config
-from supervision.config.schema import NodeConfig
+from supervision.config.node import NodeConfig
 from supervision.experiments.spans import Span, cut_recording
 from supervision.experiments.variants import BACKTEST_RUNNER, Job
 from supervision.node.backtest import backtest_data

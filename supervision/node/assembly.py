@@ -59,7 +59,8 @@ from protocols.errors import TroupeError
 from protocols.instruments import InstrumentSpec
 from protocols.journal import ControlAction, FaultInjected
 from protocols.risk import Flatten, ResumeInstrument, SetTradingState
-from supervision.config.schema import NodeConfig, Profile, StrategyConfig
+from supervision.config.node import NodeConfig, Profile
+from supervision.config.trading import StrategyConfig
 from supervision.node.failsafe import FailSafe
 from supervision.node.journal import JournalBacklog
 from supervision.node.live_guard import Mode

@@ -48,7 +48,7 @@ from actors.market.book_actor import BookFeed
 from protocols.commands import CancelAll
 from protocols.feed import Stream
 from supervision.catalog import CatalogSource, build_catalog, is_catalog, read_info
-from supervision.config.schema import NodeConfig
+from supervision.config.node import NodeConfig
 from supervision.node.assembly import Node
 from supervision.node.live_guard import Mode
 from supervision.node.progress import Progress

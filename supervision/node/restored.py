@@ -15,7 +15,7 @@ import time
 
 from actors.recovery import RecoveredState
 from protocols.decisions import TradingState
-from supervision.config.schema import NodeConfig
+from supervision.config.node import NodeConfig
 
 __all__ = ["restored_state_notice"]
 

@@ -41,7 +41,7 @@ from protocols.commands import CancelAll
 from protocols.errors import TroupeError
 from protocols.journal import Flush, NodeStarted, NodeStopped
 from supervision.config.load import NodeConfig
-from supervision.config.schema import MarketSource
+from supervision.config.market import MarketSource
 from supervision.control.server import BindError
 from supervision.metrics.prometheus import PrometheusMetrics
 from supervision.node.assembly import Node

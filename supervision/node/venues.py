@@ -43,7 +43,8 @@ from actors.sim.queue_models import PowerProbQueue, QueueModel, RiskAverseQueue
 from actors.sim.venue import SimTransport, SimVenueConfig, SimVenueEnd, VenueRateLimit
 from protocols.errors import TroupeError
 from protocols.instruments import ContractType, InstrumentSpec
-from supervision.config.schema import NodeConfig, VenueKind
+from supervision.config.node import NodeConfig
+from supervision.config.venue import VenueKind
 from supervision.node.live_guard import Mode
 
 __all__ = [

@@ -23,7 +23,7 @@ from typing import Any
 import ccxt
 
 from protocols.venues.hyperliquid import PING
-from supervision.config.schema import NodeConfig
+from supervision.config.node import NodeConfig
 from supervision.node.live_guard import Mode
 from supervision.node.venues import VenueBuild
 from supervision.venues.binance.io import RestWorker, StreamReader

@@ -26,7 +26,8 @@ from supervision.config.load import (
     parse_override,
     redacted,
 )
-from supervision.config.schema import Profile, QueueModelName, VenueKind
+from supervision.config.node import Profile
+from supervision.config.venue import QueueModelName, VenueKind
 from tests.supervision.config.config_kit import (
     EXPERIMENT,
     INSTRUMENT,

@@ -20,7 +20,7 @@ from supervision.config.load import (
     redacted,
     unstructure,
 )
-from supervision.config.schema import Profile
+from supervision.config.node import Profile
 from tests.supervision.config.config_kit import (
     EXPERIMENT,
     LIVE,

@@ -13,7 +13,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from supervision.config.schema import ExperimentVariant
+from supervision.config.experiment import ExperimentVariant
 from supervision.experiments.as_paper import NOT_REPRODUCED, PAPER_TABLES
 from supervision.experiments.as_report import comparisons, misses, write_report
 from supervision.experiments.as_tables import TablesResult, run_tables

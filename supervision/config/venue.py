@@ -1,0 +1,214 @@
+"""The `[venue]` section: the one venue account a node trades on, the rate limits it spends, and
+the tables of the venue kinds that need their own (`[venue.sim]`, `[venue.hyperliquid]`).
+
+A venue's rate limits are written as the venue publishes them, "6000 weight per minute" being
+`capacity = 6000, refill_per_s = 100`, and turned here into the integer-nanosecond
+`actors.execution.token_bucket.VenueLimits` the action budget spends (`to_venue_limits`).
+A 429 backs off only new orders by default (`backoff_blocks`): cancels and reduce-only exits are
+the requests most needed while a venue throttles us, so they keep flowing unless a venue is known
+to punish them too. A real venue without `[[venue.limits]]` is refused at load, since its budget
+would be unbounded.
+
+Credentials are secrets by reference only (`{ env = "NAME" }` or `{ file = "/path" }`, see
+`supervision.config.secrets`); which profiles need them is a check across sections, in
+`supervision.config.load`. `rest_url`/`ws_url` left unset (written "testnet") reach the venue
+kind's test network, so a config has to name the production endpoints to reach them.
+
+`[venue.sim]` describes the simulated venue a paper node or backtest trades on: its latencies,
+queue model, balances, its own 429 budget and the market state it publishes (oracle, mark,
+funding, status, scheduled faults). The node turns it into the SimVenue's own `SimVenueConfig`.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+
+import attrs
+
+from actors.execution.token_bucket import BatchPolicy, RateLimit, VenueLimits
+from actors.sim.market_state import MarketModel
+from protocols.orders import Priority
+from supervision.config.fields import NONE_WORD, ge, gt, non_empty, non_negative_values
+from supervision.config.secrets import Secret
+
+_NS = 1_000_000_000
+
+
+class VenueKind(enum.StrEnum):
+    SIM = "sim"
+    BINANCE = "binance"
+    BINANCE_USDM = "binance_usdm"
+    HYPERLIQUID = "hyperliquid"
+
+
+class PriorityName(enum.StrEnum):
+    """`protocols.orders.Priority` as a config spells it."""
+
+    REDUCE_ONLY = "reduce_only"
+    CANCEL = "cancel"
+    NEW = "new"
+
+    def priority(self) -> Priority:
+        return Priority[self.name]
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class RateLimitConfig:
+    """`capacity` weight, refilled at `refill_per_s`: "6000 weight per minute" is capacity 6000,
+    refill_per_s 100. `kinds`: the priorities it counts (absent: all)."""
+
+    name: str = attrs.field(validator=non_empty)
+    capacity: int = attrs.field(validator=gt(0))
+    refill_per_s: float = attrs.field(validator=gt(0))
+    kinds: tuple[PriorityName, ...] | None = None
+
+    @property
+    def period_ns(self) -> int:
+        return max(1, round(self.capacity * _NS / self.refill_per_s))
+
+    def to_rate_limit(self) -> RateLimit:
+        kinds = frozenset(k.priority() for k in self.kinds) if self.kinds is not None else None
+        return RateLimit(self.name, self.capacity, self.period_ns, kinds)
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class BatchConfig:
+    max_items: int = attrs.field(validator=gt(0))
+    window_ms: float = attrs.field(default=0.0, validator=ge(0))
+    base_weight: int = attrs.field(default=1, validator=ge(0))
+    items_per_extra_weight: int = attrs.field(default=0, validator=ge(0))
+
+    def to_policy(self) -> BatchPolicy:
+        return BatchPolicy(
+            self.max_items,
+            round(self.window_ms * 1_000_000),
+            self.base_weight,
+            self.items_per_extra_weight,
+        )
+
+
+class LatencyDistribution(enum.StrEnum):
+    CONSTANT = "constant"
+    LOGNORMAL = "lognormal"
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class LatencyConfig:
+    insert_ms: float = attrs.field(default=3.0, validator=ge(0))
+    cancel_ms: float = attrs.field(default=3.0, validator=ge(0))
+    ack_ms: float = attrs.field(default=2.0, validator=ge(0))
+    feed_ms: float = attrs.field(default=1.0, validator=ge(0))
+    distribution: LatencyDistribution = LatencyDistribution.CONSTANT
+    sigma: float = attrs.field(default=0.0, validator=ge(0))  # of the lognormal's log
+
+
+class QueueModelName(enum.StrEnum):
+    """Which `actors.sim.queue_models` model the simulated venue uses (`venue.sim.queue_model`)."""
+
+    RISK_AVERSE = "risk_averse"
+    POWER_PROB = "power_prob"
+
+
+class SimAccountKind(enum.StrEnum):
+    SPOT = "spot"
+    PERP = "perp"
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class SimRateLimitConfig:
+    """The simulated venue answers 429 with Retry-After past this budget."""
+
+    requests_per_s: float = attrs.field(validator=gt(0))
+    burst: int = attrs.field(validator=gt(0))
+    retry_after_ms: int = attrs.field(default=1_000, validator=ge(0))
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class SimVenueSection:
+    """The `[venue.sim]` table; the node turns it into the SimVenue's own `SimVenueConfig`."""
+
+    latency: LatencyConfig = attrs.field(factory=LatencyConfig)
+    queue_model: QueueModelName = QueueModelName.RISK_AVERSE
+    power_n: int = attrs.field(default=2, validator=ge(0))  # f(x) = x ** n, for power_prob
+    balances: dict[str, Decimal] = attrs.field(
+        factory=lambda: {"USDT": Decimal(100_000), "BTC": Decimal(1)},
+        validator=non_negative_values,
+    )
+    leverage: Decimal = attrs.field(default=Decimal(1), validator=ge(1))
+    kind: SimAccountKind = SimAccountKind.SPOT
+    rate_limit: SimRateLimitConfig | None = None
+    # Oracle, mark, open-interest cap, funding, status and scheduled faults
+    # (actors/sim/market_state.py). Unset: the default model when an instrument is a derivative
+    # (its gates need an oracle), nothing for spot.
+    market: MarketModel | None = None
+
+
+class HyperliquidNetwork(enum.StrEnum):
+    TESTNET = "testnet"  # the testnet signs differently (its phantom agent's source is "b")
+    MAINNET = "mainnet"
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class HyperliquidVenueSection:
+    """The `[venue.hyperliquid]` table (supervision/venues/hyperliquid)."""
+
+    # The DEX, by name: "default" for Hyperliquid's own, or a builder-deployed (HIP-3) DEX's.
+    dex: str = attrs.field(default="default", validator=non_empty)
+    network: HyperliquidNetwork = HyperliquidNetwork.TESTNET
+    batch_period_ms: float = attrs.field(default=100.0, validator=ge(0))
+    max_subscriptions: int = attrs.field(default=1000, validator=gt(0))
+    hip3_fee_multiple: Decimal = attrs.field(default=Decimal(2), validator=gt(0))
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class VenueConfig:
+    """One venue account, and the rate limits its ActionBudget spends (`to_venue_limits`)."""
+
+    name: str = attrs.field(default="sim", validator=non_empty)
+    kind: VenueKind = VenueKind.SIM
+    account: str = attrs.field(default="default", validator=non_empty)
+    api_key: Secret | None = None
+    api_secret: Secret | None = None
+    limits: tuple[RateLimitConfig, ...] = ()
+    cancel_allowance: RateLimitConfig | None = None
+    order_weight: int = attrs.field(default=1, validator=gt(0))
+    cancel_weight: int = attrs.field(default=1, validator=gt(0))
+    replace_weight: int = attrs.field(default=1, validator=gt(0))
+    batch: BatchConfig | None = None
+    backoff_blocks: tuple[PriorityName, ...] = (PriorityName.NEW,)
+    backoff_min_s: float = attrs.field(default=1.0, validator=gt(0))
+    backoff_max_s: float = attrs.field(default=60.0, validator=gt(0))
+    new_order_ttl_s: float | None = attrs.field(
+        default=None, validator=gt(0), metadata={NONE_WORD: "none"}
+    )
+    sim: SimVenueSection = attrs.field(factory=SimVenueSection)
+    # A real venue's endpoints (Binance: its REST base and websocket base); none: the venue
+    # kind's test network. The fake venue (python -m supervision.fakevenue) prints its two.
+    rest_url: str | None = attrs.field(default=None, metadata={NONE_WORD: "testnet"})
+    ws_url: str | None = attrs.field(default=None, metadata={NONE_WORD: "testnet"})
+    request_timeout_s: float = attrs.field(default=10.0, validator=gt(0))
+    heartbeat_s: float = attrs.field(default=45.0, validator=gt(0))  # silence -> reconnect
+    # Spot: per base asset, the amount held that is not the strategies' position (a spot
+    # position is what is held beyond it). Left out, the journal's: the balance the node found
+    # at its first start on the account.
+    starting_inventory: dict[str, Decimal] = attrs.field(factory=dict,
+                                                         validator=non_negative_values)
+    hyperliquid: HyperliquidVenueSection = attrs.field(factory=HyperliquidVenueSection)
+
+    def to_venue_limits(self) -> VenueLimits:
+        ttl = self.new_order_ttl_s
+        return VenueLimits(
+            limits=tuple(limit.to_rate_limit() for limit in self.limits),
+            order_weight=self.order_weight,
+            cancel_weight=self.cancel_weight,
+            replace_weight=self.replace_weight,
+            cancel_allowance=self.cancel_allowance.to_rate_limit()
+            if self.cancel_allowance
+            else None,
+            batch=self.batch.to_policy() if self.batch else None,
+            backoff_blocks=frozenset(b.priority() for b in self.backoff_blocks),
+            backoff_min_ns=round(self.backoff_min_s * _NS),
+            backoff_max_ns=round(self.backoff_max_s * _NS),
+            new_order_ttl_ns=round(ttl * _NS) if ttl is not None else None,
+        )
