@@ -18,7 +18,8 @@ the strategy name for the portfolio) and the send times that ack latencies are m
   fill can still arrive after a cancel was acknowledged: the cancel race.
 - A request that got no answer in time (`on_timeout`) is a `SubmitTimeout` or `CancelTimeout`
   of the order's current attempt: UNKNOWN, never REJECTED, until a report or a reconciliation
-  says more. A replace that timed out leaves the order as it was, its amend still pending.
+  says more. A replace that timed out leaves the order as it was, its amend still pending
+  (a real adapter looks the order up and answers the replace: `supervision.venues.lookups`).
   A new order sent again with the id of an order a submit timeout left UNKNOWN is the resend
   of that order (its next attempt, the same machine), not a second order.
 - A cancel that overtakes its order. A cancel sent before the venue has shown that the order

@@ -19,6 +19,8 @@ and a JSON object of the fields below; `GET /fake/state` shows them.
 | `order_limit`       | orders per 10 s before 429s (0: the venue's published limit)         |
 | `ack_delay_s`       | answers order requests after that long (the order is placed at once) |
 | `lose_response`     | accepts the next n new orders and never answers (the client times out)|
+| `lose_amend`        | applies the next n replaces (a USD-M modify, a spot cancel-replace)   |
+|                     | and never answers                                                    |
 | `insert_delay_s`    | (Binance) holds each new order that long before it reaches the        |
 |                     | matching engine, then places it even if the client gave up meanwhile  |
 |                     | (a slow gateway: a cancel or cancel-all sent meanwhile finds nothing) |
@@ -57,6 +59,7 @@ class Faults:
     ack_delay_s: float = 0.0
     lose_response: int = 0
     insert_delay_s: float = 0.0
+    lose_amend: int = 0
     duplicate_reports: int = 0
     reorder_reports: int = 0
     null_bbo: int = 0

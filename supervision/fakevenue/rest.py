@@ -147,9 +147,9 @@ class RestApp:
         if key == ("DELETE", "order"):
             return 200, await venue.apply(desk.cancel(p))
         if key == ("POST", "cancelReplace"):
-            return 200, await venue.apply(desk.cancel_replace(p))
+            return 200, await venue.amend(desk.cancel_replace(p))
         if key == ("PUT", "order"):
-            return 200, await venue.apply(desk.modify(p))
+            return 200, await venue.amend(desk.modify(p))
         if key == ("POST", "batchOrders"):
             return 200, await venue.apply(desk.batch_create(p))
         if key == ("DELETE", "batchOrders"):

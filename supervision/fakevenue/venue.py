@@ -190,6 +190,15 @@ class FakeVenue:
             await trio.sleep(self.faults.ack_delay_s)
         return body
 
+    async def amend(self, answer: tuple[Any, list[dict[str, Any]]]) -> Any:
+        """A replace (USD-M modify, spot cancel-replace), applied; `lose_amend` loses its
+        answer."""
+        body = await self.apply(answer)
+        if self.faults.take("lose_amend"):
+            self.count("lost_amends")
+            await trio.sleep_forever()  # the client gives up: its request timed out
+        return body
+
     def _user(self, events: list[dict[str, Any]]) -> None:
         for event in events:
             text = json.dumps(event, separators=(",", ":"))

@@ -2,13 +2,15 @@
 
 A request whose answer is lost (a timeout, a network error, anything unreadable) is never
 resent and never read as a refusal (the adapter contract, `actors.execution.venue_transport`,
-guarantees 1 and 2): each of its intents is `TimedOut` (UNKNOWN), and each new order among them
-is looked up at the venue by its client id. What the look-up finds settles it:
+guarantees 1 and 2): each of its intents is `TimedOut` (UNKNOWN), and each new order or replace
+among them is looked up at the venue by its client id (a replace stays pending meanwhile: the
+venue may or may not have applied it). What the look-up finds settles it:
 
 - the order: the venue's own report of it (an ack, its fills, its cancel), as the adapter reads
   it (`_looked_up` answers True);
 - nothing (`_looked_up` answers False), twice: `ReconcileResult(NOT_FOUND)`, which closes an
-  order no report ever showed (the state machine's rule). The first "not found" is only asked
+  order no report ever showed (the state machine's rule); for a replace, a `Reject`
+  (UNKNOWN_ORDER: there is nothing to replace). The first "not found" is only asked
   again, `LOOKUP_AGAIN_S` later: a request that timed out may still be on its way through the
   venue's gateway, and is placed after a look-up that came too early (the order would then rest
   with our side holding it for rejected; `actors.execution.venue_session` cancels such an order
@@ -33,7 +35,15 @@ from actors.execution.venue_transport import (
     TransportEvent,
     VenueTransport,
 )
-from protocols.orders import Intent, OrderIntent, ReconcileResult, VenueOrderStatus
+from protocols.orders import (
+    Intent,
+    OrderIntent,
+    ReconcileResult,
+    Reject,
+    RejectCode,
+    ReplaceIntent,
+    VenueOrderStatus,
+)
 from supervision.venues.binance.io import RestDone
 
 __all__ = ["LOOKUP_AGAIN_S", "OrderLookups"]
@@ -51,7 +61,8 @@ class OrderLookups(VenueTransport):
     _due: dict[str, int]
 
     def _init_lookups(self) -> None:
-        self._again: dict[str, OrderIntent] = {}  # the first look-up found nothing: by id
+        # By client id: what the first look-up did not find, to be looked up once more.
+        self._again: dict[str, OrderIntent | ReplaceIntent] = {}
 
     def _due_lookup(self, what: str) -> bool:
         """For the adapter's `poll`: `what` fell due; True if it was a second look-up."""
@@ -66,19 +77,24 @@ class OrderLookups(VenueTransport):
         """A request's answer is lost: each intent UNKNOWN, each new order looked up by id."""
         for intent in intents:
             self._queue.append(TimedOut(intent))
-            if isinstance(intent, OrderIntent):
+            if isinstance(intent, OrderIntent | ReplaceIntent):
                 self._look_up(intent)
 
-    def _look_up(self, intent: OrderIntent, again: bool = False) -> None:
+    def _look_up(self, intent: OrderIntent | ReplaceIntent, again: bool = False) -> None:
         method, params = self._lookup_request(intent)
         self.io.rest.submit(("query", intent, again), method, params)
 
     def _on_query(self, done: RestDone, now_ns: int) -> None:
-        intent: OrderIntent = done.tag[1]
+        intent: OrderIntent | ReplaceIntent = done.tag[1]
         found = self._looked_up(done, now_ns)
         if found is False and not done.tag[2]:  # not yet, perhaps: ask once more, later
             self._again[intent.client_order_id] = intent
             self._due[f"lookup:{intent.client_order_id}"] = now_ns + int(LOOKUP_AGAIN_S * SECOND)
+        elif found is False and isinstance(intent, ReplaceIntent):
+            self._queue.append(Reported(Reject(
+                intent.client_order_id, RejectCode.UNKNOWN_ORDER,
+                "the replace's answer was lost and the venue does not have the order",
+                venue_ns=now_ns)))
         elif found is False:
             self._queue.append(Reported(ReconcileResult(  # type: ignore[arg-type]
                 intent.client_order_id, VenueOrderStatus.NOT_FOUND)))
@@ -86,7 +102,7 @@ class OrderLookups(VenueTransport):
             self._due.setdefault("reconcile", now_ns + 5 * SECOND)
 
     @abc.abstractmethod
-    def _lookup_request(self, intent: OrderIntent) -> tuple[
+    def _lookup_request(self, intent: OrderIntent | ReplaceIntent) -> tuple[
             str | Callable[[Any, dict[str, Any]], Any], dict[str, Any]]:
         """How to ask the venue for `intent`'s order by its client id: (method, params) for the
         REST worker."""

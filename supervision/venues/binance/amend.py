@@ -22,6 +22,12 @@ Reject). Idempotent on resend: a USD-M modify to what the order already is answe
 need to modify the order"), which is the Ack; a spot resend cancels and re-places the same
 order under the same id, so one order with that id rests, at the price asked.
 
+A replace whose answer is lost (a timeout: no code in the words) is UNKNOWN and never resent:
+it stays pending while the order is looked up by its client id (the shared cycle of
+`supervision.venues.lookups`), and the order as the venue shows it settles it: resting at the
+price and quantity the replace asked for, the replace's Ack; otherwise a Reject that leaves the
+order as it was (or gone, UNKNOWN_ORDER).
+
 A batch is one request and one budget answer; each item's result is its own report, and a
 refused item (a duplicate id, a filter) is that intent's Reject while the others stand. A batch
 lost in flight is UNKNOWN for every intent, and each new order is then queried by its id.
@@ -32,11 +38,12 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from actors.execution.venue_transport import Reported, TimedOut
+from actors.execution.venue_transport import Reported
 from protocols.instruments import InstrumentSpec
 from protocols.orders import (
     Ack,
@@ -77,6 +84,14 @@ def _text(units: int, unit: Any) -> str:
     return f"{(units * unit).normalize():f}"
 
 
+def _same(venue: str, asked: str) -> bool:
+    """The venue's number ("60100.00") is the one we asked for ("60100")."""
+    try:
+        return Decimal(venue) == Decimal(asked)
+    except ArithmeticError:
+        return False
+
+
 def replace_params(dialect: str, intent: ReplaceIntent, resting: Resting,
                    spec: InstrumentSpec) -> dict[str, str]:
     price = _text(intent.price, spec.tick_size)
@@ -102,6 +117,9 @@ class AmendAnswers(OrderAnswers):
     def _init_amend(self) -> None:
         self.resting: dict[str, Resting] = {}  # client id -> what a replace must repeat
         self._replaced: OrderedDict[int, None] = OrderedDict()  # old spot order ids
+        # client id -> the last replace sent: (price, quantity, the replaced order id), which a
+        # look-up after its answer was lost compares with what the venue shows.
+        self._asked: dict[str, tuple[str, str, int]] = {}
 
     # -- out -----------------------------------------------------------------------------------
     def _remember(self, intent: OrderIntent, symbol: str, params: dict[str, str]) -> None:
@@ -120,8 +138,10 @@ class AmendAnswers(OrderAnswers):
             else "private_post_order_cancelreplace"
         if self.settings.dialect == "spot" and resting.order_id:
             self._forget_later(resting.order_id)
-        self.io.rest.submit(("replace", intent, resting.order_id), method,
-                            replace_params(self.settings.dialect, intent, resting, spec))
+        params = replace_params(self.settings.dialect, intent, resting, spec)
+        self._asked[intent.client_order_id] = (params["price"], params["quantity"],
+                                               resting.order_id)
+        self.io.rest.submit(("replace", intent, resting.order_id), method, params)
 
     def _send_batch(self, intents: Sequence[Intent]) -> None:
         """USD-M: new orders 5 a request, cancels 10 of one symbol a request."""
@@ -178,8 +198,9 @@ class AmendAnswers(OrderAnswers):
             return
         words = done.message
         if done.failure == "lost" and not any(c in words for c in ("-2021", "-2022", "-5027")):
-            self._queue.append(TimedOut(intent))  # the amend stays pending; nothing is resent
+            self._lost([intent])  # the amend stays pending, looked up; nothing is resent
             return
+        self._asked.pop(cid, None)
         self._queue.append(RequestAccepted(now_ns))
         if done.failure is None or "-5027" in words:  # -5027: it already is as asked
             body = done.value or {}
@@ -199,6 +220,28 @@ class AmendAnswers(OrderAnswers):
         code = RejectCode.UNKNOWN_ORDER if done.failure == "unknown" or "-2022" in words \
             else reject_code(words)
         self._queue.append(Reported(Reject(cid, code, words, venue_ns=now_ns)))
+
+    def _replace_looked_up(self, intent: ReplaceIntent, update: OrderUpdate,
+                           now_ns: int) -> None:
+        """A replace whose answer was lost, settled by its order as the venue shows it: it took
+        if the order rests at the price and quantity the replace asked for (the Ack); if not,
+        the order is as it was, or gone (a Reject that leaves it so)."""
+        cid = intent.client_order_id
+        price, qty, old_id = self._asked.pop(cid, ("", "", 0))
+        rests = update.status in ("NEW", "PARTIALLY_FILLED")
+        if rests and price and _same(update.price, price) and _same(update.qty, qty):
+            self._ack(cid, str(update.order_id), now_ns)
+            self._seen_order(update)
+            return
+        if update.order_id == old_id:  # nothing was cancelled: its CANCELED is news again
+            self._replaced.pop(old_id, None)
+        if rests:
+            self._seen_order(update)
+        state = "as it was" if rests else update.status
+        self._queue.append(Reported(Reject(
+            cid, RejectCode.OTHER if rests else RejectCode.UNKNOWN_ORDER,
+            f"the replace's answer was lost; the venue shows the order {state}",
+            venue_ns=now_ns)))
 
     def _ack(self, cid: str, order_id: str, now_ns: int) -> None:
         """The replace's Ack. Spot: the new order id's, once (the stream's NEW may have come

@@ -40,6 +40,7 @@ from protocols.orders import (
     OrderType,
     Reject,
     RejectCode,
+    ReplaceIntent,
     TimeInForce,
 )
 from protocols.portfolio import VenuePositions
@@ -204,7 +205,7 @@ class OrderAnswers(OrderLookups):
             wait = int((done.retry_after_s or 1.0) * SECOND)
             self._due[f"cancel_all:{done.tag[1]}"] = now_ns + wait
 
-    def _lookup_request(self, intent: OrderIntent) -> tuple[str, dict[str, Any]]:
+    def _lookup_request(self, intent: OrderIntent | ReplaceIntent) -> tuple[str, dict[str, Any]]:
         return self.methods["query"], {
             "symbol": self.settings.instruments.get(intent.instrument, intent.instrument),
             "origClientOrderId": intent.client_order_id}
@@ -214,9 +215,17 @@ class OrderAnswers(OrderLookups):
                                          and "does not exist" in done.message):
             return False
         if done.failure is None:
-            self._order_update(parse_order_body(done.value), now_ns)
+            update = parse_order_body(done.value)
+            if isinstance(done.tag[1], ReplaceIntent):
+                self._replace_looked_up(done.tag[1], update, now_ns)
+            else:
+                self._order_update(update, now_ns)
             return True
         return None
+
+    def _replace_looked_up(self, intent: ReplaceIntent, update: OrderUpdate,
+                           now_ns: int) -> None:
+        """A hook (`amend.AmendAnswers`): a lost replace's look-up found its order."""
 
     def _on_reconcile(self, done: RestDone, now_ns: int) -> None:
         if done.failure is not None:

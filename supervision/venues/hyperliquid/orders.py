@@ -35,6 +35,7 @@ from protocols.orders import (
     OrderIntent,
     Reject,
     RejectCode,
+    ReplaceIntent,
     VenueReport,
 )
 from protocols.portfolio import VenuePositions
@@ -155,7 +156,7 @@ class HlOrderAnswers(OrderLookups):
                     self._queue.append(OpenInterestCap(intent.instrument, True, now_ns))
             self._pass(reports_of_status(cid, status, now_ns, cancel=lane == "cancel"))
 
-    def _lookup_request(self, intent: OrderIntent) -> tuple[
+    def _lookup_request(self, intent: OrderIntent | ReplaceIntent) -> tuple[
             Callable[[Any, dict[str, Any]], Any], dict[str, Any]]:
         wallet, cloid = self.settings.wallet, encode_cloid(intent.client_order_id)
         return lambda client, _p: client.publicPostInfo(

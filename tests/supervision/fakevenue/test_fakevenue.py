@@ -246,6 +246,14 @@ def test_usdm_modify_batch_orders_and_batch_cancel() -> None:
                                                                            "0.002")
         with pytest.raises(ccxt.ExchangeError, match="-5027"):  # a resend: already so
             c.fapiprivate_put_order(modify)
+        fake.faults.update({"lose_amend": 1})  # applied, its answer lost
+        lost = make_client("usdm", urls["rest"], api_key="key", secret="secret", timeout_s=0.5)
+        lost.load_markets()
+        with pytest.raises(ccxt.RequestTimeout):
+            lost.fapiprivate_put_order({**modify, "price": "50600"})
+        assert c.fapiprivate_get_order({"symbol": "BTCUSDT", "origClientOrderId": "b-0"})[
+            "price"] == "50600"
+        assert fake.counts["lost_amends"] == 1
         cancelled = c.fapiprivate_delete_batchorders({
             "symbol": "BTCUSDT", "origClientOrderIdList": ["b-1", "b-2", "nope"]})
         assert [a.get("status") for a in cancelled[:2]] == ["CANCELED", "CANCELED"]

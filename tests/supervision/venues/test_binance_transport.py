@@ -526,3 +526,29 @@ def test_the_venues_clocks_say_which_fills_the_baseline_balance_holds() -> None:
     assert correction == PositionAdopted("BTCUSDT", -100_000, "BTC", Decimal("1.001"),
                                          "recorded")
     assert _reconciled(transport, "1.002", 12).positions == (("BTCUSDT", 100_000),)
+
+
+def test_a_usdm_modify_whose_answer_is_lost_is_settled_by_looking_the_order_up() -> None:
+    transport, recorder = opened(dialect="usdm")
+    sent(transport, intent())
+    transport.on_message(RestDone(("create", intent()), BODY), 2)
+    transport.poll(2)
+    replace = ReplaceIntent("mm1-1", "BTCUSDT", 100_000, 6_010_000)
+    for at, body, expected in (
+            (3, {**BODY, "price": "60100.00", "origQty": "0.001"}, Ack("mm1-1", "7", venue_ns=4)),
+            (5, BODY, RejectCode.OTHER),  # the venue shows it as it was: not modified
+            (7, {**BODY, "status": "FILLED"}, RejectCode.UNKNOWN_ORDER)):  # gone meanwhile
+        transport.send(SendActions(Batch(Priority.NEW, (replace,), 1), (None,), at), at)
+        transport.on_message(RestDone(recorder.calls[-1][0], None, "lost", "RequestTimeout"), at)
+        assert transport.poll(at) == [TimedOut(replace)]  # pending, never resent
+        lookup = recorder.calls[-1]
+        assert lookup[0] == ("query", replace, False)
+        assert lookup[1:] == ("fapiprivate_get_order", {"symbol": "BTCUSDT",
+                                                        "origClientOrderId": "mm1-1"})
+        transport.on_message(RestDone(lookup[0], body), at + 1)
+        [answer] = [e.report for e in transport.poll(at + 1) if isinstance(e, Reported)]
+        if isinstance(expected, Ack):
+            assert answer == expected
+        else:
+            assert isinstance(answer, Reject) and answer.code is expected, answer
+    assert [c[1] for c in recorder.calls].count("fapiprivate_put_order") == 3  # one each
