@@ -6,6 +6,7 @@ kinds `binance` and `binance_usdm`.
 |-------------|----------------------------------------------------------------------------|
 | `adapter`   | the registry's builder: settings from the config, the transport, its I/O  |
 | `transport` | `BinanceTransport`: markets, streams, books' snapshots, requests out      |
+| `settings`  | `BinanceSettings`, and the ccxt method of each request in each dialect    |
 | `orders`    | what the venue's answers about orders mean (REST and user-data stream)    |
 | `amend`     | replaces (spot cancel-replace, USD-M modify) and USD-M batches            |
 | `reconcile` | the start-up summary (adopted, cancelled, unknown) and positions, pure    |
@@ -14,4 +15,5 @@ kinds `binance` and `binance_usdm`.
 | `client`    | ccxt's client pointed at a base URL; ccxt exceptions as outcome kinds      |
 """
 
-__all__ = ["adapter", "amend", "client", "io", "mapping", "orders", "reconcile", "transport"]
+__all__ = ["adapter", "amend", "client", "io", "mapping", "orders", "reconcile", "settings",
+           "transport"]

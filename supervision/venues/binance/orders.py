@@ -55,11 +55,14 @@ from supervision.venues.binance.reconcile import (
     summarize,
 )
 from supervision.venues.lookups import OrderLookups
+from supervision.venues.rest_gate import RestGate
 
 __all__ = ["OrderAnswers"]
 
 log = logging.getLogger("troupe.venues.binance")
 SECOND = 1_000_000_000
+# Requests the action budget never sees: their 429 must reach it from here.
+_UNBUDGETED = frozenset({"markets", "depth", "reconcile", "query", "listen_key", "keepalive"})
 
 
 class OrderAnswers(OrderLookups):
@@ -79,6 +82,7 @@ class OrderAnswers(OrderLookups):
         self._answered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._init_lookups()
         self._adopted: set[str] = set()  # the journal's open orders, once told to the session
+        self.gate = RestGate()  # snapshots and reconciliations wait out the venue's Retry-After
         # Spot: the inventory as the balances show it; the node's, shared by its connections.
         self.inventory: SpotInventory = getattr(self.settings, "inventory", None) or SpotInventory()
         # USD-M: the account as the last reconciliation and ACCOUNT_UPDATEs since left it.
@@ -269,13 +273,28 @@ class OrderAnswers(OrderLookups):
     def _throttled(self, done: RestDone, intents: list[Intent], now_ns: int) -> bool:
         if done.failure not in ("throttled", "banned"):
             return False
+        self._tell_budget(done, now_ns)
+        self._queue += [Reported(r) for r in throttled_reports(intents, done.message, now_ns)]
+        return True
+
+    def _tell_budget(self, done: RestDone, now_ns: int) -> None:
         retry = None if done.retry_after_s is None else int(done.retry_after_s * SECOND)
         if done.failure == "banned":
             self._queue.append(Banned(now_ns + (retry or 60 * SECOND), now_ns))
         else:
             self._queue.append(RateLimited(retry, now_ns))
-        self._queue += [Reported(r) for r in throttled_reports(intents, done.message, now_ns)]
-        return True
+
+    def _wait_for_venue(self, done: RestDone, now_ns: int) -> None:
+        """Any answer that says wait (429, 418): our own requests wait until then (`gate`),
+        and the budget hears it from those it did not send (order answers tell it
+        themselves, in `_throttled`)."""
+        if done.failure not in ("throttled", "banned"):
+            return
+        retry = done.retry_after_s if done.retry_after_s is not None else (
+            60.0 if done.failure == "banned" else 1.0)
+        self.gate.throttled(now_ns + int(retry * SECOND))
+        if done.tag[0] in _UNBUDGETED:
+            self._tell_budget(done, now_ns)
 
     def _count(self, metric: str, **labels: str) -> None:
         self._queue.append(Counted(metric, (("venue", self.settings.name),

@@ -34,7 +34,10 @@ names it as `origClientOrderId`. Answers, by the failure kind `client.classify` 
   `ReconcileResult(NOT_FOUND)` lets the state machine close it. Nothing is ever resent here.
 
 Reconciliation (`reconcile`): open orders, balances and (USD-M) positions in one request on the
-worker; the answer becomes `VenuePositions`. The first one, at start, also reconciles the
+worker; the answer becomes `VenuePositions`. Snapshots and reconciliations, which the budget
+does not pace, wait out any 429's Retry-After or 418's ban (`supervision.venues.rest_gate`),
+one of each kind parked at most; such a refusal of one of them tells the budget too. The first
+one, at start, also reconciles the
 venue's open orders against what the journal left open (`expected_open`): ours that the
 journal knows are adopted, ours it does not know are cancelled (fail closed; in observe mode
 only reported), and the journal's that the venue does not have are unknown. The summary is
@@ -52,13 +55,12 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
 from actors.execution.venue_transport import MarketData, TransportEvent
-from actors.market.book_actor import BookFeed
 from protocols.codec import DecodeError
 from protocols.feed import Stream
 from protocols.instruments import InstrumentSpec
@@ -82,54 +84,12 @@ from protocols.venues.binance_user import AccountUpdate, OrderUpdate, parse_user
 from supervision.venues.binance.amend import AmendAnswers
 from supervision.venues.binance.io import RestDone, WsDown, WsFrame, WsUp
 from supervision.venues.binance.mapping import order_params, spec_from_market
-from supervision.venues.binance.reconcile import SpotInventory
+from supervision.venues.binance.settings import METHODS, BinanceSettings
 
 __all__ = ["BinanceSettings", "BinanceTransport"]
 
 log = logging.getLogger("troupe.venues.binance")
 SECOND = 1_000_000_000
-
-
-@attrs.frozen(slots=True)
-class BinanceSettings:
-    """`instruments`: our name -> Binance symbol; `specs`: the configured specs (their lot and
-    fees are kept; tick, step and minimums come from the venue)."""
-
-    name: str
-    dialect: str  # "spot" or "usdm"
-    rest_url: str
-    ws_url: str
-    instruments: Mapping[str, str]
-    specs: Mapping[str, InstrumentSpec]
-    api_key: str = attrs.field(default="", repr=False)
-    api_secret: str = attrs.field(default="", repr=False)
-    observe: bool = False
-    timeout_s: float = 10.0
-    heartbeat_s: float = 45.0
-    keepalive_s: float = 30 * 60.0
-    retry_min_s: float = 1.0
-    retry_max_s: float = 60.0
-    expected_open: frozenset[str] = frozenset()
-    # The market streams subscribed: only what some actor reads (issue 12). The books read
-    # depth and trades; nothing reads bookTicker, which was 68% of the frames, each decoded
-    # only to be dropped. The mark price (USD-M) is always taken: the Market actors read it.
-    streams: frozenset[Stream] = BookFeed.STREAMS
-    # Spot: the node's inventory, which outlives this connection (None: a fresh one).
-    inventory: SpotInventory | None = attrs.field(default=None, eq=False, repr=False)
-
-    @property
-    def prefix(self) -> str:
-        return "/fapi/v1" if self.dialect == "usdm" else "/api/v3"
-
-
-_SPOT = {"create": "private_post_order", "cancel": "private_delete_order",
-         "query": "private_get_order", "depth": "public_get_depth",
-         "listen_key": "public_post_userdatastream", "keepalive": "public_put_userdatastream",
-         "cancel_all": "private_delete_openorders"}
-_USDM = {"create": "fapiprivate_post_order", "cancel": "fapiprivate_delete_order",
-         "query": "fapiprivate_get_order", "depth": "fapipublic_get_depth",
-         "listen_key": "fapiprivate_post_listenkey", "keepalive": "fapiprivate_put_listenkey",
-         "cancel_all": "fapiprivate_delete_allopenorders"}
 
 
 class BinanceTransport(AmendAnswers):
@@ -143,7 +103,7 @@ class BinanceTransport(AmendAnswers):
         self._init_amend()
         self._make_io = io
         self.io: Any = None
-        self.methods = _USDM if settings.dialect == "usdm" else _SPOT
+        self.methods = METHODS[settings.dialect]
         self.symbols = {symbol: name for name, symbol in settings.instruments.items()}
         self.specs: dict[str, InstrumentSpec] = dict(settings.specs)
         self.markets_loaded = False
@@ -251,15 +211,15 @@ class BinanceTransport(AmendAnswers):
             return {"open": client.private_get_openorders({}),
                     "account": client.private_get_account({}), "positions": []}
 
-        self.io.rest.submit(("reconcile",), fetch)
+        self.gate.submit(self.io.rest, ("reconcile",), fetch, None, now_ns)
 
     def resync(self, instrument: str, reason: str, now_ns: int) -> None:
         symbol = self.settings.instruments.get(instrument)
         if symbol is None or not self.markets_loaded:
             return  # the book asks again; a snapshot before the specs would not convert
         self._count("troupe_venue_resyncs_total", instrument=instrument, reason=reason)
-        self.io.rest.submit(("depth", instrument), self.methods["depth"],
-                            {"symbol": symbol, "limit": 1000})
+        self.gate.submit(self.io.rest, ("depth", instrument), self.methods["depth"],
+                         {"symbol": symbol, "limit": 1000}, now_ns)
 
     def poll(self, now_ns: int) -> list[TransportEvent]:
         for what, due in list(self._due.items()):
@@ -278,11 +238,14 @@ class BinanceTransport(AmendAnswers):
                 elif what == "keepalive" and self.listen_key:
                     self.io.rest.submit(("keepalive",), self.methods["keepalive"],
                                         {"listenKey": self.listen_key})
+        if self.gate.due_ns() is not None:
+            self.gate.release(self.io.rest, now_ns)
         out, self._queue = self._queue, []
         return out
 
     def next_due_ns(self) -> int | None:
-        return min(self._due.values(), default=None)
+        parked = self.gate.due_ns()
+        return min([*self._due.values(), *(() if parked is None else (parked,))], default=None)
 
     def on_message(self, message: Any, now_ns: int) -> bool:
         if isinstance(message, WsFrame):
@@ -358,6 +321,7 @@ class BinanceTransport(AmendAnswers):
 
     def _rest_done(self, done: RestDone, now_ns: int) -> None:
         kind = done.tag[0]
+        self._wait_for_venue(done, now_ns)
         if done.failure == "throttled":
             self._count("troupe_venue_429_total")
         elif done.usage and done.failure not in ("banned", "lost"):

@@ -1,10 +1,11 @@
 """Binance's rate limits as a node meets them on the fake venue: the venue's own counters (the
 weight and order-count headers) reach the ActionBudget, and a 429 storm with Retry-After stops
 every request for that long, then the cancel-all goes out before any new order, with every 429
-counted."""
+counted; book snapshots and reconciliations wait out the storm too."""
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from supervision.fakevenue import FakeVenue, FakeVenueThread
 from tests.supervision.venues.fake_node import NodeProcess, metric, node_config, wait_until
 
 ORDERS = ("order", "openOrders", "batchOrders", "cancelReplace")
+OWN = ("depth", "openOrders", "account")  # the adapter's own: snapshots, reconciliations
 
 
 def test_a_429_storm_backs_the_budget_off_and_exits_go_first(tmp_path: Path) -> None:
@@ -55,4 +57,34 @@ def test_a_429_storm_backs_the_budget_off_and_exits_go_first(tmp_path: Path) -> 
     assert any(m == "POST" and e == "order" and t > swept and s == 200
                for t, m, e, _c, s in log)
     assert creates and set(creates.values()) == {1}
+    assert "Traceback" not in out + err
+
+
+def test_snapshots_and_reconciliations_wait_out_a_429_storm(tmp_path: Path) -> None:
+    """The requests the budget does not pace hold off too: during the storm no book snapshot
+    and no reconciliation reaches the venue once a 429 has said how long to wait, and both go
+    when it ends."""
+    fake = FakeVenue.binance(speed=4)
+    with FakeVenueThread(fake) as urls:
+        node = NodeProcess(node_config(tmp_path, urls), 60)  # reconciles every 5 s
+        node.wait_for("md=synced")
+        fake.faults.update({"storm_s": 8.0})
+        assert wait_until(lambda: fake.counts.get("rate_limited", 0) >= 1, 10, 0.02)
+        fake.faults.update({"gap": 1})  # the book loses its thread: it wants a snapshot
+        assert wait_until(lambda: fake.counts.get("gaps", 0) >= 1, 10)
+        storm_end = fake.rest.storm_until
+        assert wait_until(lambda: any(e == "depth" and s == 200 and t > storm_end
+                                      for t, _m, e, _c, s in list(fake.rest.log)), 20)
+        text = node.metrics()
+        log = list(fake.rest.log)
+        node.proc.send_signal(signal.SIGTERM)
+        out, err = node.finish()
+    first_429 = min(t for t, _m, _e, _c, s in log if s == 429)
+    # What the REST worker had already queued may still arrive just after the first 429.
+    during = [(round(t - first_429, 2), e, s) for t, m, e, _c, s in log
+              if m == "GET" and e in OWN and first_429 + 1.0 < t < storm_end]
+    assert not during, during
+    after = {e for t, m, e, _c, s in log if m == "GET" and e in OWN and t >= storm_end}
+    assert after == set(OWN), after  # the snapshot and a reconciliation, once it was over
+    assert metric(text, "troupe_budget_rate_limited_total") >= 1
     assert "Traceback" not in out + err

@@ -31,6 +31,7 @@ from protocols.orders import (
 )
 from protocols.portfolio import PositionAdopted, VenuePositions
 from protocols.venue_state import (
+    Banned,
     CancelAllOrders,
     FundingUpdate,
     OracleUpdate,
@@ -552,3 +553,24 @@ def test_a_usdm_modify_whose_answer_is_lost_is_settled_by_looking_the_order_up()
         else:
             assert isinstance(answer, Reject) and answer.code is expected, answer
     assert [c[1] for c in recorder.calls].count("fapiprivate_put_order") == 3  # one each
+
+
+def test_snapshots_and_reconciliations_wait_out_the_venues_retry_after() -> None:
+    transport, recorder = opened()
+    sent_before = len(recorder.calls)
+    transport.on_message(RestDone(("depth", "BTCUSDT"), None, "throttled", "429", 3.0), 10)
+    events = transport.poll(10)
+    assert RateLimited(3 * SECOND, 10) in events  # the budget hears it: it did not send it
+    for at in (11, 12, 13):  # the book asks again, reconciliations fall due: all wait
+        transport.resync("BTCUSDT", "retry", at)
+        transport.reconcile(at)
+        transport.poll(at)
+    assert len(recorder.calls) == sent_before
+    assert transport.next_due_ns() == 10 + 3 * SECOND
+    transport.poll(10 + 3 * SECOND)  # the wait is over: one of each goes
+    assert [c[0] for c in recorder.calls[sent_before:]] == [("depth", "BTCUSDT"),
+                                                           ("reconcile",)]
+    transport.on_message(RestDone(("reconcile",), None, "banned", "418", None), 20 * SECOND)
+    assert Banned(80 * SECOND, 20 * SECOND) in transport.poll(20 * SECOND)
+    transport.reconcile(21 * SECOND)
+    assert len(recorder.calls) == sent_before + 2  # a ban: a minute unless it says otherwise
