@@ -16,7 +16,24 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-__all__ = ["RestGate"]
+from protocols.venue_state import Banned, RateLimited
+from supervision.venues.binance.io import RestDone
+
+__all__ = ["RestGate", "budget_answer"]
+
+SECOND = 1_000_000_000
+
+
+def budget_answer(done: RestDone, now_ns: int) -> RateLimited | Banned | None:
+    """What the action budget must hear of an answer that says wait: `RateLimited` with the
+    venue's Retry-After (None: the budget's own backoff), or `Banned` until the ban's end (a
+    minute if the venue does not say); None for any other answer."""
+    if done.failure not in ("throttled", "banned"):
+        return None
+    retry = None if done.retry_after_s is None else int(done.retry_after_s * SECOND)
+    if done.failure == "banned":
+        return Banned(now_ns + (retry or 60 * SECOND), now_ns)
+    return RateLimited(retry, now_ns)
 
 
 class RestGate:
@@ -30,6 +47,16 @@ class RestGate:
     def throttled(self, until_ns: int) -> None:
         """The venue asked us to wait until `until_ns` (its Retry-After, or a ban's end)."""
         self.until_ns = max(self.until_ns, until_ns)
+
+    def heard(self, done: RestDone, now_ns: int) -> RateLimited | Banned | None:
+        """Any answer: one that says wait holds the gate until then (a second if a 429 does not
+        say how long); returns what the budget must hear of it (`budget_answer`)."""
+        answer = budget_answer(done, now_ns)
+        if isinstance(answer, Banned):
+            self.throttled(answer.until_ns)
+        elif answer is not None:
+            self.throttled(now_ns + (answer.retry_after_ns or SECOND))
+        return answer
 
     def submit(self, rest: Any, tag: Hashable, method: Any, params: dict[str, Any] | None,
                now_ns: int) -> None:

@@ -44,7 +44,7 @@ from protocols.orders import (
     TimeInForce,
 )
 from protocols.portfolio import VenuePositions
-from protocols.venue_state import Banned, RateLimited, RequestAccepted
+from protocols.venue_state import RequestAccepted
 from protocols.venues.binance_user import AccountUpdate, OrderUpdate, parse_order_body
 from supervision.venues.binance.io import RestDone
 from supervision.venues.binance.mapping import reject_code, reports_of, to_units
@@ -55,7 +55,7 @@ from supervision.venues.binance.reconcile import (
     summarize,
 )
 from supervision.venues.lookups import OrderLookups
-from supervision.venues.rest_gate import RestGate
+from supervision.venues.rest_gate import RestGate, budget_answer
 
 __all__ = ["OrderAnswers"]
 
@@ -271,30 +271,20 @@ class OrderAnswers(OrderLookups):
                     "symbol": update.symbol, "origClientOrderId": update.client_order_id})
 
     def _throttled(self, done: RestDone, intents: list[Intent], now_ns: int) -> bool:
-        if done.failure not in ("throttled", "banned"):
+        answer = budget_answer(done, now_ns)
+        if answer is None:
             return False
-        self._tell_budget(done, now_ns)
+        self._queue.append(answer)
         self._queue += [Reported(r) for r in throttled_reports(intents, done.message, now_ns)]
         return True
-
-    def _tell_budget(self, done: RestDone, now_ns: int) -> None:
-        retry = None if done.retry_after_s is None else int(done.retry_after_s * SECOND)
-        if done.failure == "banned":
-            self._queue.append(Banned(now_ns + (retry or 60 * SECOND), now_ns))
-        else:
-            self._queue.append(RateLimited(retry, now_ns))
 
     def _wait_for_venue(self, done: RestDone, now_ns: int) -> None:
         """Any answer that says wait (429, 418): our own requests wait until then (`gate`),
         and the budget hears it from those it did not send (order answers tell it
         themselves, in `_throttled`)."""
-        if done.failure not in ("throttled", "banned"):
-            return
-        retry = done.retry_after_s if done.retry_after_s is not None else (
-            60.0 if done.failure == "banned" else 1.0)
-        self.gate.throttled(now_ns + int(retry * SECOND))
-        if done.tag[0] in _UNBUDGETED:
-            self._tell_budget(done, now_ns)
+        answer = self.gate.heard(done, now_ns)
+        if answer is not None and done.tag[0] in _UNBUDGETED:
+            self._queue.append(answer)
 
     def _count(self, metric: str, **labels: str) -> None:
         self._queue.append(Counted(metric, (("venue", self.settings.name),

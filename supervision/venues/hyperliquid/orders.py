@@ -39,7 +39,7 @@ from protocols.orders import (
     VenueReport,
 )
 from protocols.portfolio import VenuePositions
-from protocols.venue_state import Banned, OpenInterestCap, RateLimited, RequestAccepted
+from protocols.venue_state import OpenInterestCap, RequestAccepted
 from protocols.venues.hyperliquid_user import (
     OrderStatusEvent,
     OrderUpdates,
@@ -58,6 +58,7 @@ from supervision.venues.hyperliquid.mapping import (
     reports_of_update,
 )
 from supervision.venues.lookups import OrderLookups
+from supervision.venues.rest_gate import RestGate, budget_answer
 
 __all__ = ["HlOrderAnswers"]
 
@@ -87,6 +88,7 @@ class HlOrderAnswers(OrderLookups):
         self._due: dict[str, int] = {}
         self._answered: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._init_lookups()
+        self.gate = RestGate()  # reconciliations wait out the venue's 429
 
     def _order_update(self, update: OrderStatusEvent, now_ns: int) -> None:
         cid = self.cids.get(update.cloid or "") or self.by_oid.get(update.oid)
@@ -124,10 +126,9 @@ class HlOrderAnswers(OrderLookups):
 
     def _on_action(self, done: RestDone, now_ns: int) -> None:
         lane, intents = done.tag[1], list(done.tag[2])
-        if done.failure in ("throttled", "banned"):
-            retry = None if done.retry_after_s is None else int(done.retry_after_s * SECOND)
-            self._queue.append(Banned(now_ns + (retry or 60 * SECOND), now_ns)
-                               if done.failure == "banned" else RateLimited(retry, now_ns))
+        throttled = budget_answer(done, now_ns)
+        if throttled is not None:
+            self._queue.append(throttled)
             self._queue += [Reported(r) for r in throttled_reports(intents, done.message, now_ns)]
             return
         if done.failure is not None:  # lost: UNKNOWN, then ask the venue by cloid

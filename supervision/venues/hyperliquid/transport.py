@@ -24,6 +24,8 @@ a throttle -> `RateLimited` and every intent refused RATE_LIMITED; a network fai
 never resent under a new id; a whole-action refusal (bad nonce) -> every intent refused;
 otherwise one status per intent (`mapping.reports_of_status`). Acks come twice (the answer and
 `orderUpdates`): each is passed on once. Fills come from `userFills`, once per `tid`.
+Reconciliations wait out any throttle's Retry-After (`supervision.venues.rest_gate`), whose
+budget answer the budget hears too.
 """
 
 from __future__ import annotations
@@ -189,7 +191,7 @@ class HyperliquidTransport(HlOrderAnswers):
             return {"state": info({"type": "clearinghouseState", "user": wallet, "dex": dex}),
                     "open": info({"type": "frontendOpenOrders", "user": wallet, "dex": dex})}
 
-        self.io.rest.submit(("reconcile",), fetch)
+        self.gate.submit(self.io.rest, ("reconcile",), fetch, None, now_ns)
 
     def poll(self, now_ns: int) -> list[TransportEvent]:
         for what, due in list(self._due.items()):
@@ -202,22 +204,26 @@ class HyperliquidTransport(HlOrderAnswers):
                 else:
                     self._due_lookup(what)
         self._flush(now_ns)
+        if self.gate.due_ns() is not None:
+            self.gate.release(self.io.rest, now_ns)
         out, self._queue = self._queue, []
         return out
 
     def next_due_ns(self) -> int | None:
         dues = [*self._due.values()]
-        batch = self.batcher.next_due_ns()
-        if batch is not None:
-            dues.append(batch)
+        for due in (self.batcher.next_due_ns(), self.gate.due_ns()):
+            if due is not None:
+                dues.append(due)
         return min(dues, default=None)
 
     def on_message(self, message: Any, now_ns: int) -> bool:
         if isinstance(message, WsFrame):
             self._frame(message, now_ns)
         elif isinstance(message, RestDone):
-            if message.failure in ("throttled", "banned"):
+            if (answer := self.gate.heard(message, now_ns)) is not None:
                 self._count("troupe_venue_429_total")
+                if message.tag[0] != "action":  # the budget did not send it: tell it
+                    self._queue.append(answer)
             getattr(self, f"_on_{message.tag[0]}")(message, now_ns)
         elif isinstance(message, WsUp):
             log.info("hyperliquid stream connected: %s (%d subscriptions)", message.url,

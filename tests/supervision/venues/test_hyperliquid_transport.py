@@ -293,3 +293,15 @@ def test_batches_on_the_period_never_mix_alo_with_ioc() -> None:
     actions = [c for c in recorder.calls if c[0][0] == "action"]
     tifs = [[o["t"]["limit"]["tif"] for o in c[2]["action"]["orders"]] for c in actions]
     assert tifs == [["Ioc", "Gtc"], ["Alo", "Alo"]]
+
+
+def test_reconciliations_wait_out_a_throttle_and_the_budget_hears_of_it() -> None:
+    transport, recorder, _ = opened()
+    transport.reconcile(3)
+    calls = len(recorder.calls)
+    transport.on_message(RestDone(("reconcile",), None, "throttled", "429", 2.0), 4)
+    assert RateLimited(2_000_000_000, 4) in transport.poll(4)
+    transport.reconcile(5)
+    assert len(recorder.calls) == calls and transport.next_due_ns() == 2_000_000_004
+    transport.poll(2_000_000_004)
+    assert [c[0] for c in recorder.calls[calls:]] == [("reconcile",)]
