@@ -72,7 +72,12 @@ from typing import Any
 import attrs
 
 from actors.behaviour import Behaviour, Context, Ref
-from actors.execution.venue_session import VenueSession, order_latency
+from actors.execution.venue_session import (
+    VenueSession,
+    order_latency,
+    sent_record,
+    shadow_ack,
+)
 from actors.execution.venue_transport import (
     BudgetAnswer,
     Counted,
@@ -87,7 +92,6 @@ from actors.execution.venue_transport import (
 )
 from protocols.feed import FeedEvent, ResyncRequest
 from protocols.instruments import InstrumentSpec
-from protocols.journal import CancelSent, ObservedIntent, OrderSent, ReplaceSent
 from protocols.orders import (
     Ack,
     Batch,
@@ -235,10 +239,10 @@ class VenueConnection(Behaviour):
         for sent, owner in zip(self.session.on_send(send, now), send.owners, strict=True):
             strategy = owner.strategy if owner is not None else ""
             if journal is not None:
-                ctx.tell(journal, _sent_record(sent.intent, strategy, now, observe))
+                ctx.tell(journal, sent_record(sent.intent, strategy, now, observe))
             if observe:
                 ctx.count("troupe_orders_observed_total", venue=self.venue, kind=sent.kind)
-                self._echo(Reported(_shadow_ack(sent.intent, now)), now, ctx)
+                self._echo(Reported(shadow_ack(sent.intent, now)), now, ctx)
                 continue
             ctx.count("troupe_orders_sent_total", venue=self.venue, kind=sent.kind)
             if log.isEnabledFor(logging.DEBUG):
@@ -406,19 +410,3 @@ class VenueConnection(Behaviour):
     def snapshot(self) -> Any:
         return {**self.transport.snapshot(), "session_open": len(self.session.open_orders())}
 
-
-def _sent_record(intent: Intent, strategy: str, now: int, observe: bool) -> Any:
-    if observe:
-        return ObservedIntent.from_intent(intent, strategy, now)
-    if isinstance(intent, OrderIntent):
-        return OrderSent.from_intent(intent, strategy, now)
-    if isinstance(intent, CancelIntent):
-        return CancelSent(intent.client_order_id, intent.instrument, strategy, now)
-    return ReplaceSent(intent.client_order_id, intent.instrument, intent.qty, intent.price,
-                       intent.reduce_only, strategy, now)
-
-
-def _shadow_ack(intent: Intent, now: int) -> VenueReport:
-    if isinstance(intent, CancelIntent):
-        return CancelAck(intent.client_order_id, venue_ns=now)
-    return Ack(intent.client_order_id, "observed", venue_ns=now)

@@ -40,12 +40,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from decimal import Decimal
+from typing import Any
 
 import attrs
 
 from actors.execution.order_lifecycle import Order
 from protocols.codec import Side
 from protocols.decisions import Trigger
+from protocols.journal import CancelSent, ObservedIntent, OrderSent, ReplaceSent
 from protocols.orders import (
     Ack,
     CancelAck,
@@ -70,7 +72,7 @@ from protocols.orders import (
 from protocols.portfolio import OwnFill
 from protocols.venue_state import ActionOwner, SendActions
 
-__all__ = ["Routed", "Sent", "VenueSession", "order_latency"]
+__all__ = ["Routed", "Sent", "VenueSession", "order_latency", "sent_record", "shadow_ack"]
 
 
 @attrs.define(slots=True)
@@ -356,3 +358,22 @@ def _alive(order: Order, report: VenueReport) -> bool:
 # An order closed as REJECTED may be one a look-up did not find yet (see `_watch`): if the venue
 # shows it after all, nobody else will ever cancel it.
 _CANCELLABLE = frozenset(s for s in OrderState if not s.terminal) | {OrderState.REJECTED}
+
+
+def sent_record(intent: Intent, strategy: str, now: int, observe: bool) -> Any:
+    """The journal's record of `intent` as it leaves (observe mode: as it would have)."""
+    if observe:
+        return ObservedIntent.from_intent(intent, strategy, now)
+    if isinstance(intent, OrderIntent):
+        return OrderSent.from_intent(intent, strategy, now)
+    if isinstance(intent, CancelIntent):
+        return CancelSent(intent.client_order_id, intent.instrument, strategy, now)
+    return ReplaceSent(intent.client_order_id, intent.instrument, intent.qty, intent.price,
+                       intent.reduce_only, strategy, now)
+
+
+def shadow_ack(intent: Intent, now: int) -> VenueReport:
+    """Observe mode's answer to `intent`, as if the venue had taken it."""
+    if isinstance(intent, CancelIntent):
+        return CancelAck(intent.client_order_id, venue_ns=now)
+    return Ack(intent.client_order_id, "observed", venue_ns=now)
