@@ -73,8 +73,8 @@ def test_snapshots_and_reconciliations_wait_out_a_429_storm(tmp_path: Path) -> N
         fake.faults.update({"gap": 1})  # the book loses its thread: it wants a snapshot
         assert wait_until(lambda: fake.counts.get("gaps", 0) >= 1, 10)
         storm_end = fake.rest.storm_until
-        assert wait_until(lambda: any(e == "depth" and s == 200 and t > storm_end
-                                      for t, _m, e, _c, s in list(fake.rest.log)), 20)
+        assert wait_until(lambda: {e for t, _m, e, _c, s in list(fake.rest.log)
+                                   if e in OWN and s == 200 and t > storm_end} == set(OWN), 20)
         text = node.metrics()
         log = list(fake.rest.log)
         node.proc.send_signal(signal.SIGTERM)

@@ -24,7 +24,7 @@ def test_a_stop_that_overtakes_new_orders_leaves_nothing_resting(tmp_path: Path)
         # New orders, not replaces: the quotes are pulled, then quoted afresh.
         node.control(action="halt", reason="pull the quotes")
         assert wait_until(lambda: not fake.desk.open_orders(None), 10)
-        fake.faults.update({"insert_delay_s": 3.0})  # request_timeout_s is 1
+        fake.faults.update({"insert_delay_s": 2.5})  # request_timeout_s is 1
         node.control(action="resume", reason="quote again, through a slow gateway")
         assert wait_until(lambda: fake.counts.get("delayed_inserts", 0) >= 1, 10, 0.01)
         # The recorded market stands still from now on: no flow fills the late orders and no
