@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from supervision.config.fields import ge, gt
+from supervision.config.fields import at_least_items, ge, gt
 
 
 class ExperimentKind(enum.StrEnum):
@@ -69,7 +69,7 @@ class ExperimentSettings:
     arrivals: Arrivals = Arrivals.INTENSITY
     variants: tuple[ExperimentVariant, ...] = attrs.field(
         default=(ExperimentVariant.PAPER, ExperimentVariant.POST_ONLY),
-        validator=attrs.validators.min_len(1))
+        validator=at_least_items(1))
     display_offset: Decimal = attrs.field(default=Decimal(25), validator=ge(0))
     market_orders: MarketOrders = MarketOrders.AFTER_MOVE
     symmetric_spread: SymmetricSpread = SymmetricSpread.PAPER

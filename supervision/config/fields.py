@@ -61,6 +61,28 @@ def gt(bound: float) -> Validator:
     return check
 
 
+def one_of(*choices: Any) -> Validator:
+    """One of `choices`, compared by type as well (1 is not True, "5" is not 5)."""
+    listed = ", ".join(show(choice) for choice in choices)
+
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if not any(type(value) is type(c) and value == c for c in choices):
+            raise ValueError(f"must be one of {listed}, got {show(value)}")
+
+    return check
+
+
+def at_least_items(count: int) -> Validator:
+    """A sequence of at least `count` items."""
+
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if len(value) < count:
+            plural = "" if count == 1 else "s"
+            raise ValueError(f"must have at least {count} item{plural}, got {len(value)}")
+
+    return check
+
+
 def tcp_port(_inst: Any, _attr: Any, value: int) -> None:
     if not 0 <= value <= 65535:
         raise ValueError(f"must be a TCP port, 0 to 65535 (0: any free port), got {value}")

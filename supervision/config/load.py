@@ -49,6 +49,7 @@ from supervision.config.structure import (
     dotted,
     init_fields,
     is_sequence,
+    plain_message,
     strict_converter,
     type_hints,
     union_arms,
@@ -392,7 +393,7 @@ def _check_node(
                 ClientOrderIds(strategy.params.get("id_prefix", "tr"), strategy.id)
                 strategy.to_config(spec)
             except (ValueError, TypeError) as exc:
-                problems.append((where, str(exc)))
+                problems.append((where, plain_message(exc)))
     return config, problems
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import attrs
 
-from supervision.config.fields import NONE_WORD, gt, non_empty
+from supervision.config.fields import NONE_WORD, gt, non_empty, one_of
 from supervision.sources import data
 
 
@@ -78,5 +78,5 @@ class DataConfig:
     catalog: bool = True
     catalog_dir: str = attrs.field(default="var/catalog", validator=non_empty)
     progress: str = attrs.field(
-        default="auto", validator=attrs.validators.in_(("auto", "bar", "lines", "off")))
+        default="auto", validator=one_of("auto", "bar", "lines", "off"))
     progress_interval_s: float = attrs.field(default=5.0, validator=gt(0))

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from actors.analytics import CRITERION_METRICS, DEFAULT_CRITERIA, HORIZONS_S
 from protocols.journal import FsyncPolicy
-from supervision.config.fields import gt, non_empty, tcp_port
+from supervision.config.fields import gt, non_empty, one_of, tcp_port
 from supervision.config.secrets import Secret
 
 
@@ -84,17 +83,12 @@ class MetricsConfig:
     hdr_per_actor: bool = True
 
 
-def _criterion_metric(_inst: Any, _attr: Any, value: str) -> None:
-    if value not in CRITERION_METRICS:
-        raise ValueError(f"must be one of {', '.join(CRITERION_METRICS)}, got {value!r}")
-
-
 @attrs.frozen(slots=True, kw_only=True)
 class CriterionConfig:
     """One acceptance check of the trading report's go/no-go table: `metric op threshold`."""
 
-    metric: str = attrs.field(validator=_criterion_metric)
-    op: str = attrs.field(validator=attrs.validators.in_((">", ">=", "<", "<=", "==")))
+    metric: str = attrs.field(validator=one_of(*CRITERION_METRICS))
+    op: str = attrs.field(validator=one_of(">", ">=", "<", "<=", "=="))
     threshold: Decimal
 
 
@@ -111,7 +105,7 @@ class ReportConfig:
     reject_ratio <= 0.03)."""
 
     decomposition_horizon_s: int = attrs.field(
-        default=30, validator=attrs.validators.in_(HORIZONS_S))
+        default=30, validator=one_of(*HORIZONS_S))
     go_no_go: tuple[CriterionConfig, ...] = attrs.field(factory=_default_criteria)
 
 

@@ -11,6 +11,9 @@ the exact message and the path of every problem, not the first exception:
   keeps its text and is exact, so it is accepted;
 - each field's converter and validator run on their own, so two bad values in one table are
   two problems, and the constructor then runs the cross-field checks;
+- a problem reads in the words of `supervision.config.fields` even when the validator is one of
+  attrs' own (`in_`, `ge`, `min_len`, used by classes embedded from other layers): `plain_message`
+  turns their tuple, `Attribute(...)` repr and all, into `must be ..., got ...`;
 - a secret reference resolves into a `Secret` through the environment the caller passes in.
 """
 
@@ -20,6 +23,7 @@ import difflib
 import enum
 import functools
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -122,7 +126,49 @@ def _missing(typ: Any) -> str:
     return "required key missing"
 
 
-def _check_field(field: attrs.Attribute[Any], value: Any) -> str | None:
+# attrs' own validators (`in_`, `ge`..., `min_len`, `instance_of`) raise in their words: the
+# field's name quoted, and for `in_` and `instance_of` a tuple whose repr holds the whole
+# `Attribute(...)`. Classes the config embeds from other layers (the simulated venue's
+# `MarketModel`) use them, so their messages are put in the words of `fields` here, once.
+_ATTRS_BOUND = re.compile(r"'\w+' must be (?P<op>[<>]=?) (?P<bound>[^:]+): .*", re.DOTALL)
+_ATTRS_LENGTH = re.compile(r"Length of '\w+' must be (?P<op>[<>]=) (?P<count>\d+): .*", re.DOTALL)
+
+
+def plain_message(exc: Exception, name: str = "", value: Any = None) -> str:
+    """`exc` as the part of a problem line after `path: `, without the field's name."""
+    args = exc.args
+    if len(args) == 4 and isinstance(args[1], attrs.Attribute):
+        if isinstance(exc, TypeError):  # instance_of: (message, attribute, type, value)
+            wanted = getattr(args[2], "__name__", str(args[2]))
+            return f"must be a {wanted}, got {show(args[3])}"
+        listed = ", ".join(show(option) for option in args[2])  # in_: (..., options, value)
+        return f"must be one of {listed}, got {show(args[3])}"
+    message = str(args[0]) if args and isinstance(args[0], str) else str(exc)
+    if bound := _ATTRS_BOUND.fullmatch(message):
+        return f"must be {bound['op']} {_number_text(bound['bound'])}, got {show(value)}"
+    if length := _ATTRS_LENGTH.fullmatch(message):
+        count = int(length["count"])
+        extent = "at least" if length["op"] == ">=" else "at most"
+        items = "item" if count == 1 else "items"
+        return f"must have {extent} {count} {items}, got {_length(value)}"
+    return message.removeprefix(f"{name} ") if name else message
+
+
+def _number_text(text: str) -> str:
+    try:
+        return show(float(text))
+    except ValueError:
+        return text
+
+
+def _length(value: Any) -> str:
+    try:
+        return str(len(value))
+    except TypeError:
+        return show(value)
+
+
+def check_field(field: attrs.Attribute[Any], value: Any) -> str | None:
     """Run one field's converter and validator on their own, so every bad field is reported.
     Validators that need the whole instance (cross-field) fail here with something other than
     ValueError/TypeError and are left to the constructor."""
@@ -132,8 +178,7 @@ def _check_field(field: attrs.Attribute[Any], value: Any) -> str | None:
         if field.validator is not None:
             field.validator(None, field, value)
     except (ValueError, TypeError) as exc:
-        message = str(exc)
-        return message.removeprefix(f"{field.name} ")
+        return plain_message(exc, field.name, value)
     except Exception:
         return None
     return None
@@ -168,7 +213,7 @@ def _structure_attrs(conv: cattrs.Converter, value: Any, cls: type) -> Any:
         except Problems as exc:
             problems.extend(((key, *where), message) for where, message in exc.items)
             continue
-        bad = _check_field(field, item)
+        bad = check_field(field, item)
         if bad is not None:
             problems.append(((key,), bad))
         kwargs[key] = item
@@ -177,7 +222,7 @@ def _structure_attrs(conv: cattrs.Converter, value: Any, cls: type) -> Any:
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
-        raise Problems.one(str(exc)) from None
+        raise Problems.one(plain_message(exc)) from None
 
 
 def _structure_strategy(conv: cattrs.Converter, value: Any, cls: type) -> StrategyConfig:
@@ -229,7 +274,7 @@ def _strategy_params(
             except Problems as exc:
                 problems.extend(((*where, *sub), message) for sub, message in exc.items)
                 continue
-            bad = _check_field(fields[name], typed[name])
+            bad = check_field(fields[name], typed[name])
             if bad is not None:
                 problems.append((where, bad))
     for name, field in fields.items():
