@@ -70,8 +70,8 @@ from protocols.journal import (
     OrderSent,
     ReplaceSent,
     TornLine,
-    structure_converter,
 )
+from protocols.journal_codec import structure_converter
 from protocols.orders import (
     Ack,
     CancelAck,

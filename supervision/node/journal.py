@@ -2,7 +2,7 @@
 
 The journal is the node's memory across restarts and its evidence afterwards: every order sent
 or observed, every venue report, control action, decision not to trade, restart and risk state
-(`protocols.journal` says what a line is). Two promises shape this module:
+(`protocols.journal_codec` says what a line is). Two promises shape this module:
 
 - **Nothing is lost quietly.** A line is written with one `os.write` call per record (unbuffered:
   once `receive` returns, the record is in the kernel). Durability on disk is the fsync policy:
@@ -44,17 +44,14 @@ import attrs
 from actors.behaviour import Behaviour, Context, Ref
 from actors.recovery import RecoveredState, recover
 from protocols.journal import (
-    Encoded,
     Flush,
     Flushed,
     FsyncPolicy,
-    JournalCodec,
     JournalError,
     JournalHealth,
     TornLine,
-    decode_line,
-    format_line,
 )
+from protocols.journal_codec import Encoded, JournalCodec, decode_line, format_line
 
 __all__ = [
     "JournalBacklog",

@@ -20,7 +20,6 @@ import pytest
 from actors.behaviour import Behaviour
 from protocols.decisions import Gate, NoTrade, Proposal, TradingState
 from protocols.journal import (
-    LINE_KEYS,
     ControlAction,
     Flush,
     Flushed,
@@ -31,6 +30,7 @@ from protocols.journal import (
     OrderSent,
     sent_record,
 )
+from protocols.journal_codec import LINE_KEYS
 from protocols.orders import CancelIntent, OrderIntent, OrderType, Side
 from protocols.risk import DailyLoss, RiskPersistentState
 from supervision.node.journal import JournalWriter, iter_journal, main
