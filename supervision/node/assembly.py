@@ -62,7 +62,7 @@ from protocols.risk import Flatten, ResumeInstrument, SetTradingState
 from supervision.config.node import NodeConfig, Profile
 from supervision.config.trading import StrategyConfig
 from supervision.node.failsafe import FailSafe
-from supervision.node.journal import JournalBacklog
+from supervision.node.journal_writer import JournalBacklog
 from supervision.node.live_guard import Mode
 from supervision.node.monitor import NodeMonitor, NodeView, halts_of
 from supervision.node.observation import ObservationWriter

@@ -52,12 +52,8 @@ from supervision.node.instance_lock import (
     node_locks,
     release_all,
 )
-from supervision.node.journal import (
-    JournalError,
-    JournalWriter,
-    check_journal_opens,
-    recover_journal,
-)
+from supervision.node.journal import JournalError, recover_journal
+from supervision.node.journal_writer import JournalWriter, check_journal_opens
 from supervision.node.live_guard import ModeDecision
 from supervision.node.observation import ObservationFiles
 from supervision.node.process import CONSOLE, STOP

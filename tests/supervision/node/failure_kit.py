@@ -14,7 +14,8 @@ import attrs
 from actors.execution.venue_connection import GetVenueState
 from supervision.config.load import NodeConfig, load_config
 from supervision.node.assembly import Node
-from supervision.node.journal import JournalWriter, iter_journal
+from supervision.node.journal import iter_journal
+from supervision.node.journal_writer import JournalWriter
 from supervision.node.live_guard import Mode
 from supervision.node.run import _source_factory
 from supervision.runtime.deterministic import DeterministicHost

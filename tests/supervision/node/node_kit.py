@@ -20,7 +20,7 @@ from typing import Any
 from protocols.journal import Flush
 from supervision.config.load import NodeConfig, load_config
 from supervision.node.assembly import Node
-from supervision.node.journal import JournalWriter
+from supervision.node.journal_writer import JournalWriter
 from supervision.node.live_guard import Mode
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.sources.replay import ReplaySource

@@ -33,7 +33,8 @@ from protocols.journal import (
 from protocols.journal_codec import LINE_KEYS
 from protocols.orders import CancelIntent, OrderIntent, OrderType, Side
 from protocols.risk import DailyLoss, RiskPersistentState
-from supervision.node.journal import JournalWriter, iter_journal, main
+from supervision.node.journal import iter_journal, main
+from supervision.node.journal_writer import JournalWriter
 from supervision.runtime.deterministic import DeterministicHost
 
 INTENT = OrderIntent("tr-mm-1", "BTC-PERP", Side.BUY, OrderType.LIMIT, 3, 20_000)

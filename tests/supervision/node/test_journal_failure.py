@@ -15,7 +15,8 @@ from protocols.control import ControlActionName, ControlCommand
 from protocols.decisions import TradingState
 from protocols.journal import Flush
 from supervision.node.assembly import Node
-from supervision.node.journal import JournalWriter, iter_journal
+from supervision.node.journal import iter_journal
+from supervision.node.journal_writer import JournalWriter
 from supervision.runtime.deterministic import DeterministicHost
 from tests.supervision.node.node_kit import paper_node_on_host
 

@@ -11,7 +11,7 @@ import pytest
 
 from supervision.config.load import NodeConfig, load_config
 from supervision.node.assembly import Node
-from supervision.node.journal import JournalWriter
+from supervision.node.journal_writer import JournalWriter
 from supervision.node.live_guard import Mode
 from supervision.node.observation import ObservationFiles, read_statistics
 from supervision.runtime.deterministic import DeterministicHost

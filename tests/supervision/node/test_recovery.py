@@ -43,7 +43,8 @@ from protocols.orders import (
 )
 from protocols.portfolio import OwnFill, PortfolioSnapshot, PositionAdopted
 from protocols.risk import DailyLoss, RiskPersistentState, SetTradingState
-from supervision.node.journal import JournalWriter, iter_journal, recover_journal
+from supervision.node.journal import iter_journal, recover_journal
+from supervision.node.journal_writer import JournalWriter
 from supervision.runtime.deterministic import DEFAULT_EPOCH_NS, DeterministicHost
 from tests.supervision.node.node_kit import write_journal as journal
 
