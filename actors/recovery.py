@@ -145,6 +145,7 @@ class OpenOrder:
     acked: bool = False
     cancel_sent: bool = False
     replace_pending: bool = False
+    fill_ids: tuple[str, ...] = ()  # the venue's ids of the fills counted in `filled`
 
     @property
     def remaining(self) -> int:
@@ -348,7 +349,7 @@ class _Fold:
         if order.filled + qty >= order.qty:
             self._close(data)
         else:
-            self._change(data, filled=order.filled + qty)
+            self._change(data, filled=order.filled + qty, fill_ids=(*order.fill_ids, fill_id))
 
     def _on_OwnFill(self, seq: int, data: Mapping[str, Any]) -> None:
         """The same fill as its `Fill`, enriched by the venue connection (counted once for its

@@ -162,8 +162,18 @@ class Desk:
         return [self.body(o) for o in self.orders.values()
                 if o.status in ("NEW", "PARTIALLY_FILLED") and symbol in (None, o.symbol)]
 
-    def my_trades(self, symbol: str | None) -> list[dict[str, Any]]:
-        return [t for t in self.trades if symbol in (None, t["symbol"])]
+    def my_trades(self, p: Mapping[str, str]) -> list[dict[str, Any]]:
+        """`myTrades` (spot) / `userTrades` (USD-M) of a symbol, as Binance answers: oldest
+        first from `fromId`, else the most recent; `orderId` narrows to one order; `limit`
+        (default 500, at most 1000) trades. Rows carry the venue's order id, not ours."""
+        symbol, _spec = self._symbol(p)
+        rows = [t for t in self.trades if t["symbol"] == symbol]
+        if p.get("orderId"):
+            rows = [t for t in rows if str(t["orderId"]) == p["orderId"]]
+        limit = min(int(p.get("limit") or 500), 1000)
+        if p.get("fromId"):
+            return [t for t in rows if t["id"] >= int(p["fromId"])][:limit]
+        return rows[-limit:]
 
     def account(self) -> dict[str, Any]:
         acct = self.exchange.account
@@ -226,7 +236,7 @@ class Desk:
                      "m": maker}
             self.trades.append({
                 "symbol": order.symbol, "id": tid, "orderId": order.order_id,
-                "clientOrderId": order.cid, "price": f"{price:.8f}", "qty": f"{qty:.8f}",
+                "price": f"{price:.8f}", "qty": f"{qty:.8f}",
                 "quoteQty": f"{qty * price:.8f}", "commission": f"{Decimal(report.fee):.8f}",
                 "commissionAsset": _assets(order.symbol)[1], "time": self.now_ms,
                 "isBuyer": order.side == "BUY", "isMaker": maker, "buyer": order.side == "BUY",

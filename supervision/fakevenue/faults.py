@@ -27,6 +27,8 @@ and a JSON object of the fields below; `GET /fake/state` shows them.
 | `duplicate_reports` | sends the next n user-data events twice                              |
 | `reorder_reports`   | holds each of the next n user-data events until the one after it     |
 | `null_bbo`          | (Hyperliquid) the next n `bbo` frames have a null bid                |
+| `user_down_s`       | closes the user-data stream and refuses it for that long: the order  |
+|                     | events of that time are lost to the client (fills stay in `myTrades`)|
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class Faults:
     duplicate_reports: int = 0
     reorder_reports: int = 0
     null_bbo: int = 0
+    user_down_s: float = 0.0
 
     def update(self, changes: Mapping[str, Any]) -> None:
         names = {a.name: a for a in attrs.fields(Faults)}

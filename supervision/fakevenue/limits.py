@@ -53,6 +53,8 @@ def weight_of(dialect: str, method: str, endpoint: str, params: dict[str, str]) 
         if dialect == "usdm":
             return 1 if params.get("symbol") else 40
         return 6 if params.get("symbol") else 80
+    if endpoint == "myTrades" and params.get("orderId"):
+        return 5
     if endpoint == "order" and method == "GET":
         return 4 if dialect == "spot" else 1
     if endpoint == "batchOrders" and method == "DELETE":

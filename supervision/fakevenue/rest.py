@@ -168,7 +168,7 @@ class RestApp:
         if endpoint == "positionRisk":
             return 200, desk.positions()
         if endpoint in ("myTrades", "userTrades"):
-            return 200, desk.my_trades(p.get("symbol"))
+            return 200, desk.my_trades(p)
         if endpoint in ("userDataStream", "listenKey"):
             return 200, {"listenKey": venue.listen_key} if method != "DELETE" else {}
         raise VenueError(404, -1000, f"fake venue: no endpoint {method} {path}")

@@ -4,7 +4,9 @@
   `{"stream": ..., "data": ...}`), and `/ws/<stream>` for one raw stream;
 - `{"method": "SUBSCRIBE", "params": [...], "id": n}` on an open socket adds streams and is
   answered `{"result": null, "id": n}`, as on Binance;
-- `/ws/<listenKey>`: the user-data stream (the key `POST /api/v3/userDataStream` gave).
+- `/ws/<listenKey>`: the user-data stream (the key `POST /api/v3/userDataStream` gave). An
+  outage (`user_down`, the `user_down_s` fault) closes it and refuses it (503) until it ends:
+  the order events of that time are lost to the client, as on the venue.
 
 Each connection has a bounded queue and its own writer task: the replay never waits for a slow
 client; a client whose queue overflows is disconnected, as Binance drops a consumer that cannot
@@ -39,6 +41,7 @@ class StreamHub:
     def __init__(self, venue: Any) -> None:  # the FakeVenue (which imports this module)
         self.venue = venue
         self.clients: set[_Client] = set()
+        self.user_down_until = 0.0  # trio time: the user-data stream is refused until then
 
     async def serve(self, host: str, port: int,
                     task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -89,11 +92,23 @@ class StreamHub:
             with trio.move_on_after(1):
                 await client.ws.aclose(code=1001, reason="fake venue: disconnect fault")
 
+    async def user_down(self, seconds: float) -> None:
+        """Close the user-data stream and refuse it for `seconds`."""
+        self.user_down_until = trio.current_time() + seconds
+        for client in [c for c in self.clients if c.user]:
+            self.clients.discard(client)
+            client.send.close()
+            with trio.move_on_after(1):
+                await client.ws.aclose(code=1001, reason="fake venue: user stream outage")
+
     # -- connections ---------------------------------------------------------------------------
     async def _handle(self, request: WebSocketRequest) -> None:
         url = urlsplit(request.path)
         key = url.path.removeprefix("/ws/") if url.path.startswith("/ws/") else None
         user = key == self.venue.listen_key
+        if user and trio.current_time() < self.user_down_until:
+            await request.reject(503, body=b"fake venue: user stream outage")
+            return
         streams: set[str] = set()
         if url.path == "/stream":
             streams = {s for part in parse_qs(url.query).get("streams", [])

@@ -125,6 +125,10 @@ class FakeVenue:
         self.count("recording_ended")
 
     async def _faults_before_frame(self) -> None:
+        if self.faults.user_down_s > 0:
+            down, self.faults.user_down_s = self.faults.user_down_s, 0.0
+            self.count("user_outages")
+            await self.hub.user_down(down)
         await stream_faults(self, '{"stream": "broken", "data": {')
 
     def _match(self, message: Any) -> None:

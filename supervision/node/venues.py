@@ -85,6 +85,9 @@ class VenueBuild:
     # position the journal expects (the last opening plus the fills since).
     starting_inventory: Mapping[str, tuple[Decimal, str]] = attrs.Factory(dict)
     journal_positions: Mapping[str, int] = attrs.Factory(dict)
+    # The fill ids (the venue's trade ids) the journal holds for the orders it left open: a
+    # venue adapter that fetches fills it missed never passes one of these again.
+    known_fills: frozenset[str] = frozenset()
     # What the adapter's `venue` builder made once for the node (the simulated exchange), shared
     # by every connection incarnation; None for a venue that lives elsewhere.
     venue: Any = None
@@ -156,17 +159,20 @@ def connection_factory(config: NodeConfig, mode: Mode, specs: Mapping[str, Instr
     """The node's venue connection, as a child factory: each call builds a fresh transport
     through the registry (for the next session) under the generic connection. `venues` is the
     node's: where an in-process venue, built on the first call, is kept for every later one
-    (a rebuilt tree included). `recovered`: what the journal held at start (its inventory)."""
+    (a rebuilt tree included). `recovered`: what the journal held at start (its inventory, the
+    fills of the orders it left open)."""
     adapter = adapter_for(config.venue.kind.value)
     build, kept = adapter.builder(), venues if venues is not None else {}
     connection = ConnectionConfig(name=config.venue.name, instruments=dict(specs),
                                   observe_only=mode is Mode.OBSERVE)
     frozen_specs = dict(specs)
+    known_fills = frozenset(fill for order in recovered.open_orders.values()
+                            for fill in order.fill_ids) if recovered is not None else frozenset()
 
     def factory() -> VenueConnection:
         request = VenueBuild(config, mode, frozen_specs, next_session(), expected_open,
                              recovered.starting_inventory if recovered is not None else {},
-                             recovered.positions if recovered is not None else {})
+                             recovered.positions if recovered is not None else {}, known_fills)
         make_venue = adapter.venue_builder()
         if make_venue is not None:
             if adapter.kind not in kept:

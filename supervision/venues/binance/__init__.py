@@ -9,11 +9,12 @@ kinds `binance` and `binance_usdm`.
 | `settings`  | `BinanceSettings`, and the ccxt method of each request in each dialect    |
 | `orders`    | what the venue's answers about orders mean (REST and user-data stream)    |
 | `amend`     | replaces (spot cancel-replace, USD-M modify) and USD-M batches            |
+| `fills`     | fills the user stream missed: myTrades sweeps, orders settled at the venue |
 | `reconcile` | the start-up summary (adopted, cancelled, unknown) and positions, pure    |
 | `mapping`   | specs from exchangeInfo, order parameters, reports and reject codes, pure |
 | `io`        | the ccxt worker thread and the websocket readers (heartbeat, backoff)     |
 | `client`    | ccxt's client pointed at a base URL; ccxt exceptions as outcome kinds      |
 """
 
-__all__ = ["adapter", "amend", "client", "io", "mapping", "orders", "reconcile", "settings",
-           "transport"]
+__all__ = ["adapter", "amend", "client", "fills", "io", "mapping", "orders", "reconcile",
+           "settings", "transport"]

@@ -60,6 +60,7 @@ def settings_of(build: VenueBuild) -> BinanceSettings:
         api_secret=venue.api_secret.reveal() if venue.api_secret is not None else "",
         observe=build.mode is Mode.OBSERVE, timeout_s=venue.request_timeout_s,
         heartbeat_s=venue.heartbeat_s, expected_open=build.expected_open,
+        known_fills=build.known_fills,
         inventory=build.venue if isinstance(build.venue, SpotInventory) else None)
 
 

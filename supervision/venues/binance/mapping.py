@@ -9,6 +9,9 @@
 - `order_params`: an `OrderIntent` to the REST parameters of `POST /order`, prices and
   quantities as exact strings, our client id as `newClientOrderId`.
 - `reports_of`: an `OrderUpdate` (user-data event or REST body) to our `VenueReport`s.
+- `trade_fill`: a `myTrades` / `userTrades` row to the `Fill` the stream's TRADE event of the
+  same trade would have made (same id, so either counts it once); `intent_of`: an order body to
+  the `OrderIntent` it carries out (an order the session is told of after the fact).
 - `reject_code`: Binance's error text to a `RejectCode`.
 """
 
@@ -37,7 +40,8 @@ from protocols.orders import (
 )
 from protocols.venues.binance_user import OrderUpdate
 
-__all__ = ["order_params", "reject_code", "reports_of", "spec_from_market", "to_units"]
+__all__ = ["intent_of", "order_params", "reject_code", "reports_of", "spec_from_market",
+           "to_units", "trade_fill"]
 
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 _REJECTS = (  # (words in Binance's message, our code), most specific first
@@ -135,6 +139,33 @@ def reports_of(update: OrderUpdate, spec: InstrumentSpec, venue_ns: int) -> list
         return [Reject(cid, reject_code(update.reject_reason), update.reject_reason,
                        venue_ns=venue_ns)]
     return []
+
+
+def trade_fill(row: Mapping[str, Any], cid: str, spec: InstrumentSpec) -> tuple[Fill, bool, int]:
+    """A trade row (spot `myTrades`: `isBuyer`, `isMaker`; USD-M `userTrades`: `buyer`,
+    `maker`) as (the Fill, bought?, the venue's trade time in ms). Raises KeyError, ValueError
+    or ArithmeticError on a row it cannot read."""
+    maker = row["isMaker"] if "isMaker" in row else row["maker"]
+    buyer = row["isBuyer"] if "isBuyer" in row else row["buyer"]
+    time_ms = int(row["time"])
+    fill = Fill(cid, f"{row['symbol']}-{int(row['id'])}", to_units(str(row["qty"]), spec.lot_step),
+                to_units(str(row["price"]), spec.tick_size), Decimal(str(row["commission"])),
+                Liquidity.MAKER if maker else Liquidity.TAKER, str(row["commissionAsset"]),
+                venue_ns=time_ms * 1_000_000)
+    return fill, bool(buyer), time_ms
+
+
+def intent_of(update: OrderUpdate, name: str, spec: InstrumentSpec,
+              qty: int | None = None) -> OrderIntent:
+    """The intent an order body carries out, in our units (`qty`: lots, if not the order's)."""
+    limit = update.order_type != "MARKET" and Decimal(update.price) > 0
+    tif = TimeInForce.POST_ONLY if update.order_type == "LIMIT_MAKER" or update.tif == "GTX" \
+        else next((ours for ours, word in _TIF.items() if word == update.tif), TimeInForce.GTC)
+    return OrderIntent(update.client_order_id, name, Side.BUY if update.side == "BUY"
+                       else Side.SELL, OrderType.LIMIT if limit else OrderType.MARKET,
+                       qty if qty is not None else max(1, to_units(update.qty, spec.lot_step)),
+                       to_units(update.price, spec.tick_size) if limit else None,
+                       tif if limit else TimeInForce.GTC)
 
 
 def with_symbol(spec: InstrumentSpec, name: str) -> InstrumentSpec:

@@ -8,8 +8,10 @@ shared one (`supervision.venues.lookups.OrderLookups`): here, how to ask (`GET o
 docstring; the pure translations in `supervision.venues.binance.mapping`.
 
 Acks and cancel acks arrive twice on Binance (the REST answer and the user-data stream's event):
-each is passed on once (`_answered`, bounded), so the metrics and the journal count one; fills
-carry the venue's trade id and are counted once by the order's state machine anyway.
+each is passed on once (`_answered`, bounded), so the metrics and the journal count one. A fill
+carries the venue's trade id and is passed on once too (`_pass_fill`), whether the stream or a
+`myTrades` fetch (`supervision.venues.binance.fills`) brings it first, or the journal of an
+earlier run already holds it (`BinanceSettings.known_fills`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from actors.execution.venue_transport import (
     VenueOrder,
     throttled_reports,
 )
-from protocols.codec import Side
+from protocols.codec import TradeDeduper
 from protocols.instruments import InstrumentSpec
 from protocols.orders import (
     CancelReject,
@@ -37,17 +39,15 @@ from protocols.orders import (
     Fill,
     Intent,
     OrderIntent,
-    OrderType,
     Reject,
     RejectCode,
     ReplaceIntent,
-    TimeInForce,
 )
 from protocols.portfolio import VenuePositions
 from protocols.venue_state import RequestAccepted
 from protocols.venues.binance_user import AccountUpdate, OrderUpdate, parse_order_body
 from supervision.venues.binance.io import RestDone
-from supervision.venues.binance.mapping import reject_code, reports_of, to_units
+from supervision.venues.binance.mapping import intent_of, reject_code, reports_of, to_units
 from supervision.venues.binance.reconcile import (
     SpotInventory,
     StartSummary,
@@ -62,7 +62,8 @@ __all__ = ["OrderAnswers"]
 log = logging.getLogger("troupe.venues.binance")
 SECOND = 1_000_000_000
 # Requests the action budget never sees: their 429 must reach it from here.
-_UNBUDGETED = frozenset({"markets", "depth", "reconcile", "query", "listen_key", "keepalive"})
+_UNBUDGETED = frozenset({"markets", "depth", "reconcile", "query", "listen_key", "keepalive",
+                         "settle", "trades"})
 
 
 class OrderAnswers(OrderLookups):
@@ -83,6 +84,9 @@ class OrderAnswers(OrderLookups):
         self._init_lookups()
         self._adopted: set[str] = set()  # the journal's open orders, once told to the session
         self.gate = RestGate()  # snapshots and reconciliations wait out the venue's Retry-After
+        self._fill_ids = TradeDeduper(50_000)  # every fill passed on, by the venue's trade id
+        for fill_id in getattr(self.settings, "known_fills", ()):
+            self._fill_ids.is_new(fill_id)
         # Spot: the inventory as the balances show it; the node's, shared by its connections.
         self.inventory: SpotInventory = getattr(self.settings, "inventory", None) or SpotInventory()
         # USD-M: the account as the last reconciliation and ACCOUNT_UPDATEs since left it.
@@ -126,15 +130,8 @@ class OrderAnswers(OrderLookups):
         left = to_units(update.qty, spec.lot_step) - done
         if left <= 0:
             return
-        limit = update.order_type != "MARKET"
         self.known_open.add(cid)
-        self._queue.append(VenueOrder(OrderIntent(
-            cid, name, Side.BUY if update.side == "BUY" else Side.SELL,
-            OrderType.LIMIT if limit else OrderType.MARKET, left,
-            to_units(update.price, spec.tick_size) if limit else None,
-            TimeInForce.POST_ONLY if update.order_type == "LIMIT_MAKER"
-            else {"IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK}.get(update.tif,
-                                                                      TimeInForce.GTC))))
+        self._queue.append(VenueOrder(intent_of(update, name, spec, left)))
 
     def _order_update(self, update: OrderUpdate, now_ns: int) -> None:
         name = self.symbols.get(update.symbol)
@@ -149,19 +146,30 @@ class OrderAnswers(OrderLookups):
         venue_ns = update.event_time_ms * 1_000_000 if update.event_time_ms else None
         for report in reports_of(update, self.specs[name], venue_ns or now_ns):
             if isinstance(report, Fill):
-                if ours:
-                    self.inventory.on_fill(name, update.symbol, report, update.side == "BUY",
-                                           update.trade_time_ms)
-            else:  # an ack or a cancel comes by REST and stream
-                # One order id's ack once; a spot replace's new order id acks anew.
-                key = (report.client_order_id, type(report).__name__, str(update.order_id))
-                if key in self._answered:
-                    continue
-                self._answered[key] = None
-                if len(self._answered) > 20_000:
-                    self._answered.popitem(last=False)
+                self._pass_fill(report, name, update.symbol, update.side == "BUY",
+                                update.trade_time_ms, ours=ours)
+                continue
+            # An ack or a cancel comes by REST and stream: one order id's ack once (a spot
+            # replace's new order id acks anew).
+            key = (report.client_order_id, type(report).__name__, str(update.order_id))
+            if key in self._answered:
+                continue
+            self._answered[key] = None
+            if len(self._answered) > 20_000:
+                self._answered.popitem(last=False)
             self._queue.append(Reported(report))
-            self._queue += self.inventory.adopted()  # a fill the opening already held
+            self._queue += self.inventory.adopted()
+
+    def _pass_fill(self, fill: Fill, name: str, symbol: str, buy: bool, time_ms: int, *,
+                   ours: bool) -> bool:
+        """A fill, passed on the first time its trade id is seen; False for a repeat."""
+        if not self._fill_ids.is_new(fill.fill_id):
+            return False
+        if ours:
+            self.inventory.on_fill(name, symbol, fill, buy, time_ms)
+        self._queue.append(Reported(fill))
+        self._queue += self.inventory.adopted()  # a fill the opening already held
+        return True
 
     def _on_create(self, done: RestDone, now_ns: int) -> None:
         intent: Intent = done.tag[1]

@@ -39,6 +39,7 @@ class BinanceSettings:
     retry_min_s: float = 1.0
     retry_max_s: float = 60.0
     expected_open: frozenset[str] = frozenset()
+    known_fills: frozenset[str] = frozenset()  # fill ids the journal holds: never passed again
     # The market streams subscribed: only what some actor reads (issue 12). The books read
     # depth and trades; nothing reads bookTicker, which was 68% of the frames, each decoded
     # only to be dropped. The mark price (USD-M) is always taken: the Market actors read it.
@@ -55,10 +56,12 @@ METHODS: Mapping[str, Mapping[str, str]] = {
     "spot": {"create": "private_post_order", "cancel": "private_delete_order",
              "query": "private_get_order", "depth": "public_get_depth",
              "listen_key": "public_post_userdatastream",
-             "keepalive": "public_put_userdatastream", "cancel_all": "private_delete_openorders"},
+             "keepalive": "public_put_userdatastream", "cancel_all": "private_delete_openorders",
+             "trades": "private_get_mytrades"},
     "usdm": {"create": "fapiprivate_post_order", "cancel": "fapiprivate_delete_order",
              "query": "fapiprivate_get_order", "depth": "fapipublic_get_depth",
              "listen_key": "fapiprivate_post_listenkey", "keepalive": "fapiprivate_put_listenkey",
-             "cancel_all": "fapiprivate_delete_allopenorders"},
+             "cancel_all": "fapiprivate_delete_allopenorders",
+             "trades": "fapiprivate_get_usertrades"},
 }
 """ccxt's implicit method for each request the transport makes, by dialect."""

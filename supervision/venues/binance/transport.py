@@ -44,11 +44,15 @@ only reported), and the journal's that the venue does not have are unknown. The 
 logged and kept in `start_summary`. A later reconciliation that finds one of ours open at the
 venue but not in the session, or the reverse, is a drift: counted
 (`troupe_reconciliation_drifts_total`), which alerts and moves the account to REDUCING.
+A reconciliation also reads the trades the user stream may have missed (`myTrades`) and books
+them before its positions are compared, and settles from the venue's own state each order of
+ours it no longer lists (`supervision.venues.binance.fills`, which `reconcile` is part of): a
+trade counts once whichever path brings it.
 
 Metrics (`Counted`): troupe_ws_reconnects_total{venue,stream,reason},
 troupe_venue_resyncs_total{venue,instrument}, troupe_venue_429_total{venue},
 troupe_reconciliation_order_drifts_total{venue}, troupe_venue_unreachable_total{venue},
-troupe_venue_malformed_frames_total{venue,stream}.
+troupe_venue_malformed_frames_total{venue,stream}, troupe_fills_recovered_total{venue}.
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ from protocols.venue_state import (
 from protocols.venues import binance
 from protocols.venues.binance_user import AccountUpdate, OrderUpdate, parse_user_event
 from supervision.venues.binance.amend import AmendAnswers
+from supervision.venues.binance.fills import FillRecovery
 from supervision.venues.binance.io import RestDone, WsDown, WsFrame, WsUp
 from supervision.venues.binance.mapping import order_params, spec_from_market
 from supervision.venues.binance.settings import METHODS, BinanceSettings
@@ -92,7 +97,7 @@ log = logging.getLogger("troupe.venues.binance")
 SECOND = 1_000_000_000
 
 
-class BinanceTransport(AmendAnswers):
+class BinanceTransport(FillRecovery, AmendAnswers):
     """`io(transport, deliver)` builds the I/O: an object with `rest` (a `RestWorker`),
     `market` and `user` (`StreamReader`s, given a url callable) and `close()`; see
     `supervision.venues.binance.adapter`."""
@@ -198,21 +203,6 @@ class BinanceTransport(AmendAnswers):
         self.io.rest.submit(("cancel_all", name), self.methods["cancel_all"],
                             {"symbol": self.settings.instruments.get(name, name)})
 
-    def reconcile(self, now_ns: int) -> None:
-        if not self.settings.api_key:
-            return  # no account to read: never reconciled, so never ready for trading
-        usdm = self.settings.dialect == "usdm"
-
-        def fetch(client: Any, _params: dict[str, Any]) -> dict[str, Any]:
-            if usdm:
-                return {"open": client.fapiprivate_get_openorders({}),
-                        "account": client.fapiprivatev2_get_account({}),
-                        "positions": client.fapiprivatev2_get_positionrisk({})}
-            return {"open": client.private_get_openorders({}),
-                    "account": client.private_get_account({}), "positions": []}
-
-        self.gate.submit(self.io.rest, ("reconcile",), fetch, None, now_ns)
-
     def resync(self, instrument: str, reason: str, now_ns: int) -> None:
         symbol = self.settings.instruments.get(instrument)
         if symbol is None or not self.markets_loaded:
@@ -262,9 +252,13 @@ class BinanceTransport(AmendAnswers):
             if again and message.stream == "market":
                 for name in self.settings.instruments:  # diffs were lost while away
                     self.resync(name, "reconnect", now_ns)
+            if message.stream == "user":
+                self._user_stream(True)
             if again and message.stream == "user" and self.start_summary is not None:
                 self.reconcile(now_ns)  # what happened while the user stream was away
         elif isinstance(message, WsDown):
+            if message.stream == "user":
+                self._user_stream(False)
             self._count("troupe_ws_reconnects_total", stream=message.stream,
                         reason=message.kind)
             log.warning("binance %s stream down (%s); reconnecting in %.1fs", message.stream,

@@ -134,6 +134,7 @@ def test_open_orders_are_those_no_report_closed(tmp_path: Path) -> None:
     assert sorted(state.open_orders) == ["tr-mm-4", "tr-mm-6", "tr-mm-7", "tr-mm-8"]
     four, six, seven, eight = (state.open_orders[f"tr-mm-{n}"] for n in (4, 6, 7, 8))
     assert (four.filled, four.remaining, four.side, four.price) == (2, 3, Side.BUY, 20_000)
+    assert four.fill_ids == ("f3",)  # a venue adapter never passes these again
     assert (six.qty, six.price, six.replace_pending) == (8, 20_001, False)
     assert seven.acked
     assert eight.cancel_sent and not eight.acked

@@ -223,7 +223,8 @@ def test_start_up_reconciliation_fails_closed_and_later_drift_is_counted() -> No
     assert isinstance(positions, VenuePositions) and positions.positions == (("BTCUSDT", 0),)
     assert transport.start_summary is not None
     assert transport.start_summary.line().startswith("0 adopted, 1 cancelled, 0 unknown")
-    assert recorder.calls[-1][2]["origClientOrderId"] == "someone-else"
+    cancels = [c for c in recorder.calls if c[0] == ("cancel_all", "")]
+    assert [c[2]["origClientOrderId"] for c in cancels] == ["someone-else"]
     account = {"balances": [{"asset": "BTC", "free": "1.001", "locked": "0"}]}
     transport.on_message(RestDone(("reconcile",), {"open": [stray], "account": account,
                                                    "positions": []}), 22)
@@ -568,8 +569,8 @@ def test_snapshots_and_reconciliations_wait_out_the_venues_retry_after() -> None
     assert len(recorder.calls) == sent_before
     assert transport.next_due_ns() == 10 + 3 * SECOND
     transport.poll(10 + 3 * SECOND)  # the wait is over: one of each goes
-    assert [c[0] for c in recorder.calls[sent_before:]] == [("depth", "BTCUSDT"),
-                                                           ("reconcile",)]
+    assert [c[0] for c in recorder.calls[sent_before:]] == [  # (user stream not up)
+        ("depth", "BTCUSDT"), ("reconcile", False)]
     transport.on_message(RestDone(("reconcile",), None, "banned", "418", None), 20 * SECOND)
     assert Banned(80 * SECOND, 20 * SECOND) in transport.poll(20 * SECOND)
     transport.reconcile(21 * SECOND)
