@@ -146,6 +146,26 @@ class ActionQueue:
         queued[(type(intent), cid)] = entry
         return tuple(drops)
 
+    def send_now(self, intent: Intent, now_ns: int) -> Batch | None:
+        """`put` then `dispatch`, for the common case where that sends `intent` alone at once:
+        nothing is queued, the venue does not batch, no backoff holds its level, it is not
+        stale on arrival and the budget pays for it now. Returns what `dispatch` would have
+        sent (its only batch, no drops, no wake-up), or None, having changed nothing, when the
+        queue must take it (then call `put` and `dispatch` as usual)."""
+        if self.limits.batch is not None or any(self._depth):
+            return None
+        prio = priority_of(intent)
+        if self.backoff.until(now_ns, prio, self.limits.backoff_blocks) is not None:
+            return None
+        expires = self._expiry(prio, now_ns, None)
+        if expires is not None and now_ns >= expires:
+            return None
+        weight = self._weight_of(intent)
+        if not self.budget.try_spend(weight, now_ns, prio):
+            return None
+        self.sent += 1
+        return Batch(prio, (intent,), weight)
+
     def drop_level(self, priority: Priority, now_ns: int, reason: str) -> tuple[Dropped, ...]:
         """Drop everything queued at one level (e.g. new orders on REDUCING/HALTED). O(depth)."""
         level = self._levels[priority]
@@ -233,7 +253,10 @@ class ActionQueue:
     def _weight(self, group: list[_Entry]) -> int:
         if self.limits.batch is not None:
             return self.limits.batch.weight(len(group))
-        intent = group[0].intent
+        return self._weight_of(group[0].intent)
+
+    def _weight_of(self, intent: Intent) -> int:
+        """The weight of one intent sent on its own (no batching)."""
         if isinstance(intent, CancelIntent):
             return self.limits.cancel_weight
         if isinstance(intent, ReplaceIntent):

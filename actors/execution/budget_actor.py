@@ -83,6 +83,7 @@ from protocols.venue_state import (
 __all__ = ["BUDGET_LEVELS", "ActionBudget", "BudgetDesk", "Outbox", "budget_priority"]
 
 BUDGET_LEVELS = 3
+_LABEL = {p: p.name.lower() for p in Priority}  # the priority label of the metrics
 _WAKE = "budget.wake"
 _INTENTS = (OrderIntent, CancelIntent, ReplaceIntent)
 
@@ -170,6 +171,11 @@ class BudgetDesk:
                 out.drops.append((Dropped(intent, priority_of(intent), reason, now_ns, now_ns),
                                   owner))
                 return self._dispatch(now_ns, out)
+        if not self._cancel_alls and cid not in self._owners:
+            batch = self.queue.send_now(intent, now_ns)
+            if batch is not None:  # what queueing and dispatching would have sent, at once
+                out.sends.append(SendActions(batch, (owner,), now_ns))
+                return out
         entry = self._owners.setdefault(cid, [owner, 0])
         entry[0] = owner
         entry[1] += 1
@@ -353,7 +359,7 @@ class ActionBudget(Behaviour):
         for send in out.sends:
             batch = send.batch
             ctx.count("troupe_budget_sent_total", len(batch.intents),
-                      priority=batch.priority.name.lower())
+                      priority=_LABEL[batch.priority])
             if ctx.tell(self.venue, send) is not None:
                 for intent, owner in zip(batch.intents, send.owners, strict=True):
                     drop = Dropped(intent, batch.priority, "venue_refused", now, now)
@@ -399,7 +405,7 @@ class ActionBudget(Behaviour):
         if not gauged:  # this incarnation sets every gauge once
             gauged = (None,) * len(values)
             self._gauge_labels = (
-                *(("troupe_budget_queue_depth", {"priority": p.name.lower()}) for p in Priority),
+                *(("troupe_budget_queue_depth", {"priority": _LABEL[p]}) for p in Priority),
                 *(("troupe_budget_tokens_remaining", {"limit": name}) for name in tokens),
                 ("troupe_budget_tokens_remaining", {"limit": "cancel_allowance"}))
         for (metric, labels), value, old in zip(self._gauge_labels, values, gauged, strict=True):

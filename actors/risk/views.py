@@ -8,15 +8,19 @@ halt events, the commands) are in `protocols.risk` and `protocols.commands`.
 Units follow `protocols.orders`: prices are int ticks, sizes int lots, money `Decimal` in the
 quote currency, times int nanoseconds. Basis points are ints. Mids and marks are kept doubled
 (`mid_x2`, `mark_x2`) so a half-tick mid stays an exact int. The one statistic that is not money,
-the spread EWMA, is a `Decimal` quantized to 1e-6 ticks: no float anywhere. It is computed in
-integers: micro-ticks, and the decay 2 ** (-dt / half_life) in 64-bit fixed point from a table
-of 2 ** (-1 / 2 ** k) (`_decay_q64`, a few microseconds where a 28-digit `Decimal.power` took
-74), which is exact to ~1e-15, far below the 1e-6 quantum, so the gate decides as before.
+the spread EWMA, is a `Decimal` quantized to 1e-6 ticks. It is computed in integers:
+micro-ticks, and the decay 2 ** (-dt / half_life) in 64-bit fixed point from a table of
+2 ** (-1 / 2 ** k) (`_decay_q64`, a few microseconds where a 28-digit `Decimal.power` took
+74), which is exact to ~1e-15, far below the 1e-6 quantum, so the gate decides as before. Most
+samples never need the fixed point: a float estimate of the decayed difference settles the
+rounding whenever it provably cannot be near a tie (`_decayed`); the EWMA's values are the
+same integers either way, and no float is ever stored.
 """
 
 from __future__ import annotations
 
 import decimal
+import math
 from collections import OrderedDict, deque
 from decimal import Decimal
 from typing import Any
@@ -63,6 +67,8 @@ def _high_table() -> tuple[int, ...]:
 
 
 _HIGH = _high_table()
+_FLOAT_EXACT = 1 << 50  # |diff| below this: a float holds it and its fraction exactly
+_ESTIMATE_MARGIN = 2.0 ** -40
 
 
 def utc_day(epoch_ns: int) -> int:
@@ -112,10 +118,11 @@ class InstrumentView:
             if previous is None or self.book_recv_ns is None:
                 self.spread_ewma = Decimal(spread)
                 self._ewma_micro = spread * _MICRO
-            else:
-                decay = _decay_q64(top.recv_ns - self.book_recv_ns, half_life_ns)
-                scaled = decay * self._ewma_micro + (_ONE - decay) * spread * _MICRO
-                self._ewma_micro = micro = _round_half_even(scaled, _Q)
+            else:  # decay x old + (1 - decay) x spread = spread + decay x (old - spread)
+                target = spread * _MICRO
+                kept = _decayed(self._ewma_micro - target, top.recv_ns - self.book_recv_ns,
+                                half_life_ns)
+                self._ewma_micro = micro = target + kept
                 self.spread_ewma = Decimal(micro).scaleb(-6)
             self.spread_samples += 1
         self.spread = spread
@@ -154,6 +161,26 @@ def _decay_q64(dt_ns: int, half_life_ns: int) -> int:
         value = (value * _HALVES[_FRACTION_BITS - top]) >> _Q
         low ^= 1 << (top - 1)
     return value >> halvings
+
+
+def _decayed(diff: int, dt_ns: int, half_life_ns: int) -> int:
+    """`diff` x 2 ** (-dt / half_life) in whole micro-ticks: exactly
+    `_round_half_even(_decay_q64(dt_ns, half_life_ns) * diff, 64)`, the integers the EWMA has
+    always used. A float estimate decides it when the exact value cannot be near a rounding
+    tie: the estimate is within |diff| x 2 ** -44 of it (the float power's error and the
+    fixed point's truncations are both far smaller), so a fraction further than |diff| x
+    2 ** -40 from one half rounds the same way; otherwise the integers decide (2 us)."""
+    if diff == 0 or dt_ns <= 0:
+        return diff
+    if dt_ns >= 64 * half_life_ns:
+        return 0
+    if -_FLOAT_EXACT < diff < _FLOAT_EXACT:
+        estimate = diff * 2.0 ** (-dt_ns / half_life_ns)
+        whole = math.floor(estimate)
+        fraction = estimate - whole  # exact: |estimate| < 2 ** 50
+        if abs(fraction - 0.5) > abs(diff) * _ESTIMATE_MARGIN:
+            return whole + (fraction > 0.5)
+    return _round_half_even(_decay_q64(dt_ns, half_life_ns) * diff, _Q)
 
 
 def _round_half_even(value: int, shift: int) -> int:

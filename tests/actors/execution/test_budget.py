@@ -3,6 +3,8 @@ backoff. Time is virtual: integers of nanoseconds passed in."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -479,3 +481,59 @@ def test_every_intent_is_sent_or_dropped_once_and_the_budget_holds(
         for tj, w in sent_log[i:]:
             total += w
             assert (total - 5) * SEC <= (tj - ti) * 5
+
+
+@settings(max_examples=300, deadline=None)
+@given(OPS, st.booleans(), st.sampled_from([None, 0, SEC]))
+def test_send_now_is_put_then_dispatch_when_that_sends_the_intent_alone(
+    ops: list[tuple[str, int, bool]], batched: bool, ttl: int | None
+) -> None:
+    """The budget's shortcut for an intent that would go out at once: from any state the
+    queue reaches, `send_now` either returns exactly what `put` + `dispatch` would have sent
+    (that intent alone, no drops, no wake-up, the same statistics after), or refuses and
+    leaves the queue as it was."""
+    policy = BatchPolicy(max_items=3, window_ns=50 * MS) if batched else None
+    limits = VenueLimits(limits=(RateLimit("r", 5, SEC),), batch=policy, new_order_ttl_ns=ttl)
+    q = ActionQueue(limits, 0)
+    now, serial = 0, 0
+    for op, arg, flag in ops:
+        serial += 1
+        if op == "advance":
+            now += arg * MS
+            continue
+        if op == "dispatch":
+            q.dispatch(now)
+            continue
+        if op == "429":
+            q.on_rate_limited(now, None if arg == 0 else arg * SEC)
+            continue
+        intent: Intent
+        if op == "new":
+            intent = new(f"{arg}_{serial}" if flag else arg)
+        elif op == "cancel":
+            intent = cancel(arg)
+        else:
+            intent = replace(arg, 100 + serial, reduce_only=flag)
+        short, slow = copy.deepcopy(q), copy.deepcopy(q)
+        before = short.statistics(now)
+        batch = short.send_now(intent, now)
+        if batch is None:
+            assert short.statistics(now) == before
+        else:
+            drops = slow.put(intent, now)
+            assert drops == () and slow.dispatch(now) == Dispatch((batch,), (), None)
+            assert short.statistics(now) == slow.statistics(now)
+        q.put(intent, now)  # the queue itself goes on the long way, to reach every state
+
+
+def test_send_now_sends_on_an_empty_queue_and_refuses_behind_a_backlog_or_a_backoff() -> None:
+    q = ActionQueue(per_second(2), 0)
+    assert q.send_now(new(1), 0) is not None and q.sent == 1
+    q.put(new(2), 0)  # queued (not dispatched): the next one must wait its turn
+    assert q.send_now(cancel(3), 0) is None
+    assert sent(q.dispatch(0)) == [new(2)]
+    q.on_rate_limited(0, SEC)  # a 429: new orders held back for a second, cancels still go
+    assert q.send_now(cancel(5), 0) is None  # the 429 emptied the buckets
+    assert q.send_now(new(4), SEC // 2) is None  # a token again, but new orders are held
+    batch = q.send_now(cancel(5), SEC // 2)
+    assert batch is not None and batch.intents == (cancel(5),)

@@ -8,7 +8,7 @@ import random
 from decimal import Decimal
 from fractions import Fraction
 
-from actors.risk.views import InstrumentView, _decay_q64
+from actors.risk.views import InstrumentView, _decay_q64, _decayed, _round_half_even
 from protocols.market import BookTop
 
 _REF = decimal.Context(prec=28)
@@ -80,3 +80,23 @@ def test_the_table_of_high_bits_gives_the_integers_of_the_bit_by_bit_loop() -> N
               for _ in range(400)]
     for dt, half_life in cases:
         assert _decay_q64(dt, half_life) == loop_decay_q64(dt, half_life), (dt, half_life)
+
+
+def test_the_float_estimate_settles_only_what_the_integers_would() -> None:
+    """`_decayed` answers from a float estimate unless the exact value could be near a
+    rounding tie: over random and deliberately tied inputs, it equals the integer formula."""
+    rng = random.Random(5)
+    cases = []
+    for _ in range(20_000):
+        half_life = rng.choice([10**6, 10**9, 30 * 10**9, 60 * 10**9])
+        dt = rng.choice([rng.randrange(1, 10**8), rng.randrange(1, 64 * half_life),
+                         rng.randrange(1, 10**4)])
+        diff = rng.choice([rng.randrange(-10**7, 10**7), rng.randrange(-10**13, 10**13),
+                           rng.randrange(-3, 4), rng.choice([-1, 1]) * (1 << 51) + 3])
+        cases.append((diff, dt, half_life))
+    # Exact ties: whole half-lives halve an odd difference to k + 1/2.
+    cases += [(2 * k + 1, n * 10**9, 10**9) for k in range(-50, 50) for n in (1, 2, 3)]
+    cases += [(0, 5, 10), (7, 0, 10), (7, -3, 10), (7, 640, 10), (7, 639, 10)]
+    for diff, dt, half_life in cases:
+        exact = diff if dt <= 0 else _round_half_even(_decay_q64(dt, half_life) * diff, 64)
+        assert _decayed(diff, dt, half_life) == exact, (diff, dt, half_life)
