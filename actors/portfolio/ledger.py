@@ -137,6 +137,10 @@ class MarkResult:
     resolved: int
 
 
+_UNCHANGED = MarkResult(repriced=False, resolved=0)
+_REPRICED = MarkResult(repriced=True, resolved=0)
+
+
 @attrs.define(slots=True)
 class _Holding:
     """One instrument's position. `avg` is in ticks; money fields are quote-currency Fractions."""
@@ -251,6 +255,8 @@ class Ledger:
         # costs O(1) instead of a sum over every instrument: realized after fees, unrealized,
         # and notional (total exposure).
         self._realized_net = _ZERO
+        self._fees_sum = _ZERO
+        self._gross_sum = _ZERO
         self._unrealized_sum = _ZERO
         self._notional_sum = _ZERO
         self._fills = 0
@@ -285,6 +291,8 @@ class Ledger:
         self._unrealized_sum += holding.unrealized() - unrealized
         self._notional_sum += holding.notional() - notional
         self._realized_net += realized - fee
+        self._fees_sum += fee
+        self._gross_sum += realized
         self._daily += realized - fee
         holding.fees += fee
         self._fills += 1
@@ -312,6 +320,8 @@ class Ledger:
         return change
 
     def _price_opening(self, holding: _Holding) -> None:
+        if not holding.unpriced or holding.mark_x2 is None:
+            return  # nothing waits for a price (every mid asks: keep that cheap)
         unrealized, notional = holding.unrealized(), holding.notional()
         holding.price_opening()
         self._unrealized_sum += holding.unrealized() - unrealized
@@ -322,7 +332,7 @@ class Ledger:
         every pending markout of this instrument whose horizon is at or before `now_ns`."""
         holding = self._holdings.get(instrument)
         if holding is None or mid_x2 <= 0:
-            return MarkResult(False, 0)
+            return _UNCHANGED
         old_mark = holding.mark_x2
         if holding.qty != 0 and old_mark != mid_x2:  # what qty x (mark - avg) x V moved by
             assert old_mark is not None  # a priced position came from a fill or a mark
@@ -348,6 +358,8 @@ class Ledger:
             resolved += 1
         if repriced:
             self._update_peak()
+        if not resolved:  # the usual answer, shared (it is frozen)
+            return _REPRICED if repriced else _UNCHANGED
         return MarkResult(repriced, resolved)
 
     # -- output --------------------------------------------------------------------------------
@@ -386,8 +398,7 @@ class Ledger:
         return to_decimal(self._peak - self._realized() - self._unrealized())
 
     def totals(self) -> DecompositionTotals:
-        fees = sum((h.fees for h in self._holdings.values()), _ZERO)
-        gross = sum((h.realized for h in self._holdings.values()), _ZERO)
+        fees, gross = self._fees_sum, self._gross_sum  # kept as fills book: no sum per call
         return DecompositionTotals(
             fills=self._fills,
             fills_without_mid=self._no_mid,

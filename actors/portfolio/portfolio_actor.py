@@ -139,6 +139,7 @@ class Portfolio(Behaviour):
         self._last_trade: dict[str, TradePrint] = {}
         self._sampled: dict[str, MidSampled] = {}  # the last mid journaled, per instrument
         self._unsampled: dict[str, MidSampled] = {}  # a newer mid waiting for its timer
+        self._gauged: dict[tuple[str, str | None], float] = {}  # each gauge's value, as set
 
     def receive(self, message: Any, ctx: Context) -> Any:
         if isinstance(message, OwnFill):
@@ -258,23 +259,36 @@ class Portfolio(Behaviour):
         return snap
 
     def _export(self, snap: PortfolioSnapshot, ctx: Context) -> None:
+        gauge = self._gauge
         for position in snap.positions:
-            ctx.gauge("troupe_portfolio_position_lots", position.qty,
-                      instrument=position.instrument)
-            ctx.gauge("troupe_portfolio_notional", _money(position.notional),
-                      instrument=position.instrument)
-        ctx.gauge("troupe_portfolio_exposure", _money(snap.total_exposure))
-        ctx.gauge("troupe_portfolio_realized_pnl", _money(snap.realized_pnl))
-        ctx.gauge("troupe_portfolio_unrealized_pnl", _money(snap.unrealized_pnl))
-        ctx.gauge("troupe_portfolio_daily_realized_pnl", _money(snap.daily_realized_pnl))
-        ctx.gauge("troupe_portfolio_equity", _money(snap.equity))
-        ctx.gauge("troupe_portfolio_drawdown", _money(snap.peak_equity - snap.equity))
+            gauge(ctx, "troupe_portfolio_position_lots", position.qty, position.instrument)
+            gauge(ctx, "troupe_portfolio_notional", _money(position.notional),
+                  position.instrument)
+        gauge(ctx, "troupe_portfolio_exposure", _money(snap.total_exposure))
+        gauge(ctx, "troupe_portfolio_realized_pnl", _money(snap.realized_pnl))
+        gauge(ctx, "troupe_portfolio_unrealized_pnl", _money(snap.unrealized_pnl))
+        gauge(ctx, "troupe_portfolio_daily_realized_pnl", _money(snap.daily_realized_pnl))
+        gauge(ctx, "troupe_portfolio_equity", _money(snap.equity))
+        gauge(ctx, "troupe_portfolio_drawdown", _money(snap.peak_equity - snap.equity))
         totals = self.ledger.totals()
-        ctx.gauge("troupe_portfolio_fees", _money(totals.fees))
-        ctx.gauge("troupe_portfolio_spread_capture", _money(totals.spread_capture))
+        gauge(ctx, "troupe_portfolio_fees", _money(totals.fees))
+        gauge(ctx, "troupe_portfolio_spread_capture", _money(totals.spread_capture))
         for horizon, value in totals.adverse_selection:
             ctx.gauge("troupe_portfolio_adverse_selection", _money(value),
                       horizon=f"{horizon // 1_000_000}ms")
+
+    def _gauge(self, ctx: Context, metric: str, value: float,
+               instrument: str | None = None) -> None:
+        """Set a gauge unless it holds that value already (a snapshot repeats most of them:
+        positions and fees move only with fills)."""
+        key = (metric, instrument)
+        if self._gauged.get(key) == value:
+            return
+        self._gauged[key] = value
+        if instrument is None:
+            ctx.gauge(metric, value)
+        else:
+            ctx.gauge(metric, value, instrument=instrument)
 
     def _adopt(self, adopted: PositionAdopted, ctx: Context) -> None:
         try:

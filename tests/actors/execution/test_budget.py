@@ -4,6 +4,7 @@ backoff. Time is virtual: integers of nanoseconds passed in."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -421,6 +422,27 @@ OPS = st.lists(
 )
 
 
+def play(ops: list[tuple[str, int, bool]], q: ActionQueue,
+         dispatch: Callable[[int], object]) -> Iterator[tuple[int, Intent]]:
+    """Play OPS on `q`: time advances, dispatches (through `dispatch(now)`) and 429s happen
+    here; each put step is yielded as (now, intent) for the caller to put. Intents: a new
+    order (a fresh id when flagged), a cancel, a replace (reduce-only when flagged)."""
+    now = 0
+    for serial, (op, arg, flag) in enumerate(ops, 1):
+        if op == "advance":
+            now += arg * MS
+        elif op == "dispatch":
+            dispatch(now)
+        elif op == "429":
+            q.on_rate_limited(now, None if arg == 0 else arg * SEC)
+        elif op == "new":
+            yield now, new(f"{arg}_{serial}" if flag else arg)
+        elif op == "cancel":
+            yield now, cancel(arg)
+        else:
+            yield now, replace(arg, 100 + serial, reduce_only=flag)
+
+
 @settings(max_examples=300, deadline=None)
 @given(OPS, st.booleans())
 def test_every_intent_is_sent_or_dropped_once_and_the_budget_holds(
@@ -429,11 +451,11 @@ def test_every_intent_is_sent_or_dropped_once_and_the_budget_holds(
     policy = BatchPolicy(max_items=3, window_ns=50 * MS) if batched else None
     limits = VenueLimits(limits=(RateLimit("r", 5, SEC),), batch=policy, new_order_ttl_ns=SEC)
     q = ActionQueue(limits, 0)
-    now, puts, serial = 0, 0, 0
+    puts = 0
     sent_log: list[tuple[int, int]] = []  # (time, weight)
     dropped = 0
 
-    def dispatch() -> None:
+    def dispatch(now: int) -> None:
         nonlocal dropped
         d = q.dispatch(now)
         dropped += len(d.drops)
@@ -447,29 +469,13 @@ def test_every_intent_is_sent_or_dropped_once_and_the_budget_holds(
         assert d.next_wakeup_ns is None or d.next_wakeup_ns > now
         assert (d.next_wakeup_ns is None) == (not any(q.statistics(now).depth.values()))
 
-    for op, arg, flag in ops:
-        serial += 1
-        if op == "advance":
-            now += arg * MS
-            continue
-        if op == "dispatch":
-            dispatch()
-            continue
-        if op == "429":
-            q.on_rate_limited(now, None if arg == 0 else arg * SEC)
-            continue
-        intent: Intent
-        if op == "new":
-            intent = new(f"{arg}_{serial}" if flag else arg)
-        elif op == "cancel":
-            intent = cancel(arg)
-        else:
-            intent = replace(arg, 100 + serial, reduce_only=flag)
+    now = 0
+    for now, intent in play(ops, q, dispatch):
         puts += 1
         dropped += len(q.put(intent, now))
     now += 3_600 * SEC  # long enough for every backoff, window and bucket
     for _ in range(200):
-        dispatch()
+        dispatch(now)
         if not any(q.statistics(now).depth.values()):
             break
         now += SEC
@@ -495,25 +501,7 @@ def test_send_now_is_put_then_dispatch_when_that_sends_the_intent_alone(
     policy = BatchPolicy(max_items=3, window_ns=50 * MS) if batched else None
     limits = VenueLimits(limits=(RateLimit("r", 5, SEC),), batch=policy, new_order_ttl_ns=ttl)
     q = ActionQueue(limits, 0)
-    now, serial = 0, 0
-    for op, arg, flag in ops:
-        serial += 1
-        if op == "advance":
-            now += arg * MS
-            continue
-        if op == "dispatch":
-            q.dispatch(now)
-            continue
-        if op == "429":
-            q.on_rate_limited(now, None if arg == 0 else arg * SEC)
-            continue
-        intent: Intent
-        if op == "new":
-            intent = new(f"{arg}_{serial}" if flag else arg)
-        elif op == "cancel":
-            intent = cancel(arg)
-        else:
-            intent = replace(arg, 100 + serial, reduce_only=flag)
+    for now, intent in play(ops, q, q.dispatch):
         short, slow = copy.deepcopy(q), copy.deepcopy(q)
         before = short.statistics(now)
         batch = short.send_now(intent, now)

@@ -361,6 +361,9 @@ def test_running_totals_equal_a_full_recount_after_every_fill_and_mark(events):
         assert book._unrealized() == unrealized
         assert book.snapshot(epoch_ns=T0, recv_ns=0).total_exposure == to_decimal(
             sum((h.notional() for h in holdings), Fraction(0)))
+        totals = book.totals()
+        assert totals.fees == to_decimal(sum((h.fees for h in holdings), Fraction(0)))
+        assert totals.realized == to_decimal(sum((h.realized for h in holdings), Fraction(0)))
         held = any(h.qty for h in holdings)
         if event[0] in ("fill", "open") or held:  # the ledger looks for a new peak on these events
             peak = max(peak, realized + unrealized)
