@@ -112,9 +112,10 @@ class _Remembered:
     forwarded: OrderIntent
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class _Order:
-    """One proposal with what every rule needs looked up once."""
+    """One proposal with what every rule needs looked up once (a private record of one check:
+    not frozen, whose `__init__` costs more on every proposal)."""
 
     proposal: Proposal
     intent: OrderIntent | ReplaceIntent
@@ -122,6 +123,8 @@ class _Order:
     spec: InstrumentSpec
     position: int
     side: Side | None  # None: a replace of an order this gate does not remember
+    _price: Decimal | None = attrs.field(default=None, init=False)
+    _priced: bool = attrs.field(default=False, init=False)
 
     def after(self, qty: int) -> int:
         """|position| if `qty` filled; an unknown side is assumed to go the worse way."""
@@ -138,7 +141,13 @@ class _Order:
         return self.side is None or self.after(qty) < abs(self.position)
 
     def price(self) -> Decimal | None:
-        """The price notional is judged at: the limit, else the mid, else unknown."""
+        """The price notional is judged at: the limit, else the mid, else unknown (worked out
+        once per check: several rules ask)."""
+        if not self._priced:
+            self._price, self._priced = self._work_out_price(), True
+        return self._price
+
+    def _work_out_price(self) -> Decimal | None:
         if self.intent.price is not None:
             return ticks_to_price(self.spec, self.intent.price)
         if self.view.mid_x2 is None:
