@@ -15,15 +15,16 @@ that got no response never reports the previous one's.
 node's trio loop, next to the actors (`trio.lowlevel.spawn_system_task`; on its own thread and
 loop when there is none, as in a test). It tells the connection each frame as `WsFrame` stamped
 with our monotonic receive time, `WsUp` when connected and `WsDown(reason)` when the socket is
-lost. No frame for `heartbeat_s` (45 s by default; noticed within an eighth more) counts as
-lost. Reconnects wait an
-exponential backoff with full jitter (0.5 s doubling to 30 s, reset after a connection that
-delivered data). The reader never waits on its consumer: a frame the connection's mailbox
-refuses is dropped and counted, and the books see a gap and resync, while the socket keeps
-being read, so pings keep being answered. Frames already queued when the reader wakes are
-taken together (up to `BATCH`), each stamped as it is taken, and told one by one: a burst costs
-one pass through trio's scheduler rather than one per frame, and a frame's time waiting behind
-the ones before it counts in its tick-to-trade.
+lost. No frame for `heartbeat_s` (45 s by default; noticed within an eighth more) counts as lost.
+Reconnects wait an exponential backoff with full jitter (0.5 s doubling to 30 s, reset after a
+connection that delivered data or stayed up a whole heartbeat: a quiet user stream replaced for its
+silence was a healthy connection, and must not push the next reconnect out towards 30 s). The
+reader never waits on its consumer: a frame the connection's mailbox refuses is dropped and
+counted, and the books see a gap and resync, while the socket keeps being read, so pings keep being
+answered. Frames already queued when the reader wakes are taken together (up to `BATCH`), each
+stamped as it is taken, and told one by one: a burst costs one pass through trio's scheduler rather
+than one per frame, and a frame's time waiting behind the ones before it counts in its
+tick-to-trade.
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ class StreamReader:
         self._token: trio.lowlevel.TrioToken | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._up_since: float | None = None  # when the current connection came up (trio time)
 
     def start(self) -> None:
         try:
@@ -206,8 +208,11 @@ class StreamReader:
             url = self._url()
             reason = "no url yet"
             if url is not None:
+                self._up_since = None
                 reason, delivered = await self._connect(url)
-                if delivered:
+                up_since = self._up_since
+                if delivered or (up_since is not None
+                                 and trio.current_time() - up_since >= self.heartbeat_s):
                     attempt = 0
             low, high = self.backoff
             delay = self._rng.uniform(0, min(high, low * 2 ** attempt))
@@ -224,6 +229,7 @@ class StreamReader:
                 for request in self._greeting() if self._greeting is not None else ():
                     await ws.send_message(request)
                 self._deliver(WsUp(self.stream, url))
+                self._up_since = trio.current_time()
                 deliver, heartbeat = self._deliver, self.heartbeat_s
                 # One deadline for the connection, moved on at most every heartbeat/8 (moving
                 # a trio deadline is a heap operation: a scope per frame cost more than the

@@ -68,3 +68,39 @@ def test_silence_is_a_lost_stream_after_the_heartbeat_not_before() -> None:
     silent_for = told[downs[0][0] + 1] - frames[-1].recv_ns  # the time it was told
     # Never before the heartbeat; the upper bound leaves the loaded machine's scheduling slack.
     assert 0.4e9 <= silent_for <= 0.4e9 * 9 / 8 + 0.25e9, silent_for
+
+
+class _Widest:
+    """Full jitter's upper end: the delay the backoff allows, not a random share of it."""
+
+    @staticmethod
+    def uniform(low: float, high: float) -> float:
+        return high
+
+
+def test_a_quiet_connection_that_stayed_up_resets_the_backoff() -> None:
+    # A user stream with no orders is silent: each connection is replaced for its silence after
+    # a heartbeat, and the next one must come as soon as after the first loss, not later and
+    # later (it once reached 12-27 s after an outage, with fills missed meanwhile).
+    told: list[Any] = []
+
+    async def main() -> None:
+        async def handler(request: WebSocketRequest) -> None:
+            await request.accept()
+            await trio.sleep_forever()
+
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)
+            url = f"ws://127.0.0.1:{server.port}/user"
+            reader = StreamReader("user", lambda: url, told.append, heartbeat_s=0.2,
+                                  backoff_min_s=0.05, backoff_max_s=5.0,
+                                  rng=_Widest())  # type: ignore[arg-type]
+            reader.start()
+            await trio.sleep(1.5)
+            reader.close()
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    delays = [m.retry_in_s for m in told if isinstance(m, WsDown)]
+    assert len(delays) >= 3, told
+    assert all(delay == 0.05 for delay in delays), delays
