@@ -119,32 +119,40 @@ def parse_units(text: str, unit: Decimal) -> int:
     counted in integers (a few times faster than a Decimal division); anything else goes
     through Decimal, which decides and words the error.
     """
+    plans = _PLANS.get(unit)
+    if plans is None:
+        plans = _unit_plans(unit)
+    return _count(text, unit, plans)
+
+
+_Plans = tuple[tuple[int, int], ...]
+_PLANS: dict[Decimal, _Plans] = {}
+_FRACTION_DIGITS = 40  # longer fractions take the Decimal path (same answer, slower)
+
+
+def _unit_plans(unit: Decimal) -> _Plans:
+    """For each fraction length n, (factor, divisor) such that a string of n fraction digits
+    counts int(its digits) * factor / divisor units: Decimal("0.01") -> (100, 1), (10, 1), (1, 1),
+    (1, 10)... Memoized: a node has few units."""
+    sign, digits, exponent = unit.normalize().as_tuple()
+    if sign or not isinstance(exponent, int) or not unit:
+        raise DecodeError(f"a unit must be a positive finite decimal, got {unit}")
+    unit_int = int("".join(map(str, digits)))
+    shifts = [exponent + n for n in range(_FRACTION_DIGITS + 1)]
+    plans = _PLANS[unit] = tuple((10**-shift, unit_int) if shift <= 0 else (1, unit_int * 10**shift)
+                                 for shift in shifts)
+    return plans
+
+
+def _count(text: str, unit: Decimal, plans: _Plans) -> int:
     whole, _, fraction = text.partition(".")
     digits = whole + fraction
-    if digits.isdigit() and digits.isascii():
-        unit_int, unit_exp = _unit_parts(unit)
-        shift = unit_exp + len(fraction)  # value / unit = int(digits) / (unit_int * 10**shift)
-        if shift <= 0:
-            count, rest = divmod(int(digits) * 10 ** -shift, unit_int)
-        else:
-            count, rest = divmod(int(digits), unit_int * 10**shift)
+    if digits.isdigit() and digits.isascii() and len(fraction) <= _FRACTION_DIGITS:
+        factor, divisor = plans[len(fraction)]
+        count, rest = divmod(int(digits) * factor, divisor)
         if not rest:
             return count
     return _parse_units_decimal(text, unit)
-
-
-_UNIT_PARTS: dict[Decimal, tuple[int, int]] = {}
-
-
-def _unit_parts(unit: Decimal) -> tuple[int, int]:
-    """`unit` as (integer, exponent): Decimal("0.01") -> (1, -2). Memoized: a node has few."""
-    parts = _UNIT_PARTS.get(unit)
-    if parts is None:
-        sign, digits, exponent = unit.normalize().as_tuple()
-        if sign or not isinstance(exponent, int) or not unit:
-            raise DecodeError(f"a unit must be a positive finite decimal, got {unit}")
-        parts = _UNIT_PARTS[unit] = (int("".join(map(str, digits))), exponent)
-    return parts
 
 
 def _parse_units_decimal(text: str, unit: Decimal) -> int:
@@ -164,44 +172,118 @@ def levels_to_units(
     return LevelConverter(tick, lot, max_entries=0).convert(levels)
 
 
+class _UnitMemo(dict[str, int]):
+    """Decimal strings -> exact counts of one unit, filling itself: a hit is one dict subscript
+    in C, a miss runs `__missing__`, which counts the string (`_count`) and keeps it.
+
+    Two generations bound it: when `limit` strings are held they become the old generation,
+    looked in on a miss (a string found there is kept again), and this one starts empty. A
+    price still in use survives the turnover, and at most 2 x `limit` strings are held. A
+    `limit` of 0 keeps nothing. A string that does not count is not kept (DecodeError)."""
+
+    __slots__ = ("_holders", "_limit", "_old", "_per_holder", "_plans", "unit")
+
+    def __init__(self, unit: Decimal, limit: int) -> None:
+        super().__init__()
+        self.unit, self._limit, self._per_holder, self._holders = unit, limit, limit, 0
+        self._old: dict[str, int] = {}
+        self._plans = _PLANS.get(unit) or _unit_plans(unit)
+
+    def __missing__(self, text: str) -> int:
+        value = self._old.get(text)
+        if value is None:
+            if not isinstance(text, str):
+                raise DecodeError(f"{text!r:.40} should be a decimal string")
+            value = _count(text, self.unit, self._plans)
+        if self._limit:
+            if len(self) >= self._limit:
+                self._old = dict(self)
+                self.clear()
+            self[text] = value
+        return value
+
+    # A shared memo holds `limit` strings per generation for each converter using it, so a book
+    # finds as much room in it as in a memo of its own.
+    def hold(self) -> None:
+        self._holders += 1
+        self._limit = self._per_holder * self._holders
+
+    def release(self) -> None:
+        self._holders -= 1
+        self._limit = self._per_holder * max(1, self._holders)
+
+
+MEMO_LIMIT = 8192  # strings per generation of a converter's memo (of a unit's, per converter)
+_SHARED_MEMOS: dict[Decimal, _UnitMemo] = {}
+
+
+def _shared_memo(unit: Decimal) -> _UnitMemo:
+    memo = _SHARED_MEMOS.get(unit)
+    if memo is None:
+        if len(_SHARED_MEMOS) >= 64:  # units come from specs, a node has few: forget the unused
+            for stale in [u for u, m in _SHARED_MEMOS.items() if not m._holders]:
+                del _SHARED_MEMOS[stale]
+        memo = _SHARED_MEMOS[unit] = _UnitMemo(unit, MEMO_LIMIT)
+    return memo
+
+
 class LevelConverter:
     """Converts venue levels to integer (ticks, lots), memoizing each distinct string.
 
-    A depth stream repeats the same few hundred price strings and, above all, the zero quantity
-    that deletes a level; a dict hit costs a fraction of a Decimal parse and halves the cost of
-    the feed path. Each memo is cleared when it reaches `max_entries`, so memory stays bounded.
+    A depth stream repeats the same prices and, above all, the zero quantity that deletes a
+    level: a memo hit is one dict subscript in C, a fraction of the cost of counting the string.
+    By default the memos are the process's own per unit (`tick`, `lot`), shared by every
+    converter of that unit: the conversion is a pure function of (string, unit), so every book
+    of an instrument (ours, the simulated venue's, one rebuilt after a resync, those of the
+    other instruments quoted in the same units) finds what the others converted, and a memo
+    holds `MEMO_LIMIT` strings per generation for each converter using it, the room a memo of
+    its own would give. `max_entries` gives a converter memos of its own, of that many strings
+    per generation (0: none).
     """
 
-    __slots__ = ("_lot", "_lots", "_max", "_tick", "_ticks")
+    __slots__ = ("_lot", "_lots", "_shared", "_tick", "_ticks")
 
-    def __init__(self, tick: Decimal, lot: Decimal, max_entries: int = 8192) -> None:
-        self._tick, self._lot, self._max = tick, lot, max_entries
-        self._ticks: dict[str, int] = {}
-        self._lots: dict[str, int] = {}
+    def __init__(self, tick: Decimal, lot: Decimal, max_entries: int | None = None) -> None:
+        self._tick, self._lot = tick, lot
+        self._shared = max_entries is None
+        if max_entries is None:
+            self._ticks, self._lots = _shared_memo(tick), _shared_memo(lot)
+            self._ticks.hold()
+            self._lots.hold()
+        else:
+            self._ticks, self._lots = _UnitMemo(tick, max_entries), _UnitMemo(lot, max_entries)
+
+    def __del__(self) -> None:
+        if getattr(self, "_shared", False):
+            self._ticks.release()
+            self._lots.release()
 
     def convert(self, levels: Iterable[Sequence[object]]) -> list[tuple[int, int]]:
         ticks, lots = self._ticks, self._lots
+        if not isinstance(levels, list | tuple):
+            levels = list(levels)
+        try:
+            return [(ticks[level[0]], lots[level[1]]) for level in levels]  # type: ignore[index]
+        except (DecodeError, TypeError):
+            return self._convert_checked(levels)
+
+    def _convert_checked(self, levels: Sequence[Sequence[object]]) -> list[tuple[int, int]]:
+        """Level by level, to name the level that does not convert in the error."""
         out = []
         for level in levels:
             price, qty = level[0], level[1]
-            p = ticks.get(price) if isinstance(price, str) else None
-            if p is None:
-                p = self._miss(ticks, price, self._tick, level)
-            q = lots.get(qty) if isinstance(qty, str) else None
-            if q is None:
-                q = self._miss(lots, qty, self._lot, level)
-            out.append((p, q))
+            if not isinstance(price, str) or not isinstance(qty, str):
+                raise DecodeError(f"level {level!r:.60} should hold decimal strings")
+            out.append((self._ticks[price], self._lots[qty]))
         return out
 
-    def _miss(self, memo: dict[str, int], text: object, unit: Decimal, level: object) -> int:
-        if not isinstance(text, str):
-            raise DecodeError(f"level {level!r:.60} should hold decimal strings")
-        value = parse_units(text, unit)
-        if len(memo) >= self._max:
-            memo.clear()
-        if self._max:
-            memo[text] = value
-        return value
+    def ticks(self, text: str) -> int:
+        """One price string (a trade's) in ticks, through the same memo. DecodeError if off-tick."""
+        return self._ticks[text]
+
+    def lots(self, text: str) -> int:
+        """One size string in lots, through the same memo. DecodeError if off-lot."""
+        return self._lots[text]
 
 
 class TradeDeduper:

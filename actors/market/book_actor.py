@@ -63,7 +63,7 @@ import attrs
 
 from actors.behaviour import Behaviour, Context, Ref
 from actors.market.l2_book import BinanceBookSync, HyperliquidBookSync, SyncOutcome, SyncState
-from protocols.codec import DecodeError, Side, TradeDeduper, parse_units
+from protocols.codec import DecodeError, LevelConverter, Side, TradeDeduper
 from protocols.feed import FeedEvent, ResyncRequest, Stream, Subscribe, Unsubscribe
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, SpecChanged, TradePrint
@@ -129,6 +129,7 @@ class BookFeed:
     def __init__(self, config: BookConfig) -> None:
         self.config = config
         self.tick, self.lot = config.tick, config.lot
+        self.units = LevelConverter(self.tick, self.lot)  # trades' prices and sizes, memoized
         self.sync: BinanceBookSync | HyperliquidBookSync = self._new_sync()
         self.stale_reason: str | None = "unsynced"  # None: healthy, BookTops flow
         self.resync_reason: str | None = "start" if config.venue == "binance" else None
@@ -161,8 +162,8 @@ class BookFeed:
                 return message
         if kind is binance.Trade:
             try:
-                price = parse_units(str(message.price), self.tick)
-                qty = parse_units(str(message.qty), self.lot)
+                price = self.units.ticks(str(message.price))
+                qty = self.units.lots(str(message.qty))
             except DecodeError:
                 return message
             return binance.TradeInUnits(message.symbol, message.trade_id, price, qty, self.tick,
@@ -217,6 +218,7 @@ class BookFeed:
     def respec(self, tick: Decimal, lot: Decimal) -> Step:
         """Tick or lot changed: the book's integer units mean something else now. Rebuild."""
         self.tick, self.lot = tick, lot
+        self.units = LevelConverter(tick, lot)
         self.sync = self._new_sync()
         step = Step()
         self._go_stale("spec_change", step, resync=True)
@@ -314,7 +316,7 @@ class BookFeed:
     def _trade(self, step: Step, price: Decimal, qty: Decimal, *, aggressor: Side,
                trade_id: str, time_ms: int, recv_ns: int) -> None:
         try:
-            ticks, lots = parse_units(str(price), self.tick), parse_units(str(qty), self.lot)
+            ticks, lots = self.units.ticks(str(price)), self.units.lots(str(qty))
         except DecodeError:
             step.count("troupe_book_decode_errors_total")
             return
@@ -359,6 +361,7 @@ class OrderBookActor(Behaviour):
                 ref, depth = sub if isinstance(sub, tuple) else (sub, 0)
                 self._subscribe(Subscribe(ref, depth))
         self._watchdog_armed = False
+        self._retry_armed = False  # a resync retry timer may be pending: cancel it when healthy
 
     def _subscribe(self, sub: Subscribe) -> None:
         self.subscribers[sub.ref] = sub.depth
@@ -391,6 +394,7 @@ class OrderBookActor(Behaviour):
             if wait_ns is not None:
                 self._arm_watchdog(wait_ns, ctx)
         elif isinstance(message, _ResyncRetry):
+            self._retry_armed = False
             if self.feed.resync_reason is not None:
                 self._request_resync(self.feed.resync_reason, ctx)
         elif isinstance(message, SpecChanged):
@@ -422,7 +426,9 @@ class OrderBookActor(Behaviour):
         if step.resync is not None:
             self._request_resync(step.resync, ctx)
         if step.publish:
-            ctx.cancel_timer(_RESYNC)
+            if self._retry_armed:
+                ctx.cancel_timer(_RESYNC)
+                self._retry_armed = False
             tops: dict[int, BookTop] = {}
             for ref, depth in self.subscribers.items():
                 top = tops.get(depth)
@@ -446,6 +452,7 @@ class OrderBookActor(Behaviour):
             ctx.tell(self.resync, ResyncRequest(self.config.instrument, reason))
         if self.config.resync_retry_ns is not None:
             ctx.schedule(self.config.resync_retry_ns / SECOND, _ResyncRetry(), key=_RESYNC)
+            self._retry_armed = True
 
     def _arm_watchdog(self, wait_ns: int, ctx: Context) -> None:
         self._watchdog_armed = True

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from actors.market.l2_book import OrderBook, levels_to_units, parse_units
-from protocols.codec import DecodeError, LevelConverter, Side
+from protocols.codec import MEMO_LIMIT, DecodeError, LevelConverter, Side
 
 BUY, SELL = Side.BUY, Side.SELL
 
@@ -150,11 +150,40 @@ def test_level_converter_memo_is_bounded_and_exact() -> None:
     levels = [("1.00", "0.000"), ("1.01", "0.001"), ("1.02", "0.000"), ("1.00", "2.5")]
     assert units.convert(levels) == [(100, 0), (101, 1), (102, 0), (100, 2500)]
     assert units.convert(levels) == [(100, 0), (101, 1), (102, 0), (100, 2500)]
-    assert len(units._ticks) <= 2 and len(units._lots) <= 2
+    # two generations of at most 2 strings each
+    assert len(units._ticks) + len(units._ticks._old) <= 4
+    assert len(units._lots) + len(units._lots._old) <= 4
     with pytest.raises(DecodeError, match="should hold decimal strings"):
         units.convert([("1.00", 5)])
+    with pytest.raises(DecodeError, match="should hold decimal strings"):
+        units.convert([(["1.00"], "1")])  # unhashable: still the one clear error
     with pytest.raises(DecodeError, match=r"not a non-negative multiple of 0\.01"):
         units.convert([("1.001", "1")])
+    assert "1.001" not in units._ticks  # what does not count is not kept
+
+
+def test_a_string_still_in_use_survives_the_memo_turnover() -> None:
+    units = LevelConverter(D("0.01"), D("0.001"), max_entries=2)
+    units.convert([("1.00", "1")])
+    for price in ("1.01", "1.02", "1.03", "1.04"):  # 1.00 comes back between every new price
+        units.convert([(price, "1"), ("1.00", "1")])
+    assert "1.00" in units._ticks or "1.00" in units._ticks._old
+
+
+def test_converters_of_the_same_units_share_one_memo_sized_for_all_of_them() -> None:
+    tick, lot = D("0.0001"), D("0.0000001")  # units no other test uses
+    first = LevelConverter(tick, lot)
+    first.convert([("2.5000", "0.0000000")])
+    second = LevelConverter(tick, lot)
+    assert second._ticks is first._ticks and "2.5000" in second._ticks  # found, not reconverted
+    assert second.convert([("2.5000", "0.0000000")]) == [(25_000, 0)]
+    memo = first._ticks
+    holders = memo._holders  # 2 here, unless another test still holds these units
+    third = LevelConverter(tick, lot)
+    assert memo._limit == MEMO_LIMIT * (holders + 1)  # a memo of its own's room, per converter
+    del third
+    assert memo._limit == MEMO_LIMIT * holders
+    assert LevelConverter(tick, lot, max_entries=8)._ticks is not first._ticks
 
 
 # --- stateful model check ----------------------------------------------------------------------
