@@ -56,6 +56,14 @@ class Context(Protocol):
 
     def tell(self, target: Ref, message: Any) -> Refused | None: ...
 
+    def tell_at(self, due_ns: int, target: Ref, message: Any) -> None:
+        """Tell `message` to `target` when `monotonic_ns()` reaches `due_ns` (at once if that
+        has passed): a message on a wire that takes that long. It cannot be cancelled, and a
+        restart of the sender does not recall it; a refusal when it lands is only counted
+        (`troupe_timed_tell_refused_total`). What a simulated wire or a replay needs: one entry
+        in the host's timer queue per message, not a timer and a turn of the sender's."""
+        ...
+
     def ask(self, target: Ref, message: Any, *, timeout: float, tag: Any = None) -> int:
         """Send `message` expecting an answer. Returns a correlation id.
 

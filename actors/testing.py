@@ -9,10 +9,12 @@
     ctx.advance(0.5, mm)                 # the clock moves; due timers fire, in order
 
 Everything a behaviour does through its context is recorded: tells (`sent`), asks (`asks`),
-pending timers (`timers`), metrics (`metrics`, with `counter` and `gauge_value` to read them),
-children (`spawned`) and `stopped`. The clock moves only when the test says so (`advance`,
-`set_clock`); `random` is seeded. Messages a behaviour tells itself queue like a mailbox and are
-delivered by `deliver` after the message that caused them, as a host would.
+pending timers (`timers`), timed tells on their way (`in_flight`: handed to their targets, and
+recorded in `sent`, when `advance` reaches their due time), metrics (`metrics`, with `counter`
+and `gauge_value` to read them), children (`spawned`) and `stopped`. The clock moves only when
+the test says so (`advance`, `set_clock`); `random` is seeded. Messages a behaviour tells itself
+queue like a mailbox and are delivered by `deliver` after the message that caused them, as a
+host would.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import attrs
 
 from protocols.runtime import Refused
 
-__all__ = ["Asked", "FakeContext", "FakeRef", "MetricPoint", "Scheduled"]
+__all__ = ["Asked", "FakeContext", "FakeRef", "InFlight", "MetricPoint", "Scheduled"]
 
 _NS = 1_000_000_000
 EPOCH_2024_NS = 1_704_067_200 * _NS  # 2024-01-01T00:00:00Z: a fixed, readable wall clock
@@ -73,6 +75,16 @@ class Scheduled:
 
 
 @attrs.frozen(slots=True)
+class InFlight:
+    """A `tell_at` not yet due."""
+
+    due_ns: int
+    target: Any
+    message: Any
+    seq: int
+
+
+@attrs.frozen(slots=True)
 class MetricPoint:
     kind: str  # "count", "observe" or "gauge"
     metric: str
@@ -96,6 +108,7 @@ class FakeContext:
         self.sent: list[tuple[str, Any]] = []
         self.asks: list[Asked] = []
         self.timers: dict[Hashable, Scheduled] = {}
+        self.in_flight: list[InFlight] = []
         self.metrics: list[MetricPoint] = []
         self.spawned: list[tuple[str, Callable[[], Any]]] = []
         self.stopped = False
@@ -133,10 +146,18 @@ class FakeContext:
         target = self._mono + round(seconds * _NS)
         fired = []
         while True:
-            due = [t for t in self.timers.values() if t.due_ns <= target]
+            due: list[Scheduled | InFlight] = [t for t in self.timers.values()
+                                               if t.due_ns <= target]
+            due += [t for t in self.in_flight if t.due_ns <= target]
             if not due:
                 break
             timer = min(due, key=lambda t: (t.due_ns, t.seq))
+            if isinstance(timer, InFlight):
+                self.in_flight.remove(timer)
+                self._mono = max(self._mono, timer.due_ns)
+                self.sent.append((timer.target.name, timer.message))
+                timer.target.tell(timer.message)
+                continue
             del self.timers[timer.key]
             self._mono = max(self._mono, timer.due_ns)
             fired.append(timer.message)
@@ -192,6 +213,9 @@ class FakeContext:
             return None
         result: Refused | None = target.tell(message)
         return result
+
+    def tell_at(self, due_ns: int, target: Any, message: Any) -> None:
+        self.in_flight.append(InFlight(due_ns, target, message, next(self._seq)))
 
     def ask(self, target: Any, message: Any, *, timeout: float, tag: Any = None) -> int:
         correlation = next(self._seq)

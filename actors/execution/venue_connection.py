@@ -43,7 +43,8 @@ What is the same on every venue lives here; what differs is the transport's
 
 Time: the transport says when it next has something due (`next_due_ns`, a simulated venue's
 delay line); the connection keeps one timer armed for it and polls the transport after every
-message, until nothing more is due.
+message, until nothing more is due. Market data a transport hands over before it is due
+(`MarketData.recv_ns` later than now) goes to the book as a timed tell: no wake per event.
 
 Mailbox (`connection_priority`, `CONNECTION_LEVELS`, for a `StablePriority` mailbox): the
 actions the budget hands over (`SendActions`, `CancelAllOrders`) are handled before anything
@@ -303,7 +304,11 @@ class VenueConnection(Behaviour):
             book = peers.books.get(event.instrument)
             if book is not None:
                 recv_ns = now if event.recv_ns is None else event.recv_ns
-                self._feed_book(book, FeedEvent(event.instrument, event.message, recv_ns), ctx)
+                feed = FeedEvent(event.instrument, event.message, recv_ns)
+                if recv_ns > now:  # on its way (a simulated wire): it lands then
+                    ctx.tell_at(recv_ns, book, feed)
+                else:
+                    self._feed_book(book, feed, ctx)
         elif isinstance(event, BudgetAnswer):
             if peers.budget is not None:
                 ctx.tell(peers.budget, attrs.evolve(event, recv_ns=now))

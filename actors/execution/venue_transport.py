@@ -174,7 +174,9 @@ class TimedOut:
 class MarketData:
     """A parsed venue message (`protocols.venues`) for `OrderBook[instrument]`. `recv_ns`: when
     the adapter's I/O read the frame (monotonic), so freshness and tick-to-trade start at the
-    socket; None: the connection's time when it routes the message."""
+    socket; None: the connection's time when it routes the message. Later than the poll's
+    `now`: the data is still on its way (a simulated wire hands it over when it leaves the
+    venue), and the connection tells it to the book to land then (`Context.tell_at`)."""
 
     instrument: str
     message: Any

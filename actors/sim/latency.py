@@ -86,9 +86,17 @@ class DelayLine:
 
     def push(self, due_ns: int, item: Any, *, fifo_key: Hashable | None = None) -> int:
         if fifo_key is not None:
-            due_ns = max(due_ns, self._last_due.get(fifo_key, due_ns))
-            self._last_due[fifo_key] = due_ns
+            due_ns = self.stamp(due_ns, fifo_key)
         heapq.heappush(self._heap, (due_ns, next(self._seq), item))
+        return due_ns
+
+    def stamp(self, due_ns: int, fifo_key: Hashable) -> int:
+        """When an item sent on `fifo_key`'s path with this draw arrives: never before the
+        previous one on that path. For an item that travels outside the line (a timed tell)."""
+        last = self._last_due.get(fifo_key, due_ns)
+        if last > due_ns:
+            due_ns = last
+        self._last_due[fifo_key] = due_ns
         return due_ns
 
     def pop_due(self, now_ns: int) -> list[Any]:

@@ -16,8 +16,11 @@ source emits it, through a venue-side copy of each book (`actors.market.book_act
 Between the two ends, `actors.sim.latency`: a request reaches the matching engine `insert` (or
 `cancel`) later, its reports come back `ack` later, market data reaches our books `feed` later.
 So a quote cannot fill before it has arrived, our books always lag the venue, and a fill can
-still come back after we sent a cancel: the race a live bot lives with. Observe mode's shadow
-acks come back an `ack` latency later too (`SimTransport.echo`).
+still come back after we sent a cancel: the race a live bot lives with. Market data for our
+books does not wait in the delay line: it is handed to the connection as it leaves the venue,
+stamped with its arrival time (FIFO per instrument, as the line would order it), and travels as
+a timed tell (`Context.tell_at`), so a backtest spends no wake of the connection per event.
+Observe mode's shadow acks come back an `ack` latency later too (`SimTransport.echo`).
 
 Rate-limit emulation: past `rate_limit` (a token bucket of request weight, checked when a request
 arrives) the venue answers 429 with a Retry-After: `RateLimited` to the budget and a
@@ -287,7 +290,8 @@ class SimTransport(VenueTransport):
             message = market.feed(instrument, message, now)
             if message is None:
                 return
-        self._push(now, Path.FEED, MarketData(instrument, message), fifo=("feed", instrument))
+        due = self._due(now, Path.FEED, ("feed", instrument))
+        self._now.append(MarketData(instrument, message, due))
         if instrument in self.resync_pending and feed.healthy:
             self._answer_resyncs(instrument, now)
 
@@ -352,6 +356,10 @@ class SimTransport(VenueTransport):
     def _push(self, now: int, path: Path, item: Any, fifo: Any = None) -> None:
         latency = self.config.latency.draw(path, self.rng)
         self.delay.push(now + latency, item, fifo_key=fifo if fifo is not None else path)
+
+    def _due(self, now: int, path: Path, fifo: Any) -> int:
+        latency = self.config.latency.draw(path, self.rng)
+        return self.delay.stamp(now + latency, fifo)
 
 
 def _snapshot_of(feed: BookFeed) -> binance.DepthSnapshot:

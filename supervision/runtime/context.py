@@ -17,7 +17,7 @@ from pykka._envelope import Envelope
 
 from protocols.errors import TroupeError
 from protocols.runtime import AskTimeout, Refused, Reply
-from supervision.runtime.lifecycle import CellHandle, SelfMessage
+from supervision.runtime.lifecycle import CellHandle, SelfMessage, TimedTell
 
 if TYPE_CHECKING:
     from actors.behaviour import Behaviour, MailboxSpec, Ref
@@ -126,6 +126,11 @@ class ActorContext:
     # -- messaging ------------------------------------------------------------------------
     def tell(self, target: Ref, message: Any) -> Refused | None:
         return target.tell(message)
+
+    def tell_at(self, due_ns: int, target: Ref, message: Any) -> None:
+        host = self._host
+        host.start_timer(due_ns, TimedTell(target, self._cell.name, host.metrics),  # type: ignore[arg-type]
+                         message)
 
     def ask(self, target: Ref, message: Any, *, timeout: float, tag: Any = None) -> int:
         correlation = next(self._correlations)

@@ -110,6 +110,25 @@ class SelfMessage:
                 f"message={self.message!r})")
 
 
+class TimedTell:
+    """A tell that travels until its due time (`Context.tell_at`): it waits in the host's timer
+    queue like a timer, and when due the host hands the message to `target` as an ordinary tell
+    (the user lane, the mailbox's policy). It belongs to no incarnation: like a message already on
+    the wire, a restart of the sender does not recall it. A refusal when it lands (a full bounded
+    mailbox, a dead actor) is counted for the sender, as `troupe_timed_tell_refused_total`."""
+
+    __slots__ = ("metrics", "sender", "target")
+
+    def __init__(self, target: Any, sender: str, metrics: Any) -> None:
+        self.target = target
+        self.sender = sender
+        self.metrics = metrics
+
+    def deliver_system(self, message: Any) -> None:  # called by the host's timer loop
+        if self.target.tell(message) is not None:
+            self.metrics.count(self.sender, "troupe_timed_tell_refused_total", 1, {})
+
+
 @attrs.frozen(slots=True)
 class ChildExit:
     """A child stopped without being asked: an exception, ctx.stop, or an escalation."""

@@ -78,3 +78,15 @@ def test_a_refusing_ref_answers_like_a_full_mailbox_and_random_is_seeded() -> No
     assert ctx.tell(ctx.ref("gate", refuse="full"), "x") == Refused("gate", "full")
     assert ctx.ref("gate").messages == []
     assert ctx.random.random() == FakeContext(seed=3).random.random()
+
+
+def test_a_timed_tell_waits_in_flight_until_advance_reaches_its_due_time() -> None:
+    ctx = FakeContext("wire")
+    peer = ctx.ref("peer")
+    ctx.tell_at(2_000_000_000, peer, "late")
+    ctx.tell_at(1_000_000_000, peer, "early")
+    assert peer.messages == [] and [m.message for m in ctx.in_flight] == ["late", "early"]
+    ctx.advance(1.5)
+    assert peer.messages == ["early"] and ctx.sent_to("peer") == ["early"]
+    ctx.advance(1.0)
+    assert peer.messages == ["early", "late"] and ctx.in_flight == []

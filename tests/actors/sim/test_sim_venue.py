@@ -173,6 +173,28 @@ def test_market_data_reaches_our_books_a_feed_latency_after_the_venue() -> None:
     assert delivered[0][1].recv_ns == delivered[0][0]
 
 
+def test_market_data_travels_to_our_books_as_timed_tells_in_order_and_wakes_nobody() -> None:
+    """The feed path needs no wake of the connection per event: each item is told to the book
+    to land a feed latency later (drawn at random here, never overtaking the one before)."""
+    host = DeterministicHost(seed=3)
+    refs = build(host, latency=LatencyModel.from_ms(insert=10, cancel=10, ack=5, feed=2,
+                                                    sigma=1.0))
+    host.advance(100 * MS)  # what the start put on the wire has landed
+    handled = host.actor("venue").mailbox.handled
+    start = host.monotonic_ns()
+    for i in range(20):
+        feed(host, refs, trade(i, "100.1", "1", Side.BUY))
+        host.advance(0.1 * MS)  # closer together than the latency: draws would overtake
+    host.advance(100 * MS)
+    assert host.actor("venue").mailbox.handled == handled + 20  # the 20 events, no wakes
+    trades = [(t, m) for t, m in seen(host, refs["book"], FeedEvent) if t >= start
+              and isinstance(m.message, binance.TradeInUnits)]
+    assert [m.message.trade_id for _, m in trades] == list(range(20))
+    stamps = [t for t, _ in trades]
+    assert stamps == sorted(stamps) and all(m.recv_ns == t for t, m in trades)
+    assert len(set(t - i * 100_000 for i, t in enumerate(stamps))) > 1  # the draws differ
+
+
 def test_everything_on_the_wire_arrives_when_due_even_when_the_wake_timer_rounds_early() -> None:
     """The connection's wake is a timer in float seconds: 999,999 ns becomes 999,998 on the
     way (0.000999999 * 1e9 truncates). The wake that comes a nanosecond early must not be the

@@ -8,7 +8,7 @@ from actors.behaviour import Behaviour
 from protocols.runtime import AskTimeout, ChildTerminated, Refused, Reply
 from supervision.runtime.specs import Backoff, ChildSpec, SupervisorSpec
 from supervision.runtime.supervisor import Supervisor, WhichChildren
-from supervision.testing import SEEN, Probe
+from supervision.testing import SEEN, Probe, ShowReceived
 
 
 def commands(message, ctx):
@@ -239,3 +239,39 @@ def test_metrics_recorded_through_the_context(host):
         ref.tell("m")
     host.settle()
     assert host.metrics.total("troupe_test_messages", actor="metered") == 3
+
+
+class Courier(Behaviour):
+    """Told a peer, sends it three messages: two timed (out of due order), one at once."""
+
+    def receive(self, message, ctx):
+        if message == "fail":
+            raise RuntimeError("asked to fail")
+        now = ctx.monotonic_ns()
+        ctx.tell_at(now + 40_000_000, message, "late")
+        ctx.tell_at(now + 20_000_000, message, "early")
+        ctx.tell(message, "now")
+        return now
+
+
+def test_a_timed_tell_lands_at_its_due_time_even_if_its_sender_fails_meanwhile(host):
+    peer = host.spawn("peer", echo_probe)
+    courier = host.spawn("courier", Courier)
+    sent = host.ask(courier, peer)
+    courier.tell("fail")  # a message on its way is not recalled by its sender's end
+    host.settle()
+    assert host.ask(peer, SEEN) == ["now"]
+    host.advance(0.1)
+    records = host.ask(peer, ShowReceived(with_time=True))
+    assert [m for _, m in records] == ["now", "early", "late"]
+    assert records[1][0] - sent >= 20_000_000 and records[2][0] - sent >= 40_000_000
+
+
+def test_a_timed_tell_the_target_refuses_when_it_lands_is_counted_for_its_sender(host):
+    parent = host.spawn("parent", Parent)
+    peer = host.ask(parent, "spawn")
+    courier = host.spawn("courier", Courier)
+    host.ask(courier, peer)
+    host.stop(parent)  # and so its child, the peer: dead, it refuses what lands later
+    host.advance(0.1)
+    assert host.metrics.total("troupe_timed_tell_refused_total", actor="courier") == 2

@@ -87,3 +87,22 @@ def test_ticker_lines_are_told_apart_without_decoding() -> None:
 def test_a_feed_event_carries_its_virtual_receive_time(tmp_path: Path) -> None:
     _, sink, _ = run(BINANCE_SPOT_BTCUSDT, flow_control=True, streams={Stream.DEPTH})
     assert all(isinstance(m, FeedEvent) and m.recv_ns == t for t, m in sink.records)
+
+
+def test_in_virtual_time_lines_travel_ahead_as_timed_tells_stamped_with_their_recorded_time(
+        ) -> None:
+    host, sink, _ = run(BINANCE_SPOT_BTCUSDT, flow_control=True,
+                        streams={Stream.DEPTH, Stream.TRADES})
+    recorded = []
+    with gzip.open(BINANCE_SPOT_BTCUSDT, "rt") as f:
+        for line in f:
+            ts, _, body = line.partition(" ")
+            if not is_ticker_line(body):
+                recorded.append(int(ts))
+    start = sink.records[0][0]
+    # each line lands when its recorded time comes (lines within 1 us of a group join it)
+    offsets = [t - start - (ts - recorded[0]) for (t, _), ts in zip(sink.records, recorded,
+                                                                    strict=True)]
+    assert all(-1_000 <= d <= 0 for d in offsets)
+    # the source wakes once per few dozen lines, not once per recorded timestamp
+    assert host.actor("source").mailbox.handled < len(recorded) / 30
