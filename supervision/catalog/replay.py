@@ -3,11 +3,12 @@
 `CatalogReader` streams the catalog's row groups (one batch in memory at a time), leaves out
 the kinds nobody subscribed to before they become Python objects, and rebuilds the messages the
 raw recording's decoder would have made, with one difference that saves the venue its one
-conversion: a Binance depth diff of an instrument whose tick and lot are known comes out as a
-`DepthDiffInUnits`, its levels divided into ticks and lots for a whole batch at once (numpy).
-A level that is not a whole number of ticks or lots keeps its decimal strings, so the book
-refuses it exactly as it refuses the raw line. Trades and snapshots carry the same Decimal
-values and strings as the raw decode (the catalog's scale is the recording's own precision).
+conversion: a Binance depth diff or trade of an instrument whose tick and lot are known comes
+out as a `DepthDiffInUnits` or `TradeInUnits`, its prices and sizes divided into ticks and lots
+for a whole batch at once (numpy). A level or trade that is not a whole number of ticks or lots
+keeps its decimals, so the book refuses it exactly as it refuses the raw line. Other trades and
+snapshots carry the same Decimal values and strings as the raw decode (the catalog's scale is
+the recording's own precision).
 So a backtest from the catalog and from the raw file make the same orders, fills and PnL.
 """
 
@@ -63,7 +64,8 @@ def _ratio(unit: Decimal, scale: int) -> tuple[int, int]:
 
 class CatalogReader:
     """The catalog's events as `(line, recv_ns, message)`, in recorded order, for the kinds of
-    `streams`. `units` maps a venue symbol to its (tick, lot): its depth diffs come converted."""
+    `streams`. `units` maps a venue symbol to its (tick, lot): its depth diffs and trades come
+    converted."""
 
     def __init__(self, path: str | PathLike[str], *, streams: frozenset[Stream] = ALL_STREAMS,
                  units: Mapping[str, tuple[Decimal, Decimal]] | None = None,
@@ -126,10 +128,7 @@ class CatalogReader:
             if k == Kind.DIFF:
                 message: Any = self._diff(col, levels, i, symbol[i])
             elif k == Kind.TRADE:
-                message = binance.Trade(symbol[i], col["id_first"][i],
-                                        self._decimal(col["price"][i]),
-                                        self._decimal(col["qty"][i]), col["venue_ms"][i],
-                                        col["event_ms"][i], bool(col["flag"][i]))
+                message = self._trade(col, levels, i, symbol[i])
             elif k == Kind.SNAPSHOT:
                 message = binance.DepthSnapshot(col["id_first"][i], *self._text_levels(levels, i))
             elif k == Kind.L2BOOK:
@@ -145,6 +144,19 @@ class CatalogReader:
                     self._decimal(col["qty2"][i]))
             yield line[i], recv[i], message
             i += 1
+
+    def _trade(self, col: dict[str, list[Any]], levels: dict[str, Any], i: int,
+               symbol: str) -> Any:
+        converted = levels["converted"]
+        units = self.units.get(symbol)
+        if converted is not None and units is not None and converted["trade_exact"][i]:
+            return binance.TradeInUnits(symbol, col["id_first"][i], converted["price"][i],
+                                        converted["qty"][i], units[0], units[1],
+                                        col["venue_ms"][i], col["event_ms"][i],
+                                        bool(col["flag"][i]))
+        return binance.Trade(symbol, col["id_first"][i], self._decimal(col["price"][i]),
+                             self._decimal(col["qty"][i]), col["venue_ms"][i],
+                             col["event_ms"][i], bool(col["flag"][i]))
 
     def _hl_trade(self, col: dict[str, list[Any]], i: int) -> hyperliquid.Trade:
         return hyperliquid.Trade(col["symbol"][i], col["id_first"][i],
@@ -166,16 +178,18 @@ class CatalogReader:
         return out
 
     def _convert(self, levels: dict[str, Any], batch: pa.RecordBatch) -> dict[str, Any] | None:
-        """Every level of the batch's diffs in ticks and lots, vectorised: per level, the
-        stored value times `den` divided by `num` of its row's unit; a row is `exact` when all
-        its levels divide (rows of unknown units, or not diffs, are not)."""
+        """Every level of the batch's diffs, and every trade's price and size, in ticks and lots,
+        vectorised: the stored value times `den` divided by `num` of its row's unit; a diff is
+        `exact` when all its levels divide, a trade `trade_exact` when both its values do (rows
+        of unknown units are neither)."""
         if not self.units or not batch.num_rows:
             return None
         symbols = batch.column("symbol")
         if not isinstance(symbols, pa.DictionaryArray):
             symbols = symbols.dictionary_encode()
         codes = pc.fill_null(symbols.indices, -1).to_numpy(zero_copy_only=False)
-        diffs = (batch.column("kind").to_numpy(zero_copy_only=False) == Kind.DIFF) & (codes >= 0)
+        kinds = batch.column("kind").to_numpy(zero_copy_only=False)
+        convertible = ((kinds == Kind.DIFF) | (kinds == Kind.TRADE)) & (codes >= 0)
         ratios: dict[str, tuple[Any, Any]] = {}
         for name, index in (("px", 0), ("qty", 1)):
             # per symbol of the batch's dictionary, then per row: no Python loop over rows
@@ -183,7 +197,7 @@ class CatalogReader:
                        else _ratio(unit[index], self.scale)
                        for symbol in symbols.dictionary.to_pylist()]
             table = np.array([*by_code, (0, 0)], dtype=np.int64).reshape(-1, 2)
-            picked = table[np.where(diffs, codes, len(by_code))]
+            picked = table[np.where(convertible, codes, len(by_code))]
             ratios[name] = picked[:, 0], picked[:, 1]
         rows = batch.num_rows
         converted: dict[str, Any] = {}
@@ -204,6 +218,21 @@ class CatalogReader:
             exact &= (bad[offsets[1:]] - bad[offsets[:-1]]) == 0
             converted[name] = whole.tolist()
         converted["exact"] = exact.tolist()
+        trade_exact = kinds == Kind.TRADE
+        for name, ratio in (("price", "px"), ("qty", "qty")):
+            nums, dens = ratios[ratio]
+            known = nums > 0
+            values = pc.fill_null(batch.column(name), 0).to_numpy(zero_copy_only=False)
+            den = np.where(known, dens, 1)
+            trade_exact &= known & (values >= 0)
+            if len(values) and int(values.max(initial=0)) * int(den.max(initial=1)) >= 2**62:
+                trade_exact &= False  # beyond int64: these trades keep their decimals
+                converted[name] = values.tolist()
+                continue
+            whole, rest = np.divmod(values * den, np.where(known, nums, 1))
+            trade_exact &= rest == 0
+            converted[name] = whole.tolist()
+        converted["trade_exact"] = trade_exact.tolist()
         converted["offsets"] = levels["bid_px"][1].tolist(), levels["ask_px"][1].tolist()
         return converted
 
@@ -240,7 +269,7 @@ class CatalogReader:
 
 class CatalogSource(ReplaySource):
     """`ReplaySource` over a catalog file. `units`: venue symbol -> (tick, lot), so depth
-    diffs arrive converted (see the module docstring)."""
+    diffs and trades arrive converted (see the module docstring)."""
 
     def __init__(self, path: str | PathLike[str], instrument_map: Mapping[str, str],
                  target: Ref, speed: float | None = 1.0, chunk: int = 500, *,

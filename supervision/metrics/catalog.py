@@ -167,6 +167,9 @@ _SPECS: tuple[MetricSpec, ...] = (
        "Messages and transport events a venue connection could not route, by kind.",
        "venue", "kind"),
     _c("troupe_venue_feed_refused_total", "Market data a book's mailbox refused.", "venue"),
+    _c("troupe_timed_tell_refused_total",
+       "Timed tells (a simulated venue's market data, a replay's lines) that their target "
+       "refused when they landed."),
     # -- the journal ----------------------------------------------------------------------------
     _c("troupe_journal_records_total", "Records accepted by the journal writer, by kind.", "kind"),
     _c("troupe_journal_write_errors_total",

@@ -174,21 +174,7 @@ def run_backtest(config: NodeConfig, *, data: Path | None = None,
                  progress: Progress | None = None,
                  notes: Callable[[str], None] = lambda _: None) -> BacktestResult:
     """Run one backtest to the end of its data and return what it did."""
-    path = _checked(data if data is not None else backtest_data(config))
-    streams = BookFeed.STREAMS
-    if recorded_oracle(config):
-        if is_catalog(path):
-            raise ValueError(f'venue.sim.market.oracle = "recorded" replays a recording, and '
-                             f"{path} is a catalog (it keeps no activeAssetCtx)")
-        require_asset_ctx(path)
-        streams |= {Stream.CONTEXT}
-        if config.data.catalog:
-            notes("catalog: not used, the recorded oracle reads the recording itself")
-    elif config.data.catalog and not is_catalog(path):
-        began = time.perf_counter()
-        path, built = build_catalog(path, Path(config.data.catalog_dir))
-        notes(f"catalog: built {path} in {time.perf_counter() - began:.1f}s" if built
-              else f"catalog: {path}")
+    path, streams = _data(config, data if data is not None else backtest_data(config), notes)
     config, venue = _fit_instruments(config, path, notes)
     metrics = TallyMetrics()
     host = DeterministicHost(seed=config.node.seed, metrics=metrics)
@@ -239,11 +225,30 @@ def run_backtest(config: NodeConfig, *, data: Path | None = None,
     return result
 
 
-def _checked(path: Path) -> Path:
-    """`path`, once a recording is known whole: a damaged one is refused before trading."""
-    if not is_catalog(path):
+def _data(config: NodeConfig, path: Path,
+          notes: Callable[[str], None]) -> tuple[Path, frozenset[Stream]]:
+    """What the backtest replays (the recording, or its catalog, built if need be) and the
+    streams it delivers. A damaged recording is refused here, before anything trades."""
+    streams = BookFeed.STREAMS
+    if recorded_oracle(config):
+        if is_catalog(path):
+            raise ValueError(f'venue.sim.market.oracle = "recorded" replays a recording, and '
+                             f"{path} is a catalog (it keeps no activeAssetCtx)")
         check_recording(path)
-    return path
+        require_asset_ctx(path)
+        if config.data.catalog:
+            notes("catalog: not used, the recorded oracle reads the recording itself")
+        return path, streams | {Stream.CONTEXT}
+    if config.data.catalog and not is_catalog(path):
+        # No check of its own: building refuses a damaged recording (and caches nothing), and
+        # a cached catalog was built from these very bytes (its key is their hash), whole.
+        began = time.perf_counter()
+        path, built = build_catalog(path, Path(config.data.catalog_dir))
+        notes(f"catalog: built {path} in {time.perf_counter() - began:.1f}s" if built
+              else f"catalog: {path}")
+    elif not is_catalog(path):
+        check_recording(path)
+    return path, streams
 
 
 def _refuse_damage(replay: ReplaySource) -> None:
@@ -276,7 +281,8 @@ def _result(node: Node, metrics: InMemoryMetrics, replay: ReplaySource, tape: Jo
         book_trades=total("troupe_book_trades_total"),
         book_gaps=total("troupe_book_gaps_total"),
         feed_refused=total("troupe_venue_feed_refused_total")
-        + total("troupe_source_refused_total") + total("troupe_book_publish_refused_total"),
+        + total("troupe_source_refused_total") + total("troupe_book_publish_refused_total")
+        + total("troupe_timed_tell_refused_total"),
         waits=sum(actor.mailbox.waits for actor in node.host.actors()),
         records=len(tape.records), digest=tape.digest(), journal=tuple(tape.records))
 

@@ -47,6 +47,9 @@ class HostServices(Protocol):
 
     def start_timer(self, due_ns: int, cell: CellHandle, message: SelfMessage) -> Any: ...
 
+    def post(self, due_ns: int, entry: TimedTell) -> None:
+        """Queue `entry` with the timers: its `fire()` runs when `due_ns` comes."""
+
     def cancel_timer(self, handle: Any) -> None: ...
 
     def create_cell(
@@ -128,9 +131,7 @@ class ActorContext:
         return target.tell(message)
 
     def tell_at(self, due_ns: int, target: Ref, message: Any) -> None:
-        host = self._host
-        host.start_timer(due_ns, TimedTell(target, self._cell.name, host.metrics),  # type: ignore[arg-type]
-                         message)
+        self._host.post(due_ns, TimedTell(target, message, self))
 
     def ask(self, target: Ref, message: Any, *, timeout: float, tag: Any = None) -> int:
         correlation = next(self._correlations)

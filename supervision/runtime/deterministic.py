@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pykka._envelope import Envelope
 
 from protocols.runtime import ActorDead, AskTimeout, FailureRecord, Refused
-from supervision.runtime.cell import RUNNING, Cell
+from supervision.runtime.cell import _SYSTEM_ITEMS, RUNNING, Cell
 from supervision.runtime.context import AskRefused
 from supervision.runtime.introspection import (
     ActorInfo,
@@ -35,7 +35,14 @@ from supervision.runtime.introspection import (
     SupervisionLog,
     actor_info,
 )
-from supervision.runtime.lifecycle import CellHandle, CellState, ChildExit, StopCell, TimerHandle
+from supervision.runtime.lifecycle import (
+    CellHandle,
+    CellState,
+    ChildExit,
+    StopCell,
+    TimedTell,
+    TimerHandle,
+)
 from supervision.runtime.mailbox import EMPTY, FlowControlMailbox
 
 if TYPE_CHECKING:
@@ -89,8 +96,23 @@ class DeterministicCell(Cell):
         return None
 
     def _run_one_flow(self) -> None:
-        DeterministicCell.run_one(self)
         mailbox: FlowControlMailbox = self.mailbox  # type: ignore[assignment]
+        if mailbox.system:
+            item = mailbox.system.popleft()
+        elif self.state is RUNNING:
+            item = mailbox._pop_user()
+            if item is EMPTY:
+                return
+            if type(item) not in _SYSTEM_ITEMS:  # a user message: straight to the behaviour
+                mailbox.handled += 1
+                self._invoke(item, None)
+                if mailbox.waiters and len(mailbox._queue) <= mailbox._limit >> 1:
+                    self.host._release(mailbox)
+                return
+        else:
+            return
+        mailbox.handled += 1
+        self.process(item)
         if mailbox.waiters and len(mailbox._queue) <= mailbox._limit >> 1:
             self.host._release(mailbox)
 
@@ -129,6 +151,10 @@ class DeterministicCell(Cell):
         elif self.state is RUNNING:
             item = mailbox._pop_user()
             if item is EMPTY:
+                return
+            if type(item) not in _SYSTEM_ITEMS:  # a user message: straight to the behaviour
+                mailbox.handled += 1
+                self._invoke(item, None)
                 return
         else:
             return  # the message waits for the next incarnation; _resumed re-arms it
@@ -181,7 +207,7 @@ class DeterministicHost:
         self._now = start_ns
         self._epoch = epoch_ns
         self._ready: deque[DeterministicCell] = deque()
-        self._timers: list[tuple[int, int, TimerHandle]] = []
+        self._timers: list[tuple[int, int, TimerHandle | TimedTell]] = []
         self._sequence = count()
         self._cells: dict[str, DeterministicCell] = {}
         self._current: DeterministicCell | None = None  # the cell whose turn it is
@@ -208,8 +234,15 @@ class DeterministicHost:
 
     def start_timer(self, due_ns: int, cell: CellHandle, message: Any) -> TimerHandle:
         timer = TimerHandle(cell, message)
-        heapq.heappush(self._timers, (max(due_ns, self._now), next(self._sequence), timer))
+        now = self._now
+        heapq.heappush(self._timers, (due_ns if due_ns > now else now, next(self._sequence),
+                                      timer))
         return timer
+
+    def post(self, due_ns: int, entry: TimedTell) -> None:
+        now = self._now
+        heapq.heappush(self._timers, (due_ns if due_ns > now else now, next(self._sequence),
+                                      entry))
 
     def cancel_timer(self, handle: TimerHandle) -> None:
         handle.cancelled = True
@@ -348,7 +381,7 @@ class DeterministicHost:
             while timers and timers[0][0] == due:
                 timer = heapq.heappop(timers)[2]
                 if not timer.cancelled:
-                    timer.cell.deliver_system(timer.message)
+                    timer.fire()
         if advance_clock and deadline_ns > self._now:
             self._now = deadline_ns
 

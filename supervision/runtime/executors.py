@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import trio
 
 from supervision.runtime.bridge import LoopBridge
-from supervision.runtime.lifecycle import CellHandle, TimerHandle
+from supervision.runtime.lifecycle import CellHandle, TimedTell, TimerHandle
 
 log = logging.getLogger("troupe.executor")
 
@@ -51,7 +51,7 @@ class LoopDispatcher:
         self.background_every = background_every
         self._since_background = 0
         self.background = BackgroundLane(self)
-        self._timers: list[tuple[int, int, TimerHandle]] = []
+        self._timers: list[tuple[int, int, TimerHandle | TimedTell]] = []
         self._timer_lock = threading.Lock()
         self._sequence = count()
         self._sleeping = False
@@ -84,13 +84,17 @@ class LoopDispatcher:
 
     def start_timer(self, due_ns: int, cell: CellHandle, message: Any) -> TimerHandle:
         entry = TimerHandle(cell, message)
+        self.post(due_ns, entry)
+        return entry
+
+    def post(self, due_ns: int, entry: TimerHandle | TimedTell) -> None:
+        """Queue a timer entry (a `TimerHandle`, a `TimedTell`): `entry.fire()` when due."""
         with self._timer_lock:
             heapq.heappush(self._timers, (due_ns, next(self._sequence), entry))
         if self._sleeping:
             until = self._sleep_until_ns
             if until is None or due_ns < until:
                 self._wake_up()
-        return entry
 
     @staticmethod
     def cancel_timer(entry: TimerHandle) -> None:
@@ -203,14 +207,14 @@ class LoopDispatcher:
 
     def _fire_due(self, now: int) -> None:
         timers = self._timers
-        due: list[TimerHandle] = []
+        due: list[TimerHandle | TimedTell] = []
         with self._timer_lock:
             while timers and timers[0][0] <= now:
                 entry = heapq.heappop(timers)[2]
                 if not entry.cancelled:
                     due.append(entry)
         for entry in due:
-            entry.cell.deliver_system(entry.message)
+            entry.fire()
 
     def _next_due_ns(self) -> int | None:
         with self._timer_lock:

@@ -117,16 +117,17 @@ class TimedTell:
     the wire, a restart of the sender does not recall it. A refusal when it lands (a full bounded
     mailbox, a dead actor) is counted for the sender, as `troupe_timed_tell_refused_total`."""
 
-    __slots__ = ("metrics", "sender", "target")
+    __slots__ = ("ctx", "message", "target")
+    cancelled = False  # a timed tell cannot be cancelled: the host's queue reads this
 
-    def __init__(self, target: Any, sender: str, metrics: Any) -> None:
+    def __init__(self, target: Any, message: Any, ctx: Any) -> None:
         self.target = target
-        self.sender = sender
-        self.metrics = metrics
+        self.message = message
+        self.ctx = ctx  # the sender's context, for the count of a refusal
 
-    def deliver_system(self, message: Any) -> None:  # called by the host's timer loop
-        if self.target.tell(message) is not None:
-            self.metrics.count(self.sender, "troupe_timed_tell_refused_total", 1, {})
+    def fire(self) -> None:
+        if self.target.tell(self.message) is not None:
+            self.ctx.count("troupe_timed_tell_refused_total")
 
 
 @attrs.frozen(slots=True)
@@ -152,7 +153,9 @@ class CellStopped:
 
 
 class TimerHandle:
-    """A scheduled self-message. Cancelling only marks it: the host's heap skips it lazily."""
+    """A scheduled self-message. Cancelling only marks it: the host's heap skips it lazily.
+    What a host's timer queue holds is anything with `cancelled` and `fire()`: this, or a
+    `TimedTell`."""
 
     __slots__ = ("cancelled", "cell", "message")
 
@@ -160,6 +163,9 @@ class TimerHandle:
         self.cell = cell
         self.message = message
         self.cancelled = False
+
+    def fire(self) -> None:
+        self.cell.deliver_system(self.message)
 
 
 class InspectError(TroupeError):

@@ -43,7 +43,14 @@ from supervision.runtime.introspection import (
     actor_info,
     statistics,
 )
-from supervision.runtime.lifecycle import CellHandle, CellState, ChildExit, StopCell, TimerHandle
+from supervision.runtime.lifecycle import (
+    CellHandle,
+    CellState,
+    ChildExit,
+    StopCell,
+    TimedTell,
+    TimerHandle,
+)
 from supervision.runtime.mailbox import EMPTY
 
 if TYPE_CHECKING:
@@ -304,6 +311,9 @@ class LiveHost:
 
     def start_timer(self, due_ns: int, cell: CellHandle, message: Any) -> TimerHandle:
         return self.dispatcher.start_timer(due_ns, cell, message)
+
+    def post(self, due_ns: int, entry: TimedTell) -> None:
+        self.dispatcher.post(due_ns, entry)
 
     def cancel_timer(self, handle: TimerHandle) -> None:
         handle.cancelled = True

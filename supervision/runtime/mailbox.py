@@ -16,8 +16,9 @@ six policies:
   sent it waits (its turns are deferred) until the mailbox has drained below `capacity`, or until
   nothing else is ready at that instant (so virtual time never passes while a sender waits, and a
   consumer that cannot drain, failed or stopped, blocks nobody for good). The queue so holds at
-  most `capacity` plus what one sender's turn produced. For virtual time (backtests), where
-  nothing may be lost. A live host cannot hold a sender on another thread: there it refuses at
+  most `capacity` plus what one sender's turn produced, or what timed tells land at one instant
+  (`Context.tell_at`: a wire has no turns to defer; the sender's own mailbox bounded what it
+  sent). For virtual time (backtests), where nothing may be lost. A live host cannot hold a sender on another thread: there it refuses at
   capacity, as `BoundedReject` does.
 - `Unbounded()`: for control traffic only. A market-data path must not use it.
 

@@ -12,6 +12,7 @@ sender counts it and carries on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from protocols.runtime import Refused
@@ -20,28 +21,38 @@ __all__ = ["NamedRef", "RefBook"]
 
 
 class NamedRef:
-    __slots__ = ("_host", "_ref", "name")
+    """An address by name (see the module docstring). Once resolved, `tell` and
+    `deliver_envelope` are the target's own: a tell through a name costs no more than one
+    through the ref."""
+
+    __slots__ = ("_host", "_ref", "deliver_envelope", "name", "tell")
 
     def __init__(self, host: Any, name: str) -> None:
         self._host = host
         self.name = name
         self._ref: Any = None
+        # Until resolved, the methods below; a NamedRef lives as long as its node, so the
+        # cycle these bound methods make costs the collector nothing worth counting.
+        self.tell: Callable[[Any], Refused | None] = self._tell
+        self.deliver_envelope: Callable[[Any], Refused | None] = self._deliver_envelope
 
     def _resolve(self) -> Any:
         if self._ref is None:
             cell = self._host.existing_cell(self.name)
             if cell is not None:
-                self._ref = cell.ref
+                self._ref = ref = cell.ref
+                self.tell = ref.tell
+                self.deliver_envelope = ref.deliver_envelope
         return self._ref
 
-    def tell(self, message: Any) -> Refused | None:
+    def _tell(self, message: Any) -> Refused | None:
         ref = self._resolve()
         if ref is None:
             return Refused(self.name, "not_started")
         result: Refused | None = ref.tell(message)
         return result
 
-    def deliver_envelope(self, envelope: Any) -> Refused | None:
+    def _deliver_envelope(self, envelope: Any) -> Refused | None:
         ref = self._resolve()
         if ref is None:
             return Refused(self.name, "not_started")

@@ -148,7 +148,7 @@ def stream_of(message: Any) -> Stream | None:
     """The stream a parsed message belongs to; None for frames that carry no market data."""
     if isinstance(message, _DEPTH):
         return Stream.DEPTH
-    if isinstance(message, binance.Trade | hyperliquid.Trades):
+    if isinstance(message, binance.Trade | binance.TradeInUnits | hyperliquid.Trades):
         return Stream.TRADES
     if isinstance(message, binance.BookTicker):
         return Stream.TICKER
@@ -224,7 +224,7 @@ class _Router:
         if isinstance(message, binance.DepthDiff | binance.DepthDiffInUnits):
             self._last_depth = self.instrument(message.symbol)
             return [(self._last_depth, message)]
-        if isinstance(message, binance.Trade | binance.BookTicker):
+        if isinstance(message, binance.Trade | binance.TradeInUnits | binance.BookTicker):
             return [(self.instrument(message.symbol), message)]
         if isinstance(message, binance.DepthSnapshot):
             return [(self._only or self._last_depth, message)]

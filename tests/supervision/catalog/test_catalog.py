@@ -100,6 +100,24 @@ def test_diffs_come_converted_once_and_off_tick_levels_keep_their_strings(
     assert isinstance(second, binance.DepthDiff) and second.bids == (("60000.105", "1.000"),)
 
 
+def test_trades_come_converted_once_and_an_off_tick_trade_keeps_its_decimals(
+        tmp_path: Path) -> None:
+    off_tick = ('6000 {"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":14,'
+                '"s":"BTCUSDT","a":8,"p":"60000.205","q":"0.5","f":3,"l":3,"T":14,"m":true}}')
+    recording = write(tmp_path / "usdm.gz", [*USDM, off_tick])
+    path, _ = build_catalog(recording, tmp_path / "cat")
+    trades = [m for _, _, m in CatalogReader(path, streams=frozenset({Stream.TRADES}),
+                                             units={"BTCUSDT": (TICK, LOT)})]
+    converted, kept = trades
+    assert converted == binance.TradeInUnits("BTCUSDT", 7, 6_000_020, 1_000_000, TICK, LOT, 11,
+                                             11, False)
+    assert isinstance(kept, binance.Trade) and kept.price == Decimal("60000.205")
+    # without units, the same trades come as the raw decode makes them
+    plain = [m for _, _, m in CatalogReader(path, streams=frozenset({Stream.TRADES}))]
+    assert [type(m) for m in plain] == [binance.Trade, binance.Trade]
+    assert plain[0].price == Decimal("60000.20") and plain[0].qty == Decimal("0.010")
+
+
 def test_replay_streams_in_bounded_batches_and_skips_unwanted_kinds(tmp_path: Path) -> None:
     path = tmp_path / "small_groups.parquet"
     build(BINANCE_SPOT_BTCUSDT, path, row_group=5_000)
