@@ -17,9 +17,10 @@ Between the two ends, `actors.sim.latency`: a request reaches the matching engin
 `cancel`) later, its reports come back `ack` later, market data reaches our books `feed` later.
 So a quote cannot fill before it has arrived, our books always lag the venue, and a fill can
 still come back after we sent a cancel: the race a live bot lives with. Market data for our
-books does not wait in the delay line: it is handed to the connection as it leaves the venue,
-stamped with its arrival time (FIFO per instrument, as the line would order it), and travels as
-a timed tell (`Context.tell_at`), so a backtest spends no wake of the connection per event.
+books does not wait in the delay line unless a market state (`actors.sim.market_state`: oracle,
+status, faults) shares its path: it is handed to the connection as it leaves the venue, stamped
+with its arrival time (FIFO per instrument, as the line would order it), and travels as a timed
+tell (`Context.tell_at`), so a backtest spends no wake of the connection per event.
 Observe mode's shadow acks come back an `ack` latency later too (`SimTransport.echo`).
 
 Rate-limit emulation: past `rate_limit` (a token bucket of request weight, checked when a request
@@ -284,14 +285,20 @@ class SimTransport(VenueTransport):
                 mid = feed.sync.book.mid_x2
             venue_ns = step.venue_ns
         market = self.end.market
-        if market is not None:  # the asset context, and what a fault does to our books
+        fifo = ("feed", instrument)
+        if market is None:
+            # Nothing else travels on this path: the data goes now, stamped with its arrival,
+            # and the connection tells it to land then (no wake of the connection per event).
+            self._now.append(MarketData(instrument, message, self._due(now, Path.FEED, fifo)))
+        else:
+            # The asset context, and what a fault does to our books. Its updates and the data
+            # share the path: the delay line keeps them in order.
             for update in market.on_book(instrument, mid, venue_ns, now):
-                self._push(now, Path.FEED, update, fifo=("feed", instrument))
+                self._push(now, Path.FEED, update, fifo=fifo)
             message = market.feed(instrument, message, now)
             if message is None:
                 return
-        due = self._due(now, Path.FEED, ("feed", instrument))
-        self._now.append(MarketData(instrument, message, due))
+            self._push(now, Path.FEED, MarketData(instrument, message), fifo=fifo)
         if instrument in self.resync_pending and feed.healthy:
             self._answer_resyncs(instrument, now)
 
