@@ -18,8 +18,8 @@ six policies:
   consumer that cannot drain, failed or stopped, blocks nobody for good). The queue so holds at
   most `capacity` plus what one sender's turn produced, or what timed tells land at one instant
   (`Context.tell_at`: a wire has no turns to defer; the sender's own mailbox bounded what it
-  sent). For virtual time (backtests), where nothing may be lost. A live host cannot hold a sender on another thread: there it refuses at
-  capacity, as `BoundedReject` does.
+  sent). For virtual time (backtests), where nothing may be lost. A live host cannot hold a
+  sender on another thread: there it refuses at capacity, as `BoundedReject` does.
 - `Unbounded()`: for control traffic only. A market-data path must not use it.
 
 Mailboxes are not thread-safe on their own: a cell serialises access (see
