@@ -96,23 +96,8 @@ class DeterministicCell(Cell):
         return None
 
     def _run_one_flow(self) -> None:
+        DeterministicCell.run_one(self)
         mailbox: FlowControlMailbox = self.mailbox  # type: ignore[assignment]
-        if mailbox.system:
-            item = mailbox.system.popleft()
-        elif self.state is RUNNING:
-            item = mailbox._pop_user()
-            if item is EMPTY:
-                return
-            if type(item) not in _SYSTEM_ITEMS:  # a user message: straight to the behaviour
-                mailbox.handled += 1
-                self._invoke(item, None)
-                if mailbox.waiters and len(mailbox._queue) <= mailbox._limit >> 1:
-                    self.host._release(mailbox)
-                return
-        else:
-            return
-        mailbox.handled += 1
-        self.process(item)
         if mailbox.waiters and len(mailbox._queue) <= mailbox._limit >> 1:
             self.host._release(mailbox)
 
