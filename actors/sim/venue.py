@@ -180,7 +180,7 @@ class SimTransport(VenueTransport):
         self._push(now_ns, Path.ACK, self._exchange.positions())
 
     def poll(self, now_ns: int) -> list[TransportEvent]:
-        first_due = self.delay.next_due()
+        first_due = self.end.delay.next_due()
         if not self._now and (first_due is None or first_due > now_ns):
             return []  # the common case: the connection polls after every message
         out, self._now = self._now, []

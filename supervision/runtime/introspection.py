@@ -140,7 +140,7 @@ class InMemoryMetrics:
         self.observations.setdefault(key, []).append(value)
 
     def gauge(self, actor: str, metric: str, value: float, labels: dict[str, str]) -> None:
-        self.gauges[(actor, metric, tuple(sorted(labels.items())))] = value
+        self.gauges[(actor, metric, tuple(sorted(labels.items())) if labels else ())] = value
 
     def total(self, metric: str, actor: str | None = None) -> float:
         return sum(v for (a, m, _), v in self.counters.items()

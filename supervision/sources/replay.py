@@ -216,9 +216,13 @@ class _Router:
         self.map = dict(instrument_map)
         self._only = next(iter(self.map.values())) if len(self.map) == 1 else None
         self._last_depth: str | None = None
+        self._known: dict[str, str | None] = {}
 
     def instrument(self, symbol: str) -> str | None:
-        return self.map.get(symbol) or self.map.get(symbol.upper())
+        known = self._known
+        if symbol not in known:  # once per symbol spelling: every message asks
+            known[symbol] = self.map.get(symbol) or self.map.get(symbol.upper())
+        return known[symbol]
 
     def route(self, message: Any) -> list[tuple[str | None, Any]]:
         if isinstance(message, binance.DepthDiff | binance.DepthDiffInUnits):
