@@ -8,7 +8,7 @@ One record, `OrderUpdate`, stands for everything the venue says about an order, 
 came:
 - spot `executionReport` (user-data stream): `c` is the client order id, but on a cancel the
   venue puts the *cancel request's* id in `c` and the order's own id in `C`
-  (origClientOrderId), so `client_order_id` is `C` when it is set;
+  (origClientOrderId), so `client_order_id` is `C` when it is set (and `cancel_id` the `c`);
 - USD-M `ORDER_TRADE_UPDATE`: the same fields nested under `o` (`c` is always the order's id);
 - a REST order body (`POST/GET/DELETE /api/v3/order`, `/fapi/v1/order`, `openOrders`): status
   and cumulative quantity (`executedQty`), no trade.
@@ -57,6 +57,7 @@ class OrderUpdate:
     maker: bool = False  # m
     event_time_ms: int = 0  # E (REST: updateTime / transactTime when present)
     trade_time_ms: int = 0  # T: when the venue executed it (0: not given)
+    cancel_id: str = ""  # c on a spot cancel: the cancel request's own id (ours on a replace)
 
 
 @attrs.frozen(slots=True)
@@ -111,7 +112,8 @@ def _execution_report(obj: Mapping[str, Any]) -> OrderUpdate:
     what = f"binance {obj.get('e', 'order event')}"
     execution = _s(obj, "x", what)
     original = obj.get("C") or ""
-    cid = original if original and execution == "CANCELED" else _s(obj, "c", what)
+    cancel = bool(original) and execution == "CANCELED"
+    cid = original if cancel else _s(obj, "c", what)
     trade_id = obj.get("t", -1)
     return OrderUpdate(
         symbol=_s(obj, "s", what), client_order_id=cid, order_id=field(obj, "i", int, what),
@@ -123,7 +125,8 @@ def _execution_report(obj: Mapping[str, Any]) -> OrderUpdate:
         last_qty=_s(obj, "l", what), last_price=_s(obj, "L", what),
         commission=str(obj.get("n") or "0"), commission_asset=str(obj.get("N") or ""),
         maker=bool(obj.get("m", False)), event_time_ms=int(obj.get("E", 0)),
-        trade_time_ms=int(obj.get("T", 0) or 0))
+        trade_time_ms=int(obj.get("T", 0) or 0),
+        cancel_id=str(obj.get("c") or "") if cancel else "")
 
 
 def parse_order_body(raw: str | bytes | Mapping[str, Any]) -> OrderUpdate:

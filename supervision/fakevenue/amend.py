@@ -4,7 +4,8 @@ USD-M's batch orders and batch cancels, over the same matching engine as the des
 - `POST /api/v3/order/cancelReplace` (`STOP_ON_FAILURE`): the order named by
   `cancelOrigClientOrderId` is cancelled and a new one placed under `newClientOrderId` (our
   adapter gives the same id), with a new order id. On the user stream: the old order id's
-  CANCELED, then the new one's NEW (and its fills). An order that is not open: -2022 and
+  CANCELED (its `c` the request's `cancelNewClientOrderId` when given), then the new one's
+  NEW (and its fills). An order that is not open: -2022 and
   nothing changes; a new order the engine refuses leaves the old one as it was (-2022 too: the
   simulated engine checks before it cancels).
 - `PUT /fapi/v1/order` (modify): price and total quantity of an open order, same ids; an
@@ -50,6 +51,8 @@ class AmendingDesk(Desk):
         old = attrs.evolve(order)
         reports = self._amend(order, p, p.get("quantity", ""))
         cancelled = self._event(old, CancelAck(cid))
+        if cancelled is not None and p.get("cancelNewClientOrderId") and self.dialect == "spot":
+            cancelled["c"] = p["cancelNewClientOrderId"]  # the cancel's own id, as asked
         self._order_ids += 1
         order.order_id = self._order_ids
         self.by_id[order.order_id] = order

@@ -13,8 +13,13 @@ and what the answers mean. Through ccxt's implicit API, so every string is ours,
 
 A replace keeps our client order id (the session's rule): spot's cancel-replace cancels the
 order and places the new one under the same id (`STOP_ON_FAILURE`: if the cancel fails, nothing
-is placed; Binance's -2022), with a new venue order id, so the user stream's CANCELED of the old
-order id is the replace's own and is swallowed; USD-M's modify keeps both ids, and its quantity
+is placed; Binance's -2022), with a new venue order id. The user stream's CANCELED of the old
+order is the replace's own and is swallowed: it is told apart by its cancel id (`c`), which we
+give (`cancelNewClientOrderId`, `replace_cancel_id`), never by the venue order id it names. A
+market maker replaces again before the last replace is answered, and the second replace cancels
+the first one's new order, whose id nobody here knew when the second was sent: read as news, its
+CANCELED closed our live order here (the strategy then quoted that side again) and the next
+reconciliation cancelled it as a stranger. USD-M's modify keeps both ids, and its quantity
 is the order's total (what is filled plus the new open quantity). The answer is the replace's
 Ack, or a Reject that leaves the order as it was; a spot cancel-replace whose cancel went
 through but whose new order was refused (-2021) leaves the order cancelled (CancelAck, then the
@@ -35,8 +40,8 @@ lost in flight is UNKNOWN for every intent, and each new order is then queried b
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections import OrderedDict
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -63,7 +68,8 @@ from supervision.venues.binance.io import RestDone
 from supervision.venues.binance.mapping import order_params, reject_code, to_units
 from supervision.venues.binance.orders import OrderAnswers
 
-__all__ = ["BATCH_CANCELS", "BATCH_ORDERS", "AmendAnswers", "replace_params"]
+__all__ = ["BATCH_CANCELS", "BATCH_ORDERS", "AmendAnswers", "replace_cancel_id",
+           "replace_params"]
 
 BATCH_ORDERS, BATCH_CANCELS = 5, 10  # Binance USD-M's most per batchOrders request
 
@@ -92,6 +98,17 @@ def _same(venue: str, asked: str) -> bool:
         return False
 
 
+def replace_cancel_id(client_order_id: str) -> str:
+    """The cancel id of our spot cancel-replaces of an order (`cancelNewClientOrderId`): the
+    venue names it as `c` in the old order's CANCELED, which is how that event is known as the
+    replace's own, however many replaces of the order are in flight. Within Binance's 36
+    characters: `rpl-<id>`, or `rpl-` and a hash of a long id."""
+    mark = f"rpl-{client_order_id}"
+    if len(mark) <= 36:
+        return mark
+    return "rpl-" + hashlib.blake2b(client_order_id.encode(), digest_size=16).hexdigest()
+
+
 def replace_params(dialect: str, intent: ReplaceIntent, resting: Resting,
                    spec: InstrumentSpec) -> dict[str, str]:
     price = _text(intent.price, spec.tick_size)
@@ -103,6 +120,7 @@ def replace_params(dialect: str, intent: ReplaceIntent, resting: Resting,
     params = {"symbol": resting.symbol, "side": resting.side, "type": resting.order_type,
               "cancelReplaceMode": "STOP_ON_FAILURE",
               "cancelOrigClientOrderId": intent.client_order_id,
+              "cancelNewClientOrderId": replace_cancel_id(intent.client_order_id),
               "newClientOrderId": intent.client_order_id,
               "quantity": _text(intent.qty, spec.lot_step), "price": price,
               "newOrderRespType": "RESULT"}
@@ -116,10 +134,9 @@ class AmendAnswers(OrderAnswers):
 
     def _init_amend(self) -> None:
         self.resting: dict[str, Resting] = {}  # client id -> what a replace must repeat
-        self._replaced: OrderedDict[int, None] = OrderedDict()  # old spot order ids
         # client id -> the last replace sent: (price, quantity, the replaced order id), which a
         # look-up after its answer was lost compares with what the venue shows.
-        self._asked: dict[str, tuple[str, str, int]] = {}
+        self._asked: dict[str, tuple[str, str]] = {}
 
     # -- out -----------------------------------------------------------------------------------
     def _remember(self, intent: OrderIntent, symbol: str, params: dict[str, str]) -> None:
@@ -136,11 +153,8 @@ class AmendAnswers(OrderAnswers):
         spec = self.specs[intent.instrument]
         method = "fapiprivate_put_order" if self.settings.dialect == "usdm" \
             else "private_post_order_cancelreplace"
-        if self.settings.dialect == "spot" and resting.order_id:
-            self._forget_later(resting.order_id)
         params = replace_params(self.settings.dialect, intent, resting, spec)
-        self._asked[intent.client_order_id] = (params["price"], params["quantity"],
-                                               resting.order_id)
+        self._asked[intent.client_order_id] = (params["price"], params["quantity"])
         self.io.rest.submit(("replace", intent, resting.order_id), method, params)
 
     def _send_batch(self, intents: Sequence[Intent]) -> None:
@@ -170,16 +184,12 @@ class AmendAnswers(OrderAnswers):
                                         "symbol": symbol, "origClientOrderIdList":
                                         [i.client_order_id for i in some]})
 
-    def _forget_later(self, order_id: int) -> None:
-        self._replaced[order_id] = None
-        if len(self._replaced) > 10_000:
-            self._replaced.popitem(last=False)
-
     # -- in ------------------------------------------------------------------------------------
     def _seen_order(self, update: OrderUpdate) -> bool:
         """Keeps what a replace must repeat; False for the cancel half of our own spot
-        cancel-replace (the old order id's CANCELED), which is no news."""
-        if update.order_id in self._replaced and update.execution == "CANCELED":
+        cancel-replace (the old order's CANCELED, named by our cancel id), which is no news."""
+        if update.execution == "CANCELED" and update.cancel_id \
+                and update.cancel_id == replace_cancel_id(update.client_order_id):
             return False
         known = self.resting.get(update.client_order_id)
         if known is None or update.order_id >= known.order_id:
@@ -187,9 +197,6 @@ class AmendAnswers(OrderAnswers):
                 update.symbol, update.side, update.order_type, update.tif, update.order_id,
                 update.cum_qty or "0")
         return True
-
-    def _explicitly_cancelled(self, order_id: int) -> None:
-        self._replaced.pop(order_id, None)  # not a replace's cancel half: the news stands
 
     def _on_replace(self, done: RestDone, now_ns: int) -> None:
         intent: ReplaceIntent = done.tag[1]
@@ -214,9 +221,7 @@ class AmendAnswers(OrderAnswers):
         if "-2021" in words and '"cancelResult":"SUCCESS"' in words.replace(" ", ""):
             # The cancel went through, the new order was refused: the order is gone.
             self._queue.append(Reported(CancelAck(cid, venue_ns=now_ns)))
-            self.known_open.discard(cid)
-        else:  # nothing was cancelled: that order id's CANCELED, if it ever comes, is news
-            self._replaced.pop(done.tag[2], None)
+            self._closed(cid, now_ns)
         code = RejectCode.UNKNOWN_ORDER if done.failure == "unknown" or "-2022" in words \
             else reject_code(words)
         self._queue.append(Reported(Reject(cid, code, words, venue_ns=now_ns)))
@@ -227,14 +232,12 @@ class AmendAnswers(OrderAnswers):
         if the order rests at the price and quantity the replace asked for (the Ack); if not,
         the order is as it was, or gone (a Reject that leaves it so)."""
         cid = intent.client_order_id
-        price, qty, old_id = self._asked.pop(cid, ("", "", 0))
+        price, qty = self._asked.pop(cid, ("", ""))
         rests = update.status in ("NEW", "PARTIALLY_FILLED")
         if rests and price and _same(update.price, price) and _same(update.qty, qty):
             self._ack(cid, str(update.order_id), now_ns)
             self._seen_order(update)
             return
-        if update.order_id == old_id:  # nothing was cancelled: its CANCELED is news again
-            self._replaced.pop(old_id, None)
         if rests:
             self._seen_order(update)
         state = "as it was" if rests else update.status
@@ -267,7 +270,7 @@ class AmendAnswers(OrderAnswers):
                 self._order_update(parse_order_body(item), now_ns)
                 continue
             words = json.dumps(item) if item is not None else done.message
-            self.known_open.discard(intent.client_order_id)
+            self._closed(intent.client_order_id, now_ns)
             self._queue.append(Reported(Reject(intent.client_order_id, reject_code(words),
                                                words, venue_ns=now_ns)))
 

@@ -109,6 +109,7 @@ class FillRecovery(OrderAnswers):
                 out = {"open": client.private_get_openorders({}),
                        "account": client.private_get_account({}), "positions": []}
             out["trades"] = {s: getattr(client, method)(p) for s, p in trades.items()}
+            out["asked_ns"] = now_ns  # when we asked: the drift check's point in time
             return out
 
         # The tag says whether the user stream was up when asked: such an answer has every

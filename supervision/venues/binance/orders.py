@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import attrs
 
+from actors.execution.ids import parse_client_order_id
 from actors.execution.venue_transport import (
     Counted,
     Reported,
@@ -64,6 +65,7 @@ SECOND = 1_000_000_000
 # Requests the action budget never sees: their 429 must reach it from here.
 _UNBUDGETED = frozenset({"markets", "depth", "reconcile", "query", "listen_key", "keepalive",
                          "settle", "trades"})
+SETTLE_S = 2.0  # how far the venue's open-order list may lag its own news to us
 
 
 class OrderAnswers(OrderLookups):
@@ -79,6 +81,8 @@ class OrderAnswers(OrderLookups):
         self._queue: list[TransportEvent] = []
         self._due: dict[str, int] = {}
         self.known_open: set[str] = set()  # ours, as the venue's answers left them
+        # Ours that closed here, and when: the venue's open-order list may predate it.
+        self._closed_at: OrderedDict[str, int] = OrderedDict()
         self.start_summary: StartSummary | None = None
         self._answered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._init_lookups()
@@ -112,9 +116,6 @@ class OrderAnswers(OrderLookups):
         self._queue.append(VenuePositions(tuple(sorted(positions.items())),
                                           tuple(sorted(balances.items())), now_ns))
 
-    def _explicitly_cancelled(self, order_id: int) -> None:
-        """A hook: our own cancel of this order id went through (`amend.AmendAnswers`)."""
-
     def _adopt(self, update: OrderUpdate) -> None:
         """An order the journal left open, seen at the venue (in the start-up reconciliation's
         list, or in a report that came before it): ours again. The session tracks it (owned by
@@ -142,7 +143,7 @@ class OrderAnswers(OrderLookups):
         # clients of the account place, and those must stay drifts.
         ours = update.client_order_id in self.known_open
         if update.status not in ("NEW", "PARTIALLY_FILLED"):
-            self.known_open.discard(update.client_order_id)
+            self._closed(update.client_order_id, now_ns)
         venue_ns = update.event_time_ms * 1_000_000 if update.event_time_ms else None
         for report in reports_of(update, self.specs[name], venue_ns or now_ns):
             if isinstance(report, Fill):
@@ -203,7 +204,6 @@ class OrderAnswers(OrderLookups):
                                                      done.message, venue_ns=now_ns)))
             return
         update = parse_order_body(done.value)
-        self._explicitly_cancelled(update.order_id)
         self._order_update(attrs.evolve(update, execution="CANCELED"), now_ns)
 
     def _on_cancel_all(self, done: RestDone, now_ns: int) -> None:
@@ -263,20 +263,48 @@ class OrderAnswers(OrderLookups):
                     self.io.rest.submit(("cancel_all", ""), self.methods["cancel"], {
                         "symbol": update.symbol, "origClientOrderId": update.client_order_id})
             return
-        # An order resting at the venue that the session does not know is a drift: nobody here
-        # would ever cancel it. (The reverse is usually an answer still in flight, and the
-        # order's own state machine settles it.)
-        ours = self.known_open
+        self._drifts(venue_open, value.get("asked_ns", now_ns), now_ns)
+
+    def _drifts(self, venue_open: Sequence[OrderUpdate], asked_ns: int, now_ns: int) -> None:
+        """An order resting at the venue that nobody here knows is a drift: nobody here would
+        ever cancel it, so it is cancelled (observe mode only reports it). The comparison is
+        made at one point in time, the venue's: an order we had sent by the time the list was
+        asked for is known (in flight or acked), and one that closed here after that, or up to
+        `SETTLE_S` before (a venue's list may lag its matching engine), is no drift: the list
+        predates our news. If it still rests, the next reconciliation finds it. (The reverse,
+        ours that the venue does not list, is usually an answer still in flight, and the
+        order's own state machine settles it.)"""
         for update in venue_open:
-            if update.client_order_id in ours:
+            cid = update.client_order_id
+            closed = self._closed_at.get(cid)
+            if cid in self.known_open or (closed is not None
+                                          and closed >= asked_ns - SETTLE_S * SECOND):
                 continue
             self._count("troupe_reconciliation_order_drifts_total")
-            log.warning("binance reconciliation drift: %s rests at the venue, unknown here%s",
-                        update.client_order_id,
-                        "" if self.settings.observe else "; cancelling it")
+            log.warning("binance reconciliation drift: %s rests at the venue, unknown here%s "
+                        "(%s)", cid, "" if self.settings.observe else "; cancelling it",
+                        self._whose(cid, closed, now_ns))
             if not self.settings.observe:
                 self.io.rest.submit(("cancel_all", ""), self.methods["cancel"], {
-                    "symbol": update.symbol, "origClientOrderId": update.client_order_id})
+                    "symbol": update.symbol, "origClientOrderId": cid})
+
+    def _whose(self, cid: str, closed: int | None, now_ns: int) -> str:
+        parsed = parse_client_order_id(cid)
+        if parsed is None or parsed[1] not in self.settings.strategies:
+            return "not this node's: another client of the account?"
+        if closed is not None:
+            return (f"ours, strategy {parsed[1]}, closed here {(now_ns - closed) / SECOND:.1f}s "
+                    "ago: nobody here manages it")
+        return f"ours, strategy {parsed[1]}, never sent or adopted by this connection"
+
+    def _closed(self, cid: str, now_ns: int) -> None:
+        """One of ours is done, as far as the venue's answers tell."""
+        if cid in self.known_open:
+            self.known_open.discard(cid)
+            self._closed_at[cid] = now_ns
+            self._closed_at.move_to_end(cid)
+            if len(self._closed_at) > 20_000:
+                self._closed_at.popitem(last=False)
 
     def _throttled(self, done: RestDone, intents: list[Intent], now_ns: int) -> bool:
         answer = budget_answer(done, now_ns)

@@ -393,10 +393,12 @@ def test_a_spot_replace_is_a_cancel_replace_under_the_same_client_id() -> None:
     assert (tag, method) == (("replace", replace, 7), "private_post_order_cancelreplace")
     assert params == {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",
                       "timeInForce": "GTC", "cancelReplaceMode": "STOP_ON_FAILURE",
-                      "cancelOrigClientOrderId": "mm1-1", "newClientOrderId": "mm1-1",
-                      "quantity": "0.002", "price": "60100", "newOrderRespType": "RESULT"}
-    # The stream: the old order id cancelled (the replace's own half: no news), the new one.
-    _user(transport, 12, x="CANCELED", X="CANCELED", c="cancel-7", C="mm1-1")
+                      "cancelOrigClientOrderId": "mm1-1", "cancelNewClientOrderId": "rpl-mm1-1",
+                      "newClientOrderId": "mm1-1", "quantity": "0.002", "price": "60100",
+                      "newOrderRespType": "RESULT"}
+    # The stream: the old order cancelled by our cancel id (the replace's own half: no news),
+    # the new one.
+    _user(transport, 12, x="CANCELED", X="CANCELED", c="rpl-mm1-1", C="mm1-1")
     _user(transport, 12, i=8, p="60100.00", q="0.002")
     new_body = {**BODY, "orderId": 8, "price": "60100.00", "origQty": "0.002"}
     transport.on_message(RestDone(("replace", replace, 7), {
@@ -413,7 +415,7 @@ def test_a_spot_replace_is_a_cancel_replace_under_the_same_client_id() -> None:
     assert accepted == RequestAccepted(15)
     assert isinstance(refused, Reported) and refused.report.code is RejectCode.UNKNOWN_ORDER
     _user(transport, 16, i=8, x="CANCELED", X="CANCELED", c="cancel-8", C="mm1-1")
-    [cancelled] = transport.poll(16)  # order 8 was not replaced: its cancel is news
+    [cancelled] = transport.poll(16)  # not our replace's cancel id: the cancel is news
     assert isinstance(cancelled, Reported) and isinstance(cancelled.report, CancelAck)
 
 
