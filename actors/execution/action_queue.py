@@ -189,11 +189,15 @@ class ActionQueue:
             reserved = False  # a higher level is waiting for the main budget
             for prio in _PRIORITIES:
                 level = self._levels[prio]
-                if self._head(level, now_ns, drops) is None:
+                head = self._head(level, now_ns, drops)
+                if head is None:
                     continue
+                # Held, the head is dropped when its TTL ends, not when sending resumes: its
+                # owner hears of it then and re-decides on current data.
+                expires = head.expires_ns
                 held = self.backoff.until(now_ns, prio, self.limits.backoff_blocks)
                 if held is not None:
-                    wake = _earliest(wake, held)
+                    wake = _earliest(_earliest(wake, held), expires)
                     continue
                 group = self._take_group(level, now_ns, drops)
                 hold = self._window_end(prio, group, now_ns)
@@ -205,6 +209,7 @@ class ActionQueue:
                     progressed = True
                     break
                 level.extendleft(reversed(group))
+                wake = _earliest(wake, expires)
                 if hold is not None:
                     wake = _earliest(wake, hold)
                     continue
