@@ -11,8 +11,10 @@ What the queue refuses to send, it reports as `Dropped` with a reason, never sil
 - "superseded": at most one replace per order is queued; a newer one takes the queued one's
   place in line (its turn is kept, so a strategy that requotes faster than the budget allows is
   not starved) and the older one is dropped.
-- "stale": a new-class action past its TTL when its turn comes is dropped, not sent late (the
-  NautilusTrader modify-throttler lesson). Only heads are examined, so the cost is amortized.
+- "stale": a new-class action past its TTL is dropped, not sent late (the NautilusTrader
+  modify-throttler lesson): when its turn comes, or when the TTL ends while a backoff or the
+  budget holds its level (the queue asks to be woken then, so its owner hears of it at once and
+  re-decides). Only heads are examined, so the cost is amortized.
 - "cancelled_before_send": a cancel for an order that is still queued removes both; nothing
   needs to reach the venue.
 - "merged": a replace for an order that is still queued amends the queued order instead.

@@ -179,8 +179,11 @@ class VenueConfig:
     backoff_blocks: tuple[PriorityName, ...] = (PriorityName.NEW,)
     backoff_min_s: float = attrs.field(default=1.0, validator=gt(0))
     backoff_max_s: float = attrs.field(default=60.0, validator=gt(0))
+    # A new order (or replace) the rate limit holds longer than this is dropped ("stale"), not
+    # sent at a price decided that long ago; its strategy is told and decides again on current
+    # data. Reduce-only orders and cancels never expire. "none": held orders never expire.
     new_order_ttl_s: float | None = attrs.field(
-        default=None, validator=gt(0), metadata={NONE_WORD: "none"}
+        default=1.0, validator=gt(0), metadata={NONE_WORD: "none"}
     )
     sim: SimVenueSection = attrs.field(factory=SimVenueSection)
     # A real venue's endpoints (Binance: its REST base and websocket base); none: the venue
