@@ -27,7 +27,8 @@ import attrs
 
 from actors.analytics.stats import mean, money, percentile, rounded, runs, sharpe
 from actors.analytics.tape import Tape, read_tape
-from actors.portfolio.ledger import FillRecord, Ledger
+from actors.portfolio.fill_records import FillRecord
+from actors.portfolio.ledger import Ledger
 from protocols.codec import Side
 from protocols.instruments import InstrumentSpec
 

@@ -7,11 +7,8 @@ live, in a backtest and in a test. Two clocks, never mixed: markout horizons run
 The rules, in ticks (price), lots (size) and V = tick_size x lot_step x multiplier, the quote
 value of one tick on one lot:
 
-- Average cost. Adding to a position (or opening one) moves the average entry price to the
-  size-weighted mean; reducing realizes `closed x (price - avg) x V` (sign flipped for shorts) and
-  leaves the average alone; a fill that crosses zero closes the old position and opens the rest
-  at the fill price. The average is a `Fraction` of a tick (100, 101, 101 average 100 2/3): any
-  rounding here would leak into every later realized PnL.
+- Average cost (`actors.portfolio.holding`). Adding to a position moves the average entry price
+  to the size-weighted mean, reducing realizes against it; the average is an exact `Fraction`.
 - Money is exact `Fraction`s inside, `Decimal` at the edge (snapshot, records): exact when the
   value terminates, else rounded half-even to 50 digits. Nothing is computed from a rounded value.
 - Realized PnL in snapshots and positions is after fees (a rebate is a negative fee); the gross
@@ -27,10 +24,8 @@ value of one tick on one lot:
       adverse selection(h)  = s x (mh - m0) x q x V  (negative when the mid moved against us)
   so spread capture + adverse selection(h) = s x (mh - p) x q x V, the fill marked to mh, exactly
   (mids are doubled ticks: the only division is by 2, which Decimal does exactly).
-- An opening position (`open_position`: what the account held before this process's fills, as
-  the venue's start-up reconciliation found it) enters at the mark and realizes nothing; a
-  later opening of the instrument replaces it, the change again at the mark, taken off at the
-  average. With no mark yet, it counts in the position (risk, reconciliation) and waits for one.
+- An opening position (`open_position`: what the account held before this process's fills)
+  enters at the mark and realizes nothing (`Holding.shift`).
 - Fills are idempotent by (instrument, fill_id): venues number trades per symbol (Binance), so
   the id alone is not unique across instruments. A duplicate changes nothing and is counted.
 """
@@ -45,8 +40,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
 
-import attrs
-
+from actors.portfolio.fill_records import DecompositionTotals, FillRecord, MarkResult
+from actors.portfolio.holding import Holding
 from protocols.codec import Side
 from protocols.errors import TroupeError
 from protocols.instruments import _EXACT, ContractType, InstrumentSpec, _money
@@ -58,8 +53,7 @@ from protocols.portfolio import (
     VenuePositions,
 )
 
-__all__ = ["DEFAULT_HORIZONS_NS", "NS_PER_DAY", "DecompositionTotals", "FillRecord", "Ledger",
-           "MarkResult", "UnknownInstrument", "to_decimal"]
+__all__ = ["DEFAULT_HORIZONS_NS", "NS_PER_DAY", "Ledger", "UnknownInstrument", "to_decimal"]
 
 NS_PER_DAY = 86_400 * 10**9
 DEFAULT_HORIZONS_NS = (1 * 10**9, 5 * 10**9, 30 * 10**9)
@@ -85,135 +79,9 @@ def _half(value: Decimal) -> Decimal:
     return _EXACT.divide(value, 2)
 
 
-@attrs.define(slots=True, eq=False)
-class FillRecord:
-    """One fill, decomposed, for reports. `mid_x2` is the mid the decomposition starts from (the
-    fill's own, else the ledger's latest); without any, spread capture and markouts are None.
-    `adverse_selection` and `markout_mid_x2` fill in per horizon (ns) as later mids arrive."""
-
-    fill_id: str
-    instrument: str
-    strategy: str
-    side: Side
-    qty: int
-    price: int
-    fee: Decimal
-    recv_ns: int
-    notional: Decimal
-    realized: Decimal  # gross, before fees: what this fill closed
-    mid_x2: int | None
-    spread_capture: Decimal | None
-    adverse_selection: dict[int, Decimal] = attrs.Factory(dict)
-    markout_mid_x2: dict[int, int] = attrs.Factory(dict)
-
-    def markout_pnl(self, horizon_ns: int) -> Decimal | None:
-        """The fill marked to the mid at the horizon, before fees; None while pending."""
-        adverse = self.adverse_selection.get(horizon_ns)
-        if adverse is None or self.spread_capture is None:
-            return None
-        return _EXACT.add(self.spread_capture, adverse)
-
-
-@attrs.frozen(slots=True)
-class DecompositionTotals:
-    """Aggregates over every booked fill. Per-horizon tuples are (horizon_ns, value) pairs;
-    averages are totals over `markouts_resolved`, since pending markouts are not in the sums."""
-
-    fills: int
-    fills_without_mid: int
-    duplicates: int
-    spread_capture: Decimal
-    adverse_selection: tuple[tuple[int, Decimal], ...]
-    markouts_resolved: tuple[tuple[int, int], ...]
-    fees: Decimal
-    realized: Decimal  # gross, before fees
-
-
-@attrs.frozen(slots=True)
-class MarkResult:
-    """What one mid changed: `repriced` when a held position's mark moved (a snapshot is due)."""
-
-    repriced: bool
-    resolved: int
-
-
+# The usual answers of `on_mid`, shared (MarkResult is frozen).
 _UNCHANGED = MarkResult(repriced=False, resolved=0)
 _REPRICED = MarkResult(repriced=True, resolved=0)
-
-
-@attrs.define(slots=True)
-class _Holding:
-    """One instrument's position. `avg` is in ticks; money fields are quote-currency Fractions."""
-
-    value: Fraction  # V: quote value of one tick on one lot
-    half_value: Fraction  # V / 2: what one lot gains when the doubled-tick mark rises by one
-    qty: int = 0
-    avg: Fraction = _ZERO
-    realized: Fraction = _ZERO  # gross
-    fees: Fraction = _ZERO
-    mid_x2: int | None = None
-    last_price: int | None = None
-    opening: int = 0  # lots held before this process's fills (`Ledger.open_position`)
-    unpriced: int = 0  # opening lots waiting for a first mark to enter at
-
-    @property
-    def held(self) -> int:
-        return self.qty + self.unpriced
-
-    def price_opening(self) -> None:
-        """Opening lots waiting for a price enter at the mark, once there is one."""
-        mark = self.mark_x2
-        if self.unpriced and mark is not None:
-            lots, self.unpriced = self.unpriced, 0
-            self.shift(lots, Fraction(mark, 2))
-
-    def shift(self, qty: int, price: Fraction) -> None:
-        """An opening change: lots added enter at `price`, lots taken off leave at the average,
-        so it never realizes PnL (it is no trade: what the account held is known better)."""
-        total = self.qty + qty
-        if self.qty == 0 or (self.qty > 0) == (qty > 0):
-            self.avg = (self.avg * abs(self.qty) + price * abs(qty)) / abs(total)
-        elif total == 0:
-            self.avg = _ZERO
-        elif (total > 0) != (self.qty > 0):
-            self.avg = price  # past zero: the remainder enters at the price
-        self.qty = total
-
-    @property
-    def mark_x2(self) -> int | None:
-        if self.mid_x2 is None and self.last_price is not None:
-            return 2 * self.last_price  # no mid seen yet: the last fill price
-        return self.mid_x2
-
-    def trade(self, qty: int, price: int) -> Fraction:
-        """Apply signed `qty` lots at `price` ticks; return the gross PnL it realized."""
-        self.last_price = price
-        self.price_opening()
-        if self.qty == 0 or (self.qty > 0) == (qty > 0):
-            total = self.qty + qty
-            self.avg = (self.avg * abs(self.qty) + Fraction(price * abs(qty))) / abs(total)
-            self.qty = total
-            return _ZERO
-        long = self.qty > 0
-        closed = min(abs(qty), abs(self.qty))
-        pnl = closed * (Fraction(price) - self.avg) * self.value * (1 if long else -1)
-        self.qty += qty
-        if self.qty == 0:
-            self.avg = _ZERO
-        elif (self.qty > 0) != long:
-            self.avg = Fraction(price)  # flipped: the remainder opened at the fill price
-        self.realized += pnl
-        return pnl
-
-    def unrealized(self) -> Fraction:
-        mark = self.mark_x2
-        if self.qty == 0 or mark is None:
-            return _ZERO
-        return self.qty * (Fraction(mark, 2) - self.avg) * self.value
-
-    def notional(self) -> Fraction:
-        mark = self.mark_x2
-        return _ZERO if mark is None else abs(self.qty) * Fraction(mark, 2) * self.value
 
 
 class Ledger:
@@ -232,7 +100,7 @@ class Ledger:
     ) -> None:
         if any(h <= 0 for h in horizons_ns):
             raise ValueError(f"markout horizons must be positive ns, got {horizons_ns}")
-        self._holdings: dict[str, _Holding] = {}
+        self._holdings: dict[str, Holding] = {}
         self._value: dict[str, Decimal] = {}
         for name, spec in specs.items():
             if spec.contract_type is ContractType.INVERSE:
@@ -240,7 +108,7 @@ class Ledger:
                                  f"the ledger values in the quote currency only")
             value = _EXACT.multiply(_EXACT.multiply(spec.tick_size, spec.lot_step), spec.multiplier)
             self._value[name] = value
-            self._holdings[name] = _Holding(Fraction(value), Fraction(value) / 2)
+            self._holdings[name] = Holding(Fraction(value), Fraction(value) / 2)
         self.horizons_ns = tuple(sorted(set(horizons_ns)))
         self.records: deque[FillRecord] = deque(maxlen=max_records)
         self.duplicates = 0
@@ -319,7 +187,7 @@ class Ledger:
             self._update_peak()
         return change
 
-    def _price_opening(self, holding: _Holding) -> None:
+    def _price_opening(self, holding: Holding) -> None:
         if not holding.unpriced or holding.mark_x2 is None:
             return  # nothing waits for a price (every mid asks: keep that cheap)
         unrealized, notional = holding.unrealized(), holding.notional()
@@ -437,7 +305,7 @@ class Ledger:
         return drifts
 
     # -- internals -----------------------------------------------------------------------------
-    def _decompose(self, fill: OwnFill, sign: int, h: _Holding, realized: Fraction) -> FillRecord:
+    def _decompose(self, fill: OwnFill, sign: int, h: Holding, realized: Fraction) -> FillRecord:
         value = self._value[fill.instrument]
         mid_x2 = fill.mid_x2_at_fill if fill.mid_x2_at_fill is not None else h.mid_x2
         spread: Decimal | None = None

@@ -44,7 +44,8 @@ from typing import Any
 import attrs
 
 from actors.behaviour import Behaviour, Context, Ref
-from actors.portfolio.ledger import DEFAULT_HORIZONS_NS, DecompositionTotals, FillRecord, Ledger
+from actors.portfolio.fill_records import DecompositionTotals, FillRecord
+from actors.portfolio.ledger import DEFAULT_HORIZONS_NS, Ledger
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookTop, TradePrint
 from protocols.portfolio import (
