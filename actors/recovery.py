@@ -1,8 +1,9 @@
-"""What a restarted node remembers: the journal's records folded into one `RecoveredState`.
+"""What a restarted node remembers: the journal's records folded into one `RecoveredState`
+(`actors.recovered`), by the rules below.
 
 Pure: the records come in as mappings (`supervision.node.journal.iter_journal` reads them from
-disk),
-and nothing here touches a file or a clock, so a replay is tested with plain lists.
+disk, `protocols.journal_codec.structure_record` types one when a rule needs its fields), and
+nothing here touches a file or a clock, so a replay is tested with plain lists.
 
 The rules, each on the safe side of a doubt:
 
@@ -46,58 +47,33 @@ from decimal import Decimal
 from typing import Any
 
 import attrs
-import cattrs
 
 from actors.execution.ids import encode_cloid, parse_client_order_id
+from actors.recovered import OpenOrder, RecoveredState
 from protocols.codec import Side
 from protocols.decisions import (
     Gate,
-    NoTrade,
-    RiskRefused,
-    Scaled,
     TradingState,
-    TradingStateChanged,
 )
 from protocols.journal import (
     ActorRestarted,
-    CancelSent,
     ControlAction,
     IdsReserved,
     JournalError,
     NodeStarted,
     NodeStopped,
-    ObservedIntent,
     OrderSent,
     ReplaceSent,
-    TornLine,
 )
-from protocols.journal_codec import structure_converter
+from protocols.journal_codec import structure_record
 from protocols.orders import (
-    Ack,
-    CancelAck,
-    CancelReject,
-    Expired,
-    Fill,
-    OrderType,
-    ReconcileResult,
-    Reject,
     RejectCode,
-    TimeInForce,
     VenueOrderStatus,
 )
-from protocols.portfolio import MidSampled, OwnFill, PositionAdopted, TradeAtFill
-from protocols.risk import DailyLoss, InstrumentHalted, InstrumentResumed, RiskPersistentState
+from protocols.portfolio import PositionAdopted
+from protocols.risk import DailyLoss, RiskPersistentState
 
-__all__ = ["OpenOrder", "RecoveredState", "recover", "structure_record"]
-
-RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
-    RiskPersistentState, ControlAction, NodeStarted, NodeStopped, ActorRestarted, OrderSent,
-    CancelSent, ReplaceSent, ObservedIntent, TornLine, IdsReserved, Ack, Reject, Fill, CancelAck,
-    CancelReject, Expired, ReconcileResult, OwnFill, NoTrade, RiskRefused, Scaled,
-    TradingStateChanged, InstrumentHalted, InstrumentResumed, MidSampled, TradeAtFill,
-    PositionAdopted,
-)}
-"""The kinds `structure_record` turns back into their class."""
+__all__ = ["recover"]
 
 STATE_OF_ACTION: dict[str, TradingState] = {
     "halt": TradingState.HALTED,
@@ -109,100 +85,6 @@ STATE_OF_ACTION: dict[str, TradingState] = {
 
 _CLOSED = frozenset({VenueOrderStatus.FILLED.value, VenueOrderStatus.CANCELLED.value,
                      VenueOrderStatus.EXPIRED.value, VenueOrderStatus.REJECTED.value})
-_CONVERTER = structure_converter()
-
-
-def structure_record(kind: str, data: Mapping[str, Any]) -> Any:
-    """The typed record a journal line's `kind` and `data` were written from.
-
-    Raises `JournalError` for a kind not in `RECORD_TYPES` or data that does not fit it."""
-    cls = RECORD_TYPES.get(kind)
-    if cls is None:
-        raise JournalError(f"no record type named {kind!r}")
-    try:
-        return _CONVERTER.structure(data, cls)
-    except Exception as exc:  # cattrs' grouped errors, attrs validators, bad decimals
-        details = "; ".join(cattrs.transform_error(exc)) if isinstance(
-            exc, cattrs.BaseValidationError) else str(exc)
-        raise JournalError(f"{kind}: {details}") from None
-
-
-@attrs.frozen(slots=True)
-class OpenOrder:
-    """An order the journal says may still rest at the venue: reconcile or cancel it at start."""
-
-    client_order_id: str
-    instrument: str
-    side: Side
-    order_type: OrderType
-    price: int | None
-    qty: int
-    tif: TimeInForce
-    reduce_only: bool
-    strategy: str
-    sent_ns: int
-    filled: int = 0
-    acked: bool = False
-    cancel_sent: bool = False
-    replace_pending: bool = False
-    fill_ids: tuple[str, ...] = ()  # the venue's ids of the fills counted in `filled`
-
-    @property
-    def remaining(self) -> int:
-        return max(self.qty - self.filled, 0)
-
-
-@attrs.frozen(slots=True)
-class RecoveredState:
-    id_high_water: dict[str, int]  # "<prefix>-<strategy>" -> the highest counter ever used
-    open_orders: dict[str, OpenOrder]
-    risk: RiskPersistentState | None  # pass as RiskGate(restored=...); None: nothing to restore
-    last_control: ControlAction | None  # the last successful action that moved the state
-    last_seq: int
-    records: int
-    started: NodeStarted | None  # the previous run's start marker
-    stopped: NodeStopped | None  # its stop marker; None after that start: it died
-    unclean_exit: bool
-    unclean_exits: int  # over the whole journal
-    restarts: dict[str, int]  # ActorRestarted records per actor
-    notes: tuple[str, ...] = ()  # what an operator should read at start
-    # Since when (epoch ns of the record) and by whom the restored trading state holds: the last
-    # TradingStateChanged, or an escalating ControlAction applied on top. None: no change seen.
-    state_since_ns: int | None = None
-    state_source: str = ""
-    halted_since_ns: dict[str, int] = attrs.Factory(dict)  # instrument -> when it was halted
-    # asset -> (amount a spot position counts from, where it came from), the last recorded
-    starting_inventory: dict[str, tuple[Decimal, str]] = attrs.Factory(dict)
-    positions: dict[str, int] = attrs.Factory(dict)  # instrument -> signed lots, as journaled
-
-    @property
-    def trading_state(self) -> TradingState:
-        return self.risk.trading_state if self.risk is not None else TradingState.ACTIVE
-
-    @property
-    def daily_loss(self) -> DailyLoss | None:
-        return self.risk.daily if self.risk is not None else None
-
-    def high_water(self, prefix: str, strategy: str) -> int:
-        """What to pass as a strategy's `id_high_water`."""
-        return self.id_high_water.get(f"{prefix}-{strategy}", 0)
-
-    def summary(self) -> list[str]:
-        lines = [
-            f"records: {self.records}, last seq {self.last_seq}",
-            f"trading state: {self.trading_state.name}"
-            + (f" ({self.risk.cause.value}: {self.risk.reason})" if self.risk else ""),
-        ]
-        if self.daily_loss is not None:
-            d = self.daily_loss
-            lines.append(f"daily loss: day {d.utc_day}, realized {d.realized_pnl}, "
-                         f"breached {d.breached}")
-        lines.append(f"previous run: {'unclean exit' if self.unclean_exit else 'clean'}")
-        lines += [f"id high water {ns}: {n}" for ns, n in sorted(self.id_high_water.items())]
-        lines += [f"open order {o.client_order_id}: {o.instrument} {o.side.value} "
-                  f"{o.remaining} @ {o.price}" for o in self.open_orders.values()]
-        lines += [f"note: {note}" for note in self.notes]
-        return lines
 
 
 def recover(records: Iterable[Mapping[str, Any]]) -> RecoveredState:

@@ -2,7 +2,7 @@
 
 Any attrs instance can be journaled (`protocols.journal_codec` says how a line is written); the
 typed records here are the ones the node writes on purpose and recovery reads back
-(`actors.recovery.structure_record`):
+(`protocols.journal_codec.structure_record`):
 
 - messages to the writer: `JournalEntry` (a free-form record), `Flush` and its `Flushed`
   answer, the `JournalHealth` the writer tells its watchers, and the `TornLine` marker it

@@ -15,8 +15,9 @@ order, so a human with `jq` and a program replaying it at start-up read the same
   becomes the repr of its type and is counted, so an odd field never stops the journal.
   Anything whose class is named `Secret` is written as "***".
 
-The way back (`structure_converter`) reads Decimals from those strings for the typed records of
-`protocols.journal` that recovery needs. This module is data and codec only: file handling
+The way back (`structure_record`, through `structure_converter`) reads a line's `data` into the
+typed record its `kind` names, Decimals from their strings, for the kinds in `RECORD_TYPES`: the
+ones recovery and the report read. This module is data and codec only: file handling
 lives in `supervision.node.journal`.
 """
 
@@ -35,7 +36,32 @@ from typing import Any
 import attrs
 import cattrs
 
-from protocols.journal import JournalEntry, JournalError
+from protocols.decisions import NoTrade, RiskRefused, Scaled, TradingStateChanged
+from protocols.journal import (
+    ActorRestarted,
+    CancelSent,
+    ControlAction,
+    IdsReserved,
+    JournalEntry,
+    JournalError,
+    NodeStarted,
+    NodeStopped,
+    ObservedIntent,
+    OrderSent,
+    ReplaceSent,
+    TornLine,
+)
+from protocols.orders import (
+    Ack,
+    CancelAck,
+    CancelReject,
+    Expired,
+    Fill,
+    ReconcileResult,
+    Reject,
+)
+from protocols.portfolio import MidSampled, OwnFill, PositionAdopted, TradeAtFill
+from protocols.risk import InstrumentHalted, InstrumentResumed, RiskPersistentState
 
 LINE_KEYS = ("seq", "ts_ns", "mono_ns", "kind", "source", "data")
 REDACTED = "***"
@@ -220,3 +246,30 @@ def _decimal(value: Any) -> Decimal:
         return Decimal(value)
     except ArithmeticError:  # decimal.InvalidOperation
         raise ValueError(f"not a decimal: {value!r:.40}") from None
+
+
+RECORD_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
+    RiskPersistentState, ControlAction, NodeStarted, NodeStopped, ActorRestarted, OrderSent,
+    CancelSent, ReplaceSent, ObservedIntent, TornLine, IdsReserved, Ack, Reject, Fill, CancelAck,
+    CancelReject, Expired, ReconcileResult, OwnFill, NoTrade, RiskRefused, Scaled,
+    TradingStateChanged, InstrumentHalted, InstrumentResumed, MidSampled, TradeAtFill,
+    PositionAdopted,
+)}
+"""The kinds `structure_record` turns back into their class."""
+
+_CONVERTER = structure_converter()
+
+
+def structure_record(kind: str, data: Mapping[str, Any]) -> Any:
+    """The typed record a journal line's `kind` and `data` were written from.
+
+    Raises `JournalError` for a kind not in `RECORD_TYPES` or data that does not fit it."""
+    cls = RECORD_TYPES.get(kind)
+    if cls is None:
+        raise JournalError(f"no record type named {kind!r}")
+    try:
+        return _CONVERTER.structure(data, cls)
+    except Exception as exc:  # cattrs' grouped errors, attrs validators, bad decimals
+        details = "; ".join(cattrs.transform_error(exc)) if isinstance(
+            exc, cattrs.BaseValidationError) else str(exc)
+        raise JournalError(f"{kind}: {details}") from None

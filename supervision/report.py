@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from actors.analytics import Criterion, Report, ReportSettings, build_report
-from actors.recovery import RECORD_TYPES, structure_record
 from protocols.journal import JournalError, NodeStarted
+from protocols.journal_codec import RECORD_TYPES, structure_record
 from supervision.config.load import ConfigError, NodeConfig, load_config
 from supervision.node.journal import iter_journal
 

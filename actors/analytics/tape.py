@@ -1,7 +1,7 @@
 """A node's journal records folded into what a report reads: orders, fills, mids, decisions.
 
 The input is the typed records the node journals, in journal order: from a backtest's tape as
-they were told, or from a journal file structured back (`actors.recovery.structure_record`);
+they were told, or from a journal file structured back (`protocols.journal_codec.structure_record`);
 both give the same `Tape`, which is what makes a run's own report and the one computed after
 the fact from its journal identical. Kinds a report does not use are skipped.
 

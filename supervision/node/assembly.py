@@ -45,7 +45,7 @@ from actors.behaviour import Ref
 from actors.execution.ids import ClientOrderIds
 from actors.execution.venue_connection import VenuePeers
 from actors.market.book_actor import book_conflation_key
-from actors.recovery import RecoveredState
+from actors.recovered import RecoveredState
 from protocols.commands import CancelAll
 from protocols.control import (
     ControlActionName,

@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from actors.recovery import RecoveredState, recover
+from actors.recovered import RecoveredState
+from actors.recovery import recover
 from protocols.journal import JournalError, TornLine
 from protocols.journal_codec import decode_line
 

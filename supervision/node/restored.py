@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 
-from actors.recovery import RecoveredState
+from actors.recovered import RecoveredState
 from protocols.decisions import TradingState
 from supervision.config.node import NodeConfig
 

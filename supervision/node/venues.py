@@ -35,7 +35,7 @@ import attrs
 
 from actors.execution.venue_connection import ConnectionConfig, VenueConnection, VenuePeers
 from actors.execution.venue_transport import VenueTransport
-from actors.recovery import RecoveredState
+from actors.recovered import RecoveredState
 from actors.sim.exchange import SimInstrument
 from actors.sim.latency import LatencyModel
 from actors.sim.market_state import MarketModel, OracleSource

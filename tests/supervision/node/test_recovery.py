@@ -13,7 +13,7 @@ import pytest
 
 from actors.behaviour import Behaviour
 from actors.execution.ids import ClientOrderIds, encode_cloid
-from actors.recovery import RECORD_TYPES, recover, structure_record
+from actors.recovery import recover
 from actors.risk.gate import RiskGate
 from actors.risk.views import utc_day
 from protocols.decisions import Gate, NoTrade, RiskRefused, TradingState
@@ -30,6 +30,7 @@ from protocols.journal import (
     OrderSent,
     ReplaceSent,
 )
+from protocols.journal_codec import RECORD_TYPES, structure_record
 from protocols.orders import (
     Ack,
     CancelAck,
