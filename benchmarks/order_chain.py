@@ -50,8 +50,8 @@ from actors.strategies.market_maker import MarketMaker, MarketMakerConfig
 from benchmarks.stages import GcPauses
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookTop
+from supervision.node.node_metrics import NodeMetrics
 from supervision.node.pipeline import StrategyPlan, TradingPath
-from supervision.node.run import NodeMetrics
 from supervision.runtime.deterministic import DeterministicHost
 
 MS = 1_000_000

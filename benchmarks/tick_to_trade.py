@@ -48,7 +48,8 @@ from supervision.config.load import load_config
 from supervision.config.node import NodeConfig
 from supervision.fakevenue.__main__ import symbols_arg
 from supervision.node.live_guard import Mode, ModeDecision
-from supervision.node.run import NodeMetrics, close_node, freeze_when_ready, open_node
+from supervision.node.node_metrics import NodeMetrics
+from supervision.node.run import close_node, freeze_when_ready, open_node
 from supervision.runtime.live import SWITCH_INTERVAL_S
 
 HEAD = """

@@ -3,18 +3,11 @@
 Start-up binds the control plane before anything trades: an address that cannot be bound is one
 line and exit code 2, with nothing started.
 
-Shutdown, on SIGINT, SIGTERM or SIGHUP or at the end of `--duration`:
-  1. stop new orders: the strategies subtree is stopped first (a stopping market maker cancels
-     its own quotes), so nothing can propose a new order any more;
-  2. cancel all open orders: a CancelAll to the action budget (it fences new orders still in its
-     mailbox and tells the connection to cancel everything resting);
-  3. wait, up to `shutdown.cancel_timeout_s`, until the connection has no open order left;
-  4. stop the rest of the tree in reverse start order (the supervisors do that);
-  5. journal a NodeStopped record and flush the journal (fsync), then stop it.
-A second signal forces the exit at once: the line "forced exit", exit code 130
-(`supervision.node.process`, which also covers the moments before the loop runs). Shutdown does
-not change the trading state: a halt is the operator's word and persists; a clean stop is not a
-halt. Lines go to stdout through a `Console`: a closed stdout never stops the node.
+Shutdown, on SIGINT, SIGTERM or SIGHUP or at the end of `--duration`, is the sequence of
+`supervision.node.shutdown` (stop new orders, cancel all, wait, stop the tree, journal and
+flush). A second signal forces the exit at once (`supervision.node.process`). Lines go to stdout
+through a `Console`: a closed stdout never stops the node. The order-path latencies printed in
+the status line come from `supervision.node.node_metrics`.
 
 If the root supervisor gives up (`supervision.node.failsafe`), the node has halted and cancelled
 what it could; the same shutdown runs (journaling the reason) and the process exits with
@@ -35,15 +28,12 @@ from typing import Any
 
 import attrs
 import trio
-from hdrh.histogram import HdrHistogram
 
-from protocols.commands import CancelAll
 from protocols.errors import TroupeError
-from protocols.journal import Flush, NodeStarted, NodeStopped
+from protocols.journal import NodeStarted
 from supervision.config.load import NodeConfig
 from supervision.config.market import MarketSource
 from supervision.control.server import BindError
-from supervision.metrics.prometheus import PrometheusMetrics
 from supervision.node.assembly import Node
 from supervision.node.failsafe import EXIT_TREE_GAVE_UP
 from supervision.node.instance_lock import (
@@ -55,10 +45,11 @@ from supervision.node.instance_lock import (
 from supervision.node.journal import JournalError, recover_journal
 from supervision.node.journal_writer import JournalWriter, check_journal_opens
 from supervision.node.live_guard import ModeDecision
-from supervision.node.observation import ObservationFiles
+from supervision.node.node_metrics import NodeMetrics
 from supervision.node.process import CONSOLE, STOP
 from supervision.node.restored import restored_state_notice
-from supervision.node.status import MarketNotices, open_orders, orders_at_stop, status_line, summary
+from supervision.node.shutdown import shutdown_node
+from supervision.node.status import MarketNotices, status_line, summary
 from supervision.node.venues import adapter_for, recorded_oracle
 from supervision.repl.console import start_repl
 from supervision.runtime.bridge import LoopBridge
@@ -66,57 +57,14 @@ from supervision.runtime.live import LiveHost
 from supervision.sources.replay import ReplaySource, require_asset_ctx
 from supervision.sources.synthetic import ContinuingSource
 
-__all__ = ["OFF_THE_ORDER_PATH", "NodeMetrics", "RunningNode", "close_node", "freeze_when_ready",
-           "open_node", "run_node"]
+__all__ = ["OFF_THE_ORDER_PATH", "RunningNode", "close_node", "freeze_when_ready", "open_node",
+           "run_node"]
 
 SECOND = 1_000_000_000
 _TREE_CHECK_S = 0.1  # how often the run loop looks for a tree that gave up
 # Loop actors off the order path: they read every book top (marks, readiness, statistics) and
 # would otherwise run between a strategy's proposal and the gate (`LiveHost(background=...)`).
 OFF_THE_ORDER_PATH = ("node/risk/portfolio", "monitor", "node/venue/observer")
-
-
-class NodeMetrics(PrometheusMetrics):
-    """The node's sink, plus exact in-process percentiles of the order-path latencies for the
-    status line and the summary (Prometheus buckets are too coarse to print a p99 from): since
-    start, and over the current window, which the status line closes each time it prints
-    (`next_window`), so its percentiles move with the market instead of freezing."""
-
-    TRACKED = ("troupe_tick_to_trade_seconds", "troupe_decision_to_trade_seconds",
-               "troupe_budget_held_seconds", "troupe_order_ack_seconds",
-               "troupe_cancel_ack_seconds")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._hdr = {name: HdrHistogram(1, 60 * SECOND, 3) for name in self.TRACKED}
-        self._window = {name: HdrHistogram(1, 60 * SECOND, 3) for name in self.TRACKED}
-
-    def observe(self, actor: str, metric: str, value: Any, labels: dict[str, str]) -> None:
-        super().observe(actor, metric, value, labels)
-        histogram = self._hdr.get(metric)
-        if histogram is not None:
-            ns = min(max(1, int(float(value) * SECOND)), 60 * SECOND)
-            histogram.record_value(ns)
-            self._window[metric].record_value(ns)
-
-    def reset_quantiles(self) -> None:
-        """Forget the recorded latencies (a benchmark's warm-up)."""
-        for histogram in (*self._hdr.values(), *self._window.values()):
-            histogram.reset()
-
-    def count_of(self, metric: str) -> int:
-        histogram = self._hdr.get(metric)
-        return 0 if histogram is None else int(histogram.get_total_count())
-
-    def quantile(self, metric: str, q: float, *, window: bool = False) -> float | None:
-        histogram = (self._window if window else self._hdr).get(metric)
-        if histogram is None or histogram.get_total_count() == 0:
-            return None
-        return float(histogram.get_value_at_percentile(q * 100)) / SECOND
-
-    def next_window(self) -> None:
-        for histogram in self._window.values():
-            histogram.reset()
 
 
 def _version() -> str:
@@ -260,7 +208,7 @@ async def open_node(config: NodeConfig, decision: ModeDecision, recovered: Any,
 
 async def close_node(config: NodeConfig, running: RunningNode, reason: str) -> None:
     """The graceful shutdown of the module docstring, then the control plane stops."""
-    running.stopped = await _shutdown(config, running.node, reason)
+    running.stopped = await shutdown_node(config, running.node, reason)
     if running.repl is not None:
         running.repl.close()
     if running.plane is not None:
@@ -392,61 +340,3 @@ def freeze_when_ready(node: Node) -> bool:
         return False
     node.host.freeze_heap()
     return True
-
-
-async def _shutdown(config: NodeConfig, node: Node, reason: str) -> str:
-    """The stop of the module docstring; returns what it did, for the summary."""
-    host = node.host
-    strategies = host.existing_cell("node/strategies")
-    if strategies is not None:
-        await trio.to_thread.run_sync(host.stop, strategies.ref)
-    node.budget.tell(CancelAll(None, f"shutdown: {reason}"))
-    deadline = trio.current_time() + config.shutdown.cancel_timeout_s
-    left = open_orders(node)
-    while left and trio.current_time() < deadline:
-        await trio.sleep(0.02)
-        left = open_orders(node)
-    if left:
-        CONSOLE.say(f"shutdown: {len(left)} order(s) still open after "
-                    f"{config.shutdown.cancel_timeout_s}s: {', '.join(left[:5])}")
-    orders = orders_at_stop(node.mode, reconciled=node.view.reconciled, left=left)
-    journal = "journal not flushed (no writer)"
-    if node.root is not None:
-        await trio.to_thread.run_sync(host.stop, node.root)
-    if node.monitor is not None:
-        await trio.to_thread.run_sync(host.stop, node.monitor)
-    statistics = await _stop_observation(node)
-    writer = node.journal_writer()
-    if node.journal is not None and writer is not None:
-        node.journal.tell(NodeStopped(reason))
-        try:
-            flushed = await trio.to_thread.run_sync(
-                lambda: host.ask(writer, Flush(), timeout=5.0))
-            journal = (f"journal flushed ({config.journal.path} to seq {flushed.seq})"
-                       if getattr(flushed, "healthy", False) else
-                       f"journal NOT fully flushed: {getattr(flushed, 'backlog', '?')} "
-                       "record(s) still in memory")
-        except Exception as exc:  # the flush failed: say so, the node still stops
-            CONSOLE.say(f"shutdown: journal flush failed: {exc}")
-            journal = f"journal flush failed ({exc})"
-    if node.journal_root is not None:
-        await trio.to_thread.run_sync(host.stop, node.journal_root)
-    return f"{orders}; {journal}{statistics}"
-
-
-async def _stop_observation(node: Node) -> str:
-    """Stop the statistics' writer once it has written what the stopped observer sent last;
-    what to add to the summary's stop line."""
-    writer, host = node.observation, node.host
-    if writer is None:
-        return ""
-    try:
-        files = await trio.to_thread.run_sync(
-            lambda: host.ask(writer, ObservationFiles(), timeout=5.0))
-    except Exception as exc:  # the statistics are not worth a stuck stop
-        files, note = (), f"; observation statistics not confirmed ({exc})"
-    else:
-        note = ("; observation statistics in " + ", ".join(str(f) for f in files)
-                if files else "; no observation statistics (no book seen)")
-    await trio.to_thread.run_sync(host.stop, writer)
-    return note
