@@ -221,10 +221,13 @@ class VenueUsage:
     limit's name (`RateLimit.name`, as the config names it) with the count in the venue's
     current window. The venue's count is the truth: the budget adopts it, which also charges
     what the budget never spent itself (snapshots, reconciliations, another client of the
-    account). A name the budget has no limit for is ignored."""
+    account). A name the budget has no limit for is ignored. `venue_ns`: the venue's clock
+    when it answered (epoch ns; Binance's `Date` header, whole seconds), which says the window
+    its counts are for; None: not known (the window of their arrival is assumed)."""
 
     used: tuple[tuple[str, int], ...] = attrs.field(validator=_usage)
     recv_ns: int = attrs.field(default=0, validator=_int)
+    venue_ns: int | None = attrs.field(default=None, validator=_opt_int)
 
 
 @attrs.frozen(slots=True)

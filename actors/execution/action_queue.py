@@ -28,8 +28,13 @@ Spending: the head of the highest level that is not held back by a backoff is se
 budget can pay for it. If it cannot, lower levels may not take the main budget from under it;
 only a cancel paying from the venue's separate cancel allowance may still go. A 429 holds back
 the venue's `backoff_blocks` levels (new orders, by default) while the others keep flowing; it
-also empties the main buckets, since our picture of the venue's counters was evidently too
-optimistic, so the urgent levels continue at the refill rate (or on the cancel allowance).
+also empties the main token buckets, since our picture of the venue's counters was evidently
+too optimistic, so the urgent levels continue at the refill rate (or on the cancel allowance).
+Fixed windows are left as they are: the venue's counts in its answers say which is full.
+
+A new order leaves each limit's `reserve` unspent, and the levels above it may spend it: with
+every new order held at `capacity - reserve`, a reduce-only exit or a cancel still finds room
+in the window at once.
 """
 
 from __future__ import annotations
@@ -82,7 +87,8 @@ class ActionQueue:
 
     def __init__(self, limits: VenueLimits, now_ns: int) -> None:
         self.limits = limits
-        self.budget = RateBudget(limits.limits, now_ns, limits.cancel_allowance)
+        self.budget = RateBudget(limits.limits, now_ns, limits.cancel_allowance,
+                                 margin_ns=limits.window_margin_ns)
         self.backoff = RateLimitBackoff(limits.backoff_min_ns, limits.backoff_max_ns)
         self._levels: tuple[deque[_Entry], ...] = tuple(deque() for _ in Priority)
         self._depth = [0] * len(Priority)
@@ -100,8 +106,10 @@ class ActionQueue:
             (Priority.NEW, (limits.order_weight, limits.replace_weight)),
         ):
             worst = batch.weight(batch.max_items) if batch else max(weights)
-            if not self.budget.affordable(worst, prio):
-                raise ValueError(f"a {prio.name} request of weight {worst} exceeds the limits")
+            orders = 0 if prio is Priority.CANCEL else batch.max_items if batch else 1
+            if not self.budget.affordable(worst, prio, orders):
+                raise ValueError(f"a {prio.name} request of weight {worst} ({orders} orders) "
+                                 "exceeds the limits, less what they reserve for exits")
 
     # ----------------------------------------------------------------------------------------
     # Queueing
@@ -204,8 +212,9 @@ class ActionQueue:
                 group = self._take_group(level, now_ns, drops)
                 hold = self._window_end(prio, group, now_ns)
                 weight = self._weight(group)
+                orders = 0 if prio is Priority.CANCEL else len(group)
                 if hold is None and self.budget.try_spend(
-                    weight, now_ns, prio, allowance_only=reserved
+                    weight, now_ns, prio, allowance_only=reserved, orders=orders
                 ):
                     batches.append(self._send(prio, group, weight))
                     progressed = True
@@ -215,7 +224,8 @@ class ActionQueue:
                 if hold is not None:
                     wake = _earliest(wake, hold)
                     continue
-                at = self.budget.next_available_ns(weight, now_ns, prio, allowance_only=reserved)
+                at = self.budget.next_available_ns(weight, now_ns, prio, allowance_only=reserved,
+                                                   orders=orders)
                 wake = _earliest(wake, at)
                 reserved = True
         if wake is not None and not any(self._depth):
@@ -291,10 +301,12 @@ class ActionQueue:
         self.budget.drain(now_ns)
         self.backoff.on_banned(until_ns)
 
-    def adopt(self, used: tuple[tuple[str, int], ...], now_ns: int) -> None:
-        """The venue's own counts (limit name, used in its window): adopted as the truth."""
+    def adopt(self, used: tuple[tuple[str, int], ...], now_ns: int,
+              venue_ns: int | None = None) -> None:
+        """The venue's own counts (limit name, used in its window holding `venue_ns`, its
+        clock when it answered): taken where they say more was used than we counted."""
         for name, count in used:
-            self.budget.adopt(name, count, now_ns)
+            self.budget.adopt(name, count, now_ns, venue_ns)
 
     def on_success(self, now_ns: int) -> None:
         self.backoff.on_success(now_ns)

@@ -37,8 +37,11 @@ queue's `dropped` statistic also counts those synthetic cancels; its queued repl
 fail at the venue, as the queue has no public way to remove them by instrument.
 
 The venue's own count of what the account spent (`VenueUsage`, from Binance's weight and order
-count headers) is adopted: each named limit's bucket is set to what the venue says is left, and
-the count is the gauge troupe_budget_venue_used{limit}.
+count headers) is adopted where it says more was used than the budget counted (in the window
+its venue time names, for a fixed window), and the count is the gauge
+troupe_budget_venue_used{limit}. A fixed window's boundaries are on the venue's clock: the
+actor gives the budget the host's wall clock (`ctx.time_ns()`, virtual in a backtest) as an
+offset from the monotonic one, so the budget itself stays pure.
 
 Drops are told to the proposal's `reply_to` as the queue's `Dropped` record and counted in
 troupe_budget_dropped_total{reason}. A `SendActions` the connection's mailbox refuses is reported
@@ -47,7 +50,7 @@ troupe_budget_tokens_remaining{limit}. Counters: troupe_budget_sent_total{priori
 troupe_budget_rate_limited_total, troupe_budget_cancel_all_total.
 
 The queue's time is the actor's `ctx.monotonic_ns()`, never a message's `recv_ns`: one clock for
-the buckets, the backoff and the wake-up timer.
+the limits, the backoff and the wake-up timer.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ __all__ = ["BUDGET_LEVELS", "ActionBudget", "BudgetDesk", "Outbox", "budget_prio
 BUDGET_LEVELS = 3
 _LABEL = {p: p.name.lower() for p in Priority}  # the priority label of the metrics
 _WAKE = "budget.wake"
+_CLOCK_STEP_NS = 1_000_000
 _INTENTS = (OrderIntent, CancelIntent, ReplaceIntent)
 
 
@@ -222,8 +226,9 @@ class BudgetDesk:
         self.queue.on_success(now_ns)
         return self._dispatch(now_ns, Outbox())
 
-    def adopt(self, used: tuple[tuple[str, int], ...], now_ns: int) -> Outbox:
-        self.queue.adopt(used, now_ns)
+    def adopt(self, used: tuple[tuple[str, int], ...], now_ns: int,
+              venue_ns: int | None = None) -> Outbox:
+        self.queue.adopt(used, now_ns, venue_ns)
         return self._dispatch(now_ns, Outbox())
 
     def banned(self, until_ns: int, now_ns: int) -> Outbox:
@@ -309,17 +314,24 @@ class ActionBudget(Behaviour):
         self._wake_ns: int | None = None
         self._unsent_fences: list[int] = []
         self._gauged: tuple[int | None, ...] = ()  # the gauges' values as last set
+        self._windowed = False  # some limit is a fixed window: it needs the venue's clock
+        self._venue_offset: int | None = None  # epoch - monotonic, for the fixed windows
         self._gauge_labels: tuple[tuple[str, dict[str, str]], ...] = ()
 
     def on_start(self, ctx: Context) -> None:
         self._now = ctx.monotonic_ns()
         self.desk = BudgetDesk(self.limits, self._now, remember=self.remember_cancelled)
+        self._windowed = self.desk.queue.budget.windowed
+        if self._windowed:
+            self._venue_clock(ctx)
         self._gauges(ctx)
 
     def receive(self, message: Any, ctx: Context) -> Any:
         desk = self.desk
         assert desk is not None, "on_start builds the desk"
         now = self._now = ctx.monotonic_ns()
+        if self._windowed:
+            self._venue_clock(ctx)
         if self._unsent_fences:
             self._tell_fences(ctx)
         if isinstance(message, Proposal):
@@ -345,11 +357,23 @@ class ActionBudget(Behaviour):
         elif isinstance(message, VenueUsage):
             for limit, used in message.used:
                 ctx.gauge("troupe_budget_venue_used", used, limit=limit)
-            out = desk.adopt(message.used, now)
+            out = desk.adopt(message.used, now, message.venue_ns)
         else:  # an ask for the statistics, or a stray message
             return desk.statistics(now)
         self._carry_out(out, now, ctx)
         return None
+
+    def _venue_clock(self, ctx: Context) -> None:
+        """Where the fixed windows' boundaries fall: the host's wall clock (virtual in a
+        backtest), as an offset from the monotonic clock, set again when it moves by more than
+        a millisecond (a wall clock stepped or slewed); reading two clocks jitters by less."""
+        desk = self.desk
+        assert desk is not None
+        offset = ctx.time_ns() - self._now
+        old = self._venue_offset
+        if old is None or abs(offset - old) > _CLOCK_STEP_NS:
+            self._venue_offset = offset
+            desk.queue.budget.set_venue_clock(offset)
 
     def _carry_out(self, out: Outbox, now: int, ctx: Context) -> None:
         for drop, owner in out.drops:

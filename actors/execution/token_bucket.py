@@ -1,45 +1,88 @@
-"""Rate-limit accounting for one venue account: token buckets, a cancel allowance, a backoff.
+"""Rate-limit accounting for one venue account: token buckets and fixed windows, a cancel
+allowance, a backoff.
 
 Pure and integer-only. Time is `int` monotonic nanoseconds passed in by the caller; nothing here
-reads a clock, so the same budget runs live, in a backtest and in a test.
+reads a clock, so the same budget runs live, in a backtest and in a test. A fixed window also
+needs the venue's clock: the caller gives the budget the offset from its monotonic time to the
+epoch (`set_venue_clock`), from the host's clock, virtual in a backtest.
 
-Why a continuous token bucket rather than the venue's own window arithmetic: venues count in
-fixed or sliding windows we cannot observe exactly (when did *their* minute start?), and a bucket
-that refills `capacity` tokens evenly over `period_ns` never bursts more than `capacity` within any
-window of that length, so it stays under a fixed- or sliding-window limit of the same size. Every
-limit a venue publishes ("1200 weight per minute", "10 orders per second") becomes one bucket,
-and a request is allowed only when every bucket that applies to it can pay: the per-second and
-the per-minute budget are evaluated together.
+Each limit a venue publishes is counted the way the venue counts it (`RateLimit.model`):
+
+- `FIXED_WINDOW` (`actors.execution.fixed_window`): "100 orders per 10 s" in windows aligned to
+  the venue's clock, as Binance counts every one of its limits. This is the safe shape wherever
+  a venue counts in windows: the window is the venue's own arithmetic.
+- `TOKEN_BUCKET`: `capacity` refilled evenly over `period_ns`, for a venue whose limit is a
+  bucket (Hyperliquid's address budget accrues and is spent as a bucket; the simulated venue's
+  limit is one). A bucket starts full and refills its capacity over the period, so it lets
+  through up to twice its capacity within one period: declared against a venue's fixed window
+  of the same size it overruns it, and would have to be declared at half.
+
+A request is allowed only when every limit that applies to it can pay: the per-second and the
+per-minute budget are evaluated together. A limit counts the request's weight, or the orders it
+places (`RateLimit.unit`: a batch of five orders is five in Binance's order count, one request
+of its weight; a cancel places none). `RateLimit.reserve` is the part of each limit new orders
+may not use: reduce-only orders and cancels can spend it, so a burst of new orders never uses
+up what an exit needs.
 
 Exactness without floats: a bucket stores its level in token-nanoseconds. A refill of `elapsed`
 nanoseconds adds `elapsed * capacity` units, a token costs `period_ns` units, and the wait for a
 deficit is a ceiling division. Nothing rounds, so nothing drifts.
 
+The venue's own count (`adopt`, from its answers' headers) is taken when it says more was used
+than we counted, never less: an answer tells how the venue's window stood when it handled that
+request, before the ones we sent since.
+
 The cancel allowance models venues that keep cancels flowing when the main budget is spent
 (Hyperliquid grants cancels extra headroom over its address limit): a cancel pays from the main
-buckets when they can, and from the allowance when they cannot.
+limits when they can, and from the allowance when they cannot.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 
 import attrs
 
+from actors.execution.fixed_window import FixedWindow
 from protocols.orders import Priority
 
 _SECOND = 1_000_000_000
 
 
+class LimitModel(enum.StrEnum):
+    """How the venue counts a limit over time (see the module's docstring)."""
+
+    TOKEN_BUCKET = "token_bucket"
+    FIXED_WINDOW = "fixed_window"
+
+
+class LimitUnit(enum.StrEnum):
+    """What a request costs in a limit: its weight, or the orders it places."""
+
+    WEIGHT = "weight"
+    ORDERS = "orders"
+
+
+def _reserve_below_capacity(inst: RateLimit, _attribute: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value < inst.capacity:
+        raise ValueError(f"limit {inst.name!r}: its reserve ({value}) must be at least 0 and "
+                         f"under its capacity ({inst.capacity})")
+
+
 @attrs.frozen(slots=True)
 class RateLimit:
-    """`capacity` weight per `period_ns`. `kinds`: the priorities it counts (None: all), e.g. an
-    "orders per 10 s" limit that counts new orders but not cancels."""
+    """`capacity` per `period_ns`, counted as `model` says, in `unit`s. `kinds`: the priorities
+    it counts (None: all), e.g. a limit that counts new orders but not cancels. `reserve`: the
+    part new orders may not spend (kept for reduce-only orders and cancels)."""
 
     name: str
     capacity: int = attrs.field(validator=attrs.validators.gt(0))
     period_ns: int = attrs.field(validator=attrs.validators.gt(0))
     kinds: frozenset[Priority] | None = None
+    model: LimitModel = LimitModel.TOKEN_BUCKET
+    unit: LimitUnit = LimitUnit.WEIGHT
+    reserve: int = attrs.field(default=0, validator=_reserve_below_capacity)
 
 
 @attrs.frozen(slots=True)
@@ -78,6 +121,9 @@ class VenueLimits:
     backoff_min_ns: int = _SECOND
     backoff_max_ns: int = 60 * _SECOND
     new_order_ttl_ns: int | None = None
+    # Fixed windows: a request this close to a boundary may be counted in either window
+    # (clock error plus latency): see `actors.execution.fixed_window`.
+    window_margin_ns: int = 0
 
 
 class TokenBucket:
@@ -103,10 +149,11 @@ class TokenBucket:
         self._refill(now_ns)
         return self._level // self.period_ns
 
-    def wait_ns(self, weight: int, now_ns: int) -> int:
-        """Nanoseconds until `weight` tokens are available; 0 if they are now."""
+    def wait_ns(self, weight: int, now_ns: int, reserve: int = 0) -> int:
+        """Nanoseconds until `weight` tokens are available with `reserve` tokens left over; 0
+        if they are now."""
         self._refill(now_ns)
-        deficit = weight * self.period_ns - self._level
+        deficit = (weight + reserve) * self.period_ns - self._level
         return 0 if deficit <= 0 else -(-deficit // self.capacity)
 
     def spend(self, weight: int, now_ns: int) -> None:
@@ -118,53 +165,100 @@ class TokenBucket:
         self._refill(now_ns)
         self._level = 0
 
-    def adopt(self, used: int, now_ns: int) -> None:
-        """The venue counts `used` of this limit spent in its current window: `capacity - used`
-        tokens are left, whatever we had counted."""
+    def adopt(self, used: int, now_ns: int, venue_ns: int | None = None) -> None:
+        """The venue counts `used` of this limit spent: at most `capacity - used` tokens are
+        left (a count below ours gives nothing back: it is older than our last spending)."""
         self._refill(now_ns)
-        self._level = max(0, self.capacity - used) * self.period_ns
+        self._level = min(self._level, max(0, self.capacity - used) * self.period_ns)
+
+
+_Meter = TokenBucket | FixedWindow
 
 
 class RateBudget:
-    """All of a venue account's buckets, spent together, plus the optional cancel allowance."""
+    """All of a venue account's limits, spent together, plus the optional cancel allowance."""
 
     def __init__(
         self,
         limits: Sequence[RateLimit],
         now_ns: int,
         cancel_allowance: RateLimit | None = None,
+        *,
+        margin_ns: int = 0,
     ) -> None:
         self._limits = tuple(limits)
-        self._buckets = [TokenBucket(lim.capacity, lim.period_ns, now_ns) for lim in self._limits]
+        self._meters: list[_Meter] = [_meter(lim, now_ns, margin_ns) for lim in self._limits]
+        self._windows = [m for m in self._meters if isinstance(m, FixedWindow)]
         # Indexed by priority (an IntEnum): the hot path does list lookups, not dict hashing.
+        # Per limit that counts the priority: (meter, reserve it must leave, counts orders).
         self._by_kind = [
-            [b for lim, b in zip(self._limits, self._buckets, strict=True) if _counts(lim, kind)]
+            [(m, lim.reserve if kind is Priority.NEW else 0, lim.unit is LimitUnit.ORDERS)
+             for lim, m in zip(self._limits, self._meters, strict=True) if _counts(lim, kind)]
             for kind in Priority
         ]
-        # The largest weight the main buckets could ever pay, per priority.
-        self._max_main = [min((b.capacity for b in bs), default=1 << 62) for bs in self._by_kind]
+        # Per priority, the meters when every one counts plain weight with nothing reserved
+        # (the common case, and the hot path's), else None.
+        self._plain: list[list[_Meter] | None] = [
+            None if any(r or o for _m, r, o in ms) else [m for m, _r, _o in ms]
+            for ms in self._by_kind
+        ]
+        # The largest cost the main limits could ever pay, per priority: (weight, orders).
+        self._max_main = [
+            (min((m.capacity - r for m, r, o in ms if not o), default=1 << 62),
+             min((m.capacity - r for m, r, o in ms if o), default=1 << 62))
+            for ms in self._by_kind
+        ]
         self._allowance = (
             TokenBucket(cancel_allowance.capacity, cancel_allowance.period_ns, now_ns)
             if cancel_allowance
             else None
         )
 
+    def set_venue_clock(self, offset_ns: int) -> None:
+        """The venue's clock is taken to be monotonic time plus `offset_ns` (the epoch minus
+        the monotonic time, from the host): where the fixed windows' boundaries fall."""
+        for window in self._windows:
+            window.offset_ns = offset_ns
+
+    @property
+    def windowed(self) -> bool:
+        """Whether any limit is a fixed window (the budget then needs the venue's clock)."""
+        return bool(self._windows)
+
     def try_spend(
-        self, weight: int, now_ns: int, kind: Priority, *, allowance_only: bool = False
+        self, weight: int, now_ns: int, kind: Priority, *, allowance_only: bool = False,
+        orders: int | None = None,
     ) -> bool:
-        """Spend `weight` if every applicable bucket can pay (a cancel may fall back on the
-        allowance). `allowance_only`: a higher priority is waiting for the main buckets, so only
-        the cancel allowance may be used. Raises ValueError for a weight no bucket could ever
-        hold: that is a configuration error, not a throttle."""
-        self._check(weight, kind)
-        if not allowance_only:
-            buckets = self._by_kind[kind]
-            for b in buckets:
-                if b.wait_ns(weight, now_ns):
+        """Spend `weight` (and `orders`: the orders the request places; None: one, none for a
+        cancel) if every applicable limit can pay (a cancel may fall back on the allowance).
+        `allowance_only`: a higher priority is waiting for the main limits, so only the cancel
+        allowance may be used. Raises ValueError for a cost no limit could ever hold: that is
+        a configuration error, not a throttle."""
+        if orders is None:
+            orders = 0 if kind is Priority.CANCEL else 1
+        max_weight, max_orders = self._max_main[kind]
+        if not (0 < weight <= max_weight and orders <= max_orders):
+            self._check(weight, kind, orders)
+        plain = self._plain[kind]
+        if not allowance_only and plain is not None:
+            for m in plain:
+                if m.wait_ns(weight, now_ns):
                     break
             else:
-                for b in buckets:
-                    b.spend(weight, now_ns)
+                for m in plain:
+                    m.spend(weight, now_ns)
+                return True
+        elif not allowance_only:
+            meters = self._by_kind[kind]
+            for m, reserve, by_orders in meters:
+                cost = orders if by_orders else weight
+                if cost and m.wait_ns(cost, now_ns, reserve):
+                    break
+            else:
+                for m, _reserve, by_orders in meters:
+                    cost = orders if by_orders else weight
+                    if cost:
+                        m.spend(cost, now_ns)
                 return True
         allowance = self._allowance_for(kind, weight)
         if allowance is not None and allowance.wait_ns(weight, now_ns) == 0:
@@ -173,14 +267,23 @@ class RateBudget:
         return False
 
     def next_available_ns(
-        self, weight: int, now_ns: int, kind: Priority, *, allowance_only: bool = False
+        self, weight: int, now_ns: int, kind: Priority, *, allowance_only: bool = False,
+        orders: int | None = None,
     ) -> int | None:
         """The earliest time `try_spend` would succeed, if nothing else spends meanwhile (now_ns
         if it would succeed now). None when `allowance_only` and there is no allowance."""
-        self._check(weight, kind)
+        if orders is None:
+            orders = 0 if kind is Priority.CANCEL else 1
+        self._check(weight, kind, orders)
         best: int | None = None
-        if not allowance_only and weight <= self._max_main[kind]:
-            best = now_ns + max((b.wait_ns(weight, now_ns) for b in self._by_kind[kind]), default=0)
+        max_weight, max_orders = self._max_main[kind]
+        plain = self._plain[kind]
+        if not allowance_only and plain is not None and weight <= max_weight:
+            best = now_ns + max((m.wait_ns(weight, now_ns) for m in plain), default=0)
+        elif not allowance_only and weight <= max_weight and orders <= max_orders:
+            best = now_ns + max(
+                (m.wait_ns(orders if o else weight, now_ns, r) if (orders if o else weight)
+                 else 0 for m, r, o in self._by_kind[kind]), default=0)
         allowance = self._allowance_for(kind, weight)
         if allowance is not None:
             at = now_ns + allowance.wait_ns(weight, now_ns)
@@ -189,41 +292,55 @@ class RateBudget:
 
     def drain(self, now_ns: int) -> None:
         """The venue said 429: our picture of its counters was optimistic. Start again from
-        empty main buckets (the cancel allowance is the venue's separate grant: left alone)."""
-        for b in self._buckets:
-            b.drain(now_ns)
+        empty main buckets (the cancel allowance is the venue's separate grant: left alone; a
+        fixed window waits for the venue's count instead, see `FixedWindow.drain`)."""
+        for m in self._meters:
+            m.drain(now_ns)
 
-    def adopt(self, name: str, used: int, now_ns: int) -> bool:
-        """The venue's own count for the limit called `name` (the budget's picture becomes the
-        venue's); False if no limit has that name."""
+    def adopt(self, name: str, used: int, now_ns: int, venue_ns: int | None = None) -> bool:
+        """The venue's own count for the limit called `name`, in its window holding `venue_ns`
+        (its clock when it answered, if known), taken where it is more than ours; False if no
+        limit has that name."""
         found = False
-        for lim, b in zip(self._limits, self._buckets, strict=True):
+        for lim, m in zip(self._limits, self._meters, strict=True):
             if lim.name == name:
-                b.adopt(used, now_ns)
+                m.adopt(used, now_ns, venue_ns)
                 found = True
         return found
 
     def tokens(self, now_ns: int) -> dict[str, int]:
         return {
-            lim.name: b.tokens(now_ns) for lim, b in zip(self._limits, self._buckets, strict=True)
+            lim.name: m.tokens(now_ns) for lim, m in zip(self._limits, self._meters, strict=True)
         }
 
     def allowance_tokens(self, now_ns: int) -> int | None:
         return self._allowance.tokens(now_ns) if self._allowance else None
 
-    def affordable(self, weight: int, kind: Priority) -> bool:
-        """Could a request of this weight ever be paid (is it within the buckets' capacity)?"""
+    def affordable(self, weight: int, kind: Priority, orders: int | None = None) -> bool:
+        """Could a request of this weight (placing `orders`) ever be paid (is it within the
+        limits' capacity, less what they reserve)?"""
+        if orders is None:
+            orders = 0 if kind is Priority.CANCEL else 1
+        max_weight, max_orders = self._max_main[kind]
         return weight > 0 and (
-            weight <= self._max_main[kind] or self._allowance_for(kind, weight) is not None
+            (weight <= max_weight and orders <= max_orders)
+            or self._allowance_for(kind, weight) is not None
         )
 
     def _allowance_for(self, kind: Priority, weight: int) -> TokenBucket | None:
         a = self._allowance
         return a if kind == Priority.CANCEL and a is not None and weight <= a.capacity else None
 
-    def _check(self, weight: int, kind: Priority) -> None:
-        if not self.affordable(weight, kind):
-            raise ValueError(f"weight {weight} can never be afforded by this venue's limits")
+    def _check(self, weight: int, kind: Priority, orders: int) -> None:
+        if not self.affordable(weight, kind, orders):
+            raise ValueError(f"weight {weight} ({orders} orders) can never be afforded by this "
+                             "venue's limits")
+
+
+def _meter(limit: RateLimit, now_ns: int, margin_ns: int) -> _Meter:
+    if limit.model is LimitModel.FIXED_WINDOW:
+        return FixedWindow(limit.capacity, limit.period_ns, margin_ns=margin_ns)
+    return TokenBucket(limit.capacity, limit.period_ns, now_ns)
 
 
 def _counts(limit: RateLimit, kind: Priority) -> bool:

@@ -8,7 +8,8 @@ node starts, in lines they can act on: `path: problem`, where the path is the on
 write in `--set` (`venue.sim.latency.insert_ms`, `instruments.0.tick_size`). Structuring is
 strict and collects every problem (`supervision.config.structure`); then the checks that span
 sections run (a strategy's instrument exists, its parameters are those of its config class, a
-live venue has its keys, a paper node only ever reaches the simulated venue).
+live venue has its keys, a paper node only ever reaches the simulated venue, a venue's limits
+are counted as that venue counts them).
 
 Overrides (`--set a.b=value`) edit the parsed TOML before structuring, so they get the same
 checks. A value is read as a TOML value when it parses as one (`0.1`, `true`, `[1, 2]`, `"x"`),
@@ -34,6 +35,7 @@ import attrs
 import cattrs
 
 from actors.execution.ids import ClientOrderIds
+from actors.execution.token_bucket import LimitModel
 from protocols.control import MIN_TOKEN_CHARS, is_loopback
 from protocols.errors import TroupeError
 from supervision.config.dump import redacted, unstructure
@@ -55,7 +57,7 @@ from supervision.config.structure import (
     union_arms,
     unknown_key,
 )
-from supervision.config.venue import VenueKind
+from supervision.config.venue import VenueConfig, VenueKind
 
 __all__ = [
     "ConfigError",
@@ -303,6 +305,32 @@ def _optional_keys(raw: Mapping[str, Any]) -> frozenset[str]:
                      if isinstance(venue.get(k), dict) and venue[k].get("optional") is True)
 
 
+# The venue kinds that count every limit in fixed windows on their clock (Binance's spot and
+# USD-M): a token bucket at their capacity would let twice it through in one window.
+_WINDOWED_VENUES = (VenueKind.BINANCE, VenueKind.BINANCE_USDM)
+
+
+def _limit_problems(venue: VenueConfig) -> list[tuple[Where, str]]:
+    """Each limit counted as its venue counts it, and a window margin its windows can hold."""
+    problems: list[tuple[Where, str]] = []
+    for index, limit in enumerate(venue.limits):
+        if venue.kind in _WINDOWED_VENUES and limit.model is not LimitModel.FIXED_WINDOW:
+            problems.append((("venue", "limits", index, "model"), (
+                f'{venue.kind.value} counts its limits in fixed windows on its clock: use '
+                f'"fixed_window" with period_s (a token bucket at the venue\'s capacity lets '
+                "twice it through in one window)")))
+        if limit.model is LimitModel.FIXED_WINDOW \
+                and 2 * venue.window_margin_ms * 1_000_000 >= limit.period_ns:
+            problems.append((("venue", "window_margin_ms"), (
+                f"must be under half of every fixed window's period: {limit.name!r} is "
+                f"{limit.period_ns / 1e9:g} s, got {venue.window_margin_ms:g} ms")))
+    allowance = venue.cancel_allowance
+    if allowance is not None and allowance.model is not LimitModel.TOKEN_BUCKET:
+        problems.append((("venue", "cancel_allowance", "model"),
+                         'a cancel allowance is a grant that refills: "token_bucket"'))
+    return problems
+
+
 def _check_node(
     config: NodeConfig, converter: cattrs.Converter, optional_keys: frozenset[str] = frozenset()
 ) -> tuple[NodeConfig, list[tuple[Where, str]]]:
@@ -320,6 +348,7 @@ def _check_node(
     if config.profile is Profile.BACKTEST and data_path is not None \
             and not Path(data_path).exists():
         problems.append((("data", "path"), f"no recording or catalog at {data_path!r}"))
+    problems.extend(_limit_problems(venue))
     if venue.kind is not VenueKind.SIM:
         if not venue.limits:
             problems.append(

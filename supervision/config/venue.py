@@ -1,9 +1,16 @@
 """The `[venue]` section: the one venue account a node trades on, the rate limits it spends, and
 the tables of the venue kinds that need their own (`[venue.sim]`, `[venue.hyperliquid]`).
 
-A venue's rate limits are written as the venue publishes them, "6000 weight per minute" being
-`capacity = 6000, refill_per_s = 100`, and turned here into the integer-nanosecond
-`actors.execution.token_bucket.VenueLimits` the action budget spends (`to_venue_limits`).
+A venue's rate limits are written as the venue publishes them and counted as it counts them:
+"100 orders per 10 s" in Binance's fixed windows is `model = "fixed_window"`, `capacity = 100`,
+`period_s = 10`, `unit = "orders"`; a limit that really is a token bucket (the simulated
+venue's) is `model = "token_bucket"` with `refill_per_s` (or `period_s`, the time it takes to
+refill). They are turned here into the integer-nanosecond
+`actors.execution.token_bucket.VenueLimits` the action budget spends (`to_venue_limits`). The
+model is the venue's arithmetic, not a tuning choice: a token bucket at a fixed window's
+capacity lets twice it through in one window, so a Binance limit must be a fixed window
+(`supervision.config.load` refuses a bucket there). A limit's `reserve` is the part new orders
+may not spend, kept for reduce-only exits and cancels.
 A 429 backs off only new orders by default (`backoff_blocks`): cancels and reduce-only exits are
 the requests most needed while a venue throttles us, so they keep flowing unless a venue is known
 to punish them too. A real venue without `[[venue.limits]]` is refused at load, since its budget
@@ -26,7 +33,7 @@ from decimal import Decimal
 
 import attrs
 
-from actors.execution.token_bucket import BatchPolicy, RateLimit, VenueLimits
+from actors.execution.token_bucket import BatchPolicy, LimitModel, LimitUnit, RateLimit, VenueLimits
 from actors.sim.market_state import MarketModel
 from protocols.orders import Priority
 from supervision.config.fields import NONE_WORD, ge, gt, non_empty, non_negative_values
@@ -55,21 +62,39 @@ class PriorityName(enum.StrEnum):
 
 @attrs.frozen(slots=True, kw_only=True)
 class RateLimitConfig:
-    """`capacity` weight, refilled at `refill_per_s`: "6000 weight per minute" is capacity 6000,
-    refill_per_s 100. `kinds`: the priorities it counts (absent: all)."""
+    """`capacity` per `period_s` (or refilled at `refill_per_s`: period = capacity / refill),
+    counted as `model` says: "6000 weight per minute" is capacity 6000, period_s 60. `unit`:
+    what a request costs, its weight or the orders it places. `kinds`: the priorities it counts
+    (absent: all). `reserve`: the part new orders may not spend."""
 
     name: str = attrs.field(validator=non_empty)
+    model: LimitModel = LimitModel.TOKEN_BUCKET
     capacity: int = attrs.field(validator=gt(0))
-    refill_per_s: float = attrs.field(validator=gt(0))
+    period_s: float | None = attrs.field(default=None, validator=gt(0))
+    refill_per_s: float | None = attrs.field(default=None, validator=gt(0))
+    unit: LimitUnit = LimitUnit.WEIGHT
     kinds: tuple[PriorityName, ...] | None = None
+    reserve: int = attrs.field(default=0, validator=ge(0))
+
+    def __attrs_post_init__(self) -> None:
+        if (self.period_s is None) == (self.refill_per_s is None):
+            raise ValueError("give period_s (the venue's interval) or refill_per_s, one of the "
+                             "two")
+        if self.reserve >= self.capacity:
+            raise ValueError(f"reserve must be under capacity ({self.capacity}), got "
+                             f"{self.reserve}")
 
     @property
     def period_ns(self) -> int:
+        if self.period_s is not None:
+            return max(1, round(self.period_s * _NS))
+        assert self.refill_per_s is not None
         return max(1, round(self.capacity * _NS / self.refill_per_s))
 
     def to_rate_limit(self) -> RateLimit:
         kinds = frozenset(k.priority() for k in self.kinds) if self.kinds is not None else None
-        return RateLimit(self.name, self.capacity, self.period_ns, kinds)
+        return RateLimit(self.name, self.capacity, self.period_ns, kinds, self.model, self.unit,
+                         self.reserve)
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -185,6 +210,9 @@ class VenueConfig:
     new_order_ttl_s: float | None = attrs.field(
         default=1.0, validator=gt(0), metadata={NONE_WORD: "none"}
     )
+    # Fixed windows: a request sent this close to a boundary may be counted in either window,
+    # so it must fit in both (our clock's error against the venue's plus the one-way latency).
+    window_margin_ms: float = attrs.field(default=250.0, validator=ge(0))
     sim: SimVenueSection = attrs.field(factory=SimVenueSection)
     # A real venue's endpoints (Binance: its REST base and websocket base); none: the venue
     # kind's test network. The fake venue (python -m supervision.fakevenue) prints its two.
@@ -214,4 +242,5 @@ class VenueConfig:
             backoff_min_ns=round(self.backoff_min_s * _NS),
             backoff_max_ns=round(self.backoff_max_s * _NS),
             new_order_ttl_ns=round(ttl * _NS) if ttl is not None else None,
+            window_margin_ns=round(self.window_margin_ms * 1_000_000),
         )

@@ -24,7 +24,9 @@ A 418 (IP ban) arrives as `DDoSProtection` with status 418: `banned`.
 `usage` reads the venue's own counters from the last response's headers, named as the config
 names its limits (`limit_name`): `X-MBX-USED-WEIGHT-1M` is `request_weight` (another interval:
 `request_weight_<interval>`), `X-MBX-ORDER-COUNT-10S` is `orders_10s`, `-1D` `orders_1d`, `-1M`
-`orders_1m`.
+`orders_1m`. `venue_time_ns` reads the venue's clock from the same answer (its `Date` header,
+whole seconds): which of the venue's windows those counts are for, since the windows start on
+whole seconds (see `actors.execution.fixed_window`).
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import ccxt
 
-__all__ = ["classify", "limit_name", "make_client", "retry_after_s", "usage", "used_weight"]
+__all__ = ["classify", "limit_name", "make_client", "retry_after_s", "usage", "used_weight",
+           "venue_time_ns"]
 
 _SPOT_KEYS = ("public", "private", "v1")
 _USDM_KEYS = ("fapiPublic", "fapiPublicV2", "fapiPublicV3", "fapiPrivate", "fapiPrivateV2",
@@ -127,3 +131,18 @@ def usage(client: Any) -> tuple[tuple[str, int], ...]:
         if name is not None and str(value).isdigit():
             out.append((name, int(value)))
     return tuple(sorted(out))
+
+
+def venue_time_ns(client: Any) -> int | None:
+    """The venue's clock when it gave the last answer (its `Date` header), epoch ns; None if
+    the answer had no readable date."""
+    value = _header(getattr(client, "last_response_headers", None), "date")
+    if value is None:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # an HTTP date is GMT
+        return None
+    return int(moment.timestamp()) * 1_000_000_000

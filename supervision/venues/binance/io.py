@@ -8,7 +8,8 @@ from its queue, so a slow or hung request (bounded by the client's timeout) neve
 event loop, market data or any other actor. Each answer goes to the connection as `RestDone`:
 the value, or the failure's kind (`client.classify`), its words, the venue's Retry-After, and
 the venue's own counters from the response's headers (`client.usage`: request weight this
-minute, orders in the last 10 s ...). Headers are cleared before each request, so a request
+minute, orders in the last 10 s ...) with the venue's clock (`Date`), which says the window
+they count. Headers are cleared before each request, so a request
 that got no response never reports the previous one's.
 
 `StreamReader`: one websocket (the combined market streams, or the user-data stream) on the
@@ -43,7 +44,7 @@ import attrs
 import trio
 import trio_websocket
 
-from supervision.venues.binance.client import classify, retry_after_s, usage
+from supervision.venues.binance.client import classify, retry_after_s, usage, venue_time_ns
 
 __all__ = ["RestDone", "RestWorker", "StreamReader", "WsDown", "WsFrame", "WsUp"]
 
@@ -60,6 +61,7 @@ class RestDone:
     message: str = ""
     retry_after_s: float | None = None
     usage: tuple[tuple[str, int], ...] = ()  # the venue's counters: (limit name, used)
+    venue_ns: int | None = None  # the venue's clock at the answer (Date): the counters' window
 
 
 @attrs.frozen(slots=True)
@@ -127,12 +129,13 @@ class RestWorker:
                     value = client.load_markets()
                 else:
                     value = getattr(client, method)(params)
-                done = RestDone(tag, value, usage=usage(client))
+                done = RestDone(tag, value, usage=usage(client),
+                                venue_ns=venue_time_ns(client))
             except Exception as exc:  # every failure is an answer, never a dead thread
                 # Query strings go: they carry the request's timestamp and signature.
                 words = _QUERY.sub("", f"{type(exc).__name__}: {exc}")[:300]
                 done = RestDone(tag, None, classify(exc), words, retry_after_s(client),
-                                usage(client))
+                                usage(client), venue_time_ns(client))
             self._deliver(done)
 
 

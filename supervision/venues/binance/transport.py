@@ -321,7 +321,7 @@ class BinanceTransport(FillRecovery, AmendAnswers):
         elif done.usage and done.failure not in ("banned", "lost"):
             # Every answer counts, not only orders': snapshots and reconciliations spend the
             # same weight. A 429's drain stands until the next ordinary answer.
-            self._queue.append(VenueUsage(done.usage, now_ns))
+            self._queue.append(VenueUsage(done.usage, now_ns, done.venue_ns))
         handler = getattr(self, f"_on_{kind}")
         handler(done, now_ns)
 

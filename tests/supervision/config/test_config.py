@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from actors.execution.token_bucket import LimitModel, LimitUnit
 from actors.strategies.market_maker import MarketMakerConfig
 from actors.strategies.quoting_models import PricingModel
 from protocols.instruments import InstrumentSpec
-from protocols.orders import Priority
 from supervision.config.load import (
     ConfigError,
     ExperimentConfig,
@@ -78,10 +78,16 @@ def test_live_config_loads_with_its_keys_and_limits() -> None:
     assert config.venue.api_key is not None
     assert config.venue.api_key.reveal() == "key-0123456789"
     limits = config.venue.to_venue_limits()
-    weight, orders = limits.limits[0], limits.limits[1]
-    assert (weight.capacity, weight.period_ns, weight.kinds) == (6000, 60 * 10**9, None)
-    assert (orders.capacity, orders.period_ns) == (100, 10 * 10**9)
-    assert orders.kinds == frozenset({Priority.NEW})
+    weight, orders, daily = limits.limits
+    # Binance's published limits, counted as Binance counts them: fixed windows on its clock.
+    assert {limit.model for limit in limits.limits} == {LimitModel.FIXED_WINDOW}
+    assert (weight.capacity, weight.period_ns, weight.unit) == (6000, 60 * 10**9,
+                                                               LimitUnit.WEIGHT)
+    assert (orders.capacity, orders.period_ns, orders.unit) == (100, 10 * 10**9,
+                                                               LimitUnit.ORDERS)
+    assert (daily.capacity, daily.period_ns) == (200_000, 86_400 * 10**9)
+    assert (weight.reserve, orders.reserve) == (300, 10)  # kept for exits
+    assert limits.window_margin_ns == 250 * 10**6
 
 
 def test_flatten_on_exit_is_gone_it_never_did_anything(write: Any) -> None:
@@ -103,7 +109,7 @@ def test_live_config_names_its_missing_token_and_may_observe_without_keys() -> N
 def test_a_live_venue_key_may_be_optional_only_when_the_config_says_so(write: Any) -> None:
     base = ('[node]\nprofile = "live"\n[venue]\nkind = "binance"\n'
             'api_key = { env = "NO_SUCH_KEY_VAR"%s }\napi_secret = { env = "NO_SUCH_SECRET"%s }\n'
-            '[[venue.limits]]\nname = "w"\ncapacity = 10\nrefill_per_s = 1\n'
+            '[[venue.limits]]\nname = "w"\nmodel = "fixed_window"\ncapacity = 10\nperiod_s = 10\n'
             '[market]\nsource = "venue"\n')
     config = load_config(write(base % (", optional = true", ", optional = true")), environ={})
     assert isinstance(config, NodeConfig) and config.venue.api_key is None
@@ -309,11 +315,49 @@ def test_a_strategy_must_name_a_configured_instrument(write: Any) -> None:
 
 def test_a_paper_node_never_reaches_a_real_venue(write: Any) -> None:
     path = write(MINIMAL + '[venue]\nkind = "binance"\n[[venue.limits]]\nname = "w"\n'
-                 "capacity = 10\nrefill_per_s = 1\n")  # fmt: skip
+                 'model = "fixed_window"\ncapacity = 10\nperiod_s = 10\n')  # fmt: skip
     assert problems(path) == [
         'venue.kind: a paper node trades on the simulated venue: use "sim", '
         "or profile observe/live for 'binance'"
     ]
+
+
+BINANCE = ('[node]\nprofile = "observe"\n[venue]\nkind = "binance"\n[market]\n'
+           'source = "venue"\n')
+
+
+def test_a_binance_limit_is_counted_in_fixed_windows_never_a_token_bucket(write: Any) -> None:
+    path = write(BINANCE + '[[venue.limits]]\nname = "orders_10s"\ncapacity = 100\n'
+                 "refill_per_s = 10\n")  # fmt: skip
+    assert problems(path) == [
+        'venue.limits.0.model: binance counts its limits in fixed windows on its clock: use '
+        '"fixed_window" with period_s (a token bucket at the venue\'s capacity lets twice it '
+        "through in one window)"]
+
+
+@pytest.mark.parametrize(("limit", "problem"), [
+    ('capacity = 10\n', "venue.limits.0: give period_s (the venue's interval) or refill_per_s, "
+     "one of the two"),
+    ("capacity = 10\nperiod_s = 10\nrefill_per_s = 1\n", "venue.limits.0: give period_s (the "
+     "venue's interval) or refill_per_s, one of the two"),
+    ("capacity = 10\nperiod_s = 10\nreserve = 10\n",
+     "venue.limits.0: reserve must be under capacity (10), got 10"),
+    ("capacity = 10\nperiod_s = 0.4\n", "venue.window_margin_ms: must be under half of every "
+     "fixed window's period: 'w' is 0.4 s, got 250 ms"),
+])
+def test_a_limit_says_its_period_once_and_leaves_room_above_its_reserve(
+        write: Any, limit: str, problem: str) -> None:
+    path = write(BINANCE + '[[venue.limits]]\nname = "w"\nmodel = "fixed_window"\n' + limit)
+    assert problems(path) == [problem]
+
+
+def test_a_cancel_allowance_is_a_bucket(write: Any) -> None:
+    path = write(BINANCE + '[[venue.limits]]\nname = "w"\nmodel = "fixed_window"\n'
+                 "capacity = 10\nperiod_s = 10\n[venue.cancel_allowance]\nname = \"c\"\n"
+                 'model = "fixed_window"\ncapacity = 10\nperiod_s = 10\n')  # fmt: skip
+    assert problems(path) == [
+        'venue.cancel_allowance.model: a cancel allowance is a grant that refills: '
+        '"token_bucket"']
 
 
 def test_a_live_real_venue_needs_its_keys(write: Any) -> None:
@@ -412,8 +456,9 @@ def test_override_adds_an_array_entry_and_an_optional_table() -> None:
         LIVE,
         [
             "venue.limits.3.name=raw_requests",  # index 3 of 3 entries: a new one
+            "venue.limits.3.model=fixed_window",
             "venue.limits.3.capacity=61000",
-            "venue.limits.3.refill_per_s=203.33",
+            "venue.limits.3.period_s=300",
             "venue.limits.0.kinds.0=cancel",
             "venue.cancel_allowance.name=cancels",
             "venue.cancel_allowance.capacity=5",

@@ -45,8 +45,9 @@ backoff_blocks = ["reduce_only", "cancel", "new"]
 {venue_extra}
 [[venue.limits]]
 name = "request_weight"
+model = "fixed_window"
 capacity = 6000
-refill_per_s = 100.0
+period_s = 60
 {limits_extra}
 [market]
 source = "venue"

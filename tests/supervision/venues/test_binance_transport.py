@@ -41,7 +41,7 @@ from protocols.venue_state import (
     SpecUpdate,
     VenueUsage,
 )
-from supervision.venues.binance.client import limit_name, usage
+from supervision.venues.binance.client import limit_name, usage, venue_time_ns
 from supervision.venues.binance.io import RestDone, WsDown, WsFrame, WsUp
 from supervision.venues.binance.mapping import order_params, spec_from_market
 from supervision.venues.binance.transport import BinanceSettings, BinanceTransport
@@ -278,9 +278,10 @@ def test_the_venues_counters_go_to_the_budget_from_every_answer_but_a_throttle()
     order = intent()
     sent(transport, order)
     usage = (("orders_10s", 1), ("request_weight", 57))
-    transport.on_message(RestDone(("create", order), BODY, usage=usage), 10)
-    events = transport.poll(10)
-    assert events[:2] == [VenueUsage(usage, 10), RequestAccepted(10)]
+    transport.on_message(RestDone(("create", order), BODY, usage=usage,
+                                  venue_ns=1_700_000_009 * 10**9), 10)
+    events = transport.poll(10)  # with the venue's clock: the window they count
+    assert events[:2] == [VenueUsage(usage, 10, 1_700_000_009 * 10**9), RequestAccepted(10)]
     transport.on_message(RestDone(("depth", "BTCUSDT"), None, "lost", "down",
                                   usage=(("request_weight", 58),)), 11)
     assert transport.poll(11) == []  # no answer: no count to believe
@@ -294,10 +295,15 @@ def test_counter_headers_are_named_as_the_config_names_its_limits() -> None:
         def __init__(self) -> None:
             self.last_response_headers = {
                 "X-MBX-USED-WEIGHT-1M": "57", "x-mbx-order-count-10s": "3",
-                "X-MBX-ORDER-COUNT-1D": "12", "Retry-After": "2", "X-MBX-USED-WEIGHT-1S": "4"}
+                "X-MBX-ORDER-COUNT-1D": "12", "Retry-After": "2", "X-MBX-USED-WEIGHT-1S": "4",
+                "Date": "Tue, 14 Nov 2023 22:13:29 GMT"}
 
-    assert usage(Client()) == (("orders_10s", 3), ("orders_1d", 12), ("request_weight", 57),
-                               ("request_weight_1s", 4))
+    client = Client()
+    assert usage(client) == (("orders_10s", 3), ("orders_1d", 12), ("request_weight", 57),
+                             ("request_weight_1s", 4))
+    assert venue_time_ns(client) == 1_700_000_009 * 10**9  # the window the counts are for
+    client.last_response_headers["Date"] = "yesterday"
+    assert venue_time_ns(client) is None
     assert limit_name("x-mbx-order-count-1m") == "orders_1m"
     assert limit_name("content-type") is None
 
