@@ -17,6 +17,9 @@ venue may or may not have applied it). What the look-up finds settles it:
   if it shows up after all, but the second look-up usually finds it first);
 - nothing readable (`_looked_up` answers None): the next reconciliation, 5 s on, asks again.
 
+Look-ups go through the adapter's `RestGate`: during a 429's Retry-After or a ban they wait,
+as snapshots and reconciliations do, instead of drawing another refusal each.
+
 `OrderLookups` is the adapters' shared base for it: an adapter's order half (Binance's
 `OrderAnswers`, Hyperliquid's `HlOrderAnswers`) calls `_lost(intents)` for a request whose
 answer is lost, says how to ask (`_lookup_request`) and what the answer means (`_looked_up`);
@@ -45,6 +48,7 @@ from protocols.orders import (
     VenueOrderStatus,
 )
 from supervision.venues.binance.io import RestDone
+from supervision.venues.rest_gate import RestGate
 
 __all__ = ["LOOKUP_AGAIN_S", "OrderLookups"]
 
@@ -57,6 +61,7 @@ class OrderLookups(VenueTransport):
     `poll` hands to `_due_lookup` too), `io`; and it calls `_init_lookups`."""
 
     io: Any
+    gate: RestGate
     _queue: list[TransportEvent]
     _due: dict[str, int]
 
@@ -64,25 +69,28 @@ class OrderLookups(VenueTransport):
         # By client id: what the first look-up did not find, to be looked up once more.
         self._again: dict[str, OrderIntent | ReplaceIntent] = {}
 
-    def _due_lookup(self, what: str) -> bool:
+    def _due_lookup(self, what: str, now_ns: int) -> bool:
         """For the adapter's `poll`: `what` fell due; True if it was a second look-up."""
         if not what.startswith("lookup:"):
             return False
         intent = self._again.pop(what.removeprefix("lookup:"), None)
         if intent is not None:
-            self._look_up(intent, again=True)
+            self._look_up(intent, now_ns, again=True)
         return True
 
-    def _lost(self, intents: Iterable[Intent]) -> None:
+    def _lost(self, intents: Iterable[Intent], now_ns: int) -> None:
         """A request's answer is lost: each intent UNKNOWN, each new order looked up by id."""
         for intent in intents:
             self._queue.append(TimedOut(intent))
             if isinstance(intent, OrderIntent | ReplaceIntent):
-                self._look_up(intent)
+                self._look_up(intent, now_ns)
 
-    def _look_up(self, intent: OrderIntent | ReplaceIntent, again: bool = False) -> None:
+    def _look_up(self, intent: OrderIntent | ReplaceIntent, now_ns: int,
+                 again: bool = False) -> None:
+        # Through the gate: a look-up sent during a 429's Retry-After would be refused too, and
+        # lengthen the wait; it goes when the wait is over (the order stays UNKNOWN meanwhile).
         method, params = self._lookup_request(intent)
-        self.io.rest.submit(("query", intent, again), method, params)
+        self.gate.submit(self.io.rest, ("query", intent, again), method, params, now_ns)
 
     def _on_query(self, done: RestDone, now_ns: int) -> None:
         intent: OrderIntent | ReplaceIntent = done.tag[1]

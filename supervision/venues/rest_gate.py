@@ -1,14 +1,14 @@
 """The venue's Retry-After, kept by the requests the action budget does not pace.
 
-Orders, cancels and replaces go out through the `ActionBudget`, which backs off on a 429 or a
-418 (`RateLimited`, `Banned`) until the venue's Retry-After has passed. An adapter also makes
-requests of its own: book snapshots when a book resyncs, reconciliations (open orders,
-balances, positions) every few seconds. During a 429 storm they would keep hammering the venue,
-each one refused and each one lengthening the ban. `RestGate` holds them instead: once any
-answer says the venue throttles us (`throttled(until_ns)`), a request sent through the gate
-before `until_ns` is parked, one per tag (a book's second snapshot request replaces its first,
-a reconciliation is one), and all go when the wait is over (`release`, from the adapter's
-`poll`; `due_ns` tells the connection when to wake it). Pure: time comes in as `now_ns`.
+Orders, cancels and replaces go out through the `ActionBudget`, which backs off on a 429 or a 418
+(`RateLimited`, `Banned`) until the venue's Retry-After has passed. An adapter also makes requests
+of its own: book snapshots when a book resyncs, reconciliations (open orders, balances, positions)
+every few seconds, look-ups of orders whose answers were lost. During a 429 storm they would keep
+hammering the venue, each one refused and each one lengthening the ban. `RestGate` holds them
+instead: once any answer says the venue throttles us (`throttled(until_ns)`), a request sent
+through the gate before `until_ns` is parked, one per tag (a book's second snapshot request
+replaces its first, a reconciliation is one), and all go when the wait is over (`release`, from the
+adapter's `poll`; `due_ns` tells the connection when to wake it). Pure: time comes in as `now_ns`.
 """
 
 from __future__ import annotations

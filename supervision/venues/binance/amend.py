@@ -205,7 +205,7 @@ class AmendAnswers(OrderAnswers):
             return
         words = done.message
         if done.failure == "lost" and not any(c in words for c in ("-2021", "-2022", "-5027")):
-            self._lost([intent])  # the amend stays pending, looked up; nothing is resent
+            self._lost([intent], now_ns)  # the amend stays pending, looked up; nothing is resent
             return
         self._asked.pop(cid, None)
         self._queue.append(RequestAccepted(now_ns))
@@ -261,7 +261,7 @@ class AmendAnswers(OrderAnswers):
         if self._throttled(done, list(intents), now_ns):
             return
         if done.failure is not None and done.failure != "rejected":
-            self._lost(intents)  # UNKNOWN, each; then each is looked up by its id
+            self._lost(intents, now_ns)  # UNKNOWN, each; then each is looked up by its id
             return
         self._queue.append(RequestAccepted(now_ns))
         results = done.value if isinstance(done.value, list) else [None] * len(intents)
@@ -279,7 +279,7 @@ class AmendAnswers(OrderAnswers):
         if self._throttled(done, list(intents), now_ns):
             return
         if done.failure is not None and done.failure != "rejected":
-            self._lost(intents)
+            self._lost(intents, now_ns)
             return
         self._queue.append(RequestAccepted(now_ns))
         results = done.value if isinstance(done.value, list) else [None] * len(intents)

@@ -177,7 +177,7 @@ class OrderAnswers(OrderLookups):
         if self._throttled(done, [intent], now_ns):
             return
         if done.failure in ("lost", "unknown"):
-            self._lost([intent])
+            self._lost([intent], now_ns)
             return
         self._queue.append(RequestAccepted(now_ns))
         if done.failure is not None:
@@ -194,7 +194,7 @@ class OrderAnswers(OrderLookups):
         if self._throttled(done, [intent], now_ns):
             return
         if done.failure == "lost":
-            self._lost([intent])
+            self._lost([intent], now_ns)
             return
         self._queue.append(RequestAccepted(now_ns))
         if done.failure is not None:

@@ -223,7 +223,7 @@ class BinanceTransport(FillRecovery, AmendAnswers):
                     self.io.rest.submit(("listen_key",), self.methods["listen_key"])
                 elif what.startswith("cancel_all:"):
                     self._sweep(what.split(":", 1)[1])
-                elif self._due_lookup(what):
+                elif self._due_lookup(what, now_ns):
                     pass
                 elif what == "keepalive" and self.listen_key:
                     self.io.rest.submit(("keepalive",), self.methods["keepalive"],

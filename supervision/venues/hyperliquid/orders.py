@@ -132,7 +132,7 @@ class HlOrderAnswers(OrderLookups):
             self._queue += [Reported(r) for r in throttled_reports(intents, done.message, now_ns)]
             return
         if done.failure is not None:  # lost: UNKNOWN, then ask the venue by cloid
-            self._lost(intents)
+            self._lost(intents, now_ns)
             return
         self._queue.append(RequestAccepted(now_ns))
         value = done.value or {}

@@ -202,7 +202,7 @@ class HyperliquidTransport(HlOrderAnswers):
                 elif what == "reconcile":
                     self.reconcile(now_ns)
                 else:
-                    self._due_lookup(what)
+                    self._due_lookup(what, now_ns)
         self._flush(now_ns)
         if self.gate.due_ns() is not None:
             self.gate.release(self.io.rest, now_ns)

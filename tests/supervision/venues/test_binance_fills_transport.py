@@ -248,3 +248,22 @@ def test_with_a_healthy_user_stream_a_symbols_trades_are_read_once_a_minute() ->
     assert len(client.asked) == 1  # ... and a reconciliation asked after it came back
     _events, client = _reconcile(transport, recorder, later + 4 * SECOND)
     assert client.asked == []
+
+
+def test_a_look_up_waits_out_a_429_instead_of_drawing_another() -> None:
+    # A create whose answer is lost while the venue throttles us: the order is UNKNOWN at once,
+    # and its look-up goes when the Retry-After is over, not into the refusal.
+    transport, recorder = opened()
+    _reconcile(transport, recorder, 1)
+    sent(transport, intent())
+    transport.on_message(RestDone(("create", intent()), None, "throttled", "429", 3.0), SECOND)
+    transport.poll(SECOND)
+    sent(transport, intent())
+    transport.on_message(RestDone(("create", intent()), None, "lost", "RequestTimeout"),
+                         2 * SECOND)
+    events = transport.poll(2 * SECOND)
+    assert any(type(e).__name__ == "TimedOut" for e in events), events
+    assert not _calls(recorder, "query")  # held by the gate ...
+    assert transport.next_due_ns() == 4 * SECOND
+    transport.poll(4 * SECOND)
+    assert len(_calls(recorder, "query")) == 1  # ... and asked once the wait is over
