@@ -2,8 +2,8 @@
 
 This module is data only, in the spirit of h11: it turns request bodies (bytes) into validated
 records, or refuses them with a `ControlRequestError` carrying the HTTP status and a message an
-operator can act on. It never opens a socket; the HTTP shell in `supervision/control/http.py`
-feeds it bytes and writes back what it returns.
+operator can act on. It never opens a socket; the HTTP shell in `supervision/control/`
+(`http.py` routes, `commands.py` the POSTs) feeds it bytes and writes back what it returns.
 
 Rules for `POST /control` (`parse_control_body`):
 

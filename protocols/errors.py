@@ -60,6 +60,9 @@ Bad input from outside the process: refuse it with one clear line, change nothin
 - `supervision.control.server.BindError` (OSError): the control plane cannot listen where the
   config says (a port in use, an address this machine does not have); the node exits with
   code 2 and one line naming the address, before anything else has started.
+- `supervision.control.replies.RequestRefused`: a control-plane guard refused a request (a
+  foreign Host, a wrong content type, too many readers waiting, too many failed tokens);
+  carries the reply and is counted as `troupe_control_refused_total{reason}`.
 - `supervision.control.guard.ClientGone`: an HTTP client left before its whole request arrived;
   the control plane drops the request without an answer or a change.
 

@@ -2,10 +2,12 @@
 
 We write one ASGI callable and let hypercorn (h11 underneath, on trio) speak HTTP; there is
 no hand-written HTTP parsing here. The request bodies are validated by the pure schemas in
-`protocols/control.py`; this module is the thin shell around them: guards, routing,
-authentication, bounded body reading, and turning every outcome into a short JSON reply. The
-node runs it on a thread and trio loop of its own (`supervision.control.server`), so the trading
-loop never waits for an HTTP client.
+`protocols/control.py`; the plane is the thin shell around them. This module holds the
+plane itself: its lifecycle (`serve`, `shutdown`), the ASGI entry, the guards in order, routing
+and the read endpoints. The two POSTs, with their authentication and bounded bodies, are
+`supervision.control.commands`; every outcome becomes a short JSON reply
+(`supervision.control.replies`). The node runs it on a thread and trio loop of its own
+(`supervision.control.server`), so the trading loop never waits for an HTTP client.
 
 Routes:
 
@@ -24,42 +26,25 @@ bounded body (413) and its schema (400).
 Rules that keep the kill switch trustworthy:
 
 - Nothing changes on any error. Every check runs before the target is called, and
-  `ControlTarget.apply` is the single entry point for a change: the node journals and counts
-  there, we log here (`<action> reason=<reason> source=<source>`, at WARNING on
-  `troupe.control`).
-- Authentication comes before the body is read: a caller without the token cannot make us
-  read, let alone parse, anything. Tokens are compared in constant time (`hmac.compare_digest`
-  over SHA-256 digests, so not even the length leaks), are at least `MIN_TOKEN_CHARS` long, and
-  failed attempts are counted (`troupe_control_auth_failures_total{endpoint}`) and rate-limited
-  per client. A node without a control token refuses `/control` with 403 rather than running an
-  open kill switch.
-- Only an operator relaxes an operator's decision: Alertmanager's commands only tighten, and a
-  resolved alert resumes only a REDUCING an alert caused, where the config allows it
-  (`supervision.control.webhook`; the node and the risk gate check it again).
-- Bodies are bounded twice: a declared Content-Length over the limit is refused before reading,
-  and a streamed (chunked) body is abandoned as soon as it passes the limit. A webhook payload,
-  however many alerts it carries, makes at most one command, one journal record, one log line.
+  `ControlTarget.apply` is the single entry point for a change, reached only through the two
+  POST endpoints (`supervision.control.commands`: authentication before the body is read,
+  tokens compared in constant time, failures rate-limited, Alertmanager only tightening).
+- Bodies are bounded twice (`supervision.control.guard.read_body`): a declared Content-Length
+  over the limit is refused before reading, and a streamed (chunked) body is abandoned as soon
+  as it passes the limit.
 - Whatever a request carried is escaped (`protocols.control.printable`) before it is repeated
   in a log line or an error, so nobody forges a log line.
 - No traceback reaches a client: an unexpected exception becomes a 500 with a short JSON error,
-  and the traceback goes to the log.
-- We bind 127.0.0.1 unless told otherwise.
-
-`/am-webhook` and its token. Alertmanager sends credentials with `http_config.authorization`
-(`Authorization: Bearer <token>`, from a `credentials_file`; see docs/prometheus/
-alertmanager.yml); we also accept `X-Auth-Token`. The token is required whenever the plane
-listens beyond loopback. On loopback it may be left out: then any local process can reach the
-webhook, and what it can do is bounded by the rule above (stop trading; resume only an alert's
-REDUCING, and only with `resume_on_resolved`).
+  and the traceback goes to the log (`supervision.control.replies` builds and sends replies).
+- We bind 127.0.0.1 unless told otherwise, and `/am-webhook` needs a token beyond loopback.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-import attrs
 import trio
 
 from protocols.control import (
@@ -67,28 +52,29 @@ from protocols.control import (
     ControlCommand,
     ControlOutcome,
     ControlRequestError,
-    ControlSource,
     Readiness,
-    am_reply,
-    control_reply,
-    error_reply,
     json_bytes,
-    parse_am_webhook,
-    parse_control_body,
     printable,
     readiness_reply,
 )
-from protocols.errors import TroupeError
+from supervision.control.commands import CommandEndpoints, SecretLike
 from supervision.control.guard import (
-    AuthLimiter,
     ClientGone,
     HostCheck,
     Pacer,
-    check_token,
     header_values,
     is_loopback,
     json_content_problem,
-    read_body,
+)
+from supervision.control.replies import (
+    HttpReply,
+    Receive,
+    RequestRefused,
+    Scope,
+    Send,
+    error,
+    lifespan,
+    send_reply,
 )
 from supervision.control.server import BindError, serve_asgi
 from supervision.control.webhook import AlertTracker
@@ -105,12 +91,8 @@ __all__ = [
     "SecretLike",
 ]
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Count = Callable[[str, Mapping[str, str]], None]
 
-JSON = b"application/json"
 DEFAULT_AM_MATCHERS: Mapping[str, str] = {"severity": "critical"}
 
 _GET = ("GET", "HEAD")
@@ -122,12 +104,6 @@ _ROUTES: Mapping[str, tuple[str, ...]] = {
     "/control": _POST,
     "/am-webhook": _POST,
 }
-
-
-class SecretLike(Protocol):
-    """A secret held so that its repr is `***` (`supervision.config.load.Secret`)."""
-
-    def reveal(self) -> str: ...
 
 
 class ControlTarget(Protocol):
@@ -142,39 +118,6 @@ class ControlTarget(Protocol):
     def readiness(self) -> Readiness: ...
 
     def metrics_text(self) -> tuple[bytes, str]: ...
-
-
-@attrs.frozen
-class _Reply:
-    status: int
-    body: bytes
-    content_type: bytes = JSON
-    headers: tuple[tuple[bytes, bytes], ...] = ()
-
-
-class _Refused(TroupeError):
-    """A guard refused the request: counted as `troupe_control_refused_total{reason}`."""
-
-    def __init__(self, status: int, message: str, reason: str,
-                 *headers: tuple[bytes, bytes]) -> None:
-        super().__init__(message)
-        self.reply = _Reply(status, error_reply(message), headers=headers)
-        self.reason = reason
-
-
-def _error(status: int, message: str, *headers: tuple[bytes, bytes]) -> _Reply:
-    return _Reply(status, error_reply(printable(message)), headers=headers)
-
-
-def _check_token_length(name: str, secret: SecretLike | None) -> None:
-    if secret is None:
-        return
-    length = len(secret.reveal())
-    if length < MIN_TOKEN_CHARS:
-        raise ValueError(
-            f"{name} is {length} characters long; a token needs at least {MIN_TOKEN_CHARS} "
-            "(a real secret, e.g. from `openssl rand -hex 16`)"
-        )
 
 
 class ControlPlane:
@@ -206,23 +149,20 @@ class ControlPlane:
         count: Count | None = None,
         log: logging.Logger = logging.getLogger("troupe.control"),  # noqa: B008
     ) -> None:
-        _check_token_length("token", token)
-        _check_token_length("am_token", am_token)
+        self._commands = CommandEndpoints(
+            apply=self._apply_on_node, count=self._counted, token=token,
+            max_body_bytes=max_body_bytes, am_token=am_token,
+            am_max_body_bytes=am_max_body_bytes,
+            alerts=AlertTracker(am_matchers, resume_on_resolved=am_resume_on_resolved), log=log,
+        )
         if am_token is None and not is_loopback(host):
             raise ValueError(
                 f"the control plane listens on {host}, beyond loopback: /am-webhook needs a "
                 "token (control.alertmanager.token)"
             )
-        if max_body_bytes <= 0 or am_max_body_bytes <= 0:
-            raise ValueError("body limits must be positive")
         self._target = target
         self._host = host
         self._requested_port = port
-        self._token = token
-        self._max_body_bytes = max_body_bytes
-        self._alerts = AlertTracker(am_matchers, resume_on_resolved=am_resume_on_resolved)
-        self._am_token = am_token
-        self._am_max_body_bytes = am_max_body_bytes
         self._hosts = HostCheck(host, allowed_hosts)
         self._shutdown_grace_s = shutdown_grace_s
         self._node_bridge = node_bridge
@@ -231,7 +171,6 @@ class ControlPlane:
         self._metrics: tuple[float, bytes, bytes] | None = None  # (rendered at, body, type)
         self._metrics_lock: trio.Lock | None = None
         self._reads = Pacer(reads_per_s, burst=10, max_waiting=64)
-        self._auth = AuthLimiter()
         self._count = count
         self._log = log
         self._port: int | None = None
@@ -277,7 +216,7 @@ class ControlPlane:
         """The raw ASGI callable: lifespan and http scopes; websockets are refused."""
         kind = scope.get("type")
         if kind == "lifespan":
-            await self._lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if kind == "websocket":
             await send({"type": "websocket.close", "code": 1008})
@@ -293,83 +232,62 @@ class ControlPlane:
                 "control plane: unexpected error on %s %s",
                 printable(str(scope.get("method"))), printable(str(scope.get("path"))),
             )
-            reply = _error(500, "internal error; see the node's log")
-        await self._send_reply(send, reply, head=scope.get("method") == "HEAD")
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-    async def _send_reply(self, send: Send, reply: _Reply, *, head: bool) -> None:
-        headers = [
-            (b"content-type", reply.content_type),
-            (b"content-length", str(len(reply.body)).encode("ascii")),
-            (b"cache-control", b"no-store"),
-            *reply.headers,
-        ]
-        try:
-            await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-            await send({"type": "http.response.body", "body": b"" if head else reply.body})
-        except OSError:
+            reply = error(500, "internal error; see the node's log")
+        if not await send_reply(send, reply, head=scope.get("method") == "HEAD"):
             self._log.debug("control plane: client left before the reply")
 
-    async def _route(self, scope: Scope, receive: Receive) -> _Reply:
+    async def _route(self, scope: Scope, receive: Receive) -> HttpReply:
         path: str = scope.get("path", "")
         method: str = scope.get("method", "")
         try:
             return await self._guarded(scope, receive, path, method)
-        except _Refused as refused:
+        except RequestRefused as refused:
             self._counted("troupe_control_refused_total", reason=refused.reason)
             self._log.warning("refused %s %s: %d %s", printable(method), printable(path),
                               refused.reply.status, refused)
             return refused.reply
-        except ControlRequestError as error:
+        except ControlRequestError as problem:
             # An alert we could not read may be the one that should have stopped trading;
             # a bad token may be someone trying the kill switch.
             level = logging.INFO
             if path == "/am-webhook":
                 level = logging.ERROR
-            elif error.status in (401, 429):
+            elif problem.status in (401, 429):
                 level = logging.WARNING
             self._log.log(level, "refused %s %s: %d %s", printable(method), printable(path),
-                          error.status, error.message)
-            return _error(error.status, error.message)
+                          problem.status, problem.message)
+            return error(problem.status, problem.message)
 
-    async def _guarded(self, scope: Scope, receive: Receive, path: str, method: str) -> _Reply:
+    async def _guarded(self, scope: Scope, receive: Receive, path: str, method: str) -> HttpReply:
         host_problem = self._hosts.problem(header_values(scope, b"host"))
         if host_problem is not None:
-            raise _Refused(403, host_problem, "host")
+            raise RequestRefused(403, host_problem, "host")
         allowed = _ROUTES.get(path)
         if allowed is None:
-            return _error(404, f"not found: {path}")
+            return error(404, f"not found: {path}")
         if method not in allowed:
             allow = ", ".join(allowed).encode("ascii")
-            return _error(405, f"{printable(method)} not allowed on {path}", (b"allow", allow))
+            return error(405, f"{printable(method)} not allowed on {path}", (b"allow", allow))
         if allowed is _GET:
             if not await self._reads.admit():
-                raise _Refused(503, "too many requests waiting; try again", "busy",
-                               (b"retry-after", b"1"))
+                raise RequestRefused(503, "too many requests waiting; try again", "busy",
+                              (b"retry-after", b"1"))
             return await self._read(path)
         content_problem = json_content_problem(header_values(scope, b"content-type"))
         if content_problem is not None:
-            raise _Refused(415, content_problem, "content_type")
+            raise RequestRefused(415, content_problem, "content_type")
         if path == "/control":
-            return await self._control(scope, receive)
-        return await self._am_webhook(scope, receive)
+            return await self._commands.control(scope, receive)
+        return await self._commands.am_webhook(scope, receive)
 
-    async def _read(self, path: str) -> _Reply:
+    async def _read(self, path: str) -> HttpReply:
         if path == "/metrics":
             body, content_type = await self._metrics_text()
-            return _Reply(200, body, content_type)
+            return HttpReply(200, body, content_type)
         if path == "/healthz":
-            return _Reply(200, json_bytes({"status": "alive"}))
+            return HttpReply(200, json_bytes({"status": "alive"}))
         readiness: Readiness = await self._on_node(self._target.readiness)
-        return _Reply(200 if readiness.ready_trading else 503, readiness_reply(readiness))
+        return HttpReply(200 if readiness.ready_trading else 503, readiness_reply(readiness))
 
     # ----------------------------------------------------------------------------------------
     # Reaching the node
@@ -387,6 +305,10 @@ class ControlPlane:
         raise ControlRequestError(
             503, f"the node did not answer within {self._node_timeout_s:g} s"
         )
+
+    async def _apply_on_node(self, command: ControlCommand) -> ControlOutcome:
+        outcome: ControlOutcome = await self._on_node(self._target.apply, command)
+        return outcome
 
     async def _metrics_text(self) -> tuple[bytes, bytes]:
         """The exposition, rendered at most once per `metrics_max_age_s` however many clients
@@ -407,59 +329,3 @@ class ControlPlane:
                 self._count(metric, labels)
             except Exception:  # a metric must never fail a request
                 self._log.debug("could not count %s", metric, exc_info=True)
-
-    # ----------------------------------------------------------------------------------------
-    # POST /control and POST /am-webhook
-
-    async def _control(self, scope: Scope, receive: Receive) -> _Reply:
-        if self._token is None:
-            return _error(403, "control disabled: no token configured")
-        self._authenticate(scope, "/control", self._token, header_values(scope, b"x-auth-token"))
-        body = await read_body(scope, receive, self._max_body_bytes)
-        command = parse_control_body(body, source=ControlSource.HTTP)
-        outcome = await self._apply(command)
-        return _Reply(200 if outcome.ok else 409, control_reply(command, outcome))
-
-    async def _am_webhook(self, scope: Scope, receive: Receive) -> _Reply:
-        if self._am_token is not None:
-            provided = header_values(scope, b"x-auth-token") + [
-                value[7:].strip()
-                for value in header_values(scope, b"authorization")
-                if value[:7].lower() == b"bearer "
-            ]
-            self._authenticate(scope, "/am-webhook", self._am_token, provided)
-        body = await read_body(scope, receive, self._am_max_body_bytes)
-        decision = self._alerts.decide(parse_am_webhook(body))
-        applied = refused = 0
-        if decision.command is not None:
-            outcome = await self._apply(decision.command)
-            self._alerts.applied(decision.command, outcome)
-            applied, refused = (1, 0) if outcome.ok else (0, 1)
-        return _Reply(200, am_reply(applied, refused, decision.ignored))
-
-    async def _apply(self, command: ControlCommand) -> ControlOutcome:
-        """The single door to a change: the target applies, we log what it did."""
-        outcome: ControlOutcome = await self._on_node(self._target.apply, command)
-        if outcome.ok:
-            self._log.warning("%s", command.log_line())
-        else:
-            self._log.warning(
-                "refused: %s state=%s detail=%s", command.log_line(), outcome.state,
-                printable(outcome.detail),
-            )
-        return outcome
-
-    def _authenticate(self, scope: Scope, endpoint: str, expected: SecretLike,
-                      provided: list[bytes]) -> None:
-        client = str((scope.get("client") or ("?",))[0])
-        wait = self._auth.retry_after(client)
-        if wait is not None:
-            retry = str(max(1, round(wait))).encode()
-            raise _Refused(429, f"too many failed authentications; retry in {wait:.0f} s",
-                           "auth_rate_limited", (b"retry-after", retry))
-        try:
-            check_token(expected.reveal(), provided)
-        except ControlRequestError:
-            self._auth.failed(client)
-            self._counted("troupe_control_auth_failures_total", endpoint=endpoint)
-            raise

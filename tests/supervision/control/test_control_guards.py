@@ -6,13 +6,17 @@ the node untouched."""
 
 from __future__ import annotations
 
+import hmac
+import inspect
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from protocols.control import ControlActionName
+from supervision.config.load import load_config
 from supervision.control.http import ControlPlane
 from tests.supervision.control.control_kit import (
     AM_TOKEN,
@@ -30,6 +34,7 @@ from tests.supervision.control.control_kit import (
 
 pytestmark = pytest.mark.trio
 
+PAPER = Path(__file__).resolve().parents[3] / "config" / "paper.toml"
 JSON_TYPE = ("content-type", "application/json")
 
 
@@ -104,6 +109,32 @@ async def test_beyond_loopback_the_webhook_needs_a_token() -> None:
     with pytest.raises(ValueError, match="beyond loopback: /am-webhook needs a token"):
         ControlPlane(FakeNode(), host="0.0.0.0", token=Token(TOKEN))
     ControlPlane(FakeNode(), host="0.0.0.0", token=Token(TOKEN), am_token=Token(AM_TOKEN))
+
+
+@pytest.mark.parametrize(("path", "header"), [("/control", "x-auth-token"),
+                                            ("/am-webhook", "authorization")])
+async def test_every_token_is_compared_in_constant_time_over_equal_length_digests(
+        path: str, header: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def recording(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr("supervision.control.guard.hmac.compare_digest", recording)
+    node = FakeNode()
+    body = control_body() if path == "/control" else am_payload(am_alert())
+    guess = "short" if header == "x-auth-token" else "Bearer short"
+    async with serving(plane_for(node, am_token=Token(AM_TOKEN))) as port:
+        reply = await http(port, "POST", path, body=body, headers=[(header, guess)])
+    assert reply.status == 401 and node.commands == []
+    assert [(len(a), len(b)) for a, b in compared] == [(32, 32)]  # SHA-256: no length leaks
+
+
+async def test_the_plane_and_the_config_listen_on_loopback_unless_told_otherwise() -> None:
+    assert inspect.signature(ControlPlane).parameters["host"].default == "127.0.0.1"
+    assert load_config(PAPER).control.listen_host == "127.0.0.1"
 
 
 async def test_failed_authentications_are_counted_and_rate_limited() -> None:
