@@ -25,7 +25,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from actors.behaviour import Ref
 from protocols.codec import Side
 from protocols.feed import ALL_STREAMS, Stream
 from protocols.venues import binance, hyperliquid
@@ -278,13 +277,6 @@ class CatalogReader:
 class CatalogSource(ReplaySource):
     """`ReplaySource` over a catalog file. `units`: venue symbol -> (tick, lot), so depth
     diffs and trades arrive converted (see the module docstring)."""
-
-    def __init__(self, path: str | PathLike[str], instrument_map: Mapping[str, str],
-                 target: Ref, speed: float | None = 1.0, chunk: int = 500, *,
-                 units: Mapping[str, tuple[Decimal, Decimal]] | None = None,
-                 **kwargs: Any) -> None:
-        super().__init__(path, instrument_map, target, speed, chunk, **kwargs)
-        self.units = dict(units or {})
 
     def open_reader(self) -> CatalogReader:
         return CatalogReader(self.path, streams=self.streams, units=self.units)

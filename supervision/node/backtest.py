@@ -188,7 +188,9 @@ def run_backtest(config: NodeConfig, *, data: Path | None = None,
         if is_catalog(path):
             return CatalogSource(path, mapping, target, speed, streams=BookFeed.STREAMS,
                                  virtual_time=True, units=units)
-        return ReplaySource(path, mapping, target, speed, streams=streams, virtual_time=True)
+        # A Binance recording's diffs and trades come converted, as from the catalog.
+        return ReplaySource(path, mapping, target, speed, streams=streams, virtual_time=True,
+                            units=units if venue == "binance" else None)
 
     tape: list[JournalTape] = []
 

@@ -2,4 +2,4 @@
 continuation of a recording.
 """
 
-__all__ = ['data', 'replay', 'synthetic']
+__all__ = ['data', 'replay', 'synthetic', 'unit_decode']

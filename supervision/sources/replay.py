@@ -39,6 +39,7 @@ import gzip
 import logging
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ from protocols.errors import TroupeError
 from protocols.feed import ALL_STREAMS, FeedEvent, ResyncRequest, Stream
 from protocols.recording import classify
 from protocols.venues import binance, hyperliquid
+from supervision.sources.unit_decode import UnitDecoder
 
 __all__ = ["RecordingError", "RecordingReader", "ReplayEnded", "ReplaySource", "check_recording",
            "is_ticker_line", "iter_recording", "require_asset_ctx", "sniff_messages",
@@ -252,6 +254,10 @@ class ReplaySource(Behaviour):
     `streams`: what the consumers use (`protocols.feed.Stream`); other messages are not
     delivered, and bookTicker lines are skipped before they are decoded when nobody wants them.
 
+    `units` (venue symbol -> (tick, lot)): the Binance depth diffs and trades of those symbols
+    come out already in ticks and lots (`supervision.sources.unit_decode`), as the simulated
+    venue would have converted them: the venue and our book take them as they are.
+
     `virtual_time=True` is for a backtest on the deterministic host: `speed=None` then means the
     recording's own clock. Virtual time costs nothing, so the replay still runs flat out, and
     the venue's latency and queue models see the recorded spacing of the events instead of a
@@ -272,6 +278,7 @@ class ReplaySource(Behaviour):
         loop: bool = False,
         streams: Iterable[Stream] = ALL_STREAMS,
         virtual_time: bool = False,
+        units: Mapping[str, tuple[Decimal, Decimal]] | None = None,
     ) -> None:
         if not Path(path).is_file():
             raise FileNotFoundError(f"replay: no recording at {path}")
@@ -284,6 +291,8 @@ class ReplaySource(Behaviour):
         self.streams = frozenset(streams)
         self._wanted: dict[type, bool] = {}  # message type -> delivered (its stream is wanted)
         self.virtual_time = virtual_time
+        self.units = dict(units or {})
+        self._decode = UnitDecoder(self.units).decode if self.units else classify
         self._pace = speed if speed is not None or not virtual_time else 1.0
         self._router = _Router(instrument_map)
         self._reader: Any = None
@@ -314,7 +323,7 @@ class ReplaySource(Behaviour):
 
     def decode(self, raw: Any) -> Any:
         """A line's payload as a message (DecodeError if it is not one)."""
-        return classify(raw)
+        return self._decode(raw)
 
     @property
     def lines_read(self) -> int:

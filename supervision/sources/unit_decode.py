@@ -1,0 +1,105 @@
+"""A recording's Binance depth diffs and trades decoded straight into ticks and lots.
+
+A backtest from the raw file used to decode a trade into Decimals (`protocols.recording.classify`)
+only for the simulated venue to turn them back into strings and count them in ticks and lots
+(`BookFeed.in_units`), and a depth diff's levels into a checked tuple of string pairs only for
+the venue to convert them. `UnitDecoder` does that one conversion at the source, for the
+instruments whose tick and lot it is given: a depth diff comes out as a `DepthDiffInUnits`, a
+trade (spot `trade` or USD-M `aggTrade`) as a `TradeInUnits`, exactly as the venue would have
+made them, through the same process-wide memos of the codec's `LevelConverter` (the strings are
+counted exactly, never parsed as floats). The JSON is read with orjson (its C decoder: see
+docs/dependencies.md), which gives the same values as the standard library's for a Binance line.
+
+Anything else, and anything the fast path is not sure of (another event, a symbol without
+units, a field of the wrong type, a price that is not a whole number of ticks, JSON orjson
+refuses), is decoded by `classify` as before: the venue then converts it or refuses it as it
+always did, so a backtest makes the same orders, fills and PnL either way, and a bad line is
+counted with the same error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from protocols.codec import LevelConverter
+from protocols.recording import classify
+from protocols.venues import binance
+
+__all__ = ["UnitDecoder"]
+
+_TRADE_ID = {"trade": "t", "aggTrade": "a"}  # the event's trade id key
+
+
+class UnitDecoder:
+    """`decode(raw)`: a recorded line's payload as a message, depth diffs and trades of the
+    symbols in `units` (venue symbol -> (tick, lot)) already in ticks and lots."""
+
+    __slots__ = ("_units",)
+
+    def __init__(self, units: Mapping[str, tuple[Decimal, Decimal]]) -> None:
+        self._units = {symbol: (tick, lot, LevelConverter(tick, lot))
+                       for symbol, (tick, lot) in units.items()}
+
+    def decode(self, raw: str) -> Any:
+        """The message `classify(raw)` gives, converted as the venue would convert it; a
+        DecodeError for a line `classify` refuses."""
+        try:
+            message = self._in_units(orjson.loads(raw))
+        except Exception:  # not sure of it: the checked path decides, and words any error
+            message = None
+        return classify(raw) if message is None else message
+
+    def _in_units(self, obj: Any) -> Any:
+        """The fast path, or None to leave the line to `classify`. An exception means the same
+        (a level that is not a pair, a string that does not count)."""
+        if type(obj) is not dict or "channel" in obj:  # Hyperliquid's frames name a channel
+            return None
+        if "stream" in obj:
+            data = obj["data"]
+            if type(obj["stream"]) is not str or type(data) is not dict:
+                return None
+        elif "lastUpdateId" in obj or ("result" in obj and "id" in obj):
+            return None
+        else:
+            data = obj
+        event = data.get("e")
+        if event == "depthUpdate":
+            return self._diff(data)
+        id_key = _TRADE_ID.get(event)  # type: ignore[arg-type]
+        return None if id_key is None else self._trade(data, id_key)
+
+    def _diff(self, data: dict[str, Any]) -> binance.DepthDiffInUnits | None:
+        units = self._units.get(data["s"])
+        event_ms, first, final, bids, asks = data["E"], data["U"], data["u"], data["b"], \
+            data["a"]
+        # USD-M's pu and T: absent, or ints (a null is refused by the checked decode)
+        prev, transaction = data.get("pu"), data.get("T")
+        if units is None or type(event_ms) is not int or type(first) is not int \
+                or type(final) is not int or type(bids) is not list or type(asks) is not list \
+                or ("pu" in data and type(prev) is not int) \
+                or ("T" in data and type(transaction) is not int):
+            return None
+        tick, lot, converter = units
+        # the checked decode takes the first two items of a level that is a list of strings
+        if not all(type(level) is list for level in bids) or \
+                not all(type(level) is list for level in asks):
+            return None
+        return binance.DepthDiffInUnits(
+            data["s"], event_ms, first, final, tick, lot, tuple(converter.convert(bids)),
+            tuple(converter.convert(asks)), prev, transaction)
+
+    def _trade(self, data: dict[str, Any], id_key: str) -> binance.TradeInUnits | None:
+        units = self._units.get(data["s"])
+        trade_id, price, qty, trade_ms, event_ms, maker = data[id_key], data["p"], data["q"], \
+            data["T"], data["E"], data["m"]
+        if units is None or type(trade_id) is not int or type(price) is not str \
+                or type(qty) is not str or type(trade_ms) is not int \
+                or type(event_ms) is not int or type(maker) is not bool:
+            return None
+        tick, lot, converter = units
+        return binance.TradeInUnits(data["s"], trade_id, converter.ticks(price),
+                                    converter.lots(qty), tick, lot, trade_ms, event_ms, maker)

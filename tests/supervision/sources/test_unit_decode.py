@@ -1,0 +1,124 @@
+"""UnitDecoder: a recording line decoded straight into ticks and lots is exactly what the checked
+decode (`classify`) followed by the simulated venue's one conversion (`BookFeed.in_units`) gives,
+for every line of the shipped recordings and for the lines the fast path must leave alone, and a
+line the checked decode refuses is refused with the same error."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from actors.market.book_actor import BookConfig, BookFeed
+from protocols.codec import DecodeError
+from protocols.recording import classify
+from protocols.venues import binance
+from supervision.sources.data import BINANCE_SPOT_BTCUSDT, HYPERLIQUID_BTC
+from supervision.sources.replay import RecordingReader
+from supervision.sources.unit_decode import UnitDecoder
+
+UNITS = {"BTCUSDT": (D("0.01"), D("0.00000001"))}
+
+
+def at_venue(decode: Any, raw: str) -> Any:
+    """What the venue works with after `decode`: the message after its conversion (which leaves
+    a converted one as it is), or the decode's error."""
+    feed = BookFeed(BookConfig("BTCUSDT", "binance", *UNITS["BTCUSDT"]))
+    try:
+        message = decode(raw)
+    except DecodeError as exc:
+        return ("refused", str(exc))
+    return feed.in_units(message) if getattr(message, "symbol", None) == "BTCUSDT" else message
+
+
+def same(raw: str) -> Any:
+    """The decoder's message (or error), checked to be what the venue had before."""
+    try:
+        got = UnitDecoder(UNITS).decode(raw)
+    except DecodeError as exc:
+        got = ("refused", str(exc))
+    venue, before = at_venue(UnitDecoder(UNITS).decode, raw), at_venue(classify, raw)
+    assert type(venue) is type(before) and venue == before, raw[:120]
+    return got
+
+
+@pytest.mark.parametrize("path", [BINANCE_SPOT_BTCUSDT, HYPERLIQUID_BTC])
+def test_every_shipped_line_decodes_as_the_checked_path_and_the_venue_would(path: Any) -> None:
+    kinds: dict[str, int] = {}
+    for _, ts, raw in RecordingReader(path):
+        assert ts is not None
+        name = type(same(raw)).__name__
+        kinds[name] = kinds.get(name, 0) + 1
+    if path == BINANCE_SPOT_BTCUSDT:  # the diffs and trades took the fast path
+        assert kinds["DepthDiffInUnits"] == 3451 and kinds["TradeInUnits"] == 9757
+        assert "DepthDiff" not in kinds and "Trade" not in kinds
+    else:
+        assert not any(name.endswith("InUnits") for name in kinds)
+
+
+DIFF = {"e": "depthUpdate", "E": 1, "s": "BTCUSDT", "U": 5, "u": 7,
+        "b": [["100.01", "0.5"]], "a": [["100.02", "0.00000000"]]}
+TRADE = {"e": "trade", "E": 2, "s": "BTCUSDT", "t": 9, "p": "100.01", "q": "0.25", "T": 1,
+         "m": True, "M": True}
+
+
+def wrapped(data: dict[str, Any], stream: Any = "btcusdt@x") -> str:
+    return json.dumps({"stream": stream, "data": data})
+
+
+def test_diffs_and_trades_come_in_units_bare_or_wrapped() -> None:
+    diff = same(wrapped(DIFF))
+    assert diff == binance.DepthDiffInUnits("BTCUSDT", 1, 5, 7, *UNITS["BTCUSDT"],
+                                            ((10001, 50_000_000),), ((10002, 0),))
+    assert same(json.dumps(DIFF)) == diff
+    trade = same(wrapped(TRADE))
+    assert trade == binance.TradeInUnits("BTCUSDT", 9, 10001, 25_000_000, *UNITS["BTCUSDT"],
+                                         1, 2, True)
+    usdm = same(wrapped({**DIFF, "pu": 4, "T": 3}))
+    assert usdm.prev_final_update_id == 4 and usdm.transaction_time_ms == 3
+    agg = same(wrapped({**{k: v for k, v in TRADE.items() if k != "t"}, "e": "aggTrade",
+                        "a": 11}))
+    assert type(agg) is binance.TradeInUnits and agg.trade_id == 11
+
+
+@pytest.mark.parametrize("line", [
+    wrapped({**DIFF, "b": [["100.015", "0.5"]]}),  # off tick: the venue keeps the strings
+    wrapped({**TRADE, "q": "0.000000001"}),  # off lot: the venue keeps the Decimals
+    wrapped({**DIFF, "s": "ETHUSDT"}),  # no units for it
+    wrapped({**TRADE, "s": "ETHUSDT"}),
+    json.dumps({"lastUpdateId": 3, "bids": [["1.00", "1"]], "asks": []}),  # a REST snapshot
+    json.dumps({"u": 1, "s": "BTCUSDT", "b": "1.00", "B": "1", "a": "1.01", "A": "2"}),
+    wrapped({**TRADE, "t": 2**70}),  # beyond orjson's integers: the checked decode reads it
+])
+def test_what_the_fast_path_does_not_convert_is_decoded_as_before(line: str) -> None:
+    assert type(same(line)).__name__ in ("DepthDiff", "Trade", "DepthSnapshot", "BookTicker")
+
+
+@pytest.mark.parametrize("line", [
+    wrapped({**DIFF, "pu": None}),  # a null where an int belongs
+    wrapped({**DIFF, "T": "3"}),
+    wrapped({**DIFF, "E": True}),  # a boolean is not an int
+    wrapped({**DIFF, "b": [["100.01"]]}),  # a level that is not a pair
+    wrapped({**DIFF, "a": [{"p": "1"}]}),
+    wrapped({**DIFF, "b": [[100.01, "0.5"]]}),  # a number where a string belongs
+    wrapped({**DIFF, "b": "100.01"}),
+    wrapped({**TRADE, "m": 1}),
+    wrapped({**TRADE, "p": 100.01}),
+    wrapped({**TRADE, "p": "NaN"}),
+    wrapped({k: v for k, v in TRADE.items() if k != "T"}),  # a missing field
+    wrapped(DIFF, stream=5),
+    json.dumps({"stream": "x", "data": [1]}),
+    '{"stream": "x", "data": {"e": "trade", "p": NaN}}',  # JSON only the stdlib reads
+    '{"e": "trade"',  # not JSON
+    "[]",
+])
+def test_a_line_the_checked_decode_refuses_is_refused_the_same(line: str) -> None:
+    result = same(line)
+    assert isinstance(result, tuple) and result[0] == "refused", result
+
+
+def test_a_hyperliquid_frame_is_never_taken_for_a_binance_one() -> None:
+    line = json.dumps({"channel": "trades", "data": [], "stream": "x", "e": "trade"})
+    same(line)
