@@ -77,6 +77,7 @@ SECOND = 1_000_000_000
 MS = 1_000_000
 VENUES = ("binance", "hyperliquid")
 _WATCHDOG = "book.freshness"
+_TRADE_COUNT: tuple[str, int, dict[str, str]] = ("troupe_book_trades_total", 1, {})
 _RESYNC = "book.resync"
 
 
@@ -104,20 +105,29 @@ class BookConfig:
         return cls(spec.symbol, spec.venue, spec.tick_size, spec.lot_step, **overrides)
 
 
-@attrs.define(slots=True)
 class Step:
-    """What one input did. `stale`: publish BookStale(stale); `resync`: ask for a snapshot."""
+    """What one input did. `stale`: publish BookStale(stale); `resync`: ask for a snapshot.
+    A plain slotted class: one is made per message, and attrs' generated `__init__` with two
+    list factories cost three times as much."""
 
-    applied: int = 0
-    publish: bool = False
-    stale: str | None = None
-    resync: str | None = None
-    venue_ns: int | None = None
-    trades: list[TradePrint] = attrs.Factory(list)
-    counts: list[tuple[str, int, dict[str, str]]] = attrs.Factory(list)
+    __slots__ = ("applied", "counts", "publish", "resync", "stale", "trades", "venue_ns")
+
+    def __init__(self) -> None:
+        self.applied = 0
+        self.publish = False
+        self.stale: str | None = None
+        self.resync: str | None = None
+        self.venue_ns: int | None = None
+        self.trades: list[TradePrint] = []
+        self.counts: list[tuple[str, int, dict[str, str]]] = []
 
     def count(self, metric: str, amount: int = 1, **labels: str) -> None:
         self.counts.append((metric, amount, labels))
+
+    def __repr__(self) -> str:
+        return (f"Step(applied={self.applied}, publish={self.publish}, stale={self.stale!r}, "
+                f"resync={self.resync!r}, venue_ns={self.venue_ns}, trades={self.trades!r}, "
+                f"counts={self.counts!r})")
 
 
 class BookFeed:
@@ -128,6 +138,7 @@ class BookFeed:
 
     def __init__(self, config: BookConfig) -> None:
         self.config = config
+        self.binance = config.venue == "binance"
         self.tick, self.lot = config.tick, config.lot
         self.units = LevelConverter(self.tick, self.lot)  # trades' prices and sizes, memoized
         self.sync: BinanceBookSync | HyperliquidBookSync = self._new_sync()
@@ -174,23 +185,24 @@ class BookFeed:
     # -- input ----------------------------------------------------------------------------
     def on_message(self, message: Any, recv_ns: int, now_ns: int) -> Step:
         step = Step()
-        binance_venue = self.config.venue == "binance"
-        if isinstance(message, _BINANCE_DEPTH) and binance_venue:
-            regressed = not isinstance(message, binance.DepthSnapshot) and self._venue_time(
-                message.event_time_ms, step)
-            self._depth(message, recv_ns, now_ns, regressed, step)
-        elif isinstance(message, hyperliquid.L2Book) and not binance_venue:
-            regressed = self._venue_time(message.time_ms, step)
-            self._depth(message, recv_ns, now_ns, regressed, step)
-        elif type(message) is binance.TradeInUnits:
-            if message.tick != self.tick or message.lot != self.lot:
+        binance_venue = self.binance
+        # A backtest's two messages first: a converted trade, then a converted diff.
+        if type(message) is binance.TradeInUnits:
+            if not self.takes_units(message):
                 step.count("troupe_book_decode_errors_total")
                 return step
             step.trades.append(TradePrint(
                 self.config.instrument, message.price, message.qty,
                 Side.SELL if message.buyer_is_maker else Side.BUY, str(message.trade_id),
                 recv_ns, message.trade_time_ms * MS))
-            step.count("troupe_book_trades_total")
+            step.counts.append(_TRADE_COUNT)
+        elif isinstance(message, _BINANCE_DEPTH) and binance_venue:
+            regressed = not isinstance(message, binance.DepthSnapshot) and self._venue_time(
+                message.event_time_ms, step)
+            self._depth(message, recv_ns, now_ns, regressed, step)
+        elif isinstance(message, hyperliquid.L2Book) and not binance_venue:
+            regressed = self._venue_time(message.time_ms, step)
+            self._depth(message, recv_ns, now_ns, regressed, step)
         elif isinstance(message, binance.Trade):
             self._trade(step, message.price, message.qty, aggressor=message.aggressor,
                         trade_id=str(message.trade_id), time_ms=message.trade_time_ms,
@@ -214,6 +226,12 @@ class BookFeed:
             self.last_recv_ns = recv_ns
             self.last_venue_ns = step.venue_ns
         return step
+
+    def takes_units(self, message: binance.TradeInUnits | binance.DepthDiffInUnits) -> bool:
+        """Whether a converted message is in this book's units (else it is undecodable).
+        `is` first: converted messages usually carry the very Decimals of our spec."""
+        tick, lot = message.tick, message.lot
+        return (tick is self.tick or tick == self.tick) and (lot is self.lot or lot == self.lot)
 
     def respec(self, tick: Decimal, lot: Decimal) -> Step:
         """Tick or lot changed: the book's integer units mean something else now. Rebuild."""
@@ -249,14 +267,14 @@ class BookFeed:
     def _depth(self, message: Any, recv_ns: int, now_ns: int, regressed: bool,
                step: Step) -> None:
         sync = self.sync
-        again = isinstance(message, binance.DepthSnapshot)  # a requested snapshot is used up
+        again = type(message) is binance.DepthSnapshot  # a requested snapshot is used up
         try:
             if isinstance(sync, HyperliquidBookSync):
                 result = sync.on_l2book(message, recv_ns)
-            elif isinstance(message, binance.DepthDiff | binance.DepthDiffInUnits):
-                result = sync.on_diff(message, recv_ns)
-            else:
+            elif again:
                 result = sync.on_snapshot(message, recv_ns)
+            else:  # a diff, in strings or in units
+                result = sync.on_diff(message, recv_ns)
         except DecodeError:
             # The sync kept its last consistent book; Binance's goes STALE on a bad diff and
             # waits for a snapshot, Hyperliquid's is replaced by the next good snapshot.
@@ -418,9 +436,14 @@ class OrderBookActor(Behaviour):
     def _carry_out(self, step: Step, recv_ns: int, ctx: Context) -> None:
         for metric, amount, labels in step.counts:
             ctx.count(metric, amount, **labels)
-        for trade in step.trades:
-            for ref in self._trade_subscribers:
-                self._tell(ref, trade, ctx)
+        if step.trades:
+            tell, refused = ctx.tell, 0
+            for trade in step.trades:
+                for ref in self._trade_subscribers:
+                    if tell(ref, trade) is not None:
+                        refused += 1
+            if refused:
+                ctx.count("troupe_book_publish_refused_total", refused)
         if step.stale is not None:
             self._publish(BookStale(self.config.instrument, step.stale, recv_ns), ctx)
         if step.resync is not None:
@@ -430,11 +453,15 @@ class OrderBookActor(Behaviour):
                 ctx.cancel_timer(_RESYNC)
                 self._retry_armed = False
             tops: dict[int, BookTop] = {}
+            tell, refused = ctx.tell, 0
             for ref, depth in self.subscribers.items():
                 top = tops.get(depth)
                 if top is None:
                     top = tops[depth] = self.feed.top(depth)
-                self._tell(ref, top, ctx)
+                if tell(ref, top) is not None:
+                    refused += 1
+            if refused:
+                ctx.count("troupe_book_publish_refused_total", refused)
         if step.applied and not self._watchdog_armed:
             self._arm_watchdog(self.config.max_age_ns, ctx)
 

@@ -267,7 +267,9 @@ class BinanceBookSync:
 
     def _levels(self, diff: AnyDepthDiff) -> tuple[IntLevels, IntLevels]:
         if type(diff) is DepthDiffInUnits:
-            if diff.tick != self.tick or diff.lot != self.lot:
+            tick, lot = diff.tick, diff.lot  # `is` first: usually the very Decimals of our spec
+            if not (tick is self.tick or tick == self.tick) or \
+                    not (lot is self.lot or lot == self.lot):
                 raise DecodeError(f"levels in units {diff.tick}/{diff.lot}, the book's are "
                                   f"{self.tick}/{self.lot}")
             return diff.bids, diff.asks

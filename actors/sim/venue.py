@@ -246,20 +246,24 @@ class SimTransport(VenueTransport):
 
     # -- market flow: the venue end, then our books ---------------------------------------------
     def _on_feed(self, event: FeedEvent, now: int) -> None:
-        feed = self.feeds.get(event.instrument)
+        end, instrument = self.end, event.instrument  # the venue end's state, read once
+        feed = end.feeds.get(instrument)
         if feed is None:
             self._now.append(Counted("troupe_sim_ignored_total", (("kind", "unknown_instrument"),)))
             return
-        if type(event.message) is hyperliquid.AssetCtx:  # a recorded context, not a book
-            self._on_context(event.instrument, event.message, now)
+        message = event.message
+        kind = type(message)
+        if kind is hyperliquid.AssetCtx:  # a recorded context, not a book
+            self._on_context(instrument, message, now)
             return
         # One conversion of the depth levels and trades: the venue's copy and our book take the
-        # same integers.
-        message = feed.in_units(event.message)
-        instrument, exchange = event.instrument, self._exchange
+        # same integers (a converted message, from a catalog or the raw replay, is taken as is).
+        if kind is not binance.TradeInUnits and kind is not binance.DepthDiffInUnits:
+            message = feed.in_units(message)
+            kind = type(message)
+        exchange = self._exchange
         mid, venue_ns = None, None
-        if type(message) is binance.TradeInUnits and message.tick == feed.tick \
-                and message.lot == feed.lot:
+        if kind is binance.TradeInUnits and feed.takes_units(message):
             # A print changes no book: straight to the matching engine (the venue's feed would
             # only wrap it in a TradePrint).
             self._report(exchange.on_trade(instrument, message.price, message.qty,
@@ -277,14 +281,15 @@ class SimTransport(VenueTransport):
             for trade in step.trades:
                 reports += exchange.on_trade(instrument, trade.price, trade.qty,
                                              trade.aggressor, now)
-            self._report(reports, now, feed)
-            if type(message) is binance.DepthSnapshot:
+            if reports:
+                self._report(reports, now, feed)
+            if kind is binance.DepthSnapshot:
                 self._answer_resyncs(instrument, now)
                 return  # a REST answer, not a stream message: books get their own on request
             if step.applied and feed.healthy:
                 mid = feed.sync.book.mid_x2
             venue_ns = step.venue_ns
-        market = self.end.market
+        market = end.market
         fifo = ("feed", instrument)
         if market is None:
             # Nothing else travels on this path: the data goes now, stamped with its arrival,
@@ -299,7 +304,7 @@ class SimTransport(VenueTransport):
             if message is None:
                 return
             self._push(now, Path.FEED, MarketData(instrument, message), fifo=fifo)
-        if instrument in self.resync_pending and feed.healthy:
+        if instrument in end.resync_pending and feed.healthy:
             self._answer_resyncs(instrument, now)
 
     def _on_context(self, instrument: str, ctx: hyperliquid.AssetCtx, now: int) -> None:
@@ -365,8 +370,9 @@ class SimTransport(VenueTransport):
         self.delay.push(now + latency, item, fifo_key=fifo if fifo is not None else path)
 
     def _due(self, now: int, path: Path, fifo: Any) -> int:
-        latency = self.config.latency.draw(path, self.rng)
-        return self.delay.stamp(now + latency, fifo)
+        end = self.end
+        latency = self.config.latency.draw(path, end.rng)
+        return end.delay.stamp(now + latency, fifo)
 
 
 def _snapshot_of(feed: BookFeed) -> binance.DepthSnapshot:
