@@ -52,8 +52,8 @@ from protocols.orders import OrderIntent
 from protocols.venue_state import SendActions
 from supervision.venues.binance.io import WsFrame
 
-__all__ = ["STAGES", "GcPauses", "LoopWork", "MachineUse", "StageTrace", "process_cpu_s",
-           "thread_cpu_s", "thread_waits_s"]
+__all__ = ["STAGES", "GcPauses", "LoopWork", "MachineUse", "StageTrace", "child_pids",
+           "process_cpu_s", "process_name", "thread_cpu_s", "thread_waits_s"]
 
 STAGES = ("decode", "book", "strategy", "gate", "budget", "send")
 
@@ -272,18 +272,20 @@ class GcPauses:
 
 class MachineUse:
     """What the node's threads and the venue's process used of the machine from construction
-    to `since()`: CPU seconds, the loop thread's wait for a CPU, the load average."""
+    to `since()`: CPU seconds, the loop thread's wait for a CPU, the load average. The node's
+    CPU includes its worker processes (the REST worker: every child of this process but the
+    venue), listed with its threads."""
 
     def __init__(self, venue_pid: int) -> None:
         self.venue = str(venue_pid)
         self.load = os.getloadavg()[0]
-        self.cpu, self.waits = thread_cpu_s(), thread_waits_s()
+        self.cpu, self.waits = self._node_cpu_s(), thread_waits_s()
         self.venue_cpu = process_cpu_s(self.venue)
         self.wall = time.monotonic()
 
     def since(self) -> dict[str, Any]:
         wall = time.monotonic() - self.wall
-        cpu = {k: v - self.cpu.get(k, 0.0) for k, v in thread_cpu_s().items()}
+        cpu = {k: v - self.cpu.get(k, 0.0) for k, v in self._node_cpu_s().items()}
         waits = {k: v - self.waits.get(k, 0.0) for k, v in thread_waits_s().items()}
         return {"wall_s": round(wall, 3),
                 "load_average": {"before_1m": self.load, "after_1m": os.getloadavg()[0]},
@@ -291,6 +293,40 @@ class MachineUse:
                           "venue": round(process_cpu_s(self.venue) - self.venue_cpu, 3),
                           "node_threads": {k: round(v, 3) for k, v in sorted(cpu.items()) if v}},
                 "loop_waited_for_cpu_s": round(waits.get("MainThread", 0.0), 3)}
+
+    def _node_cpu_s(self) -> dict[str, float]:
+        cpu = thread_cpu_s()
+        for pid in child_pids():
+            if pid != self.venue:
+                name = f"process {process_name(pid)}"
+                cpu[name] = cpu.get(name, 0.0) + process_cpu_s(pid)
+        return cpu
+
+
+def child_pids() -> list[str]:
+    """The pids of this process's children, alive now."""
+    parent, out = str(os.getpid()), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if stat.read().rsplit(")", 1)[1].split()[1] == parent:
+                        out.append(entry)
+            except (OSError, IndexError):
+                continue
+    return out
+
+
+def process_name(pid: str) -> str:
+    """A short name for a process: the module it runs (`python -m X`), else its command."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            words = cmdline.read().decode(errors="replace").split("\0")
+    except OSError:
+        return pid
+    if "-m" in words[:-1]:
+        return words[words.index("-m") + 1].rsplit(".", 1)[-1]
+    return os.path.basename(words[0]) if words and words[0] else pid
 
 
 def thread_waits_s() -> dict[str, float]:

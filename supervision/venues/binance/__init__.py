@@ -1,4 +1,4 @@
-"""Binance spot and USD-M futures: REST through ccxt's synchronous client on a worker thread,
+"""Binance spot and USD-M futures: REST through ccxt's synchronous client in a worker process,
 streams over trio-websocket on the node's loop. Registered in `supervision.node.venues` as
 kinds `binance` and `binance_usdm`.
 
@@ -13,8 +13,9 @@ kinds `binance` and `binance_usdm`.
 | `reconcile` | the start-up summary (adopted, cancelled, unknown) and positions, pure    |
 | `mapping`   | specs from exchangeInfo, order parameters, reports and reject codes, pure |
 | `io`        | the ccxt worker thread and the websocket readers (heartbeat, backoff)     |
+| `rest_process` | the ccxt worker in a process of its own: ccxt's CPU off the node's GIL |
 | `client`    | ccxt's client pointed at a base URL; ccxt exceptions as outcome kinds      |
 """
 
 __all__ = ["adapter", "amend", "client", "fills", "io", "mapping", "orders", "reconcile",
-           "settings", "transport"]
+           "rest_process", "settings", "transport"]

@@ -1,5 +1,5 @@
 """The Binance adapter as the node's venue registry builds it: settings from the config, the
-transport, and its I/O (a ccxt REST worker thread and two websocket readers).
+transport, and its I/O (a ccxt REST worker process and two websocket readers).
 
 `venue.kind = "binance"` is spot, `"binance_usdm"` USD-M futures. `venue.rest_url` and
 `venue.ws_url` say where; left out, they are Binance's test networks (spot:
@@ -11,13 +11,15 @@ connection incarnation shares (`supervision.venues.binance.reconcile.SpotInvento
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from supervision.node.live_guard import Mode
 from supervision.node.venues import VenueBuild
 from supervision.venues.binance.client import make_client
-from supervision.venues.binance.io import RestWorker, StreamReader
+from supervision.venues.binance.io import StreamReader
 from supervision.venues.binance.reconcile import SpotInventory
+from supervision.venues.binance.rest_process import RestProcess
 from supervision.venues.binance.transport import BinanceSettings, BinanceTransport
 
 __all__ = ["TESTNET", "BinanceIO", "build_account", "build_transport", "settings_of"]
@@ -33,8 +35,10 @@ class BinanceIO:
 
     def __init__(self, settings: BinanceSettings, transport: BinanceTransport,
                  deliver: Any) -> None:
-        self.rest = RestWorker(lambda: make_client(
-            settings.dialect, settings.rest_url, api_key=settings.api_key,
+        # ccxt runs in a process of its own: its ~1 ms of Python per request would otherwise
+        # take the GIL from the event loop (`rest_process`).
+        self.rest = RestProcess(functools.partial(
+            make_client, settings.dialect, settings.rest_url, api_key=settings.api_key,
             secret=settings.api_secret, timeout_s=settings.timeout_s), deliver)
         self.market = StreamReader("market", transport.market_url, deliver,
                                    heartbeat_s=settings.heartbeat_s)

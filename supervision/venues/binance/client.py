@@ -37,10 +37,11 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import attrs
 import ccxt
 
-__all__ = ["classify", "limit_name", "make_client", "retry_after_s", "usage", "used_weight",
-           "venue_time_ns"]
+__all__ = ["Reconciliation", "classify", "limit_name", "make_client", "retry_after_s", "usage",
+           "used_weight", "venue_time_ns"]
 
 _SPOT_KEYS = ("public", "private", "v1")
 _USDM_KEYS = ("fapiPublic", "fapiPublicV2", "fapiPublicV3", "fapiPrivate", "fapiPrivateV2",
@@ -67,6 +68,31 @@ def make_client(dialect: str, rest_url: str, *, api_key: str = "", secret: str =
         for key in _SPOT_KEYS:
             client.urls["api"][key] = f"{base}/api/{'v1' if key == 'v1' else 'v3'}"
     return client
+
+
+@attrs.frozen(slots=True)
+class Reconciliation:
+    """A reconciliation's requests, run as one on the REST worker: open orders, the account,
+    (USD-M) positions, and `trades` (symbol -> `trades_method`'s parameters). A value rather
+    than a closure, so that it can be carried to the worker process."""
+
+    usdm: bool
+    trades_method: str
+    trades: tuple[tuple[str, dict[str, Any]], ...]
+    asked_ns: int  # when we asked: the drift check's point in time
+
+    def __call__(self, client: Any, _params: dict[str, Any]) -> dict[str, Any]:
+        if self.usdm:
+            out = {"open": client.fapiprivate_get_openorders({}),
+                   "account": client.fapiprivatev2_get_account({}),
+                   "positions": client.fapiprivatev2_get_positionrisk({})}
+        else:
+            out = {"open": client.private_get_openorders({}),
+                   "account": client.private_get_account({}), "positions": []}
+        method = getattr(client, self.trades_method)
+        out["trades"] = {symbol: method(params) for symbol, params in self.trades}
+        out["asked_ns"] = self.asked_ns
+        return out
 
 
 def classify(exc: BaseException) -> str:

@@ -54,6 +54,7 @@ from actors.execution.venue_transport import Reported, VenueOrder
 from protocols.codec import DecodeError
 from protocols.orders import OrderIntent, ReconcileResult, VenueOrderStatus
 from protocols.venues.binance_user import AccountUpdate, OrderUpdate, parse_order_body
+from supervision.venues.binance.client import Reconciliation
 from supervision.venues.binance.io import RestDone
 from supervision.venues.binance.mapping import intent_of, to_units, trade_fill
 from supervision.venues.binance.orders import OrderAnswers
@@ -93,25 +94,14 @@ class FillRecovery(OrderAnswers):
         fill the stream missed is no drift."""
         if not self.settings.api_key:
             return  # no account to read: never reconciled, so never ready for trading
-        usdm, method = self.settings.dialect == "usdm", self.methods["trades"]
         gap = self._gap or not self._user_up  # the stream may have missed something
         trades = {} if self.settings.observe else {
             s: self._trades_params(s) for s in self.settings.instruments.values()
             if gap or now_ns - self._swept_ns.get(s, now_ns - SWEEP_EVERY_NS) >= SWEEP_EVERY_NS}
         self._swept_ns.update((s, now_ns) for s in trades)
 
-        def fetch(client: Any, _params: dict[str, Any]) -> dict[str, Any]:
-            if usdm:
-                out = {"open": client.fapiprivate_get_openorders({}),
-                       "account": client.fapiprivatev2_get_account({}),
-                       "positions": client.fapiprivatev2_get_positionrisk({})}
-            else:
-                out = {"open": client.private_get_openorders({}),
-                       "account": client.private_get_account({}), "positions": []}
-            out["trades"] = {s: getattr(client, method)(p) for s, p in trades.items()}
-            out["asked_ns"] = now_ns  # when we asked: the drift check's point in time
-            return out
-
+        fetch = Reconciliation(self.settings.dialect == "usdm", self.methods["trades"],
+                               tuple(trades.items()), now_ns)
         # The tag says whether the user stream was up when asked: such an answer has every
         # fill the stream missed before, so its account updates count again from there.
         self.gate.submit(self.io.rest, ("reconcile", self._user_up), fetch, None, now_ns)

@@ -46,7 +46,7 @@ import trio_websocket
 
 from supervision.venues.binance.client import classify, retry_after_s, usage, venue_time_ns
 
-__all__ = ["RestDone", "RestWorker", "StreamReader", "WsDown", "WsFrame", "WsUp"]
+__all__ = ["RestDone", "RestWorker", "StreamReader", "WsDown", "WsFrame", "WsUp", "answer"]
 
 log = logging.getLogger("troupe.venues.binance")
 _QUERY = re.compile(r"\?\S*")
@@ -120,23 +120,28 @@ class RestWorker:
     def _run(self) -> None:
         client = self._make_client()
         while (job := self._queue.get()) is not None:
-            tag, method, params = job
-            client.last_response_headers = None
-            try:
-                if callable(method):  # a composite request (a reconciliation's three calls)
-                    value = method(client, params)
-                elif method == "load_markets":
-                    value = client.load_markets()
-                else:
-                    value = getattr(client, method)(params)
-                done = RestDone(tag, value, usage=usage(client),
-                                venue_ns=venue_time_ns(client))
-            except Exception as exc:  # every failure is an answer, never a dead thread
-                # Query strings go: they carry the request's timestamp and signature.
-                words = _QUERY.sub("", f"{type(exc).__name__}: {exc}")[:300]
-                done = RestDone(tag, None, classify(exc), words, retry_after_s(client),
-                                usage(client), venue_time_ns(client))
-            self._deliver(done)
+            self._deliver(answer(client, *job))
+
+
+def answer(client: Any, tag: Any, method: str | Callable[[Any, dict[str, Any]], Any],
+           params: dict[str, Any]) -> RestDone:
+    """Run one request on `client` and say what came back: every failure is an answer
+    (`classify`), never an exception. The worker thread and the worker process
+    (`supervision.venues.binance.rest_process`) both answer through this."""
+    client.last_response_headers = None
+    try:
+        if callable(method):  # a composite request (a reconciliation's three calls)
+            value = method(client, params)
+        elif method == "load_markets":
+            value = client.load_markets()
+        else:
+            value = getattr(client, method)(params)
+        return RestDone(tag, value, usage=usage(client), venue_ns=venue_time_ns(client))
+    except Exception as exc:
+        # Query strings go: they carry the request's timestamp and signature.
+        words = _QUERY.sub("", f"{type(exc).__name__}: {exc}")[:300]
+        return RestDone(tag, None, classify(exc), words, retry_after_s(client), usage(client),
+                        venue_time_ns(client))
 
 
 class StreamReader:

@@ -1,0 +1,60 @@
+"""A spot node whose REST worker process is killed, three times, while its order requests wait on
+slow acks: each request the dead worker had started is UNKNOWN and looked up, never sent again;
+the node trades on through a new worker, stops cleanly with nothing left open, and no client
+id was placed twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from supervision.fakevenue import FakeVenue, FakeVenueThread
+from tests.supervision.venues.fake_node import NodeProcess, metric, node_config
+
+
+def rest_worker_of(node_pid: int) -> int | None:
+    """The node's REST worker process: its child running `rest_process`."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            command = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == node_pid and b"rest_process" in command:
+            return int(entry)
+    return None
+
+
+def test_a_killed_rest_worker_loses_its_request_and_resends_nothing(tmp_path: Path) -> None:
+    fake = FakeVenue.binance(speed=4)
+    with FakeVenueThread(fake) as urls:
+        node = NodeProcess(node_config(tmp_path, urls), 16)
+        node.wait_for("orders: sent=")
+        fake.faults.update({"ack_delay_s": 0.4})  # a worker mostly waits on an order's ack
+        killed = []
+        for _ in range(3):
+            time.sleep(1.5)
+            pid = rest_worker_of(node.proc.pid)
+            assert pid is not None and pid not in killed
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        time.sleep(1.0)
+        fake.faults.update({"ack_delay_s": 0.0})
+        time.sleep(3.0)
+        text = node.metrics()
+        out, err = node.finish()
+        state = fake.state()
+        left_open = fake.desk.open_orders(None)
+    exits = [line for line in err.splitlines() if "REST worker process exited (-9)" in line]
+    assert len(exits) == 3, err
+    assert any("1 request(s) it had started answered lost" in line for line in exits), exits
+    # No client id placed twice, through the deaths and their look-ups.
+    assert state["creates"] and set(state["creates"].values()) == {1}
+    # The node traded on through the new workers, and stopped with nothing left behind.
+    assert metric(text, "troupe_reconciliation_drift_total") == 0, text
+    assert not left_open, left_open
+    assert "open orders cancelled (none left open)" in out, out
