@@ -53,7 +53,7 @@ from protocols.venue_state import SendActions
 from supervision.venues.binance.io import WsFrame
 
 __all__ = ["STAGES", "GcPauses", "LoopWork", "MachineUse", "StageTrace", "child_pids",
-           "process_cpu_s", "process_name", "thread_cpu_s", "thread_waits_s"]
+           "loop_switches", "process_cpu_s", "process_name", "thread_cpu_s", "thread_waits_s"]
 
 STAGES = ("decode", "book", "strategy", "gate", "budget", "send")
 
@@ -280,6 +280,7 @@ class MachineUse:
         self.venue = str(venue_pid)
         self.load = os.getloadavg()[0]
         self.cpu, self.waits = self._node_cpu_s(), thread_waits_s()
+        self.switches = loop_switches()
         self.venue_cpu = process_cpu_s(self.venue)
         self.wall = time.monotonic()
 
@@ -292,7 +293,9 @@ class MachineUse:
                 "cpu_s": {"node": round(sum(cpu.values()), 3),
                           "venue": round(process_cpu_s(self.venue) - self.venue_cpu, 3),
                           "node_threads": {k: round(v, 3) for k, v in sorted(cpu.items()) if v}},
-                "loop_waited_for_cpu_s": round(waits.get("MainThread", 0.0), 3)}
+                "loop_waited_for_cpu_s": round(waits.get("MainThread", 0.0), 3),
+                "loop_switches": {k: v - self.switches.get(k, 0)
+                                  for k, v in loop_switches().items()}}
 
     def _node_cpu_s(self) -> dict[str, float]:
         cpu = thread_cpu_s()
@@ -301,6 +304,21 @@ class MachineUse:
                 name = f"process {process_name(pid)}"
                 cpu[name] = cpu.get(name, 0.0) + process_cpu_s(pid)
         return cpu
+
+
+def loop_switches() -> dict[str, int]:
+    """The loop thread's context switches so far: `voluntary` (it blocked: waiting for the GIL
+    another thread holds, or for I/O when idle) and `involuntary` (the kernel took its CPU)."""
+    out = {}
+    try:
+        with open(f"/proc/self/task/{threading.main_thread().native_id}/status") as status:
+            for line in status:
+                name, _, value = line.partition(":")
+                if name.endswith("ctxt_switches"):
+                    out[name.split("_", 1)[0]] = int(value)
+    except (OSError, ValueError):
+        pass
+    return out
 
 
 def child_pids() -> list[str]:

@@ -297,7 +297,9 @@ def _lines(result: dict[str, Any]) -> list[str]:
         f"{result['wall_s']:g} s: node {cpu['node']:g} s "
         f"({', '.join(f'{k} {v:g}' for k, v in cpu['node_threads'].items())}), "
         f"venue {cpu['venue']:g} s; the loop thread waited {result['loop_waited_for_cpu_s']:g} s "
-        "for a CPU (runnable, not running: the machine's load)",
+        "for a CPU (runnable, not running: the machine's load) and was switched out "
+        f"{result['loop_switches'].get('voluntary', 0)} times blocking (the GIL, or idle) and "
+        f"{result['loop_switches'].get('nonvoluntary', 0)} times preempted",
         "GC pauses: " + ", ".join(f"{g} {p['count']} (max {p['max_ms']} ms, total "
                                   f"{p['total_ms']} ms)" for g, p in result["gc_pauses"].items())]
     stages = result.get("stages")

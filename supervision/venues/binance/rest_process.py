@@ -27,6 +27,11 @@ What stays exactly as it was:
   does not fit waits in the node's outbox until the child reads (it reads one request per
   answer, and each answer flushes the outbox).
 
+The child logs at the node's level (its root logger's, when the child starts), and its records
+travel back with the next answer to be written by the node's own handlers, so they are
+redacted as the node's are (`supervision.config.log_redaction`: at DEBUG, ccxt logs each
+request's headers, the API key among them).
+
 The child has its own session (start_new_session): a Ctrl-C in the terminal or a SIGTERM to
 the node must not kill it before the node's graceful stop has sent its cancels. It ignores
 SIGINT and SIGTERM, and exits when the node closes its request pipe (`close`), or dies.
@@ -102,7 +107,7 @@ class _Child:
         self.requests = self.process.stdin.fileno()
         os.set_blocking(self.requests, False)
         self.answers: IO[bytes] = self.process.stdout
-        self.outbox = bytearray(_frame(make_client))
+        self.outbox = bytearray(_frame((make_client, logging.getLogger().getEffectiveLevel())))
         self.answered = 0
 
     def flush(self) -> None:
@@ -193,7 +198,9 @@ class RestProcess:
         while (child := self._spawn()) is not None:
             try:
                 while True:
-                    seq, done = _read_frame(child.answers)
+                    seq, done, records = _read_frame(child.answers)
+                    for record in records:  # through our handlers and their redaction
+                        logging.getLogger(record.name).handle(record)
                     self._answered(child, seq, done)
             except (EOFError, OSError, pickle.UnpicklingError):
                 pass
@@ -259,10 +266,35 @@ class RestProcess:
         return not closed
 
 
+class _Records(logging.Handler):
+    """The child's log records, kept to travel back with the next answer: the node's own
+    handlers write them (and redact them: ccxt logs request headers at DEBUG)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg, record.args = record.getMessage(), None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        self.kept.append(record)
+
+    def take(self) -> list[logging.LogRecord]:
+        kept, self.kept = self.kept, []
+        return kept
+
+
 def serve(requests: IO[bytes], answers: int, marker: int) -> None:
     """The child: make the client, then answer each request in turn until the pipe closes."""
+    records = _Records()
+    root = logging.getLogger()
+    root.addHandler(records)
     try:
-        client = _read_frame(requests)()
+        make_client, level = _read_frame(requests)
+        root.setLevel(level)
+        client = make_client()
     except Exception as exc:  # the node logs the exit and tries again after a backoff
         sys.exit(f"REST worker: cannot make the venue client: {type(exc).__name__}: {exc}")
     while True:
@@ -273,10 +305,10 @@ def serve(requests: IO[bytes], answers: int, marker: int) -> None:
         os.pwrite(marker, _SEQ.pack(seq), 0)  # before the venue can have seen it
         done = answer(client, None, method, params)
         try:
-            frame = _frame((seq, done))
+            frame = _frame((seq, done, records.take()))
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             frame = _frame((seq, RestDone(None, None, "lost",
-                                          f"answer could not be carried: {exc}"[:300])))
+                                          f"answer could not be carried: {exc}"[:300]), []))
         view = memoryview(frame)
         while view:
             view = view[os.write(answers, view):]

@@ -6,6 +6,7 @@ file, so the test sees what reached "the venue" whatever process ran it."""
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import signal
 import threading
@@ -36,6 +37,7 @@ class FakeClient:
 
     def echo(self, params: dict[str, Any]) -> dict[str, Any]:
         self._called(params)
+        logging.getLogger("ccxt.fake").debug("Request: %s", {"X-MBX-APIKEY": "a-key"})
         self.last_response_headers = dict(HEADERS, **{"Retry-After": ""})
         return {"n": params["n"], "price": "0.10000000"}
 
@@ -170,6 +172,19 @@ def test_close_ends_the_child_and_a_ctrl_c_does_not(tmp_path: Path) -> None:
     worker.submit(3, "echo", {"n": 3})  # after close: nothing goes
     time.sleep(0.2)
     assert calls(log) == ["1", "2"] and len(told.got) == 2
+
+
+def test_the_childs_log_records_reach_the_nodes_handlers(tmp_path: Path,
+                                                        caplog: Any) -> None:
+    caplog.set_level(logging.DEBUG)
+    told = Answers()
+    worker = RestProcess(functools.partial(FakeClient, str(tmp_path / "calls.log")), told)
+    worker.submit(1, "echo", {"n": 1})
+    told.wait(1)
+    worker.close()
+    [record] = [r for r in caplog.records if r.name == "ccxt.fake"]
+    assert record.getMessage() == "Request: {'X-MBX-APIKEY': 'a-key'}"
+    assert record.process != os.getpid()  # logged in the child
 
 
 def _state(pid: int) -> str:
