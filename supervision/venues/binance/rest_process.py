@@ -1,21 +1,23 @@
 """The REST worker in a process of its own: ccxt's CPU off the node's GIL.
 
 `RestProcess` has `RestWorker`'s interface (`submit(tag, method, params)`, `close()`, answers
-told to `deliver` as `RestDone`), but ccxt's client lives in a child process
-(`python -m supervision.venues.binance.rest_process`). In the node's process a ccxt request
-costs about a millisecond of Python (building and signing the request, requests and urllib3)
-on the REST thread, which takes the GIL from the event loop while a frame's chain waits for
-it (docs/benchmarks.md, "Where the time goes"). Here the node pickles the request onto a pipe
-(tens of microseconds on the loop) and one reader thread, blocked in `read` without the GIL,
-takes each answer back; the child's CPU runs on the other core.
+told to `deliver` as `RestDone`, and `withdraw`, which takes back requests not sent yet), but
+ccxt's client lives in a child process (`python -m supervision.venues.binance.rest_process`).
+In the node's process a ccxt request costs about a millisecond of Python (building and signing
+the request, requests and urllib3) on the REST thread, which takes the GIL from the event loop
+while a frame's chain waits for it (docs/benchmarks.md, "Where the time goes"). Here the node
+pickles the request onto a pipe (tens of microseconds) and one reader thread, blocked in `read`
+without the GIL, takes each answer back; the child's CPU runs on the other core.
 
 What stays exactly as it was:
 - Answers are `io.answer`'s, made in the child with the same client and the same mapping:
   the failure kind (`client.classify`), the venue's words (query strings removed), its
   Retry-After, its counters (`client.usage`) and clock (`Date`). The tag never leaves the
   node: the child answers by sequence number and the node puts the tag back.
-- One request at a time, in the order submitted: the child reads the next request only after
-  answering the last, so the requests of a venue session reach the venue in order.
+- One request at a time, in the order submitted: the node queues them and gives the child the
+  next only once it has answered the last (the reader thread does, before it even unpickles
+  the answer), so the requests of a venue session reach the venue in order, and a request
+  still queued can be taken back (`withdraw`) as from the thread's queue.
 - Nothing is ever sent twice. The child writes each request's sequence number to a marker
   file before it calls the venue. If the child dies (detected at once: its answer pipe
   reaches end of file), a request it had started and not answered is answered as `lost`
@@ -23,9 +25,8 @@ What stays exactly as it was:
   had not started go, in order and once, to a new child. A child that dies without
   answering anything is restarted after a backoff (0.1 s doubling to 5 s), so a child that
   cannot start does not spin.
-- The node never blocks on the child: the request pipe is written without blocking, and what
-  does not fit waits in the node's outbox until the child reads (it reads one request per
-  answer, and each answer flushes the outbox).
+- The node never blocks on the child: a request is written only into an empty pipe (the
+  child has taken the last one), whose room is raised to 1 MiB.
 
 The child logs at the node's level (its root logger's, when the child starts), and its records
 travel back with the next answer to be written by the node's own handlers, so they are
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import fcntl
 import logging
 import os
 import pickle
@@ -76,6 +78,10 @@ def _frame(value: Any) -> bytes:
 
 def _read_frame(stream: IO[bytes]) -> Any:
     """The next framed value; EOFError at the end (or a frame cut short by a death)."""
+    return pickle.loads(_read_raw(stream))
+
+
+def _read_raw(stream: IO[bytes]) -> bytes:
     header = stream.read(_HEADER.size)
     if len(header) < _HEADER.size:
         raise EOFError
@@ -83,7 +89,7 @@ def _read_frame(stream: IO[bytes]) -> Any:
     data = stream.read(size)
     if len(data) < size:
         raise EOFError
-    return pickle.loads(data)
+    return data
 
 
 @attrs.define(slots=True)
@@ -94,7 +100,9 @@ class _Request:
 
 
 class _Child:
-    """One child process: its pipes and its marker file (the last request it started)."""
+    """One child process: its pipes and its marker file (the last request it started). The
+    request pipe is written only when the child waits for a request (it has answered the last
+    one, so the pipe is empty), so a write of a request smaller than the pipe never blocks."""
 
     def __init__(self, make_client: Callable[[], Any]) -> None:
         self.marker = tempfile.TemporaryFile()  # noqa: SIM115 (closed by reap)
@@ -105,26 +113,18 @@ class _Child:
             start_new_session=True, env=_child_env())
         assert self.process.stdin is not None and self.process.stdout is not None
         self.requests = self.process.stdin.fileno()
-        os.set_blocking(self.requests, False)
+        with contextlib.suppress(OSError):  # Linux: room for any request (64 KiB otherwise)
+            fcntl.fcntl(self.requests, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
         self.answers: IO[bytes] = self.process.stdout
-        self.outbox = bytearray(_frame((make_client, logging.getLogger().getEffectiveLevel())))
         self.answered = 0
+        self.send(_frame((make_client, logging.getLogger().getEffectiveLevel())))
 
-    def flush(self) -> None:
-        """Write what the pipe takes now; the rest waits for the child to read."""
-        while self.outbox:
-            try:
-                written = os.write(self.requests, self.outbox)
-            except BlockingIOError:
-                return
-            except OSError:  # the child is gone: its reader thread deals with it
-                self.outbox.clear()
-                return
-            del self.outbox[:written]
+    def send(self, frame: bytes) -> None:
+        with contextlib.suppress(OSError):  # the child is gone: the reader thread deals with it
+            os.write(self.requests, frame)
 
     def end(self) -> None:
-        """Close our end of the request pipe: the child finishes what it has and exits."""
-        self.outbox.clear()
+        """Close our end of the request pipe: the child exits."""
         assert self.process.stdin is not None
         with contextlib.suppress(OSError):
             self.process.stdin.close()
@@ -135,8 +135,7 @@ class _Child:
         data = os.pread(self.marker.fileno(), _SEQ.size, 0)
         self.answers.close()
         self.marker.close()
-        if self.process.stdin is not None:
-            self.process.stdin.close()
+        self.end()
         return code, _SEQ.unpack(data)[0] if len(data) == _SEQ.size else 0
 
 
@@ -149,8 +148,9 @@ def _child_env() -> dict[str, str]:
 
 
 class RestProcess:
-    """`submit(tag, method, params)`: as `RestWorker`'s, run in the child. `restarts` counts the
-    children replaced after a death; `lost_total` the requests answered `lost` for one."""
+    """`submit(tag, method, params)`, `withdraw(wanted)` and `close()`: as `RestWorker`'s, the
+    requests run in the child. `restarts` counts the children replaced after a death;
+    `lost_total` the requests answered `lost` for one."""
 
     def __init__(self, make_client: Callable[[], Any], deliver: Deliver,
                  name: str = "binance-rest") -> None:
@@ -158,10 +158,11 @@ class RestProcess:
         self._deliver = deliver
         self.name = name
         self._lock = threading.Lock()
-        self._waiting: collections.deque[_Request] = collections.deque()  # sent, not answered
+        self._queue: collections.deque[_Request] = collections.deque()  # not sent yet
+        self._sent: _Request | None = None  # with the child, not answered yet
         self._seq = 0
         self._child: _Child | None = None
-        self._closed = False
+        self._closing = False
         self._reader: threading.Thread | None = None
         self.restarts = 0
         self.lost_total = 0
@@ -169,28 +170,48 @@ class RestProcess:
     def submit(self, tag: Any, method: str | Callable[[Any, dict[str, Any]], Any],
                params: dict[str, Any] | None = None) -> None:
         with self._lock:
-            if self._closed:
+            if self._closing:
                 return
             self._seq += 1
-            request = _Request(self._seq, tag, _frame((self._seq, method, dict(params or {}))))
-            self._waiting.append(request)
+            self._queue.append(
+                _Request(self._seq, tag, _frame((self._seq, method, dict(params or {})))))
             if self._reader is None:  # the first request: the first child
                 self._reader = threading.Thread(target=self._read, name=self.name, daemon=True)
                 self._reader.start()
-            elif self._child is not None:  # None: a new child is on its way, and sends it
-                self._child.outbox += request.frame
-                self._child.flush()
+            else:
+                self._send_next()
+
+    def withdraw(self, wanted: Callable[[Any], bool]) -> list[Any]:
+        """Takes the queued requests whose tag `wanted` names out of the queue, unsent, and
+        returns their tags in queue order. The request with the child is not among them."""
+        with self._lock:
+            taken = [r.tag for r in self._queue if wanted(r.tag)]
+            if taken:
+                self._queue = collections.deque(r for r in self._queue if not wanted(r.tag))
+            return taken
 
     def close(self) -> None:
+        """Ends the child once the requests queued so far are done."""
         with self._lock:
-            self._closed = True
-            if self._child is not None:
-                self._child.end()
+            self._closing = True
+            self._send_next()
 
     @property
     def pid(self) -> int | None:
         child = self._child
         return None if child is None else child.process.pid
+
+    def _send_next(self) -> None:
+        """(Locked.) The next request to the child, if it waits for one; once closing and
+        done, the end."""
+        child = self._child
+        if child is None or self._sent is not None:
+            return
+        if self._queue:
+            self._sent = self._queue.popleft()
+            child.send(self._sent.frame)
+        elif self._closing:
+            child.end()
 
     def _read(self) -> None:
         """The reader thread: starts each child, reads its answers, and buries it."""
@@ -198,11 +219,8 @@ class RestProcess:
         while (child := self._spawn()) is not None:
             try:
                 while True:
-                    seq, done, records = _read_frame(child.answers)
-                    for record in records:  # through our handlers and their redaction
-                        logging.getLogger(record.name).handle(record)
-                    self._answered(child, seq, done)
-            except (EOFError, OSError, pickle.UnpicklingError):
+                    self._answered(child, _read_raw(child.answers))
+            except (EOFError, OSError):
                 pass
             if not self._bury(child):
                 return
@@ -213,11 +231,11 @@ class RestProcess:
                 backoff = min(BACKOFF_MAX_S, backoff * 2)
 
     def _spawn(self) -> _Child | None:
-        """A new child, given every request not yet answered, in order; None if closing."""
+        """A new child, given the first request waiting; None once closing with none left."""
         backoff = BACKOFF_MIN_S
         while True:
             with self._lock:
-                if self._closed:
+                if self._closing and not self._queue:
                     self._reader = None
                     return None
                 try:
@@ -226,44 +244,50 @@ class RestProcess:
                     log.error("%s: cannot start the REST worker process (%s); trying again in "
                               "%.1fs", self.name, exc, backoff)
                 else:
-                    for request in self._waiting:
-                        child.outbox += request.frame
-                    child.flush()
+                    self._send_next()
                     return child
             time.sleep(backoff)
             backoff = min(BACKOFF_MAX_S, backoff * 2)
 
-    def _answered(self, child: _Child, seq: int, done: RestDone) -> None:
-        with self._lock:
-            request = self._waiting.popleft()
+    def _answered(self, child: _Child, raw: bytes) -> None:
+        with self._lock:  # the next request goes first: the child need not wait for us
+            request, self._sent = self._sent, None
             child.answered += 1
-            child.flush()
-        if request.seq != seq:  # cannot happen: one pipe, one request at a time, in order
-            raise RuntimeError(f"REST worker answered {seq}, expected {request.seq}")
+            self._send_next()
+        seq, done, records = pickle.loads(raw)
+        if request is None or request.seq != seq:  # cannot happen: one request at a time
+            raise RuntimeError(f"REST worker answered {seq}, expected {request}")
+        for record in records:  # through our handlers and their redaction
+            logging.getLogger(record.name).handle(record)
         self._deliver(attrs.evolve(done, tag=request.tag))
 
     def _bury(self, child: _Child) -> bool:
-        """The child is gone: what it started and did not answer is answered `lost`; the rest
-        stays for the next child. False if we are closing (no next child)."""
-        with self._lock:
-            self._child = None
+        """The child is gone: the request it had started and not answered is answered `lost`;
+        one it had not started goes first to the next child. False: no next child."""
         code, started = child.reap()
         with self._lock:
-            lost = [r for r in self._waiting if r.seq <= started]
-            self._waiting = collections.deque(r for r in self._waiting if r.seq > started)
-            closed, left = self._closed, len(self._waiting)
-            self.restarts += not closed
-            if closed:
+            self._child = None
+            request, self._sent = self._sent, None
+            lost = request is not None and request.seq <= started
+            if request is not None and not lost:
+                self._queue.appendleft(request)
+            # Closing, the queue still goes to a new child, unless this one never took a request
+            # (a child that cannot start would be started again for ever).
+            more = not self._closing or (bool(self._queue) and started > 0)
+            self.restarts += more
+            if not more:
                 self._reader = None
-        self.lost_total += len(lost)
-        for request in lost:
+        if lost:
+            assert request is not None
+            self.lost_total += 1
             self._deliver(RestDone(request.tag, None, "lost",
                                    f"REST worker process exited ({code}) during the request"))
-        if not closed:
-            log.warning("%s: the REST worker process exited (%s); %d request(s) it had started "
-                        "answered lost (looked up, never resent), %d go to a new one",
-                        self.name, code, len(lost), left)
-        return not closed
+        if more:
+            log.warning("%s: the REST worker process exited (%s)%s; %d request(s) go to a new "
+                        "one", self.name, code, "; the request it had started is answered "
+                        "lost (looked up, never sent again)" if lost else "",
+                        len(self._queue))
+        return more
 
 
 class _Records(logging.Handler):

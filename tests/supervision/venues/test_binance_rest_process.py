@@ -174,6 +174,28 @@ def test_close_ends_the_child_and_a_ctrl_c_does_not(tmp_path: Path) -> None:
     assert calls(log) == ["1", "2"] and len(told.got) == 2
 
 
+def test_queued_requests_can_be_taken_back_and_close_lets_the_queue_finish(
+        tmp_path: Path) -> None:
+    log, told = tmp_path / "calls.log", Answers()
+    worker = RestProcess(functools.partial(FakeClient, str(log)), told)
+    worker.submit(("slow", 1), "hang", {"n": 1})
+    for n in range(2, 6):
+        worker.submit(("new" if n % 2 else "cancel", n), "echo", {"n": n})
+    deadline = time.monotonic() + 30
+    while calls(log) != ["1"]:  # the first is with the child: not taken back
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert worker.withdraw(lambda tag: tag[0] in ("new", "slow")) == [("new", 3), ("new", 5)]
+    worker.close()  # what is queued still goes, then the child ends
+    pid = worker.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)  # (cut the hang short: the first is lost, not resent)
+    got = told.wait(3)
+    assert [(d.tag, d.failure) for d in got] == [(("slow", 1), "lost"), (("cancel", 2), None),
+                                                 (("cancel", 4), None)]
+    assert calls(log) == ["1", "2", "4"]
+
+
 def test_the_childs_log_records_reach_the_nodes_handlers(tmp_path: Path,
                                                         caplog: Any) -> None:
     caplog.set_level(logging.DEBUG)
