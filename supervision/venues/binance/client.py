@@ -3,7 +3,7 @@
 `make_client` builds `ccxt.binance` (spot) or `ccxt.binanceusdm` (USD-M) with every REST base
 URL replaced by `rest_url` (the fake venue, the testnet, or Binance itself), markets limited to
 the one kind we trade, no currency or margin look-ups (private calls a testnet key cannot make),
-and a request timeout. It is used only from the adapter's REST worker thread: ccxt's
+and a request timeout. It is used only in the adapter's REST worker process: ccxt's
 synchronous client blocks.
 
 `classify` maps a ccxt exception to one `Outcome` kind, in the order the issue sets, most

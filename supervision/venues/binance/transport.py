@@ -1,7 +1,7 @@
 """BinanceTransport: the venue connection's Binance end (spot or USD-M), on the adapter contract.
 
 The transport decides; its I/O (`supervision.venues.binance.io`) only carries: REST requests
-go to the ccxt worker thread, frames come in from the websocket readers, and every answer comes
+go to the ccxt worker process, frames come in from the websocket readers, and every answer comes
 back to the connection actor as a message, which hands it to `on_message`. What it means comes
 out of `poll` as the contract's events (`actors.execution.venue_transport`).
 
@@ -98,7 +98,7 @@ SECOND = 1_000_000_000
 
 
 class BinanceTransport(FillRecovery, AmendAnswers):
-    """`io(transport, deliver)` builds the I/O: an object with `rest` (a `RestWorker`),
+    """`io(transport, deliver)` builds the I/O: an object with `rest` (a `RestProcess`),
     `market` and `user` (`StreamReader`s, given a url callable) and `close()`; see
     `supervision.venues.binance.adapter`."""
 
