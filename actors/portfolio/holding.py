@@ -44,6 +44,7 @@ class Holding:
     last_price: int | None = None
     opening: int = 0  # lots held before this process's fills (`Ledger.open_position`)
     unpriced: int = 0  # opening lots waiting for a first mark to enter at
+    changes: int = 0  # trades and shifts so far: what the ledger's cached figures are as of
 
     @property
     def held(self) -> int:
@@ -59,6 +60,7 @@ class Holding:
     def shift(self, qty: int, price: Fraction) -> None:
         """An opening change: lots added enter at `price`, lots taken off leave at the average,
         so it never realizes PnL (it is no trade: what the account held is known better)."""
+        self.changes += 1
         total = self.qty + qty
         if self.qty == 0 or (self.qty > 0) == (qty > 0):
             self.avg = (self.avg * abs(self.qty) + price * abs(qty)) / abs(total)
@@ -77,6 +79,7 @@ class Holding:
     def trade(self, qty: int, price: int) -> Fraction:
         """Apply signed `qty` lots at `price` ticks; return the gross PnL it realized."""
         self.last_price = price
+        self.changes += 1
         self.price_opening()
         if self.qty == 0 or (self.qty > 0) == (qty > 0):
             total = self.qty + qty
@@ -99,6 +102,11 @@ class Holding:
         if self.qty == 0 or mark is None:
             return _ZERO
         return self.qty * (Fraction(mark, 2) - self.avg) * self.value
+
+    def cost(self) -> Fraction:
+        """qty x avg x V: what unrealized PnL subtracts from the position at its mark, and
+        what only a trade or a shift changes."""
+        return self.qty * self.avg * self.value
 
     def notional(self) -> Fraction:
         mark = self.mark_x2

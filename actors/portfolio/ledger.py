@@ -9,8 +9,10 @@ value of one tick on one lot:
 
 - Average cost (`actors.portfolio.holding`). Adding to a position moves the average entry price
   to the size-weighted mean, reducing realizes against it; the average is an exact `Fraction`.
-- Money is exact `Fraction`s inside, `Decimal` at the edge (snapshot, records): exact when the
-  value terminates, else rounded half-even to 50 digits. Nothing is computed from a rounded value.
+- Money is exact inside, `Decimal` at the edge (snapshot, records): exact when the value
+  terminates, else rounded half-even to 50 digits. Nothing is computed from a rounded value.
+  What fills change is kept in `Fraction`s; what marks move, in integers
+  (`actors.portfolio.running_sums`), so a new mid costs a few integer products.
 - Realized PnL in snapshots and positions is after fees (a rebate is a negative fee); the gross
   figure is in the decomposition totals. Unrealized PnL and notional use the latest mid, or the
   last fill price before any mid was seen.
@@ -32,7 +34,6 @@ value of one tick on one lot:
 
 from __future__ import annotations
 
-import decimal
 import heapq
 import itertools
 from collections import deque
@@ -42,6 +43,7 @@ from fractions import Fraction
 
 from actors.portfolio.fill_records import DecompositionTotals, FillRecord, MarkResult
 from actors.portfolio.holding import Holding
+from actors.portfolio.running_sums import ExactDecimal, RunningSums, over, to_decimal
 from protocols.codec import Side
 from protocols.errors import TroupeError
 from protocols.instruments import _EXACT, ContractType, InstrumentSpec, _money
@@ -53,26 +55,17 @@ from protocols.portfolio import (
     VenuePositions,
 )
 
-__all__ = ["DEFAULT_HORIZONS_NS", "NS_PER_DAY", "Ledger", "UnknownInstrument", "to_decimal"]
+__all__ = ["DEFAULT_HORIZONS_NS", "NS_PER_DAY", "Ledger", "UnknownInstrument"]
 
 NS_PER_DAY = 86_400 * 10**9
 DEFAULT_HORIZONS_NS = (1 * 10**9, 5 * 10**9, 30 * 10**9)
-_ROUNDED = decimal.Context(prec=50, rounding=decimal.ROUND_HALF_EVEN)
 _ZERO = Fraction(0)
+_DECIMAL_ZERO = to_decimal(_ZERO)
 
 
 class UnknownInstrument(TroupeError, KeyError):
     """A fill for an instrument the ledger has no spec for: it cannot be valued, so it is not
     booked. Reconciliation will then see the venue's position against our 0 and raise drift."""
-
-
-def to_decimal(value: Fraction) -> Decimal:
-    """Exact when the fraction terminates in base 10; otherwise rounded half-even to 50 digits."""
-    num, den = Decimal(value.numerator), Decimal(value.denominator)
-    try:
-        return _EXACT.divide(num, den)
-    except decimal.Inexact:
-        return _ROUNDED.divide(num, den)
 
 
 def _half(value: Decimal) -> Decimal:
@@ -102,6 +95,7 @@ class Ledger:
             raise ValueError(f"markout horizons must be positive ns, got {horizons_ns}")
         self._holdings: dict[str, Holding] = {}
         self._value: dict[str, Decimal] = {}
+        self._units: dict[str, int] = {}
         for name, spec in specs.items():
             if spec.contract_type is ContractType.INVERSE:
                 raise ValueError(f"{name}: inverse contracts settle PnL in the base coin; "
@@ -109,6 +103,9 @@ class Ledger:
             value = _EXACT.multiply(_EXACT.multiply(spec.tick_size, spec.lot_step), spec.multiplier)
             self._value[name] = value
             self._holdings[name] = Holding(Fraction(value), Fraction(value) / 2)
+        self._sums = RunningSums(h.half_value for h in self._holdings.values())
+        for name, holding in self._holdings.items():
+            self._units[name] = self._sums.units(holding.half_value)
         self.horizons_ns = tuple(sorted(set(horizons_ns)))
         self.records: deque[FillRecord] = deque(maxlen=max_records)
         self.duplicates = 0
@@ -118,15 +115,18 @@ class Ledger:
         self._sequence = itertools.count()
         self._day: int | None = None
         self._daily = _ZERO
-        self._peak = _ZERO
         # Running sums over the holdings, kept exact as each holding changes, so a new mark
-        # costs O(1) instead of a sum over every instrument: realized after fees, unrealized,
-        # and notional (total exposure).
+        # costs O(1) instead of a sum over every instrument: realized after fees, fees, gross
+        # realized here; what marks move (unrealized, notional, the peak) in `_sums`.
         self._realized_net = _ZERO
         self._fees_sum = _ZERO
         self._gross_sum = _ZERO
-        self._unrealized_sum = _ZERO
-        self._notional_sum = _ZERO
+        # A snapshot repeats what only fills change: their Decimals, kept until they change.
+        self._decimals = {name: ExactDecimal() for name in ("realized", "daily", "fees", "gross")}
+        self._positions: dict[str, tuple[int, Decimal, Decimal, Decimal, Fraction,
+                                         int | None]] = {}
+        self._scaled: dict[int, tuple[Fraction, int | None]] = {}  # see _over_marks
+        self._peak_decimal = ExactDecimal()
         self._fills = 0
         self._no_mid = 0
         self._spread = Decimal(0)
@@ -154,10 +154,9 @@ class Ledger:
         self._traded.add(fill.instrument)
         self._roll_day(epoch_ns)
         sign = 1 if fill.side is Side.BUY else -1
-        unrealized, notional = holding.unrealized(), holding.notional()
+        before = self._marks(fill.instrument, holding)
         realized = holding.trade(sign * fill.qty, fill.price)
-        self._unrealized_sum += holding.unrealized() - unrealized
-        self._notional_sum += holding.notional() - notional
+        self._moved(fill.instrument, holding, before)
         self._realized_net += realized - fee
         self._fees_sum += fee
         self._gross_sum += realized
@@ -165,7 +164,8 @@ class Ledger:
         holding.fees += fee
         self._fills += 1
         record = self._decompose(fill, sign, holding, realized)
-        self._update_peak()
+        self._sums.rebase(self._realized_net - self._sums.cost)
+        self._sums.update_peak()
         return record
 
     def open_position(self, instrument: str, qty: int) -> int:
@@ -182,18 +182,34 @@ class Ledger:
         holding.opening = qty
         if change:
             holding.unpriced += change
-            self._price_opening(holding)
+            self._price_opening(instrument, holding)
             self._traded.add(instrument)
-            self._update_peak()
+            self._sums.update_peak()
         return change
 
-    def _price_opening(self, holding: Holding) -> None:
+    def _price_opening(self, instrument: str, holding: Holding) -> None:
         if not holding.unpriced or holding.mark_x2 is None:
             return  # nothing waits for a price (every mid asks: keep that cheap)
-        unrealized, notional = holding.unrealized(), holding.notional()
+        before = self._marks(instrument, holding)
         holding.price_opening()
-        self._unrealized_sum += holding.unrealized() - unrealized
-        self._notional_sum += holding.notional() - notional
+        self._moved(instrument, holding, before)
+        self._sums.rebase(self._realized_net - self._sums.cost)
+
+    def _marks(self, instrument: str, holding: Holding) -> tuple[int, int, Fraction]:
+        """The holding's part of the running sums: units x qty x mark, its absolute value,
+        and its cost."""
+        mark = holding.mark_x2
+        value = 0 if mark is None else self._units[instrument] * mark
+        return holding.qty * value, abs(holding.qty) * value, holding.cost()
+
+    def _moved(self, instrument: str, holding: Holding,
+               before: tuple[int, int, Fraction]) -> None:
+        marked, gross, cost = self._marks(instrument, holding)
+        sums = self._sums
+        sums.marked += marked - before[0]
+        sums.gross += gross - before[1]
+        if cost != before[2]:
+            sums.cost += cost - before[2]
 
     def on_mid(self, instrument: str, mid_x2: int, now_ns: int) -> MarkResult:
         """A new mid (doubled ticks) seen at monotonic `now_ns`: re-mark the position and resolve
@@ -202,14 +218,17 @@ class Ledger:
         if holding is None or mid_x2 <= 0:
             return _UNCHANGED
         old_mark = holding.mark_x2
-        if holding.qty != 0 and old_mark != mid_x2:  # what qty x (mark - avg) x V moved by
+        qty = holding.qty
+        if qty != 0 and old_mark != mid_x2:  # what units x qty x mark moved by
             assert old_mark is not None  # a priced position came from a fill or a mark
-            per_lot = (mid_x2 - old_mark) * holding.half_value
-            self._unrealized_sum += holding.qty * per_lot
-            self._notional_sum += abs(holding.qty) * per_lot
+            step = (mid_x2 - old_mark) * self._units[instrument]
+            sums = self._sums
+            sums.marked += qty * step
+            sums.gross += (qty if qty > 0 else -qty) * step
         repriced = holding.held != 0 and old_mark != mid_x2
         holding.mid_x2 = mid_x2
-        self._price_opening(holding)
+        if holding.unpriced:
+            self._price_opening(instrument, holding)
         heap = self._pending.get(instrument)
         resolved = 0
         value = self._value[instrument]
@@ -225,7 +244,7 @@ class Ledger:
             self._resolved[horizon] += 1
             resolved += 1
         if repriced:
-            self._update_peak()
+            self._sums.update_peak()
         if not resolved:  # the usual answer, shared (it is frozen)
             return _REPRICED if repriced else _UNCHANGED
         return MarkResult(repriced, resolved)
@@ -233,40 +252,55 @@ class Ledger:
     # -- output --------------------------------------------------------------------------------
     def position(self, instrument: str) -> Position:
         h = self._holdings[instrument]
-        return Position(instrument, h.held, to_decimal(h.avg), to_decimal(h.realized - h.fees),
-                        to_decimal(h.unrealized()), to_decimal(h.fees), to_decimal(h.notional()))
+        fixed = self._positions.get(instrument)
+        if fixed is None or fixed[0] != h.changes:  # what only trades and shifts change
+            cost = h.cost()
+            fixed = self._positions[instrument] = (
+                h.changes, to_decimal(h.avg), to_decimal(h.realized - h.fees), to_decimal(h.fees),
+                cost, self._sums.scaled(cost))
+        _, avg, realized, fees, cost, cost_scaled = fixed
+        mark, den = h.mark_x2, self._sums.denominator
+        if mark is None or h.qty == 0:
+            unrealized = notional = _DECIMAL_ZERO
+        else:
+            value = self._units[instrument] * mark  # units x mark_x2: one lot at the mark, in 1/D
+            marked = h.qty * value
+            unrealized = over(marked - cost_scaled, den) if cost_scaled is not None \
+                else to_decimal(Fraction(marked, den) - cost)
+            notional = over(abs(h.qty) * value, den)
+        return Position(instrument, h.held, avg, realized, unrealized, fees, notional)
 
     def snapshot(self, *, epoch_ns: int, recv_ns: int) -> PortfolioSnapshot:
         """Every instrument ever traded, sorted by name; totals from the exact values (so equity
         is exact even when realized and unrealized each had to be rounded)."""
         self._roll_day(epoch_ns)
-        realized, unrealized = self._realized(), self._unrealized()
+        decimals, sums = self._decimals, self._sums
         return PortfolioSnapshot(
             positions=tuple(self.position(name) for name in self.traded()),
-            total_exposure=to_decimal(self._notional_sum),
-            realized_pnl=to_decimal(realized),
-            unrealized_pnl=to_decimal(unrealized),
-            daily_realized_pnl=to_decimal(self._daily),
-            peak_equity=to_decimal(self._peak),
-            equity=to_decimal(realized + unrealized),
+            total_exposure=over(sums.gross, sums.denominator),
+            realized_pnl=decimals["realized"].of(self._realized_net),
+            unrealized_pnl=self._over_marks(sums.cost, -1),
+            daily_realized_pnl=decimals["daily"].of(self._daily),
+            peak_equity=self.peak_equity,
+            equity=self.equity,
             recv_ns=recv_ns,
         )
 
     @property
     def equity(self) -> Decimal:
-        return to_decimal(self._realized() + self._unrealized())
+        return self._over_marks(self._sums.base, 1)
 
     @property
     def peak_equity(self) -> Decimal:
-        return to_decimal(self._peak)
+        return self._peak_decimal.of(self._sums.peak())
 
     @property
     def drawdown(self) -> Decimal:
         """Peak equity minus equity: never negative, 0 at a new high."""
-        return to_decimal(self._peak - self._realized() - self._unrealized())
+        return to_decimal(self._sums.peak() - self._sums.equity())
 
     def totals(self) -> DecompositionTotals:
-        fees, gross = self._fees_sum, self._gross_sum  # kept as fills book: no sum per call
+        decimals = self._decimals  # fees and gross are kept as fills book: no sum per call
         return DecompositionTotals(
             fills=self._fills,
             fills_without_mid=self._no_mid,
@@ -274,8 +308,8 @@ class Ledger:
             spread_capture=self._spread,
             adverse_selection=tuple(self._adverse.items()),
             markouts_resolved=tuple(self._resolved.items()),
-            fees=to_decimal(fees),
-            realized=to_decimal(gross),
+            fees=decimals["fees"].of(self._fees_sum),
+            realized=decimals["gross"].of(self._gross_sum),
         )
 
     def mark_x2(self, instrument: str) -> int | None:
@@ -343,12 +377,18 @@ class Ledger:
 
     def _unrealized(self) -> Fraction:
         """The sum over the holdings of unrealized (kept as each fill and mark changes it)."""
-        return self._unrealized_sum
+        return self._sums.unrealized()
 
-    def _update_peak(self) -> None:
-        equity = self._realized() + self._unrealized()
-        if equity > self._peak:
-            self._peak = equity
+    def _over_marks(self, fixed: Fraction, sign: int) -> Decimal:
+        """sign x fixed + marked / D as a Decimal: one integer quotient when fixed x D is whole
+        (remembered while `fixed` stands), else the exact Fraction's."""
+        sums, memo = self._sums, self._scaled
+        scaled = memo.get(sign)
+        if scaled is None or scaled[0] is not fixed:
+            scaled = memo[sign] = (fixed, sums.scaled(fixed))
+        if scaled[1] is None:
+            return to_decimal(sign * fixed + Fraction(sums.marked, sums.denominator))
+        return over(sign * scaled[1] + sums.marked, sums.denominator)
 
     def _roll_day(self, epoch_ns: int) -> None:
         """Start a new UTC day when `epoch_ns` is past the current one. Time going backwards

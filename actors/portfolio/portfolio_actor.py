@@ -143,6 +143,13 @@ class Portfolio(Behaviour):
         self._gauged: dict[tuple[str, str | None], float] = {}  # each gauge's value, as set
 
     def receive(self, message: Any, ctx: Context) -> Any:
+        kind = type(message)
+        if kind is TradePrint:  # the common messages first: prints, then book tops
+            self._last_trade[message.instrument] = message
+            return None
+        if kind is BookTop:
+            self._on_book(message, ctx)
+            return None
         if isinstance(message, OwnFill):
             self._on_fill(message, ctx)
             return None
@@ -208,7 +215,7 @@ class Portfolio(Behaviour):
         if mid_x2 is None:
             return
         if self.journal is not None:
-            self._sample_mid(MidSampled(top.instrument, mid_x2, top.recv_ns), ctx)
+            self._sample_mid(top.instrument, mid_x2, top.recv_ns, ctx)
         result = self.ledger.on_mid(top.instrument, mid_x2, top.recv_ns)
         if result.resolved:
             ctx.count("troupe_portfolio_markouts_resolved_total", result.resolved,
@@ -216,13 +223,14 @@ class Portfolio(Behaviour):
         if result.repriced:
             self._request_publish(ctx)
 
-    def _sample_mid(self, sample: MidSampled, ctx: Context) -> None:
-        name = sample.instrument
+    def _sample_mid(self, name: str, mid_x2: int, recv_ns: int, ctx: Context) -> None:
         last = self._sampled.get(name)
-        if last is not None and last.mid_x2 == sample.mid_x2:
-            self._unsampled.pop(name, None)  # back to the journaled mid: nothing new to say
+        if last is not None and last.mid_x2 == mid_x2:
+            if self._unsampled:
+                self._unsampled.pop(name, None)  # back to the journaled mid: nothing new to say
             return
-        if last is None or sample.recv_ns - last.recv_ns >= self.mid_sample_interval_ns:
+        sample = MidSampled(name, mid_x2, recv_ns)
+        if last is None or recv_ns - last.recv_ns >= self.mid_sample_interval_ns:
             self._unsampled.pop(name, None)
             self._journal_mid(sample, ctx)
             return

@@ -39,7 +39,7 @@ from fractions import Fraction
 
 import attrs
 
-from actors.portfolio.ledger import to_decimal
+from actors.portfolio.running_sums import to_decimal
 from actors.sim.matching import SimInstrument
 from protocols.codec import Side
 from protocols.instruments import Money, _money

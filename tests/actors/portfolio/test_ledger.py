@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.portfolio.ledger import NS_PER_DAY, Ledger, UnknownInstrument, to_decimal
+from actors.portfolio.ledger import NS_PER_DAY, Ledger, UnknownInstrument
+from actors.portfolio.running_sums import to_decimal
 from protocols.codec import Side
 from protocols.instruments import ContractType, InstrumentSpec
 from protocols.orders import Liquidity
@@ -368,6 +369,16 @@ def test_running_totals_equal_a_full_recount_after_every_fill_and_mark(events):
         if event[0] in ("fill", "open") or held:  # the ledger looks for a new peak on these events
             peak = max(peak, realized + unrealized)
         assert book.peak_equity == to_decimal(peak)
+        # The Decimals themselves, digit for digit (the running sums reach them another way).
+        snap = book.snapshot(epoch_ns=T0, recv_ns=0)
+        assert (str(snap.equity), str(snap.unrealized_pnl), str(snap.peak_equity)) == (
+            str(to_decimal(realized + unrealized)), str(to_decimal(unrealized)),
+            str(to_decimal(peak)))
+        for name, h in book._holdings.items():
+            p = book.position(name)
+            assert (str(p.avg_price), str(p.unrealized_pnl), str(p.notional)) == (
+                str(to_decimal(h.avg)), str(to_decimal(h.unrealized())),
+                str(to_decimal(h.notional())))
 
 
 # -- the opening position ----------------------------------------------------------------------
