@@ -27,6 +27,7 @@ from typing import Any
 
 import attrs
 
+from actors.behaviour import Counting
 from protocols.runtime import Refused
 
 __all__ = ["Asked", "FakeContext", "FakeRef", "InFlight", "MetricPoint", "Scheduled"]
@@ -248,6 +249,12 @@ class FakeContext:
 
     def count(self, metric: str, amount: float = 1, **labels: str) -> None:
         self.metrics.append(MetricPoint("count", metric, amount, labels))
+
+    def bind_count(self, metric: str, **labels: str) -> Counting:
+        def add(amount: float = 1) -> None:
+            self.count(metric, amount, **labels)
+
+        return add
 
     def observe(self, metric: str, value: float, **labels: str) -> None:
         self.metrics.append(MetricPoint("observe", metric, value, labels))

@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from actors.behaviour import Context, Ref
+from actors.behaviour import Context, Counting, Ref
 from protocols.decisions import NoTrade, Proposal, RiskRefused, Scaled, Trigger
 from protocols.orders import (
     Ack,
@@ -70,6 +70,28 @@ class Wake:
     cause: str
 
 
+class DecisionCounts:
+    """One strategy's proposal and no-trade counters, their labels bound once per kind or
+    reason (`Context.bind_count`): a strategy counts a WHY on nearly every market message."""
+
+    def __init__(self, strategy: str) -> None:
+        self.strategy = strategy
+        self._ctx: Context | None = None
+        self._bound: dict[tuple[str, str], Counting] = {}
+
+    def count(self, ctx: Context, metric: str, label: str, value: str) -> None:
+        """Count one under `strategy` and `label`=`value` (the same counter as
+        `ctx.count(metric, strategy=..., label=value)`)."""
+        if ctx is not self._ctx:  # another context (a test's): bind afresh
+            self._ctx, self._bound = ctx, {}
+        key = (metric, value)
+        bound = self._bound.get(key)
+        if bound is None:
+            bound = self._bound[key] = ctx.bind_count(metric, strategy=self.strategy,
+                                                      **{label: value})
+        bound()
+
+
 def carry_out(
     decision: Decision,
     ctx: Context,
@@ -80,23 +102,26 @@ def carry_out(
     journal: Ref | None,
     on_unsent: Callable[[Intent], None],
     trigger: Trigger = Trigger.MARKET,
+    counts: DecisionCounts | None = None,
 ) -> None:
     """Propose every intent, record the WHY (count + journal), arm timers, tell ourselves.
-    `trigger`: what caused the decision, unless the decision says (`Decision.trigger`).
+    `trigger`: what caused the decision, unless the decision says (`Decision.trigger`);
+    `counts`: the strategy's bound counters, if it keeps them.
 
     A proposal the gate's mailbox refuses never reached anyone, so no report will ever settle it:
     `on_unsent` rolls the engine's local view back instead of leaving a side stuck "pending".
     """
     cause = trigger if decision.trigger is None else decision.trigger
+    counts = counts if counts is not None else DecisionCounts(strategy)
     for intent in decision.intents:
         proposal = Proposal(strategy, intent, ctx.self_ref, decision.trigger_ns, cause)
         if ctx.tell(risk_gate, proposal) is not None:
             on_unsent(intent)
-        ctx.count(PROPOSAL_METRIC, strategy=strategy, kind=type(intent).__name__)
+        counts.count(ctx, PROPOSAL_METRIC, "kind", type(intent).__name__)
     if decision.why is not None:
         record = NoTrade(strategy, instrument, decision.why.value, decision.trigger_ns,
                          decision.detail)
-        ctx.count(NO_TRADE_METRIC, strategy=strategy, reason=record.reason)
+        counts.count(ctx, NO_TRADE_METRIC, "reason", record.reason)
         if journal is not None:
             ctx.tell(journal, record)
     for key, delay in decision.timers:

@@ -30,7 +30,7 @@ from typing import Any
 
 from actors.behaviour import Behaviour, Context, Ref
 from actors.strategies.engine import Engine
-from actors.strategies.kit import Decision, Wake, carry_out
+from actors.strategies.kit import Decision, DecisionCounts, Wake, carry_out
 from protocols.commands import PauseQuoting, ResumeQuoting
 from protocols.decisions import Trigger
 from protocols.market import BookStale, BookTop, MarketState, TradePrint
@@ -50,6 +50,7 @@ class StrategyShell(Behaviour):
         self.journal = journal
         self._strategy, self._instrument = engine.strategy, engine.instrument
         self._gauged_lots: int | None = None  # the inventory gauge's value, once set
+        self._counts = DecisionCounts(self._strategy)
 
     def on_start(self, ctx: Context) -> None:
         decision = self.engine.on_start(ctx.monotonic_ns(), ctx.time_ns())
@@ -78,7 +79,7 @@ class StrategyShell(Behaviour):
     def _carry_out(self, decision: Decision, ctx: Context, trigger: Trigger) -> None:
         carry_out(decision, ctx, strategy=self._strategy, instrument=self._instrument,
                   risk_gate=self.risk_gate, journal=self.journal, on_unsent=self.engine.unsent,
-                  trigger=trigger)
+                  trigger=trigger, counts=self._counts)
 
 
 _MARKET = (BookTop, TradePrint, BookStale, MarketState)
@@ -100,6 +101,11 @@ def trigger_of(message: Any) -> Trigger:
 
 def route(engine: Engine, message: Any, now: int, epoch: int) -> Decision | None:
     """`message` to the engine hook that handles it (see the module docstring)."""
+    kind = type(message)
+    if kind is TradePrint:  # the common two first, by type (neither is the other's subclass)
+        return engine.on_trade(message, now, epoch)
+    if kind is BookTop:
+        return engine.on_book(message, now, epoch)
     if isinstance(message, BookTop):
         return engine.on_book(message, now, epoch)
     if isinstance(message, TradePrint):

@@ -20,7 +20,7 @@ from protocols.runtime import AskTimeout, Refused, Reply
 from supervision.runtime.lifecycle import CellHandle, SelfMessage, TimedTell
 
 if TYPE_CHECKING:
-    from actors.behaviour import Behaviour, MailboxSpec, Ref
+    from actors.behaviour import Behaviour, Counting, MailboxSpec, Ref
 
 log = logging.getLogger("troupe.actor")
 _PENDING = object()  # a timer firing's handle until start_timer has returned it
@@ -28,6 +28,10 @@ _DONE = object()  # a timer firing's handle once it fired or was cancelled (neve
 
 
 class MetricsSink(Protocol):
+    """Where a host's metrics go. A sink may also offer `bind_count(actor, metric, labels)`,
+    returning a callable that counts its amount under those labels (`Context.bind_count`); one
+    that does not gets `count` called with the bound labels."""
+
     def count(self, actor: str, metric: str, amount: float, labels: dict[str, str]) -> None: ...
 
     def observe(self, actor: str, metric: str, value: float, labels: dict[str, str]) -> None: ...
@@ -99,11 +103,19 @@ class AskRefused(TroupeError):
 class ActorContext:
     """The effects of one incarnation of one actor. A restart builds a fresh context."""
 
-    __slots__ = ("_cell", "_correlations", "_generation", "_host", "_random", "_timers")
+    __slots__ = ("_cell", "_correlations", "_generation", "_host", "_random", "_timers",
+                 "monotonic_ns", "time_ns")
+
+    # The clocks are the host's own bound methods: a behaviour reads them on nearly every
+    # message, and a method of ours that called the host's would be one call deeper.
+    monotonic_ns: Callable[[], int]
+    time_ns: Callable[[], int]
 
     def __init__(self, cell: CellHandle, host: HostServices, generation: int) -> None:
         self._cell = cell
         self._host = host
+        self.monotonic_ns = host.monotonic_ns
+        self.time_ns = host.time_ns
         self._generation = generation
         self._timers: dict[Hashable, SelfMessage] = {}  # armed, by key
         self._correlations = count(1)
@@ -200,13 +212,6 @@ class ActorContext:
     def pending_timers(self) -> int:
         return len(self._timers)
 
-    # -- clocks and randomness ------------------------------------------------------------
-    def monotonic_ns(self) -> int:
-        return self._host.monotonic_ns()
-
-    def time_ns(self) -> int:
-        return self._host.time_ns()
-
     # -- lifecycle ------------------------------------------------------------------------
     def spawn(
         self,
@@ -230,6 +235,18 @@ class ActorContext:
     # -- metrics --------------------------------------------------------------------------
     def count(self, metric: str, amount: float = 1, **labels: str) -> None:
         self._host.metrics.count(self._cell.name, metric, amount, labels)
+
+    def bind_count(self, metric: str, **labels: str) -> Counting:
+        sink, actor = self._host.metrics, self._cell.name
+        bind = getattr(sink, "bind_count", None)
+        if bind is not None:
+            bound: Counting = bind(actor, metric, labels)
+            return bound
+
+        def add(amount: float = 1) -> None:
+            sink.count(actor, metric, amount, labels)
+
+        return add
 
     def observe(self, metric: str, value: float, **labels: str) -> None:
         self._host.metrics.observe(self._cell.name, metric, value, labels)

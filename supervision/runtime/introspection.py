@@ -122,6 +122,20 @@ class SupervisionLog:
         ]
 
 
+class _BoundCount:
+    """One counter of `InMemoryMetrics`, its key built once (`Context.bind_count`)."""
+
+    __slots__ = ("_counters", "_key")
+
+    def __init__(self, counters: dict[Any, float], key: Any) -> None:
+        self._counters = counters
+        self._key = key
+
+    def __call__(self, amount: float = 1) -> None:
+        counters, key = self._counters, self._key
+        counters[key] = counters.get(key, 0) + amount
+
+
 class InMemoryMetrics:
     """The default metrics sink: plain dicts. The node swaps in a Prometheus-backed sink."""
 
@@ -134,6 +148,9 @@ class InMemoryMetrics:
         key = (actor, metric, tuple(sorted(labels.items())) if labels else ())
         counters = self.counters
         counters[key] = counters.get(key, 0) + amount
+
+    def bind_count(self, actor: str, metric: str, labels: dict[str, str]) -> _BoundCount:
+        return _BoundCount(self.counters, (actor, metric, tuple(sorted(labels.items()))))
 
     def observe(self, actor: str, metric: str, value: float, labels: dict[str, str]) -> None:
         key = (actor, metric, tuple(sorted(labels.items())))

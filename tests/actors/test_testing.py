@@ -90,3 +90,12 @@ def test_a_timed_tell_waits_in_flight_until_advance_reaches_its_due_time() -> No
     assert peer.messages == ["early"] and ctx.sent_to("peer") == ["early"]
     ctx.advance(1.0)
     assert peer.messages == ["early", "late"] and ctx.in_flight == []
+
+
+def test_a_bound_counter_is_recorded_like_count() -> None:
+    ctx = FakeContext("busy")
+    add = ctx.bind_count("jobs_total", kind="work")
+    add()
+    add(2)
+    assert ctx.counter("jobs_total", kind="work") == 3
+    assert ctx.metrics[-1] == MetricPoint("count", "jobs_total", 2, {"kind": "work"})

@@ -241,6 +241,30 @@ def test_metrics_recorded_through_the_context(host):
     assert host.metrics.total("troupe_test_messages", actor="metered") == 3
 
 
+class BoundCounter(Behaviour):
+    """Counts each message twice: through a counter bound once, and through `count`."""
+
+    def __init__(self) -> None:
+        self.bound = None
+
+    def receive(self, message, ctx):
+        if self.bound is None:
+            self.bound = ctx.bind_count("troupe_test_messages", kind="x", actor_kind="y")
+        self.bound()
+        self.bound(2)
+        ctx.count("troupe_test_messages", 1, actor_kind="y", kind="x")
+
+
+def test_a_bound_counter_counts_into_the_same_series_as_count(host):
+    ref = host.spawn("bound", BoundCounter)
+    for _ in range(3):
+        ref.tell("m")
+    host.settle()
+    assert host.metrics.total("troupe_test_messages", actor="bound") == 12
+    series = {key for key in host.metrics.counters if key[1] == "troupe_test_messages"}
+    assert series == {("bound", "troupe_test_messages", (("actor_kind", "y"), ("kind", "x")))}
+
+
 class Courier(Behaviour):
     """Told a peer, sends it three messages: two timed (out of due order), one at once."""
 
@@ -275,3 +299,16 @@ def test_a_timed_tell_the_target_refuses_when_it_lands_is_counted_for_its_sender
     host.stop(parent)  # and so its child, the peer: dead, it refuses what lands later
     host.advance(0.1)
     assert host.metrics.total("troupe_timed_tell_refused_total", actor="courier") == 2
+
+
+def test_a_bound_counter_on_a_sink_that_cannot_bind_goes_through_its_count():
+    from supervision.metrics.prometheus import PrometheusMetrics
+    from supervision.runtime.deterministic import DeterministicHost
+
+    metrics = PrometheusMetrics()
+    assert not hasattr(metrics, "bind_count")
+    host = DeterministicHost(metrics=metrics)
+    ref = host.spawn("bound", BoundCounter)
+    ref.tell("m")
+    host.settle()
+    assert metrics.total("troupe_test_messages", actor="bound") == 4
