@@ -169,7 +169,7 @@ class SimExchange:
         if not isinstance(aggressor, Side):
             raise ValueError(f"aggressor must be a Side, got {aggressor!r}")
         passive = opposite(aggressor)
-        mine = [o for o in self._open(instrument) if o.side is passive]
+        mine = self._open(instrument, passive)
         if not mine:
             return []
         out: list[VenueReport] = []
@@ -332,10 +332,15 @@ class SimExchange:
     def _view(self, instrument: str) -> DepthView:
         return self._views.get(instrument, _EMPTY)
 
-    def _open(self, instrument: str) -> list[SimOrder]:
+    def _open(self, instrument: str, side: Side | None = None) -> list[SimOrder]:
+        """Our open orders on `instrument` (on `side` only, if given), oldest first."""
         # Called for every market event: a market maker rests one or two orders, so the common
         # cases (none, one) skip the sort.
-        mine = [o for o in self._orders.values() if o.instrument == instrument]
+        if side is None:
+            mine = [o for o in self._orders.values() if o.instrument == instrument]
+        else:
+            mine = [o for o in self._orders.values()
+                    if o.side is side and o.instrument == instrument]
         if len(mine) > 1:
             mine.sort(key=_by_seq)
         return mine

@@ -28,6 +28,7 @@ from actors.sim.exchange import SimExchange, SimInstrument
 from actors.sim.latency import DelayLine, LatencyModel
 from actors.sim.market_state import MarketModel, SimMarketState
 from actors.sim.queue_models import QueueModel
+from protocols.codec import Side
 from protocols.instruments import InstrumentSpec
 from protocols.orders import Ack, OrderIntent, Reject, ReplaceIntent
 
@@ -86,6 +87,22 @@ class _LiveDepth:
 
     def __init__(self, feed: BookFeed) -> None:
         self._feed = feed
+
+    # What the matching engine reads on every market event, spelled out: `__getattr__` runs
+    # only after an ordinary lookup has failed, which costs more than the read itself.
+    @property
+    def best_bid(self) -> int | None:
+        return self._feed.sync.book.best_bid
+
+    @property
+    def best_ask(self) -> int | None:
+        return self._feed.sync.book.best_ask
+
+    def qty_at(self, side: Side, price: int) -> int:
+        return self._feed.sync.book.qty_at(side, price)
+
+    def depth(self, side: Side, n: int) -> list[tuple[int, int]]:
+        return self._feed.sync.book.depth(side, n)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._feed.sync.book, name)

@@ -159,6 +159,7 @@ class QuoteEngine(Engine):
     def __init__(self, config: MarketMakerConfig) -> None:
         self.config = config
         self.spec = config.spec
+        self._symbol = config.instrument  # read on every message: the config's is a property
         self.ids = config.ids or ClientOrderIds(config.id_prefix, config.strategy,
                                                 config.id_high_water)
         self.vol = EwmaVolatility(config.vol_halflife_s, config.vol_min_samples)
@@ -175,7 +176,7 @@ class QuoteEngine(Engine):
 
     # -- inputs ----------------------------------------------------------------------------------
     def on_book(self, book: BookTop, now: int, epoch: int) -> Decision | None:
-        if book.instrument != self.config.instrument:
+        if book.instrument != self._symbol:
             return None
         self.book, self.stale = book, None
         if self.config.sigma is None and book.mid_x2 is not None:
@@ -183,14 +184,14 @@ class QuoteEngine(Engine):
         return self.evaluate(now, epoch, book.recv_ns)
 
     def on_stale(self, msg: BookStale, now: int, epoch: int) -> Decision | None:
-        if msg.instrument != self.config.instrument:
+        if msg.instrument != self._symbol:
             return None
         self.stale = msg.reason
         return self.evaluate(now, epoch, msg.recv_ns)
 
     def on_trade(self, trade: TradePrint, now: int, epoch: int) -> Decision | None:
         """Prints are not decision points, except the one that turns the flow toxic."""
-        if trade.instrument != self.config.instrument:
+        if trade.instrument != self._symbol:
             return None
         self.flow.add(trade)
         if not self.flow_paused and self.flow.toxic(now):
@@ -200,7 +201,7 @@ class QuoteEngine(Engine):
     def on_market_state(self, state: MarketState, now: int, epoch: int) -> Decision | None:
         """A new spec (tick size!) applies from the next quote; the risk gate halts the
         instrument on SpecChanged anyway, so this is not a decision point."""
-        if state.instrument == self.config.instrument:
+        if state.instrument == self._symbol:
             self.spec = state.spec
         return None
 
@@ -214,13 +215,13 @@ class QuoteEngine(Engine):
 
     def on_report(self, msg: Any, now: int, epoch: int) -> Decision | None:
         if isinstance(msg, OwnFill | Fill):
-            if not book_fill(msg, self.config.strategy, self.config.instrument, orders=self.orders,
+            if not book_fill(msg, self.config.strategy, self._symbol, orders=self.orders,
                              inventory=self.inventory, now=now):
                 return None
             return self.evaluate(now, epoch, msg.recv_ns)  # inventory moved: so do the quotes
         if not self.orders.owns(msg):
             return None
-        safety_cancel = self.orders.on_report(msg, self.config.instrument)
+        safety_cancel = self.orders.on_report(msg, self._symbol)
         if isinstance(msg, RiskRefused):
             self.risk_until_ns = now + int(self.config.risk_cooldown_s * 1e9)
             return Decision((), QuoteWhy.RISK_REFUSED, f"{msg.gate.value}: {msg.detail}",
@@ -232,7 +233,7 @@ class QuoteEngine(Engine):
 
     def on_stop(self, now: int, epoch: int) -> Decision:
         """Pull every quote, reduce-only exits included: nobody will manage them any more."""
-        pulls = self.orders.cancel_where(self.config.instrument, keep_reduce_only=False)
+        pulls = self.orders.cancel_where(self._symbol, keep_reduce_only=False)
         return Decision(pulls, trigger_ns=now)
 
     def inventory_lots(self) -> int:
@@ -256,11 +257,11 @@ class QuoteEngine(Engine):
             why, detail = guard
             if why is QuoteWhy.RISK_REFUSED:
                 timers = (*timers, ("risk", (self.risk_until_ns - now) / 1e9))
-            pulls = self.orders.cancel_where(self.config.instrument, keep_reduce_only=True)
+            pulls = self.orders.cancel_where(self._symbol, keep_reduce_only=True)
             return Decision(pulls, why, detail, timers, trigger_ns)
         targets, side_why = self._targets(now, epoch)
         cancels, moves, in_flight = self._diff(targets)
-        pulls = tuple(self.orders.cancel(side, self.config.instrument) for side in cancels)
+        pulls = tuple(self.orders.cancel(side, self._symbol) for side in cancels)
         if moves and self.last_quote_ns is not None:
             wait = self.last_quote_ns + int(self.config.requote_min_interval_s * 1e9) - now
             if wait > 0:
@@ -363,7 +364,7 @@ class QuoteEngine(Engine):
 
     def _place(self, side: Side, target: Target | None) -> OrderIntent | ReplaceIntent:
         assert target is not None
-        instrument = self.config.instrument
+        instrument = self._symbol
         if self.orders.slots[side] is not None:
             order = self.orders.replace(side, target.price, target.qty, target.reduce_only)
             return ReplaceIntent(order.cid, instrument, target.qty, target.price,
