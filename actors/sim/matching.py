@@ -13,6 +13,7 @@ from, so that each file stays readable:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from decimal import Decimal
 from fractions import Fraction
@@ -23,7 +24,7 @@ import attrs
 from actors.market.quantization import lots_to_qty, notional, ticks_to_price
 from actors.sim.queue_models import QueuePosition
 from protocols.codec import Side
-from protocols.instruments import _EXACT, InstrumentSpec
+from protocols.instruments import _EXACT, ContractType, InstrumentSpec
 from protocols.orders import OrderType, RejectCode, TimeInForce
 
 __all__ = [
@@ -116,6 +117,20 @@ class SimInstrument:
     kind: str = attrs.field(default="spot", validator=_kind)
     price_multiple: int = attrs.field(default=1, validator=_multiple)
     lot_multiple: int = attrs.field(default=1, validator=_multiple)
+    # The spec's minimums in whole units, worked out once, so the filters compare integers:
+    # lots x lot_step < min_qty exactly when lots < min_lots, and price x lots x V <
+    # min_notional exactly when ticks x lots < min_value (None: an inverse contract, or no V).
+    min_lots: int = attrs.field(init=False, eq=False, repr=False)
+    min_value: int | None = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        spec = self.spec
+        min_lots = math.ceil(Fraction(spec.min_qty) / Fraction(spec.lot_step))
+        value = spec.tick_value
+        min_value = None if spec.contract_type is ContractType.INVERSE or not value \
+            else math.ceil(Fraction(spec.min_notional) / Fraction(value))
+        object.__setattr__(self, "min_lots", min_lots)
+        object.__setattr__(self, "min_value", min_value)
 
     @property
     def value(self) -> Decimal:
@@ -148,11 +163,13 @@ def check_filters(
     spec = instrument.spec
     if price is not None and (price <= 0 or price % instrument.price_multiple):
         return RejectCode.INVALID_PRICE, PRICE_FILTER
-    if qty <= 0 or qty % instrument.lot_multiple or lots_to_qty(spec, qty) < spec.min_qty:
+    if qty <= 0 or qty % instrument.lot_multiple or qty < instrument.min_lots:
         return RejectCode.INVALID_QUANTITY, LOT_SIZE
     if reference is not None and reference > 0:
-        value = notional(spec, ticks_to_price(spec, reference), lots_to_qty(spec, qty))
-        if value < spec.min_notional:
+        min_value = instrument.min_value
+        below = reference * qty < min_value if min_value is not None else notional(
+            spec, ticks_to_price(spec, reference), lots_to_qty(spec, qty)) < spec.min_notional
+        if below:
             return RejectCode.MIN_NOTIONAL, NOTIONAL
     return None
 

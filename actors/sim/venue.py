@@ -115,6 +115,7 @@ class SimTransport(VenueTransport):
         self.config = config
         self.end = end if end is not None else SimVenueEnd(config)
         self._now: list[TransportEvent] = []  # handed over at the next poll, before the line
+        self._line = self.end.delay  # the venue end's, read on every event: no property hop
 
     # The venue end's state, read through the transport (tests and introspection know it so).
     @property
@@ -180,13 +181,14 @@ class SimTransport(VenueTransport):
         self._push(now_ns, Path.ACK, self._exchange.positions())
 
     def poll(self, now_ns: int) -> list[TransportEvent]:
-        first_due = self.end.delay.next_due()
+        line = self._line
+        first_due = line.next_due()
         if not self._now and (first_due is None or first_due > now_ns):
             return []  # the common case: the connection polls after every message
         out, self._now = self._now, []
         # An arrival can cause more (a request makes reports), so loop until the line holds
         # nothing due now.
-        while due := self.delay.pop_due(now_ns):
+        while due := line.pop_due(now_ns):
             for item in due:
                 if isinstance(item, _Arrival):
                     self._arrive(item.request, now_ns)
@@ -208,7 +210,7 @@ class SimTransport(VenueTransport):
         self._report(reports, now_ns, None)
 
     def next_due_ns(self) -> int | None:
-        return self.delay.next_due()
+        return self._line.next_due()
 
     def on_message(self, message: Any, now_ns: int) -> bool:
         if not isinstance(message, FeedEvent):
@@ -366,8 +368,8 @@ class SimTransport(VenueTransport):
 
     # -- delivery ------------------------------------------------------------------------------
     def _push(self, now: int, path: Path, item: Any, fifo: Any = None) -> None:
-        latency = self.config.latency.draw(path, self.rng)
-        self.delay.push(now + latency, item, fifo_key=fifo if fifo is not None else path)
+        latency = self.config.latency.draw(path, self.end.rng)
+        self._line.push(now + latency, item, fifo_key=fifo if fifo is not None else path)
 
     def _due(self, now: int, path: Path, fifo: Any) -> int:
         end = self.end

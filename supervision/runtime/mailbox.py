@@ -299,11 +299,12 @@ class ConflatingMailbox(Mailbox):
 
 
 class PriorityMailbox(Mailbox):
-    __slots__ = ("_levels", "_limit", "_priority")
+    __slots__ = ("_depth", "_levels", "_limit", "_priority")
     policy = "stable_priority"
 
     def __init__(self, levels: int, priority: Callable[[Any], int], capacity: int | None) -> None:
         super().__init__()
+        self._depth = 0  # the items in every level: kept, not summed on each put
         self._levels: tuple[deque[Any], ...] = tuple(deque() for _ in range(levels))
         self._priority = priority
         self._limit = capacity if capacity is not None else 1 << 62
@@ -320,7 +321,7 @@ class PriorityMailbox(Mailbox):
             return "priority_full"
         queue.append(item)
         self.enqueued += 1
-        depth = self.user_depth()
+        depth = self._depth = self._depth + 1
         if depth > self.high_water:
             self.high_water = depth
         return None
@@ -331,13 +332,15 @@ class PriorityMailbox(Mailbox):
         return self._pop_user()
 
     def _pop_user(self) -> Any:
-        for queue in self._levels:
-            if queue:
-                return queue.popleft()
+        if self._depth:
+            for queue in self._levels:
+                if queue:
+                    self._depth -= 1
+                    return queue.popleft()
         return EMPTY
 
     def user_depth(self) -> int:
-        return sum(len(queue) for queue in self._levels)
+        return self._depth
 
     def level_depths(self) -> tuple[int, ...]:
         return tuple(len(queue) for queue in self._levels)

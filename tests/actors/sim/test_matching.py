@@ -12,10 +12,15 @@ from decimal import Decimal as D
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from actors.market.quantization import lots_to_qty, notional, ticks_to_price
 from actors.sim.account import SimAccount
 from actors.sim.exchange import SimExchange
+from actors.sim.matching import SimInstrument, check_filters
 from actors.sim.queue_models import PowerProbQueue
+from protocols.instruments import InstrumentSpec
 from protocols.orders import (
     Ack,
     CancelAck,
@@ -481,3 +486,26 @@ def test_an_exchange_without_a_view_treats_the_book_as_empty() -> None:
     assert ex.on_depth_change(SYM, 2) == []
     with pytest.raises(ValueError, match="unknown instrument"):
         ex.attach_depth("ETHUSDT", object())  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(units=st.tuples(st.sampled_from(["0.01", "0.1", "0.5", "1", "0.00001"]),
+                       st.sampled_from(["0.001", "0.00001", "1", "0.1", "0.25"])),
+       minimums=st.tuples(st.sampled_from(["0", "0.0001", "0.3", "0.002", "2"]),
+                          st.sampled_from(["0", "5", "10", "0.37", "100.5"])),
+       lots=st.integers(1, 500), reference=st.integers(1, 200_000))
+def test_the_filters_in_whole_units_decide_as_the_decimal_rules(units, minimums, lots, reference):
+    """The lot-size and notional filters compare integers worked out once per instrument;
+    they refuse exactly what lots x lot_step < min_qty and price x qty < min_notional refuse."""
+    (tick, lot), (min_qty, min_notional) = units, minimums
+    spec = InstrumentSpec("X", "binance", D(tick), D(lot), D(min_qty), D(min_notional), D(0),
+                          D(0))
+    instrument = SimInstrument(spec, "B", "Q")
+    qty = lots_to_qty(spec, lots)
+    expected = None
+    if qty < spec.min_qty:
+        expected = RejectCode.INVALID_QUANTITY
+    elif notional(spec, ticks_to_price(spec, reference), qty) < spec.min_notional:
+        expected = RejectCode.MIN_NOTIONAL
+    verdict = check_filters(instrument, reference, lots, reference)
+    assert (verdict[0] if verdict else None) == expected
