@@ -233,11 +233,15 @@ class Greedy(Behaviour):
         ctx.observe("troupe_test_latency_seconds", 0.001)
 
 
-def test_metrics_recorded_through_the_context(host):
-    ref = host.spawn("metered", Greedy)
+def _told_three_messages(host, name, behaviour):
+    ref = host.spawn(name, behaviour)
     for _ in range(3):
         ref.tell("m")
     host.settle()
+
+
+def test_metrics_recorded_through_the_context(host):
+    _told_three_messages(host, "metered", Greedy)
     assert host.metrics.total("troupe_test_messages", actor="metered") == 3
 
 
@@ -256,10 +260,7 @@ class BoundCounter(Behaviour):
 
 
 def test_a_bound_counter_counts_into_the_same_series_as_count(host):
-    ref = host.spawn("bound", BoundCounter)
-    for _ in range(3):
-        ref.tell("m")
-    host.settle()
+    _told_three_messages(host, "bound", BoundCounter)
     assert host.metrics.total("troupe_test_messages", actor="bound") == 12
     series = {key for key in host.metrics.counters if key[1] == "troupe_test_messages"}
     assert series == {("bound", "troupe_test_messages", (("actor_kind", "y"), ("kind", "x")))}
