@@ -31,7 +31,8 @@ Bad input from outside the process: refuse it with one clear line, change nothin
 - `supervision.repl.server.ReplSocketError`: the REPL's socket path cannot be served (too long,
   not a socket, another node's); the node runs on without the REPL and says why.
 - `supervision.fakevenue.faults.FaultError` (ValueError): a fault the fake venue does not know
-  or a value that is not a number; `--fault` exits 2, `POST /fake/faults` answers 400.
+  or a value it cannot take (not a number, negative, not finite, a fraction of a count), named
+  with what it takes; nothing is armed. `--fault` exits 2, `POST /fake/faults` answers 400.
 - `supervision.fakevenue.desk.VenueError`: the fake venue refuses an order request with
   Binance's HTTP status, code and words (it becomes the REST answer, never a crash).
 - `supervision.venues.hyperliquid.nonces.NonceWindowError` (ValueError): the next Hyperliquid

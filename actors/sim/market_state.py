@@ -54,6 +54,10 @@ for `for_s` seconds from `at_s` (a spec change and a time regression happen once
 
 (*) on Hyperliquid's full `l2Book` snapshots; a Binance diff stream passes unchanged.
 
+A value a kind cannot use (not a number, out of its range, or given to a kind that takes none)
+is refused when the fault is made, in one line naming the kind's range (`_WHOLE_VALUES`,
+`_SPEC_FIELDS`), so a bad script stops the run before it starts, never halfway.
+
 The matching engine keeps trading on its own spec through a spec change (the announcement is
 what the gate must react to), and a halt does not stop the matching engine either: the gate is
 what keeps our orders away.
@@ -67,7 +71,7 @@ import bisect
 import enum
 import random
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -111,15 +115,55 @@ class OracleSource(enum.StrEnum):
     RECORDED = "recorded"  # the recording's own activeAssetCtx
 
 
-_SPEC_FIELDS = ("tick_size", "lot_step", "min_qty", "min_notional", "maker_fee", "taker_fee")
+# spec_change's fields, each with the range InstrumentSpec accepts, in words.
+_SPEC_FIELDS: Mapping[str, tuple[Callable[[Decimal], bool], str]] = {
+    "tick_size": (lambda d: d > 0, "above 0"),
+    "lot_step": (lambda d: d > 0, "above 0"),
+    "min_qty": (lambda d: d >= 0, "0 or more"),
+    "min_notional": (lambda d: d >= 0, "0 or more"),
+    "maker_fee": (lambda d: -1 < d < 1, "between -1 and 1, a fraction (0.0002 = 2 bps)"),
+    "taker_fee": (lambda d: -1 < d < 1, "between -1 and 1, a fraction (0.0002 = 2 bps)"),
+}
+# The faults whose value is a whole number: (lowest, highest, default, what it counts).
+_WHOLE_VALUES: Mapping[FaultKind, tuple[int, int, int, str]] = {
+    FaultKind.DISLOCATION: (-9_999, 10_000, 10, "basis points of the oracle off the mid, "
+                            "below 0 under it"),
+    FaultKind.MARK_DIVERGENCE: (1, 10_000, 100, "basis points of the mark above the mid"),
+    FaultKind.SPREAD_SHOCK: (1, 1_000, 3, "book levels dropped from each side"),
+}
 
 
-def _spec_value(_inst: Any, _attribute: Any, value: str) -> None:
-    name, sep, number = value.partition("=")
-    if not sep or name not in _SPEC_FIELDS:
-        raise ValueError(f"a spec_change value is 'field=number' with field one of "
-                         f"{', '.join(_SPEC_FIELDS)}, got {value!r}")
-    Decimal(number)  # raises on a non-number
+def _value_problem(kind: FaultKind, value: str) -> str | None:
+    """Why `value` does not fit a `kind` fault, in one line naming what it expects (None: it
+    fits). Checked when the fault is made, so a bad script fails at start, not mid-run."""
+    if kind is FaultKind.SPEC_CHANGE:
+        name, sep, number = value.partition("=")
+        name, number = name.strip(), number.strip()
+        if not sep or name not in _SPEC_FIELDS:
+            return (f"a spec_change value is 'field=number' with field one of "
+                    f"{', '.join(_SPEC_FIELDS)}, got {value!r}")
+        fits, words = _SPEC_FIELDS[name]
+        try:
+            amount = Decimal(number)
+        except ArithmeticError:
+            amount = None
+        if amount is None or not amount.is_finite() or not fits(amount):
+            return f"spec_change value {name}: expected a number {words}, got {number!r}"
+        return None
+    whole = _WHOLE_VALUES.get(kind)
+    if whole is None:
+        return None if not value else f"a {kind.value} fault takes no value, got {value!r}"
+    if not value:
+        return None
+    lowest, highest, default, counts = whole
+    try:
+        count: int | None = int(value)
+    except ValueError:
+        count = None
+    if count is None or not lowest <= count <= highest:
+        return (f"{kind.value} value: expected a whole number of {counts}, from {lowest} to "
+                f"{highest} (default {default}), got {value!r}")
+    return None
 
 
 def _finite_decimal_string(_inst: Any, _attribute: Any, value: str) -> None:
@@ -143,14 +187,9 @@ class MarketFault:
     value: str = ""
 
     def __attrs_post_init__(self) -> None:
-        if self.kind is FaultKind.SPEC_CHANGE:
-            _spec_value(self, None, self.value)
-        elif self.value and self.kind is FaultKind.DISLOCATION:
-            int(self.value)  # raises on a non-number
-        elif self.value and self.kind in (FaultKind.SPREAD_SHOCK, FaultKind.MARK_DIVERGENCE) \
-                and int(self.value) <= 0:
-            raise ValueError(f"{self.kind.value} value must be a positive int, "
-                             f"got {self.value!r}")
+        problem = _value_problem(self.kind, self.value)
+        if problem is not None:
+            raise ValueError(problem)
 
     def active(self, elapsed_ns: int) -> bool:
         start = round(self.at_s * SECOND)
@@ -221,6 +260,11 @@ class SimMarketState:
         return next((f for f in self.model.faults if f.kind is kind and f.applies(instrument)),
                     None)
 
+    def _whole_value(self, kind: FaultKind, instrument: str) -> int:
+        """The value of the `kind` fault on `instrument`, or the kind's default."""
+        fault = self._fault(kind, instrument)
+        return int(fault.value) if fault is not None and fault.value else _WHOLE_VALUES[kind][2]
+
     # -- the asset context ---------------------------------------------------------------
     def on_book(self, instrument: str, mid_x2: int | None, venue_ns: int | None,
                 now_ns: int) -> list[SimMarketUpdate]:
@@ -246,13 +290,11 @@ class SimMarketState:
             return out
         oracle = self._oracle(state, horizon)
         if FaultKind.DISLOCATION in faults:
-            fault = self._fault(FaultKind.DISLOCATION, instrument)
-            bps = int(fault.value) if fault is not None and fault.value else 10
+            bps = self._whole_value(FaultKind.DISLOCATION, instrument)
             oracle = mid_x2 + mid_x2 * bps // 10_000
         mark = (oracle + mid_x2) // 2
         if FaultKind.MARK_DIVERGENCE in faults:
-            fault = self._fault(FaultKind.MARK_DIVERGENCE, instrument)
-            bps = int(fault.value) if fault is not None and fault.value else 100
+            bps = self._whole_value(FaultKind.MARK_DIVERGENCE, instrument)
             mark = mid_x2 + mid_x2 * bps // 10_000
         self.published += 1
         out.append(OracleUpdate(instrument, oracle, mark, venue_ns, now_ns))
@@ -293,7 +335,7 @@ class SimMarketState:
                 now_ns - self.start_ns >= round(fault.at_s * SECOND)):
             state.spec_changed = True
             name, _, number = fault.value.partition("=")
-            changes: dict[str, Any] = {name: Decimal(number)}
+            changes: dict[str, Any] = {name.strip(): Decimal(number.strip())}
             state.spec = attrs.evolve(state.spec, **changes)
             out.append(SpecUpdate(state.spec, now_ns))
 
@@ -309,8 +351,7 @@ class SimMarketState:
         if not isinstance(message, hyperliquid.L2Book):
             return message  # the shock and the regression are written for full snapshots
         if FaultKind.SPREAD_SHOCK in faults:
-            fault = self._fault(FaultKind.SPREAD_SHOCK, instrument)
-            drop = int(fault.value) if fault is not None and fault.value else 3
+            drop = self._whole_value(FaultKind.SPREAD_SHOCK, instrument)
             if len(message.bids) > drop and len(message.asks) > drop:
                 message = attrs.evolve(message, bids=message.bids[drop:],
                                        asks=message.asks[drop:])

@@ -402,6 +402,8 @@ def _check_node(
             )
         symbols.setdefault(instrument.symbol, index)
 
+    if venue.kind is VenueKind.SIM:
+        problems.extend(venue.sim.fault_instrument_problems(list(symbols)))
     ids: set[str] = set()
     for index, strategy in enumerate(config.strategies):
         where: Where = ("strategies", index)

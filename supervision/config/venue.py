@@ -38,6 +38,7 @@ from actors.sim.market_state import MarketModel
 from protocols.orders import Priority
 from supervision.config.fields import NONE_WORD, ge, gt, non_empty, non_negative_values
 from supervision.config.secrets import Secret
+from supervision.config.structure import Where
 
 _NS = 1_000_000_000
 
@@ -167,6 +168,15 @@ class SimVenueSection:
     # (actors/sim/market_state.py). Unset: the default model when an instrument is a derivative
     # (its gates need an oracle), nothing for spot.
     market: MarketModel | None = None
+
+    def fault_instrument_problems(self, symbols: list[str]) -> list[tuple[Where, str]]:
+        """A fault aimed at an instrument the node does not trade would never fire: say so."""
+        faults = self.market.faults if self.market is not None else ()
+        return [(("venue", "sim", "market", "faults", index, "instrument"),
+                 f"no instrument {fault.instrument!r} in [[instruments]] "
+                 f"(have: {', '.join(symbols) or 'none'})")
+                for index, fault in enumerate(faults)
+                if fault.instrument is not None and fault.instrument not in symbols]
 
 
 class HyperliquidNetwork(enum.StrEnum):

@@ -16,6 +16,7 @@ engine (`actors.sim.exchange`). Faults are scripted per test (`supervision.fakev
 | `rest`     | the REST API as an ASGI app; weight headers, 429s, `/fake/*`         |
 | `streams`  | the websocket server: combined streams, SUBSCRIBE, user data         |
 | `faults`   | the fault script                                                     |
+| `cli`      | the command lines' argument types; Ctrl-C and a taken port, cleanly  |
 | `hyperliquid` | the fake Hyperliquid: `/info`, `/exchange`, its websocket, the looped |
 |            | recording with a synthesised `activeAssetCtx`                        |
 | `hyperliquid_desk` | its `/exchange` actions over the matching engine, the nonce rule |

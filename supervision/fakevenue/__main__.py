@@ -16,16 +16,21 @@ import sys
 
 import trio
 
+from supervision.fakevenue.cli import non_negative, port, positive, serve_until_interrupted
 from supervision.fakevenue.faults import FaultError, parse_fault_args
 from supervision.fakevenue.venue import FakeVenue
 
 
 def symbols_arg(text: str) -> list[str]:
     """A count ("20": BTCUSDT, S01USDT, ... S19USDT) or a comma-separated list."""
-    if text.isdigit():
+    if text.isdigit() and int(text) > 0:
         n = int(text)
         return ["BTCUSDT"] + [f"S{i:02d}USDT" for i in range(1, n)]
-    return [s.strip().upper() for s in text.split(",") if s.strip()]
+    symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
+    if not symbols or text.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"expected a count of 1 or more or symbols like BTCUSDT,ETHUSDT, got {text!r}")
+    return symbols
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,10 +41,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="a count or a comma-separated list (default BTCUSDT)")
     parser.add_argument("--recording", default=None, help="a Binance recording (default: the "
                         "shipped BTCUSDT one)")
-    parser.add_argument("--speed", type=float, default=1.0, help="x recorded pace (0: max)")
-    parser.add_argument("--rate", type=float, default=None, help="frames per second instead")
-    parser.add_argument("--rest-port", type=int, default=0)
-    parser.add_argument("--ws-port", type=int, default=0)
+    parser.add_argument("--speed", type=non_negative, default=1.0,
+                        help="x recorded pace (0: max)")
+    parser.add_argument("--rate", type=positive, default=None, help="frames per second instead")
+    parser.add_argument("--rest-port", type=port, default=0)
+    parser.add_argument("--ws-port", type=port, default=0)
     parser.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
     try:
@@ -56,11 +62,8 @@ def main(argv: list[str] | None = None) -> int:
                 rest_port=args.rest_port, ws_port=args.ws_port, task_status=task_status))
             print(json.dumps({"fakevenue": args.dialect, **urls}), flush=True)
 
-    try:
-        trio.run(run)
-    except KeyboardInterrupt:
-        return 0
-    return 0
+    return serve_until_interrupted(
+        run, f"127.0.0.1 (REST port {args.rest_port}, websocket port {args.ws_port})")
 
 
 if __name__ == "__main__":

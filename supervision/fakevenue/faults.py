@@ -33,6 +33,8 @@ and a JSON object of the fields below; `GET /fake/state` shows them.
 
 from __future__ import annotations
 
+import difflib
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,7 +46,8 @@ __all__ = ["FaultError", "Faults"]
 
 
 class FaultError(TroupeError, ValueError):
-    """A fault setting that does not exist or has the wrong type: one line."""
+    """A fault setting that does not exist, or a value it cannot take (not a number, negative,
+    not finite, a fraction of a count): one line, and nothing is armed."""
 
 
 @attrs.define(slots=True)
@@ -68,18 +71,10 @@ class Faults:
     user_down_s: float = 0.0
 
     def update(self, changes: Mapping[str, Any]) -> None:
-        names = {a.name: a for a in attrs.fields(Faults)}
-        for key, value in changes.items():
-            field = names.get(key)
-            if field is None:
-                raise FaultError(f"no fault named {key!r} (known: {', '.join(sorted(names))})")
-            kind = float if field.type in (float, "float") else int
-            try:
-                number = kind(value)
-            except (TypeError, ValueError):
-                raise FaultError(f"fault {key}: {value!r} is not a number") from None
-            if number < 0:
-                raise FaultError(f"fault {key}: {value!r} is negative")
+        """Arm `changes` (name -> number, or its text), all or nothing: one bad setting
+        raises `FaultError` naming it, what was given and what it takes, and arms none."""
+        checked = {key: _setting(key, value) for key, value in changes.items()}
+        for key, number in checked.items():
             setattr(self, key, number)
 
     def take(self, name: str) -> bool:
@@ -92,6 +87,32 @@ class Faults:
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
+
+
+_FIELDS = {field.name: field for field in attrs.fields(Faults)}
+
+
+def _setting(key: str, value: Any) -> int | float:
+    """`value` for fault `key` as the venue keeps it: a count (int) or seconds (float), 0 or
+    more and finite; the text of a number is accepted, as `--fault` gives it."""
+    field = _FIELDS.get(key)
+    if field is None:
+        near = difflib.get_close_matches(key, _FIELDS, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise FaultError(f"no fault named {key!r} ({hint}known: {', '.join(sorted(_FIELDS))})")
+    seconds = field.type in (float, "float")
+    expected = ("seconds, a number of 0 or more" if seconds else
+                "a whole number of 0 or more")
+    number: int | float | None = None
+    if not isinstance(value, bool):  # JSON true is not a count
+        try:
+            number = float(value) if isinstance(value, str) else value
+        except ValueError:
+            number = None
+    if not isinstance(number, int | float) or not math.isfinite(number) or number < 0 \
+            or (not seconds and number != int(number)):
+        raise FaultError(f"fault {key}: expected {expected}, got {value!r}")
+    return float(number) if seconds else int(number)
 
 
 def parse_fault_args(items: list[str]) -> dict[str, str]:

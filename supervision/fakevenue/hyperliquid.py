@@ -346,15 +346,17 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
+    from supervision.fakevenue.cli import non_negative, port, serve_until_interrupted
     from supervision.fakevenue.faults import FaultError, parse_fault_args
 
     parser = argparse.ArgumentParser(prog="python -m supervision.fakevenue.hyperliquid")
     parser.add_argument("--coins", default="BTC", help="default DEX coins, comma-separated")
     parser.add_argument("--dex", action="append", default=[], metavar="DEX:COIN",
                         help="a builder DEX's coin (repeatable)")
-    parser.add_argument("--speed", type=float, default=1.0)
-    parser.add_argument("--rest-port", type=int, default=0)
-    parser.add_argument("--ws-port", type=int, default=0)
+    parser.add_argument("--speed", type=non_negative, default=1.0,
+                        help="x recorded pace (0: max)")
+    parser.add_argument("--rest-port", type=port, default=0)
+    parser.add_argument("--ws-port", type=port, default=0)
     parser.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
     dex_coins: dict[str, list[str]] = {}
@@ -364,8 +366,11 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"error: --dex {item!r}: expected DEX:COIN\n")
             return 2
         dex_coins.setdefault(dex, []).append(coin)
-    venue = HyperliquidFakeVenue.build([c for c in args.coins.split(",") if c],
-                                       dex_coins=dex_coins, speed=args.speed)
+    coins = [c.strip() for c in args.coins.split(",") if c.strip()]
+    if not coins:
+        sys.stderr.write(f"error: --coins {args.coins!r}: expected coins like BTC,ETH\n")
+        return 2
+    venue = HyperliquidFakeVenue.build(coins, dex_coins=dex_coins, speed=args.speed)
     try:
         venue.faults.update(parse_fault_args(args.fault))
     except FaultError as exc:
@@ -379,11 +384,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(json.dumps({"fakevenue": "hyperliquid", **urls}) + "\n")
             sys.stdout.flush()
 
-    try:
-        trio.run(run)
-    except KeyboardInterrupt:
-        return 0
-    return 0
+    return serve_until_interrupted(
+        run, f"127.0.0.1 (REST port {args.rest_port}, websocket port {args.ws_port})")
 
 
 if __name__ == "__main__":

@@ -122,6 +122,35 @@ def test_a_malformed_fault_is_refused(bad: dict[str, object]) -> None:
         MarketFault(**bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(("kind", "value", "expected"), [
+    ("dislocation", "abc", "dislocation value: expected a whole number of basis points of the "
+     "oracle off the mid, below 0 under it, from -9999 to 10000 (default 10), got 'abc'"),
+    ("dislocation", "1.5", "dislocation value: expected a whole number"),
+    ("dislocation", "-10000", "from -9999 to 10000 (default 10), got '-10000'"),
+    ("mark_divergence", "0", "mark_divergence value: expected a whole number of basis points of "
+     "the mark above the mid, from 1 to 10000 (default 100), got '0'"),
+    ("spread_shock", "x", "spread_shock value: expected a whole number of book levels dropped "
+     "from each side, from 1 to 1000 (default 3), got 'x'"),
+    ("spec_change", "taker_fee=x", "spec_change value taker_fee: expected a number between -1 "
+     "and 1, a fraction (0.0002 = 2 bps), got 'x'"),
+    ("spec_change", "tick_size=0", "spec_change value tick_size: expected a number above 0, "
+     "got '0'"),
+    ("spec_change", "min_qty=NaN", "spec_change value min_qty: expected a number 0 or more"),
+    ("halt", "5", "a halt fault takes no value, got '5'"),
+])
+def test_a_bad_fault_value_says_what_the_kind_expects(kind: str, value: str,
+                                                      expected: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        MarketFault(kind=kind, at_s=1, value=value)  # type: ignore[arg-type]
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_spec_change_written_with_spaces_applies() -> None:
+    m = model(faults=(MarketFault(kind="spec_change", at_s=0, value="taker_fee = 0.0006"),))
+    [spec] = [u.spec for u in m.on_book("BTC", 200_000, None, 0) if isinstance(u, SpecUpdate)]
+    assert spec.taker_fee == Decimal("0.0006")
+
+
 def test_a_dislocation_puts_the_oracle_value_bps_off_the_mid() -> None:
     m = model(faults=(MarketFault(kind="dislocation", at_s=1.0, for_s=1.0, value="-20"),))
     values = [u.oracle_x2 for t in range(3)

@@ -51,6 +51,18 @@ def problems(path: Path, *overrides: str) -> list[str]:
          "venue.sim.market.interval_ms: must be > 0, got 0 (from --set)"),
         (PAPER, 'venue.sim.market.faults=[{kind="halt",at_s=-1}]',
          "venue.sim.market.faults.0.at_s: must be >= 0, got -1 (from --set)"),
+        (PAPER, 'venue.sim.market.faults=[{kind="dislocation",at_s=1,value="abc"}]',
+         "venue.sim.market.faults.0: dislocation value: expected a whole number of basis points "
+         "of the oracle off the mid, below 0 under it, from -9999 to 10000 (default 10), got "
+         "'abc' (from --set)"),
+        (PAPER, 'venue.sim.market.faults=[{kind="spec_change",at_s=1,value="taker_fee=x"}]',
+         "venue.sim.market.faults.0: spec_change value taker_fee: expected a number between -1 "
+         "and 1, a fraction (0.0002 = 2 bps), got 'x' (from --set)"),
+        (PAPER, 'venue.sim.market.faults=[{kind="halt",at_s=1,value="3"}]',
+         "venue.sim.market.faults.0: a halt fault takes no value, got '3' (from --set)"),
+        (PAPER, 'venue.sim.market.faults=[{kind="halt",at_s=1,instrument="ETHUSDT"}]',
+         "venue.sim.market.faults.0.instrument: no instrument 'ETHUSDT' in [[instruments]] "
+         "(have: BTCUSDT) (from --set)"),
         (EXPERIMENT, "experiment.variants=[]",
          "experiment.variants: must have at least 1 item, got 0 (from --set)"),
     ],
@@ -137,3 +149,29 @@ def test_every_attrs_validated_field_says_must_and_got(
     message = check_field(field, bad)
     assert message is not None and message.startswith("must ") and ", got " in message, message
     assert "Attribute(" not in message and f"'{field.name}'" not in message
+
+
+def test_bad_sim_faults_in_a_config_file_are_one_line_each_and_exit_2(tmp_path: Path) -> None:
+    # a spec_change whose number is not one used to end in decimal.InvalidOperation's traceback
+    config = tmp_path / "faults.toml"
+    config.write_text((ROOT / "config" / "backtest_taker.toml").read_text() + """
+[[venue.sim.market.faults]]
+kind = "spec_change"
+at_s = 1
+value = "taker_fee=x"
+
+[[venue.sim.market.faults]]
+kind = "spread_shock"
+at_s = 2
+value = "lots"
+""")
+    done = subprocess.run([sys.executable, "-m", "supervision.main", str(config), "--check-config"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", **SECRETS})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[1:] == [
+        "  venue.sim.market.faults.0: spec_change value taker_fee: expected a number between -1 "
+        "and 1, a fraction (0.0002 = 2 bps), got 'x'",
+        "  venue.sim.market.faults.1: spread_shock value: expected a whole number of book levels "
+        "dropped from each side, from 1 to 1000 (default 3), got 'lots'",
+    ]
