@@ -25,6 +25,7 @@ if __name__ == "__main__":  # first thing: no moment of the start-up is without 
 
 import argparse
 import logging
+import math
 import sys
 from typing import TYPE_CHECKING
 
@@ -85,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.duration is not None and not args.duration > 0:
-        return _fail("--duration must be a positive number of seconds")
+    if args.duration is not None and not 0 < args.duration < math.inf:
+        return _fail(f"--duration must be a positive number of seconds (leave it out to run "
+                     f"until Ctrl-C), got {args.duration:g}")
     try:
         config = load_config(args.config, args.overrides)
     except ConfigError as exc:

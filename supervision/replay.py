@@ -84,6 +84,8 @@ def _depth(message: Any) -> bool:
 
 
 def final_book(path: Path, venue: str, depth: int) -> dict[str, Any]:
+    if path.is_dir():
+        raise ReplayError(f"{path}: is a directory, not a recording")
     if not path.is_file():
         raise ReplayError(f"{path}: no such file")
     # First pass: the finest decimals the file uses, so every level is a whole number of units.

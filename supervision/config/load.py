@@ -180,13 +180,16 @@ def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
         where.append(part)
     if node != 0 or not where:
         raise ConfigError([f"--set {text}: {key!r} is not a key path like venue.sim.kind"])
-    return tuple(where), _parse_value(value_text.strip())
+    return tuple(where), _parse_value(text, value_text.strip())
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(override: str, text: str) -> Any:
     try:
         parsed = tomllib.loads(f"v = {text}", parse_float=ExactFloat)
-    except tomllib.TOMLDecodeError:
+    except tomllib.TOMLDecodeError as exc:
+        if text[:1] in ("\"", "'", "[", "{"):  # meant as TOML, not as a bare word
+            raise ConfigError([f"--set {override}: {text} is not a TOML value "
+                               f"({str(exc).split(' (at ')[0]})"]) from None
         return text
     return parsed["v"] if parsed.keys() == {"v"} else text
 
@@ -217,6 +220,14 @@ def _child_type(typ: Any, part: str) -> Any:
     if typing.get_origin(typ) is dict:
         return typing.get_args(typ)[1]
     raise ValueError("not a table")
+
+
+def _is_key(typ: Any, part: str) -> bool:
+    try:
+        _child_type(typ, part)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_table(typ: Any) -> bool:
@@ -251,8 +262,13 @@ def _apply_override(raw: dict[str, Any], where: Where, value: Any, root: type) -
         typ = _without_none(typ)
         if isinstance(node, list):
             if not (isinstance(part, str) and part.isdigit()):
-                example = dotted((*where[:depth], 0, *where[depth:]))
-                return f"{dotted(where[:depth])}: is an array: index it, e.g. {example}"
+                # `strategies.id`: an index left out; `strategies.x.id`, `.-1.`: a bad one
+                left_out = _is_key(typing.get_args(typ)[0] if typing.get_args(typ) else Any,
+                                   str(part))
+                example = dotted((*where[:depth], 0, *where[depth + (not left_out):]))
+                given = "" if left_out else f", not {part!r}"
+                return f"{dotted(where[:depth])}: is an array: index it from 0, e.g. {example}" \
+                    + given
             index = int(part)
             if index > len(node):
                 return (

@@ -20,6 +20,7 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import sys
 import termios
 import threading
@@ -188,6 +189,19 @@ def _save_history(path: Path) -> None:
         sys.stderr.write(f"history not saved to {path}: {exc.strerror}\n")
 
 
+def _attach_problem(path: str, exc: OSError) -> str:
+    """Why `path` cannot be attached to, in the words of what the operator should check."""
+    if isinstance(exc, FileNotFoundError):
+        return ("no such socket: is the node running, with its REPL on? (the node makes the "
+                "socket at start: config key repl.socket; --socket names another)")
+    with contextlib.suppress(OSError):
+        if not stat.S_ISSOCK(os.stat(path).st_mode):
+            return "not a socket (give the node's REPL socket: config key repl.socket)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "no node is listening there (the socket of a node that has stopped)"
+    return str(exc.strerror or exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m supervision.repl",
                                      description="Attach a console to a running Troupe node.")
@@ -202,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sock.connect(args.socket)
     except OSError as exc:
-        sys.stderr.write(f"error: cannot attach to {args.socket}: {exc.strerror or exc}\n")
+        problem = _attach_problem(args.socket, exc)
+        sys.stderr.write(f"error: cannot attach to {args.socket}: {problem}\n")
         return 1
     history = Path(args.history).expanduser()
     relay = Relay(sock)

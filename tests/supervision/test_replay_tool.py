@@ -64,3 +64,9 @@ def test_a_file_without_a_snapshot_is_one_line_and_exit_2(tmp_path: Path) -> Non
     assert wrong.returncode == 2 and "try --venue binance-spot" in wrong.stderr
     missing = run(str(tmp_path / "nope.gz"), "--venue", "hyperliquid")
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_a_directory_is_named_as_one(tmp_path: Path) -> None:
+    result = run(str(tmp_path), "--venue", "binance-spot")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == f"error: {tmp_path}: is a directory, not a recording\n"

@@ -413,6 +413,11 @@ def test_parse_override(text: str, expected: tuple[tuple[str, ...], Any]) -> Non
         ("nope", "--set nope: expected KEY=VALUE, e.g. strategy.gamma=0.1"),
         ("=1", "--set =1: expected KEY=VALUE, e.g. strategy.gamma=0.1"),
         ("a..b=1", "--set a..b=1: 'a..b' is not a key path like venue.sim.kind"),
+        # meant as TOML (a quote, an array, a table) but not TOML: not taken as a bare word
+        ('node.name="a', '--set node.name="a: "a is not a TOML value (Unterminated string)'),
+        ("x=[1, 2", "--set x=[1, 2: [1, 2 is not a TOML value (Unclosed array)"),
+        ("x={ env = T }", "--set x={ env = T }: { env = T } is not a TOML value "
+         "(Invalid value)"),
     ],
 )
 def test_malformed_override(text: str, message: str) -> None:
@@ -498,13 +503,18 @@ def test_bad_override_paths_name_the_key() -> None:
             "node.nmae=x",
             "node.name.first=x",
             "instruments.tick_size=1",
+            "instruments.x.tick_size=1",
+            "strategies.-1.id=y",
             "instruments.5.symbol=X",
             "venue.sim.latency.insert_us=1",
         ),
     ) == [
         "node.nmae: unknown key (did you mean 'name'?) (from --set)",
         "node.name: is a string, not a table: cannot set node.name.first (from --set)",
-        "instruments: is an array: index it, e.g. instruments.0.tick_size (from --set)",
+        "instruments: is an array: index it from 0, e.g. instruments.0.tick_size (from --set)",
+        "instruments: is an array: index it from 0, e.g. instruments.0.tick_size, not 'x' "
+        "(from --set)",
+        "strategies: is an array: index it from 0, e.g. strategies.0.id, not '-1' (from --set)",
         "instruments.5: no such entry: the array has 1 (index 1 would add one) (from --set)",
         "venue.sim.latency.insert_us: unknown key (did you mean 'insert_ms'?) (from --set)",
     ]
