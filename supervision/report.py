@@ -52,6 +52,8 @@ def report_dir_problem(directory: str | Path) -> str | None:
     """Why a report cannot be written to `directory`, or None: checked before a run starts, so
     that a typo costs a line on stderr and not a whole run. Nothing is created: the nearest
     existing ancestor must be a directory this process may write into."""
+    if not str(directory).strip():
+        return "--report needs a directory, got an empty path"
     path = Path(directory)
     existing = path
     while not existing.exists() and existing != existing.parent:

@@ -4,8 +4,8 @@ effective config back as TOML.
 The schema, one module per group of sections: `node` (`NodeConfig` and the node-wide sections),
 `venue`, `market`, `trading` (instruments, strategies), `operations` (control plane, journal,
 REPL, metrics, report, observation), `experiment` (an `[experiment]` file), and `fields` (the
-validators they share). Reading and writing: `load` (the entry point), `structure`, `secrets`,
-`dump`, `log_redaction`.
+validators they share). Reading and writing: `load` (the entry point), `overrides` (`--set`
+applied to the TOML), `structure`, `secrets`, `dump`, `log_redaction`.
 """
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     'market',
     'node',
     'operations',
+    'overrides',
     'secrets',
     'structure',
     'trading',

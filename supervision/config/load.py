@@ -13,8 +13,10 @@ are counted as that venue counts them).
 
 Overrides (`--set a.b=value`) edit the parsed TOML before structuring, so they get the same
 checks. A value is read as a TOML value when it parses as one (`0.1`, `true`, `[1, 2]`, `"x"`),
-else as a bare string. Their paths are checked against the schema as they are applied, so a typo
-names the key instead of creating it, and a problem caused by an override says `(from --set)`.
+else as a bare string, unless it starts as TOML (a quote, `[`, `{`) and does not parse: that is
+refused. Their paths are checked against the schema as they are applied
+(`supervision.config.overrides`), so a typo names the key instead of creating it, and a problem
+caused by an override says `(from --set)`.
 
 Nothing here reads the environment except to resolve a secret reference: no variable can change
 the profile or turn on live trading.
@@ -22,7 +24,6 @@ the profile or turn on live trading.
 
 from __future__ import annotations
 
-import enum
 import os
 import re
 import tomllib
@@ -31,7 +32,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
 import cattrs
 
 from actors.execution.ids import ClientOrderIds
@@ -42,6 +42,7 @@ from supervision.config.dump import redacted, unstructure
 from supervision.config.experiment import ExperimentConfig
 from supervision.config.market import MarketSource
 from supervision.config.node import NodeConfig, Profile
+from supervision.config.overrides import apply_override
 from supervision.config.secrets import Secret
 from supervision.config.structure import (
     ExactFloat,
@@ -49,13 +50,8 @@ from supervision.config.structure import (
     Problems,
     Where,
     dotted,
-    init_fields,
-    is_sequence,
     plain_message,
     strict_converter,
-    type_hints,
-    union_arms,
-    unknown_key,
 )
 from supervision.config.venue import VenueConfig, VenueKind
 
@@ -89,6 +85,8 @@ def load_config(
     `overrides` ("a.b=value") applied. `environ` resolves `{ env = ... }` secret references
     (default: os.environ). Raises ConfigError listing every problem."""
     environ = os.environ if environ is None else environ
+    if not str(path).strip():  # Path("") would be the current directory
+        raise ConfigError(["no config file named: give one, e.g. config/paper.toml"])
     raw = _read_toml(Path(path))
     root: type[NodeConfig | ExperimentConfig] = (
         ExperimentConfig if "experiment" in raw else NodeConfig
@@ -101,7 +99,7 @@ def load_config(
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        problem = _apply_override(raw, keys, value, root)
+        problem = apply_override(raw, keys, value, root)
         if problem is None:
             overridden.append(tuple(int(k) if k.isdigit() else k for k in keys))
         else:
@@ -141,7 +139,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a Windows editor's byte-order mark is no error
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
     try:
@@ -192,119 +190,6 @@ def _parse_value(override: str, text: str) -> Any:
                                f"({str(exc).split(' (at ')[0]})"]) from None
         return text
     return parsed["v"] if parsed.keys() == {"v"} else text
-
-
-def _without_none(typ: Any) -> Any:
-    arms = union_arms(typ)
-    if arms is None:
-        return typ
-    rest = [arm for arm in arms if arm is not type(None)]
-    return rest[0] if len(rest) == 1 else typ
-
-
-def _child_type(typ: Any, part: str) -> Any:
-    """The schema type under `part` of a table of type `typ`; raises ValueError naming why
-    there is none."""
-    typ = _without_none(typ)
-    if typ is Any:
-        return Any
-    if typ is Secret:
-        if part not in ("env", "file", "optional"):
-            raise ValueError(unknown_key(part, ["env", "file", "optional"]))
-        return Any
-    if attrs.has(typ):
-        fields = init_fields(typ)
-        if part not in fields:
-            raise ValueError(unknown_key(part, list(fields)))
-        return type_hints(typ)[fields[part].name]
-    if typing.get_origin(typ) is dict:
-        return typing.get_args(typ)[1]
-    raise ValueError("not a table")
-
-
-def _is_key(typ: Any, part: str) -> bool:
-    try:
-        _child_type(typ, part)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_table(typ: Any) -> bool:
-    arms = union_arms(typ)
-    if arms is not None:
-        return any(_is_table(arm) for arm in arms if arm is not type(None))
-    return typ is Any or typ is Secret or attrs.has(typ) or typing.get_origin(typ) is dict
-
-
-def _kind(value: Any) -> str:
-    # Only the kind: the value may be a secret written in clear by mistake.
-    for kind, name in ((bool, "a boolean"), (int, "an integer"), (float, "a number")):
-        if isinstance(value, kind):
-            return name
-    return "a string" if isinstance(value, str) else "a value"
-
-
-def _type_name(typ: Any) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
-    if isinstance(typ, type) and issubclass(typ, enum.Enum):
-        return "a choice"
-    return names.get(typ, "a value") if isinstance(typ, type) else "a value"
-
-
-def _apply_override(raw: dict[str, Any], where: Where, value: Any, root: type) -> str | None:
-    """Set `where` in the raw TOML to `value`, creating tables the schema has. A problem line
-    (without the "(from --set)") if the path does not fit the schema or the file."""
-    node: Any = raw
-    typ: Any = root
-    for depth, part in enumerate(where):
-        here, last = dotted(where[: depth + 1]), depth == len(where) - 1
-        typ = _without_none(typ)
-        if isinstance(node, list):
-            if not (isinstance(part, str) and part.isdigit()):
-                # `strategies.id`: an index left out; `strategies.x.id`, `.-1.`: a bad one
-                left_out = _is_key(typing.get_args(typ)[0] if typing.get_args(typ) else Any,
-                                   str(part))
-                example = dotted((*where[:depth], 0, *where[depth + (not left_out):]))
-                given = "" if left_out else f", not {part!r}"
-                return f"{dotted(where[:depth])}: is an array: index it from 0, e.g. {example}" \
-                    + given
-            index = int(part)
-            if index > len(node):
-                return (
-                    f"{here}: no such entry: the array has {len(node)} "
-                    f"(index {len(node)} would add one)"
-                )
-            args = typing.get_args(typ)
-            typ = args[0] if args else Any
-            if last:
-                node[index : index + 1] = [value]
-                return None
-            if index == len(node):
-                node.append({} if _is_table(typ) else [])
-            node = node[index]
-            continue
-        if not isinstance(node, dict):
-            return (
-                f"{dotted(where[:depth])}: is {_kind(node)}, not a table: "
-                f"cannot set {dotted(where)}"
-            )
-        try:
-            typ = _child_type(typ, str(part))
-        except ValueError as exc:
-            return f"{here}: {exc}"
-        if last:
-            node[part] = value
-            return None
-        if part not in node:
-            if is_sequence(_without_none(typ)):
-                node[part] = []
-            elif _is_table(typ):
-                node[part] = {}
-            else:
-                return f"{here}: is {_type_name(typ)}, not a table: cannot set {dotted(where)}"
-        node = node[part]
-    return None
 
 
 # ------------------------------------------------------------------------------------------

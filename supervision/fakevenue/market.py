@@ -59,10 +59,15 @@ class RecordedMarket:
     # -- the venue's book ----------------------------------------------------------------------
     def prime(self) -> None:
         """Read the recording up to the point where the venue's own book is synced."""
+        foreign = 0
         for _n, ts, raw in self._lines:
             if ts is None:
                 continue
-            message = binance.parse_message(raw)
+            try:
+                message = binance.parse_message(raw)
+            except DecodeError:
+                foreign += 1
+                continue
             if isinstance(message, binance.DepthSnapshot):
                 self.sync.on_snapshot(message, ts)
                 if self.sync.state is SyncState.SYNCED:
@@ -70,7 +75,10 @@ class RecordedMarket:
             elif isinstance(message, binance.DepthDiff):
                 self.source_symbol = message.symbol
                 self.sync.on_diff(message, ts)
-        raise ValueError(f"{self.path}: no depth snapshot joins the diffs; cannot build a book")
+        why = (f" ({foreign} lines are not Binance messages: another venue's recording?)"
+               if foreign else "")
+        raise ValueError(f"{self.path}: no depth snapshot joins the diffs; cannot build a "
+                         f"book{why}")
 
     @property
     def last_update_id(self) -> int:

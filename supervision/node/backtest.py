@@ -51,6 +51,7 @@ from supervision.catalog import CatalogSource, build_catalog, is_catalog, read_i
 from supervision.config.node import NodeConfig
 from supervision.node.assembly import Node
 from supervision.node.live_guard import Mode
+from supervision.node.process import STOP
 from supervision.node.progress import Progress
 from supervision.node.venues import recorded_oracle
 from supervision.runtime.deterministic import DeterministicHost
@@ -295,6 +296,8 @@ def main_backtest(config: NodeConfig, notice: str, *, stderr: TextIO | None = No
     `report` the trading report in that directory (`supervision.report`)."""
     err = stderr if stderr is not None else sys.stderr
     path = backtest_data(config)
+    STOP.unarmed_line = ("interrupted: the backtest stopped part-way (virtual time, nothing was "
+                         "trading; no summary or report)")
     print(f"troupe node {config.node.name!r}: {notice}", flush=True)
     progress = Progress(f"backtest {path.name}", mode=config.data.progress,
                         interval_s=config.data.progress_interval_s, stream=err)

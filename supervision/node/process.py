@@ -6,7 +6,8 @@ is the first thing `python -m supervision.main` does), in three phases:
 
 1. before the node's event loop runs (arguments, config, locks, journal replay: nothing is
    trading yet), a signal ends the process at once: exit 130 and the one line
-   `interrupted before the node started: nothing to stop`;
+   `interrupted before the node started: nothing to stop` (a backtest, which never arms,
+   says instead that it stopped part-way: `unarmed_line`);
 2. from `arm()` (just before the loop starts) a signal asks for the graceful stop: `wait()`
    returns its name, and the node stops new orders, cancels all, waits for the acks, journals
    NodeStopped and flushes (`supervision.node.run`). A signal that arrives before the loop
@@ -59,6 +60,7 @@ class StopSignals:
         self._token: Any = None  # trio.lowlevel.TrioToken, once attached
         self._event: Any = None  # trio.Event
         self._finished: type[BaseException] = RuntimeError
+        self.unarmed_line = "interrupted before the node started: nothing to stop"
 
     def install(self) -> StopSignals:
         for signum in STOP_SIGNALS:
@@ -100,7 +102,7 @@ class StopSignals:
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if not self._armed:
-            _exit_now("interrupted before the node started: nothing to stop")
+            _exit_now(self.unarmed_line)
         self.received.append(name)
         if len(self.received) > 1:
             _exit_now("forced exit")

@@ -24,6 +24,7 @@ ENV = {k: v for k, v in os.environ.items() if k != "TROUPE_CONTROL_TOKEN"}
     (("--set", 'venue.sim.market.faults=[{kind="mark_divergence",at_s=1,value="lots"}]'),
      "  venue.sim.market.faults.0: mark_divergence value: expected a whole number of basis "
      "points of the mark above the mid, from 1 to 10000 (default 100), got 'lots' (from --set)"),
+    (("--report", ""), "error: --report needs a directory, got an empty path"),
     (("--duration", "inf"),
      "error: --duration must be a positive number of seconds (leave it out to run until "
      "Ctrl-C), got inf"),
@@ -39,3 +40,21 @@ def test_a_mistake_is_one_line_and_no_node_starts(tmp_path: Path, args: tuple[st
     assert "Traceback" not in done.stderr and done.stdout == ""
     assert done.stderr.splitlines()[-1] == line
     assert not journal.exists()
+
+
+def test_an_empty_config_path_is_named_as_such_not_as_the_current_directory() -> None:
+    done = subprocess.run([sys.executable, "-m", "supervision.main", ""], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env=ENV)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines()[-1] == (
+        "  no config file named: give one, e.g. config/paper.toml")
+
+
+def test_a_config_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    config = tmp_path / "bom.toml"
+    config.write_bytes(b"\xef\xbb\xbf" + (ROOT / "config" / "paper.toml").read_bytes())
+    done = subprocess.run([sys.executable, "-m", "supervision.main", str(config),
+                           "--check-config"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env=ENV)
+    assert done.returncode == 0, done.stderr
+    assert 'profile = "paper"' in done.stdout

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from supervision.fakevenue.faults import FaultError, Faults
+from supervision.sources.data import HYPERLIQUID_BTC
 
 ROOT = Path(__file__).resolve().parents[3]
 BINANCE = (sys.executable, "-m", "supervision.fakevenue")
@@ -58,6 +59,8 @@ def _run(*argv: str) -> subprocess.CompletedProcess[str]:
     ((*BINANCE, "--symbols", ",,"), "error: argument --symbols: expected a count of 1 or more"),
     ((*HYPERLIQUID, "--speed", "-1"), "error: argument --speed: expected a number 0 or more"),
     ((*HYPERLIQUID, "--coins", ","), "error: --coins ',': expected coins like BTC,ETH"),
+    ((*BINANCE, "--recording", str(HYPERLIQUID_BTC)),
+     "cannot build a book (55 lines are not Binance messages: another venue's recording?)"),
 ])
 def test_a_bad_argument_is_one_line_and_exit_2(argv: tuple[str, ...], expected: str) -> None:
     result = _run(*argv)

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -145,3 +146,18 @@ def test_ctrl_c_as_the_loop_starts_is_the_graceful_stop(tmp_path: Path) -> None:
     out, err = finish(proc)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "SIGINT: stopping" in out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_in_a_backtest_says_it_stopped_part_way(signum: signal.Signals) -> None:
+    # a backtest never arms the graceful stop (nothing trades): it used to say "interrupted
+    # before the node started" after the node's own first line
+    proc = subprocess.Popen([sys.executable, "-m", "supervision.main", "config/backtest.toml"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert "troupe node 'backtest'" in proc.stdout.readline()
+    proc.send_signal(signum)
+    _, err = finish(proc)
+    assert proc.returncode == 130
+    assert err.splitlines() == ["interrupted: the backtest stopped part-way (virtual time, "
+                                "nothing was trading; no summary or report)"]
