@@ -193,22 +193,26 @@ def test_fsync_interval_syncs_at_most_once_per_interval(tmp_path: Path,
     for n in range(5):
         host.tell(ref, JournalEntry("Tick", {"n": n}))
     host.settle()
-    assert len(fsyncs) == 1  # the first record after a quiet spell is synced at once
+    # The five, told together, are written together, and the first write after a quiet
+    # spell is synced at once.
+    assert len(fsyncs) == 1
+    host.tell(ref, JournalEntry("Tick", {"n": 5}))
+    host.settle()
     host.advance(0.5)
     assert len(fsyncs) == 1
     host.advance(0.6)
-    assert len(fsyncs) == 2  # the rest, one interval later
+    assert len(fsyncs) == 2  # a record within the interval: synced one interval later
     host.advance(5)
     assert len(fsyncs) == 2  # nothing new, nothing to sync
-    host.tell(ref, JournalEntry("Tick", {"n": 5}))
+    host.tell(ref, JournalEntry("Tick", {"n": 6}))
     host.settle()
     assert len(fsyncs) == 3
-    host.tell(ref, JournalEntry("Tick", {"n": 6}))
+    host.tell(ref, JournalEntry("Tick", {"n": 7}))
     host.settle()
     assert len(fsyncs) == 3
     host.stop(ref)
     assert len(fsyncs) == 4  # and on stop
-    assert len(lines(tmp_path / "j.jsonl")) == 7
+    assert len(lines(tmp_path / "j.jsonl")) == 8
 
 
 def test_fsync_never_only_flushes_but_an_explicit_flush_syncs(tmp_path: Path,
@@ -312,6 +316,32 @@ def test_a_missing_journal_has_no_records(tmp_path: Path) -> None:
     assert list(iter_journal(tmp_path / "none.jsonl")) == []
 
 
+def test_records_told_together_are_written_in_one_call_unless_each_is_fsynced(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real_write = os.write
+
+    def counted(fd: int, data: Any) -> int:
+        calls.append(bytes(data).count(b"\n"))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", counted)
+    for fsync, expected in (("never", [5, 1]), ("always", [1, 1, 1, 1, 1, 1])):
+        calls.clear()
+        host = DeterministicHost()
+        path = tmp_path / f"{fsync}.jsonl"
+        ref, _ = start(host, path, fsync=fsync)
+        for n in range(5):  # a burst: one call (each os.write hands the GIL over)
+            host.tell(ref, JournalEntry("Tick", {"n": n}))
+        host.settle()
+        host.tell(ref, JournalEntry("Tick", {"n": 5}))
+        host.settle()
+        host.stop(ref)
+        assert calls == expected, fsync
+        assert [r["data"]["n"] for r in lines(path)] == list(range(6))
+        assert [r["seq"] for r in lines(path)] == list(range(1, 7))
+
+
 # -- a full disk ------------------------------------------------------------------------------
 
 
@@ -399,6 +429,12 @@ class FakeContext:
         self.now = 5_000_000_000
         self.timers: list[tuple[float, Any]] = []
         self.counts: dict[str, int] = {}
+        self.self_ref = object()
+        self.told: list[Any] = []  # to itself: the writer's _WriteDue
+
+    def tell(self, ref: Any, message: Any) -> None:
+        assert ref is self.self_ref
+        self.told.append(message)
 
     def monotonic_ns(self) -> int:
         return self.now
@@ -425,8 +461,11 @@ def test_the_writer_on_its_own(tmp_path: Path, fsyncs: list[int]) -> None:
     writer = JournalWriter(tmp_path / "j.jsonl", fsync="interval", fsync_interval_s=2.0)
     writer.on_start(ctx)
     writer.receive(JournalEntry("A", {"n": 1}), ctx)
+    assert writer.healthy and len(ctx.told) == 1  # the write is due: the record's turn is over
+    writer.receive(ctx.told.pop(), ctx)
     ctx.now += 1_000_000_000
     writer.receive(JournalEntry("B", {"n": 2}), ctx)
+    writer.receive(ctx.told.pop(), ctx)
     assert len(fsyncs) == 1
     assert [round(delay, 3) for delay, _ in ctx.timers] == [1.0]  # the rest of the interval
     ctx.now += 1_000_000_000
