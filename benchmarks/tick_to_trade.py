@@ -128,9 +128,13 @@ requote_min_interval_s = {requote}
 
 def _start_venue(setup: Setup) -> tuple[subprocess.Popen[str], dict[str, str]]:
     """The fake venue in a process of its own: in ours, its replay would share our GIL."""
+    # Funded for twenty market makers: each quotes both sides of its symbol, so the account
+    # holds every base asset (a sell of one it lacks is refused, insufficient funds) and the
+    # quote asset for the buys.
     proc = subprocess.Popen(
         [sys.executable, "-m", "supervision.fakevenue", "--symbols", str(setup.instruments),
-         "--rate", str(setup.rate), "--fault", f"order_limit={setup.order_limit}"],
+         "--rate", str(setup.rate), "--fault", f"order_limit={setup.order_limit}",
+         "--balance", f"USDT={QUOTE_BALANCE}", "--balance", f"each={BASE_BALANCE}"],
         stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     urls = json.loads(proc.stdout.readline())
@@ -138,6 +142,7 @@ def _start_venue(setup: Setup) -> tuple[subprocess.Popen[str], dict[str, str]]:
 
 
 REQUOTE_S, ORDER_LIMIT = 0.05, 10_000
+QUOTE_BALANCE, BASE_BALANCE = 1_000_000, 10  # USDT; each symbol's base asset (~60,000 USDT)
 
 
 @attrs.frozen

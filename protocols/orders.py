@@ -383,11 +383,13 @@ class Batch:
 @attrs.frozen(slots=True)
 class Dispatch:
     """What `ActionQueue.dispatch(now)` decided: send these batches now, report these drops, and
-    call again at `next_wakeup_ns` (None: nothing queued, wait for the next intent)."""
+    call again at `next_wakeup_ns` (None: nothing queued, wait for the next intent), and let
+    these adapter requests go (`cleared`, in the order they were paid for)."""
 
     batches: tuple[Batch, ...]
     drops: tuple[Dropped, ...]
     next_wakeup_ns: int | None
+    cleared: tuple[Any, ...] = ()  # the adapter's own requests paid for (`VenueRequest`s)
 
 
 @attrs.frozen(slots=True)

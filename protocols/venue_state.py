@@ -9,7 +9,11 @@ carries `recv_ns`, the local monotonic receive time.
 ActionBudget -> venue connection: `SendActions` (one venue request) and `CancelAllOrders`.
 Venue connection -> ActionBudget: `RateLimited` (a 429), `RequestAccepted` (any request that was
 not throttled), `Banned` (Binance's 418), `VenueUsage` (the venue's own count of the rate limit
-spent, which the budget adopts). All times are the local monotonic clock in ns: the
+spent, which the budget adopts).
+The adapter's own requests (snapshots, reconciliations, look-ups, listen keys, cancel-all
+sweeps) are paid for before they go: connection -> ActionBudget `VenueRequest`, answered
+`RequestCleared` once charged; `BudgetOpened` (a budget that has just started, empty) asks the
+connection to ask again for whatever still waits. All times are the local monotonic clock in ns: the
 connection converts a venue's epoch "banned until" before telling the budget, since the budget
 compares it with `ctx.monotonic_ns()`.
 
@@ -32,16 +36,19 @@ from protocols.orders import Batch
 __all__ = [
     "ActionOwner",
     "Banned",
+    "BudgetOpened",
     "CancelAllOrders",
     "FundingUpdate",
     "OpenInterestCap",
     "OracleUpdate",
     "RateLimited",
     "RequestAccepted",
+    "RequestCleared",
     "SendActions",
     "SpecUpdate",
     "StatusUpdate",
     "VenueReconciled",
+    "VenueRequest",
     "VenueUsage",
 ]
 
@@ -236,3 +243,35 @@ class VenueReconciled:
     start is done (positions and open orders compared), so trading may begin."""
 
     recv_ns: int = attrs.field(validator=_int)
+
+
+@attrs.frozen(slots=True)
+class VenueRequest:
+    """A request of the adapter's own, to be charged to the rate limit before it goes: a book
+    snapshot, a reconciliation, an order look-up, a trades page, a listen key (`exit` False:
+    they rank with new orders, after them in nothing but never in the reserve kept for
+    exits), or a cancel-all sweep or a cancel of a stranger's order (`exit` True: paid like a
+    cancel, which may spend the reserve). `key` names it while it waits (one request per key;
+    asking again for a key that waits changes nothing); `weight`: what the venue charges for
+    it. The budget answers `RequestCleared(key)` once it has paid."""
+
+    key: Any
+    weight: int = attrs.field(validator=_int)
+    exit: bool = False
+    recv_ns: int = attrs.field(default=0, validator=_int)
+
+
+@attrs.frozen(slots=True)
+class RequestCleared:
+    """From the ActionBudget: the `VenueRequest` named `key` is paid for; send it now."""
+
+    key: Any
+    sent_ns: int = attrs.field(validator=_int)
+
+
+@attrs.frozen(slots=True)
+class BudgetOpened:
+    """From an ActionBudget that has just started (a restart loses what its predecessor held):
+    the connection's transport asks again for every request still waiting to be cleared."""
+
+    sent_ns: int = attrs.field(validator=_int)

@@ -35,11 +35,25 @@ Fixed windows are left as they are: the venue's counts in its answers say which 
 A new order leaves each limit's `reserve` unspent, and the levels above it may spend it: with
 every new order held at `capacity - reserve`, a reduce-only exit or a cancel still finds room
 in the window at once.
+
+The adapter's own requests (`VenueRequest`: book snapshots, reconciliations, order look-ups,
+trades pages, listen keys, cancel-all sweeps) are paid from the same limits before they go, so
+the venue's count never passes what the budget believes. They wait in two lanes of their own,
+FIFO, each taken as one request of its weight that places no order:
+
+    reduce-only | exits (sweeps, a stranger's cancel) | cancels | upkeep | new orders
+
+Exits are paid like cancels (the reserve is theirs, the cancel backoff holds them); upkeep like
+new orders (never from the reserve, held by the new orders' backoff), but ahead of them: a
+book's snapshot or a reconciliation must not wait behind a market maker's stream of quotes,
+which would take every window first. A request no limit could ever pay (a declared window
+smaller than its weight) is cleared at once, unpaid (`request` says so), rather than never.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 import attrs
 
@@ -55,6 +69,7 @@ from protocols.orders import (
     Priority,
     ReplaceIntent,
 )
+from protocols.venue_state import VenueRequest
 
 _PRIORITIES = tuple(Priority)  # iterating the enum class itself is several times slower
 
@@ -76,6 +91,12 @@ class _Entry:
         self.alive = True
 
 
+def _request_of(entry: _Entry) -> VenueRequest:
+    """The adapter request an entry of a request lane holds (in the intent's slot)."""
+    request: VenueRequest = entry.intent  # type: ignore[assignment]
+    return request
+
+
 def _earliest(a: int | None, b: int | None) -> int | None:
     if a is None:
         return b
@@ -92,6 +113,17 @@ class ActionQueue:
         self.backoff = RateLimitBackoff(limits.backoff_min_ns, limits.backoff_max_ns)
         self._levels: tuple[deque[_Entry], ...] = tuple(deque() for _ in Priority)
         self._depth = [0] * len(Priority)
+        # The adapter's own requests: exits and upkeep, by key while they wait.
+        exits: deque[_Entry] = deque()
+        upkeep: deque[_Entry] = deque()
+        self._requests: dict[Any, _Entry] = {}
+        levels = self._levels
+        # What dispatch examines, in order: (priority it pays as, lane, holds adapter requests).
+        self._lanes = ((Priority.REDUCE_ONLY, levels[Priority.REDUCE_ONLY], False),
+                       (Priority.CANCEL, exits, True), (Priority.CANCEL, levels[Priority.CANCEL],
+                                                        False),
+                       (Priority.NEW, upkeep, True), (Priority.NEW, levels[Priority.NEW], False))
+        self._request_lanes = (exits, upkeep)
         # Live queued entries by (intent type, client order id): coalescing and cancel lookups.
         self._queued: dict[tuple[type, str], _Entry] = {}
         self.sent = 0
@@ -156,13 +188,25 @@ class ActionQueue:
         queued[(type(intent), cid)] = entry
         return tuple(drops)
 
+    def request(self, request: VenueRequest, now_ns: int) -> bool:
+        """Queue an adapter request (see the module docstring); asking again for a key that
+        waits changes nothing. False: no limit could ever pay for it; send it unpaid."""
+        prio = Priority.CANCEL if request.exit else Priority.NEW
+        if not self.budget.affordable(request.weight, prio, 0):
+            return False
+        if request.key not in self._requests:
+            entry = _Entry(request, prio, now_ns, None)  # type: ignore[arg-type]
+            self._request_lanes[0 if request.exit else 1].append(entry)
+            self._requests[request.key] = entry
+        return True
+
     def send_now(self, intent: Intent, now_ns: int) -> Batch | None:
         """`put` then `dispatch`, for the common case where that sends `intent` alone at once:
         nothing is queued, the venue does not batch, no backoff holds its level, it is not
         stale on arrival and the budget pays for it now. Returns what `dispatch` would have
         sent (its only batch, no drops, no wake-up), or None, having changed nothing, when the
         queue must take it (then call `put` and `dispatch` as usual)."""
-        if self.limits.batch is not None or any(self._depth):
+        if self.limits.batch is not None or any(self._depth) or self._requests:
             return None
         prio = priority_of(intent)
         if self.backoff.until(now_ns, prio, self.limits.backoff_blocks) is not None:
@@ -191,14 +235,14 @@ class ActionQueue:
         (None: nothing is queued; the next `put` is the next reason to call)."""
         batches: list[Batch] = []
         drops: list[Dropped] = []
+        cleared: list[VenueRequest] = []
         wake: int | None = None
         progressed = True
         while progressed:
             progressed = False
             wake = None  # only the last pass, which sent nothing, decides the wake-up
             reserved = False  # a higher level is waiting for the main budget
-            for prio in _PRIORITIES:
-                level = self._levels[prio]
+            for prio, level, requests in self._lanes:
                 head = self._head(level, now_ns, drops)
                 if head is None:
                     continue
@@ -209,14 +253,22 @@ class ActionQueue:
                 if held is not None:
                     wake = _earliest(_earliest(wake, held), expires)
                     continue
-                group = self._take_group(level, now_ns, drops)
-                hold = self._window_end(prio, group, now_ns)
-                weight = self._weight(group)
-                orders = 0 if prio is Priority.CANCEL else len(group)
+                if requests:  # one adapter request: its own weight, no order placed
+                    group = [level.popleft()]
+                    hold, orders = None, 0
+                    weight = _request_of(group[0]).weight
+                else:
+                    group = self._take_group(level, now_ns, drops)
+                    hold = self._window_end(prio, group, now_ns)
+                    weight = self._weight(group)
+                    orders = 0 if prio is Priority.CANCEL else len(group)
                 if hold is None and self.budget.try_spend(
                     weight, now_ns, prio, allowance_only=reserved, orders=orders
                 ):
-                    batches.append(self._send(prio, group, weight))
+                    if requests:
+                        cleared.append(self._clear(group[0]))
+                    else:
+                        batches.append(self._send(prio, group, weight))
                     progressed = True
                     break
                 level.extendleft(reversed(group))
@@ -228,9 +280,9 @@ class ActionQueue:
                                                    orders=orders)
                 wake = _earliest(wake, at)
                 reserved = True
-        if wake is not None and not any(self._depth):
+        if wake is not None and not any(self._depth) and not self._requests:
             wake = None
-        return Dispatch(tuple(batches), tuple(drops), wake)
+        return Dispatch(tuple(batches), tuple(drops), wake, tuple(cleared))
 
     def _head(self, level: deque[_Entry], now_ns: int, drops: list[Dropped]) -> _Entry | None:
         """The first live, fresh entry of a level; tombstones and stale heads are discarded."""
@@ -280,6 +332,11 @@ class ActionQueue:
             return self.limits.replace_weight
         return self.limits.order_weight
 
+    def _clear(self, entry: _Entry) -> VenueRequest:
+        request = _request_of(entry)
+        del self._requests[request.key]
+        return request
+
     def _send(self, prio: Priority, group: list[_Entry], weight: int) -> Batch:
         for e in group:
             self._forget(e)
@@ -310,6 +367,10 @@ class ActionQueue:
 
     def on_success(self, now_ns: int) -> None:
         self.backoff.on_success(now_ns)
+
+    def waiting_requests(self) -> int:
+        """Adapter requests waiting to be paid for."""
+        return len(self._requests)
 
     def depths(self) -> tuple[int, ...]:
         """Live queued entries per priority level, in `Priority` order."""

@@ -49,6 +49,17 @@ the same way ("venue_refused"). Gauges: troupe_budget_queue_depth{priority},
 troupe_budget_tokens_remaining{limit}. Counters: troupe_budget_sent_total{priority},
 troupe_budget_rate_limited_total, troupe_budget_cancel_all_total.
 
+The adapter's own requests come as `VenueRequest`s and wait in the queue's lanes for them
+(`ActionQueue`, whose docstring says where they rank); each one paid for is told to the
+connection as `RequestCleared`, in the order of the other actions, and counted in
+troupe_budget_requests_total{kind="exit"|"upkeep"}. A budget that starts tells the connection
+`BudgetOpened`, so a transport asks again for what it had asked a predecessor for (a restart
+loses the queue). A CancelAllOrders is paid here, before it goes, as the requests it takes: one
+cancel for an instrument, `VenueLimits.sweep_requests` cancels for every instrument (one a
+symbol on Binance spot), so the adapter sends its sweeps at once, ahead of any later action;
+one strategy's cancel-all is paid one cancel here, and the adapter asks for each of its
+cancels by id as an exit.
+
 The queue's time is the actor's `ctx.monotonic_ns()`, never a message's `recv_ns`: one clock for
 the limits, the backoff and the wake-up timer.
 """
@@ -76,10 +87,13 @@ from protocols.orders import (
 from protocols.venue_state import (
     ActionOwner,
     Banned,
+    BudgetOpened,
     CancelAllOrders,
     RateLimited,
     RequestAccepted,
+    RequestCleared,
     SendActions,
+    VenueRequest,
     VenueUsage,
 )
 
@@ -121,6 +135,7 @@ class Outbox:
 
     sends: list[SendActions] = attrs.Factory(list)
     cancel_alls: list[CancelAllOrders] = attrs.Factory(list)
+    cleared: list[VenueRequest] = attrs.Factory(list)  # the adapter's requests, paid for
     drops: list[tuple[Dropped, ActionOwner | None]] = attrs.Factory(list)
     fence: int | None = None
     wake_ns: int | None = None
@@ -214,6 +229,14 @@ class BudgetDesk:
             self._cancel_alls.append(command)
         return self._dispatch(now_ns, out)
 
+    def request(self, request: VenueRequest, now_ns: int) -> Outbox:
+        """An adapter request: cleared when paid for (at once, unpaid, if no limit could ever
+        pay for it)."""
+        out = Outbox()
+        if not self.queue.request(request, now_ns):
+            out.cleared.append(request)
+        return self._dispatch(now_ns, out)
+
     def fence_passed(self, serial: int, now_ns: int) -> Outbox:
         self._fences.pop(serial, None)
         return self._dispatch(now_ns, Outbox())
@@ -247,6 +270,7 @@ class BudgetDesk:
         dispatch = self.queue.dispatch(now_ns)
         for drop in dispatch.drops:
             self._dropped(drop, out)
+        out.cleared.extend(dispatch.cleared)
         for batch in dispatch.batches:
             owners = tuple(self._leave(i.client_order_id) for i in batch.intents)
             for intent in batch.intents:
@@ -262,8 +286,9 @@ class BudgetDesk:
         held = self.queue.backoff.until(now_ns, Priority.CANCEL, self.limits.backoff_blocks)
         if held is not None:
             return held
-        weight = self.limits.cancel_weight
         for command in self._cancel_alls:
+            every = command.instrument is None and command.strategy is None
+            weight = self.limits.cancel_weight * (self.limits.sweep_requests if every else 1)
             if self.queue.budget.affordable(weight, Priority.CANCEL):
                 self.queue.budget.try_spend(weight, now_ns, Priority.CANCEL)  # best effort
             out.cancel_alls.append(CancelAllOrders(command.instrument, command.reason, now_ns,
@@ -325,6 +350,7 @@ class ActionBudget(Behaviour):
         if self._windowed:
             self._venue_clock(ctx)
         self._gauges(ctx)
+        ctx.tell(self.venue, BudgetOpened(self._now))
 
     def receive(self, message: Any, ctx: Context) -> Any:
         desk = self.desk
@@ -354,6 +380,8 @@ class ActionBudget(Behaviour):
         elif isinstance(message, Banned):
             ctx.count("troupe_budget_banned_total")
             out = desk.banned(message.until_ns, now)
+        elif isinstance(message, VenueRequest):
+            out = desk.request(message, now)
         elif isinstance(message, VenueUsage):
             for limit, used in message.used:
                 ctx.gauge("troupe_budget_venue_used", used, limit=limit)
@@ -380,6 +408,9 @@ class ActionBudget(Behaviour):
             self._report(drop, owner, ctx)
         for command in out.cancel_alls:
             ctx.tell(self.venue, command)
+        for request in out.cleared:
+            ctx.count("troupe_budget_requests_total", kind="exit" if request.exit else "upkeep")
+            ctx.tell(self.venue, RequestCleared(request.key, now))
         for send in out.sends:
             batch = send.batch
             ctx.count("troupe_budget_sent_total", len(batch.intents),

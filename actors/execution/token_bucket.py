@@ -124,6 +124,9 @@ class VenueLimits:
     # Fixed windows: a request this close to a boundary may be counted in either window
     # (clock error plus latency): see `actors.execution.fixed_window`.
     window_margin_ns: int = 0
+    # The requests (of `cancel_weight` each) a cancel-all of every instrument takes: one per
+    # instrument on a venue without an account-wide endpoint (Binance spot).
+    sweep_requests: int = attrs.field(default=1, validator=attrs.validators.ge(1))
 
 
 class TokenBucket:

@@ -36,7 +36,11 @@ What is the same on every venue lives here; what differs is the transport's
   transport, which keeps streaming market data. A transport may delay the shadow answers like
   real ones (`VenueTransport.echo`); a cancel-all cancels, in the shadows, what the session holds.
 - The budget hears every answer the transport passes on (`RateLimited`, `RequestAccepted`,
-  `Banned`), stamped with our receive time.
+  `Banned`), stamped with our receive time, and every request of the transport's own to be
+  paid for (`VenueRequest`); the budget's `RequestCleared` and `BudgetOpened` go to the
+  transport. Orders the venue placed after a cancel that overtook them are cancelled again
+  through the budget too (a `Proposal` of the cancel, owned by nobody): a cancel is an exit, and
+  paid like one.
 - Reconciliation: at start and every `reconcile_interval_s` the transport is asked for the
   account's positions; the first answer tells the watchers `VenueReconciled`, which the node
   needs before it reports ready for trading.
@@ -91,6 +95,7 @@ from actors.execution.venue_transport import (
     VenueOrder,
     VenueTransport,
 )
+from protocols.decisions import Proposal, Trigger
 from protocols.feed import FeedEvent, ResyncRequest
 from protocols.instruments import InstrumentSpec
 from protocols.orders import (
@@ -106,7 +111,14 @@ from protocols.orders import (
     VenueReport,
 )
 from protocols.portfolio import OwnFill, PositionAdopted, VenuePositions
-from protocols.venue_state import CancelAllOrders, RequestAccepted, SendActions, VenueReconciled
+from protocols.venue_state import (
+    BudgetOpened,
+    CancelAllOrders,
+    RequestAccepted,
+    RequestCleared,
+    SendActions,
+    VenueReconciled,
+)
 
 # Fills at INFO (a trader wants each one; the paper node shows them), orders at DEBUG (a market
 # maker sends several a second: --log-level DEBUG shows them).
@@ -126,7 +138,7 @@ _RECONCILE = "venue.reconcile"
 
 
 CONNECTION_LEVELS = 2
-_ACTIONS = (SendActions, CancelAllOrders)
+_ACTIONS = (SendActions, CancelAllOrders, RequestCleared)
 
 
 def connection_priority(message: Any) -> int:
@@ -229,6 +241,8 @@ class VenueConnection(Behaviour):
             ctx.schedule(self.config.reconcile_interval_s, _Reconcile(), key=_RECONCILE)
         elif isinstance(message, GetVenueState):
             return transport.state()
+        elif isinstance(message, BudgetOpened):
+            transport.on_message(message, now)  # a transport that asked for nothing ignores it
         elif not transport.on_message(message, now):
             ctx.count("troupe_venue_ignored_total", venue=self.venue, kind=type(message).__name__)
         self._pump(now, ctx)
@@ -237,6 +251,11 @@ class VenueConnection(Behaviour):
     # -- requests ------------------------------------------------------------------------------
     def _on_send(self, send: SendActions, now: int, ctx: Context) -> None:
         observe, journal = self.config.observe_only, self.peers.journal
+        if any(o is not None and o.reply_to is None for o in send.owners):
+            # A cancel sent again for the connection itself (its owner hears nothing): the
+            # order keeps the owner it has.
+            send = attrs.evolve(send, owners=tuple(
+                None if o is not None and o.reply_to is None else o for o in send.owners))
         for sent, owner in zip(self.session.on_send(send, now), send.owners, strict=True):
             strategy = owner.strategy if owner is not None else ""
             if journal is not None:
@@ -280,12 +299,19 @@ class VenueConnection(Behaviour):
                 for event in events:
                     self._route(event, now, ctx)
             # Orders the venue placed after a cancel that overtook them (`VenueSession`): cancel
-            # them again, unbudgeted like every exit (nothing here can trade).
+            # them again, through the budget like every cancel (it pays them as exits).
             if not (again := self.session.take_recancels()):
                 break
             ctx.count("troupe_orders_recancelled_total", len(again), venue=self.venue)
-            self._on_send(SendActions(Batch(Priority.CANCEL, tuple(again), len(again)),
-                                      (None,) * len(again), now), now, ctx)
+            # With no budget to pay (a connection driven alone, or a stop that has ended the
+            # budget already) they go at once: an exit is never blocked.
+            budget = self.peers.budget
+            if budget is not None:
+                again = [c for c in again if ctx.tell(budget, Proposal(
+                    "", c, None, now, Trigger.REPORT)) is not None]
+            if again:
+                self._on_send(SendActions(Batch(Priority.CANCEL, tuple(again), len(again)),
+                                          (None,) * len(again), now), now, ctx)
         nxt = transport.next_due_ns()
         if nxt is not None and nxt != self.armed_due:
             self.armed_due = nxt

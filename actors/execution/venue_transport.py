@@ -67,6 +67,12 @@ Events out of `poll` (the connection routes each by its type, stamping `recv_ns`
 - `TimedOut(intent)`: a request went out and no answer came in time -> UNKNOWN (see below);
 - `RequestAccepted`, `RateLimited`, `Banned`, `VenueUsage` (`protocols.venue_state`) -> the
   action budget (`VenueUsage`: the venue's own count of the rate limit spent, adopted);
+- `VenueRequest(key, weight, exit)` -> the action budget: a request of the transport's own
+  (a snapshot, a reconciliation, a look-up, a cancel-all sweep) to be paid for before it
+  goes; the budget's `RequestCleared(key)` comes back through `on_message`, and only then is
+  it sent. A budget that (re)starts says `BudgetOpened`, also through `on_message`: ask again
+  for whatever still waits (its predecessor's queue is gone). A transport that asks for
+  nothing (the simulated venue, the mock) never sees either;
 - `MarketData(instrument, message)`: a parsed venue message -> `OrderBook[instrument]`;
 - `SpecUpdate`, `StatusUpdate`, `OracleUpdate`, `OpenInterestCap`, `FundingUpdate` ->
   `Market[instrument]`;
@@ -135,6 +141,7 @@ from protocols.venue_state import (
     SendActions,
     SpecUpdate,
     StatusUpdate,
+    VenueRequest,
     VenueUsage,
 )
 
@@ -211,7 +218,7 @@ class VenueOrder:
     acked: bool = True
 
 
-BudgetAnswer = RequestAccepted | RateLimited | Banned | VenueUsage
+BudgetAnswer = RequestAccepted | RateLimited | Banned | VenueUsage | VenueRequest
 MarketUpdate = SpecUpdate | StatusUpdate | OracleUpdate | OpenInterestCap | FundingUpdate
 TransportEvent = (Reported | TimedOut | MarketData | Counted | Gauged | BudgetAnswer
                   | MarketUpdate | VenuePositions | VenueOrder | Any)

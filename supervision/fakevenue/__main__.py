@@ -4,6 +4,7 @@
     python -m supervision.fakevenue --dialect usdm --rest-port 18080 --ws-port 18081
     python -m supervision.fakevenue --symbols 20 --rate 10000   # 20 instruments, 10k frames/s
     python -m supervision.fakevenue --fault rate_limit=3 --fault retry_after_s=2
+    python -m supervision.fakevenue --symbols 20 --balance USDT=1000000 --balance each=1
 
 It prints one line with its URLs (JSON, for scripts) and serves until interrupted.
 """
@@ -13,10 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from decimal import Decimal, InvalidOperation
 
 import trio
 
 from supervision.fakevenue.cli import non_negative, port, positive, serve_until_interrupted
+from supervision.fakevenue.desk import _assets
 from supervision.fakevenue.faults import FaultError, parse_fault_args
 from supervision.fakevenue.venue import FakeVenue
 
@@ -33,6 +36,27 @@ def symbols_arg(text: str) -> list[str]:
     return symbols
 
 
+def balances_arg(texts: list[str], symbols: list[str]) -> dict[str, Decimal] | None:
+    """`["USDT=1000000", "each=1"]` -> the account's balances: `each` funds every symbol's base
+    asset; None for none given (the venue's default: 100,000 USDT and 1 BTC)."""
+    if not texts:
+        return None
+    out: dict[str, Decimal] = {}
+    for text in texts:
+        asset, _, amount = text.partition("=")
+        try:
+            value = Decimal(amount)
+        except InvalidOperation:
+            raise ValueError(f"--balance {text!r}: expected ASSET=AMOUNT") from None
+        if not asset or not value.is_finite() or value < 0:
+            raise ValueError(f"--balance {text!r}: expected ASSET=AMOUNT, AMOUNT >= 0")
+        if asset.lower() == "each":
+            out.update((_assets(s)[0], value) for s in symbols)
+        else:
+            out[asset.upper()] = value
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m supervision.fakevenue",
                                      description=__doc__.splitlines()[0])
@@ -47,10 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rest-port", type=port, default=0)
     parser.add_argument("--ws-port", type=port, default=0)
     parser.add_argument("--fault", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--balance", action="append", default=[], metavar="ASSET=AMOUNT",
+                        help="the account's balance of ASSET (each=AMOUNT: every symbol's base "
+                        "asset); default 100000 USDT and 1 BTC")
     args = parser.parse_args(argv)
     try:
         venue = FakeVenue.binance(args.symbols, dialect=args.dialect, recording=args.recording,
-                                  speed=args.speed or None, rate=args.rate)
+                                  speed=args.speed or None, rate=args.rate,
+                                  balances=balances_arg(args.balance, args.symbols))
         venue.faults.update(parse_fault_args(args.fault))
     except (FaultError, OSError, ValueError) as exc:
         sys.stderr.write(f"error: {exc}\n")

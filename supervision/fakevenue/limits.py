@@ -8,9 +8,11 @@ weight and per account for orders, and tells the client its count on every answe
 | spot    | `X-MBX-USED-WEIGHT-1M`   | `X-MBX-ORDER-COUNT-10S`, `X-MBX-ORDER-COUNT-1D`   |
 | USD-M   | `X-MBX-USED-WEIGHT-1M`   | `X-MBX-ORDER-COUNT-10S`, `X-MBX-ORDER-COUNT-1M`   |
 
-A request that would pass a limit is refused 429 with `Retry-After` (seconds to the window's end)
-and Binance's words (-1003 for weight, -1015 for orders); it still costs its weight, as on
-Binance. The published limits are exchangeInfo's (spot 6000 weight a minute, 100 orders per
+A request that would pass a limit is refused 429 with Binance's words (-1003 for weight, -1015
+for orders); it still costs its weight, as on Binance. The weight's refusal says `Retry-After`
+(seconds to the window's end); the order count's does not ("If you exceed this, you will
+receive a 429 error without the Retry-After header", Binance's LIMITS page): the client knows
+its windows. The published limits are exchangeInfo's (spot 6000 weight a minute, 100 orders per
 10 s, 200000 a day; USD-M 2400 a minute, 300 per 10 s, 1200 a minute); a test lowers the weight
 limit with the `weight_limit` fault, and sets the orders per 10 s with `order_limit` (the
 tick-to-trade benchmark raises it: it measures latency, not the venue's quota). Weights are
@@ -63,9 +65,9 @@ def weight_of(dialect: str, method: str, endpoint: str, params: dict[str, str]) 
 
 
 class Throttled(VenueError):
-    """A 429 with the seconds to wait."""
+    """A 429, with the seconds to wait if the venue says them."""
 
-    def __init__(self, code: int, msg: str, retry_after_s: int) -> None:
+    def __init__(self, code: int, msg: str, retry_after_s: int | None) -> None:
         super().__init__(429, code, msg)
         self.retry_after_s = retry_after_s
 
@@ -94,7 +96,7 @@ class VenueCounters:
             for window, cap, suffix in order_limits:
                 if self._peek("orders", window, now_ms) + orders > cap:
                     raise Throttled(-1015, f"Too many new orders; current limit is {cap} orders "
-                                    f"per {suffix}.", _retry(window, now_ms))
+                                    f"per {suffix}.", None)
             for window, _cap, suffix in order_limits:
                 count = self._add("orders", window, orders, now_ms)
                 headers.append((f"x-mbx-order-count-{suffix.lower()}".encode(),

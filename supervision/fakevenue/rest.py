@@ -98,9 +98,10 @@ class RestApp:
                                          faults.order_limit)
         except Throttled as exc:
             venue.count("rate_limited")
-            return 429, exc.body(), [(b"retry-after", str(exc.retry_after_s).encode()),
-                                     (b"x-mbx-used-weight-1m",
-                                      str(self.limits.used(venue.now_ms())).encode())]
+            used = [(b"x-mbx-used-weight-1m", str(self.limits.used(venue.now_ms())).encode())]
+            if exc.retry_after_s is None:  # the order count's 429 does not say
+                return 429, exc.body(), used
+            return 429, exc.body(), [(b"retry-after", str(exc.retry_after_s).encode()), *used]
         now = trio.current_time()
         if faults.storm_s > 0:
             self.storm_until, faults.storm_s = now + faults.storm_s, 0.0

@@ -41,6 +41,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from actors.behaviour import Ref
 from actors.execution.ids import ClientOrderIds
 from actors.execution.venue_connection import VenuePeers
@@ -227,7 +229,10 @@ class Node:
         # Each strategy has its own restart limit; see _tree for the supervisor's.
         limit = RestartLimit(max(caps.restart_intensity, 1), caps.restart_period_s)
         return TradingPath(
-            specs=self.specs, strategies=plans, limits=cfg.venue.to_venue_limits(),
+            specs=self.specs, strategies=plans,
+            # A cancel-all of everything sweeps instrument by instrument (Binance spot): paid so.
+            limits=attrs.evolve(cfg.venue.to_venue_limits(),
+                                sweep_requests=max(1, len(cfg.instruments))),
             connection=self._connection, risk=cfg.risk, restored=self._risk_state,
             watchers=[self.monitor] if self.monitor is not None else [], journal=self.journal,
             strategy_limit=limit, mailbox_capacity=caps.mailbox_capacity,

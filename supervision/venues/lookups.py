@@ -17,8 +17,9 @@ venue may or may not have applied it). What the look-up finds settles it:
   if it shows up after all, but the second look-up usually finds it first);
 - nothing readable (`_looked_up` answers None): the next reconciliation, 5 s on, asks again.
 
-Look-ups go through the adapter's `RestGate`: during a 429's Retry-After or a ban they wait,
-as snapshots and reconciliations do, instead of drawing another refusal each.
+Look-ups go through the adapter's `RestGate`, as snapshots and reconciliations do: paid by the
+action budget before they go (charged), or held during a 429's Retry-After or a ban, instead
+of drawing another refusal each.
 
 `OrderLookups` is the adapters' shared base for it: an adapter's order half (Binance's
 `OrderAnswers`, Hyperliquid's `HlOrderAnswers`) calls `_lost(intents)` for a request whose
@@ -90,7 +91,8 @@ class OrderLookups(VenueTransport):
         # Through the gate: a look-up sent during a 429's Retry-After would be refused too, and
         # lengthen the wait; it goes when the wait is over (the order stays UNKNOWN meanwhile).
         method, params = self._lookup_request(intent)
-        self.gate.submit(self.io.rest, ("query", intent, again), method, params, now_ns)
+        self.gate.submit(self.io.rest, ("query", intent, again), method, params, now_ns,
+                         weight=self._lookup_weight())
 
     def _on_query(self, done: RestDone, now_ns: int) -> None:
         intent: OrderIntent | ReplaceIntent = done.tag[1]
@@ -108,6 +110,10 @@ class OrderLookups(VenueTransport):
                 intent.client_order_id, VenueOrderStatus.NOT_FOUND)))
         elif found is None:  # still nothing readable: ask again at the next reconciliation
             self._due.setdefault("reconcile", now_ns + 5 * SECOND)
+
+    def _lookup_weight(self) -> int:
+        """What the venue charges for a look-up (paid by the budget if the gate is charged)."""
+        return 1
 
     @abc.abstractmethod
     def _lookup_request(self, intent: OrderIntent | ReplaceIntent) -> tuple[

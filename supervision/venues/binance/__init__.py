@@ -15,7 +15,8 @@ kinds `binance` and `binance_usdm`.
 | `io`        | the ccxt worker thread and the websocket readers (heartbeat, backoff)     |
 | `rest_process` | the ccxt worker in a process of its own: ccxt's CPU off the node's GIL |
 | `client`    | ccxt's client pointed at a base URL; ccxt exceptions as outcome kinds      |
+| `weights`   | Binance's request weight of each request the adapter makes of its own     |
 """
 
 __all__ = ["adapter", "amend", "client", "fills", "io", "mapping", "orders", "reconcile",
-           "rest_process", "settings", "transport"]
+           "rest_process", "settings", "transport", "weights"]

@@ -65,7 +65,7 @@ def settings_of(build: VenueBuild) -> BinanceSettings:
         observe=build.mode is Mode.OBSERVE, timeout_s=venue.request_timeout_s,
         heartbeat_s=venue.heartbeat_s, expected_open=build.expected_open,
         known_fills=build.known_fills,
-        strategies=frozenset(s.id for s in build.config.strategies),
+        strategies=frozenset(s.id for s in build.config.strategies), charge_requests=True,
         inventory=build.venue if isinstance(build.venue, SpotInventory) else None)
 
 

@@ -26,7 +26,11 @@ client id. So:
   does not list (`unknown`: looked up on each symbol). Each is queried by client id, its trades
   are fetched by its venue order id and fed, then its final state (FILLED, CANCELED, EXPIRED,
   REJECTED) closes it as a `ReconcileResult`. The session never saw a start-up one: it is
-  tracked first (`VenueOrder`, owned by nobody), so its fills reach the portfolio.
+  tracked first (`VenueOrder`, owned by nobody), so its fills reach the portfolio. One of ours
+  that the venue does not have ("Order does not exist") when looked up, and still not
+  `LOOKUP_AGAIN_S` later (its request may have been on its way), never reached it:
+  `ReconcileResult(NOT_FOUND)` closes it, and it is not looked for again (an order the venue
+  refused is closed by its refusal, and never looked for at all).
 - Once: every fill, streamed or fetched, goes through `OrderAnswers._pass_fill`, which passes a
   trade id on the first time only, and starts knowing the fill ids the journal recorded
   (`BinanceSettings.known_fills`): a trade counts once whichever path brings it first, and
@@ -58,6 +62,8 @@ from supervision.venues.binance.client import Reconciliation
 from supervision.venues.binance.io import RestDone
 from supervision.venues.binance.mapping import intent_of, to_units, trade_fill
 from supervision.venues.binance.orders import OrderAnswers
+from supervision.venues.binance.weights import reconcile_weight
+from supervision.venues.lookups import LOOKUP_AGAIN_S
 
 __all__ = ["PAGE", "SWEEP_EVERY_NS", "FillRecovery"]
 
@@ -82,6 +88,8 @@ class FillRecovery(OrderAnswers):
         self._sweeping: set[str] = set()  # symbols with a fetch in flight
         self._settling: set[str] = set()  # client ids being looked up
         self._settle_later: dict[str, str] = {}  # look-ups with no readable answer: cid -> symbol
+        # Ours, not listed, and not found by a look-up: when that was first said.
+        self._not_found: dict[str, int] = {}
         self._user_up = False  # the user-data stream is connected now
         self._gap = False  # it has been down since the last reconciliation asked after it
         self._swept_ns: dict[str, int] = {}  # symbol -> when its trades were last read
@@ -104,7 +112,8 @@ class FillRecovery(OrderAnswers):
                                tuple(trades.items()), now_ns)
         # The tag says whether the user stream was up when asked: such an answer has every
         # fill the stream missed before, so its account updates count again from there.
-        self.gate.submit(self.io.rest, ("reconcile", self._user_up), fetch, None, now_ns)
+        self.gate.submit(self.io.rest, ("reconcile", self._user_up), fetch, None, now_ns,
+                         weight=reconcile_weight(self.settings.dialect, len(trades)))
 
     def _user_stream(self, up: bool) -> None:
         self._user_up = up
@@ -187,19 +196,20 @@ class FillRecovery(OrderAnswers):
         if symbol not in self._sweeping:  # else it reads on from where that one stops
             self._sweeping.add(symbol)
             self.gate.submit(self.io.rest, ("trades", symbol, None), self.methods["trades"],
-                             self._trades_params(symbol), now_ns)
+                             self._trades_params(symbol), now_ns, weight=self.weights["trades"])
 
     def _order_trades(self, order: OrderUpdate, now_ns: int) -> None:
         self.gate.submit(self.io.rest, ("trades", order.symbol, order), self.methods["trades"],
                          {"symbol": order.symbol, "orderId": order.order_id, "limit": PAGE},
-                         now_ns)
+                         now_ns, weight=self.weights["order_trades"])
 
     def _settle(self, cid: str, symbol: str, now_ns: int) -> None:
         if cid in self._settling or not symbol:
             return
         self._settling.add(cid)
         self.gate.submit(self.io.rest, ("settle", cid, symbol), self.methods["query"],
-                         {"symbol": symbol, "origClientOrderId": cid}, now_ns)
+                         {"symbol": symbol, "origClientOrderId": cid}, now_ns,
+                         weight=self.weights["query"])
 
     # -- answers -------------------------------------------------------------------------------
     def _on_settle(self, done: RestDone, now_ns: int) -> None:
@@ -208,9 +218,19 @@ class FillRecovery(OrderAnswers):
         if done.failure in ("throttled", "banned"):
             self._settle(cid, symbol, now_ns)  # the gate holds it until the wait is over
         elif done.failure is None and isinstance(done.value, dict):
+            self._not_found.pop(cid, None)
             self._settled(done.value, now_ns)
         elif done.failure not in ("unknown", "rejected"):  # not "no such order": ask again
             self._settle_later[cid] = symbol
+        elif cid in self.known_open and \
+                now_ns - self._not_found.get(cid, now_ns) >= LOOKUP_AGAIN_S * SECOND:
+            # Not listed and not found, twice, seconds apart: the venue never had it. Closed,
+            # so no reconciliation looks for it again.
+            self._closed(cid, now_ns)
+            self._queue.append(Reported(ReconcileResult(  # type: ignore[arg-type]
+                cid, VenueOrderStatus.NOT_FOUND)))
+        elif cid in self.known_open:  # perhaps still on its way: asked again, later
+            self._not_found.setdefault(cid, now_ns)
 
     def _settled(self, body: dict[str, Any], now_ns: int) -> None:
         """An order as the venue has it now: told as its answer would have, then its trades
@@ -292,6 +312,10 @@ class FillRecovery(OrderAnswers):
                     f" ({found} fill(s) recovered by its look-up)" if found else "")
 
     # -- bookkeeping ---------------------------------------------------------------------------
+    def _closed(self, cid: str, now_ns: int) -> None:
+        super()._closed(cid, now_ns)
+        self._not_found.pop(cid, None)
+
     def _learn(self, update: OrderUpdate) -> None:
         self._order_cids[update.order_id] = update.client_order_id
         if len(self._order_cids) > 50_000:

@@ -55,6 +55,7 @@ from supervision.venues.binance.reconcile import (
     positions_of,
     summarize,
 )
+from supervision.venues.binance.weights import WEIGHTS
 from supervision.venues.lookups import OrderLookups
 from supervision.venues.rest_gate import RestGate, budget_answer
 
@@ -87,7 +88,10 @@ class OrderAnswers(OrderLookups):
         self._answered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._init_lookups()
         self._adopted: set[str] = set()  # the journal's open orders, once told to the session
-        self.gate = RestGate()  # snapshots and reconciliations wait out the venue's Retry-After
+        # The adapter's own requests: paid by the budget before they go (or, uncharged, held
+        # through the venue's Retry-After).
+        self.gate = RestGate(charged=getattr(self.settings, "charge_requests", False))
+        self.weights = WEIGHTS[getattr(self.settings, "dialect", "spot")]
         self._fill_ids = TradeDeduper(50_000)  # every fill passed on, by the venue's trade id
         for fill_id in getattr(self.settings, "known_fills", ()):
             self._fill_ids.is_new(fill_id)
@@ -181,6 +185,9 @@ class OrderAnswers(OrderLookups):
             return
         self._queue.append(RequestAccepted(now_ns))
         if done.failure is not None:
+            # Refused: it never rested, so nothing of ours is left to look for (kept as open,
+            # every reconciliation looked it up again).
+            self._closed(intent.client_order_id, now_ns)
             words = done.message.split(" ", 2)[-1] if done.message else done.failure
             code = RejectCode.VENUE_UNAVAILABLE if done.failure == "refused" else None
             self._queue.append(Reported(Reject(intent.client_order_id,
@@ -260,8 +267,7 @@ class OrderAnswers(OrderLookups):
                     self._seen_order(update)  # what a replace of it must repeat
                     self._adopt(update)
                 if update.client_order_id in summary.cancelled and not self.settings.observe:
-                    self.io.rest.submit(("cancel_all", ""), self.methods["cancel"], {
-                        "symbol": update.symbol, "origClientOrderId": update.client_order_id})
+                    self._cancel_stranger(update.symbol, update.client_order_id, now_ns)
             return
         self._drifts(venue_open, value.get("asked_ns", now_ns), now_ns)
 
@@ -285,8 +291,27 @@ class OrderAnswers(OrderLookups):
                         "(%s)", cid, "" if self.settings.observe else "; cancelling it",
                         self._whose(cid, closed, now_ns))
             if not self.settings.observe:
-                self.io.rest.submit(("cancel_all", ""), self.methods["cancel"], {
-                    "symbol": update.symbol, "origClientOrderId": cid})
+                self._cancel_stranger(update.symbol, cid, now_ns)
+
+    def _cancel_stranger(self, symbol: str, cid: str, now_ns: int) -> None:
+        """An order nobody here manages, cancelled by its client id: an exit, paid like one.
+        (Answered as a sweep, tagged `cancel_all`, whose refusal nobody needs to hear.)"""
+        self._request(("cancel_all", ""), self.methods["cancel"],
+                      {"symbol": symbol, "origClientOrderId": cid}, now_ns,
+                      self.weights["cancel"], exit=True, key=("stranger", cid))
+
+    def _request(self, tag: Any, method: Any, params: dict[str, Any] | None, now_ns: int,
+                 weight: int, *, exit: bool = False, key: Any = None) -> None:
+        """A request of the adapter's own that no Retry-After parks: paid by the budget first
+        when the gate is charged, else sent at once."""
+        if self.gate.charged:
+            self.gate.submit(self.io.rest, tag, method, params, now_ns, weight=weight,
+                             exit=exit, key=key)
+        else:
+            self.io.rest.submit(tag, method, params)
+
+    def _lookup_weight(self) -> int:
+        return self.weights["query"]
 
     def _whose(self, cid: str, closed: int | None, now_ns: int) -> str:
         parsed = parse_client_order_id(cid)

@@ -46,6 +46,11 @@ class BinanceSettings:
     # depth and trades; nothing reads bookTicker, which was 68% of the frames, each decoded
     # only to be dropped. The mark price (USD-M) is always taken: the Market actors read it.
     streams: frozenset[Stream] = BookFeed.STREAMS
+    # The adapter's own requests (snapshots, reconciliations, look-ups, listen keys, sweeps)
+    # are paid by the action budget before they go (`supervision.venues.rest_gate`). The node
+    # always has a budget (`adapter.settings_of` sets it); a transport driven alone sends them
+    # at once.
+    charge_requests: bool = False
     # Spot: the node's inventory, which outlives this connection (None: a fresh one).
     inventory: SpotInventory | None = attrs.field(default=None, eq=False, repr=False)
 

@@ -76,9 +76,11 @@ from protocols.orders import (
     ReplaceIntent,
 )
 from protocols.venue_state import (
+    BudgetOpened,
     CancelAllOrders,
     FundingUpdate,
     OracleUpdate,
+    RequestCleared,
     SendActions,
     SpecUpdate,
     VenueUsage,
@@ -90,11 +92,13 @@ from supervision.venues.binance.fills import FillRecovery
 from supervision.venues.binance.io import RestDone, WsDown, WsFrame, WsUp
 from supervision.venues.binance.mapping import order_params, spec_from_market
 from supervision.venues.binance.settings import METHODS, BinanceSettings
+from supervision.venues.binance.weights import depth_weight
 
 __all__ = ["BinanceSettings", "BinanceTransport"]
 
 log = logging.getLogger("troupe.venues.binance")
 SECOND = 1_000_000_000
+SNAPSHOT_LEVELS = 1000  # a book's REST snapshot: Binance's weight 50 (spot), 20 (USD-M)
 
 
 class BinanceTransport(FillRecovery, AmendAnswers):
@@ -129,9 +133,9 @@ class BinanceTransport(FillRecovery, AmendAnswers):
         self._rng = rng
         self.io = self._make_io(self, self._deliver)
         self.io.market.start()
-        self._load_markets()
+        self._load_markets(now_ns)
         if self.settings.api_key:
-            self.io.rest.submit(("listen_key",), self.methods["listen_key"])
+            self._new_listen_key(now_ns)
         else:
             log.warning("binance %s: no API keys: observing the public market data only (no "
                         "account, no user stream, no private request, nothing sent)",
@@ -191,15 +195,26 @@ class BinanceTransport(FillRecovery, AmendAnswers):
         if request.strategy is not None:  # one strategy's orders: by id, the others rest on
             for cid in open_ids:
                 instrument = self._instrument_of.get(cid)
-                if instrument is not None:
+                if instrument is None:
+                    continue
+                if not self.gate.charged:
                     self.send(SendActions(Batch(Priority.CANCEL, (CancelIntent(
                         cid, instrument),), 1), (None,), now_ns), now_ns)
+                    continue
+                cancel = CancelIntent(cid, instrument)  # paid as an exit, one by one
+                self._request(("cancel", cancel), self.methods["cancel"], {
+                    "symbol": self.settings.instruments.get(instrument, instrument),
+                    "origClientOrderId": cid}, now_ns, self.weights["cancel"], exit=True,
+                    key=("cancel", cid))
             return
         names = [request.instrument] if request.instrument else list(self.settings.instruments)
         for name in names:
             self._sweep(name)
 
     def _sweep(self, name: str) -> None:
+        # Paid by the budget with the CancelAllOrders (`VenueLimits.sweep_requests`), so it goes
+        # at once, ahead of whatever the budget sends after it (a sweep the venue throttled
+        # goes again, unpaid, once the Retry-After has passed: the venue's count was full).
         self.io.rest.submit(("cancel_all", name), self.methods["cancel_all"],
                             {"symbol": self.settings.instruments.get(name, name)})
 
@@ -209,28 +224,32 @@ class BinanceTransport(FillRecovery, AmendAnswers):
             return  # the book asks again; a snapshot before the specs would not convert
         self._count("troupe_venue_resyncs_total", instrument=instrument, reason=reason)
         self.gate.submit(self.io.rest, ("depth", instrument), self.methods["depth"],
-                         {"symbol": symbol, "limit": 1000}, now_ns)
+                         {"symbol": symbol, "limit": SNAPSHOT_LEVELS}, now_ns,
+                         weight=depth_weight(self.settings.dialect, SNAPSHOT_LEVELS))
 
     def poll(self, now_ns: int) -> list[TransportEvent]:
         for what, due in list(self._due.items()):
             if due <= now_ns:
                 del self._due[what]
                 if what == "markets":
-                    self._load_markets()
+                    self._load_markets(now_ns)
                 elif what == "reconcile":
                     self.reconcile(now_ns)
                 elif what == "listen_key_retry":
-                    self.io.rest.submit(("listen_key",), self.methods["listen_key"])
+                    self._new_listen_key(now_ns)
                 elif what.startswith("cancel_all:"):
                     self._sweep(what.split(":", 1)[1])
                 elif self._due_lookup(what, now_ns):
                     pass
                 elif what == "keepalive" and self.listen_key:
-                    self.io.rest.submit(("keepalive",), self.methods["keepalive"],
-                                        {"listenKey": self.listen_key})
+                    self._request(("keepalive",), self.methods["keepalive"],
+                                  {"listenKey": self.listen_key}, now_ns,
+                                  self.weights["keepalive"])
         if self.gate.due_ns() is not None:
             self.gate.release(self.io.rest, now_ns)
         out, self._queue = self._queue, []
+        if self.gate.asks:  # what waits for the budget to pay
+            out += self.gate.take_asks()
         return out
 
     def next_due_ns(self) -> int | None:
@@ -238,7 +257,11 @@ class BinanceTransport(FillRecovery, AmendAnswers):
         return min([*self._due.values(), *(() if parked is None else (parked,))], default=None)
 
     def on_message(self, message: Any, now_ns: int) -> bool:
-        if isinstance(message, WsFrame):
+        if isinstance(message, RequestCleared):
+            self.gate.cleared(self.io.rest, message.key)
+        elif isinstance(message, BudgetOpened):
+            self.gate.reask()
+        elif isinstance(message, WsFrame):
             if message.stream == "market":
                 self._market_frame(message)
             else:
@@ -276,8 +299,12 @@ class BinanceTransport(FillRecovery, AmendAnswers):
         return {"markets_loaded": self.markets_loaded, "dialect": self.settings.dialect}
 
     # -- what comes back -----------------------------------------------------------------------
-    def _load_markets(self) -> None:
-        self.io.rest.submit(("markets",), "load_markets")
+    def _load_markets(self, now_ns: int) -> None:
+        self._request(("markets",), "load_markets", None, now_ns, self.weights["markets"])
+
+    def _new_listen_key(self, now_ns: int) -> None:
+        self._request(("listen_key",), self.methods["listen_key"], None, now_ns,
+                      self.weights["listen_key"])
 
     def _market_frame(self, frame: WsFrame) -> None:
         try:
@@ -311,7 +338,7 @@ class BinanceTransport(FillRecovery, AmendAnswers):
             self._account_update(event, now_ns)
         elif event is not None and type(event).__name__ == "ListenKeyExpired":
             self.listen_key = None
-            self.io.rest.submit(("listen_key",), self.methods["listen_key"])
+            self._new_listen_key(now_ns)
 
     def _rest_done(self, done: RestDone, now_ns: int) -> None:
         kind = done.tag[0]

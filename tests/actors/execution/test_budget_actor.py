@@ -25,6 +25,7 @@ from protocols.orders import (
 )
 from protocols.venue_state import (
     Banned,
+    BudgetOpened,
     CancelAllOrders,
     RateLimited,
     RequestAccepted,
@@ -64,7 +65,8 @@ class Rig:
         self.budget.tell(Proposal("s", intent, self.strategy, self.host.monotonic_ns()))
 
     def seen(self, name: str) -> list[Any]:
-        return received(self.host, name)
+        # A budget's start says BudgetOpened to the venue: not one of the actions looked at.
+        return [m for m in received(self.host, name) if not isinstance(m, BudgetOpened)]
 
     def sent(self) -> list[Intent]:
         return [i for m in self.seen("venue") if isinstance(m, SendActions)

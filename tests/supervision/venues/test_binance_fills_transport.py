@@ -267,3 +267,45 @@ def test_a_look_up_waits_out_a_429_instead_of_drawing_another() -> None:
     assert transport.next_due_ns() == 4 * SECOND
     transport.poll(4 * SECOND)
     assert len(_calls(recorder, "query")) == 1  # ... and asked once the wait is over
+
+
+def test_a_refused_order_is_not_looked_up_by_the_reconciliations_that_follow() -> None:
+    # The venue refused it (insufficient funds, a post-only that would take): it never rested,
+    # so it is not ours to look for. Kept as open, every reconciliation looked it up again (a
+    # weight-4 GET /order each, forever): the tick-to-trade benchmark's 429s.
+    transport, recorder = opened()
+    _reconcile(transport, recorder, 1)
+    sent(transport, intent())
+    transport.on_message(RestDone(("create", intent()), None, "rejected",
+                                  "InsufficientFunds: binance Account has insufficient balance"),
+                         2)
+    [reject] = [e.report for e in transport.poll(2) if isinstance(e, Reported)]
+    assert reject.client_order_id == "mm1-1"
+    assert "mm1-1" not in transport.known_open
+    for at in (5 * SECOND, 10 * SECOND):
+        _reconcile(transport, recorder, at)
+    assert not _calls(recorder, "settle")
+
+
+def test_an_order_the_venue_never_had_is_closed_after_two_look_ups_not_asked_for_forever() -> None:
+    transport, recorder = _acked()
+    gone = ("OrderNotFound: binance {\"code\":-2013,\"msg\":\"Order does not exist.\"}")
+    # Two "not found" at once (a sweep's look-up and a reconciliation's) close nothing: the
+    # order may still be on its way through the venue's gateway.
+    transport.cancel_all(CancelAllOrders(None, "stop", 4 * SECOND), [], 4 * SECOND)
+    transport.on_message(RestDone(("cancel_all", "BTCUSDT"), []), 4 * SECOND)
+    transport.poll(4 * SECOND)
+    [query] = _calls(recorder, "settle")
+    transport.on_message(RestDone(query[0], None, "unknown", gone), 4 * SECOND)
+    assert not transport.poll(4 * SECOND) and "mm1-1" in transport.known_open
+    for n, at in enumerate((5 * SECOND, 10 * SECOND), 1):
+        _reconcile(transport, recorder, at)
+        query = _calls(recorder, "settle")[-1]
+        assert len(_calls(recorder, "settle")) == n + 1
+        transport.on_message(RestDone(query[0], None, "unknown", gone), at + 1)
+        events = transport.poll(at + 1)
+    assert Reported(ReconcileResult(  # type: ignore[arg-type]
+        "mm1-1", VenueOrderStatus.NOT_FOUND)) in events
+    assert "mm1-1" not in transport.known_open
+    _reconcile(transport, recorder, 15 * SECOND)
+    assert len(_calls(recorder, "settle")) == 3
