@@ -22,7 +22,7 @@ from actors.execution.venue_connection import (
 from actors.execution.venue_transport import MarketData, VenueTransport
 from actors.testing import FakeContext
 from protocols.codec import Side
-from protocols.decisions import Trigger
+from protocols.decisions import Proposal, Trigger
 from protocols.feed import FeedEvent
 from protocols.instruments import InstrumentSpec
 from protocols.journal import CancelSent, ObservedIntent, OrderSent
@@ -74,6 +74,7 @@ class Wired:
                                   observe_only=observe)
         self.connection = VenueConnection(config, self.mock, self.peers)
         self.ctx.start(self.connection)
+        self._paid = 0  # recancels sent on as the budget would
 
     def send(self, *intents: Any, trigger_ns: int = 0, trigger: Trigger = Trigger.MARKET,
              queued_ns: int | None = None) -> None:
@@ -84,6 +85,19 @@ class Wired:
 
     def to(self, name: str, kind: type | tuple[type, ...] = object) -> list[Any]:
         return [m for m in self.ctx.sent_to(name) if isinstance(m, kind)]
+
+    def pay_recancels(self) -> list[str]:
+        """The cancels the connection asked the budget to send again, sent as the budget would
+        (owned by nobody); their client ids."""
+        asked = [p for p in self.to("budget", Proposal) if isinstance(p.intent, CancelIntent)]
+        for proposal in asked[self._paid:]:
+            assert proposal.reply_to is None  # nobody hears of it: the order keeps its owner
+            self.ctx.deliver(self.connection, SendActions(Batch(
+                Priority.CANCEL, (proposal.intent,), 1), (ActionOwner(
+                    "", None, proposal.trigger_recv_ns, proposal.trigger),),
+                self.ctx.monotonic_ns()))
+        self._paid = len(asked)
+        return [p.intent.client_order_id for p in asked]
 
     def state(self, cid: str) -> OrderState:
         order = self.connection.session.order(cid)
@@ -267,6 +281,7 @@ def test_a_cancel_all_that_overtakes_an_insert_in_flight_cancels_it_when_it_show
     wired.ctx.deliver(wired.connection, CancelAllOrders(None, "halt", 0))
     assert wired.mock.resting == {} and wired.state("b1") is OrderState.PENDING_CANCEL
     wired.ctx.deliver(wired.connection, MockArrive("b1"))  # placed after the sweep ran
+    assert wired.pay_recancels() == ["b1"]  # through the budget, which pays for it
     assert wired.mock.resting == {}, "the order rests with nobody left to cancel it"
     assert wired.state("b1") is OrderState.CANCELLED
     assert [r.client_order_id for r in wired.to("journal", CancelSent)] == ["b1"]
@@ -280,7 +295,9 @@ def test_a_cancel_by_id_refused_before_its_order_arrived_is_sent_again_on_the_ac
     wired.send(CancelIntent("b1", SYM))  # reaches the venue first: "unknown order"
     assert wired.state("b1") is OrderState.UNKNOWN
     wired.ctx.deliver(wired.connection, MockArrive("b1"))
+    assert wired.pay_recancels() == ["b1"]
     assert wired.mock.resting == {}
+    assert wired.to("owner", CancelAck)  # the strategy still hears of its order's end
     assert wired.state("b1") is OrderState.CANCELLED
     assert wired.ctx.counter("troupe_orders_recancelled_total", venue="mock") == 1
 

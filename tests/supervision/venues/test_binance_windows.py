@@ -17,7 +17,7 @@ from supervision.fakevenue.__main__ import symbols_arg
 from supervision.fakevenue.limits import VenueCounters
 from tests.supervision.venues.fake_node import NodeProcess, metric, node_config, wait_until
 
-RUN_S = 36.0  # three whole 10 s windows after the start-up
+RUN_S = 25.0  # two whole 10 s windows after the start-up, at least
 BINANCE_LIMITS = """
 [[venue.limits]]
 name = "orders_10s"
@@ -111,7 +111,7 @@ def test_twenty_market_makers_at_full_speed_never_provoke_a_429(tmp_path: Path) 
     # the new orders' share (100 less the reserve of 10), never past its 100.
     assert metric(text, "troupe_budget_held_seconds_count") > 0, text
     assert max(counted.orders.values()) <= 100, counted.orders
-    assert sum(n >= 80 for n in counted.orders.values()) >= 3, counted.orders
+    assert sum(n >= 80 for n in counted.orders.values()) >= 2, counted.orders
     # The halt's cancel-all went out at once, nothing held it, and every order was gone
     # soon after: its sweep waits only for the requests already in the REST worker's queue
     # (up to a window's worth of orders the budget let go at its start).
