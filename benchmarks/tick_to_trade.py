@@ -181,7 +181,9 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
     metrics = NodeMetrics()
     trace = StageTrace(time.monotonic_ns)
     counters = ("troupe_book_updates_total", "troupe_venue_feed_refused_total",
-                "troupe_book_ignored_total", "troupe_budget_rate_limited_total")
+                "troupe_book_ignored_total", "troupe_budget_rate_limited_total",
+                "troupe_orders_sent_total", "troupe_budget_dropped_total",
+                "troupe_orders_rejected_total")
 
     async def run() -> dict[str, Any]:
         async with trio.open_nursery() as nursery:
@@ -215,6 +217,10 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
             "feed_refused_per_s": round(totals[1] / setup.seconds),
             "ignored_per_s": round(totals[2] / setup.seconds),
             "rate_limited": round(totals[3]),
+            # Order requests sent (new, replace, cancel), intents the budget dropped (stale,
+            # superseded ...: never sent), and the venue's refusals of orders, in the window.
+            "orders_sent": round(totals[4]), "budget_dropped": round(totals[5]),
+            "orders_rejected": round(totals[6]),
             "connection_mailbox": {"policy": connection.policy,
                                    "high_water": connection.high_water},
             **used, "gc_pauses": gc_pauses.report()}
@@ -293,7 +299,9 @@ def _lines(result: dict[str, Any]) -> list[str]:
         f"orders a timer, a report or a command caused (from its handling, no tick): p50 "
         f"{other['p50']} us, p99 {other['p99']} us ({other['samples']} orders); orders the "
         f"rate limit held in the budget: {held['samples']}, held p50 {held['p50']} us, "
-        f"p99 {held['p99']} us; 429s from the venue: {result['rate_limited']}",
+        f"p99 {held['p99']} us; 429s from the venue: {result['rate_limited']}; order "
+        f"requests sent {result['orders_sent']}, dropped by the budget "
+        f"{result['budget_dropped']}, refused by the venue {result['orders_rejected']}",
         f"load average {load['before_1m']:.2f} -> {load['after_1m']:.2f}; "
         f"{result['book_updates_per_s']} book updates/s applied, "
         f"{result['feed_refused_per_s']} feed events/s refused; the connection's mailbox "

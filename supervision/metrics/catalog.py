@@ -253,6 +253,9 @@ _SPECS: tuple[MetricSpec, ...] = (
     _c("troupe_budget_cancel_all_total", "Cancel-all requests received by the action budget."),
     _c("troupe_budget_rate_limited_total", "Rate-limit signals from the venue."),
     _c("troupe_budget_banned_total", "Ban signals from the venue."),
+    _c("troupe_budget_requests_total", "The adapter's own requests (snapshots, reconciliations, "
+       "look-ups, a stranger's cancel) paid for and cleared to go, by kind (exit, upkeep).",
+       "kind"),
     _g("troupe_budget_queue_depth", "Intents waiting in the action budget, by priority.",
        "priority"),
     _g("troupe_budget_tokens_remaining", "Rate-limit tokens left, by limit.", "limit"),
