@@ -25,7 +25,7 @@ from protocols.orders import (
     Side,
 )
 from protocols.recording import iter_messages
-from protocols.venue_state import RequestAccepted, SendActions
+from protocols.venue_state import BudgetOpened, RequestAccepted, SendActions
 from supervision.node.pipeline import StrategyPlan, TradingPath
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.sources.data import BINANCE_SPOT_BTCUSDT
@@ -117,7 +117,8 @@ class RecordingVenue(Behaviour):
     def receive(self, message, ctx):
         if message == "seen":
             return list(self.seen)
-        self.seen.append(message)
+        if not isinstance(message, BudgetOpened):  # the budget's start: not what is looked at
+            self.seen.append(message)
         return None
 
 
