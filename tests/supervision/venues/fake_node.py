@@ -51,9 +51,18 @@ period_s = 60
 {limits_extra}
 [market]
 source = "venue"
+{market_maker}
+[risk]
+max_order_notional = "100"
+max_total_exposure = "1000"
+daily_loss_limit = "50"
+max_drawdown = "100"
+"""
 
+
+MARKET_MAKER = """
 [[instruments]]
-symbol = "BTCUSDT"
+symbol = "{symbol}"
 tick_size = "0.01"
 lot_step = "0.00000001"
 min_qty = "0.00001"
@@ -63,23 +72,24 @@ taker_fee = "0.001"
 contract_type = "{contract}"
 
 [[strategies]]
-id = "mm1"
+id = "{id}"
 kind = "market_maker"
-instrument = "BTCUSDT"
+instrument = "{symbol}"
 
 [strategies.params]
 quote_lots = 10000
 max_inventory = {max_inventory}
-requote_min_interval_s = 0.2
+requote_min_interval_s = {requote}
 gamma = 2e-10
 k = 0.02
-
-[risk]
-max_order_notional = "100"
-max_total_exposure = "1000"
-daily_loss_limit = "50"
-max_drawdown = "100"
 """
+
+
+def market_maker(symbol: str, strategy: str, *, contract: str = "spot",
+                 max_inventory: int = 100000, requote_s: float = 0.2) -> str:
+    """An instrument and a market maker quoting it, as config text."""
+    return MARKET_MAKER.format(symbol=symbol, id=strategy, contract=contract,
+                               max_inventory=max_inventory, requote=requote_s)
 
 
 def node_config(tmp_path: Path, urls: dict[str, str], *, kind: str = "binance",
@@ -91,8 +101,9 @@ def node_config(tmp_path: Path, urls: dict[str, str], *, kind: str = "binance",
     text = CONFIG.format(journal=tmp_path / "journal.jsonl", rest=urls["rest"], ws=urls["ws"],
                          tag=tmp_path.name, lock_dir=tmp_path / "locks", kind=kind, fsync=fsync,
                          venue_extra=venue_extra, limits_extra=limits_extra,
-                         max_inventory=max_inventory,
-                         contract="perp" if kind == "binance_usdm" else "spot")
+                         market_maker=market_maker(
+                             "BTCUSDT", "mm1", max_inventory=max_inventory,
+                             contract="perp" if kind == "binance_usdm" else "spot"))
     path = tmp_path / "fake.toml"
     path.write_text(text + tail)
     return path

@@ -7,6 +7,7 @@ reserve for exits."""
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -15,46 +16,26 @@ import trio
 from supervision.fakevenue import FakeVenue, FakeVenueThread
 from supervision.fakevenue.__main__ import symbols_arg
 from supervision.fakevenue.limits import VenueCounters
-from tests.supervision.venues.fake_node import NodeProcess, metric, node_config, wait_until
+from tests.supervision.venues.fake_node import (
+    NodeProcess,
+    market_maker,
+    metric,
+    node_config,
+    wait_until,
+)
 
 RUN_S = 25.0  # two whole 10 s windows after the start-up, at least
-BINANCE_LIMITS = """
-[[venue.limits]]
-name = "orders_10s"
-model = "fixed_window"
-capacity = 100
-period_s = 10
-unit = "orders"
-reserve = 10
-[[venue.limits]]
-name = "orders_1d"
-model = "fixed_window"
-capacity = 200000
-period_s = 86400
-unit = "orders"
-reserve = 1000
-"""
-MARKET_MAKER = """
-[[instruments]]
-symbol = "{symbol}"
-tick_size = "0.01"
-lot_step = "0.00000001"
-min_qty = "0.00001"
-min_notional = "5"
-maker_fee = "0.001"
-taker_fee = "0.001"
-contract_type = "spot"
-[[strategies]]
-id = "mm_{symbol}"
-kind = "market_maker"
-instrument = "{symbol}"
-[strategies.params]
-quote_lots = 10000
-max_inventory = 100000
-requote_min_interval_s = 0.05
-gamma = 2e-10
-k = 0.02
-"""
+
+
+def shipped_order_limits() -> str:
+    """The order limits the shipped live config declares (Binance spot's: 100 per 10 s, 200,000
+    a day, each keeping a reserve for exits), as config text."""
+    text = (Path(__file__).parents[3] / "config" / "live.toml").read_text()
+    blocks = [block.split("\n\n")[0] for block in text.split("[[venue.limits]]")[1:]]
+    found = "".join(f"[[venue.limits]]{b}\n" for b in blocks if 'name = "orders_' in b)
+    assert 'name = "orders_10s"' in found and "capacity = 100\n" in found, found
+    return found
+
 
 
 class CountedWindows(VenueCounters):
@@ -86,11 +67,11 @@ def test_twenty_market_makers_at_full_speed_never_provoke_a_429(tmp_path: Path) 
     counted = fake.rest.limits = CountedWindows("spot")
     thread = FakeVenueThread(fake)
     with thread as urls:
-        config = node_config(tmp_path, urls, limits_extra=BINANCE_LIMITS, tail="".join(
-            MARKET_MAKER.format(symbol=s) for s in symbols[1:]))
-        node = NodeProcess(config, RUN_S + 15)
+        config = node_config(tmp_path, urls, limits_extra=shipped_order_limits(), tail="".join(
+            market_maker(s, f"mm_{s}", requote_s=0.05) for s in symbols[1:]))
+        node = NodeProcess(config, RUN_S + 90)  # stopped below, once the sweep is seen
         node.wait_for("control plane:")
-        assert wait_until(lambda: fake.desk.open_orders(None), 30)
+        assert wait_until(lambda: fake.desk.open_orders(None), 60), "".join(node.out + node.err)
         start = time.monotonic()
         wait_until(lambda: time.monotonic() - start > RUN_S, RUN_S + 5, 0.5)
         text = node.metrics()
@@ -102,6 +83,7 @@ def test_twenty_market_makers_at_full_speed_never_provoke_a_429(tmp_path: Path) 
         wait_until(lambda: any(m == "DELETE" and e == "openOrders" and t > halted
                                for t, m, e, _c, _s in list(fake.rest.log)), 10, 0.02)
         log = list(fake.rest.log)
+        node.proc.send_signal(signal.SIGTERM)  # the stop, as systemd asks for it
         out, err = node.finish()
         state = fake.state()
     assert state["counts"].get("rate_limited", 0) == 0, state["counts"]
