@@ -249,11 +249,11 @@ class VenueReconciled:
 class VenueRequest:
     """A request of the adapter's own, to be charged to the rate limit before it goes: a book
     snapshot, a reconciliation, an order look-up, a trades page, a listen key (`exit` False:
-    they rank with new orders, after them in nothing but never in the reserve kept for
-    exits), or a cancel-all sweep or a cancel of a stranger's order (`exit` True: paid like a
-    cancel, which may spend the reserve). `key` names it while it waits (one request per key;
-    asking again for a key that waits changes nothing); `weight`: what the venue charges for
-    it. The budget answers `RequestCleared(key)` once it has paid."""
+    upkeep, paid ahead of new orders but never from the reserve kept for exits), or a cancel
+    by id of an order nobody here manages (`exit` True: paid like a cancel, which may spend the
+    reserve). `key` names it while it waits (one request per key; asking again for a key that
+    waits changes nothing); `weight`: what the venue charges for it. The budget answers
+    `RequestCleared(key)` once it has paid."""
 
     key: Any
     weight: int = attrs.field(validator=_int)

@@ -63,7 +63,8 @@ __all__ = ["OrderAnswers"]
 
 log = logging.getLogger("troupe.venues.binance")
 SECOND = 1_000_000_000
-# Requests the action budget never sees: their 429 must reach it from here.
+# Requests whose answers the action budget never sees (it pays for some, but hears of none):
+# their 429 must reach it from here.
 _UNBUDGETED = frozenset({"markets", "depth", "reconcile", "query", "listen_key", "keepalive",
                          "settle", "trades"})
 SETTLE_S = 2.0  # how far the venue's open-order list may lag its own news to us

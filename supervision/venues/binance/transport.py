@@ -34,10 +34,11 @@ names it as `origClientOrderId`. Answers, by the failure kind `client.classify` 
   `ReconcileResult(NOT_FOUND)` lets the state machine close it. Nothing is ever resent here.
 
 Reconciliation (`reconcile`): open orders, balances and (USD-M) positions in one request on the
-worker; the answer becomes `VenuePositions`. Snapshots and reconciliations, which the budget
-does not pace, wait out any 429's Retry-After or 418's ban (`supervision.venues.rest_gate`),
-one of each kind parked at most; such a refusal of one of them tells the budget too. The first
-one, at start, also reconciles the
+worker; the answer becomes `VenuePositions`. Snapshots, reconciliations and every other
+request of the adapter's own are paid by the budget before they go, at Binance's weights
+(`supervision.venues.rest_gate`, `supervision.venues.binance.weights`; `charge_requests`, set
+for every node), so a 429's Retry-After or a 418's ban holds them in the budget; a refusal of
+one of them tells the budget too. The first one, at start, also reconciles the
 venue's open orders against what the journal left open (`expected_open`): ours that the
 journal knows are adopted, ours it does not know are cancelled (fail closed; in observe mode
 only reported), and the journal's that the venue does not have are unknown. The summary is
