@@ -307,11 +307,13 @@ class QuoteEngine(Engine):
             cfg.model, s=s, q=q, gamma=cfg.gamma, sigma=sigma, k=cfg.k,
             tau=cfg.horizon.remaining_s(epoch), a=cfg.arrival_a,
             skew_per_lot=cfg.skew_ticks_per_lot, fixed_spread=cfg.fixed_spread_ticks)
-        price = {  # safe-side rounding, then the declared bound (post-only: not through the touch)
-            side: bounded_quote(side, quote_ticks(self.spec, model_price, side), bid=book.bid,
-                                ask=book.ask, bound=cfg.quote_bound,
-                                allow_inside=cfg.allow_inside, offset=cfg.quote_offset_ticks)
-            for side, model_price in ((Side.BUY, bid_f), (Side.SELL, ask_f))}
+        # Safe-side rounding, then the declared bound (post-only: not through the touch). Two
+        # names, not a dict by side: hashing an Enum member is a Python call, on every top.
+        bid_q, ask_q = (
+            bounded_quote(side, quote_ticks(self.spec, model_price, side), bid=book.bid,
+                          ask=book.ask, bound=cfg.quote_bound,
+                          allow_inside=cfg.allow_inside, offset=cfg.quote_offset_ticks)
+            for side, model_price in ((Side.BUY, bid_f), (Side.SELL, ask_f)))
         held = None if inv.since_ns is None else (now - inv.since_ns) / 1e9
         hold_exit = cfg.max_hold_s is not None and held is not None and held >= cfg.max_hold_s
         pressure = q != 0 and abs(q) >= cfg.pressure_threshold * cfg.max_inventory
@@ -324,24 +326,25 @@ class QuoteEngine(Engine):
                                 overdue_s=held - cfg.max_hold_s, decay_s=cfg.exit_decay_s,
                                 mode=cfg.exit_decay)
             # Post-only, and never less eager than the model's own (skewed) quote on that side.
-            price[exit_side] = (min(max(p, book.bid + 1), price[exit_side])
-                                if exit_side is Side.SELL
-                                else max(min(p, book.ask - 1), price[exit_side]))
+            if exit_side is Side.SELL:
+                ask_q = min(max(p, book.bid + 1), ask_q)
+            else:
+                bid_q = max(min(p, book.ask - 1), bid_q)
         targets: dict[Side, Target | None] = {}
         why: QuoteWhy | None = None
-        for side in (Side.BUY, Side.SELL):
+        for side, price in ((Side.BUY, bid_q), (Side.SELL, ask_q)):
             room = cfg.max_inventory - q if side is Side.BUY else cfg.max_inventory + q
             target: Target | None = None
             if q != 0 and side is exit_side and (pressure or hold_exit):
-                target = Target(price[side], abs(q), True)
+                target = Target(price, abs(q), True)
             elif q != 0 and (pressure or hold_exit):
                 why = why or (QuoteWhy.MAX_HOLD_EXIT if hold_exit else QuoteWhy.INVENTORY_LIMIT)
             elif min(cfg.quote_lots, room) <= 0:
                 why = why or QuoteWhy.INVENTORY_LIMIT
-            elif price[side] <= 0:
+            elif price <= 0:
                 why = why or QuoteWhy.PRICE_OUT_OF_RANGE
             else:
-                target = Target(price[side], min(cfg.quote_lots, room), False)
+                target = Target(price, min(cfg.quote_lots, room), False)
             targets[side] = target
         return targets, why
 

@@ -56,7 +56,6 @@ __all__ = [
 ]
 
 _NOISE = Decimal("1e-9")  # float noise, in ticks, removed before the safe-side rounding
-_TO_BOOK_SIDE = {Side.BUY: BookSide.BUY, Side.SELL: BookSide.SELL}
 
 
 class PricingModel(enum.Enum):
@@ -215,7 +214,7 @@ def quote_ticks(spec: InstrumentSpec, model_ticks: float, side: Side) -> int:
     if not math.isfinite(model_ticks):
         raise ValueError(f"model price must be finite, got {model_ticks!r}")
     ticks = Decimal(model_ticks).quantize(_NOISE, rounding=ROUND_HALF_EVEN)
-    if _TO_BOOK_SIDE[side] is BookSide.BUY:
+    if side is Side.BUY:  # by identity: hashing an Enum member is a Python call
         return math.floor(ticks)
     return math.ceil(ticks)
 
