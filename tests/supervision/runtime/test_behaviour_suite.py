@@ -296,8 +296,10 @@ def test_a_timed_tell_the_target_refuses_when_it_lands_is_counted_for_its_sender
     parent = host.spawn("parent", Parent)
     peer = host.ask(parent, "spawn")
     courier = host.spawn("courier", Courier)
-    host.ask(courier, peer)
+    # Stopped before the courier sends, so both wires land on a dead peer however long the
+    # stop takes on a loaded machine (stopping after could outlast the first wire's 20 ms).
     host.stop(parent)  # and so its child, the peer: dead, it refuses what lands later
+    host.ask(courier, peer)
     host.advance(0.1)
     assert host.metrics.total("troupe_timed_tell_refused_total", actor="courier") == 2
 
