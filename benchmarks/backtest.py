@@ -7,7 +7,8 @@ Figures (raw recording lines per second of wall time; 41,249 lines):
 - messages_per_s: the full backtest (parse -> book -> market maker -> risk gate -> budget ->
   simulated venue, on the deterministic host) from the .gz, decoding included, no catalog;
 - catalog_messages_per_s: the same backtest from the recording's catalog (built before timing);
-- book_only_messages_per_s: the replay into one order book actor alone;
+- book_only_messages_per_s: the replay into one order book actor alone (the lines decoded as a
+  backtest decodes them: Binance diffs and trades straight into ticks and lots);
 - peak_rss_mb, and the counts: orders, fills, book gaps (0), refused feed events (0),
   flow-control waits; the load average before and after (the machine may be shared).
 
@@ -68,8 +69,11 @@ def book_only(path: Path, config: NodeConfig) -> int:
     spec = config.instruments[0].to_spec("binance")
     book = host.spawn("book", lambda: OrderBookActor(BookConfig.for_spec(spec)),
                       mailbox=FlowControl(10_000))
+    # decoded as a backtest decodes a raw recording: diffs and trades straight into units
+    units = {spec.symbol: (spec.tick_size, spec.lot_step)}
     host.spawn("source", lambda: ReplaySource(path, {spec.symbol: spec.symbol}, book, None,
-                                              streams=BookFeed.STREAMS, virtual_time=True))
+                                              streams=BookFeed.STREAMS, virtual_time=True,
+                                              units=units))
     host.run_until_idle(max_seconds=10_000)
     gaps = host.metrics.total("troupe_book_gaps_total")  # type: ignore[attr-defined]
     assert gaps == 0, f"{gaps} book gaps"

@@ -209,6 +209,10 @@ class RecordingReader:
             raise damage or RecordingError(f"{self.path}: unreadable recording: {exc}") from None
 
 
+_BY_SYMBOL = (binance.TradeInUnits, binance.Trade, binance.BookTicker)
+_DIFFS = (binance.DepthDiffInUnits, binance.DepthDiff)
+
+
 class _Router:
     """Venue symbol -> our instrument. A REST snapshot names no symbol: it goes to the only
     instrument of the map, or else to the symbol of the latest depth diff (a recorder fetches
@@ -227,14 +231,15 @@ class _Router:
         return known[symbol]
 
     def route(self, message: Any) -> list[tuple[str | None, Any]]:
-        if isinstance(message, binance.DepthDiff | binance.DepthDiffInUnits):
+        # isinstance with tuples: with a union (`A | B`) it took ~1 % of a backtest here
+        if isinstance(message, _BY_SYMBOL):
+            return [(self.instrument(message.symbol), message)]
+        if isinstance(message, _DIFFS):
             self._last_depth = self.instrument(message.symbol)
             return [(self._last_depth, message)]
-        if isinstance(message, binance.Trade | binance.TradeInUnits | binance.BookTicker):
-            return [(self.instrument(message.symbol), message)]
         if isinstance(message, binance.DepthSnapshot):
             return [(self._only or self._last_depth, message)]
-        if isinstance(message, hyperliquid.L2Book | hyperliquid.AssetCtx):
+        if isinstance(message, (hyperliquid.L2Book, hyperliquid.AssetCtx)):
             return [(self.instrument(message.coin), message)]
         if isinstance(message, hyperliquid.Trades):
             coins: dict[str, list[hyperliquid.Trade]] = {}
