@@ -372,9 +372,8 @@ class SimTransport(VenueTransport):
         self._line.push(now + latency, item, fifo_key=fifo if fifo is not None else path)
 
     def _due(self, now: int, path: Path, fifo: Any) -> int:
-        end = self.end
-        latency = self.config.latency.draw(path, end.rng)
-        return end.delay.stamp(now + latency, fifo)
+        latency = self.config.latency.draw(path, self.end.rng)
+        return self._line.stamp(now + latency, fifo)
 
 
 def _snapshot_of(feed: BookFeed) -> binance.DepthSnapshot:
