@@ -9,6 +9,7 @@ kinds `binance` and `binance_usdm`.
 | `settings`  | `BinanceSettings`, and the ccxt method of each request in each dialect    |
 | `orders`    | what the venue's answers about orders mean (REST and user-data stream)    |
 | `amend`     | replaces (spot cancel-replace, USD-M modify) and USD-M batches            |
+| `exits`     | the exits' own REST lane; a cancel-all takes back the new orders queued   |
 | `fills`     | fills the user stream missed: myTrades sweeps, orders settled at the venue |
 | `reconcile` | the start-up summary (adopted, cancelled, unknown) and positions, pure    |
 | `mapping`   | specs from exchangeInfo, order parameters, reports and reject codes, pure |
@@ -18,5 +19,5 @@ kinds `binance` and `binance_usdm`.
 | `weights`   | Binance's request weight of each request the adapter makes of its own     |
 """
 
-__all__ = ["adapter", "amend", "client", "fills", "io", "mapping", "orders", "reconcile",
+__all__ = ["adapter", "amend", "client", "exits", "fills", "io", "mapping", "orders", "reconcile",
            "rest_process", "settings", "transport", "weights"]

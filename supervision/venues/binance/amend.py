@@ -157,8 +157,8 @@ class AmendAnswers(OrderAnswers):
         self._asked[intent.client_order_id] = (params["price"], params["quantity"])
         self.io.rest.submit(("replace", intent, resting.order_id), method, params)
 
-    def _send_batch(self, intents: Sequence[Intent]) -> None:
-        """USD-M: new orders 5 a request, cancels 10 of one symbol a request."""
+    def _send_batch(self, intents: Sequence[Intent], lane: Any) -> None:
+        """USD-M: new orders 5 a request, cancels 10 of one symbol a request, on `lane`."""
         orders = [i for i in intents if isinstance(i, OrderIntent)]
         for start in range(0, len(orders), BATCH_ORDERS):
             chunk = orders[start:start + BATCH_ORDERS]
@@ -169,8 +169,8 @@ class AmendAnswers(OrderAnswers):
                 self._remember(order, symbol, params)
                 self.known_open.add(order.client_order_id)
                 items.append(params)
-            self.io.rest.submit(("batch", tuple(chunk)), "fapiprivate_post_batchorders",
-                                {"batchOrders": items})
+            lane.submit(("batch", tuple(chunk)), "fapiprivate_post_batchorders",
+                        {"batchOrders": items})
         by_symbol: dict[str, list[CancelIntent]] = {}
         for intent in intents:
             if isinstance(intent, CancelIntent):
@@ -179,10 +179,9 @@ class AmendAnswers(OrderAnswers):
         for symbol, cancels in by_symbol.items():
             for start in range(0, len(cancels), BATCH_CANCELS):
                 some = cancels[start:start + BATCH_CANCELS]
-                self.io.rest.submit(("batch_cancel", tuple(some)),
-                                    "fapiprivate_delete_batchorders", {
-                                        "symbol": symbol, "origClientOrderIdList":
-                                        [i.client_order_id for i in some]})
+                lane.submit(("batch_cancel", tuple(some)), "fapiprivate_delete_batchorders",
+                            {"symbol": symbol, "origClientOrderIdList":
+                             [i.client_order_id for i in some]})
 
     # -- in ------------------------------------------------------------------------------------
     def _seen_order(self, update: OrderUpdate) -> bool:

@@ -3,14 +3,19 @@
 Everything here only moves bytes and tells the venue connection what came back; the meaning is
 decided by the transport (`supervision.venues.binance.transport`), inside the connection actor.
 
-`RestWorker`: one thread that owns ccxt's synchronous client and runs one request at a time
-from its queue, so a slow or hung request (bounded by the client's timeout) never stalls the
-event loop, market data or any other actor. Each answer goes to the connection as `RestDone`:
-the value, or the failure's kind (`client.classify`), its words, the venue's Retry-After, and
-the venue's own counters from the response's headers (`client.usage`: request weight this
-minute, orders in the last 10 s ...) with the venue's clock (`Date`), which says the window
-they count. Headers are cleared before each request, so a request
-that got no response never reports the previous one's.
+`RestWorker`: one thread that owns ccxt's synchronous client and runs one request at a time from
+its queue, so a slow or hung request (bounded by the client's timeout) never stalls the event
+loop, market data or any other actor. A request still queued can be taken back (`withdraw`): a
+cancel-all takes back the new orders queued behind it, which must never reach the venue after
+it. A Binance connection runs its exits on one, so an exit never waits behind new orders
+(`supervision.venues.binance.exits`), and everything else in a worker process
+(`supervision.venues.binance.rest_process`, whose queue is taken back from the same way). Each
+answer goes to the connection
+as `RestDone`: the value, or the failure's kind (`client.classify`), its words, the venue's
+Retry-After, and the venue's own counters from the response's headers (`client.usage`: request
+weight this minute, orders in the last 10 s ...) with the venue's clock (`Date`), which says
+the window they count. Headers are cleared before each request, so a request that got no
+response never reports the previous one's.
 
 `StreamReader`: one websocket (the combined market streams, or the user-data stream) on the
 node's trio loop, next to the actors (`trio.lowlevel.spawn_system_task`; on its own thread and
@@ -32,11 +37,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -103,7 +108,9 @@ class RestWorker:
                  name: str = "binance-rest") -> None:
         self._make_client = make_client
         self._deliver = deliver
-        self._queue: queue.Queue[tuple[Any, Any, dict[str, Any]] | None] = queue.Queue()
+        self._jobs: deque[tuple[Any, Any, dict[str, Any]]] = deque()
+        self._ready = threading.Condition()
+        self._closing = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = False
 
@@ -112,14 +119,38 @@ class RestWorker:
         if not self._started:
             self._started = True
             self._thread.start()
-        self._queue.put((tag, method, dict(params or {})))
+        with self._ready:
+            self._jobs.append((tag, method, dict(params or {})))
+            self._ready.notify()
+
+    def withdraw(self, wanted: Callable[[Any], bool]) -> list[Any]:
+        """Takes the queued requests whose tag `wanted` names out of the queue, unsent, and
+        returns their tags in queue order. The request on the wire (or about to be) is not
+        among them: it was taken off the queue already."""
+        with self._ready:
+            marks = [wanted(tag) for tag, _method, _params in self._jobs]
+            if not any(marks):
+                return []
+            taken = [job[0] for job, mark in zip(self._jobs, marks, strict=True) if mark]
+            self._jobs = deque(job for job, mark in zip(self._jobs, marks, strict=True)
+                               if not mark)
+            return taken
 
     def close(self) -> None:
-        self._queue.put(None)
+        """Ends the thread once the requests queued so far are done."""
+        with self._ready:
+            self._closing = True
+            self._ready.notify()
+
+    def _next(self) -> tuple[Any, Any, dict[str, Any]] | None:
+        with self._ready:
+            while not self._jobs and not self._closing:
+                self._ready.wait()
+            return self._jobs.popleft() if self._jobs else None
 
     def _run(self) -> None:
         client = self._make_client()
-        while (job := self._queue.get()) is not None:
+        while (job := self._next()) is not None:
             self._deliver(answer(client, *job))
 
 

@@ -305,11 +305,12 @@ class OrderAnswers(OrderLookups):
                  weight: int, *, exit: bool = False, key: Any = None) -> None:
         """A request of the adapter's own that no Retry-After parks: paid by the budget first
         when the gate is charged, else sent at once."""
+        lane = self.io.exits if exit else self.io.rest  # exits: their own lane (`exits`)
         if self.gate.charged:
-            self.gate.submit(self.io.rest, tag, method, params, now_ns, weight=weight,
-                             exit=exit, key=key)
+            self.gate.submit(lane, tag, method, params, now_ns, weight=weight, exit=exit,
+                             key=key)
         else:
-            self.io.rest.submit(tag, method, params)
+            lane.submit(tag, method, params)
 
     def _lookup_weight(self) -> int:
         return self.weights["query"]

@@ -1,9 +1,11 @@
 """BinanceTransport: the venue connection's Binance end (spot or USD-M), on the adapter contract.
 
-The transport decides; its I/O (`supervision.venues.binance.io`) only carries: REST requests
-go to the ccxt worker process, frames come in from the websocket readers, and every answer comes
-back to the connection actor as a message, which hands it to `on_message`. What it means comes
-out of `poll` as the contract's events (`actors.execution.venue_transport`).
+The transport decides; its I/O (`supervision.venues.binance.io`) only carries: REST requests go
+to the ccxt worker process, exits to a lane of their own (and a cancel-all takes back the new
+orders still queued: `supervision.venues.binance.exits`), frames come in from the websocket
+readers, and every answer comes back to the connection actor as a message, which hands it to
+`on_message`. What it means comes out of `poll` as the contract's events
+(`actors.execution.venue_transport`).
 
 Start: markets are loaded (`exchangeInfo`) into a `SpecUpdate` per instrument; the market
 streams connect on one combined socket: of every instrument, the streams some actor reads
@@ -72,6 +74,7 @@ from protocols.instruments import InstrumentSpec
 from protocols.orders import (
     Batch,
     CancelIntent,
+    Intent,
     OrderIntent,
     Priority,
     ReplaceIntent,
@@ -88,7 +91,7 @@ from protocols.venue_state import (
 )
 from protocols.venues import binance
 from protocols.venues.binance_user import AccountUpdate, OrderUpdate, parse_user_event
-from supervision.venues.binance.amend import AmendAnswers
+from supervision.venues.binance.exits import ExitLanes
 from supervision.venues.binance.fills import FillRecovery
 from supervision.venues.binance.io import RestDone, WsDown, WsFrame, WsUp
 from supervision.venues.binance.mapping import order_params, spec_from_market
@@ -102,8 +105,9 @@ SECOND = 1_000_000_000
 SNAPSHOT_LEVELS = 1000  # a book's REST snapshot: Binance's weight 50 (spot), 20 (USD-M)
 
 
-class BinanceTransport(FillRecovery, AmendAnswers):
+class BinanceTransport(FillRecovery, ExitLanes):
     """`io(transport, deliver)` builds the I/O: an object with `rest` (a `RestProcess`),
+    `exits` (a `RestWorker`),
     `market` and `user` (`StreamReader`s, given a url callable) and `close()`; see
     `supervision.venues.binance.adapter`."""
 
@@ -169,34 +173,39 @@ class BinanceTransport(FillRecovery, AmendAnswers):
         for what in [w for w in self._due if w.startswith("cancel_all:")]:
             del self._due[what]
             self._sweep(what.split(":", 1)[1])
-        intents = request.batch.intents
-        for intent in intents:
+        for intent in request.batch.intents:
             if isinstance(intent, OrderIntent):
                 self._instrument_of[intent.client_order_id] = intent.instrument
-        if self.settings.dialect == "usdm" and len(intents) > 1 \
-                and not isinstance(intents[0], ReplaceIntent):
-            self._send_batch(intents)
-            return
-        for intent in intents:
-            symbol = self.settings.instruments.get(intent.instrument, intent.instrument)
-            if isinstance(intent, OrderIntent):
-                params = order_params(intent, symbol, self.specs[intent.instrument])
-                self._remember(intent, symbol, params)
-                self.known_open.add(intent.client_order_id)
-                self.io.rest.submit(("create", intent), self.methods["create"], params)
-            elif isinstance(intent, CancelIntent):
-                self.io.rest.submit(("cancel", intent), self.methods["cancel"],
-                                    {"symbol": symbol,
-                                     "origClientOrderId": intent.client_order_id})
-            else:
-                self._send_replace(intent, now_ns)
+        exits, entries = self._split(request.batch.intents, now_ns)  # see `exits`
+        for lane, intents in ((self.exit_lane, exits), (self.io.rest, entries)):
+            if self.settings.dialect == "usdm" and len(intents) > 1 \
+                    and not isinstance(intents[0], ReplaceIntent):
+                self._send_batch(intents, lane)
+                continue
+            for intent in intents:
+                self._send_one(intent, lane, now_ns)
+
+    def _send_one(self, intent: Intent, lane: Any, now_ns: int) -> None:
+        symbol = self.settings.instruments.get(intent.instrument, intent.instrument)
+        if isinstance(intent, OrderIntent):
+            params = order_params(intent, symbol, self.specs[intent.instrument])
+            self._remember(intent, symbol, params)
+            self.known_open.add(intent.client_order_id)
+            lane.submit(("create", intent), self.methods["create"], params)
+        elif isinstance(intent, CancelIntent):
+            lane.submit(("cancel", intent), self.methods["cancel"],
+                        {"symbol": symbol, "origClientOrderId": intent.client_order_id})
+        else:
+            self._send_replace(intent, now_ns)
 
     def cancel_all(self, request: CancelAllOrders, open_ids: Sequence[str],
                    now_ns: int) -> None:
         if request.strategy is not None:  # one strategy's orders: by id, the others rest on
+            ids = frozenset(open_ids)  # its new orders still queued are taken back, not sent
+            gone = self._withdraw(lambda i: i.client_order_id in ids, now_ns)
             for cid in open_ids:
                 instrument = self._instrument_of.get(cid)
-                if instrument is None:
+                if instrument is None or cid in gone:
                     continue
                 if not self.gate.charged:
                     self.send(SendActions(Batch(Priority.CANCEL, (CancelIntent(
@@ -209,15 +218,17 @@ class BinanceTransport(FillRecovery, AmendAnswers):
                     key=("cancel", cid))
             return
         names = [request.instrument] if request.instrument else list(self.settings.instruments)
+        self._withdraw_scope(None if request.instrument is None else names, now_ns)
         for name in names:
             self._sweep(name)
 
     def _sweep(self, name: str) -> None:
         # Paid by the budget with the CancelAllOrders (`VenueLimits.sweep_requests`), so it goes
-        # at once, ahead of whatever the budget sends after it (a sweep the venue throttled
-        # goes again, unpaid, once the Retry-After has passed: the venue's count was full).
-        self.io.rest.submit(("cancel_all", name), self.methods["cancel_all"],
-                            {"symbol": self.settings.instruments.get(name, name)})
+        # at once, on the exits' own lane, ahead of whatever the budget sends after it (a sweep
+        # the venue throttled goes again, unpaid, once the Retry-After has passed: the venue's
+        # count was full).
+        self.exit_lane.submit(("cancel_all", name), self.methods["cancel_all"],
+                              {"symbol": self.settings.instruments.get(name, name)})
 
     def resync(self, instrument: str, reason: str, now_ns: int) -> None:
         symbol = self.settings.instruments.get(instrument)

@@ -1,0 +1,123 @@
+"""Exits never queue behind new orders: the Binance transport's two REST lanes.
+
+"Stopping must always work", and a rate-limited bot must still be able to cancel and reduce.
+The budget already spends its rate limit on exits first and fences new orders behind a
+cancel-all (`actors.execution.budget_actor`), but below it every request went through one
+serial REST queue, one at a time: a cancel-all (the kill switch, a shutdown, REDUCING) waited
+for every new order and replace queued before it, each a round trip, and those new orders
+still reached the venue, after the kill switch. So the adapter's I/O has two lanes, each a
+`supervision.venues.binance.io.RestWorker` with a client of its own:
+
+| lane      | what goes on it                                                            |
+|-----------|----------------------------------------------------------------------------|
+| `exits`   | cancels by id, cancel-alls (sweeps), batch cancels, reduce-only new orders, |
+|           | and the cancels of strangers a reconciliation finds                        |
+| `rest`    | new orders, replaces, batches of new orders, and everything else           |
+
+An exit waits for no new order, not even the one on the wire. Within the exits lane the
+budget's order holds (a reduce-only exit after the cancel-all that must not sweep it).
+
+What the exits lane overtakes must not turn against it:
+
+- A cancel-all takes back (`RestWorker.withdraw`) every new order and replace in its scope
+  still queued on the other lane: never sent, so never resting after the kill switch. A new
+  order taken back is answered `CancelAck` (it is cancelled, having never left; the session
+  already counts it as being cancelled), a replace a `Reject` that leaves its order as it was
+  (the sweep takes it). A batch of new orders is taken back whole and what is out of scope
+  goes again. Counted: troupe_orders_withdrawn_total{venue,kind}.
+- A cancel by id of a new order still queued takes the order back the same way, and the
+  cancel itself is not sent (the venue never heard of the order).
+- A new order already on the wire when its cancel (or the sweep) overtakes it can reach the
+  venue after it; the session cancels it again when it shows up
+  (`actors.execution.venue_session`, troupe_orders_recancelled_total).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from actors.execution.venue_transport import Reported
+from protocols.orders import (
+    CancelAck,
+    CancelIntent,
+    Intent,
+    OrderIntent,
+    Reject,
+    RejectCode,
+    ReplaceIntent,
+)
+from supervision.venues.binance.amend import AmendAnswers
+
+__all__ = ["ExitLanes", "is_exit"]
+
+_ENTRIES = ("create", "replace", "batch")  # the order lane's tags a cancel can take back
+
+
+def is_exit(intent: Intent) -> bool:
+    """A cancel or a reduce-only order: it goes on the exits lane."""
+    return isinstance(intent, CancelIntent) or (isinstance(intent, OrderIntent)
+                                                and intent.reduce_only)
+
+
+def _intents_of(tag: Any) -> tuple[Intent, ...]:
+    if tag[0] == "batch":
+        return tuple(tag[1])
+    return (tag[1],)
+
+
+class ExitLanes(AmendAnswers):
+    """The lanes and the taking back; the transport's `send` and `cancel_all` call them."""
+
+    @property
+    def exit_lane(self) -> Any:
+        return self.io.exits
+
+    def _split(self, intents: Sequence[Intent],
+               now_ns: int) -> tuple[list[Intent], list[Intent]]:
+        """(exits, the rest) of a request, in order, without the cancels of new orders taken
+        back here (they never left: nothing to cancel at the venue)."""
+        cancels = {i.client_order_id for i in intents if isinstance(i, CancelIntent)}
+        gone = self._withdraw(lambda i: i.client_order_id in cancels, now_ns) if cancels \
+            else set()
+        exits: list[Intent] = []
+        entries: list[Intent] = []
+        for intent in intents:
+            if isinstance(intent, CancelIntent) and intent.client_order_id in gone:
+                continue
+            (exits if is_exit(intent) else entries).append(intent)
+        return exits, entries
+
+    def _withdraw_scope(self, instruments: Sequence[str] | None, now_ns: int) -> None:
+        """A cancel-all of `instruments` (None: all): its new orders still queued go back."""
+        scope = None if instruments is None else frozenset(instruments)
+        self._withdraw(lambda i: scope is None or i.instrument in scope, now_ns)
+
+    def _withdraw(self, wanted: Callable[[Intent], bool], now_ns: int) -> set[str]:
+        """Takes back from the order lane the queued new orders and replaces `wanted` names;
+        returns the client ids of the new orders taken back."""
+        def named(tag: Any) -> bool:
+            return tag[0] in _ENTRIES and any(wanted(i) for i in _intents_of(tag))
+
+        gone: set[str] = set()
+        for tag in self.io.rest.withdraw(named):
+            intents = _intents_of(tag)
+            for intent in intents:
+                cid = intent.client_order_id
+                if not wanted(intent):
+                    continue
+                if isinstance(intent, ReplaceIntent):
+                    self._asked.pop(cid, None)
+                    self._queue.append(Reported(Reject(
+                        cid, RejectCode.OTHER, "replace taken back before it was sent: the "
+                        "order is being cancelled", venue_ns=now_ns)))
+                    self._count("troupe_orders_withdrawn_total", kind="replace")
+                    continue
+                gone.add(cid)
+                self._closed(cid, now_ns)
+                self._queue.append(Reported(CancelAck(cid, venue_ns=now_ns)))
+                self._count("troupe_orders_withdrawn_total", kind="new")
+            kept = [i for i in intents if not wanted(i)]
+            if kept:  # a batch's orders out of scope go again
+                self._send_batch(kept, self.io.rest)
+        return gone
