@@ -72,7 +72,7 @@ def settings_of(build: VenueBuild) -> BinanceSettings:
         api_secret=venue.api_secret.reveal() if venue.api_secret is not None else "",
         observe=build.mode is Mode.OBSERVE, timeout_s=venue.request_timeout_s,
         heartbeat_s=venue.heartbeat_s, expected_open=build.expected_open,
-        known_fills=build.known_fills,
+        known_fills=build.known_fills, expected_positions=dict(build.journal_positions),
         strategies=frozenset(s.id for s in build.config.strategies), charge_requests=True,
         inventory=build.venue if isinstance(build.venue, SpotInventory) else None)
 

@@ -54,6 +54,7 @@ from supervision.venues.binance.reconcile import (
     StartSummary,
     positions_of,
     summarize,
+    usdm_openings,
 )
 from supervision.venues.binance.weights import WEIGHTS
 from supervision.venues.lookups import OrderLookups
@@ -100,6 +101,9 @@ class OrderAnswers(OrderLookups):
         self.inventory: SpotInventory = getattr(self.settings, "inventory", None) or SpotInventory()
         # USD-M: the account as the last reconciliation and ACCOUNT_UPDATEs since left it.
         self._account: tuple[dict[str, int], dict[str, Decimal]] | None = None
+        # USD-M: our fills booked before the start-up reconciliation read the positions:
+        # (instrument, signed lots, trade time ms), which the openings must not count twice.
+        self._early_fills: list[tuple[str, int, int]] = []
 
     def _seen_order(self, update: OrderUpdate) -> bool:
         """A hook for what the order events teach (`amend.AmendAnswers`); False: ignore it."""
@@ -173,6 +177,8 @@ class OrderAnswers(OrderLookups):
             return False
         if ours:
             self.inventory.on_fill(name, symbol, fill, buy, time_ms)
+            if self.start_summary is None:
+                self._early_fills.append((name, fill.qty if buy else -fill.qty, time_ms))
         self._queue.append(Reported(fill))
         self._queue += self.inventory.adopted()  # a fill the opening already held
         return True
@@ -256,11 +262,17 @@ class OrderAnswers(OrderLookups):
         positions = positions_of(value, self.specs, self.symbols, now_ns, self.inventory)
         self._account = (dict(positions.positions), dict(positions.balances))
         self._queue += self.inventory.adopted()  # spot: the openings, before their comparison
+        said = [text for text in map(self.inventory.describe, self.symbols.values()) if text]
+        if self.start_summary is None and self.settings.dialect == "usdm":
+            openings, said = usdm_openings(value.get("positions") or (), self.specs,
+                                           self.symbols, self._early_fills,
+                                           self.settings.expected_positions)
+            self._queue += openings  # USD-M: where each position opens, before its comparison
+            self._early_fills.clear()
         self._queue.append(positions)
         if self.start_summary is None:
             summary = summarize(venue_open, self.settings.expected_open)
-            self.start_summary = summary = attrs.evolve(summary, positions=tuple(
-                text for text in map(self.inventory.describe, self.symbols.values()) if text))
+            self.start_summary = summary = attrs.evolve(summary, positions=tuple(said))
             log.warning("binance start-up reconciliation: %s", summary.line())
             self.known_open.update(summary.adopted)
             for update in venue_open:

@@ -39,7 +39,8 @@ from protocols.orders import Fill
 from protocols.portfolio import PositionAdopted, VenuePositions
 from protocols.venues.binance_user import OrderUpdate
 
-__all__ = ["SpotInventory", "StartSummary", "base_asset", "positions_of", "summarize"]
+__all__ = ["SpotInventory", "StartSummary", "base_asset", "positions_of", "summarize",
+           "usdm_openings"]
 
 
 @attrs.frozen(slots=True)
@@ -240,6 +241,40 @@ def positions_of(value: Mapping[str, Any], specs: Mapping[str, InstrumentSpec],
         lots = inventory.positions(balances, specs, symbols,
                                    as_of if isinstance(as_of, int) and as_of > 0 else None)
     return VenuePositions(tuple(sorted(lots.items())), tuple(sorted(balances.items())), now_ns)
+
+
+def usdm_openings(rows: Sequence[Mapping[str, Any]], specs: Mapping[str, InstrumentSpec],
+                  symbols: Mapping[str, str], early: Sequence[tuple[str, int, int]],
+                  expected: Mapping[str, int]) -> tuple[list[PositionAdopted], list[str]]:
+    """USD-M's openings at start, and what the summary says of each: the venue's signed
+    position (`positionRisk`'s `positionAmt`) less the fills the portfolio booked before it
+    that the position already holds (`early`: (instrument, signed lots, trade time ms); held
+    if executed by the row's `updateTime`, or, without times, all). Every instrument opens
+    (at 0 too: the portfolio takes what the account holds, not what the journal remembers);
+    the summary names the open ones and whether the journal's fills (`expected`) explain
+    them."""
+    adopted, said = [], []
+    for row in rows:
+        name = symbols.get(row.get("symbol", ""))
+        if name is None:
+            continue
+        spec = specs[name]
+        held = int(Decimal(row["positionAmt"]) / spec.lot_step)
+        as_of = row.get("updateTime")
+        within = [signed for n, signed, time_ms in early if n == name
+                  and (not time_ms or not isinstance(as_of, int) or not as_of
+                       or time_ms <= as_of)]
+        adopted.append(PositionAdopted(name, held - sum(within), source="venue"))
+        known = expected.get(name)
+        if held == 0 and not known:
+            continue
+        text = f"{name} opens at {_plain(held * spec.lot_step)} ({held} lots) as the venue holds it"
+        if known is not None:
+            text += ("; the journal's fills explain it" if known == held else
+                     f"; the journal's fills explain {known} lots, {held - known} not (traded "
+                     "while this node was away, or by another client of the account)")
+        said.append(text)
+    return adopted, said
 
 
 def base_asset(symbol: str) -> str:

@@ -40,6 +40,8 @@ class BinanceSettings:
     retry_max_s: float = 60.0
     expected_open: frozenset[str] = frozenset()
     known_fills: frozenset[str] = frozenset()  # fill ids the journal holds: never passed again
+    # Where the journal expects each position now (USD-M's start-up summary compares).
+    expected_positions: Mapping[str, int] = attrs.Factory(dict)
     # The node's strategy ids: one of our order ids names one (`<prefix>-<strategy>-<n>`).
     strategies: frozenset[str] = frozenset()
     # The market streams subscribed: only what some actor reads (issue 12). The books read
