@@ -21,9 +21,14 @@ us, so `drift_confirmations` > 1 asks for the same gap (venue - ours) on consecu
 reconciliations before alerting. The default, 1, alerts at once, as the issue asks.
 
 A restarted node opens each position where the account stands (`PositionAdopted`, from the
-venue's start-up reconciliation: spot's base balance beyond the starting inventory), not at 0:
-the ledger takes it at the mark, publishes a snapshot at once (the risk gate's limits and
-reduce-only decisions read it) and counts `troupe_portfolio_positions_adopted_total`.
+venue's start-up reconciliation: spot's base balance beyond the starting inventory, USD-M's
+position), not at 0: the ledger takes it at the mark, publishes a snapshot at once (the risk
+gate's limits and reduce-only decisions read it) and counts
+`troupe_portfolio_positions_adopted_total`. The opening is told on to the instrument's
+`holders` too: the strategy that trades it, whose own inventory must start there as well (a
+market maker that believed itself flat would quote the side that grows the position). The
+node names a holder only where one strategy trades the instrument: the account's position
+cannot be shared out among several.
 
 This actor must not fail on bad input: a restart rebuilds it empty, and an empty ledger is
 exactly the wrong state to trade on. Unvaluable fills are logged, counted and kept in
@@ -122,11 +127,13 @@ class Portfolio(Behaviour):
         max_records: int = 10_000,
         journal: Ref | None = None,
         mid_sample_interval_ns: int = 250_000_000,
+        holders: Mapping[str, Sequence[Ref]] | None = None,
     ) -> None:
         if drift_confirmations < 1:
             raise ValueError("drift_confirmations must be at least 1")
         self.ledger = Ledger(specs, horizons_ns=horizons_ns, max_records=max_records)
         self.subscribers = tuple(subscribers)
+        self.holders = {name: tuple(refs) for name, refs in (holders or {}).items()}
         self.risk_gate = risk_gate
         self.publish_interval_ns = publish_interval_ns
         self.drift_confirmations = drift_confirmations
@@ -312,6 +319,8 @@ class Portfolio(Behaviour):
         ctx.count("troupe_portfolio_positions_adopted_total", instrument=adopted.instrument)
         log.info("%s: %s opens at %d lots (the account's, as the venue reported it)",
                  ctx.name, adopted.instrument, adopted.qty)
+        for holder in self.holders.get(adopted.instrument, ()):
+            ctx.tell(holder, adopted)
         if self._publish_pending:
             ctx.cancel_timer(_PUBLISH_KEY)
             self._publish_pending = False

@@ -275,7 +275,32 @@ class Inventory:
         self.q = 0
         self.entry: Fraction | None = None
         self.since_ns: int | None = None
+        self.opening = 0  # lots held before any fill of this process (a restart's, adopted)
         self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def adopt(self, lots: int, price: Fraction | None, now_ns: int) -> bool:
+        """The position held before any of our fills, as the venue's start-up reconciliation
+        found it (`PositionAdopted`): it replaces the last opening (a correction moves q by the
+        difference), and what it adds enters at `price` (the mid; None: unknown until a book
+        gives one, `price_opening`). False if nothing changed."""
+        change = lots - self.opening
+        if change == 0:
+            return False
+        self.opening = lots
+        old = self.q
+        self.q = new = old + change
+        if new == 0:
+            self.entry = self.since_ns = None
+        elif old == 0 or (old > 0) != (new > 0):
+            self.entry, self.since_ns = price, now_ns
+        elif abs(new) > abs(old) and self.entry is not None and price is not None:
+            self.entry = (self.entry * abs(old) + price * abs(change)) / abs(new)
+        return True
+
+    def price_opening(self, price: Fraction) -> None:
+        """An adopted position's entry, once a price is known."""
+        if self.q and self.entry is None:
+            self.entry = price
 
     def apply(self, fill_id: str, side: Side, qty: int, price: int, now_ns: int) -> bool:
         if fill_id in self._seen:

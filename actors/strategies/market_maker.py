@@ -34,6 +34,7 @@ something (a cancel is not trading); one that places or moves a quote records no
 from __future__ import annotations
 
 import enum
+from fractions import Fraction
 from typing import Any
 
 import attrs
@@ -68,7 +69,7 @@ from protocols.orders import (
     Side,
     TimeInForce,
 )
-from protocols.portfolio import OwnFill
+from protocols.portfolio import OwnFill, PositionAdopted
 
 
 class QuoteWhy(enum.StrEnum):
@@ -179,8 +180,10 @@ class QuoteEngine(Engine):
         if book.instrument != self._symbol:
             return None
         self.book, self.stale = book, None
-        if self.config.sigma is None and book.mid_x2 is not None:
-            self.vol.update(book.mid_x2 / 2.0, book.recv_ns)
+        if book.mid_x2 is not None:
+            self.inventory.price_opening(Fraction(book.mid_x2, 2))
+            if self.config.sigma is None:
+                self.vol.update(book.mid_x2 / 2.0, book.recv_ns)
         return self.evaluate(now, epoch, book.recv_ns)
 
     def on_stale(self, msg: BookStale, now: int, epoch: int) -> Decision | None:
@@ -227,6 +230,18 @@ class QuoteEngine(Engine):
             return Decision((), QuoteWhy.RISK_REFUSED, f"{msg.gate.value}: {msg.detail}",
                             (("risk", self.config.risk_cooldown_s),), now)
         return Decision((safety_cancel,), trigger_ns=now) if safety_cancel else None
+
+    def on_message(self, message: Any, now: int, epoch: int) -> Decision | None:
+        """A restart's opening position (`PositionAdopted`, from the portfolio when this is
+        the instrument's only strategy): the inventory starts there, at the mid, not at 0."""
+        if not isinstance(message, PositionAdopted) \
+                or message.instrument != self.config.instrument:
+            return None
+        mid = None if self.book is None or self.book.mid_x2 is None \
+            else Fraction(self.book.mid_x2, 2)
+        if not self.inventory.adopt(message.qty, mid, now):
+            return None
+        return self.evaluate(now, epoch, now)
 
     def unsent(self, intent: Intent) -> None:
         self.orders.unsent(intent)

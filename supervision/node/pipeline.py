@@ -195,12 +195,15 @@ class TradingPath:
         gate_subs = [refs.strategy(plan.id) for plan in self.strategies]
         gate_subs += [*watchers, *([journal] if journal is not None else [])]
         strategy_actors = {refs.strategy(plan.id).name: plan.id for plan in self.strategies}
+        # A restart's opening goes to the strategy of its instrument, where only one trades it.
+        holders = {name: refs_ for name in specs
+                   if len(refs_ := self._strategy_refs(refs, name)) == 1}
         children = []
         if self.portfolio:
             children.append(ChildSpec(
                 "portfolio", lambda: Portfolio(specs, subscribers=[gate, *watchers],
                                                risk_gate=gate, drift_confirmations=2,
-                                               journal=journal),
+                                               journal=journal, holders=holders),
                 mailbox=ConflateByKey(book_conflation_key)))
         children.append(ChildSpec(
             "gate", lambda: RiskGate(budget, config=risk, subscribers=gate_subs, journal=journal,

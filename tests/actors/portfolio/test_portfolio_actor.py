@@ -217,3 +217,14 @@ def test_conflation_keeps_the_newest_book_and_every_fill():
     snap = host.ask(portfolio, GetSnapshot())
     assert snap.position("BTCUSDT").qty == 2
     assert host.actor("portfolio").mailbox.conflated == 1
+
+
+def test_an_opening_is_told_on_to_the_holder_of_its_instrument():
+    host = DeterministicHost(seed=7)
+    gate, mm = host.spawn("risk", Probe), host.spawn("mm", Probe)
+    portfolio = host.spawn("portfolio", lambda: Portfolio(
+        {"BTCUSDT": BTC}, risk_gate=gate, holders={"BTCUSDT": [mm]}))
+    portfolio.tell(PositionAdopted("BTCUSDT", 30, source="venue"))
+    portfolio.tell(PositionAdopted("BTCUSDT", 30, source="venue"))  # no change: not again
+    host.run_until_idle()
+    assert [m.qty for m in received(host, mm) if isinstance(m, PositionAdopted)] == [30]

@@ -36,7 +36,7 @@ from protocols.orders import (
     Side,
     TimeInForce,
 )
-from protocols.portfolio import OwnFill
+from protocols.portfolio import OwnFill, PositionAdopted
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.mailbox import BoundedReject
 from supervision.testing import Probe
@@ -391,3 +391,23 @@ def test_orders_the_budget_drops_are_quoted_again_on_the_next_book() -> None:
     assert {i.client_order_id for i in again.values()}.isdisjoint(
         i.client_order_id for i in quotes.values())
     assert "order_in_flight" not in rig.whys()
+
+
+def test_a_restart_opening_position_is_the_inventory_it_quotes_from() -> None:
+    """The venue's start-up reconciliation found the account 8 lots long (`PositionAdopted`,
+    told on by the portfolio): the market maker does not believe itself flat. At the pressure
+    threshold it quotes only the reduce-only exit, for the whole opening; its own fills add to
+    the opening, and a corrected opening moves the inventory by the difference."""
+    rig = Rig(allow_inside=True, quote_lots=10, pressure_threshold=0.8)
+    rig.send(PositionAdopted(INSTRUMENT, 8))
+    rig.book(9900, 10100)
+    placed = rig.new()
+    assert [(i.side, i.qty, i.reduce_only) for i in placed] == [(Side.SELL, 8, True)]
+    assert rig.snapshot()["q"] == 8 and rig.snapshot()["entry"] == "10000"  # at the mid
+    rig.ack(*placed)
+    rig.fill(placed[0], 3, 9971, "f1")
+    assert rig.snapshot()["q"] == 5
+    rig.send(PositionAdopted(INSTRUMENT, 9))  # a fill the first reading missed
+    assert rig.snapshot()["q"] == 6
+    rig.send(PositionAdopted("OTHER", 100))  # another instrument's: not ours
+    assert rig.snapshot()["q"] == 6
