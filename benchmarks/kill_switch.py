@@ -100,7 +100,7 @@ TOKEN = "t" * 32
 ENTRIES = {("POST", "order"), ("POST", "cancelReplace")}
 
 
-class Node:
+class NodeUnderTest:
     def __init__(self, config: Path, seconds: float) -> None:
         env = {**os.environ, "TROUPE_CONTROL_TOKEN": TOKEN, "BINANCE_API_KEY": "k",
                "BINANCE_API_SECRET": "s", "PYTHONUNBUFFERED": "1"}
@@ -148,7 +148,7 @@ def measure(instruments: int, ack_delay_ms: float, rounds: int) -> dict[str, Any
         config = Path(tmp) / "kill.toml"
         config.write_text(HEAD.format(tmp=tmp, rest=urls["rest"], ws=urls["ws"]) + "".join(
             INSTRUMENT.format(symbol=s) for s in symbols))
-        node = Node(config, 60 + rounds * 15)
+        node = NodeUnderTest(config, 60 + rounds * 15)
         try:
             if not _until(lambda: len(fake.desk.open_orders(None)) >= instruments, 40):
                 raise SystemExit("the node did not quote:\n" + "".join(node.lines[-20:]))
@@ -165,7 +165,7 @@ def measure(instruments: int, ack_delay_ms: float, rounds: int) -> dict[str, Any
             **{key: statistics.median(s[key] for s in samples) for key in samples[0]}}
 
 
-def _kill(fake: FakeVenue, node: Node, rest: str, sweeps: int) -> dict[str, float]:
+def _kill(fake: FakeVenue, node: NodeUnderTest, rest: str, sweeps: int) -> dict[str, float]:
     start = len(fake.rest.log)
     with urllib.request.urlopen(f"{rest}/api/v3/time", timeout=5):
         pass

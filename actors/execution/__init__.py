@@ -5,5 +5,6 @@ adapter contract its transports keep (`venue_transport`) and a scriptable mock t
 tests (`mock_transport`).
 """
 
-__all__ = ['action_queue', 'budget_actor', 'fixed_window', 'ids', 'mock_transport',
-    'order_lifecycle', 'token_bucket', 'venue_connection', 'venue_session', 'venue_transport']
+__all__ = ['action_queue', 'budget_actor', 'connection_records', 'fixed_window', 'ids',
+    'lost_replaces', 'mock_transport', 'order_lifecycle', 'token_bucket', 'venue_connection',
+    'venue_session', 'venue_transport']

@@ -17,7 +17,9 @@ What is the same on every venue lives here; what differs is the transport's
   on the wire; each report is applied there, then told to the order's owner with `recv_ns` set,
   journaled, and a fill also goes to the portfolio as an `OwnFill`. A `TimedOut` request makes
   its order UNKNOWN (never REJECTED), journaled as the timeout and told to nobody: the owner
-  still waits for the answer, which may yet come. An order the venue placed after a cancel
+  still waits for the answer, which may yet come. A replace that times out leaves its order's
+  amends UNKNOWN: no other replace of it goes out, and the wait is bounded
+  (`actors.execution.lost_replaces`, this actor's base). An order the venue placed after a cancel
   (or a cancel-all) that overtook it is cancelled again by client id when it shows up
   (`troupe_orders_recancelled_total`). Orders an earlier incarnation sent, which
   the transport lists at `open` (`VenueOrder`), are tracked owned by nobody: their reports are
@@ -25,7 +27,7 @@ What is the same on every venue lives here; what differs is the transport's
 - Journal. Every intent sent is journaled (`OrderSent`, `CancelSent`, `ReplaceSent`) before it
   leaves, and every report as it arrives, so recovery can rebuild what rests.
 - Metrics. `troupe_orders_sent_total{venue,kind}`; per order (cancels excluded) one latency
-  (`venue_session.order_latency`): tick-to-trade (from the market data that triggered the
+  (`connection_records.order_latency`): tick-to-trade (from the market data that triggered the
   decision to the order leaving) when market data caused it and the budget sent it at once,
   decision-to-trade`{trigger}` when a timer, a report or a command did, and the budget's hold
   when the rate limit kept it queued (the venue's rule, not the node's latency);
@@ -71,18 +73,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from actors.behaviour import Behaviour, Context, Ref
-from actors.execution.venue_session import (
-    VenueSession,
+from actors.behaviour import Context, Ref
+from actors.execution.connection_records import (
+    count_report,
+    log_fill,
     order_latency,
     sent_record,
     shadow_ack,
 )
+from actors.execution.lost_replaces import GiveUpReplace, LostReplaces
+from actors.execution.venue_session import VenueSession
 from actors.execution.venue_transport import (
     BudgetAnswer,
     Counted,
@@ -99,18 +103,16 @@ from protocols.decisions import Proposal, Trigger
 from protocols.feed import FeedEvent, ResyncRequest
 from protocols.instruments import InstrumentSpec
 from protocols.orders import (
-    Ack,
     Batch,
     CancelAck,
     CancelIntent,
-    Fill,
     Intent,
     OrderIntent,
     Priority,
-    Reject,
+    ReplaceIntent,
     VenueReport,
 )
-from protocols.portfolio import OwnFill, PositionAdopted, VenuePositions
+from protocols.portfolio import PositionAdopted, VenuePositions
 from protocols.venue_state import (
     BudgetOpened,
     CancelAllOrders,
@@ -124,10 +126,6 @@ from protocols.venue_state import (
 # maker sends several a second: --log-level DEBUG shows them).
 log = logging.getLogger("troupe.orders")
 
-
-def _plain(value: Decimal) -> str:
-    """0.0001, not 0.00010000 or 1E-4."""
-    return format(value.normalize(), "f") if value else "0"
 
 __all__ = ["CONNECTION_LEVELS", "ConnectionConfig", "GetVenueState", "VenueConnection",
            "VenuePeers", "connection_priority"]
@@ -158,6 +156,9 @@ class ConnectionConfig:
     # Observe mode: intents are journaled as ObservedIntent and answered with shadow acks; none
     # reaches the transport, so nothing ever fills. The market flow runs as usual.
     observe_only: bool = False
+    # A replace whose answer was lost is UNKNOWN while the adapter looks its order up; no
+    # other replace of the order goes out meanwhile, and after this long it is given up.
+    replace_unknown_s: float = 5.0
 
 
 @attrs.define(slots=True)
@@ -190,7 +191,7 @@ class _Reconcile:
     pass
 
 
-class VenueConnection(Behaviour):
+class VenueConnection(LostReplaces):
     def __init__(self, config: ConnectionConfig, transport: VenueTransport,
                  peers: VenuePeers) -> None:
         self.config = config
@@ -243,6 +244,8 @@ class VenueConnection(Behaviour):
             return transport.state()
         elif isinstance(message, BudgetOpened):
             transport.on_message(message, now)  # a transport that asked for nothing ignores it
+        elif isinstance(message, GiveUpReplace):
+            self._give_up_replace(message.client_order_id, now, ctx)
         elif not transport.on_message(message, now):
             ctx.count("troupe_venue_ignored_total", venue=self.venue, kind=type(message).__name__)
         self._pump(now, ctx)
@@ -250,6 +253,9 @@ class VenueConnection(Behaviour):
 
     # -- requests ------------------------------------------------------------------------------
     def _on_send(self, send: SendActions, now: int, ctx: Context) -> None:
+        send = self._without_piled_replaces(send, now, ctx)
+        if not send.batch.intents:
+            return
         observe, journal = self.config.observe_only, self.peers.journal
         if any(o is not None and o.reply_to is None for o in send.owners):
             # A cancel sent again for the connection itself (its owner hears nothing): the
@@ -382,7 +388,8 @@ class VenueConnection(Behaviour):
     def _on_report(self, report: VenueReport, mid_x2: int | None, now: int,
                    ctx: Context) -> None:
         routed = self.session.on_report(report, now, mid_x2)
-        self._count_report(routed.report, ctx)
+        count_report(ctx, self.venue, routed.report, self._tick_values.get(
+            self.session.instrument_of(routed.report.client_order_id) or ""))
         if routed.latency is not None:
             metric, ns = routed.latency
             ctx.observe(metric, ns / SECOND)
@@ -392,7 +399,7 @@ class VenueConnection(Behaviour):
             ctx.count("troupe_venue_unowned_reports_total", venue=self.venue,
                       kind=type(report).__name__)
         if routed.own_fill is not None:
-            self._log_fill(routed.own_fill)
+            log_fill(log, routed.own_fill, self.config.instruments)
             if self.peers.portfolio is not None:
                 ctx.tell(self.peers.portfolio, routed.own_fill)
         if self.peers.journal is not None:
@@ -400,42 +407,15 @@ class VenueConnection(Behaviour):
             if routed.own_fill is not None:  # side, instrument, strategy and mid, for reports
                 ctx.tell(self.peers.journal, routed.own_fill)
 
-    def _log_fill(self, fill: OwnFill) -> None:
-        spec = self.config.instruments.get(fill.instrument)
-        if spec is None or not log.isEnabledFor(logging.INFO):
-            return
-        log.info("fill %s %s %s @ %s (%s, fee %s) %s", fill.instrument, fill.side.value,
-                 _plain(fill.qty * spec.lot_step), _plain(fill.price * spec.tick_size),
-                 fill.liquidity.value, _plain(fill.fee), fill.client_order_id)
-
     def _on_timeout(self, intent: Intent, now: int, ctx: Context) -> None:
         kind = "cancel" if isinstance(intent, CancelIntent) else (
             "new" if isinstance(intent, OrderIntent) else "replace")
         ctx.count("troupe_order_timeouts_total", venue=self.venue, kind=kind)
         timed_out = self.session.on_timeout(intent, now)
+        if isinstance(intent, ReplaceIntent):
+            self._bound_replace(intent, ctx)
         if timed_out is not None and self.peers.journal is not None:
             ctx.tell(self.peers.journal, timed_out[0])
-
-    def _count_report(self, report: VenueReport, ctx: Context) -> None:
-        venue = self.venue
-        if isinstance(report, Ack):
-            ctx.count("troupe_orders_acked_total", venue=venue)
-        elif isinstance(report, Reject):
-            ctx.count("troupe_orders_rejected_total", venue=venue, reason=report.code.value)
-        elif isinstance(report, CancelAck):
-            ctx.count("troupe_orders_cancelled_total", venue=venue)
-        elif isinstance(report, Fill):
-            ctx.count("troupe_fills_total", venue=venue, liquidity=report.liquidity.value)
-            value = self._tick_values.get(
-                self.session.instrument_of(report.client_order_id) or "")
-            if value is not None:  # float only here, at the metrics boundary
-                ctx.count("troupe_fill_notional_quote_total",
-                          float(value * report.price * report.qty), venue=venue)
-            fee = Decimal(report.fee)
-            if fee > 0:
-                ctx.count("troupe_fees_quote_total", float(fee), venue=venue)
-            elif fee < 0:  # counters never go down: a rebate is its own counter
-                ctx.count("troupe_rebates_quote_total", float(-fee), venue=venue)
 
     # -- views ---------------------------------------------------------------------------------
     def snapshot(self) -> Any:

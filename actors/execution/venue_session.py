@@ -18,8 +18,13 @@ the strategy name for the portfolio) and the send times that ack latencies are m
   fill can still arrive after a cancel was acknowledged: the cancel race.
 - A request that got no answer in time (`on_timeout`) is a `SubmitTimeout` or `CancelTimeout`
   of the order's current attempt: UNKNOWN, never REJECTED, until a report or a reconciliation
-  says more. A replace that timed out leaves the order as it was, its amend still pending
-  (a real adapter looks the order up and answers the replace: `supervision.venues.lookups`).
+  says more. A replace that timed out leaves the order as it was, its amend still pending and
+  UNKNOWN (a real adapter looks the order up and answers the replace:
+  `supervision.venues.lookups`). Meanwhile no other replace of the order goes out
+  (`replace_unresolved`: the connection refuses it, and its owner cancels instead), and the
+  wait is bounded: `give_up_replace` settles it as failed, and the answer that comes after
+  that goes to nobody (journaled only). A new replace of the order clears that mark: replaces
+  of one order share its id, so a late answer cannot be told from the new one's.
   A new order sent again with the id of an order a submit timeout left UNKNOWN is the resend
   of that order (its next attempt, the same machine), not a second order.
 - A cancel that overtakes its order. A cancel sent before the venue has shown that the order
@@ -40,14 +45,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from decimal import Decimal
-from typing import Any
 
 import attrs
 
 from actors.execution.order_lifecycle import Order
 from protocols.codec import Side
-from protocols.decisions import Trigger
-from protocols.journal import CancelSent, ObservedIntent, OrderSent, ReplaceSent
 from protocols.orders import (
     Ack,
     CancelAck,
@@ -64,6 +66,7 @@ from protocols.orders import (
     Outcome,
     ReconcileResult,
     Reject,
+    RejectCode,
     ReplaceIntent,
     SubmitTimeout,
     VenueOrderStatus,
@@ -72,7 +75,7 @@ from protocols.orders import (
 from protocols.portfolio import OwnFill
 from protocols.venue_state import ActionOwner, SendActions
 
-__all__ = ["Routed", "Sent", "VenueSession", "order_latency", "sent_record", "shadow_ack"]
+__all__ = ["Routed", "Sent", "VenueSession"]
 
 
 @attrs.define(slots=True)
@@ -86,6 +89,11 @@ class _Tracked:
     cancel_sent_ns: int | None = None
     replace: ReplaceIntent | None = None
     replace_sent_ns: int | None = None
+    # A replace whose answer was lost: what the venue made of it is UNKNOWN until an answer
+    # about the order's amends says (an ack, or a refusal by the venue itself; a request-level
+    # one, a 429, says nothing of the order). Then one given up on, its answer not come.
+    lost: ReplaceIntent | None = None
+    abandoned: ReplaceIntent | None = None
     # A cancel that went out before the venue showed the order (see the module docstring):
     # "sent" by id, its answer awaited; "missed": a cancel-all, or a cancel by id refused as
     # unknown or timed out. "" once the order is seen, cancelled again, or done.
@@ -115,22 +123,6 @@ class Routed:
     own_fill: OwnFill | None = None
     latency: tuple[str, int] | None = None
     instrument: str | None = None
-
-
-def order_latency(owner: ActionOwner, since_trigger_ns: int,
-                  sent_ns: int) -> tuple[str, int, dict[str, str]]:
-    """(histogram, ns, labels) of an order leaving `since_trigger_ns` after its owner's trigger,
-    dispatched by the budget at `sent_ns`, in the histogram that says what it measures:
-    tick-to-trade for an order market data caused and the budget sent at once;
-    decision-to-trade{trigger} for one a timer, a report or a command caused (measured from
-    its handling: no tick); the budget's hold for one the rate limit kept queued (the venue's
-    rule, not the node's latency)."""
-    held = owner.held_ns(sent_ns)
-    if held:
-        return "troupe_budget_held_seconds", held, {}
-    if owner.trigger is Trigger.MARKET:
-        return "troupe_tick_to_trade_seconds", since_trigger_ns, {}
-    return "troupe_decision_to_trade_seconds", since_trigger_ns, {"trigger": owner.trigger.value}
 
 
 class VenueSession:
@@ -172,6 +164,7 @@ class VenueSession:
             else:
                 if tracked is not None:
                     tracked.replace, tracked.replace_sent_ns = intent, now_ns
+                    tracked.abandoned = None
                 out.append(Sent(intent, "replace", ttt, tracked is not None))
         return out
 
@@ -227,6 +220,11 @@ class VenueSession:
         if tracked is None:
             return Routed(report, None, None)
         latency = None
+        if isinstance(report, Ack | Reject) and tracked.replace is None \
+                and tracked.abandoned is not None:  # the answer of a replace given up on
+            tracked.replace, tracked.abandoned = tracked.abandoned, None
+            self._settle_replace(tracked, report, now_ns)
+            return Routed(report, None, None, instrument=tracked.instrument)
         if isinstance(report, Ack | Reject) and tracked.replace is not None:
             latency = self._settle_replace(tracked, report, now_ns)
             outcome: Outcome | None = None
@@ -247,6 +245,9 @@ class VenueSession:
         """`intent`'s request got no answer in time. Returns the timeout event the order's
         machine applied and its outcome; None for a replace or an order this session never saw."""
         tracked = self._find(intent.client_order_id)
+        if tracked is not None and isinstance(intent, ReplaceIntent) \
+                and not tracked.order.state.terminal:
+            tracked.lost = intent
         if tracked is None or isinstance(intent, ReplaceIntent):
             return None
         order = tracked.order
@@ -258,6 +259,23 @@ class VenueSession:
         if isinstance(event, CancelTimeout) and tracked.overtaken == "sent":
             self._missed(tracked)
         return event, outcome
+
+    def replace_unresolved(self, cid: str) -> bool:
+        """Is a replace of `cid` pending whose answer was lost (UNKNOWN, being looked up)?"""
+        tracked = self._find(cid)
+        return tracked is not None and tracked.lost is not None \
+            and not tracked.order.state.terminal
+
+    def give_up_replace(self, cid: str, reason: str, now_ns: int) -> Reject | None:
+        """The pending replace of `cid`, lost and still unresolved, is settled as failed: the
+        `Reject` for the connection to route (None if something settled it meanwhile)."""
+        tracked = self._find(cid)
+        if tracked is None or tracked.lost is None or tracked.order.state.terminal:
+            return None
+        if tracked.replace is None:  # a later replace's refusal settled the slot: this one's
+            tracked.replace = tracked.lost
+        tracked.abandoned, tracked.lost = tracked.lost, None
+        return Reject(cid, RejectCode.OTHER, reason, venue_ns=now_ns)
 
     # -- views ---------------------------------------------------------------------------------
     def open_orders(self, instrument: str | None = None) -> list[str]:
@@ -311,6 +329,8 @@ class VenueSession:
         replace, sent = tracked.replace, tracked.replace_sent_ns
         assert replace is not None
         tracked.replace = tracked.replace_sent_ns = None
+        if isinstance(report, Ack) or not report.code.request_level:
+            tracked.lost = None  # the venue has said where the order's amends stand
         if isinstance(report, Ack):
             old = tracked.order.intent
             amended = OrderIntent(old.client_order_id, old.instrument, old.side,
@@ -358,22 +378,3 @@ def _alive(order: Order, report: VenueReport) -> bool:
 # An order closed as REJECTED may be one a look-up did not find yet (see `_watch`): if the venue
 # shows it after all, nobody else will ever cancel it.
 _CANCELLABLE = frozenset(s for s in OrderState if not s.terminal) | {OrderState.REJECTED}
-
-
-def sent_record(intent: Intent, strategy: str, now: int, observe: bool) -> Any:
-    """The journal's record of `intent` as it leaves (observe mode: as it would have)."""
-    if observe:
-        return ObservedIntent.from_intent(intent, strategy, now)
-    if isinstance(intent, OrderIntent):
-        return OrderSent.from_intent(intent, strategy, now)
-    if isinstance(intent, CancelIntent):
-        return CancelSent(intent.client_order_id, intent.instrument, strategy, now)
-    return ReplaceSent(intent.client_order_id, intent.instrument, intent.qty, intent.price,
-                       intent.reduce_only, strategy, now)
-
-
-def shadow_ack(intent: Intent, now: int) -> VenueReport:
-    """Observe mode's answer to `intent`, as if the venue had taken it."""
-    if isinstance(intent, CancelIntent):
-        return CancelAck(intent.client_order_id, venue_ns=now)
-    return Ack(intent.client_order_id, "observed", venue_ns=now)

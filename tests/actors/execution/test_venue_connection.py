@@ -19,7 +19,7 @@ from actors.execution.venue_connection import (
     VenueConnection,
     VenuePeers,
 )
-from actors.execution.venue_transport import MarketData, VenueTransport
+from actors.execution.venue_transport import MarketData, Reported, VenueTransport
 from actors.testing import FakeContext
 from protocols.codec import Side
 from protocols.decisions import Proposal, Trigger
@@ -41,6 +41,7 @@ from protocols.orders import (
     Priority,
     Reject,
     RejectCode,
+    ReplaceIntent,
     SubmitTimeout,
     TimeInForce,
 )
@@ -350,3 +351,57 @@ def test_a_transport_must_implement_the_required_methods() -> None:
 
     with pytest.raises(TypeError, match="cancel_all, poll, reconcile, send"):
         HalfDone()  # type: ignore[abstract]
+
+
+def test_a_replace_whose_answer_is_lost_is_unknown_refuses_more_amends_and_is_bounded() -> None:
+    """The replace's outcome is UNKNOWN while its order is looked up: a second amend piled onto
+    it is refused here, not sent (its owner cancels instead: a cancel takes the order whatever
+    the venue made of the replace); and if nothing settles it within `replace_unknown_s`, it
+    is given up as failed, said to its owner and journaled with that reason, and counted. The
+    look-up's answer, when it comes at last, is journaled and goes to nobody: the owner has
+    moved on."""
+    wired = Wired()
+    wired.send(bid("b1"))
+    wired.mock.lose("b1")
+    first = ReplaceIntent("b1", SYM, 2, 100_100)
+    wired.send(first)
+    assert wired.to("owner", Reject) == []  # a timeout is not an answer
+    sent = len(wired.mock.requests)
+    wired.send(ReplaceIntent("b1", SYM, 2, 100_200))
+    assert len(wired.mock.requests) == sent  # not sent on top of the unknown one
+    [refused] = wired.to("owner", Reject)
+    assert refused.code is RejectCode.OTHER and "unresolved" in refused.message
+    assert wired.ctx.counter("troupe_replace_unresolved_total", venue="mock",
+                             what="refused") == 1
+    wired.ctx.advance(ConnectionConfig().replace_unknown_s, wired.connection)
+    given_up = wired.to("owner", Reject)[1:]
+    assert [(r.client_order_id, r.code) for r in given_up] == [("b1", RejectCode.OTHER)]
+    assert "given up" in given_up[0].message
+    assert given_up[0] in wired.to("journal", Reject)  # the reason, journaled
+    assert wired.ctx.counter("troupe_replace_unresolved_total", venue="mock",
+                             what="given_up") == 1
+    assert wired.state("b1") is OrderState.ACKED  # as it was, as far as we know
+    # The look-up settles it at last: journaled, told to nobody.
+    late = Reject("b1", RejectCode.OTHER, "the replace's answer was lost; as it was")
+    told = len(wired.to("owner"))
+    wired.mock._queue.append(Reported(late))
+    wired.ctx.deliver(wired.connection, MockArrive("none"))
+    assert len(wired.to("owner")) == told
+    # A new replace after that goes out again.
+    wired.send(ReplaceIntent("b1", SYM, 2, 100_300))
+    assert len(wired.mock.requests) == sent + 1
+
+
+def test_a_replace_settled_within_the_bound_is_not_given_up() -> None:
+    wired = Wired()
+    wired.send(bid("b1"))
+    wired.mock.lose("b1")
+    wired.send(ReplaceIntent("b1", SYM, 2, 100_100))
+    wired.mock._queue.append(Reported(Ack("b1")))  # the look-up found it amended
+    wired.ctx.deliver(wired.connection, MockArrive("none"))
+    wired.ctx.advance(ConnectionConfig().replace_unknown_s, wired.connection)
+    assert wired.to("owner", Reject) == []
+    assert wired.ctx.counter("troupe_replace_unresolved_total", venue="mock",
+                             what="given_up") == 0
+    order = wired.connection.session.order("b1")
+    assert order is not None and order.intent.price == 100_100

@@ -17,6 +17,9 @@ from protocols.orders import (
     OrderType,
     Priority,
     ReconcileResult,
+    Reject,
+    RejectCode,
+    ReplaceIntent,
     TimeInForce,
     VenueOrderStatus,
 )
@@ -67,3 +70,32 @@ def test_a_cancel_of_an_acked_order_is_never_watched() -> None:
     session.on_report(CancelReject("b1", CancelRejectCode.UNKNOWN_ORDER), 2)  # done already
     session.on_report(ReconcileResult("b1", VenueOrderStatus.OPEN), 3)
     assert session.take_recancels() == []
+
+
+def test_a_lost_replace_stays_unknown_through_a_later_replace_refused_at_the_door() -> None:
+    """Replace A's answer is lost while replace B, sent after it, is refused with a 429: the
+    429 says nothing of the order (B never reached it), so A's effect is still UNKNOWN; an
+    ack, or a refusal by the venue itself, would have said where the order's amends stand."""
+    session = VenueSession()
+    sent(session, bid("b1"))
+    session.on_report(Ack("b1"), 1)
+    first, second = ReplaceIntent("b1", SYM, 2, 100_100), ReplaceIntent("b1", SYM, 2, 100_200)
+    session.on_send(SendActions(Batch(Priority.NEW, (first,), 1), (None,), 2), 2)
+    session.on_send(SendActions(Batch(Priority.NEW, (second,), 1), (None,), 3), 3)
+    session.on_timeout(first, 4)
+    session.on_report(Reject("b1", RejectCode.RATE_LIMITED, "429"), 5)
+    assert session.replace_unresolved("b1")
+    given_up = session.give_up_replace("b1", "given up", 6)
+    assert given_up is not None and given_up.code is RejectCode.OTHER
+    session.on_report(given_up, 6)
+    assert not session.replace_unresolved("b1")
+    # A's answer at last (it took): the order is amended, and the answer goes to nobody.
+    routed = session.on_report(Ack("b1"), 7)
+    assert routed.owner is None
+    order = session.order("b1")
+    assert order is not None and order.intent.price == 100_100
+    # An ack settles a lost replace; so does the venue's own refusal (not a 429).
+    session.on_send(SendActions(Batch(Priority.NEW, (second,), 1), (None,), 8), 8)
+    session.on_timeout(second, 9)
+    session.on_report(Reject("b1", RejectCode.OTHER, "-2022"), 10)
+    assert not session.replace_unresolved("b1")

@@ -109,7 +109,7 @@ def test_a_cancel_all_takes_back_the_new_orders_still_queued_and_sweeps_on_the_e
     transport, lanes = opened()
     send(transport, order("mm1-1"), order("mm1-2", ETH))
     transport.resting["mm1-4"] = transport.resting.get("mm1-1")  # type: ignore[assignment]
-    send(transport, ReplaceIntent("mm1-4", "BTCUSDT", 6_000_100, 100))
+    send(transport, ReplaceIntent("mm1-4", "BTCUSDT", 100, 6_000_100))
     assert lanes.rest.kinds() == ["create", "create", "replace"]
     transport.poll(5)
     transport.cancel_all(CancelAllOrders(None, "kill switch", 5), ["mm1-1", "mm1-2"], 5)
