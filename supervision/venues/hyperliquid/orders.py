@@ -49,6 +49,7 @@ from protocols.venues.hyperliquid_user import (
     parse_user_message,
 )
 from supervision.venues.binance.io import RestDone
+from supervision.venues.binance.orders import SETTLE_S
 from supervision.venues.binance.reconcile import StartSummary
 from supervision.venues.hyperliquid.batching import ActionBatcher
 from supervision.venues.hyperliquid.discovery import HlMarketInfo
@@ -83,6 +84,8 @@ class HlOrderAnswers(OrderLookups):
         self.cancelling: set[str] = set()
         self.instrument_of: dict[str, str] = {}  # client id -> our instrument, for cancels
         self.known_open: set[str] = set()
+        # Ours that closed here, and when: the venue's open-order list may predate it.
+        self._closed_at: OrderedDict[str, int] = OrderedDict()
         self.start_summary: StartSummary | None = None
         self._queue: list[TransportEvent] = []
         self._due: dict[str, int] = {}
@@ -96,7 +99,7 @@ class HlOrderAnswers(OrderLookups):
             return  # not ours: another client of the account
         self.by_oid[update.oid] = cid
         if update.status != "open":
-            self.known_open.discard(cid)
+            self._closed(cid, now_ns)
         self._pass(reports_of_update(cid, update, cancel_requested=cid in self.cancelling))
 
     def _pass(self, reports: list[VenueReport]) -> None:
@@ -152,7 +155,7 @@ class HlOrderAnswers(OrderLookups):
             if status.oid is not None:
                 self.by_oid[status.oid] = cid
             if status.kind == "error" and isinstance(intent, OrderIntent):
-                self.known_open.discard(cid)
+                self._closed(cid, now_ns)
                 if "open interest" in status.message.lower():
                     self._queue.append(OpenInterestCap(intent.instrument, True, now_ns))
             self._pass(reports_of_status(cid, status, now_ns, cancel=lane == "cancel"))
@@ -208,7 +211,12 @@ class HlOrderAnswers(OrderLookups):
                     self.instrument_of[expected[cloid]] = self.by_coin[str(row.get("coin"))]
             self._cancel_strangers(strangers, at_venue, now_ns)
             return
+        # One point in time, the venue's (as on Binance): an order of ours that closed here
+        # after the list was asked for, or up to SETTLE_S before (the list may lag the
+        # matching engine), is in it still; that is no drift.
+        since = done.value.get("asked_ns", now_ns) - int(SETTLE_S * SECOND)
         ours = {encode_cloid(c) for c in self.known_open}
+        ours |= {encode_cloid(c) for c, at in self._closed_at.items() if at >= since}
         drifts = [c for c in at_venue if c not in ours]
         for cloid in drifts:
             self._count("troupe_reconciliation_order_drifts_total")
@@ -234,6 +242,15 @@ class HlOrderAnswers(OrderLookups):
                         done.message or done.value)
 
     # -- helpers -------------------------------------------------------------------------------
+    def _closed(self, cid: str, now_ns: int) -> None:
+        """One of ours is done, as far as the venue's answers tell."""
+        if cid in self.known_open:
+            self.known_open.discard(cid)
+            self._closed_at[cid] = now_ns
+            self._closed_at.move_to_end(cid)
+            if len(self._closed_at) > 20_000:
+                self._closed_at.popitem(last=False)
+
     def _instrument_of(self, cid: str) -> str | None:
         return self.instrument_of.get(cid)
 

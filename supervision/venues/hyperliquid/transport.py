@@ -189,7 +189,8 @@ class HyperliquidTransport(HlOrderAnswers):
         def fetch(client: Any, _params: dict[str, Any]) -> dict[str, Any]:
             info = client.publicPostInfo
             return {"state": info({"type": "clearinghouseState", "user": wallet, "dex": dex}),
-                    "open": info({"type": "frontendOpenOrders", "user": wallet, "dex": dex})}
+                    "open": info({"type": "frontendOpenOrders", "user": wallet, "dex": dex}),
+                    "asked_ns": now_ns}  # when we asked: the drift check's point in time
 
         self.gate.submit(self.io.rest, ("reconcile",), fetch, None, now_ns)
 

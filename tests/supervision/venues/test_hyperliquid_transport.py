@@ -305,3 +305,39 @@ def test_reconciliations_wait_out_a_throttle_and_the_budget_hears_of_it() -> Non
     assert len(recorder.calls) == calls and transport.next_due_ns() == 2_000_000_004
     transport.poll(2_000_000_004)
     assert [c[0] for c in recorder.calls[calls:]] == [("reconcile",)]
+
+
+def _resting(cid: str, oid: int) -> dict[str, Any]:
+    return {"coin": "BTC", "side": "B", "limitPx": "100000", "sz": "0.001", "oid": oid,
+            "timestamp": 1, "origSz": "0.001", "cloid": encode_cloid(cid)}
+
+
+def _drifts(events: list[Any]) -> int:
+    return sum(1 for e in events if getattr(e, "metric", "")
+               == "troupe_reconciliation_order_drifts_total")
+
+
+def test_an_order_that_closed_after_the_venues_list_was_taken_is_no_drift() -> None:
+    """The reconciliation's open-order list is the venue's at the moment it was asked for: an
+    order of ours that filled after that (its event came before the answer) is still in it.
+    That is no drift, and nothing is cancelled; an order nobody here knows still is one."""
+    transport, recorder, _ = opened()
+    transport.on_message(RestDone(("reconcile",), {"state": {}, "open": []}), 2)  # start-up
+    transport.poll(2)
+    send(transport, order("mm1-1"), now=3)
+    transport.on_message(RestDone(recorder.calls[-1][0], {"ok": {"status": "ok", "response": {
+        "type": "order", "data": {"statuses": [{"resting": {"oid": 11}}]}}}}), 3)
+    transport.reconcile(4)
+    fetch = recorder.calls[-1]
+    assert fetch[0] == ("reconcile",)
+    transport.on_message(frame("orderUpdates", [{"order": _resting("mm1-1", 11),
+                                                 "status": "filled", "statusTimestamp": 5}]), 5)
+    transport.poll(5)
+    calls = len(recorder.calls)
+    stranger = {**_resting("someone-else", 12), "cloid": "0x" + "ab" * 16}
+    transport.on_message(RestDone(("reconcile",), {
+        "state": {}, "open": [_resting("mm1-1", 11), stranger], "asked_ns": 4}), 6)
+    events = transport.poll(6)
+    assert _drifts(events) == 1  # the stranger, not ours
+    (cancel,) = [c for c in recorder.calls[calls:] if c[0] == ("stranger_cancel",)]
+    assert [c["cloid"] for c in cancel[2]["action"]["cancels"]] == [stranger["cloid"]]
