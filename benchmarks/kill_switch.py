@@ -38,64 +38,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from benchmarks.tick_to_trade import HEAD as TICK_TO_TRADE_HEAD
+from benchmarks.tick_to_trade import INSTRUMENT
 from supervision.fakevenue import FakeVenue, FakeVenueThread
 from supervision.fakevenue.__main__ import symbols_arg
 
-HEAD = """
-[node]
-name = "kill-bench"
-profile = "live"
-status_interval_s = 1.0
-lock_dir = "{tmp}/locks"
-[control]
+# The tick-to-trade benchmark's node, with its control plane on (the operator's kill switch)
+# and an account of its own (the two may run at once: one node per account).
+HEAD = TICK_TO_TRADE_HEAD.replace("[control]\nenabled = false\n", """[control]
 listen_host = "127.0.0.1"
 listen_port = 0
-token = {{ env = "TROUPE_CONTROL_TOKEN" }}
-[journal]
-path = "{tmp}/journal.jsonl"
-fsync = "never"
-[venue]
-name = "binance"
-kind = "binance"
-account = "kill-bench"
-rest_url = "{rest}"
-ws_url = "{ws}"
-api_key = {{ env = "BINANCE_API_KEY" }}
-api_secret = {{ env = "BINANCE_API_SECRET" }}
-request_timeout_s = 5.0
-[[venue.limits]]
-name = "request_weight"
-model = "fixed_window"
-capacity = 6000
-period_s = 60
-[market]
-source = "venue"
-[risk]
-max_order_notional = "1000"
-max_total_exposure = "1000000"
-daily_loss_limit = "1000"
-max_drawdown = "1000"
-"""
-INSTRUMENT = """
-[[instruments]]
-symbol = "{symbol}"
-tick_size = "0.01"
-lot_step = "0.00000001"
-min_qty = "0.00001"
-min_notional = "5"
-maker_fee = "0.001"
-taker_fee = "0.001"
-[[strategies]]
-id = "mm_{symbol}"
-kind = "market_maker"
-instrument = "{symbol}"
-[strategies.params]
-quote_lots = 10000
-max_inventory = 1000000
-requote_min_interval_s = 0.1
-gamma = 2e-10
-k = 0.02
-"""
+token = { env = "TROUPE_CONTROL_TOKEN" }
+""".replace("{", "{{").replace("}", "}}")).replace('account = "bench"', 'account = "kill-bench"')
+assert "listen_port" in HEAD and "kill-bench" in HEAD, "the tick-to-trade config changed"
 TOKEN = "t" * 32
 ENTRIES = {("POST", "order"), ("POST", "cancelReplace")}
 
@@ -146,8 +101,9 @@ def measure(instruments: int, ack_delay_ms: float, rounds: int) -> dict[str, Any
     samples: list[dict[str, float]] = []
     with FakeVenueThread(fake) as urls, tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "kill.toml"
-        config.write_text(HEAD.format(tmp=tmp, rest=urls["rest"], ws=urls["ws"]) + "".join(
-            INSTRUMENT.format(symbol=s) for s in symbols))
+        config.write_text(HEAD.format(journal=Path(tmp) / "journal.jsonl", rest=urls["rest"],
+                                      ws=urls["ws"], order_limit=10_000, order_reserve=1000)
+                          + "".join(INSTRUMENT.format(symbol=s, requote=0.1) for s in symbols))
         node = NodeUnderTest(config, 60 + rounds * 15)
         try:
             if not _until(lambda: len(fake.desk.open_orders(None)) >= instruments, 40):

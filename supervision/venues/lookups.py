@@ -21,7 +21,9 @@ Look-ups go through the adapter's `RestGate`, as snapshots and reconciliations d
 action budget before they go (charged), or held during a 429's Retry-After or a ban, instead
 of drawing another refusal each.
 
-`OrderLookups` is the adapters' shared base for it: an adapter's order half (Binance's
+`OrderLookups` is the adapters' shared base for it (and for the bookkeeping of which of our
+orders are open, `known_open`, and when each closed here, `_closed`, which their drift checks
+read): an adapter's order half (Binance's
 `OrderAnswers`, Hyperliquid's `HlOrderAnswers`) calls `_lost(intents)` for a request whose
 answer is lost, says how to ask (`_lookup_request`) and what the answer means (`_looked_up`);
 the answers come back tagged `("query", intent)` to `_on_query`.
@@ -30,6 +32,7 @@ the answers come back tagged `("query", intent)` to `_on_query`.
 from __future__ import annotations
 
 import abc
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -69,6 +72,18 @@ class OrderLookups(VenueTransport):
     def _init_lookups(self) -> None:
         # By client id: what the first look-up did not find, to be looked up once more.
         self._again: dict[str, OrderIntent | ReplaceIntent] = {}
+        self.known_open: set[str] = set()  # ours, as the venue's answers left them
+        # Ours that closed here, and when: a reconciliation's open-order list may predate it.
+        self._closed_at: OrderedDict[str, int] = OrderedDict()
+
+    def _closed(self, cid: str, now_ns: int) -> None:
+        """One of ours is done, as far as the venue's answers tell."""
+        if cid in self.known_open:
+            self.known_open.discard(cid)
+            self._closed_at[cid] = now_ns
+            self._closed_at.move_to_end(cid)
+            if len(self._closed_at) > 20_000:
+                self._closed_at.popitem(last=False)
 
     def _due_lookup(self, what: str, now_ns: int) -> bool:
         """For the adapter's `poll`: `what` fell due; True if it was a second look-up."""

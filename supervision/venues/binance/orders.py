@@ -83,9 +83,6 @@ class OrderAnswers(OrderLookups):
     def _init_orders(self) -> None:
         self._queue: list[TransportEvent] = []
         self._due: dict[str, int] = {}
-        self.known_open: set[str] = set()  # ours, as the venue's answers left them
-        # Ours that closed here, and when: the venue's open-order list may predate it.
-        self._closed_at: OrderedDict[str, int] = OrderedDict()
         self.start_summary: StartSummary | None = None
         self._answered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._init_lookups()
@@ -335,15 +332,6 @@ class OrderAnswers(OrderLookups):
             return (f"ours, strategy {parsed[1]}, closed here {(now_ns - closed) / SECOND:.1f}s "
                     "ago: nobody here manages it")
         return f"ours, strategy {parsed[1]}, never sent or adopted by this connection"
-
-    def _closed(self, cid: str, now_ns: int) -> None:
-        """One of ours is done, as far as the venue's answers tell."""
-        if cid in self.known_open:
-            self.known_open.discard(cid)
-            self._closed_at[cid] = now_ns
-            self._closed_at.move_to_end(cid)
-            if len(self._closed_at) > 20_000:
-                self._closed_at.popitem(last=False)
 
     def _throttled(self, done: RestDone, intents: list[Intent], now_ns: int) -> bool:
         answer = budget_answer(done, now_ns)

@@ -83,9 +83,6 @@ class HlOrderAnswers(OrderLookups):
         self.by_oid: dict[int, str] = {}
         self.cancelling: set[str] = set()
         self.instrument_of: dict[str, str] = {}  # client id -> our instrument, for cancels
-        self.known_open: set[str] = set()
-        # Ours that closed here, and when: the venue's open-order list may predate it.
-        self._closed_at: OrderedDict[str, int] = OrderedDict()
         self.start_summary: StartSummary | None = None
         self._queue: list[TransportEvent] = []
         self._due: dict[str, int] = {}
@@ -242,15 +239,6 @@ class HlOrderAnswers(OrderLookups):
                         done.message or done.value)
 
     # -- helpers -------------------------------------------------------------------------------
-    def _closed(self, cid: str, now_ns: int) -> None:
-        """One of ours is done, as far as the venue's answers tell."""
-        if cid in self.known_open:
-            self.known_open.discard(cid)
-            self._closed_at[cid] = now_ns
-            self._closed_at.move_to_end(cid)
-            if len(self._closed_at) > 20_000:
-                self._closed_at.popitem(last=False)
-
     def _instrument_of(self, cid: str) -> str | None:
         return self.instrument_of.get(cid)
 

@@ -13,34 +13,14 @@ from pathlib import Path
 from supervision.fakevenue import FakeVenue, FakeVenueThread
 from tests.supervision.venues.fake_node import (
     NodeProcess,
+    market_maker,
     metric,
     node_config,
     wait_until,
 )
 
 SYMBOLS = ["BTCUSDT", "S01USDT", "S02USDT", "S03USDT", "S04USDT"]
-MORE = "".join(f"""
-[[instruments]]
-symbol = "{symbol}"
-tick_size = "0.01"
-lot_step = "0.00000001"
-min_qty = "0.00001"
-min_notional = "5"
-maker_fee = "0.001"
-taker_fee = "0.001"
-
-[[strategies]]
-id = "mm_{symbol}"
-kind = "market_maker"
-instrument = "{symbol}"
-
-[strategies.params]
-quote_lots = 10000
-max_inventory = 100000
-requote_min_interval_s = 0.1
-gamma = 2e-10
-k = 0.02
-""" for symbol in SYMBOLS[1:])
+MORE = "".join(market_maker(symbol, f"mm_{symbol}", requote_s=0.1) for symbol in SYMBOLS[1:])
 ENTRIES = {("POST", "order"), ("POST", "cancelReplace")}
 
 
