@@ -5,14 +5,17 @@ The budget already spends its rate limit on exits first and fences new orders be
 cancel-all (`actors.execution.budget_actor`), but below it every request went through one
 serial REST queue, one at a time: a cancel-all (the kill switch, a shutdown, REDUCING) waited
 for every new order and replace queued before it, each a round trip, and those new orders
-still reached the venue, after the kill switch. So the adapter's I/O has two lanes, each a
-`supervision.venues.binance.io.RestWorker` with a client of its own:
+still reached the venue, after the kill switch. So the adapter's I/O has two lanes, each with
+a ccxt client of its own, and each able to take back what it has not sent (`withdraw`):
 
 | lane      | what goes on it                                                            |
 |-----------|----------------------------------------------------------------------------|
 | `exits`   | cancels by id, cancel-alls (sweeps), batch cancels, reduce-only new orders, |
-|           | and the cancels of strangers a reconciliation finds                        |
-| `rest`    | new orders, replaces, batches of new orders, and everything else           |
+|           | and the cancels of strangers a reconciliation finds: a worker thread        |
+|           | (`io.RestWorker`), which starts at once; exits are few, so their ccxt CPU   |
+|           | on the node's GIL does not matter                                          |
+| `rest`    | new orders, replaces, batches of new orders, and everything else: the      |
+|           | worker process (`rest_process.RestProcess`)                                |
 
 An exit waits for no new order, not even the one on the wire. Within the exits lane the
 budget's order holds (a reduce-only exit after the cancel-all that must not sweep it).
