@@ -1,4 +1,5 @@
-"""Exits never queue behind new orders: the Binance transport's two REST lanes.
+"""Exits never queue behind new orders: the Binance transport's two REST lanes, and its
+cancel-alls (`cancel_all`).
 
 "Stopping must always work", and a rate-limited bot must still be able to cancel and reduce.
 The budget already spends its rate limit on exits first and fences new orders behind a
@@ -42,14 +43,17 @@ from typing import Any
 
 from actors.execution.venue_transport import Reported
 from protocols.orders import (
+    Batch,
     CancelAck,
     CancelIntent,
     Intent,
     OrderIntent,
+    Priority,
     Reject,
     RejectCode,
     ReplaceIntent,
 )
+from protocols.venue_state import CancelAllOrders, SendActions
 from supervision.venues.binance.amend import AmendAnswers
 
 __all__ = ["ExitLanes", "is_exit"]
@@ -70,11 +74,45 @@ def _intents_of(tag: Any) -> tuple[Intent, ...]:
 
 
 class ExitLanes(AmendAnswers):
-    """The lanes and the taking back; the transport's `send` and `cancel_all` call them."""
+    """The lanes, the cancel-alls and the taking back; the transport's `send` calls `_split`."""
+
+    _instrument_of: dict[str, str]
 
     @property
     def exit_lane(self) -> Any:
         return self.io.exits
+
+    def cancel_all(self, request: CancelAllOrders, open_ids: Sequence[str],
+                   now_ns: int) -> None:
+        if request.strategy is not None:  # one strategy's orders: by id, the others rest on
+            ids = frozenset(open_ids)  # its new orders still queued are taken back, not sent
+            gone = self._withdraw(lambda i: i.client_order_id in ids, now_ns)
+            for cid in open_ids:
+                instrument = self._instrument_of.get(cid)
+                if instrument is None or cid in gone:
+                    continue
+                if not self.gate.charged:
+                    self.send(SendActions(Batch(Priority.CANCEL, (CancelIntent(
+                        cid, instrument),), 1), (None,), now_ns), now_ns)
+                    continue
+                cancel = CancelIntent(cid, instrument)  # paid as an exit, one by one
+                self._request(("cancel", cancel), self.methods["cancel"], {
+                    "symbol": self.settings.instruments.get(instrument, instrument),
+                    "origClientOrderId": cid}, now_ns, self.weights["cancel"], exit=True,
+                    key=("cancel", cid))
+            return
+        names = [request.instrument] if request.instrument else list(self.settings.instruments)
+        self._withdraw_scope(None if request.instrument is None else names, now_ns)
+        for name in names:
+            self._sweep(name)
+
+    def _sweep(self, name: str) -> None:
+        # Paid by the budget with the CancelAllOrders (`VenueLimits.sweep_requests`), so it goes
+        # at once, on the exits' own lane, ahead of whatever the budget sends after it (a sweep
+        # the venue throttled goes again, unpaid, once the Retry-After has passed: the venue's
+        # count was full).
+        self.exit_lane.submit(("cancel_all", name), self.methods["cancel_all"],
+                              {"symbol": self.settings.instruments.get(name, name)})
 
     def _split(self, intents: Sequence[Intent],
                now_ns: int) -> tuple[list[Intent], list[Intent]]:

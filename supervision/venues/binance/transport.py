@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -72,16 +72,13 @@ from protocols.codec import DecodeError
 from protocols.feed import Stream
 from protocols.instruments import InstrumentSpec
 from protocols.orders import (
-    Batch,
     CancelIntent,
     Intent,
     OrderIntent,
-    Priority,
     ReplaceIntent,
 )
 from protocols.venue_state import (
     BudgetOpened,
-    CancelAllOrders,
     FundingUpdate,
     OracleUpdate,
     RequestCleared,
@@ -197,38 +194,6 @@ class BinanceTransport(FillRecovery, ExitLanes):
                         {"symbol": symbol, "origClientOrderId": intent.client_order_id})
         else:
             self._send_replace(intent, now_ns)
-
-    def cancel_all(self, request: CancelAllOrders, open_ids: Sequence[str],
-                   now_ns: int) -> None:
-        if request.strategy is not None:  # one strategy's orders: by id, the others rest on
-            ids = frozenset(open_ids)  # its new orders still queued are taken back, not sent
-            gone = self._withdraw(lambda i: i.client_order_id in ids, now_ns)
-            for cid in open_ids:
-                instrument = self._instrument_of.get(cid)
-                if instrument is None or cid in gone:
-                    continue
-                if not self.gate.charged:
-                    self.send(SendActions(Batch(Priority.CANCEL, (CancelIntent(
-                        cid, instrument),), 1), (None,), now_ns), now_ns)
-                    continue
-                cancel = CancelIntent(cid, instrument)  # paid as an exit, one by one
-                self._request(("cancel", cancel), self.methods["cancel"], {
-                    "symbol": self.settings.instruments.get(instrument, instrument),
-                    "origClientOrderId": cid}, now_ns, self.weights["cancel"], exit=True,
-                    key=("cancel", cid))
-            return
-        names = [request.instrument] if request.instrument else list(self.settings.instruments)
-        self._withdraw_scope(None if request.instrument is None else names, now_ns)
-        for name in names:
-            self._sweep(name)
-
-    def _sweep(self, name: str) -> None:
-        # Paid by the budget with the CancelAllOrders (`VenueLimits.sweep_requests`), so it goes
-        # at once, on the exits' own lane, ahead of whatever the budget sends after it (a sweep
-        # the venue throttled goes again, unpaid, once the Retry-After has passed: the venue's
-        # count was full).
-        self.exit_lane.submit(("cancel_all", name), self.methods["cancel_all"],
-                              {"symbol": self.settings.instruments.get(name, name)})
 
     def resync(self, instrument: str, reason: str, now_ns: int) -> None:
         symbol = self.settings.instruments.get(instrument)
