@@ -19,7 +19,10 @@ a ccxt client of its own, and each able to take back what it has not sent (`with
 |           | worker process (`rest_process.RestProcess`)                                |
 
 An exit waits for no new order, not even the one on the wire. Within the exits lane the
-budget's order holds (a reduce-only exit after the cancel-all that must not sweep it).
+budget's order holds (a reduce-only exit after the cancel-all that must not sweep it), and so
+it does across the lanes: while a sweep of an instrument is unanswered, new orders and
+replaces of that instrument go behind it on the exits lane (`_entry_lane`), never past it
+to the venue (where the sweep would take them).
 
 What the exits lane overtakes must not turn against it:
 
@@ -106,7 +109,16 @@ class ExitLanes(AmendAnswers):
         for name in names:
             self._sweep(name)
 
+    def _entry_lane(self, entries: Sequence[Intent]) -> Any:
+        """New orders and replaces go to the order lane, except while a sweep of their
+        instrument is unanswered: then behind it on the exits lane, so none reaches the venue
+        before the cancel-all the budget sent ahead of it (and is swept by it)."""
+        if any(i.instrument in self._unswept for i in entries):
+            return self.exit_lane
+        return self.io.rest
+
     def _sweep(self, name: str) -> None:
+        self._unswept[name] = self._unswept.get(name, 0) + 1
         # Paid by the budget with the CancelAllOrders (`VenueLimits.sweep_requests`), so it goes
         # at once, on the exits' own lane, ahead of whatever the budget sends after it (a sweep
         # the venue throttled goes again, unpaid, once the Retry-After has passed: the venue's
@@ -141,7 +153,7 @@ class ExitLanes(AmendAnswers):
             return tag[0] in _ENTRIES and any(wanted(i) for i in _intents_of(tag))
 
         gone: set[str] = set()
-        for tag in self.io.rest.withdraw(named):
+        for tag in [*self.io.rest.withdraw(named), *self.exit_lane.withdraw(named)]:
             intents = _intents_of(tag)
             for intent in intents:
                 cid = intent.client_order_id
@@ -160,5 +172,5 @@ class ExitLanes(AmendAnswers):
                 self._count("troupe_orders_withdrawn_total", kind="new")
             kept = [i for i in intents if not wanted(i)]
             if kept:  # a batch's orders out of scope go again
-                self._send_batch(kept, self.io.rest)
+                self._send_batch(kept, self._entry_lane(kept))
         return gone

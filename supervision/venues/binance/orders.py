@@ -86,6 +86,7 @@ class OrderAnswers(OrderLookups):
         self.start_summary: StartSummary | None = None
         self._answered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._init_lookups()
+        self._unswept: dict[str, int] = {}  # instrument -> its sweeps not answered yet
         self._adopted: set[str] = set()  # the journal's open orders, once told to the session
         # The adapter's own requests: paid by the budget before they go (or, uncharged, held
         # through the venue's Retry-After).
@@ -218,6 +219,10 @@ class OrderAnswers(OrderLookups):
         self._order_update(attrs.evolve(update, execution="CANCELED"), now_ns)
 
     def _on_cancel_all(self, done: RestDone, now_ns: int) -> None:
+        if done.tag[1] in self._unswept:  # answered: new orders for it go their own way again
+            self._unswept[done.tag[1]] -= 1
+            if not self._unswept[done.tag[1]]:
+                del self._unswept[done.tag[1]]
         if not self._throttled(done, [], now_ns):
             self._queue.append(RequestAccepted(now_ns))
             return

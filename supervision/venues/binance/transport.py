@@ -174,7 +174,7 @@ class BinanceTransport(FillRecovery, ExitLanes):
             if isinstance(intent, OrderIntent):
                 self._instrument_of[intent.client_order_id] = intent.instrument
         exits, entries = self._split(request.batch.intents, now_ns)  # see `exits`
-        for lane, intents in ((self.exit_lane, exits), (self.io.rest, entries)):
+        for lane, intents in ((self.exit_lane, exits), (self._entry_lane(entries), entries)):
             if self.settings.dialect == "usdm" and len(intents) > 1 \
                     and not isinstance(intents[0], ReplaceIntent):
                 self._send_batch(intents, lane)

@@ -191,3 +191,19 @@ def test_the_worker_takes_back_only_what_it_has_not_sent() -> None:
     assert done.wait(5)
     worker.close()
     assert answers == [0, 2]  # the one on the wire was answered; the others never left
+
+
+def test_new_orders_after_a_sweep_wait_behind_it_until_it_is_answered() -> None:
+    """The budget sends a cancel-all before the new orders after it: on two lanes, a new order
+    could reach the venue first and be swept. Until the sweep is answered, it goes behind it."""
+    transport, lanes = opened()
+    transport.cancel_all(CancelAllOrders("BTCUSDT", "halt", 5), [], 5)
+    send(transport, order("mm1-1"))
+    send(transport, order("mm1-2", ETH))
+    assert lanes.exits.kinds() == ["cancel_all", "create"]  # BTCUSDT's, behind its sweep
+    assert lanes.rest.kinds() == ["create"]  # ETHUSDT is not being swept
+    transport.on_message(RestDone(("cancel_all", "BTCUSDT"), []), 6)
+    send(transport, order("mm1-3"))
+    assert lanes.rest.kinds()[-1] == "create"  # answered: the order lane again
+    assert [job[0][1].client_order_id for job in lanes.rest.queued if job[0][0] == "create"] \
+        == ["mm1-2", "mm1-3"]
