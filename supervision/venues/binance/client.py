@@ -99,7 +99,7 @@ def classify(exc: BaseException) -> str:
     """One of: throttled, banned, rejected, unknown, refused, lost (see the table above)."""
     # RateLimitExceeded is a DDoSProtection in older ccxt, a sibling under NetworkError in 4.5
     if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):
-        return "banned" if " 418 " in f" {exc} " or "418" in str(exc)[:40] else "throttled"
+        return "banned" if _http_status(exc) == "418" else "throttled"
     if isinstance(exc, ccxt.OrderNotFound):
         return "unknown"
     if isinstance(exc, ccxt.InvalidOrder | ccxt.InsufficientFunds | ccxt.BadSymbol
@@ -108,6 +108,20 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, ccxt.AuthenticationError | ccxt.PermissionDenied | ccxt.AccountSuspended):
         return "refused"
     return "lost"  # RequestTimeout, NetworkError, and anything we cannot read
+
+
+def _http_status(exc: BaseException) -> str | None:
+    """The HTTP status ccxt put in its message, if any.
+
+    Its Binance handler writes "<id> <status> <reason> <body>", its generic one
+    "<id> <method> <url> <status> <reason> <body>": the status is the first three-digit word
+    before the reason. Looking further would read digits of the body (or of a loopback port,
+    as 127.0.0.1:41853 once did) as a status.
+    """
+    for word in str(exc).split(" ", 4)[1:4]:
+        if len(word) == 3 and word.isdigit():
+            return word
+    return None
 
 
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
