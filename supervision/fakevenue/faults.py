@@ -15,6 +15,8 @@ and a JSON object of the fields below; `GET /fake/state` shows them.
 | `rate_limit`        | answers the next n REST requests 429 with `Retry-After: retry_after_s`|
 | `storm_s`           | a 429 storm: every REST request for that long is answered 429 with   |
 |                     | `Retry-After` the whole seconds left (from the next request on)      |
+| `ban_s`             | an IP ban: every REST request for that long is answered 418 with     |
+|                     | Binance's words and `Retry-After` the whole seconds left             |
 | `weight_limit`      | request weight a minute before 429s (0: the venue's published limit) |
 | `order_limit`       | orders per 10 s before 429s (0: the venue's published limit)         |
 | `ack_delay_s`       | answers order requests after that long (the order is placed at once) |
@@ -61,6 +63,7 @@ class Faults:
     weight_limit: int = 0
     order_limit: int = 0
     storm_s: float = 0.0
+    ban_s: float = 0.0
     ack_delay_s: float = 0.0
     lose_response: int = 0
     insert_delay_s: float = 0.0

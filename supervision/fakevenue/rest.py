@@ -41,6 +41,7 @@ class RestApp:
         self.requests = 0
         self.limits = VenueCounters(getattr(venue, "dialect", "spot"))
         self.storm_until = 0.0  # trio time: a storm_s fault answers 429 until then
+        self.ban_until = 0.0  # trio time: a ban_s fault answers 418 until then
         # The last requests: (trio time, method, endpoint, client order id, status).
         self.log: deque[tuple[float, str, str, str, int]] = deque(maxlen=10_000)
 
@@ -103,14 +104,22 @@ class RestApp:
                 return 429, exc.body(), used
             return 429, exc.body(), [(b"retry-after", str(exc.retry_after_s).encode()), *used]
         now = trio.current_time()
+        if faults.ban_s > 0:
+            self.ban_until, faults.ban_s = now + faults.ban_s, 0.0
         if faults.storm_s > 0:
             self.storm_until, faults.storm_s = now + faults.storm_s, 0.0
+        if now < self.ban_until:  # Binance's answer to 429s it was not spared: an IP ban
+            venue.count("banned")
+            until_ms = venue.now_ms() + int((self.ban_until - now) * 1000)
+            return 418, {"code": -1003, "msg": f"Way too much request weight used; IP banned "
+                         f"until {until_ms}. Please use WebSocket Streams for live updates to "
+                         "avoid bans."}, [(b"retry-after", _seconds_left(self.ban_until, now)),
+                                          *counted[:1]]
         if now < self.storm_until:
             venue.count("rate_limited")
-            left = str(max(1, math.ceil(self.storm_until - now))).encode()
             return 429, {"code": -1003, "msg": "Too many requests; current limit of IP is "
                          "exceeded. Please use the websocket for live updates."}, [
-                (b"retry-after", left), *counted[:1]]
+                (b"retry-after", _seconds_left(self.storm_until, now)), *counted[:1]]
         if faults.take("rate_limit"):
             venue.count("rate_limited")
             retry = str(faults.retry_after_s).encode()
@@ -188,3 +197,8 @@ class RestApp:
         if path == "/fake/state":
             return 200, venue.state(), []
         return 404, {"error": f"no {method} {path}"}, []
+
+
+def _seconds_left(until: float, now: float) -> bytes:
+    """A Retry-After's whole seconds to `until`, at least 1."""
+    return str(max(1, math.ceil(until - now))).encode()

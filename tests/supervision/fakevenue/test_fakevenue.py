@@ -208,6 +208,19 @@ def test_weight_and_order_counts_come_back_as_binance_counts_them(venue: Any) ->
     assert fake.state()["weight_used"] >= start[1] + 57
 
 
+def test_an_ip_ban_is_a_418_that_ccxt_and_the_adapter_read_as_a_ban(venue):
+    fake, urls = venue
+    c = client(urls)
+    fake.faults.update({"ban_s": 3})
+    with pytest.raises(ccxt.DDoSProtection, match="IP banned until") as caught:
+        c.fetch_open_orders("BTC/USDT")
+    assert classify(caught.value) == "banned"  # Banned in the budget: nothing at all is sent
+    retry = retry_after_s(c)
+    assert retry is not None and 1 <= retry <= 3
+    with pytest.raises(ccxt.DDoSProtection):  # every request while it lasts, not only the next
+        c.fetch_open_orders("BTC/USDT")
+
+
 def test_spot_cancel_replace_keeps_our_id_and_a_resend_leaves_one_order(venue: Any) -> None:
     fake, urls = venue
     c = client(urls)

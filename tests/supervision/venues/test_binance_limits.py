@@ -1,7 +1,8 @@
 """Binance's rate limits as a node meets them on the fake venue: the venue's own counters (the
 weight and order-count headers) reach the ActionBudget, and a 429 storm with Retry-After stops
 every request for that long, then the cancel-all goes out before any new order, with every 429
-counted; book snapshots and reconciliations wait out the storm too."""
+counted; book snapshots and reconciliations wait out the storm too; an IP ban (418) holds
+every request until it ends."""
 
 from __future__ import annotations
 
@@ -87,4 +88,32 @@ def test_snapshots_and_reconciliations_wait_out_a_429_storm(tmp_path: Path) -> N
     after = {e for t, m, e, _c, s in log if m == "GET" and e in OWN and t >= storm_end}
     assert after == set(OWN), after  # the snapshot and a reconciliation, once it was over
     assert metric(text, "troupe_budget_rate_limited_total") >= 1
+    assert "Traceback" not in out + err
+
+
+def test_an_ip_ban_holds_every_request_until_it_ends_then_trading_resumes(tmp_path: Path) -> None:
+    fake = FakeVenue.binance(speed=4)
+    with FakeVenueThread(fake) as urls:
+        node = NodeProcess(node_config(tmp_path, urls), 16)
+        node.wait_for("orders: sent=")
+        assert wait_until(lambda: fake.desk.open_orders(None), 20)
+        fake.faults.update({"ban_s": 3.0})
+        assert wait_until(lambda: metric(node.metrics(), "troupe_budget_banned_total"), 20, 0.02)
+        time.sleep(5)  # the ban's 3 s, and time to trade after it
+        text = node.metrics()
+        log = list(fake.rest.log)
+        out, err = node.finish()
+        creates = fake.state()["creates"]
+    banned = [t for t, _m, _e, _c, status in log if status == 418]
+    assert banned and fake.counts["banned"] == len(banned)
+    assert metric(text, "troupe_budget_banned_total") >= 1
+    # The first 418 holds everything: only what was already on its way meets the ban, and
+    # nothing asks again until it is over (a real venue lengthens a ban that is hammered).
+    assert len(banned) <= 4, [(round(t - banned[0], 3), m, e, s) for t, m, e, _c, s in log
+                              if t >= banned[0]][:20]
+    assert banned[-1] - banned[0] < 1.0
+    after = [(m, e) for t, m, e, _c, s in log if t > banned[0] + 2.5 and s == 200]
+    assert ("POST", "order") in after or ("PUT", "order") in after \
+        or ("POST", "cancelReplace") in after  # trading resumed once the ban was over
+    assert creates and set(creates.values()) == {1}
     assert "Traceback" not in out + err
