@@ -229,6 +229,9 @@ class VenueConfig:
     rest_url: str | None = attrs.field(default=None, metadata={NONE_WORD: "testnet"})
     ws_url: str | None = attrs.field(default=None, metadata={NONE_WORD: "testnet"})
     request_timeout_s: float = attrs.field(default=10.0, validator=gt(0))
+    # A replace whose answer was lost stays UNKNOWN while its order is looked up (no other
+    # replace of it goes out meanwhile); after this long unresolved it is given up.
+    replace_unknown_s: float = attrs.field(default=5.0, validator=gt(0))
     heartbeat_s: float = attrs.field(default=45.0, validator=gt(0))  # silence -> reconnect
     # Spot: per base asset, the amount held that is not the strategies' position (a spot
     # position is what is held beyond it). Left out, the journal's: the balance the node found

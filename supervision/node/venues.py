@@ -164,7 +164,8 @@ def connection_factory(config: NodeConfig, mode: Mode, specs: Mapping[str, Instr
     adapter = adapter_for(config.venue.kind.value)
     build, kept = adapter.builder(), venues if venues is not None else {}
     connection = ConnectionConfig(name=config.venue.name, instruments=dict(specs),
-                                  observe_only=mode is Mode.OBSERVE)
+                                  observe_only=mode is Mode.OBSERVE,
+                                  replace_unknown_s=config.venue.replace_unknown_s)
     frozen_specs = dict(specs)
     known_fills = frozenset(fill for order in recovered.open_orders.values()
                             for fill in order.fill_ids) if recovered is not None else frozenset()
