@@ -23,8 +23,14 @@ With it, each run reports where the time went (`benchmarks.stages`): every order
 its frame, stage by stage (decode, book, strategy, gate, budget, send), each hop's wait and
 work; the CPU each thread of the node and the venue's process used, per frame received and per
 frame some actor reads; how deep the venue connection's mailbox got; how long the
-loop thread waited for a CPU (the machine's load); GC pauses; the load average. Figures and
-what they mean: docs/benchmarks.md.
+loop thread waited for a CPU (the machine's load) and how often the kernel preempted it; GC
+pauses; the load average. Figures and what they mean: docs/benchmarks.md.
+
+By default the node runs as an operator would run it for latency: its event-loop thread pinned
+to CPU 0 (`runtime.loop_cpus = [0]`: the node's other threads and its REST worker process on
+the other CPUs) and the fake venue's process on the other CPUs too, since it stands for a
+remote machine and should not take the loop's core. `--no-pin` leaves every thread and process
+to the scheduler, as before; `--loop-cpus 2,3` names other CPUs for the loop.
 
 Target: p99 under 500 us.
 """
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -51,6 +58,7 @@ from supervision.fakevenue.__main__ import symbols_arg
 from supervision.node.live_guard import Mode, ModeDecision
 from supervision.node.node_metrics import NodeMetrics
 from supervision.node.run import close_node, freeze_when_ready, open_node
+from supervision.runtime.affinity import CpuPlan, PinningError, cpu_list, plan_for
 from supervision.runtime.live import SWITCH_INTERVAL_S
 
 HEAD = """
@@ -97,6 +105,8 @@ unit = "orders"
 reserve = 1000
 [market]
 source = "venue"
+[runtime]
+loop_cpus = {loop_cpus}
 [risk]
 max_order_notional = "1000"
 max_total_exposure = "100000"
@@ -126,8 +136,10 @@ requote_min_interval_s = {requote}
 """
 
 
-def _start_venue(setup: Setup) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """The fake venue in a process of its own: in ours, its replay would share our GIL."""
+def _start_venue(setup: Setup, plan: CpuPlan | None) -> tuple[subprocess.Popen[str],
+                                                              dict[str, str]]:
+    """The fake venue in a process of its own: in ours, its replay would share our GIL. With a
+    plan, on the CPUs the loop leaves (a remote machine takes none of the loop's CPU time)."""
     # Funded for twenty market makers: each quotes both sides of its symbol, so the account
     # holds every base asset (a sell of one it lacks is refused, insufficient funds) and the
     # quote asset for the buys.
@@ -138,6 +150,9 @@ def _start_venue(setup: Setup) -> tuple[subprocess.Popen[str], dict[str, str]]:
         stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     urls = json.loads(proc.stdout.readline())
+    if plan is not None:  # every thread it has; those it starts later take their creator's CPUs
+        for task in os.listdir(f"/proc/{proc.pid}/task"):
+            os.sched_setaffinity(int(task), plan.others)
     return proc, urls
 
 
@@ -156,10 +171,13 @@ class Setup:
     # Orders per 10 s the venue allows (Binance spot publishes 100): far above what the
     # market makers send, so the run measures latency, not the quota (--order-limit 100 does).
     order_limit: int = ORDER_LIMIT
+    # The CPUs the node's event loop runs on alone (empty: no pinning, `--no-pin`).
+    loop_cpus: tuple[int, ...] = (0,)
 
 
 def measure(setup: Setup) -> dict[str, Any]:
-    venue, urls = _start_venue(setup)
+    plan = plan_for(setup.loop_cpus, setting="--loop-cpus")
+    venue, urls = _start_venue(setup, plan)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             return _run_node(Path(tmp), urls, setup, venue.pid)
@@ -170,7 +188,7 @@ def measure(setup: Setup) -> dict[str, Any]:
 
 def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> dict[str, Any]:
     text = HEAD.format(journal=tmp / "journal.jsonl", rest=urls["rest"], ws=urls["ws"],
-                       order_limit=setup.order_limit,
+                       order_limit=setup.order_limit, loop_cpus=list(setup.loop_cpus),
                        order_reserve=max(1, setup.order_limit // 10)) + "".join(
         INSTRUMENT.format(symbol=s, requote=setup.requote_s)
         for s in symbols_arg(str(setup.instruments)))
@@ -209,6 +227,7 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
             # waited behind much market data, whatever the mailbox's policy.
             connection = next(s.mailbox for s in host.statistics()
                               if s.name == "node/venue/connection")
+            pinning = _pinning(host, venue_pid)
             await close_node(config, running, "benchmark")
             nursery.cancel_scope.cancel()
         result: dict[str, Any] = {
@@ -223,7 +242,7 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
             "orders_rejected": round(totals[6]),
             "connection_mailbox": {"policy": connection.policy,
                                    "high_water": connection.high_water},
-            **used, "gc_pauses": gc_pauses.report()}
+            **used, "gc_pauses": gc_pauses.report(), "pinning": pinning}
         if setup.trace_stages:
             result["stages"] = trace.report()
             frames, wall = max(result["stages"]["frames"], 1), used["wall_s"]
@@ -240,6 +259,17 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
         return result
 
     return trio.run(run)
+
+
+def _pinning(host: Any, venue_pid: int) -> dict[str, Any] | None:
+    """Where the loop, the node's other threads and the venue ran (None: not pinned)."""
+    if host.pinning is None:
+        return None
+    venue = [frozenset(os.sched_getaffinity(int(t))) for t in os.listdir(f"/proc/{venue_pid}/task")]
+    return {"loop_cpus": sorted(host.cpu_plan.loop), "other_cpus": sorted(host.cpu_plan.others),
+            "venue_cpus": sorted(frozenset().union(*venue)),
+            "threads_moved": host.pinning.threads_moved,
+            "child_processes_moved": host.pinning.children_moved}
 
 
 # What each order's latency measures (`actors.execution.venue_session.order_latency`): only
@@ -274,10 +304,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="the market makers' requote_min_interval_s")
     parser.add_argument("--order-limit", type=int, default=ORDER_LIMIT,
                         help="orders per 10 s the venue allows (Binance spot: 100)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="leave the node's threads and the venue to the scheduler")
+    parser.add_argument("--loop-cpus", default="0", metavar="CPUS",
+                        help="CPUs the node's event loop runs on alone, e.g. 0 or 2,3 "
+                             "(default 0; the venue and the node's other threads get the rest)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
+    try:
+        loop_cpus = () if args.no_pin else tuple(int(c) for c in args.loop_cpus.split(","))
+        plan_for(loop_cpus, setting="--loop-cpus")
+    except (ValueError, PinningError) as exc:
+        parser.exit(2, f"error: {exc} (or --no-pin)\n")
     setup = Setup(args.rate, args.instruments, args.seconds, args.warmup, not args.no_stages,
-                  args.requote, args.order_limit)
+                  args.requote, args.order_limit, loop_cpus)
     result = {"benchmark": "tick_to_trade", **attrs.asdict(setup),
               "python": sys.version.split()[0], "machine": platform.machine(),
               "switch_interval_s": SWITCH_INTERVAL_S, **measure(setup)}
@@ -313,6 +353,7 @@ def _lines(result: dict[str, Any]) -> list[str]:
         "for a CPU (runnable, not running: the machine's load) and was switched out "
         f"{result['loop_switches'].get('voluntary', 0)} times blocking (the GIL, or idle) and "
         f"{result['loop_switches'].get('nonvoluntary', 0)} times preempted",
+        _pinning_line(result["pinning"]),
         "GC pauses: " + ", ".join(f"{g} {p['count']} (max {p['max_ms']} ms, total "
                                   f"{p['total_ms']} ms)" for g, p in result["gc_pauses"].items())]
     stages = result.get("stages")
@@ -340,6 +381,16 @@ def _lines(result: dict[str, Any]) -> list[str]:
         lines.append(f"  every frame, {stage:<6} wait {_q(hop['wait']):<24} "
                      f"work {_q(hop['work'])}")
     return lines
+
+
+def _pinning_line(pinning: dict[str, Any] | None) -> str:
+    if pinning is None:
+        return "not pinned (--no-pin): the scheduler placed every thread and the venue"
+    return (f"pinned: the event loop on CPU {cpu_list(pinning['loop_cpus'])}, the node's other "
+            f"threads and its REST worker on CPU {cpu_list(pinning['other_cpus'])} "
+            f"({pinning['threads_moved']} threads, {pinning['child_processes_moved']} child "
+            f"processes moved off the loop's CPUs), the venue on CPU "
+            f"{cpu_list(pinning['venue_cpus'])}")
 
 
 def _q(figures: dict[str, Any]) -> str:

@@ -105,3 +105,13 @@ def non_negative_values(_inst: Any, _attr: Any, value: dict[str, Decimal]) -> No
     for key, amount in value.items():
         if amount < 0:
             raise ValueError(f"{key} must be >= 0, got {amount}")
+
+
+def cpu_numbers(_inst: Any, _attr: Any, value: tuple[int, ...]) -> None:
+    """CPU numbers as the kernel counts them (0, 1, ...), each once."""
+    for cpu in value:
+        if cpu < 0:
+            raise ValueError(f"CPU numbers start at 0, got {cpu}")
+    repeated = sorted({cpu for cpu in value if value.count(cpu) > 1})
+    if repeated:
+        raise ValueError(f"names CPU {', '.join(map(str, repeated))} more than once")

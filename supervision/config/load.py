@@ -250,6 +250,9 @@ def _check_node(
             and not Path(data_path).exists():
         problems.append((("data", "path"), f"no recording or catalog at {data_path!r}"))
     problems.extend(_limit_problems(venue))
+    if config.profile is Profile.BACKTEST and config.runtime.loop_cpus:
+        problems.append((("runtime", "loop_cpus"), "a backtest runs on the deterministic host, "
+                         "one thread in virtual time, not the live event loop: leave it out"))
     if venue.kind is not VenueKind.SIM:
         if not venue.limits:
             problems.append(

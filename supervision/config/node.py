@@ -9,6 +9,8 @@ and every validator's message is what the operator reads after the key's path
 are `Decimal`, written in TOML as strings ("0.01") or integers; model parameters (gamma, k,
 sigma) are floats.
 
+`[runtime]` is how the live host uses the machine (`loop_cpus`).
+
 The sections live by topic: `venue` (the account and its rate limits), `market` (where market
 data comes from), `trading` (instruments and strategies; risk is `actors.risk.limits`),
 `operations` (control plane, journal, REPL, metrics, report, observation), and `experiment`
@@ -24,7 +26,7 @@ import enum
 import attrs
 
 from actors.risk.limits import RiskConfig
-from supervision.config.fields import ge, gt, non_empty
+from supervision.config.fields import cpu_numbers, ge, gt, non_empty
 from supervision.config.market import DataConfig, MarketConfig
 from supervision.config.operations import (
     ControlConfig,
@@ -80,6 +82,17 @@ class BudgetConfig:
 
 
 @attrs.frozen(slots=True, kw_only=True)
+class RuntimeConfig:
+    """How the live host uses the machine."""
+
+    # Linux: the CPUs the event-loop thread runs on alone, the node's other threads and its
+    # child processes (the REST worker) kept on the rest, so the OS never preempts the loop for
+    # them (`supervision.runtime.affinity`). Empty: no pinning. Checked at start against the
+    # CPUs the process may run on; one must be left for the others.
+    loop_cpus: tuple[int, ...] = attrs.field(default=(), validator=cpu_numbers)
+
+
+@attrs.frozen(slots=True, kw_only=True)
 class ShutdownConfig:
     cancel_timeout_s: float = attrs.field(default=5.0, validator=gt(0))
 
@@ -97,6 +110,7 @@ class NodeConfig:
     risk: RiskConfig = attrs.field(factory=RiskConfig)
     budget: BudgetConfig = attrs.field(factory=BudgetConfig)
     shutdown: ShutdownConfig = attrs.field(factory=ShutdownConfig)
+    runtime: RuntimeConfig = attrs.field(factory=RuntimeConfig)
     metrics: MetricsConfig = attrs.field(factory=MetricsConfig)
     data: DataConfig = attrs.field(factory=DataConfig)
     report: ReportConfig = attrs.field(factory=ReportConfig)

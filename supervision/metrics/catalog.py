@@ -193,6 +193,8 @@ _SPECS: tuple[MetricSpec, ...] = (
        "venue, root (docs/failures.md says what each does to trading).", "subtree"),
     _c("troupe_faults_injected_total", "Faults armed on an actor by fault injection.", "actor"),
     _g("troupe_trading_state", "Trading state: 0 active, 1 reducing, 2 halted."),
+    _g("troupe_loop_pinned_cpus",
+       "CPUs the event-loop thread runs on alone (runtime.loop_cpus); 0: not pinned."),
     _c("troupe_trading_state_changes_total",
        "Trading state changes, by the new state and the source that decided it.",
        "state", "source"),

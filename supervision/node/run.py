@@ -52,6 +52,7 @@ from supervision.node.shutdown import shutdown_node
 from supervision.node.status import MarketNotices, status_line, summary
 from supervision.node.venues import adapter_for, recorded_oracle
 from supervision.repl.console import start_repl
+from supervision.runtime.affinity import plan_for
 from supervision.runtime.bridge import LoopBridge
 from supervision.runtime.live import LiveHost
 from supervision.sources.replay import ReplaySource, require_asset_ctx
@@ -80,8 +81,9 @@ def run_node(config: NodeConfig, decision: ModeDecision, *, duration: float | No
         STOP.install()
     CONSOLE.guard_stdout()
     try:
+        plan_for(config.runtime.loop_cpus)  # the CPUs exist here: before anything starts
         adapter_for(config.venue.kind.value).run_preflight(config, decision.mode)
-    except TroupeError as exc:  # an unknown kind, or the venue's preflight refusal
+    except TroupeError as exc:  # CPUs, an unknown kind, or the venue's preflight refusal
         sys.stderr.write(f"error: {exc}\n")
         return 2
     journal_path = Path(config.journal.path)
@@ -179,7 +181,8 @@ async def open_node(config: NodeConfig, decision: ModeDecision, recovered: Any,
                     nursery: trio.Nursery, *, metrics: NodeMetrics | None = None) -> RunningNode:
     """Start the host, the node's tree and its control plane in `nursery`."""
     metrics = metrics if metrics is not None else NodeMetrics()
-    host = LiveHost(seed=config.node.seed, metrics=metrics, background=OFF_THE_ORDER_PATH)
+    host = LiveHost(seed=config.node.seed, metrics=metrics, background=OFF_THE_ORDER_PATH,
+                    loop_cpus=config.runtime.loop_cpus)
     metrics.attach_host(host, time_handling=config.metrics.hdr_per_actor)
     metrics.set_build_info(version=_version(), mode=decision.mode.value,
                            profile=config.profile.value, node=config.node.name)
@@ -187,6 +190,10 @@ async def open_node(config: NodeConfig, decision: ModeDecision, recovered: Any,
     journal_cfg = config.journal
     repl = start_repl(node)  # before any actor runs: its socket is bound under a strict umask
     await nursery.start(host.serve)
+    plan = host.cpu_plan
+    metrics.gauge("node", "troupe_loop_pinned_cpus", 0 if plan is None else len(plan.loop), {})
+    if plan is not None:
+        CONSOLE.say(f"cpu: {plan.describe()} (runtime.loop_cpus)")
     try:  # before anything trades: an address that cannot be bound stops the start here
         plane, port = await _start_control(config, node, nursery)
     except BindError:

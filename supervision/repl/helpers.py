@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from supervision.repl.records import decisions
 from supervision.repl.rendering import age, clip, readable, table, tree_lines
 from supervision.repl.session import ReplError
+from supervision.runtime.affinity import cpu_list, thread_cpus
 from supervision.runtime.introspection import inspect
 from supervision.runtime.lifecycle import InspectError
 from supervision.runtime.supervisor import Supervisor
@@ -314,10 +315,16 @@ class Inspection:
         print("\n".join(lines) if lines else f"no sample matches {pattern!r}")
 
     def stacks(self) -> None:
-        """Every thread's current stack, innermost call last."""
-        names = {t.ident: t.name for t in threading.enumerate()}
+        """Every thread's current stack, innermost call last, and the CPUs it may run on.
+
+        `runtime.loop_cpus` pins the loop's thread and keeps the others off its CPUs."""
+        threads = {t.ident: t for t in threading.enumerate()}
         for ident, frame in sys._current_frames().items():
-            print(f"--- thread {names.get(ident, '?')} ({ident})")
+            thread = threads.get(ident)
+            cpus = None if thread is None or thread.native_id is None \
+                else thread_cpus(thread.native_id)
+            where = "" if cpus is None else f", CPU {cpu_list(cpus)}"
+            print(f"--- thread {'?' if thread is None else thread.name} ({ident}{where})")
             print("".join(traceback.format_stack(frame)).rstrip())
 
 

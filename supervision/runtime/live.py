@@ -33,6 +33,7 @@ from pykka._envelope import Envelope
 from pykka.messages import _ActorStop
 
 from protocols.runtime import ActorDead, AskTimeout, FailureRecord, Refused
+from supervision.runtime.affinity import CpuPlan, LoopPinning, plan_for
 from supervision.runtime.cell import RUNNING, Cell
 from supervision.runtime.executors import LoopDispatcher, ThreadExecutor
 from supervision.runtime.introspection import (
@@ -251,7 +252,12 @@ class LiveHost:
 
     `background`: name prefixes of loop actors off the latency-critical path, which run on the
     dispatcher's background lane (`executors.BackgroundLane`): after the others, never
-    starved."""
+    starved.
+
+    `loop_cpus` (Linux): while the host serves, the thread running its loop runs on these CPUs
+    alone, and every other thread of the process and its child processes, those started later
+    included, on the CPUs left (`supervision.runtime.affinity`; restored after). Empty: no
+    pinning. CPUs this process may not use, or all of them, raise `PinningError` here."""
 
     name = "live"
 
@@ -265,8 +271,11 @@ class LiveHost:
         switch_interval_s: float | None = SWITCH_INTERVAL_S,
         freeze_gc: bool = True,
         background: tuple[str, ...] = (),
+        loop_cpus: tuple[int, ...] = (),
     ) -> None:
         self.seed = seed
+        self.cpu_plan: CpuPlan | None = plan_for(loop_cpus)
+        self.pinning: LoopPinning | None = None  # while serving with a plan
         self.background = background
         self.switch_interval_s = switch_interval_s
         self.freeze_gc = freeze_gc
@@ -381,7 +390,8 @@ class LiveHost:
         interpreter's switch interval is `switch_interval_s` (then restored)."""
         if self.freeze_gc:
             _freeze_start_up()
-        with trio.CancelScope() as scope, _switch_interval(self.switch_interval_s):
+        with trio.CancelScope() as scope, _switch_interval(self.switch_interval_s), \
+                self._pinned():
             self._cancel = scope
             self._token = trio.lowlevel.current_trio_token()
             dispatcher_started = trio.Event()
@@ -396,6 +406,19 @@ class LiveHost:
                 await trio.lowlevel.checkpoint()
                 task_status.started()
                 self._started.set()
+
+    @contextlib.contextmanager
+    def _pinned(self) -> Iterator[None]:
+        if self.cpu_plan is None:
+            yield
+            return
+        pinning = LoopPinning(self.cpu_plan)
+        pinning.start()
+        self.pinning = pinning
+        try:
+            yield
+        finally:
+            pinning.stop()
 
     def start(self) -> LiveHost:
         """Run the loop on a background thread (for code that is not itself a trio program)."""
