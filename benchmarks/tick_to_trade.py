@@ -388,8 +388,8 @@ def _pinning_line(pinning: dict[str, Any] | None) -> str:
         return "not pinned (--no-pin): the scheduler placed every thread and the venue"
     return (f"pinned: the event loop on CPU {cpu_list(pinning['loop_cpus'])}, the node's other "
             f"threads and its REST worker on CPU {cpu_list(pinning['other_cpus'])} "
-            f"({pinning['threads_moved']} threads, {pinning['child_processes_moved']} child "
-            f"processes moved off the loop's CPUs), the venue on CPU "
+            f"({pinning['threads_moved']} threads and {pinning['child_processes_moved']} child "
+            f"processes set there), the venue on CPU "
             f"{cpu_list(pinning['venue_cpus'])}")
 
 
