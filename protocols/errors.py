@@ -26,6 +26,8 @@ Bad input from outside the process: refuse it with one clear line, change nothin
   adapter; the node refuses to start with one line, exit code 2.
 - `supervision.node.instance_lock.InstanceLockError`: another node holds the journal or the
   venue account (the line names its pid), or the lock file cannot be made; exit code 2.
+- `supervision.runtime.affinity.PinningError`: `runtime.loop_cpus` names CPUs this process
+  may not run on, or all of them, or the platform cannot pin threads; one line, exit code 2.
 - `supervision.repl.session.ReplError`: an operator's mistake or refusal at the REPL (an unknown
   actor, a timeout, a cancelled confirmation); the console prints it as one `error:` line.
 - `supervision.repl.server.ReplSocketError`: the REPL's socket path cannot be served (too long,

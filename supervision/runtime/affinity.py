@@ -18,7 +18,8 @@ REST worker process) would be born on the loop's CPUs. `LoopPinning` therefore:
 2. keeps a sweeper thread of its own (on the other CPUs) that every `SWEEP_S` moves any thread
    or child process that appeared since, so what the loop starts later leaves its CPUs within
    that time (a grandchild process is left where its parent put it);
-3. on `stop`, gives every thread of the process the mask the loop thread had before.
+3. on `stop`, gives every thread of the process, and of the children it moved that are still
+   alive, the mask the loop thread had before.
 
 It never touches another process than its own children. Nothing here runs on the loop thread
 after `start`: the sweeps cost the other CPUs about a millisecond a second.
@@ -170,13 +171,16 @@ class LoopPinning:
         self._sweeper.start()
 
     def stop(self) -> None:
-        """Stop sweeping and give every thread of the process the loop's mask from before."""
+        """Stop sweeping and give every thread of the process, and of the child processes
+        still alive, the loop's mask from before."""
         self._stop.set()
         if self._sweeper is not None and self._sweeper is not threading.current_thread():
             self._sweeper.join(1.0)
         if self._before is not None:
-            for tid in _tids():
-                _move(tid, self._before)
+            with self._lock:
+                children = [_tids(Path(f"/proc/{pid}/task")) for pid in self._children]
+                for tid in _tids().union(*children):
+                    _move(tid, self._before)
 
     def sweep(self) -> None:
         """Move every thread and child process not yet moved to the other CPUs."""

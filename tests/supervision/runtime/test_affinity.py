@@ -116,9 +116,11 @@ def test_the_loop_runs_alone_on_its_cpu_and_later_threads_and_children_are_kept_
                 _threads()
             assert _eventually(lambda: thread_cpus(child.pid) == others)
             assert thread_cpus(loop_tid) == {loop_cpu}
-            assert host.pinning.threads_moved >= 3 and host.pinning.children_moved == 1
-        # Stopped: every thread of the process may use every CPU again.
+            # Ours at least (the suite's earlier tests may have left children of their own).
+            assert host.pinning.threads_moved >= 3 and host.pinning.children_moved >= 1
+        # Stopped: every thread of the process, and the child, may use every CPU again.
         assert all(cpus in (None, ALLOWED) for cpus in _threads().values()), _threads()
+        assert thread_cpus(child.pid) == ALLOWED
     finally:
         release.set()
         for child in children:
