@@ -15,10 +15,11 @@ import pytest
 
 from supervision.fakevenue import FakeVenue, FakeVenueThread
 from supervision.runtime.affinity import cpu_list
-from tests.supervision.venues.fake_node import NodeProcess, node_config, wait_until
+from tests.supervision.venues.fake_node import NodeProcess, metric, node_config, wait_until
 
 ALLOWED = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
-PAPER = Path(__file__).parents[3] / "config" / "paper.toml"
+CONFIGS = Path(__file__).parents[3] / "config"
+PAPER = CONFIGS / "paper.toml"
 
 
 def _cpus_allowed(pid: int, tid: int) -> frozenset[int]:
@@ -57,6 +58,7 @@ def test_a_live_node_pins_its_loop_and_keeps_its_threads_and_rest_worker_off_it(
                 f"cpu: event loop pinned to CPU {loop_cpu}; the node's other threads and child "
                 f"processes kept on CPU {cpu_list(others)} (runtime.loop_cpus)")
             node.wait_for("md=synced")  # trading: the REST worker, the journal, the streams
+            assert metric(node.metrics(), "troupe_loop_pinned_cpus") == 1
             pid = node.proc.pid
             assert wait_until(lambda: _children(pid), timeout=20), "no REST worker process"
             threads = _tasks(pid)
@@ -75,10 +77,11 @@ def test_a_live_node_pins_its_loop_and_keeps_its_threads_and_rest_worker_off_it(
     assert "summary after" in out, out + err
 
 
-def _main(*sets: str) -> subprocess.CompletedProcess[str]:
+def _main(*sets: str, config: Path = PAPER,
+          then: str = "--duration=1") -> subprocess.CompletedProcess[str]:
     args = [a for s in sets for a in ("--set", s)]
-    return subprocess.run([sys.executable, "-m", "supervision.main", str(PAPER), *args,
-                           "--duration", "1"], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "supervision.main", str(config), *args, then],
+                          capture_output=True, text=True, timeout=60)
 
 
 def test_cpus_the_machine_cannot_give_are_one_line_before_anything_starts() -> None:
@@ -104,3 +107,12 @@ def test_a_malformed_cpu_list_is_a_config_problem_with_its_path() -> None:
     done = _main("runtime.loop_cpus=[1, 1]")
     assert done.stderr.splitlines()[1:] == [
         "  runtime.loop_cpus: names CPU 1 more than once (from --set)"]
+
+
+def test_a_backtest_is_told_it_has_no_event_loop_to_pin() -> None:
+    done = _main("runtime.loop_cpus=[0]", config=CONFIGS / "backtest.toml",
+                 then="--check-config")
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[1:] == [
+        "  runtime.loop_cpus: a backtest runs on the deterministic host, one thread in virtual "
+        "time, not the live event loop: leave it out (from --set)"]
