@@ -66,6 +66,30 @@ class PortfolioSnapshot:
 
 
 @attrs.frozen(slots=True)
+class PositionAsk:
+    """A strategy starting (again: a supervisor's restart) asks where its instrument's position
+    stands, so its inventory does not start flat on a position its last incarnation built.
+    Answered with `PositionNow`."""
+
+    instrument: str
+
+
+@attrs.frozen(slots=True)
+class PositionNow:
+    """The portfolio's answer to `PositionAsk`: `qty` signed lots held now, of which `opening`
+    were held before this process booked any fill (the venue's, `PositionAdopted`), entered at
+    `avg_price` ticks; `counted`, the ids of the latest fills `qty` includes (a fill the asker
+    has already applied is not counted twice). `qty` None: the portfolio cannot say which part is
+    the asker's (several strategies trade the instrument), so it starts flat."""
+
+    instrument: str
+    qty: int | None
+    opening: int = 0
+    avg_price: Decimal | None = None
+    counted: tuple[str, ...] = ()
+
+
+@attrs.frozen(slots=True)
 class VenuePositions:
     """What the venue reports, for reconciliation: signed lots per instrument, balances."""
 

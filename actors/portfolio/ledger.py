@@ -187,6 +187,13 @@ class Ledger:
             self._sums.update_peak()
         return change
 
+    def knows(self, instrument: str) -> bool:
+        return instrument in self._holdings
+
+    def opening(self, instrument: str) -> int:
+        """The lots `open_position` last set for `instrument` (0: none)."""
+        return self._holdings[instrument].opening
+
     def _price_opening(self, instrument: str, holding: Holding) -> None:
         if not holding.unpriced or holding.mark_x2 is None:
             return  # nothing waits for a price (every mid asks: keep that cheap)

@@ -30,6 +30,12 @@ market maker that believed itself flat would quote the side that grows the posit
 node names a holder only where one strategy trades the instrument: the account's position
 cannot be shared out among several.
 
+A strategy that starts, and above all one its supervisor restarts, asks where its position
+stands (`PositionAsk`); the answer (`PositionNow`) gives the holder the ledger's position, its
+opening and average entry, and the ids of the latest fills it includes, so a fill the new
+incarnation has already applied is not counted twice. To a strategy that is not the
+instrument's only one it says it cannot tell (`qty` None).
+
 This actor must not fail on bad input: a restart rebuilds it empty, and an empty ledger is
 exactly the wrong state to trade on. Unvaluable fills are logged, counted and kept in
 `unbooked`; reconciliation then sees the venue's position against our 0, which is drift, which
@@ -42,6 +48,7 @@ notional, whose histogram sum is the traded notional). `float` appears only at t
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -58,6 +65,8 @@ from protocols.portfolio import (
     OwnFill,
     PortfolioSnapshot,
     PositionAdopted,
+    PositionAsk,
+    PositionNow,
     ReconciliationDrift,
     TradeAtFill,
     VenuePositions,
@@ -69,6 +78,7 @@ log = logging.getLogger("troupe.portfolio")
 
 DRIFT_METRIC = "troupe_reconciliation_drift_total"
 _PUBLISH_KEY = "portfolio.publish"
+_COUNTED_FILLS = 256  # far more than can reach a strategy between its restart and the answer
 
 
 @attrs.frozen(slots=True)
@@ -148,6 +158,8 @@ class Portfolio(Behaviour):
         self._sampled: dict[str, MidSampled] = {}  # the last mid journaled, per instrument
         self._unsampled: dict[str, MidSampled] = {}  # a newer mid waiting for its timer
         self._gauged: dict[tuple[str, str | None], float] = {}  # each gauge's value, as set
+        # the latest fill ids booked per instrument: what a PositionNow says it includes
+        self._counted: dict[str, deque[str]] = {}
 
     def receive(self, message: Any, ctx: Context) -> Any:
         kind = type(message)
@@ -176,6 +188,8 @@ class Portfolio(Behaviour):
         if isinstance(message, PositionAdopted):
             self._adopt(message, ctx)
             return None
+        if isinstance(message, PositionAsk):
+            return self._position_now(message.instrument)
         if isinstance(message, _PublishDue):
             self._publish_pending = False
             self._publish(ctx)
@@ -200,6 +214,10 @@ class Portfolio(Behaviour):
         if record is None:
             ctx.count("troupe_portfolio_duplicate_fills_total", instrument=fill.instrument)
             return
+        counted = self._counted.get(fill.instrument)
+        if counted is None:
+            counted = self._counted[fill.instrument] = deque(maxlen=_COUNTED_FILLS)
+        counted.append(fill.fill_id)
         ctx.count("troupe_portfolio_fills_total", instrument=fill.instrument,
                   side=fill.side.value, liquidity=fill.liquidity.value)
         ctx.observe("troupe_portfolio_fill_notional", _money(record.notional),
@@ -305,6 +323,14 @@ class Portfolio(Behaviour):
             ctx.gauge(metric, value)
         else:
             ctx.gauge(metric, value, instrument=instrument)
+
+    def _position_now(self, instrument: str) -> PositionNow:
+        if len(self.holders.get(instrument, ())) != 1 or not self.ledger.knows(instrument):
+            return PositionNow(instrument, None)
+        position = self.ledger.position(instrument)
+        return PositionNow(instrument, position.qty, self.ledger.opening(instrument),
+                           position.avg_price if position.qty else None,
+                           tuple(self._counted.get(instrument, ())))
 
     def _adopt(self, adopted: PositionAdopted, ctx: Context) -> None:
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any, NamedTuple
 
@@ -276,7 +276,7 @@ class Inventory:
         self.entry: Fraction | None = None
         self.since_ns: int | None = None
         self.opening = 0  # lots held before any fill of this process (a restart's, adopted)
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: OrderedDict[str, int] = OrderedDict()  # fill id -> signed lots it moved
 
     def adopt(self, lots: int, price: Fraction | None, now_ns: int) -> bool:
         """The position held before any of our fills, as the venue's start-up reconciliation
@@ -297,6 +297,25 @@ class Inventory:
             self.entry = (self.entry * abs(old) + price * abs(change)) / abs(new)
         return True
 
+    def resume(self, held: int, opening: int, entry: Fraction | None, counted: Sequence[str],
+               now_ns: int) -> None:
+        """Where the portfolio says the position stands (`PositionNow`: a start's, above all a
+        supervisor restart's, whose last incarnation's fills this one never saw): `held` lots,
+        `opening` of them the venue's (a later `adopt` corrects from there), entered at `entry`.
+        The fills this incarnation has applied that `counted` does not name came after the
+        portfolio's figure, so they stay on top of it."""
+        ours = set(counted)
+        after = sum(lots for fill_id, lots in self._seen.items() if fill_id not in ours)
+        self.opening = opening
+        self.q = held + after
+        if self.q == 0:
+            self.entry = self.since_ns = None
+            return
+        if entry is not None:
+            self.entry = entry
+        if self.since_ns is None:  # when it opened is not known: its hold counts from now
+            self.since_ns = now_ns
+
     def price_opening(self, price: Fraction) -> None:
         """An adopted position's entry, once a price is known."""
         if self.q and self.entry is None:
@@ -305,9 +324,10 @@ class Inventory:
     def apply(self, fill_id: str, side: Side, qty: int, price: int, now_ns: int) -> bool:
         if fill_id in self._seen:
             return False
-        remember(self._seen, fill_id, None)
+        moved = qty if side is Side.BUY else -qty
+        remember(self._seen, fill_id, moved)
         old = self.q
-        self.q = new = old + (qty if side is Side.BUY else -qty)
+        self.q = new = old + moved
         if new == 0:
             self.entry = self.since_ns = None
         elif old == 0 or (old > 0) != (new > 0):  # opened, or flipped through zero

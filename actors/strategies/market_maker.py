@@ -69,7 +69,7 @@ from protocols.orders import (
     Side,
     TimeInForce,
 )
-from protocols.portfolio import OwnFill, PositionAdopted
+from protocols.portfolio import OwnFill, PositionAdopted, PositionAsk, PositionNow
 
 
 class QuoteWhy(enum.StrEnum):
@@ -88,6 +88,7 @@ class QuoteWhy(enum.StrEnum):
     MAX_HOLD_EXIT = "max_hold_exit"  # growing side pulled while a held position is exited
     ORDER_IN_FLIGHT = "order_in_flight"  # a side's order is unacked or being cancelled
     PRICE_OUT_OF_RANGE = "price_out_of_range"  # the model put a bid at or below zero
+    POSITION_UNKNOWN = "position_unknown"  # started, the portfolio not yet heard: skew unknown
     NO_CHANGE = "no_change"  # quotes already where they should be
 
 
@@ -174,6 +175,7 @@ class QuoteEngine(Engine):
         self.flow_paused = False
         self.risk_until_ns = 0
         self.last_quote_ns: int | None = None
+        self.position_pending = False  # asked the portfolio where the position stands
 
     # -- inputs ----------------------------------------------------------------------------------
     def on_book(self, book: BookTop, now: int, epoch: int) -> Decision | None:
@@ -233,13 +235,32 @@ class QuoteEngine(Engine):
 
     def on_message(self, message: Any, now: int, epoch: int) -> Decision | None:
         """A restart's opening position (`PositionAdopted`, from the portfolio when this is
-        the instrument's only strategy): the inventory starts there, at the mid, not at 0."""
+        the instrument's only strategy): the inventory starts there, at the mid, not at 0.
+        At every start the shell asks the portfolio where the position stands (`PositionAsk`):
+        until `PositionNow` answers, nothing is quoted, since a supervisor's restart would
+        otherwise quote as if flat on the position the last incarnation built."""
+        if isinstance(message, PositionAsk | PositionNow) \
+                and message.instrument == self.config.instrument:
+            return self._position(message, now, epoch)
         if not isinstance(message, PositionAdopted) \
                 or message.instrument != self.config.instrument:
             return None
         mid = None if self.book is None or self.book.mid_x2 is None \
             else Fraction(self.book.mid_x2, 2)
         if not self.inventory.adopt(message.qty, mid, now):
+            return None
+        return self.evaluate(now, epoch, now)
+
+    def _position(self, message: PositionAsk | PositionNow, now: int,
+                  epoch: int) -> Decision | None:
+        if isinstance(message, PositionAsk):
+            self.position_pending = True
+            return None
+        self.position_pending = False
+        if message.qty is not None:
+            entry = None if message.avg_price is None else Fraction(message.avg_price)
+            self.inventory.resume(message.qty, message.opening, entry, message.counted, now)
+        if self.book is None:  # nothing was held back, and nothing can be quoted yet
             return None
         return self.evaluate(now, epoch, now)
 
@@ -259,7 +280,7 @@ class QuoteEngine(Engine):
                 "orders": {s.value: attrs.asdict(o) if o else None
                            for s, o in self.orders.slots.items()},
                 "ids_high_water": self.ids.high_water, "paused": self.paused,
-                "flow_paused": self.flow_paused}
+                "flow_paused": self.flow_paused, "position_pending": self.position_pending}
 
     # -- the decision ----------------------------------------------------------------------------
     def evaluate(self, now: int, epoch: int, trigger_ns: int) -> Decision:
@@ -295,6 +316,8 @@ class QuoteEngine(Engine):
         book = self.book
         if self.paused is not None:
             return QuoteWhy.PAUSED, self.paused
+        if self.position_pending:
+            return QuoteWhy.POSITION_UNKNOWN, "waiting for the portfolio"
         if book is None:
             return QuoteWhy.NO_BOOK, ""
         if self.stale is not None:

@@ -18,6 +18,12 @@ Routing, in the order it is checked:
 When the actor stops, `on_stop`'s decision is carried out too: that is where an engine pulls
 its quotes.
 
+Given a `portfolio` (the node sets it), the shell asks it at every start where the engine's
+position stands (`PositionAsk`, shown to the engine first so it can hold off trading), and hands
+the answer (`PositionNow`) to `on_message`. A supervisor's restart builds a fresh engine, flat,
+on whatever position its last incarnation left: this is how it learns it. An answer that does
+not come (the portfolio restarting) is asked again, every `POSITION_ASK_S`.
+
 Each proposal says what caused it (`protocols.decisions.Trigger`, read from the message by
 `trigger_of` unless the decision names it): market data, the strategy's own timer, a report of
 its orders, a control command, or another message. Only market data has a tick, so only those
@@ -26,6 +32,7 @@ orders are tick-to-trade samples; the others are measured from their message's h
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from actors.behaviour import Behaviour, Context, Ref
@@ -35,10 +42,16 @@ from protocols.commands import PauseQuoting, ResumeQuoting
 from protocols.decisions import Trigger
 from protocols.market import BookStale, BookTop, MarketState, TradePrint
 from protocols.orders import IntentAnswer
+from protocols.portfolio import PositionAsk, PositionNow
+from protocols.runtime import Reply
 
-__all__ = ["INVENTORY_METRIC", "StrategyShell", "trigger_of"]
+log = logging.getLogger(__name__)
+
+__all__ = ["INVENTORY_METRIC", "POSITION_ASK_S", "StrategyShell", "trigger_of"]
 
 INVENTORY_METRIC = "troupe_strategy_inventory_lots"
+POSITION_ASK_S = 2.0
+_POSITION = "shell.position"  # the tag of the shell's PositionAsk
 
 
 class StrategyShell(Behaviour):
@@ -51,13 +64,28 @@ class StrategyShell(Behaviour):
         self._strategy, self._instrument = engine.strategy, engine.instrument
         self._gauged_lots: int | None = None  # the inventory gauge's value, once set
         self._counts = DecisionCounts(self._strategy)
+        self.portfolio: Ref | None = None  # asked where the position stands at each start
 
     def on_start(self, ctx: Context) -> None:
-        decision = self.engine.on_start(ctx.monotonic_ns(), ctx.time_ns())
+        now, epoch = ctx.monotonic_ns(), ctx.time_ns()
+        if self.portfolio is not None and self.engine.inventory_lots() is not None:
+            ask = PositionAsk(self._instrument)
+            route(self.engine, ask, now, epoch)
+            ctx.ask(self.portfolio, ask, timeout=POSITION_ASK_S, tag=_POSITION)
+        decision = self.engine.on_start(now, epoch)
         if decision is not None:
             self._carry_out(decision, ctx, Trigger.CONTROL)
 
     def receive(self, message: Any, ctx: Context) -> Any:
+        if type(message) is Reply and message.tag == _POSITION:
+            message = self._position_answer(message, ctx)
+            if message is None:
+                return None
+        elif type(message) is _AskPositionAgain:
+            if self.portfolio is not None:
+                ctx.ask(self.portfolio, PositionAsk(self._instrument), timeout=POSITION_ASK_S,
+                        tag=_POSITION)
+            return None
         decision = route(self.engine, message, ctx.monotonic_ns(), ctx.time_ns())
         if decision is not None:
             self._carry_out(decision, ctx, trigger_of(message))
@@ -75,6 +103,20 @@ class StrategyShell(Behaviour):
 
     def snapshot(self) -> Any:
         return self.engine.snapshot()
+
+    def _position_answer(self, reply: Reply, ctx: Context) -> PositionNow | None:
+        if reply.ok and isinstance(reply.value, PositionNow):
+            return reply.value
+        if reply.ok:  # a portfolio that does not answer the question: as if it cannot tell
+            log.warning("%s: the portfolio answered %s where %s stands: starting flat",
+                        ctx.name, type(reply.value).__name__, self._instrument)
+            return PositionNow(self._instrument, None)
+        log.warning("%s: the portfolio did not say where %s stands (%s): asking again in %gs",
+                    ctx.name, self._instrument, reply.error, POSITION_ASK_S)
+        ctx.count("troupe_strategy_position_asks_failed_total", strategy=self._strategy)
+        ctx.schedule(POSITION_ASK_S, _AskPositionAgain(), key=_POSITION)
+        return None
+
 
     def _carry_out(self, decision: Decision, ctx: Context, trigger: Trigger) -> None:
         carry_out(decision, ctx, strategy=self._strategy, instrument=self._instrument,
@@ -123,3 +165,7 @@ def route(engine: Engine, message: Any, now: int, epoch: int) -> Decision | None
     if isinstance(message, IntentAnswer):
         return engine.on_report(message, now, epoch)
     return engine.on_message(message, now, epoch)
+
+
+class _AskPositionAgain:
+    """The shell's timer: ask the portfolio again where the position stands."""

@@ -240,6 +240,8 @@ _SPECS: tuple[MetricSpec, ...] = (
        "strategy", "kind"),
     _c("troupe_strategy_no_trade_total", "Decisions not to trade, by their one reason.",
        "strategy", "reason"),
+    _c("troupe_strategy_position_asks_failed_total", "A starting strategy's asks of the "
+       "portfolio where its position stands that got no answer (asked again).", "strategy"),
     _g("troupe_strategy_inventory_lots", "A strategy's inventory as it sees it, in lots.",
        "strategy"),
     # -- risk gate ------------------------------------------------------------------------------

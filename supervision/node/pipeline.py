@@ -43,6 +43,7 @@ from actors.market.observation import MarketObserver
 from actors.portfolio.portfolio_actor import Portfolio
 from actors.risk.gate import RiskGate
 from actors.risk.limits import RiskConfig
+from actors.strategies.shell import StrategyShell
 from protocols.feed import Subscribe
 from protocols.instruments import InstrumentSpec
 from supervision.runtime.mailbox import BoundedReject, ConflateByKey, FlowControl, StablePriority
@@ -214,7 +215,9 @@ class TradingPath:
 
     def _strategies(self, refs: PathRefs) -> list[ChildSpec]:
         gate, journal = refs.gate, self.journal
-        return [ChildSpec(plan.id, _bind_strategy(plan, gate, journal), restart=Restart.TRANSIENT,
+        portfolio = refs.portfolio if self.portfolio else None
+        return [ChildSpec(plan.id, _bind_strategy(plan, gate, journal, portfolio),
+                          restart=Restart.TRANSIENT,
                           mailbox=ConflateByKey(book_conflation_key), limit=self.strategy_limit,
                           watchers=(gate,))
                 for plan in self.strategies]
@@ -228,5 +231,11 @@ def _bind(cls: type[Behaviour], *args: Any, **kwargs: Any) -> Callable[[], Behav
     return lambda: cls(*args, **kwargs)
 
 
-def _bind_strategy(plan: StrategyPlan, gate: Ref, journal: Ref | None) -> Callable[[], Behaviour]:
-    return lambda: plan.build(gate, journal)
+def _bind_strategy(plan: StrategyPlan, gate: Ref, journal: Ref | None,
+                   portfolio: Ref | None) -> Callable[[], Behaviour]:
+    def build() -> Behaviour:
+        behaviour = plan.build(gate, journal)
+        if isinstance(behaviour, StrategyShell):  # it asks where its position stands at start
+            behaviour.portfolio = portfolio
+        return behaviour
+    return build

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal as D
 
+import attrs
 import pytest
 
 from actors.portfolio.portfolio_actor import (
@@ -23,6 +24,8 @@ from protocols.portfolio import (
     OwnFill,
     PortfolioSnapshot,
     PositionAdopted,
+    PositionAsk,
+    PositionNow,
     ReconciliationDrift,
     VenuePositions,
 )
@@ -228,3 +231,25 @@ def test_an_opening_is_told_on_to_the_holder_of_its_instrument():
     portfolio.tell(PositionAdopted("BTCUSDT", 30, source="venue"))  # no change: not again
     host.run_until_idle()
     assert [m.qty for m in received(host, mm) if isinstance(m, PositionAdopted)] == [30]
+
+
+def test_a_starting_strategy_is_told_where_its_position_stands():
+    """`PositionAsk` (a strategy's start, above all a supervisor's restart): the ledger's
+    position, its opening, its entry and the fills it counts; to one of several holders of the
+    instrument, that it cannot tell."""
+    host = DeterministicHost(seed=7)
+    gate, mm, eth_a, eth_b = (host.spawn(n, Probe) for n in ("risk", "mm", "eth1", "eth2"))
+    eth = attrs.evolve(BTC, symbol="ETHUSDT")
+    portfolio = host.spawn("portfolio", lambda: Portfolio(
+        {"BTCUSDT": BTC, "ETHUSDT": eth}, risk_gate=gate,
+        holders={"BTCUSDT": [mm], "ETHUSDT": [eth_a, eth_b]}))
+    assert host.ask(portfolio, PositionAsk("BTCUSDT")) == PositionNow("BTCUSDT", 0, 0, None, ())
+    portfolio.tell(PositionAdopted("BTCUSDT", 3, source="venue"))
+    portfolio.tell(top(99_990, 100_010))
+    portfolio.tell(fill(Side.BUY, 2, 100_000, "f1"))
+    portfolio.tell(fill(Side.BUY, 2, 100_000, "f1"))  # a duplicate: counted once
+    portfolio.tell(fill(Side.SELL, 1, 100_020, "f2"))
+    now = host.ask(portfolio, PositionAsk("BTCUSDT"))
+    assert (now.qty, now.opening, now.counted) == (4, 3, ("f1", "f2"))
+    assert now.avg_price == D(100_000)
+    assert host.ask(portfolio, PositionAsk("ETHUSDT")) == PositionNow("ETHUSDT", None)
