@@ -50,7 +50,10 @@ What is the same on every venue lives here; what differs is the transport's
 Time: the transport says when it next has something due (`next_due_ns`, a simulated venue's
 delay line); the connection keeps one timer armed for it and polls the transport after every
 message, until nothing more is due. Market data a transport hands over before it is due
-(`MarketData.recv_ns` later than now) goes to the book as a timed tell: no wake per event.
+(`MarketData.recv_ns` later than now) goes to the book as a timed tell: no wake per event. A
+`FeedBatch` (a backtest's replay sends the events of one instant so) is handled event by event,
+pumped after each as a lone event is, and what it sends a book to land at one instant goes as
+one `FeedBatch` while nothing could come between (`actors.execution.landings`).
 
 Mailbox (`connection_priority`, `CONNECTION_LEVELS`, for a `StablePriority` mailbox): the
 actions the budget hands over (`SendActions`, `CancelAllOrders`) are handled before anything
@@ -85,6 +88,7 @@ from actors.execution.connection_records import (
     sent_record,
     shadow_ack,
 )
+from actors.execution.landings import Landings
 from actors.execution.lost_replaces import GiveUpReplace, LostReplaces
 from actors.execution.venue_session import VenueSession
 from actors.execution.venue_transport import (
@@ -100,7 +104,7 @@ from actors.execution.venue_transport import (
     VenueTransport,
 )
 from protocols.decisions import Proposal, Trigger
-from protocols.feed import FeedEvent, ResyncRequest
+from protocols.feed import FeedBatch, FeedEvent, ResyncRequest
 from protocols.instruments import InstrumentSpec
 from protocols.orders import (
     Batch,
@@ -202,6 +206,7 @@ class VenueConnection(LostReplaces):
         self.armed_due: int | None = None
         self.reconciled = False
         self._tick_values = {name: spec.tick_value for name, spec in config.instruments.items()}
+        self._landings: Landings | None = None  # while a FeedBatch is handled
 
     # -- lifecycle -----------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
@@ -230,6 +235,9 @@ class VenueConnection(LostReplaces):
         elif kind is FeedEvent:  # the hot one: market data
             if not transport.on_message(message, now):
                 ctx.count("troupe_venue_ignored_total", venue=self.venue, kind=kind.__name__)
+        elif kind is FeedBatch:
+            self._on_batch(message, now, ctx)
+            return None  # pumped after each event
         elif isinstance(message, SendActions):
             self._on_send(message, now, ctx)
         elif isinstance(message, CancelAllOrders):
@@ -250,6 +258,21 @@ class VenueConnection(LostReplaces):
             ctx.count("troupe_venue_ignored_total", venue=self.venue, kind=type(message).__name__)
         self._pump(now, ctx)
         return None
+
+    def _on_batch(self, batch: FeedBatch, now: int, ctx: Context) -> None:
+        """One instant's events, each as if told alone (pumped after it); what they send our
+        books in one timed tell per book and landing (`actors.execution.landings`)."""
+        transport = self.transport
+        landings = self._landings = Landings()
+        try:
+            for event in batch.events:
+                if not transport.on_message(event, now):
+                    ctx.count("troupe_venue_ignored_total", venue=self.venue,
+                              kind=type(event).__name__)
+                self._pump(now, ctx)
+        finally:
+            self._landings = None
+            landings.flush(ctx)
 
     # -- requests ------------------------------------------------------------------------------
     def _on_send(self, send: SendActions, now: int, ctx: Context) -> None:
@@ -321,6 +344,8 @@ class VenueConnection(LostReplaces):
         nxt = transport.next_due_ns()
         if nxt is not None and nxt != self.armed_due:
             self.armed_due = nxt
+            if self._landings is not None:  # what lands before this timer is told before it
+                self._landings.flush(ctx)
             # A timer takes float seconds, which a host turns back into ns: half a ns more
             # keeps a truncating conversion on the due ns (0.000999999 s * 1e9 truncates to
             # 999,998). Were the wake early all the same, it finds nothing due and re-arms.
@@ -338,7 +363,10 @@ class VenueConnection(LostReplaces):
                 recv_ns = now if event.recv_ns is None else event.recv_ns
                 feed = FeedEvent(event.instrument, event.message, recv_ns)
                 if recv_ns > now:  # on its way (a simulated wire): it lands then
-                    ctx.tell_at(recv_ns, book, feed)
+                    if self._landings is not None:
+                        self._landings.add(book, feed, ctx)
+                    else:
+                        ctx.tell_at(recv_ns, book, feed)
                 else:
                     self._feed_book(book, feed, ctx)
         elif isinstance(event, BudgetAnswer):

@@ -36,6 +36,8 @@ snapshot); `OrderBookActor` only carries those out through its context. Rules:
   `tid` (its subscription replays recent trades). They go only to the subscribers that want
   them (`Subscribe(ref, trades=False)` leaves them out: a risk gate or a monitor reads the book
   alone, and prints are three messages in four of a busy feed).
+- A `FeedBatch` (the events a backtest's venue delivers at one instant) is handled event by
+  event, exactly as the same events told one after the other.
 - A Binance trade or diff the simulated venue already converted to this book's units
   (`TradeInUnits`, `DepthDiffInUnits`) is taken as it is: one conversion per event per node.
 
@@ -64,7 +66,7 @@ import attrs
 from actors.behaviour import Behaviour, Context, Ref
 from actors.market.l2_book import BinanceBookSync, HyperliquidBookSync, SyncOutcome, SyncState
 from protocols.codec import DecodeError, LevelConverter, Side, TradeDeduper
-from protocols.feed import FeedEvent, ResyncRequest, Stream, Subscribe, Unsubscribe
+from protocols.feed import FeedBatch, FeedEvent, ResyncRequest, Stream, Subscribe, Unsubscribe
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, SpecChanged, TradePrint
 from protocols.venues import binance, hyperliquid
@@ -399,11 +401,10 @@ class OrderBookActor(Behaviour):
 
     def receive(self, message: Any, ctx: Context) -> Any:
         if isinstance(message, FeedEvent):
-            if message.instrument != self.config.instrument:
-                ctx.count("troupe_book_ignored_total", kind="misrouted")
-                return None
-            step = self.feed.on_message(message.message, message.recv_ns, ctx.monotonic_ns())
-            self._carry_out(step, message.recv_ns, ctx)
+            self._on_feed(message, ctx)
+        elif type(message) is FeedBatch:  # one instant's events: each as if told alone
+            for event in message.events:
+                self._on_feed(event, ctx)
         elif isinstance(message, _FreshnessCheck):
             self._watchdog_armed = False
             stale, wait_ns = self.feed.on_silence(ctx.monotonic_ns())
@@ -432,6 +433,13 @@ class OrderBookActor(Behaviour):
         else:
             ctx.count("troupe_book_ignored_total", kind=type(message).__name__)
         return None
+
+    def _on_feed(self, event: FeedEvent, ctx: Context) -> None:
+        if event.instrument != self.config.instrument:
+            ctx.count("troupe_book_ignored_total", kind="misrouted")
+            return
+        step = self.feed.on_message(event.message, event.recv_ns, ctx.monotonic_ns())
+        self._carry_out(step, event.recv_ns, ctx)
 
     def _carry_out(self, step: Step, recv_ns: int, ctx: Context) -> None:
         for metric, amount, labels in step.counts:

@@ -185,13 +185,14 @@ def run_backtest(config: NodeConfig, *, data: Path | None = None,
 
     units = {i.venue_symbol: (i.tick_size, i.lot_step) for i in config.instruments}
 
+    # The venue connection takes one instant's lines as one message (`FeedBatch`).
     def source(target: Any) -> ReplaySource:
         if is_catalog(path):
             return CatalogSource(path, mapping, target, speed, streams=BookFeed.STREAMS,
-                                 virtual_time=True, units=units)
+                                 virtual_time=True, units=units, batch_instants=True)
         # A Binance recording's diffs and trades come converted, as from the catalog.
         return ReplaySource(path, mapping, target, speed, streams=streams, virtual_time=True,
-                            units=units if venue == "binance" else None)
+                            units=units if venue == "binance" else None, batch_instants=True)
 
     tape: list[JournalTape] = []
 

@@ -49,7 +49,7 @@ import attrs
 from actors.behaviour import Behaviour, Context, Ref
 from protocols.codec import DecodeError
 from protocols.errors import TroupeError
-from protocols.feed import ALL_STREAMS, FeedEvent, ResyncRequest, Stream
+from protocols.feed import ALL_STREAMS, FeedBatch, FeedEvent, ResyncRequest, Stream
 from protocols.recording import classify
 from protocols.venues import binance, hyperliquid
 from supervision.sources.unit_decode import UnitDecoder
@@ -268,7 +268,9 @@ class ReplaySource(Behaviour):
     the venue's latency and queue models see the recorded spacing of the events instead of a
     whole recording crammed into one instant. Nothing is lost on the way when the target's
     mailbox is a `FlowControl` one: a full target makes the source wait (the host defers its
-    turns), so backpressure is flow control, not loss.
+    turns), so backpressure is flow control, not loss. `batch_instants=True` (the target takes
+    `FeedBatch`es: a venue connection, a book) sends the lines told ahead for one instant as
+    one `FeedBatch`: they would have landed back to back, and the target handles them so.
     """
 
     def __init__(
@@ -284,6 +286,7 @@ class ReplaySource(Behaviour):
         streams: Iterable[Stream] = ALL_STREAMS,
         virtual_time: bool = False,
         units: Mapping[str, tuple[Decimal, Decimal]] | None = None,
+        batch_instants: bool = False,
     ) -> None:
         if not Path(path).is_file():
             raise FileNotFoundError(f"replay: no recording at {path}")
@@ -296,6 +299,8 @@ class ReplaySource(Behaviour):
         self.streams = frozenset(streams)
         self._wanted: dict[type, bool] = {}  # message type -> delivered (its stream is wanted)
         self.virtual_time = virtual_time
+        self.batch_instants = batch_instants
+        self._instant: list[FeedEvent] = []  # the lines told ahead for one instant, not yet sent
         self.units = dict(units or {})
         self._decode = UnitDecoder(self.units).decode if self.units else classify
         self._pace = speed if speed is not None or not virtual_time else 1.0
@@ -371,6 +376,7 @@ class ReplaySource(Behaviour):
                 if self.loop and self._pass_messages:
                     self._restart(ctx)
                     continue
+                self._send_instant(ctx)
                 self._count(emitted, ctx)
                 if at > now:  # the last lines are on their way: the replay ends when they land
                     self._wake(at, now, ctx)
@@ -391,6 +397,7 @@ class ReplaySource(Behaviour):
             self._next = None
             handled += 1
             emitted += self._deliver(line, at, ctx)
+        self._send_instant(ctx)
         self._count(emitted, ctx)
         if at > now:
             self._wake(at, now, ctx)  # what was told ahead lands first, then the next chunk
@@ -471,9 +478,22 @@ class ReplaySource(Behaviour):
         tell); subclasses extend this to watch the flow."""
         event = FeedEvent(instrument, message, now)
         if now > self._now:
-            ctx.tell_at(now, self.target, event)
+            if not self.batch_instants:
+                ctx.tell_at(now, self.target, event)
+                return
+            if self._instant and self._instant[0].recv_ns != now:
+                self._send_instant(ctx)
+            self._instant.append(event)
         elif ctx.tell(self.target, event) is not None:
             ctx.count("troupe_source_refused_total")
+
+    def _send_instant(self, ctx: Context) -> None:
+        """Tell the lines held for one instant, before anything else this turn sets a timer."""
+        events = self._instant
+        if events:
+            ctx.tell_at(events[0].recv_ns, self.target,
+                        events[0] if len(events) == 1 else FeedBatch(tuple(events)))
+            self._instant = []
 
     def _decode_error(self, error: str, ctx: Context) -> None:
         self.decode_errors += 1

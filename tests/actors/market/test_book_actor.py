@@ -12,7 +12,7 @@ from typing import Any
 from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
 from actors.market.l2_book import BinanceBookSync, SyncState
 from protocols.codec import Side
-from protocols.feed import FeedEvent, ResyncRequest, Subscribe
+from protocols.feed import FeedBatch, FeedEvent, ResyncRequest, Subscribe
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookStale, BookTop, SpecChanged, TradePrint
 from protocols.recording import Message, iter_messages
@@ -362,3 +362,24 @@ def test_a_trade_already_in_the_books_units_is_taken_as_it_is() -> None:
     assert (p.price, p.qty, p.aggressor, p.trade_id, p.venue_ns) == (
         6_168_600, 100_000, Side.SELL, "9", 5_000_000)
     assert counter(host, "troupe_book_decode_errors_total") == 1  # other units: refused
+
+
+def test_a_batch_of_one_instants_events_publishes_what_the_events_told_alone_would() -> None:
+    """A `FeedBatch` (one instant's events, from a backtest's venue) is handled event by event:
+    the subscribers get the same messages in the same order as from the events told one by
+    one, and a misrouted event in it is ignored alone."""
+    events = [FeedEvent("BTCUSDT", m, ts) for ts, m in recording(BINANCE)[:3000]]
+    alone_host, alone = rig(binance_config())
+    for event in events:
+        alone.tell(event)
+    alone_host.settle()
+    batched_host, batched = rig(binance_config())
+    for i in range(0, len(events), 7):
+        batched.tell(FeedBatch((*events[i:i + 7], FeedEvent("ETHUSDT", events[i].message, 1))))
+    batched_host.settle()
+    told = seen(alone_host, "strategy")
+    assert len(told) > 100 and any(isinstance(m, BookTop) for m in told)
+    assert seen(batched_host, "strategy") == told
+    assert seen(batched_host, "connection") == seen(alone_host, "connection")
+    assert counter(batched_host, "troupe_book_ignored_total", kind="misrouted") == len(
+        range(0, len(events), 7))

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 
 from actors.execution.venue_connection import GetVenueState, VenuePeers
+from actors.market.book_actor import BookConfig, OrderBookActor
 from actors.sim.exchange import SimInstrument
 from actors.sim.latency import LatencyModel
 from actors.sim.queue_models import RiskAverseQueue
 from actors.sim.venue import SimVenue, SimVenueConfig, VenueRateLimit
 from protocols.codec import Side
-from protocols.feed import FeedEvent, ResyncRequest
+from protocols.feed import FeedBatch, FeedEvent, ResyncRequest
 from protocols.instruments import InstrumentSpec
 from protocols.journal import ObservedIntent, OrderSent
 from protocols.orders import (
@@ -46,6 +47,7 @@ from protocols.venue_state import (
 )
 from protocols.venues import binance
 from supervision.runtime.deterministic import DeterministicHost
+from supervision.runtime.refs import NamedRef
 from supervision.testing import Probe, received
 
 SYM = "BTCUSDT"
@@ -328,3 +330,56 @@ def test_one_strategys_cancel_all_racing_a_fill_is_refused_for_that_order_only()
     assert [m.client_order_id for _, m in seen(host, refs["owner"], CancelReject)] == ["b1"]
     assert host.ask(refs["venue"], GetVenueState())["open_orders"] == []
     assert host.log.records(actor="venue") == []  # no failure inside the venue actor
+
+
+def _landing_order(batched: bool) -> list[str]:
+    """A resting bid, then one instant's two events: a print that fills the bid, then a diff.
+    Feed and ack take 5 ms each, so the fill comes back at the instant the events land at our
+    book. Returns what the owner, who also reads the book, is told at that instant."""
+    host = DeterministicHost(seed=1)
+    reader = host.spawn("reader", Probe)
+    book_ref = NamedRef(host, "book")
+    peers = VenuePeers(books={SYM: book_ref}, budget=host.spawn("budget", Probe))
+    config = SimVenueConfig(
+        instruments={SYM: SimInstrument(SPEC, "BTC", "USDT")}, queue_model=RiskAverseQueue(),
+        latency=LatencyModel.from_ms(insert=10, cancel=10, ack=5, feed=5),
+        balances={"USDT": D(100_000), "BTC": D(10)}, reconcile_interval_s=None)
+    venue = host.spawn("venue", lambda: SimVenue(config, peers))
+    host.spawn("book", lambda: OrderBookActor(BookConfig.for_spec(SPEC), subscribers=[reader],
+                                              resync=venue))
+    host.settle()
+    refs = {"venue": venue, "owner": reader}
+    feed(host, refs, binance.DepthSnapshot(100, (("99.9", "5"),), (("100.1", "5"),)))
+    send(host, refs, bid("b1", 1000))  # improves the bid: first in line at 100.0
+    host.advance(20 * MS)
+    start = host.monotonic_ns()
+    events = [FeedEvent(SYM, trade(7, "99.9", "1", Side.SELL), start),
+              FeedEvent(SYM, diff(101, asks=(("100.2", "3"),)), start)]
+    for message in [FeedBatch(tuple(events))] if batched else events:
+        venue.tell(message)
+    host.advance(20 * MS)
+    return [type(m).__name__ for t, m in seen(host, reader)
+            if t == start + 5_000_000 and not isinstance(m, RequestAccepted)]
+
+
+def test_one_instants_events_reach_the_book_batched_and_nothing_overtakes_them() -> None:
+    """A `FeedBatch` is handled as its events told one by one, and what they send our book
+    lands as one `FeedBatch` only while nothing could come between them: here the first event
+    fills our bid, whose report is due at the instant the data lands, so the print lands first,
+    then the fill, then the diff's top, exactly as without the batch."""
+    assert _landing_order(batched=False) == ["TradePrint", "Fill", "BookTop"]
+    assert _landing_order(batched=True) == ["TradePrint", "Fill", "BookTop"]
+
+
+def test_one_instants_events_land_at_our_book_as_one_message() -> None:
+    host = DeterministicHost(seed=1)
+    refs = build(host)
+    host.advance(20 * MS)
+    start = host.monotonic_ns()
+    events = tuple(FeedEvent(SYM, trade(i, "100.1", "1", Side.BUY), start) for i in range(3))
+    refs["venue"].tell(FeedBatch(events))
+    host.advance(5 * MS)
+    (at, batch), = [(t, m) for t, m in seen(host, refs["book"]) if t > start]
+    assert at == start + 2_000_000 and isinstance(batch, FeedBatch)
+    assert [e.message.trade_id for e in batch.events] == [0, 1, 2]
+    assert {e.recv_ns for e in batch.events} == {at}

@@ -7,12 +7,17 @@ import gzip
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from protocols.feed import FeedBatch
 from supervision.config.load import NodeConfig, load_config
+from supervision.node import backtest
 from supervision.node.backtest import run_backtest
+from supervision.runtime.deterministic import DeterministicHost
 from supervision.sources.data import BINANCE_SPOT_BTCUSDT, HYPERLIQUID_BTC
+from supervision.sources.replay import ReplaySource
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "config" / "backtest.toml"
@@ -62,6 +67,48 @@ def test_a_backtest_is_the_same_run_after_run(short_recording: Path) -> None:
     same = ("orders_sent", "acked", "fills", "realized_pnl", "unrealized_pnl", "position",
             "digest", "records")
     assert {k: getattr(first, k) for k in same} == {k: getattr(second, k) for k in same}
+
+
+def _traced_backtest(monkeypatch: pytest.MonkeyPatch, path: Path, *,
+                     batched: bool) -> tuple[str, list[tuple[str, str]], int]:
+    """The digest, every message every actor handled (a `FeedBatch` as its events), in order,
+    and how many messages that took."""
+    handled: list[tuple[str, str]] = []
+    told = [0]
+
+    class TracedHost(DeterministicHost):
+        def create_cell(self, name: str, factory: Any, **kw: Any) -> Any:
+            cell = super().create_cell(name, factory, **kw)
+
+            def trace(message: Any) -> None:
+                told[0] += 1
+                events = message.events if isinstance(message, FeedBatch) else (message,)
+                handled.extend((name, repr(m)) for m in events)
+
+            cell.trace(trace)
+            return cell
+
+    class Source(ReplaySource):
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            super().__init__(*args, **{**kw, "batch_instants": batched})
+
+    monkeypatch.setattr(backtest, "DeterministicHost", TracedHost)
+    monkeypatch.setattr(backtest, "ReplaySource", Source)
+    result = run_backtest(config(f"data.path={path}", "data.catalog=false"))
+    return result.digest, handled, told[0]
+
+
+def test_one_instants_events_as_one_message_change_nothing_any_actor_sees(
+        short_recording: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay sends the lines of one instant as one `FeedBatch`, and the venue passes what
+    lands at our book at one instant on as one: every actor still handles the same messages in
+    the same order (the venue connection and the book unpack the batches), in fewer hops."""
+    digest, handled, told = _traced_backtest(monkeypatch, short_recording, batched=False)
+    batched_digest, batched_handled, batched_told = _traced_backtest(
+        monkeypatch, short_recording, batched=True)
+    assert len(handled) > 10_000
+    assert batched_handled == handled and batched_digest == digest
+    assert batched_told < told - 500
 
 
 def test_a_hyperliquid_recording_backtests_with_the_same_config(tmp_path: Path) -> None:

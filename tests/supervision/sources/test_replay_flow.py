@@ -8,7 +8,7 @@ import gzip
 from pathlib import Path
 from typing import Any
 
-from protocols.feed import FeedEvent, Stream
+from protocols.feed import FeedBatch, FeedEvent, Stream
 from protocols.venues import binance
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.mailbox import BoundedReject, FlowControl
@@ -29,13 +29,15 @@ def burst(path: Path, lines: int) -> Path:
 
 
 def run(path: Path, *, flow_control: bool, speed: float | None = None,
-        streams: Any = frozenset(Stream)) -> tuple[DeterministicHost, Probe, ReplaySource]:
+        streams: Any = frozenset(Stream),
+        batch_instants: bool = False) -> tuple[DeterministicHost, Probe, ReplaySource]:
     """A replay in virtual time into a sink of 50 places: flow-controlled when `flow_control`."""
     host = DeterministicHost()
     sink_ref = host.spawn("sink", Probe,
                           mailbox=FlowControl(50) if flow_control else BoundedReject(50))
     host.spawn("source", lambda: ReplaySource(path, {"BTCUSDT": "BTCUSDT"}, sink_ref, speed,
-                                              chunk=500, streams=streams, virtual_time=True))
+                                              chunk=500, streams=streams, virtual_time=True,
+                                              batch_instants=batch_instants))
     host.run_until_idle(max_seconds=1000)
     sink = host.cell("sink").behaviour
     source = host.cell("source").behaviour
@@ -106,3 +108,19 @@ def test_in_virtual_time_lines_travel_ahead_as_timed_tells_stamped_with_their_re
     assert all(-1_000 <= d <= 0 for d in offsets)
     # the source wakes once per few dozen lines, not once per recorded timestamp
     assert host.actor("source").mailbox.handled < len(recorded) / 30
+
+
+def test_batched_the_lines_of_one_instant_travel_as_one_message_and_land_as_before() -> None:
+    """`batch_instants`: the lines told ahead for one instant go as one `FeedBatch`. Unpacked,
+    the target gets the same events at the same times, in the same order."""
+    streams = {Stream.DEPTH, Stream.TRADES}
+    _, alone, _ = run(BINANCE_SPOT_BTCUSDT, flow_control=True, streams=streams)
+    _, batched, _ = run(BINANCE_SPOT_BTCUSDT, flow_control=True, streams=streams,
+                        batch_instants=True)
+    unpacked = [(t, e) for t, m in batched.records
+                for e in (m.events if isinstance(m, FeedBatch) else (m,))]
+    assert unpacked == alone.records
+    batches = [m for _, m in batched.records if isinstance(m, FeedBatch)]
+    assert batches and all(len(b.events) > 1 for b in batches)
+    assert all(len({e.recv_ns for e in b.events}) == 1 for b in batches)
+    assert len(batched.records) < len(alone.records) - 1_500  # ~2,000 events share an instant
