@@ -235,6 +235,8 @@ class Node:
                                 sweep_requests=max(1, len(cfg.instruments))),
             connection=self._connection, risk=cfg.risk, restored=self._risk_state,
             watchers=[self.monitor] if self.monitor is not None else [], journal=self.journal,
+            # A backtest has no /readyz or status line to read the books' health.
+            watch_books=cfg.profile is not Profile.BACKTEST,
             strategy_limit=limit, mailbox_capacity=caps.mailbox_capacity,
             venue_mailbox_capacity=caps.venue_mailbox_capacity,
             budget_mailbox_capacity=caps.action_budget_mailbox_capacity,

@@ -107,7 +107,8 @@ class TradingPath:
 
     `risk` configures the gate (None: its defaults) and `restored()` gives the persistent state
     a (re)started gate restores; `portfolio` adds the Portfolio actor; `watchers` (a monitor)
-    hear books, the gate and the portfolio; `journal` gets the gate's records. The gate watches
+    hear books (unless `watch_books` is False), the gate and the portfolio; `journal` gets the
+    gate's records. The gate watches
     every strategy (when one goes down it cancels that strategy's orders); `strategy_limit` is
     each strategy's own restart limit under a supervisor."""
 
@@ -119,6 +120,9 @@ class TradingPath:
     restored: Callable[[], Any] = lambda: None
     portfolio: bool = True
     watchers: Sequence[Ref] = ()
+    # The watchers' book health is for /readyz and the status line. A backtest has neither:
+    # there the books' tops (one message per diff each) would go to a view nobody reads.
+    watch_books: bool = True
     journal: Ref | None = None
     strategy_limit: RestartLimit | None = None
     mailbox_capacity: int = 10_000
@@ -179,7 +183,8 @@ class TradingPath:
             # The gate, the watchers and the observer read the book, not the prints: no trades.
             book_subs = [*self._strategy_refs(refs, name), Subscribe(refs.gate, trades=False),
                          *([refs.portfolio] if self.portfolio else []),
-                         *(Subscribe(ref, trades=False) for ref in (*self.watchers, *observer))]
+                         *(Subscribe(ref, trades=False) for ref in (
+                             *(self.watchers if self.watch_books else ()), *observer))]
             children.append(ChildSpec(f"book:{name}", _bind(
                 OrderBookActor, BookConfig.for_spec(spec), subscribers=book_subs,
                 resync=refs.connection), mailbox=feed_mailbox(self.book_mailbox_capacity)))

@@ -150,3 +150,24 @@ def test_a_cancel_behind_a_full_queue_of_frames_is_handled_first_and_no_frame_is
     seen = host.ask(host.existing_cell("venue/connection").ref, "seen")
     assert isinstance(seen[0], SendActions), "the cancel waited behind the market data"
     assert [event.message for event in seen[1:]] == list(range(frames))  # FIFO, all of them
+
+
+def test_watchers_hear_the_books_unless_nothing_reads_their_health():
+    """A monitor subscribes to the books for /readyz and the status line; a backtest has
+    neither (`watch_books=False`), so its books send the monitor no tops, while it still
+    hears the gate and the portfolio."""
+    def subscribers(watch_books):
+        host = DeterministicHost(seed=1)
+        monitor = host.spawn("monitor", lambda: AckingVenue(None))
+        path = TradingPath(specs={"BTCUSDT": SPEC}, strategies=[], watchers=[monitor],
+                           watch_books=watch_books,
+                           limits=VenueLimits(limits=(RateLimit("orders", 50, 1_000_000_000),)),
+                           connection=lambda refs: lambda: AckingVenue(refs.budget))
+        path.spawn(host)
+        host.settle()
+        book = host.existing_cell("venue/book:BTCUSDT").behaviour
+        portfolio = host.existing_cell("risk/portfolio").behaviour
+        return [ref.name for ref in book.subscribers], monitor in portfolio.subscribers
+
+    assert subscribers(True) == (["risk/gate", "risk/portfolio", "monitor"], True)
+    assert subscribers(False) == (["risk/gate", "risk/portfolio"], True)
