@@ -54,7 +54,7 @@ from actors.sim.venue import SimVenue, SimVenueConfig
 from actors.strategies.market_maker import MarketMaker, MarketMakerConfig
 from actors.strategies.quoting_models import Horizon, HorizonMode, PricingModel, QuoteBound
 from protocols.codec import Side
-from protocols.feed import FeedEvent
+from protocols.feed import FeedBatch, FeedEvent
 from protocols.instruments import InstrumentSpec
 from supervision.config.experiment import ExperimentVariant
 from supervision.node.pipeline import PathRefs, StrategyPlan, TradingPath
@@ -198,8 +198,11 @@ def run_path(p: ASParams, strategy: str, index: int, *, spread_ticks: float | No
     venue = path.spawn(host).connection
 
     def tell_all(messages: Sequence[Any]) -> None:
-        for message in messages:
-            venue.tell(FeedEvent(SYMBOL, message, host.monotonic_ns()))
+        # One instant's events as one message: the venue handles them one by one all the same.
+        now = host.monotonic_ns()
+        events = tuple(FeedEvent(SYMBOL, message, now) for message in messages)
+        if events:
+            venue.tell(events[0] if len(events) == 1 else FeedBatch(events))
         host.settle()
 
     tell_all(flow.start())
