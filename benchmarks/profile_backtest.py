@@ -12,6 +12,10 @@ maker; the risk gate; the portfolio; the action budget; the node's driver and mo
 Library frames (json, gzip, attrs-generated `__init__`s) count for their caller. Also printed:
 the functions with the most samples of their own (self time, library frames by name), to say
 what inside a part costs.
+
+`--messages` counts instead what each actor handled in one backtest, by (actor, message type),
+and the messages per delivered event: which hops an event causes (a tracer on every cell; a
+`FeedBatch` counts as one message).
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from supervision.config.load import NodeConfig, load_config
+from supervision.node import backtest
 from supervision.node.backtest import run_backtest
+from supervision.runtime.deterministic import DeterministicHost
 from supervision.sources.data import BINANCE_SPOT_BTCUSDT
 
 ROOT = str(Path(__file__).resolve().parents[1]) + "/"
@@ -79,12 +86,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--interval-ms", type=float, default=0.5)
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--messages", action="store_true",
+                   help="count the messages each actor handles instead of sampling")
     args = p.parse_args(argv)
     overrides = [f"data.path={args.data}", "data.progress=off",
                  f"data.catalog_dir={args.catalog_dir}",
                  f"data.catalog={str(args.catalog).lower()}"]
     config = load_config(CONFIG, overrides)
     assert isinstance(config, NodeConfig)
+    if args.messages:
+        return count_messages(config, args.top)
     run_backtest(config)  # warm: imports, the catalog built, caches
     sampler = Sampler()
     signal.signal(signal.SIGPROF, sampler)
@@ -103,6 +114,35 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nself time, top {args.top}")
     for name, n in sampler.own.most_common(args.top):
         print(f"  {100 * n / total:5.1f}%  {name}")
+    return 0
+
+
+def count_messages(config: NodeConfig, top: int) -> int:
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    class CountingHost(DeterministicHost):
+        def create_cell(self, name: str, factory: Any, **kw: Any) -> Any:
+            cell = super().create_cell(name, factory, **kw)
+            cell.trace(lambda message: counts.update(((name, type(message).__name__),)))
+            return cell
+
+    backtest.DeterministicHost = CountingHost  # type: ignore[misc]
+    try:
+        result = run_backtest(config)
+    finally:
+        backtest.DeterministicHost = DeterministicHost  # type: ignore[misc]
+    total = sum(counts.values())
+    print(f"{result.data}: {result.lines:,} lines, {result.messages:,} events, digest "
+          f"{result.digest[:16]}\n{total:,} messages handled, "
+          f"{total / max(result.messages, 1):.2f} per delivered event\n")
+    actors: collections.Counter[str] = collections.Counter()
+    for (actor, _), n in counts.items():
+        actors[actor] += n
+    for actor, n in actors.most_common():
+        print(f"  {n:8,}  {actor}")
+    print(f"\nby actor and message type, top {top}")
+    for (actor, kind), n in counts.most_common(top):
+        print(f"  {n:8,}  {actor:36s} {kind}")
     return 0
 
 
