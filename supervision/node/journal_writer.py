@@ -9,7 +9,10 @@ or observed, every venue report, control action, decision not to trade, restart 
   records already queued behind it (`_WriteDue`), so a burst of records is one call, not one
   each (each `os.write` hands the GIL to another thread, which the writer must then win back
   from the event loop). With `fsync = "always"`, each record is written and fsynced before the
-  next is taken. Durability on disk is the fsync policy:
+  next is taken. The records a batch took are counted (`troupe_journal_records_total{kind}`)
+  when it is written, once a kind, not once a record: a labelled count costs ~2-3 us on the
+  node's Prometheus sink, as much as encoding the record (`protocols.journal_codec`'s fast
+  way). Durability on disk is the fsync policy:
   `always` fsyncs every record, `interval` at most every `fsync_interval_s` and on stop, `never`
   leaves it to the OS. A write that fails (disk full) is logged, counted
   (`troupe_journal_write_errors_total`), and the record waits in a bounded backlog that is
@@ -131,6 +134,7 @@ class JournalWriter(Behaviour):
         self._last_sync_ns: int | None = None
         self._tick_armed = False
         self._write_due = False  # a _WriteDue is queued: the backlog's tail awaits it
+        self._uncounted: dict[str, int] = {}  # records accepted, by kind, not yet counted
         self.written = 0
         self.write_errors = 0
         self.unserializable = 0
@@ -200,6 +204,7 @@ class JournalWriter(Behaviour):
                 os.close(fd)
 
     def on_stop(self, ctx: Context) -> None:
+        self._count_records(ctx)
         self._drain(ctx)
         if self.fsync is not FsyncPolicy.NEVER:
             self._sync(ctx)
@@ -215,16 +220,19 @@ class JournalWriter(Behaviour):
 
     # -- messages ----------------------------------------------------------------------------
     def receive(self, message: Any, ctx: Context) -> Any:
-        if isinstance(message, Flush):
-            self._drain(ctx)
-            self._sync(ctx)
-            return Flushed(self._seq_on_disk, self.healthy, len(self._backlog))
-        if isinstance(message, _WriteDue):
+        kind = type(message)
+        if kind is _WriteDue:  # the common message but records: one a batch
             self._write_due = False
             self._drain(ctx)
             self._after_write(ctx)
+            self._count_records(ctx)
             return None
-        if isinstance(message, _Tick):
+        if kind is Flush:
+            self._drain(ctx)
+            self._sync(ctx)
+            self._count_records(ctx)
+            return Flushed(self._seq_on_disk, self.healthy, len(self._backlog))
+        if kind is _Tick:
             self._tick_armed = False
             if self._fd is None and not self._open(ctx):
                 return None
@@ -247,15 +255,27 @@ class JournalWriter(Behaviour):
             log.error("%s: backlog full, record seq %d (%s) dropped", self.path, self._seq,
                       record.kind)
             return
-        ctx.count("troupe_journal_records_total", kind=record.kind)
+        counts = self._uncounted
+        counts[record.kind] = counts.get(record.kind, 0) + 1
         self._backlog.append(
             (self._seq, format_line(self._seq, ctx.time_ns(), ctx.monotonic_ns(), record)))
         if self.fsync is FsyncPolicy.ALWAYS:
             self._drain(ctx)
             self._after_write(ctx)
+            self._count_records(ctx)
         elif not self._write_due:
             self._write_due = True
             ctx.tell(ctx.self_ref, _WriteDue())
+
+    def _count_records(self, ctx: Context) -> None:
+        """Add the records accepted since the last call to `troupe_journal_records_total`:
+        once a batch, not once a record (a labelled count costs ~2 us on the Prometheus
+        sink, a fifth of what a record cost the writer once encoding was cheap)."""
+        counts = self._uncounted
+        if counts:
+            for kind, n in counts.items():
+                ctx.count("troupe_journal_records_total", n, kind=kind)
+            counts.clear()
 
     # -- disk --------------------------------------------------------------------------------
     def _drain(self, ctx: Context) -> None:

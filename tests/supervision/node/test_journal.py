@@ -474,3 +474,19 @@ def test_the_writer_on_its_own(tmp_path: Path, fsyncs: list[int]) -> None:
     writer.on_stop(ctx)
     assert [r["mono_ns"] for r in iter_journal(tmp_path / "j.jsonl")] == [5 * 10**9, 6 * 10**9]
     assert ctx.counts == {"troupe_journal_records_total": 2}
+
+
+@pytest.mark.parametrize("fsync", ["interval", "always"])
+def test_records_are_counted_by_kind_once_written(tmp_path: Path, fsync: str) -> None:
+    host = DeterministicHost()
+    ref, writer = start(host, tmp_path / "j.jsonl", fsync=fsync, max_backlog=3)
+    for i in range(5):
+        host.tell(ref, NoTrade("mm", "BTC-PERP", "no_book", i))
+    host.tell(ref, OrderSent.from_intent(INTENT, "mm", 1))
+    host.tell(ref, JournalEntry("Note", {"n": 1}))
+    assert host.ask(ref, Flush()).seq == 7 - writer.dropped
+    counted = {labels: n for (_a, metric, labels), n in host.metrics.counters.items()
+               if metric == "troupe_journal_records_total"}
+    written = [r["kind"] for r in lines(tmp_path / "j.jsonl")]
+    assert counted == {(("kind", k),): written.count(k) for k in set(written)}
+    assert sum(counted.values()) + writer.dropped == 7
