@@ -152,11 +152,13 @@ class _Feeder(Behaviour):
         ctx.schedule(self.period_s, "burst", key="burst")
 
 
-def writer_per_record(before: bool, seconds: float, rate: float, burst: int) -> dict[str, Any]:
+def writer_per_record(side: str, seconds: float, rate: float, burst: int,
+                      linger_s: float) -> dict[str, Any]:
     """The writer thread's CPU per record on a live host fed at `rate` records a second."""
     with tempfile.TemporaryDirectory() as tmp, LiveHost(metrics=NodeMetrics()) as host:
         path = Path(tmp) / "journal.jsonl"
-        writer = _WriterBefore(path) if before else JournalWriter(path, fsync="never")
+        writer = _WriterBefore(path) if side == "before" else JournalWriter(
+            path, fsync="never", linger_s=linger_s if side == "linger" else 0.0)
         ref = host.spawn("journal", lambda: writer, blocking=True)
         host.ask(ref, Flush())
         thread = next(t for t in threading.enumerate() if t.name == "troupe:journal")
@@ -179,16 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1_400.0, help="records a second")
     parser.add_argument("--burst", type=int, default=5, help="records told per loop turn")
     parser.add_argument("--rounds", type=int, default=2, help="writer runs per side, alternated")
+    parser.add_argument("--linger", type=float, default=0.005,
+                        help="the writer's linger_s on the third side")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     encode = encode_per_record()
-    writer: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    writer: dict[str, list[dict[str, Any]]] = {"before": [], "after": [], "linger": []}
     for _ in range(args.rounds):
-        for side in ("before", "after"):
-            writer[side].append(
-                writer_per_record(side == "before", args.seconds, args.rate, args.burst))
+        for side, runs in writer.items():
+            runs.append(writer_per_record(side, args.seconds, args.rate, args.burst,
+                                          args.linger))
     result = {"benchmark": "journal", "python": sys.version.split()[0], "encode": encode,
-              "writer": writer, "seconds": args.seconds, "rate": args.rate, "burst": args.burst}
+              "writer": writer, "seconds": args.seconds, "rate": args.rate, "burst": args.burst,
+              "linger_s": args.linger}
     print("\n".join(_lines(result)))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

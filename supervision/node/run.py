@@ -43,7 +43,7 @@ from supervision.node.instance_lock import (
     release_all,
 )
 from supervision.node.journal import JournalError, recover_journal
-from supervision.node.journal_writer import JournalWriter, check_journal_opens
+from supervision.node.journal_writer import LIVE_LINGER_S, JournalWriter, check_journal_opens
 from supervision.node.live_guard import ModeDecision
 from supervision.node.node_metrics import NodeMetrics
 from supervision.node.process import CONSOLE, STOP
@@ -203,7 +203,8 @@ async def open_node(config: NodeConfig, decision: ModeDecision, recovered: Any,
     if port is not None:
         node.control_url = f"http://{config.control.listen_host}:{port}"
     node.start(lambda **wiring: JournalWriter(journal_cfg.path, journal_cfg.fsync.value,
-                                              journal_cfg.fsync_interval_s, **wiring),
+                                              journal_cfg.fsync_interval_s,
+                                              linger_s=LIVE_LINGER_S, **wiring),
                _source_factory(config, node))
     assert node.journal is not None
     await _journal_up(node)

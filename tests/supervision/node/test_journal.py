@@ -490,3 +490,44 @@ def test_records_are_counted_by_kind_once_written(tmp_path: Path, fsync: str) ->
     written = [r["kind"] for r in lines(tmp_path / "j.jsonl")]
     assert counted == {(("kind", k),): written.count(k) for k in set(written)}
     assert sum(counted.values()) + writer.dropped == 7
+
+
+def test_records_told_while_the_writer_lingers_are_written_together(
+        live: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lingering, release = threading.Event(), threading.Event()
+    lingered: list[float] = []
+
+    def held(seconds: float) -> None:  # the writer's sleep, held until the records are told
+        lingered.append(seconds)
+        lingering.set()
+        assert release.wait(5)
+
+    monkeypatch.setattr("supervision.node.journal_writer._linger", held)
+    ref, writer = start(live, tmp_path / "j.jsonl", linger_s=0.01)
+    writes: list[int] = []
+    real_write = writer._write
+
+    def counting(fd: int, data: bytes) -> int:
+        writes.append(data.count(b"\n"))
+        return real_write(fd, data)
+
+    writer._write = counting  # type: ignore[method-assign]
+    live.tell(ref, NoTrade("mm", "BTC-PERP", "no_book", 0))
+    assert lingering.wait(5)
+    assert len(lines(tmp_path / "j.jsonl")) == 1  # written before the linger, not after
+    for i in range(1, 21):
+        live.tell(ref, NoTrade("mm", "BTC-PERP", "no_book", i))
+    release.set()
+    assert live.ask(ref, Flush()) == Flushed(seq=21, healthy=True, backlog=0)
+    assert writes == [1, 20]
+    assert lingered[0] == 0.01
+    assert [r["data"]["recv_ns"] for r in lines(tmp_path / "j.jsonl")] == list(range(21))
+
+
+def test_the_linger_is_bounded_and_never_delays_a_record_fsynced_each_time(
+        tmp_path: Path) -> None:
+    for bad in (-0.001, 0.051, float("nan")):
+        with pytest.raises(ValueError, match="linger_s"):
+            JournalWriter(tmp_path / "j.jsonl", linger_s=bad)
+    assert JournalWriter(tmp_path / "j.jsonl", linger_s=0.01).linger_s == 0.01
+    assert JournalWriter(tmp_path / "j.jsonl", "always", linger_s=0.01).linger_s == 0.0
