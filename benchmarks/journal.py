@@ -16,10 +16,11 @@ the same run:
 - **writer**: a live host whose loop actor tells the writer `--burst` records at a time,
   `--rate` records a second in all (the tick-to-trade mix, one burst per loop turn, as a
   market maker's decisions arrive), for `--seconds`; the writer thread's CPU per record, with
-  *before* (the generic codec, each record counted as taken) and *after* (the plans, the
-  counts added once a batch), with the node's Prometheus metrics. This is the whole of what
-  the writer costs the GIL per record: its wake-ups, the mailbox, the counters and the writes
-  as well.
+  *before* (the generic codec, each record counted as taken), *after* (the plans, the
+  counts added once a batch) and *linger* (the same, lingering `--linger` seconds after each
+  write, as the live node's writer does), with the node's Prometheus metrics. This is the
+  whole of what the writer costs the GIL per record: its wake-ups, the mailbox, the counters
+  and the writes as well.
 
 Figures and what they mean: docs/benchmarks.md (tick-to-trade, "Where the time goes").
 """
