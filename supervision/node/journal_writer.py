@@ -49,7 +49,8 @@ work small and wakes as seldom as it can:
   the writer's thread woke); a `Flush` and a stop come at most `linger_s` later. It changes
   no promise above: a `Flush` still writes everything told before it, `stop` still drains
   the backlog, and `fsync = "always"` never lingers (each record is on disk before the next
-  is taken). The deterministic host's writers do not linger (0, the default).
+  is taken). The writer's handling time (`troupe_actor_handling_seconds`) counts the linger
+  in the turn that writes. The deterministic host's writers do not linger (0, the default).
 """
 
 from __future__ import annotations
