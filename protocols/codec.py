@@ -277,6 +277,12 @@ class LevelConverter:
             out.append((self._ticks[price], self._lots[qty]))
         return out
 
+    def memos(self) -> tuple[Mapping[str, int], Mapping[str, int]]:
+        """The (price string -> ticks, size string -> lots) memos this converter reads, for a
+        caller's own loop: a subscript converts a string it has not seen (DecodeError if it
+        does not count); `get` only looks."""
+        return self._ticks, self._lots
+
     def ticks(self, text: str) -> int:
         """One price string (a trade's) in ticks, through the same memo. DecodeError if off-tick."""
         return self._ticks[text]

@@ -14,7 +14,7 @@ So a backtest from the catalog and from the raw file make the same orders, fills
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from os import PathLike
 from pathlib import Path
@@ -281,5 +281,9 @@ class CatalogSource(ReplaySource):
     def open_reader(self) -> CatalogReader:
         return CatalogReader(self.path, streams=self.streams, units=self.units)
 
-    def decode(self, raw: Any) -> Any:
-        return raw  # the catalog's events come decoded
+    def decoder(self) -> Callable[[Any], Any]:
+        return _as_is  # the catalog's events come decoded
+
+
+def _as_is(message: Any) -> Any:
+    return message

@@ -11,10 +11,14 @@ counted exactly, never parsed as floats). The JSON is read with orjson (its C de
 docs/dependencies.md), which gives the same values as the standard library's for a Binance line.
 
 Anything else, and anything the fast path is not sure of (another event, a symbol without
-units, a field of the wrong type, a price that is not a whole number of ticks, JSON orjson
-refuses), is decoded by `classify` as before: the venue then converts it or refuses it as it
-always did, so a backtest makes the same orders, fills and PnL either way, and a bad line is
-counted with the same error.
+units, a field of the wrong type, a level that is not a pair of strings, a price that is not a
+whole number of ticks, JSON orjson refuses), is decoded by `classify` as before: the venue then
+converts it or refuses it as it always did, so a backtest makes the same orders, fills and PnL
+either way, and a bad line is counted with the same error.
+
+Each line is a few microseconds of Python on a backtest's hot path, so the fast path is written
+flat: one function per line, the memos subscripted in place (one dict lookup per string, a C
+call), a depth level unpacked as a pair.
 """
 
 from __future__ import annotations
@@ -32,17 +36,20 @@ from protocols.venues import binance
 __all__ = ["UnitDecoder"]
 
 _TRADE_ID = {"trade": "t", "aggTrade": "a"}  # the event's trade id key
+_LISTS = frozenset({list})
 
 
 class UnitDecoder:
     """`decode(raw)`: a recorded line's payload as a message, depth diffs and trades of the
     symbols in `units` (venue symbol -> (tick, lot)) already in ticks and lots."""
 
-    __slots__ = ("_units",)
+    __slots__ = ("_converters", "_units")
 
     def __init__(self, units: Mapping[str, tuple[Decimal, Decimal]]) -> None:
-        self._units = {symbol: (tick, lot, LevelConverter(tick, lot))
-                       for symbol, (tick, lot) in units.items()}
+        # the converters hold their share of the process's memos while this decoder lives
+        self._converters = [LevelConverter(tick, lot) for tick, lot in units.values()]
+        self._units = {symbol: (tick, lot, *converter.memos()) for (symbol, (tick, lot)),
+                       converter in zip(units.items(), self._converters, strict=True)}
 
     def decode(self, raw: str) -> Any:
         """The message `classify(raw)` gives, converted as the venue would convert it; a
@@ -67,12 +74,20 @@ class UnitDecoder:
         else:
             data = obj
         event = data.get("e")
-        if event == "depthUpdate":
-            return self._diff(data)
         id_key = _TRADE_ID.get(event)  # type: ignore[arg-type]
-        return None if id_key is None else self._trade(data, id_key)
-
-    def _diff(self, data: dict[str, Any]) -> binance.DepthDiffInUnits | None:
+        if id_key is not None:
+            units = self._units.get(data["s"])
+            trade_id, price, qty, trade_ms, event_ms, maker = data[id_key], \
+                data["p"], data["q"], data["T"], data["E"], data["m"]
+            if units is None or type(trade_id) is not int or type(price) is not str \
+                    or type(qty) is not str or type(trade_ms) is not int \
+                    or type(event_ms) is not int or type(maker) is not bool:
+                return None
+            tick, lot, ticks, lots = units
+            return binance.TradeInUnits(data["s"], trade_id, ticks[price], lots[qty], tick, lot,
+                                        trade_ms, event_ms, maker)
+        if event != "depthUpdate":
+            return None
         units = self._units.get(data["s"])
         event_ms, first, final, bids, asks = data["E"], data["U"], data["u"], data["b"], \
             data["a"]
@@ -83,23 +98,13 @@ class UnitDecoder:
                 or ("pu" in data and type(prev) is not int) \
                 or ("T" in data and type(transaction) is not int):
             return None
-        tick, lot, converter = units
-        # the checked decode takes the first two items of a level that is a list of strings
-        if not all(type(level) is list for level in bids) or \
-                not all(type(level) is list for level in asks):
+        # Only lists may be unpacked as levels (a two-letter string would unpack too). A level
+        # of more than two items, which the checked decode reads, fails the unpacking: it goes
+        # to `classify`, and so does a string that does not count (DecodeError) or is not one.
+        if not set(map(type, bids)) <= _LISTS or not set(map(type, asks)) <= _LISTS:
             return None
+        tick, lot, ticks, lots = units
         return binance.DepthDiffInUnits(
-            data["s"], event_ms, first, final, tick, lot, tuple(converter.convert(bids)),
-            tuple(converter.convert(asks)), prev, transaction)
-
-    def _trade(self, data: dict[str, Any], id_key: str) -> binance.TradeInUnits | None:
-        units = self._units.get(data["s"])
-        trade_id, price, qty, trade_ms, event_ms, maker = data[id_key], data["p"], data["q"], \
-            data["T"], data["E"], data["m"]
-        if units is None or type(trade_id) is not int or type(price) is not str \
-                or type(qty) is not str or type(trade_ms) is not int \
-                or type(event_ms) is not int or type(maker) is not bool:
-            return None
-        tick, lot, converter = units
-        return binance.TradeInUnits(data["s"], trade_id, converter.ticks(price),
-                                    converter.lots(qty), tick, lot, trade_ms, event_ms, maker)
+            data["s"], event_ms, first, final, tick, lot,
+            tuple([(ticks[p], lots[q]) for p, q in bids]),
+            tuple([(ticks[p], lots[q]) for p, q in asks]), prev, transaction)
