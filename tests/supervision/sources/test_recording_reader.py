@@ -94,3 +94,19 @@ def test_the_whole_lines_of_a_cut_stream_come_before_its_error(
     n = len(lines)
     assert n > 100 and lines[-1][0] == n and lines[-1][1] == n  # whole lines, in order
     assert str(caught.value) == f"{path}: truncated after line {n} (the gzip stream ends early)"
+
+
+def test_damaged_data_mid_stream_is_named_by_the_reader_and_the_check(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.gz"
+    data = bytearray(BINANCE_SPOT_BTCUSDT.read_bytes())
+    data[200_000:200_016] = b"\xff" * 16  # deflate blocks that do not decode
+    path.write_bytes(bytes(data))
+    with pytest.raises(RecordingError) as checked:
+        replay.check_recording(path)
+    said = str(checked.value)
+    assert said.startswith(f"{path}: damaged gzip data after line ") and "Error -3" in said
+    reader = RecordingReader(path)
+    lines: list[Any] = []
+    with pytest.raises(RecordingError) as caught:
+        lines.extend(reader)
+    assert str(caught.value) == said and len(lines) > 1000
