@@ -91,6 +91,7 @@ def test_diffs_and_trades_come_in_units_bare_or_wrapped() -> None:
     json.dumps({"lastUpdateId": 3, "bids": [["1.00", "1"]], "asks": []}),  # a REST snapshot
     json.dumps({"u": 1, "s": "BTCUSDT", "b": "1.00", "B": "1", "a": "1.01", "A": "2"}),
     wrapped({**TRADE, "t": 2**70}),  # beyond orjson's integers: the checked decode reads it
+    wrapped({**DIFF, "b": [["100.01", "0.5", "x"]]}),  # a level of three: the checked decode
 ])
 def test_what_the_fast_path_does_not_convert_is_decoded_as_before(line: str) -> None:
     assert type(same(line)).__name__ in ("DepthDiff", "Trade", "DepthSnapshot", "BookTicker")
