@@ -30,6 +30,11 @@ book work is what tick-to-trade waits for), and a trade. Three runs: one book; `
 its own number of zeros: the same numbers, as different instruments have different strings),
 so their state competes for the caches as in a node; and N clones given the same strings, as
 the tick-to-trade load's cloned instruments are.
+
+Then the decode and book stages from the websocket frame's text (`benchmarks.book_frames`): the
+venue connection's decode before the unit path (the venue's strings, converted by the book) and
+the live transport's (straight into ticks and lots; the book applies them), alternated pass by
+pass from cold memos, one book and N clones, decode and book timed apart per frame.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ import attrs
 
 from actors.market.book_actor import BookConfig, OrderBookActor
 from actors.market.l2_book import BinanceBookSync, OrderBook, levels_to_units
+from benchmarks import book_frames
 from protocols.codec import Side
 from protocols.feed import FeedEvent
 from protocols.recording import iter_messages
@@ -174,6 +180,10 @@ class _Context:
         return self.now_ns
 
 
+def _subscribers() -> list[_Subscriber]:
+    return [_Subscriber(name) for name in ("strategy", "gate", "portfolio", "monitor")]
+
+
 def _fresh(text: str, tail: str) -> str:
     return (text + tail + " ")[:-1]  # a new object (its hash not yet computed), `tail` added
 
@@ -208,7 +218,7 @@ def book_stage(feed: list[tuple[int, Any]], books: int, *, clones: bool) -> dict
     (as the tick-to-trade load's cloned instruments do); otherwise each its own."""
     config = BookConfig("B", "binance", TICK, LOT)
     ctx = _Context()
-    subscribers = [_Subscriber(name) for name in ("strategy", "gate", "portfolio", "monitor")]
+    subscribers = _subscribers()
     actors = [OrderBookActor(attrs.evolve(config, instrument=f"B{i:02d}"),
                              subscribers=subscribers) for i in range(books)]
     for actor in actors:
@@ -378,6 +388,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{f['cpu_us_top_moving_diff_p50']:>20.1f} {f['cpu_us_top_moving_diff_mean']:>8.1f} "
               f"{f['cpu_us_per_trade']:>6.2f}")
 
+    # The decode and book stages from the frame's text: the decode before the unit path and
+    # the live transport's, alternated pass by pass, each pass from cold memos.
+    frames = book_frames.run(args.data / RECORDING, sorted({1, args.books}), args.stage_repeat,
+                             tick=TICK, lot=LOT, context=_Context, subscribers=_subscribers)
+    book_frames.print_frame_stage(frames, args.stage_repeat)
+
     headline = figures["orderbook_apply_diff"]["median_per_s"]
     baseline = figures["baseline_sorted_list_bisect"]["median_per_s"]
     results = {
@@ -391,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         "statistic": "median of passes (best-of also given per variant)",
         "variants": figures,
         "book_stage": stage,
+        "frame_stage": frames,
         "level_updates_per_pass": n_levels,
         "diffs_per_pass": len(diffs),
         "repeat": args.repeat,

@@ -46,7 +46,8 @@ def _non_negative_int(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -
 class FeedEvent:
     """One parsed venue message for `instrument`, with its local monotonic receive time.
 
-    `message` is a Binance `DepthDiff`, `DepthSnapshot`, `Trade` or `BookTicker`, or a Hyperliquid
+    `message` is a Binance `DepthDiff`, `DepthSnapshot`, `Trade` or `BookTicker` (a diff or trade
+    already in the book's units as `DepthDiffInUnits` / `TradeInUnits`), or a Hyperliquid
     `L2Book` or `Trades`. The instrument is the runtime's name for it (the book actor checks it),
     not necessarily the venue's symbol. `recv_ns` is a non-negative int of ns; it is not
     validated here: every market event makes one or two of these, and their makers (sources,

@@ -38,8 +38,9 @@ snapshot); `OrderBookActor` only carries those out through its context. Rules:
   alone, and prints are three messages in four of a busy feed).
 - A `FeedBatch` (the events a backtest's venue delivers at one instant) is handled event by
   event, exactly as the same events told one after the other.
-- A Binance trade or diff the simulated venue already converted to this book's units
-  (`TradeInUnits`, `DepthDiffInUnits`) is taken as it is: one conversion per event per node.
+- A Binance trade or diff already converted to this book's units (`TradeInUnits`,
+  `DepthDiffInUnits`: by the simulated venue, or by the live Binance transport's decode) is
+  taken as it is: one conversion per event per node. In other units it is undecodable.
 
 Subscribers should use `ConflateByKey(book_conflation_key)`: a slow one then sees the newest
 book per instrument, never a backlog, and every trade and stale notice. A newer BookTop takes the

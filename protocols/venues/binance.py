@@ -59,8 +59,9 @@ class DepthDiff:
 class DepthDiffInUnits:
     """A `DepthDiff` whose levels are already integer (ticks, lots) of `tick` and `lot`: what a
     depth diff becomes after its one conversion (by the simulated venue, which passes the same
-    object on to our book, or by a catalog replay, which stores integers). A book whose units
-    differ treats it as undecodable, exactly as it would an off-tick price string."""
+    object on to our book, by a catalog replay, which stores integers, or by the live
+    transport's decode of the frame). A book whose units differ treats it as undecodable,
+    exactly as it would an off-tick price string."""
 
     symbol: str
     event_time_ms: int
@@ -107,7 +108,8 @@ class Trade:
 class TradeInUnits:
     """A `Trade` whose price and quantity are already integer ticks of `tick` and lots of
     `lot`: what a trade becomes after its one conversion (by the simulated venue, which passes
-    the same object on to our book). A book whose units differ treats it as undecodable."""
+    the same object on to our book, or by the live transport's decode of the frame). A book
+    whose units differ treats it as undecodable."""
 
     symbol: str
     trade_id: int

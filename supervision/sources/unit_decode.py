@@ -54,11 +54,17 @@ class UnitDecoder:
     def decode(self, raw: str) -> Any:
         """The message `classify(raw)` gives, converted as the venue would convert it; a
         DecodeError for a line `classify` refuses."""
-        try:
-            message = self._in_units(orjson.loads(raw))
-        except Exception:  # not sure of it: the checked path decides, and words any error
-            message = None
+        message = self.fast(raw)
         return classify(raw) if message is None else message
+
+    def fast(self, raw: str | bytes) -> Any:
+        """The fast path alone: the diff or trade in ticks and lots, or None when it is not
+        sure of the line (the caller then decodes it the checked way, which decides and words
+        any error). The live Binance transport decodes its market frames with this."""
+        try:
+            return self._in_units(orjson.loads(raw))
+        except Exception:  # not sure of it
+            return None
 
     def _in_units(self, obj: Any) -> Any:
         """The fast path, or None to leave the line to `classify`. An exception means the same

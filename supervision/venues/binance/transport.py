@@ -17,7 +17,14 @@ Without keys (observe mode only: `--execute` refuses to start without them) the 
 public market data: no listen key, no user stream, no private request, and no reconciliation,
 so it never reports ready for trading; one log line says so.
 Each book asks for its snapshot (`resync`), which is fetched over REST and handed back as
-`MarketData`, so the book syncs by Binance's rules (spot `U`/`u`, USD-M `pu`). A venue that
+`MarketData`, so the book syncs by Binance's rules (spot `U`/`u`, USD-M `pu`).
+A market frame is decoded once (`market_message`): a depth diff or trade of ours goes straight
+into the books' ticks and lots (orjson, then the codec's exact memos: `supervision.sources.
+unit_decode.UnitDecoder`, the backtest's decode), so the book applies integers and nothing is
+converted twice or parsed as a Decimal; anything else, and any frame that path is not sure of
+(a field of the wrong type, a level that is not a pair of strings, an off-tick price, JSON
+orjson refuses), is decoded the checked way as before, and the book converts or refuses it as
+it always did. The books' units are the configured specs the node built them with. A venue that
 cannot be reached is retried with backoff, said in one log line per attempt, and leaves the
 node not ready (no spec, no book): never a traceback.
 
@@ -88,6 +95,7 @@ from protocols.venue_state import (
 )
 from protocols.venues import binance
 from protocols.venues.binance_user import AccountUpdate, OrderUpdate, parse_user_event
+from supervision.sources.unit_decode import UnitDecoder
 from supervision.venues.binance.exits import ExitLanes
 from supervision.venues.binance.fills import FillRecovery
 from supervision.venues.binance.io import RestDone, WsDown, WsFrame, WsUp
@@ -124,6 +132,12 @@ class BinanceTransport(FillRecovery, ExitLanes):
         self._rng = random.Random(0)
         self._connected: set[str] = set()  # streams that have been up at least once
         self._instrument_of: dict[str, str] = {}  # client id -> our instrument, for cancels
+        # Market frames straight into the units of the books, which the node built from the
+        # configured specs (the specs loaded later are for orders: the live books are not
+        # rebuilt when the venue's tick differs; a book refuses a diff in other units).
+        self._units = UnitDecoder({symbol: (spec.tick_size, spec.lot_step)
+                                   for name, symbol in settings.instruments.items()
+                                   if (spec := settings.specs.get(name)) is not None})
 
     # -- the adapter contract ------------------------------------------------------------------
     def attach(self, self_ref: Any) -> None:
@@ -283,9 +297,17 @@ class BinanceTransport(FillRecovery, ExitLanes):
         self._request(("listen_key",), self.methods["listen_key"], None, now_ns,
                       self.weights["listen_key"])
 
+    def market_message(self, text: str) -> Any:
+        """A market frame's message: a depth diff or trade of ours straight in the books' ticks
+        and lots (`DepthDiffInUnits`, `TradeInUnits`: one parse, one conversion, the book
+        applies them as they are), anything else, or anything that path is not sure of, as
+        the checked decode makes it (whose DecodeError says what is wrong)."""
+        message = self._units.fast(text)
+        return binance.parse_message(text) if message is None else message
+
     def _market_frame(self, frame: WsFrame) -> None:
         try:
-            message = binance.parse_message(frame.text)
+            message = self.market_message(frame.text)
         except DecodeError:
             self._count("troupe_venue_malformed_frames_total", stream="market")
             return

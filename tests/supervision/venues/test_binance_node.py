@@ -19,7 +19,8 @@ LOT = Decimal("0.00000001")
 NAMES = ("troupe_ws_reconnects_total", "troupe_venue_429_total", "troupe_venue_resyncs_total",
          "troupe_orders_acked_total", "troupe_orders_sent_total", "troupe_order_timeouts_total",
          "troupe_book_resyncs_total", "troupe_venue_malformed_frames_total",
-         "troupe_fills_total", "troupe_book_ignored_total", "troupe_book_trades_total")
+         "troupe_fills_total", "troupe_book_ignored_total", "troupe_book_trades_total",
+         "troupe_book_decode_errors_total", "troupe_book_updates_total")
 
 
 def _run(tmp_path: Path, fake: FakeVenue, urls: dict[str, str], seconds: float,
@@ -71,6 +72,9 @@ def test_a_live_node_trades_on_the_fake_venue_and_survives_every_fault(tmp_path:
     # nothing reads, and the book would count as ignored).
     assert metrics["troupe_book_trades_total"] >= 1
     assert metrics["troupe_book_ignored_total"] == 0
+    # Diffs and trades came decoded in the books' own units: every one applied, none refused.
+    assert metrics["troupe_book_updates_total"] >= 100
+    assert metrics["troupe_book_decode_errors_total"] == 0
 
 
 def test_a_restart_with_inventory_adopts_its_orders_cancels_strangers_and_sees_real_drift(
