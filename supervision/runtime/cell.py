@@ -41,6 +41,7 @@ cell fails matching messages as if `receive` had raised, and an unarmed one pays
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -84,6 +85,15 @@ class RemoveCell:
 class Cell:
     """Host-agnostic core. Subclasses provide `deliver`, `deliver_envelope`, `deliver_system`."""
 
+    # Class defaults, set on an instance only when used: a cell that is never timed, traced or
+    # faulted keeps fewer instance attributes (CPython shares one key table among a class's
+    # instances up to 30 names; past that, every attribute read on the cell gets slower).
+    last_message: type | None = None  # kept while handling is timed
+    last_message_ns = 0
+    _tracer: Callable[[Any], None] | None = None
+    _hook: Callable[[str, int], None] | None = None  # the host's on_handled, while timed
+    fault: FaultState | None = None
+
     def __init__(
         self,
         host: HostServices,
@@ -107,11 +117,6 @@ class Cell:
         self.starts = 0
         self.stale = 0  # timer firings and replies addressed to an earlier incarnation
         self.last_failure: str | None = None
-        self.last_message: type | None = None  # kept while handling is timed
-        self.last_message_ns = 0
-        self._timed = False
-        self._tracer: Callable[[Any], None] | None = None
-        self.fault: FaultState | None = None
         self.watchers: tuple[Ref, ...] = ()  # told ActorDown when an incarnation ends badly
         self._supervises = False
         self._stop_requested = False
@@ -212,8 +217,9 @@ class Cell:
             self._exit(ExitReason.NORMAL)
 
     def time_handling(self, on: bool) -> None:
-        """Measure each `receive` for the host's `on_handled` hook, or stop measuring."""
-        self._timed = on
+        """Measure each `receive` for the host's `on_handled` hook, or stop measuring. The
+        cell keeps the hook itself (the host sets it again on every cell when it changes)."""
+        self._hook = getattr(self.host, "on_handled", None) if on else None
         self._select_invoke()
 
     def trace(self, tracer: Callable[[Any], None] | None) -> None:
@@ -230,10 +236,13 @@ class Cell:
     def _select_invoke(self) -> None:
         if self._tracer is not None or self.fault is not None:
             self._invoke = self._invoke_instrumented  # type: ignore[method-assign]
-        elif self._timed:
+        elif self._hook is not None:
             self._invoke = self._invoke_timed  # type: ignore[method-assign]
         else:
-            self.__dict__.pop("_invoke", None)
+            # Not `self.__dict__.pop`: reading __dict__ makes the cell's attributes a plain
+            # dict, and every attribute read on it slower.
+            with contextlib.suppress(AttributeError):
+                del self._invoke
 
     def _invoke_instrumented(self, message: Any, reply_to: Any) -> None:
         """`_invoke` while traced or while a fault is armed: the tracer sees the message, then
@@ -254,15 +263,15 @@ class Cell:
                 reply_to.set_exception((type(exc), exc, None))
             self._fail(exc, during_start=False)
             return
-        if self._timed:
+        if self._hook is not None:
             self._invoke_timed(message, reply_to)
         else:
             Cell._invoke(self, message, reply_to)
 
     def _invoke_timed(self, message: Any, reply_to: Any) -> None:
         """`_invoke`, timed: kept apart so the untimed path stays as short as it was."""
-        behaviour = self.behaviour
-        if behaviour is None:
+        behaviour, hook = self.behaviour, self._hook
+        if behaviour is None or hook is None:
             return
         start = perf_counter_ns()
         self.last_message = type(message)
@@ -270,27 +279,31 @@ class Cell:
         try:
             result = behaviour.receive(message, self.ctx)  # type: ignore[arg-type]
         except BaseException as exc:
-            self._handled(perf_counter_ns() - start)
+            self._handled(hook, perf_counter_ns() - start)
             if reply_to is not None:
                 reply_to.set_exception((type(exc), exc, exc.__traceback__))
             self._fail(exc, during_start=False)
             return
-        self._handled(perf_counter_ns() - start)
+        elapsed = perf_counter_ns() - start
+        try:
+            hook(self.name, elapsed)
+        except Exception:
+            self._hook_failed()
         if reply_to is not None:
             reply_to.set(result)
         if self._stop_requested:
             self._exit(ExitReason.NORMAL)
 
-    def _handled(self, elapsed_ns: int) -> None:
-        hook = getattr(self.host, "on_handled", None)
-        if hook is None:
-            return
+    def _handled(self, hook: Callable[[str, int], None], elapsed_ns: int) -> None:
         try:
             hook(self.name, elapsed_ns)
         except Exception:
-            # A broken hook must not fail the actor, nor log on every message.
-            log.exception("on_handled hook failed for %s; no longer timing it", self.name)
-            self.time_handling(False)
+            self._hook_failed()
+
+    def _hook_failed(self) -> None:
+        # A broken hook must not fail the actor, nor log on every message.
+        log.exception("on_handled hook failed for %s; no longer timing it", self.name)
+        self.time_handling(False)
 
     def _from_child(self, item: Any) -> None:
         if self._supervises:
@@ -440,3 +453,7 @@ _SYSTEM_ITEMS: dict[type, Callable[[Cell, Any], None]] = {
     CellStopped: Cell._from_child,
     Inspect: Cell._process_inspect,
 }
+
+# Every type `process` handles that is not a user message, for hosts that send user messages
+# straight to `_invoke`.
+RUNTIME_ITEMS: frozenset[type] = frozenset(_SYSTEM_ITEMS) | {SelfMessage}

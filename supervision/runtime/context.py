@@ -17,7 +17,7 @@ from pykka._envelope import Envelope
 
 from protocols.errors import TroupeError
 from protocols.runtime import AskTimeout, Refused, Reply
-from supervision.runtime.lifecycle import CellHandle, SelfMessage, TimedTell
+from supervision.runtime.lifecycle import CellHandle, SelfMessage
 
 if TYPE_CHECKING:
     from actors.behaviour import Behaviour, Counting, MailboxSpec, Ref
@@ -51,8 +51,9 @@ class HostServices(Protocol):
 
     def start_timer(self, due_ns: int, cell: CellHandle, message: SelfMessage) -> Any: ...
 
-    def post(self, due_ns: int, entry: TimedTell) -> None:
-        """Queue `entry` with the timers: its `fire()` runs when `due_ns` comes."""
+    def tell_at(self, due_ns: int, target: Ref, message: Any, sender: ActorContext) -> None:
+        """Hand `message` to `target` as an ordinary tell when `due_ns` comes (it waits with
+        the timers); a refusal then is counted for `sender` (`lifecycle.TimedTell`)."""
 
     def cancel_timer(self, handle: Any) -> None: ...
 
@@ -143,7 +144,7 @@ class ActorContext:
         return target.tell(message)
 
     def tell_at(self, due_ns: int, target: Ref, message: Any) -> None:
-        self._host.post(due_ns, TimedTell(target, message, self))
+        self._host.tell_at(due_ns, target, message, self)
 
     def ask(self, target: Ref, message: Any, *, timeout: float, tag: Any = None) -> int:
         correlation = next(self._correlations)

@@ -14,6 +14,13 @@ is queued all the same, and the actor that sent it waits: its turns (tokens) are
 mailbox has drained to half its capacity, or until nothing else is ready at that instant. So a
 fast producer (a replay) and a slow consumer run in step, nothing is refused or lost, memory stays
 bounded, and virtual time never passes while a sender waits.
+
+The cost of one message is the host's own hot path, so each cell picks its paths once, when it
+is made and when its instrumentation changes: a tell to a FIFO mailbox (`Unbounded`,
+`BoundedReject`, `FlowControl`) is the policy's put done in `deliver` itself, and a turn of a
+cell that nobody times, traces or faults pops a FIFO lane in place and calls `receive` without
+`_invoke` (`DeterministicCell._fast_turn`). A timed tell is one entry in the timer queue, not an
+object with a method. `python -m benchmarks.message_floor` gives each of these in nanoseconds.
 """
 
 from __future__ import annotations
@@ -39,17 +46,33 @@ from supervision.runtime.lifecycle import (
     CellHandle,
     CellState,
     ChildExit,
+    ExitReason,
     StopCell,
-    TimedTell,
     TimerHandle,
 )
-from supervision.runtime.mailbox import EMPTY, FlowControlMailbox
+from supervision.runtime.mailbox import (
+    EMPTY,
+    BoundedRejectMailbox,
+    FifoMailbox,
+    FlowControlMailbox,
+    UnboundedMailbox,
+)
 
 if TYPE_CHECKING:
     from actors.behaviour import Behaviour, MailboxSpec, Ref
-    from supervision.runtime.context import MetricsSink
+    from supervision.runtime.context import ActorContext, MetricsSink
 
 DEAD = CellState.DEAD
+
+
+class _Wire:
+    """Marks a timed tell's entry in the timer queue (it is never cancelled)."""
+
+    __slots__ = ()
+    cancelled = False
+
+
+_WIRE = _Wire()
 DEFAULT_EPOCH_NS = 1_700_000_000_000_000_000  # 2023-11-14: any fixed epoch keeps runs identical
 
 
@@ -76,36 +99,23 @@ class DeterministicCell(Cell):
     host: DeterministicHost
     waiting_on: FlowControlMailbox | None = None  # this actor waits for that mailbox to drain
     parked = 0  # turns deferred while it waits
+    _queue: deque[Any] | None = None  # the user lane when it is one FIFO deque (fast pops)
 
     def _make_ref(self) -> Ref:
         self._token = self.host._ready.append
-        if type(self.mailbox) is FlowControlMailbox:
-            # Instance attributes shadow the methods: only these cells pay for flow control.
+        mailbox = self.mailbox
+        kind = type(mailbox)
+        if isinstance(mailbox, FifoMailbox):
+            self._queue = mailbox._queue
+        # Instance attributes shadow the methods: each cell pays for its own policy only.
+        if kind is FlowControlMailbox:
             self.deliver = self._deliver_flow  # type: ignore[method-assign]
-            self.run_one = self._run_one_flow  # type: ignore[method-assign]
+        elif kind is BoundedRejectMailbox or kind is UnboundedMailbox:
+            self.deliver = self._deliver_fifo  # type: ignore[method-assign]
+        self._select_turn()
         return LocalRef(self)
 
-    def _deliver_flow(self, message: Any) -> Refused | None:
-        if self.state is DEAD:
-            self.mailbox.rejected += 1
-            return Refused(self.name, "dead")
-        mailbox: FlowControlMailbox = self.mailbox  # type: ignore[assignment]
-        if mailbox.accept(message):
-            self.host._hold_sender(mailbox)
-        self._token(self)
-        return None
-
-    def _run_one_flow(self) -> None:
-        DeterministicCell.run_one(self)
-        mailbox: FlowControlMailbox = self.mailbox  # type: ignore[assignment]
-        if mailbox.waiters and len(mailbox._queue) <= mailbox._limit >> 1:
-            self.host._release(mailbox)
-
-    def _on_dead(self) -> None:
-        mailbox = self.mailbox
-        if type(mailbox) is FlowControlMailbox and mailbox.waiters:
-            self.host._release(mailbox)
-
+    # -- delivery ---------------------------------------------------------------------------
     def deliver(self, message: Any) -> Refused | None:
         if self.state is DEAD:
             self.mailbox.rejected += 1
@@ -115,6 +125,42 @@ class DeterministicCell(Cell):
             self._token(self)
             return None
         return Refused(self.name, reason)
+
+    def _deliver_fifo(self, message: Any) -> Refused | None:
+        """`deliver` for `Unbounded` and `BoundedReject`: their `put`, without the call."""
+        if self.state is DEAD:
+            self.mailbox.rejected += 1
+            return Refused(self.name, "dead")
+        mailbox: BoundedRejectMailbox = self.mailbox  # type: ignore[assignment]
+        queue = mailbox._queue
+        depth = len(queue)
+        if depth >= mailbox._limit:
+            mailbox.rejected += 1
+            return Refused(self.name, "full")
+        queue.append(message)
+        mailbox.enqueued += 1
+        if depth >= mailbox.high_water:
+            mailbox.high_water = depth + 1
+        self._token(self)
+        return None
+
+    def _deliver_flow(self, message: Any) -> Refused | None:
+        """`deliver` for `FlowControl`: queued whatever the depth; a full mailbox holds the
+        sender (`FlowControlMailbox.accept`, without the call)."""
+        if self.state is DEAD:
+            self.mailbox.rejected += 1
+            return Refused(self.name, "dead")
+        mailbox: FlowControlMailbox = self.mailbox  # type: ignore[assignment]
+        queue = mailbox._queue
+        queue.append(message)
+        mailbox.enqueued += 1
+        depth = len(queue)
+        if depth > mailbox.high_water:
+            mailbox.high_water = depth
+        if depth >= mailbox._limit:
+            self.host._hold_sender(mailbox)
+        self._token(self)
+        return None
 
     def deliver_envelope(self, envelope: Envelope[Any]) -> Refused | None:
         return self.deliver(envelope)
@@ -129,7 +175,32 @@ class DeterministicCell(Cell):
         for _ in range(self.mailbox.user_depth()):
             self._token(self)
 
-    def run_one(self) -> None:
+    def _on_dead(self) -> None:
+        mailbox = self.mailbox
+        if type(mailbox) is FlowControlMailbox and mailbox.waiters:
+            self.host._release(mailbox)
+
+    # -- turns: the host calls `run_one` once per token -------------------------------------
+    def _select_invoke(self) -> None:
+        super()._select_invoke()
+        if getattr(self, "_token", None) is not None:  # after _make_ref
+            self._select_turn()
+
+    def _select_turn(self) -> None:
+        """`run_one` is the fast turn unless `_invoke` is instrumented (timed, traced, a fault
+        armed), and a FlowControl cell checks its waiting senders after each turn."""
+        plain = self._hook is not None or self._tracer is not None or self.fault is not None
+        turn = self._plain_turn if plain else self._fast_turn
+        self._turn = turn
+        if type(self.mailbox) is FlowControlMailbox:
+            self.run_one = self._run_one_flow  # type: ignore[method-assign]
+        else:
+            self.run_one = turn  # type: ignore[method-assign]
+
+    def run_one(self) -> None:  # replaced per cell by _select_turn
+        self._plain_turn()
+
+    def _plain_turn(self) -> None:
         mailbox = self.mailbox
         if mailbox.system:
             item = mailbox.system.popleft()
@@ -145,6 +216,43 @@ class DeterministicCell(Cell):
             return  # the message waits for the next incarnation; _resumed re-arms it
         mailbox.handled += 1
         self.process(item)
+
+    def _fast_turn(self) -> None:
+        """`_plain_turn` for an uninstrumented cell, in one frame: a FIFO lane is popped in
+        place and a user message goes to `receive` without `_invoke` (its body, inlined)."""
+        mailbox = self.mailbox
+        if mailbox.system:  # a timer's firing, a reply, a lifecycle item
+            mailbox.handled += 1
+            self.process(mailbox.system.popleft())
+            return
+        if self.state is not RUNNING:
+            return  # the message waits for the next incarnation; _resumed re-arms it
+        queue = self._queue
+        if queue is None:
+            item = mailbox._pop_user()
+            if item is EMPTY:
+                return
+        elif queue:
+            item = queue.popleft()
+        else:
+            return  # a token whose message was conflated, evicted or dropped
+        mailbox.handled += 1
+        if type(item) in _SYSTEM_ITEMS:  # an ask's envelope
+            self.process(item)
+            return
+        try:
+            self.behaviour.receive(item, self.ctx)  # type: ignore[union-attr,arg-type]
+        except BaseException as exc:
+            self._fail(exc, during_start=False)
+            return
+        if self._stop_requested:
+            self._exit(ExitReason.NORMAL)
+
+    def _run_one_flow(self) -> None:
+        self._turn()
+        mailbox: FlowControlMailbox = self.mailbox  # type: ignore[assignment]
+        if mailbox.waiters and len(mailbox._queue) <= mailbox._limit >> 1:
+            self.host._release(mailbox)
 
 
 class _Answer:
@@ -192,7 +300,9 @@ class DeterministicHost:
         self._now = start_ns
         self._epoch = epoch_ns
         self._ready: deque[DeterministicCell] = deque()
-        self._timers: list[tuple[int, int, TimerHandle | TimedTell]] = []
+        # (due, sequence, TimerHandle) or a timed tell's (due, sequence, _WIRE, tell, message,
+        # sender): the sequence is unique, so entries never compare beyond it.
+        self._timers: list[tuple[Any, ...]] = []
         self._sequence = count()
         self._cells: dict[str, DeterministicCell] = {}
         self._current: DeterministicCell | None = None  # the cell whose turn it is
@@ -224,10 +334,11 @@ class DeterministicHost:
                                       timer))
         return timer
 
-    def post(self, due_ns: int, entry: TimedTell) -> None:
+    def tell_at(self, due_ns: int, target: Ref, message: Any, sender: ActorContext) -> None:
+        # One queue entry, no object of its own: (due, sequence, _WIRE, tell, message, sender).
         now = self._now
         heapq.heappush(self._timers, (due_ns if due_ns > now else now, next(self._sequence),
-                                      entry))
+                                      _WIRE, target.tell, message, sender))
 
     def cancel_timer(self, handle: TimerHandle) -> None:
         handle.cancelled = True
@@ -340,6 +451,7 @@ class DeterministicHost:
         ready = self._ready
         timers = self._timers
         pop_ready = ready.popleft
+        heappop = heapq.heappop
         answer = until if until is not None else _NOT_ASKED
         while True:
             while ready and not answer.done:
@@ -358,14 +470,18 @@ class DeterministicHost:
                     self._release(mailbox)
                 continue
             while timers and timers[0][2].cancelled:
-                heapq.heappop(timers)
+                heappop(timers)
             if not timers or timers[0][0] > deadline_ns:
                 break
             due = timers[0][0]
             self._now = due
             while timers and timers[0][0] == due:
-                timer = heapq.heappop(timers)[2]
-                if not timer.cancelled:
+                entry = heappop(timers)
+                timer = entry[2]
+                if timer is _WIRE:  # a timed tell lands: an ordinary tell, now
+                    if entry[3](entry[4]) is not None:
+                        entry[5].count("troupe_timed_tell_refused_total")
+                elif not timer.cancelled:
                     timer.fire()
         if advance_clock and deadline_ns > self._now:
             self._now = deadline_ns
@@ -387,4 +503,4 @@ class DeterministicHost:
         return self._cells[name]
 
     def pending_timers(self) -> int:
-        return sum(1 for _, _, timer in self._timers if not timer.cancelled)
+        return sum(1 for entry in self._timers if not entry[2].cancelled)

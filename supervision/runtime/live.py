@@ -6,6 +6,8 @@ so a message passes through a chain of actors without a thread handoff and witho
 GIL away: a chain finishes inside one GIL slice. (Thread-per-actor pays a GIL handoff per hop,
 up to the 5 ms switch interval each when any other Python thread is busy.) After
 `turn_budget_s` of continuous work the dispatcher yields to trio so sockets are still served.
+A cell whose turn empties its mailbox is idle from that turn on (`LiveCell.run_batch`): each hop
+of a chain is one dispatcher turn, not a second one to find its mailbox empty.
 
 Actors spawned with `blocking=True` (a synchronous ccxt call, a disk flush) get a thread of
 their own, running the same cell code, so they cannot stall the loop.
@@ -34,7 +36,7 @@ from pykka.messages import _ActorStop
 
 from protocols.runtime import ActorDead, AskTimeout, FailureRecord, Refused
 from supervision.runtime.affinity import CpuPlan, LoopPinning, plan_for
-from supervision.runtime.cell import RUNNING, Cell
+from supervision.runtime.cell import RUNNING, RUNTIME_ITEMS, Cell
 from supervision.runtime.executors import LoopDispatcher, ThreadExecutor
 from supervision.runtime.introspection import (
     ActorInfo,
@@ -174,13 +176,20 @@ class LiveCell(Cell, pykka.Actor):
         self.executor.schedule(self)
 
     def run_batch(self, budget: int) -> bool:
-        """Handle up to `budget` items. True if the cell may have more (keep it scheduled)."""
+        """Handle up to `budget` items. True if the cell may have more (keep it scheduled).
+
+        The last item of a turn that leaves the mailbox empty also ends the cell's schedule,
+        under the same lock as the pop: a cell in a chain gets one dispatcher turn per message,
+        not a second one to find its mailbox empty. A tell that arrives while that item is
+        handled schedules the cell again, as for any idle cell (it runs on one executor, so
+        it is never handled twice at once)."""
         mailbox = self.mailbox
+        system = mailbox.system
         lock = self._lock
-        for _ in range(budget):
+        for left in range(budget - 1, -1, -1):
             with lock:
-                if mailbox.system:
-                    item = mailbox.system.popleft()
+                if system:
+                    item = system.popleft()
                 elif self.state is RUNNING:
                     item = mailbox._pop_user()
                     if item is EMPTY:
@@ -189,13 +198,22 @@ class LiveCell(Cell, pykka.Actor):
                 else:
                     self._scheduled = False
                     return False
+                # The turn's last item, and nothing behind it: idle once it is handled.
+                idle = not left and not system and not mailbox.user_depth()
+                if idle:
+                    self._scheduled = False
             mailbox.handled += 1
-            if type(item) is _PykkaStop:
+            kind = type(item)
+            if kind not in _NOT_USER:  # a user message: straight to the behaviour
+                self._invoke(item, None)
+            elif kind is _PykkaStop:
                 self.remove("stopped through pykka")
                 if item.reply_to is not None:
                     item.reply_to.set(None)
             else:
                 self.process(item)
+            if idle:
+                return False
         return True
 
     def _on_dead(self) -> None:
@@ -235,6 +253,9 @@ class _PykkaStop:
 
     def __init__(self, reply_to: Any) -> None:
         self.reply_to = reply_to
+
+
+_NOT_USER = RUNTIME_ITEMS | {_PykkaStop}
 
 
 class LiveHost:
@@ -321,8 +342,8 @@ class LiveHost:
     def start_timer(self, due_ns: int, cell: CellHandle, message: Any) -> TimerHandle:
         return self.dispatcher.start_timer(due_ns, cell, message)
 
-    def post(self, due_ns: int, entry: TimedTell) -> None:
-        self.dispatcher.post(due_ns, entry)
+    def tell_at(self, due_ns: int, target: Ref, message: Any, sender: Any) -> None:
+        self.dispatcher.post(due_ns, TimedTell(target, message, sender))
 
     def cancel_timer(self, handle: TimerHandle) -> None:
         handle.cancelled = True

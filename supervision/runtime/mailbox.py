@@ -139,7 +139,9 @@ class Mailbox:
         )
 
 
-class _FifoMailbox(Mailbox):
+class FifoMailbox(Mailbox):
+    """A user lane that is one FIFO deque, `_queue` (hosts may pop it in place)."""
+
     __slots__ = ("_limit", "_queue")
 
     def __init__(self, capacity: int | None) -> None:
@@ -161,7 +163,7 @@ class _FifoMailbox(Mailbox):
         return len(self._queue)
 
 
-class UnboundedMailbox(_FifoMailbox):
+class UnboundedMailbox(FifoMailbox):
     __slots__ = ()
     policy = "unbounded"
 
@@ -177,7 +179,7 @@ class UnboundedMailbox(_FifoMailbox):
         return None
 
 
-class BoundedRejectMailbox(_FifoMailbox):
+class BoundedRejectMailbox(FifoMailbox):
     __slots__ = ()
     policy = "bounded_reject"
 
@@ -216,7 +218,7 @@ class FlowControlMailbox(BoundedRejectMailbox):
         return depth >= self._limit
 
 
-class DropOldestMailbox(_FifoMailbox):
+class DropOldestMailbox(FifoMailbox):
     __slots__ = ()
     policy = "drop_oldest"
 

@@ -1,0 +1,221 @@
+"""What one actor message costs the runtime, on each host, and where that cost goes.
+
+    python -m benchmarks.message_floor [--messages 200000] [--rounds 5] [--json PATH]
+
+Every figure is CPU nanoseconds per message handled (the minimum over `--rounds`, each round
+running every scenario once, in turn, so a shared machine's load spreads over all of them). A
+scenario is a ping-pong between two actors: each message is sent by one behaviour and handled by
+the other, so a figure is one tell -> receive, the behaviours' own few bytecodes included.
+
+- `bare`: the same two behaviours driven by a plain deque loop, no runtime at all: the floor
+  under which no host can go, and what every other figure is read against.
+- deterministic host, one scenario per mailbox policy (`unbounded` ... `flow_control`), then the
+  unbounded ping-pong with one thing added: a timed tell instead of a tell (`tell_at`), a timer
+  re-armed by each message instead of a tell (`timer`), handling timed as the node times it
+  (`timed`: an `on_handled` hook), a tracer (`traced`), a labelled `ctx.count` per message
+  (`count`) or a bound one (`bound_count`).
+- live host: the ping-pong on the loop dispatcher (`live`), with the `on_handled` hook
+  (`live_timed`), and round a ring of four actors (`live_chain`: each is idle again after
+  its hop, as on an order's way through a node); CPU time of the whole process over the
+  run, so the dispatcher's turns, the locks and the wake-ups are in it.
+
+Read a cost as a difference: `unbounded - bare` is what the host adds to a tell, `timed -
+unbounded` what timing each `receive` adds, and so on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from actors.behaviour import Behaviour
+from supervision.runtime.deterministic import DeterministicHost
+from supervision.runtime.live import LiveHost
+from supervision.runtime.mailbox import (
+    BoundedReject,
+    ConflateByKey,
+    DropOldest,
+    FlowControl,
+    StablePriority,
+    Unbounded,
+)
+
+cpu_ns = time.process_time_ns
+
+
+class Peer(Behaviour):
+    """Answers each int with the next one until `last`; learns its peer from a non-int."""
+
+    def __init__(self, last: int, send: str = "tell", done: threading.Event | None = None
+                 ) -> None:
+        self.peer: Any = None
+        self.last = last
+        self.send = send
+        self.done = done
+        self.count: Any = None
+
+    def on_start(self, ctx: Any) -> None:
+        if self.send == "bound_count":
+            self.count = ctx.bind_count("troupe_bench_total")
+
+    def receive(self, message: Any, ctx: Any) -> None:
+        if type(message) is not int:
+            self.peer = message
+            return
+        if message >= self.last:
+            if self.done is not None:
+                self.done.set()
+            return
+        send = self.send
+        if send == "tell":
+            ctx.tell(self.peer, message + 1)
+        elif send == "tell_at":
+            ctx.tell_at(ctx.monotonic_ns() + 1_000, self.peer, message + 1)
+        elif send == "timer":
+            ctx.schedule(1e-6, message + 1, key="next")
+        elif send == "count":
+            ctx.count("troupe_bench_total", 1, kind="a")
+            ctx.tell(self.peer, message + 1)
+        else:
+            self.count(1)
+            ctx.tell(self.peer, message + 1)
+
+
+class _BareContext:
+    """What `bare` lends the behaviours: a tell that appends to the loop's queue."""
+
+    def __init__(self, queue: deque[tuple[Any, Any]]) -> None:
+        self.append = queue.append
+
+    def tell(self, target: Any, message: Any) -> None:
+        self.append((target, message))
+
+
+def bare(n: int) -> float:
+    queue: deque[tuple[Any, Any]] = deque()
+    ctx = _BareContext(queue)
+    ping, pong = Peer(n), Peer(n)
+    ping.peer, pong.peer = pong, ping
+    queue.append((ping, 0))
+    pop = queue.popleft
+    start = cpu_ns()
+    while queue:
+        target, message = pop()
+        target.receive(message, ctx)
+    return (cpu_ns() - start) / n
+
+
+def deterministic(n: int, mailbox: Callable[[], Any] = Unbounded, send: str = "tell",
+                  setup: Callable[[DeterministicHost], None] | None = None) -> float:
+    host = DeterministicHost()
+    ping = host.spawn("ping", lambda: Peer(n, send), mailbox=mailbox())
+    pong = host.spawn("pong", lambda: Peer(n, send), mailbox=mailbox())
+    ping.tell(pong)
+    pong.tell(ping)
+    host.run_until_idle()
+    if setup is not None:
+        setup(host)
+    start = cpu_ns()
+    ping.tell(0)  # with "timer", ping re-arms its own timer on each firing; pong idles
+    host.run_until_idle(max_seconds=1e9)
+    elapsed = cpu_ns() - start
+    handled = sum(host.actor(name).mailbox.handled for name in ("ping", "pong")) - 4
+    return elapsed / handled
+
+
+def live(n: int, timed: bool = False, actors: int = 2) -> float:
+    """`actors` pass each message on round a ring: 2 is the ping-pong; more is a chain of
+    hops, as an order's way through the node, where each actor is idle again after its hop."""
+    done = threading.Event()
+    host = LiveHost(freeze_gc=False, switch_interval_s=None)
+    if timed:
+        host.on_handled = lambda actor, ns: None
+    with host:
+        refs = [host.spawn(f"hop{i}", lambda: Peer(n, "tell", done), mailbox=Unbounded())
+                for i in range(actors)]
+        for i, ref in enumerate(refs):
+            ref.tell(refs[(i + 1) % actors])
+        host.settle()
+        start = cpu_ns()
+        refs[0].tell(0)
+        if not done.wait(120):
+            raise RuntimeError("the live ping-pong did not finish")
+        elapsed = cpu_ns() - start
+    return elapsed / n
+
+
+def _conflate() -> ConflateByKey:
+    return ConflateByKey(key=lambda message: None)
+
+
+def _priority() -> StablePriority:
+    return StablePriority(levels=2, priority=lambda message: 1)
+
+
+def _trace(host: DeterministicHost) -> None:
+    for name in ("ping", "pong"):
+        host.cell(name).trace(lambda message: None)
+
+
+def _time(host: DeterministicHost) -> None:
+    host.on_handled = lambda actor, ns: None
+
+
+def scenarios(n: int) -> dict[str, Callable[[], float]]:
+    return {
+        "bare": lambda: bare(n),
+        "unbounded": lambda: deterministic(n),
+        "bounded_reject": lambda: deterministic(n, lambda: BoundedReject(1_000)),
+        "drop_oldest": lambda: deterministic(n, lambda: DropOldest(1_000)),
+        "conflate_by_key": lambda: deterministic(n, _conflate),
+        "stable_priority": lambda: deterministic(n, _priority),
+        "flow_control": lambda: deterministic(n, lambda: FlowControl(1_000)),
+        "tell_at": lambda: deterministic(n, send="tell_at"),
+        "timer": lambda: deterministic(n, send="timer"),
+        "timed": lambda: deterministic(n, setup=_time),
+        "traced": lambda: deterministic(n, setup=_trace),
+        "count": lambda: deterministic(n, send="count"),
+        "bound_count": lambda: deterministic(n, send="bound_count"),
+        "live": lambda: live(n // 2),
+        "live_timed": lambda: live(n // 2, timed=True),
+        "live_chain": lambda: live(n // 2, actors=4),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--only", nargs="*", help="run these scenarios only")
+    parser.add_argument("--json", type=Path, help="write the figures here as JSON")
+    args = parser.parse_args(argv)
+    runs = scenarios(args.messages)
+    names = args.only or list(runs)
+    best: dict[str, float] = {}
+    for _ in range(args.rounds):
+        for name in names:
+            figure = runs[name]()
+            best[name] = min(best.get(name, figure), figure)
+    base = best.get("unbounded")
+    print(f"{'scenario':<18}{'ns/message':>12}{'vs unbounded':>14}")
+    for name in names:
+        delta = "" if base is None or name in ("bare", "unbounded") else f"{best[name] - base:+.0f}"
+        print(f"{name:<18}{best[name]:>12.0f}{delta:>14}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({
+            "python": sys.version.split()[0], "messages": args.messages, "rounds": args.rounds,
+            "ns_per_message": best}, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

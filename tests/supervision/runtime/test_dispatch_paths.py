@@ -1,0 +1,120 @@
+"""The hosts' short paths for one message keep what the long ones promise.
+
+A deterministic cell delivers to a FIFO mailbox and pops it in place, and hands a user message
+to `receive` without `_invoke`; a live cell ends its schedule with the last message of a turn
+that empties its mailbox. These tests hold those paths to the mailboxes' own counts, to
+instrumentation switched on and off mid-run, and to the live chain's one turn per hop.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from actors.behaviour import Behaviour
+from supervision.runtime.deterministic import DeterministicHost
+from supervision.runtime.live import LiveHost
+from supervision.runtime.mailbox import BoundedReject, FlowControl, Unbounded
+
+
+class Keep(Behaviour):
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def receive(self, message: Any, ctx: Any) -> Any:
+        self.seen.append(message)
+        return len(self.seen)
+
+
+@pytest.mark.parametrize("policy", [Unbounded(), BoundedReject(3), FlowControl(3)],
+                         ids=["unbounded", "bounded_reject", "flow_control"])
+def test_a_tell_counts_in_the_mailbox_as_the_policy_own_put_does(policy: Any) -> None:
+    host = DeterministicHost()
+    ref = host.spawn("keeper", Keep, mailbox=policy)
+    host.settle()
+    host.stop(ref)  # stopped, not dead: tells queue for the next incarnation
+    refusals = [ref.tell(i) is not None for i in range(5)]
+    alone = policy.build()  # the same five messages put straight into the policy's mailbox
+    flow = isinstance(policy, FlowControl)  # queued whatever the depth, on this host
+    answers = [(alone.accept if flow else alone.put)(i) for i in range(5)]
+    expected_refusals = [not flow and answer is not None for answer in answers]
+    stats, own = host.actor("keeper").mailbox, alone.stats()
+    assert refusals == expected_refusals
+    assert (stats.depth, stats.high_water, stats.enqueued, stats.rejected) == (
+        own.depth, own.high_water, own.enqueued, own.rejected)
+
+
+def test_a_tracer_and_a_timing_hook_switched_on_mid_run_see_the_next_message() -> None:
+    host = DeterministicHost()
+    ref = host.spawn("keeper", Keep)
+    ref.tell("untraced")
+    host.run_until_idle()
+    traced: list[Any] = []
+    timed: list[str] = []
+    host.cell("keeper").trace(traced.append)
+    ref.tell("traced")
+    host.run_until_idle()
+    host.cell("keeper").trace(None)
+    host.on_handled = lambda actor, ns: timed.append(actor)
+    ref.tell("timed")
+    host.run_until_idle()
+    host.on_handled = None
+    ref.tell("plain again")
+    host.run_until_idle()
+    keeper = host.cell("keeper").behaviour
+    assert isinstance(keeper, Keep)
+    assert keeper.seen == ["untraced", "traced", "timed", "plain again"]
+    assert traced == ["traced"] and timed == ["keeper"]
+
+
+class Hop(Behaviour):
+    def __init__(self, after: Any, done: threading.Event | None = None) -> None:
+        self.after = after
+        self.done = done
+
+    def receive(self, message: Any, ctx: Any) -> None:
+        if self.after is not None:
+            ctx.tell(self.after, message)
+        elif self.done is not None:
+            self.done.set()
+
+
+def test_a_live_chain_takes_one_dispatcher_turn_per_hop() -> None:
+    done = threading.Event()
+    with LiveHost(freeze_gc=False) as host:
+        last = host.spawn("hop4", lambda: Hop(None, done))
+        third = host.spawn("hop3", lambda: Hop(last))
+        second = host.spawn("hop2", lambda: Hop(third))
+        first = host.spawn("hop1", lambda: Hop(second))
+        host.settle()
+        before = host.dispatcher.turns
+        first.tell("order")
+        assert done.wait(5)
+        host.settle()
+        # Before: eight, each hop's cell run once more to find its mailbox empty.
+        assert host.dispatcher.turns - before == 4
+
+
+class CountDown(Behaviour):
+    """Tells itself the next number while handling the last one in its mailbox."""
+
+    def __init__(self, done: threading.Event) -> None:
+        self.done = done
+
+    def receive(self, message: int, ctx: Any) -> None:
+        if message:
+            ctx.tell(ctx.self_ref, message - 1)
+        else:
+            self.done.set()
+
+
+def test_a_tell_to_a_cell_while_it_handles_its_last_message_is_not_stranded() -> None:
+    done = threading.Event()
+    with LiveHost(freeze_gc=False) as host:
+        ref = host.spawn("countdown", lambda: CountDown(done))
+        ref.tell(1_000)
+        assert done.wait(5)
+        host.settle()
+        assert host.actor("countdown").mailbox.handled == 1_001 + 1  # and its start
