@@ -196,8 +196,8 @@ class BoundedRejectMailbox(FifoMailbox):
 
 
 class FlowControlMailbox(BoundedRejectMailbox):
-    """`put` refuses at capacity (a live host); the deterministic host queues with `accept`
-    and holds the sender itself (`supervision.runtime.deterministic`)."""
+    """`put` refuses at capacity (a live host); the deterministic host queues whatever the
+    depth and holds the sender itself (`DeterministicCell._deliver_flow`)."""
 
     __slots__ = ("waiters",)
     policy = "flow_control"
@@ -205,17 +205,6 @@ class FlowControlMailbox(BoundedRejectMailbox):
     def __init__(self, capacity: int) -> None:
         super().__init__(capacity)
         self.waiters: list[Any] = []  # the senders waiting for this mailbox to drain
-
-    def accept(self, item: Any) -> bool:
-        """Queue `item` whatever the depth; True when the mailbox is now at or over capacity
-        (its sender must wait)."""
-        queue = self._queue
-        queue.append(item)
-        self.enqueued += 1
-        depth = len(queue)
-        if depth > self.high_water:
-            self.high_water = depth
-        return depth >= self._limit
 
 
 class DropOldestMailbox(FifoMailbox):
