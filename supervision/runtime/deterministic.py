@@ -158,7 +158,7 @@ class DeterministicCell(Cell):
         if depth > mailbox.high_water:
             mailbox.high_water = depth
         if depth >= mailbox._limit:
-            self.host._hold_sender(mailbox)
+            self.host._hold_sender(self)
         self._token(self)
         return None
 
@@ -178,7 +178,7 @@ class DeterministicCell(Cell):
     def _on_dead(self) -> None:
         mailbox = self.mailbox
         if type(mailbox) is FlowControlMailbox and mailbox.waiters:
-            self.host._release(mailbox)
+            self.host._release(self)
 
     # -- turns: the host calls `run_one` once per token -------------------------------------
     def _select_invoke(self) -> None:
@@ -188,14 +188,13 @@ class DeterministicCell(Cell):
 
     def _select_turn(self) -> None:
         """`run_one` is the fast turn unless `_invoke` is instrumented (timed, traced, a fault
-        armed), and a FlowControl cell checks its waiting senders after each turn."""
+        armed); while senders wait for this cell's FlowControl mailbox, each turn then checks
+        whether they may go on (`_run_one_flow`: only then, not on every turn)."""
         plain = self._hook is not None or self._tracer is not None or self.fault is not None
         turn = self._plain_turn if plain else self._fast_turn
         self._turn = turn
-        if type(self.mailbox) is FlowControlMailbox:
-            self.run_one = self._run_one_flow  # type: ignore[method-assign]
-        else:
-            self.run_one = turn  # type: ignore[method-assign]
+        waited_on = type(self.mailbox) is FlowControlMailbox and self.mailbox.waiters
+        self.run_one = self._run_one_flow if waited_on else turn  # type: ignore[method-assign]
 
     def run_one(self) -> None:  # replaced per cell by _select_turn
         self._plain_turn()
@@ -252,7 +251,7 @@ class DeterministicCell(Cell):
         self._turn()
         mailbox: FlowControlMailbox = self.mailbox  # type: ignore[assignment]
         if mailbox.waiters and len(mailbox._queue) <= mailbox._limit >> 1:
-            self.host._release(mailbox)
+            self.host._release(self)
 
 
 class _Answer:
@@ -306,7 +305,7 @@ class DeterministicHost:
         self._sequence = count()
         self._cells: dict[str, DeterministicCell] = {}
         self._current: DeterministicCell | None = None  # the cell whose turn it is
-        self._holding: list[FlowControlMailbox] = []  # mailboxes that senders wait on
+        self._holding: list[DeterministicCell] = []  # cells whose mailbox senders wait on
 
     @property
     def on_handled(self) -> Callable[[str, int], None] | None:
@@ -425,19 +424,24 @@ class DeterministicHost:
         return answer.value
 
     # -- flow control ------------------------------------------------------------------------
-    def _hold_sender(self, mailbox: FlowControlMailbox) -> None:
-        """`mailbox` is full after a tell: the actor whose turn it is waits for it to drain."""
+    def _hold_sender(self, consumer: DeterministicCell) -> None:
+        """`consumer`'s mailbox is full after a tell: the actor whose turn it is waits for it
+        to drain, and the consumer checks after each of its turns whether it has."""
         sender = self._current
-        if sender is None or sender.waiting_on is not None or sender.mailbox is mailbox:
+        if sender is None or sender.waiting_on is not None or sender is consumer:
             return  # the driver, an actor already waiting, or a tell to itself
+        mailbox: FlowControlMailbox = consumer.mailbox  # type: ignore[assignment]
         sender.waiting_on = mailbox
         mailbox.waits += 1
         if not mailbox.waiters:
-            self._holding.append(mailbox)
+            self._holding.append(consumer)
+            consumer.run_one = consumer._run_one_flow  # type: ignore[method-assign]
         mailbox.waiters.append(sender)
 
-    def _release(self, mailbox: FlowControlMailbox) -> None:
-        """`mailbox` has drained (or cannot): its waiting senders get their parked turns back."""
+    def _release(self, consumer: DeterministicCell) -> None:
+        """`consumer`'s mailbox has drained (or cannot): its waiting senders get their parked
+        turns back."""
+        mailbox: FlowControlMailbox = consumer.mailbox  # type: ignore[assignment]
         ready = self._ready
         for sender in mailbox.waiters:
             sender.waiting_on = None
@@ -445,7 +449,8 @@ class DeterministicHost:
                 ready.extend([sender] * sender.parked)
                 sender.parked = 0
         mailbox.waiters.clear()
-        self._holding.remove(mailbox)
+        self._holding.remove(consumer)
+        consumer.run_one = consumer._turn  # type: ignore[method-assign]
 
     def _run(self, deadline_ns: int, *, advance_clock: bool, until: _Answer | None = None) -> None:
         ready = self._ready
@@ -466,8 +471,8 @@ class DeterministicHost:
                 return
             self._current = None
             if self._holding:  # nothing else is ready at this instant: the waiting go on
-                for mailbox in list(self._holding):
-                    self._release(mailbox)
+                for consumer in list(self._holding):
+                    self._release(consumer)
                 continue
             while timers and timers[0][2].cancelled:
                 heappop(timers)

@@ -126,3 +126,59 @@ def test_a_tell_to_a_cell_while_it_handles_its_last_message_is_not_stranded() ->
         assert done.wait(5)
         host.settle()
         assert host.actor("countdown").mailbox.handled == 1_001 + 1  # and its start
+
+
+class Burst(Behaviour):
+    """Each "go" sends the next 50 numbers to `consumer`, noting each in the shared log."""
+
+    def __init__(self, consumer: Any, log: list[tuple[str, int]]) -> None:
+        self.consumer, self.log, self.sent = consumer, log, 0
+
+    def receive(self, message: Any, ctx: Any) -> None:
+        for _ in range(50):
+            self.log.append(("sent", self.sent))
+            ctx.tell(self.consumer, self.sent)
+            self.sent += 1
+
+
+class Note(Behaviour):
+    def __init__(self, log: list[tuple[str, int]]) -> None:
+        self.log = log
+
+    def receive(self, message: int, ctx: Any) -> None:
+        self.log.append(("seen", message))
+
+
+class Rally(Behaviour):
+    """Bounces a number with its peer until 1,000, noting each: work that keeps the host
+    busy all along."""
+
+    def __init__(self, log: list[tuple[str, int]]) -> None:
+        self.log, self.peer = log, None
+
+    def receive(self, message: Any, ctx: Any) -> None:
+        if type(message) is not int:
+            self.peer = message
+        elif message < 1_000:
+            self.log.append(("rally", message))
+            ctx.tell(self.peer, message + 1)
+
+
+def test_a_waiting_sender_goes_on_once_the_mailbox_has_drained_not_when_all_is_idle() -> None:
+    # The consumer checks for its waiting senders only while one waits; that check must still
+    # come on the turn that drains it to half, not when nothing else is ready at the instant.
+    log: list[tuple[str, int]] = []
+    host = DeterministicHost()
+    consumer = host.spawn("consumer", lambda: Note(log), mailbox=FlowControl(20))
+    producer = host.spawn("producer", lambda: Burst(consumer, log))
+    ping, pong = host.spawn("ping", lambda: Rally(log)), host.spawn("pong", lambda: Rally(log))
+    ping.tell(pong)
+    pong.tell(ping)
+    host.settle()
+    producer.tell("go")
+    ping.tell(0)
+    producer.tell("go")
+    host.run_until_idle()
+    second_burst = log.index(("sent", 50))
+    assert ("rally", 999) not in log[:second_burst]  # the rally did not have to end first
+    assert [n for kind, n in log if kind == "seen"] == list(range(100))
