@@ -182,3 +182,22 @@ def test_a_waiting_sender_goes_on_once_the_mailbox_has_drained_not_when_all_is_i
     second_burst = log.index(("sent", 50))
     assert ("rally", 999) not in log[:second_burst]  # the rally did not have to end first
     assert [n for kind, n in log if kind == "seen"] == list(range(100))
+
+
+@pytest.mark.parametrize("host_kind", [DeterministicHost, LiveHost])
+def test_a_timed_cell_keeps_its_attributes_within_one_shared_key_table(host_kind: Any) -> None:
+    # CPython 3.11 shares one key table among a class's instances up to 30 names; a cell with
+    # more has its attributes read through a plain dict on every message.
+    host = host_kind()
+    host.on_handled = lambda actor, ns: None
+    if isinstance(host, LiveHost):
+        host.start()
+    try:
+        ref = host.spawn("timed", Keep)
+        assert host.ask(ref, "one") == 1  # timed: it keeps its last message and when
+        cell = host.cell("timed")
+        assert cell.last_message is str
+        assert len(vars(cell)) <= 30
+    finally:
+        if isinstance(host, LiveHost):
+            host.close()
