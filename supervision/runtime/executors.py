@@ -202,9 +202,8 @@ class LoopDispatcher:
                 return bool(ready or background)
 
     def busy(self) -> bool:
-        """Cells are ready to run, in either lane, or one is running now (a cell handling the
-        last message of its mailbox is no longer scheduled: see `LiveCell.run_batch`)."""
-        return bool(self._ready or self._background) or self._draining
+        """Cells are ready to run, in either lane."""
+        return bool(self._ready or self._background)
 
     def _fire_due(self, now: int) -> None:
         timers = self._timers

@@ -6,8 +6,6 @@ so a message passes through a chain of actors without a thread handoff and witho
 GIL away: a chain finishes inside one GIL slice. (Thread-per-actor pays a GIL handoff per hop,
 up to the 5 ms switch interval each when any other Python thread is busy.) After
 `turn_budget_s` of continuous work the dispatcher yields to trio so sockets are still served.
-A cell whose turn empties its mailbox is idle from that turn on (`LiveCell.run_batch`): each hop
-of a chain is one dispatcher turn, not a second one to find its mailbox empty.
 
 Actors spawned with `blocking=True` (a synchronous ccxt call, a disk flush) get a thread of
 their own, running the same cell code, so they cannot stall the loop.
@@ -176,17 +174,11 @@ class LiveCell(Cell, pykka.Actor):
         self.executor.schedule(self)
 
     def run_batch(self, budget: int) -> bool:
-        """Handle up to `budget` items. True if the cell may have more (keep it scheduled).
-
-        The last item of a turn that leaves the mailbox empty also ends the cell's schedule,
-        under the same lock as the pop: a cell in a chain gets one dispatcher turn per message,
-        not a second one to find its mailbox empty. A tell that arrives while that item is
-        handled schedules the cell again, as for any idle cell (it runs on one executor, so
-        it is never handled twice at once)."""
+        """Handle up to `budget` items. True if the cell may have more (keep it scheduled)."""
         mailbox = self.mailbox
         system = mailbox.system
         lock = self._lock
-        for left in range(budget - 1, -1, -1):
+        for _ in range(budget):
             with lock:
                 if system:
                     item = system.popleft()
@@ -198,10 +190,6 @@ class LiveCell(Cell, pykka.Actor):
                 else:
                     self._scheduled = False
                     return False
-                # The turn's last item, and nothing behind it: idle once it is handled.
-                idle = not left and not system and not mailbox.user_depth()
-                if idle:
-                    self._scheduled = False
             mailbox.handled += 1
             kind = type(item)
             if kind not in _NOT_USER:  # a user message: straight to the behaviour
@@ -212,8 +200,6 @@ class LiveCell(Cell, pykka.Actor):
                     item.reply_to.set(None)
             else:
                 self.process(item)
-            if idle:
-                return False
         return True
 
     def _on_dead(self) -> None:
