@@ -97,6 +97,7 @@ class Desk:
         self._trade_ids = itertools.count(1)
         self.now_ms = 0
         self.balance_ms = 0
+        self.position_ms: dict[str, int] = {}  # USD-M: each position's updateTime, its last fill
 
     # -- requests ------------------------------------------------------------------------------
     def create(self, p: Mapping[str, str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -183,11 +184,13 @@ class Desk:
                      "locked": f"{acct.reserved(a):.8f}"} for a in sorted(acct.balances())]}
 
     def positions(self) -> list[dict[str, Any]]:
-        """USD-M positionRisk: signed position amount per symbol."""
+        """USD-M positionRisk: signed position amount per symbol, and when it last changed
+        (`updateTime`, 0 for a position never traded, as Binance answers)."""
         acct = self.exchange.account
         return [{"symbol": s, "positionAmt": f"{lots_to_qty(spec, acct.position(s)):.8f}",
                  "entryPrice": "0", "positionSide": "BOTH", "marginType": "cross",
-                 "leverage": "10", "unRealizedProfit": "0", "notional": "0"}
+                 "leverage": "10", "unRealizedProfit": "0", "notional": "0",
+                 "updateTime": self.position_ms.get(s, 0)}
                 for s, spec in self.specs.items()]
 
     # -- market flow ---------------------------------------------------------------------------
@@ -224,6 +227,7 @@ class Desk:
             execution = "NEW"
         elif isinstance(report, Fill):
             self.balance_ms = self.now_ms  # the account's updateTime: its last balance change
+            self.position_ms[order.symbol] = self.now_ms
             qty, price = lots_to_qty(spec, report.qty), ticks_to_price(spec, report.price)
             order.executed += qty
             order.quote += qty * price

@@ -44,7 +44,7 @@ from protocols.orders import (
     RejectCode,
     ReplaceIntent,
 )
-from protocols.portfolio import VenuePositions
+from protocols.portfolio import PositionAdopted, VenuePositions
 from protocols.venue_state import RequestAccepted
 from protocols.venues.binance_user import AccountUpdate, OrderUpdate, parse_order_body
 from supervision.venues.binance.io import RestDone
@@ -52,6 +52,7 @@ from supervision.venues.binance.mapping import intent_of, reject_code, reports_o
 from supervision.venues.binance.reconcile import (
     SpotInventory,
     StartSummary,
+    UsdmOpenings,
     positions_of,
     summarize,
     usdm_openings,
@@ -102,6 +103,8 @@ class OrderAnswers(OrderLookups):
         # USD-M: our fills booked before the start-up reconciliation read the positions:
         # (instrument, signed lots, trade time ms), which the openings must not count twice.
         self._early_fills: list[tuple[str, int, int]] = []
+        # USD-M: the openings, corrected by fills booked later that they already held
+        self._usdm_openings = UsdmOpenings()
 
     def _seen_order(self, update: OrderUpdate) -> bool:
         """A hook for what the order events teach (`amend.AmendAnswers`); False: ignore it."""
@@ -173,10 +176,17 @@ class OrderAnswers(OrderLookups):
         """A fill, passed on the first time its trade id is seen; False for a repeat."""
         if not self._fill_ids.is_new(fill.fill_id):
             return False
+        correction = None
         if ours:
             self.inventory.on_fill(name, symbol, fill, buy, time_ms)
+            signed = fill.qty if buy else -fill.qty
             if self.start_summary is None:
-                self._early_fills.append((name, fill.qty if buy else -fill.qty, time_ms))
+                self._early_fills.append((name, signed, time_ms))
+            elif self.settings.dialect == "usdm":
+                correction = self._usdm_openings.late_fill(name, signed, time_ms,
+                                                           fill.client_order_id)
+        if correction is not None:  # before the fill: the position never counts it twice
+            self._queue.append(correction)
         self._queue.append(Reported(fill))
         self._queue += self.inventory.adopted()  # a fill the opening already held
         return True
@@ -265,6 +275,7 @@ class OrderAnswers(OrderLookups):
         self._account = (dict(positions.positions), dict(positions.balances))
         self._queue += self.inventory.adopted()  # spot: the openings, before their comparison
         said = [text for text in map(self.inventory.describe, self.symbols.values()) if text]
+        openings: list[PositionAdopted] = []
         if self.start_summary is None and self.settings.dialect == "usdm":
             openings, said = usdm_openings(value.get("positions") or (), self.specs,
                                            self.symbols, self._early_fills,
@@ -275,6 +286,8 @@ class OrderAnswers(OrderLookups):
         if self.start_summary is None:
             summary = summarize(venue_open, self.settings.expected_open)
             self.start_summary = summary = attrs.evolve(summary, positions=tuple(said))
+            self._usdm_openings.opened(openings, value.get("positions") or (), self.symbols,
+                                       summary.unknown)
             log.warning("binance start-up reconciliation: %s", summary.line())
             self.known_open.update(summary.adopted)
             for update in venue_open:

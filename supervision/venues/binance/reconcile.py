@@ -39,8 +39,8 @@ from protocols.orders import Fill
 from protocols.portfolio import PositionAdopted, VenuePositions
 from protocols.venues.binance_user import OrderUpdate
 
-__all__ = ["SpotInventory", "StartSummary", "base_asset", "positions_of", "summarize",
-           "usdm_openings"]
+__all__ = ["SpotInventory", "StartSummary", "UsdmOpenings", "base_asset", "positions_of",
+           "summarize", "usdm_openings"]
 
 
 @attrs.frozen(slots=True)
@@ -275,6 +275,42 @@ def usdm_openings(rows: Sequence[Mapping[str, Any]], specs: Mapping[str, Instrum
                      "while this node was away, or by another client of the account)")
         said.append(text)
     return adopted, said
+
+
+@attrs.define
+class UsdmOpenings:
+    """USD-M: where each position opened at start, and as of when (the `positionRisk` row's
+    `updateTime`), so a fill of ours booked after the opening that the position already held
+    (a fill of an order that closed while the node was away, found in `userTrades` after the
+    positions were read) corrects the opening instead of counting twice. Without a time, a
+    fill of an order the start-up found `unknown` (closed while away: before the read) is
+    held; any other is not."""
+
+    _opened: dict[str, tuple[int, int | None]] = attrs.Factory(dict)
+    _away: frozenset[str] = frozenset()
+
+    def opened(self, openings: Sequence[PositionAdopted], rows: Sequence[Mapping[str, Any]],
+               symbols: Mapping[str, str], unknown: Sequence[str]) -> None:
+        as_of = {symbols.get(row.get("symbol", "")): row.get("updateTime") for row in rows}
+        for opening in openings:
+            time_ms = as_of.get(opening.instrument)
+            self._opened[opening.instrument] = (
+                opening.qty, time_ms if isinstance(time_ms, int) and time_ms > 0 else None)
+        self._away = frozenset(unknown)
+
+    def late_fill(self, name: str, signed: int, time_ms: int,
+                  client_order_id: str) -> PositionAdopted | None:
+        """The corrected opening if the position read at start already held this fill."""
+        opened = self._opened.get(name)
+        if opened is None:
+            return None
+        lots, as_of = opened
+        held = (time_ms <= as_of) if as_of is not None and time_ms \
+            else client_order_id in self._away
+        if not held:
+            return None
+        self._opened[name] = (lots - signed, as_of)
+        return PositionAdopted(name, lots - signed, source="venue")
 
 
 def base_asset(symbol: str) -> str:

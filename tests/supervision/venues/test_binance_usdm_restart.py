@@ -51,11 +51,24 @@ class RestartedUsdm:
             self.pf_ctx.deliver(self.portfolio, message)
         self._fed = len(messages)
 
-    def reconcile(self, amount: str) -> None:
+    def reconcile(self, amount: str, update_time: int | None = None) -> None:
+        row: dict[str, Any] = {"symbol": "BTCUSDT", "positionAmt": amount}
+        if update_time is not None:
+            row["updateTime"] = update_time
         self.transport.reconcile(0)
         self.ctx.deliver(self.connection, RestDone(("reconcile",), {
             "open": [], "account": {"assets": [{"asset": "USDT", "walletBalance": "1000"}]},
-            "positions": [{"symbol": "BTCUSDT", "positionAmt": amount}]}))
+            "positions": [row]}))
+        self.feed_portfolio()
+
+    def fill(self, cid: str, trade_id: int, time_ms: int) -> None:
+        """A 0.001 BTC buy of `cid` executed at `time_ms`, as the user stream reports it."""
+        self.ctx.deliver(self.connection, WsFrame("user", json.dumps({
+            "e": "ORDER_TRADE_UPDATE", "E": time_ms, "T": time_ms, "o": {
+                "s": "BTCUSDT", "c": cid, "S": "BUY", "o": "LIMIT", "f": "GTC", "q": "0.002",
+                "p": "60000", "x": "TRADE", "X": "PARTIALLY_FILLED", "i": 7, "l": "0.001",
+                "z": "0.001", "L": "60000", "n": "0.01", "N": "USDT", "T": time_ms,
+                "t": trade_id, "m": True}}), 0))
         self.feed_portfolio()
 
     def drifts(self) -> list[Any]:
@@ -101,5 +114,36 @@ def test_a_fill_booked_before_the_start_up_read_is_not_counted_twice() -> None:
     node.reconcile("0.003")
     assert node.journal.of_type(PositionAdopted) == [
         PositionAdopted("BTCUSDT", 200_000, source="venue")]  # the fill is booked on top
+    assert node.portfolio.ledger.position("BTCUSDT").qty == 300_000
+    assert node.drifts() == []
+
+
+def test_a_fill_booked_after_the_start_up_read_that_the_position_held_is_not_counted_twice(
+        ) -> None:
+    """The crashed node never journaled a fill; the restart reads the position (which holds
+    it) and only then hears of the fill (from `userTrades`, or a late report). Executed before
+    the position's `updateTime`, it corrects the opening; executed after, it is a new fill."""
+    node = RestartedUsdm(open_orders=frozenset({"mm1-1"}))
+    node.reconcile("0.003", update_time=5000)
+    assert node.portfolio.ledger.position("BTCUSDT").qty == 300_000
+    node.fill("mm1-1", trade_id=5, time_ms=4000)  # in the position read at start
+    assert node.portfolio.ledger.position("BTCUSDT").qty == 300_000
+    assert node.journal.of_type(PositionAdopted) == [
+        PositionAdopted("BTCUSDT", 300_000, source="venue"),
+        PositionAdopted("BTCUSDT", 200_000, source="venue")]
+    node.fill("mm1-1", trade_id=6, time_ms=6000)  # after it: the position grows
+    assert node.portfolio.ledger.position("BTCUSDT").qty == 400_000
+    node.reconcile("0.004", update_time=6000)
+    assert node.drifts() == []
+
+
+def test_without_times_a_late_fill_of_an_order_closed_while_away_is_held() -> None:
+    """No `updateTime`: a fill of an order the start-up found unknown (closed while the node
+    was away, so before the read) is in the position; a fill of any other is not."""
+    node = RestartedUsdm(open_orders=frozenset({"mm1-1"}))  # journaled open, not at the venue
+    node.reconcile("0.003")
+    assert node.transport.start_summary is not None
+    assert node.transport.start_summary.unknown == ("mm1-1",)
+    node.fill("mm1-1", trade_id=5, time_ms=4000)
     assert node.portfolio.ledger.position("BTCUSDT").qty == 300_000
     assert node.drifts() == []
