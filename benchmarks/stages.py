@@ -336,14 +336,17 @@ def child_pids() -> list[str]:
 
 
 def process_name(pid: str) -> str:
-    """A short name for a process: the module it runs (`python -m X`), else its command."""
+    """A short name for a process: the module it runs (`python -m X`) and its arguments that
+    are not numbers (a REST worker's lane), else its command."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
             words = cmdline.read().decode(errors="replace").split("\0")
     except OSError:
         return pid
     if "-m" in words[:-1]:
-        return words[words.index("-m") + 1].rsplit(".", 1)[-1]
+        at = words.index("-m") + 1
+        named = [w for w in words[at + 1:] if w and not w.isdigit()]  # a REST worker's lane
+        return " ".join([words[at].rsplit(".", 1)[-1], *named])
     return os.path.basename(words[0]) if words and words[0] else pid
 
 

@@ -1,6 +1,6 @@
-"""Binance spot and USD-M futures: REST through ccxt's synchronous client in a worker process,
-streams over trio-websocket on the node's loop. Registered in `supervision.node.venues` as
-kinds `binance` and `binance_usdm`.
+"""Binance spot and USD-M futures: REST through ccxt's synchronous client in two worker
+processes (orders, exits), streams over trio-websocket on the node's loop. Registered in
+`supervision.node.venues` as kinds `binance` and `binance_usdm`.
 
 | module      | what it holds                                                              |
 |-------------|----------------------------------------------------------------------------|
@@ -13,8 +13,8 @@ kinds `binance` and `binance_usdm`.
 | `fills`     | fills the user stream missed: myTrades sweeps, orders settled at the venue |
 | `reconcile` | the start-up summary (adopted, cancelled, unknown) and positions, pure    |
 | `mapping`   | specs from exchangeInfo, order parameters, reports and reject codes, pure |
-| `io`        | the ccxt worker thread and the websocket readers (heartbeat, backoff)     |
-| `rest_process` | the ccxt worker in a process of its own: ccxt's CPU off the node's GIL |
+| `io`        | the answers, a ccxt worker thread, the websocket readers              |
+| `rest_process` | a ccxt worker process, its answers read on the loop: off the GIL |
 | `client`    | ccxt's client pointed at a base URL; ccxt exceptions as outcome kinds      |
 | `weights`   | Binance's request weight of each request the adapter makes of its own     |
 """

@@ -1,6 +1,6 @@
 """The Binance adapter as the node's venue registry builds it: settings from the config, the
-transport, and its I/O (a ccxt REST worker process, a ccxt worker thread for exits, and two
-websocket readers).
+transport, and its I/O (two ccxt REST worker processes, one for exits, and two websocket
+readers).
 
 `venue.kind = "binance"` is spot, `"binance_usdm"` USD-M futures. `venue.rest_url` and
 `venue.ws_url` say where; left out, they are Binance's test networks (spot:
@@ -18,7 +18,7 @@ from typing import Any
 from supervision.node.live_guard import Mode
 from supervision.node.venues import VenueBuild
 from supervision.venues.binance.client import make_client
-from supervision.venues.binance.io import RestWorker, StreamReader
+from supervision.venues.binance.io import StreamReader
 from supervision.venues.binance.reconcile import SpotInventory
 from supervision.venues.binance.rest_process import RestProcess
 from supervision.venues.binance.transport import BinanceSettings, BinanceTransport
@@ -32,21 +32,23 @@ TESTNET = {
 
 
 class BinanceIO:
-    """The transport's I/O, built when the connection opens: `rest` (the worker process) and
-    `exits` (a worker thread: two REST lanes, each with a ccxt client of its own, so exits
-    never wait behind new orders, `supervision.venues.binance.exits`), `market`, `user`."""
+    """The transport's I/O, built when the connection opens: `rest` and `exits`, two REST
+    lanes, each a worker process with a ccxt client of its own, so exits never wait behind new
+    orders (`supervision.venues.binance.exits`); `market`, `user`."""
 
     def __init__(self, settings: BinanceSettings, transport: BinanceTransport,
                  deliver: Any) -> None:
         client = functools.partial(
             make_client, settings.dialect, settings.rest_url, api_key=settings.api_key,
             secret=settings.api_secret, timeout_s=settings.timeout_s)
-        # ccxt runs in a process of its own: its ~1 ms of Python per request would otherwise
-        # take the GIL from the event loop (`rest_process`). Exits, which are rare and must
-        # never wait behind new orders, have a lane of their own: a worker thread, which
-        # starts in no time at the first one (`exits`).
-        self.rest = RestProcess(client, deliver)
-        self.exits = RestWorker(client, deliver, name="binance-exits")
+        # ccxt runs in processes of their own: its ~1 ms of Python per request would otherwise
+        # take the GIL from the event loop, and so would a thread handing its answers over
+        # (`rest_process`: the answers are read on the loop). Both start now, in parallel, so
+        # the exits' lane is ready (its client made) before the first exit.
+        self.rest = RestProcess(client, deliver, name="binance-rest")
+        self.exits = RestProcess(client, deliver, name="binance-exits")
+        self.rest.start()
+        self.exits.start()
         self.market = StreamReader("market", transport.market_url, deliver,
                                    heartbeat_s=settings.heartbeat_s)
         self.user = StreamReader("user", transport.user_url, deliver,

@@ -6,17 +6,25 @@ The budget already spends its rate limit on exits first and fences new orders be
 cancel-all (`actors.execution.budget_actor`), but below it every request went through one
 serial REST queue, one at a time: a cancel-all (the kill switch, a shutdown, REDUCING) waited
 for every new order and replace queued before it, each a round trip, and those new orders
-still reached the venue, after the kill switch. So the adapter's I/O has two lanes, each with
-a ccxt client of its own, and each able to take back what it has not sent (`withdraw`):
+still reached the venue, after the kill switch. So the adapter's I/O has two lanes, each a REST
+worker process with a ccxt client of its own (`rest_process.RestProcess`, both started with
+the connection, their answers read on the event loop), and each able to take back what it has
+not sent (`withdraw`):
 
 | lane      | what goes on it                                                            |
 |-----------|----------------------------------------------------------------------------|
 | `exits`   | cancels by id, cancel-alls (sweeps), batch cancels, reduce-only new orders, |
-|           | and the cancels of strangers a reconciliation finds: a worker thread        |
-|           | (`io.RestWorker`), which starts at once; exits are few, so their ccxt CPU   |
-|           | on the node's GIL does not matter                                          |
-| `rest`    | new orders, replaces, batches of new orders, and everything else: the      |
-|           | worker process (`rest_process.RestProcess`)                                |
+|           | and the cancels of strangers a reconciliation finds                        |
+| `rest`    | new orders, replaces, batches of new orders, and everything else           |
+
+The exits' lane was a thread running ccxt in the node's process (it started at once, and exits
+are few), but each exit then held the GIL for about a millisecond of ccxt's Python while the
+loop waited for it, the very moment (a kill switch, a flatten) the loop has most to do. As a
+process it has everything the order lane has: a dead worker is noticed at once, the exit it
+had started is answered `lost` (as a timeout is: a cancel by id is then looked up, never sent
+again) and the exits it had not started go once, in order, to a new worker
+(`tests/supervision/venues/test_binance_exits_worker_death.py`: killed during a kill switch's
+first sweep, each symbol is swept once and nothing rests).
 
 An exit waits for no new order, not even the one on the wire. Within the exits lane the
 budget's order holds (a reduce-only exit after the cancel-all that must not sweep it), and so
@@ -26,7 +34,7 @@ to the venue (where the sweep would take them).
 
 What the exits lane overtakes must not turn against it:
 
-- A cancel-all takes back (`RestWorker.withdraw`) every new order and replace in its scope
+- A cancel-all takes back (`RestProcess.withdraw`) every new order and replace in its scope
   still queued on the other lane: never sent, so never resting after the kill switch. A new
   order taken back is answered `CancelAck` (it is cancelled, having never left; the session
   already counts it as being cancelled), a replace a `Reject` that leaves its order as it was

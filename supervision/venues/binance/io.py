@@ -7,10 +7,10 @@ decided by the transport (`supervision.venues.binance.transport`), inside the co
 its queue, so a slow or hung request (bounded by the client's timeout) never stalls the event
 loop, market data or any other actor. A request still queued can be taken back (`withdraw`): a
 cancel-all takes back the new orders queued behind it, which must never reach the venue after
-it. A Binance connection runs its exits on one, so an exit never waits behind new orders
-(`supervision.venues.binance.exits`), and everything else in a worker process
-(`supervision.venues.binance.rest_process`, whose queue is taken back from the same way). Each
-answer goes to the connection
+it. A Binance connection runs its REST in worker processes instead, one for exits, so an exit
+never waits behind new orders (`supervision.venues.binance.exits`,
+`supervision.venues.binance.rest_process`: the same interface and answers); Hyperliquid runs
+this thread. Each answer goes to the connection
 as `RestDone`: the value, or the failure's kind (`client.classify`), its words, the venue's
 Retry-After, and the venue's own counters from the response's headers (`client.usage`: request
 weight this minute, orders in the last 10 s ...) with the venue's clock (`Date`), which says

@@ -1,4 +1,5 @@
-"""The REST worker in a process of its own: ccxt's CPU off the node's GIL.
+"""The REST worker in a process of its own: ccxt's CPU off the node's GIL, and its answers read
+on the event loop.
 
 `RestProcess` has `RestWorker`'s interface (`submit(tag, method, params)`, `close()`, answers
 told to `deliver` as `RestDone`, and `withdraw`, which takes back requests not sent yet), but
@@ -6,8 +7,21 @@ ccxt's client lives in a child process (`python -m supervision.venues.binance.re
 In the node's process a ccxt request costs about a millisecond of Python (building and signing
 the request, requests and urllib3) on the REST thread, which takes the GIL from the event loop
 while a frame's chain waits for it (docs/benchmarks.md, "Where the time goes"). Here the node
-pickles the request onto a pipe (tens of microseconds) and one reader thread, blocked in `read`
-without the GIL, takes each answer back; the child's CPU runs on the other core.
+pickles the request onto a pipe (tens of microseconds); the child's CPU runs on another core.
+A Binance connection runs two, one per REST lane (`supervision.venues.binance.exits`): a
+lane's requests go one at a time, and exits must never wait behind new orders.
+
+The answers are read on the node's trio loop, by a task of its own (a system task, as the
+websocket readers are), not by a thread: the answer pipe is non-blocking, the task waits for
+it in trio's poll, unpickles each answer (a few kilobytes: tens of microseconds) and tells it
+to the connection, which handles it in place. A reader thread did the same work, but each
+answer was a hand-over of the GIL from the loop and back, made mid-chain when it came during
+one: the loop, which had let the GIL go for a system call (the next request's `write`), then
+waited for the thread to be scheduled and to finish, a switch interval or more (measured: an
+order's send took 0.6-1.4 ms at the median when an answer arrived during it, 45 us otherwise).
+Off a trio loop (a test, a tool), `start` runs the same task on a thread with a loop of its
+own. A fork and exec of a new child, and the wait for a dead one's exit, go to a worker
+thread (`trio.to_thread`): they never hold up the loop.
 
 What stays exactly as it was:
 - Answers are `io.answer`'s, made in the child with the same client and the same mapping:
@@ -15,8 +29,8 @@ What stays exactly as it was:
   Retry-After, its counters (`client.usage`) and clock (`Date`). The tag never leaves the
   node: the child answers by sequence number and the node puts the tag back.
 - One request at a time, in the order submitted: the node queues them and gives the child the
-  next only once it has answered the last (the reader thread does, before it even unpickles
-  the answer), so the requests of a venue session reach the venue in order, and a request
+  next only once it has answered the last (the reader does, before it even unpickles the
+  answer), so the requests of a venue session reach the venue in order, and a request
   still queued can be taken back (`withdraw`) as from the thread's queue.
 - Nothing is ever sent twice. The child writes each request's sequence number to a marker
   file before it calls the venue. If the child dies (detected at once: its answer pipe
@@ -35,7 +49,8 @@ request's headers, the API key among them).
 
 The child has its own session (start_new_session): a Ctrl-C in the terminal or a SIGTERM to
 the node must not kill it before the node's graceful stop has sent its cancels. It ignores
-SIGINT and SIGTERM, and exits when the node closes its request pipe (`close`), or dies.
+SIGINT and SIGTERM, and exits when the node closes its request pipe (`close`, or the loop's
+end), or dies, or stops reading its answers.
 `make_client` is pickled to the child, so it must be picklable (a `functools.partial` of
 `client.make_client`), and so must each request's method (a name, or an object such as
 `client.Reconciliation`) and each answer's value (ccxt's JSON).
@@ -55,11 +70,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from typing import IO, Any
 
 import attrs
+import trio
 
 from supervision.venues.binance.io import Deliver, RestDone, answer
 
@@ -69,6 +84,7 @@ log = logging.getLogger("troupe.venues.binance")
 _HEADER = struct.Struct("<I")
 _SEQ = struct.Struct("<q")
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.1, 5.0
+_READ = 1 << 18  # bytes read from the answer pipe at a time
 
 
 def _frame(value: Any) -> bytes:
@@ -104,23 +120,24 @@ class _Child:
     request pipe is written only when the child waits for a request (it has answered the last
     one, so the pipe is empty), so a write of a request smaller than the pipe never blocks."""
 
-    def __init__(self, make_client: Callable[[], Any]) -> None:
+    def __init__(self, make_client: Callable[[], Any], name: str) -> None:
         self.marker = tempfile.TemporaryFile()  # noqa: SIM115 (closed by reap)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "supervision.venues.binance.rest_process",
-             str(self.marker.fileno())],
+             str(self.marker.fileno()), name],  # the name: for ps, top and tests
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(self.marker.fileno(),),
-            start_new_session=True, env=_child_env())
+            start_new_session=True, env=_child_env(), bufsize=0)
         assert self.process.stdin is not None and self.process.stdout is not None
         self.requests = self.process.stdin.fileno()
         with contextlib.suppress(OSError):  # Linux: room for any request (64 KiB otherwise)
             fcntl.fcntl(self.requests, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
         self.answers: IO[bytes] = self.process.stdout
+        os.set_blocking(self.answers.fileno(), False)  # read on the loop: never blocks it
         self.answered = 0
         self.send(_frame((make_client, logging.getLogger().getEffectiveLevel())))
 
     def send(self, frame: bytes) -> None:
-        with contextlib.suppress(OSError):  # the child is gone: the reader thread deals with it
+        with contextlib.suppress(OSError):  # the child is gone: the reader deals with it
             os.write(self.requests, frame)
 
     def end(self) -> None:
@@ -149,8 +166,9 @@ def _child_env() -> dict[str, str]:
 
 class RestProcess:
     """`submit(tag, method, params)`, `withdraw(wanted)` and `close()`: as `RestWorker`'s, the
-    requests run in the child. `restarts` counts the children replaced after a death;
-    `lost_total` the requests answered `lost` for one."""
+    requests run in the child. `start()` starts the first child before any request (else the
+    first request does). `restarts` counts the children replaced after a death; `lost_total`
+    the requests answered `lost` for one."""
 
     def __init__(self, make_client: Callable[[], Any], deliver: Deliver,
                  name: str = "binance-rest") -> None:
@@ -163,9 +181,27 @@ class RestProcess:
         self._seq = 0
         self._child: _Child | None = None
         self._closing = False
-        self._reader: threading.Thread | None = None
+        self._started = False
+        self._thread: threading.Thread | None = None  # only when started off a trio loop
         self.restarts = 0
         self.lost_total = 0
+
+    def start(self) -> None:
+        """Starts the reader and its first child now: on the trio loop this is called on
+        (a system task, as the websocket readers are), else on a thread running a trio loop
+        of its own (a test, a tool)."""
+        with self._lock:
+            if self._started or self._closing:
+                return
+            self._started = True
+        try:
+            trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            self._thread = threading.Thread(target=trio.run, args=(self._guarded,),
+                                            name=self.name, daemon=True)
+            self._thread.start()
+            return
+        trio.lowlevel.spawn_system_task(self._guarded, name=self.name)
 
     def submit(self, tag: Any, method: str | Callable[[Any, dict[str, Any]], Any],
                params: dict[str, Any] | None = None) -> None:
@@ -175,11 +211,9 @@ class RestProcess:
             self._seq += 1
             self._queue.append(
                 _Request(self._seq, tag, _frame((self._seq, method, dict(params or {})))))
-            if self._reader is None:  # the first request: the first child
-                self._reader = threading.Thread(target=self._read, name=self.name, daemon=True)
-                self._reader.start()
-            else:
-                self._send_next()
+            self._send_next()
+        if not self._started:  # the first request: the first child
+            self.start()
 
     def withdraw(self, wanted: Callable[[Any], bool]) -> list[Any]:
         """Takes the queued requests whose tag `wanted` names out of the queue, unsent, and
@@ -213,41 +247,81 @@ class RestProcess:
         elif self._closing:
             child.end()
 
-    def _read(self) -> None:
-        """The reader thread: starts each child, reads its answers, and buries it."""
+    async def _guarded(self) -> None:
+        # A system task that raises would end the whole trio run: nothing may escape. Cancelled
+        # (the run ends), the child is told to end, as `close` would.
+        try:
+            await self._read()
+        except Exception:
+            log.exception("%s: the REST worker's reader failed; requests get no answer",
+                          self.name)
+        finally:
+            child = self._child
+            if child is not None:
+                child.end()
+
+    async def _read(self) -> None:
+        """Starts each child, reads its answers, and buries it."""
         backoff = BACKOFF_MIN_S
-        while (child := self._spawn()) is not None:
-            try:
-                while True:
-                    self._answered(child, _read_raw(child.answers))
-            except (EOFError, OSError):
-                pass
-            if not self._bury(child):
+        while (child := await self._spawn()) is not None:
+            await self._answers(child)
+            if not await self._bury(child):
                 return
             if child.answered:
                 backoff = BACKOFF_MIN_S
             else:  # a child that could not even answer: do not spin
-                time.sleep(backoff)
+                await trio.sleep(backoff)
                 backoff = min(BACKOFF_MAX_S, backoff * 2)
 
-    def _spawn(self) -> _Child | None:
-        """A new child, given the first request waiting; None once closing with none left."""
+    async def _spawn(self) -> _Child | None:
+        """A new child, given the first request waiting; None once closing with none left.
+        Started on a worker thread: a fork and exec must not hold up the loop."""
         backoff = BACKOFF_MIN_S
         while True:
             with self._lock:
                 if self._closing and not self._queue:
-                    self._reader = None
                     return None
-                try:
-                    self._child = child = _Child(self._make_client)
-                except OSError as exc:
-                    log.error("%s: cannot start the REST worker process (%s); trying again in "
-                              "%.1fs", self.name, exc, backoff)
-                else:
+            try:
+                child = await trio.to_thread.run_sync(_Child, self._make_client, self.name)
+            except OSError as exc:
+                log.error("%s: cannot start the REST worker process (%s); trying again in "
+                          "%.1fs", self.name, exc, backoff)
+            else:
+                with self._lock:
+                    self._child = child
                     self._send_next()
-                    return child
-            time.sleep(backoff)
+                return child
+            await trio.sleep(backoff)
             backoff = min(BACKOFF_MAX_S, backoff * 2)
+
+    async def _answers(self, child: _Child) -> None:
+        """Reads the child's answers until its pipe ends (it exited, or died), each handled as
+        soon as it is whole. A read that finds nothing waits for the pipe in trio's poll."""
+        fd, buffer, header = child.answers.fileno(), bytearray(), _HEADER.size
+        in_a_row = 0
+        while True:
+            try:
+                chunk = os.read(fd, _READ)
+            except BlockingIOError:
+                in_a_row = 0
+                await trio.lowlevel.wait_readable(fd)
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffer += chunk
+            while len(buffer) >= header:
+                (size,) = _HEADER.unpack_from(buffer)
+                if len(buffer) < header + size:
+                    break
+                raw = bytes(buffer[header:header + size])
+                del buffer[:header + size]
+                self._answered(child, raw)
+            in_a_row += 1
+            if in_a_row >= 16:  # answers without end: let the loop's other tasks in
+                in_a_row = 0
+                await trio.lowlevel.checkpoint()
 
     def _answered(self, child: _Child, raw: bytes) -> None:
         with self._lock:  # the next request goes first: the child need not wait for us
@@ -261,10 +335,10 @@ class RestProcess:
             logging.getLogger(record.name).handle(record)
         self._deliver(attrs.evolve(done, tag=request.tag))
 
-    def _bury(self, child: _Child) -> bool:
+    async def _bury(self, child: _Child) -> bool:
         """The child is gone: the request it had started and not answered is answered `lost`;
         one it had not started goes first to the next child. False: no next child."""
-        code, started = child.reap()
+        code, started = await trio.to_thread.run_sync(child.reap)  # waits for its exit
         with self._lock:
             self._child = None
             request, self._sent = self._sent, None
@@ -275,8 +349,6 @@ class RestProcess:
             # (a child that cannot start would be started again for ever).
             more = not self._closing or (bool(self._queue) and started > 0)
             self.restarts += more
-            if not more:
-                self._reader = None
         if lost:
             assert request is not None
             self.lost_total += 1
@@ -334,8 +406,11 @@ def serve(requests: IO[bytes], answers: int, marker: int) -> None:
             frame = _frame((seq, RestDone(None, None, "lost",
                                           f"answer could not be carried: {exc}"[:300]), []))
         view = memoryview(frame)
-        while view:
-            view = view[os.write(answers, view):]
+        try:
+            while view:
+                view = view[os.write(answers, view):]
+        except BrokenPipeError:  # the node is gone (or stopped reading): nobody to answer
+            return
 
 
 def _main() -> None:

@@ -1,10 +1,10 @@
 """BinanceTransport: the venue connection's Binance end (spot or USD-M), on the adapter contract.
 
 The transport decides; its I/O (`supervision.venues.binance.io`) only carries: REST requests go
-to the ccxt worker process, exits to a lane of their own (and a cancel-all takes back the new
-orders still queued: `supervision.venues.binance.exits`), frames come in from the websocket
-readers, and every answer comes back to the connection actor as a message, which hands it to
-`on_message`. What it means comes out of `poll` as the contract's events
+to a ccxt worker process, exits to a worker process of their own (and a cancel-all takes back
+the new orders still queued: `supervision.venues.binance.exits`), frames come in from the
+websocket readers, and every answer comes back to the connection actor as a message, which
+hands it to `on_message`. What it means comes out of `poll` as the contract's events
 (`actors.execution.venue_transport`).
 
 Start: markets are loaded (`exchangeInfo`) into a `SpecUpdate` per instrument; the market
@@ -111,9 +111,8 @@ SNAPSHOT_LEVELS = 1000  # a book's REST snapshot: Binance's weight 50 (spot), 20
 
 
 class BinanceTransport(FillRecovery, ExitLanes):
-    """`io(transport, deliver)` builds the I/O: an object with `rest` (a `RestProcess`),
-    `exits` (a `RestWorker`),
-    `market` and `user` (`StreamReader`s, given a url callable) and `close()`; see
+    """`io(transport, deliver)` builds the I/O: an object with `rest` and `exits` (two
+    `RestProcess`es), `market` and `user` (`StreamReader`s, given a url callable) and `close()`; see
     `supervision.venues.binance.adapter`."""
 
     def __init__(self, settings: BinanceSettings, io: Callable[..., Any]) -> None:

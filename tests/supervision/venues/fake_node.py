@@ -117,6 +117,24 @@ def node_env(*, keys: bool = True) -> dict[str, str]:
     return env
 
 
+def rest_worker_of(node_pid: int, lane: str = "binance-rest") -> int | None:
+    """The node's REST worker process of `lane` (binance-rest, binance-exits): its child
+    running `rest_process` under that name."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == node_pid \
+                and b"supervision.venues.binance.rest_process" in command \
+                and lane.encode() in command:
+            return int(entry)
+    return None
+
+
 def metric(text: str, name: str, **labels: str) -> float:
     """The sum of `name`'s samples in a /metrics text (those with every label given)."""
     total = 0.0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import ccxt
+import trio
 
 from supervision.venues.binance.io import RestDone, RestWorker
 from supervision.venues.binance.rest_process import RestProcess
@@ -231,3 +232,37 @@ def test_a_child_that_cannot_make_its_client_is_started_again(tmp_path: Path) ->
     broken.close()
     worker.close()
     assert len(told.got) == 1  # the request never reached a venue: not lost, not answered
+
+
+def test_on_a_trio_loop_the_answers_are_read_and_told_on_the_loop(tmp_path: Path) -> None:
+    """In a node the answers are read by a task of the loop, not by a thread: no thread takes
+    the GIL from the loop to hand an answer over. A death is noticed there too."""
+    log = tmp_path / "calls.log"
+    told: list[tuple[Any, str | None, int]] = []
+
+    async def run() -> tuple[int, list[str]]:
+        loop = threading.get_ident()
+        worker = RestProcess(functools.partial(FakeClient, str(log)),
+                             lambda d: told.append((d.tag, d.failure, threading.get_ident())),
+                             name="lane-on-the-loop")
+        worker.start()  # before any request, as the adapter starts both lanes
+        for n, method in enumerate(["echo", "echo", "hang", "echo"], start=1):
+            worker.submit(n, method, {"n": n})
+        with trio.fail_after(30):
+            while calls(log) != ["1", "2", "3"]:
+                await trio.sleep(0.01)
+            threads = [t.name for t in threading.enumerate()]
+            pid = worker.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            while len(told) < 4:
+                await trio.sleep(0.01)
+        worker.close()
+        return loop, threads
+
+    loop, threads = trio.run(run)
+    assert [(tag, failure) for tag, failure, _ in told] == [(1, None), (2, None), (3, "lost"),
+                                                            (4, None)]
+    assert {thread for _, _, thread in told} == {loop}
+    assert "lane-on-the-loop" not in threads  # off a loop, its reader thread has the name
+    assert calls(log) == ["1", "2", "3", "4"]

@@ -11,22 +11,7 @@ import time
 from pathlib import Path
 
 from supervision.fakevenue import FakeVenue, FakeVenueThread
-from tests.supervision.venues.fake_node import NodeProcess, metric, node_config
-
-
-def rest_worker_of(node_pid: int) -> int | None:
-    """The node's REST worker process: its child running `rest_process`."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            command = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == node_pid and b"rest_process" in command:
-            return int(entry)
-    return None
+from tests.supervision.venues.fake_node import NodeProcess, metric, node_config, rest_worker_of
 
 
 def test_a_killed_rest_worker_loses_its_request_and_resends_nothing(tmp_path: Path) -> None:
