@@ -13,8 +13,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from supervision.fakevenue import FakeVenue
 
 CONFIG = """
 [node]
@@ -90,6 +93,24 @@ def market_maker(symbol: str, strategy: str, *, contract: str = "spot",
     """An instrument and a market maker quoting it, as config text."""
     return MARKET_MAKER.format(symbol=symbol, id=strategy, contract=contract,
                                max_inventory=max_inventory, requote=requote_s)
+
+
+FIVE_SYMBOLS = ["BTCUSDT", "S01USDT", "S02USDT", "S03USDT", "S04USDT"]
+
+
+def more_market_makers(symbols: list[str], requote_s: float = 0.1) -> str:
+    """A market maker on each symbol after the first (`node_config` quotes the first), as
+    config text for its `tail`."""
+    return "".join(market_maker(symbol, f"mm_{symbol}", requote_s=requote_s)
+                   for symbol in symbols[1:])
+
+
+def funded_venue(symbols: list[str], speed: float = 4) -> FakeVenue:
+    """The fake Binance of `symbols`, the account funded for a market maker on each: each
+    quotes both sides, so it holds every base asset (10) and the quote asset (1,000,000 USDT)."""
+    balances = {"USDT": Decimal(1_000_000),
+                **{symbol.removesuffix("USDT"): Decimal(10) for symbol in symbols}}
+    return FakeVenue.binance(symbols, speed=speed, balances=balances)
 
 
 def node_config(tmp_path: Path, urls: dict[str, str], *, kind: str = "binance",

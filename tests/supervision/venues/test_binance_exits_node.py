@@ -7,20 +7,21 @@ ours rests."""
 from __future__ import annotations
 
 import urllib.request
-from decimal import Decimal
 from pathlib import Path
 
-from supervision.fakevenue import FakeVenue, FakeVenueThread
+from supervision.fakevenue import FakeVenueThread
 from tests.supervision.venues.fake_node import (
+    FIVE_SYMBOLS,
     NodeProcess,
-    market_maker,
+    funded_venue,
     metric,
+    more_market_makers,
     node_config,
     wait_until,
 )
 
-SYMBOLS = ["BTCUSDT", "S01USDT", "S02USDT", "S03USDT", "S04USDT"]
-MORE = "".join(market_maker(symbol, f"mm_{symbol}", requote_s=0.1) for symbol in SYMBOLS[1:])
+SYMBOLS = FIVE_SYMBOLS
+MORE = more_market_makers(SYMBOLS)
 ENTRIES = {("POST", "order"), ("POST", "cancelReplace")}
 
 
@@ -30,9 +31,7 @@ def swept(log: list[tuple[float, str, str, str, int]]) -> list[float]:
 
 
 def test_the_kill_switch_overtakes_the_new_orders_queued_for_the_venue(tmp_path: Path) -> None:
-    balances = {"USDT": Decimal(1_000_000), **{s.removesuffix("USDT"): Decimal(10)
-                                                 for s in SYMBOLS}}
-    fake = FakeVenue.binance(SYMBOLS, speed=4, balances=balances)
+    fake = funded_venue(SYMBOLS)
     with FakeVenueThread(fake) as urls:
         node = NodeProcess(node_config(tmp_path, urls, tail=MORE), 60)
         node.wait_for("orders: sent=")

@@ -10,47 +10,37 @@ from __future__ import annotations
 import os
 import signal
 import urllib.request
-from decimal import Decimal
 from pathlib import Path
 
 from supervision.fakevenue import FakeVenue, FakeVenueThread
-from tests.supervision.venues.fake_node import (
-    NodeProcess,
-    market_maker,
-    metric,
-    node_config,
-    rest_worker_of,
-    wait_until,
-)
+from tests.supervision.venues import fake_node
 
-SYMBOLS = ["BTCUSDT", "S01USDT", "S02USDT", "S03USDT", "S04USDT"]
-MORE = "".join(market_maker(symbol, f"mm_{symbol}", requote_s=0.1) for symbol in SYMBOLS[1:])
+SYMBOLS = fake_node.FIVE_SYMBOLS
+MORE = fake_node.more_market_makers(SYMBOLS)
 
 
 def test_a_killed_exits_worker_loses_its_sweep_and_resends_nothing(tmp_path: Path) -> None:
-    balances = {"USDT": Decimal(1_000_000), **{s.removesuffix("USDT"): Decimal(10)
-                                                 for s in SYMBOLS}}
-    fake = FakeVenue.binance(SYMBOLS, speed=4, balances=balances)
+    fake = fake_node.funded_venue(SYMBOLS)
     with FakeVenueThread(fake) as urls:
-        node = NodeProcess(node_config(tmp_path, urls, tail=MORE), 40)
+        node = fake_node.NodeProcess(fake_node.node_config(tmp_path, urls, tail=MORE), 40)
         node.wait_for("orders: sent=")
-        assert wait_until(lambda: len(fake.desk.open_orders("BTCUSDT")) >= 1, 30)
-        exits_worker = rest_worker_of(node.proc.pid, "binance-exits")
-        assert exits_worker is not None and exits_worker != rest_worker_of(node.proc.pid)
+        assert fake_node.wait_until(lambda: len(fake.desk.open_orders("BTCUSDT")) >= 1, 30)
+        exits_worker = fake_node.rest_worker_of(node.proc.pid, "binance-exits")
+        assert exits_worker is not None and exits_worker != fake_node.rest_worker_of(node.proc.pid)
         fake.faults.update({"ack_delay_s": 0.8})  # request_timeout_s is 1
         with urllib.request.urlopen(f"{urls['rest']}/api/v3/time", timeout=5):
             pass  # the venue's log marks the moment: the kill switch follows at once
         node.control(action="halt", reason="kill switch")
         # The first sweep (BTCUSDT's) is applied at once and answered 0.8 s later: the worker
         # is killed while it waits for that answer.
-        assert wait_until(lambda: not fake.desk.open_orders("BTCUSDT"), 10, step=0.01)
+        assert fake_node.wait_until(lambda: not fake.desk.open_orders("BTCUSDT"), 10, step=0.01)
         os.kill(exits_worker, signal.SIGKILL)
-        assert wait_until(lambda: len(sweeps_of(fake)) >= len(SYMBOLS)
-                          and not fake.desk.open_orders(None), 20), fake.desk.open_orders(None)
+        assert fake_node.wait_until(lambda: len(sweeps_of(fake)) >= len(SYMBOLS)
+                                    and not fake.desk.open_orders(None), 20)
         fake.faults.update({"ack_delay_s": 0.0})
-        sent = metric(node.metrics(), "troupe_orders_sent_total")
+        sent = orders_sent(node)
         node.control(action="resume", reason="done")
-        assert wait_until(lambda: metric(node.metrics(), "troupe_orders_sent_total") > sent, 20)
+        assert fake_node.wait_until(lambda: orders_sent(node) > sent, 20)  # it trades on
         sweeps = sweeps_of(fake)
         node.proc.terminate()
         out, err = node.finish()
@@ -74,3 +64,7 @@ def sweeps_of(fake: FakeVenue) -> list[float]:
     marked = max(t for t, _m, endpoint, _c, _s in log if endpoint == "time")
     return [t for t, method, endpoint, _c, _s in log
             if t > marked and (method, endpoint) == ("DELETE", "openOrders")]
+
+
+def orders_sent(node: fake_node.NodeProcess) -> float:
+    return fake_node.metric(node.metrics(), "troupe_orders_sent_total")

@@ -11,7 +11,13 @@ import time
 from pathlib import Path
 
 from supervision.fakevenue import FakeVenue, FakeVenueThread
-from tests.supervision.venues.fake_node import NodeProcess, metric, node_config, rest_worker_of
+from tests.supervision.venues.fake_node import (
+    NodeProcess,
+    metric,
+    node_config,
+    rest_worker_of,
+    wait_until,
+)
 
 
 def test_a_killed_rest_worker_loses_its_request_and_resends_nothing(tmp_path: Path) -> None:
@@ -25,6 +31,8 @@ def test_a_killed_rest_worker_loses_its_request_and_resends_nothing(tmp_path: Pa
             time.sleep(1.5)
             pid = rest_worker_of(node.proc.pid)
             assert pid is not None and pid not in killed
+            # Killed with a request at the venue (a loaded machine starts a worker slowly).
+            assert wait_until(lambda pid=pid: at_the_venue(pid), 20, step=0.01)
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
         time.sleep(1.0)
@@ -43,3 +51,16 @@ def test_a_killed_rest_worker_loses_its_request_and_resends_nothing(tmp_path: Pa
     assert metric(text, "troupe_reconciliation_drift_total") == 0, text
     assert not left_open, left_open
     assert "open orders cancelled (none left open)" in out, out
+
+
+def at_the_venue(pid: int) -> bool:
+    """The worker has started a request (its marker file, argv[1], holds one) and waits in a
+    system call that is not the read of its next request (fd 0): on the venue's socket."""
+    try:
+        marker = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[3].decode()
+        started = Path(f"/proc/{pid}/fd/{marker}").read_bytes()
+        words = Path(f"/proc/{pid}/syscall").read_text().split()
+    except (OSError, IndexError):
+        return False
+    waiting = len(words) > 1 and words[0] != "running"
+    return bool(started.strip(b"\0")) and waiting and (words[0], words[1]) != ("0", "0x0")
