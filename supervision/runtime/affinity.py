@@ -15,9 +15,13 @@ REST worker process) would be born on the loop's CPUs. `LoopPinning` therefore:
 
 1. moves every thread of the process, and every child process with all its threads, to the
    other CPUs, then pins the calling (loop) thread to the loop's CPUs alone;
-2. keeps a sweeper thread of its own (on the other CPUs) that every `SWEEP_S` moves any thread
-   or child process that appeared since, so what the loop starts later leaves its CPUs within
-   that time (a grandchild process is left where its parent put it);
+2. keeps a sweeper thread of its own (on the other CPUs) that moves any thread or child
+   process that appeared since, every `SWEEP_S` after a sweep that found one (the start-up,
+   when the node starts its threads and REST workers), backing off to `SWEEP_MAX_S` while
+   nothing new appears (a grandchild process is left where its parent put it). A sweep is a
+   few dozen /proc reads on the sweeper's thread, and each read gives up and takes back the
+   GIL, which the loop's order chains then wait for: a node that has started everything
+   should not pay that ten times a second;
 3. on `stop`, gives every thread of the process, and of the children it moved that are still
    alive, the mask the loop thread had before.
 
@@ -37,12 +41,14 @@ import attrs
 
 from protocols.errors import TroupeError
 
-__all__ = ["SWEEP_S", "CpuPlan", "LoopPinning", "PinningError", "cpu_list", "plan_for",
-           "thread_cpus"]
+__all__ = ["SWEEP_MAX_S", "SWEEP_S", "CpuPlan", "LoopPinning", "PinningError", "cpu_list",
+           "plan_for", "thread_cpus"]
 
-# How long a thread or child process started later may run on the loop's CPUs. A sweep reads
-# one /proc file per thread: ~100 us for a node's ~20 threads, 1 ms of CPU a second at 0.1 s.
+# How long a thread or child process started later may run on the loop's CPUs: `SWEEP_S`
+# after a sweep that moved something, up to `SWEEP_MAX_S` once nothing new has appeared for a
+# while. A sweep reads one /proc file per thread (~100 us for a node's ~20 threads).
 SWEEP_S = 0.1
+SWEEP_MAX_S = 3.2
 _TASKS = Path("/proc/self/task")
 
 
@@ -182,8 +188,10 @@ class LoopPinning:
                 for tid in _tids().union(*children):
                     _move(tid, self._before)
 
-    def sweep(self) -> None:
-        """Move every thread and child process not yet moved to the other CPUs."""
+    def sweep(self) -> bool:
+        """Move every thread and child process not yet moved to the other CPUs; True if there
+        was any."""
+        before = self.threads_moved + self.children_moved
         with self._lock:
             others = self.plan.others
             current = _tids()
@@ -199,8 +207,12 @@ class LoopPinning:
                 moved = [_move(t, others) for t in _tids(Path(f"/proc/{pid}/task"))]
                 self.children_moved += any(moved)
             self._children = children
+        return self.threads_moved + self.children_moved > before
 
     def _sweep_until_stopped(self) -> None:
-        while not self._stop.wait(self.sweep_s):
+        wait = self.sweep_s
+        while not self._stop.wait(wait):
+            found = True
             with contextlib.suppress(Exception):  # a sweep that fails must not end the sweeps
-                self.sweep()
+                found = self.sweep()
+            wait = self.sweep_s if found else min(wait * 2, max(self.sweep_s, SWEEP_MAX_S))

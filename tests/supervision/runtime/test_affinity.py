@@ -15,6 +15,7 @@ import pytest
 
 from actors.behaviour import Behaviour
 from supervision.runtime.affinity import (
+    SWEEP_MAX_S,
     SWEEP_S,
     CpuPlan,
     PinningError,
@@ -28,7 +29,7 @@ ALLOWED = frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
 needs_two_cpus = pytest.mark.skipif(len(ALLOWED) < 2, reason="pinning needs two CPUs to split")
 
 
-def _eventually(condition, timeout: float = 20 * SWEEP_S + 2.0) -> bool:
+def _eventually(condition, timeout: float = 2 * SWEEP_MAX_S + 20 * SWEEP_S + 2.0) -> bool:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
