@@ -47,8 +47,9 @@ Bad input from outside the process: refuse it with one clear line, change nothin
   weight or order-count limit; answered 429 with its Retry-After.
 - `supervision.replay.ReplayError` (ValueError): a recording the replay tool cannot build a
   book from (no snapshot, none that joins, another venue's file); one line, exit code 2.
-- `supervision.sources.replay.RecordingError` (ValueError): a recording damaged as a whole (a
-  gzip stream that ends early, a file that is not gzip), named in one line with its last line.
+- `supervision.sources.recording_reader.RecordingError` (ValueError): a recording damaged as a
+  whole (a gzip stream that ends early, a file that is not gzip), named in one line with its
+  last line.
 - `supervision.experiments.sweep.SweepError` (ValueError): a `--sweep` or `--space` that is
   malformed, or values the config refuses; every problem at once, before any variant runs.
 - `supervision.experiments.ranking.ObjectiveError` (ValueError): a `--rank` or `--optimize`

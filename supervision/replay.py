@@ -35,7 +35,7 @@ from protocols.codec import DecodeError, Side
 from protocols.errors import TroupeError
 from protocols.recording import classify
 from protocols.venues import binance, hyperliquid
-from supervision.sources.replay import RecordingError, iter_recording
+from supervision.sources.recording_reader import RecordingError, iter_recording
 
 __all__ = ["ReplayError", "final_book", "main"]
 

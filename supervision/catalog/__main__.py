@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from supervision.catalog import build_catalog, read_info
 from supervision.catalog.replay import CatalogReader
 from supervision.catalog.store import Kind
-from supervision.sources.replay import RecordingError
+from supervision.sources.recording_reader import RecordingError
 
 
 def _parser() -> argparse.ArgumentParser:

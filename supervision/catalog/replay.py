@@ -29,7 +29,8 @@ from protocols.codec import Side
 from protocols.feed import ALL_STREAMS, Stream
 from protocols.venues import binance, hyperliquid
 from supervision.catalog.store import COLUMNS, ROW_GROUP, Kind, read_info
-from supervision.sources.replay import Line, ReplaySource
+from supervision.sources.recording_reader import Line
+from supervision.sources.replay import ReplaySource
 
 __all__ = ["CatalogReader", "CatalogSource"]
 

@@ -44,7 +44,8 @@ import pyarrow.parquet as pq
 from protocols.codec import DecodeError
 from protocols.recording import classify
 from protocols.venues import binance, hyperliquid
-from supervision.sources.replay import RecordingReader, sniff_messages
+from supervision.sources.recording_reader import RecordingReader
+from supervision.sources.replay import sniff_messages
 
 __all__ = ["FORMAT", "CatalogInfo", "Kind", "build", "content_hash", "read_info"]
 

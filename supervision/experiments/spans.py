@@ -39,7 +39,7 @@ from protocols.errors import TroupeError
 from protocols.recording import classify
 from protocols.venues import binance
 from supervision.catalog.store import content_hash
-from supervision.sources.replay import is_ticker_line, iter_recording
+from supervision.sources.recording_reader import is_ticker_line, iter_recording
 
 __all__ = ["Span", "SpanError", "cut_recording", "market_seconds", "parse_span"]
 

@@ -54,7 +54,7 @@ from supervision.fakevenue.rest import Reply, RestApp
 from supervision.fakevenue.streams import StreamHub
 from supervision.fakevenue.venue import serve_loopback, stream_faults
 from supervision.sources.data import HYPERLIQUID_BTC
-from supervision.sources.replay import iter_recording
+from supervision.sources.recording_reader import iter_recording
 
 __all__ = ["HyperliquidFakeVenue"]
 

@@ -30,7 +30,7 @@ from typing import Any
 from actors.market.l2_book import BinanceBookSync, SyncState
 from protocols.codec import DecodeError, Side
 from protocols.venues import binance
-from supervision.sources.replay import iter_recording
+from supervision.sources.recording_reader import iter_recording
 
 __all__ = ["RecordedMarket", "format_units"]
 

@@ -56,13 +56,8 @@ from supervision.node.progress import Progress
 from supervision.node.venues import recorded_oracle
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.introspection import InMemoryMetrics
-from supervision.sources.replay import (
-    RecordingError,
-    ReplaySource,
-    check_recording,
-    require_asset_ctx,
-    sniff_recording,
-)
+from supervision.sources.recording_reader import RecordingError, check_recording
+from supervision.sources.replay import ReplaySource, require_asset_ctx, sniff_recording
 
 __all__ = ["BacktestResult", "JournalTape", "TallyMetrics", "backtest_data", "run_backtest"]
 

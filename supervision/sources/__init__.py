@@ -2,4 +2,4 @@
 continuation of a recording.
 """
 
-__all__ = ['data', 'replay', 'synthetic', 'unit_decode']
+__all__ = ['data', 'recording_reader', 'replay', 'synthetic', 'unit_decode']

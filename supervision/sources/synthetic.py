@@ -43,7 +43,8 @@ from protocols.codec import DecodeError, Side
 from protocols.feed import FeedEvent, ResyncRequest
 from protocols.instruments import InstrumentSpec
 from protocols.venues import binance
-from supervision.sources.replay import ReplayEnded, ReplaySource, iter_recording
+from supervision.sources.recording_reader import iter_recording
+from supervision.sources.replay import ReplayEnded, ReplaySource
 
 __all__ = [
     "ContinuingSource", "MarketGenerator", "MidUpdate", "ReplayEnded", "ReplaySource",

@@ -19,7 +19,7 @@ from supervision.experiments.ranking import parse_objective
 from supervision.experiments.spans import SECOND, Span, SpanError
 from supervision.experiments.sweep import SweepError
 from supervision.main import main
-from supervision.sources.replay import iter_recording
+from supervision.sources.recording_reader import iter_recording
 from tests.supervision.experiments.synthetic_objective import BEST_GAMMA, BEST_LOTS, RUNNER
 
 CONFIG = "config/backtest.toml"

@@ -21,7 +21,7 @@ from supervision.experiments.spans import SECOND, Span, cut_recording
 from supervision.experiments.sweep import parse_axis, variant_names
 from supervision.main import main
 from supervision.node.backtest import backtest_data, run_backtest
-from supervision.sources.replay import iter_recording
+from supervision.sources.recording_reader import iter_recording
 from tests.supervision.report.test_report_html import _browse
 
 ROOT = Path(__file__).resolve().parents[3]

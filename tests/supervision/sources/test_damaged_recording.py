@@ -44,7 +44,7 @@ def _empty(directory: Path) -> bool:
 def test_the_reader_names_a_truncated_stream_and_the_last_whole_line(truncated: Path) -> None:
     n = _complete_lines(truncated)
     assert n > 100
-    from supervision.sources.replay import RecordingError, RecordingReader
+    from supervision.sources.recording_reader import RecordingError, RecordingReader
 
     with pytest.raises(RecordingError) as caught:
         list(RecordingReader(truncated))
@@ -53,7 +53,7 @@ def test_the_reader_names_a_truncated_stream_and_the_last_whole_line(truncated: 
 
 
 def test_the_reader_names_a_file_that_is_not_gzip(not_gzip: Path) -> None:
-    from supervision.sources.replay import RecordingError, RecordingReader
+    from supervision.sources.recording_reader import RecordingError, RecordingReader
 
     with pytest.raises(RecordingError, match=r"plain\.gz: not a gzip file$"):
         list(RecordingReader(not_gzip))

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from supervision.sources import replay
+from supervision.sources import recording_reader
 from supervision.sources.data import BINANCE_SPOT_BTCUSDT, HYPERLIQUID_BTC
-from supervision.sources.replay import RecordingError, RecordingReader, is_ticker_line
+from supervision.sources.recording_reader import RecordingError, RecordingReader, is_ticker_line
 
 TICKER = '{"stream":"btcusdt@bookTicker","data":{"u":1,"s":"BTCUSDT"}}'
 TRADE = '{"stream":"btcusdt@trade","data":{"e":"trade","p":"1.5"}}'
@@ -58,7 +58,8 @@ ODD = (f"1 {TRADE}\r\n2 {TICKER}\r\r\n\n3 {TRADE}\r4 {TICKER}\n".encode()
 @pytest.mark.parametrize("ending", [b"", b"\n", b"\r\n"])
 def test_the_lines_are_the_gzip_text_readers_on_every_block_edge(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int, ending: bytes) -> None:
-    monkeypatch.setattr(replay, "_BLOCK", block)  # compressed bytes a read: lines cut anywhere
+    # compressed bytes a read: lines cut anywhere
+    monkeypatch.setattr(recording_reader, "_BLOCK", block)
     path = tmp_path / "odd.gz"
     # two gzip members, as a recorder that appended to its file writes them: one stream
     path.write_bytes(gzip.compress(ODD[:300]) + gzip.compress(ODD[300:] + ending))
@@ -82,7 +83,7 @@ def test_an_empty_file_has_no_lines(tmp_path: Path) -> None:
 
 def test_the_whole_lines_of_a_cut_stream_come_before_its_error(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(replay, "_BLOCK", 4096)
+    monkeypatch.setattr(recording_reader, "_BLOCK", 4096)
     path = tmp_path / "cut.gz"
     whole = gzip.compress(b"".join(b"%d %s\n" % (i, TRADE.encode()) for i in range(1, 5000)),
                           compresslevel=1)
@@ -102,7 +103,7 @@ def test_damaged_data_mid_stream_is_named_by_the_reader_and_the_check(tmp_path: 
     data[200_000:200_016] = b"\xff" * 16  # deflate blocks that do not decode
     path.write_bytes(bytes(data))
     with pytest.raises(RecordingError) as checked:
-        replay.check_recording(path)
+        recording_reader.check_recording(path)
     said = str(checked.value)
     assert said.startswith(f"{path}: damaged gzip data after line ") and "Error -3" in said
     reader = RecordingReader(path)

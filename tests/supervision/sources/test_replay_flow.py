@@ -13,7 +13,8 @@ from protocols.venues import binance
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.mailbox import BoundedReject, FlowControl
 from supervision.sources.data import BINANCE_SPOT_BTCUSDT
-from supervision.sources.replay import ReplaySource, is_ticker_line
+from supervision.sources.recording_reader import is_ticker_line
+from supervision.sources.replay import ReplaySource
 from supervision.testing import Probe
 
 SECOND = 10**9

@@ -16,7 +16,7 @@ from protocols.codec import DecodeError
 from protocols.recording import classify
 from protocols.venues import binance
 from supervision.sources.data import BINANCE_SPOT_BTCUSDT, HYPERLIQUID_BTC
-from supervision.sources.replay import RecordingReader
+from supervision.sources.recording_reader import RecordingReader
 from supervision.sources.unit_decode import UnitDecoder
 
 UNITS = {"BTCUSDT": (D("0.01"), D("0.00000001"))}
