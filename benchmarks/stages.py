@@ -95,20 +95,24 @@ class StageTrace:
         self._chained: Callable[[str, int], None] | None = None
 
     def attach(self, host: Any, names: Iterable[str]) -> None:
-        """Call on the loop thread (from a trio task of the node's run)."""
+        """Call on the loop thread (from a trio task of the node's run). The cells `names`
+        are the order path's stages; every cell's messages are noted by kind."""
         self._loop_thread = threading.get_ident()
         self._chained = host.on_handled
         host.on_handled = self._handled
-        for name in names:
-            host.cell(name).trace(self._tracer(name))
+        staged = set(names)
+        for cell in host.statistics():
+            host.cell(cell.name).trace(self._tracer(cell.name, cell.name in staged))
 
-    def _tracer(self, name: str) -> Callable[[Any], None]:
-        current, clock = self._current, self._clock
+    def _tracer(self, name: str, staged: bool) -> Callable[[Any], None]:
+        current, clock, kinds = self._current, self._clock, self.loop_work.message_kinds
 
         def seen(message: Any) -> None:
-            stage = _stage(name, message)
-            if stage is not None:
-                current[name] = (stage[0], stage[1], clock())
+            kinds[name] = type(message).__name__
+            if staged:
+                stage = _stage(name, message)
+                if stage is not None:
+                    current[name] = (stage[0], stage[1], clock())
         return seen
 
     def _handled(self, actor: str, elapsed_ns: int) -> None:
@@ -142,6 +146,9 @@ class StageTrace:
         self.loop_work.seal()
         groups = {"from_frames": _Hops(self.loop_work), "from_timers_and_reports": _Hops(),
                   "held_by_the_rate_limit": _Hops()}
+        decode_starts = sorted(chain["decode"][0] for chain in chains.values()
+                               if "decode" in chain)
+        ahead = _FramesAhead(decode_starts)
         for origin, chain in chains.items():
             if "send" not in chain:
                 continue
@@ -149,11 +156,51 @@ class StageTrace:
                 group = "held_by_the_rate_limit"
             else:
                 group = "from_frames" if "decode" in chain else "from_timers_and_reports"
+                if group == "from_frames":
+                    ahead.add(origin, chain)
             groups[group].add(origin, chain)
         return {"order_chains": {name: hops.report() for name, hops in groups.items()},
+                "frames_ahead": ahead.report(),
                 "every_frame_us": {s: {k: _quantiles(h) for k, h in pair.items()}
                                    for s, pair in every.items()},
                 "frames": int(every["decode"]["work"].get_total_count())}
+
+
+class _FramesAhead:
+    """For each order a frame caused: how many other frames the connection began to decode
+    between that frame's receipt and its own decode (the frames of its burst handled first),
+    and the orders' end-to-end time by that count. Frames taken from the websocket together
+    are stamped together, so a burst's k-th frame waits for the k-1 chains before it."""
+
+    BUCKETS = ((0, 0), (1, 2), (3, 5), (6, 10), (11, 20), (21, 1 << 30))
+
+    def __init__(self, decode_starts: list[int]) -> None:
+        self._starts = decode_starts
+        self._by_bucket = {bucket: _histogram() for bucket in self.BUCKETS}
+        self._counts = _histogram()
+
+    def add(self, origin: int, chain: dict[str, tuple[int, int]]) -> None:
+        start = chain["decode"][0]
+        ahead = (bisect.bisect_left(self._starts, start)
+                 - bisect.bisect_left(self._starts, origin))
+        end = chain["send"][0] + chain["send"][1]
+        self._counts.record_value(ahead + 1)
+        for bucket in self.BUCKETS:
+            if bucket[0] <= ahead <= bucket[1]:
+                self._by_bucket[bucket].record_value(_us(end - origin))
+                break
+
+    def report(self) -> dict[str, Any]:
+        counts = self._counts
+        return {"frames_ahead_p50": max(0, counts.get_value_at_percentile(50) - 1)
+                if counts.get_total_count() else None,
+                "frames_ahead_p99": max(0, counts.get_value_at_percentile(99) - 1)
+                if counts.get_total_count() else None,
+                "by_frames_ahead": {
+                    (f"{low}" if low == high else f"{low}+" if high >= 1 << 30
+                     else f"{low}-{high}"): {"orders": int(h.get_total_count()),
+                                            **_quantiles(h)}
+                    for (low, high), h in self._by_bucket.items() if h.get_total_count()}}
 
 
 class _Hops:
@@ -164,6 +211,7 @@ class _Hops:
     def __init__(self, loop_work: LoopWork | None = None) -> None:
         self.hops = {s: _pair() for s in STAGES}
         self.total = _histogram()
+        self.others = _histogram()  # messages of other chains the loop handled meanwhile
         self.loop_work = loop_work
         self.waited = dict.fromkeys(STAGES, 0)
         self.within: dict[str, Counter[str]] = {s: Counter() for s in STAGES}
@@ -180,12 +228,19 @@ class _Hops:
                     self.within[stage].update(self.loop_work.within(previous_end, start))
                 previous_end = start + elapsed
         self.total.record_value(_us(previous_end - origin))
+        if self.loop_work is not None:
+            handled = self.loop_work.started_within(origin, previous_end)
+            self.others.record_value(1 + max(0, handled - len(chain)))
 
     def report(self) -> dict[str, Any]:
         out = {"orders": int(self.total.get_total_count()),
                "end_to_end_us": _quantiles(self.total),
                "hops_us": {s: {k: _quantiles(h) for k, h in pair.items()}
                            for s, pair in self.hops.items()}}
+        if self.loop_work is not None and self.others.get_total_count():
+            # 1 + the count, so that 0 can be recorded: take the 1 back
+            out["other_messages_in_chain"] = {
+                k: None if v is None else v - 1 for k, v in _quantiles(self.others).items()}
         if self.loop_work is not None:
             out["waits"] = {s: _composition(self.waited[s], self.within[s]) for s in STAGES
                             if self.waited[s]}
@@ -198,30 +253,34 @@ def _composition(waited: int, within: Counter[str]) -> dict[str, Any]:
     handled = sum(within.values())
     return {"total_ms": round(waited / 1e6, 2),
             "other_messages_pct": round(100 * handled / waited, 1),
-            "by_actor_pct": {k: round(100 * v / waited, 1) for k, v in within.most_common(4)},
+            "by_actor_pct": {k: round(100 * v / waited, 1) for k, v in within.most_common(6)},
             "no_actor_ran_pct": round(100 * (waited - handled) / waited, 1)}
 
 
 class LoopWork:
     """Every message an actor on the loop thread handled while recording: which kind of actor
-    (`book`, `strategy`, `gate`, `portfolio` ...), when it started and ended, in arrays."""
+    and message (`book.FeedEvent`, `gate.BookTop`, `portfolio._PublishDue` ...), when it
+    started and ended, in arrays."""
 
     def __init__(self) -> None:
-        self.kinds: list[str] = []
-        self._index: dict[str, int] = {}
+        self.kinds: list[str] = []  # "actor kind.message type", e.g. "portfolio.BookTop"
+        self.message_kinds: dict[str, str] = {}  # actor -> the type of its current message
+        self._index: dict[tuple[str, str], int] = {}
         self.spans = array("q")  # kind index, start, end
         self._starts: list[int] = []
         self._order: list[int] = []
         self._longest = 0
 
     def note(self, actor: str, end_ns: int, elapsed_ns: int) -> None:
-        index = self._index.get(actor)
+        key = (actor, self.message_kinds.get(actor, "?"))
+        index = self._index.get(key)
         if index is None:
             parts = actor.split("/")
             kind = "strategy" if parts[-2:-1] == ["strategies"] else parts[-1].split(":")[0]
+            kind = f"{kind}.{key[1]}"
             if kind not in self.kinds:
                 self.kinds.append(kind)
-            index = self._index[actor] = self.kinds.index(kind)
+            index = self._index[key] = self.kinds.index(kind)
         self.spans.extend((index, end_ns - elapsed_ns, end_ns))
 
     def seal(self) -> None:
@@ -230,6 +289,10 @@ class LoopWork:
         self._order = sorted(range(0, len(spans), 3), key=lambda at: spans[at + 1])
         self._starts = [spans[at + 1] for at in self._order]
         self._longest = max((spans[at + 2] - spans[at + 1] for at in self._order), default=0)
+
+    def started_within(self, begin: int, end: int) -> int:
+        """How many messages the loop began to handle inside [begin, end)."""
+        return bisect.bisect_left(self._starts, end) - bisect.bisect_left(self._starts, begin)
 
     def within(self, begin: int, end: int) -> Counter[str]:
         """ns of handling inside [begin, end), by actor kind."""

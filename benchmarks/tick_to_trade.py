@@ -372,11 +372,21 @@ def _lines(result: dict[str, Any]) -> list[str]:
             hop = chains["hops_us"][stage]
             if hop["work"]["p50"] is not None:
                 lines.append(f"  {stage:<9} wait {_q(hop['wait']):<24} work {_q(hop['work'])}")
+        if chains.get("other_messages_in_chain"):
+            lines.append("  messages of other chains the loop handled between the frame's "
+                         f"receipt and the send: {_q(chains['other_messages_in_chain'])}")
         lines += [f"  {stage:<9} waits {w['total_ms']} ms in all: the loop handled other "
                   f"messages {w['other_messages_pct']}% ("
                   + ", ".join(f"{k} {v}" for k, v in w["by_actor_pct"].items())
                   + f"), no actor ran {w['no_actor_ran_pct']}%"
                   for stage, w in chains.get("waits", {}).items()]
+    ahead = stages.get("frames_ahead")
+    if ahead and ahead["by_frames_ahead"]:
+        lines.append(
+            f"orders from frames by the frames of their burst handled first (p50 "
+            f"{ahead['frames_ahead_p50']}, p99 {ahead['frames_ahead_p99']}): "
+            + "; ".join(f"{k} ahead: {v['orders']} orders, p50 {v['p50']:,} / p99 "
+                        f"{v['p99']:,} us" for k, v in ahead["by_frames_ahead"].items()))
     for stage, hop in stages["every_frame_us"].items():
         lines.append(f"  every frame, {stage:<6} wait {_q(hop['wait']):<24} "
                      f"work {_q(hop['work'])}")
