@@ -16,8 +16,10 @@ Each handled message is timed in CPU time (`time.thread_time_ns`, read by the ce
 hooks just before and after `receive`) and reported per actor kind and message type: calls,
 mean, p50, p99 and max us. The four order-path stages are the figures to compare with the
 tick-to-trade benchmark's "work": strategy (BookTop), gate (Proposal), budget (Proposal), send
-(connection: SendActions). `total_cpu_s` is the whole run's, host included; `digest` hashes
-every action the venue was sent, so two versions can be checked to behave the same.
+(connection: SendActions). A strategy's messages are also split by how the turn ended:
+`strategy/BookTop:order` (it proposed), `:no_trade` (it journaled a NoTrade), `:none`.
+`total_cpu_s` is the whole run's, host included; `digest` hashes every action the venue was
+sent, so two versions can be checked to behave the same.
 
 One thread, no sockets, no other process: the figures move with the code far more than with
 the machine's load, which makes this the A/B benchmark for the chain's per-message cost.
@@ -100,28 +102,45 @@ class NullJournal(Behaviour):
 
 
 class CpuTrace:
-    """CPU ns of each handled message, by (actor kind, message type)."""
+    """CPU ns of each handled message, by (actor kind, message type). A strategy's turns are
+    also told apart by how they ended (`OUTCOMES`): with a proposal to the gate, with a
+    NoTrade to the journal, or with neither, read from those two mailboxes' depths around the
+    turn (outside the timed span)."""
+
+    OUTCOMES = ("order", "no_trade", "none")
 
     def __init__(self) -> None:
         self.samples: dict[tuple[str, str], list[int]] = defaultdict(list)
-        self._started: tuple[str, str, int] | None = None
+        self._started: tuple[str, str, tuple[int, int] | None, int] | None = None
         self.recording = False
+        self._depths: Any = None
 
     def attach(self, host: DeterministicHost, names: dict[str, str]) -> None:
         host.on_handled = self._handled
+        gate, journal = host.cell("risk/gate").mailbox, host.cell("journal").mailbox
+        self._depths = lambda: (gate.user_depth(), journal.user_depth())
         for name, kind in names.items():
             host.cell(name).trace(self._tracer(kind))
 
     def _tracer(self, kind: str) -> Any:
+        depths = self._depths if kind == "strategy" else None
+
         def seen(message: Any) -> None:
-            self._started = (kind, type(message).__name__, time.thread_time_ns())
+            before = depths() if depths is not None else None
+            self._started = (kind, type(message).__name__, before, time.thread_time_ns())
         return seen
 
     def _handled(self, _actor: str, _elapsed_ns: int) -> None:
         end = time.thread_time_ns()
         started, self._started = self._started, None
-        if started is not None and self.recording:
-            self.samples[started[:2]].append(end - started[2])
+        if started is None or not self.recording:
+            return
+        kind, message, before, start = started
+        self.samples[(kind, message)].append(end - start)
+        if before is not None:
+            proposed, journaled = (a > b for a, b in zip(self._depths(), before, strict=True))
+            outcome = self.OUTCOMES[0 if proposed else 1 if journaled else 2]
+            self.samples[(kind, f"{message}:{outcome}")].append(end - start)
 
     def report(self) -> dict[str, dict[str, float]]:
         out = {}

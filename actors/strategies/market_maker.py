@@ -12,12 +12,12 @@ The rules, in the order an evaluation applies them:
    risk_refused cooldown, volatility_warmup): the first that holds is the one WHY. Quotes that
    could grow inventory are cancelled; reduce-only exits stay, since getting flat is never what
    a guard protects against.
-2. Targets per side from `actors.strategies.quoting_models` (A-S or GLFT, float ticks), rounded on
-the safe side,
-   then bounded as `quote_bound` declares: POST_ONLY (default) never through the touch,
-   `quote_offset_ticks` behind the inside (or behind the opposite touch if `allow_inside`);
-   MODEL leaves the model's price as is, past the mid included (the A-S paper's simulation).
-   Sizes are int lots, capped by max_inventory.
+2. Targets per side from `actors.strategies.quoting_models` (A-S or GLFT, float ticks), rounded
+   on the safe side, then bounded as `quote_bound` declares (the three composed, with the
+   configuration's constants worked out once, by `actors.strategies.quote_pricer`): POST_ONLY
+   (default) never through the touch, `quote_offset_ticks` behind the inside (or behind the
+   opposite touch if `allow_inside`); MODEL leaves the model's price as is, past the mid
+   included (the A-S paper's simulation). Sizes are int lots, capped by max_inventory.
 3. Inventory pressure (|q| >= pressure_threshold * max_inventory) or a position older than
    max_hold_s: the side that would grow inventory is pulled and the other side is a reduce-only
    exit for |q|; past max_hold its price decays from entry +/- exit_target_ticks to the touch,
@@ -44,17 +44,16 @@ from actors.execution.ids import ClientOrderIds
 from actors.strategies.engine import Engine
 from actors.strategies.kit import Decision, Inventory, OrderSlots, Slot, book_fill
 from actors.strategies.params import non_negative, positive
+from actors.strategies.quote_pricer import QuotePricer
 from actors.strategies.quoting_models import (
     DecayMode,
     EwmaVolatility,
     FlowGuard,
     Horizon,
+    HorizonMode,
     PricingModel,
     QuoteBound,
-    bounded_quote,
     hold_exit_ticks,
-    model_quotes,
-    quote_ticks,
 )
 from actors.strategies.shell import StrategyShell
 from protocols.decisions import RiskRefused
@@ -153,6 +152,10 @@ class Target:
     reduce_only: bool
 
 
+Targets = tuple[Target | None, Target | None]  # (buy, sell): indexed, not hashed by side
+_SIDES = (Side.BUY, Side.SELL)
+
+
 class QuoteEngine(Engine):
     """The pure quoting state machine. Times are int ns: `now` monotonic, `epoch` wall clock."""
 
@@ -165,6 +168,11 @@ class QuoteEngine(Engine):
         self.ids = config.ids or ClientOrderIds(config.id_prefix, config.strategy,
                                                 config.id_high_water)
         self.vol = EwmaVolatility(config.vol_halflife_s, config.vol_min_samples)
+        self.pricer = QuotePricer(
+            config.model, gamma=config.gamma, k=config.k, a=config.arrival_a,
+            skew_per_lot=config.skew_ticks_per_lot, fixed_spread=config.fixed_spread_ticks,
+            bound=config.quote_bound, allow_inside=config.allow_inside,
+            offset=config.quote_offset_ticks)
         self.orders = OrderSlots()
         self.inventory = Inventory()
         self.book: BookTop | None = None
@@ -176,16 +184,25 @@ class QuoteEngine(Engine):
         self.risk_until_ns = 0
         self.last_quote_ns: int | None = None
         self.position_pending = False  # asked the portfolio where the position stands
+        # What the config fixes, read on every evaluation: worked out once, by the same
+        # expressions the evaluation wrote (the config is frozen).
+        self._requote_ns = int(config.requote_min_interval_s * 1e9)
+        self._pressure_lots = config.pressure_threshold * config.max_inventory
+        self._estimates_sigma = config.sigma is None
+        self._session_may_end = config.horizon.mode is HorizonMode.FIXED
 
     # -- inputs ----------------------------------------------------------------------------------
     def on_book(self, book: BookTop, now: int, epoch: int) -> Decision | None:
         if book.instrument != self._symbol:
             return None
         self.book, self.stale = book, None
-        if book.mid_x2 is not None:
-            self.inventory.price_opening(Fraction(book.mid_x2, 2))
-            if self.config.sigma is None:
-                self.vol.update(book.mid_x2 / 2.0, book.recv_ns)
+        mid_x2 = book.mid_x2
+        if mid_x2 is not None:
+            inventory = self.inventory
+            if inventory.entry is None and inventory.q:  # an opening waits for its price
+                inventory.price_opening(Fraction(mid_x2, 2))
+            if self._estimates_sigma:
+                self.vol.update(mid_x2 / 2.0, book.recv_ns)
         return self.evaluate(now, epoch, book.recv_ns)
 
     def on_stale(self, msg: BookStale, now: int, epoch: int) -> Decision | None:
@@ -284,7 +301,7 @@ class QuoteEngine(Engine):
 
     # -- the decision ----------------------------------------------------------------------------
     def evaluate(self, now: int, epoch: int, trigger_ns: int) -> Decision:
-        timers = self._hold_timer(now)
+        timers = self._hold_timer(now) if self.inventory.since_ns is not None else ()
         self.flow_paused = self.flow.toxic(now)
         if self.flow_paused:
             timers = (*timers, ("flow", self.flow.clears_in_s(now)))
@@ -297,15 +314,16 @@ class QuoteEngine(Engine):
             return Decision(pulls, why, detail, timers, trigger_ns)
         targets, side_why = self._targets(now, epoch)
         cancels, moves, in_flight = self._diff(targets)
-        pulls = tuple(self.orders.cancel(side, self._symbol) for side in cancels)
+        pulls = tuple(self.orders.cancel(side, self._symbol) for side in cancels) \
+            if cancels else ()
         if moves and self.last_quote_ns is not None:
-            wait = self.last_quote_ns + int(self.config.requote_min_interval_s * 1e9) - now
+            wait = self.last_quote_ns + self._requote_ns - now
             if wait > 0:
                 return Decision(pulls, QuoteWhy.REQUOTE_INTERVAL, f"{wait}ns",
                                 (*timers, ("requote", wait / 1e9)), trigger_ns)
         if moves:
             self.last_quote_ns = now
-            placed = [self._place(side, targets[side]) for side in moves]
+            placed = [self._place(side, targets[side is Side.SELL]) for side in moves]
             exits = tuple(i for i in placed if i.reduce_only)  # exits first, then cancels
             rest = tuple(i for i in placed if not i.reduce_only)
             return Decision(exits + pulls + rest, None, "", timers, trigger_ns)
@@ -326,35 +344,29 @@ class QuoteEngine(Engine):
             return QuoteWhy.NO_BOOK, "one-sided"
         if book.ask - book.bid < self.config.min_market_spread_ticks:
             return QuoteWhy.SPREAD_TOO_TIGHT, f"spread={book.ask - book.bid}"
-        if self.config.horizon.ended(epoch):
+        if self._session_may_end and self.config.horizon.ended(epoch):
             return QuoteWhy.SESSION_ENDED, ""
         if self.flow_paused:
             return QuoteWhy.ADVERSE_FLOW, f"prints={len(self.flow.prints)}"
         if now < self.risk_until_ns:
             return QuoteWhy.RISK_REFUSED, "cooldown"
-        if self.config.sigma is None and not self.vol.ready:
+        if self._estimates_sigma and not self.vol.ready:
             return QuoteWhy.VOLATILITY_WARMUP, f"samples={self.vol.samples}"
         return None
 
-    def _targets(self, now: int, epoch: int) -> tuple[dict[Side, Target | None], QuoteWhy | None]:
+    def _targets(self, now: int, epoch: int) -> tuple[Targets, QuoteWhy | None]:
+        """Each side's target, (buy, sell), and the WHY of a side left without one."""
         cfg, book, inv = self.config, self.book, self.inventory
         assert book is not None and book.bid is not None and book.ask is not None
         q, s = inv.q, (book.bid + book.ask) / 2.0
         sigma = cfg.sigma if cfg.sigma is not None else self.vol.sigma_ticks(s)
-        bid_f, ask_f = model_quotes(
-            cfg.model, s=s, q=q, gamma=cfg.gamma, sigma=sigma, k=cfg.k,
-            tau=cfg.horizon.remaining_s(epoch), a=cfg.arrival_a,
-            skew_per_lot=cfg.skew_ticks_per_lot, fixed_spread=cfg.fixed_spread_ticks)
-        # Safe-side rounding, then the declared bound (post-only: not through the touch). Two
-        # names, not a dict by side: hashing an Enum member is a Python call, on every top.
-        bid_q, ask_q = (
-            bounded_quote(side, quote_ticks(self.spec, model_price, side), bid=book.bid,
-                          ask=book.ask, bound=cfg.quote_bound,
-                          allow_inside=cfg.allow_inside, offset=cfg.quote_offset_ticks)
-            for side, model_price in ((Side.BUY, bid_f), (Side.SELL, ask_f)))
+        # The model, safe-side rounding, then the declared bound (post-only: not through the
+        # touch). Two names, not a dict by side: hashing an Enum member is a Python call.
+        bid_q, ask_q = self.pricer.quotes(self.spec, s, q, sigma, cfg.horizon.remaining_s(epoch),
+                                          bid=book.bid, ask=book.ask)
         held = None if inv.since_ns is None else (now - inv.since_ns) / 1e9
         hold_exit = cfg.max_hold_s is not None and held is not None and held >= cfg.max_hold_s
-        pressure = q != 0 and abs(q) >= cfg.pressure_threshold * cfg.max_inventory
+        pressure = q != 0 and abs(q) >= self._pressure_lots
         exit_side = Side.SELL if q > 0 else Side.BUY
         if hold_exit:
             assert inv.entry is not None and cfg.max_hold_s is not None and held is not None
@@ -368,7 +380,7 @@ class QuoteEngine(Engine):
                 ask_q = min(max(p, book.bid + 1), ask_q)
             else:
                 bid_q = max(min(p, book.ask - 1), bid_q)
-        targets: dict[Side, Target | None] = {}
+        targets: list[Target | None] = []
         why: QuoteWhy | None = None
         for side, price in ((Side.BUY, bid_q), (Side.SELL, ask_q)):
             room = cfg.max_inventory - q if side is Side.BUY else cfg.max_inventory + q
@@ -383,13 +395,14 @@ class QuoteEngine(Engine):
                 why = why or QuoteWhy.PRICE_OUT_OF_RANGE
             else:
                 target = Target(price, min(cfg.quote_lots, room), False)
-            targets[side] = target
-        return targets, why
+            targets.append(target)
+        return (targets[0], targets[1]), why
 
-    def _diff(self, targets: dict[Side, Target | None]) -> tuple[list[Side], list[Side], bool]:
+    def _diff(self, targets: Targets) -> tuple[list[Side], list[Side], bool]:
         cancels, moves, in_flight = [], [], False
-        for side in (Side.BUY, Side.SELL):
-            target, order = targets[side], self.orders.slots[side]
+        slots = self.orders.slots
+        for side, target in zip(_SIDES, targets, strict=True):
+            order = slots[side]
             if target is None:
                 if order is not None and order.state is not Slot.CANCELLING:
                     cancels.append(side)
