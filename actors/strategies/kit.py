@@ -94,6 +94,60 @@ class DecisionCounts:
         bound()
 
 
+class DecisionCarrier:
+    """`carry_out` for one strategy, with what stays the same from one decision to the next
+    kept: its names, peers and counters, each WHY's value (an Enum's `.value` is a Python
+    property), and each timer key's `Wake` and timer key (immutable, so one of each serves
+    every arming). A strategy carries out a decision on nearly every market message.
+
+    Call it as `carry_out` is called, less what it keeps: `carrier(decision, ctx, trigger)`."""
+
+    __slots__ = ("_counts", "_instrument", "_journal", "_on_unsent", "_reasons", "_risk_gate",
+                 "_strategy", "_wakes")
+
+    _WAKES_KEPT = 64  # timer keys whose Wake is kept; more (keys made per timer) are built
+
+    def __init__(self, strategy: str, instrument: str, *, risk_gate: Ref, journal: Ref | None,
+                 on_unsent: Callable[[Intent], None], counts: DecisionCounts | None = None,
+                 ) -> None:
+        self._strategy, self._instrument = strategy, instrument
+        self._risk_gate, self._journal, self._on_unsent = risk_gate, journal, on_unsent
+        self._counts = counts if counts is not None else DecisionCounts(strategy)
+        self._reasons: dict[enum.StrEnum, str] = {}
+        self._wakes: dict[str, tuple[Wake, tuple[str, str]]] = {}
+
+    def __call__(self, decision: Decision, ctx: Context,
+                 trigger: Trigger = Trigger.MARKET) -> None:
+        strategy, counts = self._strategy, self._counts
+        if decision.intents:
+            cause = trigger if decision.trigger is None else decision.trigger
+            for intent in decision.intents:
+                proposal = Proposal(strategy, intent, ctx.self_ref, decision.trigger_ns, cause)
+                if ctx.tell(self._risk_gate, proposal) is not None:
+                    self._on_unsent(intent)
+                counts.count(ctx, PROPOSAL_METRIC, "kind", type(intent).__name__)
+        why = decision.why
+        if why is not None:
+            reason = self._reasons.get(why)
+            if reason is None:
+                reason = self._reasons[why] = why.value
+            counts.count(ctx, NO_TRADE_METRIC, "reason", reason)
+            if self._journal is not None:
+                ctx.tell(self._journal, NoTrade(strategy, self._instrument, reason,
+                                                decision.trigger_ns, decision.detail))
+        if decision.timers:
+            wakes = self._wakes
+            for key, delay in decision.timers:
+                wake = wakes.get(key)
+                if wake is None:
+                    wake = (Wake(key), (strategy, key))
+                    if len(wakes) < self._WAKES_KEPT:
+                        wakes[key] = wake
+                ctx.schedule(delay, wake[0], key=wake[1])
+        for message in decision.to_self:
+            ctx.tell(ctx.self_ref, message)
+
+
 def carry_out(
     decision: Decision,
     ctx: Context,
@@ -108,28 +162,14 @@ def carry_out(
 ) -> None:
     """Propose every intent, record the WHY (count + journal), arm timers, tell ourselves.
     `trigger`: what caused the decision, unless the decision says (`Decision.trigger`);
-    `counts`: the strategy's bound counters, if it keeps them.
+    `counts`: the strategy's bound counters, if it keeps them. (`DecisionCarrier` is the same
+    for a strategy that carries out many: the shell keeps one.)
 
     A proposal the gate's mailbox refuses never reached anyone, so no report will ever settle it:
     `on_unsent` rolls the engine's local view back instead of leaving a side stuck "pending".
     """
-    cause = trigger if decision.trigger is None else decision.trigger
-    counts = counts if counts is not None else DecisionCounts(strategy)
-    for intent in decision.intents:
-        proposal = Proposal(strategy, intent, ctx.self_ref, decision.trigger_ns, cause)
-        if ctx.tell(risk_gate, proposal) is not None:
-            on_unsent(intent)
-        counts.count(ctx, PROPOSAL_METRIC, "kind", type(intent).__name__)
-    if decision.why is not None:
-        record = NoTrade(strategy, instrument, decision.why.value, decision.trigger_ns,
-                         decision.detail)
-        counts.count(ctx, NO_TRADE_METRIC, "reason", record.reason)
-        if journal is not None:
-            ctx.tell(journal, record)
-    for key, delay in decision.timers:
-        ctx.schedule(delay, Wake(key), key=(strategy, key))
-    for message in decision.to_self:
-        ctx.tell(ctx.self_ref, message)
+    DecisionCarrier(strategy, instrument, risk_gate=risk_gate, journal=journal,
+                    on_unsent=on_unsent, counts=counts)(decision, ctx, trigger)
 
 
 def remember(table: OrderedDict[str, Any], key: str, value: Any, cap: int = 4096) -> None:
@@ -195,6 +235,11 @@ class OrderSlots:
         return CancelIntent(order.cid, instrument)
 
     def cancel_where(self, instrument: str, keep_reduce_only: bool) -> tuple[Intent, ...]:
+        for o in self.slots.values():  # nothing to cancel, the usual answer, without a generator
+            if o is not None and o.state is not Slot.CANCELLING:
+                break
+        else:
+            return ()
         return tuple(
             self.cancel(side, instrument) for side, o in self.slots.items()
             if o is not None and o.state is not Slot.CANCELLING

@@ -37,7 +37,7 @@ from typing import Any
 
 from actors.behaviour import Behaviour, Context, Ref
 from actors.strategies.engine import Engine
-from actors.strategies.kit import Decision, DecisionCounts, Wake, carry_out
+from actors.strategies.kit import Decision, DecisionCarrier, DecisionCounts, Wake
 from protocols.commands import PauseQuoting, ResumeQuoting
 from protocols.decisions import Trigger
 from protocols.market import BookStale, BookTop, MarketState, TradePrint
@@ -64,6 +64,10 @@ class StrategyShell(Behaviour):
         self._strategy, self._instrument = engine.strategy, engine.instrument
         self._gauged_lots: int | None = None  # the inventory gauge's value, once set
         self._counts = DecisionCounts(self._strategy)
+        # `carry_out` for this strategy; `risk_gate` and `journal` are read here, once
+        self._carry = DecisionCarrier(self._strategy, self._instrument, risk_gate=risk_gate,
+                                      journal=journal, on_unsent=engine.unsent,
+                                      counts=self._counts)
         self.portfolio: Ref | None = None  # asked where the position stands at each start
 
     def on_start(self, ctx: Context) -> None:
@@ -77,18 +81,24 @@ class StrategyShell(Behaviour):
             self._carry_out(decision, ctx, Trigger.CONTROL)
 
     def receive(self, message: Any, ctx: Context) -> Any:
-        if type(message) is Reply and message.tag == _POSITION:
-            message = self._position_answer(message, ctx)
-            if message is None:
+        kind = type(message)
+        if kind is BookTop:  # the usual message, its hook and its trigger known: no routing
+            decision = self.engine.on_book(message, ctx.monotonic_ns(), ctx.time_ns())
+            trigger = Trigger.MARKET
+        else:
+            if kind is Reply and message.tag == _POSITION:
+                message = self._position_answer(message, ctx)
+                if message is None:
+                    return None
+            elif kind is _AskPositionAgain:
+                if self.portfolio is not None:
+                    ctx.ask(self.portfolio, PositionAsk(self._instrument),
+                            timeout=POSITION_ASK_S, tag=_POSITION)
                 return None
-        elif type(message) is _AskPositionAgain:
-            if self.portfolio is not None:
-                ctx.ask(self.portfolio, PositionAsk(self._instrument), timeout=POSITION_ASK_S,
-                        tag=_POSITION)
-            return None
-        decision = route(self.engine, message, ctx.monotonic_ns(), ctx.time_ns())
+            decision = route(self.engine, message, ctx.monotonic_ns(), ctx.time_ns())
+            trigger = trigger_of(message)
         if decision is not None:
-            self._carry_out(decision, ctx, trigger_of(message))
+            self._carry(decision, ctx, trigger)
             lots = self.engine.inventory_lots()
             if lots is not None and lots != self._gauged_lots:  # a gauge keeps its value
                 ctx.gauge(INVENTORY_METRIC, lots, strategy=self._strategy)
@@ -119,9 +129,7 @@ class StrategyShell(Behaviour):
 
 
     def _carry_out(self, decision: Decision, ctx: Context, trigger: Trigger) -> None:
-        carry_out(decision, ctx, strategy=self._strategy, instrument=self._instrument,
-                  risk_gate=self.risk_gate, journal=self.journal, on_unsent=self.engine.unsent,
-                  trigger=trigger, counts=self._counts)
+        self._carry(decision, ctx, trigger)
 
 
 _MARKET = (BookTop, TradePrint, BookStale, MarketState)
