@@ -156,7 +156,9 @@ class Portfolio(Behaviour):
         self.mid_sample_interval_ns = mid_sample_interval_ns
         self._last_trade: dict[str, TradePrint] = {}
         self._sampled: dict[str, MidSampled] = {}  # the last mid journaled, per instrument
-        self._unsampled: dict[str, MidSampled] = {}  # a newer mid waiting for its timer
+        # a newer mid waiting for its timer, (mid_x2, recv_ns): its record is built if it is
+        # journaled (most are replaced by a newer mid first)
+        self._unsampled: dict[str, tuple[int, int]] = {}
         self._gauged: dict[tuple[str, str | None], float] = {}  # each gauge's value, as set
         # the latest fill ids booked per instrument: what a PositionNow says it includes
         self._counted: dict[str, deque[str]] = {}
@@ -181,7 +183,7 @@ class Portfolio(Behaviour):
         if isinstance(message, _SampleDue):
             pending = self._unsampled.pop(message.instrument, None)
             if pending is not None:
-                self._journal_mid(pending, ctx)
+                self._journal_mid(MidSampled(message.instrument, *pending), ctx)
             return None
         if isinstance(message, VenuePositions):
             return self._reconcile(message, ctx)
@@ -254,15 +256,14 @@ class Portfolio(Behaviour):
             if self._unsampled:
                 self._unsampled.pop(name, None)  # back to the journaled mid: nothing new to say
             return
-        sample = MidSampled(name, mid_x2, recv_ns)
         if last is None or recv_ns - last.recv_ns >= self.mid_sample_interval_ns:
             self._unsampled.pop(name, None)
-            self._journal_mid(sample, ctx)
+            self._journal_mid(MidSampled(name, mid_x2, recv_ns), ctx)
             return
         if name not in self._unsampled:
             wait_ns = last.recv_ns + self.mid_sample_interval_ns - ctx.monotonic_ns()
             ctx.schedule(max(wait_ns, 0) / 1e9, _SampleDue(name), key=("portfolio.mid", name))
-        self._unsampled[name] = sample
+        self._unsampled[name] = (mid_x2, recv_ns)
 
     def _journal_mid(self, sample: MidSampled, ctx: Context) -> None:
         assert self.journal is not None

@@ -100,12 +100,17 @@ class RiskGate(Behaviour):
     def receive(self, message: Any, ctx: Context) -> Any:
         now = ctx.monotonic_ns()
         rules = self.rules
+        effects: list[Effect]
+        if type(message) is BookTop:  # the usual message, and its usual answer: no effects
+            effects = rules.on_book_top(message, now)
+            if effects or rules.version != self._journaled:
+                self._carry_out(effects, ctx)
+            return effects
         if isinstance(message, Proposal):
             return self._proposal(message, now, ctx)
         if isinstance(message, ActorDown):
             self._sweep(message, ctx)
             return None
-        effects: list[Effect]
         if isinstance(message, BookTop):
             effects = rules.on_book_top(message, now)
         elif isinstance(message, MarketState):

@@ -92,38 +92,50 @@ class InstrumentView:
     spread: int | None = None
     book_stale: str | None = None  # BookStale reason until the next BookTop
     last_venue_ns: int | None = None
-    # Spread EWMA in ticks, and its value just before the last sample (what a shock is judged on).
-    spread_ewma: Decimal | None = None
-    spread_ewma_before: Decimal | None = None
-    spread_samples: int = 0
+    spread_samples: int = 0  # of the spread EWMA (`spread_ewma`)
     mark_x2: int | None = None
     oracle_x2: int | None = None
     oracle_recv_ns: int | None = None
     halt: InstrumentHalt | None = None
-    # spread_ewma in micro-ticks (an int): what the next sample folds in, with no Decimal math
-    _ewma_micro: int = attrs.field(default=0, init=False, repr=False, eq=False)
+    # The spread EWMA in micro-ticks (ints), now and just before the last sample: what the next
+    # sample folds in, with no Decimal math. Their Decimals are built when read (`spread_ewma`,
+    # `spread_ewma_before`): every top folds a sample in, only a proposal's check reads one.
+    _ewma_micro: int = attrs.field(default=0, init=False, repr=False)
+    _before_micro: int = attrs.field(default=0, init=False, repr=False)
+
+    @property
+    def spread_ewma(self) -> Decimal | None:
+        """The spread EWMA in ticks, quantized to 1e-6 (the first sample: its spread as is)."""
+        return _ewma_ticks(self._ewma_micro, self.spread_samples)
+
+    @property
+    def spread_ewma_before(self) -> Decimal | None:
+        """`spread_ewma` just before the last sample was folded in (what a shock is judged
+        on)."""
+        return _ewma_ticks(self._before_micro, self.spread_samples - 1)
 
     def apply_top(self, top: BookTop, half_life_ns: int) -> None:
         """Take a synced BookTop: mid, spread, and the spread EWMA (time-decayed, so irregular
         update rates weigh time, not message count)."""
-        if top.venue_ns is not None and (self.last_venue_ns is None
-                                         or top.venue_ns > self.last_venue_ns):
-            self.last_venue_ns = top.venue_ns  # a high-water mark: small steps back add up
+        venue_ns = top.venue_ns
+        if venue_ns is not None and (self.last_venue_ns is None
+                                     or venue_ns > self.last_venue_ns):
+            self.last_venue_ns = venue_ns  # a high-water mark: small steps back add up
         self.book_stale = None
-        self.mid_x2 = top.mid_x2
-        spread = top.spread
+        bid, ask = top.bid, top.ask
+        if bid is None or ask is None:  # BookTop.mid_x2 and .spread, without two calls
+            self.mid_x2 = spread = None
+        else:
+            self.mid_x2, spread = bid + ask, ask - bid
         if spread is not None and spread > 0:
-            previous = self.spread_ewma
-            self.spread_ewma_before = previous
-            if previous is None or self.book_recv_ns is None:
-                self.spread_ewma = Decimal(spread)
+            last_ns = self.book_recv_ns
+            self._before_micro = previous = self._ewma_micro
+            if self.spread_samples == 0 or last_ns is None:
                 self._ewma_micro = spread * _MICRO
             else:  # decay x old + (1 - decay) x spread = spread + decay x (old - spread)
                 target = spread * _MICRO
-                kept = _decayed(self._ewma_micro - target, top.recv_ns - self.book_recv_ns,
-                                half_life_ns)
-                self._ewma_micro = micro = target + kept
-                self.spread_ewma = Decimal(micro).scaleb(-6)
+                self._ewma_micro = target + _decayed(previous - target, top.recv_ns - last_ns,
+                                                     half_life_ns)
             self.spread_samples += 1
         self.spread = spread
         self.book_recv_ns = top.recv_ns
@@ -144,6 +156,16 @@ class InstrumentView:
         if self.spread is None or before is None or self.spread_samples <= warmup_samples:
             return False
         return Decimal(self.spread) > k * before
+
+
+def _ewma_ticks(micro: int, samples: int) -> Decimal | None:
+    """The EWMA after `samples` samples as the Decimal it has always been: None before the
+    first, the first spread as it was (an int), then micro-ticks scaled to 1e-6."""
+    if samples <= 0:
+        return None
+    if samples == 1:
+        return Decimal(micro // _MICRO)
+    return Decimal(micro).scaleb(-6)
 
 
 def _decay_q64(dt_ns: int, half_life_ns: int) -> int:

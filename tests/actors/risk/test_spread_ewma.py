@@ -37,10 +37,13 @@ def test_the_integer_ewma_matches_the_decimal_formula_sample_for_sample() -> Non
             previous_ns, now = now, now + dt
             view.apply_top(BookTop("X", 1000, 1, 1000 + spread, 1, now, None, i, (), ()),
                            half_life)
+            before = expected
             expected = Decimal(spread) if expected is None else reference_ewma(
                 expected, spread, now - previous_ns, half_life)
             assert view.spread_ewma == expected, (run, i)
             assert str(view.spread_ewma) == str(expected) or i == 0
+            # what a shock is judged on: the EWMA as it was, to the digit
+            assert str(view.spread_ewma_before) == str(before), (run, i)
 
 
 def test_the_fixed_point_decay_is_exact_at_whole_half_lives() -> None:
