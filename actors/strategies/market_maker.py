@@ -382,19 +382,21 @@ class QuoteEngine(Engine):
                 bid_q = max(min(p, book.ask - 1), bid_q)
         targets: list[Target | None] = []
         why: QuoteWhy | None = None
-        for side, price in ((Side.BUY, bid_q), (Side.SELL, ask_q)):
-            room = cfg.max_inventory - q if side is Side.BUY else cfg.max_inventory + q
+        exiting = q != 0 and (pressure or hold_exit)
+        for side, price, room in ((Side.BUY, bid_q, cfg.max_inventory - q),
+                                  (Side.SELL, ask_q, cfg.max_inventory + q)):
             target: Target | None = None
-            if q != 0 and side is exit_side and (pressure or hold_exit):
+            lots = min(cfg.quote_lots, room)
+            if exiting and side is exit_side:
                 target = Target(price, abs(q), True)
-            elif q != 0 and (pressure or hold_exit):
+            elif exiting:
                 why = why or (QuoteWhy.MAX_HOLD_EXIT if hold_exit else QuoteWhy.INVENTORY_LIMIT)
-            elif min(cfg.quote_lots, room) <= 0:
+            elif lots <= 0:
                 why = why or QuoteWhy.INVENTORY_LIMIT
             elif price <= 0:
                 why = why or QuoteWhy.PRICE_OUT_OF_RANGE
             else:
-                target = Target(price, min(cfg.quote_lots, room), False)
+                target = Target(price, lots, False)
             targets.append(target)
         return (targets[0], targets[1]), why
 
