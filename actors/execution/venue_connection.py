@@ -195,6 +195,13 @@ class _Reconcile:
     pass
 
 
+# What the connection handles itself (besides its wake, market data and batches); anything else
+# is the transport's (its I/O's frames and answers: most of what arrives), tested first with one
+# isinstance rather than one per kind.
+_OWN = (SendActions, CancelAllOrders, ResyncRequest, _Reconcile, GetVenueState, BudgetOpened,
+        GiveUpReplace)
+
+
 class VenueConnection(LostReplaces):
     def __init__(self, config: ConnectionConfig, transport: VenueTransport,
                  peers: VenuePeers) -> None:
@@ -238,6 +245,9 @@ class VenueConnection(LostReplaces):
         elif kind is FeedBatch:
             self._on_batch(message, now, ctx)
             return None  # pumped after each event
+        elif not isinstance(message, _OWN):  # the transport's own I/O: frames, REST answers
+            if not transport.on_message(message, now):
+                ctx.count("troupe_venue_ignored_total", venue=self.venue, kind=kind.__name__)
         elif isinstance(message, SendActions):
             self._on_send(message, now, ctx)
         elif isinstance(message, CancelAllOrders):
@@ -252,10 +262,8 @@ class VenueConnection(LostReplaces):
             return transport.state()
         elif isinstance(message, BudgetOpened):
             transport.on_message(message, now)  # a transport that asked for nothing ignores it
-        elif isinstance(message, GiveUpReplace):
+        else:  # GiveUpReplace: the last of _OWN
             self._give_up_replace(message.client_order_id, now, ctx)
-        elif not transport.on_message(message, now):
-            ctx.count("troupe_venue_ignored_total", venue=self.venue, kind=type(message).__name__)
         self._pump(now, ctx)
         return None
 
@@ -355,9 +363,7 @@ class VenueConnection(LostReplaces):
 
     def _route(self, event: TransportEvent, now: int, ctx: Context) -> None:
         peers = self.peers
-        if isinstance(event, Reported):
-            self._on_report(event.report, event.mid_x2, now, ctx)
-        elif isinstance(event, MarketData):
+        if isinstance(event, MarketData):  # the hot one, first
             book = peers.books.get(event.instrument)
             if book is not None:
                 recv_ns = now if event.recv_ns is None else event.recv_ns
@@ -367,8 +373,12 @@ class VenueConnection(LostReplaces):
                         self._landings.add(book, feed, ctx)
                     else:
                         ctx.tell_at(recv_ns, book, feed)
-                else:
-                    self._feed_book(book, feed, ctx)
+                # A refusal is counted and the book recovers by resync. In a backtest the
+                # book's mailbox is a FlowControl one, which never refuses: this actor waits.
+                elif ctx.tell(book, feed) is not None:
+                    ctx.count("troupe_venue_feed_refused_total", venue=self.venue)
+        elif isinstance(event, Reported):
+            self._on_report(event.report, event.mid_x2, now, ctx)
         elif isinstance(event, BudgetAnswer):
             if peers.budget is not None:
                 ctx.tell(peers.budget, attrs.evolve(event, recv_ns=now))
@@ -397,12 +407,6 @@ class VenueConnection(LostReplaces):
                 ctx.tell(peers.source, event)
         else:
             ctx.count("troupe_venue_ignored_total", venue=self.venue, kind=type(event).__name__)
-
-    def _feed_book(self, book: Ref, feed: FeedEvent, ctx: Context) -> None:
-        # A refusal is counted and the book recovers by resync. In a backtest the book's
-        # mailbox is a FlowControl one, which never refuses: this actor waits instead.
-        if ctx.tell(book, feed) is not None:
-            ctx.count("troupe_venue_feed_refused_total", venue=self.venue)
 
     def _on_positions(self, positions: VenuePositions, now: int, ctx: Context) -> None:
         peers = self.peers

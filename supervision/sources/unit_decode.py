@@ -16,9 +16,10 @@ whole number of ticks, JSON orjson refuses), is decoded by `classify` as before:
 converts it or refuses it as it always did, so a backtest makes the same orders, fills and PnL
 either way, and a bad line is counted with the same error.
 
-Each line is a few microseconds of Python on a backtest's hot path, so the fast path is written
-flat: one function per line, the memos subscripted in place (one dict lookup per string, a C
-call), a depth level unpacked as a pair.
+Each line is a few microseconds of Python on a backtest's and a live node's hot path, so the
+fast path is written flat: one function per line (orjson's call aside), the depth diff tested
+first, the memos subscripted in place (one dict lookup per string, a C call), a depth level
+unpacked as a pair.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import orjson
 
 from protocols.codec import LevelConverter
 from protocols.recording import classify
-from protocols.venues import binance
+from protocols.venues.binance import DepthDiffInUnits, TradeInUnits
 
 __all__ = ["UnitDecoder"]
 
@@ -60,57 +61,57 @@ class UnitDecoder:
     def fast(self, raw: str | bytes) -> Any:
         """The fast path alone: the diff or trade in ticks and lots, or None when it is not
         sure of the line (the caller then decodes it the checked way, which decides and words
-        any error). The live Binance transport decodes its market frames with this."""
+        any error). The live Binance transport decodes its market frames with this. One flat
+        function (no call per line beyond orjson's): an exception anywhere means not sure (a
+        level that is not a pair, a string that does not count, a field missing)."""
         try:
-            return self._in_units(orjson.loads(raw))
-        except Exception:  # not sure of it
-            return None
-
-    def _in_units(self, obj: Any) -> Any:
-        """The fast path, or None to leave the line to `classify`. An exception means the same
-        (a level that is not a pair, a string that does not count)."""
-        if type(obj) is not dict or "channel" in obj:  # Hyperliquid's frames name a channel
-            return None
-        if "stream" in obj:
-            data = obj["data"]
-            if type(obj["stream"]) is not str or type(data) is not dict:
+            obj = orjson.loads(raw)
+            if type(obj) is not dict or "channel" in obj:  # Hyperliquid's frames name a channel
                 return None
-        elif "lastUpdateId" in obj or ("result" in obj and "id" in obj):
-            return None
-        else:
-            data = obj
-        event = data.get("e")
-        id_key = _TRADE_ID.get(event)  # type: ignore[arg-type]
-        if id_key is not None:
-            units = self._units.get(data["s"])
-            trade_id, price, qty, trade_ms, event_ms, maker = data[id_key], \
-                data["p"], data["q"], data["T"], data["E"], data["m"]
+            if "stream" in obj:
+                data = obj["data"]
+                if type(obj["stream"]) is not str or type(data) is not dict:
+                    return None
+            elif "lastUpdateId" in obj or ("result" in obj and "id" in obj):
+                return None
+            else:
+                data = obj
+            event = data.get("e")
+            if event == "depthUpdate":
+                symbol, event_ms, first, final, bids, asks = data["s"], data["E"], data["U"], \
+                    data["u"], data["b"], data["a"]
+                units = self._units.get(symbol)
+                # USD-M's pu and T: absent, or ints (a null is refused by the checked decode)
+                prev, transaction = data.get("pu"), data.get("T")
+                if units is None or type(event_ms) is not int or type(first) is not int \
+                        or type(final) is not int or type(bids) is not list \
+                        or type(asks) is not list \
+                        or ("pu" in data and type(prev) is not int) \
+                        or ("T" in data and type(transaction) is not int):
+                    return None
+                # Only lists may be unpacked as levels (a two-letter string would unpack too).
+                # A level of more than two items, which the checked decode reads, fails the
+                # unpacking: it goes to `classify`, and so does a string that does not count
+                # (DecodeError) or is not one.
+                if not set(map(type, bids)) <= _LISTS or not set(map(type, asks)) <= _LISTS:
+                    return None
+                tick, lot, ticks, lots = units
+                return DepthDiffInUnits(
+                    symbol, event_ms, first, final, tick, lot,
+                    tuple([(ticks[p], lots[q]) for p, q in bids]),
+                    tuple([(ticks[p], lots[q]) for p, q in asks]), prev, transaction)
+            id_key = _TRADE_ID.get(event)  # type: ignore[arg-type]
+            if id_key is None:
+                return None
+            symbol, trade_id, price, qty, trade_ms, event_ms, maker = data["s"], \
+                data[id_key], data["p"], data["q"], data["T"], data["E"], data["m"]
+            units = self._units.get(symbol)
             if units is None or type(trade_id) is not int or type(price) is not str \
                     or type(qty) is not str or type(trade_ms) is not int \
                     or type(event_ms) is not int or type(maker) is not bool:
                 return None
             tick, lot, ticks, lots = units
-            return binance.TradeInUnits(data["s"], trade_id, ticks[price], lots[qty], tick, lot,
-                                        trade_ms, event_ms, maker)
-        if event != "depthUpdate":
+            return TradeInUnits(symbol, trade_id, ticks[price], lots[qty], tick, lot, trade_ms,
+                                event_ms, maker)
+        except Exception:  # not sure of it
             return None
-        units = self._units.get(data["s"])
-        event_ms, first, final, bids, asks = data["E"], data["U"], data["u"], data["b"], \
-            data["a"]
-        # USD-M's pu and T: absent, or ints (a null is refused by the checked decode)
-        prev, transaction = data.get("pu"), data.get("T")
-        if units is None or type(event_ms) is not int or type(first) is not int \
-                or type(final) is not int or type(bids) is not list or type(asks) is not list \
-                or ("pu" in data and type(prev) is not int) \
-                or ("T" in data and type(transaction) is not int):
-            return None
-        # Only lists may be unpacked as levels (a two-letter string would unpack too). A level
-        # of more than two items, which the checked decode reads, fails the unpacking: it goes
-        # to `classify`, and so does a string that does not count (DecodeError) or is not one.
-        if not set(map(type, bids)) <= _LISTS or not set(map(type, asks)) <= _LISTS:
-            return None
-        tick, lot, ticks, lots = units
-        return binance.DepthDiffInUnits(
-            data["s"], event_ms, first, final, tick, lot,
-            tuple([(ticks[p], lots[q]) for p, q in bids]),
-            tuple([(ticks[p], lots[q]) for p, q in asks]), prev, transaction)

@@ -243,19 +243,22 @@ class BinanceTransport(FillRecovery, ExitLanes):
         return out
 
     def next_due_ns(self) -> int | None:
-        parked = self.gate.due_ns()
-        return min([*self._due.values(), *(() if parked is None else (parked,))], default=None)
+        parked = self.gate.due_ns()  # asked after every message: no list built for it
+        if not self._due:
+            return parked
+        due = min(self._due.values())
+        return due if parked is None or due < parked else parked
 
     def on_message(self, message: Any, now_ns: int) -> bool:
-        if isinstance(message, RequestCleared):
-            self.gate.cleared(self.io.rest, message.key)
-        elif isinstance(message, BudgetOpened):
-            self.gate.reask()
-        elif isinstance(message, WsFrame):
+        if isinstance(message, WsFrame):  # nearly everything: first
             if message.stream == "market":
                 self._market_frame(message)
             else:
                 self._user_frame(message, now_ns)
+        elif isinstance(message, RequestCleared):
+            self.gate.cleared(self.io.rest, message.key)
+        elif isinstance(message, BudgetOpened):
+            self.gate.reask()
         elif isinstance(message, RestDone):
             self._rest_done(message, now_ns)
         elif isinstance(message, WsUp):
@@ -305,8 +308,12 @@ class BinanceTransport(FillRecovery, ExitLanes):
         return binance.parse_message(text) if message is None else message
 
     def _market_frame(self, frame: WsFrame) -> None:
+        message = self._units.fast(frame.text)
+        if message is not None:  # a diff or trade of a symbol of ours, in its book's units
+            self._queue.append(MarketData(self.symbols[message.symbol], message, frame.recv_ns))
+            return
         try:
-            message = self.market_message(frame.text)
+            message = binance.parse_message(frame.text)
         except DecodeError:
             self._count("troupe_venue_malformed_frames_total", stream="market")
             return

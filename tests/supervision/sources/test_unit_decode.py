@@ -10,6 +10,8 @@ from decimal import Decimal as D
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.market.book_actor import BookConfig, BookFeed
 from protocols.codec import DecodeError
@@ -123,3 +125,50 @@ def test_a_line_the_checked_decode_refuses_is_refused_the_same(line: str) -> Non
 def test_a_hyperliquid_frame_is_never_taken_for_a_binance_one() -> None:
     line = json.dumps({"channel": "trades", "data": [], "stream": "x", "e": "trade"})
     same(line)
+
+
+# Random frames around the two the fast path takes: each field a value of the right kind or of
+# another (a null, a bool, a number where a string belongs, a nested list or object), fields
+# left out or added, levels of every shape. Whatever the fast path does with one, the venue
+# must end with what the checked decode gives it (`same`), and the fast path must either take
+# it whole or leave it.
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(-3, 2**65),
+                 st.sampled_from(["100.01", "0.5", "0", "0.00000000", "1e3", "-1", "NaN",
+                                  "100.015", "", "12", " 1", "١٢"]),
+                 st.floats(allow_nan=False, allow_infinity=False),
+                 st.lists(st.sampled_from(["100.01", "0.5", "1"]), max_size=3),
+                 st.dictionaries(st.sampled_from(["p", "1", "2"]), st.just("1"), max_size=2))
+_PRICE = st.one_of(st.sampled_from(["100.01", "99.99", "100.015", "0.01", "100"]), _ANY)
+# A two-letter string or a two-key object unpacks as a pair of strings that count: the fast
+# path must not take them for a level.
+_LEVEL = st.one_of(st.tuples(_PRICE, _PRICE).map(list), _ANY, st.sampled_from(["12", "10"]),
+                   st.just({"1": "a", "2": "b"}),
+                   st.lists(st.sampled_from(["100.01", "0.5"]), min_size=1, max_size=4))
+
+
+@st.composite
+def _frames(draw: st.DrawFn) -> str:
+    base = dict(draw(st.sampled_from([DIFF, TRADE, {**DIFF, "pu": 4, "T": 3},
+                                      {**{k: v for k, v in TRADE.items() if k != "t"},
+                                       "e": "aggTrade", "a": 11}])))
+    for key in draw(st.lists(st.sampled_from(sorted(base)), max_size=3)):
+        if draw(st.booleans()):
+            base.pop(key, None)
+        else:
+            base[key] = draw(_ANY)
+    for side in ("b", "a"):
+        if side in base and type(base[side]) is list and draw(st.booleans()):
+            base[side] = draw(st.lists(_LEVEL, max_size=4))
+    if draw(st.booleans()):
+        base[draw(st.sampled_from(["pu", "T", "x", "channel"]))] = draw(_ANY)
+    if draw(st.booleans()):
+        return json.dumps(base)
+    return wrapped(base, stream=draw(st.one_of(st.just("btcusdt@depth"), _ANY)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_frames())
+def test_random_frames_end_at_the_venue_as_the_checked_decode_makes_them(raw: str) -> None:
+    got = same(raw)
+    fast = UnitDecoder(UNITS).fast(raw)
+    assert fast is None or fast == got

@@ -78,6 +78,9 @@ def test_every_streamed_frame_builds_the_book_the_checked_decode_builds(dialect:
             assert type(fast) is type(before) and fast == before, text[:120]
             if getattr(fast, "symbol", None) != "BTCUSDT" or isinstance(fast, binance.MarkPrice):
                 continue
+            # The transport's frame path hands the book that very message.
+            assert live.on_message(WsFrame("market", text, ts), ts)
+            assert live.poll(ts) == [MarketData("BTCUSDT", fast, ts)], text[:120]
             # ... and the same book: each step's tops, prints and notices.
             units = books["units"].on_message(fast, ts, ts)
             strings = books["checked"].on_message(binance.parse_message(text), ts, ts)
