@@ -34,7 +34,14 @@ the tick-to-trade load's cloned instruments are.
 Then the decode and book stages from the websocket frame's text (`benchmarks.book_frames`): the
 venue connection's decode before the unit path (the venue's strings, converted by the book) and
 the live transport's (straight into ticks and lots; the book applies them), alternated pass by
-pass from cold memos, one book and N clones, decode and book timed apart per frame.
+pass from cold memos, one book and N clones, decode and book timed apart per frame. Last, the
+frame path: each frame as the reader hands it over (`WsFrame`) through the venue connection and
+the live transport into the N clones' book actors, CPU per frame.
+
+    python -m benchmarks.book --instructions [--books 4]
+
+counts the frame path's instructions under cachegrind instead (one pass from cold memos, less
+the process's setup): the A/B figure the machine's load cannot move.
 """
 
 from __future__ import annotations
@@ -269,7 +276,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="book actors taking every message in turn in the book-stage run")
     parser.add_argument("--stage-repeat", type=int, default=3,
                         help="passes of each book-stage run")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count the frame path's instructions under cachegrind (one pass of "
+                             "the recording's frames, --books clones) and nothing else")
+    parser.add_argument("--frame-path-passes", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.instructions or args.frame_path_passes:
+        return book_frames.frame_path_only(
+            args.data, RECORDING, args.books, args.frame_path_passes, args.json, tick=TICK,
+            lot=LOT, context=_Context, subscribers=_subscribers)
 
     snapshot, raw_diffs, messages = load(args.data)
     snap_bids = levels_to_units(snapshot.bids, TICK, LOT)
@@ -393,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     frames = book_frames.run(args.data / RECORDING, sorted({1, args.books}), args.stage_repeat,
                              tick=TICK, lot=LOT, context=_Context, subscribers=_subscribers)
     book_frames.print_frame_stage(frames, args.stage_repeat)
+    path = book_frames.frame_path_runs(args.data / RECORDING, args.books, args.stage_repeat,
+                                       tick=TICK, lot=LOT, context=_Context,
+                                       subscribers=_subscribers)
+    book_frames.print_frame_path(path, args.books, args.stage_repeat)
 
     headline = figures["orderbook_apply_diff"]["median_per_s"]
     baseline = figures["baseline_sorted_list_bisect"]["median_per_s"]
@@ -408,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         "variants": figures,
         "book_stage": stage,
         "frame_stage": frames,
+        "frame_path": path,
         "level_updates_per_pass": n_levels,
         "diffs_per_pass": len(diffs),
         "repeat": args.repeat,

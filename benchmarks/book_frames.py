@@ -17,28 +17,43 @@ time, best of the passes:
 
 Both variants build every book to the same tops and the same prints (checked before the figures
 are taken). The REST snapshot goes to the books untimed, as the connection's REST answer does.
+
+*The frame path* (`frame_path`): the same frames as the reader hands them over, a `WsFrame`
+each, into a `VenueConnection` over the live `BinanceTransport` (its dispatch, the decode, the
+transport's queue and poll, the routing into a `FeedEvent`), whose tell to the book runs the
+book actor in place: everything the loop thread does for a frame between the websocket's text
+and the subscribers' mailboxes, except the runtime's hops. Timed per frame in CPU time, and
+counted in instructions under cachegrind (`--instructions`: one pass, from cold memos, less the
+same process's setup: the figure the machine's load cannot move).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from actors.execution.venue_connection import ConnectionConfig, VenueConnection, VenuePeers
 from actors.market.book_actor import BookConfig, OrderBookActor
 from protocols import codec
 from protocols.feed import FeedEvent
 from protocols.instruments import InstrumentSpec
 from protocols.recording import iter_lines
 from protocols.venues import binance
+from supervision.venues.binance.io import WsFrame
 from supervision.venues.binance.transport import BinanceSettings, BinanceTransport
 
-__all__ = ["DECODERS", "cold_memos", "frame_stage", "frames_of", "print_frame_stage", "run",
-           "summary"]
+__all__ = ["DECODERS", "cold_memos", "frame_path", "frame_path_instructions", "frame_path_only",
+           "frame_path_runs", "frame_path_summary", "frame_stage", "frames_of",
+           "print_frame_path", "print_frame_stage", "run", "summary"]
 
 Decode = Callable[[str], Any]
 
@@ -182,3 +197,130 @@ def print_frame_stage(stage: dict[str, dict[str, Any]], passes: int) -> None:
             f = run[kind]
             print(f"{name:<18} {kind:<16} {f['decode_p50']:>10.1f} {f['book_p50']:>9.1f} "
                   f"{f['both_p50']:>9.1f} {f['both_mean']:>10.1f}")
+
+
+class _InPlace:
+    """A book's ref whose tell runs the book actor at once, in its own context."""
+
+    __slots__ = ("actor", "context", "name")
+
+    def __init__(self, actor: OrderBookActor, context: Any) -> None:
+        self.actor, self.context, self.name = actor, context, actor.config.instrument
+
+    def tell(self, message: Any) -> None:
+        self.actor.receive(message, self.context)
+
+
+def frame_path(lines: list[tuple[int, Any, list[str]]], clones: int, *, tick: Decimal,
+               lot: Decimal, context: Callable[[], Any],
+               subscribers: list[Any]) -> dict[str, Any]:
+    """One pass of every frame, a `WsFrame` each, through the venue connection into the clones'
+    book actors. Returns per line with frames (CPU s per frame, the clones' mean; a depth frame;
+    it moved the first book's top), every book's final top and the prints told."""
+    transport = _transport(clones, tick, lot)  # never opened: frames are all it is handed
+    book_context, connection_context = context(), context()
+    actors = [OrderBookActor(BookConfig(f"S{i:02d}USDT", "binance", tick, lot),
+                             subscribers=subscribers) for i in range(clones)]
+    for actor in actors:
+        actor.on_start(book_context)
+    connection = VenueConnection(ConnectionConfig("binance"), transport, VenuePeers(
+        books={actor.config.instrument: _InPlace(actor, book_context) for actor in actors}))
+    receive, clock, per_line = connection.receive, time.process_time, []
+    first = actors[0].feed.sync.book
+    for ts, snapshot, texts in lines:
+        book_context.now_ns = connection_context.now_ns = ts
+        if snapshot is not None:
+            for actor in actors:
+                actor.receive(FeedEvent(actor.config.instrument, snapshot, ts), book_context)
+            continue
+        before = first.best_bid, first.best_ask
+        frames = [WsFrame("market", (text + " ")[:-1], ts) for text in texts[:clones]]
+        start = clock()
+        for frame in frames:
+            receive(frame, connection_context)
+        elapsed = clock() - start
+        depth = '"depthUpdate"' in texts[0]
+        per_line.append((elapsed / clones, depth,
+                         depth and (first.best_bid, first.best_ask) != before))
+    return {"per_line": per_line, "tops": [actor.feed.top(5) for actor in actors],
+            "told": dict(subscribers[0].told)}
+
+
+def frame_path_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per frame the best of the passes; us of CPU per frame per book, p50 and mean, over the
+    top-moving diffs, every depth frame, the trades and every frame."""
+    lines = runs[0]["per_line"]
+    best = [min(r["per_line"][i][0] * 1e6 for r in runs) for i in range(len(lines))]
+    kinds: dict[str, Callable[[tuple[float, bool, bool]], bool]] = {
+        "top_moving_diff": lambda line: line[2], "depth": lambda line: line[1],
+        "trade": lambda line: not line[1], "every": lambda line: True}
+    out = {}
+    for kind, pick in kinds.items():
+        chosen = [b for b, line in zip(best, lines, strict=True) if pick(line)]
+        out[kind] = {"frames": len(chosen), "p50": statistics.median(chosen),
+                     "mean": statistics.mean(chosen)}
+    return out
+
+
+def print_frame_path(summary: dict[str, Any], clones: int, passes: int) -> None:
+    print(f"\nthe frame path: WsFrame -> VenueConnection (Binance transport, decode, routing) -> "
+          f"book actor, {clones} clones, CPU us per frame per book, best of {passes} passes")
+    print(f"{'frames':<16} {'count':>7} {'p50':>7} {'mean':>7}")
+    for kind, f in summary.items():
+        print(f"{kind:<16} {f['frames']:>7} {f['p50']:>7.1f} {f['mean']:>7.1f}")
+
+
+def frame_path_instructions(argv: list[str], passes_flag: str) -> int:
+    """Instructions of one frame-path pass under cachegrind: the run of `argv` (a command that
+    runs `passes_flag N` passes and nothing else) with two passes, less the run with one."""
+    counts = []
+    for passes in (1, 2):
+        out = subprocess.run(
+            ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+             sys.executable, *argv, passes_flag, str(passes)],
+            capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"})
+        found = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
+        assert found is not None, out.stderr[-2000:]
+        counts.append(int(found.group(1).replace(",", "")))
+    return counts[1] - counts[0]
+
+
+def frame_path_runs(path: Path, clones: int, passes: int, *, tick: Decimal, lot: Decimal,
+                    context: Callable[[], Any],
+                    subscribers: Callable[[], list[Any]]) -> dict[str, Any]:
+    """The frame path's CPU per frame, best of `passes` passes from cold memos, the passes
+    checked to build the same books."""
+    lines = frames_of(path, clones)
+    runs = []
+    for _ in range(passes):
+        cold_memos()
+        runs.append(frame_path(lines, clones, tick=tick, lot=lot, context=context,
+                               subscribers=subscribers()))
+    assert all((r["tops"], r["told"]) == (runs[0]["tops"], runs[0]["told"]) for r in runs)
+    return frame_path_summary(runs)
+
+
+def frame_path_only(data: Path, recording: str, clones: int, passes: int | None,
+                    json_path: Path | None, *, tick: Decimal, lot: Decimal,
+                    context: Callable[[], Any], subscribers: Callable[[], list[Any]]) -> int:
+    """`benchmarks.book --frame-path-passes N`: N passes and nothing else (what cachegrind
+    counts); `--instructions`: the count of one pass, less the process's setup."""
+    lines = frames_of(data / recording, clones)
+    if passes:
+        for _ in range(passes):
+            cold_memos()
+            frame_path(lines, clones, tick=tick, lot=lot, context=context,
+                       subscribers=subscribers())
+        return 0
+    frames = sum(len(texts) for _, _, texts in lines)
+    count = frame_path_instructions(
+        ["-m", "benchmarks.book", "--data", str(data), "--books", str(clones)],
+        "--frame-path-passes")
+    print(f"the frame path, one pass ({frames:,} frames, {clones} clones): {count:,} "
+          f"instructions, {count / frames:,.0f} a frame")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({"frame_path_instructions": count, "frames": frames,
+                                         "books": clones}) + "\n")
+    return 0

@@ -81,7 +81,9 @@ MS = 1_000_000
 VENUES = ("binance", "hyperliquid")
 _WATCHDOG = "book.freshness"
 _TRADE_COUNT: tuple[str, int, dict[str, str]] = ("troupe_book_trades_total", 1, {})
+_UPDATE_COUNT: tuple[str, int, dict[str, str]] = ("troupe_book_updates_total", 1, {})
 _RESYNC = "book.resync"
+_BUY, _SELL = Side.BUY, Side.SELL  # an enum member read through its class costs ~10x a global
 
 
 def book_conflation_key(message: Any) -> Hashable | None:
@@ -191,12 +193,13 @@ class BookFeed:
         binance_venue = self.binance
         # A backtest's two messages first: a converted trade, then a converted diff.
         if type(message) is binance.TradeInUnits:
-            if not self.takes_units(message):
+            if not ((message.tick is self.tick and message.lot is self.lot)
+                    or self.takes_units(message)):
                 step.count("troupe_book_decode_errors_total")
                 return step
             step.trades.append(TradePrint(
                 self.config.instrument, message.price, message.qty,
-                Side.SELL if message.buyer_is_maker else Side.BUY, str(message.trade_id),
+                _SELL if message.buyer_is_maker else _BUY, str(message.trade_id),
                 recv_ns, message.trade_time_ms * MS))
             step.counts.append(_TRADE_COUNT)
         elif isinstance(message, _BINANCE_DEPTH) and binance_venue:
@@ -286,10 +289,11 @@ class BookFeed:
             return
         outcome = result.outcome
         if outcome is SyncOutcome.APPLIED or outcome is SyncOutcome.SNAPSHOT_APPLIED:
-            step.applied = result.applied + (outcome is SyncOutcome.SNAPSHOT_APPLIED)
-            self.sequence += step.applied
+            applied = step.applied = result.applied + (outcome is SyncOutcome.SNAPSHOT_APPLIED)
+            self.sequence += applied
             self.last_applied_ns = now_ns
-            step.count("troupe_book_updates_total", step.applied)
+            step.counts.append(_UPDATE_COUNT if applied == 1
+                               else ("troupe_book_updates_total", applied, {}))
             if result.crossed:
                 step.count("troupe_book_crossed_total")
                 if isinstance(sync, BinanceBookSync):
@@ -348,11 +352,9 @@ class BookFeed:
     # -- output ---------------------------------------------------------------------------
     def top(self, depth: int) -> BookTop:
         book = self.sync.book
-        bid, ask = book.best_bid, book.best_ask
+        bid_qty, ask_qty = book.top_sizes()
         return BookTop(
-            self.config.instrument,
-            bid, 0 if bid is None else book.qty_at(Side.BUY, bid),
-            ask, 0 if ask is None else book.qty_at(Side.SELL, ask),
+            self.config.instrument, book.best_bid, bid_qty, book.best_ask, ask_qty,
             self.last_recv_ns, self.last_venue_ns, self.sequence,
             tuple(book.depth(Side.BUY, depth)) if depth else (),
             tuple(book.depth(Side.SELL, depth)) if depth else (),

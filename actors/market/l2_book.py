@@ -167,6 +167,12 @@ class OrderBook:
             return [(p, self._bids[p]) for p in nlargest(n, self._bids)]
         return [(p, self._asks[p]) for p in nsmallest(n, self._asks)]
 
+    def top_sizes(self) -> tuple[int, int]:
+        """The sizes at the best bid and the best ask, 0 for an empty side: read once per
+        published top, in one call."""
+        bid, ask = self.best_bid, self.best_ask
+        return (0 if bid is None else self._bids[bid]), (0 if ask is None else self._asks[ask])
+
     def qty_at(self, side: Side, price: int) -> int:
         return (self._bids if side is Side.BUY else self._asks).get(price, 0)
 
@@ -341,16 +347,24 @@ class BinanceBookSync:
             if diff.first_update_id > last:
                 self.stale_snapshots += 1
                 return self._go_stale(diff, recv_ns, _RESYNC)
-        try:
-            bids, asks = self._levels(diff)
-        except DecodeError:
-            # The book cannot take this diff, so the stream now has a hole: stale, and re-raise.
-            self.state = SyncState.STALE
-            raise
-        self.book.apply_diff(bids, asks, recv_ns)
+        bids: IntLevels
+        asks: IntLevels
+        if type(diff) is DepthDiffInUnits and diff.tick is self.tick and diff.lot is self.lot:
+            bids, asks = diff.bids, diff.asks  # in this book's very units: as they are
+        else:
+            try:
+                bids, asks = self._levels(diff)
+            except DecodeError:
+                # The book cannot take this diff, so the stream now has a hole: stale, and
+                # re-raise.
+                self.state = SyncState.STALE
+                raise
+        book = self.book
+        book.apply_diff(bids, asks, recv_ns)
         self._last_id, self._joined = diff.final_update_id, True
         self.applied += 1
-        if self.book.crossed:
+        bid, ask = book.best_bid, book.best_ask
+        if bid is not None and ask is not None and bid >= ask:  # crossed
             self.crossed += 1
             return _APPLIED_CROSSED
         return _APPLIED
