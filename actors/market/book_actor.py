@@ -193,14 +193,11 @@ class BookFeed:
         binance_venue = self.binance
         # A backtest's two messages first: a converted trade, then a converted diff.
         if type(message) is binance.TradeInUnits:
-            if not ((message.tick is self.tick and message.lot is self.lot)
-                    or self.takes_units(message)):
+            trade = self.print_of(message, recv_ns)
+            if trade is None:
                 step.count("troupe_book_decode_errors_total")
                 return step
-            step.trades.append(TradePrint(
-                self.config.instrument, message.price, message.qty,
-                _SELL if message.buyer_is_maker else _BUY, str(message.trade_id),
-                recv_ns, message.trade_time_ms * MS))
+            step.trades.append(trade)
             step.counts.append(_TRADE_COUNT)
         elif isinstance(message, _BINANCE_DEPTH) and binance_venue:
             regressed = not isinstance(message, binance.DepthSnapshot) and self._venue_time(
@@ -232,6 +229,16 @@ class BookFeed:
             self.last_recv_ns = recv_ns
             self.last_venue_ns = step.venue_ns
         return step
+
+    def print_of(self, message: binance.TradeInUnits, recv_ns: int) -> TradePrint | None:
+        """A converted trade's print, or None if it is in other units (undecodable): all a
+        `TradeInUnits` does (`on_message` adds its count, or the decode error's)."""
+        if not ((message.tick is self.tick and message.lot is self.lot)
+                or self.takes_units(message)):
+            return None
+        return TradePrint(self.config.instrument, message.price, message.qty,
+                          _SELL if message.buyer_is_maker else _BUY, str(message.trade_id),
+                          recv_ns, message.trade_time_ms * MS)
 
     def takes_units(self, message: binance.TradeInUnits | binance.DepthDiffInUnits) -> bool:
         """Whether a converted message is in this book's units (else it is undecodable).
@@ -441,20 +448,22 @@ class OrderBookActor(Behaviour):
         if event.instrument != self.config.instrument:
             ctx.count("troupe_book_ignored_total", kind="misrouted")
             return
-        step = self.feed.on_message(event.message, event.recv_ns, ctx.monotonic_ns())
+        message = event.message
+        if type(message) is binance.TradeInUnits:
+            # Most frames: the print and its count, what the step would carry, without one.
+            trade = self.feed.print_of(message, event.recv_ns)
+            if trade is not None:
+                ctx.count("troupe_book_trades_total", 1)
+                self._tell_trades((trade,), ctx)
+                return
+        step = self.feed.on_message(message, event.recv_ns, ctx.monotonic_ns())
         self._carry_out(step, event.recv_ns, ctx)
 
     def _carry_out(self, step: Step, recv_ns: int, ctx: Context) -> None:
         for metric, amount, labels in step.counts:
             ctx.count(metric, amount, **labels)
         if step.trades:
-            tell, refused = ctx.tell, 0
-            for trade in step.trades:
-                for ref in self._trade_subscribers:
-                    if tell(ref, trade) is not None:
-                        refused += 1
-            if refused:
-                ctx.count("troupe_book_publish_refused_total", refused)
+            self._tell_trades(step.trades, ctx)
         if step.stale is not None:
             self._publish(BookStale(self.config.instrument, step.stale, recv_ns), ctx)
         if step.resync is not None:
@@ -475,6 +484,15 @@ class OrderBookActor(Behaviour):
                 ctx.count("troupe_book_publish_refused_total", refused)
         if step.applied and not self._watchdog_armed:
             self._arm_watchdog(self.config.max_age_ns, ctx)
+
+    def _tell_trades(self, trades: Iterable[TradePrint], ctx: Context) -> None:
+        tell, refused = ctx.tell, 0
+        for trade in trades:
+            for ref in self._trade_subscribers:
+                if tell(ref, trade) is not None:
+                    refused += 1
+        if refused:
+            ctx.count("troupe_book_publish_refused_total", refused)
 
     def _publish(self, message: Any, ctx: Context) -> None:
         for ref in self.subscribers:

@@ -218,7 +218,7 @@ class BinanceTransport(FillRecovery, ExitLanes):
                          weight=depth_weight(self.settings.dialect, SNAPSHOT_LEVELS))
 
     def poll(self, now_ns: int) -> list[TransportEvent]:
-        for what, due in list(self._due.items()):
+        for what, due in list(self._due.items()) if self._due else ():
             if due <= now_ns:
                 del self._due[what]
                 if what == "markets":
@@ -235,11 +235,12 @@ class BinanceTransport(FillRecovery, ExitLanes):
                     self._request(("keepalive",), self.methods["keepalive"],
                                   {"listenKey": self.listen_key}, now_ns,
                                   self.weights["keepalive"])
-        if self.gate.due_ns() is not None:
-            self.gate.release(self.io.rest, now_ns)
+        gate = self.gate
+        if gate.due_ns() is not None:
+            gate.release(self.io.rest, now_ns)
         out, self._queue = self._queue, []
-        if self.gate.asks:  # what waits for the budget to pay
-            out += self.gate.take_asks()
+        if gate.asks:  # what waits for the budget to pay
+            out += gate.take_asks()
         return out
 
     def next_due_ns(self) -> int | None:
