@@ -2,4 +2,4 @@
 scrape time.
 """
 
-__all__ = ['catalog', 'prometheus', 'scrape']
+__all__ = ['catalog', 'prometheus', 'scrape', 'series']

@@ -19,6 +19,15 @@ Behaviours record metrics by name through their context; the host hands each rec
   `troupe_metrics_label_mismatch_total{metric}`. So is a catalogued metric used with labels other
   than its declared ones.
 
+The hot path. A behaviour counts on nearly every message, so recording is kept to plain
+arithmetic (`supervision.metrics.series`): each counter and histogram child reads its number
+from cells that the writers add to, summed at scrape time. `bind_count` resolves a series once
+and returns a counter that adds to a cell of its own without a lock (one writer thread at a
+time: `ActorContext.count` binds each metric and label set once per actor incarnation); `count`
+and `observe`, which any thread may call, add under a lock. What a scrape shows is
+prometheus_client's own rendering of the same families and children, so it does not depend on
+how a number was recorded.
+
 Handling time: `attach_host` sets the host's `on_handled` hook (see `supervision.runtime.cell`),
 which
 reports the nanoseconds every `receive` took, to `supervision.metrics.scrape.HandlingTimes`: a
@@ -32,7 +41,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, SupportsFloat
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from hdrh.histogram import HdrHistogram
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -48,6 +57,10 @@ from supervision.metrics.catalog import (
     name_problem,
 )
 from supervision.metrics.scrape import SUPERVISION_EVENTS, HandlingTimes, RuntimeCollector
+from supervision.metrics.series import CounterSeries, HistogramSeries
+
+if TYPE_CHECKING:
+    from actors.behaviour import Counting
 
 log = logging.getLogger("troupe.metrics")
 
@@ -55,7 +68,9 @@ MODES = ("observe", "paper", "live")
 _INF = math.inf
 
 _LabelItems = tuple[tuple[str, Any], ...]
-_Entry = tuple[Any, tuple[tuple[str, str], ...]]  # (prometheus child, labels sorted as strings)
+_SortedLabels = tuple[tuple[str, str], ...]
+# (prometheus child, labels sorted as strings, the child's series: None for a gauge)
+_Entry = tuple[Any, _SortedLabels, Any]
 
 
 class _Pausing:
@@ -85,6 +100,18 @@ class _TallyOnly:
 _TALLY_ONLY = _TallyOnly()
 
 
+def _new_series(kind: Kind, child: Any) -> Any:
+    """The plain-number series behind a new counter or histogram child (`series`)."""
+    if kind == "counter":
+        counted = CounterSeries()
+        if child is not _TALLY_ONLY:
+            child._value = counted
+        return counted
+    observed = HistogramSeries(list(child._upper_bounds))
+    observed.install(child)
+    return observed
+
+
 class _Family:
     __slots__ = ("label_set", "metric", "spec")
 
@@ -110,7 +137,9 @@ class PrometheusMetrics:
         self._counter_cache: dict[tuple[str, _LabelItems], _Entry] = {}
         self._gauge_cache: dict[tuple[str, _LabelItems], _Entry] = {}
         self._histogram_cache: dict[tuple[str, _LabelItems], _Entry] = {}
-        self._tally: dict[tuple[str, str, tuple[tuple[str, str], ...]], float] = {}
+        self._series: dict[tuple[str, tuple[str, ...]], Any] = {}  # (metric, label values)
+        self._counter_cells: dict[tuple[str, str, _LabelItems], list[Any]] = {}
+        self._tally: list[tuple[str, str, _SortedLabels, list[Any]]] = []  # every counter cell
         self._gauge_values: dict[tuple[str, str, tuple[tuple[str, str], ...]], float] = {}
         self._warned: set[tuple[str, str]] = set()
         self._hosts: list[Any] = []
@@ -134,21 +163,75 @@ class PrometheusMetrics:
     # -- the MetricsSink protocol: called from actors, must never raise -----------------------
     def count(self, actor: str, metric: str, amount: SupportsFloat, labels: dict[str, str]) -> None:
         try:
-            entry = self._counter_cache.get((metric, tuple(labels.items())))
-            if entry is None:
-                entry = self._resolve("counter", metric, labels, self._counter_cache)
-                if entry is None:
+            cell = self._counter_cells.get((actor, metric, tuple(labels.items())))
+            if cell is None:
+                cell = self._counter_cell(actor, metric, labels)
+                if cell is None:
                     return
-            value = float(amount)
-            if not 0.0 <= value < _INF:
+            value = amount if amount.__class__ is int else float(amount)
+            if not 0 <= value < _INF:
                 self._drop(metric, "negative_counter" if value < 0 else "invalid_value")
                 return
-            entry[0].inc(value)
-            key = (actor, metric, entry[1])
-            with self._lock:
-                self._tally[key] = self._tally.get(key, 0.0) + value
+            with self._lock:  # any thread may count here: the actor's shared cell is locked
+                cell[0] += value
         except Exception:
             self._drop(metric, "error", exc_info=True)
+
+    def bind_count(self, actor: str, metric: str, labels: dict[str, str]) -> Counting:
+        """`count(actor, metric, amount, labels)` with the series resolved once: the result adds
+        its amount to a cell of its own, without a lock, so it must be called by one thread at
+        a time (`ActorContext` binds one per incarnation of an actor). A binding the sink
+        refuses (bad labels, a reserved name) drops each count as `count` would."""
+        try:
+            entry = self._resolve("counter", metric, labels, self._counter_cache, quiet=True)
+            if entry is not None:
+                return self._bound_counter(actor, metric, entry)
+        except Exception:
+            self._drop(metric, "error", exc_info=True)
+
+        def refused(amount: SupportsFloat = 1) -> None:
+            self.count(actor, metric, amount, labels)
+
+        return refused
+
+    def _bound_counter(self, actor: str, metric: str, entry: _Entry) -> Counting:
+        with self._lock:
+            cell = self._new_counter_cell(actor, metric, entry)
+        drop = self._drop
+
+        def add(amount: SupportsFloat = 1) -> None:
+            if amount.__class__ is int and amount >= 0:
+                cell[0] += amount
+                return
+            try:
+                value = float(amount)
+            except Exception:
+                drop(metric, "error", exc_info=True)
+                return
+            if 0.0 <= value < _INF:
+                cell[0] += value
+            else:
+                drop(metric, "negative_counter" if value < 0 else "invalid_value")
+
+        return add
+
+    def _counter_cell(self, actor: str, metric: str, labels: dict[str, str]) -> list[Any] | None:
+        """The cell `count` adds `actor`'s counts of this series to (under the lock)."""
+        entry = self._resolve("counter", metric, labels, self._counter_cache)
+        if entry is None:
+            return None
+        key = (actor, metric, tuple(labels.items()))
+        with self._lock:
+            cell = self._counter_cells.get(key)
+            if cell is None:
+                cell = self._counter_cells[key] = self._new_counter_cell(actor, metric, entry)
+        return cell
+
+    def _new_counter_cell(self, actor: str, metric: str, entry: _Entry) -> list[Any]:
+        """A new cell of `entry`'s series, in `actor`'s tally. Holds self._lock."""
+        cell = entry[2].new_cell()
+        self._tally.append((actor, metric, entry[1], cell))
+        return cell
 
     def gauge(self, actor: str, metric: str, value: SupportsFloat, labels: dict[str, str]) -> None:
         try:
@@ -175,22 +258,27 @@ class PrometheusMetrics:
             if not -_INF < number < _INF:
                 self._drop(metric, "invalid_value")
                 return
-            entry[0].observe(number)
+            series: HistogramSeries = entry[2]
+            series.observe_shared(number)
         except Exception:
             self._drop(metric, "error", exc_info=True)
 
     # -- reading back (tests, the REPL) ------------------------------------------------------------
     def total(self, metric: str, actor: str | None = None) -> float:
         """The sum of a counter's increments, over every label set; one actor's, if named."""
-        with self._lock:
-            items = list(self._tally.items())
-        return sum(v for (a, m, _), v in items if m == metric and (actor is None or a == actor))
+        return sum(v for (a, m, _), v in self.counters.items()
+                   if m == metric and (actor is None or a == actor))
 
     @property
     def counters(self) -> dict[tuple[str, str, tuple[tuple[str, str], ...]], float]:
         """Counter totals keyed like `InMemoryMetrics.counters`: (actor, metric, sorted labels)."""
         with self._lock:
-            return dict(self._tally)
+            cells = list(self._tally)
+        totals: dict[tuple[str, str, _SortedLabels], float] = {}
+        for actor, metric, labels, cell in cells:
+            key = (actor, metric, labels)
+            totals[key] = totals.get(key, 0.0) + cell[0]
+        return totals
 
     @property
     def gauges(self) -> dict[tuple[str, str, tuple[tuple[str, str], ...]], float]:
@@ -231,9 +319,8 @@ class PrometheusMetrics:
 
     def supervision_tally(self) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
         """(actor, labels, count) of the supervision events forwarded to this sink."""
-        with self._lock:
-            return [(actor, labels, value) for (actor, metric, labels), value
-                    in self._tally.items() if metric == SUPERVISION_EVENTS]
+        return [(actor, labels, value) for (actor, metric, labels), value
+                in self.counters.items() if metric == SUPERVISION_EVENTS]
 
     def set_build_info(self, *, version: str, mode: str, profile: str, node: str) -> None:
         """`troupe_build_info{version,mode,profile,node} 1`. `mode` is what the node really does
@@ -245,28 +332,49 @@ class PrometheusMetrics:
 
     # -- the slow path: first use of a (metric, labels) pair ------------------------------------
     def _resolve(self, kind: Kind, metric: str, labels: dict[str, str],
-                 cache: dict[tuple[str, _LabelItems], _Entry]) -> _Entry | None:
+                 cache: dict[tuple[str, _LabelItems], _Entry], *,
+                 quiet: bool = False) -> _Entry | None:
+        """The child and series of `metric` under `labels`, or None if the record breaks a
+        rule; which is counted and logged unless `quiet` (a binding: its calls count it)."""
+        entry = cache.get((metric, tuple(labels.items())))
+        if entry is not None:
+            return entry
         with self._lock:
             family = self._families.get(metric)
             if family is None:
                 family, problem = self._declare(kind, metric, labels)
-                if family is None:
-                    self._drop(metric, problem)
-                    return None
-        if family.spec.kind != kind:
-            self._drop(metric, "kind_mismatch")
-            return None
-        if len(labels) != len(family.label_set) or not family.label_set.issuperset(labels):
+        if family is None:
+            pass
+        elif family.spec.kind != kind:
+            problem = "kind_mismatch"
+        elif len(labels) != len(family.label_set) or not family.label_set.issuperset(labels):
+            problem = "label_mismatch"
+        else:
+            values = tuple(str(labels[name]) for name in family.spec.labels)
+            if any(len(value) > MAX_LABEL_VALUE for value in values):
+                problem = "label_too_long"
+            else:
+                return self._entry(family, labels, values, cache)
+        if quiet:
+            pass
+        elif problem != "label_mismatch":
+            self._drop(metric, problem)
+        else:
             self._mismatch.labels(metric).inc()
-            self._warn_once(metric, "label_mismatch",
-                            f"labels {sorted(labels)} differ from {list(family.spec.labels)}")
-            return None
-        values = [str(labels[name]) for name in family.spec.labels]
-        if any(len(value) > MAX_LABEL_VALUE for value in values):
-            self._drop(metric, "label_too_long")
-            return None
+            self._warn_once(metric, problem, f"labels {sorted(labels)} differ from "
+                            f"{list(family.spec.labels) if family else []}")
+        return None
+
+    def _entry(self, family: _Family, labels: dict[str, str], values: tuple[str, ...],
+               cache: dict[tuple[str, _LabelItems], _Entry]) -> _Entry:
+        metric, kind = family.spec.name, family.spec.kind
         child = family.metric.labels(*values) if values else family.metric
-        entry = (child, tuple(sorted((name, str(value)) for name, value in labels.items())))
+        with self._lock:  # one series per child, whichever thread resolves it first
+            series = self._series.get((metric, values))
+            if series is None and kind != "gauge":
+                series = self._series[(metric, values)] = _new_series(kind, child)
+        entry = (child, tuple(sorted((name, str(value)) for name, value in labels.items())),
+                 series)
         cache[(metric, tuple(labels.items()))] = entry
         return entry
 

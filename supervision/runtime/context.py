@@ -104,8 +104,8 @@ class AskRefused(TroupeError):
 class ActorContext:
     """The effects of one incarnation of one actor. A restart builds a fresh context."""
 
-    __slots__ = ("_cell", "_correlations", "_generation", "_host", "_random", "_timers",
-                 "monotonic_ns", "time_ns")
+    __slots__ = ("_cell", "_correlations", "_counters", "_generation", "_host", "_random",
+                 "_timers", "monotonic_ns", "time_ns")
 
     # The clocks are the host's own bound methods: a behaviour reads them on nearly every
     # message, and a method of ours that called the host's would be one call deeper.
@@ -121,6 +121,7 @@ class ActorContext:
         self._timers: dict[Hashable, SelfMessage] = {}  # armed, by key
         self._correlations = count(1)
         self._random: random.Random | None = None
+        self._counters: dict[Hashable, Counting] = {}  # bound by `count`, by metric and labels
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -235,7 +236,17 @@ class ActorContext:
 
     # -- metrics --------------------------------------------------------------------------
     def count(self, metric: str, amount: float = 1, **labels: str) -> None:
-        self._host.metrics.count(self._cell.name, metric, amount, labels)
+        # Each (metric, labels) is bound once per incarnation: this incarnation runs on one
+        # thread at a time, which is what a bound counter asks of its caller.
+        key = (metric, *labels.items()) if labels else metric
+        try:
+            counter = self._counters.get(key)
+        except TypeError:  # an unhashable label value: the sink refuses it, one count at a time
+            self._host.metrics.count(self._cell.name, metric, amount, labels)
+            return
+        if counter is None:
+            counter = self._counters[key] = self.bind_count(metric, **labels)
+        counter(amount)
 
     def bind_count(self, metric: str, **labels: str) -> Counting:
         sink, actor = self._host.metrics, self._cell.name

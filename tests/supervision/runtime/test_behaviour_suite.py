@@ -305,13 +305,30 @@ def test_a_timed_tell_the_target_refuses_when_it_lands_is_counted_for_its_sender
 
 
 def test_a_bound_counter_on_a_sink_that_cannot_bind_goes_through_its_count():
-    from supervision.metrics.prometheus import PrometheusMetrics
     from supervision.runtime.deterministic import DeterministicHost
+    from supervision.runtime.introspection import InMemoryMetrics
 
-    metrics = PrometheusMetrics()
-    assert not hasattr(metrics, "bind_count")
+    class CountOnly(InMemoryMetrics):
+        bind_count = None  # type: ignore[assignment]  # a sink without bound counters
+
+    metrics = CountOnly()
     host = DeterministicHost(metrics=metrics)
     ref = host.spawn("bound", BoundCounter)
     ref.tell("m")
     host.settle()
     assert metrics.total("troupe_test_messages", actor="bound") == 4
+
+
+def test_a_bound_counter_on_the_prometheus_sink_counts_under_its_labels():
+    from supervision.metrics.prometheus import PrometheusMetrics
+    from supervision.runtime.deterministic import DeterministicHost
+
+    metrics = PrometheusMetrics()
+    host = DeterministicHost(metrics=metrics)
+    ref = host.spawn("bound", BoundCounter)
+    ref.tell("m")
+    ref.tell("m")
+    host.settle()
+    assert metrics.total("troupe_test_messages", actor="bound") == 8
+    assert metrics.registry.get_sample_value(
+        "troupe_test_messages_total", {"kind": "x", "actor_kind": "y"}) == 8
