@@ -57,7 +57,15 @@ from supervision.metrics.catalog import (
     name_problem,
 )
 from supervision.metrics.scrape import SUPERVISION_EVENTS, HandlingTimes, RuntimeCollector
-from supervision.metrics.series import CounterSeries, HistogramSeries
+from supervision.metrics.series import (
+    CounterSeries,
+    GaugeSeries,
+    HistogramSeries,
+    Recorder,
+    adder,
+    recorder,
+    setter,
+)
 
 if TYPE_CHECKING:
     from actors.behaviour import Counting
@@ -69,7 +77,7 @@ _INF = math.inf
 
 _LabelItems = tuple[tuple[str, Any], ...]
 _SortedLabels = tuple[tuple[str, str], ...]
-# (prometheus child, labels sorted as strings, the child's series: None for a gauge)
+# (prometheus child, labels sorted as strings, the child's series)
 _Entry = tuple[Any, _SortedLabels, Any]
 
 
@@ -107,6 +115,9 @@ def _new_series(kind: Kind, child: Any) -> Any:
         if child is not _TALLY_ONLY:
             child._value = counted
         return counted
+    if kind == "gauge":
+        child._value = gauge = GaugeSeries()
+        return gauge
     observed = HistogramSeries(list(child._upper_bounds))
     observed.install(child)
     return observed
@@ -137,6 +148,9 @@ class PrometheusMetrics:
         self._counter_cache: dict[tuple[str, _LabelItems], _Entry] = {}
         self._gauge_cache: dict[tuple[str, _LabelItems], _Entry] = {}
         self._histogram_cache: dict[tuple[str, _LabelItems], _Entry] = {}
+        self._caches: dict[Kind, dict[tuple[str, _LabelItems], _Entry]] = {
+            "counter": self._counter_cache, "gauge": self._gauge_cache,
+            "histogram": self._histogram_cache}
         self._series: dict[tuple[str, tuple[str, ...]], Any] = {}  # (metric, label values)
         self._counter_cells: dict[tuple[str, str, _LabelItems], list[Any]] = {}
         self._tally: list[tuple[str, str, _SortedLabels, list[Any]]] = []  # every counter cell
@@ -182,38 +196,42 @@ class PrometheusMetrics:
         its amount to a cell of its own, without a lock, so it must be called by one thread at
         a time (`ActorContext` binds one per incarnation of an actor). A binding the sink
         refuses (bad labels, a reserved name) drops each count as `count` would."""
-        try:
-            entry = self._resolve("counter", metric, labels, self._counter_cache, quiet=True)
-            if entry is not None:
-                return self._bound_counter(actor, metric, entry)
-        except Exception:
-            self._drop(metric, "error", exc_info=True)
 
-        def refused(amount: SupportsFloat = 1) -> None:
-            self.count(actor, metric, amount, labels)
+        def bound(entry: _Entry) -> Recorder:
+            with self._lock:
+                cell = self._new_counter_cell(actor, metric, entry)
+            return adder(cell, metric, self._drop)
+
+        return self._bind("counter", actor, metric, labels, bound)
+
+    def bind_observe(self, actor: str, metric: str,
+                     labels: dict[str, str]) -> Recorder:
+        """`observe(actor, metric, value, labels)` with the series resolved once, recording
+        into a cell of its own: one thread at a time, as `bind_count`."""
+        return self._bind("histogram", actor, metric, labels,
+                          lambda entry: recorder(entry[2], metric, self._drop))
+
+    def bind_gauge(self, actor: str, metric: str,
+                   labels: dict[str, str]) -> Recorder:
+        """`gauge(actor, metric, value, labels)` with the series resolved once (any thread)."""
+        return self._bind("gauge", actor, metric, labels, lambda entry: setter(
+            entry[2], self._gauge_values, (actor, metric, entry[1]), metric, self._drop))
+
+    def _bind(self, kind: Kind, actor: str, metric: str, labels: dict[str, str],
+              bound: Callable[[_Entry], Recorder],
+              ) -> Recorder:
+        record = {"counter": self.count, "gauge": self.gauge, "histogram": self.observe}[kind]
+        try:
+            entry = self._resolve(kind, metric, labels, self._caches[kind], quiet=True)
+            if entry is not None:
+                return bound(entry)
+        except Exception:
+            log.debug("could not bind %s; recording it unbound", metric, exc_info=True)
+
+        def refused(value: SupportsFloat = 1) -> None:  # dropped and counted at each call
+            record(actor, metric, value, labels)
 
         return refused
-
-    def _bound_counter(self, actor: str, metric: str, entry: _Entry) -> Counting:
-        with self._lock:
-            cell = self._new_counter_cell(actor, metric, entry)
-        drop = self._drop
-
-        def add(amount: SupportsFloat = 1) -> None:
-            if amount.__class__ is int and amount >= 0:
-                cell[0] += amount
-                return
-            try:
-                value = float(amount)
-            except Exception:
-                drop(metric, "error", exc_info=True)
-                return
-            if 0.0 <= value < _INF:
-                cell[0] += value
-            else:
-                drop(metric, "negative_counter" if value < 0 else "invalid_value")
-
-        return add
 
     def _counter_cell(self, actor: str, metric: str, labels: dict[str, str]) -> list[Any] | None:
         """The cell `count` adds `actor`'s counts of this series to (under the lock)."""
@@ -241,8 +259,7 @@ class PrometheusMetrics:
                 if entry is None:
                     return
             number = float(value)
-            entry[0].set(number)
-            self._gauge_values[(actor, metric, entry[1])] = number
+            entry[2].value = self._gauge_values[(actor, metric, entry[1])] = number
         except Exception:
             self._drop(metric, "error", exc_info=True)
 
@@ -371,7 +388,7 @@ class PrometheusMetrics:
         child = family.metric.labels(*values) if values else family.metric
         with self._lock:  # one series per child, whichever thread resolves it first
             series = self._series.get((metric, values))
-            if series is None and kind != "gauge":
+            if series is None:
                 series = self._series[(metric, values)] = _new_series(kind, child)
         entry = (child, tuple(sorted((name, str(value)) for name, value in labels.items())),
                  series)

@@ -18,19 +18,31 @@ prometheus_client's own, while recording a number is an addition to a plain list
   so a reader sees every increment either before or after it, and since every increment lands
   in exactly one cell and a cell only grows, no count is lost or counted twice.
 
+A gauge needs no cells: its value is the last one set, and setting it is one store
+(`GaugeSeries`).
+
+`adder`, `recorder` and `setter` make the bound recorders the sink hands out: closures over one
+cell (or slot), with a fast path for the usual int or float and the sink's checks for the rest.
+
 Integers stay integers in a cell, so integer counts sum exactly (and print as prometheus_client
 prints them, as floats); a float amount is summed per cell, then across cells.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from bisect import bisect_left
-from typing import Any
+from collections.abc import Callable
+from typing import Any, SupportsFloat
 
-__all__ = ["CounterSeries", "HistogramSeries", "SeriesPart"]
+__all__ = ["CounterSeries", "GaugeSeries", "HistogramSeries", "Recorder", "SeriesPart", "adder",
+           "recorder", "setter"]
 
 Cell = list[Any]
+Drop = Callable[..., None]  # the sink's `_drop(metric, reason, exc_info=...)`
+Recorder = Callable[..., None]  # a bound count, observe or set: called with its value
+_INF = math.inf
 
 
 class _Series:
@@ -119,3 +131,84 @@ class HistogramSeries(_Series):
         """Make `child` (a prometheus_client Histogram child) read and count through here."""
         child._buckets = [SeriesPart(self, i) for i in range(len(self.bounds))]
         child._sum = SeriesPart(self, len(self.bounds))
+
+
+class GaugeSeries:
+    """A gauge child's `_value`: the last value set (one store, so any thread may set it)."""
+
+    __slots__ = ("_lock", "value")
+
+    def __init__(self) -> None:
+        self.value = 0.0
+        self._lock = threading.Lock()
+
+    # prometheus_client's value interface (Gauge.set/inc/dec and Gauge._child_samples)
+    def set(self, value: float, timestamp: float | None = None) -> None:
+        self.value = value
+
+    def inc(self, amount: float) -> None:
+        with self._lock:
+            self.value += amount
+
+    def get(self) -> float:
+        return self.value
+
+
+def adder(cell: Cell, metric: str, drop: Drop) -> Recorder:
+    """Add an amount to `cell` (one writer thread at a time), as `PrometheusMetrics.count`
+    would: a negative or non-finite amount is dropped and counted."""
+
+    def add(amount: SupportsFloat = 1) -> None:
+        if amount.__class__ is int and amount >= 0:
+            cell[0] += amount
+            return
+        try:
+            value = float(amount)
+        except Exception:
+            drop(metric, "error", exc_info=True)
+            return
+        if 0.0 <= value < _INF:
+            cell[0] += value
+        else:
+            drop(metric, "negative_counter" if value < 0 else "invalid_value")
+
+    return add
+
+
+def recorder(series: HistogramSeries, metric: str, drop: Drop) -> Recorder:
+    """Observe a value into a new cell of `series` (one writer thread at a time), as
+    `PrometheusMetrics.observe` would: a non-finite value is dropped and counted."""
+    cell, bounds = series.new_cell(), series.bounds
+    total = len(bounds)
+
+    def observe(value: SupportsFloat) -> None:
+        if value.__class__ is not float:
+            try:
+                value = float(value)
+            except Exception:
+                drop(metric, "error", exc_info=True)
+                return
+        if -_INF < value < _INF:
+            cell[bisect_left(bounds, value)] += 1
+            cell[total] += value
+        else:
+            drop(metric, "invalid_value")
+
+    return observe
+
+
+def setter(series: GaugeSeries, values: dict[Any, float], key: Any,
+           metric: str, drop: Drop) -> Recorder:
+    """Set `series` (and `values[key]`, the sink's last value per actor), as
+    `PrometheusMetrics.gauge` would."""
+
+    def set_value(value: SupportsFloat) -> None:
+        if value.__class__ is not float:
+            try:
+                value = float(value)
+            except Exception:
+                drop(metric, "error", exc_info=True)
+                return
+        series.value = values[key] = value
+
+    return set_value

@@ -25,12 +25,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("troupe.actor")
 _PENDING = object()  # a timer firing's handle until start_timer has returned it
 _DONE = object()  # a timer firing's handle once it fired or was cancelled (never None: a reply)
+Recording = Callable[..., None]  # a bound count, observe or gauge: called with its value
 
 
 class MetricsSink(Protocol):
-    """Where a host's metrics go. A sink may also offer `bind_count(actor, metric, labels)`,
-    returning a callable that counts its amount under those labels (`Context.bind_count`); one
-    that does not gets `count` called with the bound labels."""
+    """Where a host's metrics go. A sink may also offer `bind_count`, `bind_observe` and
+    `bind_gauge(actor, metric, labels)`, each returning a callable that records its value
+    under those labels, called by one thread at a time (`Context.bind_count`, and the
+    context's own bindings); one that does not gets `count`/`observe`/`gauge` called with the
+    bound labels."""
 
     def count(self, actor: str, metric: str, amount: float, labels: dict[str, str]) -> None: ...
 
@@ -104,8 +107,8 @@ class AskRefused(TroupeError):
 class ActorContext:
     """The effects of one incarnation of one actor. A restart builds a fresh context."""
 
-    __slots__ = ("_cell", "_correlations", "_counters", "_generation", "_host", "_random",
-                 "_timers", "monotonic_ns", "time_ns")
+    __slots__ = ("_cell", "_correlations", "_counters", "_gauges", "_generation", "_host",
+                 "_observers", "_random", "_timers", "monotonic_ns", "time_ns")
 
     # The clocks are the host's own bound methods: a behaviour reads them on nearly every
     # message, and a method of ours that called the host's would be one call deeper.
@@ -121,7 +124,10 @@ class ActorContext:
         self._timers: dict[Hashable, SelfMessage] = {}  # armed, by key
         self._correlations = count(1)
         self._random: random.Random | None = None
-        self._counters: dict[Hashable, Counting] = {}  # bound by `count`, by metric and labels
+        # What `count`, `observe` and `gauge` bound, by metric and labels (see `_bind`).
+        self._counters: dict[Hashable, Recording] = {}
+        self._observers: dict[Hashable, Recording] = {}
+        self._gauges: dict[Hashable, Recording] = {}
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -235,36 +241,58 @@ class ActorContext:
         self._cell.request_stop()
 
     # -- metrics --------------------------------------------------------------------------
+    # Each (metric, labels) is bound once per incarnation (`_bind`): this incarnation runs on
+    # one thread at a time, which is what the sink asks of a bound recorder's caller. A label
+    # value that cannot be a key (unhashable) goes to the sink unbound, which refuses it.
     def count(self, metric: str, amount: float = 1, **labels: str) -> None:
-        # Each (metric, labels) is bound once per incarnation: this incarnation runs on one
-        # thread at a time, which is what a bound counter asks of its caller.
         key = (metric, *labels.items()) if labels else metric
         try:
-            counter = self._counters.get(key)
-        except TypeError:  # an unhashable label value: the sink refuses it, one count at a time
+            record = self._counters.get(key)
+        except TypeError:
             self._host.metrics.count(self._cell.name, metric, amount, labels)
             return
-        if counter is None:
-            counter = self._counters[key] = self.bind_count(metric, **labels)
-        counter(amount)
+        if record is None:
+            record = self._counters[key] = self._bind("count", metric, labels)
+        record(amount)
 
     def bind_count(self, metric: str, **labels: str) -> Counting:
-        sink, actor = self._host.metrics, self._cell.name
-        bind = getattr(sink, "bind_count", None)
-        if bind is not None:
-            bound: Counting = bind(actor, metric, labels)
-            return bound
-
-        def add(amount: float = 1) -> None:
-            sink.count(actor, metric, amount, labels)
-
-        return add
+        return self._bind("count", metric, labels)
 
     def observe(self, metric: str, value: float, **labels: str) -> None:
-        self._host.metrics.observe(self._cell.name, metric, value, labels)
+        key = (metric, *labels.items()) if labels else metric
+        try:
+            record = self._observers.get(key)
+        except TypeError:
+            self._host.metrics.observe(self._cell.name, metric, value, labels)
+            return
+        if record is None:
+            record = self._observers[key] = self._bind("observe", metric, labels)
+        record(value)
 
     def gauge(self, metric: str, value: float, **labels: str) -> None:
-        self._host.metrics.gauge(self._cell.name, metric, value, labels)
+        key = (metric, *labels.items()) if labels else metric
+        try:
+            record = self._gauges.get(key)
+        except TypeError:
+            self._host.metrics.gauge(self._cell.name, metric, value, labels)
+            return
+        if record is None:
+            record = self._gauges[key] = self._bind("gauge", metric, labels)
+        record(value)
+
+    def _bind(self, kind: str, metric: str, labels: dict[str, str]) -> Recording:
+        """The sink's `bind_<kind>` for this actor, or a call of its `<kind>` if it has none."""
+        sink, actor = self._host.metrics, self._cell.name
+        bind = getattr(sink, f"bind_{kind}", None)
+        if bind is not None:
+            bound: Recording = bind(actor, metric, labels)
+            return bound
+        record = getattr(sink, kind)
+
+        def unbound(value: float = 1) -> None:
+            record(actor, metric, value, labels)
+
+        return unbound
 
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:

@@ -7,16 +7,20 @@ prometheus_client's own children print for the same records where that is the qu
 
 from __future__ import annotations
 
+import random
 import re
 import threading
+from decimal import Decimal
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from hdrh.histogram import HdrHistogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from actors.behaviour import Behaviour
 from supervision.metrics.catalog import CATALOG
 from supervision.metrics.prometheus import PrometheusMetrics
+from supervision.node.node_metrics import SECOND, NodeMetrics
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.specs import ChildSpec, SupervisorSpec
 from supervision.runtime.supervisor import Supervisor, WhichChildren
@@ -216,3 +220,66 @@ async def test_counts_from_another_thread_show_in_the_next_scrape_over_http():
     assert scraped(second.body, SENT, **labels) == 750
     assert scraped(second.body, T2T + "_count") == 2
     assert scraped(second.body, T2T + "_bucket", le="0.0005") == 2
+
+
+def test_bound_observes_and_gauges_print_exactly_as_prometheus_clients_own():
+    sink = PrometheusMetrics(CollectorRegistry())
+    reference = CollectorRegistry()
+    t2t, depth = CATALOG[T2T], CATALOG["troupe_budget_queue_depth"]
+    histogram = Histogram(T2T, t2t.help, t2t.labels, registry=reference, buckets=t2t.buckets)
+    gauge = Gauge(depth.name, depth.help, depth.labels, registry=reference)
+    observe = sink.bind_observe("connection", T2T, {})
+    high, low = (sink.bind_gauge(actor, depth.name, {"priority": "p1"}) for actor in "ab")
+    for value in (0.0003, 2, 0.0005, Decimal("0.001"), 1e-9):
+        observe(value)
+        histogram.observe(float(value))
+    for set_value, value in ((high, 3), (low, 1.5), (high, 7)):
+        set_value(value)
+        gauge.labels("p1").set(value)
+    observe(float("nan"))  # dropped, as unbound
+    ours = [line for line in without_created(sink.text()[0]).splitlines()
+            if (T2T.encode() in line or depth.name.encode() in line)
+            and not line.startswith(b"troupe_metrics_dropped")]
+    assert ours == without_created(generate_latest(reference)).splitlines()
+    assert sink.gauges[("a", depth.name, (("priority", "p1"),))] == 7  # last write per actor
+    assert sink.gauges[("b", depth.name, (("priority", "p1"),))] == 1.5
+    assert sample(sink, "troupe_metrics_dropped_total", metric=T2T, reason="invalid_value") == 1
+
+
+def exact(values_s: list[float]) -> HdrHistogram:
+    histogram = HdrHistogram(1, 60 * SECOND, 3)
+    for value in values_s:
+        histogram.record_value(min(max(1, int(value * SECOND)), 60 * SECOND))
+    return histogram
+
+
+def test_node_latency_percentiles_match_an_hdr_histogram_fed_directly():
+    sink = NodeMetrics()
+    first = [random.Random(1).lognormvariate(-8, 1.5) for _ in range(3000)]
+    second = [random.Random(2).lognormvariate(-7, 0.5) for _ in range(2000)]
+    observe = sink.bind_observe("connection", T2T, {})
+    for value in first[:1000]:
+        observe(value)
+    writer = threading.Thread(target=lambda: [sink.observe("other", T2T, v, {})
+                                              for v in first[1000:]])
+    writer.start()
+    writer.join()
+    assert sink.count_of(T2T) == 3000
+    for q in (0.5, 0.99, 0.999):
+        expected = exact(first).get_value_at_percentile(q * 100) / SECOND
+        assert sink.quantile(T2T, q) == sink.quantile(T2T, q, window=True) == expected
+    sink.next_window()
+    assert sink.quantile(T2T, 0.5, window=True) is None
+    for value in second:
+        observe(value)
+    for q in (0.5, 0.99):
+        assert sink.quantile(T2T, q, window=True) == exact(second).get_value_at_percentile(
+            q * 100) / SECOND
+        assert sink.quantile(T2T, q) == exact(first + second).get_value_at_percentile(
+            q * 100) / SECOND
+    observe(float("inf"))  # not a latency: dropped, and no error raised into the actor
+    sink.observe("connection", T2T, "soon", {})
+    assert sink.count_of(T2T) == 5000
+    sink.reset_quantiles()
+    assert sink.count_of(T2T) == 0 and sink.quantile(T2T, 0.5) is None
+    assert sample(sink, T2T + "_count") == 5000
