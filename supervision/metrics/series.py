@@ -181,12 +181,10 @@ def recorder(series: HistogramSeries, metric: str, drop: Drop) -> Recorder:
     cell, bounds = series.new_cell(), series.bounds
     total = len(bounds)
 
-    def observe(value: SupportsFloat) -> None:
+    def observe(value: Any) -> None:
         if value.__class__ is not float:
-            try:
-                value = float(value)
-            except Exception:
-                drop(metric, "error", exc_info=True)
+            value = _as_float(value, metric, drop)
+            if value is None:
                 return
         if -_INF < value < _INF:
             cell[bisect_left(bounds, value)] += 1
@@ -202,13 +200,20 @@ def setter(series: GaugeSeries, values: dict[Any, float], key: Any,
     """Set `series` (and `values[key]`, the sink's last value per actor), as
     `PrometheusMetrics.gauge` would."""
 
-    def set_value(value: SupportsFloat) -> None:
+    def set_value(value: Any) -> None:
         if value.__class__ is not float:
-            try:
-                value = float(value)
-            except Exception:
-                drop(metric, "error", exc_info=True)
+            value = _as_float(value, metric, drop)
+            if value is None:
                 return
         series.value = values[key] = value
 
     return set_value
+
+
+def _as_float(value: SupportsFloat, metric: str, drop: Drop) -> float | None:
+    """`value` as a float, or None (dropped and counted as an error) if it is not a number."""
+    try:
+        return float(value)
+    except Exception:
+        drop(metric, "error", exc_info=True)
+        return None

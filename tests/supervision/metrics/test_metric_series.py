@@ -237,6 +237,7 @@ def test_bound_observes_and_gauges_print_exactly_as_prometheus_clients_own():
         set_value(value)
         gauge.labels("p1").set(value)
     observe(float("nan"))  # dropped, as unbound
+    observe("soon")  # not a number: dropped once, as an error
     ours = [line for line in without_created(sink.text()[0]).splitlines()
             if (T2T.encode() in line or depth.name.encode() in line)
             and not line.startswith(b"troupe_metrics_dropped")]
@@ -244,6 +245,7 @@ def test_bound_observes_and_gauges_print_exactly_as_prometheus_clients_own():
     assert sink.gauges[("a", depth.name, (("priority", "p1"),))] == 7  # last write per actor
     assert sink.gauges[("b", depth.name, (("priority", "p1"),))] == 1.5
     assert sample(sink, "troupe_metrics_dropped_total", metric=T2T, reason="invalid_value") == 1
+    assert sample(sink, "troupe_metrics_dropped_total", metric=T2T, reason="error") == 1
 
 
 def exact(values_s: list[float]) -> HdrHistogram:
