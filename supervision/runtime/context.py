@@ -26,6 +26,9 @@ log = logging.getLogger("troupe.actor")
 _PENDING = object()  # a timer firing's handle until start_timer has returned it
 _DONE = object()  # a timer firing's handle once it fired or was cancelled (never None: a reply)
 Recording = Callable[..., None]  # a bound count, observe or gauge: called with its value
+# Bindings kept per kind and incarnation: past this many label sets (an id used as a label,
+# which the sink refuses, or a runaway one), a new label set is recorded unbound.
+MAX_BOUND = 1024
 
 
 class MetricsSink(Protocol):
@@ -252,6 +255,9 @@ class ActorContext:
             self._host.metrics.count(self._cell.name, metric, amount, labels)
             return
         if record is None:
+            if len(self._counters) >= MAX_BOUND:
+                self._host.metrics.count(self._cell.name, metric, amount, labels)
+                return
             record = self._counters[key] = self._bind("count", metric, labels)
         record(amount)
 
@@ -266,6 +272,9 @@ class ActorContext:
             self._host.metrics.observe(self._cell.name, metric, value, labels)
             return
         if record is None:
+            if len(self._observers) >= MAX_BOUND:
+                self._host.metrics.observe(self._cell.name, metric, value, labels)
+                return
             record = self._observers[key] = self._bind("observe", metric, labels)
         record(value)
 
@@ -277,6 +286,9 @@ class ActorContext:
             self._host.metrics.gauge(self._cell.name, metric, value, labels)
             return
         if record is None:
+            if len(self._gauges) >= MAX_BOUND:
+                self._host.metrics.gauge(self._cell.name, metric, value, labels)
+                return
             record = self._gauges[key] = self._bind("gauge", metric, labels)
         record(value)
 

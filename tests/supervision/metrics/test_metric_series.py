@@ -21,6 +21,7 @@ from actors.behaviour import Behaviour
 from supervision.metrics.catalog import CATALOG
 from supervision.metrics.prometheus import PrometheusMetrics
 from supervision.node.node_metrics import SECOND, NodeMetrics
+from supervision.runtime.context import MAX_BOUND
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.specs import ChildSpec, SupervisorSpec
 from supervision.runtime.supervisor import Supervisor, WhichChildren
@@ -285,3 +286,22 @@ def test_node_latency_percentiles_match_an_hdr_histogram_fed_directly():
     sink.reset_quantiles()
     assert sink.count_of(T2T) == 0 and sink.quantile(T2T, 0.5) is None
     assert sample(sink, T2T + "_count") == 5000
+
+
+class IdLabelled(Behaviour):
+    def receive(self, message, ctx):
+        for n in range(3 * MAX_BOUND):
+            ctx.count(SENT, venue="sim", kind=f"k{n}")
+        ctx.count(SENT, venue="sim", kind="new")
+
+
+def test_a_context_keeps_a_bounded_number_of_bindings_and_counts_past_it():
+    sink = PrometheusMetrics()
+    host = DeterministicHost(seed=3, metrics=sink)
+    ref = host.spawn("ids", IdLabelled)
+    ref.tell("go")
+    ref.tell("go")
+    host.run_until_idle(5.0)
+    assert sample(sink, SENT, venue="sim", kind=f"k{3 * MAX_BOUND - 1}") == 2
+    assert sample(sink, SENT, venue="sim", kind="new") == 2
+    assert sink.total(SENT, actor="ids") == 2 * (3 * MAX_BOUND + 1)
