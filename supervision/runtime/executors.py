@@ -232,8 +232,9 @@ class LoopDispatcher:
                 return bool(ready or background)
 
     def busy(self) -> bool:
-        """Cells are ready to run, in either lane."""
-        return bool(self._ready or self._background)
+        """Cells are ready to run, in either lane, or one is running now (a cell handling the
+        last message of its mailbox is no longer scheduled: see `LiveCell.run_batch`)."""
+        return bool(self._ready or self._background) or self._draining
 
     def _fire_due(self, now: int) -> None:
         timers = self._timers
@@ -285,6 +286,7 @@ class ThreadExecutor:
         self._loop = loop
         self._wake = threading.Event()
         self._closing = False
+        self.running = False  # a turn is under way (its cell may be idle already: `busy`)
         self._cell: Runnable | None = None
         self._thread = threading.Thread(target=self._run, name=f"troupe:{name}", daemon=True)
 
@@ -314,8 +316,11 @@ class ThreadExecutor:
         while not self._closing:
             self._wake.wait()
             self._wake.clear()
+            self.running = True
             try:
                 while cell.run_batch(64) and not self._closing:
                     pass
             except BaseException:
                 log.exception("thread executor for %s crashed a turn", cell.name)
+            finally:
+                self.running = False

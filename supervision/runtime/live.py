@@ -6,6 +6,8 @@ so a message passes through a chain of actors without a thread handoff and witho
 GIL away: a chain finishes inside one GIL slice. (Thread-per-actor pays a GIL handoff per hop,
 up to the 5 ms switch interval each when any other Python thread is busy.) After
 `turn_budget_s` of continuous work the dispatcher yields to trio so sockets are still served.
+A cell whose turn empties its mailbox is idle from that turn on (`LiveCell.run_batch`): each hop
+of a chain is one dispatcher turn, not a second one to find its mailbox empty.
 
 Actors spawned with `blocking=True` (a synchronous ccxt call, a disk flush) get a thread of
 their own, running the same cell code, so they cannot stall the loop.
@@ -174,7 +176,13 @@ class LiveCell(Cell, pykka.Actor):
         self.executor.schedule(self)
 
     def run_batch(self, budget: int) -> bool:
-        """Handle up to `budget` items. True if the cell may have more (keep it scheduled)."""
+        """Handle up to `budget` items. True if the cell may have more (keep it scheduled).
+
+        The item whose pop empties the mailbox also ends the cell's schedule, under the same
+        lock as the pop: a cell in a chain gets one executor turn per message, not a second one
+        to find its mailbox empty. A tell that arrives while that item is handled schedules the
+        cell again, as for any idle cell (it runs on one executor, so it is never handled twice
+        at once); the executor says it is busy meanwhile (`LiveHost.settle`)."""
         mailbox = self.mailbox
         system = mailbox.system
         lock = self._lock
@@ -190,6 +198,12 @@ class LiveCell(Cell, pykka.Actor):
                 else:
                     self._scheduled = False
                     return False
+                # Nothing behind it: idle once it is handled. (A cell not RUNNING with user
+                # messages queued stays scheduled: the item may be the StartCell that lets
+                # them run.)
+                idle = not system and not mailbox.user_depth()
+                if idle:
+                    self._scheduled = False
             mailbox.handled += 1
             kind = type(item)
             if kind not in _NOT_USER:  # a user message: straight to the behaviour
@@ -200,6 +214,8 @@ class LiveCell(Cell, pykka.Actor):
                     item.reply_to.set(None)
             else:
                 self.process(item)
+            if idle:
+                return False
         return True
 
     def _on_dead(self) -> None:
@@ -511,7 +527,7 @@ class LiveHost:
         while time.monotonic() < deadline:
             busy = self.dispatcher.busy() or any(
                 c._scheduled for c in list(self._cells.values())
-            )
+            ) or any(executor.running for executor in self._threads)
             quiet = 0 if busy else quiet + 1
             if quiet >= 3:
                 return

@@ -1,14 +1,16 @@
 """The hosts' short paths for one message keep what the long ones promise.
 
 A deterministic cell delivers to a FIFO mailbox and pops it in place, and hands a user message
-to `receive` without `_invoke`, and a live cell hands a user message to `_invoke` without
-`process`. These tests hold those paths to the mailboxes' own counts and to instrumentation
-switched on and off mid-run.
+to `receive` without `_invoke`; a live cell hands a user message to `_invoke` without `process`
+and ends its schedule with the message that empties its mailbox. These tests hold those paths to
+the mailboxes' own counts, to instrumentation switched on and off mid-run, to the live chain's
+one turn per hop, and to `settle` waiting for a cell that handles its last message.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -75,6 +77,59 @@ def test_a_tracer_and_a_timing_hook_switched_on_mid_run_see_the_next_message() -
     assert isinstance(keeper, Keep)
     assert keeper.seen == ["untraced", "traced", "timed", "plain again"]
     assert traced == ["traced"] and timed == ["keeper"]
+
+
+class Hop(Behaviour):
+    def __init__(self, after: Any, done: threading.Event | None = None) -> None:
+        self.after = after
+        self.done = done
+
+    def receive(self, message: Any, ctx: Any) -> None:
+        if self.after is not None:
+            ctx.tell(self.after, message)
+        elif self.done is not None:
+            self.done.set()
+
+
+def test_a_live_chain_takes_one_dispatcher_turn_per_hop() -> None:
+    done = threading.Event()
+    with LiveHost(freeze_gc=False) as host:
+        last = host.spawn("hop4", lambda: Hop(None, done))
+        third = host.spawn("hop3", lambda: Hop(last))
+        second = host.spawn("hop2", lambda: Hop(third))
+        first = host.spawn("hop1", lambda: Hop(second))
+        host.settle()
+        before = host.dispatcher.turns
+        first.tell("order")
+        assert done.wait(5)
+        host.settle()
+        # Before: eight, each hop's cell run once more to find its mailbox empty.
+        assert host.dispatcher.turns - before == 4
+
+
+class Slow(Behaviour):
+    """Takes `seconds` over each message (blocking whatever runs it), then notes it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.seen = seconds, 0
+
+    def receive(self, message: Any, ctx: Any) -> None:
+        time.sleep(self.seconds)
+        self.seen += 1
+
+
+@pytest.mark.parametrize("blocking", [False, True], ids=["loop", "thread"])
+def test_settle_waits_for_a_cell_handling_its_last_message(blocking: bool) -> None:
+    # The cell is no longer scheduled while it handles its mailbox's last message: settle must
+    # still count it as busy, on the loop and on a thread of its own.
+    with LiveHost(freeze_gc=False) as host:
+        ref = host.spawn("slow", lambda: Slow(0.05), blocking=blocking)
+        host.settle()
+        ref.tell("one")
+        time.sleep(0.01)  # it is handling it now
+        host.settle()
+        slow = host.cell("slow").behaviour
+        assert isinstance(slow, Slow) and slow.seen == 1
 
 
 class CountDown(Behaviour):
