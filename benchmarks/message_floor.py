@@ -1,9 +1,17 @@
 """What one actor message costs the runtime, on each host, and where that cost goes.
 
     python -m benchmarks.message_floor [--messages 200000] [--rounds 5] [--json PATH]
+    python -m benchmarks.message_floor --instructions [--only live live_chain ...]
 
 Every figure is CPU nanoseconds per message handled (the minimum over `--rounds`, each round
-running every scenario once, in turn, so a shared machine's load spreads over all of them). A
+running every scenario once, in turn, so a shared machine's load spreads over all of them).
+With `--instructions` it is instructions per message instead, counted by valgrind's cachegrind
+(each scenario run twice, with `--messages` and twice as many, and the difference divided by
+the difference in messages, so start-up is not in it): slower, but the same figure whatever
+the machine's load, so the one to compare two trees by on a shared machine. The live host
+yields to trio after `turn_budget_s` of wall time, which valgrind stretches fifty-fold: in
+that mode it yields once a second of wall time instead, as often per message as it does at
+full speed. A
 scenario is a ping-pong between two actors: each message is sent by one behaviour and handled by
 the other, so a figure is one tell -> receive, the behaviours' own few bytecodes included.
 
@@ -27,6 +35,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import subprocess
 import sys
 import threading
 import time
@@ -98,7 +109,10 @@ class _BareContext:
         self.append((target, message))
 
 
-def bare(n: int) -> float:
+Figure = tuple[int, int]  # CPU ns, messages handled
+
+
+def bare(n: int) -> Figure:
     queue: deque[tuple[Any, Any]] = deque()
     ctx = _BareContext(queue)
     ping, pong = Peer(n), Peer(n)
@@ -109,11 +123,11 @@ def bare(n: int) -> float:
     while queue:
         target, message = pop()
         target.receive(message, ctx)
-    return (cpu_ns() - start) / n
+    return cpu_ns() - start, n
 
 
 def deterministic(n: int, mailbox: Callable[[], Any] = Unbounded, send: str = "tell",
-                  setup: Callable[[DeterministicHost], None] | None = None) -> float:
+                  setup: Callable[[DeterministicHost], None] | None = None) -> Figure:
     host = DeterministicHost()
     ping = host.spawn("ping", lambda: Peer(n, send), mailbox=mailbox())
     pong = host.spawn("pong", lambda: Peer(n, send), mailbox=mailbox())
@@ -127,14 +141,15 @@ def deterministic(n: int, mailbox: Callable[[], Any] = Unbounded, send: str = "t
     host.run_until_idle(max_seconds=1e9)
     elapsed = cpu_ns() - start
     handled = sum(host.actor(name).mailbox.handled for name in ("ping", "pong")) - 4
-    return elapsed / handled
+    return elapsed, handled
 
 
-def live(n: int, timed: bool = False, actors: int = 2) -> float:
+def live(n: int, timed: bool = False, actors: int = 2, turn_budget_s: float = 0.002
+         ) -> Figure:
     """`actors` pass each message on round a ring: 2 is the ping-pong; more is a chain of
     hops, as an order's way through the node, where each actor is idle again after its hop."""
     done = threading.Event()
-    host = LiveHost(freeze_gc=False, switch_interval_s=None)
+    host = LiveHost(freeze_gc=False, switch_interval_s=None, turn_budget_s=turn_budget_s)
     if timed:
         host.on_handled = lambda actor, ns: None
     with host:
@@ -148,7 +163,7 @@ def live(n: int, timed: bool = False, actors: int = 2) -> float:
         if not done.wait(120):
             raise RuntimeError("the live ping-pong did not finish")
         elapsed = cpu_ns() - start
-    return elapsed / n
+    return elapsed, n
 
 
 def _conflate() -> ConflateByKey:
@@ -168,7 +183,8 @@ def _time(host: DeterministicHost) -> None:
     host.on_handled = lambda actor, ns: None
 
 
-def scenarios(n: int) -> dict[str, Callable[[], float]]:
+def scenarios(n: int, turn_budget_s: float = 0.002) -> dict[str, Callable[[], Figure]]:
+    b = turn_budget_s
     return {
         "bare": lambda: bare(n),
         "unbounded": lambda: deterministic(n),
@@ -183,10 +199,29 @@ def scenarios(n: int) -> dict[str, Callable[[], float]]:
         "traced": lambda: deterministic(n, setup=_trace),
         "count": lambda: deterministic(n, send="count"),
         "bound_count": lambda: deterministic(n, send="bound_count"),
-        "live": lambda: live(n // 2),
-        "live_timed": lambda: live(n // 2, timed=True),
-        "live_chain": lambda: live(n // 2, actors=4),
+        "live": lambda: live(n // 2, turn_budget_s=b),
+        "live_timed": lambda: live(n // 2, timed=True, turn_budget_s=b),
+        "live_chain": lambda: live(n // 2, actors=4, turn_budget_s=b),
     }
+
+
+def instructions(name: str, messages: int, json_path: Path) -> float:
+    """Instructions per message of scenario `name`: two runs under cachegrind, `messages` and
+    twice as many, the difference over the difference in messages handled."""
+    counts = []
+    for n in (messages, 2 * messages):
+        out = subprocess.run(
+            ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+             sys.executable, "-m", "benchmarks.message_floor", "--only", name, "--rounds", "1",
+             "--messages", str(n), "--turn-budget-s", "1", "--json", str(json_path)],
+            capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"},
+            check=True)
+        found = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
+        assert found is not None, out.stderr[-2000:]
+        handled = json.loads(json_path.read_text())["messages_handled"][name]
+        counts.append((int(found.group(1).replace(",", "")), handled))
+    (one, handled_one), (two, handled_two) = counts
+    return (two - one) / (handled_two - handled_one)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,24 +230,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--only", nargs="*", help="run these scenarios only")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
+    parser.add_argument("--instructions", action="store_true",
+                        help="instructions per message, under cachegrind (see above)")
+    parser.add_argument("--turn-budget-s", type=float, default=0.002, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    runs = scenarios(args.messages)
+    runs = scenarios(args.messages, args.turn_budget_s)
     names = args.only or list(runs)
     best: dict[str, float] = {}
-    for _ in range(args.rounds):
-        for name in names:
-            figure = runs[name]()
-            best[name] = min(best.get(name, figure), figure)
+    handled: dict[str, int] = {}
+    if args.instructions:
+        scratch = Path(f"/tmp/message_floor.{os.getpid()}.json")
+        messages = min(args.messages, 20_000)
+        try:
+            for name in names:
+                best[name] = instructions(name, messages, scratch)
+        finally:
+            scratch.unlink(missing_ok=True)
+    else:
+        for _ in range(args.rounds):
+            for name in names:
+                elapsed, count = runs[name]()
+                figure = elapsed / count
+                best[name] = min(best.get(name, figure), figure)
+                handled[name] = count
+    unit = "instr/msg" if args.instructions else "ns/message"
     base = best.get("unbounded")
-    print(f"{'scenario':<18}{'ns/message':>12}{'vs unbounded':>14}")
+    print(f"{'scenario':<18}{unit:>12}{'vs unbounded':>14}")
     for name in names:
         delta = "" if base is None or name in ("bare", "unbounded") else f"{best[name] - base:+.0f}"
         print(f"{name:<18}{best[name]:>12.0f}{delta:>14}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
+        key = "instructions_per_message" if args.instructions else "ns_per_message"
         args.json.write_text(json.dumps({
             "python": sys.version.split()[0], "messages": args.messages, "rounds": args.rounds,
-            "ns_per_message": best}, indent=2) + "\n")
+            key: best, "messages_handled": handled}, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0
 

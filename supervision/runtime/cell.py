@@ -93,6 +93,10 @@ class Cell:
     _tracer: Callable[[Any], None] | None = None
     _hook: Callable[[str, int], None] | None = None  # the host's on_handled, while timed
     fault: FaultState | None = None
+    failures = 0  # these four change only when something goes wrong
+    restarts = 0
+    stale = 0  # timer firings and replies addressed to an earlier incarnation
+    last_failure: str | None = None
 
     def __init__(
         self,
@@ -112,11 +116,7 @@ class Cell:
         self.ctx: ActorContext | None = None
         self.generation = 0
         self.children: list[CellHandle] = []
-        self.failures = 0
-        self.restarts = 0
         self.starts = 0
-        self.stale = 0  # timer firings and replies addressed to an earlier incarnation
-        self.last_failure: str | None = None
         self.watchers: tuple[Ref, ...] = ()  # told ActorDown when an incarnation ends badly
         self._supervises = False
         self._stop_requested = False

@@ -178,8 +178,9 @@ class ActorContext:
         timers = self._timers
         previous = timers.pop(key, None)
         host = self._host
-        if previous is not None:
-            self._let_go(previous)
+        if previous is not None:  # `_let_go`, inlined: re-arming a key is the common case
+            host.cancel_timer(previous.handle)
+            previous.handle = _DONE
         due = host.monotonic_ns() + (int(delay * 1e9) if delay > 0 else 0)
         # The handle is only known after start_timer returns; it is filled in before any
         # firing can be handled (that needs this actor's turn, which this is). Not None

@@ -6,7 +6,7 @@ so a message passes through a chain of actors without a thread handoff and witho
 GIL away: a chain finishes inside one GIL slice. (Thread-per-actor pays a GIL handoff per hop,
 up to the 5 ms switch interval each when any other Python thread is busy.) After
 `turn_budget_s` of continuous work the dispatcher yields to trio so sockets are still served.
-A cell whose turn empties its mailbox is idle from that turn on (`LiveCell.run_batch`): each hop
+A cell whose turn empties its mailbox is idle from that turn on (`LiveCell.run_one`): each hop
 of a chain is one dispatcher turn, not a second one to find its mailbox empty.
 
 Actors spawned with `blocking=True` (a synchronous ccxt call, a disk flush) get a thread of
@@ -54,7 +54,7 @@ from supervision.runtime.lifecycle import (
     TimedTell,
     TimerHandle,
 )
-from supervision.runtime.mailbox import EMPTY
+from supervision.runtime.mailbox import EMPTY, FifoMailbox
 
 if TYPE_CHECKING:
     from actors.behaviour import Behaviour, MailboxSpec, Ref
@@ -108,8 +108,11 @@ class LiveCell(Cell, pykka.Actor):
         self._lock = threading.Lock()
         self._scheduled = False
         self.executor = executor
+        self._enqueue, self._loop = _enqueuer(executor)
         pykka.Actor.__init__(self)
         Cell.__init__(self, host, name, factory, mailbox, parent)
+        # The user lane when it is one FIFO deque: popped in place (`run_one`).
+        self._fifo = self.mailbox._queue if isinstance(self.mailbox, FifoMailbox) else None
         self._actor_ref = self.ref  # type: ignore[assignment]
         pykka.ActorRegistry.register(self._actor_ref)
 
@@ -159,7 +162,11 @@ class LiveCell(Cell, pykka.Actor):
             if self._scheduled:
                 return None
             self._scheduled = True
-        self.executor.schedule(self)
+        # The executor's `schedule`, without the call on the loop (see `_enqueuer`).
+        self._enqueue(self)
+        loop = self._loop
+        if loop is not None and loop._sleeping:
+            loop.told_while_sleeping()
         return None
 
     def deliver_envelope(self, envelope: Envelope[Any]) -> Refused | None:
@@ -173,10 +180,18 @@ class LiveCell(Cell, pykka.Actor):
             if self._scheduled:
                 return
             self._scheduled = True
-        self.executor.schedule(self)
+        self._enqueue(self)
+        loop = self._loop
+        if loop is not None and loop._sleeping:
+            loop.told_while_sleeping()
 
     def run_batch(self, budget: int) -> bool:
-        """Handle up to `budget` items. True if the cell may have more (keep it scheduled).
+        """Handle up to `budget` items. True if the cell may have more (keep it scheduled)."""
+        run_one = self.run_one
+        return all(run_one() for _ in range(budget))
+
+    def run_one(self) -> bool:
+        """Handle one item. True if the cell may have more (keep it scheduled).
 
         The item whose pop empties the mailbox also ends the cell's schedule, under the same
         lock as the pop: a cell in a chain gets one executor turn per message, not a second one
@@ -185,42 +200,52 @@ class LiveCell(Cell, pykka.Actor):
         at once); the executor says it is busy meanwhile (`LiveHost.settle`)."""
         mailbox = self.mailbox
         system = mailbox.system
-        lock = self._lock
-        for _ in range(budget):
-            with lock:
-                if system:
-                    item = system.popleft()
-                elif self.state is RUNNING:
-                    item = mailbox._pop_user()
-                    if item is EMPTY:
-                        self._scheduled = False
-                        return False
-                else:
+        fifo = self._fifo
+        with self._lock:
+            if system:
+                item = system.popleft()
+            elif self.state is not RUNNING or (fifo is not None and not fifo):
+                self._scheduled = False
+                return False
+            elif fifo is not None:
+                item = fifo.popleft()
+            else:
+                item = mailbox._pop_user()
+                if item is EMPTY:
                     self._scheduled = False
                     return False
-                # Nothing behind it: idle once it is handled. (A cell not RUNNING with user
-                # messages queued stays scheduled: the item may be the StartCell that lets
-                # them run.)
-                idle = not system and not mailbox.user_depth()
-                if idle:
-                    self._scheduled = False
-            mailbox.handled += 1
-            kind = type(item)
-            if kind not in _NOT_USER:  # a user message: straight to the behaviour
-                self._invoke(item, None)
-            elif kind is _PykkaStop:
-                self.remove("stopped through pykka")
-                if item.reply_to is not None:
-                    item.reply_to.set(None)
-            else:
-                self.process(item)
-            if idle:
-                return False
-        return True
+            # Anything behind it? (A cell not RUNNING with user messages queued stays
+            # scheduled: the item may be the StartCell that lets them run.)
+            more = bool(system) or (bool(fifo) if fifo is not None
+                                    else mailbox.user_depth() > 0)
+            if not more:
+                self._scheduled = False
+        mailbox.handled += 1
+        kind = type(item)
+        if kind not in _NOT_USER:  # a user message: straight to the behaviour
+            self._invoke(item, None)
+        elif kind is _PykkaStop:
+            self.remove("stopped through pykka")
+            if item.reply_to is not None:
+                item.reply_to.set(None)
+        else:
+            self.process(item)
+        return more
 
     def _on_dead(self) -> None:
         pykka.ActorRegistry.unregister(self._actor_ref)
         self.actor_stopped.set()
+
+
+def _enqueuer(executor: Any) -> tuple[Callable[[Any], Any], LoopDispatcher | None]:
+    """What a cell calls when a tell finds it idle, and the dispatcher to wake if it sleeps.
+    On the loop's ready lane that is the run queue's own `append` (C, no frame of ours), then
+    a look at `LoopDispatcher._sleeping`: `LoopDispatcher.schedule`, inlined in the cell's
+    `deliver`, where every tell of a chain pays for it. Any other executor (the background
+    lane, which notes when it starts waiting; a thread): its `schedule`."""
+    if isinstance(executor, LoopDispatcher):
+        return executor.ready_lane.append, executor
+    return executor.schedule, None
 
 
 _FROZEN: list[bool] = []  # once per process: the start-up heap is frozen
@@ -309,6 +334,8 @@ class LiveHost:
         self.on_record: Callable[[FailureRecord], None] | None = None  # after the log has it
         self._on_handled: Callable[[str, int], None] | None = None
         self.dispatcher = LoopDispatcher(throughput=throughput, turn_budget_s=turn_budget_s)
+        # The dispatcher's own method: a context's timer is one call from `ctx.schedule` deep.
+        self.start_timer = self.dispatcher.start_timer  # type: ignore[method-assign]
         self._cells: dict[str, LiveCell] = {}
         self._roots: list[LiveCell] = []
         self._threads: list[ThreadExecutor] = []

@@ -302,11 +302,12 @@ class PriorityMailbox(Mailbox):
         self.capacity = capacity
 
     def put(self, item: Any) -> str | None:
-        level = self._priority(_message_of(item))
-        if not 0 <= level < len(self._levels):
+        level = self._priority(item.message if type(item) is Envelope else item)
+        levels = self._levels
+        if not 0 <= level < len(levels):
             # A bad level is the sender's bug; queue it last rather than lose it.
-            level = len(self._levels) - 1
-        queue = self._levels[level]
+            level = len(levels) - 1
+        queue = levels[level]
         if level and len(queue) >= self._limit:
             self.rejected += 1
             return "priority_full"

@@ -30,20 +30,31 @@ class Keep(Behaviour):
         return len(self.seen)
 
 
-@pytest.mark.parametrize("policy", [Unbounded(), BoundedReject(3)],
-                         ids=["unbounded", "bounded_reject"])
-def test_a_tell_counts_in_the_mailbox_as_the_policy_own_put_does(policy: Any) -> None:
-    host = DeterministicHost()
-    ref = host.spawn("keeper", Keep, mailbox=policy)
-    host.settle()
-    host.stop(ref)  # stopped, not dead: tells queue for the next incarnation
-    refusals = [ref.tell(i) is not None for i in range(5)]
-    alone = policy.build()  # the same five messages put straight into the policy's mailbox
-    expected = [alone.put(i) is not None for i in range(5)]
-    stats, own = host.actor("keeper").mailbox, alone.stats()
-    assert refusals == expected
-    assert (stats.depth, stats.high_water, stats.enqueued, stats.rejected) == (
-        own.depth, own.high_water, own.enqueued, own.rejected)
+# FlowControl on the deterministic host queues past capacity: the next test.
+@pytest.mark.parametrize(("host_kind", "policy"), [
+    (DeterministicHost, Unbounded()), (DeterministicHost, BoundedReject(3)),
+    (LiveHost, Unbounded()), (LiveHost, BoundedReject(3)), (LiveHost, FlowControl(3)),
+], ids=["deterministic-unbounded", "deterministic-bounded_reject", "live-unbounded",
+        "live-bounded_reject", "live-flow_control"])
+def test_a_tell_counts_in_the_mailbox_as_the_policy_own_put_does(host_kind: Any,
+                                                                 policy: Any) -> None:
+    host = host_kind()
+    if isinstance(host, LiveHost):
+        host.start()
+    try:
+        ref = host.spawn("keeper", Keep, mailbox=policy)
+        host.settle()
+        host.stop(ref)  # stopped, not dead: tells queue for the next incarnation
+        refusals = [ref.tell(i) is not None for i in range(5)]
+        alone = policy.build()  # the same five messages put straight into the policy's mailbox
+        expected = [alone.put(i) is not None for i in range(5)]
+        stats, own = host.actor("keeper").mailbox, alone.stats()
+        assert refusals == expected
+        assert (stats.depth, stats.high_water, stats.enqueued, stats.rejected) == (
+            own.depth, own.high_water, own.enqueued, own.rejected)
+    finally:
+        if isinstance(host, LiveHost):
+            host.close()
 
 
 def test_a_flow_control_tell_queues_past_capacity_and_counts_it() -> None:
