@@ -24,8 +24,11 @@ the other, so a figure is one tell -> receive, the behaviours' own few bytecodes
   (`count`) or a bound one (`bound_count`).
 - live host: the ping-pong on the loop dispatcher (`live`), with the `on_handled` hook
   (`live_timed`), and round a ring of four actors (`live_chain`: each is idle again after
-  its hop, as on an order's way through a node); CPU time of the whole process over the
-  run, so the dispatcher's turns, the locks and the wake-ups are in it.
+  its hop, as on an order's way through a node), and a node's path frame after frame
+  (`live_frame`: reader -> book -> strategy, gate and a portfolio on the background lane;
+  strategy -> gate -> budget -> connection, with the node's mailbox policies, handling timed,
+  ten messages a frame); CPU time of the whole process over the run, so the dispatcher's
+  turns, the locks and the wake-ups are in it.
 
 Read a cost as a difference: `unbounded - bare` is what the host adds to a tell, `timed -
 unbounded` what timing each `receive` adds, and so on.
@@ -166,6 +169,64 @@ def live(n: int, timed: bool = False, actors: int = 2, turn_budget_s: float = 0.
     return elapsed, n
 
 
+class Stage(Behaviour):
+    """One actor of `live_frame`'s node-shaped path: tells each of `then` what it got."""
+
+    def __init__(self, then: list[Any]) -> None:
+        self.then = then
+
+    def receive(self, message: Any, ctx: Any) -> None:
+        for ref in self.then:
+            ctx.tell(ref, message)
+
+
+class Reader(Behaviour):
+    """`live_frame`'s source: each frame told to the book, then the next frame to itself, so
+    frames queue behind each other's chains as a burst's do; done after `last`."""
+
+    def __init__(self, book: Any, last: int, done: threading.Event) -> None:
+        self.book, self.last, self.done = book, last, done
+
+    def receive(self, message: int, ctx: Any) -> None:
+        ctx.tell(self.book, message)
+        if message < self.last:
+            ctx.tell(ctx.self_ref, message + 1)
+        else:
+            self.done.set()
+
+
+FRAME_MESSAGES = 10  # a frame's messages in `live_frame`: two each to the gate, budget, connection
+
+
+def live_frame(frames: int, turn_budget_s: float = 0.002) -> Figure:
+    """A node's path, each frame: reader -> book -> strategy, gate, portfolio (the background
+    lane); strategy -> gate -> budget -> connection. The node's mailbox policies, handling
+    timed; CPU of the whole process per message."""
+    done = threading.Event()
+    host = LiveHost(freeze_gc=False, switch_interval_s=None, turn_budget_s=turn_budget_s,
+                    background=("portfolio",))
+    host.on_handled = lambda actor, ns: None
+    with host:
+        def stage(name: str, mailbox: Any, *then: Any) -> Any:
+            return host.spawn(name, lambda: Stage(list(then)), mailbox=mailbox)
+
+        connection = stage("connection", _priority())
+        budget = stage("budget", _priority(), connection)
+        gate = stage("gate", _conflate(), budget)
+        strategy = stage("strategy", _conflate(), gate)
+        portfolio = stage("portfolio", _conflate())
+        book = stage("book", BoundedReject(1_000), strategy, gate, portfolio)
+        reader = host.spawn("reader", lambda: Reader(book, frames, done))
+        host.settle()
+        start = cpu_ns()
+        reader.tell(1)
+        if not done.wait(120):
+            raise RuntimeError("the live frames did not finish")
+        host.settle()
+        elapsed = cpu_ns() - start
+    return elapsed, frames * FRAME_MESSAGES
+
+
 def _conflate() -> ConflateByKey:
     return ConflateByKey(key=lambda message: None)
 
@@ -202,6 +263,7 @@ def scenarios(n: int, turn_budget_s: float = 0.002) -> dict[str, Callable[[], Fi
         "live": lambda: live(n // 2, turn_budget_s=b),
         "live_timed": lambda: live(n // 2, timed=True, turn_budget_s=b),
         "live_chain": lambda: live(n // 2, actors=4, turn_budget_s=b),
+        "live_frame": lambda: live_frame(n // 2 // FRAME_MESSAGES, turn_budget_s=b),
     }
 
 
