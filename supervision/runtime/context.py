@@ -251,15 +251,9 @@ class ActorContext:
     def count(self, metric: str, amount: float = 1, **labels: str) -> None:
         key = (metric, *labels.items()) if labels else metric
         try:
-            record = self._counters.get(key)
-        except TypeError:
-            self._host.metrics.count(self._cell.name, metric, amount, labels)
-            return
-        if record is None:
-            if len(self._counters) >= MAX_BOUND:
-                self._host.metrics.count(self._cell.name, metric, amount, labels)
-                return
-            record = self._counters[key] = self._bind("count", metric, labels)
+            record = self._counters[key]
+        except (KeyError, TypeError):
+            record = self._recorder("count", self._counters, key, metric, labels)
         record(amount)
 
     def bind_count(self, metric: str, **labels: str) -> Counting:
@@ -268,30 +262,38 @@ class ActorContext:
     def observe(self, metric: str, value: float, **labels: str) -> None:
         key = (metric, *labels.items()) if labels else metric
         try:
-            record = self._observers.get(key)
-        except TypeError:
-            self._host.metrics.observe(self._cell.name, metric, value, labels)
-            return
-        if record is None:
-            if len(self._observers) >= MAX_BOUND:
-                self._host.metrics.observe(self._cell.name, metric, value, labels)
-                return
-            record = self._observers[key] = self._bind("observe", metric, labels)
+            record = self._observers[key]
+        except (KeyError, TypeError):
+            record = self._recorder("observe", self._observers, key, metric, labels)
         record(value)
 
     def gauge(self, metric: str, value: float, **labels: str) -> None:
         key = (metric, *labels.items()) if labels else metric
         try:
-            record = self._gauges.get(key)
-        except TypeError:
-            self._host.metrics.gauge(self._cell.name, metric, value, labels)
-            return
-        if record is None:
-            if len(self._gauges) >= MAX_BOUND:
-                self._host.metrics.gauge(self._cell.name, metric, value, labels)
-                return
-            record = self._gauges[key] = self._bind("gauge", metric, labels)
+            record = self._gauges[key]
+        except (KeyError, TypeError):
+            record = self._recorder("gauge", self._gauges, key, metric, labels)
         record(value)
+
+    def _recorder(self, kind: str, bound: dict[Hashable, Recording], key: Any, metric: str,
+                  labels: dict[str, str]) -> Recording:
+        """A first record of (metric, labels): bound once and kept in `bound`; past
+        `MAX_BOUND` bindings, or with a label value that cannot be a key, a call of the sink's
+        own `<kind>` for this record only (the sink refuses what it must)."""
+        if len(bound) < MAX_BOUND:
+            try:
+                hash(key)
+            except TypeError:
+                pass
+            else:
+                record = bound[key] = self._bind(kind, metric, labels)
+                return record
+        sink_record, actor = getattr(self._host.metrics, kind), self._cell.name
+
+        def unbound(value: float = 1) -> None:
+            sink_record(actor, metric, value, labels)
+
+        return unbound
 
     def _bind(self, kind: str, metric: str, labels: dict[str, str]) -> Recording:
         """The sink's `bind_<kind>` for this actor, or a call of its `<kind>` if it has none."""
