@@ -78,7 +78,7 @@ class StrategyShell(Behaviour):
             ctx.ask(self.portfolio, ask, timeout=POSITION_ASK_S, tag=_POSITION)
         decision = self.engine.on_start(now, epoch)
         if decision is not None:
-            self._carry_out(decision, ctx, Trigger.CONTROL)
+            self._carry(decision, ctx, Trigger.CONTROL)
 
     def receive(self, message: Any, ctx: Context) -> Any:
         kind = type(message)
@@ -109,7 +109,7 @@ class StrategyShell(Behaviour):
         """A stopping strategy leaves no quotes behind (DESIGN.md section 4)."""
         decision = self.engine.on_stop(ctx.monotonic_ns(), ctx.time_ns())
         if decision is not None:
-            self._carry_out(decision, ctx, Trigger.CONTROL)
+            self._carry(decision, ctx, Trigger.CONTROL)
 
     def snapshot(self) -> Any:
         return self.engine.snapshot()
@@ -126,10 +126,6 @@ class StrategyShell(Behaviour):
         ctx.count("troupe_strategy_position_asks_failed_total", strategy=self._strategy)
         ctx.schedule(POSITION_ASK_S, _AskPositionAgain(), key=_POSITION)
         return None
-
-
-    def _carry_out(self, decision: Decision, ctx: Context, trigger: Trigger) -> None:
-        self._carry(decision, ctx, trigger)
 
 
 _MARKET = (BookTop, TradePrint, BookStale, MarketState)
