@@ -297,6 +297,11 @@ class VenueConnection(LostReplaces):
             strategy = owner.strategy if owner is not None else ""
             if journal is not None:
                 ctx.tell(journal, sent_record(sent.intent, strategy, now, observe))
+            # Observe mode hands the order to the shadow instead of the transport, at the same
+            # point: its latency is the same figure, and an operator rehearsing sees it.
+            if owner is not None and sent.tick_to_trade_ns is not None and sent.kind != "cancel":
+                metric, ns, labels = order_latency(owner, sent.tick_to_trade_ns, send.sent_ns)
+                ctx.observe(metric, ns / SECOND, **labels)
             if observe:
                 ctx.count("troupe_orders_observed_total", venue=self.venue, kind=sent.kind)
                 self._echo(Reported(shadow_ack(sent.intent, now)), now, ctx)
@@ -304,9 +309,6 @@ class VenueConnection(LostReplaces):
             ctx.count("troupe_orders_sent_total", venue=self.venue, kind=sent.kind)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s: %s %s", self.venue, sent.kind, sent.intent)
-            if owner is not None and sent.tick_to_trade_ns is not None and sent.kind != "cancel":
-                metric, ns, labels = order_latency(owner, sent.tick_to_trade_ns, send.sent_ns)
-                ctx.observe(metric, ns / SECOND, **labels)
         if observe:
             self._echo(RequestAccepted(0), now, ctx)
             return

@@ -331,6 +331,17 @@ def test_observe_mode_journals_and_shadow_acks_and_sends_nothing() -> None:
     assert wired.ctx.counter("troupe_orders_observed_total", kind="new") == 2
 
 
+def test_observe_mode_measures_its_orders_latency_where_live_mode_would() -> None:
+    wired = Wired(observe=True)  # the connection's clock: 10 ms
+    wired.send(bid("b1"), trigger_ns=7 * MS, queued_ns=10 * MS)
+    wired.send(bid("b2"), trigger_ns=8 * MS, trigger=Trigger.TIMER, queued_ns=10 * MS)
+    wired.send(CancelIntent("b1", SYM), trigger_ns=9 * MS)
+    assert latencies(wired.ctx) == [
+        ("troupe_tick_to_trade_seconds", 0.003, {}),
+        ("troupe_decision_to_trade_seconds", 0.002, {"trigger": "timer"})]
+    assert wired.mock.requests == []
+
+
 def test_market_data_from_the_transport_reaches_the_book_with_our_receive_time() -> None:
     wired = Wired()
     diff = binance.DepthDiff(SYM, 1, 5, 5, (("999.9", "1"),), ())
