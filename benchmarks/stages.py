@@ -13,8 +13,11 @@ form a chain:
             -> strategy (decide) -> gate (risk) -> budget (rate limit) -> send (to the transport)
 
 and each hop splits into its wait (since the previous stage finished: queueing behind other
-messages and dispatch) and its work (the `receive` itself). Only chains that end in a new
-order are the tick-to-trade samples; decode and book are also reported over every frame.
+messages and dispatch) and its work (the `receive` itself), and the chain's work summed is
+its CPU floor. Only chains that end in a new order or a replace are the tick-to-trade samples
+(a market maker's requotes are mostly replaces: the trace joined only its new orders, a few
+percent of the samples, until 2026-12-06); a quote's two orders share their frame, and the
+chain is the first's. Decode and book are also reported over every frame.
 Chains a timer or a report started (no frame: they start at the strategy's handling) and
 chains whose order the budget held for the rate limit (its send's wait is that hold) are
 reported as groups of their own.
@@ -48,7 +51,7 @@ from hdrh.histogram import HdrHistogram
 from protocols.decisions import Proposal
 from protocols.feed import FeedEvent
 from protocols.market import BookTop
-from protocols.orders import OrderIntent
+from protocols.orders import OrderIntent, ReplaceIntent
 from protocols.venue_state import SendActions
 from supervision.venues.binance.io import WsFrame
 
@@ -73,10 +76,14 @@ def _stage(actor: str, message: Any) -> tuple[str, int] | None:
         return ("budget", message.trigger_recv_ns) if actor.endswith("/venue/budget") else None
     if kind is SendActions:
         owners = [o for o in message.owners if o is not None]
-        if owners and any(type(i) is OrderIntent for i in message.batch.intents):
+        # new orders and replaces: the orders the node's tick-to-trade histogram counts
+        if owners and any(type(i) in _ORDERS for i in message.batch.intents):
             held = owners[0].held_ns(message.sent_ns) > 0
             return ("held" if held else "send"), owners[0].trigger_recv_ns
     return None
+
+
+_ORDERS = (OrderIntent, ReplaceIntent)
 
 
 class StageTrace:
@@ -128,9 +135,11 @@ class StageTrace:
                 self.held.add(noted[1])
             self.records.extend((STAGES.index(stage), noted[1], noted[2], elapsed_ns))
 
-    def report(self) -> dict[str, Any]:
+    def report(self, pauses: list[tuple[int, int]] | None = None) -> dict[str, Any]:
         """Per hop of the chains that ended in a new order: wait and work, p50/p99/p99.9 us;
-        the same for decode and book over every frame; the chains' end-to-end figures."""
+        the same for decode and book over every frame; the chains' end-to-end figures. With
+        the collections' `pauses` ((start, end) on this trace's clock, in order), the frames'
+        chains are also split by whether one paused them."""
         chains: dict[int, dict[str, tuple[int, int]]] = {}
         every: dict[str, dict[str, HdrHistogram]] = {s: _pair() for s in ("decode", "book")}
         records = self.records
@@ -144,7 +153,8 @@ class StageTrace:
             if stage not in chain:
                 chain[stage] = (start, elapsed)
         self.loop_work.seal()
-        groups = {"from_frames": _Hops(self.loop_work), "from_timers_and_reports": _Hops(),
+        groups = {"from_frames": _Hops(self.loop_work, pauses),
+                  "from_timers_and_reports": _Hops(),
                   "held_by_the_rate_limit": _Hops()}
         decode_starts = sorted(chain["decode"][0] for chain in chains.values()
                                if "decode" in chain)
@@ -208,19 +218,26 @@ class _Hops:
     end). A chain without a frame (a timer's or a report's decision) starts at its trigger.
     With `loop_work`, each stage's waits are also split by what the loop handled in them."""
 
-    def __init__(self, loop_work: LoopWork | None = None) -> None:
+    def __init__(self, loop_work: LoopWork | None = None,
+                 pauses: list[tuple[int, int]] | None = None) -> None:
         self.hops = {s: _pair() for s in STAGES}
         self.total = _histogram()
+        self.work = _histogram()  # the chain's own handling, all its stages: its CPU floor
+        # the collections' (start, end), sorted; orders whose chain one paused, and the rest
+        self.pauses = pauses
+        self._pause_starts = [start for start, _ in pauses or ()]
+        self.by_pause = {"paused": _histogram(), "not_paused": _histogram()}
         self.others = _histogram()  # messages of other chains the loop handled meanwhile
         self.loop_work = loop_work
         self.waited = dict.fromkeys(STAGES, 0)
         self.within: dict[str, Counter[str]] = {s: Counter() for s in STAGES}
 
     def add(self, origin: int, chain: dict[str, tuple[int, int]]) -> None:
-        previous_end = origin
+        previous_end, work = origin, 0
         for stage in STAGES:
             if stage in chain:
                 start, elapsed = chain[stage]
+                work += elapsed
                 self.hops[stage]["wait"].record_value(_us(start - previous_end))
                 self.hops[stage]["work"].record_value(_us(elapsed))
                 if self.loop_work is not None and start > previous_end:
@@ -228,6 +245,11 @@ class _Hops:
                     self.within[stage].update(self.loop_work.within(previous_end, start))
                 previous_end = start + elapsed
         self.total.record_value(_us(previous_end - origin))
+        self.work.record_value(_us(work))
+        if self.pauses is not None:
+            paused = self._paused(origin, previous_end)
+            self.by_pause["paused" if paused else "not_paused"].record_value(
+                _us(previous_end - origin))
         if self.loop_work is not None:
             handled = self.loop_work.started_within(origin, previous_end)
             self.others.record_value(1 + max(0, handled - len(chain)))
@@ -235,6 +257,7 @@ class _Hops:
     def report(self) -> dict[str, Any]:
         out = {"orders": int(self.total.get_total_count()),
                "end_to_end_us": _quantiles(self.total),
+               "chain_work_us": _quantiles(self.work),
                "hops_us": {s: {k: _quantiles(h) for k, h in pair.items()}
                            for s, pair in self.hops.items()}}
         if self.loop_work is not None and self.others.get_total_count():
@@ -244,7 +267,16 @@ class _Hops:
         if self.loop_work is not None:
             out["waits"] = {s: _composition(self.waited[s], self.within[s]) for s in STAGES
                             if self.waited[s]}
+        if self.pauses is not None:
+            out["by_collection"] = {k: {"orders": int(h.get_total_count()),
+                                        "end_to_end_us": _quantiles(h)}
+                                    for k, h in self.by_pause.items()}
         return out
+
+    def _paused(self, begin: int, end: int) -> bool:
+        """Whether a collection overlapped [begin, end)."""
+        at = bisect.bisect_left(self._pause_starts, end)
+        return at > 0 and self.pauses is not None and self.pauses[at - 1][1] > begin
 
 
 def _composition(waited: int, within: Counter[str]) -> dict[str, Any]:
@@ -313,6 +345,7 @@ class GcPauses:
 
     def __init__(self) -> None:
         self.pauses: dict[int, list[int]] = {0: [], 1: [], 2: []}
+        self.spans: list[tuple[int, int]] = []  # (start, end) on the trace's clock, in order
         self._started = 0
 
     def __enter__(self) -> GcPauses:
@@ -324,9 +357,11 @@ class GcPauses:
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            self._started = time.perf_counter_ns()
+            self._started = time.monotonic_ns()
         else:
-            self.pauses[info["generation"]].append(time.perf_counter_ns() - self._started)
+            end = time.monotonic_ns()
+            self.pauses[info["generation"]].append(end - self._started)
+            self.spans.append((self._started, end))
 
     def report(self) -> dict[str, dict[str, float]]:
         return {f"gen{g}": {"count": len(p), "max_ms": round(max(p, default=0) / 1e6, 2),

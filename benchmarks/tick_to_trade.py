@@ -6,7 +6,9 @@ action handed to the venue transport.
 The fake venue (`supervision.fakevenue`) streams the shipped recording over loopback websockets
 at `--rate` frames per second (10k) across `--instruments` symbols (20; the one recording
 cloned), and accepts orders over REST. The node runs one market maker per instrument in live
-mode against it, exactly as `python -m supervision.main` assembles it (`open_node`). The figure
+mode against it (`--mode observe`: the strategies run and each order stops where live mode
+would hand it to the transport), exactly as `python -m supervision.main` assembles it
+(`open_node`). The figure
 is the node's own `troupe_tick_to_trade_seconds`: from the moment the websocket reader got the
 frame that moved a book (its monotonic receive time, carried through the book to the decision)
 to the moment the venue connection hands the order to the transport, exact percentiles from an
@@ -21,7 +23,9 @@ limits as they are, in fixed windows as the venue counts them: no 429 is ours. T
 
 With it, each run reports where the time went (`benchmarks.stages`): every order's chain from
 its frame, stage by stage (decode, book, strategy, gate, budget, send), each hop's wait and
-work; the CPU each thread of the node and the venue's process used, per frame received and per
+work, and the chain's own work summed (its CPU floor: what the order would take with no wait
+at all), the orders a collection paused apart from the others; the CPU each thread of the node
+and the venue's process used, per frame received and per
 frame some actor reads; how deep the venue connection's mailbox got; how long the
 loop thread waited for a CPU (the machine's load) and how often the kernel preempted it; GC
 pauses; the load average. Figures and what they mean: docs/benchmarks.md.
@@ -173,6 +177,9 @@ class Setup:
     order_limit: int = ORDER_LIMIT
     # The CPUs the node's event loop runs on alone (empty: no pinning, `--no-pin`).
     loop_cpus: tuple[int, ...] = (0,)
+    # live: orders go to the fake venue through ccxt; observe: the strategies run and their
+    # orders stop where live mode hands them to the transport (nothing is sent)
+    mode: str = "live"
 
 
 def measure(setup: Setup) -> dict[str, Any]:
@@ -205,7 +212,7 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
 
     async def run() -> dict[str, Any]:
         async with trio.open_nursery() as nursery:
-            decision = ModeDecision(Mode.LIVE, "benchmark")
+            decision = ModeDecision(Mode(setup.mode), "benchmark")
             running = await open_node(config, decision, None, nursery, metrics=metrics)
             host = running.node.host
             if setup.trace_stages:
@@ -244,7 +251,7 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
                                    "high_water": connection.high_water},
             **used, "gc_pauses": gc_pauses.report(), "pinning": pinning}
         if setup.trace_stages:
-            result["stages"] = trace.report()
+            result["stages"] = trace.report(gc_pauses.spans)
             frames, wall = max(result["stages"]["frames"], 1), used["wall_s"]
             loop = used["cpu_s"]["node_threads"].get("MainThread", 0.0)
             result["frames_per_s"] = round(frames / wall)
@@ -309,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop-cpus", default="0", metavar="CPUS",
                         help="CPUs the node's event loop runs on alone, e.g. 0 or 2,3 "
                              "(default 0; the venue and the node's other threads get the rest)")
+    parser.add_argument("--mode", choices=("live", "observe"), default="live",
+                        help="live (default): orders go to the fake venue; observe: they stop "
+                             "where live mode hands them to the transport")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     try:
@@ -317,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, PinningError) as exc:
         parser.exit(2, f"error: {exc} (or --no-pin)\n")
     setup = Setup(args.rate, args.instruments, args.seconds, args.warmup, not args.no_stages,
-                  args.requote, args.order_limit, loop_cpus)
+                  args.requote, args.order_limit, loop_cpus, args.mode)
     result = {"benchmark": "tick_to_trade", **attrs.asdict(setup),
               "python": sys.version.split()[0], "machine": platform.machine(),
               "switch_interval_s": SWITCH_INTERVAL_S, **measure(setup)}
@@ -332,8 +342,8 @@ def _lines(result: dict[str, Any]) -> list[str]:
     ttt, load, cpu = result["tick_to_trade_us"], result["load_average"], result["cpu_s"]
     other, held = result["decision_to_trade_us"], result["budget_held_us"]
     lines = [
-        f"tick-to-trade over loopback, {result['instruments']} instruments at "
-        f"{result['rate']:g} frames/s: p50 {ttt['p50']} us, p99 {ttt['p99']} us, "
+        f"tick-to-trade over loopback, {result['mode']} mode, {result['instruments']} "
+        f"instruments at {result['rate']:g} frames/s: p50 {ttt['p50']} us, p99 {ttt['p99']} us, "
         f"p99.9 {ttt['p99.9']} us ({ttt['samples']} orders market data caused, sent at once); "
         "target p99 < 500 us",
         f"orders a timer, a report or a command caused (from its handling, no tick): p50 "
@@ -367,7 +377,9 @@ def _lines(result: dict[str, Any]) -> list[str]:
                  f"{result['node_cpu_us_per_read_frame']} us")
     for name, chains in stages["order_chains"].items():
         lines.append(f"per stage, us (p50 / p99 / p99.9), orders {name.replace('_', ' ')}: "
-                     f"{chains['orders']}, end to end {_q(chains['end_to_end_us'])}")
+                     f"{chains['orders']}, end to end {_q(chains['end_to_end_us'])}; the "
+                     f"chain's own work (its stages' handling, no wait) "
+                     f"{_q(chains['chain_work_us'])}")
         for stage in STAGES:
             hop = chains["hops_us"][stage]
             if hop["work"]["p50"] is not None:
@@ -375,6 +387,12 @@ def _lines(result: dict[str, Any]) -> list[str]:
         if chains.get("other_messages_in_chain"):
             lines.append("  messages of other chains the loop handled between the frame's "
                          f"receipt and the send: {_q(chains['other_messages_in_chain'])}")
+        split = chains.get("by_collection")
+        if split:
+            lines.append("  end to end, the orders a collection paused: "
+                         f"{split['paused']['orders']}, {_q(split['paused']['end_to_end_us'])}"
+                         f"; the others: {split['not_paused']['orders']}, "
+                         f"{_q(split['not_paused']['end_to_end_us'])}")
         lines += [f"  {stage:<9} waits {w['total_ms']} ms in all: the loop handled other "
                   f"messages {w['other_messages_pct']}% ("
                   + ", ".join(f"{k} {v}" for k, v in w["by_actor_pct"].items())
