@@ -46,6 +46,12 @@ class Counting(Protocol):
     def __call__(self, amount: float = 1) -> None: ...
 
 
+class Gauging(Protocol):
+    """A gauge with its labels bound (`Context.bind_gauge`)."""
+
+    def __call__(self, value: float) -> None: ...
+
+
 class Context(Protocol):
     """Every effect a behaviour may have. Implemented once per host family in `supervision`."""
 
@@ -123,6 +129,10 @@ class Context(Protocol):
     def observe(self, metric: str, value: float, **labels: str) -> None: ...
 
     def gauge(self, metric: str, value: float, **labels: str) -> None: ...
+
+    def bind_gauge(self, metric: str, **labels: str) -> Gauging:
+        """`gauge(metric, value, **labels)` with the labels bound once, as `bind_count`."""
+        ...
 
 
 class Behaviour:

@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from actors.behaviour import Counting
+from actors.behaviour import Counting, Gauging
 from protocols.runtime import Refused
 
 __all__ = ["Asked", "FakeContext", "FakeRef", "InFlight", "MetricPoint", "Scheduled"]
@@ -261,3 +261,9 @@ class FakeContext:
 
     def gauge(self, metric: str, value: float, **labels: str) -> None:
         self.metrics.append(MetricPoint("gauge", metric, value, labels))
+
+    def bind_gauge(self, metric: str, **labels: str) -> Gauging:
+        def set_value(value: float) -> None:
+            self.gauge(metric, value, **labels)
+
+        return set_value

@@ -1,7 +1,8 @@
 """The order chain after the book, per message, in CPU time: strategy -> risk gate -> action
 budget -> venue connection, with the portfolio beside them.
 
-    python -m benchmarks.order_chain [--instruments 20] [--steps 3000] [--json PATH]
+    python -m benchmarks.order_chain [--instruments 20] [--steps 3000] [--limits binance]
+                                     [--json PATH]
 
 The node's own path (`supervision.node.pipeline.TradingPath`) runs on the deterministic host
 with the live node's metrics sink (`NodeMetrics`: Prometheus and the HDR latency histograms),
@@ -11,6 +12,11 @@ instrument's `BookTop` (a seeded random walk of the mid) is told to what a book 
 in the book's order (the strategy, the gate, the portfolio), and the host runs until idle; a
 maker fill every `--fill-every` steps keeps positions, and so the portfolio's marks, moving.
 The journal is an actor that drops what it gets (the real one writes on a thread of its own).
+The budget's limits are one token bucket that never holds an order back (`--limits bucket`,
+the default), or the tick-to-trade benchmark's: Binance's three fixed windows (weight a
+minute, orders per 10 s and a day, each with a reserve), which also never hold one back here,
+with the venue's count of each told back after every request as a Binance answer's headers
+tell it (`VenueUsage`): the budget's path as a live Binance node runs it (`--limits binance`).
 
 Each handled message is timed in CPU time (`time.thread_time_ns`, read by the cells' tracing
 hooks just before and after `receive`) and reported per actor kind and message type: calls,
@@ -45,18 +51,21 @@ import attrs
 
 from actors.behaviour import Behaviour
 from actors.execution.mock_transport import MockFill, MockTransport
-from actors.execution.token_bucket import RateLimit, VenueLimits
+from actors.execution.token_bucket import LimitModel, LimitUnit, RateLimit, VenueLimits
 from actors.execution.venue_connection import ConnectionConfig, VenueConnection, VenuePeers
 from actors.risk.limits import RiskConfig
 from actors.strategies.market_maker import MarketMaker, MarketMakerConfig
 from benchmarks.stages import GcPauses
 from protocols.instruments import InstrumentSpec
 from protocols.market import BookTop
+from protocols.orders import Priority
+from protocols.venue_state import SendActions, VenueUsage
 from supervision.node.node_metrics import NodeMetrics
 from supervision.node.pipeline import StrategyPlan, TradingPath
 from supervision.runtime.deterministic import DeterministicHost
 
 MS = 1_000_000
+SECOND = 1_000 * MS
 STAGES = {("strategy", "BookTop"): "strategy", ("gate", "Proposal"): "gate",
           ("budget", "Proposal"): "budget", ("connection", "SendActions"): "send"}
 
@@ -68,6 +77,45 @@ def _spec(symbol: str) -> InstrumentSpec:
                           taker_fee=Decimal("0.001"))
 
 
+def _windows(*limits: tuple[str, int, int, LimitUnit, int]) -> VenueLimits:
+    return VenueLimits(
+        limits=tuple(RateLimit(name, capacity, seconds * SECOND, model=LimitModel.FIXED_WINDOW,
+                               unit=unit, reserve=reserve)
+                     for name, capacity, seconds, unit, reserve in limits),
+        backoff_blocks=frozenset(Priority), window_margin_ns=250 * MS)
+
+
+# The budget's limits (`--limits`): one bucket, or the tick-to-trade benchmark's Binance windows.
+LIMITS = {
+    "bucket": VenueLimits(limits=(RateLimit("request_weight", 100_000, 10 * SECOND),)),
+    "binance": _windows(("request_weight", 6000, 60, LimitUnit.WEIGHT, 300),
+                        ("orders_10s", 10_000, 10, LimitUnit.ORDERS, 1000),
+                        ("orders_1d", 200_000, 86_400, LimitUnit.ORDERS, 1000)),
+}
+
+
+class VenueCounts:
+    """The venue's own count of each fixed window's spending, as Binance's answers report it
+    (`VenueUsage`: one per request, its `Date` in whole seconds)."""
+
+    def __init__(self, limits: VenueLimits, epoch_ns: int) -> None:
+        self.limits = limits.limits
+        self.epoch_ns = epoch_ns
+        self._used: dict[tuple[str, int], int] = {}
+
+    def usage(self, request: SendActions, now_ns: int) -> VenueUsage:
+        at = now_ns + self.epoch_ns
+        batch = request.batch
+        orders = 0 if batch.priority is Priority.CANCEL else len(batch.intents)
+        used = []
+        for limit in self.limits:
+            key = (limit.name, at // limit.period_ns)
+            cost = orders if limit.unit is LimitUnit.ORDERS else batch.weight
+            self._used[key] = count = self._used.get(key, 0) + cost
+            used.append((limit.name, count))
+        return VenueUsage(tuple(sorted(used)), now_ns, at // SECOND * SECOND)
+
+
 class Release:
     """To the connection: the venue's answers to what it was sent so far may come now."""
 
@@ -76,12 +124,15 @@ class DeferredMockTransport(MockTransport):
     """`MockTransport` whose answers wait for the next `Release`, as a real venue's come back
     in messages of their own: the send stage is the send alone, as in a live node."""
 
-    def __init__(self, instruments: Any) -> None:
+    def __init__(self, instruments: Any, counts: VenueCounts | None = None) -> None:
         super().__init__(instruments)
         self._held: list[Any] = []
+        self._counts = counts
 
     def send(self, request: Any, now_ns: int) -> None:
         super().send(request, now_ns)
+        if self._counts is not None:
+            self._held.append(self._counts.usage(request, now_ns))
         self._held += super().poll(now_ns)
 
     def on_message(self, message: Any, now_ns: int) -> bool:
@@ -163,6 +214,7 @@ class ChainSetup:
     step_ms: float = 2.0  # virtual time between steps
     fill_every: int = 25  # steps between maker fills (0: none)
     seed: int = 7
+    limits: str = "bucket"  # a key of LIMITS
 
 
 def run(setup: ChainSetup) -> dict[str, Any]:
@@ -174,7 +226,10 @@ def run(setup: ChainSetup) -> dict[str, Any]:
     metrics = NodeMetrics()
     host = DeterministicHost(seed=seed, metrics=metrics)
     journal = host.spawn("journal", NullJournal)
-    mock = DeferredMockTransport(specs)
+    limits = LIMITS[setup.limits]
+    windowed = any(lim.model is LimitModel.FIXED_WINDOW for lim in limits.limits)
+    counts = VenueCounts(limits, host.time_ns() - host.monotonic_ns()) if windowed else None
+    mock = DeferredMockTransport(specs, counts)
 
     def strategy(symbol: str) -> StrategyPlan:
         config = MarketMakerConfig(strategy=f"mm_{symbol}", spec=specs[symbol], quote_lots=10_000,
@@ -190,7 +245,7 @@ def run(setup: ChainSetup) -> dict[str, Any]:
 
     path = TradingPath(
         specs=specs, strategies=[strategy(s) for s in symbols], journal=journal,
-        limits=VenueLimits(limits=(RateLimit("request_weight", 100_000, 10 * 1_000_000_000),)),
+        limits=limits,
         risk=RiskConfig(max_order_notional=Decimal(1000), max_total_exposure=Decimal(100_000),
                         daily_loss_limit=Decimal(1000), max_drawdown=Decimal(1000)),
         connection=connection)
@@ -259,14 +314,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="virtual time between steps")
     p.add_argument("--fill-every", type=int, default=defaults.fill_every)
     p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--limits", choices=sorted(LIMITS), default=defaults.limits,
+                   help="the budget's limits: one token bucket, or Binance's fixed windows")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     load = os.getloadavg()[0]
     result = run(ChainSetup(args.instruments, args.steps, args.warmup, args.step_ms,
-                            args.fill_every, args.seed))
+                            args.fill_every, args.seed, args.limits))
     result["load_average"] = {"before_1m": load, "after_1m": os.getloadavg()[0]}
     result["python"] = platform.python_version()
-    print(f"order chain, {args.instruments} instruments, {result['book_tops']:,} book tops: "
+    print(f"order chain, {args.instruments} instruments, {args.limits} limits, "
+          f"{result['book_tops']:,} book tops: "
           f"{result['total_cpu_s']} CPU s, {result['cpu_us_per_book_top']} us per top; "
           f"{result['requests']} requests, {result['fills']} fills, digest {result['digest']}")
     print("GC while measuring: " + ", ".join(

@@ -126,6 +126,9 @@ class ActionQueue:
         self._request_lanes = (exits, upkeep)
         # Live queued entries by (intent type, client order id): coalescing and cancel lookups.
         self._queued: dict[tuple[type, str], _Entry] = {}
+        # `_weight_of` by the intent's exact type, for `send_now`.
+        self._weights = {OrderIntent: limits.order_weight, CancelIntent: limits.cancel_weight,
+                         ReplaceIntent: limits.replace_weight}
         self.sent = 0
         self.dropped = 0
         self.rate_limited = 0
@@ -206,15 +209,17 @@ class ActionQueue:
         stale on arrival and the budget pays for it now. Returns what `dispatch` would have
         sent (its only batch, no drops, no wake-up), or None, having changed nothing, when the
         queue must take it (then call `put` and `dispatch` as usual)."""
-        if self.limits.batch is not None or any(self._depth) or self._requests:
+        limits = self.limits
+        if limits.batch is not None or any(self._depth) or self._requests:
             return None
         prio = priority_of(intent)
-        if self.backoff.until(now_ns, prio, self.limits.backoff_blocks) is not None:
+        if self.backoff.until(now_ns, prio, limits.backoff_blocks) is not None:
             return None
-        expires = self._expiry(prio, now_ns, None)
-        if expires is not None and now_ns >= expires:
+        # Stale on arrival (`_expiry`): only a new-class action, with a TTL of zero or less.
+        ttl = limits.new_order_ttl_ns
+        if ttl is not None and ttl <= 0 and prio is Priority.NEW:
             return None
-        weight = self._weight_of(intent)
+        weight = self._weights.get(type(intent)) or self._weight_of(intent)
         if not self.budget.try_spend(weight, now_ns, prio):
             return None
         self.sent += 1
@@ -367,6 +372,11 @@ class ActionQueue:
 
     def on_success(self, now_ns: int) -> None:
         self.backoff.on_success(now_ns)
+
+    def idle(self) -> bool:
+        """Nothing is queued: `dispatch` would send, drop and clear nothing and ask for no
+        wake-up (it would only discard tombstones, which can wait for the next entry)."""
+        return not any(self._depth) and not self._requests
 
     def waiting_requests(self) -> int:
         """Adapter requests waiting to be paid for."""

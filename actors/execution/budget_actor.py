@@ -71,7 +71,7 @@ from typing import Any
 
 import attrs
 
-from actors.behaviour import Behaviour, Context, Ref
+from actors.behaviour import Behaviour, Context, Counting, Gauging, Ref
 from actors.execution.action_queue import ActionQueue, priority_of
 from actors.execution.token_bucket import VenueLimits
 from protocols.commands import CancelAll
@@ -104,6 +104,7 @@ _LABEL = {p: p.name.lower() for p in Priority}  # the priority label of the metr
 _WAKE = "budget.wake"
 _CLOCK_STEP_NS = 1_000_000
 _INTENTS = (OrderIntent, CancelIntent, ReplaceIntent)
+_MAX_VENUE_NAMES = 32  # limit names the venue's counts are bound for (`_gauge_venue_used`)
 
 
 def budget_priority(message: Any) -> int:
@@ -184,7 +185,8 @@ class BudgetDesk:
             if cid in self._cancelled:  # the queue's own words for the two cases
                 reason = ("cancel_pending" if isinstance(intent, ReplaceIntent)
                           else "cancelled_before_send")
-            elif not intent.reduce_only and self._fenced(intent.instrument, proposal.strategy):
+            elif (self._fences and not intent.reduce_only
+                  and self._fenced(intent.instrument, proposal.strategy)):
                 reason = "cancel_all"
             if reason is not None:
                 out.drops.append((Dropped(intent, priority_of(intent), reason, now_ns, now_ns),
@@ -266,6 +268,8 @@ class BudgetDesk:
 
     # -- dispatching ----------------------------------------------------------------------
     def _dispatch(self, now_ns: int, out: Outbox) -> Outbox:
+        if not self._cancel_alls and self.queue.idle():
+            return out  # the common case of venue feedback: nothing waits, so nothing to do
         held = self._send_cancel_alls(now_ns, out)
         dispatch = self.queue.dispatch(now_ns)
         for drop in dispatch.drops:
@@ -338,18 +342,32 @@ class ActionBudget(Behaviour):
         self._now = 0
         self._wake_ns: int | None = None
         self._unsent_fences: list[int] = []
-        self._gauged: tuple[int | None, ...] = ()  # the gauges' values as last set
         self._windowed = False  # some limit is a fixed window: it needs the venue's clock
         self._venue_offset: int | None = None  # epoch - monotonic, for the fixed windows
-        self._gauge_labels: tuple[tuple[str, dict[str, str]], ...] = ()
+        # The gauges set after every message (`_gauges`), bound once per incarnation, and
+        # their values as last set.
+        self._gauge_setters: tuple[Gauging, ...] = ()
+        self._gauged: list[int | None] = []
+        # Bound on first use, so a series appears when it is first recorded, as unbound ones.
+        self._sent_counters: dict[Priority, Counting] = {}
+        self._venue_used: dict[str, Gauging] = {}
 
     def on_start(self, ctx: Context) -> None:
         self._now = ctx.monotonic_ns()
         self.desk = BudgetDesk(self.limits, self._now, remember=self.remember_cancelled)
-        self._windowed = self.desk.queue.budget.windowed
+        budget = self.desk.queue.budget
+        self._windowed = budget.windowed
         if self._windowed:
             self._venue_clock(ctx)
-        self._gauges(ctx)
+        allowance = budget.allowance_tokens(self._now) is not None
+        self._gauge_setters = (
+            *(ctx.bind_gauge("troupe_budget_queue_depth", priority=_LABEL[p]) for p in Priority),
+            *(ctx.bind_gauge("troupe_budget_tokens_remaining", limit=name)
+              for name in budget.names),
+            *((ctx.bind_gauge("troupe_budget_tokens_remaining", limit="cancel_allowance"),)
+              if allowance else ()))
+        self._gauged = [None] * len(self._gauge_setters)
+        self._gauges()
         ctx.tell(self.venue, BudgetOpened(self._now))
 
     def receive(self, message: Any, ctx: Context) -> Any:
@@ -383,8 +401,7 @@ class ActionBudget(Behaviour):
         elif isinstance(message, VenueRequest):
             out = desk.request(message, now)
         elif isinstance(message, VenueUsage):
-            for limit, used in message.used:
-                ctx.gauge("troupe_budget_venue_used", used, limit=limit)
+            self._gauge_venue_used(message.used, ctx)
             out = desk.adopt(message.used, now, message.venue_ns)
         else:  # an ask for the statistics, or a stray message
             return desk.statistics(now)
@@ -413,8 +430,11 @@ class ActionBudget(Behaviour):
             ctx.tell(self.venue, RequestCleared(request.key, now))
         for send in out.sends:
             batch = send.batch
-            ctx.count("troupe_budget_sent_total", len(batch.intents),
-                      priority=_LABEL[batch.priority])
+            sent = self._sent_counters.get(batch.priority)
+            if sent is None:
+                sent = self._sent_counters[batch.priority] = ctx.bind_count(
+                    "troupe_budget_sent_total", priority=_LABEL[batch.priority])
+            sent(len(batch.intents))
             if ctx.tell(self.venue, send) is not None:
                 for intent, owner in zip(batch.intents, send.owners, strict=True):
                     drop = Dropped(intent, batch.priority, "venue_refused", now, now)
@@ -430,7 +450,7 @@ class ActionBudget(Behaviour):
         elif wake != self._wake_ns:
             ctx.schedule(max(0, wake - now) / 1e9, _Wake(), key=_WAKE)
             self._wake_ns = wake
-        self._gauges(ctx)
+        self._gauges()
 
     @staticmethod
     def _report(drop: Dropped, owner: ActionOwner | None, ctx: Context) -> None:
@@ -446,27 +466,38 @@ class ActionBudget(Behaviour):
                 return
             self._unsent_fences.pop(0)
 
-    def _gauges(self, ctx: Context) -> None:
-        """Queue depth per priority and tokens per limit, after every message; a gauge keeps
-        its value, so only those that changed are set (the depths rarely do)."""
-        if self.desk is None:
-            return
+    def _gauges(self) -> None:
+        """Queue depth per priority and tokens per limit, after every message. A gauge keeps
+        its value, so only those that changed are set: the depths rarely do, the tokens of
+        the limits an order paid do. The sink stores a float: an int would cost it a call."""
+        assert self.desk is not None
         queue, now = self.desk.queue, self._now
-        tokens = queue.budget.tokens(now)
-        values = (*queue.depths(), *tokens.values(), queue.budget.allowance_tokens(now))
+        budget = queue.budget
+        values: list[int | None] = [*queue.depths(), *budget.remaining(now)]
+        allowance = budget.allowance_tokens(now)
+        if allowance is not None:
+            values.append(allowance)
         gauged = self._gauged
         if values == gauged:
             return
-        if not gauged:  # this incarnation sets every gauge once
-            gauged = (None,) * len(values)
-            self._gauge_labels = (
-                *(("troupe_budget_queue_depth", {"priority": _LABEL[p]}) for p in Priority),
-                *(("troupe_budget_tokens_remaining", {"limit": name}) for name in tokens),
-                ("troupe_budget_tokens_remaining", {"limit": "cancel_allowance"}))
-        for (metric, labels), value, old in zip(self._gauge_labels, values, gauged, strict=True):
+        for set_value, value, old in zip(self._gauge_setters, values, gauged, strict=True):
             if value != old and value is not None:
-                ctx.gauge(metric, value, **labels)
+                set_value(float(value))
         self._gauged = values
+
+    def _gauge_venue_used(self, used: tuple[tuple[str, int], ...], ctx: Context) -> None:
+        """The venue's count per limit (troupe_budget_venue_used{limit}), bound per name: the
+        names are the venue's headers', a few, but a venue could invent more; past
+        _MAX_VENUE_NAMES they are recorded unbound."""
+        bound = self._venue_used
+        for limit, count in used:
+            set_value = bound.get(limit)
+            if set_value is None:
+                if len(bound) >= _MAX_VENUE_NAMES:
+                    ctx.gauge("troupe_budget_venue_used", count, limit=limit)
+                    continue
+                set_value = bound[limit] = ctx.bind_gauge("troupe_budget_venue_used", limit=limit)
+            set_value(float(count))
 
     def snapshot(self) -> BudgetStatistics | None:
         return None if self.desk is None else self.desk.statistics(self._now)

@@ -46,8 +46,8 @@ class FixedWindow:
     """`capacity` per window of `period_ns` on the venue's clock. Same methods as
     `TokenBucket`, so a `RateBudget` spends both alike."""
 
-    __slots__ = ("_index", "_next", "_prev", "_used", "capacity", "margin_ns", "offset_ns",
-                 "period_ns")
+    __slots__ = ("_end", "_index", "_next", "_prev", "_start", "_used", "capacity", "margin_ns",
+                 "offset_ns", "period_ns")
 
     def __init__(self, capacity: int, period_ns: int, *, margin_ns: int = 0,
                  offset_ns: int = 0) -> None:
@@ -59,32 +59,42 @@ class FixedWindow:
         self.margin_ns = margin_ns
         self.offset_ns = offset_ns
         self._index: int | None = None  # the current window, set by the first call
+        # Where it starts and ends on the venue's clock: a call within it (nearly every call,
+        # several per order) needs no division. Empty until the first call.
+        self._start = self._end = 0
         self._prev = 0  # used in the window before it
         self._used = 0  # used in it
         self._next = 0  # already charged to the window after it
 
     def _roll(self, now_ns: int) -> int:
-        """Moves to the window holding `now_ns`; returns the position in it, in ns."""
+        """Moves to the window holding `now_ns`; returns the position in it, in ns. (`wait_ns`,
+        `spend` and `tokens`, a budget's per-order calls, test for the current window
+        themselves: a call less.)"""
         at = now_ns + self.offset_ns
+        return at - self._start if self._start <= at < self._end else self._move(at)
+
+    def _move(self, at: int) -> int:
+        """`_roll` at `at` on the venue's clock, outside the current window."""
         index, position = divmod(at, self.period_ns)
         current = self._index
-        if current is None:
-            self._index = index
-        elif index == current + 1:
-            self._prev, self._used, self._next = self._used, self._next, 0
-            self._index = index
-        elif index > current + 1:
-            self._prev = self._next if index == current + 2 else 0
-            self._used = self._next = 0
-            self._index = index
-        elif index < current:  # our clock stepped back: keep counting in the window we had
-            return 0
+        if current is not None:
+            if index < current:  # our clock stepped back: keep counting in the window we had
+                return 0
+            if index == current + 1:
+                self._prev, self._used, self._next = self._used, self._next, 0
+            elif index > current + 1:
+                self._prev = self._next if index == current + 2 else 0
+                self._used = self._next = 0
+        self._index = index
+        self._start = index * self.period_ns
+        self._end = self._start + self.period_ns
         return position
 
     def wait_ns(self, weight: int, now_ns: int, reserve: int = 0) -> int:
         """Nanoseconds until `weight` fits in every window the venue might count it in; 0 if
         it does now."""
-        position = self._roll(now_ns)
+        at = now_ns + self.offset_ns
+        position = at - self._start if self._start <= at < self._end else self._move(at)
         room = self.capacity - reserve - weight
         margin, period = self.margin_ns, self.period_ns
         if self._used > room or (position >= period - margin and self._next > room):
@@ -99,7 +109,8 @@ class FixedWindow:
     def spend(self, weight: int, now_ns: int) -> None:
         """Count `weight` in the current window (and a neighbour within the margin); the
         caller checked `wait_ns(...) == 0`."""
-        position = self._roll(now_ns)
+        at = now_ns + self.offset_ns
+        position = at - self._start if self._start <= at < self._end else self._move(at)
         self._used += weight
         if position >= self.period_ns - self.margin_ns:
             self._next += weight
@@ -108,8 +119,11 @@ class FixedWindow:
 
     def tokens(self, now_ns: int) -> int:
         """What is left of the current window."""
-        self._roll(now_ns)
-        return max(0, self.capacity - self._used)
+        at = now_ns + self.offset_ns
+        if not self._start <= at < self._end:
+            self._move(at)
+        left = self.capacity - self._used
+        return left if left > 0 else 0
 
     def drain(self, now_ns: int) -> None:
         """Nothing: a 429 does not say which window is full (a minute's weight or ten seconds'

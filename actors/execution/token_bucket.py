@@ -192,6 +192,13 @@ class RateBudget:
         self._limits = tuple(limits)
         self._meters: list[_Meter] = [_meter(lim, now_ns, margin_ns) for lim in self._limits]
         self._windows = [m for m in self._meters if isinstance(m, FixedWindow)]
+        # Each name's meter (the last of that name, as `tokens` has it), in first-use order.
+        named = {lim.name: m for lim, m in zip(self._limits, self._meters, strict=True)}
+        self.names = tuple(named)
+        self._named = tuple(named.values())
+        self._by_name: dict[str, list[_Meter]] = {}  # every meter of a name, for `adopt`
+        for lim, m in zip(self._limits, self._meters, strict=True):
+            self._by_name.setdefault(lim.name, []).append(m)
         # Indexed by priority (an IntEnum): the hot path does list lookups, not dict hashing.
         # Per limit that counts the priority: (meter, reserve it must leave, counts orders).
         self._by_kind = [
@@ -304,17 +311,18 @@ class RateBudget:
         """The venue's own count for the limit called `name`, in its window holding `venue_ns`
         (its clock when it answered, if known), taken where it is more than ours; False if no
         limit has that name."""
-        found = False
-        for lim, m in zip(self._limits, self._meters, strict=True):
-            if lim.name == name:
-                m.adopt(used, now_ns, venue_ns)
-                found = True
-        return found
+        meters = self._by_name.get(name, ())
+        for m in meters:
+            m.adopt(used, now_ns, venue_ns)
+        return bool(meters)
 
     def tokens(self, now_ns: int) -> dict[str, int]:
-        return {
-            lim.name: m.tokens(now_ns) for lim, m in zip(self._limits, self._meters, strict=True)
-        }
+        return dict(zip(self.names, self.remaining(now_ns), strict=True))
+
+    def remaining(self, now_ns: int) -> list[int]:
+        """The values of `tokens(now_ns)`, in `names`' order: the budget's gauges read them
+        after every message, so no dict is built."""
+        return [m.tokens(now_ns) for m in self._named]
 
     def allowance_tokens(self, now_ns: int) -> int | None:
         return self._allowance.tokens(now_ns) if self._allowance else None

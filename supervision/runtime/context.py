@@ -20,7 +20,7 @@ from protocols.runtime import AskTimeout, Refused, Reply
 from supervision.runtime.lifecycle import CellHandle, SelfMessage
 
 if TYPE_CHECKING:
-    from actors.behaviour import Behaviour, Counting, MailboxSpec, Ref
+    from actors.behaviour import Behaviour, Counting, Gauging, MailboxSpec, Ref
 
 log = logging.getLogger("troupe.actor")
 _PENDING = object()  # a timer firing's handle until start_timer has returned it
@@ -274,6 +274,9 @@ class ActorContext:
         except (KeyError, TypeError):
             record = self._recorder("gauge", self._gauges, key, metric, labels)
         record(value)
+
+    def bind_gauge(self, metric: str, **labels: str) -> Gauging:
+        return self._bind("gauge", metric, labels)
 
     def _recorder(self, kind: str, bound: dict[Hashable, Recording], key: Any, metric: str,
                   labels: dict[str, str]) -> Recording:
