@@ -67,6 +67,7 @@ the limits, the backoff and the wake-up timer.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -130,17 +131,20 @@ class _Wake:
     """The wake-up timer: the queue asked to be dispatched again at this time."""
 
 
-@attrs.define(slots=True)
 class Outbox:
-    """What the desk decided: the actor sends, reports and arms exactly this."""
+    """What the desk decided: the actor sends, reports and arms exactly this. (A plain class:
+    one is built per message, at half the cost of an attrs one with list factories.)"""
 
-    sends: list[SendActions] = attrs.Factory(list)
-    cancel_alls: list[CancelAllOrders] = attrs.Factory(list)
-    cleared: list[VenueRequest] = attrs.Factory(list)  # the adapter's requests, paid for
-    drops: list[tuple[Dropped, ActionOwner | None]] = attrs.Factory(list)
-    fence: int | None = None
-    wake_ns: int | None = None
-    invalid: bool = False
+    __slots__ = ("cancel_alls", "cleared", "drops", "fence", "invalid", "sends", "wake_ns")
+
+    def __init__(self) -> None:
+        self.sends: list[SendActions] = []
+        self.cancel_alls: list[CancelAllOrders] = []
+        self.cleared: list[VenueRequest] = []  # the adapter's requests, paid for
+        self.drops: list[tuple[Dropped, ActionOwner | None]] = []
+        self.fence: int | None = None
+        self.wake_ns: int | None = None
+        self.invalid = False
 
 
 def _earliest(a: int | None, b: int | None) -> int | None:
@@ -330,6 +334,15 @@ class BudgetDesk:
         return len(self._owners)
 
 
+def _set_changed(gauges: Sequence[Gauging], values: Sequence[int],
+                 old: Sequence[int | None]) -> None:
+    """Set each gauge whose value is not its old one. The sink stores a float: an int would
+    cost it a call."""
+    for set_value, value, was in zip(gauges, values, old, strict=True):
+        if value != was:
+            set_value(float(value))
+
+
 class ActionBudget(Behaviour):
     """One venue account's rate-limit spender. `venue` is the venue connection's ref."""
 
@@ -343,11 +356,13 @@ class ActionBudget(Behaviour):
         self._wake_ns: int | None = None
         self._unsent_fences: list[int] = []
         self._windowed = False  # some limit is a fixed window: it needs the venue's clock
-        self._venue_offset: int | None = None  # epoch - monotonic, for the fixed windows
+        self._venue_offset = 0  # epoch - monotonic, for the fixed windows
         # The gauges set after every message (`_gauges`), bound once per incarnation, and
-        # their values as last set.
-        self._gauge_setters: tuple[Gauging, ...] = ()
-        self._gauged: list[int | None] = []
+        # their values as last set (None: not yet).
+        self._depth_gauges: tuple[Gauging, ...] = ()
+        self._depths: tuple[int | None, ...] = ()
+        self._token_gauges: tuple[Gauging, ...] = ()
+        self._tokens: Sequence[int | None] = ()
         # Bound on first use, so a series appears when it is first recorded, as unbound ones.
         self._sent_counters: dict[Priority, Counting] = {}
         self._venue_used: dict[str, Gauging] = {}
@@ -358,15 +373,17 @@ class ActionBudget(Behaviour):
         budget = self.desk.queue.budget
         self._windowed = budget.windowed
         if self._windowed:
-            self._venue_clock(ctx)
+            self._venue_clock(ctx.time_ns() - self._now)
         allowance = budget.allowance_tokens(self._now) is not None
-        self._gauge_setters = (
-            *(ctx.bind_gauge("troupe_budget_queue_depth", priority=_LABEL[p]) for p in Priority),
+        self._depth_gauges = tuple(ctx.bind_gauge("troupe_budget_queue_depth",
+                                                  priority=_LABEL[p]) for p in Priority)
+        self._depths = (None,) * len(self._depth_gauges)
+        self._token_gauges = (
             *(ctx.bind_gauge("troupe_budget_tokens_remaining", limit=name)
               for name in budget.names),
             *((ctx.bind_gauge("troupe_budget_tokens_remaining", limit="cancel_allowance"),)
               if allowance else ()))
-        self._gauged = [None] * len(self._gauge_setters)
+        self._tokens = (None,) * len(self._token_gauges)
         self._gauges()
         ctx.tell(self.venue, BudgetOpened(self._now))
 
@@ -375,13 +392,20 @@ class ActionBudget(Behaviour):
         assert desk is not None, "on_start builds the desk"
         now = self._now = ctx.monotonic_ns()
         if self._windowed:
-            self._venue_clock(ctx)
+            offset = ctx.time_ns() - now
+            if abs(offset - self._venue_offset) > _CLOCK_STEP_NS:
+                self._venue_clock(offset)
         if self._unsent_fences:
             self._tell_fences(ctx)
         if isinstance(message, Proposal):
             out = desk.propose(message, now)
             if out.invalid:
                 ctx.count("troupe_budget_invalid_total")
+        elif isinstance(message, RequestAccepted):  # each order's answer
+            out = desk.accepted(now)
+        elif isinstance(message, VenueUsage):  # each REST answer's
+            self._gauge_venue_used(message.used, ctx)
+            out = desk.adopt(message.used, now, message.venue_ns)
         elif isinstance(message, _Wake):
             self._wake_ns = None
             out = desk.wake(now)
@@ -393,32 +417,24 @@ class ActionBudget(Behaviour):
         elif isinstance(message, RateLimited):
             ctx.count("troupe_budget_rate_limited_total")
             out = desk.rate_limited(message.retry_after_ns, now)
-        elif isinstance(message, RequestAccepted):
-            out = desk.accepted(now)
         elif isinstance(message, Banned):
             ctx.count("troupe_budget_banned_total")
             out = desk.banned(message.until_ns, now)
         elif isinstance(message, VenueRequest):
             out = desk.request(message, now)
-        elif isinstance(message, VenueUsage):
-            self._gauge_venue_used(message.used, ctx)
-            out = desk.adopt(message.used, now, message.venue_ns)
         else:  # an ask for the statistics, or a stray message
             return desk.statistics(now)
         self._carry_out(out, now, ctx)
         return None
 
-    def _venue_clock(self, ctx: Context) -> None:
+    def _venue_clock(self, offset: int) -> None:
         """Where the fixed windows' boundaries fall: the host's wall clock (virtual in a
-        backtest), as an offset from the monotonic clock, set again when it moves by more than
-        a millisecond (a wall clock stepped or slewed); reading two clocks jitters by less."""
-        desk = self.desk
-        assert desk is not None
-        offset = ctx.time_ns() - self._now
-        old = self._venue_offset
-        if old is None or abs(offset - old) > _CLOCK_STEP_NS:
-            self._venue_offset = offset
-            desk.queue.budget.set_venue_clock(offset)
+        backtest), as an offset from the monotonic clock. Set at the start, and again when it
+        moves by more than a millisecond (a wall clock stepped or slewed; `receive` looks at
+        each message); reading two clocks jitters by less."""
+        assert self.desk is not None
+        self._venue_offset = offset
+        self.desk.queue.budget.set_venue_clock(offset)
 
     def _carry_out(self, out: Outbox, now: int, ctx: Context) -> None:
         for drop, owner in out.drops:
@@ -469,21 +485,17 @@ class ActionBudget(Behaviour):
     def _gauges(self) -> None:
         """Queue depth per priority and tokens per limit, after every message. A gauge keeps
         its value, so only those that changed are set: the depths rarely do, the tokens of
-        the limits an order paid do. The sink stores a float: an int would cost it a call."""
+        the limits an order paid do."""
         assert self.desk is not None
-        queue, now = self.desk.queue, self._now
-        budget = queue.budget
-        values: list[int | None] = [*queue.depths(), *budget.remaining(now)]
-        allowance = budget.allowance_tokens(now)
-        if allowance is not None:
-            values.append(allowance)
-        gauged = self._gauged
-        if values == gauged:
-            return
-        for set_value, value, old in zip(self._gauge_setters, values, gauged, strict=True):
-            if value != old and value is not None:
-                set_value(float(value))
-        self._gauged = values
+        queue = self.desk.queue
+        depths = queue.depths()
+        if depths != self._depths:
+            _set_changed(self._depth_gauges, depths, self._depths)
+            self._depths = depths
+        tokens = queue.budget.remaining(self._now)
+        if tokens != self._tokens:
+            _set_changed(self._token_gauges, tokens, self._tokens)
+            self._tokens = tokens
 
     def _gauge_venue_used(self, used: tuple[tuple[str, int], ...], ctx: Context) -> None:
         """The venue's count per limit (troupe_budget_venue_used{limit}), bound per name: the

@@ -117,6 +117,34 @@ class FixedWindow:
         if position < self.margin_ns:
             self._prev += weight
 
+    def take(self, weight: int, now_ns: int, reserve: int = 0) -> bool:
+        """`spend` if `wait_ns` would be 0, in one call: whether it did. (A budget charges
+        its limits one by one and gives back to those it charged when a later one cannot
+        pay: one call a limit, where checking them all and then spending took two.)"""
+        at = now_ns + self.offset_ns
+        position = at - self._start if self._start <= at < self._end else self._move(at)
+        room = self.capacity - reserve - weight
+        margin, edge = self.margin_ns, self.period_ns - self.margin_ns
+        if (self._used > room or (position >= edge and self._next > room)
+                or (position < margin and self._prev > room)):
+            return False  # what makes `wait_ns` more than 0
+        self._used += weight
+        if position >= edge:
+            self._next += weight
+        if position < margin:
+            self._prev += weight
+        return True
+
+    def give_back(self, weight: int, now_ns: int) -> None:
+        """Undo `take(weight, now_ns)`, at the same time (the same window and position)."""
+        at = now_ns + self.offset_ns
+        position = at - self._start if self._start <= at < self._end else self._move(at)
+        self._used -= weight
+        if position >= self.period_ns - self.margin_ns:
+            self._next -= weight
+        if position < self.margin_ns:
+            self._prev -= weight
+
     def tokens(self, now_ns: int) -> int:
         """What is left of the current window."""
         at = now_ns + self.offset_ns

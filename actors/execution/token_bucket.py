@@ -164,6 +164,18 @@ class TokenBucket:
         self._refill(now_ns)
         self._level -= weight * self.period_ns
 
+    def take(self, weight: int, now_ns: int, reserve: int = 0) -> bool:
+        """`spend` if `wait_ns` would be 0, in one call: whether it did (`FixedWindow.take`)."""
+        self._refill(now_ns)
+        if (weight + reserve) * self.period_ns > self._level:
+            return False
+        self._level -= weight * self.period_ns
+        return True
+
+    def give_back(self, weight: int, now_ns: int) -> None:
+        """Undo `take(weight, now_ns)`, at the same time."""
+        self._level += weight * self.period_ns
+
     def drain(self, now_ns: int) -> None:
         self._refill(now_ns)
         self._level = 0
@@ -223,6 +235,8 @@ class RateBudget:
             if cancel_allowance
             else None
         )
+        self._remaining: tuple[_Meter, ...] = (
+            self._named if self._allowance is None else (*self._named, self._allowance))
 
     def set_venue_clock(self, offset_ns: int) -> None:
         """The venue's clock is taken to be monotonic time plus `offset_ns` (the epoch minus
@@ -249,26 +263,28 @@ class RateBudget:
         max_weight, max_orders = self._max_main[kind]
         if not (0 < weight <= max_weight and orders <= max_orders):
             self._check(weight, kind, orders)
+        # Each limit is charged in turn (`take`); when one cannot pay, those charged before
+        # it are given back, as if each had only been asked (`wait_ns`).
         plain = self._plain[kind]
         if not allowance_only and plain is not None:
-            for m in plain:
-                if m.wait_ns(weight, now_ns):
+            for i, m in enumerate(plain):
+                if not m.take(weight, now_ns):
+                    for charged in plain[:i]:
+                        charged.give_back(weight, now_ns)
                     break
             else:
-                for m in plain:
-                    m.spend(weight, now_ns)
                 return True
         elif not allowance_only:
             meters = self._by_kind[kind]
-            for m, reserve, by_orders in meters:
+            for i, (m, reserve, by_orders) in enumerate(meters):
                 cost = orders if by_orders else weight
-                if cost and m.wait_ns(cost, now_ns, reserve):
+                if cost and not m.take(cost, now_ns, reserve):
+                    for charged, _reserve, counts_orders in meters[:i]:
+                        cost = orders if counts_orders else weight
+                        if cost:
+                            charged.give_back(cost, now_ns)
                     break
             else:
-                for m, _reserve, by_orders in meters:
-                    cost = orders if by_orders else weight
-                    if cost:
-                        m.spend(cost, now_ns)
                 return True
         allowance = self._allowance_for(kind, weight)
         if allowance is not None and allowance.wait_ns(weight, now_ns) == 0:
@@ -317,12 +333,13 @@ class RateBudget:
         return bool(meters)
 
     def tokens(self, now_ns: int) -> dict[str, int]:
-        return dict(zip(self.names, self.remaining(now_ns), strict=True))
+        return {name: m.tokens(now_ns) for name, m in zip(self.names, self._named, strict=True)}
 
     def remaining(self, now_ns: int) -> list[int]:
-        """The values of `tokens(now_ns)`, in `names`' order: the budget's gauges read them
-        after every message, so no dict is built."""
-        return [m.tokens(now_ns) for m in self._named]
+        """The values of `tokens(now_ns)` in `names`' order, then the cancel allowance's
+        tokens if there is one: the budget's gauges read them after every message, so no
+        dict is built."""
+        return [m.tokens(now_ns) for m in self._remaining]
 
     def allowance_tokens(self, now_ns: int) -> int | None:
         return self._allowance.tokens(now_ns) if self._allowance else None

@@ -17,6 +17,7 @@ from actors.execution.token_bucket import (
     LimitUnit,
     RateBudget,
     RateLimit,
+    TokenBucket,
     VenueLimits,
 )
 from protocols.orders import CancelIntent, OrderIntent, OrderType, Priority, Side
@@ -152,3 +153,46 @@ def test_a_429_keeps_the_windows_counts_the_backoff_holds_instead() -> None:
     queue.put(CancelIntent("c-s-1", "BTC"), 0)
     assert [b.priority for b in queue.dispatch(0).batches] == [Priority.CANCEL]
     assert queue.budget.tokens(0) == {"orders_10s": 100, "request_weight": 5999}
+
+
+def _state(meter: FixedWindow | TokenBucket) -> tuple[object, ...]:
+    return tuple(getattr(meter, slot) for slot in type(meter).__slots__)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(("bucket", "window")), st.integers(1, 6),
+                          st.sampled_from((SEC, WINDOW)), st.booleans(), st.integers(0, 3)),
+                min_size=1, max_size=3),
+       st.lists(st.tuples(st.sampled_from((0, 7 * MS, 30 * MS, 90 * MS, 400 * MS, 930 * MS)),
+                          st.integers(1, 3), st.sampled_from(Priority), st.integers(0, 3)),
+                min_size=1, max_size=150),
+       st.integers(0, WINDOW - 1))
+def test_charging_limit_by_limit_is_asking_them_all_then_spending(
+        declared: list[tuple[str, int, int, bool, int]],
+        requests: list[tuple[int, int, Priority, int]], offset: int) -> None:
+    # try_spend charges each limit in turn (`take`) and gives back to those it charged when a
+    # later one cannot pay; the rule it replaced asked every limit (`wait_ns`) and then
+    # spent. Both must leave every limit in the same state after every request.
+    limits = tuple(RateLimit(f"l{i}", capacity + reserve, period,
+                             model=FIXED if kind == "window" else LimitModel.TOKEN_BUCKET,
+                             unit=LimitUnit.ORDERS if orders else LimitUnit.WEIGHT,
+                             reserve=reserve)
+                   for i, (kind, capacity, period, orders, reserve) in enumerate(declared))
+    budget, twin = (RateBudget(limits, 0, margin_ns=100 * MS) for _ in range(2))
+    budget.set_venue_clock(offset)
+    twin.set_venue_clock(offset)
+    t = 0
+    for gap, weight, kind, orders in requests:
+        t += gap
+        if not budget.affordable(weight, kind, orders):
+            continue
+        paid = budget.try_spend(weight, t, kind, orders=orders)
+        costs = [(m, orders if by_orders else weight, reserve)
+                 for m, reserve, by_orders in twin._by_kind[kind]]
+        asked = all(not m.wait_ns(cost, t, reserve) for m, cost, reserve in costs if cost)
+        if asked:
+            for m, cost, _reserve in costs:
+                if cost:
+                    m.spend(cost, t)
+        assert paid == asked
+        assert [_state(m) for m in budget._meters] == [_state(m) for m in twin._meters]
