@@ -168,8 +168,9 @@ class CpuTrace:
 
     def attach(self, host: DeterministicHost, names: dict[str, str]) -> None:
         host.on_handled = self._handled
-        gate, journal = host.cell("risk/gate").mailbox, host.cell("journal").mailbox
-        self._depths = lambda: (gate.user_depth(), journal.user_depth())
+        if "strategy" in names.values():  # a strategy's outcome: from the gate's and journal's
+            gate, journal = host.cell("risk/gate").mailbox, host.cell("journal").mailbox
+            self._depths = lambda: (gate.user_depth(), journal.user_depth())
         for name, kind in names.items():
             host.cell(name).trace(self._tracer(kind))
 

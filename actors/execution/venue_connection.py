@@ -284,16 +284,21 @@ class VenueConnection(LostReplaces):
 
     # -- requests ------------------------------------------------------------------------------
     def _on_send(self, send: SendActions, now: int, ctx: Context) -> None:
-        send = self._without_piled_replaces(send, now, ctx)
+        session = self.session
+        if session.replace_lost:  # else no replace can be unresolved: none is piled
+            send = self._without_piled_replaces(send, now, ctx)
         if not send.batch.intents:
             return
         observe, journal = self.config.observe_only, self.peers.journal
-        if any(o is not None and o.reply_to is None for o in send.owners):
-            # A cancel sent again for the connection itself (its owner hears nothing): the
-            # order keeps the owner it has.
-            send = attrs.evolve(send, owners=tuple(
-                None if o is not None and o.reply_to is None else o for o in send.owners))
-        for sent, owner in zip(self.session.on_send(send, now), send.owners, strict=True):
+        for o in send.owners:
+            if o is not None and o.reply_to is None:
+                # A cancel sent again for the connection itself (its owner hears nothing): the
+                # order keeps the owner it has.
+                send = attrs.evolve(send, owners=tuple(
+                    None if o is not None and o.reply_to is None else o for o in send.owners))
+                break
+        debug = log.isEnabledFor(logging.DEBUG)
+        for sent, owner in zip(session.on_send(send, now), send.owners, strict=True):
             strategy = owner.strategy if owner is not None else ""
             if journal is not None:
                 ctx.tell(journal, sent_record(sent.intent, strategy, now, observe))
@@ -307,7 +312,7 @@ class VenueConnection(LostReplaces):
                 self._echo(Reported(shadow_ack(sent.intent, now)), now, ctx)
                 continue
             ctx.count("troupe_orders_sent_total", venue=self.venue, kind=sent.kind)
-            if log.isEnabledFor(logging.DEBUG):
+            if debug:
                 log.debug("%s: %s %s", self.venue, sent.kind, sent.intent)
         if observe:
             self._echo(RequestAccepted(0), now, ctx)
@@ -382,8 +387,9 @@ class VenueConnection(LostReplaces):
         elif isinstance(event, Reported):
             self._on_report(event.report, event.mid_x2, now, ctx)
         elif isinstance(event, BudgetAnswer):
-            if peers.budget is not None:
-                ctx.tell(peers.budget, attrs.evolve(event, recv_ns=now))
+            if peers.budget is not None:  # stamped with our receive time (most have it)
+                ctx.tell(peers.budget, event if event.recv_ns == now
+                         else attrs.evolve(event, recv_ns=now))
         elif isinstance(event, VenuePositions):
             self._on_positions(event, now, ctx)
         elif isinstance(event, PositionAdopted):
@@ -423,7 +429,7 @@ class VenueConnection(LostReplaces):
                    ctx: Context) -> None:
         routed = self.session.on_report(report, now, mid_x2)
         count_report(ctx, self.venue, routed.report, self._tick_values.get(
-            self.session.instrument_of(routed.report.client_order_id) or ""))
+            routed.instrument or ""))
         if routed.latency is not None:
             metric, ns = routed.latency
             ctx.observe(metric, ns / SECOND)

@@ -131,6 +131,9 @@ class VenueSession:
         self._done: OrderedDict[str, _Tracked] = OrderedDict()
         self._keep_done = keep_done
         self._recancel: dict[str, None] = {}  # ids to cancel again: seen after a missed cancel
+        # Has a replace's answer ever been lost (`on_timeout`)? Until then none is unresolved,
+        # and the connection need not look for one among what it sends.
+        self.replace_lost = False
 
     # -- outgoing ------------------------------------------------------------------------------
     def on_send(self, send: SendActions, now_ns: int) -> list[Sent]:
@@ -248,6 +251,7 @@ class VenueSession:
         if tracked is not None and isinstance(intent, ReplaceIntent) \
                 and not tracked.order.state.terminal:
             tracked.lost = intent
+            self.replace_lost = True
         if tracked is None or isinstance(intent, ReplaceIntent):
             return None
         order = tracked.order

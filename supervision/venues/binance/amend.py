@@ -65,7 +65,7 @@ from protocols.orders import (
 from protocols.venue_state import RequestAccepted
 from protocols.venues.binance_user import OrderUpdate, parse_order_body
 from supervision.venues.binance.io import RestDone
-from supervision.venues.binance.mapping import order_params, reject_code, to_units
+from supervision.venues.binance.mapping import order_params, reject_code, to_units, units_text
 from supervision.venues.binance.orders import OrderAnswers
 
 __all__ = ["BATCH_CANCELS", "BATCH_ORDERS", "AmendAnswers", "replace_cancel_id",
@@ -84,10 +84,6 @@ class Resting:
     tif: str
     order_id: int = 0
     filled: str = "0"
-
-
-def _text(units: int, unit: Any) -> str:
-    return f"{(units * unit).normalize():f}"
 
 
 def _same(venue: str, asked: str) -> bool:
@@ -111,18 +107,18 @@ def replace_cancel_id(client_order_id: str) -> str:
 
 def replace_params(dialect: str, intent: ReplaceIntent, resting: Resting,
                    spec: InstrumentSpec) -> dict[str, str]:
-    price = _text(intent.price, spec.tick_size)
+    price = units_text(intent.price, spec.tick_size)
     if dialect == "usdm":
         total = to_units(resting.filled, spec.lot_step) + intent.qty
         return {"symbol": resting.symbol, "side": resting.side,
                 "origClientOrderId": intent.client_order_id,
-                "quantity": _text(total, spec.lot_step), "price": price}
+                "quantity": units_text(total, spec.lot_step), "price": price}
     params = {"symbol": resting.symbol, "side": resting.side, "type": resting.order_type,
               "cancelReplaceMode": "STOP_ON_FAILURE",
               "cancelOrigClientOrderId": intent.client_order_id,
               "cancelNewClientOrderId": replace_cancel_id(intent.client_order_id),
               "newClientOrderId": intent.client_order_id,
-              "quantity": _text(intent.qty, spec.lot_step), "price": price,
+              "quantity": units_text(intent.qty, spec.lot_step), "price": price,
               "newOrderRespType": "RESULT"}
     if resting.order_type == "LIMIT":
         params["timeInForce"] = resting.tif or "GTC"

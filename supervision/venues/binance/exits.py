@@ -121,7 +121,7 @@ class ExitLanes(AmendAnswers):
         """New orders and replaces go to the order lane, except while a sweep of their
         instrument is unanswered: then behind it on the exits lane, so none reaches the venue
         before the cancel-all the budget sent ahead of it (and is swept by it)."""
-        if any(i.instrument in self._unswept for i in entries):
+        if self._unswept and any(i.instrument in self._unswept for i in entries):
             return self.exit_lane
         return self.io.rest
 

@@ -41,7 +41,7 @@ from protocols.orders import (
 from protocols.venues.binance_user import OrderUpdate
 
 __all__ = ["intent_of", "order_params", "reject_code", "reports_of", "spec_from_market",
-           "to_units", "trade_fill"]
+           "to_units", "trade_fill", "units_text"]
 
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 _REJECTS = (  # (words in Binance's message, our code), most specific first
@@ -89,23 +89,36 @@ def to_units(text: str, unit: Decimal) -> int:
     return int(Decimal(text) / unit)
 
 
-def _text(units: int, unit: Decimal) -> str:
-    return f"{(units * unit).normalize():f}"
+_TEXTS: dict[tuple[int, Decimal], str] = {}
+_TEXTS_KEPT = 8192  # a market maker quotes the same few prices and sizes again and again
+
+
+def units_text(units: int, unit: Decimal) -> str:
+    """`units` of `unit` as the venue's exact decimal string ("60100", "0.001"), remembered:
+    an order's price and quantity are written on every send."""
+    key = (units, unit)
+    text = _TEXTS.get(key)
+    if text is None:
+        if len(_TEXTS) >= _TEXTS_KEPT:
+            _TEXTS.clear()
+        text = _TEXTS[key] = f"{(units * unit).normalize():f}"
+    return text
 
 
 def order_params(intent: OrderIntent, symbol: str, spec: InstrumentSpec) -> dict[str, str]:
     params = {"symbol": symbol, "side": "BUY" if intent.side is Side.BUY else "SELL",
-              "quantity": _text(intent.qty, spec.lot_step),
+              "quantity": units_text(intent.qty, spec.lot_step),
               "newClientOrderId": intent.client_order_id, "newOrderRespType": "RESULT"}
     if intent.order_type is OrderType.MARKET or intent.price is None:
         params["type"] = "MARKET"
     elif intent.tif is TimeInForce.POST_ONLY:
-        params.update(type="LIMIT_MAKER", price=_text(intent.price, spec.tick_size))
+        params["type"] = "LIMIT_MAKER"
+        params["price"] = units_text(intent.price, spec.tick_size)
         if spec.contract_type is not ContractType.SPOT:  # USD-M: post-only is GTX
             params.update(type="LIMIT", timeInForce="GTX")
     else:
         params.update(type="LIMIT", timeInForce=_TIF.get(intent.tif, "GTC"),
-                      price=_text(intent.price, spec.tick_size))
+                      price=units_text(intent.price, spec.tick_size))
     if intent.reduce_only and spec.contract_type is not ContractType.SPOT:
         params["reduceOnly"] = "true"
     return params

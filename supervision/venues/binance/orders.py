@@ -72,6 +72,52 @@ _UNBUDGETED = frozenset({"markets", "depth", "reconcile", "query", "listen_key",
 SETTLE_S = 2.0  # how far the venue's open-order list may lag its own news to us
 
 
+class Dues(dict[str, int]):
+    """The transport's timers (`_due`: name -> due ns) that keep their earliest due: `poll` and
+    `next_due_ns`, asked after every message the connection handles, read it instead of looking
+    through them (a user stream's keep-alive is always there). Any change forgets it."""
+
+    __slots__ = ("_earliest",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._earliest: int | None = None
+
+    def earliest(self) -> int | None:
+        """The earliest due ns; None without any."""
+        if self._earliest is None and self:
+            self._earliest = min(self.values())
+        return self._earliest
+
+    def __setitem__(self, key: str, value: int) -> None:
+        super().__setitem__(key, value)
+        self._earliest = None
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._earliest = None
+
+    def setdefault(self, key: str, default: int) -> int:
+        self._earliest = None
+        return super().setdefault(key, default)
+
+    def pop(self, *args: Any) -> Any:
+        self._earliest = None
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[str, int]:
+        self._earliest = None
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._earliest = None
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._earliest = None
+        super().update(*args, **kwargs)
+
+
 class OrderAnswers(OrderLookups):
     """State shared with the transport, set up by `_init_orders`."""
 
@@ -83,7 +129,8 @@ class OrderAnswers(OrderLookups):
 
     def _init_orders(self) -> None:
         self._queue: list[TransportEvent] = []
-        self._due: dict[str, int] = {}
+        self._due: Dues = Dues()
+        self._sweeps_due = False  # a throttled sweep may wait in `_due` ("cancel_all:<name>")
         self.start_summary: StartSummary | None = None
         self._answered: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._init_lookups()
@@ -242,6 +289,7 @@ class OrderAnswers(OrderLookups):
         if done.tag[1]:
             wait = int((done.retry_after_s or 1.0) * SECOND)
             self._due[f"cancel_all:{done.tag[1]}"] = now_ns + wait
+            self._sweeps_due = True
 
     def _lookup_request(self, intent: OrderIntent | ReplaceIntent) -> tuple[str, dict[str, Any]]:
         return self.methods["query"], {

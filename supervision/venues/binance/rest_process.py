@@ -205,13 +205,16 @@ class RestProcess:
 
     def submit(self, tag: Any, method: str | Callable[[Any, dict[str, Any]], Any],
                params: dict[str, Any] | None = None) -> None:
+        # Pickled at once: a copy of `params` would be one more dict for nothing.
+        if type(params) is not dict:
+            params = dict(params or {})
         with self._lock:
             if self._closing:
                 return
-            self._seq += 1
-            self._queue.append(
-                _Request(self._seq, tag, _frame((self._seq, method, dict(params or {})))))
-            self._send_next()
+            seq = self._seq = self._seq + 1
+            self._queue.append(_Request(seq, tag, _frame((seq, method, params))))
+            if self._sent is None:  # else the reader sends it, once the child has answered
+                self._send_next()
         if not self._started:  # the first request: the first child
             self.start()
 

@@ -180,29 +180,46 @@ class BinanceTransport(FillRecovery, ExitLanes):
     def send(self, request: SendActions, now_ns: int) -> None:
         # A cancel-all the venue throttled goes before anything sent after it: the budget sends
         # again only once the same Retry-After has passed.
-        for what in [w for w in self._due if w.startswith("cancel_all:")]:
-            del self._due[what]
-            self._sweep(what.split(":", 1)[1])
-        for intent in request.batch.intents:
+        if self._sweeps_due:
+            self._sweeps_due = False
+            for what in [w for w in self._due if w.startswith("cancel_all:")]:
+                del self._due[what]
+                self._sweep(what.split(":", 1)[1])
+        intents = request.batch.intents
+        if len(intents) == 1:
+            # One new order or replace, as a quote's every move sends: where `_split` and the
+            # lanes below would put it, without their lists (a cancel may take back a queued
+            # new order: it goes the long way).
+            intent = intents[0]
+            if isinstance(intent, ReplaceIntent):
+                self._send_replace(intent, now_ns)
+                return
             if isinstance(intent, OrderIntent):
                 self._instrument_of[intent.client_order_id] = intent.instrument
-        exits, entries = self._split(request.batch.intents, now_ns)  # see `exits`
-        for lane, intents in ((self.exit_lane, exits), (self._entry_lane(entries), entries)):
-            if self.settings.dialect == "usdm" and len(intents) > 1 \
-                    and not isinstance(intents[0], ReplaceIntent):
-                self._send_batch(intents, lane)
+                self._send_one(intent, self.exit_lane if intent.reduce_only
+                               else self._entry_lane(intents), now_ns)
+                return
+        for intent in intents:
+            if isinstance(intent, OrderIntent):
+                self._instrument_of[intent.client_order_id] = intent.instrument
+        exits, entries = self._split(intents, now_ns)  # see `exits`
+        for lane, some in ((self.exit_lane, exits), (self._entry_lane(entries), entries)):
+            if self.settings.dialect == "usdm" and len(some) > 1 \
+                    and not isinstance(some[0], ReplaceIntent):
+                self._send_batch(some, lane)
                 continue
-            for intent in intents:
+            for intent in some:
                 self._send_one(intent, lane, now_ns)
 
     def _send_one(self, intent: Intent, lane: Any, now_ns: int) -> None:
-        symbol = self.settings.instruments.get(intent.instrument, intent.instrument)
         if isinstance(intent, OrderIntent):
+            symbol = self.settings.instruments.get(intent.instrument, intent.instrument)
             params = order_params(intent, symbol, self.specs[intent.instrument])
             self._remember(intent, symbol, params)
             self.known_open.add(intent.client_order_id)
             lane.submit(("create", intent), self.methods["create"], params)
         elif isinstance(intent, CancelIntent):
+            symbol = self.settings.instruments.get(intent.instrument, intent.instrument)
             lane.submit(("cancel", intent), self.methods["cancel"],
                         {"symbol": symbol, "origClientOrderId": intent.client_order_id})
         else:
@@ -218,7 +235,9 @@ class BinanceTransport(FillRecovery, ExitLanes):
                          weight=depth_weight(self.settings.dialect, SNAPSHOT_LEVELS))
 
     def poll(self, now_ns: int) -> list[TransportEvent]:
-        for what, due in list(self._due.items()) if self._due else ():
+        earliest = self._due.earliest()
+        for what, due in list(self._due.items()) if earliest is not None \
+                and earliest <= now_ns else ():
             if due <= now_ns:
                 del self._due[what]
                 if what == "markets":
@@ -245,9 +264,9 @@ class BinanceTransport(FillRecovery, ExitLanes):
 
     def next_due_ns(self) -> int | None:
         parked = self.gate.due_ns()  # asked after every message: no list built for it
-        if not self._due:
+        due = self._due.earliest()
+        if due is None:
             return parked
-        due = min(self._due.values())
         return due if parked is None or due < parked else parked
 
     def on_message(self, message: Any, now_ns: int) -> bool:
