@@ -30,9 +30,11 @@ adds). `digest` hashes every request the lanes were given (tag kind, method, par
 every message the connection told the other actors, so two versions can be checked to send
 and tell the same.
 
-`--instructions` counts instructions under cachegrind instead, per step (one step: two orders
-sent, their answers and events): a run of `--steps` and one of twice as many, the difference
-divided by the steps; the figure the machine's load cannot move.
+`--instructions` counts instructions instead, the figure the machine's load cannot move: per
+message kind (`SendActions`, `RestDone`, `WsFrame`, the reader's `answer`), each in a run of its
+own under callgrind, collecting only while a message of that kind is handled (the measured
+steps' `receive` calls of that kind run inside `itertools.starmap`, whose C function,
+`starmap_next`, callgrind is told to collect in: `--toggle-collect`), divided by their number.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import argparse
 import functools
 import gc
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -50,6 +53,7 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -80,6 +84,7 @@ from supervision.venues.binance.rest_process import _HEADER, RestProcess
 from supervision.venues.binance.transport import BinanceSettings, BinanceTransport
 
 MS = 1_000_000
+INSTRUCTION_KINDS = ("SendActions:new", "SendActions:replace", "RestDone", "WsFrame", "answer")
 EPOCH_NS = 1_765_000_000_000_000_000  # the venue's clock (its Date header), a round second
 _WOULD_TAKE = 'InvalidOrder: binance {"code":-2010,"msg":"Order would immediately match and take."}'
 
@@ -239,6 +244,50 @@ class Venue:
                           n="0.00000100", N="BNB", t=self.trade_ids, m=True)
 
 
+def _count_inside(kind: str, host: DeterministicHost, io: BenchIO) -> dict[str, Any]:
+    """With `kind` (a message kind, or "answer"), each measured call of it runs inside
+    `itertools.starmap`, for callgrind to collect in (`--toggle-collect=starmap_next`)."""
+    counted: dict[str, Any] = {"on": False, "calls": 0}
+    if not kind:
+        return counted
+
+    def wrap(call: Any, matches: Any) -> Any:
+        def inside(*args: Any) -> Any:
+            if not counted["on"] or not matches(args):
+                return call(*args)
+            counted["calls"] += 1
+            return next(itertools.starmap(call, (args,)))
+        return inside
+
+    if kind == "answer":
+        for lane in (io.rest, io.exits):
+            lane._answered = wrap(lane._answered, lambda args: True)  # type: ignore[method-assign]
+    else:
+        behaviour: Any = host.cell("venue/connection").behaviour
+        behaviour.receive = wrap(behaviour.receive, lambda args: _label(args[0]).startswith(kind))
+    return counted
+
+
+def instructions(steps: int, kinds: tuple[str, ...]) -> dict[str, float]:
+    """Instructions per message of each kind, under callgrind (see the module docstring)."""
+    out = {}
+    for kind in kinds:
+        with tempfile.TemporaryDirectory() as scratch:
+            result = Path(scratch) / "run.json"
+            run = subprocess.run(
+                ["valgrind", "--tool=callgrind", "--toggle-collect=starmap_next",
+                 f"--callgrind-out-file={scratch}/callgrind.out", sys.executable, "-m",
+                 "benchmarks.venue_send", "--steps", str(steps), "--rounds", "1", "--quiet",
+                 "--count", kind, "--json", str(result)],
+                capture_output=True, text=True, check=True,
+                env={**os.environ, "PYTHONHASHSEED": "0"})
+            found = re.search(r"Collected\s*:\s*([\d,]+)", run.stderr)
+            assert found is not None, run.stderr[-2000:]
+            calls = json.loads(result.read_text())["counted"]
+            out[kind] = int(found.group(1).replace(",", "")) / max(calls, 1)
+    return out
+
+
 @attrs.frozen
 class SendSetup:
     instruments: int = 20
@@ -248,6 +297,7 @@ class SendSetup:
     fill_every: int = 2  # steps between fills of a live order (0: none)
     step_ms: float = 1.0
     seed: int = 7
+    count: str = ""  # a message kind whose `receive` calls run inside starmap (`instructions`)
 
 
 def _label(message: Any) -> str:
@@ -302,6 +352,7 @@ def run(setup: SendSetup) -> dict[str, Any]:
     connection.tell(RestDone(("markets",), markets))
     host.settle()
     io = ios[0]
+    counted = _count_inside(setup.count, host, io)
     trace = LabelTrace()
     trace.attach(host, {"venue/connection": "connection"})
     rng = random.Random(setup.seed)
@@ -380,7 +431,7 @@ def run(setup: SendSetup) -> dict[str, Any]:
     for number in range(setup.warmup):
         step(number)
     gc.collect()
-    trace.recording = True
+    trace.recording = counted["on"] = True
     answer_ns.clear()
     cpu_start = time.process_time_ns()
     for number in range(setup.warmup, setup.warmup + setup.steps):
@@ -396,6 +447,7 @@ def run(setup: SendSetup) -> dict[str, Any]:
                                 "p99_us": round(answer_ns[int(n * 0.99)] / 1e3, 2),
                                 "max_us": round(answer_ns[-1] / 1e3, 2)}
     return {"per_message_cpu_us": per, "total_cpu_s": round(cpu, 3), "steps": setup.steps,
+            "counted": counted["calls"],
             "digest": hashlib.sha256(requests.digest() + seen.digest()).hexdigest()[:16]}
 
 
@@ -408,21 +460,6 @@ def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
                         key=lambda row: row["mean_us"])
     return {**runs[0], "per_message_cpu_us": per,
             "total_cpu_s": min(r["total_cpu_s"] for r in runs)}
-
-
-def instructions(steps: int) -> float:
-    """Instructions per step under cachegrind: a run of `steps` and one of twice as many."""
-    counts = []
-    for n in (steps, 2 * steps):
-        out = subprocess.run(
-            ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-             sys.executable, "-m", "benchmarks.venue_send", "--steps", str(n), "--rounds", "1",
-             "--quiet"], capture_output=True, text=True, check=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"})
-        found = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
-        assert found is not None, out.stderr[-2000:]
-        counts.append(int(found.group(1).replace(",", "")))
-    return (counts[1] - counts[0]) / steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -438,17 +475,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--instructions", action="store_true",
                    help="instructions per step under cachegrind (see the docstring)")
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--count", default="", help=argparse.SUPPRESS)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     logging.getLogger("troupe").setLevel(logging.ERROR)  # the start's log lines
     if args.instructions:
-        per_step = instructions(args.steps)
-        print(f"venue send, {args.instruments} instruments: {per_step:,.0f} instructions a step "
-              "(two orders sent, their answers and events)")
-        result: dict[str, Any] = {"instructions_per_step": per_step}
+        per = instructions(args.steps, INSTRUCTION_KINDS)
+        print(f"venue send, {args.instruments} instruments, {args.steps:,} steps: instructions "
+              "per message (callgrind)")
+        for kind, count in per.items():
+            print(f"  {kind:24} {count:12,.0f}")
+        result: dict[str, Any] = {"instructions_per_message": per}
     else:
         setup = SendSetup(args.instruments, args.steps, lag=args.lag,
-                          fill_every=args.fill_every, seed=args.seed)
+                          fill_every=args.fill_every, seed=args.seed, count=args.count)
         result = best_of([run(setup) for _ in range(args.rounds)])
         result["python"] = platform.python_version()
         result["load_average_1m"] = os.getloadavg()[0]

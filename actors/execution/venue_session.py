@@ -100,7 +100,10 @@ class _Tracked:
     overtaken: str = ""
 
 
-@attrs.frozen(slots=True)
+# Sent and Routed are results handed straight to the connection, never kept or changed: plain
+# slotted classes, made about three times faster than frozen ones (one of each per order sent
+# and per report, on the event loop).
+@attrs.define(slots=True)
 class Sent:
     """One intent put on the wire: `kind` new/cancel/replace, `tick_to_trade_ns` from the
     owner's trigger (None without an owner), `known` False for a cancel or replace of an order
@@ -112,7 +115,7 @@ class Sent:
     known: bool = True
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class Routed:
     """What a venue report means: tell `report` to `owner` (if any), `own_fill` to the
     portfolio (if a fill), and record `latency` = (metric, ns) if it completed a round trip."""
@@ -217,7 +220,7 @@ class VenueSession:
     # -- incoming ------------------------------------------------------------------------------
     def on_report(self, report: VenueReport, now_ns: int,
                   mid_x2: int | None = None) -> Routed:
-        report = attrs.evolve(report, recv_ns=now_ns)
+        report = _received(report, now_ns)
         cid = report.client_order_id
         tracked = self._find(cid)
         if tracked is None:
@@ -365,6 +368,22 @@ class VenueSession:
             qty=fill.qty, price=fill.price, fee=Decimal(fill.fee), liquidity=fill.liquidity,
             recv_ns=fill.recv_ns, venue_ns=fill.venue_ns, mid_x2_at_fill=mid_x2,
             reduce_only=tracked.reduce_only)
+
+
+_INIT_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _received(report: VenueReport, now_ns: int) -> VenueReport:
+    """`attrs.evolve(report, recv_ns=now_ns)`, with each report class's fields looked up once
+    (one report a message on the event loop)."""
+    cls = type(report)
+    plan = _INIT_FIELDS.get(cls)
+    if plan is None:
+        plan = _INIT_FIELDS[cls] = tuple((a.alias, a.name) for a in attrs.fields(cls)
+                                         if a.init and a.name != "recv_ns")
+    changes = {alias: getattr(report, name) for alias, name in plan}
+    changes["recv_ns"] = now_ns
+    return cls(**changes)
 
 
 def _seen(order: Order) -> bool:
