@@ -80,7 +80,7 @@ from typing import Any
 
 import attrs
 
-from actors.behaviour import Context, Ref
+from actors.behaviour import Context, Counting, Ref
 from actors.execution.connection_records import (
     count_report,
     log_fill,
@@ -214,6 +214,7 @@ class VenueConnection(LostReplaces):
         self.reconciled = False
         self._tick_values = {name: spec.tick_value for name, spec in config.instruments.items()}
         self._landings: Landings | None = None  # while a FeedBatch is handled
+        self._sent_counts: dict[str, Counting] = {}  # troupe_orders_sent_total by kind, bound
 
     # -- lifecycle -----------------------------------------------------------------------------
     def on_start(self, ctx: Context) -> None:
@@ -311,7 +312,11 @@ class VenueConnection(LostReplaces):
                 ctx.count("troupe_orders_observed_total", venue=self.venue, kind=sent.kind)
                 self._echo(Reported(shadow_ack(sent.intent, now)), now, ctx)
                 continue
-            ctx.count("troupe_orders_sent_total", venue=self.venue, kind=sent.kind)
+            counted = self._sent_counts.get(sent.kind)  # bound once a kind: on every order
+            if counted is None:
+                counted = self._sent_counts[sent.kind] = ctx.bind_count(
+                    "troupe_orders_sent_total", venue=self.venue, kind=sent.kind)
+            counted()
             if debug:
                 log.debug("%s: %s %s", self.venue, sent.kind, sent.intent)
         if observe:
