@@ -73,49 +73,50 @@ SETTLE_S = 2.0  # how far the venue's open-order list may lag its own news to us
 
 
 class Dues(dict[str, int]):
-    """The transport's timers (`_due`: name -> due ns) that keep their earliest due: `poll` and
-    `next_due_ns`, asked after every message the connection handles, read it instead of looking
-    through them (a user stream's keep-alive is always there). Any change forgets it."""
+    """The transport's timers (`_due`: name -> due ns) with their earliest due kept in
+    `earliest_ns` (None without any): `poll` and `next_due_ns`, asked after every message the
+    connection handles, read it instead of looking through them (a user stream's keep-alive is
+    always there). Every change works it out again: changes are rare."""
 
-    __slots__ = ("_earliest",)
+    __slots__ = ("earliest_ns",)
 
     def __init__(self) -> None:
         super().__init__()
-        self._earliest: int | None = None
+        self.earliest_ns: int | None = None
 
-    def earliest(self) -> int | None:
-        """The earliest due ns; None without any."""
-        if self._earliest is None and self:
-            self._earliest = min(self.values())
-        return self._earliest
+    def _changed(self) -> None:
+        self.earliest_ns = min(self.values()) if self else None
 
     def __setitem__(self, key: str, value: int) -> None:
         super().__setitem__(key, value)
-        self._earliest = None
+        self._changed()
 
     def __delitem__(self, key: str) -> None:
         super().__delitem__(key)
-        self._earliest = None
+        self._changed()
 
     def setdefault(self, key: str, default: int) -> int:
-        self._earliest = None
-        return super().setdefault(key, default)
+        value = super().setdefault(key, default)
+        self._changed()
+        return value
 
     def pop(self, *args: Any) -> Any:
-        self._earliest = None
-        return super().pop(*args)
+        value = super().pop(*args)
+        self._changed()
+        return value
 
     def popitem(self) -> tuple[str, int]:
-        self._earliest = None
-        return super().popitem()
+        item = super().popitem()
+        self._changed()
+        return item
 
     def clear(self) -> None:
-        self._earliest = None
         super().clear()
+        self._changed()
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        self._earliest = None
         super().update(*args, **kwargs)
+        self._changed()
 
 
 class OrderAnswers(OrderLookups):

@@ -235,7 +235,7 @@ class BinanceTransport(FillRecovery, ExitLanes):
                          weight=depth_weight(self.settings.dialect, SNAPSHOT_LEVELS))
 
     def poll(self, now_ns: int) -> list[TransportEvent]:
-        earliest = self._due.earliest()
+        earliest = self._due.earliest_ns
         for what, due in list(self._due.items()) if earliest is not None \
                 and earliest <= now_ns else ():
             if due <= now_ns:
@@ -264,7 +264,7 @@ class BinanceTransport(FillRecovery, ExitLanes):
 
     def next_due_ns(self) -> int | None:
         parked = self.gate.due_ns()  # asked after every message: no list built for it
-        due = self._due.earliest()
+        due = self._due.earliest_ns
         if due is None:
             return parked
         return due if parked is None or due < parked else parked

@@ -44,6 +44,7 @@ from protocols.venue_state import (
 from supervision.venues.binance.client import limit_name, usage, venue_time_ns
 from supervision.venues.binance.io import RestDone, WsDown, WsFrame, WsUp
 from supervision.venues.binance.mapping import order_params, spec_from_market
+from supervision.venues.binance.orders import Dues
 from supervision.venues.binance.transport import BinanceSettings, BinanceTransport
 
 SPEC = InstrumentSpec("BTCUSDT", "binance", Decimal("0.01"), Decimal("0.00000001"),
@@ -586,3 +587,24 @@ def test_snapshots_and_reconciliations_wait_out_the_venues_retry_after() -> None
     assert Banned(80 * SECOND, 20 * SECOND) in transport.poll(20 * SECOND)
     transport.reconcile(21 * SECOND)
     assert len(recorder.calls) == sent_before + 2  # a ban: a minute unless it says otherwise
+
+
+def test_the_transports_timers_keep_their_earliest_due_through_every_change() -> None:
+    dues = Dues()
+    assert dues.earliest_ns is None
+    dues["keepalive"] = 50
+    dues["lookup:a"] = 20
+    assert dues.earliest_ns == 20
+    dues["lookup:a"] = 70  # a later due for the same timer
+    assert dues.earliest_ns == 50
+    assert dues.setdefault("reconcile", 10) == 10 and dues.earliest_ns == 10
+    del dues["reconcile"]
+    assert dues.earliest_ns == 50
+    dues.update(markets=5)
+    assert dues.earliest_ns == 5
+    assert dues.pop("markets") == 5 and dues.pop("nothing", None) is None
+    assert dues.earliest_ns == 50
+    dues.popitem()
+    assert dues.earliest_ns == min(dues.values())
+    dues.clear()
+    assert dues.earliest_ns is None
