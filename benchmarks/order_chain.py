@@ -304,6 +304,15 @@ def run(setup: ChainSetup) -> dict[str, Any]:
     }
 
 
+def print_rows(per_message: dict[str, dict[str, float]], unit: str) -> None:
+    """`CpuTrace.report`'s rows as a table."""
+    print(f"{'actor/message':32} {'calls':>7} {'mean':>8} {'p50':>8} {'p99':>8} {'max':>8}"
+          f"  {unit}")
+    for name, row in per_message.items():
+        print(f"{name:32} {row['calls']:7} {row['mean_us']:8} {row['p50_us']:8} "
+              f"{row['p99_us']:8} {row['max_us']:8}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = ChainSetup()
@@ -331,11 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     print("GC while measuring: " + ", ".join(
         f"{g} {v['count']} ({v['total_ms']} ms, max {v['max_ms']} ms)"
         for g, v in result["gc_pauses"].items()))
-    print(f"{'actor/message':32} {'calls':>7} {'mean':>8} {'p50':>8} {'p99':>8} {'max':>8}"
-          "  (CPU us)")
-    for name, row in result["per_message_cpu_us"].items():
-        print(f"{name:32} {row['calls']:7} {row['mean_us']:8} {row['p50_us']:8} "
-              f"{row['p99_us']:8} {row['max_us']:8}")
+    print_rows(result["per_message_cpu_us"], "(CPU us)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))

@@ -63,7 +63,7 @@ import attrs
 
 from actors.behaviour import Behaviour
 from actors.execution.venue_connection import ConnectionConfig, VenueConnection, VenuePeers
-from benchmarks.order_chain import CpuTrace
+from benchmarks.order_chain import CpuTrace, print_rows
 from protocols.codec import Side
 from protocols.decisions import Trigger
 from protocols.instruments import InstrumentSpec
@@ -496,11 +496,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"venue send, {args.instruments} instruments, {args.steps:,} steps: "
                   f"{result['total_cpu_s']} CPU s (best of {args.rounds}), "
                   f"digest {result['digest']}")
-            print(f"{'actor/message':32} {'calls':>7} {'mean':>8} {'p50':>8} {'p99':>8} "
-                  f"{'max':>8}  (CPU us, best round's mean)")
-            for name, row in result["per_message_cpu_us"].items():
-                print(f"{name:32} {row['calls']:7} {row['mean_us']:8} {row['p50_us']:8} "
-                      f"{row['p99_us']:8} {row['max_us']:8}")
+            print_rows(result["per_message_cpu_us"], "(CPU us, best round's mean)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))
