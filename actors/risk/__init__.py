@@ -2,4 +2,4 @@
 rules, and the RiskGate actor.
 """
 
-__all__ = ['account', 'gate', 'limits', 'rules', 'views']
+__all__ = ['account', 'gate', 'limits', 'notional_limits', 'rules', 'views']

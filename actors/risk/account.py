@@ -52,6 +52,7 @@ class AccountState:
         self.flatten: set[str] = set()
         self.journal_error: str | None = None  # the journal cannot write: no resume past REDUCING
         self.version = 0  # bumped whenever the persisted record changes: the journal's cue
+        self._half_life_ns = self.config.spread_half_life_ms * MS  # of the spread EWMA
         if restored is not None:
             self.restore(restored)
 
@@ -81,14 +82,15 @@ class AccountState:
         return view
 
     def on_book_top(self, top: BookTop, now_ns: int) -> list[Effect]:
-        view = self._view(top.instrument)
+        view = self.views.get(top.instrument) or self._view(top.instrument)
         if view.book_recv_ns is not None and top.recv_ns < view.book_recv_ns:
             return []  # an older version delivered late: the newer one already counts
-        last, tolerance = view.last_venue_ns, self.config.time_regression_tolerance_ns
-        if top.venue_ns is not None and last is not None and top.venue_ns < last - tolerance:
+        last, venue_ns = view.last_venue_ns, top.venue_ns
+        if (venue_ns is not None and last is not None
+                and venue_ns < last - self.config.time_regression_tolerance_ns):
             return self._halt(view, Gate.TIME_REGRESSION,
-                              f"venue time went back {last - top.venue_ns} ns", now_ns)
-        view.apply_top(top, self.config.spread_half_life_ms * MS)
+                              f"venue time went back {last - venue_ns} ns", now_ns)
+        view.apply_top(top, self._half_life_ns)
         return []
 
     def on_book_stale(self, stale: BookStale, now_ns: int) -> list[Effect]:
@@ -153,7 +155,8 @@ class AccountState:
         effects: list[Effect] = []
         loss = Decimal(0)
         if p.utc_day == day:  # a snapshot from yesterday carries yesterday's loss, not today's
-            self.daily = attrs.evolve(self.daily, realized_pnl=p.daily_realized_pnl)
+            daily = self.daily  # every field of it, built directly: `attrs.evolve` costs ~2 us
+            self.daily = DailyLoss(daily.utc_day, p.daily_realized_pnl, daily.breached)
             loss = -p.daily_realized_pnl
         if loss > 0 and loss >= c.daily_loss_limit:
             if not self.daily.breached:

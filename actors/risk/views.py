@@ -151,11 +151,42 @@ class InstrumentView:
 
     def spread_shocked(self, k: Decimal, warmup_samples: int) -> bool:
         """The last spread above k x the EWMA as it stood before that spread was folded in (a
-        shock must not dampen its own yardstick), once the EWMA has seen `warmup_samples`."""
-        before = self.spread_ewma_before
-        if self.spread is None or before is None or self.spread_samples <= warmup_samples:
+        shock must not dampen its own yardstick), once the EWMA has seen `warmup_samples`.
+
+        The rule is `Decimal(spread) > k * spread_ewma_before`, the product rounded in the
+        thread's context. The usual answer, no shock, is proven in integers: a spread that is
+        exactly at most k x the EWMA, with the spread and the EWMA's micro-ticks exact in the
+        context's precision, is at most the rounded product too (rounding is monotonic and
+        leaves the spread, an int it holds exactly, as it is). Anything else is the rule's."""
+        spread, samples = self.spread, self.spread_samples
+        if spread is None or samples <= 1 or samples <= warmup_samples:
             return False
-        return Decimal(self.spread) > k * before
+        ratio = _ratio(k)
+        if ratio is not None:
+            # The EWMA's value in micro-ticks: after one sample it is read as whole ticks.
+            micro = self._before_micro if samples > 2 else self._before_micro // _MICRO * _MICRO
+            limit = 10 ** decimal.getcontext().prec
+            if (-limit < spread < limit and -limit < micro < limit
+                    and spread * _MICRO * ratio[1] <= ratio[0] * micro):
+                return False
+        before = self.spread_ewma_before
+        return before is not None and Decimal(spread) > k * before
+
+
+_last_ratio: list[Any] = [None, None]  # the last k asked for, and its ratio
+
+
+def _ratio(k: Decimal) -> tuple[int, int] | None:
+    """`k` as an exact fraction (numerator, denominator), None for a value no proof is made
+    for (not finite, negative or of an extreme scale). The last one is remembered: a gate
+    asks with its config's k on every proposal."""
+    last = _last_ratio
+    if k is not last[0]:
+        exponent = k.as_tuple().exponent
+        sane = isinstance(exponent, int) and abs(exponent) <= 1_000 and k >= 0
+        last[0], last[1] = k, k.as_integer_ratio() if sane else None
+    ratio: tuple[int, int] | None = last[1]
+    return ratio
 
 
 def _ewma_ticks(micro: int, samples: int) -> Decimal | None:
@@ -246,27 +277,23 @@ class SlidingWindows:
     bucket it has no refill arithmetic to get wrong, and a burst is judged on the real window.
     """
 
-    __slots__ = ("_count", "_times", "_window_ns")
+    __slots__ = ("_times", "_window_ns", "count")
 
     def __init__(self, window: RateWindow) -> None:
-        self._count = window.count
+        self.count = window.count
         self._window_ns = window.window_ms * MS
         self._times: dict[str, deque[int]] = {}
 
-    def full(self, key: str, now_ns: int) -> bool:
+    def within(self, key: str, now_ns: int) -> deque[int]:
+        """`key`'s event times within the window that ends at `now_ns`, oldest first: the
+        window is full at `count` of them; append `now_ns` to record an event."""
         times = self._times.get(key)
         if times is None:
-            return False
+            times = self._times[key] = deque()
         horizon = now_ns - self._window_ns
         while times and times[0] <= horizon:
             times.popleft()
-        return len(times) >= self._count
-
-    def record(self, key: str, now_ns: int) -> None:
-        self._times.setdefault(key, deque()).append(now_ns)
-
-    def used(self, key: str) -> int:
-        return len(self._times.get(key, ()))
+        return times
 
 
 class RecentKeys:
