@@ -156,7 +156,8 @@ class AccountState:
         loss = Decimal(0)
         if p.utc_day == day:  # a snapshot from yesterday carries yesterday's loss, not today's
             daily = self.daily  # every field of it, built directly: `attrs.evolve` costs ~2 us
-            self.daily = DailyLoss(daily.utc_day, p.daily_realized_pnl, daily.breached)
+            if daily.realized_pnl is not p.daily_realized_pnl:  # else the record is the same
+                self.daily = DailyLoss(daily.utc_day, p.daily_realized_pnl, daily.breached)
             loss = -p.daily_realized_pnl
         if loss > 0 and loss >= c.daily_loss_limit:
             if not self.daily.breached:

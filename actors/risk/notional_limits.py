@@ -32,7 +32,7 @@ from decimal import Decimal
 
 from protocols.instruments import ContractType, InstrumentSpec
 
-__all__ = ["NotionalLimits"]
+__all__ = ["ExposureRoom", "NotionalLimits"]
 
 _EXACT_DIGITS = 10 ** 50  # the money context's precision (`protocols.instruments._EXACT`)
 _SANE_EXPONENT = 1_000  # beyond it, no proof: the contexts' exponent limits are not reasoned on
@@ -66,12 +66,10 @@ class NotionalLimits:
     """The money limits of one spec under one config, as thresholds on `ticks x lots` (a
     linear contract's notional, in units of V) or on lots (an inverse contract's)."""
 
-    __slots__ = ("_exact_units", "_exposure_for", "_exposure_units", "_inverse", "_max_order",
-                 "_max_total", "_max_total_digits", "_max_total_value", "_min_lots",
-                 "_min_notional", "_unit", "spec")
+    __slots__ = ("_exact_units", "_inverse", "_max_order", "_min_lots", "_min_notional",
+                 "_unit", "spec")
 
-    def __init__(self, spec: InstrumentSpec, max_order_notional: Decimal,
-                 max_total_exposure: Decimal) -> None:
+    def __init__(self, spec: InstrumentSpec, max_order_notional: Decimal) -> None:
         self.spec = spec
         self._inverse = spec.contract_type is ContractType.INVERSE
         lot, mult = spec.lot_step.as_integer_ratio(), spec.multiplier.as_integer_ratio()
@@ -83,12 +81,8 @@ class NotionalLimits:
         self._min_lots = _ceil_div(spec.min_qty.as_integer_ratio(), lot)
         self._min_notional = _ceil_div(spec.min_notional.as_integer_ratio(), unit)
         self._max_order = _floor_div(max_order_notional.as_integer_ratio(), unit)
-        self._max_total_value = max_total_exposure
-        self._max_total = max_total_exposure.as_integer_ratio()
-        self._max_total_digits = _significant_digits(max_total_exposure)
         factors = (spec.tick_size, spec.lot_step, spec.multiplier)
-        scales = (*factors, spec.min_qty, spec.min_notional, max_order_notional,
-                  max_total_exposure)
+        scales = (*factors, spec.min_qty, spec.min_notional, max_order_notional)
         sane = all(abs(_exponent(d)) <= _SANE_EXPONENT for d in scales)
         coefficients = 1
         for factor in factors:
@@ -97,8 +91,6 @@ class NotionalLimits:
         # mid's halving, which could add a digit, is not on this path: market orders are not
         # proven). 0 where nothing can be proven.
         self._exact_units = -(-_EXACT_DIGITS // coefficients) if sane else 0
-        self._exposure_for: Decimal | None = None  # the total exposure the next field is for
-        self._exposure_units = -1
 
     def meets_minimum(self, ticks: int | None, lots: int) -> bool:
         """Proven: `views.below_minimum(spec, lots, price of ticks)` finds nothing short."""
@@ -118,29 +110,49 @@ class NotionalLimits:
         return 0 < units < self._exact_units and (
             lots if self._inverse else units) <= self._max_order
 
-    def within_total_exposure(self, ticks: int | None, lots: int,
-                              total_exposure: Decimal) -> bool:
-        """Proven: `total_exposure + notional(lots at ticks)`, added in the thread's context,
-        is not above `max_total_exposure`."""
-        if ticks is None:
+    def within_room(self, ticks: int | None, lots: int, room: tuple[int, int] | None) -> bool:
+        """Proven: the notional of `lots` at `ticks` fits in `room` (`ExposureRoom.left`), so
+        the total exposure it leaves, added in the thread's context, is within the limit."""
+        if ticks is None or room is None:
             return False
         units = ticks * lots
         if not 0 < units < self._exact_units:
             return False
-        if total_exposure is not self._exposure_for:
-            self._exposure_units = self._room(total_exposure)
-            self._exposure_for = total_exposure
-        return ((lots if self._inverse else units) <= self._exposure_units
-                and decimal.getcontext().prec >= self._max_total_digits)
+        unit = self._unit
+        return (lots if self._inverse else units) * unit[0] * room[1] <= room[0] * unit[1]
 
-    def _room(self, total_exposure: Decimal) -> int:
-        """The most units whose notional keeps the exact sum within the limit (-1: no proof,
-        for an exposure that is not finite, negative, or already above the limit: the sum of
-        a non-negative exposure and a notional within the limit is within the limit's scale,
-        so no exponent limit of the context is near)."""
-        if not total_exposure.is_finite() or not 0 <= total_exposure <= self._max_total_value:
-            return -1
-        held = total_exposure.as_integer_ratio()
-        limit = self._max_total
-        room = (limit[0] * held[1] - held[0] * limit[1], limit[1] * held[1])
-        return _floor_div(room, self._unit)
+
+class ExposureRoom:
+    """What the account's total exposure leaves under `max_total_exposure`, as an exact
+    fraction, worked out once per exposure the portfolio reports (every instrument's proposals
+    ask about the same one)."""
+
+    __slots__ = ("_digits", "_for", "_limit", "_limit_value", "_room")
+
+    def __init__(self, max_total_exposure: Decimal) -> None:
+        sane = abs(_exponent(max_total_exposure)) <= _SANE_EXPONENT
+        self._limit_value = max_total_exposure if sane else None
+        self._limit = max_total_exposure.as_integer_ratio() if sane else (0, 1)
+        self._digits = _significant_digits(max_total_exposure) if sane else 0
+        self._for: Decimal | None = None  # the exposure `_room` was worked out for
+        self._room: tuple[int, int] | None = None
+
+    def left(self, total_exposure: Decimal) -> tuple[int, int] | None:
+        """limit - `total_exposure` as (numerator, denominator), or None: no proof for an
+        exposure that is not finite, negative or already above the limit (so the sum of the
+        exposure and a notional that fits is within the limit's scale, far from the context's
+        exponent limits), nor while the thread's context cannot hold the limit exactly."""
+        if total_exposure is not self._for:
+            self._room = self._work_out(total_exposure)
+            self._for = total_exposure
+        if decimal.getcontext().prec < self._digits:
+            return None
+        return self._room
+
+    def _work_out(self, held: Decimal) -> tuple[int, int] | None:
+        limit = self._limit_value
+        if limit is None or not held.is_finite() or not 0 <= held <= limit:
+            return None
+        numerator, denominator = held.as_integer_ratio()
+        return (self._limit[0] * denominator - numerator * self._limit[1],
+                self._limit[1] * denominator)

@@ -72,19 +72,25 @@ the resting orders were placed for the state being left. Returning to ACTIVE end
 from __future__ import annotations
 
 from collections import OrderedDict
-from decimal import Decimal
 from typing import Any
 
 import attrs
 
-from actors.market.quantization import lots_to_qty, notional, ticks_to_price
+from actors.market.quantization import lots_to_qty, notional
 from actors.risk.account import AccountState, Effect
 from actors.risk.limits import RiskConfig
-from actors.risk.notional_limits import NotionalLimits
-from actors.risk.views import MS, InstrumentView, RecentKeys, SlidingWindows, below_minimum
+from actors.risk.notional_limits import ExposureRoom, NotionalLimits
+from actors.risk.views import (
+    MS,
+    InstrumentView,
+    ProposalView,
+    RecentKeys,
+    SlidingWindows,
+    below_minimum,
+)
 from protocols.decisions import Gate, Proposal, RiskRefused, Scaled, TradingState
 from protocols.decisions import GateAction as A
-from protocols.instruments import _EXACT, ContractType, InstrumentSpec
+from protocols.instruments import ContractType, InstrumentSpec
 from protocols.market import TradingStatus
 from protocols.orders import CancelIntent, OrderIntent, ReplaceIntent, Side
 from protocols.risk import RiskPersistentState
@@ -114,50 +120,6 @@ _Remembered = tuple[OrderIntent, OrderIntent]
 """An approved order as it came (its original intent) and as it was forwarded (maybe scaled)."""
 
 
-@attrs.define(slots=True)
-class _Order:
-    """One proposal with what every rule needs looked up once (a private record of one check:
-    not frozen, whose `__init__` costs more on every proposal)."""
-
-    proposal: Proposal
-    intent: OrderIntent | ReplaceIntent
-    view: InstrumentView
-    spec: InstrumentSpec
-    position: int
-    side: Side | None  # None: a replace of an order this gate does not remember
-    money: NotionalLimits  # proves the money rules' passes for a limit price in ints
-    _price: Decimal | None = attrs.field(default=None, init=False)
-    _priced: bool = attrs.field(default=False, init=False)
-
-    def after(self, qty: int) -> int:
-        """|position| if `qty` filled; an unknown side is assumed to go the worse way."""
-        if self.side is None:
-            return abs(self.position) + qty
-        return abs(self.position + (qty if self.side is _BUY else -qty))
-
-    def reduces(self, qty: int) -> bool:
-        """Would `qty` only shrink the position, never grow or flip it? For a replace of an
-        unknown order the side cannot be checked: the size must fit and the venue, which keeps
-        the order's reduce-only flag, enforces the direction."""
-        if not self.position or qty > abs(self.position):
-            return False
-        return self.side is None or self.after(qty) < abs(self.position)
-
-    def price(self) -> Decimal | None:
-        """The price notional is judged at: the limit, else the mid, else unknown (worked out
-        once per check, when a rule needs it: `money` proves most passes without it)."""
-        if not self._priced:
-            self._price, self._priced = self._work_out_price(), True
-        return self._price
-
-    def _work_out_price(self) -> Decimal | None:
-        if self.intent.price is not None:
-            return ticks_to_price(self.spec, self.intent.price)
-        if self.view.mid_x2 is None:
-            return None
-        return _EXACT.divide(_EXACT.multiply(Decimal(self.view.mid_x2), self.spec.tick_size), 2)
-
-
 class RiskState(AccountState):
     """One account's risk state and rules: `check` a proposal, feed it events, persist it."""
 
@@ -169,6 +131,7 @@ class RiskState(AccountState):
         self.refusals: dict[Gate, int] = {}
         self._orders: OrderedDict[str, _Remembered] = OrderedDict()
         self._money: dict[str, NotionalLimits] = {}  # by instrument, for the spec it was built on
+        self._room = ExposureRoom(c.max_total_exposure)
         self._recent = RecentKeys(c.duplicate_window_ms)
         self._rate_strategy = SlidingWindows(c.rate_per_strategy)
         self._rate_instrument = SlidingWindows(c.rate_per_instrument)
@@ -231,7 +194,7 @@ class RiskState(AccountState):
         return self._approve(order, qty, scaled, now_ns)
 
     def _order(self, proposal: Proposal, intent: OrderIntent | ReplaceIntent,
-               view: InstrumentView, spec: InstrumentSpec) -> _Order:
+               view: InstrumentView, spec: InstrumentSpec) -> ProposalView:
         if isinstance(intent, OrderIntent):
             side: Side | None = intent.side
         else:
@@ -240,9 +203,9 @@ class RiskState(AccountState):
         money = self._money.get(intent.instrument)
         if money is None or money.spec is not spec:
             money = self._money[intent.instrument] = NotionalLimits(
-                spec, self.config.max_order_notional, self.config.max_total_exposure)
+                spec, self.config.max_order_notional)
         position = self.portfolio.positions.get(intent.instrument, 0)
-        return _Order(proposal, intent, view, spec, position, side, money)
+        return ProposalView(proposal, intent, view, spec, position, side, money)
 
     def _refuse(self, intent: Any, gate: Gate, action: A, detail: str) -> RiskRefused:
         self.refusals[gate] = self.refusals.get(gate, 0) + 1
@@ -266,7 +229,7 @@ class RiskState(AccountState):
         return self._refuse(intent, self.cause, A.CANCEL_ALL_AND_HALT,
                             f"HALTED: cancels and flatten exits only ({self.reason})")
 
-    def _validity(self, o: _Order) -> RiskRefused | None:
+    def _validity(self, o: ProposalView) -> RiskRefused | None:
         intent, spec = o.intent, o.spec
         if intent.price is not None and intent.price <= 0:
             return self._refuse(intent, Gate.INVALID_ORDER, A.BLOCK_NEW, "non-positive price")
@@ -280,7 +243,7 @@ class RiskState(AccountState):
                                 f"{o.position} (increase or flip)")
         return None
 
-    def _hard_halts(self, o: _Order) -> RiskRefused | None:
+    def _hard_halts(self, o: ProposalView) -> RiskRefused | None:
         """(Asked only when the instrument is halted or the venue is not trading.)"""
         intent, view = o.intent, o.view
         halt = view.halt
@@ -292,7 +255,7 @@ class RiskState(AccountState):
                                 f"venue status {view.status.value}")
         return None
 
-    def _staleness(self, o: _Order, now_ns: int) -> RiskRefused | None:
+    def _staleness(self, o: ProposalView, now_ns: int) -> RiskRefused | None:
         view, c, intent = o.view, self.config, o.intent
         if view.book_stale is not None:
             return self._refuse(intent, Gate.STALE_BOOK, A.BLOCK_NEW, f"book {view.book_stale}")
@@ -312,7 +275,7 @@ class RiskState(AccountState):
                                     f"oracle {age // MS} ms old > {c.stale_oracle_ms} ms")
         return None
 
-    def _divergence_flat(self, o: _Order) -> RiskRefused | None:
+    def _divergence_flat(self, o: ProposalView) -> RiskRefused | None:
         if o.position:
             return None
         bps = o.view.diverged_bps(self.config.divergence_bps)
@@ -321,13 +284,13 @@ class RiskState(AccountState):
         return self._refuse(o.intent, Gate.MARK_MID_DIVERGENCE, A.BLOCK_NEW,
                             f"mark/mid {bps} bps > {self.config.divergence_bps} bps, flat")
 
-    def _oi_cap(self, o: _Order) -> RiskRefused | None:
+    def _oi_cap(self, o: ProposalView) -> RiskRefused | None:
         if o.view.oi_capped and o.after(o.intent.qty) > abs(o.position):
             return self._refuse(o.intent, Gate.OPEN_INTEREST_CAP, A.BLOCK_NEW,
                                 "open interest at the venue's cap: position-increasing refused")
         return None
 
-    def _band(self, o: _Order) -> RiskRefused | None:
+    def _band(self, o: ProposalView) -> RiskRefused | None:
         price, mid = o.intent.price, o.view.mid_x2
         if price is None or mid is None:
             return None  # a market order has no limit to judge; staleness ensured a mid
@@ -336,7 +299,7 @@ class RiskState(AccountState):
                                 f"{self.config.price_band_bps} bps of mid x2 {mid}")
         return None
 
-    def _scale(self, o: _Order) -> Scaled | RiskRefused | None:
+    def _scale(self, o: ProposalView) -> Scaled | RiskRefused | None:
         view, c, intent = o.view, self.config, o.intent
         gate = None
         if o.position and view.diverged_bps(c.divergence_bps) is not None:
@@ -357,7 +320,7 @@ class RiskState(AccountState):
                                 f"scaled {intent.qty} -> {qty} lots: {too_small}")
         return Scaled(intent.client_order_id, intent.instrument, gate, intent.qty, qty)
 
-    def _exposure(self, o: _Order, qty: int) -> RiskRefused | None:
+    def _exposure(self, o: ProposalView, qty: int) -> RiskRefused | None:
         c, intent, spec, money = self.config, o.intent, o.spec, o.money
         if not money.within_order_notional(intent.price, qty):
             price = o.price()
@@ -371,7 +334,8 @@ class RiskState(AccountState):
             return self._refuse(intent, Gate.POSITION_LIMIT, A.BLOCK_NEW,
                                 f"position would be {after} lots > limit {limit}")
         held = self.portfolio.total_exposure
-        if after > now and not money.within_total_exposure(intent.price, after - now, held):
+        if after > now and not money.within_room(intent.price, after - now,
+                                                 self._room.left(held)):
             price = o.price()
             if price is not None:
                 total = held + notional(spec, price, lots_to_qty(spec, after - now))
@@ -382,20 +346,20 @@ class RiskState(AccountState):
         return None
 
     @staticmethod
-    def _dup_key(o: _Order) -> tuple[Any, ...]:
+    def _dup_key(o: ProposalView) -> tuple[Any, ...]:
         """Strategy, instrument, side, price, qty: the side as `is BUY`, whose hash is C's (an
         enum's `__hash__` is a Python call, and the key is hashed three times a new order)."""
         i = o.intent
         return (o.proposal.strategy, i.instrument, o.side is _BUY, i.price, i.qty)
 
-    def _duplicate(self, o: _Order, now_ns: int) -> RiskRefused | None:
+    def _duplicate(self, o: ProposalView, now_ns: int) -> RiskRefused | None:
         if isinstance(o.intent, OrderIntent) and self._recent.seen(self._dup_key(o), now_ns):
             window = self.config.duplicate_window_ms
             return self._refuse(o.intent, Gate.DUPLICATE_INTENT, A.BLOCK_NEW,
                                 f"same intent under another id within {window} ms")
         return None
 
-    def _rate(self, o: _Order, now_ns: int) -> RiskRefused | None:
+    def _rate(self, o: ProposalView, now_ns: int) -> RiskRefused | None:
         strategy, instrument = o.proposal.strategy, o.intent.instrument
         by_strategy = self._rate_strategy.within(strategy, now_ns)
         if len(by_strategy) >= self._rate_strategy.count:
@@ -409,7 +373,7 @@ class RiskState(AccountState):
         by_instrument.append(now_ns)
         return None
 
-    def _approve(self, o: _Order, qty: int, scaled: Scaled | None, now_ns: int) -> Approved:
+    def _approve(self, o: ProposalView, qty: int, scaled: Scaled | None, now_ns: int) -> Approved:
         intent = o.intent
         forwarded = intent if qty == intent.qty else attrs.evolve(intent, qty=qty)
         if isinstance(intent, OrderIntent):

@@ -1,4 +1,5 @@
-"""What the risk rules read and remember: market and portfolio views, windows, minimums.
+"""What the risk rules read and remember: market and portfolio views, a proposal as the rules
+read it (`ProposalView`), windows, minimums.
 
 This module is data and small bookkeeping only; the rules that judge an intent live in
 `actors.risk.rules`, and the actor that feeds both is `actors.risk.gate`. It is split out so each
@@ -27,10 +28,13 @@ from typing import Any
 
 import attrs
 
-from actors.market.quantization import lots_to_qty, notional
+from actors.market.quantization import lots_to_qty, notional, ticks_to_price
 from actors.risk.limits import RateWindow
-from protocols.instruments import InstrumentSpec
+from actors.risk.notional_limits import NotionalLimits
+from protocols.decisions import Proposal
+from protocols.instruments import _EXACT, InstrumentSpec
 from protocols.market import BookTop, TradingStatus
+from protocols.orders import OrderIntent, ReplaceIntent, Side
 from protocols.risk import InstrumentHalt
 
 MS = 1_000_000
@@ -67,6 +71,7 @@ def _high_table() -> tuple[int, ...]:
 
 
 _HIGH = _high_table()
+_BUY = Side.BUY  # read on every proposal: a read through the enum's class costs ~70 ns
 _FLOAT_EXACT = 1 << 50  # |diff| below this: a float holds it and its fraction exactly
 _ESTIMATE_MARGIN = 2.0 ** -40
 
@@ -264,6 +269,50 @@ class PortfolioView:
 
     def position(self, instrument: str) -> int:
         return self.positions.get(instrument, 0)
+
+
+@attrs.define(slots=True)
+class ProposalView:
+    """A proposal as the rules read it: what every rule needs, looked up once per check (a
+    record of one check: not frozen, whose `__init__` would cost more on every proposal)."""
+
+    proposal: Proposal
+    intent: OrderIntent | ReplaceIntent
+    view: InstrumentView
+    spec: InstrumentSpec
+    position: int
+    side: Side | None  # None: a replace of an order this gate does not remember
+    money: NotionalLimits  # proves the money rules' passes for a limit price in ints
+    _price: Decimal | None = attrs.field(default=None, init=False)
+    _priced: bool = attrs.field(default=False, init=False)
+
+    def after(self, qty: int) -> int:
+        """|position| if `qty` filled; an unknown side is assumed to go the worse way."""
+        if self.side is None:
+            return abs(self.position) + qty
+        return abs(self.position + (qty if self.side is _BUY else -qty))
+
+    def reduces(self, qty: int) -> bool:
+        """Would `qty` only shrink the position, never grow or flip it? For a replace of an
+        unknown order the side cannot be checked: the size must fit and the venue, which keeps
+        the order's reduce-only flag, enforces the direction."""
+        if not self.position or qty > abs(self.position):
+            return False
+        return self.side is None or self.after(qty) < abs(self.position)
+
+    def price(self) -> Decimal | None:
+        """The price notional is judged at: the limit, else the mid, else unknown (worked out
+        once per check, when a rule needs it: `money` proves most passes without it)."""
+        if not self._priced:
+            self._price, self._priced = self._work_out_price(), True
+        return self._price
+
+    def _work_out_price(self) -> Decimal | None:
+        if self.intent.price is not None:
+            return ticks_to_price(self.spec, self.intent.price)
+        if self.view.mid_x2 is None:
+            return None
+        return _EXACT.divide(_EXACT.multiply(Decimal(self.view.mid_x2), self.spec.tick_size), 2)
 
 
 # --------------------------------------------------------------------------------------------

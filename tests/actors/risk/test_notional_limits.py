@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.market.quantization import lots_to_qty, notional, ticks_to_price
-from actors.risk.notional_limits import NotionalLimits
+from actors.risk.notional_limits import ExposureRoom, NotionalLimits
 from actors.risk.views import InstrumentView, below_minimum
 from protocols.instruments import ContractType, InstrumentSpec
 from protocols.market import BookTop
@@ -59,7 +59,7 @@ def _units(spec: InstrumentSpec, ticks: int, lots: int) -> int:
 def test_a_proven_pass_is_the_rules_pass_and_every_exact_pass_is_proven(
         spec: InstrumentSpec, ticks: int, lots: int, max_order: Decimal,
         max_total: Decimal) -> None:
-    money = NotionalLimits(spec, max_order, max_total)
+    money = NotionalLimits(spec, max_order)
     exact = _units(spec, ticks, lots) < 10**50
     price = ticks_to_price(spec, ticks) if exact else None
     if exact:
@@ -80,10 +80,10 @@ def test_a_proven_total_exposure_is_within_the_limit_in_the_threads_context(
         spec: InstrumentSpec, ticks: int, lots: int, limits: tuple[Decimal, Decimal],
         precision: int) -> None:
     held, max_total = limits
-    money = NotionalLimits(spec, Decimal(1), max_total)
+    money, room = NotionalLimits(spec, Decimal(1)), ExposureRoom(max_total)
     with decimal.localcontext() as context:
         context.prec = precision
-        proven = money.within_total_exposure(ticks, lots, held)
+        proven = money.within_room(ticks, lots, room.left(held))
         if _units(spec, ticks, lots) >= 10**50:
             assert not proven
             return
@@ -95,17 +95,18 @@ def test_a_proven_total_exposure_is_within_the_limit_in_the_threads_context(
         fits = len(max_total.normalize(decimal.Context(prec=200)).as_tuple().digits) <= precision
         if exact_sum <= max_total and fits:
             assert proven  # the usual case is proven, whatever the rounding
-    # the same exposure again: the room is remembered, not recomputed wrongly
-    assert money.within_total_exposure(ticks, lots, held) == money.within_total_exposure(
-        ticks, lots, Decimal(str(held)))
+    # the same exposure again: the room is remembered, and worked out again for a new one
+    assert money.within_room(ticks, lots, room.left(held)) == money.within_room(
+        ticks, lots, room.left(Decimal(str(held))))
 
 
 def test_no_proof_for_an_exposure_that_is_not_a_finite_non_negative_amount() -> None:
     spec = InstrumentSpec("X", "sim", Decimal("0.01"), Decimal("0.001"), 0, 0, 0, 0)
-    money = NotionalLimits(spec, Decimal(100), Decimal(100))
-    assert money.within_total_exposure(100, 10, Decimal(0))
+    money, room = NotionalLimits(spec, Decimal(100)), ExposureRoom(Decimal(100))
+    assert money.within_room(100, 10, room.left(Decimal(0)))
     for held in (Decimal("NaN"), Decimal("Infinity"), Decimal(-1), Decimal(101)):
-        assert not money.within_total_exposure(100, 10, held)
+        assert not money.within_room(100, 10, room.left(held))
+    assert not money.within_room(None, 10, room.left(Decimal(0)))  # a market order
 
 
 def reference_shocked(view: InstrumentView, k: Decimal, warmup: int) -> bool:
@@ -150,14 +151,14 @@ def test_the_daily_loss_is_rebuilt_with_every_field() -> None:
 def test_the_thresholds_sit_exactly_on_the_limits(kind: ContractType) -> None:
     spec = InstrumentSpec("X", "sim", Decimal("0.5"), Decimal("0.01"), Decimal("0.05"),
                           Decimal(10), 0, 0, kind)
-    money = NotionalLimits(spec, Decimal(50), Decimal(100))
+    money, room = NotionalLimits(spec, Decimal(50)), ExposureRoom(Decimal(100))
     for ticks in (1, 3, 20, 20_000):
         for lots in range(1, 30):
             price = ticks_to_price(spec, ticks)
             value = notional(spec, price, lots_to_qty(spec, lots))
             assert money.meets_minimum(ticks, lots) == (below_minimum(spec, lots, price) == "")
             assert money.within_order_notional(ticks, lots) == (value <= 50)
-            assert money.within_total_exposure(ticks, lots, Decimal(40)) == (value + 40 <= 100)
+            assert money.within_room(ticks, lots, room.left(Decimal(40))) == (value + 40 <= 100)
 
 
 def test_the_spread_shock_at_ties_to_the_micro_tick() -> None:
