@@ -222,25 +222,31 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     recording = record(order_chain.ChainSetup(steps=args.steps))
     log = recording[1]
-    result: dict[str, Any] = {"messages": len(log), "digest": replay_digest(recording)}
-    print(f"risk gate, {len(log):,} messages of the order chain's "
-          f"({args.steps} steps): digest {result['digest']}")
+    result: dict[str, Any] = {"messages": len(log), "digest": replay_digest(recording),
+                              "steps": args.steps}
     if args.instructions:
         with tempfile.TemporaryDirectory() as scratch:
             log_path = Path(scratch) / "gate.log"
             log_path.write_bytes(pickle.dumps(recording))
             result["instructions_per_message"] = instructions(recording, log_path)
-        for kind, count in result["instructions_per_message"].items():
-            print(f"{kind:20} {count:12,.0f} instructions a message")
     else:
         result["cpu_ns"] = timed(recording, args.rounds)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    _print(result)
+    return 0
+
+
+def _print(result: dict[str, Any]) -> None:
+    print(f"risk gate, {result['messages']:,} messages of the order chain's "
+          f"({result['steps']} steps): digest {result['digest']}")
+    for kind, count in result.get("instructions_per_message", {}).items():
+        print(f"{kind:20} {count:12,.0f} instructions a message")
+    if "cpu_ns" in result:
         print(f"{'message':48} {'calls':>6} {'p50 ns':>8} {'mean ns':>8}")
         for kind, row in result["cpu_ns"].items():
             print(f"{kind:48} {row['calls']:6} {row['p50_ns']:8} {row['mean_ns']:8}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
-    return 0
 
 
 if __name__ == "__main__":
