@@ -41,6 +41,9 @@ snapshot); `OrderBookActor` only carries those out through its context. Rules:
 - A Binance trade or diff already converted to this book's units (`TradeInUnits`,
   `DepthDiffInUnits`: by the simulated venue, or by the live Binance transport's decode) is
   taken as it is: one conversion per event per node. In other units it is undecodable.
+- The usual message after a trade, a converted diff that chains onto a healthy book, takes a
+  path of its own (`BookFeed.on_chained_diff`: none of the other rules' tests, no new `Step`);
+  what it does is the step path's, effect for effect (tests/actors/market/test_book_diff_path.py).
 
 Subscribers should use `ConflateByKey(book_conflation_key)`: a slow one then sees the newest
 book per instrument, never a backlog, and every trade and stale notice. A newer BookTop takes the
@@ -65,7 +68,13 @@ from typing import Any
 import attrs
 
 from actors.behaviour import Behaviour, Context, Ref
-from actors.market.l2_book import BinanceBookSync, HyperliquidBookSync, SyncOutcome, SyncState
+from actors.market.l2_book import (
+    BinanceBookSync,
+    HyperliquidBookSync,
+    SyncOutcome,
+    SyncResult,
+    SyncState,
+)
 from protocols.codec import DecodeError, LevelConverter, Side, TradeDeduper
 from protocols.feed import FeedBatch, FeedEvent, ResyncRequest, Stream, Subscribe, Unsubscribe
 from protocols.instruments import InstrumentSpec
@@ -133,6 +142,18 @@ class Step:
         return (f"Step(applied={self.applied}, publish={self.publish}, stale={self.stale!r}, "
                 f"resync={self.resync!r}, venue_ns={self.venue_ns}, trades={self.trades!r}, "
                 f"counts={self.counts!r})")
+
+
+def _published() -> Step:
+    step = Step()
+    step.applied, step.publish = 1, True
+    step.counts.append(_UPDATE_COUNT)
+    return step
+
+
+# The step of the usual diff (`BookFeed.on_chained_diff`): one update applied, the top to
+# publish. Shared, so read only (its `venue_ns` is left None: the feed has recorded the diff's).
+_PUBLISHED = _published()
 
 
 class BookFeed:
@@ -230,6 +251,33 @@ class BookFeed:
             self.last_venue_ns = step.venue_ns
         return step
 
+    def on_chained_diff(self, diff: binance.DepthDiffInUnits, recv_ns: int,
+                        now_ns: int) -> Step | None:
+        """`on_message` for the usual diff, or None with nothing changed (`on_message` then
+        decides): a healthy Binance book, the diff's venue time not going back, the diff in the
+        book's very units and chained onto the last one (`BinanceBookSync.on_chained_diff`).
+        Applied and not crossed, it is `_PUBLISHED`: a top to publish and one update to count,
+        what the step of `on_message` says then (proven the same, effect for effect, by
+        tests/actors/market/test_book_diff_path.py); a crossed book gets its own step."""
+        sync, venue_ms, latest = self.sync, diff.event_time_ms, self.max_venue_ms
+        if self.stale_reason is not None or self.one_sided or not isinstance(
+                sync, BinanceBookSync) or (latest is not None and venue_ms < latest):
+            return None
+        result = sync.on_chained_diff(diff, recv_ns)
+        if result is None:
+            return None
+        self.max_venue_ms = venue_ms
+        self.last_recv_ns, self.last_venue_ns = recv_ns, venue_ms * MS
+        if result.crossed:
+            step = Step()
+            step.venue_ns = self.last_venue_ns
+            self._outcome(result, sync, now_ns, step, regressed=False, again=False)
+            return step
+        self.sequence += 1
+        self.last_applied_ns = now_ns
+        self.resync_reason = None  # as the step's publish leaves it (stale_reason is None)
+        return _PUBLISHED
+
     def print_of(self, message: binance.TradeInUnits, recv_ns: int) -> TradePrint | None:
         """A converted trade's print, or None if it is in other units (undecodable): all a
         `TradeInUnits` does (`on_message` adds its count, or the decode error's)."""
@@ -294,6 +342,11 @@ class BookFeed:
             step.count("troupe_book_decode_errors_total")
             self._go_stale("decode_error", step, resync=True, again=again)
             return
+        self._outcome(result, sync, now_ns, step, regressed=regressed, again=again)
+
+    def _outcome(self, result: SyncResult, sync: BinanceBookSync | HyperliquidBookSync,
+                 now_ns: int, step: Step, *, regressed: bool, again: bool) -> None:
+        """What the sync's `result` on one depth message means for the book: `step` says."""
         outcome = result.outcome
         if outcome is SyncOutcome.APPLIED or outcome is SyncOutcome.SNAPSHOT_APPLIED:
             applied = step.applied = result.applied + (outcome is SyncOutcome.SNAPSHOT_APPLIED)
@@ -384,6 +437,7 @@ class OrderBookActor(Behaviour):
         self.subscribers: dict[Any, int] = {}  # ref -> depth, in subscription order
         self._no_trades: set[Any] = set()  # subscribers that asked not to be sent trades
         self._trade_subscribers: tuple[Any, ...] = ()
+        self._one_depth: int | None = None
         for sub in subscribers:
             if isinstance(sub, Subscribe):
                 self._subscribe(sub)
@@ -404,6 +458,9 @@ class OrderBookActor(Behaviour):
     def _index(self) -> None:
         self._trade_subscribers = tuple(ref for ref in self.subscribers
                                         if ref not in self._no_trades)
+        depths = set(self.subscribers.values())
+        # The depth every subscriber asked for, when they agree (None: they do not, or none)
+        self._one_depth = depths.pop() if len(depths) == 1 else None
 
     def on_start(self, ctx: Context) -> None:
         if self.feed.resync_reason is not None:
@@ -448,15 +505,21 @@ class OrderBookActor(Behaviour):
         if event.instrument != self.config.instrument:
             ctx.count("troupe_book_ignored_total", kind="misrouted")
             return
-        message = event.message
-        if type(message) is binance.TradeInUnits:
+        message, kind = event.message, type(event.message)
+        if kind is binance.TradeInUnits:
             # Most frames: the print and its count, what the step would carry, without one.
             trade = self.feed.print_of(message, event.recv_ns)
             if trade is not None:
                 ctx.count("troupe_book_trades_total", 1)
                 self._tell_trades((trade,), ctx)
                 return
-        step = self.feed.on_message(message, event.recv_ns, ctx.monotonic_ns())
+        now_ns = ctx.monotonic_ns()
+        if kind is binance.DepthDiffInUnits:  # most of the rest: the usual diff's own path
+            chained = self.feed.on_chained_diff(message, event.recv_ns, now_ns)
+            if chained is not None:
+                self._carry_out(chained, event.recv_ns, ctx)
+                return
+        step = self.feed.on_message(message, event.recv_ns, now_ns)
         self._carry_out(step, event.recv_ns, ctx)
 
     def _carry_out(self, step: Step, recv_ns: int, ctx: Context) -> None:
@@ -472,14 +535,20 @@ class OrderBookActor(Behaviour):
             if self._retry_armed:
                 ctx.cancel_timer(_RESYNC)
                 self._retry_armed = False
-            tops: dict[int, BookTop] = {}
-            tell, refused = ctx.tell, 0
-            for ref, depth in self.subscribers.items():
-                top = tops.get(depth)
-                if top is None:
-                    top = tops[depth] = self.feed.top(depth)
-                if tell(ref, top) is not None:
-                    refused += 1
+            tell, refused, depth = ctx.tell, 0, self._one_depth
+            if depth is not None:  # the usual: one top for every subscriber
+                top = self.feed.top(depth)
+                for ref in self.subscribers:
+                    if tell(ref, top) is not None:
+                        refused += 1
+            else:
+                tops: dict[int, BookTop] = {}
+                for ref, depth in self.subscribers.items():
+                    top_of = tops.get(depth)
+                    if top_of is None:
+                        top_of = tops[depth] = self.feed.top(depth)
+                    if tell(ref, top_of) is not None:
+                        refused += 1
             if refused:
                 ctx.count("troupe_book_publish_refused_total", refused)
         if step.applied and not self._watchdog_armed:

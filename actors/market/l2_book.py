@@ -359,9 +359,27 @@ class BinanceBookSync:
                 # re-raise.
                 self.state = SyncState.STALE
                 raise
+        return self._apply(bids, asks, diff.final_update_id, recv_ns)
+
+    def on_chained_diff(self, diff: DepthDiffInUnits, recv_ns: int) -> SyncResult | None:
+        """`on_diff` for the usual diff, or None with nothing changed (`on_diff` then decides):
+        the book synced and joined, the diff in its very units (`is`: the Decimals of our spec)
+        and chained onto the last applied one (spot `U == u + 1`, USD-M `pu == u`), newer than
+        it. Those are the diffs `_step` applies at once; this skips its other rules' tests."""
+        if self.state is not SyncState.SYNCED or not self._joined \
+                or diff.tick is not self.tick or diff.lot is not self.lot:
+            return None
+        last, prev = self._last_id, diff.prev_final_update_id
+        if diff.final_update_id <= last \
+                or (diff.first_update_id != last + 1 if prev is None else prev != last):
+            return None
+        return self._apply(diff.bids, diff.asks, diff.final_update_id, recv_ns)
+
+    def _apply(self, bids: IntLevels, asks: IntLevels, final_id: int,
+               recv_ns: int) -> SyncResult:
         book = self.book
         book.apply_diff(bids, asks, recv_ns)
-        self._last_id, self._joined = diff.final_update_id, True
+        self._last_id, self._joined = final_id, True
         self.applied += 1
         bid, ask = book.best_bid, book.best_ask
         if bid is not None and ask is not None and bid >= ask:  # crossed
