@@ -516,6 +516,12 @@ class OrderBookActor(Behaviour):
         now_ns = ctx.monotonic_ns()
         if kind is binance.DepthDiffInUnits:  # most of the rest: the usual diff's own path
             chained = self.feed.on_chained_diff(message, event.recv_ns, now_ns)
+            if chained is _PUBLISHED:  # what `_carry_out` does with it, read from no step
+                ctx.count("troupe_book_updates_total", 1)
+                self._publish_top(ctx)
+                if not self._watchdog_armed:
+                    self._arm_watchdog(self.config.max_age_ns, ctx)
+                return
             if chained is not None:
                 self._carry_out(chained, event.recv_ns, ctx)
                 return
@@ -532,27 +538,31 @@ class OrderBookActor(Behaviour):
         if step.resync is not None:
             self._request_resync(step.resync, ctx)
         if step.publish:
-            if self._retry_armed:
-                ctx.cancel_timer(_RESYNC)
-                self._retry_armed = False
-            tell, refused, depth = ctx.tell, 0, self._one_depth
-            if depth is not None:  # the usual: one top for every subscriber
-                top = self.feed.top(depth)
-                for ref in self.subscribers:
-                    if tell(ref, top) is not None:
-                        refused += 1
-            else:
-                tops: dict[int, BookTop] = {}
-                for ref, depth in self.subscribers.items():
-                    top_of = tops.get(depth)
-                    if top_of is None:
-                        top_of = tops[depth] = self.feed.top(depth)
-                    if tell(ref, top_of) is not None:
-                        refused += 1
-            if refused:
-                ctx.count("troupe_book_publish_refused_total", refused)
+            self._publish_top(ctx)
         if step.applied and not self._watchdog_armed:
             self._arm_watchdog(self.config.max_age_ns, ctx)
+
+    def _publish_top(self, ctx: Context) -> None:
+        """The book's top to every subscriber, at the depth it asked for."""
+        if self._retry_armed:
+            ctx.cancel_timer(_RESYNC)
+            self._retry_armed = False
+        tell, refused, depth = ctx.tell, 0, self._one_depth
+        if depth is not None:  # the usual: one top for every subscriber
+            top = self.feed.top(depth)
+            for ref in self.subscribers:
+                if tell(ref, top) is not None:
+                    refused += 1
+        else:
+            tops: dict[int, BookTop] = {}
+            for ref, depth in self.subscribers.items():
+                top_of = tops.get(depth)
+                if top_of is None:
+                    top_of = tops[depth] = self.feed.top(depth)
+                if tell(ref, top_of) is not None:
+                    refused += 1
+        if refused:
+            ctx.count("troupe_book_publish_refused_total", refused)
 
     def _tell_trades(self, trades: Iterable[TradePrint], ctx: Context) -> None:
         tell, refused = ctx.tell, 0
