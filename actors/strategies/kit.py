@@ -102,8 +102,8 @@ class DecisionCarrier:
 
     Call it as `carry_out` is called, less what it keeps: `carrier(decision, ctx, trigger)`."""
 
-    __slots__ = ("_counts", "_instrument", "_journal", "_on_unsent", "_reasons", "_risk_gate",
-                 "_strategy", "_wakes")
+    __slots__ = ("_counts", "_instrument", "_journal", "_last_reason", "_last_why",
+                 "_on_unsent", "_reasons", "_risk_gate", "_strategy", "_wakes")
 
     _WAKES_KEPT = 64  # timer keys whose Wake is kept; more (keys made per timer) are built
 
@@ -114,6 +114,8 @@ class DecisionCarrier:
         self._risk_gate, self._journal, self._on_unsent = risk_gate, journal, on_unsent
         self._counts = counts if counts is not None else DecisionCounts(strategy)
         self._reasons: dict[enum.StrEnum, str] = {}
+        self._last_why: enum.StrEnum | None = None
+        self._last_reason = ""
         self._wakes: dict[str, tuple[Wake, tuple[str, str]]] = {}
 
     def __call__(self, decision: Decision, ctx: Context,
@@ -121,16 +123,22 @@ class DecisionCarrier:
         strategy, counts = self._strategy, self._counts
         if decision.intents:
             cause = trigger if decision.trigger is None else decision.trigger
+            me = ctx.self_ref
             for intent in decision.intents:
-                proposal = Proposal(strategy, intent, ctx.self_ref, decision.trigger_ns, cause)
+                proposal = Proposal(strategy, intent, me, decision.trigger_ns, cause)
                 if ctx.tell(self._risk_gate, proposal) is not None:
                     self._on_unsent(intent)
                 counts.count(ctx, PROPOSAL_METRIC, "kind", type(intent).__name__)
         why = decision.why
         if why is not None:
-            reason = self._reasons.get(why)
-            if reason is None:
-                reason = self._reasons[why] = why.value
+            if why is self._last_why:  # mostly the last one again: no Enum hash (a Python call)
+                reason = self._last_reason
+            else:
+                known = self._reasons.get(why)
+                if known is None:
+                    known = self._reasons[why] = why.value
+                reason = self._last_reason = known
+                self._last_why = why
             counts.count(ctx, NO_TRADE_METRIC, "reason", reason)
             if self._journal is not None:
                 ctx.tell(self._journal, NoTrade(strategy, self._instrument, reason,

@@ -324,9 +324,10 @@ class QuoteEngine(Engine):
         if moves:
             self.last_quote_ns = now
             placed = [self._place(side, targets[side is _SELL]) for side in moves]
-            exits = tuple(i for i in placed if i.reduce_only)  # exits first, then cancels
-            rest = tuple(i for i in placed if not i.reduce_only)
-            return Decision(exits + pulls + rest, None, "", timers, trigger_ns)
+            exits = [i for i in placed if i.reduce_only]  # exits first, then cancels
+            if exits:
+                placed = [i for i in placed if not i.reduce_only]
+            return Decision((*exits, *pulls, *placed), None, "", timers, trigger_ns)
         why = side_why or (QuoteWhy.ORDER_IN_FLIGHT if in_flight else QuoteWhy.NO_CHANGE)
         return Decision(pulls, why, f"q={self.inventory.q}", timers, trigger_ns)
 
