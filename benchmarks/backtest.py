@@ -30,7 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from actors.market.book_actor import BookConfig, BookFeed, OrderBookActor
+from actors.market.book_actor import OrderBookActor
+from actors.market.book_feed import BookConfig, BookFeed
 from supervision.catalog import build_catalog
 from supervision.config.load import NodeConfig, load_config
 from supervision.node.backtest import BacktestResult, run_backtest

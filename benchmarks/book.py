@@ -61,7 +61,8 @@ from typing import Any
 
 import attrs
 
-from actors.market.book_actor import BookConfig, OrderBookActor
+from actors.market.book_actor import OrderBookActor
+from actors.market.book_feed import BookConfig
 from actors.market.l2_book import BinanceBookSync, OrderBook, levels_to_units
 from benchmarks import book_frames
 from protocols.codec import Side

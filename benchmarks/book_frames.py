@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from actors.execution.venue_connection import ConnectionConfig, VenueConnection, VenuePeers
-from actors.market.book_actor import BookConfig, OrderBookActor
+from actors.market.book_actor import OrderBookActor
+from actors.market.book_feed import BookConfig
 from protocols import codec
 from protocols.feed import FeedEvent
 from protocols.instruments import InstrumentSpec

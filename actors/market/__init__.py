@@ -2,4 +2,4 @@
 actors, and the venue's quantization rules.
 """
 
-__all__ = ['book_actor', 'l2_book', 'market_actor', 'observation', 'quantization']
+__all__ = ['book_actor', 'book_feed', 'l2_book', 'market_actor', 'observation', 'quantization']

@@ -12,7 +12,7 @@ journal records, metrics, observe mode's shadow acks: the same on every venue) o
 `SimTransport`, which plays the venue's end of the wire and keeps the adapter contract of
 `actors.execution.venue_transport`. The venue end is `actors.sim.exchange.SimExchange` (matching,
 queue position, balances, refusals) fed with the market flow at *venue* time, the moment a
-source emits it, through a venue-side copy of each book (`actors.market.book_actor.BookFeed`).
+source emits it, through a venue-side copy of each book (`actors.market.book_feed.BookFeed`).
 Between the two ends, `actors.sim.latency`: a request reaches the matching engine `insert` (or
 `cancel`) later, its reports come back `ack` later, market data reaches our books `feed` later.
 So a quote cannot fill before it has arrived, our books always lag the venue, and a fill can
@@ -59,7 +59,7 @@ from actors.execution.venue_transport import (
     VenueTransport,
     throttled_reports,
 )
-from actors.market.book_actor import BookFeed
+from actors.market.book_feed import BookFeed
 from actors.sim.exchange import SimExchange
 from actors.sim.latency import DelayLine, Path
 from actors.sim.venue_end import SimVenueConfig, SimVenueEnd, VenueRateLimit

@@ -22,7 +22,7 @@ import attrs
 from actors.execution.token_bucket import TokenBucket
 from actors.execution.venue_connection import ConnectionConfig
 from actors.execution.venue_transport import Reported, VenueOrder
-from actors.market.book_actor import BookConfig, BookFeed
+from actors.market.book_feed import BookConfig, BookFeed
 from actors.sim.account import SimAccount
 from actors.sim.exchange import SimExchange, SimInstrument
 from actors.sim.latency import DelayLine, LatencyModel

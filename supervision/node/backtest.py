@@ -44,7 +44,7 @@ from typing import Any, TextIO
 import attrs
 
 from actors.behaviour import Behaviour, Context
-from actors.market.book_actor import BookFeed
+from actors.market.book_feed import BookFeed
 from protocols.commands import CancelAll
 from protocols.feed import Stream
 from supervision.catalog import CatalogSource, build_catalog, is_catalog, read_info

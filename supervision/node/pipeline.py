@@ -37,7 +37,8 @@ from actors.behaviour import Behaviour, Ref
 from actors.execution.budget_actor import BUDGET_LEVELS, ActionBudget, budget_priority
 from actors.execution.token_bucket import VenueLimits
 from actors.execution.venue_connection import CONNECTION_LEVELS, connection_priority
-from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
+from actors.market.book_actor import OrderBookActor, book_conflation_key
+from actors.market.book_feed import BookConfig
 from actors.market.market_actor import MarketActor
 from actors.market.observation import MarketObserver
 from actors.portfolio.portfolio_actor import Portfolio

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from actors.market.book_actor import BookFeed
+from actors.market.book_feed import BookFeed
 from protocols.feed import Stream
 from protocols.instruments import InstrumentSpec
 from supervision.venues.binance.reconcile import SpotInventory

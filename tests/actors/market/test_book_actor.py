@@ -9,7 +9,8 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
-from actors.market.book_actor import BookConfig, OrderBookActor, book_conflation_key
+from actors.market.book_actor import OrderBookActor, book_conflation_key
+from actors.market.book_feed import BookConfig
 from actors.market.l2_book import BinanceBookSync, SyncState
 from protocols.codec import Side
 from protocols.feed import FeedBatch, FeedEvent, ResyncRequest, Subscribe

@@ -14,7 +14,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.market.book_actor import BookConfig, BookFeed, OrderBookActor
+from actors.market.book_actor import OrderBookActor
+from actors.market.book_feed import BookConfig, BookFeed
 from protocols.feed import FeedEvent, Subscribe
 from protocols.venues.binance import DepthDiffInUnits, DepthSnapshot
 from supervision.sources.data import BINANCE_SPOT_BTCUSDT

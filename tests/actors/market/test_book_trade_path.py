@@ -13,7 +13,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.market.book_actor import BookConfig, OrderBookActor
+from actors.market.book_actor import OrderBookActor
+from actors.market.book_feed import BookConfig
 from protocols.feed import FeedEvent, Subscribe
 from protocols.runtime import Refused
 from protocols.venues.binance import TradeInUnits

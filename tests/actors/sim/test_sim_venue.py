@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from actors.execution.venue_connection import GetVenueState, VenuePeers
-from actors.market.book_actor import BookConfig, OrderBookActor
+from actors.market.book_actor import OrderBookActor
+from actors.market.book_feed import BookConfig
 from actors.sim.exchange import SimInstrument
 from actors.sim.latency import LatencyModel
 from actors.sim.queue_models import RiskAverseQueue

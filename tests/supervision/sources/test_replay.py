@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from actors.behaviour import Behaviour
-from actors.market.book_actor import BookConfig, OrderBookActor
+from actors.market.book_actor import OrderBookActor
+from actors.market.book_feed import BookConfig
 from actors.market.l2_book import BinanceBookSync
 from protocols.codec import Side
 from protocols.feed import FeedEvent, ResyncRequest

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from actors.behaviour import Behaviour
-from actors.market.book_actor import BookConfig, OrderBookActor
+from actors.market.book_actor import OrderBookActor
+from actors.market.book_feed import BookConfig
 from actors.market.l2_book import BinanceBookSync, SyncOutcome
 from actors.sim.synthetic_market import AvellanedaStoikovFlow, RandomWalkBooks, StepEvents, poisson
 from protocols.codec import Side

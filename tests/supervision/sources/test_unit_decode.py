@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.market.book_actor import BookConfig, BookFeed
+from actors.market.book_feed import BookConfig, BookFeed
 from protocols.codec import DecodeError
 from protocols.recording import classify
 from protocols.venues import binance

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from actors.market.book_actor import BookConfig, OrderBookActor
+from actors.market.book_actor import OrderBookActor
+from actors.market.book_feed import BookConfig
 from actors.market.l2_book import BinanceBookSync, SyncOutcome, SyncState
 from protocols.codec import DecodeError, Side
 from protocols.feed import FeedEvent, ResyncRequest

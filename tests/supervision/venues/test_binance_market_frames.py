@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from actors.execution.venue_transport import Counted, MarketData
-from actors.market.book_actor import BookConfig, BookFeed
+from actors.market.book_feed import BookConfig, BookFeed
 from protocols.codec import DecodeError
 from protocols.instruments import InstrumentSpec
 from protocols.venues import binance
