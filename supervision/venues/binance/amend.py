@@ -139,7 +139,9 @@ class AmendAnswers(OrderAnswers):
         self.resting[intent.client_order_id] = Resting(
             symbol, params["side"], params["type"], params.get("timeInForce", ""))
 
-    def _send_replace(self, intent: ReplaceIntent, now_ns: int) -> None:
+    def _send_replace(self, intent: ReplaceIntent, lane: Any, now_ns: int) -> None:
+        """On `lane`: the order lane, or the exits lane behind an unanswered sweep of its
+        instrument (`ExitLanes._entry_lane`): a replace places an order, as a new order does."""
         resting = self.resting.get(intent.client_order_id)
         if resting is None:  # neither sent nor adopted here: nothing to repeat
             self._queue.append(Reported(Reject(
@@ -151,7 +153,7 @@ class AmendAnswers(OrderAnswers):
             else "private_post_order_cancelreplace"
         params = replace_params(self.settings.dialect, intent, resting, spec)
         self._asked[intent.client_order_id] = (params["price"], params["quantity"])
-        self.io.rest.submit(("replace", intent, resting.order_id), method, params)
+        lane.submit(("replace", intent, resting.order_id), method, params)
 
     def _send_batch(self, intents: Sequence[Intent], lane: Any) -> None:
         """USD-M: new orders 5 a request, cancels 10 of one symbol a request, on `lane`."""

@@ -96,7 +96,7 @@ from protocols.venue_state import (
 from protocols.venues import binance
 from protocols.venues.binance_user import AccountUpdate, OrderUpdate, parse_user_event
 from supervision.sources.unit_decode import UnitDecoder
-from supervision.venues.binance.exits import ExitLanes
+from supervision.venues.binance.exits import ExitLanes, is_exit
 from supervision.venues.binance.fills import FillRecovery
 from supervision.venues.binance.io import RestDone, WsDown, WsFrame, WsUp
 from supervision.venues.binance.mapping import order_params, spec_from_market
@@ -192,11 +192,11 @@ class BinanceTransport(FillRecovery, ExitLanes):
             # new order: it goes the long way).
             intent = intents[0]
             if isinstance(intent, ReplaceIntent):
-                self._send_replace(intent, now_ns)
+                self._send_replace(intent, self._entry_lane(intents), now_ns)
                 return
             if isinstance(intent, OrderIntent):
                 self._instrument_of[intent.client_order_id] = intent.instrument
-                self._send_one(intent, self.exit_lane if intent.reduce_only
+                self._send_one(intent, self.exit_lane if is_exit(intent)
                                else self._entry_lane(intents), now_ns)
                 return
         for intent in intents:
@@ -223,7 +223,7 @@ class BinanceTransport(FillRecovery, ExitLanes):
             lane.submit(("cancel", intent), self.methods["cancel"],
                         {"symbol": symbol, "origClientOrderId": intent.client_order_id})
         else:
-            self._send_replace(intent, now_ns)
+            self._send_replace(intent, lane, now_ns)
 
     def resync(self, instrument: str, reason: str, now_ns: int) -> None:
         symbol = self.settings.instruments.get(instrument)

@@ -193,6 +193,23 @@ def test_the_worker_takes_back_only_what_it_has_not_sent() -> None:
     assert answers == [0, 2]  # the one on the wire was answered; the others never left
 
 
+def test_a_replace_after_a_sweep_waits_behind_it_as_a_new_order_does() -> None:
+    """A replace places an order too: sent on the order lane while its instrument's sweep is
+    unanswered, it could reach the venue first. It goes behind the sweep, on the exits lane."""
+    transport, lanes = opened()
+    send(transport, order("mm1-1"))
+    lanes.rest.queued.clear()  # it has left for the venue, and rests there
+    transport.cancel_all(CancelAllOrders("BTCUSDT", "halt", 5), ["mm1-1"], 5)
+    send(transport, ReplaceIntent("mm1-1", "BTCUSDT", 100, 6_000_100))
+    assert lanes.exits.kinds() == ["cancel_all", "replace"]
+    assert lanes.rest.kinds() == []
+    transport.on_message(RestDone(("cancel_all", "BTCUSDT"), []), 6)
+    send(transport, order("mm1-2"))
+    transport.resting["mm1-3"] = transport.resting["mm1-2"]
+    send(transport, ReplaceIntent("mm1-3", "BTCUSDT", 100, 6_000_200))
+    assert lanes.rest.kinds()[-2:] == ["create", "replace"]  # answered: the order lane again
+
+
 def test_new_orders_after_a_sweep_wait_behind_it_until_it_is_answered() -> None:
     """The budget sends a cancel-all before the new orders after it: on two lanes, a new order
     could reach the venue first and be swept. Until the sweep is answered, it goes behind it."""
