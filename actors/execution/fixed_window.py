@@ -136,9 +136,9 @@ class FixedWindow:
         return True
 
     def give_back(self, weight: int, now_ns: int) -> None:
-        """Undo `take(weight, now_ns)`, at the same time (the same window and position)."""
-        at = now_ns + self.offset_ns
-        position = at - self._start if self._start <= at < self._end else self._move(at)
+        """Undo `take(weight, now_ns)`, at the same time (the same window and position). Rare
+        (a later limit refused): the plain `_roll`."""
+        position = self._roll(now_ns)
         self._used -= weight
         if position >= self.period_ns - self.margin_ns:
             self._next -= weight
