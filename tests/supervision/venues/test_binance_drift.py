@@ -18,10 +18,10 @@ from tests.supervision.venues.test_binance_transport import (
     SECOND,
     Counted,
     Reported,
-    _user,
     intent,
     opened,
     sent,
+    user_frame,
 )
 
 ACCOUNT = {"balances": [{"asset": "BTC", "free": "1", "locked": "0"}]}
@@ -55,10 +55,10 @@ def test_pipelined_replaces_keep_the_order_ours() -> None:
         transport.send(SendActions(Batch(Priority.NEW, (replace,), 1), (None,), 3), 3)
     marker = recorder.calls[-1][2].get("cancelNewClientOrderId", "x-auto-1")
     # The venue: order 7 cancelled by the first, 8 placed; 8 cancelled by the second, 9 placed.
-    _user(transport, 4, x="CANCELED", X="CANCELED", c=marker, C="mm1-1")
-    _user(transport, 4, i=8, p="60100.00")
-    _user(transport, 4, x="CANCELED", X="CANCELED", i=8, p="60100.00", c=marker, C="mm1-1")
-    _user(transport, 4, i=9, p="60200.00")
+    user_frame(transport, 4, x="CANCELED", X="CANCELED", c=marker, C="mm1-1")
+    user_frame(transport, 4, i=8, p="60100.00")
+    user_frame(transport, 4, x="CANCELED", X="CANCELED", i=8, p="60100.00", c=marker, C="mm1-1")
+    user_frame(transport, 4, i=9, p="60200.00")
     reports = [e.report for e in transport.poll(4) if isinstance(e, Reported)]
     assert not [r for r in reports if isinstance(r, CancelAck)]  # both halves are ours
     resting = {**BODY, "orderId": 9, "price": "60200.00"}
@@ -74,9 +74,9 @@ def test_an_explicit_cancel_after_a_replace_is_still_news() -> None:
     replace = ReplaceIntent("mm1-1", "BTCUSDT", 100_000, 6_010_000)
     transport.send(SendActions(Batch(Priority.NEW, (replace,), 1), (None,), 3), 3)
     marker = recorder.calls[-1][2]["cancelNewClientOrderId"]
-    _user(transport, 4, x="CANCELED", X="CANCELED", c=marker, C="mm1-1")
-    _user(transport, 4, i=8, p="60100.00")
-    _user(transport, 5, x="CANCELED", X="CANCELED", i=8, c="web_a1b2c3", C="mm1-1")
+    user_frame(transport, 4, x="CANCELED", X="CANCELED", c=marker, C="mm1-1")
+    user_frame(transport, 4, i=8, p="60100.00")
+    user_frame(transport, 5, x="CANCELED", X="CANCELED", i=8, c="web_a1b2c3", C="mm1-1")
     reports = [e.report for e in transport.poll(5) if isinstance(e, Reported)]
     assert [type(r).__name__ for r in reports] == ["Ack", "CancelAck"]
 
@@ -88,7 +88,7 @@ def test_a_venue_list_older_than_our_news_is_no_drift() -> None:
     transport.on_message(RestDone(("create", intent()), BODY), 2 * SECOND)
     # The list is asked for at 10 s; the order fills, and the stream says so before the
     # list's answer comes back.
-    _user(transport, 11 * SECOND, x="TRADE", X="FILLED", z="0.001", l="0.001", L="60000",
+    user_frame(transport, 11 * SECOND, x="TRADE", X="FILLED", z="0.001", l="0.001", L="60000",
           t=3)
     transport.on_message(RestDone(("reconcile",), {
         "open": [BODY], "account": ACCOUNT, "positions": [], "asked_ns": 10 * SECOND}),
