@@ -84,6 +84,10 @@ class DecisionCounts:
     def count(self, ctx: Context, metric: str, label: str, value: str) -> None:
         """Count one under `strategy` and `label`=`value` (the same counter as
         `ctx.count(metric, strategy=..., label=value)`)."""
+        self.counter(ctx, metric, label, value)()
+
+    def counter(self, ctx: Context, metric: str, label: str, value: str) -> Counting:
+        """`count`'s counter, bound in `ctx`: call it to count one."""
         if ctx is not self._ctx:  # another context (a test's): bind afresh
             self._ctx, self._bound = ctx, {}
         key = (metric, value)
@@ -91,7 +95,7 @@ class DecisionCounts:
         if bound is None:
             bound = self._bound[key] = ctx.bind_count(metric, strategy=self.strategy,
                                                       **{label: value})
-        bound()
+        return bound
 
 
 class DecisionCarrier:
@@ -102,8 +106,9 @@ class DecisionCarrier:
 
     Call it as `carry_out` is called, less what it keeps: `carrier(decision, ctx, trigger)`."""
 
-    __slots__ = ("_counts", "_instrument", "_journal", "_last_reason", "_last_why",
-                 "_on_unsent", "_reasons", "_risk_gate", "_strategy", "_wakes")
+    __slots__ = ("_counts", "_instrument", "_journal", "_last_count", "_last_ctx",
+                 "_last_reason", "_last_why", "_on_unsent", "_reasons", "_risk_gate",
+                 "_strategy", "_wakes")
 
     _WAKES_KEPT = 64  # timer keys whose Wake is kept; more (keys made per timer) are built
 
@@ -114,8 +119,11 @@ class DecisionCarrier:
         self._risk_gate, self._journal, self._on_unsent = risk_gate, journal, on_unsent
         self._counts = counts if counts is not None else DecisionCounts(strategy)
         self._reasons: dict[enum.StrEnum, str] = {}
+        # The last WHY, its value and its counter in `_last_ctx`: mostly the next one's too
         self._last_why: enum.StrEnum | None = None
         self._last_reason = ""
+        self._last_ctx: Context | None = None
+        self._last_count: Counting | None = None
         self._wakes: dict[str, tuple[Wake, tuple[str, str]]] = {}
 
     def __call__(self, decision: Decision, ctx: Context,
@@ -131,15 +139,19 @@ class DecisionCarrier:
                 counts.count(ctx, PROPOSAL_METRIC, "kind", type(intent).__name__)
         why = decision.why
         if why is not None:
-            if why is self._last_why:  # mostly the last one again: no Enum hash (a Python call)
-                reason = self._last_reason
+            count = self._last_count
+            if why is self._last_why and ctx is self._last_ctx:  # mostly the last one again:
+                reason = self._last_reason  # no Enum hash (a Python call), no counter lookup
             else:
                 known = self._reasons.get(why)
                 if known is None:
                     known = self._reasons[why] = why.value
                 reason = self._last_reason = known
-                self._last_why = why
-            counts.count(ctx, NO_TRADE_METRIC, "reason", reason)
+                self._last_why, self._last_ctx = why, ctx
+                count = self._last_count = counts.counter(ctx, NO_TRADE_METRIC, "reason",
+                                                          reason)
+            assert count is not None  # set with `_last_why`
+            count()
             if self._journal is not None:
                 ctx.tell(self._journal, NoTrade(strategy, self._instrument, reason,
                                                 decision.trigger_ns, decision.detail))
@@ -194,6 +206,10 @@ class Slot(enum.Enum):
     CANCELLING = "cancelling"
 
 
+# An Enum member read through its class is a Python call: the slots' hot paths read these
+_PENDING, _LIVE, _CANCELLING = Slot.PENDING, Slot.LIVE, Slot.CANCELLING
+
+
 @attrs.define
 class LiveOrder:
     cid: str
@@ -231,7 +247,7 @@ class OrderSlots:
 
     def replace(self, side: Side, price: int, qty: int, reduce_only: bool) -> LiveOrder:
         order = self.slots[side]
-        assert order is not None and order.state is Slot.LIVE
+        assert order is not None and order.state is _LIVE
         order.prev = (order.price, order.qty, order.reduce_only)
         order.price, order.qty, order.reduce_only = price, qty, reduce_only
         return order
@@ -239,18 +255,18 @@ class OrderSlots:
     def cancel(self, side: Side, instrument: str) -> CancelIntent:
         order = self.slots[side]
         assert order is not None
-        order.state = Slot.CANCELLING
+        order.state = _CANCELLING
         return CancelIntent(order.cid, instrument)
 
     def cancel_where(self, instrument: str, keep_reduce_only: bool) -> tuple[Intent, ...]:
         for o in self.slots.values():  # nothing to cancel, the usual answer, without a generator
-            if o is not None and o.state is not Slot.CANCELLING:
+            if o is not None and o.state is not _CANCELLING:
                 break
         else:
             return ()
         return tuple(
             self.cancel(side, instrument) for side, o in self.slots.items()
-            if o is not None and o.state is not Slot.CANCELLING
+            if o is not None and o.state is not _CANCELLING
             and not (keep_reduce_only and o.reduce_only)
         )
 
@@ -282,10 +298,10 @@ class OrderSlots:
         if isinstance(msg, Ack) or (
             isinstance(msg, Reject) and msg.code is RejectCode.DUPLICATE_CLIENT_ORDER_ID
         ):  # a duplicate id proves the order exists
-            if order.state is Slot.PENDING:
-                order.state = Slot.LIVE
+            if order.state is _PENDING:
+                order.state = _LIVE
         elif isinstance(msg, Reject):
-            if order.prev is not None and order.state is Slot.LIVE:
+            if order.prev is not None and order.state is _LIVE:
                 return self.cancel(order.side, instrument)
             self.slots[order.side] = None
         elif isinstance(msg, CancelAck | Expired):
@@ -294,7 +310,7 @@ class OrderSlots:
             if msg.code in (CancelRejectCode.UNKNOWN_ORDER, CancelRejectCode.TOO_LATE):
                 self.slots[order.side] = None  # done (fills may be in flight) or never there
             else:
-                order.state = Slot.LIVE
+                order.state = _LIVE
         elif isinstance(msg, Scaled):
             order.qty = msg.qty
         elif isinstance(msg, RiskRefused):
@@ -306,17 +322,17 @@ class OrderSlots:
         if order is None:
             return
         if isinstance(intent, CancelIntent):
-            order.state = Slot.LIVE
+            order.state = _LIVE
         else:
             self.undo(order)
 
     def undo(self, order: LiveOrder) -> None:
         """The risk gate (or its mailbox) refused our last request for this order."""
-        if order.state is Slot.PENDING or order.prev is None:
+        if order.state is _PENDING or order.prev is None:
             self.slots[order.side] = None
         else:
             order.price, order.qty, order.reduce_only = order.prev
-            order.prev, order.state = None, Slot.LIVE
+            order.prev, order.state = None, _LIVE
 
 
 class Inventory:

@@ -152,6 +152,9 @@ Targets = tuple[Target | None, Target | None]  # (buy, sell): indexed, not hashe
 _BUY, _SELL = Side.BUY, Side.SELL  # an enum member read through its class costs ~10x a global
 _SIDES = (_BUY, _SELL)
 _LIVE, _CANCELLING = Slot.LIVE, Slot.CANCELLING
+# The WHYs an evaluation of a book top usually ends with, as globals (see _BUY above)
+_RISK_REFUSED, _REQUOTE_INTERVAL = QuoteWhy.RISK_REFUSED, QuoteWhy.REQUOTE_INTERVAL
+_ORDER_IN_FLIGHT, _NO_CHANGE = QuoteWhy.ORDER_IN_FLIGHT, QuoteWhy.NO_CHANGE
 
 
 class QuoteEngine(Engine):
@@ -188,6 +191,9 @@ class QuoteEngine(Engine):
         self._pressure_lots = config.pressure_threshold * config.max_inventory
         self._estimates_sigma = config.sigma is None
         self._session_may_end = config.horizon.mode is HorizonMode.FIXED
+        # a rolling horizon's T - t is its window (`Horizon.remaining_s`); None: ask the horizon
+        self._rolling_tau = None if self._session_may_end else config.horizon.window_s
+        self._max_hold_s = config.max_hold_s
         self._threshold = config.requote_threshold_ticks
 
     # -- inputs ----------------------------------------------------------------------------------
@@ -301,16 +307,17 @@ class QuoteEngine(Engine):
 
     # -- the decision ----------------------------------------------------------------------------
     def evaluate(self, now: int, epoch: int, trigger_ns: int) -> Decision:
-        timers = self._hold_timer(now) if self.inventory.since_ns is not None else ()
+        timers = self._hold_timer(now) \
+            if self._max_hold_s is not None and self.inventory.since_ns is not None else ()
         self.flow_paused = self.flow.toxic(now)
         if self.flow_paused:
             timers = (*timers, ("flow", self.flow.clears_in_s(now)))
         guard = self._guard(now, epoch)
         if guard is not None:
             why, detail = guard
-            if why is QuoteWhy.RISK_REFUSED:
+            if why is _RISK_REFUSED:
                 timers = (*timers, ("risk", (self.risk_until_ns - now) / 1e9))
-            pulls = self.orders.cancel_where(self._symbol, keep_reduce_only=True)
+            pulls = self.orders.cancel_where(self._symbol, True)  # reduce-only exits kept
             return Decision(pulls, why, detail, timers, trigger_ns)
         targets, side_why = self._targets(now, epoch)
         cancels, moves, in_flight = self._diff(targets)
@@ -319,7 +326,7 @@ class QuoteEngine(Engine):
         if moves and self.last_quote_ns is not None:
             wait = self.last_quote_ns + self._requote_ns - now
             if wait > 0:
-                return Decision(pulls, QuoteWhy.REQUOTE_INTERVAL, f"{wait}ns",
+                return Decision(pulls, _REQUOTE_INTERVAL, f"{wait}ns",
                                 (*timers, ("requote", wait / 1e9)), trigger_ns)
         if moves:
             self.last_quote_ns = now
@@ -328,7 +335,7 @@ class QuoteEngine(Engine):
             if exits:
                 placed = [i for i in placed if not i.reduce_only]
             return Decision((*exits, *pulls, *placed), None, "", timers, trigger_ns)
-        why = side_why or (QuoteWhy.ORDER_IN_FLIGHT if in_flight else QuoteWhy.NO_CHANGE)
+        why = side_why or (_ORDER_IN_FLIGHT if in_flight else _NO_CHANGE)
         return Decision(pulls, why, f"q={self.inventory.q}", timers, trigger_ns)
 
     def _guard(self, now: int, epoch: int) -> tuple[QuoteWhy, str] | None:
@@ -350,7 +357,7 @@ class QuoteEngine(Engine):
         if self.flow_paused:
             return QuoteWhy.ADVERSE_FLOW, f"prints={len(self.flow.prints)}"
         if now < self.risk_until_ns:
-            return QuoteWhy.RISK_REFUSED, "cooldown"
+            return _RISK_REFUSED, "cooldown"
         if self._estimates_sigma and not self.vol.ready:
             return QuoteWhy.VOLATILITY_WARMUP, f"samples={self.vol.samples}"
         return None
@@ -363,8 +370,10 @@ class QuoteEngine(Engine):
         sigma = cfg.sigma if cfg.sigma is not None else self.vol.sigma_ticks(s)
         # The model, safe-side rounding, then the declared bound (post-only: not through the
         # touch). Two names, not a dict by side: hashing an Enum member is a Python call.
-        bid_q, ask_q = self.pricer.quotes(self.spec, s, q, sigma, cfg.horizon.remaining_s(epoch),
-                                          bid=book.bid, ask=book.ask)
+        tau = self._rolling_tau
+        if tau is None:
+            tau = cfg.horizon.remaining_s(epoch)
+        bid_q, ask_q = self.pricer.quotes(self.spec, s, q, sigma, tau, bid=book.bid, ask=book.ask)
         held = None if inv.since_ns is None else (now - inv.since_ns) / 1e9
         hold_exit = cfg.max_hold_s is not None and held is not None and held >= cfg.max_hold_s
         if hold_exit:

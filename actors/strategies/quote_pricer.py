@@ -27,6 +27,8 @@ from protocols.orders import Side
 
 __all__ = ["QuotePricer"]
 
+_BUY, _SELL = Side.BUY, Side.SELL  # an Enum member read through its class is a Python call
+
 
 class QuotePricer:
     """One configuration's (bid, ask) in int ticks: `model_quotes`, then `quote_ticks` and
@@ -94,8 +96,8 @@ class QuotePricer:
         """The two quotes in int ticks, rounded on the safe side and bounded by the touch
         (`bid`, `ask`) as configured."""
         bid_f, ask_f = self.model_quotes(s, q, sigma, tau)
-        bid_q = quote_ticks(spec, bid_f, Side.BUY)
-        ask_q = quote_ticks(spec, ask_f, Side.SELL)
+        bid_q = quote_ticks(spec, bid_f, _BUY)
+        ask_q = quote_ticks(spec, ask_f, _SELL)
         if self._bound_post_only:  # bounded_quote's POST_ONLY; MODEL leaves them as they are
             offset = self._offset
             if self._allow_inside:

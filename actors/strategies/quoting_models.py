@@ -61,6 +61,8 @@ _NOISE = Decimal("1e-9")  # float noise, in ticks, removed before the safe-side 
 _CLEAR_OF_NOISE = 1e-8
 _CLEAR_OF_NOISE_BELOW_ONE = 1.0 - _CLEAR_OF_NOISE
 _FLOAT_WHOLE = 2.0 ** 52  # below it a float's fraction is exact, and fits the Decimal context
+# An Enum member read through its class is a Python call: the hot paths read these
+_BUY_AGGRESSOR, _BUY = BookSide.BUY, Side.BUY
 
 
 class PricingModel(enum.Enum):
@@ -224,7 +226,7 @@ def quote_ticks(spec: InstrumentSpec, model_ticks: float, side: Side) -> int:
     if 1.0 <= model_ticks < _FLOAT_WHOLE:  # the usual price: settled without a Decimal
         whole = math.floor(model_ticks)
         fraction = model_ticks - whole  # exact (Sterbenz): model_ticks / 2 <= whole
-        if side is Side.BUY:  # by identity: hashing an Enum member is a Python call
+        if side is _BUY:  # by identity: hashing an Enum member is a Python call
             if fraction < _CLEAR_OF_NOISE_BELOW_ONE:
                 return whole
         elif fraction == 0.0:
@@ -380,21 +382,25 @@ class FlowGuard:
 
     def add(self, trade: TradePrint) -> None:
         self.prints.append(trade)
-        self.buys += trade.aggressor is BookSide.BUY
+        self.buys += trade.aggressor is _BUY_AGGRESSOR
         self.qty += trade.qty
 
     def toxic(self, now_ns: int) -> bool:
         prints, oldest = self.prints, now_ns - self.window_ns
-        while prints and prints[0].recv_ns <= oldest:
-            gone = prints.popleft()
-            self.buys -= gone.aggressor is BookSide.BUY
-            self.qty -= gone.qty
+        if prints and prints[0].recv_ns <= oldest:  # prints leave: the running sums follow
+            buys, qty, popleft = self.buys, self.qty, prints.popleft
+            while prints and prints[0].recv_ns <= oldest:
+                gone = popleft()
+                buys -= gone.aggressor is _BUY_AGGRESSOR
+                qty -= gone.qty
+            self.buys, self.qty = buys, qty
         n = len(prints)
         if n == 0:
             return False
+        if n < self.min_count and (self.min_qty is None or self.qty < self.min_qty):
+            return False  # not heavy
         buys = self.buys
-        heavy = n >= self.min_count or (self.min_qty is not None and self.qty >= self.min_qty)
-        return heavy and max(buys, n - buys) >= self.same_side_ratio * n
+        return (buys if buys >= n - buys else n - buys) >= self.same_side_ratio * n
 
     def clears_in_s(self, now_ns: int) -> float:
         """Seconds until the oldest print leaves the window (when toxicity can next change)."""

@@ -52,6 +52,7 @@ __all__ = ["INVENTORY_METRIC", "POSITION_ASK_S", "StrategyShell", "trigger_of"]
 INVENTORY_METRIC = "troupe_strategy_inventory_lots"
 POSITION_ASK_S = 2.0
 _POSITION = "shell.position"  # the tag of the shell's PositionAsk
+_MARKET_TRIGGER = Trigger.MARKET  # an Enum member read through its class is a Python call
 
 
 class StrategyShell(Behaviour):
@@ -82,9 +83,17 @@ class StrategyShell(Behaviour):
 
     def receive(self, message: Any, ctx: Context) -> Any:
         kind = type(message)
-        if kind is BookTop:  # the usual message, its hook and its trigger known: no routing
+        # The two usual messages, their hooks and triggers known: no routing (`route` and
+        # `trigger_of` would read them the same, as test_shell.py checks). A print mostly
+        # leads to no decision at all, and a book tells every one.
+        if kind is BookTop:
             decision = self.engine.on_book(message, ctx.monotonic_ns(), ctx.time_ns())
-            trigger = Trigger.MARKET
+            trigger = _MARKET_TRIGGER
+        elif kind is TradePrint:
+            decision = self.engine.on_trade(message, ctx.monotonic_ns(), ctx.time_ns())
+            if decision is None:
+                return None
+            trigger = _MARKET_TRIGGER
         else:
             if kind is Reply and message.tag == _POSITION:
                 message = self._position_answer(message, ctx)

@@ -12,6 +12,8 @@ import math
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.strategies.quoting_models import (
     DecayMode,
@@ -223,6 +225,50 @@ def test_flow_guard_heavy_by_size() -> None:
     assert not guard.toxic(1)
     guard.add(_print(1, BookSide.SELL, 1, qty=30))
     assert guard.toxic(2)
+
+
+def _toxic_by_definition(seen: list[TradePrint], now_ns: int, *, window_ns: int, ratio: float,
+                         min_count: int, min_qty: int | None) -> tuple[bool, list[TradePrint]]:
+    """The rule from scratch, and the prints it keeps: those still in the window (after the
+    last of the leading ones that have left it: the guard drops them from the front),
+    one-sided and heavy."""
+    left = 0
+    for i, trade in enumerate(seen):
+        if trade.recv_ns <= now_ns - window_ns:
+            left = i + 1
+        else:
+            break
+    inside = seen[left:]
+    n = len(inside)
+    buys = sum(t.aggressor is BookSide.BUY for t in inside)
+    heavy = n >= min_count or (min_qty is not None and sum(t.qty for t in inside) >= min_qty)
+    return n > 0 and heavy and max(buys, n - buys) >= ratio * n, inside
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=st.lists(st.tuples(st.sampled_from(BookSide), st.integers(1, 40),
+                                st.integers(0, 400), st.booleans()), max_size=80),
+       min_count=st.integers(1, 12), min_qty=st.one_of(st.none(), st.integers(1, 300)),
+       ratio=st.sampled_from([0.5, 0.7, 0.8, 1.0]))
+def test_the_flow_guards_running_sums_judge_as_the_window_recounted(
+        steps: list[tuple[BookSide, int, int, bool]], min_count: int, min_qty: int | None,
+        ratio: float) -> None:
+    """Prints arrive (each `dt` ns after the last, possibly late: `recv_ns` behind the
+    clock), the guard is asked at some of them: its kept sums answer as a recount would."""
+    guard = FlowGuard(window_s=1e-6, same_side_ratio=ratio, min_count=min_count,
+                      min_qty=min_qty)  # a 1,000 ns window
+    seen: list[TradePrint] = []
+    now = 0
+    for i, (side, qty, dt, ask) in enumerate(steps):
+        now += dt
+        trade = _print(i, side, now - (dt if i % 3 == 0 else 0), qty)
+        guard.add(trade)
+        seen.append(trade)
+        if ask:
+            expected, seen = _toxic_by_definition(seen, now, window_ns=1000, ratio=ratio,
+                                                  min_count=min_count, min_qty=min_qty)
+            assert guard.toxic(now) is expected
+            assert list(guard.prints) == seen
 
 
 def test_the_symmetric_model_centres_a_fixed_spread_on_the_mid_whatever_the_inventory() -> None:

@@ -14,7 +14,7 @@ import pytest
 from actors.strategies.engine import Engine
 from actors.strategies.kit import Decision, Wake
 from actors.strategies.market_maker import MarketMaker, MarketMakerConfig
-from actors.strategies.shell import INVENTORY_METRIC, StrategyShell
+from actors.strategies.shell import INVENTORY_METRIC, StrategyShell, route, trigger_of
 from actors.testing import FakeContext
 from protocols.codec import Side as BookSide
 from protocols.commands import PauseQuoting, ResumeQuoting
@@ -163,6 +163,29 @@ def test_each_proposal_says_what_caused_it_so_only_market_data_counts_as_a_tick(
     ctx.deliver(shell, message)
     (proposal,) = ctx.ref("gate").messages
     assert proposal.trigger is CAUSES[hook]
+
+
+@pytest.mark.parametrize(("message", "hook", "arg"), ROUTES,
+                         ids=[f"{type(m).__name__}->{h}" for m, h, _ in ROUTES])
+@pytest.mark.parametrize("decides", [True, False], ids=["decides", "does_not"])
+def test_the_shells_own_paths_for_tops_and_prints_are_route_and_trigger_of(
+        message: Any, hook: str, arg: Any, decides: bool) -> None:
+    """`receive` takes a book top and a print to their hooks itself: the same hook, the same
+    argument, the same trigger as the general `route` and `trigger_of`, and nothing carried
+    out when the hook decides nothing."""
+    by_shell, by_route = Tracing(BareConfig("s1", SPEC)), Tracing(BareConfig("s1", SPEC))
+    ctx, shell = shell_of(by_shell)
+    intent = OrderIntent("c1", SYMBOL, Side.BUY, OrderType.LIMIT, 1, 100)
+    if decides:
+        by_shell.next = by_route.next = Decision((intent,), Why.WAITING, trigger_ns=42)
+    ctx.deliver(shell, message)
+    routed = route(by_route, message, 0, 0)
+    assert by_shell.calls[1:] == by_route.calls  # after the start's
+    if routed is None:
+        assert ctx.sent == [] and ctx.metrics == []
+    else:
+        (proposal,) = ctx.ref("gate").messages
+        assert proposal.trigger is trigger_of(message)
 
 
 def test_a_decision_may_name_its_cause_and_start_and_stop_are_control() -> None:
