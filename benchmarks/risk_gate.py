@@ -45,6 +45,7 @@ import attrs
 from actors.risk.gate import RiskGate
 from actors.risk.limits import RiskConfig
 from benchmarks import order_chain
+from benchmarks.replays import best_round, print_figures
 from protocols.decisions import Proposal
 
 Log = list[tuple[Any, int, int]]  # (message, monotonic ns, epoch ns)
@@ -155,20 +156,7 @@ def replay_timed(recording: Recording) -> dict[str, list[int]]:
 
 
 def timed(recording: Recording, rounds: int) -> dict[str, dict[str, int]]:
-    best: dict[str, dict[str, int]] = {}
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(rounds):
-            for kind, values in replay_timed(recording).items():
-                values.sort()
-                row = {"calls": len(values), "p50_ns": values[len(values) // 2],
-                       "mean_ns": round(sum(values) / len(values))}
-                if kind not in best or row["mean_ns"] < best[kind]["mean_ns"]:
-                    best[kind] = row
-    finally:
-        gc.enable()
-    return dict(sorted(best.items()))
+    return best_round(lambda: replay_timed(recording), rounds)
 
 
 def _replay_stage(log_path: Path, stage: str) -> None:
@@ -241,12 +229,7 @@ def main(argv: list[str] | None = None) -> int:
 def _print(result: dict[str, Any]) -> None:
     print(f"risk gate, {result['messages']:,} messages of the order chain's "
           f"({result['steps']} steps): digest {result['digest']}")
-    for kind, count in result.get("instructions_per_message", {}).items():
-        print(f"{kind:20} {count:12,.0f} instructions a message")
-    if "cpu_ns" in result:
-        print(f"{'message':48} {'calls':>6} {'p50 ns':>8} {'mean ns':>8}")
-        for kind, row in result["cpu_ns"].items():
-            print(f"{kind:48} {row['calls']:6} {row['p50_ns']:8} {row['mean_ns']:8}")
+    print_figures(result, 48)
 
 
 if __name__ == "__main__":

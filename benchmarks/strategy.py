@@ -36,8 +36,6 @@ import os
 import pickle
 import platform
 import random
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,6 +48,7 @@ import attrs
 from actors.strategies.market_maker import MarketMaker, MarketMakerConfig
 from actors.strategies.shell import StrategyShell
 from benchmarks import order_chain
+from benchmarks.replays import best_round, instructions_per_call, print_figures
 from benchmarks.risk_gate import StubRef
 from protocols.codec import Side as BookSide
 from protocols.market import BookTop, TradePrint
@@ -208,24 +207,6 @@ def replay_timed(recording: Recording) -> dict[str, list[int]]:
     return times
 
 
-def timed(recording: Recording, rounds: int) -> dict[str, dict[str, int]]:
-    """Per message kind, the round with the lowest mean: calls, p50 and mean ns."""
-    best: dict[str, dict[str, int]] = {}
-    gc.collect()
-    gc.disable()  # a collection lands where the allocations put it: not a message's cost
-    try:
-        for _ in range(rounds):
-            for kind, values in replay_timed(recording).items():
-                values.sort()
-                row = {"calls": len(values), "p50_ns": values[len(values) // 2],
-                       "mean_ns": round(sum(values) / len(values))}
-                if kind not in best or row["mean_ns"] < best[kind]["mean_ns"]:
-                    best[kind] = row
-    finally:
-        gc.enable()
-    return dict(sorted(best.items()))
-
-
 def _replay_counted(log_path: Path, kind: str, out: Path) -> None:
     """The callgrind child: replay the saved log, the `receive` calls of `kind` inside
     `itertools.starmap` (the only place callgrind collects), and write how many there were."""
@@ -248,21 +229,8 @@ def _replay_counted(log_path: Path, kind: str, out: Path) -> None:
 
 def instructions(log_path: Path, kinds: tuple[str, ...] = COUNTED_KINDS) -> dict[str, float]:
     """Instructions per message of each kind, under callgrind (see the module docstring)."""
-    counts = {}
-    for kind in kinds:
-        with tempfile.TemporaryDirectory() as scratch:
-            result = Path(scratch) / "counted.json"
-            run = subprocess.run(
-                ["valgrind", "--tool=callgrind", "--toggle-collect=starmap_next",
-                 f"--callgrind-out-file={scratch}/callgrind.out", sys.executable, "-m",
-                 "benchmarks.strategy", "--replay", str(log_path), kind, str(result)],
-                capture_output=True, text=True, check=True,
-                env={**os.environ, "PYTHONHASHSEED": "0"})
-            found = re.search(r"Collected\s*:\s*([\d,]+)", run.stderr)
-            assert found is not None, run.stderr[-2000:]
-            calls = json.loads(result.read_text())["counted"]
-            counts[kind] = int(found.group(1).replace(",", "")) / max(calls, 1)
-    return counts
+    return {kind: instructions_per_call(["benchmarks.strategy", "--replay", str(log_path), kind])
+            for kind in kinds}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             log_path.write_bytes(pickle.dumps(recording))
             result["instructions_per_message"] = instructions(log_path)
     else:
-        result["cpu_ns"] = timed(recording, args.rounds)
+        result["cpu_ns"] = best_round(lambda: replay_timed(recording), args.rounds)
     result["python"] = platform.python_version()
     result["load_average_1m"] = os.getloadavg()[0]
     if args.json:
@@ -302,12 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"strategy, {result['strategies']} market makers, "
           + ", ".join(f"{n:,} {k}" for k, n in result["messages"].items())
           + f": digest {result['digest']}")
-    for kind, count in result.get("instructions_per_message", {}).items():
-        print(f"{kind:20} {count:12,.0f} instructions a message")
-    if "cpu_ns" in result:
-        print(f"{'message':24} {'calls':>7} {'p50 ns':>8} {'mean ns':>8}")
-        for kind, row in result["cpu_ns"].items():
-            print(f"{kind:24} {row['calls']:7} {row['p50_ns']:8} {row['mean_ns']:8}")
+    print_figures(result, 24)
     return 0
 
 

@@ -50,10 +50,7 @@ import os
 import pickle
 import platform
 import random
-import re
-import subprocess
 import sys
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -64,6 +61,7 @@ import attrs
 from actors.behaviour import Behaviour
 from actors.execution.venue_connection import ConnectionConfig, VenueConnection, VenuePeers
 from benchmarks.order_chain import CpuTrace, print_rows
+from benchmarks.replays import instructions_per_call
 from protocols.codec import Side
 from protocols.decisions import Trigger
 from protocols.instruments import InstrumentSpec
@@ -270,22 +268,9 @@ def _count_inside(kind: str, host: DeterministicHost, io: BenchIO) -> dict[str, 
 
 def instructions(steps: int, kinds: tuple[str, ...]) -> dict[str, float]:
     """Instructions per message of each kind, under callgrind (see the module docstring)."""
-    out = {}
-    for kind in kinds:
-        with tempfile.TemporaryDirectory() as scratch:
-            result = Path(scratch) / "run.json"
-            run = subprocess.run(
-                ["valgrind", "--tool=callgrind", "--toggle-collect=starmap_next",
-                 f"--callgrind-out-file={scratch}/callgrind.out", sys.executable, "-m",
-                 "benchmarks.venue_send", "--steps", str(steps), "--rounds", "1", "--quiet",
-                 "--count", kind, "--json", str(result)],
-                capture_output=True, text=True, check=True,
-                env={**os.environ, "PYTHONHASHSEED": "0"})
-            found = re.search(r"Collected\s*:\s*([\d,]+)", run.stderr)
-            assert found is not None, run.stderr[-2000:]
-            calls = json.loads(result.read_text())["counted"]
-            out[kind] = int(found.group(1).replace(",", "")) / max(calls, 1)
-    return out
+    return {kind: instructions_per_call(
+        ["benchmarks.venue_send", "--steps", str(steps), "--rounds", "1", "--quiet", "--count",
+         kind, "--json"]) for kind in kinds}
 
 
 @attrs.frozen
