@@ -44,6 +44,18 @@ through its context. Rules:
 - The usual message after a trade, a converted diff that chains onto a healthy book, takes a
   path of its own (`BookFeed.on_chained_diff`: none of the other rules' tests, no new `Step`);
   what it does is the step path's, effect for effect (tests/actors/market/test_book_diff_path.py).
+- Deep levels after the top: the live Binance decode converts only a diff side's first levels
+  and leaves the rest (`DeepLevels`, most of a diff of hundreds of levels) for the book. When
+  every subscriber reads the top alone (depth 0), the book applies the first levels, publishes
+  the top when the rest cannot change it, and applies the rest on a timer due at once (it fires
+  when the loop's current chain is done: the order that top caused is not kept waiting) or
+  before anything else that reads or changes its levels, whichever comes first (counted:
+  troupe_book_deep_deferred_total). A side comes best first from the venue, so the rest never
+  moves the top; if a venue's did, the book publishes the top it makes at once
+  (troupe_book_deep_top_moved_total), and a deferred level that does not count makes the book
+  stale ("decode_error") and asks for a snapshot, as a diff that does not decode does.
+  (tests/actors/market/test_book_deep_levels.py: the same tops and the same book as the whole
+  diffs, over the shipped recording and random diffs.)
 
 Subscribers should use `ConflateByKey(book_conflation_key)`: a slow one then sees the newest
 book per instrument, never a backlog, and every trade and stale notice. A newer BookTop takes the
@@ -56,7 +68,8 @@ Metrics: troupe_book_updates_total, troupe_book_resyncs_total{reason}, troupe_bo
 troupe_book_crossed_total, troupe_book_stale_total{reason}, troupe_book_time_regressions_total,
 troupe_book_decode_errors_total, troupe_book_trades_total, troupe_book_duplicate_trades_total,
 troupe_book_ignored_total{kind}, troupe_book_publish_refused_total,
-troupe_book_bbo_null_side_total.
+troupe_book_bbo_null_side_total, troupe_book_deep_deferred_total,
+troupe_book_deep_top_moved_total.
 """
 
 from __future__ import annotations
@@ -76,6 +89,7 @@ __all__ = ["OrderBookActor", "book_conflation_key"]
 
 _WATCHDOG = "book.freshness"
 _RESYNC = "book.resync"
+_DEEP = "book.deep"
 
 
 def book_conflation_key(message: Any) -> Hashable | None:
@@ -137,6 +151,8 @@ class OrderBookActor(Behaviour):
         elif type(message) is FeedBatch:  # one instant's events: each as if told alone
             for event in message.events:
                 self._on_feed(event, ctx)
+        elif type(message) is _DeepLevelsDue:
+            self._flush_deep(ctx.monotonic_ns(), ctx)
         elif isinstance(message, _FreshnessCheck):
             self._watchdog_armed = False
             stale, wait_ns = self.feed.on_silence(ctx.monotonic_ns())
@@ -155,6 +171,7 @@ class OrderBookActor(Behaviour):
                 step = self.feed.respec(message.new.tick_size, message.new.lot_step)
                 self._carry_out(step, message.recv_ns, ctx)
         elif isinstance(message, Subscribe):
+            self._flush_deep(ctx.monotonic_ns(), ctx)  # its top may show levels in depth
             self._subscribe(message)
             if self.feed.healthy:
                 self._tell(message.ref, self.feed.top(message.depth), ctx)
@@ -179,19 +196,31 @@ class OrderBookActor(Behaviour):
                 self._tell_trades((trade,), ctx)
                 return
         now_ns = ctx.monotonic_ns()
+        feed = self.feed
         if kind is binance.DepthDiffInUnits:  # most of the rest: the usual diff's own path
-            chained = self.feed.on_chained_diff(message, event.recv_ns, now_ns)
+            if feed.deep_pending:
+                self._flush_deep(now_ns, ctx)
+            chained = feed.on_chained_diff(message, event.recv_ns, now_ns,
+                                           self._one_depth == 0)
             if chained is PUBLISHED:  # what `_carry_out` does with it, read from no step
                 ctx.count("troupe_book_updates_total", 1)
                 self._publish_top(ctx)
+                if feed.deep_pending:  # the rest of the diff when the loop has time
+                    ctx.count("troupe_book_deep_deferred_total", 1)
+                    ctx.schedule(0.0, _DEEP_MESSAGE, key=_DEEP)
                 if not self._watchdog_armed:
                     self._arm_watchdog(self.config.max_age_ns, ctx)
                 return
             if chained is not None:
                 self._carry_out(chained, event.recv_ns, ctx)
                 return
-        step = self.feed.on_message(message, event.recv_ns, now_ns)
+        step = feed.on_message(message, event.recv_ns, now_ns)
         self._carry_out(step, event.recv_ns, ctx)
+
+    def _flush_deep(self, now_ns: int, ctx: Context) -> None:
+        step = self.feed.flush_deep(now_ns)
+        if step is not None:
+            self._carry_out(step, self.feed.last_recv_ns, ctx)
 
     def _carry_out(self, step: Step, recv_ns: int, ctx: Context) -> None:
         for metric, amount, labels in step.counts:
@@ -266,6 +295,14 @@ class OrderBookActor(Behaviour):
             "sequence": feed.sequence, "best_bid": book.best_bid, "best_ask": book.best_ask,
             "subscribers": len(self.subscribers),
         }
+
+
+@attrs.frozen(slots=True)
+class _DeepLevelsDue:
+    """Apply the last diff's deferred levels (`BookFeed.flush_deep`), if they still wait."""
+
+
+_DEEP_MESSAGE = _DeepLevelsDue()
 
 
 @attrs.frozen(slots=True)

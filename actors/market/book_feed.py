@@ -162,6 +162,8 @@ class BookFeed:
             step.trades.append(trade)
             step.counts.append(_TRADE_COUNT)
         elif isinstance(message, _BINANCE_DEPTH) and binance_venue:
+            if self.deep_pending:  # the last diff's levels first, whatever this message is
+                self._flush_into(step, now_ns)
             regressed = not isinstance(message, binance.DepthSnapshot) and self._venue_time(
                 message.event_time_ms, step)
             self._depth(message, recv_ns, now_ns, regressed, step)
@@ -192,19 +194,68 @@ class BookFeed:
             self.last_venue_ns = step.venue_ns
         return step
 
+    @property
+    def deep_pending(self) -> bool:
+        """Whether the last diff's deferred levels wait to be applied (`flush_deep`)."""
+        sync = self.sync
+        return type(sync) is BinanceBookSync and sync.pending_deep is not None
+
+    def flush_deep(self, now_ns: int) -> Step | None:
+        """Apply the last diff's deferred levels, if any wait: None if none did. The step
+        publishes the top again if they moved it (counted: troupe_book_deep_top_moved_total),
+        and goes stale, asking for a snapshot, if one did not count."""
+        if not self.deep_pending:
+            return None
+        step = Step()
+        self._flush_into(step, now_ns)
+        return step
+
+    def _flush_into(self, step: Step, now_ns: int) -> None:
+        sync = self.sync
+        assert isinstance(sync, BinanceBookSync)
+        try:
+            moved = sync.flush_deep()
+        except DecodeError:
+            step.count("troupe_book_decode_errors_total")
+            self._go_stale("decode_error", step, resync=True)
+            return
+        if not moved:
+            return
+        step.count("troupe_book_deep_top_moved_total")
+        book = sync.book
+        bid, ask = book.best_bid, book.best_ask
+        if bid is not None and ask is not None and bid >= ask:
+            sync.crossed += 1
+            step.count("troupe_book_crossed_total")
+            self.sync = self._new_sync()
+            self._go_stale("crossed", step, resync=True)
+        elif self.stale_reason is None:  # the corrected top, as a new version
+            self.sequence += 1
+            self.last_applied_ns = now_ns
+            step.applied, step.publish = 1, True
+            step.counts.append(_UPDATE_COUNT)
+
     def on_chained_diff(self, diff: binance.DepthDiffInUnits, recv_ns: int,
-                        now_ns: int) -> Step | None:
+                        now_ns: int, defer: bool = False) -> Step | None:
         """`on_message` for the usual diff, or None with nothing changed (`on_message` then
         decides): a healthy Binance book, the diff's venue time not going back, the diff in the
         book's very units and chained onto the last one (`BinanceBookSync.on_chained_diff`).
         Applied and not crossed, it is `PUBLISHED`: a top to publish and one update to count,
         what the step of `on_message` says then (proven the same, effect for effect, by
-        tests/actors/market/test_book_diff_path.py); a crossed book gets its own step."""
+        tests/actors/market/test_book_diff_path.py); a crossed book gets its own step.
+        With `defer`, a diff's deferred levels may be left for `flush_deep`
+        (`BinanceBookSync.on_chained_diff`); without, such a diff goes to `on_message`."""
         sync, venue_ms, latest = self.sync, diff.event_time_ms, self.max_venue_ms
         if self.stale_reason is not None or self.one_sided or not isinstance(
                 sync, BinanceBookSync) or (latest is not None and venue_ms < latest):
             return None
-        result = sync.on_chained_diff(diff, recv_ns)
+        try:
+            result = sync.on_chained_diff(diff, recv_ns, defer)
+        except DecodeError:  # a deferred level that does not count, the head applied
+            step = Step()
+            step.count("troupe_book_decode_errors_total")
+            self._go_stale("decode_error", step, resync=True)
+            return step
         if result is None:
             return None
         self.max_venue_ms = venue_ms

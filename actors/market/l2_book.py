@@ -29,7 +29,13 @@ from heapq import heapify, heappop, heappush, nlargest, nsmallest
 import attrs
 
 from protocols.codec import DecodeError, LevelConverter, Side, levels_to_units, parse_units
-from protocols.venues.binance import AnyDepthDiff, DepthDiff, DepthDiffInUnits, DepthSnapshot
+from protocols.venues.binance import (
+    AnyDepthDiff,
+    DeepLevels,
+    DepthDiff,
+    DepthDiffInUnits,
+    DepthSnapshot,
+)
 from protocols.venues.hyperliquid import L2Book
 
 __all__ = [
@@ -250,6 +256,10 @@ class BinanceBookSync:
         self._joined = False  # a diff has been applied on top of the current snapshot
         self.applied = self.dropped = self.buffered = self.gaps = 0
         self.resyncs = self.snapshots = self.stale_snapshots = self.crossed = 0
+        # The deferred levels of the last diff applied (`on_chained_diff` with `defer`) and its
+        # receive time: `flush_deep` applies them, before anything else reads or changes the
+        # book's levels.
+        self.pending_deep: tuple[DeepLevels, int] | None = None
 
     @property
     def last_update_id(self) -> int:
@@ -275,6 +285,7 @@ class BinanceBookSync:
                     not (lot is self.lot or lot == self.lot):
                 raise DecodeError(f"levels in units {diff.tick}/{diff.lot}, the book's are "
                                   f"{self.tick}/{self.lot}")
+            diff = diff.whole()  # its deferred levels too, if any
             return diff.bids, diff.asks
         units = self._units
         return units.convert(diff.bids), units.convert(diff.asks)
@@ -295,6 +306,7 @@ class BinanceBookSync:
         units = self._units
         bids, asks = units.convert(snapshot.bids), units.convert(snapshot.asks)
         self.book.apply_snapshot(bids, asks, recv_ns)
+        self.pending_deep = None  # an older diff's: the snapshot is newer
         self._last_id, self._joined = snapshot.last_update_id, False
         self.state = SyncState.SYNCED
         pending = list(self._buffer)
@@ -349,7 +361,8 @@ class BinanceBookSync:
                 return self._go_stale(diff, recv_ns, _RESYNC)
         bids: IntLevels
         asks: IntLevels
-        if type(diff) is DepthDiffInUnits and diff.tick is self.tick and diff.lot is self.lot:
+        if type(diff) is DepthDiffInUnits and diff.tick is self.tick and diff.lot is self.lot \
+                and diff.deep is None:
             bids, asks = diff.bids, diff.asks  # in this book's very units: as they are
         else:
             try:
@@ -361,19 +374,76 @@ class BinanceBookSync:
                 raise
         return self._apply(bids, asks, diff.final_update_id, recv_ns)
 
-    def on_chained_diff(self, diff: DepthDiffInUnits, recv_ns: int) -> SyncResult | None:
+    def on_chained_diff(self, diff: DepthDiffInUnits, recv_ns: int,
+                        defer: bool = False) -> SyncResult | None:
         """`on_diff` for the usual diff, or None with nothing changed (`on_diff` then decides):
         the book synced and joined, the diff in its very units (`is`: the Decimals of our spec)
         and chained onto the last applied one (spot `U == u + 1`, USD-M `pu == u`), newer than
-        it. Those are the diffs `_step` applies at once; this skips its other rules' tests."""
+        it. Those are the diffs `_step` applies at once; this skips its other rules' tests.
+
+        A diff with deferred levels (`diff.deep`) is taken only with `defer`: its first levels
+        are applied, and the rest are left in `pending_deep` when none of them can be at the
+        top (the nearest deferred bid below the new best bid, the nearest deferred ask above
+        the new best ask: a side's levels come best first); otherwise they are applied too.
+        DecodeError (the book STALE, as for any diff it cannot take) for a deferred level
+        that does not count, when it has to be applied at once."""
         if self.state is not SyncState.SYNCED or not self._joined \
-                or diff.tick is not self.tick or diff.lot is not self.lot:
+                or diff.tick is not self.tick or diff.lot is not self.lot \
+                or self.pending_deep is not None:
             return None
         last, prev = self._last_id, diff.prev_final_update_id
         if diff.final_update_id <= last \
                 or (diff.first_update_id != last + 1 if prev is None else prev != last):
             return None
-        return self._apply(diff.bids, diff.asks, diff.final_update_id, recv_ns)
+        deep = diff.deep
+        if deep is None:
+            return self._apply(diff.bids, diff.asks, diff.final_update_id, recv_ns)
+        if not defer:
+            return None
+        try:
+            near_bid, near_ask = deep.nearest()
+        except DecodeError:
+            return None  # `on_diff` decides, and words the error
+        book = self.book
+        book.apply_diff(diff.bids, diff.asks, recv_ns)
+        bid, ask = book.best_bid, book.best_ask
+        if (near_bid is None or (bid is not None and bid > near_bid)) \
+                and (near_ask is None or (ask is not None and ask < near_ask)):
+            self.pending_deep = (deep, recv_ns)
+        else:
+            try:
+                bids, asks = deep.convert()
+            except DecodeError:
+                self.state = SyncState.STALE
+                raise
+            book.apply_diff(bids, asks, recv_ns)
+            bid, ask = book.best_bid, book.best_ask
+        self._last_id, self._joined = diff.final_update_id, True
+        self.applied += 1
+        if bid is not None and ask is not None and bid >= ask:
+            self.crossed += 1
+            return _APPLIED_CROSSED
+        return _APPLIED
+
+    def flush_deep(self) -> bool:
+        """Apply `pending_deep`, if any. True if that moved the top (best prices or their
+        sizes): a deferred level was at the top after all, so the top published without it
+        was wrong; it cannot be when the venue sends a side best first. DecodeError (the book
+        STALE) for a level that does not count."""
+        pending = self.pending_deep
+        if pending is None:
+            return False
+        self.pending_deep = None
+        deep, recv_ns = pending
+        book = self.book
+        before = book.best_bid, book.best_ask, book.top_sizes()
+        try:
+            bids, asks = deep.convert()
+        except DecodeError:
+            self.state = SyncState.STALE
+            raise
+        book.apply_diff(bids, asks, recv_ns)
+        return (book.best_bid, book.best_ask, book.top_sizes()) != before
 
     def _apply(self, bids: IntLevels, asks: IntLevels, final_id: int,
                recv_ns: int) -> SyncResult:

@@ -73,6 +73,71 @@ class DepthDiffInUnits:
     asks: tuple[tuple[int, int], ...]
     prev_final_update_id: int | None = None
     transaction_time_ms: int | None = None
+    # The levels past the first few of each side, not converted yet (`DeepLevels`): only the
+    # live transport's decode leaves them so, and only a book that knows it takes such a diff
+    # on its chained path; every other reader gets None here and every level in `bids`/`asks`.
+    deep: DeepLevels | None = None
+
+    def whole(self) -> DepthDiffInUnits:
+        """The diff with every level converted (itself when none is deferred); DecodeError
+        for a deferred level that does not count."""
+        if self.deep is None:
+            return self
+        bids, asks = self.deep.convert()
+        return attrs.evolve(self, bids=self.bids + bids, asks=self.asks + asks, deep=None)
+
+
+class DeepLevels:
+    """A depth diff's levels past its first few of each side, still as the venue wrote them
+    (lists of [price, qty] strings, best first, as Binance sends a diff's sides), with the
+    memos that convert them (`protocols.codec.LevelConverter.memos`).
+
+    Why: a diff of hundreds of levels is mostly far from the top, and converting and applying
+    every level before the top is published made such a diff's order wait ~0.3 us a level
+    (more in a busy node). The book applies the first levels, publishes the top when the rest
+    cannot change it (every deferred bid below the new best bid, every deferred ask above the
+    new best ask), and applies the rest (`convert`) before it reads or changes its levels
+    again, or when the loop next has time. `convert` raises DecodeError for a level that does
+    not count, as the decode would have. Compared by identity (it holds the venue's lists)."""
+
+    __slots__ = ("asks", "bids", "lots", "ticks")
+
+    def __init__(self, bids: list[Any], asks: list[Any], ticks: Mapping[str, int],
+                 lots: Mapping[str, int]) -> None:
+        self.bids, self.asks, self.ticks, self.lots = bids, asks, ticks, lots
+
+    def nearest(self) -> tuple[int | None, int | None]:
+        """The first deferred bid's and ask's prices in ticks (None for a side with none
+        deferred): with the sides sorted best first, the only ones that could reach the top."""
+        ticks = self.ticks
+        try:
+            return (ticks[self.bids[0][0]] if self.bids else None,
+                    ticks[self.asks[0][0]] if self.asks else None)
+        except (TypeError, IndexError) as exc:  # a level that is not a list of strings
+            raise DecodeError(f"a depth level should be a [price, qty] pair: {exc}") from None
+
+    def convert(self) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+        """(bids, asks) in ticks and lots, in the venue's order."""
+        ticks, lots = self.ticks, self.lots
+        try:
+            return (tuple([(ticks[p], lots[q]) for p, q in self.bids]),
+                    tuple([(ticks[p], lots[q]) for p, q in self.asks]))
+        except DecodeError:
+            raise
+        except (TypeError, ValueError) as exc:  # a level of one item or three, a number
+            raise DecodeError(f"a depth level should be a [price, qty] pair: {exc}") from None
+
+    def __len__(self) -> int:
+        return len(self.bids) + len(self.asks)
+
+    def __eq__(self, other: object) -> bool:  # the same levels for the same memos
+        return type(other) is DeepLevels and self.bids == other.bids \
+            and self.asks == other.asks and self.ticks is other.ticks and self.lots is other.lots
+
+    __hash__ = None  # type: ignore[assignment]  # it holds the venue's (mutable) lists
+
+    def __repr__(self) -> str:
+        return f"DeepLevels({len(self.bids)} bids, {len(self.asks)} asks)"
 
 
 @attrs.frozen(slots=True)

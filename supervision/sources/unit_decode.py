@@ -16,6 +16,11 @@ whole number of ticks, JSON orjson refuses), is decoded by `classify` as before:
 converts it or refuses it as it always did, so a backtest makes the same orders, fills and PnL
 either way, and a bad line is counted with the same error.
 
+With `head` (the live Binance transport's `DEEP_AFTER`), a depth diff's side of more levels
+converts only its first `head`; the rest ride along unconverted as the diff's `deep`
+(`protocols.venues.binance.DeepLevels`), for the book to apply after it has published its top
+(`actors.market.book_actor`). Without it (backtests, the replay tool) every level is converted.
+
 Each line is a few microseconds of Python on a backtest's and a live node's hot path, so the
 fast path is written flat: one function per line (orjson's call aside), the depth diff tested
 first, the memos subscripted in place (one dict lookup per string, a C call), a depth level
@@ -32,7 +37,7 @@ import orjson
 
 from protocols.codec import LevelConverter
 from protocols.recording import classify
-from protocols.venues.binance import DepthDiffInUnits, TradeInUnits
+from protocols.venues.binance import DeepLevels, DepthDiffInUnits, TradeInUnits
 
 __all__ = ["UnitDecoder"]
 
@@ -44,9 +49,13 @@ class UnitDecoder:
     """`decode(raw)`: a recorded line's payload as a message, depth diffs and trades of the
     symbols in `units` (venue symbol -> (tick, lot)) already in ticks and lots."""
 
-    __slots__ = ("_converters", "_units")
+    __slots__ = ("_converters", "_head", "_units")
 
-    def __init__(self, units: Mapping[str, tuple[Decimal, Decimal]]) -> None:
+    def __init__(self, units: Mapping[str, tuple[Decimal, Decimal]], *,
+                 head: int | None = None) -> None:
+        # `head`: a depth diff side of more levels keeps the rest unconverted, as `DeepLevels`
+        # (the live transport's books publish their top first); None converts every level.
+        self._head = head
         # the converters hold their share of the process's memos while this decoder lives
         self._converters = [LevelConverter(tick, lot) for tick, lot in units.values()]
         self._units = {symbol: (tick, lot, *converter.memos()) for (symbol, (tick, lot)),
@@ -96,10 +105,14 @@ class UnitDecoder:
                 if not set(map(type, bids)) <= _LISTS or not set(map(type, asks)) <= _LISTS:
                     return None
                 tick, lot, ticks, lots = units
+                head, deep = self._head, None
+                if head is not None and (len(bids) > head or len(asks) > head):
+                    deep = DeepLevels(bids[head:], asks[head:], ticks, lots)
+                    bids, asks = bids[:head], asks[:head]
                 return DepthDiffInUnits(
                     symbol, event_ms, first, final, tick, lot,
                     tuple([(ticks[p], lots[q]) for p, q in bids]),
-                    tuple([(ticks[p], lots[q]) for p, q in asks]), prev, transaction)
+                    tuple([(ticks[p], lots[q]) for p, q in asks]), prev, transaction, deep)
             id_key = _TRADE_ID.get(event)  # type: ignore[arg-type]
             if id_key is None:
                 return None

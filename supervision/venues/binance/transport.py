@@ -108,6 +108,7 @@ __all__ = ["BinanceSettings", "BinanceTransport"]
 log = logging.getLogger("troupe.venues.binance")
 SECOND = 1_000_000_000
 SNAPSHOT_LEVELS = 1000  # a book's REST snapshot: Binance's weight 50 (spot), 20 (USD-M)
+DEEP_AFTER = 12  # depth levels a side of a diff converts before the book publishes its top
 
 
 class BinanceTransport(FillRecovery, ExitLanes):
@@ -134,9 +135,12 @@ class BinanceTransport(FillRecovery, ExitLanes):
         # Market frames straight into the units of the books, which the node built from the
         # configured specs (the specs loaded later are for orders: the live books are not
         # rebuilt when the venue's tick differs; a book refuses a diff in other units).
+        # A depth diff's levels past the first DEEP_AFTER of a side are left to the book to
+        # apply after it publishes its top (`protocols.venues.binance.DeepLevels`).
         self._units = UnitDecoder({symbol: (spec.tick_size, spec.lot_step)
                                    for name, symbol in settings.instruments.items()
-                                   if (spec := settings.specs.get(name)) is not None})
+                                   if (spec := settings.specs.get(name)) is not None},
+                                  head=DEEP_AFTER)
 
     # -- the adapter contract ------------------------------------------------------------------
     def attach(self, self_ref: Any) -> None:
