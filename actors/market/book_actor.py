@@ -46,8 +46,9 @@ through its context. Rules:
   what it does is the step path's, effect for effect (tests/actors/market/test_book_diff_path.py).
 - Deep levels after the top: the live Binance decode converts only a diff side's first levels
   and leaves the rest (`DeepLevels`, most of a diff of hundreds of levels) for the book. When
-  every subscriber reads the top alone (depth 0), the book applies the first levels, publishes
-  the top when the rest cannot change it, and applies the rest on a timer due at once (it fires
+  every subscriber reads the top alone (depth 0), the book applies the first levels (and more,
+  doubling, while the nearest deferred level of a side could still be at its top: a sweep that
+  took the top levels), publishes the top, and applies the rest on a timer due at once (it fires
   when the loop's current chain is done: the order that top caused is not kept waiting) or
   before anything else that reads or changes its levels, whichever comes first (counted:
   troupe_book_deep_deferred_total). A side comes best first from the venue, so the rest never

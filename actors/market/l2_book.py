@@ -382,11 +382,11 @@ class BinanceBookSync:
         it. Those are the diffs `_step` applies at once; this skips its other rules' tests.
 
         A diff with deferred levels (`diff.deep`) is taken only with `defer`: its first levels
-        are applied, and the rest are left in `pending_deep` when none of them can be at the
-        top (the nearest deferred bid below the new best bid, the nearest deferred ask above
-        the new best ask: a side's levels come best first); otherwise they are applied too.
-        DecodeError (the book STALE, as for any diff it cannot take) for a deferred level
-        that does not count, when it has to be applied at once."""
+        are applied, then deferred ones, more each time, on a side whose nearest deferred level
+        could still be at the top (a bid at or above the new best bid, an ask at or below the
+        best ask, or a side left empty: a side's levels come best first), and the rest are
+        left in `pending_deep`. DecodeError (the book STALE, as for any diff it cannot take)
+        for a deferred level that does not count, when it has to be applied at once."""
         if self.state is not SyncState.SYNCED or not self._joined \
                 or diff.tick is not self.tick or diff.lot is not self.lot \
                 or self.pending_deep is not None:
@@ -406,18 +406,23 @@ class BinanceBookSync:
             return None  # `on_diff` decides, and words the error
         book = self.book
         book.apply_diff(diff.bids, diff.asks, recv_ns)
-        bid, ask = book.best_bid, book.best_ask
-        if (near_bid is None or (bid is not None and bid > near_bid)) \
-                and (near_ask is None or (ask is not None and ask < near_ask)):
-            self.pending_deep = (deep, recv_ns)
-        else:
-            try:
-                bids, asks = deep.convert()
+        more = max(8, len(diff.bids) + len(diff.asks))
+        while True:
+            bid, ask = book.best_bid, book.best_ask
+            bids_near = near_bid is not None and (bid is None or bid <= near_bid)
+            asks_near = near_ask is not None and (ask is None or ask >= near_ask)
+            if not bids_near and not asks_near:
+                break
+            try:  # a sweep took the top levels: the next ones may be deferred, apply more
+                bids, asks, deep = deep.split(more if bids_near else 0, more if asks_near else 0)
+                book.apply_diff(bids, asks, recv_ns)
+                near_bid, near_ask = deep.nearest()
             except DecodeError:
                 self.state = SyncState.STALE
                 raise
-            book.apply_diff(bids, asks, recv_ns)
-            bid, ask = book.best_bid, book.best_ask
+            more *= 2
+        if len(deep):
+            self.pending_deep = (deep, recv_ns)
         self._last_id, self._joined = diff.final_update_id, True
         self.applied += 1
         if bid is not None and ask is not None and bid >= ask:

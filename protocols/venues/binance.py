@@ -94,10 +94,11 @@ class DeepLevels:
 
     Why: a diff of hundreds of levels is mostly far from the top, and converting and applying
     every level before the top is published made such a diff's order wait ~0.3 us a level
-    (more in a busy node). The book applies the first levels, publishes the top when the rest
-    cannot change it (every deferred bid below the new best bid, every deferred ask above the
-    new best ask), and applies the rest (`convert`) before it reads or changes its levels
-    again, or when the loop next has time. `convert` raises DecodeError for a level that does
+    (more in a busy node). The book applies the first levels, then more (`split`) while a
+    deferred one could be at the top, publishes the top once the rest cannot change it (every
+    deferred bid below the new best bid, every deferred ask above the new best ask), and
+    applies the rest (`convert`) before it reads or changes its levels again, or when the loop
+    next has time. `convert` raises DecodeError for a level that does
     not count, as the decode would have. Compared by identity (it holds the venue's lists)."""
 
     __slots__ = ("asks", "bids", "lots", "ticks")
@@ -115,6 +116,14 @@ class DeepLevels:
                     ticks[self.asks[0][0]] if self.asks else None)
         except (TypeError, IndexError) as exc:  # a level that is not a list of strings
             raise DecodeError(f"a depth level should be a [price, qty] pair: {exc}") from None
+
+    def split(self, bids: int, asks: int) -> tuple[
+            tuple[tuple[int, int], ...], tuple[tuple[int, int], ...], DeepLevels]:
+        """The first `bids` and `asks` levels converted, and the levels after them."""
+        head = DeepLevels(self.bids[:bids], self.asks[:asks], self.ticks, self.lots)
+        converted_bids, converted_asks = head.convert()
+        return converted_bids, converted_asks, DeepLevels(self.bids[bids:], self.asks[asks:],
+                                                          self.ticks, self.lots)
 
     def convert(self) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
         """(bids, asks) in ticks and lots, in the venue's order."""

@@ -165,6 +165,21 @@ def test_a_deferred_level_that_does_not_count_makes_the_book_stale_and_resync() 
     assert actor.feed.stale_reason == "decode_error"
 
 
+def test_a_sweep_applies_deferred_levels_until_the_rest_cannot_reach_the_top() -> None:
+    """The first level deletes the best bid; the nearest deferred bid is above the next one."""
+    actor, log = _actor(), _Log(frozenset())
+    _synced(actor, log)  # bids 990, 985, 980
+    mark = len(log.effects)
+    deep = [["9.86", "2"]] + [[f"9.{p}", "1"] for p in range(79, 59, -1)]  # 986, 979 ... 960
+    actor.receive(FeedEvent("BTCUSDT", _split(((990, 0),), deep), 2), log)  # type: ignore[arg-type]
+    assert _tops(log, mark)[-1][1].bid == 986 and _deferred_timer(log, mark)
+    pending = actor.feed.sync.pending_deep  # type: ignore[union-attr]
+    assert pending is not None and 0 < len(pending[0]) < len(deep)  # the rest, not all of it
+    actor.receive(_DeepLevelsDue(), log)  # type: ignore[arg-type]
+    assert _levels(actor)[0] == {986: 2 * 10**8, 985: 1, 980: 10**8,
+                                 **{p: 10**8 for p in range(960, 980)}}
+
+
 def test_deferred_levels_that_could_reach_the_top_are_applied_at_once() -> None:
     """The first levels delete the book's bids down to where the deferred ones start."""
     actor, log = _actor(), _Log(frozenset())
