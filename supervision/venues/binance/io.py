@@ -27,10 +27,11 @@ connection that delivered data or stayed up a whole heartbeat: a quiet user stre
 silence was a healthy connection, and must not push the next reconnect out towards 30 s). The
 reader never waits on its consumer: a frame the connection's mailbox refuses is dropped and
 counted, and the books see a gap and resync, while the socket keeps being read, so pings keep being
-answered. Frames already queued when the reader wakes are taken together (up to `BATCH`), each
-stamped as it is taken, and told one by one: a burst costs one pass through trio's scheduler rather
-than one per frame, and a frame's time waiting behind the ones before it counts in its
-tick-to-trade.
+answered. Frames already queued when the reader wakes are taken together (up to `BATCH`) and
+told one by one: a burst costs one pass through trio's scheduler rather than one per frame.
+A frame is stamped when trio-websocket has read it off the socket and queues it (`_Stamping`,
+in place of its queue's sending end), not when the reader takes it: its time in that queue,
+behind the loop's other work and the frames before it, counts in its tick-to-trade.
 """
 
 from __future__ import annotations
@@ -265,6 +266,7 @@ class StreamReader:
             async with trio_websocket.open_websocket_url(
                     url, message_queue_size=4096, connect_timeout=10,
                     disconnect_timeout=2) as ws:
+                _stamp_on_receipt(ws)
                 for request in self._greeting() if self._greeting is not None else ():
                     await ws.send_message(request)
                 self._deliver(WsUp(self.stream, url))
@@ -308,16 +310,48 @@ class StreamReader:
 
     async def _read(self, ws: Any) -> list[WsFrame]:
         """The next frame, waited for, then every frame already queued behind it (`BATCH` at
-        most), each stamped as it is taken: a burst costs one trip through trio's scheduler,
-        not one per frame. (trio-websocket's `get_message` is a memory-channel receive, whose
-        checkpoint is a whole scheduling round; its queue is read directly when it is there.)"""
+        most), each with the time it was queued: a burst costs one trip through trio's
+        scheduler, not one per frame. (trio-websocket's `get_message` is a memory-channel
+        receive, whose checkpoint is a whole scheduling round; its queue is read directly when
+        it is there.)"""
         stream = self.stream
-        batch = [WsFrame(stream, str(await ws.get_message()), time.monotonic_ns())]
+        batch = [_frame(stream, await ws.get_message())]
         queued = getattr(ws, "_recv_channel", None)
         while queued is not None and len(batch) < BATCH:
             try:
-                text = queued.receive_nowait()
+                item = queued.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break  # nothing more now; a close is seen by the next get_message
-            batch.append(WsFrame(stream, str(text), time.monotonic_ns()))
+            batch.append(_frame(stream, item))
         return batch
+
+
+def _frame(stream: str, item: Any) -> WsFrame:
+    """A queued message as a frame: stamped when it was queued (`_Stamping`), or now when it
+    came before the stamping was in place (a message right after the handshake)."""
+    if type(item) is tuple:
+        return WsFrame(stream, str(item[1]), item[0])
+    return WsFrame(stream, str(item), time.monotonic_ns())
+
+
+class _Stamping:
+    """trio-websocket's queue of received messages, its sending end: each message goes in with
+    the monotonic time its reader task put it there, just after reading it off the socket.
+    (The library reads `_send_channel` for each message it queues; its reader task had entered
+    the original's context, which still closes the queue at the end.)"""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def send(self, message: Any) -> None:
+        await self._inner.send((time.monotonic_ns(), message))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _stamp_on_receipt(ws: Any) -> None:
+    if hasattr(ws, "_send_channel"):  # trio-websocket's own connection, as expected
+        ws._send_channel = _Stamping(ws._send_channel)

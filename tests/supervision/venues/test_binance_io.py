@@ -1,5 +1,5 @@
 """The websocket reader against a real loopback server: a burst arrives whole and in order,
-each frame stamped when the reader takes it, and silence still counts as a lost stream."""
+each frame stamped when the websocket queued it, and silence still counts as a lost stream."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import trio
 from trio_websocket import WebSocketRequest, serve_websocket
 
-from supervision.venues.binance.io import BATCH, StreamReader, WsDown, WsFrame, WsUp
+from supervision.venues.binance.io import BATCH, StreamReader, WsDown, WsFrame, WsUp, _Stamping
 
 
 def _run_reader(burst: int, heartbeat_s: float, linger_s: float,
@@ -104,3 +104,34 @@ def test_a_quiet_connection_that_stayed_up_resets_the_backoff() -> None:
     delays = [m.retry_in_s for m in told if isinstance(m, WsDown)]
     assert len(delays) >= 3, told
     assert all(delay == 0.05 for delay in delays), delays
+
+
+class _QueueOnly:
+    """What the reader reads of a trio-websocket connection: its queue of received messages."""
+
+    def __init__(self, queue: Any) -> None:
+        self._recv_channel = queue
+
+    async def get_message(self) -> Any:
+        return await self._recv_channel.receive()
+
+
+def test_a_frame_is_stamped_when_it_was_queued_not_when_the_reader_took_it() -> None:
+    """A frame that waited in the library's queue (behind the loop's other work) carries the
+    time it was queued: that wait is part of its tick-to-trade."""
+    async def main() -> tuple[list[WsFrame], int, int]:
+        send, receive = trio.open_memory_channel[Any](8)
+        queue = _Stamping(send)
+        await queue.send('{"n":0}')
+        first_queued = time.monotonic_ns()
+        time.sleep(0.05)  # the loop busy elsewhere; the frame waits in the queue
+        await queue.send('{"n":1}')
+        taken = time.monotonic_ns()
+        reader = StreamReader("market", lambda: None, lambda message: None)
+        return await reader._read(_QueueOnly(receive)), first_queued, taken
+
+    frames, first_queued, taken = trio.run(main)
+    assert [f.text for f in frames] == ['{"n":0}', '{"n":1}']
+    assert frames[0].recv_ns <= first_queued  # not when it was taken, 50 ms later
+    assert frames[1].recv_ns >= first_queued + 40_000_000
+    assert taken - frames[0].recv_ns >= 50_000_000
