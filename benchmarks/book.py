@@ -38,6 +38,11 @@ pass from cold memos, one book and N clones, decode and book timed apart per fra
 frame path: each frame as the reader hands it over (`WsFrame`) through the venue connection and
 the live transport into the N clones' book actors, CPU per frame.
 
+    python -m benchmarks.book --frame-stage [--books 20] [--stage-repeat 3]
+
+runs the decode and book stages from the frame's text alone, with their figures by diff size
+(levels): the A/B for a change to the decode or the book's diff.
+
     python -m benchmarks.book --instructions [--books 4]
 
 counts the frame path's instructions under cachegrind instead (one pass from cold memos, less
@@ -280,12 +285,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instructions", action="store_true",
                         help="count the frame path's instructions under cachegrind (one pass of "
                              "the recording's frames, --books clones) and nothing else")
+    parser.add_argument("--frame-stage", action="store_true",
+                        help="only the decode and book stages from the frame's text, by diff "
+                             "size (--stage-repeat passes, one book and --books clones)")
     parser.add_argument("--frame-path-passes", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.instructions or args.frame_path_passes:
         return book_frames.frame_path_only(
             args.data, RECORDING, args.books, args.frame_path_passes, args.json, tick=TICK,
             lot=LOT, context=_Context, subscribers=_subscribers)
+    if args.frame_stage:
+        frames = book_frames.run(args.data / RECORDING, sorted({1, args.books}),
+                                 args.stage_repeat, tick=TICK, lot=LOT, context=_Context,
+                                 subscribers=_subscribers)
+        book_frames.print_frame_stage(frames, args.stage_repeat)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"frame_stage": frames}, indent=2) + "\n")
+        return 0
 
     snapshot, raw_diffs, messages = load(args.data)
     snap_bids = levels_to_units(snapshot.bids, TICK, LOT)

@@ -15,8 +15,11 @@ time, best of the passes:
   subscribers (the book converts the checked decode's strings itself; it applies the units as
   they are).
 
-Both variants build every book to the same tops and the same prints (checked before the figures
-are taken). The REST snapshot goes to the books untimed, as the connection's REST answer does.
+The figures are given over the top-moving diffs, every depth frame and the trades, and over the
+depth diffs by size in levels (0-19, 20-59, 60-159, 160+: the large diffs' cost, which the p50
+over every diff hides), with each class's ns per level (`python -m benchmarks.book
+--frame-stage`: this stage alone). Both variants build every book to the same tops and the same
+prints (checked before the figures are taken). The REST snapshot goes to the books untimed, as the connection's REST answer does.
 
 *The frame path* (`frame_path`): the same frames as the reader hands them over, a `WsFrame`
 each, into a `VenueConnection` over the live `BinanceTransport` (its dispatch, the decode, the
@@ -129,6 +132,7 @@ def frame_stage(lines: list[tuple[int, Any, list[str]]], decoder: str, clones: i
             continue
         before = first.best_bid, first.best_ask
         decode_s = book_s = 0.0
+        levels = 0
         for actor, sent in zip(actors, texts[:clones], strict=True):
             text = (sent + " ")[:-1]  # a fresh object, as the socket's read makes it
             start = clock()
@@ -138,33 +142,56 @@ def frame_stage(lines: list[tuple[int, Any, list[str]]], decoder: str, clones: i
             actor.receive(event, context)
             book_s += clock() - middle
             decode_s += middle - start
+            levels = len(getattr(message, "bids", ())) + len(getattr(message, "asks", ()))
         depth = '"depthUpdate"' in texts[0]
         per_line.append((decode_s / clones, book_s / clones, depth,
-                         depth and (first.best_bid, first.best_ask) != before))
+                         depth and (first.best_bid, first.best_ask) != before, levels))
     return {"per_line": per_line, "tops": [actor.feed.top(5) for actor in actors],
             "told": dict(subscribers[0].told)}
 
 
+# A depth diff's size in levels (bids and asks), lower bounds: the figures by size show what a
+# large diff costs, which the p50 over every diff hides (most diffs have 2-20 levels).
+SIZES = (0, 20, 60, 160)
+
+
+def size_name(levels: int) -> str:
+    """The size class of a diff of `levels` levels: "0-19", "20-59", "60-159" or "160+"."""
+    low = max(s for s in SIZES if s <= levels)
+    upper = SIZES.index(low) + 1
+    return f"{low}-{SIZES[upper] - 1}" if upper < len(SIZES) else f"{low}+"
+
+
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per frame the best of the passes, then the figures over the depth frames, the
-    top-moving diffs and the trades (us of CPU per frame, per book)."""
+    top-moving diffs and the trades, and over the depth diffs by size in levels (`SIZES`;
+    `us_per_level`: decode and book over the class's levels) (us of CPU per frame, per
+    book)."""
     lines = runs[0]["per_line"]
     best = [(min(r["per_line"][i][0] for r in runs), min(r["per_line"][i][1] for r in runs))
             for i in range(len(lines))]
 
-    def figures(pick: Callable[[tuple[float, float, bool, bool]], bool]) -> dict[str, float]:
-        chosen = [b for b, line in zip(best, lines, strict=True) if pick(line)]
-        decode, book = [d * 1e6 for d, _ in chosen], [b * 1e6 for _, b in chosen]
+    def figures(pick: Callable[[tuple[float, float, bool, bool, int]], bool]) -> dict[str, float]:
+        chosen = [(b, line[4]) for b, line in zip(best, lines, strict=True) if pick(line)]
+        decode, book = [d * 1e6 for (d, _), _ in chosen], [b * 1e6 for (_, b), _ in chosen]
         both = [d + b for d, b in zip(decode, book, strict=True)]
+        levels = sum(n for _, n in chosen)
         return {"frames": len(chosen),
                 "decode_p50": statistics.median(decode), "decode_mean": statistics.mean(decode),
                 "book_p50": statistics.median(book), "book_mean": statistics.mean(book),
                 "both_p50": statistics.median(both), "both_mean": statistics.mean(both),
-                "both_max": max(both)}
+                "both_max": max(both), "levels_p50": statistics.median(n for _, n in chosen),
+                "decode_us_per_level": sum(decode) / levels if levels else 0.0,
+                "book_us_per_level": sum(book) / levels if levels else 0.0}
 
-    return {"top_moving_diff": figures(lambda line: line[3]),
-            "depth": figures(lambda line: line[2]),
-            "trade": figures(lambda line: not line[2])}
+    out = {"top_moving_diff": figures(lambda line: line[3]),
+           "depth": figures(lambda line: line[2]),
+           "trade": figures(lambda line: not line[2])}
+    for size in sorted({size_name(line[4]) for line in lines if line[2]},
+                       key=lambda name: int(name.split("-")[0].rstrip("+"))):
+        out[f"diff_{size}"] = figures(
+            lambda line, size=size: line[2] and size_name(line[4]) == size)  # type: ignore[misc]
+    return out
 
 
 def run(path: Path, clone_counts: list[int], passes: int, *, tick: Decimal, lot: Decimal,
@@ -191,13 +218,16 @@ def run(path: Path, clone_counts: list[int], passes: int, *, tick: Decimal, lot:
 def print_frame_stage(stage: dict[str, dict[str, Any]], passes: int) -> None:
     print(f"\nthe decode and book stages from the frame's text (the connection's decode, then "
           f"the book actor), CPU us per frame per book, best of {passes} passes per frame")
-    print(f"{'run':<18} {'frames':<16} {'decode p50':>10} {'book p50':>9} {'both p50':>9} "
-          f"{'both mean':>10}")
+    print(f"{'run':<18} {'frames':<16} {'count':>6} {'levels':>6} {'decode p50':>10} "
+          f"{'book p50':>9} {'both p50':>9} {'both mean':>10} {'ns/level dec':>12} "
+          f"{'book':>6}")
     for name, run in stage.items():
-        for kind in ("top_moving_diff", "depth", "trade"):
-            f = run[kind]
-            print(f"{name:<18} {kind:<16} {f['decode_p50']:>10.1f} {f['book_p50']:>9.1f} "
-                  f"{f['both_p50']:>9.1f} {f['both_mean']:>10.1f}")
+        for kind, f in run.items():
+            per_level = (f"{f['decode_us_per_level'] * 1e3:>12.0f} "
+                         f"{f['book_us_per_level'] * 1e3:>6.0f}") if kind != "trade" else ""
+            print(f"{name:<18} {kind:<16} {f['frames']:>6} {f['levels_p50']:>6.0f} "
+                  f"{f['decode_p50']:>10.1f} {f['book_p50']:>9.1f} {f['both_p50']:>9.1f} "
+                  f"{f['both_mean']:>10.1f} {per_level}")
 
 
 class _InPlace:
