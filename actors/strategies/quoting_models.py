@@ -367,6 +367,9 @@ class FlowGuard:
     """
 
     # `buys` and `qty` are kept as prints come and go: a check is O(1) however busy the window.
+    # A print is kept as (recv_ns, bought, qty): a tuple of plain values, which the garbage
+    # collector stops tracking at its first pass, where the `TradePrint` itself (thousands of
+    # them in a busy node's windows) was scanned by every young collection it lived through.
     __slots__ = ("buys", "min_count", "min_qty", "prints", "qty", "same_side_ratio",
                  "window_ns")
 
@@ -377,22 +380,23 @@ class FlowGuard:
         self.same_side_ratio = same_side_ratio
         self.min_count = min_count
         self.min_qty = min_qty
-        self.prints: deque[TradePrint] = deque()
+        self.prints: deque[tuple[int, bool, int]] = deque()  # (recv_ns, bought, qty)
         self.buys = self.qty = 0
 
     def add(self, trade: TradePrint) -> None:
-        self.prints.append(trade)
-        self.buys += trade.aggressor is _BUY_AGGRESSOR
+        bought = trade.aggressor is _BUY_AGGRESSOR
+        self.prints.append((trade.recv_ns, bought, trade.qty))
+        self.buys += bought
         self.qty += trade.qty
 
     def toxic(self, now_ns: int) -> bool:
         prints, oldest = self.prints, now_ns - self.window_ns
-        if prints and prints[0].recv_ns <= oldest:  # prints leave: the running sums follow
+        if prints and prints[0][0] <= oldest:  # prints leave: the running sums follow
             buys, qty, popleft = self.buys, self.qty, prints.popleft
-            while prints and prints[0].recv_ns <= oldest:
-                gone = popleft()
-                buys -= gone.aggressor is _BUY_AGGRESSOR
-                qty -= gone.qty
+            while prints and prints[0][0] <= oldest:
+                _, bought, size = popleft()
+                buys -= bought
+                qty -= size
             self.buys, self.qty = buys, qty
         n = len(prints)
         if n == 0:
@@ -406,7 +410,7 @@ class FlowGuard:
         """Seconds until the oldest print leaves the window (when toxicity can next change)."""
         if not self.prints:
             return 0.0
-        return max(1e-3, (self.prints[0].recv_ns + self.window_ns - now_ns) / 1e9)
+        return max(1e-3, (self.prints[0][0] + self.window_ns - now_ns) / 1e9)
 
 
 # --------------------------------------------------------------------------------------------

@@ -268,7 +268,8 @@ def test_the_flow_guards_running_sums_judge_as_the_window_recounted(
             expected, seen = _toxic_by_definition(seen, now, window_ns=1000, ratio=ratio,
                                                   min_count=min_count, min_qty=min_qty)
             assert guard.toxic(now) is expected
-            assert list(guard.prints) == seen
+            assert list(guard.prints) == [(t.recv_ns, t.aggressor is BookSide.BUY, t.qty)
+                                          for t in seen]
 
 
 def test_the_symmetric_model_centres_a_fixed_spread_on_the_mid_whatever_the_inventory() -> None:
