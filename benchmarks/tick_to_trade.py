@@ -208,7 +208,7 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
     counters = ("troupe_book_updates_total", "troupe_venue_feed_refused_total",
                 "troupe_book_ignored_total", "troupe_budget_rate_limited_total",
                 "troupe_orders_sent_total", "troupe_budget_dropped_total",
-                "troupe_orders_rejected_total")
+                "troupe_orders_rejected_total", "troupe_book_deep_deferred_total")
 
     async def run() -> dict[str, Any]:
         async with trio.open_nursery() as nursery:
@@ -247,6 +247,8 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
             # superseded ...: never sent), and the venue's refusals of orders, in the window.
             "orders_sent": round(totals[4]), "budget_dropped": round(totals[5]),
             "orders_rejected": round(totals[6]),
+            # diffs whose deep levels the books applied after publishing the top
+            "deep_deferred_per_s": round(totals[7] / setup.seconds),
             "connection_mailbox": {"policy": connection.policy,
                                    "high_water": connection.high_water},
             **used, "gc_pauses": gc_pauses.report(), "pinning": pinning}
@@ -353,7 +355,8 @@ def _lines(result: dict[str, Any]) -> list[str]:
         f"requests sent {result['orders_sent']}, dropped by the budget "
         f"{result['budget_dropped']}, refused by the venue {result['orders_rejected']}",
         f"load average {load['before_1m']:.2f} -> {load['after_1m']:.2f}; "
-        f"{result['book_updates_per_s']} book updates/s applied, "
+        f"{result['book_updates_per_s']} book updates/s applied ("
+        f"{result['deep_deferred_per_s']}/s published before their deep levels), "
         f"{result['feed_refused_per_s']} feed events/s refused; the connection's mailbox "
         f"({result['connection_mailbox']['policy']}) held at most "
         f"{result['connection_mailbox']['high_water']}; CPU over "
