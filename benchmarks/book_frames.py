@@ -19,7 +19,8 @@ The figures are given over the top-moving diffs, every depth frame and the trade
 depth diffs by size in levels (0-19, 20-59, 60-159, 160+: the large diffs' cost, which the p50
 over every diff hides), with each class's ns per level (`python -m benchmarks.book
 --frame-stage`: this stage alone). Both variants build every book to the same tops and the same
-prints (checked before the figures are taken). The REST snapshot goes to the books untimed, as the connection's REST answer does.
+prints (checked before the figures are taken). The REST snapshot goes to the books untimed, as
+the connection's REST answer does.
 
 *The frame path* (`frame_path`): the same frames as the reader hands them over, a `WsFrame`
 each, into a `VenueConnection` over the live `BinanceTransport` (its dispatch, the decode, the
@@ -142,7 +143,7 @@ def frame_stage(lines: list[tuple[int, Any, list[str]]], decoder: str, clones: i
             actor.receive(event, context)
             book_s += clock() - middle
             decode_s += middle - start
-            levels = len(getattr(message, "bids", ())) + len(getattr(message, "asks", ()))
+            levels = _levels(message)
         depth = '"depthUpdate"' in texts[0]
         per_line.append((decode_s / clones, book_s / clones, depth,
                          depth and (first.best_bid, first.best_ask) != before, levels))
@@ -160,6 +161,13 @@ def size_name(levels: int) -> str:
     low = max(s for s in SIZES if s <= levels)
     upper = SIZES.index(low) + 1
     return f"{low}-{SIZES[upper] - 1}" if upper < len(SIZES) else f"{low}+"
+
+
+def _levels(message: Any) -> int:
+    """A depth diff's levels, the deep ones the live decode leaves unconverted included."""
+    deep = getattr(message, "deep", None)
+    return len(getattr(message, "bids", ())) + len(getattr(message, "asks", ())) + (
+        0 if deep is None else len(deep.bids) + len(deep.asks))
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
