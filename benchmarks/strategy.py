@@ -19,8 +19,9 @@ its turn ended, `BookTop:order` proposing, `:no_trade` journaling a NoTrade, `:n
 two versions that make the same decisions on book tops, trades and reports give the same one.
 
 With `--instructions` it counts instructions per message under valgrind's callgrind instead,
-the figure the machine's load cannot move: for each kind (`BookTop`, `TradePrint`), a replay
-of the saved log of its own in which only the `receive` calls of that kind run inside
+the figure the machine's load cannot move: for each kind (`BookTop`, those of them that
+proposed, `BookTop:order`, `TradePrint`, `Wake`), a replay of the saved log of its own in
+which only the `receive` calls of that kind (as a replay beforehand labelled them) run inside
 `itertools.starmap`, whose C function (`starmap_next`) callgrind is told to collect in
 (`--toggle-collect`), divided by their number.
 """
@@ -55,7 +56,8 @@ from protocols.market import BookTop, TradePrint
 
 Entry = tuple[str, Any, int, int]  # (strategy, message, monotonic ns, epoch ns)
 Recording = tuple[dict[str, MarketMakerConfig], dict[str, tuple[int, int]], list[Entry]]
-COUNTED_KINDS = ("BookTop", "TradePrint")  # what `--instructions` reports
+# What `--instructions` reports: a kind, or a kind's turns that ended so (`_label`)
+COUNTED_KINDS = ("BookTop", "BookTop:order", "TradePrint", "Wake")
 
 
 class ShellContext:
@@ -191,7 +193,9 @@ def _label(message: Any, ctx: ShellContext, before: tuple[int, int]) -> str:
     return "BookTop:no_trade" if ctx.told["journal"] > before[1] else "BookTop:none"
 
 
-def replay_timed(recording: Recording) -> dict[str, list[int]]:
+def replay_timed(recording: Recording,
+                 labels: list[str] | None = None) -> dict[str, list[int]]:
+    """ns per message, by `_label`; each message's label also appended to `labels`."""
     strategies = _strategies(recording, None)
     times: dict[str, list[int]] = defaultdict(list)
     clock = time.perf_counter_ns
@@ -203,23 +207,28 @@ def replay_timed(recording: Recording) -> dict[str, list[int]]:
         start = clock()
         shell.receive(message, ctx)  # type: ignore[arg-type]
         elapsed = clock() - start
-        times[_label(message, ctx, before)].append(elapsed)
+        label = _label(message, ctx, before)
+        times[label].append(elapsed)
+        if labels is not None:
+            labels.append(label)
     return times
 
 
 def _replay_counted(log_path: Path, kind: str, out: Path) -> None:
-    """The callgrind child: replay the saved log, the `receive` calls of `kind` inside
+    """The callgrind child: replay the saved log, the `receive` calls of `kind` (by the
+    labels a replay gave them: the same, since a replay is deterministic) inside
     `itertools.starmap` (the only place callgrind collects), and write how many there were."""
-    recording = pickle.loads(log_path.read_bytes())
+    recording, labels = pickle.loads(log_path.read_bytes())
     strategies = _strategies(recording, None)
     gc.collect()
     gc.disable()
     calls = 0
     starmap = itertools.starmap
-    for name, message, now, epoch in recording[2]:
+    within = f"{kind}:"
+    for (name, message, now, epoch), label in zip(recording[2], labels, strict=True):
         shell, ctx = strategies[name]
         ctx.now, ctx.epoch = now, epoch
-        if type(message).__name__ == kind:
+        if label == kind or label.startswith(within):
             calls += 1
             next(starmap(shell.receive, ((message, ctx),)))
         else:
@@ -258,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.instructions:
         with tempfile.TemporaryDirectory() as scratch:
             log_path = Path(scratch) / "strategy.log"
-            log_path.write_bytes(pickle.dumps(recording))
+            labels: list[str] = []
+            replay_timed(recording, labels)
+            log_path.write_bytes(pickle.dumps((recording, labels)))
             result["instructions_per_message"] = instructions(log_path)
     else:
         result["cpu_ns"] = best_round(lambda: replay_timed(recording), args.rounds)

@@ -106,9 +106,9 @@ class DecisionCarrier:
 
     Call it as `carry_out` is called, less what it keeps: `carrier(decision, ctx, trigger)`."""
 
-    __slots__ = ("_counts", "_instrument", "_journal", "_last_count", "_last_ctx",
-                 "_last_reason", "_last_why", "_on_unsent", "_reasons", "_risk_gate",
-                 "_strategy", "_wakes")
+    __slots__ = ("_counts", "_instrument", "_journal", "_kind_counts", "_kinds_ctx",
+                 "_last_count", "_last_ctx", "_last_reason", "_last_why", "_on_unsent",
+                 "_reasons", "_risk_gate", "_strategy", "_wakes")
 
     _WAKES_KEPT = 64  # timer keys whose Wake is kept; more (keys made per timer) are built
 
@@ -125,6 +125,9 @@ class DecisionCarrier:
         self._last_ctx: Context | None = None
         self._last_count: Counting | None = None
         self._wakes: dict[str, tuple[Wake, tuple[str, str]]] = {}
+        # Each intent type's proposal counter in `_kinds_ctx` (a type hashes in C)
+        self._kinds_ctx: Context | None = None
+        self._kind_counts: dict[type, Counting] = {}
 
     def __call__(self, decision: Decision, ctx: Context,
                  trigger: Trigger = Trigger.MARKET) -> None:
@@ -132,11 +135,19 @@ class DecisionCarrier:
         if decision.intents:
             cause = trigger if decision.trigger is None else decision.trigger
             me = ctx.self_ref
+            if ctx is not self._kinds_ctx:
+                self._kinds_ctx, self._kind_counts = ctx, {}
+            kind_counts = self._kind_counts
             for intent in decision.intents:
                 proposal = Proposal(strategy, intent, me, decision.trigger_ns, cause)
                 if ctx.tell(self._risk_gate, proposal) is not None:
                     self._on_unsent(intent)
-                counts.count(ctx, PROPOSAL_METRIC, "kind", type(intent).__name__)
+                kind = type(intent)
+                count = kind_counts.get(kind)
+                if count is None:
+                    count = kind_counts[kind] = counts.counter(ctx, PROPOSAL_METRIC, "kind",
+                                                               kind.__name__)
+                count()
         why = decision.why
         if why is not None:
             count = self._last_count
@@ -247,7 +258,14 @@ class OrderSlots:
 
     def replace(self, side: Side, price: int, qty: int, reduce_only: bool) -> LiveOrder:
         order = self.slots[side]
-        assert order is not None and order.state is _LIVE
+        assert order is not None
+        return self.amend(order, price, qty, reduce_only)
+
+    @staticmethod
+    def amend(order: LiveOrder, price: int, qty: int, reduce_only: bool) -> LiveOrder:
+        """`replace` of the order in its side's slot, given the order (optimistic: the
+        price, size and flag before it are kept in `prev` for a refusal to restore)."""
+        assert order.state is _LIVE
         order.prev = (order.price, order.qty, order.reduce_only)
         order.price, order.qty, order.reduce_only = price, qty, reduce_only
         return order

@@ -42,7 +42,7 @@ import attrs
 from actors.behaviour import Ref
 from actors.execution.ids import ClientOrderIds
 from actors.strategies.engine import Engine
-from actors.strategies.kit import Decision, Inventory, OrderSlots, Slot, book_fill
+from actors.strategies.kit import Decision, Inventory, LiveOrder, OrderSlots, Slot, book_fill
 from actors.strategies.params import non_negative, positive
 from actors.strategies.quote_pricer import QuotePricer
 from actors.strategies.quoting_models import (
@@ -330,7 +330,10 @@ class QuoteEngine(Engine):
                                 (*timers, ("requote", wait / 1e9)), trigger_ns)
         if moves:
             self.last_quote_ns = now
-            placed = [self._place(side, targets[side is _SELL]) for side in moves]
+            # the slots' orders, BUY then SELL, without hashing a side (see `_diff`)
+            buy_order, sell_order = self.orders.slots.values()
+            placed = [self._place(side, targets[1], sell_order) if side is _SELL
+                      else self._place(side, targets[0], buy_order) for side in moves]
             exits = [i for i in placed if i.reduce_only]  # exits first, then cancels
             if exits:
                 placed = [i for i in placed if not i.reduce_only]
@@ -437,12 +440,14 @@ class QuoteEngine(Engine):
                     moves.append(side)
         return cancels, moves, in_flight
 
-    def _place(self, side: Side, target: Target | None) -> OrderIntent | ReplaceIntent:
+    def _place(self, side: Side, target: Target | None,
+               order: LiveOrder | None) -> OrderIntent | ReplaceIntent:
+        """A new order for `side`, or a replace of `order`, the one in its slot."""
         assert target is not None
         price, qty, reduce_only = target
         instrument = self._symbol
-        if self.orders.slots[side] is not None:
-            order = self.orders.replace(side, price, qty, reduce_only)
+        if order is not None:
+            self.orders.amend(order, price, qty, reduce_only)
             return ReplaceIntent(order.cid, instrument, qty, price, reduce_only)
         cid = self.ids.next()
         self.orders.open(side, cid, price, qty, reduce_only)

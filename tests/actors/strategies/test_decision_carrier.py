@@ -122,3 +122,25 @@ def test_a_reason_is_journaled_as_its_plain_value() -> None:
         carrier(Decision(why=why, trigger_ns=5), ctx)
     assert [type(r.reason) for r in journal.messages] == [str, str, str]
     assert [r.reason for r in journal.messages] == ["no_change"] * 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(st.tuples(decisions, st.sampled_from(Trigger), st.booleans()),
+                      min_size=1, max_size=60))
+def test_a_kept_carrier_counts_in_whichever_context_it_is_given(
+        steps: list[tuple[Decision, Trigger, bool]]) -> None:
+    """The counters a carrier keeps (the last WHY's, each intent type's) are bound in one
+    context: handed another (a test's, a restart's), it counts there, as the rule does."""
+    kept = [FakeContext("strategies/mm"), FakeContext("strategies/mm")]
+    ruled = [FakeContext("strategies/mm"), FakeContext("strategies/mm")]
+    carrier = DecisionCarrier("mm", "BTCUSDT", risk_gate=kept[0].ref("gate"), journal=None,
+                              on_unsent=lambda intent: None)
+    for n, (decision, trigger, other) in enumerate(steps):
+        which = int(other)
+        for ctx in (kept[which], ruled[which]):
+            ctx.advance(0.001)
+        carrier(decision, kept[which], trigger)
+        reference(decision, ruled[which], strategy="mm", instrument="BTCUSDT",
+                  risk_gate=ruled[which].ref("gate"), journal=None,
+                  on_unsent=lambda intent: None, trigger=trigger)
+        assert kept[which].metrics == ruled[which].metrics, n
