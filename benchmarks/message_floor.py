@@ -20,9 +20,9 @@ the other, so a figure is one tell -> receive, the behaviours' own few bytecodes
 - deterministic host, one scenario per mailbox policy (`unbounded` ... `flow_control`), then the
   unbounded ping-pong with one thing added: a timed tell instead of a tell (`tell_at`), a timer
   re-armed by each message instead of a tell (`timer`), handling timed as the node times it
-  (`timed`: an `on_handled` hook), a tracer (`traced`), a labelled `ctx.count` per message
-  (`count`) or a bound one (`bound_count`).
-- live host: the ping-pong on the loop dispatcher (`live`), with the `on_handled` hook
+  (`timed`: into a Prometheus sink's per-actor handling times), a tracer (`traced`), a
+  labelled `ctx.count` per message (`count`) or a bound one (`bound_count`).
+- live host: the ping-pong on the loop dispatcher (`live`), timed as the node times it
   (`live_timed`), and round a ring of four actors (`live_chain`: each is idle again after
   its hop, as on an order's way through a node), and a node's path frame after frame
   (`live_frame`: reader -> book -> strategy, gate and a portfolio on the background lane;
@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.behaviour import Behaviour
+from supervision.metrics.prometheus import PrometheusMetrics
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.live import LiveHost
 from supervision.runtime.mailbox import (
@@ -154,7 +155,7 @@ def live(n: int, timed: bool = False, actors: int = 2, turn_budget_s: float = 0.
     done = threading.Event()
     host = LiveHost(freeze_gc=False, switch_interval_s=None, turn_budget_s=turn_budget_s)
     if timed:
-        host.on_handled = lambda actor, ns: None
+        _time_as_the_node_does(host)
     with host:
         refs = [host.spawn(f"hop{i}", lambda: Peer(n, "tell", done), mailbox=Unbounded())
                 for i in range(actors)]
@@ -205,7 +206,7 @@ def live_frame(frames: int, turn_budget_s: float = 0.002) -> Figure:
     done = threading.Event()
     host = LiveHost(freeze_gc=False, switch_interval_s=None, turn_budget_s=turn_budget_s,
                     background=("portfolio",))
-    host.on_handled = lambda actor, ns: None
+    _time_as_the_node_does(host)
     with host:
         def stage(name: str, mailbox: Any, *then: Any) -> Any:
             return host.spawn(name, lambda: Stage(list(then)), mailbox=mailbox)
@@ -241,7 +242,13 @@ def _trace(host: DeterministicHost) -> None:
 
 
 def _time(host: DeterministicHost) -> None:
-    host.on_handled = lambda actor, ns: None
+    _time_as_the_node_does(host)
+
+
+def _time_as_the_node_does(host: Any) -> None:
+    """Time each `receive` into a Prometheus sink's per-actor handling times, as a node's
+    metrics do (`PrometheusMetrics.attach_host`)."""
+    PrometheusMetrics().attach_host(host)
 
 
 def scenarios(n: int, turn_budget_s: float = 0.002) -> dict[str, Callable[[], Figure]]:

@@ -2,10 +2,12 @@
 
 `HandlingTimes` keeps per-actor handling times. It is the host's `on_handled` hook, called after
 every `receive`, so recording must be cheap: the value is rounded down to its 11 significant bits
-(what an HdrHistogram with 3 significant digits keeps anyway) and counted in a plain dict. The
-counts are folded into one `HdrHistogram` per actor when someone reads them. Each actor's dict is
-written by one thread at a time (an actor runs on one thread at a time) and copied at C level by
-the reader, so the recorder takes no lock.
+(what an HdrHistogram with 3 significant digits keeps anyway) and counted in a plain dict. A
+cell asks it once for its actor's recorder (`for_actor`: a closure over that actor's dict), so a
+message's record is one call with the ns, no name looked up. The counts are folded into one
+`HdrHistogram` per actor when someone reads them. Each actor's dict is written by one thread at
+a time (an actor runs on one thread at a time) and copied at C level by the reader, so the
+recorder takes no lock.
 
 `RuntimeCollector` is registered in the sink's registry. At each scrape it reads the attached
 hosts' actors (mailbox depth and losses, messages handled, restarts, failures), the supervision
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from hdrh.histogram import HdrHistogram
@@ -43,19 +45,39 @@ class HandlingTimes:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[str, dict[int, int]] = {}  # actor -> {rounded ns: count}, cumulative
+        self._recorders: dict[str, Callable[[int], None]] = {}  # actor -> `for_actor(actor)`
         self._folded: dict[str, dict[int, int]] = {}
         self._histograms: dict[str, HdrHistogram] = {}
         self._sum_ns: dict[str, int] = {}
 
     def record(self, actor: str, elapsed_ns: int) -> None:
-        counts = self._counts.get(actor)
-        if counts is None:
-            with self._lock:
-                counts = self._counts.setdefault(actor, {})
-        shift = elapsed_ns.bit_length() - 11
-        if shift > 0:
-            elapsed_ns = elapsed_ns >> shift << shift
-        counts[elapsed_ns] = counts.get(elapsed_ns, 0) + 1
+        """One `receive` of `actor` took `elapsed_ns` (the `on_handled` hook's signature)."""
+        recorder = self._recorders.get(actor)
+        if recorder is None:
+            recorder = self.for_actor(actor)
+        recorder(elapsed_ns)
+
+    __call__ = record
+
+    def for_actor(self, actor: str) -> Callable[[int], None]:
+        """`actor`'s recorder: called with a handling time in ns, by one thread at a time."""
+        with self._lock:
+            recorder = self._recorders.get(actor)
+            if recorder is not None:
+                return recorder
+            counts = self._counts.setdefault(actor, {})
+
+            def record(elapsed_ns: int) -> None:
+                if elapsed_ns >= 2048:  # 11 significant bits: HdrHistogram's 3 digits
+                    shift = elapsed_ns.bit_length() - 11
+                    elapsed_ns = elapsed_ns >> shift << shift
+                try:
+                    counts[elapsed_ns] += 1
+                except KeyError:
+                    counts[elapsed_ns] = 1
+
+            self._recorders[actor] = record
+            return record
 
     def histograms(self) -> dict[str, HdrHistogram]:
         """Per actor, an HdrHistogram(1 ns, 60 s, 3 digits). Read them; record with `record`."""

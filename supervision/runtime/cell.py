@@ -23,12 +23,14 @@ Hosts subclass `Cell` only to decide *where* it runs and how delivery is synchro
 
 Handling time: a host may carry an `on_handled(actor_name, elapsed_ns)` hook (the node's metrics
 sink sets one). While it is set, every cell of that host measures each call of `receive` with
-`time.perf_counter_ns` and reports it after the call, whether it returned or raised. Cells
-without the hook run the untimed `_invoke`: timing is switched per cell (`time_handling`) so the
-hot path pays nothing when nobody listens. On the deterministic host the figure is the real time
-the behaviour's code took, not virtual time: it is a profile, and it feeds nothing back. A timed
-cell also remembers the type of the last message it handled and when (`last_message`,
-`last_message_ns` on the `perf_counter_ns` clock), for the REPL's `actors()`.
+`time.perf_counter_ns` and reports it after the call, whether it returned or raised. A hook that
+also offers `for_actor(actor_name)` (the sink's `HandlingTimes`) is asked once per cell for a
+recorder of that actor's times, called with the ns alone: no name to look up per message.
+Cells without the hook run the untimed `_invoke`: timing is switched per cell (`time_handling`)
+so the hot path pays nothing when nobody listens. On the deterministic host the figure is the
+real time the behaviour's code took, not virtual time: it is a profile, and it feeds nothing
+back. A timed cell also remembers the type of the last message it handled and when
+(`last_message`, `last_message_ns` on the `perf_counter_ns` clock), for the REPL's `actors()`.
 
 Introspection (`supervision.runtime.introspection`): an `Inspect` item in the system lane is
 answered on the actor's own thread, between two messages, so nobody reads a behaviour's state
@@ -42,6 +44,7 @@ cell fails matching messages as if `receive` had raised, and an unarmed one pays
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -91,7 +94,7 @@ class Cell:
     last_message: type | None = None  # kept while handling is timed
     last_message_ns = 0
     _tracer: Callable[[Any], None] | None = None
-    _hook: Callable[[str, int], None] | None = None  # the host's on_handled, while timed
+    _hook: Callable[[int], None] | None = None  # this actor's on_handled(ns), while timed
     fault: FaultState | None = None
     failures = 0  # these four change only when something goes wrong
     restarts = 0
@@ -218,8 +221,10 @@ class Cell:
 
     def time_handling(self, on: bool) -> None:
         """Measure each `receive` for the host's `on_handled` hook, or stop measuring. The
-        cell keeps the hook itself (the host sets it again on every cell when it changes)."""
-        self._hook = getattr(self.host, "on_handled", None) if on else None
+        cell keeps the hook's recorder for this actor (the host sets it again on every cell
+        when the hook changes)."""
+        self._hook = _recorder_for(self.name, getattr(self.host, "on_handled", None) if on
+                                   else None)
         self._select_invoke()
 
     def trace(self, tracer: Callable[[Any], None] | None) -> None:
@@ -286,7 +291,7 @@ class Cell:
             return
         elapsed = perf_counter_ns() - start
         try:
-            hook(self.name, elapsed)
+            hook(elapsed)
         except Exception:
             self._hook_failed()
         if reply_to is not None:
@@ -294,9 +299,9 @@ class Cell:
         if self._stop_requested:
             self._exit(ExitReason.NORMAL)
 
-    def _handled(self, hook: Callable[[str, int], None], elapsed_ns: int) -> None:
+    def _handled(self, hook: Callable[[int], None], elapsed_ns: int) -> None:
         try:
-            hook(self.name, elapsed_ns)
+            hook(elapsed_ns)
         except Exception:
             self._hook_failed()
 
@@ -440,6 +445,19 @@ class Cell:
             count=counts.get(kind, 1),
         )
         self.host.record(record)  # type: ignore[attr-defined]
+
+
+def _recorder_for(actor: str, hook: Callable[[str, int], None] | None
+                  ) -> Callable[[int], None] | None:
+    """`hook`'s recorder of `actor`'s handling times: its `for_actor(actor)` if it has one,
+    else `hook` with the name bound."""
+    if hook is None:
+        return None
+    for_actor = getattr(hook, "for_actor", None)
+    if for_actor is not None:
+        recorder: Callable[[int], None] = for_actor(actor)
+        return recorder
+    return functools.partial(hook, actor)
 
 
 # What `Cell.process` does with each runtime item; anything else is a user message.

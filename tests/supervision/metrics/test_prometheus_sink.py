@@ -358,6 +358,31 @@ def test_scrape_time_quantiles_are_the_hdr_histograms_own():
         assert total > 0
 
 
+def test_a_cells_own_recorder_keeps_what_an_hdr_histogram_of_the_raw_values_would():
+    # A cell records through `for_actor(name)` (no name looked up per message): what it keeps
+    # must read back as an HdrHistogram(1 ns, 60 s, 3 digits) fed the raw values reads.
+    from hdrh.histogram import HdrHistogram
+
+    sink = PrometheusMetrics()
+    rng = random.Random(11)
+    values = [int(rng.lognormvariate(10, 2.5)) for _ in range(3_000)] + [1, 2047, 2048, 2049]
+    recorder = sink.handling.for_actor("cell")
+    assert sink.handling.for_actor("cell") is recorder  # one per actor
+    reference = HdrHistogram(1, 60_000_000_000, 3)
+    for ns in values:
+        recorder(ns)
+        reference.record_value(min(ns, 60_000_000_000))
+    kept = sink.handling_histograms()["cell"]
+    assert kept.get_total_count() == reference.get_total_count() == len(values)
+    for q in (0.1, 1, 25, 50, 90, 99, 99.9, 100):
+        assert kept.get_value_at_percentile(q) == reference.get_value_at_percentile(q)
+    ((actor, quantiles, count, _),) = sink.handling.summary()
+    assert (actor, count) == ("cell", len(values))
+    assert quantiles == [reference.get_value_at_percentile(q) / 1e9 for q in (50, 99, 99.9)]
+    sink.record_handling("cell", 5)  # the hook's own call counts in the same actor's times
+    assert sink.handling_histograms()["cell"].get_total_count() == len(values) + 1
+
+
 # -- build info and the exposition ---------------------------------------------------------------
 def test_build_info_says_what_the_node_really_does():
     sink = PrometheusMetrics()
