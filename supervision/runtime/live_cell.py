@@ -9,12 +9,22 @@ A tell that finds the cell idle schedules it on its executor (`supervision.runti
 the loop dispatcher's lanes, or a thread of its own). A cell whose turn empties its mailbox is
 idle from that turn on (`LiveCell.run_one`): each hop of a chain is one dispatcher turn, not a
 second one to find its mailbox empty.
+
+Every message of a node pays for a tell and a turn, so they are kept to few calls (python -m
+benchmarks.message_floor counts them): the lock is taken with `acquire`/`release`, not `with`
+(half the cost); a tell to a FIFO mailbox (`Unbounded`, `BoundedReject`, `FlowControl`) is its
+`put` done in `deliver_fifo`, the ref's `tell`; a turn pops a FIFO lane in place and any other
+with `Mailbox.take_user` (the item and whether another is behind it, one call); and a cell that
+is timed and nothing else (a node times every actor) times `receive` in the turn's own frame,
+recording through its actor's own recorder (`Cell.time_handling`). A traced or faulted cell
+goes through `_invoke`, as any system-lane item does.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pykka
@@ -25,8 +35,14 @@ from protocols.runtime import ActorDead, Refused
 from supervision.runtime.cell import RUNNING, RUNTIME_ITEMS, Cell
 from supervision.runtime.context import HostServices
 from supervision.runtime.executors import LoopDispatcher
-from supervision.runtime.lifecycle import CellHandle, CellState
-from supervision.runtime.mailbox import EMPTY, FifoMailbox
+from supervision.runtime.lifecycle import CellHandle, CellState, ExitReason
+from supervision.runtime.mailbox import (
+    EMPTY,
+    BoundedRejectMailbox,
+    FifoMailbox,
+    FlowControlMailbox,
+    UnboundedMailbox,
+)
 
 if TYPE_CHECKING:
     from actors.behaviour import Behaviour, MailboxSpec, Ref
@@ -50,7 +66,8 @@ class TroupeRef(pykka.ActorRef):
         self._cell = cell
         self.name = cell.name
         # Instance attributes shadow the methods: one call from `ref.tell` to the mailbox.
-        self.tell = cell.deliver  # type: ignore[method-assign,assignment]
+        self.tell = (cell.deliver_fifo if type(cell.mailbox) in _PLAIN_FIFO  # type: ignore[method-assign,assignment]
+                     else cell.deliver)
         self.deliver_envelope = cell.deliver_envelope
 
     def __repr__(self) -> str:
@@ -77,6 +94,9 @@ class LiveCell(Cell, pykka.Actor):
                  mailbox: MailboxSpec | None, parent: CellHandle | None, executor: Any) -> None:
         self._lock = threading.Lock()
         self._scheduled = False
+        # This actor's handling-time recorder while timed and neither traced nor faulted: the
+        # turn times `receive` itself (`run_one`). Set by `_select_invoke`.
+        self._timed: Callable[[int], None] | None = None
         self.executor = executor
         self._enqueue, self._loop = _enqueuer(executor)
         pykka.Actor.__init__(self)
@@ -89,6 +109,16 @@ class LiveCell(Cell, pykka.Actor):
     # pykka's hooks --------------------------------------------------------------------------
     def _create_actor_inbox(self) -> Any:  # type: ignore[override]  # the cell is its inbox
         return self
+
+    @property  # type: ignore[override]
+    def actor_inbox(self) -> LiveCell:
+        """The cell is its own inbox: a property, not one more attribute on every cell (see
+        `Cell`'s class defaults: a timed cell stays within one shared key table)."""
+        return self
+
+    @actor_inbox.setter
+    def actor_inbox(self, inbox: Any) -> None:  # pykka's __init__ sets it: to this cell
+        assert inbox is self
 
     @staticmethod
     def _create_future() -> pykka.Future[Any]:
@@ -122,7 +152,10 @@ class LiveCell(Cell, pykka.Actor):
         return TroupeRef(self)
 
     def deliver(self, message: Any) -> Refused | None:
-        with self._lock:
+        # The lock's acquire and release, not `with`: half the cost, twice a message.
+        lock = self._lock
+        lock.acquire()
+        try:
             if self.state is DEAD:
                 self.mailbox.rejected += 1
                 return Refused(self.name, "dead")
@@ -132,7 +165,39 @@ class LiveCell(Cell, pykka.Actor):
             if self._scheduled:
                 return None
             self._scheduled = True
+        finally:
+            lock.release()
         # The executor's `schedule`, without the call on the loop (see `_enqueuer`).
+        self._enqueue(self)
+        loop = self._loop
+        if loop is not None and loop._sleeping:
+            loop.told_while_sleeping()
+        return None
+
+    def deliver_fifo(self, message: Any) -> Refused | None:
+        """`deliver` for `Unbounded`, `BoundedReject` and `FlowControl` (which a live host
+        refuses at capacity too): their `put` without the call. A ref's `tell` for them."""
+        lock = self._lock
+        lock.acquire()
+        try:
+            mailbox: BoundedRejectMailbox = self.mailbox  # type: ignore[assignment]
+            if self.state is DEAD:
+                mailbox.rejected += 1
+                return Refused(self.name, "dead")
+            queue = mailbox._queue
+            depth = len(queue)
+            if depth >= mailbox._limit:
+                mailbox.rejected += 1
+                return Refused(self.name, "full")
+            queue.append(message)
+            mailbox.enqueued += 1
+            if depth >= mailbox.high_water:
+                mailbox.high_water = depth + 1
+            if self._scheduled:
+                return None
+            self._scheduled = True
+        finally:
+            lock.release()
         self._enqueue(self)
         loop = self._loop
         if loop is not None and loop._sleeping:
@@ -143,13 +208,17 @@ class LiveCell(Cell, pykka.Actor):
         return self.deliver(envelope)
 
     def deliver_system(self, item: Any) -> None:
-        with self._lock:
+        lock = self._lock  # (a timer's firing comes this way: not `with`, as in `deliver`)
+        lock.acquire()
+        try:
             if self.state is DEAD and type(item) is not _PykkaStop:
                 return
             self.mailbox.system.append(item)
             if self._scheduled:
                 return
             self._scheduled = True
+        finally:
+            lock.release()
         self._enqueue(self)
         loop = self._loop
         if loop is not None and loop._sleeping:
@@ -171,29 +240,53 @@ class LiveCell(Cell, pykka.Actor):
         mailbox = self.mailbox
         system = mailbox.system
         fifo = self._fifo
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             if system:
                 item = system.popleft()
+                # Anything behind it? (A cell not RUNNING with user messages queued stays
+                # scheduled: the item may be the StartCell that lets them run.)
+                more = bool(system) or (bool(fifo) if fifo is not None
+                                        else mailbox.user_depth() > 0)
             elif self.state is not RUNNING or (fifo is not None and not fifo):
                 self._scheduled = False
                 return False
-            elif fifo is not None:
+            elif fifo is not None:  # (the system lane is empty: it is put to under the lock)
                 item = fifo.popleft()
+                more = bool(fifo)
             else:
-                item = mailbox._pop_user()
+                item, more = mailbox.take_user()
                 if item is EMPTY:
                     self._scheduled = False
                     return False
-            # Anything behind it? (A cell not RUNNING with user messages queued stays
-            # scheduled: the item may be the StartCell that lets them run.)
-            more = bool(system) or (bool(fifo) if fifo is not None
-                                    else mailbox.user_depth() > 0)
             if not more:
                 self._scheduled = False
+        finally:
+            lock.release()
         mailbox.handled += 1
         kind = type(item)
         if kind not in _NOT_USER:  # a user message: straight to the behaviour
-            self._invoke(item, None)
+            timed = self._timed
+            if timed is None:
+                self._invoke(item, None)
+                return more
+            # `_invoke_timed`, in the turn's own frame: a node times every actor.
+            start = perf_counter_ns()
+            self.last_message = kind
+            self.last_message_ns = start
+            try:
+                self.behaviour.receive(item, self.ctx)  # type: ignore[union-attr,arg-type]
+            except BaseException as exc:
+                self._handled(timed, perf_counter_ns() - start)
+                self._fail(exc, during_start=False)
+                return more
+            try:
+                timed(perf_counter_ns() - start)
+            except Exception:
+                self._hook_failed()
+            if self._stop_requested:
+                self._exit(ExitReason.NORMAL)
         elif kind is _PykkaStop:
             self.remove("stopped through pykka")
             if item.reply_to is not None:
@@ -201,6 +294,11 @@ class LiveCell(Cell, pykka.Actor):
         else:
             self.process(item)
         return more
+
+    def _select_invoke(self) -> None:
+        super()._select_invoke()
+        plain = self._tracer is None and self.fault is None
+        self._timed = self._hook if plain else None
 
     def _on_dead(self) -> None:
         pykka.ActorRegistry.unregister(self._actor_ref)
@@ -226,3 +324,5 @@ class _PykkaStop:
 
 
 _NOT_USER = RUNTIME_ITEMS | {_PykkaStop}
+# The mailboxes whose `put` is a FIFO's append under a capacity (`LiveCell.deliver_fifo`).
+_PLAIN_FIFO = frozenset({UnboundedMailbox, BoundedRejectMailbox, FlowControlMailbox})

@@ -124,6 +124,12 @@ class Mailbox:
     def _pop_user(self) -> Any:
         raise NotImplementedError
 
+    def take_user(self) -> tuple[Any, bool]:
+        """The next user item (`EMPTY` if none) and whether another is behind it: a live
+        cell's turn in one call (`supervision.runtime.live_cell`)."""
+        item = self._pop_user()
+        return item, self.user_depth() > 0
+
     def stats(self) -> MailboxStats:
         return MailboxStats(
             policy=self.policy,
@@ -285,6 +291,16 @@ class ConflatingMailbox(Mailbox):
             return item
         return EMPTY
 
+    def take_user(self) -> tuple[Any, bool]:
+        queue = self._queue
+        if not queue:
+            return EMPTY, False
+        item = queue.popleft()
+        if type(item) is _Slot:
+            del self._keyed[item.key]
+            return item.item, bool(queue)
+        return item, bool(queue)
+
     def user_depth(self) -> int:
         return len(self._queue)
 
@@ -330,6 +346,15 @@ class PriorityMailbox(Mailbox):
                     self._depth -= 1
                     return queue.popleft()
         return EMPTY
+
+    def take_user(self) -> tuple[Any, bool]:
+        depth = self._depth
+        if depth:
+            for queue in self._levels:
+                if queue:
+                    self._depth = depth - 1
+                    return queue.popleft(), depth > 1
+        return EMPTY, False
 
     def user_depth(self) -> int:
         return self._depth

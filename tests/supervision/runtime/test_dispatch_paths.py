@@ -1,10 +1,12 @@
 """The hosts' short paths for one message keep what the long ones promise.
 
 A deterministic cell delivers to a FIFO mailbox and pops it in place, and hands a user message
-to `receive` without `_invoke`; a live cell hands a user message to `_invoke` without `process`
-and ends its schedule with the message that empties its mailbox. These tests hold those paths to
-the mailboxes' own counts, to instrumentation switched on and off mid-run, to the live chain's
-one turn per hop, and to `settle` waiting for a cell that handles its last message.
+to `receive` without `_invoke`; a live cell delivers to a FIFO mailbox without its `put`, hands
+a user message to `_invoke` without `process` (or times `receive` in its own turn, when timing
+is all it does), and ends its schedule with the message that empties its mailbox. These tests
+hold those paths to the mailboxes' own counts, to instrumentation switched on and off mid-run,
+to failures and stops, to the live chain's one turn per hop, and to `settle` waiting for a cell
+that handles its last message.
 """
 
 from __future__ import annotations
@@ -239,3 +241,84 @@ def test_a_timed_cell_keeps_its_attributes_within_one_shared_key_table(host_kind
     finally:
         if isinstance(host, LiveHost):
             host.close()
+
+
+class Flaky(Behaviour):
+    """Fails on "boom", stops itself on "stop", notes anything else."""
+
+    def __init__(self, seen: list[Any]) -> None:
+        self.seen = seen
+
+    def receive(self, message: Any, ctx: Any) -> None:
+        if message == "boom":
+            raise ValueError("boom")
+        if message == "stop":
+            ctx.stop()
+        self.seen.append(message)
+
+
+class PerActorHook:
+    """An `on_handled` hook that hands each cell a recorder of its own (`for_actor`)."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self.recorded: list[tuple[str, int]] = []
+        self.called = 0
+
+    def __call__(self, actor: str, ns: int) -> None:
+        self.called += 1
+
+    def for_actor(self, actor: str) -> Any:
+        self.asked.append(actor)
+        return lambda ns: self.recorded.append((actor, ns))
+
+
+def test_a_live_cell_timed_in_its_own_turn_keeps_failures_tracing_faults_and_stop() -> None:
+    # A timed live cell times `receive` in its turn's own frame; a failure, a tracer, an armed
+    # fault, the hook switched off and `ctx.stop` must behave as through `_invoke`.
+    from supervision.runtime.faults import Fault
+    from supervision.runtime.specs import ChildSpec, SupervisorSpec
+    from supervision.runtime.supervisor import Supervisor
+
+    seen: list[Any] = []
+    hook = PerActorHook()
+
+    def send(ref: Any, *messages: Any) -> None:
+        for message in messages:
+            ref.tell(message)
+            host.settle()
+            host.advance(0.01)
+
+    with LiveHost(freeze_gc=False) as host:
+        host.on_handled = hook
+        spec = SupervisorSpec([ChildSpec("flaky", lambda: Flaky(seen))], intensity=50,
+                              period_s=60.0)
+        sup = host.spawn("sup", lambda: Supervisor(spec))
+        host.settle()
+        host.advance(0.01)
+        cell = host.cell("sup/flaky")
+        send(cell.ref, "a", "boom", "b")
+        assert seen == ["a", "b"] and (cell.failures, cell.restarts) == (1, 1)
+        timed = [ns for actor, ns in hook.recorded if actor == "sup/flaky"]
+        assert len(timed) == 3 and all(ns > 0 for ns in timed)  # the failing one too
+        assert cell.last_message is str
+        traced: list[Any] = []
+        cell.trace(traced.append)
+        send(cell.ref, "c")
+        cell.trace(None)
+        cell.inject_fault(Fault(times=1))
+        send(cell.ref, "d", "e")
+        assert traced == ["c"] and seen == ["a", "b", "c", "e"] and cell.failures == 2
+        assert len([a for a, _ in hook.recorded if a == "sup/flaky"]) == 5  # c and e
+        host.on_handled = None
+        send(cell.ref, "f")
+        assert seen[-1] == "f"
+        assert len([a for a, _ in hook.recorded if a == "sup/flaky"]) == 5  # not timed
+        host.on_handled = hook
+        starts = cell.starts
+        send(cell.ref, "stop", "g")  # a normal exit; a permanent child is started again
+        assert seen[-2:] == ["stop", "g"] and cell.starts == starts + 1
+        assert cell.failures == 2
+        assert hook.called == 0  # every cell recorded through its own recorder
+        assert hook.asked.count("sup/flaky") == 2  # once when timed, once when timed again
+        host.stop(sup)

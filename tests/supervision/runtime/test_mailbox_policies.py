@@ -110,6 +110,30 @@ def test_system_lane_jumps_ahead_and_is_never_refused(spec):
     assert mailbox.pop() in ("user", "user2")
 
 
+@pytest.mark.parametrize("spec", [
+    Unbounded(), BoundedReject(4), DropOldest(4),
+    ConflateByKey(key=lambda m: None if m % 3 == 0 else m % 5, capacity=4),
+    StablePriority(levels=3, priority=lambda m: m % 3, capacity=3),
+], ids=["unbounded", "bounded_reject", "drop_oldest", "conflate_by_key", "stable_priority"])
+def test_taking_a_user_item_says_whether_another_is_behind_it(spec):
+    # `take_user` (a live cell's turn, in one call) against `_pop_user` and `user_depth`, on
+    # twin mailboxes given the same random puts and takes.
+    import random
+
+    rng = random.Random(7)
+    taken, popped = spec.build(), spec.build()
+    for _ in range(2_000):
+        if rng.random() < 0.55:
+            message = rng.randrange(100)
+            assert taken.put(message) == popped.put(message)
+        else:
+            item, more = taken.take_user()
+            assert item == popped._pop_user()  # the same message, or EMPTY for both
+            assert more == (popped.user_depth() > 0) == (taken.user_depth() > 0)
+        assert taken.stats() == popped.stats()
+    assert drain(taken) == drain(popped)
+
+
 def test_policies_validate_their_capacity():
     with pytest.raises(ValueError, match="capacity must be a positive integer"):
         BoundedReject(0)
