@@ -27,8 +27,11 @@ the other, so a figure is one tell -> receive, the behaviours' own few bytecodes
   its hop, as on an order's way through a node), and a node's path frame after frame
   (`live_frame`: reader -> book -> strategy, gate and a portfolio on the background lane;
   strategy -> gate -> budget -> connection, with the node's mailbox policies, handling timed,
-  ten messages a frame); CPU time of the whole process over the run, so the dispatcher's
-  turns, the locks and the wake-ups are in it.
+  ten messages a frame), and the same path fed by a trio task as a websocket reader feeds it,
+  the strategy re-arming a timer on each message (`live_task`: each frame's chain runs in the
+  reader's task, then the dispatcher wakes for the background lane and sleeps until the next
+  timer); CPU time of the whole process over the run, so the dispatcher's turns, the locks and
+  the wake-ups are in it.
 
 Read a cost as a difference: `unbounded - bare` is what the host adds to a tell, `timed -
 unbounded` what timing each `receive` adds, and so on.
@@ -48,6 +51,8 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import trio
 
 from actors.behaviour import Behaviour
 from supervision.metrics.prometheus import PrometheusMetrics
@@ -228,6 +233,54 @@ def live_frame(frames: int, turn_budget_s: float = 0.002) -> Figure:
     return elapsed, frames * FRAME_MESSAGES
 
 
+class Quoting(Stage):
+    """`live_task`'s strategy: re-arms its requote timer on every message, as a market maker
+    does on a book top, so the dispatcher always sleeps until a timer."""
+
+    def receive(self, message: Any, ctx: Any) -> None:
+        ctx.schedule(0.05, "requote", key="requote")
+        if message != "requote":
+            super().receive(message, ctx)
+
+
+def live_task(frames: int, turn_budget_s: float = 0.002) -> Figure:
+    """`live_frame`'s path without the reader actor: a trio task on the loop tells the book
+    each frame and yields, as a node's websocket reader does. The chain runs in the reader's
+    task (`told_while_sleeping`); the portfolio's turn, on the background lane, wakes the
+    dispatcher, which then sleeps again until the strategy's timer: one wake and one sleep a
+    frame, as in a node."""
+    host = LiveHost(freeze_gc=False, switch_interval_s=None, turn_budget_s=turn_budget_s,
+                    background=("portfolio",))
+    _time_as_the_node_does(host)
+    elapsed: list[int] = []
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.serve)
+
+            def stage(name: str, mailbox: Any, *then: Any, kind: type[Stage] = Stage) -> Any:
+                return host.spawn(name, lambda: kind(list(then)), mailbox=mailbox)
+
+            connection = stage("connection", _priority())
+            budget = stage("budget", _priority(), connection)
+            gate = stage("gate", _conflate(), budget)
+            strategy = stage("strategy", _conflate(), gate, kind=Quoting)
+            portfolio = stage("portfolio", _conflate())
+            book = stage("book", BoundedReject(1_000), strategy, gate, portfolio)
+            await trio.sleep(0.05)
+            start = cpu_ns()
+            for frame in range(frames):
+                book.tell(frame)
+                await trio.lowlevel.checkpoint()
+            while host.dispatcher.busy():
+                await trio.lowlevel.checkpoint()
+            elapsed.append(cpu_ns() - start)
+            nursery.cancel_scope.cancel()
+
+    trio.run(run)
+    return elapsed[0], frames * (FRAME_MESSAGES - 1)
+
+
 def _conflate() -> ConflateByKey:
     return ConflateByKey(key=lambda message: None)
 
@@ -271,6 +324,7 @@ def scenarios(n: int, turn_budget_s: float = 0.002) -> dict[str, Callable[[], Fi
         "live_timed": lambda: live(n // 2, timed=True, turn_budget_s=b),
         "live_chain": lambda: live(n // 2, actors=4, turn_budget_s=b),
         "live_frame": lambda: live_frame(n // 2 // FRAME_MESSAGES, turn_budget_s=b),
+        "live_task": lambda: live_task(n // 2 // FRAME_MESSAGES, turn_budget_s=b),
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -70,6 +71,7 @@ class LoopDispatcher:
         self._deferred_wakes: list[ThreadExecutor] = []
         self.turns = 0
         self.yields = 0
+        self.wakes = 0  # sleeps ended by a wake-up (not by the next timer's deadline)
         self.crashes = 0
 
     # -- called from any thread ----------------------------------------------------------------
@@ -91,19 +93,25 @@ class LoopDispatcher:
 
     def told_while_sleeping(self) -> None:
         """A cell joined a run queue while the dispatcher sleeps."""
-        if not self._draining and threading.get_ident() == self.loop_thread_id:
-            # A trio task on the loop (a websocket reader) told an actor while the dispatcher
-            # sleeps: run the chain now, in this task. Waking the dispatcher instead costs a
-            # trio scheduling round, whose I/O poll gives the GIL away to any busy thread.
-            # Only the chain: the background lane and due timers are left to the dispatcher,
-            # so the reader's next frame does not wait for a portfolio's marks or twenty
-            # requote timers. Whatever is left (those, or a chain cut short by the turn
-            # budget) is the dispatcher's: wake it. (Nothing else would: a later tell to a
-            # cell still scheduled does not schedule it again, and the dispatcher sleeps
-            # until its next timer, however far.)
-            if self._drain(chain_only=True):
-                self._wake_up()
-        else:
+        if threading.get_ident() != self.loop_thread_id:
+            self._wake_up()
+            return
+        if self._draining:
+            # A cell of the chain being run in place told another: that drain runs it, or
+            # wakes the dispatcher for what it leaves. (Waking it on every hop, as before, cost
+            # three calls a hop, and a dispatcher turn for nothing after a chain that left
+            # nothing.)
+            return
+        # A trio task on the loop (a websocket reader) told an actor while the dispatcher
+        # sleeps: run the chain now, in this task. Waking the dispatcher instead costs a trio
+        # scheduling round, whose I/O poll gives the GIL away to any busy thread. Only the
+        # chain: the background lane and due timers are left to the dispatcher, so the
+        # reader's next frame does not wait for a portfolio's marks or twenty requote timers.
+        # Whatever is left (those, or a chain cut short by the turn budget) is the
+        # dispatcher's: wake it. (Nothing else would: a later tell to a cell still scheduled
+        # does not schedule it again, and the dispatcher sleeps until its next timer, however
+        # far.)
+        if self._drain(chain_only=True):
             self._wake_up()
 
     def start_timer(self, due_ns: int, cell: CellHandle, message: Any) -> TimerHandle:
@@ -152,7 +160,20 @@ class LoopDispatcher:
     async def run(self) -> None:
         self.loop_thread_id = threading.get_ident()
         self.bridge = LoopBridge(trio.lowlevel.current_trio_token())
+        while True:
+            # One cancel scope until its deadline (the next timer's) passes, not one a sleep:
+            # opening and closing a scope costs ~5 us, moving its deadline ~1.5 us, and the
+            # dispatcher sleeps about once a frame.
+            with trio.CancelScope() as scope:
+                await self._serve(scope)
+
+    async def _serve(self, scope: trio.CancelScope) -> None:
+        """Drain; sleep until woken or until the next timer is due (`scope`'s deadline);
+        again. Never returns: the deadline cancels it, and `run` opens the next scope."""
         ready = self._ready
+        # The timers' clock (monotonic ns) on trio's, for the deadline. Taken once a scope, so
+        # an unchanged next timer leaves the deadline as it is (no trio call).
+        offset = trio.current_time() - time.monotonic_ns() / 1e9
         while True:
             if self._drain():
                 self.yields += 1
@@ -166,13 +187,15 @@ class LoopDispatcher:
                 self._sleeping = False  # work arrived between the drain and here
                 continue
             self._sleep_until_ns = next_due
-            if next_due is None:
+            deadline = math.inf if next_due is None else next_due / 1e9 + offset
+            if scope.deadline != deadline:
+                scope.deadline = deadline
+            try:
                 await self._wake.wait()
-            else:
-                with trio.move_on_after(max(0, next_due - time.monotonic_ns()) / 1e9):
-                    await self._wake.wait()
-            self._sleeping = False
-            self._sleep_until_ns = None
+                self.wakes += 1
+            finally:
+                self._sleeping = False
+                self._sleep_until_ns = None
 
     def defer_wake(self, executor: ThreadExecutor) -> bool:
         """Called by a thread executor about to wake its thread: during a drain, on the loop

@@ -10,14 +10,15 @@ the loop dispatcher's lanes, or a thread of its own). A cell whose turn empties 
 idle from that turn on (`LiveCell.run_one`): each hop of a chain is one dispatcher turn, not a
 second one to find its mailbox empty.
 
-Every message of a node pays for a tell and a turn, so they are kept to few calls (python -m
-benchmarks.message_floor counts them): the lock is taken with `acquire`/`release`, not `with`
-(half the cost); a tell to a FIFO mailbox (`Unbounded`, `BoundedReject`, `FlowControl`) is its
-`put` done in `deliver_fifo`, the ref's `tell`; a turn pops a FIFO lane in place and any other
-with `Mailbox.take_user` (the item and whether another is behind it, one call); and a cell that
-is timed and nothing else (a node times every actor) times `receive` in the turn's own frame,
-recording through its actor's own recorder (`Cell.time_handling`). A traced or faulted cell
-goes through `_invoke`, as any system-lane item does.
+Every message of a node pays for a tell and a turn, so they are kept to few calls
+(`python -m benchmarks.message_floor` counts them): the lock is taken with `acquire` and
+`release`, not `with` (half the cost); a tell to a FIFO mailbox below its capacity is the
+policy's `put` done in `deliver` itself (at capacity the policy's own `put` decides); a turn
+pops a FIFO lane in place and any other with `Mailbox.take_user` (the item and whether another
+is behind it, one call); and a cell that is timed and nothing else (a node times every actor)
+times `receive` in the turn's own frame, recording through its actor's own recorder
+(`Cell.time_handling`). A traced or faulted cell goes through `_invoke`, as any system-lane
+item does.
 """
 
 from __future__ import annotations
@@ -36,13 +37,7 @@ from supervision.runtime.cell import RUNNING, RUNTIME_ITEMS, Cell
 from supervision.runtime.context import HostServices
 from supervision.runtime.executors import LoopDispatcher
 from supervision.runtime.lifecycle import CellHandle, CellState, ExitReason
-from supervision.runtime.mailbox import (
-    EMPTY,
-    BoundedRejectMailbox,
-    FifoMailbox,
-    FlowControlMailbox,
-    UnboundedMailbox,
-)
+from supervision.runtime.mailbox import EMPTY, FifoMailbox
 
 if TYPE_CHECKING:
     from actors.behaviour import Behaviour, MailboxSpec, Ref
@@ -66,8 +61,7 @@ class TroupeRef(pykka.ActorRef):
         self._cell = cell
         self.name = cell.name
         # Instance attributes shadow the methods: one call from `ref.tell` to the mailbox.
-        self.tell = (cell.deliver_fifo if type(cell.mailbox) in _PLAIN_FIFO  # type: ignore[method-assign,assignment]
-                     else cell.deliver)
+        self.tell = cell.deliver  # type: ignore[method-assign,assignment]
         self.deliver_envelope = cell.deliver_envelope
 
     def __repr__(self) -> str:
@@ -156,48 +150,27 @@ class LiveCell(Cell, pykka.Actor):
         lock = self._lock
         lock.acquire()
         try:
+            mailbox = self.mailbox
             if self.state is DEAD:
-                self.mailbox.rejected += 1
+                mailbox.rejected += 1
                 return Refused(self.name, "dead")
-            reason = self.mailbox.put(message)
-            if reason is not None:
-                return Refused(self.name, reason)
+            fifo = self._fifo
+            if fifo is not None and (depth := len(fifo)) < mailbox._limit:  # type: ignore[attr-defined]
+                # What a FIFO policy's `put` does below its capacity, without the call.
+                fifo.append(message)
+                mailbox.enqueued += 1
+                if depth >= mailbox.high_water:
+                    mailbox.high_water = depth + 1
+            else:  # the policy decides (a full FIFO refuses, or evicts its oldest)
+                reason = mailbox.put(message)
+                if reason is not None:
+                    return Refused(self.name, reason)
             if self._scheduled:
                 return None
             self._scheduled = True
         finally:
             lock.release()
         # The executor's `schedule`, without the call on the loop (see `_enqueuer`).
-        self._enqueue(self)
-        loop = self._loop
-        if loop is not None and loop._sleeping:
-            loop.told_while_sleeping()
-        return None
-
-    def deliver_fifo(self, message: Any) -> Refused | None:
-        """`deliver` for `Unbounded`, `BoundedReject` and `FlowControl` (which a live host
-        refuses at capacity too): their `put` without the call. A ref's `tell` for them."""
-        lock = self._lock
-        lock.acquire()
-        try:
-            mailbox: BoundedRejectMailbox = self.mailbox  # type: ignore[assignment]
-            if self.state is DEAD:
-                mailbox.rejected += 1
-                return Refused(self.name, "dead")
-            queue = mailbox._queue
-            depth = len(queue)
-            if depth >= mailbox._limit:
-                mailbox.rejected += 1
-                return Refused(self.name, "full")
-            queue.append(message)
-            mailbox.enqueued += 1
-            if depth >= mailbox.high_water:
-                mailbox.high_water = depth + 1
-            if self._scheduled:
-                return None
-            self._scheduled = True
-        finally:
-            lock.release()
         self._enqueue(self)
         loop = self._loop
         if loop is not None and loop._sleeping:
@@ -324,5 +297,3 @@ class _PykkaStop:
 
 
 _NOT_USER = RUNTIME_ITEMS | {_PykkaStop}
-# The mailboxes whose `put` is a FIFO's append under a capacity (`LiveCell.deliver_fifo`).
-_PLAIN_FIFO = frozenset({UnboundedMailbox, BoundedRejectMailbox, FlowControlMailbox})

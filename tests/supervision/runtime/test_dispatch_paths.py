@@ -20,7 +20,14 @@ import pytest
 from actors.behaviour import Behaviour
 from supervision.runtime.deterministic import DeterministicHost
 from supervision.runtime.live import LiveHost
-from supervision.runtime.mailbox import BoundedReject, FlowControl, Unbounded
+from supervision.runtime.mailbox import (
+    BoundedReject,
+    ConflateByKey,
+    DropOldest,
+    FlowControl,
+    StablePriority,
+    Unbounded,
+)
 
 
 class Keep(Behaviour):
@@ -57,6 +64,27 @@ def test_a_tell_counts_in_the_mailbox_as_the_policy_own_put_does(host_kind: Any,
     finally:
         if isinstance(host, LiveHost):
             host.close()
+
+
+@pytest.mark.parametrize("policy", [
+    DropOldest(3), ConflateByKey(key=lambda m: m % 2, capacity=3),
+    StablePriority(levels=2, priority=lambda m: m % 2, capacity=2),
+], ids=["drop_oldest", "conflate_by_key", "stable_priority"])
+def test_a_live_tell_to_any_other_policy_counts_as_its_own_put_does(policy: Any) -> None:
+    # A live cell puts below a FIFO's capacity itself; at capacity, and for every other policy,
+    # the policy's own `put` decides. Evictions and refusals must be counted as it counts them.
+    with LiveHost() as host:
+        ref = host.spawn("keeper", Keep, mailbox=policy)
+        host.settle()
+        host.stop(ref)  # stopped, not dead: tells queue for the next incarnation
+        refusals = [ref.tell(i) is not None for i in range(7)]
+        alone = policy.build()
+        expected = [alone.put(i) is not None for i in range(7)]
+        stats, own = host.actor("keeper").mailbox, alone.stats()
+        assert refusals == expected
+        assert (stats.depth, stats.high_water, stats.enqueued, stats.rejected, stats.dropped,
+                stats.conflated) == (own.depth, own.high_water, own.enqueued, own.rejected,
+                                     own.dropped, own.conflated)
 
 
 def test_a_flow_control_tell_queues_past_capacity_and_counts_it() -> None:

@@ -404,3 +404,69 @@ def test_the_background_lane_gets_a_turn_once_it_has_waited_while_the_loop_is_bu
         host.settle()
     assert len(order) == 42
     assert order.index("marks") <= 7  # late (the burst went first), not starved
+
+
+def test_a_chain_run_in_place_wakes_the_dispatcher_only_for_what_it_leaves():
+    # Each hop of a chain run in a loop task tells a cell while the dispatcher sleeps: that
+    # drain runs it. Only what the chain leaves (here the background lane's marks) wakes it.
+    order: list[str] = []
+    host = LiveHost(background=("marks",))
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.serve)
+            gate = host.spawn("gate", lambda: Note("gate", order))
+            strategy = host.spawn("strategy", lambda: Note("strategy", order, gate))
+            book = host.spawn("book", lambda: Note("book", order, strategy))
+            marks = host.spawn("marks", lambda: Note("marks", order))
+            await trio.sleep(0.05)
+            before = host.dispatcher.wakes
+            book.tell("top")  # the reader's tell: three hops, in place
+            await trio.sleep(0.05)
+            assert order == ["book", "strategy", "gate"]
+            assert host.dispatcher.wakes == before  # nothing left: nothing to wake it for
+            host.spawn("fan", lambda: FanOut(marks, book, order)).tell("top")
+            with trio.move_on_after(2):
+                while "marks" not in order:
+                    await trio.sleep(0.005)
+            assert host.dispatcher.wakes == before + 1  # for the marks (the start ran in place)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert order[3:] == ["book", "strategy", "gate", "marks"]
+
+
+class Alarm(Behaviour):
+    """Arms a timer per (key, delay) told to it; notes each firing with its lateness."""
+
+    def __init__(self, fired):
+        self.fired = fired
+
+    def receive(self, message, ctx):
+        verb, key, value = message
+        if verb == "arm":
+            ctx.schedule(value, ("fired", key, ctx.monotonic_ns() + int(value * 1e9)), key=key)
+            return
+        self.fired.append((key, ctx.monotonic_ns() - value))
+        if key == "again" and len([k for k, _ in self.fired if k == "again"]) < 20:
+            self.receive(("arm", "again", 0.002), ctx)
+
+
+def test_timers_fire_on_time_across_the_dispatchers_sleeps():
+    # The dispatcher sleeps until the next timer under one cancel scope, moving its deadline,
+    # and opens a new scope when a deadline passes: a timer armed earlier than the one it
+    # sleeps for must wake it then, and a timer re-armed on each firing must keep firing.
+    fired: list[tuple[str, int]] = []
+    with LiveHost() as host:
+        alarm = host.spawn("alarm", lambda: Alarm(fired))
+        alarm.tell(("arm", "late", 3.0))
+        time.sleep(0.05)  # asleep until the late one
+        alarm.tell(("arm", "soon", 0.05))
+        alarm.tell(("arm", "again", 0.002))
+        deadline = time.monotonic() + 2
+        while len(fired) < 21 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    keys = [key for key, _ in fired]
+    assert keys.count("again") == 20 and keys.count("soon") == 1 and "late" not in keys
+    assert all(late >= 0 for _, late in fired)  # never early
+    assert dict(fired)["soon"] < 1_000_000_000  # not held until the late one's deadline
