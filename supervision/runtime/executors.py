@@ -97,21 +97,27 @@ class LoopDispatcher:
             self._wake_up()
             return
         if self._draining:
-            # A cell of the chain being run in place told another: that drain runs it, or
-            # wakes the dispatcher for what it leaves. (Waking it on every hop, as before, cost
-            # three calls a hop, and a dispatcher turn for nothing after a chain that left
-            # nothing.)
-            return
+            return  # (a drain under way on this thread runs the cell, or says what it left)
         # A trio task on the loop (a websocket reader) told an actor while the dispatcher
         # sleeps: run the chain now, in this task. Waking the dispatcher instead costs a trio
         # scheduling round, whose I/O poll gives the GIL away to any busy thread. Only the
         # chain: the background lane and due timers are left to the dispatcher, so the
         # reader's next frame does not wait for a portfolio's marks or twenty requote timers.
-        # Whatever is left (those, or a chain cut short by the turn budget) is the
-        # dispatcher's: wake it. (Nothing else would: a later tell to a cell still scheduled
-        # does not schedule it again, and the dispatcher sleeps until its next timer, however
-        # far.)
-        if self._drain(chain_only=True):
+        # Meanwhile the dispatcher is not `_sleeping`: this drain looks after what the chain
+        # tells (each hop of it no longer calls here, nor wakes the dispatcher for a cell the
+        # drain runs anyway), and what is left then is the dispatcher's: the other lane, a
+        # chain cut short by the turn budget, a timer due before the one it sleeps until.
+        # Wake it for those. (Nothing else would: a later tell to a cell still scheduled does
+        # not schedule it again, and the dispatcher sleeps until its next timer, however far.)
+        # Another thread's tell meanwhile is seen here or, once `_sleeping` again, wakes it.
+        self._sleeping = False
+        try:
+            left = self._drain(chain_only=True)
+        finally:
+            self._sleeping = True
+        timers, until = self._timers, self._sleep_until_ns
+        if left or self._ready or self._background or (
+                timers and (until is None or timers[0][0] < until)):
             self._wake_up()
 
     def start_timer(self, due_ns: int, cell: CellHandle, message: Any) -> TimerHandle:
@@ -310,11 +316,15 @@ class LoopDispatcher:
             entry.fire()
 
     def _next_due_ns(self) -> int | None:
-        with self._timer_lock:
+        lock = self._timer_lock  # (before every sleep: not `with`, as in `start_timer`)
+        lock.acquire()
+        try:
             timers = self._timers
             while timers and timers[0][2].cancelled:
                 heapq.heappop(timers)
             return timers[0][0] if timers else None
+        finally:
+            lock.release()
 
     def pending_timers(self) -> int:
         with self._timer_lock:

@@ -470,3 +470,35 @@ def test_timers_fire_on_time_across_the_dispatchers_sleeps():
     assert keys.count("again") == 20 and keys.count("soon") == 1 and "late" not in keys
     assert all(late >= 0 for _, late in fired)  # never early
     assert dict(fired)["soon"] < 1_000_000_000  # not held until the late one's deadline
+
+
+def test_a_timer_armed_by_a_chain_run_in_place_fires_on_time():
+    # While a loop task's chain runs in place the dispatcher is not woken on each tell; a timer
+    # the chain arms before the one the dispatcher sleeps until must still wake it in time.
+    fired: list[tuple[str, int]] = []
+    host = LiveHost()
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.serve)
+            alarm = host.spawn("alarm", lambda: Alarm(fired))
+            relay = host.spawn("relay", lambda: Relay(alarm))
+            alarm.tell(("arm", "late", 3.0))
+            await trio.sleep(0.05)  # the dispatcher sleeps until the late one
+            relay.tell(("arm", "soon", 0.02))  # the reader's tell: relay -> alarm, in place
+            with trio.move_on_after(2):
+                while not fired:
+                    await trio.sleep(0.005)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert [key for key, _ in fired] == ["soon"]
+    assert 0 <= fired[0][1] < 1_000_000_000  # not held until the late one's deadline
+
+
+class Relay(Behaviour):
+    def __init__(self, then):
+        self.then = then
+
+    def receive(self, message, ctx):
+        ctx.tell(self.then, message)
