@@ -158,9 +158,9 @@ class PrometheusMetrics:
         self._warned: set[tuple[str, str]] = set()
         self._hosts: list[Any] = []
         self.handling = HandlingTimes()
-        self.record_handling: Callable[[str, int], None] = self.handling
+        self.record_handling: Callable[[str, int], None] = self.handling.record
         """The host's `on_handled` hook: one message of an actor took so many ns (a cell
-        records through `HandlingTimes.for_actor`)."""
+        records through its `for_actor`)."""
 
         def spec(name: str) -> MetricSpec:
             return catalog.get(name) or CATALOG[name]

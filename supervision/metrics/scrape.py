@@ -38,9 +38,22 @@ HANDLING_QUANTILES = ((0.5, "0.5"), (0.99, "0.99"), (0.999, "0.999"))
 HANDLING_HIGHEST_NS = 60_000_000_000
 
 
+class HandlingHook(Protocol):
+    """`HandlingTimes.record`: a host's `on_handled` hook, which offers `for_actor`."""
+
+    def __call__(self, actor: str, elapsed_ns: int) -> None: ...
+
+    for_actor: Callable[[str], Callable[[int], None]]
+
+
 class HandlingTimes:
     """Per-actor handling times in ns: cheap to record, folded into HdrHistograms when read.
     The histograms cover the whole run."""
+
+    record: HandlingHook
+    """`record(actor, elapsed_ns)`: one `receive` of `actor` took so long. The host's
+    `on_handled` hook: a plain function, as cheap to call as a bound method for a hook that
+    chains it (`benchmarks.stages`), with `for_actor` as an attribute for the cells."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -49,15 +62,16 @@ class HandlingTimes:
         self._folded: dict[str, dict[int, int]] = {}
         self._histograms: dict[str, HdrHistogram] = {}
         self._sum_ns: dict[str, int] = {}
+        recorders, for_actor = self._recorders, self.for_actor
 
-    def record(self, actor: str, elapsed_ns: int) -> None:
-        """One `receive` of `actor` took `elapsed_ns` (the `on_handled` hook's signature)."""
-        recorder = self._recorders.get(actor)
-        if recorder is None:
-            recorder = self.for_actor(actor)
-        recorder(elapsed_ns)
+        def record(actor: str, elapsed_ns: int) -> None:
+            recorder = recorders.get(actor)
+            if recorder is None:
+                recorder = for_actor(actor)
+            recorder(elapsed_ns)
 
-    __call__ = record
+        record.for_actor = for_actor  # type: ignore[attr-defined]
+        self.record = record  # type: ignore[assignment]
 
     def for_actor(self, actor: str) -> Callable[[int], None]:
         """`actor`'s recorder: called with a handling time in ns, by one thread at a time."""
