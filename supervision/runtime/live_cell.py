@@ -241,7 +241,8 @@ class LiveCell(Cell, pykka.Actor):
         kind = type(item)
         if kind not in _NOT_USER:  # a user message: straight to the behaviour
             timed = self._timed
-            if timed is None:
+            behaviour = self.behaviour
+            if timed is None or behaviour is None:  # (None: killed from another thread)
                 self._invoke(item, None)
                 return more
             # `_invoke_timed`, in the turn's own frame: a node times every actor.
@@ -249,7 +250,7 @@ class LiveCell(Cell, pykka.Actor):
             self.last_message = kind
             self.last_message_ns = start
             try:
-                self.behaviour.receive(item, self.ctx)  # type: ignore[union-attr,arg-type]
+                behaviour.receive(item, self.ctx)  # type: ignore[arg-type]
             except BaseException as exc:
                 self._handled(timed, perf_counter_ns() - start)
                 self._fail(exc, during_start=False)
@@ -261,12 +262,15 @@ class LiveCell(Cell, pykka.Actor):
             if self._stop_requested:
                 self._exit(ExitReason.NORMAL)
         elif kind is _PykkaStop:
-            self.remove("stopped through pykka")
-            if item.reply_to is not None:
-                item.reply_to.set(None)
+            self._stop_through_pykka(item)
         else:
             self.process(item)
         return more
+
+    def _stop_through_pykka(self, item: _PykkaStop) -> None:
+        self.remove("stopped through pykka")
+        if item.reply_to is not None:
+            item.reply_to.set(None)
 
     def _select_invoke(self) -> None:
         super()._select_invoke()
