@@ -222,10 +222,7 @@ class BookFeed:
         if not moved:
             return
         step.count("troupe_book_deep_top_moved_total")
-        book = sync.book
-        bid, ask = book.best_bid, book.best_ask
-        if bid is not None and ask is not None and bid >= ask:
-            sync.crossed += 1
+        if sync.book.crossed:
             step.count("troupe_book_crossed_total")
             self.sync = self._new_sync()
             self._go_stale("crossed", step, resync=True)

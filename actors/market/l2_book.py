@@ -448,7 +448,10 @@ class BinanceBookSync:
             self.state = SyncState.STALE
             raise
         book.apply_diff(bids, asks, recv_ns)
-        return (book.best_bid, book.best_ask, book.top_sizes()) != before
+        moved = (book.best_bid, book.best_ask, book.top_sizes()) != before
+        if moved and book.crossed:
+            self.crossed += 1
+        return moved
 
     def _apply(self, bids: IntLevels, asks: IntLevels, final_id: int,
                recv_ns: int) -> SyncResult:

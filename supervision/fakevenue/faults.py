@@ -12,6 +12,9 @@ and a JSON object of the fields below; `GET /fake/state` shows them.
 | `stall_s`           | sends nothing at all for that long (the sockets stay open)           |
 | `gap`               | drops the next n depth diffs from the streams (its own book moves on) |
 | `malformed`         | sends n frames that are not JSON                                     |
+| `off_tick_deep`     | writes the last bid of the next n depth diffs of more than 20 bids   |
+|                     | off the tick (a level far from the top, which the live decode leaves |
+|                     | for the book to convert after it has published the top)              |
 | `rate_limit`        | answers the next n REST requests 429 with `Retry-After: retry_after_s`|
 | `storm_s`           | a 429 storm: every REST request for that long is answered 429 with   |
 |                     | `Retry-After` the whole seconds left (from the next request on)      |
@@ -58,6 +61,7 @@ class Faults:
     stall_s: float = 0.0
     gap: int = 0
     malformed: int = 0
+    off_tick_deep: int = 0
     rate_limit: int = 0
     retry_after_s: int = 1
     weight_limit: int = 0

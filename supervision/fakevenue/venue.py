@@ -119,8 +119,13 @@ class FakeVenue:
             if isinstance(message, binance.DepthDiff) and self.faults.take("gap"):
                 self.count("gaps")
                 continue
+            off_tick = None  # the price written off the tick, if a fault says so
+            if isinstance(message, binance.DepthDiff) and len(message.bids) > 20 \
+                    and self.faults.take("off_tick_deep"):
+                self.count("off_tick_deep")
+                off_tick = message.bids[-1][0]
             for _ts, stream, text in frames:
-                self.hub.publish(stream, text)
+                self.hub.publish(stream, text if off_tick is None else _off_tick(text, off_tick))
             sent += len(frames)
         self.count("recording_ended")
 
@@ -360,3 +365,10 @@ class FakeVenueThread:
             self.urls = await nursery.start(functools.partial(self.venue.serve, rest_port=rest,
                                                               ws_port=ws))
             self._ready.set()
+
+
+def _off_tick(text: str, price: str) -> str:
+    """The frame with the bid at `price` moved off the tick by its last written digit (Binance
+    writes eight decimals; no tick of a recording is that fine)."""
+    off = price[:-1] + ("1" if price[-1] != "1" else "2")
+    return text.replace(f'"{price}"', f'"{off}"', 1)

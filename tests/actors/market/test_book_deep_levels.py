@@ -198,3 +198,16 @@ def test_a_book_whose_subscribers_read_depth_takes_the_whole_diff() -> None:
                   log)  # type: ignore[arg-type]
     assert not actor.feed.deep_pending
     assert _tops(log)[-1][1].bids[-1] == (970, 100_000_000)
+
+
+def test_a_deferred_level_that_crosses_the_book_makes_it_stale_and_resync() -> None:
+    actor, log = _actor(), _Log(frozenset())
+    _synced(actor, log)  # best ask 1010
+    actor.receive(FeedEvent("BTCUSDT", _split(((991, 2),), [["9.70", "1"], ["10.20", "1"]]),
+                            2), log)  # type: ignore[arg-type]
+    mark = len(log.effects)
+    actor.receive(_DeepLevelsDue(), log)  # type: ignore[arg-type]
+    after = log.effects[mark:]
+    assert ("count", "troupe_book_crossed_total", 1, {}) in after
+    assert ("count", "troupe_book_resyncs_total", 1, {"reason": "crossed"}) in after
+    assert actor.feed.stale_reason == "crossed" and not _tops(log, mark)

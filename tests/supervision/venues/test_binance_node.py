@@ -135,3 +135,21 @@ def test_a_restart_with_inventory_adopts_its_orders_cancels_strangers_and_sees_r
     # our side and nets out of the balance on the venue's.
     gaps = re.findall(r"reconciliation drift on BTCUSDT: ours (-?\d+), venue (-?\d+)", err)
     assert gaps and {int(venue) - int(ours) for ours, venue in gaps} == {100_000}, err
+
+
+def test_a_deep_level_off_the_tick_makes_the_book_resync_after_its_top(tmp_path: Path) -> None:
+    """The live decode leaves a large diff's far levels to the book; one that does not count is
+    found when the book applies them: the book goes stale ("decode_error"), asks for a snapshot
+    and is synced again, and the node trades on."""
+    fake = FakeVenue.binance(speed=4)
+    with FakeVenueThread(fake) as urls:
+        out, err, metrics = _run(tmp_path, fake, urls, 12.0, [(4.0, {"off_tick_deep": 1})])
+        state = fake.state()
+    assert "Traceback" not in out + err, out + err
+    assert state["counts"].get("off_tick_deep", 0) == 1, state["counts"]
+    assert metrics["troupe_book_decode_errors_total"] == 1
+    assert metrics["troupe_venue_malformed_frames_total"] == 0  # not refused as a frame
+    assert metrics["troupe_book_resyncs_total"] >= 2  # the start, then the bad level
+    assert metrics["troupe_venue_resyncs_total"] >= 2
+    assert "md=synced" in out
+    assert state["creates"] and set(state["creates"].values()) == {1}
