@@ -47,7 +47,12 @@ def test_a_usdm_restart_with_a_position_open_adopts_it_everywhere(tmp_path: Path
                       err)
     assert opens is not None, err
     assert Decimal(opens[1]) == int(opens[2]) * LOT != 0, err
-    assert metric(text, "troupe_portfolio_positions_adopted_total") == 1, text
+    # One adoption, or two where the crash left a fill of the first run's unjournaled: the
+    # start-up's userTrades finds it after the position was read (which held it already), and
+    # the opening is corrected by it rather than counted twice.
+    assert 1 <= metric(text, "troupe_portfolio_positions_adopted_total") <= 2, text
+    booked = metric(text, "troupe_portfolio_position_lots", instrument="BTCUSDT")
+    assert int(booked) * LOT == position, (booked, position)
     assert metric(text, "troupe_reconciliation_drift_total") == 0, out + err
     assert "state=REDUCING" not in out, out
     # The market maker's inventory is the account's position (its fills since included).
