@@ -80,8 +80,10 @@ class LoopDispatcher:
             if not self._background:
                 self._background_due_ns = time.monotonic_ns() + self.background_wait_ns
             self._background.append(cell)
-        else:
-            self._ready.append(cell)
+            if self._sleeping:
+                self._wake_up()  # the background lane is the dispatcher's, never run in place
+            return
+        self._ready.append(cell)
         if self._sleeping:
             self.told_while_sleeping()
 
@@ -110,11 +112,24 @@ class LoopDispatcher:
         # Wake it for those. (Nothing else would: a later tell to a cell still scheduled does
         # not schedule it again, and the dispatcher sleeps until its next timer, however far.)
         # Another thread's tell meanwhile is seen here or, once `_sleeping` again, wakes it.
+        # The cells already ready (a turn the dispatcher paused in, `_pause`) wait for this
+        # chain: it began with a frame read just now, they with work that was there before
+        # it. Each cell's own mailbox keeps its order; only the turns between cells move.
+        ready = self._ready
+        ahead = None
+        if len(ready) > 1:
+            told = ready.pop()
+            ahead = ready.copy()
+            ready.clear()
+            ready.append(told)
         self._sleeping = False
         try:
             left = self._drain(chain_only=True)
         finally:
             self._sleeping = True
+            if ahead:
+                ready.extendleft(reversed(ahead))
+                left = True
         timers, until = self._timers, self._sleep_until_ns
         if left or self._ready or self._background or (
                 timers and (until is None or timers[0][0] < until)):
@@ -180,10 +195,11 @@ class LoopDispatcher:
         # The timers' clock (monotonic ns) on trio's, for the deadline. Taken once a scope, so
         # an unchanged next timer leaves the deadline as it is (no trio call).
         offset = trio.current_time() - time.monotonic_ns() / 1e9
+        await self._pause()  # woken by a deadline, maybe in the round a socket was read
         while True:
             if self._drain():
                 self.yields += 1
-                await trio.lowlevel.checkpoint()
+                await self._pause()
                 continue
             self._wake = trio.Event()
             self._sleeping = True
@@ -202,6 +218,22 @@ class LoopDispatcher:
             finally:
                 self._sleeping = False
                 self._sleep_until_ns = None
+            await self._pause()
+
+    async def _pause(self) -> None:
+        """Let the loop's other tasks go first for a round: a websocket reader with a frame just
+        read runs its chain in place meanwhile (`told_while_sleeping`), ahead of the cells
+        this dispatcher has ready. Two checkpoints: trio runs the tasks its I/O poll woke in
+        the round after the first, in either order with this one (it reverses half its
+        rounds), and all of them before this one's second."""
+        self._sleeping = True
+        self._sleep_until_ns = -1  # (due timers: this dispatcher is about to look at them)
+        try:
+            await trio.lowlevel.checkpoint()
+            await trio.lowlevel.checkpoint()
+        finally:
+            self._sleeping = False
+            self._sleep_until_ns = None
 
     def defer_wake(self, executor: ThreadExecutor) -> bool:
         """Called by a thread executor about to wake its thread: during a drain, on the loop

@@ -27,11 +27,10 @@ connection that delivered data or stayed up a whole heartbeat: a quiet user stre
 silence was a healthy connection, and must not push the next reconnect out towards 30 s). The
 reader never waits on its consumer: a frame the connection's mailbox refuses is dropped and
 counted, and the books see a gap and resync, while the socket keeps being read, so pings keep being
-answered. Frames already queued when the reader wakes are taken together (up to `BATCH`) and
-told one by one: a burst costs one pass through trio's scheduler rather than one per frame.
-A frame is stamped when trio-websocket has read it off the socket and queues it (`_Stamping`,
-in place of its queue's sending end), not when the reader takes it: its time in that queue,
-behind the loop's other work and the frames before it, counts in its tick-to-trade.
+answered. A frame is told, and stamped, in trio-websocket's own reader task the moment the
+library has read it off the socket (`_Receipt`, in place of its queue's sending end): no trio
+scheduling round between the read and the frame's chain, and no turn of the dispatcher's in
+between (it runs the chain in place, ahead of its own ready cells).
 """
 
 from __future__ import annotations
@@ -56,7 +55,6 @@ __all__ = ["RestDone", "RestWorker", "StreamReader", "WsDown", "WsFrame", "WsUp"
 
 log = logging.getLogger("troupe.venues.binance")
 _QUERY = re.compile(r"\?\S*")
-BATCH = 64  # frames read per trip through the scheduler, at most
 
 
 @attrs.frozen(slots=True)
@@ -261,97 +259,149 @@ class StreamReader:
             await trio.sleep(delay)
 
     async def _connect(self, url: str) -> tuple[str, bool]:
-        delivered = False
+        receipt: _Receipt | None = None
         try:
             async with trio_websocket.open_websocket_url(
                     url, message_queue_size=4096, connect_timeout=10,
                     disconnect_timeout=2) as ws:
-                _stamp_on_receipt(ws)
+                receipt = _Receipt.install(ws, self.stream)
                 for request in self._greeting() if self._greeting is not None else ():
                     await ws.send_message(request)
                 self._deliver(WsUp(self.stream, url))
                 self._up_since = trio.current_time()
-                deliver, heartbeat = self._deliver, self.heartbeat_s
-                # One deadline for the connection, moved on at most every heartbeat/8 (moving
-                # a trio deadline is a heap operation: a scope per frame cost more than the
-                # read), set heartbeat*9/8 ahead: silence is noticed heartbeat to heartbeat*9/8
-                # after the last frame, never earlier.
-                # The first deadline is 9/8 ahead too: frames within heartbeat/8 of the
-                # connect do not move it, so a deadline only `heartbeat` ahead could fire
-                # up to an eighth early after them.
-                moved = trio.current_time()
-                with trio.CancelScope(deadline=moved + heartbeat * 9 / 8) as silence:
-                    while True:
-                        if self._ping is None:
-                            batch = await self._read(ws)
-                        else:  # a quiet socket gets the venue's ping; its pong is data
-                            batch = []
-                            with trio.move_on_after(self.ping_s):
-                                batch = await self._read(ws)
-                            if not batch:
-                                await ws.send_message(self._ping)
-                                continue
-                        delivered = True
-                        now = trio.current_time()
-                        if now - moved > heartbeat / 8:
-                            silence.deadline, moved = now + heartbeat * 9 / 8, now
-                        for frame in batch:
-                            deliver(frame)
-                return f"no data for {heartbeat:g}s", delivered
+                heartbeat = self.heartbeat_s
+                # One deadline for the connection, moved on by the receipt at most every
+                # heartbeat/8 (moving a trio deadline is a heap operation: a scope per frame
+                # cost more than the read), set heartbeat*9/8 ahead: silence is noticed
+                # heartbeat to heartbeat*9/8 after the last frame, never earlier. The first
+                # deadline is 9/8 ahead too: frames within heartbeat/8 of the connect do not
+                # move it, so a deadline only `heartbeat` ahead could fire up to an eighth
+                # early after them.
+                try:
+                    with trio.CancelScope(deadline=trio.current_time() + heartbeat * 9 / 8) \
+                            as silence:
+                        receipt.deliver_from_now(self._deliver, silence, heartbeat)
+                        await self._watch(ws, receipt)
+                finally:
+                    receipt.stop()  # what the closing handshake still reads is not told
+                if receipt.failure is not None:
+                    raise receipt.failure
+                return f"no data for {heartbeat:g}s", receipt.frames > 0
         except trio_websocket.ConnectionClosed as exc:
             code = exc.reason.code if exc.reason is not None else "?"
-            return f"closed by the venue ({code})", delivered
+            return f"closed by the venue ({code})", receipt is not None and receipt.frames > 0
         except trio_websocket.HandshakeError as exc:
             cause = exc.__cause__ or exc.__context__
             detail = f"{type(cause).__name__}: {cause}" if cause else type(exc).__name__
-            return f"cannot reach {_QUERY.sub('', url)}: {detail}"[:200], delivered
+            return f"cannot reach {_QUERY.sub('', url)}: {detail}"[:200], False
         except OSError as exc:
-            return f"cannot reach {url}: {exc.strerror or exc}", delivered
+            return f"cannot reach {url}: {exc.strerror or exc}", \
+                receipt is not None and receipt.frames > 0
 
-    async def _read(self, ws: Any) -> list[WsFrame]:
-        """The next frame, waited for, then every frame already queued behind it (`BATCH` at
-        most), each with the time it was queued: a burst costs one trip through trio's
-        scheduler, not one per frame. (trio-websocket's `get_message` is a memory-channel
-        receive, whose checkpoint is a whole scheduling round; its queue is read directly when
-        it is there.)"""
-        stream = self.stream
-        batch = [_frame(stream, await ws.get_message())]
-        queued = getattr(ws, "_recv_channel", None)
-        while queued is not None and len(batch) < BATCH:
+    async def _watch(self, ws: Any, receipt: _Receipt) -> None:
+        """Wait for the connection's end (`get_message` raises ConnectionClosed): its frames
+        are told by the receipt as they are read. A quiet socket gets the venue's ping every
+        `ping_s` of quiet (its pong is data)."""
+        if self._ping is None:
+            while True:
+                receipt.take(await ws.get_message())  # (only if one bypassed the receipt)
+        quiet_from = receipt.frames, trio.current_time()
+        while True:
+            with trio.move_on_at(quiet_from[1] + self.ping_s):
+                receipt.take(await ws.get_message())
+            now = trio.current_time()
+            if receipt.frames != quiet_from[0]:
+                quiet_from = receipt.frames, now
+            elif now >= quiet_from[1] + self.ping_s:
+                await ws.send_message(self._ping)
+                quiet_from = receipt.frames, trio.current_time()
+
+
+class _Receipt:
+    """trio-websocket's queue of received messages, its sending end (the library reads
+    `_send_channel` for each message it queues), put in its place: once the connection is up,
+    each message is told to the connection as a `WsFrame` right there, in the library's
+    reader task, the moment it is read off the socket (stamped then), instead of waiting in
+    the queue for a reader task of ours, which trio would schedule in a later round, as likely
+    after the dispatcher's next turn as before it. So a frame's chain runs before anything else
+    the loop has to do (`LoopDispatcher.told_while_sleeping`). Before the connection is up
+    (during the greeting, before `WsUp`), messages are queued, stamped, and told when it is.
+    A connection whose telling fails is cancelled, and the failure raised by its reader."""
+
+    __slots__ = ("_ahead_s", "_deliver", "_eighth_ns", "_inner", "_moved_ns", "_offset_s",
+                 "_queued", "_scope", "_stopped", "failure", "frames", "stream")
+
+    def __init__(self, inner: Any, stream: str) -> None:
+        self._inner, self.stream = inner, stream
+        self._queued: Any = None
+        self._deliver: Deliver | None = None
+        self._stopped = False
+        self._scope: trio.CancelScope | None = None
+        self._eighth_ns = self._moved_ns = 0
+        self._ahead_s = self._offset_s = 0.0
+        self.frames = 0
+        self.failure: Exception | None = None
+
+    @classmethod
+    def install(cls, ws: Any, stream: str) -> _Receipt:
+        receipt = cls(getattr(ws, "_send_channel", None), stream)
+        if receipt._inner is not None:  # trio-websocket's own connection, as expected
+            ws._send_channel = receipt
+        receipt._queued = getattr(ws, "_recv_channel", None)
+        return receipt
+
+    def deliver_from_now(self, deliver: Deliver, silence: trio.CancelScope,
+                         heartbeat_s: float) -> None:
+        """Tell what was queued meanwhile, then every message as it comes. (No checkpoint
+        between the two: nothing can come between them.)"""
+        self._scope, self._ahead_s = silence, heartbeat_s * 9 / 8
+        self._eighth_ns = int(heartbeat_s / 8 * 1e9)
+        self._offset_s = trio.current_time() - time.monotonic_ns() / 1e9
+        self._moved_ns = time.monotonic_ns()
+        queued = self._queued
+        self._deliver = deliver
+        while queued is not None:
             try:
-                item = queued.receive_nowait()
+                self.take(queued.receive_nowait())
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                break  # nothing more now; a close is seen by the next get_message
-            batch.append(_frame(stream, item))
-        return batch
+                break  # a close is seen by the next get_message
 
+    def take(self, item: Any) -> None:
+        """A message queued before the connection was up (stamped then), or one that reached
+        the queue some other way."""
+        if type(item) is tuple:
+            self._tell(str(item[1]), item[0])
+        else:
+            self._tell(str(item), time.monotonic_ns())
 
-def _frame(stream: str, item: Any) -> WsFrame:
-    """A queued message as a frame: stamped when it was queued (`_Stamping`), or now when it
-    came before the stamping was in place (a message right after the handshake)."""
-    if type(item) is tuple:
-        return WsFrame(stream, str(item[1]), item[0])
-    return WsFrame(stream, str(item), time.monotonic_ns())
-
-
-class _Stamping:
-    """trio-websocket's queue of received messages, its sending end: each message goes in with
-    the monotonic time its reader task put it there, just after reading it off the socket.
-    (The library reads `_send_channel` for each message it queues; its reader task had entered
-    the original's context, which still closes the queue at the end.)"""
-
-    __slots__ = ("_inner",)
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
+    def stop(self) -> None:
+        self._deliver, self._stopped = None, True
 
     async def send(self, message: Any) -> None:
-        await self._inner.send((time.monotonic_ns(), message))
+        now = time.monotonic_ns()
+        if self._stopped:
+            return
+        if self._deliver is None:
+            await self._inner.send((now, message))
+            return
+        self._tell(str(message), now)
+
+    def _tell(self, text: str, recv_ns: int) -> None:
+        deliver = self._deliver
+        if deliver is None or self.failure is not None:
+            return
+        self.frames += 1
+        try:
+            deliver(WsFrame(self.stream, text, recv_ns))
+        except Exception as exc:  # raised again by our reader task, not in the library's
+            self.failure = exc
+            if self._scope is not None:
+                self._scope.cancel()
+            return
+        if recv_ns - self._moved_ns > self._eighth_ns and self._scope is not None:
+            self._moved_ns = recv_ns
+            self._scope.deadline = recv_ns / 1e9 + self._offset_s + self._ahead_s
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-def _stamp_on_receipt(ws: Any) -> None:
-    if hasattr(ws, "_send_channel"):  # trio-websocket's own connection, as expected
-        ws._send_channel = _Stamping(ws._send_channel)
+        if self._inner is not None:
+            await self._inner.aclose()

@@ -1,5 +1,6 @@
 """The websocket reader against a real loopback server: a burst arrives whole and in order,
-each frame stamped when the websocket queued it, and silence still counts as a lost stream."""
+each frame told and stamped as the websocket read it, and silence still counts as a lost
+stream."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 import trio
 from trio_websocket import WebSocketRequest, serve_websocket
 
-from supervision.venues.binance.io import BATCH, StreamReader, WsDown, WsFrame, WsUp, _Stamping
+from supervision.venues.binance.io import StreamReader, WsDown, WsFrame, WsUp, _Receipt
+
+BURST = 323
 
 
 def _run_reader(burst: int, heartbeat_s: float, linger_s: float,
@@ -46,12 +49,12 @@ def _run_reader(burst: int, heartbeat_s: float, linger_s: float,
     return told
 
 
-def test_a_burst_is_told_whole_in_order_and_stamped_as_taken() -> None:
+def test_a_burst_is_told_whole_in_order_and_stamped_as_read() -> None:
     before = time.monotonic_ns()
-    told = _run_reader(burst=5 * BATCH + 3, heartbeat_s=30.0, linger_s=1.0)
+    told = _run_reader(burst=BURST, heartbeat_s=30.0, linger_s=1.0)
     frames = [m for m in told if isinstance(m, WsFrame)]
     assert isinstance(told[0], WsUp)
-    assert [f.text for f in frames] == [f'{{"n":{i}}}' for i in range(5 * BATCH + 3)]
+    assert [f.text for f in frames] == [f'{{"n":{i}}}' for i in range(BURST)]
     stamps = [f.recv_ns for f in frames]
     assert stamps == sorted(stamps) and before < stamps[0] <= time.monotonic_ns()
     assert not any(isinstance(m, WsDown) for m in told)
@@ -106,32 +109,50 @@ def test_a_quiet_connection_that_stayed_up_resets_the_backoff() -> None:
     assert all(delay == 0.05 for delay in delays), delays
 
 
-class _QueueOnly:
-    """What the reader reads of a trio-websocket connection: its queue of received messages."""
-
-    def __init__(self, queue: Any) -> None:
-        self._recv_channel = queue
-
-    async def get_message(self) -> Any:
-        return await self._recv_channel.receive()
-
-
-def test_a_frame_is_stamped_when_it_was_queued_not_when_the_reader_took_it() -> None:
-    """A frame that waited in the library's queue (behind the loop's other work) carries the
-    time it was queued: that wait is part of its tick-to-trade."""
-    async def main() -> tuple[list[WsFrame], int, int]:
+def test_a_message_before_the_connection_is_up_is_told_after_it_with_its_own_stamp() -> None:
+    """During the greeting, before `WsUp`, a message waits in the library's queue with the time
+    it was read; once the connection is up it is told first, then every message as it is read
+    (in the library's reader task: nothing waits in the queue any more)."""
+    async def main() -> tuple[list[WsFrame], list[WsFrame], int, int]:
         send, receive = trio.open_memory_channel[Any](8)
-        queue = _Stamping(send)
-        await queue.send('{"n":0}')
-        first_queued = time.monotonic_ns()
-        time.sleep(0.05)  # the loop busy elsewhere; the frame waits in the queue
-        await queue.send('{"n":1}')
-        taken = time.monotonic_ns()
-        reader = StreamReader("market", lambda: None, lambda message: None)
-        return await reader._read(_QueueOnly(receive)), first_queued, taken
+        receipt = _Receipt(send, "market")
+        receipt._queued = receive
+        await receipt.send('{"n":0}')
+        queued = time.monotonic_ns()
+        time.sleep(0.05)  # the greeting, the connection's WsUp
+        told: list[WsFrame] = []
+        with trio.CancelScope() as scope:
+            receipt.deliver_from_now(told.append, scope, 30.0)
+            at_up = list(told)
+            before = time.monotonic_ns()
+            await receipt.send('{"n":1}')
+        return at_up, told, queued, before
 
-    frames, first_queued, taken = trio.run(main)
-    assert [f.text for f in frames] == ['{"n":0}', '{"n":1}']
-    assert frames[0].recv_ns <= first_queued  # not when it was taken, 50 ms later
-    assert frames[1].recv_ns >= first_queued + 40_000_000
-    assert taken - frames[0].recv_ns >= 50_000_000
+    at_up, told, queued, before = trio.run(main)
+    assert [f.text for f in at_up] == ['{"n":0}']
+    assert at_up[0].recv_ns <= queued  # when it was read, not when the connection came up
+    assert [f.text for f in told] == ['{"n":0}', '{"n":1}']
+    assert told[1].recv_ns >= before  # told as it was sent to the queue
+    assert told[1].recv_ns - told[0].recv_ns >= 50_000_000
+
+
+def test_a_telling_that_fails_ends_the_connection_and_tells_nothing_more() -> None:
+    async def main() -> tuple[_Receipt, list[str], bool]:
+        send, _receive = trio.open_memory_channel[Any](8)
+        receipt = _Receipt(send, "market")
+        told: list[str] = []
+
+        def tell(frame: WsFrame) -> None:
+            told.append(frame.text)
+            if frame.text == "bad":
+                raise ValueError("the connection's mailbox broke")
+
+        with trio.CancelScope() as scope:
+            receipt.deliver_from_now(tell, scope, 30.0)
+            for text in ("good", "bad", "after"):
+                await receipt.send(text)
+        return receipt, told, scope.cancel_called
+
+    receipt, told, cancelled = trio.run(main)
+    assert told == ["good", "bad"] and cancelled
+    assert isinstance(receipt.failure, ValueError)
