@@ -309,6 +309,41 @@ def test_a_chain_run_in_place_leaves_due_timers_and_the_background_lane_to_the_d
     assert sorted(order[2:]) == ["marks", "timer"]
 
 
+def test_a_chain_a_loop_task_begins_while_the_dispatcher_pauses_runs_before_its_ready_cells():
+    # The dispatcher, working through other cells' backlog, pauses after each turn budget so
+    # trio can read the sockets. A frame read then (a websocket reader's tell) starts a chain
+    # that runs at once, in the reader's task, ahead of the cells the dispatcher still has
+    # ready; those go on afterwards, each in its own order.
+    handled: list[object] = []
+    host = LiveHost(turn_budget_s=0.002)
+    seen_at_tell: list[object] = []
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.serve)
+            busy = [host.spawn(f"busy{i}", lambda: Slow(handled)) for i in range(3)]
+            gate = host.spawn("gate", lambda: Note("gate", handled))
+            book = host.spawn("book", lambda: Note("book", handled, gate))
+            await trio.sleep(0.05)
+            for cell in busy:
+                host.tell_at(time.monotonic_ns(), cell, "burst", None)  # the dispatcher's work
+            while len(handled) < 5:
+                await trio.sleep(0)  # this task runs only while the dispatcher pauses
+            before = len(handled)
+            book.tell("top")
+            seen_at_tell.extend(handled[before:])
+            with trio.move_on_after(5):
+                while len(handled) < 302:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert seen_at_tell == ["book", "gate"]  # the whole chain, in place, before any backlog
+    assert len(handled) == 302
+    numbers = [m for m in handled if isinstance(m, int)]
+    assert sorted(numbers) == sorted(list(range(100)) * 3)
+
+
 def test_the_first_host_to_serve_freezes_the_start_up_heap_out_of_the_collector():
     # A full collection stops the loop for as long as it scans; what start-up made lives on.
     with LiveHost() as host:
