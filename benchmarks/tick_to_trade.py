@@ -42,6 +42,7 @@ Target: p99 under 500 us.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -143,7 +144,10 @@ requote_min_interval_s = {requote}
 def _start_venue(setup: Setup, plan: CpuPlan | None) -> tuple[subprocess.Popen[str],
                                                               dict[str, str]]:
     """The fake venue in a process of its own: in ours, its replay would share our GIL. With a
-    plan, on the CPUs the loop leaves (a remote machine takes none of the loop's CPU time)."""
+    plan, on the CPUs the loop leaves (a remote machine takes none of the loop's CPU time).
+    At `VENUE_NICE`: it stands for a remote machine, so on a CPU it shares with the node's
+    other threads (the journal writer holding the GIL the loop waits for) the node's run
+    first."""
     # Funded for twenty market makers: each quotes both sides of its symbol, so the account
     # holds every base asset (a sell of one it lacks is refused, insufficient funds) and the
     # quote asset for the buys.
@@ -154,13 +158,17 @@ def _start_venue(setup: Setup, plan: CpuPlan | None) -> tuple[subprocess.Popen[s
         stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     urls = json.loads(proc.stdout.readline())
-    if plan is not None:  # every thread it has; those it starts later take their creator's CPUs
-        for task in os.listdir(f"/proc/{proc.pid}/task"):
+    # Every thread it has; those it starts later take their creator's CPUs and niceness.
+    for task in os.listdir(f"/proc/{proc.pid}/task"):
+        if plan is not None:
             os.sched_setaffinity(int(task), plan.others)
+        with contextlib.suppress(OSError):  # (a thread that ended meanwhile)
+            os.setpriority(os.PRIO_PROCESS, int(task), VENUE_NICE)
     return proc, urls
 
 
 REQUOTE_S, ORDER_LIMIT = 0.05, 10_000
+VENUE_NICE = 15
 QUOTE_BALANCE, BASE_BALANCE = 1_000_000, 10  # USDT; each symbol's base asset (~60,000 USDT)
 
 
@@ -416,12 +424,13 @@ def _lines(result: dict[str, Any]) -> list[str]:
 
 def _pinning_line(pinning: dict[str, Any] | None) -> str:
     if pinning is None:
-        return "not pinned (--no-pin): the scheduler placed every thread and the venue"
+        return ("not pinned (--no-pin): the scheduler placed every thread and the venue "
+                f"(the venue at nice {VENUE_NICE})")
     return (f"pinned: the event loop on CPU {cpu_list(pinning['loop_cpus'])}, the node's other "
             f"threads and its REST worker on CPU {cpu_list(pinning['other_cpus'])} "
             f"({pinning['threads_moved']} threads and {pinning['child_processes_moved']} child "
             f"processes set there), the venue on CPU "
-            f"{cpu_list(pinning['venue_cpus'])}")
+            f"{cpu_list(pinning['venue_cpus'])} at nice {VENUE_NICE}")
 
 
 def _q(figures: dict[str, Any]) -> str:
