@@ -9,7 +9,7 @@ and every validator's message is what the operator reads after the key's path
 are `Decimal`, written in TOML as strings ("0.01") or integers; model parameters (gamma, k,
 sigma) are floats.
 
-`[runtime]` is how the live host uses the machine (`loop_cpus`).
+`[runtime]` is how the live host uses the machine (`loop_cpus`, `gc_when_idle`).
 
 The sections live by topic: `venue` (the account and its rate limits), `market` (where market
 data comes from), `trading` (instruments and strategies; risk is `actors.risk.limits`),
@@ -90,6 +90,10 @@ class RuntimeConfig:
     # them (`supervision.runtime.affinity`). Empty: no pinning. Checked at start against the
     # CPUs the process may run on; one must be left for the others.
     loop_cpus: tuple[int, ...] = attrs.field(default=(), validator=cpu_numbers)
+    # The cycle collector runs when the loop is between chains, not inside one wherever the
+    # allocations happen to cross its threshold (`supervision.runtime.idle_gc`). False: the
+    # interpreter's own automatic collection.
+    gc_when_idle: bool = True
 
 
 @attrs.frozen(slots=True, kw_only=True)

@@ -182,7 +182,8 @@ async def open_node(config: NodeConfig, decision: ModeDecision, recovered: Any,
     """Start the host, the node's tree and its control plane in `nursery`."""
     metrics = metrics if metrics is not None else NodeMetrics()
     host = LiveHost(seed=config.node.seed, metrics=metrics, background=OFF_THE_ORDER_PATH,
-                    loop_cpus=config.runtime.loop_cpus)
+                    loop_cpus=config.runtime.loop_cpus,
+                    gc_when_idle=config.runtime.gc_when_idle)
     metrics.attach_host(host, time_handling=config.metrics.hdr_per_actor)
     metrics.set_build_info(version=_version(), mode=decision.mode.value,
                            profile=config.profile.value, node=config.node.name)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import trio
 
 from supervision.runtime.bridge import LoopBridge
+from supervision.runtime.idle_gc import IdleCollector
 from supervision.runtime.lifecycle import CellHandle, TimedTell, TimerHandle
 
 log = logging.getLogger("troupe.executor")
@@ -46,12 +47,16 @@ class LoopDispatcher:
     one: small keeps a latency-sensitive chain from waiting behind a busy actor's backlog.
     `turn_budget_s` is how long the dispatcher works before yielding to other trio tasks.
     `background_wait_s` is how long the background lane waits, at most, while other cells are
-    ready, before it gets a turn anyway (`BackgroundLane`).
+    ready, before it gets a turn anyway (`BackgroundLane`). `collector` (an `IdleCollector`)
+    collects garbage at the loop's quiet points: after a chain run in place, before a sleep,
+    and between turns once it is overdue.
     """
 
     def __init__(self, *, throughput: int = 1, turn_budget_s: float = 0.002,
-                 background_wait_s: float = 0.002) -> None:
+                 background_wait_s: float = 0.002,
+                 collector: IdleCollector | None = None) -> None:
         self.throughput = throughput
+        self.collector = collector
         self._budget_ns = int(turn_budget_s * 1e9)
         self._ready: deque[Runnable] = deque()
         self._background: deque[Runnable] = deque()
@@ -130,6 +135,8 @@ class LoopDispatcher:
             if ahead:
                 ready.extendleft(reversed(ahead))
                 left = True
+        if self.collector is not None:
+            self.collector.collect_if_due()  # the chain is done: a quiet point
         timers, until = self._timers, self._sleep_until_ns
         if left or self._ready or self._background or (
                 timers and (until is None or timers[0][0] < until)):
@@ -181,12 +188,18 @@ class LoopDispatcher:
     async def run(self) -> None:
         self.loop_thread_id = threading.get_ident()
         self.bridge = LoopBridge(trio.lowlevel.current_trio_token())
-        while True:
-            # One cancel scope until its deadline (the next timer's) passes, not one a sleep:
-            # opening and closing a scope costs ~5 us, moving its deadline ~1.5 us, and the
-            # dispatcher sleeps about once a frame.
-            with trio.CancelScope() as scope:
-                await self._serve(scope)
+        if self.collector is not None:
+            self.collector.start()
+        try:
+            while True:
+                # One cancel scope until its deadline (the next timer's) passes, not one a
+                # sleep: opening and closing a scope costs ~5 us, moving its deadline ~1.5 us,
+                # and the dispatcher sleeps about once a frame.
+                with trio.CancelScope() as scope:
+                    await self._serve(scope)
+        finally:
+            if self.collector is not None:
+                self.collector.stop()
 
     async def _serve(self, scope: trio.CancelScope) -> None:
         """Drain; sleep until woken or until the next timer is due (`scope`'s deadline);
@@ -201,6 +214,8 @@ class LoopDispatcher:
                 self.yields += 1
                 await self._pause()
                 continue
+            if self.collector is not None:
+                self.collector.collect_if_due()  # about to sleep: the quietest point
             self._wake = trio.Event()
             self._sleeping = True
             next_due = self._next_due_ns()
@@ -266,8 +281,11 @@ class LoopDispatcher:
         ready = self._ready
         clock = time.monotonic_ns
         deadline = clock() + self._budget_ns
+        collector = self.collector
         while ready:
             self._run_lane(ready, 64)
+            if collector is not None and collector.overdue():
+                collector.collect_if_due()  # a loop that never goes quiet collects anyway
             if clock() > deadline:
                 break
         timers = self._timers
@@ -306,6 +324,7 @@ class LoopDispatcher:
         clock = time.monotonic_ns
         deadline = clock() + self._budget_ns
         timers = self._timers
+        collector = self.collector
         while True:
             if timers:
                 now = clock()
@@ -315,6 +334,8 @@ class LoopDispatcher:
                     return bool(ready or background)
             if not ready and not background:
                 return False
+            if collector is not None and collector.overdue():
+                collector.collect_if_due()  # a loop that never goes quiet collects anyway
             left = 64
             while left:
                 # The background lane's turn: when nothing else is ready, or when it has waited

@@ -32,6 +32,7 @@ from protocols.runtime import ActorDead, AskTimeout, FailureRecord, Refused
 from supervision.runtime.affinity import CpuPlan, LoopPinning, plan_for
 from supervision.runtime.cell import RUNNING, Cell
 from supervision.runtime.executors import LoopDispatcher, ThreadExecutor
+from supervision.runtime.idle_gc import IdleCollector
 from supervision.runtime.introspection import (
     ActorInfo,
     ActorStatistics,
@@ -110,6 +111,10 @@ class LiveHost:
     dispatcher's background lane (`executors.BackgroundLane`): after the others, never
     starved.
 
+    `gc_when_idle`: while the host serves, the cycle collector runs between chains, when the
+    loop is quiet, instead of inside whichever chain's allocations cross its threshold
+    (`supervision.runtime.idle_gc`); False leaves it to the interpreter.
+
     `loop_cpus` (Linux): while the host serves, the thread running its loop runs on these CPUs
     alone, and every other thread of the process and its child processes, those started later
     included, on the CPUs left (`supervision.runtime.affinity`; restored after). Empty: no
@@ -128,6 +133,7 @@ class LiveHost:
         freeze_gc: bool = True,
         background: tuple[str, ...] = (),
         loop_cpus: tuple[int, ...] = (),
+        gc_when_idle: bool = True,
     ) -> None:
         self.seed = seed
         self.cpu_plan: CpuPlan | None = plan_for(loop_cpus)
@@ -141,7 +147,8 @@ class LiveHost:
         self.on_root_exit: Callable[[ChildExit], None] | None = None
         self.on_record: Callable[[FailureRecord], None] | None = None  # after the log has it
         self._on_handled: Callable[[str, int], None] | None = None
-        self.dispatcher = LoopDispatcher(throughput=throughput, turn_budget_s=turn_budget_s)
+        self.dispatcher = LoopDispatcher(throughput=throughput, turn_budget_s=turn_budget_s,
+                                         collector=IdleCollector() if gc_when_idle else None)
         # The dispatcher's own method: a context's timer is one call from `ctx.schedule` deep.
         self.start_timer = self.dispatcher.start_timer  # type: ignore[method-assign]
         self._cells: dict[str, LiveCell] = {}
