@@ -27,10 +27,12 @@ connection that delivered data or stayed up a whole heartbeat: a quiet user stre
 silence was a healthy connection, and must not push the next reconnect out towards 30 s). The
 reader never waits on its consumer: a frame the connection's mailbox refuses is dropped and
 counted, and the books see a gap and resync, while the socket keeps being read, so pings keep being
-answered. A frame is told, and stamped, in trio-websocket's own reader task the moment the
-library has read it off the socket (`_Receipt`, in place of its queue's sending end): no trio
-scheduling round between the read and the frame's chain, and no turn of the dispatcher's in
-between (it runs the chain in place, ahead of its own ready cells).
+answered. A frame is told in trio-websocket's own reader task as soon as the library has
+parsed it (`_Receipt`, in place of its queue's sending end): no trio scheduling round between
+the read and the frame's chain, and no turn of the dispatcher's in between (it runs the chain
+in place, ahead of its own ready cells). It is stamped with the time the socket read that
+brought its last bytes returned: frames read together are parsed one after another's chain,
+and that wait is part of their tick-to-trade.
 """
 
 from __future__ import annotations
@@ -321,7 +323,9 @@ class _Receipt:
     """trio-websocket's queue of received messages, its sending end (the library reads
     `_send_channel` for each message it queues), put in its place: once the connection is up,
     each message is told to the connection as a `WsFrame` right there, in the library's
-    reader task, the moment it is read off the socket (stamped then), instead of waiting in
+    reader task, as soon as it is parsed, stamped with the time the read that brought its last
+    bytes returned (so a frame that waited behind the chains of frames read with it counts
+    that wait), instead of waiting in
     the queue for a reader task of ours, which trio would schedule in a later round, as likely
     after the dispatcher's next turn as before it. So a frame's chain runs before anything else
     the loop has to do (`LoopDispatcher.told_while_sleeping`). Before the connection is up
@@ -329,7 +333,7 @@ class _Receipt:
     A connection whose telling fails is cancelled, and the failure raised by its reader."""
 
     __slots__ = ("_ahead_s", "_deliver", "_eighth_ns", "_inner", "_moved_ns", "_offset_s",
-                 "_queued", "_scope", "_stopped", "failure", "frames", "stream")
+                 "_queued", "_scope", "_stopped", "failure", "frames", "read_ns", "stream")
 
     def __init__(self, inner: Any, stream: str) -> None:
         self._inner, self.stream = inner, stream
@@ -340,6 +344,7 @@ class _Receipt:
         self._eighth_ns = self._moved_ns = 0
         self._ahead_s = self._offset_s = 0.0
         self.frames = 0
+        self.read_ns = 0  # when the last read off the socket returned (0: none noted yet)
         self.failure: Exception | None = None
 
     @classmethod
@@ -348,7 +353,23 @@ class _Receipt:
         if receipt._inner is not None:  # trio-websocket's own connection, as expected
             ws._send_channel = receipt
         receipt._queued = getattr(ws, "_recv_channel", None)
+        socket_stream = getattr(ws, "_stream", None)
+        if socket_stream is not None:
+            receipt._note_reads(socket_stream)
         return receipt
+
+    def _note_reads(self, socket_stream: Any) -> None:
+        """Note when each read off the socket returned: a frame's receipt is the read that
+        brought its last bytes, not when the library parses it, which for the second frame of
+        a read comes after the first frame's whole chain (wsproto parses lazily)."""
+        read = socket_stream.receive_some
+
+        async def receive_some(max_bytes: int | None = None) -> Any:
+            data = await read(max_bytes)
+            self.read_ns = time.monotonic_ns()
+            return data
+
+        socket_stream.receive_some = receive_some
 
     def deliver_from_now(self, deliver: Deliver, silence: trio.CancelScope,
                          heartbeat_s: float) -> None:
@@ -378,7 +399,7 @@ class _Receipt:
         self._deliver, self._stopped = None, True
 
     async def send(self, message: Any) -> None:
-        now = time.monotonic_ns()
+        now = self.read_ns or time.monotonic_ns()
         if self._stopped:
             return
         if self._deliver is None:

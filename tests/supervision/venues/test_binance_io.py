@@ -4,6 +4,7 @@ stream."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -58,6 +59,58 @@ def test_a_burst_is_told_whole_in_order_and_stamped_as_read() -> None:
     stamps = [f.recv_ns for f in frames]
     assert stamps == sorted(stamps) and before < stamps[0] <= time.monotonic_ns()
     assert not any(isinstance(m, WsDown) for m in told)
+
+
+def test_frames_read_together_are_stamped_when_read_not_after_the_chains_before_them() -> None:
+    # The connection takes 5 ms a frame (a slow chain) while the venue, on a loop of its own,
+    # sends ten frames at once: those behind the first arrive in one read and each is parsed
+    # only after the chain of the one before it. Their receipt is the read, so that wait
+    # counts in their tick-to-trade.
+    told: list[tuple[int, int]] = []  # (frame's stamp, when its telling began)
+    port: list[int] = []
+    serving = threading.Event()
+
+    def venue() -> None:
+        async def handler(request: WebSocketRequest) -> None:
+            ws = await request.accept()
+            for i in range(10):
+                await ws.send_message(f'{{"n":{i}}}')
+            await trio.sleep(2)
+
+        async def serve() -> None:
+            async with trio.open_nursery() as nursery:
+                server = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)
+                port.append(server.port)
+                serving.set()
+                await trio.sleep(3)
+                nursery.cancel_scope.cancel()
+
+        trio.run(serve)
+
+    thread = threading.Thread(target=venue, daemon=True)
+    thread.start()
+    assert serving.wait(5)
+
+    async def main() -> None:
+        def tell(message: Any) -> None:
+            if isinstance(message, WsFrame):
+                told.append((message.recv_ns, time.monotonic_ns()))
+                time.sleep(0.005)
+
+        reader = StreamReader("market", lambda: f"ws://127.0.0.1:{port[0]}/stream", tell,
+                              heartbeat_s=30.0)
+        reader.start()
+        with trio.move_on_after(2):
+            while len(told) < 10:
+                await trio.sleep(0.01)
+        reader.close()
+
+    trio.run(main)
+    thread.join(5)
+    assert len(told) == 10
+    waited = [began - stamp for stamp, began in told]
+    assert max(waited) >= 10_000_000  # behind at least two chains of 5 ms, and counted
+    assert all(stamp <= began for stamp, began in told)
 
 
 def test_silence_is_a_lost_stream_after_the_heartbeat_not_before() -> None:
