@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import random
 import re
 import threading
@@ -290,6 +291,8 @@ class StreamReader:
                     raise receipt.failure
                 return f"no data for {heartbeat:g}s", receipt.frames > 0
         except trio_websocket.ConnectionClosed as exc:
+            if receipt is not None and receipt.failure is not None:
+                raise receipt.failure from exc
             code = exc.reason.code if exc.reason is not None else "?"
             return f"closed by the venue ({code})", receipt is not None and receipt.frames > 0
         except trio_websocket.HandshakeError as exc:
@@ -307,33 +310,31 @@ class StreamReader:
         if self._ping is None:
             while True:
                 receipt.take(await ws.get_message())  # (only if one bypassed the receipt)
-        quiet_from = receipt.frames, trio.current_time()
+        pinged = trio.current_time()
         while True:
-            with trio.move_on_at(quiet_from[1] + self.ping_s):
+            with trio.move_on_at(max(pinged, receipt.last_frame_at()) + self.ping_s):
                 receipt.take(await ws.get_message())
-            now = trio.current_time()
-            if receipt.frames != quiet_from[0]:
-                quiet_from = receipt.frames, now
-            elif now >= quiet_from[1] + self.ping_s:
+            if trio.current_time() >= max(pinged, receipt.last_frame_at()) + self.ping_s:
                 await ws.send_message(self._ping)
-                quiet_from = receipt.frames, trio.current_time()
+                pinged = trio.current_time()
 
 
 class _Receipt:
     """trio-websocket's queue of received messages, its sending end (the library reads
     `_send_channel` for each message it queues), put in its place: once the connection is up,
     each message is told to the connection as a `WsFrame` right there, in the library's
-    reader task, as soon as it is parsed, stamped with the time the read that brought its last
-    bytes returned (so a frame that waited behind the chains of frames read with it counts
-    that wait), instead of waiting in
-    the queue for a reader task of ours, which trio would schedule in a later round, as likely
-    after the dispatcher's next turn as before it. So a frame's chain runs before anything else
+    reader task, as soon as it is parsed, instead of waiting in the queue for a reader task of
+    ours, which trio would schedule in a later round, as likely after the dispatcher's next
+    turn as before it. It is stamped with the time the read that brought its last bytes
+    returned, so a frame that waited behind the chains of frames read with it counts that
+    wait. So a frame's chain runs before anything else
     the loop has to do (`LoopDispatcher.told_while_sleeping`). Before the connection is up
     (during the greeting, before `WsUp`), messages are queued, stamped, and told when it is.
     A connection whose telling fails is cancelled, and the failure raised by its reader."""
 
     __slots__ = ("_ahead_s", "_deliver", "_eighth_ns", "_inner", "_moved_ns", "_offset_s",
-                 "_queued", "_scope", "_stopped", "failure", "frames", "read_ns", "stream")
+                 "_queued", "_scope", "_stopped", "failure", "frames", "last_ns", "read_ns",
+                 "stream")
 
     def __init__(self, inner: Any, stream: str) -> None:
         self._inner, self.stream = inner, stream
@@ -345,6 +346,7 @@ class _Receipt:
         self._ahead_s = self._offset_s = 0.0
         self.frames = 0
         self.read_ns = 0  # when the last read off the socket returned (0: none noted yet)
+        self.last_ns = 0  # the last frame told, its stamp
         self.failure: Exception | None = None
 
     @classmethod
@@ -398,6 +400,12 @@ class _Receipt:
     def stop(self) -> None:
         self._deliver, self._stopped = None, True
 
+    def last_frame_at(self) -> float:
+        """When the last frame told was read, on trio's clock (-inf: none yet)."""
+        if not self.last_ns:
+            return -math.inf
+        return self.last_ns / 1e9 + self._offset_s
+
     async def send(self, message: Any) -> None:
         now = self.read_ns or time.monotonic_ns()
         if self._stopped:
@@ -412,6 +420,7 @@ class _Receipt:
         if deliver is None or self.failure is not None:
             return
         self.frames += 1
+        self.last_ns = recv_ns
         try:
             deliver(WsFrame(self.stream, text, recv_ns))
         except Exception as exc:  # raised again by our reader task, not in the library's

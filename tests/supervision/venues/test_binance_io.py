@@ -4,6 +4,7 @@ stream."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Any
@@ -124,6 +125,40 @@ def test_silence_is_a_lost_stream_after_the_heartbeat_not_before() -> None:
     silent_for = told[downs[0][0] + 1] - frames[-1].recv_ns  # the time it was told
     # Never before the heartbeat; the upper bound leaves the loaded machine's scheduling slack.
     assert 0.4e9 <= silent_for <= 0.4e9 * 9 / 8 + 0.25e9, silent_for
+
+
+def test_a_quiet_socket_gets_the_venues_ping_a_ping_interval_after_its_last_frame() -> None:
+    # Hyperliquid closes a connection that sends nothing for a minute: the reader pings after
+    # `ping_s` of quiet, counted from the last frame (or the last ping), never later.
+    pings: list[int] = []
+    told: list[Any] = []
+
+    async def main() -> int:
+        async def handler(request: WebSocketRequest) -> None:
+            ws = await request.accept()
+            await trio.sleep(0.1)
+            await ws.send_message('{"n":0}')
+            while True:
+                if await ws.get_message() == "PING":
+                    pings.append(time.monotonic_ns())
+
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)
+            url = f"ws://127.0.0.1:{server.port}/ws"
+            reader = StreamReader("market", lambda: url, told.append, heartbeat_s=30.0,
+                                  ping="PING", ping_s=0.2)
+            reader.start()
+            await trio.sleep(0.75)
+            reader.close()
+            nursery.cancel_scope.cancel()
+        return 0
+
+    trio.run(main)
+    frames = [m for m in told if isinstance(m, WsFrame)]
+    assert len(frames) == 1 and len(pings) >= 2, (told, pings)
+    first = (pings[0] - frames[0].recv_ns) / 1e9
+    assert 0.2 <= first <= 0.27, first  # after the quiet, not a window later
+    assert all(0.2 <= (b - a) / 1e9 <= 0.3 for a, b in itertools.pairwise(pings))
 
 
 class _Widest:
