@@ -108,10 +108,14 @@ class StrategyShell(Behaviour):
             trigger = trigger_of(message)
         if decision is not None:
             self._carry(decision, ctx, trigger)
-            lots = self.engine.inventory_lots()
-            if lots is not None and lots != self._gauged_lots:  # a gauge keeps its value
-                ctx.gauge(INVENTORY_METRIC, lots, strategy=self._strategy)
-                self._gauged_lots = lots
+        elif kind is BookTop:
+            return None  # a book top moves no inventory
+        # A fill, an adoption or a position answer can move the inventory with no decision
+        # (an adopted position while no book has come yet, a fill while paused).
+        lots = self.engine.inventory_lots()
+        if lots is not None and lots != self._gauged_lots:  # a gauge keeps its value
+            ctx.gauge(INVENTORY_METRIC, lots, strategy=self._strategy)
+            self._gauged_lots = lots
         return None
 
     def on_stop(self, ctx: Context) -> None:

@@ -181,8 +181,9 @@ def test_the_shells_own_paths_for_tops_and_prints_are_route_and_trigger_of(
     ctx.deliver(shell, message)
     routed = route(by_route, message, 0, 0)
     assert by_shell.calls[1:] == by_route.calls  # after the start's
-    if routed is None:
-        assert ctx.sent == [] and ctx.metrics == []
+    if routed is None:  # nothing carried out (the inventory gauge, first set, is no action)
+        assert ctx.sent == []
+        assert [m for m in ctx.metrics if m.metric != INVENTORY_METRIC] == []
     else:
         (proposal,) = ctx.ref("gate").messages
         assert proposal.trigger is trigger_of(message)
@@ -231,6 +232,16 @@ def test_a_decision_proposes_records_its_why_arms_timers_and_talks_to_itself() -
     assert ctx.gauge_value(INVENTORY_METRIC, strategy="s1") == 7
     ctx.advance(0.5, shell)
     assert engine.calls[-1] == ("on_wake", "requote")
+
+
+def test_the_inventory_gauge_follows_a_message_that_moved_it_without_a_decision() -> None:
+    # An adopted opening, told while no book has come (a restart while the market pauses):
+    # nothing to quote, but the gauge must show where the inventory now starts, not 0.
+    engine = Tracing(BareConfig("s1", SPEC))
+    ctx, shell = shell_of(engine)
+    ctx.deliver(shell, "the venue's opening")  # engine.next is None: no decision
+    assert engine.calls[-1] == ("on_message", "the venue's opening")
+    assert ctx.gauge_value(INVENTORY_METRIC, strategy="s1") == 7
 
 
 def test_a_proposal_the_gate_refuses_is_rolled_back_through_unsent() -> None:
