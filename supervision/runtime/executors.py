@@ -48,8 +48,8 @@ class LoopDispatcher:
     `turn_budget_s` is how long the dispatcher works before yielding to other trio tasks.
     `background_wait_s` is how long the background lane waits, at most, while other cells are
     ready, before it gets a turn anyway (`BackgroundLane`). `collector` (an `IdleCollector`)
-    collects garbage at the loop's quiet points: after a chain run in place, before a sleep,
-    and between turns once it is overdue.
+    collects garbage at the loop's quiet points: in trio's round after a chain run in place,
+    before a sleep, and between turns once it is overdue.
     """
 
     def __init__(self, *, throughput: int = 1, turn_budget_s: float = 0.002,
@@ -74,6 +74,7 @@ class LoopDispatcher:
         self.loop_thread_id: int | None = None
         self.bridge: LoopBridge | None = None
         self._deferred_wakes: list[ThreadExecutor] = []
+        self._collection_posted = False  # `_collect_posted` handed to trio's next round
         self.turns = 0
         self.yields = 0
         self.wakes = 0  # sleeps ended by a wake-up (not by the next timer's deadline)
@@ -135,12 +136,22 @@ class LoopDispatcher:
             if ahead:
                 ready.extendleft(reversed(ahead))
                 left = True
-        if self.collector is not None:
-            self.collector.collect_if_due()  # the chain is done: a quiet point
+        collector = self.collector
+        if collector is not None and not self._collection_posted and collector.due() \
+                and self.bridge is not None:
+            # The chain is done, but the task that began it (a websocket reader) may have more
+            # frames of the same read to tell at once, whose receipt has passed: collect in
+            # trio's next round, once it has yielded.
+            self._collection_posted = self.bridge.call_soon(self._collect_posted)
         timers, until = self._timers, self._sleep_until_ns
         if left or self._ready or self._background or (
                 timers and (until is None or timers[0][0] < until)):
             self._wake_up()
+
+    def _collect_posted(self) -> None:
+        self._collection_posted = False
+        if self.collector is not None:
+            self.collector.collect_if_due()
 
     def start_timer(self, due_ns: int, cell: CellHandle, message: Any) -> TimerHandle:
         entry = TimerHandle(cell, message)

@@ -5,8 +5,9 @@ CPython collects the young generation when allocations outrun deallocations by i
 chain, since chains are what allocate, and the order the chain was making waits for the
 collection: 0.3-2 ms a time under the tick-to-trade load (docs/benchmarks.md, point 36). While
 a live host serves, `IdleCollector` turns the automatic collector off and makes the same
-collections itself at the loop's quiet points: when a chain a frame began is done and when the
-dispatcher is about to sleep.
+collections itself at the loop's quiet points: in trio's round after a chain a frame began
+(once the task that read the frame has yielded: the frames read with it come first) and when
+the dispatcher is about to sleep.
 
 It keeps CPython's own schedule: the young generation once its count passes the threshold, the
 middle one every `threshold[1]` of those, a full collection every `threshold[2]` of the middle
@@ -55,6 +56,10 @@ class IdleCollector:
 
     def overdue(self) -> bool:
         return self.active and gc.get_count()[0] > self._overdue
+
+    def due(self) -> bool:
+        """A young collection is due (`collect_if_due` would make one)."""
+        return self.active and gc.get_count()[0] > self._thresholds[0]
 
     def collect_if_due(self) -> bool:
         """The collection CPython would have made by now, if any. True if one ran."""

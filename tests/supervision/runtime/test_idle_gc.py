@@ -149,3 +149,36 @@ def test_a_host_told_not_to_leaves_collection_to_the_interpreter() -> None:
     with LiveHost(gc_when_idle=False) as host:
         assert host.dispatcher.collector is None
         assert gc.isenabled()
+
+
+def test_a_collection_waits_until_the_task_that_began_the_chains_has_yielded(
+        small_thresholds: None) -> None:
+    # A websocket reader tells the frames of one read one after another: the frames behind the
+    # first have been received already, so no collection may come between their chains.
+    events: list[str] = []
+    last: list[weakref.ref[Cycle]] = []
+    host = LiveHost()
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            events.append("collection")
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.serve)
+            litter = host.spawn("litter", lambda: Littering(200, [], last))
+            await trio.sleep(0.02)
+            gc.callbacks.append(seen)
+            try:
+                events.clear()
+                for frame in ("first", "second", "third"):
+                    litter.tell("go")  # in place, each past the young threshold (not overdue)
+                    events.append(frame)
+                await trio.sleep(0.01)
+            finally:
+                gc.callbacks.remove(seen)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert events[:3] == ["first", "second", "third"], events
+    assert "collection" in events[3:]
