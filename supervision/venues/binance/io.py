@@ -355,23 +355,24 @@ class _Receipt:
         if receipt._inner is not None:  # trio-websocket's own connection, as expected
             ws._send_channel = receipt
         receipt._queued = getattr(ws, "_recv_channel", None)
-        socket_stream = getattr(ws, "_stream", None)
-        if socket_stream is not None:
-            receipt._note_reads(socket_stream)
+        protocol = getattr(ws, "_wsproto", None)
+        if protocol is not None:
+            receipt._note_reads(protocol)
         return receipt
 
-    def _note_reads(self, socket_stream: Any) -> None:
+    def _note_reads(self, protocol: Any) -> None:
         """Note when each read off the socket returned: a frame's receipt is the read that
         brought its last bytes, not when the library parses it, which for the second frame of
-        a read comes after the first frame's whole chain (wsproto parses lazily)."""
-        read = socket_stream.receive_some
+        a read comes after the first frame's whole chain (wsproto parses lazily). The library
+        hands each read's bytes to wsproto's `receive_data` at once; that is looked up after
+        the read, so the read already waited for when this is installed is noted too."""
+        take = protocol.receive_data
 
-        async def receive_some(max_bytes: int | None = None) -> Any:
-            data = await read(max_bytes)
+        def receive_data(data: bytes | None) -> None:
             self.read_ns = time.monotonic_ns()
-            return data
+            take(data)
 
-        socket_stream.receive_some = receive_some
+        protocol.receive_data = receive_data
 
     def deliver_from_now(self, deliver: Deliver, silence: trio.CancelScope,
                          heartbeat_s: float) -> None:
