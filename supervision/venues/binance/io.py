@@ -325,12 +325,12 @@ class _Receipt:
     each message is told to the connection as a `WsFrame` right there, in the library's
     reader task, as soon as it is parsed, instead of waiting in the queue for a reader task of
     ours, which trio would schedule in a later round, as likely after the dispatcher's next
-    turn as before it. It is stamped with the time the read that brought its last bytes
-    returned, so a frame that waited behind the chains of frames read with it counts that
-    wait. So a frame's chain runs before anything else
-    the loop has to do (`LoopDispatcher.told_while_sleeping`). Before the connection is up
-    (during the greeting, before `WsUp`), messages are queued, stamped, and told when it is.
-    A connection whose telling fails is cancelled, and the failure raised by its reader."""
+    turn as before it: a frame's chain runs before anything else the loop has to do
+    (`LoopDispatcher.told_while_sleeping`). It is stamped with the time the read that brought
+    its last bytes returned, so a frame that waited behind the chains of frames read with it
+    counts that wait. Before the connection is up (during the greeting, before `WsUp`),
+    messages are queued, stamped, and told when it is. A connection whose telling fails is
+    cancelled, and the failure raised by its reader."""
 
     __slots__ = ("_ahead_s", "_deliver", "_eighth_ns", "_inner", "_moved_ns", "_offset_s",
                  "_queued", "_scope", "_stopped", "failure", "frames", "last_ns", "read_ns",
