@@ -17,12 +17,16 @@ from supervision.venues.binance.io import StreamReader, WsDown, WsFrame, WsUp, _
 BURST = 323
 
 
+tellers: set[str] = set()  # the trio tasks `_run_reader`'s frames were told in
+
+
 def _run_reader(burst: int, heartbeat_s: float, linger_s: float,
                 after_s: float = 0.0) -> list[Any]:
     """Serve one connection that sends `burst` frames at once `after_s` after accepting it,
     then stays silent; run the reader on the test's loop for `linger_s` and return everything
     it told."""
     told: list[Any] = []
+    tellers.clear()
 
     async def main() -> None:
         async def handler(request: WebSocketRequest) -> None:
@@ -39,6 +43,8 @@ def _run_reader(burst: int, heartbeat_s: float, linger_s: float,
                 told.append(message)
                 if isinstance(message, WsDown):
                     told.append(time.monotonic_ns())
+                if isinstance(message, WsFrame):  # in the library's reader task, not ours
+                    tellers.add(trio.lowlevel.current_task().name)
 
             reader = StreamReader("market", lambda: url, tell, heartbeat_s=heartbeat_s,
                                   backoff_min_s=60.0)
@@ -57,6 +63,7 @@ def test_a_burst_is_told_whole_in_order_and_stamped_as_read() -> None:
     frames = [m for m in told if isinstance(m, WsFrame)]
     assert isinstance(told[0], WsUp)
     assert [f.text for f in frames] == [f'{{"n":{i}}}' for i in range(BURST)]
+    assert tellers == {"trio_websocket._impl.WebSocketConnection._reader_task"}
     stamps = [f.recv_ns for f in frames]
     assert stamps == sorted(stamps) and before < stamps[0] <= time.monotonic_ns()
     assert not any(isinstance(m, WsDown) for m in told)
