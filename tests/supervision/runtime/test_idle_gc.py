@@ -30,11 +30,11 @@ class Littering(Behaviour):
         self.per_message, self.inside, self.last, self.spin = per_message, inside, last, spin
         self.seen = seen
         self.handling = False
-        gc.callbacks.append(self._seen)
+        _WATCHED.append(self)
 
-    def _seen(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start" and self.handling:
-            self.inside.append(info["generation"])
+    def collection_started(self, generation: int) -> None:
+        if self.handling:
+            self.inside.append(generation)
 
     def receive(self, message: object, ctx: object) -> None:
         if self.seen is not None:
@@ -50,17 +50,28 @@ class Littering(Behaviour):
             self.spin -= 1
             ctx.tell(ctx.self_ref, "spin")  # type: ignore[attr-defined]
 
-    def on_stop(self, ctx: object) -> None:
-        gc.callbacks.remove(self._seen)
+
+
+_WATCHED: list[Littering] = []  # the behaviours told of each collection that starts
+
+
+def _started(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        for behaviour in _WATCHED:
+            behaviour.collection_started(info["generation"])
 
 
 @pytest.fixture
 def small_thresholds() -> Iterator[None]:
+    """Small collector thresholds, and every collection told to the test's behaviours."""
     before = gc.get_threshold()
     gc.set_threshold(100, 10, 10)
+    gc.callbacks.append(_started)
     try:
         yield
     finally:
+        gc.callbacks.remove(_started)
+        _WATCHED.clear()
         gc.set_threshold(*before)
 
 
