@@ -57,4 +57,10 @@ def test_a_usdm_restart_with_a_position_open_adopts_it_everywhere(tmp_path: Path
     assert "state=REDUCING" not in out, out
     # The market maker's inventory is the account's position (its fills since included).
     lots = metric(text, "troupe_strategy_inventory_lots", strategy="mm1")
-    assert int(lots) * LOT == position, (lots, position)
+    # (Intermittent: 0 here, the gauge absent or unmoved, with the portfolio right. What the
+    # second run said and exported, for the next to look.)
+    strategy_lines = [line for line in (out + err).splitlines()
+                      if "mm1" in line or "PositionAdopted" in line or "opens at" in line]
+    assert int(lots) * LOT == position, (lots, position, strategy_lines[-40:],
+                                         [line for line in text.splitlines()
+                                          if "mm1" in line or "adopted" in line])
