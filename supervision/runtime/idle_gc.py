@@ -14,14 +14,13 @@ middle one every `threshold[1]` of those, a full collection every `threshold[2]`
 ones and only while the old generation has grown by a quarter since the last full one (CPython's
 "long-lived pending" rule, which keeps full collections from making a growing heap quadratic).
 A loop that never goes quiet still collects: past `overdue_factor` times the threshold, at the
-next turn between two cells (`overdue`). Collections are counted per generation, with their
-worst pause, for the node's figures.
+next turn between two cells (`overdue`). Collections are counted per generation
+(`collections`).
 """
 
 from __future__ import annotations
 
 import gc
-import time
 
 __all__ = ["IdleCollector"]
 
@@ -35,7 +34,6 @@ class IdleCollector:
         self._was_enabled = False
         self.active = False
         self.collections = [0, 0, 0]
-        self.longest_ns = 0
 
     def start(self) -> None:
         """Take over from the automatic collector (nothing if its threshold is 0: off)."""
@@ -74,12 +72,8 @@ class IdleCollector:
             generation = 1
             if old > third and len(gc.get_objects(generation=2)) > self._old_after_full * 5 // 4:
                 generation = 2
-        began = time.perf_counter_ns()
         gc.collect(generation)
-        took = time.perf_counter_ns() - began
         if generation == 2:
             self._old_after_full = len(gc.get_objects(generation=2))
         self.collections[generation] += 1
-        if took > self.longest_ns:
-            self.longest_ns = took
         return True
