@@ -26,9 +26,14 @@ position), not at 0: the ledger takes it at the mark, publishes a snapshot at on
 gate's limits and reduce-only decisions read it) and counts
 `troupe_portfolio_positions_adopted_total`. The opening is told on to the instrument's
 `holders` too: the strategy that trades it, whose own inventory must start there as well (a
-market maker that believed itself flat would quote the side that grows the position). The
-node names a holder only where one strategy trades the instrument: the account's position
-cannot be shared out among several.
+market maker that believed itself flat would quote the side that grows the position). So is
+every fill booked on the instrument after that, as the `OwnFill` itself: the holder's inventory
+must follow the account's position, and a fill of an order nobody here owns (an earlier run's,
+or an earlier incarnation's, tracked again) reaches no strategy from the venue. Told in the
+order the ledger took them, an opening corrected by a fill it already held and that fill leave
+the holder where they leave the ledger. The holder hears its own fills from the venue as well
+and counts each fill id once. The node names a holder only where one strategy trades the
+instrument: the account's position cannot be shared out among several.
 
 A strategy that starts, and above all one its supervisor restarts, asks where its position
 stands (`PositionAsk`); the answer (`PositionNow`) gives the holder the ledger's position, its
@@ -220,6 +225,8 @@ class Portfolio(Behaviour):
         if counted is None:
             counted = self._counted[fill.instrument] = deque(maxlen=_COUNTED_FILLS)
         counted.append(fill.fill_id)
+        for holder in self.holders.get(fill.instrument, ()):
+            ctx.tell(holder, fill)
         ctx.count("troupe_portfolio_fills_total", instrument=fill.instrument,
                   side=fill.side.value, liquidity=fill.liquidity.value)
         ctx.observe("troupe_portfolio_fill_notional", _money(record.notional),

@@ -390,9 +390,13 @@ class Inventory:
         supervisor restart's, whose last incarnation's fills this one never saw): `held` lots,
         `opening` of them the venue's (a later `adopt` corrects from there), entered at `entry`.
         The fills this incarnation has applied that `counted` does not name came after the
-        portfolio's figure, so they stay on top of it."""
+        portfolio's figure, so they stay on top of it; those it names are in `held`, and a
+        copy of one that comes later (the venue's report) must not count again."""
         ours = set(counted)
         after = sum(lots for fill_id, lots in self._seen.items() if fill_id not in ours)
+        for fill_id in counted:
+            if fill_id not in self._seen:
+                remember(self._seen, fill_id, 0)  # in `held` already: moves nothing more
         self.opening = opening
         self.q = held + after
         if self.q == 0:
@@ -429,9 +433,12 @@ def book_fill(msg: Any, strategy: str, instrument: str, *, orders: OrderSlots,
               inventory: Inventory, now: int) -> bool:
     """Apply one of our fills (`OwnFill` or a bare venue `Fill`) to the local view, once.
 
-    Returns False when it is not ours, not known, or a duplicate fill id: nothing moved."""
+    An `OwnFill` of nobody's order (strategy "": an earlier run's, tracked again) is ours too:
+    only the portfolio tells one, and only to the instrument's one strategy, whose inventory is
+    the account's position. Returns False when it is not ours, not known, or a duplicate fill
+    id: nothing moved."""
     if isinstance(msg, OwnFill):
-        if msg.strategy != strategy or msg.instrument != instrument:
+        if (msg.strategy != strategy and msg.strategy) or msg.instrument != instrument:
             return False
         side: Side | None = msg.side
     else:

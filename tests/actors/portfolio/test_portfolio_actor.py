@@ -233,6 +233,29 @@ def test_an_opening_is_told_on_to_the_holder_of_its_instrument():
     assert [m.qty for m in received(host, mm) if isinstance(m, PositionAdopted)] == [30]
 
 
+def test_the_holder_hears_every_fill_booked_on_its_instrument_in_the_ledgers_order():
+    """A fill of nobody's order (an earlier run's: strategy "") reaches no strategy from the
+    venue, yet moves the account's position, which is the holder's inventory. An opening the
+    start-up corrects by a fill it already held comes just before that fill, as the ledger
+    took them; a duplicate is not told again, nor a fill on an instrument with no holder."""
+    host = DeterministicHost(seed=7)
+    gate, mm = host.spawn("risk", Probe), host.spawn("mm", Probe)
+    eth = attrs.evolve(BTC, symbol="ETHUSDT")
+    portfolio = host.spawn("portfolio", lambda: Portfolio(
+        {"BTCUSDT": BTC, "ETHUSDT": eth}, risk_gate=gate, holders={"BTCUSDT": [mm]}))
+    nobodys = attrs.evolve(fill(Side.SELL, 1, 100_000, "late"), strategy="")
+    portfolio.tell(PositionAdopted("BTCUSDT", -1, source="venue"))
+    portfolio.tell(PositionAdopted("BTCUSDT", 0, source="venue"))  # the late fill held it
+    portfolio.tell(nobodys)
+    portfolio.tell(nobodys)
+    portfolio.tell(fill(Side.BUY, 2, 100_000, "f1", instrument="ETHUSDT"))
+    host.run_until_idle()
+    told = [(type(m).__name__, m.qty) for m in received(host, mm)
+            if isinstance(m, PositionAdopted | OwnFill)]
+    assert told == [("PositionAdopted", -1), ("PositionAdopted", 0), ("OwnFill", 1)]
+    assert host.ask(portfolio, PositionAsk("BTCUSDT")).qty == -1
+
+
 def test_a_starting_strategy_is_told_where_its_position_stands():
     """`PositionAsk` (a strategy's start, above all a supervisor's restart): the ledger's
     position, its opening, its entry and the fills it counts; to one of several holders of the

@@ -411,3 +411,30 @@ def test_a_restart_opening_position_is_the_inventory_it_quotes_from() -> None:
     assert rig.snapshot()["q"] == 6
     rig.send(PositionAdopted("OTHER", 100))  # another instrument's: not ours
     assert rig.snapshot()["q"] == 6
+
+
+def test_a_fill_of_nobodys_order_moves_the_inventory_as_the_portfolio_tells_it() -> None:
+    """A restart found the account 1 lot short, then a fill of an earlier run's order that the
+    reading already held (nobody's: no strategy here sent it, so the venue tells no strategy).
+    The portfolio tells the holder the corrected opening and then that fill: the inventory ends
+    where the account is, not at the corrected opening alone. The venue's own report of a fill
+    the portfolio also tells counts once, and another strategy's fill not at all."""
+    rig = Rig()
+    rig.send(PositionAdopted(INSTRUMENT, -1))
+    rig.send(PositionAdopted(INSTRUMENT, 0))
+    assert rig.snapshot()["q"] == 0
+    late = OwnFill(INSTRUMENT, "", "tr-mm1-9", "t1", BookSide.SELL, 1, 10000, D("0"),
+                   Liquidity.MAKER, rig.now)
+    rig.send(late, late)
+    assert rig.snapshot()["q"] == -1
+    rig.send(OwnFill(INSTRUMENT, "mm2", "tr-mm2-1", "t2", BookSide.BUY, 5, 10000, D("0"),
+                     Liquidity.MAKER, rig.now))
+    assert rig.snapshot()["q"] == -1
+    rig.book(9900, 10100)
+    placed = rig.new()
+    rig.ack(*placed)
+    buy = next(i for i in placed if i.side is BookSide.BUY)
+    rig.fill(buy, 1, 9950, "t3")
+    rig.send(OwnFill(INSTRUMENT, "mm1", buy.client_order_id, "t3", BookSide.BUY, 1, 9950,
+                     D("0.01"), Liquidity.MAKER, rig.now))
+    assert rig.snapshot()["q"] == 0

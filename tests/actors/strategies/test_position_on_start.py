@@ -108,3 +108,14 @@ def test_fills_the_portfolio_counted_are_not_counted_twice() -> None:
     assert inventory.q == 6
     inventory.resume(0, 3, None, ("f1", "f2"), 5)
     assert inventory.q == 0 and inventory.entry is None and inventory.since_ns is None
+
+
+def test_a_fill_in_the_portfolios_answer_does_not_count_again_when_its_copy_comes() -> None:
+    """A restarted strategy hears the portfolio's figure, which holds fill f3; the copy of f3
+    the portfolio told before its answer may be dropped with the old incarnation's mailbox,
+    or come later by another path (the venue's report): it moves nothing."""
+    inventory = Inventory()
+    inventory.resume(4, 0, Fraction(100), ("f3",), 1)
+    assert not inventory.apply("f3", Side.BUY, 2, 100, 2)
+    assert inventory.q == 4
+    assert inventory.apply("f4", Side.SELL, 1, 101, 3) and inventory.q == 3

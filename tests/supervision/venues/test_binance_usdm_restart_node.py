@@ -55,10 +55,10 @@ def test_a_usdm_restart_with_a_position_open_adopts_it_everywhere(tmp_path: Path
     assert int(booked) * LOT == position, (booked, position)
     assert metric(text, "troupe_reconciliation_drift_total") == 0, out + err
     assert "state=REDUCING" not in out, out
-    # The market maker's inventory is the account's position (its fills since included).
+    # The market maker's inventory is the account's position (its fills since included),
+    # also where the crash left a fill unjournaled: its order, an earlier run's, is nobody's
+    # here, so only the portfolio can tell the strategy that fill, after the corrected opening.
     lots = metric(text, "troupe_strategy_inventory_lots", strategy="mm1")
-    # (Intermittent: 0 here, the gauge absent or unmoved, with the portfolio right. What the
-    # second run said and exported, for the next to look.)
     strategy_lines = [line for line in (out + err).splitlines()
                       if "mm1" in line or "PositionAdopted" in line or "opens at" in line]
     assert int(lots) * LOT == position, (lots, position, strategy_lines[-40:],
