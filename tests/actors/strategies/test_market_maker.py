@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 from typing import Any
 
+import attrs
 import pytest
 
 from actors.strategies.market_maker import MarketMaker, MarketMakerConfig
@@ -438,3 +439,10 @@ def test_a_fill_of_nobodys_order_moves_the_inventory_as_the_portfolio_tells_it()
     rig.send(OwnFill(INSTRUMENT, "mm1", buy.client_order_id, "t3", BookSide.BUY, 1, 9950,
                      D("0.01"), Liquidity.MAKER, rig.now))
     assert rig.snapshot()["q"] == 0
+    # An order of this strategy's last incarnation (an id this one never issued), told by
+    # the portfolio: it counts, though the venue's bare report of it could not be placed.
+    rig.fill(attrs.evolve(buy, client_order_id="tr-mm1-old"), 2, 9950, "t4")
+    assert rig.snapshot()["q"] == 0
+    rig.send(OwnFill(INSTRUMENT, "mm1", "tr-mm1-old", "t4", BookSide.BUY, 2, 9950, D("0"),
+                     Liquidity.MAKER, rig.now))
+    assert rig.snapshot()["q"] == 2
