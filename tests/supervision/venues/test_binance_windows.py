@@ -24,7 +24,8 @@ from tests.supervision.venues.fake_node import (
     wait_until,
 )
 
-RUN_S = 25.0  # two whole 10 s windows after the start-up, at least
+RUN_S = 35.0  # three whole 10 s windows after the first order, at least: the first may
+# still be the strategies warming up (a loaded clean-clone run once used 78 of its 90)
 
 
 def shipped_order_limits() -> str:
@@ -89,8 +90,9 @@ def test_twenty_market_makers_at_full_speed_never_provoke_a_429(tmp_path: Path) 
     assert state["counts"].get("rate_limited", 0) == 0, state["counts"]
     assert metric(text, "troupe_venue_429_total") == 0
     assert not [entry for entry in log if entry[4] == 429]
-    # At full speed: the budget held orders, and the venue's whole windows were used up to
-    # the new orders' share (100 less the reserve of 10), never past its 100.
+    # At full speed: the budget held orders, and the venue's whole windows (two of the three,
+    # at least) were used up to the new orders' share (100 less the reserve of 10), never
+    # past its 100.
     assert metric(text, "troupe_budget_held_seconds_count") > 0, text
     assert max(counted.orders.values()) <= 100, counted.orders
     assert sum(n >= 80 for n in counted.orders.values()) >= 2, counted.orders
