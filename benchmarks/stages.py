@@ -6,8 +6,9 @@ into the strategy, `Proposal.trigger_recv_ns` into the gate and the budget, and 
 `trigger_recv_ns` of `SendActions` back into the connection. `StageTrace` uses the cells'
 own tracing hooks (`Cell.trace`, called before each `receive`, and the host's `on_handled`,
 called after it on the same thread) to note, for every message, which stage it is, its origin,
-when its handling started and how long it took. Joined by origin, the records of one frame
-form a chain:
+when its handling started and how long it took. Joined by origin and instrument (the frames
+of one socket read share their origin, the read's time, and are told one per instrument in
+the benchmark's bursts), the records of one frame form a chain:
 
     receipt -> decode (connection: parse, route) -> book (apply, publish the top)
             -> strategy (decide) -> gate (risk) -> budget (rate limit) -> send (to the transport)
@@ -61,26 +62,43 @@ __all__ = ["STAGES", "GcPauses", "LoopWork", "MachineUse", "StageTrace", "child_
 STAGES = ("decode", "book", "strategy", "gate", "budget", "send")
 
 
-def _stage(actor: str, message: Any) -> tuple[str, int] | None:
-    """(stage, origin ns) of a message on the order path, or None."""
+def _stage(actor: str, message: Any) -> tuple[str, int, str] | None:
+    """(stage, origin ns, instrument) of a message on the order path, or None. A frame's
+    instrument is its combined stream's symbol (`{"stream":"btcusdt@depth@100ms",...`),
+    "" where it has none."""
     kind = type(message)
     if kind is WsFrame:
-        return ("decode", message.recv_ns) if message.stream == "market" else None
+        return ("decode", message.recv_ns, _frame_symbol(message.text)) \
+            if message.stream == "market" else None
     if kind is FeedEvent:
-        return "book", message.recv_ns
+        return "book", message.recv_ns, message.instrument
     if kind is BookTop:
-        return ("strategy", message.recv_ns) if "/strategies/" in actor else None
+        return ("strategy", message.recv_ns, message.instrument) \
+            if "/strategies/" in actor else None
     if kind is Proposal:
+        instrument = message.intent.instrument
         if actor.endswith("/risk/gate"):
-            return "gate", message.trigger_recv_ns
-        return ("budget", message.trigger_recv_ns) if actor.endswith("/venue/budget") else None
+            return "gate", message.trigger_recv_ns, instrument
+        return ("budget", message.trigger_recv_ns, instrument) \
+            if actor.endswith("/venue/budget") else None
     if kind is SendActions:
         owners = [o for o in message.owners if o is not None]
         # new orders and replaces: the orders the node's tick-to-trade histogram counts
-        if owners and any(type(i) in _ORDERS for i in message.batch.intents):
+        orders = [i for i in message.batch.intents if type(i) in _ORDERS]
+        if owners and orders:
             held = owners[0].held_ns(message.sent_ns) > 0
-            return ("held" if held else "send"), owners[0].trigger_recv_ns
+            return ("held" if held else "send"), owners[0].trigger_recv_ns, \
+                orders[0].instrument
     return None
+
+
+def _frame_symbol(text: str) -> str:
+    start = text.find('"stream":"')
+    if start < 0:
+        return ""
+    start += len('"stream":"')
+    end = text.find("@", start)
+    return text[start:end].upper() if end > start else ""
 
 
 _ORDERS = (OrderIntent, ReplaceIntent)
@@ -91,10 +109,12 @@ class StageTrace:
 
     def __init__(self, clock: Callable[[], int]) -> None:
         self._clock = clock
-        self._current: dict[str, tuple[str, int, int]] = {}
-        # stage (index in STAGES), origin, start, elapsed: flat, in arrays the garbage collector
-        # does not scan (a list of tuples grew its gen2 pauses)
+        self._current: dict[str, tuple[str, int, int, int]] = {}
+        # stage (index in STAGES), origin, instrument (index in `instruments`), start,
+        # elapsed: flat, in arrays the garbage collector does not scan (a list of tuples grew
+        # its gen2 pauses)
         self.records = array("q")
+        self._instruments: dict[str, int] = {}
         self.recording = False
         self.held: set[int] = set()  # origins whose order the budget held for the rate limit
         self.loop_work = LoopWork()
@@ -113,13 +133,15 @@ class StageTrace:
 
     def _tracer(self, name: str, staged: bool) -> Callable[[Any], None]:
         current, clock, kinds = self._current, self._clock, self.loop_work.message_kinds
+        instruments = self._instruments
 
         def seen(message: Any) -> None:
             kinds[name] = type(message).__name__
             if staged:
                 stage = _stage(name, message)
                 if stage is not None:
-                    current[name] = (stage[0], stage[1], clock())
+                    key = instruments.setdefault(stage[2], len(instruments))
+                    current[name] = (stage[0], stage[1], key, clock())
         return seen
 
     def _handled(self, actor: str, elapsed_ns: int) -> None:
@@ -133,23 +155,24 @@ class StageTrace:
             if stage == "held":  # a send like any other, in a chain of its own group
                 stage = "send"
                 self.held.add(noted[1])
-            self.records.extend((STAGES.index(stage), noted[1], noted[2], elapsed_ns))
+            self.records.extend((STAGES.index(stage), noted[1], noted[2], noted[3],
+                                 elapsed_ns))
 
     def report(self, pauses: list[tuple[int, int]] | None = None) -> dict[str, Any]:
         """Per hop of the chains that ended in a new order: wait and work, p50/p99/p99.9 us;
         the same for decode and book over every frame; the chains' end-to-end figures. With
         the collections' `pauses` ((start, end) on this trace's clock, in order), the frames'
         chains are also split by whether one paused them."""
-        chains: dict[int, dict[str, tuple[int, int]]] = {}
+        chains: dict[tuple[int, int], dict[str, tuple[int, int]]] = {}
         every: dict[str, dict[str, HdrHistogram]] = {s: _pair() for s in ("decode", "book")}
         records = self.records
-        for at in range(0, len(records), 4):
-            index, origin, start, elapsed = records[at:at + 4]
+        for at in range(0, len(records), 5):
+            index, origin, instrument, start, elapsed = records[at:at + 5]
             stage = STAGES[index]
             if stage in every:
                 every[stage]["wait"].record_value(_us(start - origin))
                 every[stage]["work"].record_value(_us(elapsed))
-            chain = chains.setdefault(origin, {})
+            chain = chains.setdefault((origin, instrument), {})
             if stage not in chain:
                 chain[stage] = (start, elapsed)
         self.loop_work.seal()
@@ -159,7 +182,7 @@ class StageTrace:
         decode_starts = sorted(chain["decode"][0] for chain in chains.values()
                                if "decode" in chain)
         ahead = _FramesAhead(decode_starts)
-        for origin, chain in chains.items():
+        for (origin, _instrument), chain in chains.items():
             if "send" not in chain:
                 continue
             if origin in self.held:
