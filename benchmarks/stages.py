@@ -101,6 +101,11 @@ def _frame_symbol(text: str) -> str:
     return text[start:end].upper() if end > start else ""
 
 
+def _plain_symbol(name: str) -> str:
+    """An instrument name as a stream names its symbol: `BTC-USDT`, `btcusdt` -> `BTCUSDT`."""
+    return "".join(c for c in name if c.isalnum()).upper()
+
+
 _ORDERS = (OrderIntent, ReplaceIntent)
 
 
@@ -140,7 +145,8 @@ class StageTrace:
             if staged:
                 stage = _stage(name, message)
                 if stage is not None:
-                    key = instruments.setdefault(stage[2], len(instruments))
+                    name_key = _plain_symbol(stage[2])
+                    key = instruments.setdefault(name_key, len(instruments))
                     current[name] = (stage[0], stage[1], key, clock())
         return seen
 

@@ -5,7 +5,7 @@ gate's."""
 
 from __future__ import annotations
 
-from benchmarks.stages import STAGES, StageTrace, _frame_symbol
+from benchmarks.stages import STAGES, StageTrace, _frame_symbol, _plain_symbol
 
 
 def record(trace: StageTrace, stage: str, origin: int, instrument: int, *, start: int,
@@ -32,3 +32,6 @@ def test_two_frames_of_one_read_are_two_chains() -> None:
 def test_a_frames_symbol_is_read_from_its_combined_stream_name() -> None:
     assert _frame_symbol('{"stream":"s01usdt@depth@100ms","data":{}}') == "S01USDT"
     assert _frame_symbol('{"e":"depthUpdate"}') == ""
+    # an instrument named otherwise than its venue symbol still meets its frames
+    assert _plain_symbol("BTC-USDT") == _plain_symbol(_frame_symbol(
+        '{"stream":"btcusdt@trade","data":{}}')) == "BTCUSDT"
