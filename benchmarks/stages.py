@@ -98,7 +98,7 @@ def _frame_symbol(text: str) -> str:
         return ""
     start += len('"stream":"')
     end = text.find("@", start)
-    return text[start:end].upper() if end > start else ""
+    return text[start:end] if end > start else ""
 
 
 def _plain_symbol(name: str) -> str:
@@ -115,11 +115,12 @@ class StageTrace:
     def __init__(self, clock: Callable[[], int]) -> None:
         self._clock = clock
         self._current: dict[str, tuple[str, int, int, int]] = {}
-        # stage (index in STAGES), origin, instrument (index in `instruments`), start,
-        # elapsed: flat, in arrays the garbage collector does not scan (a list of tuples grew
-        # its gen2 pauses)
+        # stage (index in STAGES), origin, instrument (its index), start, elapsed: flat, in
+        # arrays the garbage collector does not scan (a list of tuples grew its gen2 pauses)
         self.records = array("q")
+        # each name seen (`BTC-USDT`, `btcusdt`) -> the index of its plain symbol (`BTCUSDT`)
         self._instruments: dict[str, int] = {}
+        self._symbols: dict[str, int] = {}
         self.recording = False
         self.held: set[int] = set()  # origins whose order the budget held for the rate limit
         self.loop_work = LoopWork()
@@ -145,10 +146,15 @@ class StageTrace:
             if staged:
                 stage = _stage(name, message)
                 if stage is not None:
-                    name_key = _plain_symbol(stage[2])
-                    key = instruments.setdefault(name_key, len(instruments))
+                    key = instruments.get(stage[2])
+                    if key is None:
+                        key = instruments[stage[2]] = self._symbol_index(stage[2])
                     current[name] = (stage[0], stage[1], key, clock())
         return seen
+
+    def _symbol_index(self, name: str) -> int:
+        symbols = self._symbols
+        return symbols.setdefault(_plain_symbol(name), len(symbols))
 
     def _handled(self, actor: str, elapsed_ns: int) -> None:
         if self._chained is not None:

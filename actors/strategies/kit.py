@@ -438,7 +438,7 @@ def book_fill(msg: Any, strategy: str, instrument: str, *, orders: OrderSlots,
     the account's position. Returns False when it is not ours, not known, or a duplicate fill
     id: nothing moved."""
     if isinstance(msg, OwnFill):
-        if (msg.strategy != strategy and msg.strategy) or msg.instrument != instrument:
+        if msg.strategy not in (strategy, "") or msg.instrument != instrument:
             return False
         side: Side | None = msg.side
     else:

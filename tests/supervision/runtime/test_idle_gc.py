@@ -51,7 +51,6 @@ class Littering(Behaviour):
             ctx.tell(ctx.self_ref, "spin")  # type: ignore[attr-defined]
 
 
-
 _WATCHED: list[Littering] = []  # the behaviours told of each collection that starts
 
 
