@@ -111,7 +111,10 @@ class RejectCode(enum.Enum):
     The split that matters is `request_level`: the request never reached the matching engine
     (throttled, venue down), so it says nothing about an *earlier* attempt with the same client
     order id. `DUPLICATE_CLIENT_ORDER_ID` is not a refusal at all: it proves an order with our id
-    already exists at the venue.
+    already exists at the venue. `NOT_SENT` is not the venue's either: the node answered the
+    request itself, having taken it back (or kept it) before it left, so the venue never saw
+    it; it is its own reason so that `troupe_orders_rejected_total` does not blame the venue
+    for it. Everything else treats it as `OTHER`.
     """
 
     INSUFFICIENT_FUNDS = "insufficient_funds"
@@ -125,6 +128,7 @@ class RejectCode(enum.Enum):
     DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
     MIN_NOTIONAL = "min_notional"  # price x qty below the venue's minimum order value
     UNKNOWN_ORDER = "unknown_order"  # a replace of an order the venue does not have open
+    NOT_SENT = "not_sent"  # answered by the node: the request never left it
     OTHER = "other"
 
     @property

@@ -75,7 +75,7 @@ class LostReplaces(Behaviour):
         for i in piled:
             ctx.count("troupe_replace_unresolved_total", venue=self.venue, what="refused")
             self._answer_here(Reject(
-                intents[i].client_order_id, RejectCode.OTHER, "replace not sent: the last "
+                intents[i].client_order_id, RejectCode.NOT_SENT, "replace not sent: the last "
                 "replace of this order is unresolved (its answer was lost; being looked up)",
                 venue_ns=now, recv_ns=now), owners[i], ctx)
         kept = [i for i in range(len(intents)) if i not in piled]

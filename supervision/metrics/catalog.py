@@ -131,7 +131,9 @@ _SPECS: tuple[MetricSpec, ...] = (
     _c("troupe_orders_observed_total",
        "Order requests an observe-mode node journaled instead of sending.", "venue", "kind"),
     _c("troupe_orders_acked_total", "Orders the venue acknowledged.", "venue"),
-    _c("troupe_orders_rejected_total", "Orders the venue rejected, by reason.", "venue", "reason"),
+    _c("troupe_orders_rejected_total", "Orders refused, by reason (not_sent: the node took the "
+       "request back before the venue saw it; every other reason is the venue's).", "venue",
+       "reason"),
     _c("troupe_orders_cancelled_total", "Orders the venue confirmed cancelled.", "venue"),
     _c("troupe_fills_total", "Fills, by liquidity (maker or taker).", "venue", "liquidity"),
     _c("troupe_fill_notional_quote_total", "Notional filled, in quote currency.", "venue"),

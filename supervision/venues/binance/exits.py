@@ -6,10 +6,11 @@ The budget already spends its rate limit on exits first and fences new orders be
 cancel-all (`actors.execution.budget_actor`), but below it every request went through one
 serial REST queue, one at a time: a cancel-all (the kill switch, a shutdown, REDUCING) waited
 for every new order and replace queued before it, each a round trip, and those new orders
-still reached the venue, after the kill switch. So the adapter's I/O has two lanes, each a REST
-worker process with a ccxt client of its own (`rest_process.RestProcess`, both started with
-the connection, their answers read on the event loop), and each able to take back what it has
-not sent (`withdraw`):
+still reached the venue, after the kill switch. So the adapter's I/O has two lanes, each of
+REST worker processes with a ccxt client apiece (`rest_pool.RestPool` of
+`rest_process.RestProcess`es, started with the connection, their answers read on the event
+loop; a symbol's requests in order, different symbols' at once), and each able to take back
+what it has not sent (`withdraw`):
 
 | lane      | what goes on it                                                            |
 |-----------|----------------------------------------------------------------------------|
@@ -170,7 +171,7 @@ class ExitLanes(AmendAnswers):
                 if isinstance(intent, ReplaceIntent):
                     self._asked.pop(cid, None)
                     self._queue.append(Reported(Reject(
-                        cid, RejectCode.OTHER, "replace taken back before it was sent: the "
+                        cid, RejectCode.NOT_SENT, "replace taken back before it was sent: the "
                         "order is being cancelled", venue_ns=now_ns)))
                     self._count("troupe_orders_withdrawn_total", kind="replace")
                     continue

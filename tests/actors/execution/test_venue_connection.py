@@ -381,7 +381,7 @@ def test_a_replace_whose_answer_is_lost_is_unknown_refuses_more_amends_and_is_bo
     wired.send(ReplaceIntent("b1", SYM, 2, 100_200))
     assert len(wired.mock.requests) == sent  # not sent on top of the unknown one
     [refused] = wired.to("owner", Reject)
-    assert refused.code is RejectCode.OTHER and "unresolved" in refused.message
+    assert refused.code is RejectCode.NOT_SENT and "unresolved" in refused.message
     assert wired.ctx.counter("troupe_replace_unresolved_total", venue="mock",
                              what="refused") == 1
     wired.ctx.advance(ConnectionConfig().replace_unknown_s, wired.connection)

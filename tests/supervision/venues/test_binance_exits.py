@@ -18,6 +18,7 @@ from protocols.orders import (
     OrderType,
     Priority,
     Reject,
+    RejectCode,
     ReplaceIntent,
 )
 from protocols.venue_state import CancelAllOrders, SendActions
@@ -121,6 +122,7 @@ def test_a_cancel_all_takes_back_the_new_orders_still_queued_and_sweeps_on_the_e
     assert [(type(r), r.client_order_id) for r in answered] == [
         (CancelAck, "mm1-1"), (CancelAck, "mm1-2"), (Reject, "mm1-4")]
     assert "taken back before it was sent" in answered[2].message
+    assert isinstance(answered[2], Reject) and answered[2].code is RejectCode.NOT_SENT
     assert "mm1-1" not in transport.known_open
     assert sorted(e.labels for e in events if isinstance(e, Counted)
                   and e.metric == "troupe_orders_withdrawn_total") == [
