@@ -84,6 +84,7 @@ ws_url = "{ws}"
 api_key = {{ env = "BINANCE_API_KEY" }}
 api_secret = {{ env = "BINANCE_API_SECRET" }}
 backoff_blocks = ["reduce_only", "cancel", "new"]
+rest_workers = {rest_workers}
 # The fake venue's limits as Binance publishes and counts them, in fixed windows on its clock:
 # 6000 weight a minute, --order-limit orders per 10 s, 200000 a day. The budget counts them the
 # same way, so they are declared as they are (a token bucket, which lets twice its capacity
@@ -154,6 +155,7 @@ def _start_venue(setup: Setup, plan: CpuPlan | None) -> tuple[subprocess.Popen[s
     proc = subprocess.Popen(
         [sys.executable, "-m", "supervision.fakevenue", "--symbols", str(setup.instruments),
          "--rate", str(setup.rate), "--fault", f"order_limit={setup.order_limit}",
+         "--fault", f"ack_delay_s={setup.venue_delay_ms / 1000}",
          "--balance", f"USDT={QUOTE_BALANCE}", "--balance", f"each={BASE_BALANCE}"],
         stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -188,6 +190,11 @@ class Setup:
     # live: orders go to the fake venue through ccxt; observe: the strategies run and their
     # orders stop where live mode hands them to the transport (nothing is sent)
     mode: str = "live"
+    # The order lane's REST worker processes (venue.rest_workers; the exits lane keeps its
+    # default), and how long the fake venue holds each order request's answer: a remote
+    # venue's round trip, which loopback does not have.
+    rest_workers: int = 4
+    venue_delay_ms: float = 0.0
 
 
 def measure(setup: Setup) -> dict[str, Any]:
@@ -201,14 +208,19 @@ def measure(setup: Setup) -> dict[str, Any]:
         venue.wait(10)
 
 
-def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> dict[str, Any]:
-    text = HEAD.format(journal=tmp / "journal.jsonl", rest=urls["rest"], ws=urls["ws"],
+def config_text(tmp: Path, urls: dict[str, str], setup: Setup) -> str:
+    """The node's config: `HEAD`, then one market maker's instrument per symbol."""
+    return HEAD.format(journal=tmp / "journal.jsonl", rest=urls["rest"], ws=urls["ws"],
                        order_limit=setup.order_limit, loop_cpus=list(setup.loop_cpus),
+                       rest_workers=setup.rest_workers,
                        order_reserve=max(1, setup.order_limit // 10)) + "".join(
         INSTRUMENT.format(symbol=s, requote=setup.requote_s)
         for s in symbols_arg(str(setup.instruments)))
+
+
+def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> dict[str, Any]:
     path = tmp / "bench.toml"
-    path.write_text(text)
+    path.write_text(config_text(tmp, urls, setup))
     config = load_config(path, environ={"BINANCE_API_KEY": "k", "BINANCE_API_SECRET": "s"})
     assert isinstance(config, NodeConfig)
     metrics = NodeMetrics()
@@ -230,6 +242,7 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
             freeze_when_ready(running.node)  # as the node's run loop does (not called here)
             metrics.reset_quantiles()
             totals = [metrics.total(c) for c in counters]
+            refusals = _by_reason(metrics)
             machine = MachineUse(venue_pid)
             trace.recording = True
             with GcPauses() as gc_pauses:
@@ -237,6 +250,9 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
             trace.recording = False
             used = machine.since()
             totals = [metrics.total(c) - t for c, t in zip(counters, totals, strict=True)]
+            refusals = {reason: n - refusals.get(reason, 0)
+                        for reason, n in _by_reason(metrics).items()
+                        if n > refusals.get(reason, 0)}
             latencies = {key: _latency(metrics, metric) for key, metric in _LATENCIES.items()}
             # How deep the connection's queue got: below a few messages, no order can have
             # waited behind much market data, whatever the mailbox's policy.
@@ -255,6 +271,10 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
             # superseded ...: never sent), and the venue's refusals of orders, in the window.
             "orders_sent": round(totals[4]), "budget_dropped": round(totals[5]),
             "orders_rejected": round(totals[6]),
+            # by reason: post_only_would_take is the replay moving the venue's book while the
+            # order is on its way (the recording runs many times faster than it was recorded);
+            # not_sent is the node's own (a replace taken back behind a sweep)
+            "orders_rejected_by_reason": refusals,
             # diffs whose deep levels the books applied after publishing the top
             "deep_deferred_per_s": round(totals[7] / setup.seconds),
             "connection_mailbox": {"policy": connection.policy,
@@ -278,6 +298,16 @@ def _run_node(tmp: Path, urls: dict[str, str], setup: Setup, venue_pid: int) -> 
     return trio.run(run)
 
 
+def _by_reason(metrics: NodeMetrics) -> dict[str, int]:
+    """The orders refused in the run so far, by their reason label."""
+    counts: dict[str, int] = {}
+    for (_actor, metric, labels), value in metrics.counters.items():
+        if metric == "troupe_orders_rejected_total":
+            reason = dict(labels).get("reason", "")
+            counts[reason] = counts.get(reason, 0) + round(value)
+    return counts
+
+
 def _pinning(host: Any, venue_pid: int) -> dict[str, Any] | None:
     """Where the loop, the node's other threads and the venue ran (None: not pinned)."""
     if host.pinning is None:
@@ -293,7 +323,10 @@ def _pinning(host: Any, venue_pid: int) -> dict[str, Any] | None:
 # orders market data caused and the budget sent at once are tick-to-trade samples.
 _LATENCIES = {"tick_to_trade_us": "troupe_tick_to_trade_seconds",
               "decision_to_trade_us": "troupe_decision_to_trade_seconds",
-              "budget_held_us": "troupe_budget_held_seconds"}
+              "budget_held_us": "troupe_budget_held_seconds",
+              # from handing an order to the transport to the venue's ack (the REST worker,
+              # ccxt, the fake venue's HTTP server): how long the order was on its way
+              "order_ack_us": "troupe_order_ack_seconds"}
 
 
 def _latency(metrics: NodeMetrics, metric: str) -> dict[str, float | int | None]:
@@ -329,15 +362,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("live", "observe"), default="live",
                         help="live (default): orders go to the fake venue; observe: they stop "
                              "where live mode hands them to the transport")
+    parser.add_argument("--rest-workers", type=int, default=4, choices=range(1, 33),
+                        metavar="N", help="the order lane's REST worker processes (4)")
+    parser.add_argument("--venue-delay-ms", type=float, default=0.0, metavar="MS",
+                        help="the fake venue answers each order request this much later: a "
+                             "remote venue's round trip (0)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
+    if not 0 <= args.venue_delay_ms <= 10_000:
+        parser.exit(2, "error: --venue-delay-ms must be between 0 and 10000\n")
     try:
         loop_cpus = () if args.no_pin else tuple(int(c) for c in args.loop_cpus.split(","))
         plan_for(loop_cpus, setting="--loop-cpus")
     except (ValueError, PinningError) as exc:
         parser.exit(2, f"error: {exc} (or --no-pin)\n")
     setup = Setup(args.rate, args.instruments, args.seconds, args.warmup, not args.no_stages,
-                  args.requote, args.order_limit, loop_cpus, args.mode)
+                  args.requote, args.order_limit, loop_cpus, args.mode, args.rest_workers,
+                  args.venue_delay_ms)
     result = {"benchmark": "tick_to_trade", **attrs.asdict(setup),
               "python": sys.version.split()[0], "machine": platform.machine(),
               "switch_interval_s": SWITCH_INTERVAL_S, **measure(setup)}
@@ -361,7 +402,11 @@ def _lines(result: dict[str, Any]) -> list[str]:
         f"rate limit held in the budget: {held['samples']}, held p50 {held['p50']} us, "
         f"p99 {held['p99']} us; 429s from the venue: {result['rate_limited']}; order "
         f"requests sent {result['orders_sent']}, dropped by the budget "
-        f"{result['budget_dropped']}, refused by the venue {result['orders_rejected']}",
+        f"{result['budget_dropped']}, refused {result['orders_rejected']} ("
+        + (", ".join(f"{reason} {n}" for reason, n in sorted(
+            result["orders_rejected_by_reason"].items(), key=lambda item: -item[1])) or "none")
+        + f"); the venue's ack p50 {result['order_ack_us']['p50']} us, p99 "
+        f"{result['order_ack_us']['p99']} us",
         f"load average {load['before_1m']:.2f} -> {load['after_1m']:.2f}; "
         f"{result['book_updates_per_s']} book updates/s applied ("
         f"{result['deep_deferred_per_s']}/s published before their deep levels), "

@@ -51,6 +51,16 @@ def ge(bound: float) -> Validator:
     return check
 
 
+def le(bound: float) -> Validator:
+    """At most `bound`."""
+
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if value is not None and not value <= bound:
+            raise ValueError(f"must be <= {show(bound)}, got {show(value)}")
+
+    return check
+
+
 def gt(bound: float) -> Validator:
     """Above `bound`."""
 

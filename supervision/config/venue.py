@@ -36,7 +36,7 @@ import attrs
 from actors.execution.token_bucket import BatchPolicy, LimitModel, LimitUnit, RateLimit, VenueLimits
 from actors.sim.market_state import MarketModel
 from protocols.orders import Priority
-from supervision.config.fields import NONE_WORD, ge, gt, non_empty, non_negative_values
+from supervision.config.fields import NONE_WORD, ge, gt, le, non_empty, non_negative_values
 from supervision.config.secrets import Secret
 from supervision.config.structure import Where
 
@@ -233,6 +233,11 @@ class VenueConfig:
     # replace of it goes out meanwhile); after this long unresolved it is given up.
     replace_unknown_s: float = attrs.field(default=5.0, validator=gt(0))
     heartbeat_s: float = attrs.field(default=45.0, validator=gt(0))  # silence -> reconnect
+    # Binance: the REST worker processes of each lane (`supervision.venues.binance.rest_pool`).
+    # Requests of different symbols go at once, one per worker; a symbol's, in order. Each
+    # worker is a process with its own ccxt client (~80 MB).
+    rest_workers: int = attrs.field(default=4, validator=[ge(1), le(32)])
+    exit_workers: int = attrs.field(default=2, validator=[ge(1), le(32)])
     # Spot: per base asset, the amount held that is not the strategies' position (a spot
     # position is what is held beyond it). Left out, the journal's: the balance the node found
     # at its first start on the account.

@@ -1,6 +1,6 @@
 """The Binance adapter as the node's venue registry builds it: settings from the config, the
-transport, and its I/O (two ccxt REST worker processes, one for exits, and two websocket
-readers).
+transport, and its I/O (two lanes of ccxt REST worker processes, one for exits, and two
+websocket readers).
 
 `venue.kind = "binance"` is spot, `"binance_usdm"` USD-M futures. `venue.rest_url` and
 `venue.ws_url` say where; left out, they are Binance's test networks (spot:
@@ -20,7 +20,7 @@ from supervision.node.venues import VenueBuild
 from supervision.venues.binance.client import make_client
 from supervision.venues.binance.io import StreamReader
 from supervision.venues.binance.reconcile import SpotInventory
-from supervision.venues.binance.rest_process import RestProcess
+from supervision.venues.binance.rest_pool import RestPool
 from supervision.venues.binance.transport import BinanceSettings, BinanceTransport
 
 __all__ = ["TESTNET", "BinanceIO", "build_account", "build_transport", "settings_of"]
@@ -33,8 +33,9 @@ TESTNET = {
 
 class BinanceIO:
     """The transport's I/O, built when the connection opens: `rest` and `exits`, two REST
-    lanes, each a worker process with a ccxt client of its own, so exits never wait behind new
-    orders (`supervision.venues.binance.exits`); `market`, `user`."""
+    lanes, each of worker processes with a ccxt client apiece (`rest_pool`: several symbols'
+    requests at once), so exits never wait behind new orders
+    (`supervision.venues.binance.exits`); `market`, `user`."""
 
     def __init__(self, settings: BinanceSettings, transport: BinanceTransport,
                  deliver: Any) -> None:
@@ -45,8 +46,8 @@ class BinanceIO:
         # take the GIL from the event loop, and so would a thread handing its answers over
         # (`rest_process`: the answers are read on the loop). Both start now, in parallel, so
         # the exits' lane is ready (its client made) before the first exit.
-        self.rest = RestProcess(client, deliver, name="binance-rest")
-        self.exits = RestProcess(client, deliver, name="binance-exits")
+        self.rest = RestPool(client, deliver, "binance-rest", settings.rest_workers)
+        self.exits = RestPool(client, deliver, "binance-exits", settings.exit_workers)
         self.rest.start()
         self.exits.start()
         self.market = StreamReader("market", transport.market_url, deliver,
@@ -73,7 +74,8 @@ def settings_of(build: VenueBuild) -> BinanceSettings:
         api_key=venue.api_key.reveal() if venue.api_key is not None else "",
         api_secret=venue.api_secret.reveal() if venue.api_secret is not None else "",
         observe=build.mode is Mode.OBSERVE, timeout_s=venue.request_timeout_s,
-        heartbeat_s=venue.heartbeat_s, expected_open=build.expected_open,
+        heartbeat_s=venue.heartbeat_s, rest_workers=venue.rest_workers,
+        exit_workers=venue.exit_workers, expected_open=build.expected_open,
         known_fills=build.known_fills, expected_positions=dict(build.journal_positions),
         strategies=frozenset(s.id for s in build.config.strategies), charge_requests=True,
         inventory=build.venue if isinstance(build.venue, SpotInventory) else None)

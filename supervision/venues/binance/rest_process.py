@@ -8,8 +8,9 @@ In the node's process a ccxt request costs about a millisecond of Python (buildi
 the request, requests and urllib3) on the REST thread, which takes the GIL from the event loop
 while a frame's chain waits for it (docs/benchmarks.md, "Where the time goes"). Here the node
 pickles the request onto a pipe (tens of microseconds); the child's CPU runs on another core.
-A Binance connection runs two, one per REST lane (`supervision.venues.binance.exits`): a
-lane's requests go one at a time, and exits must never wait behind new orders.
+A Binance connection runs several on each of its two REST lanes (`rest_pool`,
+`supervision.venues.binance.exits`): a worker's requests go one at a time, and exits must
+never wait behind new orders.
 
 The answers are read on the node's trio loop, by a task of its own (a system task, as the
 websocket readers are), not by a thread: the answer pipe is non-blocking, the task waits for

@@ -139,8 +139,16 @@ def node_env(*, keys: bool = True) -> dict[str, str]:
 
 
 def rest_worker_of(node_pid: int, lane: str = "binance-rest") -> int | None:
-    """The node's REST worker process of `lane` (binance-rest, binance-exits): its child
-    running `rest_process` under that name."""
+    """A REST worker process of the node's `lane` (binance-rest, binance-exits), the first
+    found (`rest_workers_of`)."""
+    workers = rest_workers_of(node_pid, lane)
+    return workers[0] if workers else None
+
+
+def rest_workers_of(node_pid: int, lane: str = "binance-rest") -> list[int]:
+    """The node's REST worker processes of `lane`: its children running `rest_process` under
+    that name (a lane of several workers: `<lane>-<n>`)."""
+    found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -151,9 +159,23 @@ def rest_worker_of(node_pid: int, lane: str = "binance-rest") -> int | None:
             continue
         if int(stat.rsplit(")", 1)[1].split()[1]) == node_pid \
                 and b"supervision.venues.binance.rest_process" in command \
-                and lane.encode() in command:
-            return int(entry)
-    return None
+                and any(arg == lane.encode() or arg.startswith(f"{lane}-".encode())
+                        for arg in command):
+            found.append(int(entry))
+    return sorted(found)
+
+
+def at_the_venue(pid: int) -> bool:
+    """The worker has started a request (its marker file, argv[1], holds one) and waits in a
+    system call that is not the read of its next request (fd 0): on the venue's socket."""
+    try:
+        marker = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[3].decode()
+        started = Path(f"/proc/{pid}/fd/{marker}").read_bytes()
+        words = Path(f"/proc/{pid}/syscall").read_text().split()
+    except (OSError, IndexError):
+        return False
+    waiting = len(words) > 1 and words[0] != "running"
+    return bool(started.strip(b"\0")) and waiting and (words[0], words[1]) != ("0", "0x0")
 
 
 def metric(text: str, name: str, **labels: str) -> float:
