@@ -41,6 +41,7 @@ from supervision.config.secrets import Secret
 from supervision.config.structure import Where
 
 _NS = 1_000_000_000
+AUTO_REST_WORKERS, AUTO_EXIT_WORKERS = 4, 2  # a Binance lane's worker processes, "auto"
 
 
 class VenueKind(enum.StrEnum):
@@ -234,16 +235,25 @@ class VenueConfig:
     replace_unknown_s: float = attrs.field(default=5.0, validator=gt(0))
     heartbeat_s: float = attrs.field(default=45.0, validator=gt(0))  # silence -> reconnect
     # Binance: the REST worker processes of each lane (`supervision.venues.binance.rest_pool`).
-    # Requests of different symbols go at once, one per worker; a symbol's, in order. Each
-    # worker is a process with its own ccxt client (~80 MB).
-    rest_workers: int = attrs.field(default=4, validator=[ge(1), le(32)])
-    exit_workers: int = attrs.field(default=2, validator=[ge(1), le(32)])
+    # Requests of different symbols go at once, one per worker; a symbol's, in order, so a
+    # lane never uses more workers than the venue has instruments. Each worker is a process
+    # with its own ccxt client (~80 MB). "auto": 4 and 2, or the instruments if fewer.
+    rest_workers: int | None = attrs.field(default=None, validator=[ge(1), le(32)],
+                                           metadata={NONE_WORD: "auto"})
+    exit_workers: int | None = attrs.field(default=None, validator=[ge(1), le(32)],
+                                           metadata={NONE_WORD: "auto"})
     # Spot: per base asset, the amount held that is not the strategies' position (a spot
     # position is what is held beyond it). Left out, the journal's: the balance the node found
     # at its first start on the account.
     starting_inventory: dict[str, Decimal] = attrs.field(factory=dict,
                                                          validator=non_negative_values)
     hyperliquid: HyperliquidVenueSection = attrs.field(factory=HyperliquidVenueSection)
+
+    def lane_workers(self, instruments: int) -> tuple[int, int]:
+        """(order lane, exits lane) worker processes for a venue of `instruments`."""
+        fit = max(1, instruments)
+        return (self.rest_workers or min(AUTO_REST_WORKERS, fit),
+                self.exit_workers or min(AUTO_EXIT_WORKERS, fit))
 
     def to_venue_limits(self) -> VenueLimits:
         ttl = self.new_order_ttl_s

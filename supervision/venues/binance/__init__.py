@@ -1,5 +1,5 @@
-"""Binance spot and USD-M futures: REST through ccxt's synchronous client in two worker
-processes (orders, exits), streams over trio-websocket on the node's loop. Registered in
+"""Binance spot and USD-M futures: REST through ccxt's synchronous client in worker processes
+on two lanes (orders, exits), streams over trio-websocket on the node's loop. Registered in
 `supervision.node.venues` as kinds `binance` and `binance_usdm`.
 
 | module      | what it holds                                                              |
@@ -15,9 +15,10 @@ processes (orders, exits), streams over trio-websocket on the node's loop. Regis
 | `mapping`   | specs from exchangeInfo, order parameters, reports and reject codes, pure |
 | `io`        | the answers, a ccxt worker thread, the websocket readers              |
 | `rest_process` | a ccxt worker process, its answers read on the loop: off the GIL |
+| `rest_pool` | a lane of worker processes: symbols at once, a symbol's requests in order |
 | `client`    | ccxt's client pointed at a base URL; ccxt exceptions as outcome kinds      |
 | `weights`   | Binance's request weight of each request the adapter makes of its own     |
 """
 
 __all__ = ["adapter", "amend", "client", "exits", "fills", "io", "mapping", "orders", "reconcile",
-           "rest_process", "settings", "transport", "weights"]
+           "rest_pool", "rest_process", "settings", "transport", "weights"]

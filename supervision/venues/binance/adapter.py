@@ -46,8 +46,9 @@ class BinanceIO:
         # take the GIL from the event loop, and so would a thread handing its answers over
         # (`rest_process`: the answers are read on the loop). Both start now, in parallel, so
         # the exits' lane is ready (its client made) before the first exit.
-        self.rest = RestPool(client, deliver, "binance-rest", settings.rest_workers)
-        self.exits = RestPool(client, deliver, "binance-exits", settings.exit_workers)
+        rest_workers, exit_workers = settings.lane_workers
+        self.rest = RestPool(client, deliver, "binance-rest", rest_workers)
+        self.exits = RestPool(client, deliver, "binance-exits", exit_workers)
         self.rest.start()
         self.exits.start()
         self.market = StreamReader("market", transport.market_url, deliver,
@@ -74,8 +75,8 @@ def settings_of(build: VenueBuild) -> BinanceSettings:
         api_key=venue.api_key.reveal() if venue.api_key is not None else "",
         api_secret=venue.api_secret.reveal() if venue.api_secret is not None else "",
         observe=build.mode is Mode.OBSERVE, timeout_s=venue.request_timeout_s,
-        heartbeat_s=venue.heartbeat_s, rest_workers=venue.rest_workers,
-        exit_workers=venue.exit_workers, expected_open=build.expected_open,
+        heartbeat_s=venue.heartbeat_s, lane_workers=venue.lane_workers(
+            len(build.config.instruments)), expected_open=build.expected_open,
         known_fills=build.known_fills, expected_positions=dict(build.journal_positions),
         strategies=frozenset(s.id for s in build.config.strategies), charge_requests=True,
         inventory=build.venue if isinstance(build.venue, SpotInventory) else None)

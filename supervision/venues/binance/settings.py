@@ -35,8 +35,7 @@ class BinanceSettings:
     observe: bool = False
     timeout_s: float = 10.0
     heartbeat_s: float = 45.0
-    rest_workers: int = 1  # the REST lanes' worker processes (`rest_pool`)
-    exit_workers: int = 1
+    lane_workers: tuple[int, int] = (1, 1)  # the order and exits lanes' processes (`rest_pool`)
     keepalive_s: float = 30 * 60.0
     retry_min_s: float = 1.0
     retry_max_s: float = 60.0
