@@ -19,7 +19,11 @@ for the rate limit are `budget_held_us`, the hold (and the venue's 429s are coun
 venue allows `--order-limit` orders per 10 s (10,000: the run measures latency, not Binance
 spot's quota of 100, which `--order-limit 100` applies) and the budget declares the venue's
 limits as they are, in fixed windows as the venue counts them: no 429 is ours. The first
-`--warmup` seconds (books syncing, volatility warm-up) are not measured.
+`--warmup` seconds (books syncing, volatility warm-up) are not measured. After the hand-off,
+`order_ack_us` is the venue's ack of each order (`troupe_order_ack_seconds`), and the venue's
+refusals are counted by reason: with `--venue-delay-ms` the fake venue answers each order
+request that much later (a remote venue's round trip, which loopback lacks), and
+`--rest-workers` sets the order lane's REST worker processes, the two figures that decide it.
 
 With it, each run reports where the time went (`benchmarks.stages`): every order's chain from
 its frame, stage by stage (decode, book, strategy, gate, budget, send), each hop's wait and
