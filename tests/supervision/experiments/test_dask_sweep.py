@@ -58,14 +58,18 @@ def cluster(tmp_path: Path) -> Iterator[tuple[str, dict[str, subprocess.Popen[by
             client.wait_for_workers(2, timeout=_START_S)
         yield address, procs
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        # The workers first, while their scheduler is there to say goodbye to (a worker whose
+        # scheduler went first retries it for a while before it exits), then the scheduler.
+        for group in ([p for n, p in procs.items() if n != "scheduler"], [procs["scheduler"]]):
+            for proc in group:
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in group:
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
 
 def _kill_when_busy(address: str, worker: str, proc: subprocess.Popen[bytes]) -> str:

@@ -92,7 +92,7 @@ def test_a_restart_with_inventory_adopts_its_orders_cancels_strangers_and_sees_r
         outsider.load_markets()
         outsider.create_order("BTC/USDT", "limit", "buy", 0.001, 50000,
                               {"newClientOrderId": "stranger-1"})
-        second = NodeProcess(config, 45)  # long enough for a loaded machine; it waits to end
+        second = NodeProcess(config, 90)  # stopped below, once it has seen everything
         second.wait_for("orders: sent=")
         # Reconciliations while the node trades on, with its orders adopted and filling: the
         # inventory the first run left is no drift.
@@ -106,6 +106,11 @@ def test_a_restart_with_inventory_adopts_its_orders_cancels_strangers_and_sees_r
                               {"newClientOrderId": "stranger-3"})
         assert wait_until(lambda: metric(second.metrics(),
                                          "troupe_reconciliation_drift_total") >= 1, 20)
+        # The drift moves the account to REDUCING (the status line says so every 5 s) and the
+        # stranger is cancelled; then the operator stops the node (SIGTERM: a graceful stop).
+        assert wait_until(lambda: "state=REDUCING" in "".join(second.out) and not {
+            o["clientOrderId"] for o in fake.desk.open_orders(None)} & {"stranger-2"}, 30)
+        second.proc.terminate()
         out, err = second.finish()
         resting = {o["clientOrderId"] for o in fake.desk.open_orders(None)}
     # The inventory the first run left, the adopted orders' fills and the node's own are no

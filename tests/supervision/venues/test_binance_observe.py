@@ -25,11 +25,13 @@ def test_without_keys_it_observes_the_public_market_and_asks_nothing_private(
         tmp_path: Path) -> None:
     fake = FakeVenue.binance(speed=4)
     with FakeVenueThread(fake) as urls:
-        node = NodeProcess(node_config(tmp_path, urls), 20, execute=False, keys=False)
+        node = NodeProcess(node_config(tmp_path, urls), 60, execute=False, keys=False)
         node.wait_for("orders: observed=")
         assert wait_until(lambda: metric(node.metrics(), "troupe_orders_observed_total"), 15)
         text = node.metrics()
         ready = node.readyz()
+        assert wait_until(lambda: "md=synced" in "".join(node.out), 20)
+        node.proc.terminate()  # the operator's stop (SIGTERM), once it has seen it all
         out, err = node.finish()
         state = fake.state()
     assert "observing the public market data only" in err, err
