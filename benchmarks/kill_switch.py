@@ -99,9 +99,7 @@ def config_text(journal: Path, urls: dict[str, str], symbols: list[str],
                 exit_workers: int) -> str:
     """The node's config: the tick-to-trade node's (not pinned: it is a process of its own
     here), with `exit_workers` on the exits lane."""
-    head = HEAD.replace("rest_workers = {rest_workers}",
-                        "rest_workers = {rest_workers}\nexit_workers = {exit_workers}")
-    return head.format(journal=journal, rest=urls["rest"], ws=urls["ws"],
+    return HEAD.format(journal=journal, rest=urls["rest"], ws=urls["ws"],
                        order_limit=ORDER_LIMIT, order_reserve=ORDER_LIMIT // 10, loop_cpus=[],
                        rest_workers=4, exit_workers=exit_workers) + "".join(
         INSTRUMENT.format(symbol=s, requote=0.1) for s in symbols)

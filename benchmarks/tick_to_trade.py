@@ -89,6 +89,7 @@ api_key = {{ env = "BINANCE_API_KEY" }}
 api_secret = {{ env = "BINANCE_API_SECRET" }}
 backoff_blocks = ["reduce_only", "cancel", "new"]
 rest_workers = {rest_workers}
+exit_workers = {exit_workers}
 # The fake venue's limits as Binance publishes and counts them, in fixed windows on its clock:
 # 6000 weight a minute, --order-limit orders per 10 s, 200000 a day. The budget counts them the
 # same way, so they are declared as they are (a token bucket, which lets twice its capacity
@@ -216,7 +217,7 @@ def config_text(tmp: Path, urls: dict[str, str], setup: Setup) -> str:
     """The node's config: `HEAD`, then one market maker's instrument per symbol."""
     return HEAD.format(journal=tmp / "journal.jsonl", rest=urls["rest"], ws=urls["ws"],
                        order_limit=setup.order_limit, loop_cpus=list(setup.loop_cpus),
-                       rest_workers=setup.rest_workers,
+                       rest_workers=setup.rest_workers, exit_workers='"auto"',
                        order_reserve=max(1, setup.order_limit // 10)) + "".join(
         INSTRUMENT.format(symbol=s, requote=setup.requote_s)
         for s in symbols_arg(str(setup.instruments)))

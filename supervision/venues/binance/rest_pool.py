@@ -79,7 +79,6 @@ class RestPool:
         self._waiting: collections.deque[_Waiting] = collections.deque()
         self._idle: list[int] = list(range(workers - 1, -1, -1))  # popped from the end: 0 first
         self._busy: dict[int, Hashable | None] = {}  # worker -> the key of its request
-        self._keys_out: set[Hashable] = set()  # keys with a request at a worker
         self._closing = False
         self._workers = [
             worker(make_client, self._answer_of(i),
@@ -154,7 +153,7 @@ class RestPool:
                     break  # it waits for everything before it; nothing passes it
             elif not self._idle:
                 break
-            elif request.key in self._keys_out:  # (so are all its symbol's after it)
+            elif request.key in self._busy.values():  # (so are all its symbol's after it)
                 kept.append(waiting.popleft())
                 continue
             waiting.popleft()
@@ -169,14 +168,10 @@ class RestPool:
     def _send(self, request: _Waiting) -> None:
         i = self._idle.pop()
         self._busy[i] = request.key
-        if request.key is not _BARRIER:
-            self._keys_out.add(request.key)
         self._workers[i].submit(request.tag, request.method, request.params)
 
     def _free(self, i: int) -> None:
-        key = self._busy.pop(i)
-        if key is not _BARRIER:
-            self._keys_out.discard(key)
+        del self._busy[i]
         self._idle.append(i)
 
     def _answer_of(self, i: int) -> Deliver:

@@ -138,13 +138,6 @@ def node_env(*, keys: bool = True) -> dict[str, str]:
     return env
 
 
-def rest_worker_of(node_pid: int, lane: str = "binance-rest") -> int | None:
-    """A REST worker process of the node's `lane` (binance-rest, binance-exits), the first
-    found (`rest_workers_of`)."""
-    workers = rest_workers_of(node_pid, lane)
-    return workers[0] if workers else None
-
-
 def rest_workers_of(node_pid: int, lane: str = "binance-rest") -> list[int]:
     """The node's REST worker processes of `lane`: its children running `rest_process` under
     that name (a lane of several workers: `<lane>-<n>`)."""
