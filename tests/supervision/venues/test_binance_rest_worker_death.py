@@ -17,7 +17,6 @@ from tests.supervision.venues.fake_node import (
     metric,
     node_config,
     rest_workers_of,
-    wait_until,
 )
 
 
@@ -32,8 +31,7 @@ def test_a_killed_rest_worker_loses_its_request_and_resends_nothing(tmp_path: Pa
             time.sleep(1.5)
             # Killed with a request at the venue (a loaded machine starts a worker slowly):
             # whichever of the lane's workers has one.
-            assert wait_until(lambda: busy_worker(node.proc.pid) is not None, 20, step=0.01)
-            pid = busy_worker(node.proc.pid)
+            pid = busy_worker(node.proc.pid, timeout=20)
             assert pid is not None and pid not in killed
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
@@ -55,6 +53,12 @@ def test_a_killed_rest_worker_loses_its_request_and_resends_nothing(tmp_path: Pa
     assert "open orders cancelled (none left open)" in out, out
 
 
-def busy_worker(node_pid: int) -> int | None:
-    """A worker of the order lane with a request at the venue."""
-    return next((p for p in rest_workers_of(node_pid) if at_the_venue(p)), None)
+def busy_worker(node_pid: int, timeout: float) -> int | None:
+    """A worker of the order lane with a request at the venue, the first seen within
+    `timeout` (None: none). The pid is the one seen waiting: asked again, it may be done."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid = next((p for p in rest_workers_of(node_pid) if at_the_venue(p)), None)
+        if pid is not None or time.monotonic() > deadline:
+            return pid
+        time.sleep(0.01)
