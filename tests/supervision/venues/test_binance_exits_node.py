@@ -33,7 +33,10 @@ def swept(log: list[tuple[float, str, str, str, int]]) -> list[float]:
 def test_the_kill_switch_overtakes_the_new_orders_queued_for_the_venue(tmp_path: Path) -> None:
     fake = funded_venue(SYMBOLS)
     with FakeVenueThread(fake) as urls:
-        node = NodeProcess(node_config(tmp_path, urls, tail=MORE), 60)
+        # One order-lane worker: new orders queue behind each other's answers, so the kill
+        # switch finds some still queued to take back (several workers send them at once).
+        node = NodeProcess(node_config(tmp_path, urls, tail=MORE,
+                                       venue_extra="rest_workers = 1\n"), 60)
         node.wait_for("orders: sent=")
         assert wait_until(lambda: len(fake.desk.open_orders(None)) >= 6, 30)
         fake.faults.update({"ack_delay_s": 0.3})  # request_timeout_s is 1
